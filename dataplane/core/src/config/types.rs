@@ -1,0 +1,323 @@
+//! The configuration as the user writes it in RON.
+//!
+//! These types are the file format: field names here are what users type.
+//! Defaults make the small lab files short; `validate` checks the meaning.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use crate::wire::MacAddr;
+
+/// The whole `lbd` configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How DPDK's EAL is started (cores, memory, file prefix).
+    #[serde(default)]
+    pub eal: EalConfig,
+    /// The DPDK ports the director owns.
+    pub ports: Vec<PortConfig>,
+    /// Worker layout: queues per port (one pinned worker per queue), burst size.
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    /// Connection table sizing.
+    #[serde(default)]
+    pub conn_table: ConnTableConfig,
+    /// Connection timeouts in seconds, IPVS's defaults.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Neighbour (ARP) resolution timers.
+    #[serde(default)]
+    pub neighbours: NeighbourConfig,
+    /// Virtual services (VIP:port) and their real servers.
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
+}
+
+/// EAL start-up parameters. `lbd` turns them into EAL arguments; the command
+/// line `--eal-args` replaces them entirely when given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EalConfig {
+    /// Cores for EAL (`-l`), e.g. "0-1". The first is the main (control)
+    /// lcore; the others run workers, one per (port, queue).
+    pub cores: String,
+    /// Run without hugepages (`--no-huge`), for labs and CI.
+    pub no_huge: bool,
+    /// Memory in MiB (`-m`), needed with `no_huge`.
+    pub memory_mb: Option<u32>,
+    /// `--file-prefix`, so several DPDK processes can share a machine.
+    pub file_prefix: Option<String>,
+    /// Skip PCI probing (`--no-pci`); set when only virtual devices are used.
+    pub no_pci: bool,
+    /// Extra EAL arguments appended verbatim (log levels, ...).
+    pub extra_args: Vec<String>,
+}
+
+impl Default for EalConfig {
+    fn default() -> Self {
+        EalConfig {
+            cores: "0-1".into(),
+            no_huge: false,
+            memory_mb: None,
+            file_prefix: None,
+            no_pci: false,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// One DPDK port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    /// A name used in logs, counters and `lbctl` (e.g. "lan0").
+    pub name: String,
+    /// The DPDK device: a virtual device spec such as
+    /// `"net_af_packet0,iface=veth0"` or a PCI address such as `"0000:3b:00.0"`.
+    pub device: String,
+    /// The director's own address on this port, with the subnet prefix
+    /// (e.g. "198.18.0.2/24"). Real servers for DR must be inside a port's subnet.
+    pub address: Ipv4Cidr,
+    /// Override the port's MAC address (default: the device's own).
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+}
+
+/// Worker layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkersConfig {
+    /// RX/TX queue pairs per port; one pinned worker lcore polls each RX queue.
+    pub queues_per_port: u16,
+    /// Packets pulled per `rx_burst` (at most 64).
+    pub burst: u16,
+    /// Mbufs in the packet pool (per process).
+    pub mbufs: u32,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            queues_per_port: 1,
+            burst: 32,
+            mbufs: 8191,
+        }
+    }
+}
+
+/// Connection table sizing. Memory is reserved once at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnTableConfig {
+    /// Maximum connections tracked at once (rounded up to the table's geometry).
+    pub capacity: u32,
+}
+
+impl Default for ConnTableConfig {
+    fn default() -> Self {
+        ConnTableConfig { capacity: 1 << 20 }
+    }
+}
+
+/// Per-state timeouts in seconds (defaults are IPVS's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    pub tcp_established: u32,
+    pub tcp_syn_recv: u32,
+    pub tcp_fin_wait: u32,
+    pub tcp_time_wait: u32,
+    pub tcp_close: u32,
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            tcp_established: 900,
+            tcp_syn_recv: 60,
+            tcp_fin_wait: 120,
+            tcp_time_wait: 120,
+            tcp_close: 10,
+            udp: 300,
+        }
+    }
+}
+
+/// Neighbour resolution timers, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NeighbourConfig {
+    /// Re-confirm a resolved neighbour after this long.
+    pub refresh: u32,
+    /// Forget a neighbour that has not answered for this long.
+    pub expire: u32,
+}
+
+impl Default for NeighbourConfig {
+    fn default() -> Self {
+        NeighbourConfig {
+            refresh: 30,
+            expire: 90,
+        }
+    }
+}
+
+/// Transport protocol of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn ip_proto(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+}
+
+/// Scheduling algorithm (IPVS names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Scheduler {
+    /// Round robin.
+    Rr,
+    /// Weighted round robin.
+    Wrr,
+    /// Least connection.
+    Lc,
+    /// Weighted least connection (the default, as in IPVS).
+    #[default]
+    Wlc,
+}
+
+impl Scheduler {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+        }
+    }
+}
+
+/// Forwarding method (`ipvsadm -g/-i/-m`). Only DR exists so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Forward {
+    /// Direct routing: rewrite MAC addresses only.
+    #[default]
+    Dr,
+}
+
+impl Forward {
+    /// The word `ipvsadm -Ln` prints.
+    pub fn ipvs_name(self) -> &'static str {
+        match self {
+            Forward::Dr => "Route",
+        }
+    }
+}
+
+/// A virtual service: VIP, port, protocol, scheduler and real servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    #[serde(default = "default_protocol")]
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub scheduler: Scheduler,
+    #[serde(default)]
+    pub real_servers: Vec<RealServerConfig>,
+}
+
+fn default_protocol() -> Protocol {
+    Protocol::Tcp
+}
+
+/// A real server behind a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealServerConfig {
+    pub address: Ipv4Addr,
+    /// Must equal the service port in DR mode (the packet is not rewritten).
+    /// Defaults to the service port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// 0..=65535; 0 quiesces the server (no new connections).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default)]
+    pub forward: Forward,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// An IPv4 address with a prefix length, written "198.18.0.2/24".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv4Cidr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Ipv4Cidr {
+    pub fn netmask(self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix as u32)
+        }
+    }
+
+    /// Whether `ip` is inside this subnet.
+    pub fn contains(self, ip: Ipv4Addr) -> bool {
+        let m = self.netmask();
+        (u32::from(ip) & m) == (u32::from(self.addr) & m)
+    }
+}
+
+impl fmt::Display for Ipv4Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Ipv4Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not ADDRESS/PREFIX (e.g. 198.18.0.2/24)"))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IPv4 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| format!("prefix `{p}` is not a number from 0 to 32"))?;
+        Ok(Ipv4Cidr { addr, prefix })
+    }
+}
+
+impl Serialize for Ipv4Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ipv4Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,797 @@
+//! Checks that a parsed configuration makes sense.
+//!
+//! Parsing (serde) already guarantees the shape: known fields, known names,
+//! numbers that fit their types. [`validate`] checks the meaning: ranges,
+//! uniqueness, addresses that can work, and what direct routing needs. Each
+//! problem names the field by path (`services[1].real_servers[0].weight`) and
+//! says what is wrong with the values involved; `parse` then finds the path's
+//! line and column in the text.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use super::error::Problem;
+use super::types::{Config, Forward, Ipv4Cidr, PortConfig, Protocol};
+
+/// Smallest connection table.
+pub const MIN_CONN_CAPACITY: u32 = 1024;
+/// Largest connection table (64 Mi entries).
+pub const MAX_CONN_CAPACITY: u32 = 67_108_864;
+/// Longest timeout accepted, in seconds (31 days).
+pub const MAX_TIMEOUT_SECS: u32 = 31 * 24 * 3600;
+/// Most RX/TX queue pairs per port.
+pub const MAX_QUEUES_PER_PORT: u16 = 16;
+/// Largest receive burst.
+pub const MAX_BURST: u16 = 64;
+/// Smallest mbuf pool.
+pub const MIN_MBUFS: u32 = 1023;
+/// Lcore numbers accepted in `eal.cores` are below this.
+pub const MAX_LCORE: u32 = 1024;
+
+/// Parses a DPDK lcore list such as `"0-3"`, `"0,2,4"` or `"1-2,5"` into the
+/// core numbers in the order written. Rejects empty items, reversed ranges,
+/// duplicates and numbers of [`MAX_LCORE`] or more.
+pub fn parse_lcore_list(s: &str) -> Result<Vec<u32>, String> {
+    if s.trim().is_empty() {
+        return Err("no cores given; write a DPDK core list such as \"0-1\" or \"0,2,4\"".into());
+    }
+    let num = |t: &str| -> Result<u32, String> {
+        let t = t.trim();
+        let n: u32 = t
+            .parse()
+            .map_err(|_| format!("`{t}` is not a core number (in core list \"{s}\")"))?;
+        if n >= MAX_LCORE {
+            return Err(format!(
+                "core {n} is too large (at most {}) in core list \"{s}\"",
+                MAX_LCORE - 1
+            ));
+        }
+        Ok(n)
+    };
+    let mut cores = Vec::new();
+    for item in s.split(',') {
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => {
+                let n = num(item)?;
+                (n, n)
+            }
+        };
+        if lo > hi {
+            return Err(format!(
+                "range {lo}-{hi} goes backwards in core list \"{s}\" (write {hi}-{lo})"
+            ));
+        }
+        for c in lo..=hi {
+            if cores.contains(&c) {
+                return Err(format!("core {c} appears twice in core list \"{s}\""));
+            }
+            cores.push(c);
+        }
+    }
+    Ok(cores)
+}
+
+fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Why `ip` cannot be used as a unicast address, if it cannot.
+fn special_address(ip: Ipv4Addr) -> Option<&'static str> {
+    if ip.is_unspecified() {
+        Some("the unspecified address")
+    } else if ip.is_broadcast() {
+        Some("the broadcast address")
+    } else if ip.is_multicast() {
+        Some("a multicast address")
+    } else if ip.is_loopback() {
+        Some("a loopback address")
+    } else {
+        None
+    }
+}
+
+fn network(c: Ipv4Cidr) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(c.addr) & c.netmask())
+}
+
+fn subnet_broadcast(c: Ipv4Cidr) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(c.addr) | !c.netmask())
+}
+
+/// A port whose own address is `ip`.
+fn port_owning<'a>(ports: &'a [PortConfig], ip: Ipv4Addr) -> Option<&'a PortConfig> {
+    ports.iter().find(|p| p.address.addr == ip)
+}
+
+/// Checks the meaning of a parsed configuration. Returns every problem found
+/// (empty when the configuration is fine), with positions not filled in.
+pub fn validate(cfg: &Config) -> Vec<Problem> {
+    let mut v = Vec::new();
+    check_eal(cfg, &mut v);
+    check_ports(cfg, &mut v);
+    check_workers(cfg, &mut v);
+    check_tables(cfg, &mut v);
+    check_services(cfg, &mut v);
+    v
+}
+
+fn check_eal(cfg: &Config, v: &mut Vec<Problem>) {
+    let eal = &cfg.eal;
+    match parse_lcore_list(&eal.cores) {
+        Err(e) => v.push(Problem::new("eal.cores", e)),
+        Ok(cores) => {
+            let q = cfg.workers.queues_per_port as usize;
+            let needed = 1 + cfg.ports.len() * q;
+            if cores.len() < needed {
+                v.push(Problem::new(
+                    "eal.cores",
+                    format!(
+                        "core list \"{}\" has {} but {needed} are needed: 1 main lcore plus one \
+                         worker per port queue ({} x {})",
+                        eal.cores,
+                        plural(cores.len(), "core", "cores"),
+                        plural(cfg.ports.len(), "port", "ports"),
+                        plural(q, "queue", "queues"),
+                    ),
+                ));
+            }
+        }
+    }
+    if eal.memory_mb == Some(0) {
+        v.push(Problem::new("eal.memory_mb", "memory_mb must be at least 1 (MiB)"));
+    }
+    if let Some(prefix) = &eal.file_prefix {
+        if prefix.trim().is_empty() {
+            v.push(Problem::new(
+                "eal.file_prefix",
+                "file_prefix is empty; remove it or give a name such as \"lbd\"",
+            ));
+        }
+    }
+}
+
+fn check_ports(cfg: &Config, v: &mut Vec<Problem>) {
+    if cfg.ports.is_empty() {
+        v.push(Problem::new(
+            "ports",
+            "no ports: at least one port is needed to receive and forward traffic",
+        ));
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut devices: HashMap<&str, usize> = HashMap::new();
+    for (i, port) in cfg.ports.iter().enumerate() {
+        let at = |f: &str| format!("ports[{i}].{f}");
+        if port.name.trim().is_empty() {
+            v.push(Problem::new(at("name"), "port name is empty; give it a name such as \"lan0\""));
+        } else if let Some(&j) = names.get(port.name.as_str()) {
+            v.push(Problem::new(
+                at("name"),
+                format!("duplicate port name \"{}\", also used by ports[{j}]", port.name),
+            ));
+        } else {
+            names.insert(&port.name, i);
+        }
+        if port.device.trim().is_empty() {
+            v.push(Problem::new(
+                at("device"),
+                "device is empty; give a DPDK device such as \"net_af_packet0,iface=eth0\" or \
+                 \"0000:3b:00.0\"",
+            ));
+        } else if let Some(&j) = devices.get(port.device.as_str()) {
+            v.push(Problem::new(
+                at("device"),
+                format!("device \"{}\" is also used by ports[{j}]", port.device),
+            ));
+        } else {
+            devices.insert(&port.device, i);
+        }
+
+        let a = port.address;
+        if let Some(why) = special_address(a.addr) {
+            v.push(Problem::new(
+                at("address"),
+                format!("address {a} is {why}; the port needs a unicast address"),
+            ));
+        } else if !(8..=30).contains(&a.prefix) {
+            v.push(Problem::new(
+                at("address"),
+                format!("prefix /{} of {a} is out of range (8 to 30)", a.prefix),
+            ));
+        } else if a.addr == network(a) {
+            v.push(Problem::new(
+                at("address"),
+                format!("address {a} is the network address of its subnet; use a host address"),
+            ));
+        } else if a.addr == subnet_broadcast(a) {
+            v.push(Problem::new(
+                at("address"),
+                format!("address {a} is the broadcast address of its subnet; use a host address"),
+            ));
+        } else {
+            // Only compare with earlier ports whose address was fine.
+            for (j, other) in cfg.ports[..i].iter().enumerate() {
+                let b = other.address;
+                if special_address(b.addr).is_some() || !(8..=30).contains(&b.prefix) {
+                    continue;
+                }
+                if a.contains(b.addr) || b.contains(a.addr) {
+                    v.push(Problem::new(
+                        at("address"),
+                        format!(
+                            "subnet {}/{} of {a} overlaps subnet {}/{} of ports[{j}] ({} {b})",
+                            network(a),
+                            a.prefix,
+                            network(b),
+                            b.prefix,
+                            other.name
+                        ),
+                    ));
+                    break;
+                }
+            }
+        }
+
+        if let Some(mac) = port.mac {
+            if mac.0 == [0; 6] {
+                v.push(Problem::new(at("mac"), format!("mac {mac} is all zeros")));
+            } else if mac.0[0] & 1 != 0 {
+                v.push(Problem::new(
+                    at("mac"),
+                    format!("mac {mac} is a multicast address (lowest bit of the first byte set)"),
+                ));
+            }
+        }
+    }
+}
+
+fn check_workers(cfg: &Config, v: &mut Vec<Problem>) {
+    let w = &cfg.workers;
+    if !(1..=MAX_QUEUES_PER_PORT).contains(&w.queues_per_port) {
+        v.push(Problem::new(
+            "workers.queues_per_port",
+            format!(
+                "queues_per_port {} is out of range (1 to {MAX_QUEUES_PER_PORT})",
+                w.queues_per_port
+            ),
+        ));
+    }
+    if !(1..=MAX_BURST).contains(&w.burst) {
+        v.push(Problem::new(
+            "workers.burst",
+            format!("burst {} is out of range (1 to {MAX_BURST})", w.burst),
+        ));
+    }
+    if w.mbufs < MIN_MBUFS {
+        v.push(Problem::new(
+            "workers.mbufs",
+            format!("mbufs {} is too small (at least {MIN_MBUFS})", w.mbufs),
+        ));
+    }
+}
+
+fn check_tables(cfg: &Config, v: &mut Vec<Problem>) {
+    let cap = cfg.conn_table.capacity;
+    if !(MIN_CONN_CAPACITY..=MAX_CONN_CAPACITY).contains(&cap) {
+        v.push(Problem::new(
+            "conn_table.capacity",
+            format!("capacity {cap} is out of range ({MIN_CONN_CAPACITY} to {MAX_CONN_CAPACITY})"),
+        ));
+    }
+    let t = &cfg.timeouts;
+    for (name, secs) in [
+        ("tcp_established", t.tcp_established),
+        ("tcp_syn_recv", t.tcp_syn_recv),
+        ("tcp_fin_wait", t.tcp_fin_wait),
+        ("tcp_time_wait", t.tcp_time_wait),
+        ("tcp_close", t.tcp_close),
+        ("udp", t.udp),
+    ] {
+        if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+            v.push(Problem::new(
+                format!("timeouts.{name}"),
+                format!(
+                    "timeout {secs} s is out of range (1 to {MAX_TIMEOUT_SECS} s, which is 31 days)"
+                ),
+            ));
+        }
+    }
+    let n = &cfg.neighbours;
+    if n.refresh == 0 {
+        v.push(Problem::new(
+            "neighbours.refresh",
+            "refresh 0 is too small (at least 1 second)",
+        ));
+    }
+    if n.expire <= n.refresh {
+        v.push(Problem::new(
+            "neighbours.expire",
+            format!(
+                "expire {} must be longer than refresh {}, so a neighbour is re-confirmed \
+                 before it is forgotten",
+                n.expire, n.refresh
+            ),
+        ));
+    }
+}
+
+fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
+    let mut seen: HashMap<(Ipv4Addr, u16, Protocol), usize> = HashMap::new();
+    let subnets = cfg
+        .ports
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.address))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for (i, svc) in cfg.services.iter().enumerate() {
+        let at = |f: &str| format!("services[{i}].{f}");
+        let key = (svc.vip, svc.port, svc.protocol);
+        let name = format!("{}:{}/{}", svc.vip, svc.port, proto_name(svc.protocol));
+        if let Some(&j) = seen.get(&key) {
+            v.push(Problem::new(
+                format!("services[{i}]"),
+                format!("duplicate service {name}, also defined at services[{j}]"),
+            ));
+        } else {
+            seen.insert(key, i);
+        }
+        if svc.port == 0 {
+            v.push(Problem::new(
+                at("port"),
+                "port 0 is not allowed; services on all ports are not supported yet, give the \
+                 service's port number",
+            ));
+        }
+        if let Some(why) = special_address(svc.vip) {
+            v.push(Problem::new(at("vip"), format!("VIP {} is {why}", svc.vip)));
+        } else if let Some(p) = port_owning(&cfg.ports, svc.vip) {
+            v.push(Problem::new(
+                at("vip"),
+                format!(
+                    "VIP {} is the director's own address on port {}; use a separate address \
+                     for the service",
+                    svc.vip, p.name
+                ),
+            ));
+        }
+
+        let mut addrs: HashMap<Ipv4Addr, usize> = HashMap::new();
+        for (k, rs) in svc.real_servers.iter().enumerate() {
+            let rat = |f: &str| format!("services[{i}].real_servers[{k}].{f}");
+            let ip = rs.address;
+            if let Some(&j) = addrs.get(&ip) {
+                v.push(Problem::new(
+                    rat("address"),
+                    format!(
+                        "duplicate real server {ip} in service {name}, also at \
+                         services[{i}].real_servers[{j}]"
+                    ),
+                ));
+            } else {
+                addrs.insert(ip, k);
+            }
+            if rs.weight > 65535 {
+                v.push(Problem::new(
+                    rat("weight"),
+                    format!("weight {} is out of range (0 to 65535)", rs.weight),
+                ));
+            }
+            match rs.forward {
+                Forward::Dr => {
+                    if let Some(why) = special_address(ip) {
+                        v.push(Problem::new(
+                            rat("address"),
+                            format!("real server {ip} is {why}"),
+                        ));
+                    } else if ip == svc.vip {
+                        v.push(Problem::new(
+                            rat("address"),
+                            format!("real server {ip} is the service's own VIP"),
+                        ));
+                    } else if let Some(p) = port_owning(&cfg.ports, ip) {
+                        v.push(Problem::new(
+                            rat("address"),
+                            format!("real server {ip} is the director's own address on port {}", p.name),
+                        ));
+                    } else if let Some(p) = cfg.ports.iter().find(|p| {
+                        p.address.contains(ip)
+                            && (ip == network(p.address) || ip == subnet_broadcast(p.address))
+                    }) {
+                        v.push(Problem::new(
+                            rat("address"),
+                            format!(
+                                "real server {ip} is the network or broadcast address of port \
+                                 {}'s subnet {}",
+                                p.name, p.address
+                            ),
+                        ));
+                    } else if !cfg.ports.is_empty()
+                        && !cfg.ports.iter().any(|p| p.address.contains(ip))
+                    {
+                        v.push(Problem::new(
+                            rat("address"),
+                            format!(
+                                "real server {ip} is not on any port's subnet ({subnets}); DR \
+                                 needs real servers on a directly connected segment"
+                            ),
+                        ));
+                    }
+                    if let Some(p) = rs.port {
+                        if p != svc.port {
+                            v.push(Problem::new(
+                                rat("port"),
+                                format!(
+                                    "DR cannot change ports: real server port {p} differs from \
+                                     service port {}",
+                                    svc.port
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_lcore_lists() {
+        assert_eq!(parse_lcore_list("0-3"), Ok(vec![0, 1, 2, 3]));
+        assert_eq!(parse_lcore_list("0,2,4"), Ok(vec![0, 2, 4]));
+        assert_eq!(parse_lcore_list("1-2,5"), Ok(vec![1, 2, 5]));
+        assert_eq!(parse_lcore_list(" 7 "), Ok(vec![7]));
+        assert!(parse_lcore_list("").is_err());
+        assert!(parse_lcore_list("0,").is_err());
+        assert!(parse_lcore_list("3-1").unwrap_err().contains("backwards"));
+        assert!(parse_lcore_list("0-2,1").unwrap_err().contains("twice"));
+        assert!(parse_lcore_list("a").unwrap_err().contains("`a` is not a core number"));
+        assert!(parse_lcore_list("0-4000000000").unwrap_err().contains("too large"));
+        assert!(parse_lcore_list("0--1").is_err());
+    }
+
+    use crate::config::{parse, ConfigError};
+
+    const BASE: &str = r#"(
+    eal: (cores: "0-1"),
+    ports: [
+        (name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24"),
+    ],
+    services: [
+        (
+            vip: "198.18.0.100",
+            port: 80,
+            scheduler: Rr,
+            real_servers: [
+                (address: "198.18.0.11", weight: 1),
+                (address: "198.18.0.12"),
+            ],
+        ),
+    ],
+)
+"#;
+
+    /// `BASE` with one replacement, which must apply.
+    fn with(from: &str, to: &str) -> String {
+        assert!(BASE.contains(from), "BASE does not contain {from:?}");
+        BASE.replacen(from, to, 1)
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(text, "t.ron") {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid { problems, origin }) => {
+                assert_eq!(origin, "t.ron");
+                problems
+            }
+            Err(e) => panic!("expected validation problems, got: {e}"),
+        }
+    }
+
+    /// 1-based line and column of the first occurrence of `needle`.
+    fn pos_of(text: &str, needle: &str) -> (usize, usize) {
+        let at = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in text"));
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap().chars().count() + 1;
+        (line, column)
+    }
+
+    /// Asserts that `text` has exactly one problem, at `field`, with a
+    /// message containing `msg`, positioned where `at` first occurs.
+    #[track_caller]
+    fn one(text: &str, field: &str, msg: &str, at: &str) {
+        let ps = problems(text);
+        assert_eq!(ps.len(), 1, "expected one problem, got {ps:#?}");
+        check(&ps[0], text, field, msg, at);
+    }
+
+    /// Asserts that `text` has a problem at `field` (among others).
+    #[track_caller]
+    fn has(text: &str, field: &str, msg: &str, at: &str) {
+        let ps = problems(text);
+        let p = ps
+            .iter()
+            .find(|p| p.field == field)
+            .unwrap_or_else(|| panic!("no problem at {field}: {ps:#?}"));
+        check(p, text, field, msg, at);
+    }
+
+    #[track_caller]
+    fn check(p: &Problem, text: &str, field: &str, msg: &str, at: &str) {
+        assert_eq!(p.field, field);
+        assert!(
+            p.message.contains(msg),
+            "message {:?} does not contain {msg:?}",
+            p.message
+        );
+        let (line, column) = pos_of(text, at);
+        assert_eq!(
+            (p.line, p.column),
+            (Some(line), Some(column)),
+            "position of {field} should be that of {at:?}"
+        );
+    }
+
+    #[test]
+    fn config_base_is_valid() {
+        assert_eq!(problems(BASE), vec![]);
+        assert!(validate(&parse(BASE, "t.ron").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn config_service_without_real_servers_is_allowed() {
+        let text = BASE.replace(
+            r#"real_servers: [
+                (address: "198.18.0.11", weight: 1),
+                (address: "198.18.0.12"),
+            ],"#,
+            "",
+        );
+        assert_eq!(problems(&text), vec![]);
+    }
+
+    #[test]
+    fn config_needs_a_port() {
+        let text = with(
+            r#"(name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24"),"#,
+            "",
+        );
+        one(&text, "ports", "at least one port", "ports:");
+    }
+
+    #[test]
+    fn config_port_names_and_devices() {
+        one(&with(r#"name: "lan0""#, r#"name: " ""#), "ports[0].name", "empty", "name:");
+        one(&with(r#"device: "net_af_packet0,iface=eth0""#, r#"device: """#), "ports[0].device", "device is empty", "device:");
+
+        let two = |second: &str| {
+            with(r#"address: "198.18.0.2/24"),"#, &format!("address: \"198.18.0.2/24\"),\n        {second},"))
+                .replace(r#"cores: "0-1""#, r#"cores: "0-2""#)
+        };
+        let ok = two(r#"(name: "lan1", device: "net_af_packet1,iface=eth1", address: "198.19.0.2/24")"#);
+        assert_eq!(problems(&ok), vec![]);
+
+        let t = two(r#"(name: "lan0", device: "net_af_packet1,iface=eth1", address: "198.19.0.2/24")"#);
+        one(&t, "ports[1].name", "duplicate port name \"lan0\", also used by ports[0]", r#"name: "lan0", device: "net_af_packet1"#);
+
+        let t = two(r#"(name: "lan1", device: "net_af_packet0,iface=eth0", address: "198.19.0.2/24")"#);
+        one(&t, "ports[1].device", "device \"net_af_packet0,iface=eth0\" is also used by ports[0]", r#"device: "net_af_packet0,iface=eth0", address: "198.19"#);
+
+        let t = two(r#"(name: "lan1", device: "net_af_packet1,iface=eth1", address: "198.18.7.9/16")"#);
+        one(
+            &t,
+            "ports[1].address",
+            "subnet 198.18.0.0/16 of 198.18.7.9/16 overlaps subnet 198.18.0.0/24 of ports[0] (lan0 198.18.0.2/24)",
+            r#"address: "198.18.7.9/16""#,
+        );
+    }
+
+    #[test]
+    fn config_port_addresses() {
+        let no_services = |addr: &str| {
+            let t = with(r#"address: "198.18.0.2/24""#, &format!("address: \"{addr}\""));
+            let start = t.find("    services").unwrap();
+            let end = t.rfind(")").unwrap();
+            format!("{}{}", &t[..start], &t[end..])
+        };
+        for (addr, msg) in [
+            ("0.0.0.0/24", "the unspecified address"),
+            ("224.0.0.5/24", "a multicast address"),
+            ("255.255.255.255/24", "the broadcast address"),
+            ("127.0.0.2/8", "a loopback address"),
+            ("198.18.0.2/31", "prefix /31 of 198.18.0.2/31 is out of range (8 to 30)"),
+            ("198.18.0.2/7", "prefix /7 of 198.18.0.2/7 is out of range (8 to 30)"),
+            ("198.18.0.0/24", "198.18.0.0/24 is the network address"),
+            ("198.18.0.255/24", "198.18.0.255/24 is the broadcast address of its subnet"),
+        ] {
+            one(&no_services(addr), "ports[0].address", msg, "address:");
+        }
+        assert_eq!(problems(&no_services("198.18.0.2/30")), vec![]);
+        assert_eq!(problems(&no_services("10.0.0.1/8")), vec![]);
+    }
+
+    #[test]
+    fn config_port_mac() {
+        let t = |mac: &str| with(r#""198.18.0.2/24")"#, &format!("\"198.18.0.2/24\", mac: Some(\"{mac}\"))"));
+        one(&t("00:00:00:00:00:00"), "ports[0].mac", "mac 00:00:00:00:00:00 is all zeros", "mac:");
+        one(&t("01:00:5e:00:00:01"), "ports[0].mac", "multicast", "mac:");
+        one(&t("ff:ff:ff:ff:ff:ff"), "ports[0].mac", "multicast", "mac:");
+        assert_eq!(problems(&t("02:00:00:00:00:01")), vec![]);
+    }
+
+    #[test]
+    fn config_workers() {
+        let t = |w: &str| with("    ports:", &format!("    workers: ({w}),\n    ports:"));
+        one(&t("queues_per_port: 0"), "workers.queues_per_port", "queues_per_port 0 is out of range (1 to 16)", "queues_per_port");
+        let t17 = t("queues_per_port: 17").replace("\"0-1\"", "\"0-17\"");
+        one(&t17, "workers.queues_per_port", "queues_per_port 17 is out of range (1 to 16)", "queues_per_port");
+        one(&t("burst: 0"), "workers.burst", "burst 0 is out of range (1 to 64)", "burst");
+        one(&t("burst: 65"), "workers.burst", "burst 65 is out of range (1 to 64)", "burst");
+        one(&t("mbufs: 1022"), "workers.mbufs", "mbufs 1022 is too small (at least 1023)", "mbufs");
+        assert_eq!(problems(&t("queues_per_port: 16, burst: 64, mbufs: 1023").replace("\"0-1\"", "\"0-16\"")), vec![]);
+    }
+
+    #[test]
+    fn config_eal_cores() {
+        one(&with(r#""0-1""#, r#""""#), "eal.cores", "no cores given", "cores");
+        one(&with(r#""0-1""#, r#""0-x""#), "eal.cores", "`x` is not a core number", "cores");
+        one(&with(r#""0-1""#, r#""0""#), "eal.cores", "core list \"0\" has 1 core but 2 are needed: 1 main lcore plus one worker per port queue (1 port x 1 queue)", "cores");
+        // The default "0-1" is too few for two queues: the problem points at
+        // `eal`, as `cores` is not written.
+        let t = with(r#"eal: (cores: "0-1"),"#, "eal: (),\n    workers: (queues_per_port: 2),");
+        one(&t, "eal.cores", "core list \"0-1\" has 2 cores but 3 are needed", "eal:");
+        // No `eal` at all: nothing on the path is written, so no position.
+        let t = with(r#"eal: (cores: "0-1"),"#, "workers: (queues_per_port: 2),");
+        let ps = problems(&t);
+        assert_eq!(ps.len(), 1);
+        assert_eq!((ps[0].field.as_str(), ps[0].line, ps[0].column), ("eal.cores", None, None));
+        assert_eq!(problems(&with(r#""0-1""#, r#""3,5""#)), vec![]);
+    }
+
+    #[test]
+    fn config_eal_memory_and_prefix() {
+        one(&with("(cores: \"0-1\")", "(cores: \"0-1\", memory_mb: Some(0))"), "eal.memory_mb", "at least 1", "memory_mb");
+        one(&with("(cores: \"0-1\")", "(cores: \"0-1\", file_prefix: Some(\"\"))"), "eal.file_prefix", "file_prefix is empty", "file_prefix");
+    }
+
+    #[test]
+    fn config_conn_table_capacity() {
+        let t = |c: u32| with("    ports:", &format!("    conn_table: (capacity: {c}),\n    ports:"));
+        one(&t(1023), "conn_table.capacity", "capacity 1023 is out of range (1024 to 67108864)", "capacity");
+        one(&t(67_108_865), "conn_table.capacity", "capacity 67108865 is out of range", "capacity");
+        assert_eq!(problems(&t(1024)), vec![]);
+        assert_eq!(problems(&t(67_108_864)), vec![]);
+    }
+
+    #[test]
+    fn config_timeouts() {
+        for name in ["tcp_established", "tcp_syn_recv", "tcp_fin_wait", "tcp_time_wait", "tcp_close", "udp"] {
+            let t = |v: u32| with("    ports:", &format!("    timeouts: ({name}: {v}),\n    ports:"));
+            one(&t(0), &format!("timeouts.{name}"), "timeout 0 s is out of range (1 to 2678400 s, which is 31 days)", name);
+            one(&t(2_678_401), &format!("timeouts.{name}"), "timeout 2678401 s is out of range", name);
+            assert_eq!(problems(&t(2_678_400)), vec![]);
+            assert_eq!(problems(&t(1)), vec![]);
+        }
+    }
+
+    #[test]
+    fn config_neighbours() {
+        let t = |n: &str| with("    ports:", &format!("    neighbours: ({n}),\n    ports:"));
+        one(&t("refresh: 0, expire: 5"), "neighbours.refresh", "refresh 0 is too small", "refresh");
+        one(&t("refresh: 5, expire: 5"), "neighbours.expire", "expire 5 must be longer than refresh 5", "expire");
+        // `expire` left at its default 90: the problem points at `neighbours`.
+        one(&t("refresh: 100"), "neighbours.expire", "expire 90 must be longer than refresh 100", "neighbours");
+        assert_eq!(problems(&t("refresh: 1, expire: 2")), vec![]);
+    }
+
+    const TWO_SERVICES: &str = r#"(
+    ports: [(name: "lan0", device: "d0", address: "198.18.0.2/24")],
+    services: [
+        (vip: "198.18.0.100", port: 80, real_servers: [(address: "198.18.0.11")]),
+        (vip: "198.18.0.100", port: 80, protocol: PROTO),
+    ],
+)"#;
+
+    #[test]
+    fn config_duplicate_services() {
+        let t = TWO_SERVICES.replace("PROTO", "Tcp");
+        one(
+            &t,
+            "services[1]",
+            "duplicate service 198.18.0.100:80/tcp, also defined at services[0]",
+            "(vip: \"198.18.0.100\", port: 80, protocol",
+        );
+        assert_eq!(problems(&TWO_SERVICES.replace("PROTO", "Udp")), vec![]);
+    }
+
+    #[test]
+    fn config_service_port_and_vip() {
+        one(&with("port: 80", "port: 0"), "services[0].port", "services on all ports are not supported yet", "port: 0");
+        for (vip, msg) in [
+            ("0.0.0.0", "VIP 0.0.0.0 is the unspecified address"),
+            ("239.1.2.3", "VIP 239.1.2.3 is a multicast address"),
+            ("255.255.255.255", "VIP 255.255.255.255 is the broadcast address"),
+            ("198.18.0.2", "VIP 198.18.0.2 is the director's own address on port lan0"),
+        ] {
+            one(&with("\"198.18.0.100\"", &format!("\"{vip}\"")), "services[0].vip", msg, "vip:");
+        }
+    }
+
+    #[test]
+    fn config_real_servers() {
+        one(
+            &with(r#"(address: "198.18.0.11", weight: 1)"#, r#"(address: "198.18.0.11", weight: 70000)"#),
+            "services[0].real_servers[0].weight",
+            "weight 70000 is out of range (0 to 65535)",
+            "weight",
+        );
+        assert_eq!(problems(&with("weight: 1", "weight: 65535")), vec![]);
+        assert_eq!(problems(&with("weight: 1", "weight: 0")), vec![]);
+        one(
+            &with(r#"(address: "198.18.0.12")"#, r#"(address: "198.18.0.11")"#),
+            "services[0].real_servers[1].address",
+            "duplicate real server 198.18.0.11 in service 198.18.0.100:80/tcp, also at services[0].real_servers[0]",
+            r#"address: "198.18.0.11")"#,
+        );
+        one(
+            &with(r#"(address: "198.18.0.12")"#, r#"(address: "10.1.1.1")"#),
+            "services[0].real_servers[1].address",
+            "real server 10.1.1.1 is not on any port's subnet (lan0 198.18.0.2/24); DR needs real servers on a directly connected segment",
+            r#"address: "10.1.1.1""#,
+        );
+        one(
+            &with(r#"(address: "198.18.0.12")"#, r#"(address: "198.18.0.12", port: Some(8080))"#),
+            "services[0].real_servers[1].port",
+            "DR cannot change ports: real server port 8080 differs from service port 80",
+            "port: Some",
+        );
+        assert_eq!(problems(&with(r#"(address: "198.18.0.12")"#, r#"(address: "198.18.0.12", port: Some(80))"#)), vec![]);
+        for (addr, msg) in [
+            ("198.18.0.100", "real server 198.18.0.100 is the service's own VIP"),
+            ("198.18.0.2", "real server 198.18.0.2 is the director's own address on port lan0"),
+            ("198.18.0.0", "real server 198.18.0.0 is the network or broadcast address of port lan0's subnet 198.18.0.2/24"),
+            ("198.18.0.255", "network or broadcast address"),
+            ("224.0.0.1", "real server 224.0.0.1 is a multicast address"),
+        ] {
+            one(
+                &with(r#"(address: "198.18.0.12")"#, &format!("(address: \"{addr}\")")),
+                "services[0].real_servers[1].address",
+                msg,
+                &format!("address: \"{addr}\""),
+            );
+        }
+    }
+
+    #[test]
+    fn config_several_problems_each_on_its_line() {
+        let text = with("weight: 1", "weight: 70000").replace("port: 80", "port: 0");
+        let err = parse(&text, "configs/lab.ron").unwrap_err();
+        let (wl, wc) = pos_of(&text, "weight");
+        let (pl, pc) = pos_of(&text, "port: 0");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "configs/lab.ron:{pl}:{pc}: services[0].port: port 0 is not allowed; services on all ports are not supported yet, give the service's port number\n\
+                 configs/lab.ron:{wl}:{wc}: services[0].real_servers[0].weight: weight 70000 is out of range (0 to 65535)"
+            )
+        );
+        has(&text, "services[0].port", "port 0", "port: 0");
+    }
+}

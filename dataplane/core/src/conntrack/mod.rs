@@ -1,0 +1,16 @@
+//! Connection tracking: the per-worker connection table and the state machine.
+//!
+//! Each worker owns one [`ConnTable`]: RSS sends every packet of a flow in
+//! the client→VIP direction to the same queue, so in DR mode no other core
+//! ever needs the entry, and the table needs neither locks nor atomics. How
+//! NAT replies arriving on another queue will find their connection is
+//! described in `docs/ARCHITECTURE.md`.
+
+pub mod state;
+pub mod table;
+
+pub use state::{tcp_input_only, ConnState, TimeoutsMs};
+pub use table::{tick_reached, Conn, ConnKey, ConnTable, Probe};
+
+/// Milliseconds on the worker's clock (wrapping `u32`).
+pub type Tick = u32;

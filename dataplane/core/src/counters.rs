@@ -1,0 +1,241 @@
+//! Per-worker counters: outcomes, drop reasons, per-service and per-real-server
+//! statistics.
+//!
+//! Each worker writes only its own [`WorkerStats`]; other threads (the control
+//! thread, `/metrics` scrapes, the shutdown report) read them and sum over
+//! workers. A counter is an `AtomicU64` updated with a relaxed load and store
+//! by its single writer: on x86 that compiles to a plain add, with no locked
+//! instruction and no cache line shared with another writer.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident = $text:literal, )*) => {
+        /// Every outcome a packet can have, and the other events a worker counts.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Counter { $( $(#[$doc])* $name, )* }
+
+        impl Counter {
+            pub const ALL: &'static [Counter] = &[ $( Counter::$name, )* ];
+            pub const COUNT: usize = Counter::ALL.len();
+            /// Stable snake_case name used in reports and metrics.
+            pub fn name(self) -> &'static str {
+                match self { $( Counter::$name => $text, )* }
+            }
+        }
+    };
+}
+
+counters! {
+    // --- outcomes (not drops) ---
+    /// Frames received by the worker.
+    RxFrames = "rx_frames",
+    /// Forwarded to a real server by DR.
+    FwdDr = "forwarded_dr",
+    /// ARP requests for our addresses answered.
+    ArpReplied = "arp_replied",
+    /// ARP packets from which a neighbour's MAC was learned/confirmed.
+    ArpLearned = "arp_learned",
+    /// ICMP echo requests answered.
+    IcmpEchoReplied = "icmp_echo_replied",
+    /// New connections created.
+    ConnCreated = "conn_created",
+    /// Connections expired (by lookup or sweep).
+    ConnExpired = "conn_expired",
+    /// IPv4 packets carrying options (forwarded untouched by DR).
+    Ipv4WithOptions = "ipv4_with_options",
+    /// Frames handed to TX that the NIC refused (dropped after retry).
+    TxFailed = "tx_failed",
+    // --- drops, by reason ---
+    /// Shorter than an Ethernet header.
+    DropEthTruncated = "drop_eth_truncated",
+    /// Unicast to another host's MAC (seen in promiscuous mode).
+    DropNotOurMac = "drop_not_our_mac",
+    /// A frame we sent ourselves, looped back.
+    DropOwnFrame = "drop_own_frame",
+    /// Ethertype we do not handle (IPv6, LLDP, ...).
+    DropUnknownEthertype = "drop_unknown_ethertype",
+    /// 802.1Q tagged frames (VLANs are not supported yet).
+    DropVlan = "drop_vlan",
+    /// ARP packet shorter than 28 bytes.
+    DropArpTruncated = "drop_arp_truncated",
+    /// ARP for something other than Ethernet/IPv4.
+    DropArpUnsupported = "drop_arp_unsupported",
+    /// ARP not asking for one of our addresses and not from a neighbour.
+    DropArpNotForUs = "drop_arp_not_for_us",
+    /// IPv4 header cut short.
+    DropIpv4Truncated = "drop_ipv4_truncated",
+    /// Version field not 4.
+    DropIpv4BadVersion = "drop_ipv4_bad_version",
+    /// IHL < 5 or beyond the frame.
+    DropIpv4BadHeaderLen = "drop_ipv4_bad_header_len",
+    /// Total length smaller than the header or beyond the frame.
+    DropIpv4BadTotalLen = "drop_ipv4_bad_total_len",
+    /// Header checksum wrong.
+    DropIpv4BadChecksum = "drop_ipv4_bad_checksum",
+    /// TTL 0 on arrival.
+    DropIpv4TtlExpired = "drop_ipv4_ttl_expired",
+    /// Fragments (policy: not reassembled, dropped).
+    DropIpv4Fragment = "drop_ipv4_fragment",
+    /// Source address that no client can have (0/8, 127/8, multicast, broadcast, ours).
+    DropIpv4BadSource = "drop_ipv4_bad_source",
+    /// Destination is neither a VIP nor one of our addresses.
+    DropIpv4NotLocal = "drop_ipv4_not_local",
+    /// A protocol we do not serve on this address.
+    DropIpv4UnknownProtocol = "drop_ipv4_unknown_protocol",
+    /// TCP header cut short or data offset invalid.
+    DropTcpMalformed = "drop_tcp_malformed",
+    /// UDP header cut short or length field invalid.
+    DropUdpMalformed = "drop_udp_malformed",
+    /// ICMP cut short or bad checksum.
+    DropIcmpMalformed = "drop_icmp_malformed",
+    /// ICMP other than echo request to our addresses.
+    DropIcmpUnsupported = "drop_icmp_unsupported",
+    /// VIP exists but no service on this port/protocol.
+    DropNoService = "drop_no_service",
+    /// TCP segment without SYN for a flow we do not track.
+    DropTcpNoConn = "drop_tcp_no_conn",
+    /// Every real server of the service is quiesced or none exist.
+    DropNoRealServer = "drop_no_real_server",
+    /// Connection table full: new flow refused.
+    DropConnTableFull = "drop_conn_table_full",
+    /// Real server's MAC not resolved yet.
+    DropNeighUnresolved = "drop_neigh_unresolved",
+    /// Connection's real server was removed from the configuration.
+    DropRealServerGone = "drop_real_server_gone",
+}
+
+impl Counter {
+    /// Whether this counter counts dropped frames.
+    pub fn is_drop(self) -> bool {
+        self.name().starts_with("drop_")
+    }
+}
+
+/// Add to a single-writer counter without a locked instruction.
+#[inline(always)]
+pub fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// Per-real-server statistics of one worker.
+#[derive(Debug, Default)]
+pub struct RsStats {
+    /// Connections currently ESTABLISHED (ipvsadm ActiveConn).
+    pub active: AtomicU32,
+    /// Connections in any other state (ipvsadm InActConn).
+    pub inactive: AtomicU32,
+    /// Connections scheduled to it since start.
+    pub conns: AtomicU64,
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl RsStats {
+    #[inline(always)]
+    pub fn active(&self) -> u32 {
+        self.active.load(Relaxed)
+    }
+    #[inline(always)]
+    pub fn inactive(&self) -> u32 {
+        self.inactive.load(Relaxed)
+    }
+    #[inline(always)]
+    pub fn add_active(&self, d: i32) {
+        let v = self.active.load(Relaxed);
+        self.active.store(v.wrapping_add_signed(d), Relaxed);
+    }
+    #[inline(always)]
+    pub fn add_inactive(&self, d: i32) {
+        let v = self.inactive.load(Relaxed);
+        self.inactive.store(v.wrapping_add_signed(d), Relaxed);
+    }
+}
+
+/// Per-service statistics of one worker.
+#[derive(Debug, Default)]
+pub struct ServiceStats {
+    pub conns: AtomicU64,
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// Everything one worker counts. Cache-line aligned so two workers' stats
+/// never share a line.
+#[repr(align(64))]
+pub struct WorkerStats {
+    counters: [AtomicU64; Counter::COUNT],
+    /// Indexed by stable real-server id.
+    pub rs: Box<[RsStats]>,
+    /// Indexed by stable service id.
+    pub services: Box<[ServiceStats]>,
+    /// Polls that returned packets / returned none (busy ratio).
+    pub busy_polls: AtomicU64,
+    pub idle_polls: AtomicU64,
+    /// Connections currently in this worker's table.
+    pub conns_live: AtomicU64,
+}
+
+impl WorkerStats {
+    pub fn new(max_real_servers: usize, max_services: usize) -> WorkerStats {
+        WorkerStats {
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
+            rs: (0..max_real_servers).map(|_| RsStats::default()).collect(),
+            services: (0..max_services).map(|_| ServiceStats::default()).collect(),
+            busy_polls: AtomicU64::new(0),
+            idle_polls: AtomicU64::new(0),
+            conns_live: AtomicU64::new(0),
+        }
+    }
+
+    #[inline(always)]
+    pub fn count(&self, c: Counter) {
+        bump(&self.counters[c as usize], 1);
+    }
+
+    #[inline(always)]
+    pub fn add(&self, c: Counter, n: u64) {
+        bump(&self.counters[c as usize], n);
+    }
+
+    pub fn get(&self, c: Counter) -> u64 {
+        self.counters[c as usize].load(Relaxed)
+    }
+}
+
+/// Sum of a counter over several workers.
+pub fn total(workers: &[std::sync::Arc<WorkerStats>], c: Counter) -> u64 {
+    workers.iter().map(|w| w.get(c)).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Counter::ALL {
+            let n = c.name();
+            assert!(seen.insert(n), "duplicate {n}");
+            assert!(n.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'));
+        }
+        assert!(Counter::DropIpv4BadChecksum.is_drop());
+        assert!(!Counter::FwdDr.is_drop());
+    }
+
+    #[test]
+    fn counts_and_sums() {
+        let a = std::sync::Arc::new(WorkerStats::new(4, 2));
+        let b = std::sync::Arc::new(WorkerStats::new(4, 2));
+        a.count(Counter::FwdDr);
+        a.add(Counter::FwdDr, 2);
+        b.count(Counter::FwdDr);
+        assert_eq!(total(&[a.clone(), b], Counter::FwdDr), 4);
+        a.rs[1].add_inactive(1);
+        a.rs[1].add_inactive(-1);
+        a.rs[1].add_active(1);
+        assert_eq!((a.rs[1].active(), a.rs[1].inactive()), (1, 0));
+    }
+}

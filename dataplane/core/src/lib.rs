@@ -1,0 +1,22 @@
+//! `lbcore`: everything the director does to a packet, with no I/O.
+//!
+//! The DPDK binding (`dpdk`) moves frames in and out; this crate decides what
+//! happens to them. Keeping it free of DPDK means every decision can be unit
+//! tested, fuzzed and benchmarked on an ordinary thread with `now` passed in.
+//!
+//! Map of the crate:
+//! - [`wire`]: zero-copy typed views over Ethernet, ARP, IPv4, TCP, UDP, ICMP;
+//! - [`config`]: the RON configuration, its validation and error locations;
+//! - [`conntrack`]: the connection table and the TCP state machine;
+//! - [`sched`]: the real-server schedulers (rr, wrr, lc, wlc);
+//! - [`neigh`]: the neighbour (ARP) table shared by workers and control;
+//! - [`pipeline`]: parse → classify → lookup → schedule → rewrite → verdict;
+//! - [`counters`]: per-worker counters and drop reasons.
+
+pub mod config;
+pub mod conntrack;
+pub mod counters;
+pub mod neigh;
+pub mod pipeline;
+pub mod sched;
+pub mod wire;

@@ -1,0 +1,266 @@
+//! The neighbour (ARP) table: real servers' MAC addresses.
+//!
+//! The director resolves real servers itself. Workers read a neighbour's MAC
+//! on every forwarded packet and learn MACs from ARP they receive; the control
+//! thread decides when to send ARP requests (unresolved, asked for by a
+//! worker, or due for refresh) and when to forget a silent neighbour.
+//!
+//! Every slot field is a single atomic word, so readers never see a torn MAC
+//! and nobody takes a lock: a worker's read is one relaxed load. Slots are
+//! assigned by the control plane (see `pipeline::snapshot::Registry`) and
+//! never move, so a snapshot can name them by index.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+
+use crate::conntrack::{tick_reached, Tick};
+use crate::wire::MacAddr;
+
+const VALID: u64 = 1 << 63;
+
+struct Slot {
+    /// Host-order IPv4 address; 0 = slot unused.
+    ip: AtomicU32,
+    /// MAC in the low 48 bits, `VALID` when resolved.
+    mac: AtomicU64,
+    /// Tick of the last ARP heard from this neighbour.
+    confirmed: AtomicU32,
+    /// Tick of the last ARP request sent for it.
+    requested: AtomicU32,
+    /// A worker had a packet for it while unresolved: resolve now.
+    wanted: AtomicBool,
+}
+
+/// Fixed-size table of neighbours shared by workers and the control thread.
+pub struct NeighTable {
+    slots: Box<[Slot]>,
+}
+
+/// What the control thread should do for one neighbour at a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpRequest {
+    pub slot: usize,
+    pub ip: Ipv4Addr,
+}
+
+/// Snapshot of one entry, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighEntry {
+    pub slot: usize,
+    pub ip: Ipv4Addr,
+    pub mac: Option<MacAddr>,
+    pub confirmed: Tick,
+}
+
+fn pack(mac: MacAddr) -> u64 {
+    let b = mac.0;
+    VALID
+        | (b[0] as u64) << 40
+        | (b[1] as u64) << 32
+        | (b[2] as u64) << 24
+        | (b[3] as u64) << 16
+        | (b[4] as u64) << 8
+        | b[5] as u64
+}
+
+fn unpack(v: u64) -> MacAddr {
+    MacAddr([
+        (v >> 40) as u8,
+        (v >> 32) as u8,
+        (v >> 24) as u8,
+        (v >> 16) as u8,
+        (v >> 8) as u8,
+        v as u8,
+    ])
+}
+
+impl NeighTable {
+    pub fn new(capacity: usize) -> NeighTable {
+        let slots = (0..capacity)
+            .map(|_| Slot {
+                ip: AtomicU32::new(0),
+                mac: AtomicU64::new(0),
+                confirmed: AtomicU32::new(0),
+                requested: AtomicU32::new(0),
+                wanted: AtomicBool::new(false),
+            })
+            .collect();
+        NeighTable { slots }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Control plane: bind a slot to an address (clears any old state).
+    pub fn assign(&self, slot: usize, ip: Ipv4Addr) {
+        let s = &self.slots[slot];
+        s.mac.store(0, Relaxed);
+        s.wanted.store(true, Relaxed);
+        s.ip.store(u32::from(ip), Relaxed);
+    }
+
+    /// Control plane: free a slot.
+    pub fn release(&self, slot: usize) {
+        let s = &self.slots[slot];
+        s.ip.store(0, Relaxed);
+        s.mac.store(0, Relaxed);
+        s.wanted.store(false, Relaxed);
+    }
+
+    /// Hot path: the resolved MAC of a neighbour, if any.
+    #[inline]
+    pub fn mac(&self, slot: usize) -> Option<MacAddr> {
+        let v = self.slots[slot].mac.load(Relaxed);
+        (v & VALID != 0).then(|| unpack(v))
+    }
+
+    /// Hot path: ask the control thread to resolve this neighbour soon.
+    #[inline]
+    pub fn want(&self, slot: usize) {
+        let w = &self.slots[slot].wanted;
+        if !w.load(Relaxed) {
+            w.store(true, Relaxed);
+        }
+    }
+
+    /// A worker heard ARP from `ip` with `mac` (reply, request or gratuitous).
+    /// Ignored unless `slot` is bound to `ip`.
+    #[inline]
+    pub fn learn(&self, slot: usize, ip: Ipv4Addr, mac: MacAddr, now: Tick) {
+        let s = &self.slots[slot];
+        if s.ip.load(Relaxed) != u32::from(ip) || mac.is_multicast() || mac == MacAddr::ZERO {
+            return;
+        }
+        let v = pack(mac);
+        if s.mac.load(Relaxed) != v {
+            s.mac.store(v, Relaxed);
+        }
+        s.confirmed.store(now, Relaxed);
+        if s.wanted.load(Relaxed) {
+            s.wanted.store(false, Relaxed);
+        }
+    }
+
+    /// Control plane, called periodically: expire silent neighbours and list
+    /// the ARP requests to send now. A neighbour is asked again when it is
+    /// unresolved or wanted (at most every `retry_ms`), or when its last
+    /// confirmation is older than `refresh_ms`; it is forgotten when older
+    /// than `expire_ms`.
+    pub fn tick(
+        &self,
+        now: Tick,
+        retry_ms: u32,
+        refresh_ms: u32,
+        expire_ms: u32,
+        out: &mut Vec<ArpRequest>,
+    ) {
+        for (i, s) in self.slots.iter().enumerate() {
+            let ip = s.ip.load(Relaxed);
+            if ip == 0 {
+                continue;
+            }
+            let resolved = s.mac.load(Relaxed) & VALID != 0;
+            let confirmed = s.confirmed.load(Relaxed);
+            if resolved && tick_reached(now, confirmed.wrapping_add(expire_ms)) {
+                s.mac.store(0, Relaxed);
+            }
+            let resolved = s.mac.load(Relaxed) & VALID != 0;
+            let due = !resolved
+                || s.wanted.load(Relaxed)
+                || tick_reached(now, confirmed.wrapping_add(refresh_ms));
+            let last = s.requested.load(Relaxed);
+            let may_ask = last == 0 || tick_reached(now, last.wrapping_add(retry_ms));
+            if due && may_ask {
+                s.requested.store(now.max(1), Relaxed);
+                out.push(ArpRequest {
+                    slot: i,
+                    ip: Ipv4Addr::from(ip),
+                });
+            }
+        }
+    }
+
+    /// Bound entries, for listings and metrics.
+    pub fn entries(&self) -> Vec<NeighEntry> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let ip = s.ip.load(Relaxed);
+                (ip != 0).then(|| {
+                    let v = s.mac.load(Relaxed);
+                    NeighEntry {
+                        slot: i,
+                        ip: Ipv4Addr::from(ip),
+                        mac: (v & VALID != 0).then(|| unpack(v)),
+                        confirmed: s.confirmed.load(Relaxed),
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x11]);
+
+    #[test]
+    fn resolve_learn_refresh_expire() {
+        let t = NeighTable::new(4);
+        t.assign(1, IP);
+        assert_eq!(t.mac(1), None);
+        let mut out = Vec::new();
+        t.tick(1000, 1000, 30_000, 90_000, &mut out);
+        assert_eq!(out, [ArpRequest { slot: 1, ip: IP }]);
+        // Retry is rate limited.
+        out.clear();
+        t.tick(1500, 1000, 30_000, 90_000, &mut out);
+        assert!(out.is_empty());
+        // A reply resolves it; nothing to ask until the refresh is due.
+        t.learn(1, IP, MAC, 1600);
+        assert_eq!(t.mac(1), Some(MAC));
+        t.tick(20_000, 1000, 30_000, 90_000, &mut out);
+        assert!(out.is_empty());
+        t.tick(31_600, 1000, 30_000, 90_000, &mut out);
+        assert_eq!(out.len(), 1);
+        // Silent past expiry: forgotten, asked again.
+        out.clear();
+        t.tick(91_600, 1000, 30_000, 90_000, &mut out);
+        assert_eq!(t.mac(1), None);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn learn_ignores_other_addresses_and_bad_macs() {
+        let t = NeighTable::new(2);
+        t.assign(0, IP);
+        t.learn(0, Ipv4Addr::new(198, 18, 0, 12), MAC, 1);
+        assert_eq!(t.mac(0), None);
+        t.learn(0, IP, MacAddr::BROADCAST, 1);
+        assert_eq!(t.mac(0), None);
+        t.learn(0, IP, MAC, 1);
+        assert_eq!(t.mac(0), Some(MAC));
+        assert_eq!(t.entries().len(), 1);
+        t.release(0);
+        assert_eq!(t.mac(0), None);
+        assert!(t.entries().is_empty());
+    }
+
+    #[test]
+    fn wanted_triggers_early_request() {
+        let t = NeighTable::new(1);
+        t.assign(0, IP);
+        t.learn(0, IP, MAC, 10);
+        let mut out = Vec::new();
+        t.tick(2000, 1000, 30_000, 90_000, &mut out);
+        assert!(out.is_empty());
+        t.want(0);
+        t.tick(3000, 1000, 30_000, 90_000, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+}

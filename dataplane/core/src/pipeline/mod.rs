@@ -1,0 +1,469 @@
+//! The packet path of one worker: parse → classify → connection lookup →
+//! schedule → rewrite → verdict, with `now` passed in and no I/O.
+//!
+//! [`Worker::process`] takes one Ethernet frame (the mbuf's data, rewritten
+//! in place) and the index of the port it arrived on, and returns a
+//! [`Verdict`]: send the frame out of a port, or drop it. Every outcome is
+//! counted in the worker's [`WorkerStats`]; every drop has a reason.
+//!
+//! Policies (see also docs/ARCHITECTURE.md):
+//! - IPv4 header checksum, version, IHL, total length and TTL (> 0) are
+//!   checked on every packet; TCP/UDP checksums are not (DR does not touch
+//!   L4 and the real server checks them).
+//! - Fragments are dropped (counted): the director does not reassemble, and
+//!   non-first fragments carry no ports to find their connection.
+//! - IP options are allowed and forwarded untouched (counted).
+//! - TCP segments without SYN for unknown flows are dropped, as IPVS does.
+//! - A SYN on a flow whose connection is closing starts a new connection and
+//!   is scheduled again (the client reused its port).
+
+pub mod snapshot;
+
+use std::sync::Arc;
+
+use crate::config::Protocol;
+use crate::conntrack::{tcp_input_only, Conn, ConnKey, ConnState, ConnTable, Probe, Tick};
+use crate::counters::{Counter, WorkerStats};
+use crate::neigh::NeighTable;
+use crate::sched::{self, Candidate, SchedState};
+use crate::wire::arp::{self, ArpPacket};
+use crate::wire::ethernet::{self, EthernetFrame};
+use crate::wire::icmp::{self, Icmpv4Packet};
+use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::tcp::TcpSegment;
+use crate::wire::udp::UdpDatagram;
+use crate::wire::{MacAddr, TcpFlags, WireError};
+
+pub use snapshot::{Registry, Snapshot, MAX_REAL_SERVERS, MAX_SERVICES};
+
+/// What to do with a frame after processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transmit the (rewritten) frame on this port index.
+    Tx(u16),
+    /// Drop it; the reason has been counted.
+    Drop(Counter),
+    /// Fully handled (e.g. an ARP reply we learned from); free it.
+    Consumed,
+}
+
+/// One worker's sans-IO packet processor and its private state.
+pub struct Worker {
+    snap: Arc<Snapshot>,
+    table: ConnTable,
+    stats: Arc<WorkerStats>,
+    neigh: Arc<NeighTable>,
+    /// Scheduler state by stable service id.
+    sched: Box<[SchedState]>,
+    /// Scratch for scheduling (capacity reserved up front: no allocation).
+    cands: Vec<Candidate>,
+}
+
+const ETH: usize = ethernet::HEADER_LEN;
+
+impl Worker {
+    pub fn new(
+        snap: Arc<Snapshot>,
+        table: ConnTable,
+        stats: Arc<WorkerStats>,
+        neigh: Arc<NeighTable>,
+    ) -> Worker {
+        Worker {
+            snap,
+            table,
+            stats,
+            neigh,
+            sched: vec![SchedState::default(); MAX_SERVICES].into_boxed_slice(),
+            cands: Vec::with_capacity(MAX_REAL_SERVERS),
+        }
+    }
+
+    /// The snapshot in force.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// Switch to a new snapshot (call between bursts).
+    pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
+        self.snap = snap;
+    }
+
+    pub fn stats(&self) -> &Arc<WorkerStats> {
+        &self.stats
+    }
+
+    pub fn table(&self) -> &ConnTable {
+        &self.table
+    }
+
+    /// Idle-time work: expire up to `buckets` buckets of the table.
+    pub fn housekeeping(&mut self, now: Tick, buckets: usize) {
+        let stats = &self.stats;
+        let n = self.table.sweep(now, buckets, |c| forget(stats, c));
+        if n > 0 {
+            stats.conns_live.store(self.table.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Process one frame that arrived on port index `rx_port`.
+    #[inline]
+    pub fn process(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Verdict {
+        self.stats.count(Counter::RxFrames);
+        let v = self.classify(frame, rx_port, now);
+        if let Verdict::Drop(c) = v {
+            self.stats.count(c);
+        }
+        v
+    }
+
+    fn classify(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Verdict {
+        let Some(port) = self.snap.ports.get(rx_port as usize) else {
+            return Verdict::Drop(Counter::DropNotOurMac);
+        };
+        let (dst, src, ethertype) = match EthernetFrame::new_checked(&frame[..]) {
+            Ok(eth) => (eth.dst(), eth.src(), eth.ethertype()),
+            Err(_) => return Verdict::Drop(Counter::DropEthTruncated),
+        };
+        if src == port.mac {
+            return Verdict::Drop(Counter::DropOwnFrame);
+        }
+        if dst != port.mac && !dst.is_broadcast() {
+            return Verdict::Drop(Counter::DropNotOurMac);
+        }
+        match ethertype {
+            ethernet::ETHERTYPE_IPV4 if dst == port.mac => self.ipv4(frame, rx_port, now),
+            ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Counter::DropNotOurMac),
+            ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now),
+            ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan),
+            _ => Verdict::Drop(Counter::DropUnknownEthertype),
+        }
+    }
+
+    /// Answer ARP requests for our VIPs and our own address on this port;
+    /// learn real servers' MACs from any ARP they send.
+    fn arp(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Verdict {
+        let snap = &*self.snap;
+        let (op, sha, spa, tpa) = match ArpPacket::new_checked(&frame[ETH..]) {
+            Ok(a) => (a.operation(), a.sender_mac(), a.sender_ip(), a.target_ip()),
+            Err(WireError::Truncated) => return Verdict::Drop(Counter::DropArpTruncated),
+            Err(_) => return Verdict::Drop(Counter::DropArpUnsupported),
+        };
+        let mut learned = false;
+        if let Some(&slot) = snap.neighbours.get(&u32::from(spa)) {
+            self.neigh.learn(slot as usize, spa, sha, now);
+            self.stats.count(Counter::ArpLearned);
+            learned = true;
+        }
+        let target = u32::from(tpa);
+        let ours = snap.is_vip(target) || snap.own_port(target) == Some(rx_port as usize);
+        if op == arp::ARP_REQUEST && ours && spa != tpa && !sha.is_multicast() {
+            let my_mac = snap.ports[rx_port as usize].mac;
+            let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+            eth.set_dst(sha);
+            eth.set_src(my_mac);
+            let mut a = ArpPacket::new_unchecked(&mut frame[ETH..]);
+            a.set_operation(arp::ARP_REPLY);
+            a.set_target_mac(sha);
+            a.set_target_ip(spa);
+            a.set_sender_mac(my_mac);
+            a.set_sender_ip(tpa);
+            self.stats.count(Counter::ArpReplied);
+            return Verdict::Tx(rx_port);
+        }
+        if learned {
+            Verdict::Consumed
+        } else {
+            Verdict::Drop(Counter::DropArpNotForUs)
+        }
+    }
+
+    fn ipv4(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Verdict {
+        let snap = &*self.snap;
+        let (hlen, proto, src, dst, frame_len) = {
+            let ip = match Ipv4Packet::new_checked(&frame[ETH..]) {
+                Ok(ip) => ip,
+                Err(e) => return Verdict::Drop(ipv4_error(e)),
+            };
+            if !ip.verify_checksum() {
+                return Verdict::Drop(Counter::DropIpv4BadChecksum);
+            }
+            if ip.ttl() == 0 {
+                return Verdict::Drop(Counter::DropIpv4TtlExpired);
+            }
+            let (src, dst) = (ip.src_u32(), ip.dst_u32());
+            let to_vip = snap.is_vip(dst);
+            if !to_vip && snap.own_port(dst).is_none() {
+                return Verdict::Drop(Counter::DropIpv4NotLocal);
+            }
+            if bad_source(src) || snap.own_port(src).is_some() {
+                return Verdict::Drop(Counter::DropIpv4BadSource);
+            }
+            if ip.is_fragment() {
+                return Verdict::Drop(Counter::DropIpv4Fragment);
+            }
+            if ip.has_options() {
+                self.stats.count(Counter::Ipv4WithOptions);
+            }
+            (ip.header_len(), ip.protocol(), src, dst, ip.total_len() as usize)
+        };
+        let l4 = ETH + hlen;
+        let l4_end = ETH + frame_len;
+        match proto {
+            ipv4::PROTO_ICMP => self.icmp(frame, l4, l4_end, rx_port),
+            ipv4::PROTO_TCP | ipv4::PROTO_UDP if snap.is_vip(dst) => {
+                self.to_service(frame, proto, src, dst, l4, l4_end, now)
+            }
+            _ => Verdict::Drop(Counter::DropIpv4UnknownProtocol),
+        }
+    }
+
+    /// Echo replies for VIPs and own addresses, built in place.
+    fn icmp(&mut self, frame: &mut [u8], l4: usize, l4_end: usize, rx_port: u16) -> Verdict {
+        match Icmpv4Packet::new_checked(&frame[l4..l4_end]) {
+            Ok(p) if !p.verify_checksum() => return Verdict::Drop(Counter::DropIcmpMalformed),
+            Ok(p) if p.msg_type() == icmp::ICMP_ECHO_REQUEST && p.code() == 0 => {}
+            Ok(_) => return Verdict::Drop(Counter::DropIcmpUnsupported),
+            Err(_) => return Verdict::Drop(Counter::DropIcmpMalformed),
+        }
+        let my_mac = self.snap.ports[rx_port as usize].mac;
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        let peer = eth.src();
+        eth.set_dst(peer);
+        eth.set_src(my_mac);
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH..l4_end]);
+        let (s, d) = (ip.src(), ip.dst());
+        ip.set_src(d);
+        ip.set_dst(s);
+        ip.set_ttl(64);
+        ip.fill_checksum();
+        let mut p = Icmpv4Packet::new_unchecked(&mut frame[l4..l4_end]);
+        p.set_msg_type(icmp::ICMP_ECHO_REPLY);
+        p.fill_checksum();
+        self.stats.count(Counter::IcmpEchoReplied);
+        Verdict::Tx(rx_port)
+    }
+
+    /// TCP/UDP to a VIP: find or create the connection, forward by DR.
+    #[allow(clippy::too_many_arguments)]
+    fn to_service(
+        &mut self,
+        frame: &mut [u8],
+        proto: u8,
+        src: u32,
+        dst: u32,
+        l4: usize,
+        l4_end: usize,
+        now: Tick,
+    ) -> Verdict {
+        let (sport, dport, flags) = if proto == ipv4::PROTO_TCP {
+            match TcpSegment::new_checked(&frame[l4..l4_end]) {
+                Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
+                Err(_) => return Verdict::Drop(Counter::DropTcpMalformed),
+            }
+        } else {
+            match UdpDatagram::new_checked(&frame[l4..l4_end]) {
+                Ok(u) => (u.src_port(), u.dst_port(), TcpFlags(0)),
+                Err(_) => return Verdict::Drop(Counter::DropUdpMalformed),
+            }
+        };
+        let Some(svc_idx) = self.snap.service(proto, dst, dport) else {
+            return Verdict::Drop(Counter::DropNoService);
+        };
+        let key = ConnKey {
+            proto,
+            client_ip: src,
+            client_port: sport,
+            vip: dst,
+            vport: dport,
+        };
+        let hash = self.table.hash(&key);
+        let is_tcp = proto == ipv4::PROTO_TCP;
+        let rs = match self.table.probe(&key, hash, now) {
+            Probe::Hit(slot) => {
+                let c = *self.table.get(slot);
+                let state = ConnState::from_u8(c.state);
+                if is_tcp && flags.syn() && !flags.ack() && state.reusable_by_syn() {
+                    // The client reuses a closing flow's port: a new connection.
+                    let old = self.table.take(slot);
+                    forget(&self.stats, &old);
+                    match self.new_conn(&key, svc_idx, slot, is_tcp, flags, now) {
+                        Ok(rs) => rs,
+                        Err(v) => return v,
+                    }
+                } else {
+                    self.update_conn(slot, is_tcp, flags, now);
+                    c.rs
+                }
+            }
+            Probe::Vacant { slot, evicted } => {
+                if let Some(old) = evicted {
+                    forget(&self.stats, &old);
+                }
+                if is_tcp && !flags.syn() {
+                    return Verdict::Drop(Counter::DropTcpNoConn);
+                }
+                match self.new_conn(&key, svc_idx, slot, is_tcp, flags, now) {
+                    Ok(rs) => rs,
+                    Err(v) => return v,
+                }
+            }
+            Probe::Full => {
+                if is_tcp && !flags.syn() {
+                    return Verdict::Drop(Counter::DropTcpNoConn);
+                }
+                return Verdict::Drop(Counter::DropConnTableFull);
+            }
+        };
+        self.forward_dr(frame, rs, svc_idx)
+    }
+
+    /// Schedule a real server for a new flow and insert its entry at `slot`.
+    fn new_conn(
+        &mut self,
+        key: &ConnKey,
+        svc_idx: usize,
+        slot: usize,
+        is_tcp: bool,
+        flags: TcpFlags,
+        now: Tick,
+    ) -> Result<u32, Verdict> {
+        let svc = &self.snap.services[svc_idx];
+        self.cands.clear();
+        for r in &svc.reals {
+            let st = &self.stats.rs[r.id as usize];
+            self.cands.push(Candidate {
+                weight: r.weight,
+                active: st.active(),
+                inactive: st.inactive(),
+            });
+        }
+        let Some(i) = sched::pick(svc.scheduler, &self.cands, &mut self.sched[svc.id as usize]) else {
+            return Err(Verdict::Drop(Counter::DropNoRealServer));
+        };
+        let rs = svc.reals[i].id;
+        let state = if is_tcp {
+            tcp_input_only(ConnState::None, flags)
+        } else {
+            ConnState::Udp
+        };
+        let expires = now.wrapping_add(state.timeout_ms(&self.snap.timeouts));
+        let mut conn = Conn::new(key, rs, state as u8, now, expires);
+        conn.active = state.is_active();
+        let st = &self.stats.rs[rs as usize];
+        if conn.active {
+            st.add_active(1);
+        } else {
+            st.add_inactive(1);
+        }
+        crate::counters::bump(&st.conns, 1);
+        crate::counters::bump(&self.stats.services[svc.id as usize].conns, 1);
+        self.table.insert_at(slot, conn);
+        self.stats.count(Counter::ConnCreated);
+        self.stats
+            .conns_live
+            .store(self.table.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(rs)
+    }
+
+    /// Advance an existing connection's state and refresh its timeout.
+    #[inline]
+    fn update_conn(&mut self, slot: usize, is_tcp: bool, flags: TcpFlags, now: Tick) {
+        let timeouts = self.snap.timeouts;
+        let c = self.table.get_mut(slot);
+        let old = ConnState::from_u8(c.state);
+        let new = if is_tcp { tcp_input_only(old, flags) } else { old };
+        if new != old {
+            c.state = new as u8;
+            let active = new.is_active();
+            if active != c.active {
+                let st = &self.stats.rs[c.rs as usize];
+                let d = if active { 1 } else { -1 };
+                st.add_active(d);
+                st.add_inactive(-d);
+                c.active = active;
+            }
+        }
+        c.expires = now.wrapping_add(new.timeout_ms(&timeouts));
+    }
+
+    /// DR: the real server's MAC as destination, our port's as source; IP and
+    /// L4 untouched.
+    #[inline]
+    fn forward_dr(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize) -> Verdict {
+        let snap = &*self.snap;
+        let Some(route) = snap.route(rs) else {
+            return Verdict::Drop(Counter::DropRealServerGone);
+        };
+        let Some(mac) = self.neigh.mac(route.neigh as usize) else {
+            self.neigh.want(route.neigh as usize);
+            return Verdict::Drop(Counter::DropNeighUnresolved);
+        };
+        let out_mac = snap.ports[route.port as usize].mac;
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        eth.set_dst(mac);
+        eth.set_src(out_mac);
+        let len = frame.len() as u64;
+        let st = &self.stats.rs[rs as usize];
+        crate::counters::bump(&st.packets, 1);
+        crate::counters::bump(&st.bytes, len);
+        let ss = &self.stats.services[snap.services[svc_idx].id as usize];
+        crate::counters::bump(&ss.packets, 1);
+        crate::counters::bump(&ss.bytes, len);
+        self.stats.count(Counter::FwdDr);
+        Verdict::Tx(route.port)
+    }
+}
+
+/// Undo a connection's contribution to ActiveConn/InActConn.
+fn forget(stats: &WorkerStats, c: &Conn) {
+    let st = &stats.rs[c.rs as usize];
+    if c.active {
+        st.add_active(-1);
+    } else {
+        st.add_inactive(-1);
+    }
+    stats.count(Counter::ConnExpired);
+}
+
+fn ipv4_error(e: WireError) -> Counter {
+    match e {
+        WireError::BadVersion => Counter::DropIpv4BadVersion,
+        WireError::BadHeaderLen | WireError::HeaderTruncated => Counter::DropIpv4BadHeaderLen,
+        WireError::BadTotalLen | WireError::PayloadTruncated => Counter::DropIpv4BadTotalLen,
+        _ => Counter::DropIpv4Truncated,
+    }
+}
+
+/// Source addresses no client can legitimately have.
+#[inline]
+fn bad_source(ip: u32) -> bool {
+    let first = (ip >> 24) as u8;
+    first == 0 || first == 127 || first >= 224
+}
+
+/// Which protocol a service number means (for listings).
+pub fn protocol_of(proto: u8) -> Option<Protocol> {
+    match proto {
+        ipv4::PROTO_TCP => Some(Protocol::Tcp),
+        ipv4::PROTO_UDP => Some(Protocol::Udp),
+        _ => None,
+    }
+}
+
+/// Build a broadcast ARP request from `port` asking for `target` into `buf`
+/// (at least 60 bytes); returns the frame length.
+pub fn arp_request(buf: &mut [u8], port_mac: MacAddr, port_ip: std::net::Ipv4Addr, target: std::net::Ipv4Addr) -> usize {
+    arp::build_arp(
+        buf,
+        arp::ARP_REQUEST,
+        port_mac,
+        MacAddr::BROADCAST,
+        port_mac,
+        port_ip,
+        MacAddr::ZERO,
+        target,
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,419 @@
+//! The snapshot: the configuration compiled into the form workers read.
+//!
+//! A snapshot is immutable. The control plane builds a new one for every
+//! change and publishes it; a worker checks for a new one once per burst and
+//! switches at that boundary, so no packet ever sees half a change and the
+//! hot path takes no lock.
+//!
+//! Real servers and services get *stable ids* from the [`Registry`]: the same
+//! (service, real server) keeps its id across snapshots, so per-worker
+//! counters and the connections that point at it survive a reload.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::config::{Config, Forward, Protocol, Scheduler};
+use crate::conntrack::TimeoutsMs;
+use crate::neigh::NeighTable;
+use crate::wire::MacAddr;
+
+/// Most real servers (over all services) one director tracks.
+pub const MAX_REAL_SERVERS: usize = 4096;
+/// Most services one director serves.
+pub const MAX_SERVICES: usize = 1024;
+/// Neighbour slots (real servers plus room for churn).
+pub const MAX_NEIGHBOURS: usize = MAX_REAL_SERVERS;
+
+/// A director port as the pipeline sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    pub name: String,
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    pub mac: MacAddr,
+}
+
+impl PortInfo {
+    pub fn subnet_contains(&self, ip: Ipv4Addr) -> bool {
+        let m = if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix as u32)
+        };
+        (u32::from(ip) & m) == (u32::from(self.addr) & m)
+    }
+}
+
+/// A real server inside a compiled service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServer {
+    /// Stable id (index into per-worker real-server stats).
+    pub id: u32,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub weight: u32,
+    pub forward: Forward,
+}
+
+/// How to reach a real server: looked up by id for every forwarded packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RsRoute {
+    /// Egress port index.
+    pub port: u16,
+    /// Neighbour slot holding its MAC.
+    pub neigh: u32,
+}
+
+/// A compiled virtual service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// Stable id (index into per-worker service stats).
+    pub id: u32,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub scheduler: Scheduler,
+    pub reals: Vec<RealServer>,
+}
+
+/// Stable ids for services, real servers and neighbours, owned by the
+/// control plane and carried from one snapshot build to the next.
+#[derive(Debug, Default)]
+pub struct Registry {
+    services: HashMap<(u8, Ipv4Addr, u16), u32>,
+    reals: HashMap<((u8, Ipv4Addr, u16), Ipv4Addr, u16), u32>,
+    neighbours: HashMap<Ipv4Addr, u32>,
+}
+
+/// A limit of the fixed-size tables was exceeded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("too many services (at most {MAX_SERVICES})")]
+    TooManyServices,
+    #[error("too many real servers (at most {MAX_REAL_SERVERS} over all services)")]
+    TooManyRealServers,
+    #[error("real server {0} is not on any port's subnet")]
+    NoPortFor(Ipv4Addr),
+}
+
+/// The id already given to `key`, or the lowest free one below `max`.
+fn alloc_id<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K, max: usize) -> Option<u32> {
+    if let Some(&id) = map.get(&key) {
+        return Some(id);
+    }
+    let used: std::collections::HashSet<u32> = map.values().copied().collect();
+    let id = (0..max as u32).find(|i| !used.contains(i))?;
+    map.insert(key, id);
+    Some(id)
+}
+
+impl Registry {
+    /// Forget ids of things absent from `keep` (called after a build).
+    fn retain(&mut self, services: &[(u8, Ipv4Addr, u16)], reals: &[((u8, Ipv4Addr, u16), Ipv4Addr, u16)], neigh: &[Ipv4Addr], table: &NeighTable) {
+        self.services.retain(|k, _| services.contains(k));
+        self.reals.retain(|k, _| reals.contains(k));
+        let mut gone = Vec::new();
+        self.neighbours.retain(|ip, slot| {
+            let keep = neigh.contains(ip);
+            if !keep {
+                gone.push(*slot);
+            }
+            keep
+        });
+        for slot in gone {
+            table.release(slot as usize);
+        }
+    }
+}
+
+/// The immutable, compiled configuration.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Increases with every published change.
+    pub generation: u64,
+    pub ports: Vec<PortInfo>,
+    pub services: Vec<Service>,
+    pub timeouts: TimeoutsMs,
+    /// Indexed by real-server id; `None` for unused ids.
+    pub routes: Vec<Option<RsRoute>>,
+    /// Neighbour slot by address (for learning from ARP).
+    pub neighbours: HashMap<u32, u32>,
+    /// Service index by (protocol, VIP, port), as a small open-addressed map.
+    service_map: FlatMap,
+    /// VIPs (sorted, host order) for ARP and ICMP echo.
+    vips: Vec<u32>,
+    /// Port addresses (host order).
+    own: Vec<u32>,
+}
+
+impl Snapshot {
+    /// Compile `cfg` (already validated) with port MACs discovered at start.
+    /// Registers neighbours in `neigh` for every real server.
+    pub fn build(
+        cfg: &Config,
+        port_macs: &[MacAddr],
+        registry: &mut Registry,
+        neigh: &NeighTable,
+        generation: u64,
+    ) -> Result<Snapshot, SnapshotError> {
+        let ports: Vec<PortInfo> = cfg
+            .ports
+            .iter()
+            .zip(port_macs)
+            .map(|(p, mac)| PortInfo {
+                name: p.name.clone(),
+                addr: p.address.addr,
+                prefix: p.address.prefix,
+                mac: p.mac.unwrap_or(*mac),
+            })
+            .collect();
+        if cfg.services.len() > MAX_SERVICES {
+            return Err(SnapshotError::TooManyServices);
+        }
+        let mut services = Vec::with_capacity(cfg.services.len());
+        let mut routes = vec![None; MAX_REAL_SERVERS];
+        let mut neighbours = HashMap::new();
+        let mut svc_keys = Vec::new();
+        let mut rs_keys = Vec::new();
+        let mut neigh_ips = Vec::new();
+        for s in &cfg.services {
+            let skey = (s.protocol.ip_proto(), s.vip, s.port);
+            svc_keys.push(skey);
+            let id = alloc_id(&mut registry.services, skey, MAX_SERVICES)
+                .ok_or(SnapshotError::TooManyServices)?;
+            let mut reals = Vec::with_capacity(s.real_servers.len());
+            for r in &s.real_servers {
+                let port = r.port.unwrap_or(s.port);
+                let rkey = (skey, r.address, port);
+                rs_keys.push(rkey);
+                let rid = alloc_id(&mut registry.reals, rkey, MAX_REAL_SERVERS)
+                    .ok_or(SnapshotError::TooManyRealServers)?;
+                let egress = ports
+                    .iter()
+                    .position(|p| p.subnet_contains(r.address))
+                    .ok_or(SnapshotError::NoPortFor(r.address))?;
+                let slot = match registry.neighbours.get(&r.address) {
+                    Some(&slot) => slot,
+                    None => {
+                        let used: std::collections::HashSet<u32> =
+                            registry.neighbours.values().copied().collect();
+                        let slot = (0..neigh.capacity() as u32)
+                            .find(|i| !used.contains(i))
+                            .ok_or(SnapshotError::TooManyRealServers)?;
+                        registry.neighbours.insert(r.address, slot);
+                        neigh.assign(slot as usize, r.address);
+                        slot
+                    }
+                };
+                neigh_ips.push(r.address);
+                neighbours.insert(u32::from(r.address), slot);
+                routes[rid as usize] = Some(RsRoute {
+                    port: egress as u16,
+                    neigh: slot,
+                });
+                reals.push(RealServer {
+                    id: rid,
+                    addr: r.address,
+                    port,
+                    weight: r.weight,
+                    forward: r.forward,
+                });
+            }
+            services.push(Service {
+                id,
+                vip: s.vip,
+                port: s.port,
+                protocol: s.protocol,
+                scheduler: s.scheduler,
+                reals,
+            });
+        }
+        registry.retain(&svc_keys, &rs_keys, &neigh_ips, neigh);
+        let mut service_map = FlatMap::with_capacity(services.len());
+        for (i, s) in services.iter().enumerate() {
+            service_map.insert(service_key(s.protocol.ip_proto(), u32::from(s.vip), s.port), i as u32);
+        }
+        let mut vips: Vec<u32> = services.iter().map(|s| u32::from(s.vip)).collect();
+        vips.sort_unstable();
+        vips.dedup();
+        let own = ports.iter().map(|p| u32::from(p.addr)).collect();
+        Ok(Snapshot {
+            generation,
+            ports,
+            services,
+            timeouts: TimeoutsMs::from_config(&cfg.timeouts),
+            routes,
+            neighbours,
+            service_map,
+            vips,
+            own,
+        })
+    }
+
+    /// The service index for a packet's (protocol, destination, port).
+    #[inline]
+    pub fn service(&self, proto: u8, vip: u32, port: u16) -> Option<usize> {
+        self.service_map
+            .get(service_key(proto, vip, port))
+            .map(|i| i as usize)
+    }
+
+    #[inline]
+    pub fn is_vip(&self, ip: u32) -> bool {
+        // Few VIPs: a linear scan of a sorted small vector beats hashing.
+        if self.vips.len() <= 16 {
+            self.vips.contains(&ip)
+        } else {
+            self.vips.binary_search(&ip).is_ok()
+        }
+    }
+
+    /// Index of the port that owns address `ip`, if any.
+    #[inline]
+    pub fn own_port(&self, ip: u32) -> Option<usize> {
+        self.own.iter().position(|&a| a == ip)
+    }
+
+    #[inline]
+    pub fn route(&self, rs: u32) -> Option<RsRoute> {
+        self.routes.get(rs as usize).copied().flatten()
+    }
+}
+
+#[inline]
+fn service_key(proto: u8, vip: u32, port: u16) -> u64 {
+    ((vip as u64) << 24) | ((port as u64) << 8) | proto as u64 | (1 << 63)
+}
+
+/// A tiny open-addressed u64→u32 map, built once, read on the hot path.
+#[derive(Debug, Clone)]
+struct FlatMap {
+    keys: Vec<u64>,
+    vals: Vec<u32>,
+    mask: usize,
+}
+
+impl FlatMap {
+    fn with_capacity(n: usize) -> FlatMap {
+        let size = (n * 2).next_power_of_two().max(8);
+        FlatMap {
+            keys: vec![0; size],
+            vals: vec![0; size],
+            mask: size - 1,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+
+    fn insert(&mut self, key: u64, val: u32) {
+        let mut i = self.slot(key);
+        while self.keys[i] != 0 && self.keys[i] != key {
+            i = (i + 1) & self.mask;
+        }
+        self.keys[i] = key;
+        self.vals[i] = val;
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        let mut i = self.slot(key);
+        loop {
+            let k = self.keys[i];
+            if k == key {
+                return Some(self.vals[i]);
+            }
+            if k == 0 {
+                return None;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, RealServerConfig, ServiceConfig};
+
+    pub(crate) fn lab_config() -> Config {
+        ron::from_str(
+            r#"(
+                ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
+                services: [
+                    (vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+                        (address: "198.18.0.11"), (address: "198.18.0.12"),
+                    ]),
+                ],
+            )"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn builds_and_looks_up() {
+        let cfg = lab_config();
+        let neigh = NeighTable::new(16);
+        let mut reg = Registry::default();
+        let s = Snapshot::build(&cfg, &[MacAddr([2, 0, 0, 0, 0, 2])], &mut reg, &neigh, 1).unwrap();
+        let vip = u32::from(Ipv4Addr::new(198, 18, 0, 100));
+        assert_eq!(s.service(6, vip, 80), Some(0));
+        assert_eq!(s.service(17, vip, 80), None);
+        assert_eq!(s.service(6, vip, 81), None);
+        assert!(s.is_vip(vip));
+        assert_eq!(s.own_port(u32::from(Ipv4Addr::new(198, 18, 0, 2))), Some(0));
+        let r = &s.services[0].reals;
+        assert_eq!(r.len(), 2);
+        assert!(s.route(r[0].id).is_some());
+        assert_eq!(neigh.entries().len(), 2);
+    }
+
+    #[test]
+    fn ids_are_stable_across_builds_and_freed() {
+        let mut cfg = lab_config();
+        let neigh = NeighTable::new(16);
+        let mut reg = Registry::default();
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        let a = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 1).unwrap();
+        // Insert a new server first: the old ones keep their ids.
+        cfg.services[0].real_servers.insert(
+            0,
+            RealServerConfig {
+                address: Ipv4Addr::new(198, 18, 0, 13),
+                port: None,
+                weight: 1,
+                forward: Forward::Dr,
+            },
+        );
+        cfg.services.push(ServiceConfig {
+            vip: Ipv4Addr::new(198, 18, 0, 101),
+            port: 443,
+            protocol: Protocol::Tcp,
+            scheduler: Scheduler::Wlc,
+            real_servers: vec![],
+        });
+        let b = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();
+        assert_eq!(b.services[0].reals[1].id, a.services[0].reals[0].id);
+        assert_eq!(b.services[0].reals[2].id, a.services[0].reals[1].id);
+        assert_eq!(b.services[0].id, a.services[0].id);
+        assert_eq!(neigh.entries().len(), 3);
+        // Removing the new server frees its neighbour slot.
+        cfg.services[0].real_servers.remove(0);
+        let _c = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 3).unwrap();
+        assert_eq!(neigh.entries().len(), 2);
+    }
+
+    #[test]
+    fn flat_map_many_keys() {
+        let mut m = FlatMap::with_capacity(500);
+        for i in 0..500u32 {
+            m.insert(service_key(6, 0xC612_0000 + i, 80), i);
+        }
+        for i in 0..500u32 {
+            assert_eq!(m.get(service_key(6, 0xC612_0000 + i, 80)), Some(i));
+            assert_eq!(m.get(service_key(17, 0xC612_0000 + i, 80)), None);
+        }
+    }
+}

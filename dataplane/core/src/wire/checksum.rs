@@ -1,0 +1,244 @@
+//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+//!
+//! The checksum is the ones' complement of the ones' complement sum of the
+//! data taken as big-endian 16-bit words (an odd trailing byte is padded with
+//! a zero byte). Because 2^16 ≡ 1 (mod 0xffff), wider words can be summed
+//! with end-around carry and folded at the end, which is what [`sum`] does
+//! (eight bytes at a time).
+//!
+//! Typical use:
+//!
+//! ```
+//! use lbcore::wire::checksum::{checksum, fold, sum};
+//!
+//! let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+//! assert_eq!(checksum(&data), !0xddf2);
+//! // Chained: a header and a payload summed separately.
+//! assert_eq!(!fold(sum(&data[4..], sum(&data[..4], 0))), checksum(&data));
+//! ```
+
+use std::net::Ipv4Addr;
+
+/// Adds `data` to the running ones' complement sum `initial`.
+///
+/// The result is *not* folded to 16 bits; it is only meaningful modulo 0xffff
+/// (pass it to [`fold`]). Sums can be chained (`sum(b, sum(a, 0))`) as long
+/// as every piece but the last has an even length — an odd-length piece is
+/// padded with a zero byte as if it ended the data.
+#[inline]
+pub fn sum(data: &[u8], initial: u32) -> u32 {
+    let mut acc: u64 = u64::from(initial);
+
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let (s, carry) = acc.overflowing_add(w);
+        // End-around carry: 2^64 ≡ 1 (mod 0xffff).
+        acc = s + u64::from(carry);
+    }
+
+    let mut rest = chunks.remainder();
+    let mut tail: u64 = 0;
+    if rest.len() >= 4 {
+        tail += u64::from(u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]));
+        rest = &rest[4..];
+    }
+    if rest.len() >= 2 {
+        tail += u64::from(u16::from_be_bytes([rest[0], rest[1]]));
+        rest = &rest[2..];
+    }
+    if let Some(&b) = rest.first() {
+        tail += u64::from(b) << 8;
+    }
+    let (s, carry) = acc.overflowing_add(tail);
+    acc = s + u64::from(carry);
+
+    // Fold 64 -> 32 bits, preserving the value modulo 0xffff.
+    let mut folded = (acc & 0xffff_ffff) + (acc >> 32);
+    folded = (folded & 0xffff_ffff) + (folded >> 32);
+    folded as u32
+}
+
+/// Folds a running sum to 16 bits with end-around carry.
+///
+/// The result is zero only if `sum` is zero.
+#[inline]
+pub fn fold(sum: u32) -> u16 {
+    let s = (sum & 0xffff) + (sum >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// The Internet checksum of `data`: `!fold(sum(data, 0))`.
+///
+/// To verify a header that contains its own checksum field, check that this
+/// returns 0 (equivalently `fold(sum(..)) == 0xffff`).
+#[inline]
+pub fn checksum(data: &[u8]) -> u16 {
+    !fold(sum(data, 0))
+}
+
+/// The (unfolded) sum of the IPv4 pseudo-header used by TCP and UDP:
+/// source, destination, zero byte + protocol, and the transport length
+/// (header + payload, in bytes).
+#[inline]
+pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: u16) -> u32 {
+    let s = u32::from(src);
+    let d = u32::from(dst);
+    (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + u32::from(proto) + u32::from(len)
+}
+
+/// Incrementally updates a checksum after one 16-bit word of the covered data
+/// changed from `old` to `new` (RFC 1624, eqn. 3: `HC' = ~(~HC + ~m + m')`).
+///
+/// The word must sit at an even offset of the checksummed data (as every
+/// IPv4/TCP/UDP header field of 16 bits or more does).
+#[inline]
+pub fn incremental_update16(old_checksum: u16, old: u16, new: u16) -> u16 {
+    let s = u32::from(!old_checksum) + u32::from(!old) + u32::from(new);
+    !fold(s)
+}
+
+/// [`incremental_update16`] for a 32-bit value (e.g. an IPv4 address) that
+/// sits at an even offset of the checksummed data.
+#[inline]
+pub fn incremental_update32(old_checksum: u16, old: u32, new: u32) -> u16 {
+    let s = u32::from(!old_checksum)
+        + u32::from(!(old >> 16) as u16)
+        + u32::from(!(old as u16))
+        + (new >> 16)
+        + (new & 0xffff);
+    !fold(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Straightforward reference: 16-bit words, u32 accumulator, fold at end.
+    fn naive(data: &[u8]) -> u16 {
+        let mut acc: u64 = 0;
+        for pair in data.chunks(2) {
+            let hi = u64::from(pair[0]) << 8;
+            let lo = pair.get(1).copied().map(u64::from).unwrap_or(0);
+            acc += hi | lo;
+        }
+        while acc >> 16 != 0 {
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        !(acc as u16)
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3: the sum of these bytes is ddf2, checksum 220d.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(sum(&data, 0)), 0xddf2);
+        assert_eq!(checksum(&data), 0x220d);
+    }
+
+    #[test]
+    fn ipv4_header_known_vector() {
+        // Classic example header (wikipedia), checksum field zeroed: b861.
+        let mut hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&hdr), 0xb861);
+        hdr[10] = 0xb8;
+        hdr[11] = 0x61;
+        assert_eq!(checksum(&hdr), 0);
+        assert_eq!(fold(sum(&hdr, 0)), 0xffff);
+    }
+
+    #[test]
+    fn odd_lengths_and_edges() {
+        assert_eq!(checksum(&[]), 0xffff);
+        assert_eq!(checksum(&[0x12]), !0x1200);
+        assert_eq!(checksum(&[0x12, 0x34, 0x56]), !(0x1234 + 0x5600));
+        assert_eq!(checksum(&[0xff; 3]), naive(&[0xff; 3]));
+        for n in 0..40 {
+            let v: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(checksum(&v), naive(&v), "len {n}");
+            let ff = vec![0xffu8; n];
+            assert_eq!(checksum(&ff), naive(&ff), "ff len {n}");
+        }
+    }
+
+    #[test]
+    fn fold_end_around() {
+        assert_eq!(fold(0), 0);
+        assert_eq!(fold(0xffff), 0xffff);
+        assert_eq!(fold(0x1_0000), 1);
+        assert_eq!(fold(0xffff_ffff), 0xffff);
+        assert_eq!(fold(0x0001_fffe), 0xffff);
+    }
+
+    #[test]
+    fn pseudo_header_known() {
+        let s = pseudo_header_sum(
+            Ipv4Addr::new(192, 168, 0, 1),
+            Ipv4Addr::new(192, 168, 0, 199),
+            17,
+            0x5f,
+        );
+        assert_eq!(s, 0xc0a8 + 0x0001 + 0xc0a8 + 0x00c7 + 17 + 0x5f);
+    }
+
+    #[test]
+    fn incremental_rfc1624_example() {
+        // RFC 1624 section 4: HC = 0xdd2f, m = 0x5555 -> m' = 0x3285,
+        // expected HC' = 0x0000.
+        assert_eq!(incremental_update16(0xdd2f, 0x5555, 0x3285), 0x0000);
+    }
+
+    proptest! {
+        #[test]
+        fn sum_matches_naive(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            prop_assert_eq!(checksum(&data), naive(&data));
+        }
+
+        #[test]
+        fn chained_sum_matches(data in proptest::collection::vec(any::<u8>(), 0..300),
+                               split in 0usize..150) {
+            let split = (split * 2).min(data.len() & !1);
+            let chained = !fold(sum(&data[split..], sum(&data[..split], 0)));
+            prop_assert_eq!(chained, checksum(&data));
+        }
+
+        #[test]
+        fn incremental16_equals_recompute(
+            mut words in proptest::collection::vec(any::<u16>(), 1..40),
+            idx in any::<prop::sample::Index>(),
+            new in any::<u16>(),
+        ) {
+            // A fixed non-zero word keeps the data from summing to zero, the
+            // single case where ~fold() has two representations (0 / 0xffff).
+            words.push(0x0001);
+            let bytes = |w: &[u16]| w.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+            let i = idx.index(words.len() - 1);
+            let before = checksum(&bytes(&words));
+            let old = words[i];
+            words[i] = new;
+            let after = checksum(&bytes(&words));
+            prop_assert_eq!(incremental_update16(before, old, new), after);
+        }
+
+        #[test]
+        fn incremental32_equals_recompute(
+            mut words in proptest::collection::vec(any::<u32>(), 1..20),
+            idx in any::<prop::sample::Index>(),
+            new in any::<u32>(),
+        ) {
+            words.push(0x0000_0001);
+            let bytes = |w: &[u32]| w.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+            let i = idx.index(words.len() - 1);
+            let before = checksum(&bytes(&words));
+            let old = words[i];
+            words[i] = new;
+            let after = checksum(&bytes(&words));
+            prop_assert_eq!(incremental_update32(before, old, new), after);
+        }
+    }
+}

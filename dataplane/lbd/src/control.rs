@@ -1,0 +1,69 @@
+//! The control thread's periodic work (on the main lcore, never on workers):
+//! resolving real servers' MAC addresses and reporting neighbour changes.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use lbcore::neigh::ArpRequest;
+use lbcore::pipeline::arp_request;
+use lbcore::wire::MacAddr;
+use tracing::{info, warn};
+
+use crate::shared::{CtlFrame, Shared};
+
+/// How often the control loop runs.
+const PERIOD: Duration = Duration::from_millis(100);
+/// Retry interval for an unanswered ARP request.
+const ARP_RETRY_MS: u32 = 1000;
+
+/// Run until `shared.stop` is set.
+pub fn run(shared: &Shared, refresh_s: u32, expire_s: u32) {
+    let mut requests: Vec<ArpRequest> = Vec::new();
+    let mut known: HashMap<Ipv4Addr, Option<MacAddr>> = HashMap::new();
+    while !shared.stopping() {
+        let now = shared.clock.now();
+        let snap = shared.current();
+        requests.clear();
+        shared.neigh.tick(
+            now,
+            ARP_RETRY_MS,
+            refresh_s.saturating_mul(1000),
+            expire_s.saturating_mul(1000),
+            &mut requests,
+        );
+        for r in &requests {
+            let Some((idx, port)) = snap
+                .ports
+                .iter()
+                .enumerate()
+                .find(|(_, p)| p.subnet_contains(r.ip))
+            else {
+                continue;
+            };
+            let mut f = CtlFrame {
+                len: 0,
+                bytes: [0; 64],
+            };
+            f.len = arp_request(&mut f.bytes, port.mac, port.addr, r.ip) as u16;
+            if shared.ctl_tx[idx].push(f).is_err() {
+                warn!(port = %port.name, "control TX queue full; ARP request for {} dropped", r.ip);
+            }
+        }
+        // Log neighbour transitions so operators (and tests) see resolution.
+        for e in shared.neigh.entries() {
+            let prev = known.insert(e.ip, e.mac);
+            if prev != Some(e.mac) {
+                match e.mac {
+                    Some(mac) => info!("neighbour {} is at {}", e.ip, mac),
+                    None if prev.is_some() => info!("neighbour {} unresolved", e.ip),
+                    None => {}
+                }
+            }
+        }
+        known.retain(|ip, _| shared.neigh.entries().iter().any(|e| e.ip == *ip));
+        std::thread::sleep(PERIOD);
+        let _ = shared.generation.load(Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,255 @@
+//! `lbd`: the load-balancer director daemon.
+//!
+//! Start-up: read and validate the RON config, start DPDK's EAL, configure
+//! and start the ports, compile the config into a snapshot, launch one
+//! pinned poll-mode worker per (port, RX queue), then run the control loop
+//! on the main lcore until SIGINT/SIGTERM. Shutdown: stop the workers, stop
+//! and close the ports, print the final counters.
+//!
+//! Where things are: the packet path is `lbcore::pipeline`, the connection
+//! table `lbcore::conntrack`, the schedulers `lbcore::sched`; this crate only
+//! wires them to DPDK (`worker.rs`) and runs the control loop (`control.rs`).
+
+mod clock;
+mod control;
+mod eal_args;
+mod report;
+mod shared;
+mod worker;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use clap::Parser;
+use crossbeam::queue::ArrayQueue;
+use lbcore::config::{self, Config};
+use lbcore::conntrack::ConnTable;
+use lbcore::counters::WorkerStats;
+use lbcore::neigh::NeighTable;
+use lbcore::pipeline::{Registry, Snapshot, Worker, MAX_REAL_SERVERS, MAX_SERVICES};
+use lbcore::wire::MacAddr;
+use tracing::{error, info};
+
+use crate::shared::{Shared, CTL_QUEUE_DEPTH};
+
+/// lbd — a DPDK layer-4 load-balancer director (LVS-DR style).
+///
+/// Reads FILE (RON), takes over the DPDK ports it names, answers ARP and ping
+/// for its VIPs and own addresses, and forwards connections to real servers
+/// by direct routing. Stop it with SIGINT or SIGTERM; it prints its final
+/// counters on the way out.
+#[derive(Parser, Debug)]
+#[command(name = "lbd", version)]
+struct Cli {
+    /// The configuration file (RON). See configs/ for commented examples.
+    #[arg(short, long, value_name = "FILE")]
+    config: PathBuf,
+
+    /// Replace the EAL arguments derived from the config's `eal` section and
+    /// ports, e.g. "-l 0-1 --no-huge -m 512 --no-pci --vdev=net_null0".
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    eal_args: Option<String>,
+
+    /// Validate the configuration, print the EAL arguments, and exit.
+    #[arg(long)]
+    check: bool,
+
+    /// Stop by itself after this many seconds (for benchmarks and scripts).
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LBD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let cfg = match config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lbd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let eal_args = match &cli.eal_args {
+        Some(s) => eal_args::from_override(s),
+        None => eal_args::from_config(&cfg),
+    };
+    if cli.check {
+        println!("configuration OK: {}", cli.config.display());
+        println!("EAL arguments: {}", eal_args[1..].join(" "));
+        return ExitCode::SUCCESS;
+    }
+    match run(&cli, cfg, eal_args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("lbd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A start-up failure, with a message that says what to do.
+#[derive(Debug)]
+struct StartError(String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<dpdk::DpdkError> for StartError {
+    fn from(e: dpdk::DpdkError) -> Self {
+        StartError(e.to_string())
+    }
+}
+
+fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> {
+    info!("EAL arguments: {}", eal_args[1..].join(" "));
+    let eal = dpdk::Eal::init(&eal_args)?;
+    let queues = cfg.workers.queues_per_port;
+    let n_workers = cfg.ports.len() * queues as usize;
+    let lcores = eal.worker_lcores();
+    if lcores.len() < n_workers {
+        return Err(StartError(format!(
+            "{} ports x {} queues need {} worker lcores plus the main one, but EAL has {} worker lcores; \
+             widen eal.cores (e.g. \"0-{}\")",
+            cfg.ports.len(),
+            queues,
+            n_workers,
+            lcores.len(),
+            n_workers
+        )));
+    }
+    let pool = dpdk::Mempool::new("lbd_pkts", cfg.workers.mbufs, 256, dpdk::DEFAULT_DATA_ROOM, eal.socket_id())?;
+
+    // Ports: every port gets `queues` RX queues and one TX queue per worker,
+    // so any worker can transmit on any port without sharing a queue.
+    let mut ports = Vec::new();
+    let mut port_macs = Vec::new();
+    let mut rxqs: Vec<Vec<dpdk::RxQueue>> = Vec::new();
+    let mut txqs: Vec<Vec<dpdk::TxQueue>> = Vec::new();
+    for pc in &cfg.ports {
+        let name = eal_args::port_name(&pc.device);
+        let port = dpdk::Port::by_name(name).map_err(|e| {
+            StartError(format!("port {} (device {}): {e}; is the device spec right?", pc.name, pc.device))
+        })?;
+        let setup = dpdk::PortSetup {
+            rx_queues: queues,
+            tx_queues: n_workers as u16,
+            rx_desc: 1024,
+            tx_desc: 1024,
+            rss: queues > 1,
+        };
+        let (rx, tx) = port.configure(&setup, &pool)?;
+        if let Some(mac) = pc.mac {
+            port.set_mac_addr(mac.0)?;
+            port.set_promiscuous(true)?;
+        }
+        port.start()?;
+        let mac = MacAddr(port.mac_addr()?);
+        let link = port.link();
+        info!(
+            "port {} ({}) {} mac {} link {} {} Mbit/s",
+            pc.name,
+            pc.device,
+            pc.address,
+            mac,
+            if link.up { "up" } else { "down" },
+            link.speed_mbps
+        );
+        port_macs.push(mac);
+        rxqs.push(rx);
+        txqs.push(tx);
+        ports.push(port);
+    }
+
+    let neigh = Arc::new(NeighTable::new(lbcore::pipeline::snapshot::MAX_NEIGHBOURS));
+    let mut registry = Registry::default();
+    let snap = Arc::new(
+        Snapshot::build(&cfg, &port_macs, &mut registry, &neigh, 1).map_err(|e| StartError(e.to_string()))?,
+    );
+    let stats: Vec<Arc<WorkerStats>> = (0..n_workers)
+        .map(|_| Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)))
+        .collect();
+    let shared = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        generation: AtomicU64::new(snap.generation),
+        snapshot: Mutex::new(snap.clone()),
+        neigh: neigh.clone(),
+        clock: clock::Clock::new(eal.tsc_hz()),
+        ctl_tx: (0..cfg.ports.len()).map(|_| ArrayQueue::new(CTL_QUEUE_DEPTH)).collect(),
+        stats: stats.clone(),
+        pool,
+    });
+
+    // Each worker's table holds an equal share of the configured capacity.
+    let per_worker = (cfg.conn_table.capacity as usize).div_ceil(n_workers);
+    let mut tx_by_worker: Vec<Vec<dpdk::TxQueue>> = (0..n_workers).map(|_| Vec::new()).collect();
+    for port_tx in txqs.into_iter() {
+        for (w, q) in port_tx.into_iter().enumerate() {
+            tx_by_worker[w].push(q);
+        }
+    }
+    let mut w = 0;
+    let mut tx_iter = tx_by_worker.into_iter();
+    for (p, port_rx) in rxqs.into_iter().enumerate() {
+        for (q, rx) in port_rx.into_iter().enumerate() {
+            let seed = 0x5eed_0000_0000_0000 ^ (dpdk::tsc::now().rotate_left(17)) ^ w as u64;
+            let ctx = worker::WorkerCtx {
+                index: w,
+                port: p as u16,
+                queue: q as u16,
+                rx,
+                tx: tx_iter.next().expect("one TX set per worker"),
+                worker: Worker::new(snap.clone(), ConnTable::new(per_worker, seed), stats[w].clone(), neigh.clone()),
+                shared: shared.clone(),
+                burst: cfg.workers.burst as usize,
+            };
+            info!("worker {w}: port {} queue {q} on lcore {}", cfg.ports[p].name, lcores[w]);
+            dpdk::lcore::launch(lcores[w], move || worker::run(ctx))?;
+            w += 1;
+        }
+    }
+
+    {
+        let shared = shared.clone();
+        ctrlc::set_handler(move || shared.stop.store(true, Ordering::Relaxed))
+            .map_err(|e| StartError(format!("cannot install signal handler: {e}")))?;
+    }
+    if let Some(d) = cli.duration {
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs_f64(d));
+            shared.stop.store(true, Ordering::Relaxed);
+        });
+    }
+    println!("lbd: ready ({} ports, {} workers, {} services)", ports.len(), n_workers, snap.services.len());
+    let _ = std::io::stdout().flush();
+
+    control::run(&shared, cfg.neighbours.refresh, cfg.neighbours.expire);
+
+    info!("stopping workers");
+    dpdk::lcore::wait_all();
+    let mut port_reports = Vec::new();
+    for (port, pc) in ports.iter().zip(&cfg.ports) {
+        port_reports.push(report::PortReport {
+            name: pc.name.clone(),
+            stats: port.stats(),
+        });
+        let _ = port.stop();
+        let _ = port.close();
+    }
+    print!("{}", report::render(&shared.current(), &port_reports, &stats, shared.clock.seconds()));
+    let _ = std::io::stdout().flush();
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! The poll-mode worker: one per (port, RX queue), pinned to its own lcore.
+//!
+//! The loop: check for a new config snapshot (one relaxed load), read the
+//! clock, pull a burst, run each frame through the sans-IO pipeline, send
+//! what is to be sent in one TX burst per port, free the rest in bulk. When a
+//! poll returns nothing, it does bounded housekeeping (table expiry) and
+//! transmits frames queued by the control thread. No allocation, no lock, no
+//! syscall and no shared-counter atomics per packet.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use dpdk::{MbufBurst, RxQueue, TxQueue};
+use lbcore::counters::{bump, Counter};
+use lbcore::pipeline::{Verdict, Worker};
+
+use crate::shared::Shared;
+
+/// Buckets of the connection table swept per idle poll.
+const SWEEP_BUCKETS_IDLE: usize = 64;
+/// Buckets swept per busy poll (keeps expiry moving under full load).
+const SWEEP_BUCKETS_BUSY: usize = 4;
+/// Attempts to send the remainder of a TX burst before dropping it.
+const TX_RETRIES: usize = 3;
+
+pub struct WorkerCtx {
+    pub index: usize,
+    pub port: u16,
+    pub queue: u16,
+    pub rx: RxQueue,
+    /// One TX queue on every port (index = port index).
+    pub tx: Vec<TxQueue>,
+    pub worker: Worker,
+    pub shared: Arc<Shared>,
+    pub burst: usize,
+}
+
+pub fn run(mut ctx: WorkerCtx) -> i32 {
+    let n_ports = ctx.tx.len();
+    let mut rx = MbufBurst::new();
+    let mut tx: Vec<MbufBurst> = (0..n_ports).map(|_| MbufBurst::new()).collect();
+    let mut drop = MbufBurst::new();
+    let mut generation = ctx.worker.snapshot().generation;
+    let stats = ctx.worker.stats().clone();
+    let drains_ctl = ctx.queue == 0;
+    let burst = ctx.burst.min(rx.capacity());
+    while !ctx.shared.stopping() {
+        let g = ctx.shared.generation.load(Relaxed);
+        if g != generation {
+            ctx.worker.set_snapshot(ctx.shared.current());
+            generation = g;
+        }
+        let now = ctx.shared.clock.now();
+        let n = ctx.rx.rx_burst(&mut rx, burst);
+        if n == 0 {
+            bump(&stats.idle_polls, 1);
+            ctx.worker.housekeeping(now, SWEEP_BUCKETS_IDLE);
+            if drains_ctl {
+                send_control_frames(&mut ctx, &mut tx[ctx.port as usize]);
+            }
+            continue;
+        }
+        bump(&stats.busy_polls, 1);
+        while let Some(mut m) = rx.pop_front() {
+            match ctx.worker.process(m.data_mut(), ctx.port, now) {
+                Verdict::Tx(p) if (p as usize) < n_ports => tx[p as usize].push(m),
+                _ => drop.push(m),
+            }
+        }
+        for (p, b) in tx.iter_mut().enumerate() {
+            if !b.is_empty() {
+                let mut tries = 0;
+                while !b.is_empty() && tries < TX_RETRIES {
+                    ctx.tx[p].tx_burst(b);
+                    tries += 1;
+                }
+                if !b.is_empty() {
+                    stats.add(Counter::TxFailed, b.len() as u64);
+                    b.free_all();
+                }
+            }
+        }
+        drop.free_all();
+        ctx.worker.housekeeping(now, SWEEP_BUCKETS_BUSY);
+    }
+    0
+}
+
+/// Transmit frames the control thread queued for this port (ARP requests).
+fn send_control_frames(ctx: &mut WorkerCtx, out: &mut MbufBurst) {
+    let q = &ctx.shared.ctl_tx[ctx.port as usize];
+    if q.is_empty() {
+        return;
+    }
+    while out.len() < out.capacity() {
+        let Some(f) = q.pop() else { break };
+        let Some(mut m) = ctx.shared.pool.alloc() else { break };
+        if m.append(f.len as usize).is_none() {
+            continue;
+        }
+        m.data_mut().copy_from_slice(&f.bytes[..f.len as usize]);
+        out.push(m);
+    }
+    let mut tries = 0;
+    while !out.is_empty() && tries < TX_RETRIES {
+        ctx.tx[ctx.port as usize].tx_burst(out);
+        tries += 1;
+    }
+    if !out.is_empty() {
+        ctx.worker.stats().add(Counter::TxFailed, out.len() as u64);
+        out.free_all();
+    }
+}
