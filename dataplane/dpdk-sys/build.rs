@@ -17,7 +17,14 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/shim.c");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
-    println!("cargo:rerun-if-env-changed=PKG_CONFIG");
+    for var in [
+        "PKG_CONFIG",
+        "PKG_CONFIG_LIBDIR",
+        "PKG_CONFIG_SYSROOT_DIR",
+        "PKG_CONFIG_ALL_STATIC",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
 
     let lib = match pkg_config::Config::new()
         .range_version("22.11".."23")

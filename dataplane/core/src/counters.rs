@@ -219,7 +219,9 @@ mod tests {
         for c in Counter::ALL {
             let n = c.name();
             assert!(seen.insert(n), "duplicate {n}");
-            assert!(n.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'));
+            assert!(n
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'));
         }
         assert!(Counter::DropIpv4BadChecksum.is_drop());
         assert!(!Counter::FwdDr.is_drop());

@@ -305,8 +305,7 @@ extern "C" {
     pub fn rte_eth_promiscuous_disable(port_id: u16) -> c_int;
     pub fn rte_eth_promiscuous_get(port_id: u16) -> c_int;
     pub fn rte_eth_macaddr_get(port_id: u16, mac_addr: *mut rte_ether_addr) -> c_int;
-    pub fn rte_eth_dev_default_mac_addr_set(port_id: u16, mac_addr: *mut rte_ether_addr)
-        -> c_int;
+    pub fn rte_eth_dev_default_mac_addr_set(port_id: u16, mac_addr: *mut rte_ether_addr) -> c_int;
     pub fn rte_eth_stats_reset(port_id: u16) -> c_int;
 
     // ---- shim: static-inline functions and macros ----

@@ -59,10 +59,12 @@ impl Eal {
         let mut c_args = Vec::with_capacity(args.len() + 1);
         c_args.push(CString::new("lbd").expect("static string has no NUL"));
         for a in args {
-            c_args.push(CString::new(a.as_str()).map_err(|_| DpdkError::InvalidArgument {
-                op: "rte_eal_init",
-                reason: format!("argument {a:?} contains a NUL byte"),
-            })?);
+            c_args.push(
+                CString::new(a.as_str()).map_err(|_| DpdkError::InvalidArgument {
+                    op: "rte_eal_init",
+                    reason: format!("argument {a:?} contains a NUL byte"),
+                })?,
+            );
         }
         let argc = c_int::try_from(c_args.len()).map_err(|_| DpdkError::InvalidArgument {
             op: "rte_eal_init",

@@ -374,6 +374,21 @@ impl MbufBurst {
         Ok(())
     }
 
+    /// Move every packet out, in order, to `f`; the burst is empty after.
+    /// This is how a worker hands each received packet to its verdict's
+    /// TX burst without reordering a flow.
+    #[inline]
+    pub fn drain(&mut self, mut f: impl FnMut(Mbuf)) {
+        let n = self.len;
+        // Ownership of each slot moves to `f`; mark the burst empty first so
+        // a panic in `f` cannot cause a double free.
+        self.len = 0;
+        for i in 0..n {
+            // SAFETY: slots < n held owned mbufs, each handed out once.
+            f(unsafe { Mbuf::from_raw(self.pkts[i]) });
+        }
+    }
+
     /// Remove and return the last packet.
     #[inline]
     pub fn pop(&mut self) -> Option<Mbuf> {

@@ -92,7 +92,9 @@ impl Mempool {
         if data_room_size < HEADROOM {
             return Err(DpdkError::InvalidArgument {
                 op: "rte_pktmbuf_pool_create",
-                reason: format!("data room {data_room_size} is smaller than the {HEADROOM}-byte headroom"),
+                reason: format!(
+                    "data room {data_room_size} is smaller than the {HEADROOM}-byte headroom"
+                ),
             });
         }
         // SAFETY: c_name is a valid C string for the duration of the call; EAL

@@ -71,6 +71,9 @@ mod tests {
         );
         assert_eq!(port_name("net_af_packet0,iface=eth0"), "net_af_packet0");
         assert!(!is_vdev("0000:3b:00.0"));
-        assert_eq!(from_override(" -l 0  --no-huge"), ["lbd", "-l", "0", "--no-huge"]);
+        assert_eq!(
+            from_override(" -l 0  --no-huge"),
+            ["lbd", "-l", "0", "--no-huge"]
+        );
     }
 }

@@ -65,6 +65,7 @@ struct Cli {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LBD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -130,7 +131,13 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             n_workers
         )));
     }
-    let pool = dpdk::Mempool::new("lbd_pkts", cfg.workers.mbufs, 256, dpdk::DEFAULT_DATA_ROOM, eal.socket_id())?;
+    let pool = dpdk::Mempool::new(
+        "lbd_pkts",
+        cfg.workers.mbufs,
+        256,
+        dpdk::DEFAULT_DATA_ROOM,
+        dpdk::SOCKET_ID_ANY,
+    )?;
 
     // Ports: every port gets `queues` RX queues and one TX queue per worker,
     // so any worker can transmit on any port without sharing a queue.
@@ -141,7 +148,10 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     for pc in &cfg.ports {
         let name = eal_args::port_name(&pc.device);
         let port = dpdk::Port::by_name(name).map_err(|e| {
-            StartError(format!("port {} (device {}): {e}; is the device spec right?", pc.name, pc.device))
+            StartError(format!(
+                "port {} (device {}): {e}; is the device spec right?",
+                pc.name, pc.device
+            ))
         })?;
         let setup = dpdk::PortSetup {
             rx_queues: queues,
@@ -157,7 +167,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         }
         port.start()?;
         let mac = MacAddr(port.mac_addr()?);
-        let link = port.link();
+        let link = port.link()?;
         info!(
             "port {} ({}) {} mac {} link {} {} Mbit/s",
             pc.name,
@@ -176,7 +186,8 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     let neigh = Arc::new(NeighTable::new(lbcore::pipeline::snapshot::MAX_NEIGHBOURS));
     let mut registry = Registry::default();
     let snap = Arc::new(
-        Snapshot::build(&cfg, &port_macs, &mut registry, &neigh, 1).map_err(|e| StartError(e.to_string()))?,
+        Snapshot::build(&cfg, &port_macs, &mut registry, &neigh, 1)
+            .map_err(|e| StartError(e.to_string()))?,
     );
     let stats: Vec<Arc<WorkerStats>> = (0..n_workers)
         .map(|_| Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)))
@@ -187,8 +198,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         snapshot: Mutex::new(snap.clone()),
         neigh: neigh.clone(),
         clock: clock::Clock::new(eal.tsc_hz()),
-        ctl_tx: (0..cfg.ports.len()).map(|_| ArrayQueue::new(CTL_QUEUE_DEPTH)).collect(),
-        stats: stats.clone(),
+        ctl_tx: (0..cfg.ports.len())
+            .map(|_| ArrayQueue::new(CTL_QUEUE_DEPTH))
+            .collect(),
         pool,
     });
 
@@ -206,16 +218,22 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         for (q, rx) in port_rx.into_iter().enumerate() {
             let seed = 0x5eed_0000_0000_0000 ^ (dpdk::tsc::now().rotate_left(17)) ^ w as u64;
             let ctx = worker::WorkerCtx {
-                index: w,
                 port: p as u16,
                 queue: q as u16,
                 rx,
                 tx: tx_iter.next().expect("one TX set per worker"),
-                worker: Worker::new(snap.clone(), ConnTable::new(per_worker, seed), stats[w].clone(), neigh.clone()),
+                worker: Worker::new(
+                    snap.clone(),
+                    ConnTable::new(per_worker, seed),
+                    stats[w].clone(),
+                    neigh.clone(),
+                ),
                 shared: shared.clone(),
-                burst: cfg.workers.burst as usize,
             };
-            info!("worker {w}: port {} queue {q} on lcore {}", cfg.ports[p].name, lcores[w]);
+            info!(
+                "worker {w}: port {} queue {q} on lcore {}",
+                cfg.ports[p].name, lcores[w]
+            );
             dpdk::lcore::launch(lcores[w], move || worker::run(ctx))?;
             w += 1;
         }
@@ -233,7 +251,12 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             shared.stop.store(true, Ordering::Relaxed);
         });
     }
-    println!("lbd: ready ({} ports, {} workers, {} services)", ports.len(), n_workers, snap.services.len());
+    println!(
+        "lbd: ready ({} ports, {} workers, {} services)",
+        ports.len(),
+        n_workers,
+        snap.services.len()
+    );
     let _ = std::io::stdout().flush();
 
     control::run(&shared, cfg.neighbours.refresh, cfg.neighbours.expire);
@@ -244,12 +267,20 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     for (port, pc) in ports.iter().zip(&cfg.ports) {
         port_reports.push(report::PortReport {
             name: pc.name.clone(),
-            stats: port.stats(),
+            stats: port.stats().unwrap_or_default(),
         });
         let _ = port.stop();
         let _ = port.close();
     }
-    print!("{}", report::render(&shared.current(), &port_reports, &stats, shared.clock.seconds()));
+    print!(
+        "{}",
+        report::render(
+            &shared.current(),
+            &port_reports,
+            &stats,
+            shared.clock.seconds()
+        )
+    );
     let _ = std::io::stdout().flush();
     Ok(())
 }

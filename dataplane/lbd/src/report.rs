@@ -17,7 +17,12 @@ pub struct PortReport {
     pub stats: dpdk::PortStats,
 }
 
-pub fn render(snap: &Snapshot, ports: &[PortReport], workers: &[Arc<WorkerStats>], uptime_s: f64) -> String {
+pub fn render(
+    snap: &Snapshot,
+    ports: &[PortReport],
+    workers: &[Arc<WorkerStats>],
+    uptime_s: f64,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "lbd: final report after {uptime_s:.1} s");
     for p in ports {
@@ -40,7 +45,11 @@ pub fn render(snap: &Snapshot, ports: &[PortReport], workers: &[Arc<WorkerStats>
     for &c in Counter::ALL {
         let _ = writeln!(s, "counter {} {}", c.name(), total(workers, c));
     }
-    let drops: u64 = Counter::ALL.iter().filter(|c| c.is_drop()).map(|&c| total(workers, c)).sum();
+    let drops: u64 = Counter::ALL
+        .iter()
+        .filter(|c| c.is_drop())
+        .map(|&c| total(workers, c))
+        .sum();
     let _ = writeln!(s, "counter drop_total {drops}");
     for svc in &snap.services {
         let sum = |f: &dyn Fn(&WorkerStats) -> u64| workers.iter().map(|w| f(w)).sum::<u64>();

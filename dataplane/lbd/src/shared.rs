@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam::queue::ArrayQueue;
-use lbcore::counters::WorkerStats;
 use lbcore::neigh::NeighTable;
 use lbcore::pipeline::Snapshot;
 
@@ -34,15 +33,16 @@ pub struct Shared {
     pub clock: Clock,
     /// Per port: frames to send.
     pub ctl_tx: Vec<ArrayQueue<CtlFrame>>,
-    /// Per worker stats (index = worker number).
-    pub stats: Vec<Arc<WorkerStats>>,
     /// Packet buffers, for frames the workers build (control frames).
     pub pool: dpdk::Mempool,
 }
 
 impl Shared {
     pub fn current(&self) -> Arc<Snapshot> {
-        self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn stopping(&self) -> bool {

@@ -24,7 +24,6 @@ const SWEEP_BUCKETS_BUSY: usize = 4;
 const TX_RETRIES: usize = 3;
 
 pub struct WorkerCtx {
-    pub index: usize,
     pub port: u16,
     pub queue: u16,
     pub rx: RxQueue,
@@ -32,7 +31,6 @@ pub struct WorkerCtx {
     pub tx: Vec<TxQueue>,
     pub worker: Worker,
     pub shared: Arc<Shared>,
-    pub burst: usize,
 }
 
 pub fn run(mut ctx: WorkerCtx) -> i32 {
@@ -43,7 +41,6 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
     let mut generation = ctx.worker.snapshot().generation;
     let stats = ctx.worker.stats().clone();
     let drains_ctl = ctx.queue == 0;
-    let burst = ctx.burst.min(rx.capacity());
     while !ctx.shared.stopping() {
         let g = ctx.shared.generation.load(Relaxed);
         if g != generation {
@@ -51,22 +48,27 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
             generation = g;
         }
         let now = ctx.shared.clock.now();
-        let n = ctx.rx.rx_burst(&mut rx, burst);
+        let n = ctx.rx.rx_burst(&mut rx);
         if n == 0 {
             bump(&stats.idle_polls, 1);
             ctx.worker.housekeeping(now, SWEEP_BUCKETS_IDLE);
             if drains_ctl {
-                send_control_frames(&mut ctx, &mut tx[ctx.port as usize]);
+                let p = ctx.port as usize;
+                send_control_frames(&mut ctx, &mut tx[p]);
             }
             continue;
         }
         bump(&stats.busy_polls, 1);
-        while let Some(mut m) = rx.pop_front() {
-            match ctx.worker.process(m.data_mut(), ctx.port, now) {
-                Verdict::Tx(p) if (p as usize) < n_ports => tx[p as usize].push(m),
-                _ => drop.push(m),
-            }
-        }
+        let worker = &mut ctx.worker;
+        let port = ctx.port;
+        rx.drain(|mut m| {
+            let out = match worker.process(m.data_mut(), port, now) {
+                Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
+                _ => &mut drop,
+            };
+            // Both bursts are as large as the RX burst: a push cannot fail.
+            let _ = out.push(m);
+        });
         for (p, b) in tx.iter_mut().enumerate() {
             if !b.is_empty() {
                 let mut tries = 0;
@@ -94,12 +96,14 @@ fn send_control_frames(ctx: &mut WorkerCtx, out: &mut MbufBurst) {
     }
     while out.len() < out.capacity() {
         let Some(f) = q.pop() else { break };
-        let Some(mut m) = ctx.shared.pool.alloc() else { break };
-        if m.append(f.len as usize).is_none() {
-            continue;
+        let Some(mut m) = ctx.shared.pool.alloc() else {
+            break;
+        };
+        match m.append(f.len) {
+            Some(buf) => buf.copy_from_slice(&f.bytes[..f.len as usize]),
+            None => continue,
         }
-        m.data_mut().copy_from_slice(&f.bytes[..f.len as usize]);
-        out.push(m);
+        let _ = out.push(m);
     }
     let mut tries = 0;
     while !out.is_empty() && tries < TX_RETRIES {

@@ -78,7 +78,8 @@ impl Lab {
         let text = std::fs::read_to_string(format!("/run/lbd-lab/{prefix}/lab.env")).unwrap();
         for line in text.lines() {
             if let Some((k, v)) = line.split_once('=') {
-                lab.env.insert(k.to_string(), v.trim_matches('"').to_string());
+                lab.env
+                    .insert(k.to_string(), v.trim_matches('"').to_string());
             }
         }
         lab
@@ -127,7 +128,10 @@ impl Lab {
         let out = Arc::new(Mutex::new(Vec::<String>::new()));
         let err = Arc::new(Mutex::new(Vec::<String>::new()));
         for (stream, sink) in [
-            (Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, out.clone()),
+            (
+                Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+                out.clone(),
+            ),
             (Box::new(child.stderr.take().unwrap()), err.clone()),
         ] {
             std::thread::spawn(move || {
@@ -136,8 +140,15 @@ impl Lab {
                 }
             });
         }
-        let lbd = Lbd { child: Some(child), out, err };
-        lbd.wait_for(|o, _| o.iter().any(|l| l.starts_with("lbd: ready")), "lbd: ready");
+        let lbd = Lbd {
+            child: Some(child),
+            out,
+            err,
+        };
+        lbd.wait_for(
+            |o, _| o.iter().any(|l| l.starts_with("lbd: ready")),
+            "lbd: ready",
+        );
         lbd
     }
 }
@@ -190,7 +201,9 @@ impl Lbd {
     /// SIGTERM, wait, and parse the final report.
     fn stop(mut self) -> Report {
         let mut child = self.child.take().unwrap();
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(s) = child.try_wait().unwrap() {
@@ -239,7 +252,11 @@ impl Report {
                 }
             }
         }
-        assert!(counters.contains_key("rx_frames"), "no final report:\n{}", lines.join("\n"));
+        assert!(
+            counters.contains_key("rx_frames"),
+            "no final report:\n{}",
+            lines.join("\n")
+        );
         Report { lines, counters }
     }
 
@@ -258,7 +275,10 @@ impl Report {
             .find(|l| l.trim_start().starts_with(&format!("-> {ip}:")))
             .unwrap_or_else(|| panic!("no real server {ip} in report"));
         line.split_whitespace()
-            .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .filter_map(|w| {
+                w.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect()
     }
 }
@@ -274,15 +294,23 @@ fn rr_alternates_between_two_real_servers() {
     let lab = Lab::up("e2rr", 2);
     let lbd = lab.start_lbd(TWO_RS_RR);
     lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
-    let answers: Vec<String> = (0..10).map(|_| lab.curl(&format!("http://{VIP}/"))).collect();
+    let answers: Vec<String> = (0..10)
+        .map(|_| lab.curl(&format!("http://{VIP}/")))
+        .collect();
     eprintln!("answers: {answers:?}");
     for pair in answers.windows(2) {
         assert_ne!(pair[0], pair[1], "round robin must alternate: {answers:?}");
     }
-    assert!(answers.iter().all(|a| a == "rs1" || a == "rs2"), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a == "rs1" || a == "rs2"),
+        "{answers:?}"
+    );
     let r = lbd.stop();
     assert_eq!(r.get("conn_created"), 10);
-    assert!(r.get("forwarded_dr") >= 30, "SYN, ACK, request, ... per connection");
+    assert!(
+        r.get("forwarded_dr") >= 30,
+        "SYN, ACK, request, ... per connection"
+    );
     assert_eq!(r.real_server("198.18.0.11")["conns"], "5");
     assert_eq!(r.real_server("198.18.0.12")["conns"], "5");
     // The connections closed: nothing is counted active any more.
@@ -302,9 +330,14 @@ fn weighted_schedulers_follow_weights() {
         ));
         lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
         let n = 100;
-        let rs1 = (0..n).filter(|_| lab.curl(&format!("http://{VIP}/")) == "rs1").count();
+        let rs1 = (0..n)
+            .filter(|_| lab.curl(&format!("http://{VIP}/")) == "rs1")
+            .count();
         eprintln!("{sched}: rs1 answered {rs1} of {n}");
-        assert!((70..=80).contains(&rs1), "{sched}: weights 3:1 over {n} requests gave rs1 {rs1}");
+        assert!(
+            (70..=80).contains(&rs1),
+            "{sched}: weights 3:1 over {n} requests gave rs1 {rs1}"
+        );
         let r = lbd.stop();
         assert_eq!(r.get("conn_created"), n as u64);
     }
@@ -328,7 +361,10 @@ fn keepalive_requests_stay_on_one_real_server() {
     assert!(ok, "{err}");
     let names: Vec<&str> = out.lines().collect();
     assert_eq!(names.len(), 20, "{out}");
-    assert!(names.iter().all(|n| *n == names[0]), "one connection, one real server: {names:?}");
+    assert!(
+        names.iter().all(|n| *n == names[0]),
+        "one connection, one real server: {names:?}"
+    );
     let r = lbd.stop();
     assert_eq!(r.get("conn_created"), 1);
 }
@@ -349,7 +385,10 @@ fn director_answers_arp_and_ping_for_the_vip() {
         "client must learn the VIP at the director's MAC {dir_mac}: {neigh}"
     );
     for rs_mac in lab.env["LAB_RS_MACS"].split_whitespace() {
-        assert!(!neigh.contains(rs_mac), "a real server answered ARP for the VIP: {neigh}");
+        assert!(
+            !neigh.contains(rs_mac),
+            "a real server answered ARP for the VIP: {neigh}"
+        );
     }
     // The director's own address answers too.
     let (ok, _, err) = lab.exec("client", &["ping", "-c", "1", "-W", "2", "198.18.0.2"]);
@@ -406,13 +445,21 @@ fn malformed_frames_are_counted_and_service_continues() {
     ] {
         let n = sent[case];
         assert!(n > 0, "case {case} sent nothing");
-        assert!(r.get(counter) >= n, "{case}: sent {n}, {counter} = {}", r.get(counter));
+        assert!(
+            r.get(counter) >= n,
+            "{case}: sent {n}, {counter} = {}",
+            r.get(counter)
+        );
     }
     let frags = sent["ipv4_fragment_first"] + sent["ipv4_fragment_non_first"];
     assert!(r.get("drop_ipv4_fragment") >= frags);
     assert!(r.get("drop_ipv4_bad_header_len") >= sent["ipv4_ihl_too_small"]);
     let total_sent: u64 = sent.values().sum();
-    assert!(r.get("drop_total") >= total_sent, "drop_total {} < sent {total_sent}", r.get("drop_total"));
+    assert!(
+        r.get("drop_total") >= total_sent,
+        "drop_total {} < sent {total_sent}",
+        r.get("drop_total")
+    );
     assert_eq!(r.get("conn_created"), 5);
 }
 
@@ -424,7 +471,10 @@ fn parse_flat_json(s: &str) -> HashMap<String, u64> {
         .split(',')
         .filter_map(|kv| {
             let (k, v) = kv.split_once(':')?;
-            Some((k.trim().trim_matches('"').to_string(), v.trim().parse().ok()?))
+            Some((
+                k.trim().trim_matches('"').to_string(),
+                v.trim().parse().ok()?,
+            ))
         })
         .collect()
 }

@@ -427,7 +427,8 @@ fn body(tokens: &[Token], mut i: usize) -> Option<usize> {
                 if !matches!(tokens.get(i + 1)?.kind, Kind::Open(_)) {
                     return None;
                 }
-                if name == "Some" && matches!(tokens.get(i + 2)?.kind, Kind::Open(_) | Kind::Ident(_))
+                if name == "Some"
+                    && matches!(tokens.get(i + 2)?.kind, Kind::Open(_) | Kind::Ident(_))
                 {
                     i += 2;
                 } else {
@@ -491,7 +492,10 @@ mod tests {
                 Field("weight".into())
             ])
         );
-        assert_eq!(parse_path("a[1][2]"), Some(vec![Field("a".into()), Index(1), Index(2)]));
+        assert_eq!(
+            parse_path("a[1][2]"),
+            Some(vec![Field("a".into()), Index(1), Index(2)])
+        );
         assert_eq!(parse_path("a[x]"), None);
         assert_eq!(parse_path("a[1"), None);
         assert_eq!(parse_path("a..b"), None);
@@ -543,8 +547,14 @@ Config(
         assert_eq!(locate(t, "eal.extra_args[1]"), at(t, "r#\"a"));
         assert_eq!(locate(t, "eal.extra_args[2]"), at(t, "'(' ]"));
         assert_eq!(locate(t, "ports[0].address"), at(t, "address: \"1.2.3.4"));
-        assert_eq!(locate(t, "services[0].real_servers[1]"), at(t, "(address: \"2.2.2.3"));
-        assert_eq!(locate(t, "services[0].real_servers[1].weight"), at(t, "weight: 7"));
+        assert_eq!(
+            locate(t, "services[0].real_servers[1]"),
+            at(t, "(address: \"2.2.2.3")
+        );
+        assert_eq!(
+            locate(t, "services[0].real_servers[1].weight"),
+            at(t, "weight: 7")
+        );
         assert_eq!(locate(t, "services[0].real_servers[1].weight"), loc(11, 13));
         assert_eq!(locate(t, "services[1]"), at(t, "( // a comment"));
         assert_eq!(locate(t, "services[1].vip"), at(t, "vip: \"1.1.1.2"));

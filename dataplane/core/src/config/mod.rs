@@ -104,10 +104,12 @@ fn hint(code: &ron::Error) -> Option<String> {
             } else {
                 format!("valid names are {}", expected.join(", "))
             };
-            Some(match expected.iter().find(|x| x.eq_ignore_ascii_case(found)) {
-                Some(right) => format!("names are case-sensitive: write {right}; {base}"),
-                None => base,
-            })
+            Some(
+                match expected.iter().find(|x| x.eq_ignore_ascii_case(found)) {
+                    Some(right) => format!("names are case-sensitive: write {right}; {base}"),
+                    None => base,
+                },
+            )
         }
         E::NoSuchStructField {
             expected, found, ..
@@ -116,13 +118,20 @@ fn hint(code: &ron::Error) -> Option<String> {
             .filter(|x| edit_distance(x, found) <= 2 || x.eq_ignore_ascii_case(found))
             .min_by_key(|x| edit_distance(x, found))
             .map(|x| format!("did you mean `{x}`?")),
-        E::ExpectedComma | E::ExpectedStructLikeEnd | E::ExpectedArrayEnd | E::ExpectedMapEnd => {
-            Some(
-                "is a comma missing between two fields or list elements, or a closing bracket \
-                 missing?"
-                    .into(),
-            )
-        }
+        E::ExpectedComma => Some(
+            "a comma is probably missing just before this point, after the previous field or \
+             list element"
+                .into(),
+        ),
+        E::ExpectedStructLikeEnd | E::ExpectedArrayEnd | E::ExpectedMapEnd => Some(
+            "is a comma missing between two fields or list elements, or a closing bracket \
+             missing?"
+                .into(),
+        ),
+        E::IntegerOutOfBounds => Some(
+            "the number is too large (or negative) for this field; port numbers go up to 65535"
+                .into(),
+        ),
         E::ExpectedOption => Some("optional values are written Some(value) or None".into()),
         E::ExpectedString => Some(
             "names, devices and addresses are written in double quotes, e.g. \"198.18.0.2/24\""
@@ -176,7 +185,10 @@ mod tests {
     #[test]
     fn config_example_files_are_valid() {
         let files = config_files();
-        assert!(files.len() >= 3, "expected the example files, found {files:?}");
+        assert!(
+            files.len() >= 3,
+            "expected the example files, found {files:?}"
+        );
         for f in files {
             if let Err(e) = load(&f) {
                 panic!("{e}");
@@ -209,9 +221,16 @@ mod tests {
         assert_eq!(cfg.ports[0].address, "198.18.0.2/24".parse().unwrap());
         assert_eq!(cfg.services.len(), 1);
         let s = &cfg.services[0];
-        assert_eq!((s.vip, s.port, s.protocol), (Ipv4Addr::new(198, 18, 0, 100), 80, Protocol::Tcp));
+        assert_eq!(
+            (s.vip, s.port, s.protocol),
+            (Ipv4Addr::new(198, 18, 0, 100), 80, Protocol::Tcp)
+        );
         assert_eq!(s.scheduler, Scheduler::Rr);
-        let rs: Vec<_> = s.real_servers.iter().map(|r| (r.address, r.weight, r.forward)).collect();
+        let rs: Vec<_> = s
+            .real_servers
+            .iter()
+            .map(|r| (r.address, r.weight, r.forward))
+            .collect();
         assert_eq!(
             rs,
             vec![
@@ -222,7 +241,11 @@ mod tests {
 
         let wlc = load(&configs_dir().join("lab-dr-wlc.ron")).unwrap();
         assert_eq!(wlc.services[0].scheduler, Scheduler::Wlc);
-        let w: Vec<u32> = wlc.services[0].real_servers.iter().map(|r| r.weight).collect();
+        let w: Vec<u32> = wlc.services[0]
+            .real_servers
+            .iter()
+            .map(|r| r.weight)
+            .collect();
         assert_eq!(w, vec![3, 1]);
         assert_eq!(wlc.ports, cfg.ports);
         assert_eq!(wlc.eal, cfg.eal);
@@ -275,7 +298,10 @@ mod tests {
         let cfg = parse(text, "busy").unwrap();
         let out = to_ron_string(&cfg);
         assert_eq!(parse(&out, "out").unwrap(), cfg);
-        assert!(out.starts_with("(\n    eal: (\n        cores: \"0-4\","), "{out}");
+        assert!(
+            out.starts_with("(\n    eal: (\n        cores: \"0-4\","),
+            "{out}"
+        );
     }
 
     #[track_caller]
@@ -308,10 +334,11 @@ mod tests {
 
     #[test]
     fn config_syntax_missing_comma() {
-        let (line, column, msg) = syntax(&LAB.replace("    ],\n    services", "    ]\n    services"));
+        let (line, column, msg) =
+            syntax(&LAB.replace("    ],\n    services", "    ]\n    services"));
         assert_eq!((line, column), (5, 5));
         assert!(msg.contains("Expected comma"), "{msg}");
-        assert!(msg.contains("hint: is a comma missing"), "{msg}");
+        assert!(msg.contains("hint: a comma is probably missing"), "{msg}");
     }
 
     #[test]
@@ -322,7 +349,8 @@ mod tests {
         assert!(msg.contains("did you mean `scheduler`?"), "{msg}");
         let (_, _, msg) = syntax(&LAB.replace("scheduler: Rr", "colour: Rr"));
         assert!(!msg.contains("did you mean"), "{msg}");
-        let (line, column, msg) = syntax(&LAB.replace("(\n    ports", "(\n    port: [],\n    ports"));
+        let (line, column, msg) =
+            syntax(&LAB.replace("(\n    ports", "(\n    port: [],\n    ports"));
         assert_eq!((line, column), (2, 5));
         assert!(msg.contains("did you mean `ports`?"), "{msg}");
     }
@@ -346,7 +374,10 @@ mod tests {
     fn config_syntax_bad_values() {
         let (line, _, msg) = syntax(&LAB.replace("/24", "/33"));
         assert_eq!(line, 3);
-        assert!(msg.contains("prefix `33` is not a number from 0 to 32"), "{msg}");
+        assert!(
+            msg.contains("prefix `33` is not a number from 0 to 32"),
+            "{msg}"
+        );
         let (line, column, msg) = syntax(&LAB.replace("port: 80", "port: 80000"));
         assert_eq!((line, column), (6, 37));
         assert!(msg.contains("out of bounds"), "{msg}");
@@ -370,7 +401,8 @@ mod tests {
         let e = load(missing).unwrap_err();
         assert!(matches!(e, ConfigError::Io { .. }));
         assert!(
-            e.to_string().starts_with("/nonexistent/lbd/none.ron: cannot read the configuration file: "),
+            e.to_string()
+                .starts_with("/nonexistent/lbd/none.ron: cannot read the configuration file: "),
             "{e}"
         );
         assert!(std::error::Error::source(&e).is_some());

@@ -17,8 +17,9 @@ use super::types::{Config, Forward, Ipv4Cidr, PortConfig, Protocol};
 pub const MIN_CONN_CAPACITY: u32 = 1024;
 /// Largest connection table (64 Mi entries).
 pub const MAX_CONN_CAPACITY: u32 = 67_108_864;
-/// Longest timeout accepted, in seconds (31 days).
-pub const MAX_TIMEOUT_SECS: u32 = 31 * 24 * 3600;
+/// Longest timeout accepted, in seconds (24 days): deadlines live on a
+/// wrapping millisecond clock whose comparisons are exact below 2^31 ms.
+pub const MAX_TIMEOUT_SECS: u32 = 24 * 24 * 3600;
 /// Most RX/TX queue pairs per port.
 pub const MAX_QUEUES_PER_PORT: u16 = 16;
 /// Largest receive burst.
@@ -111,7 +112,7 @@ fn subnet_broadcast(c: Ipv4Cidr) -> Ipv4Addr {
 }
 
 /// A port whose own address is `ip`.
-fn port_owning<'a>(ports: &'a [PortConfig], ip: Ipv4Addr) -> Option<&'a PortConfig> {
+fn port_owning(ports: &[PortConfig], ip: Ipv4Addr) -> Option<&PortConfig> {
     ports.iter().find(|p| p.address.addr == ip)
 }
 
@@ -150,7 +151,10 @@ fn check_eal(cfg: &Config, v: &mut Vec<Problem>) {
         }
     }
     if eal.memory_mb == Some(0) {
-        v.push(Problem::new("eal.memory_mb", "memory_mb must be at least 1 (MiB)"));
+        v.push(Problem::new(
+            "eal.memory_mb",
+            "memory_mb must be at least 1 (MiB)",
+        ));
     }
     if let Some(prefix) = &eal.file_prefix {
         if prefix.trim().is_empty() {
@@ -174,11 +178,17 @@ fn check_ports(cfg: &Config, v: &mut Vec<Problem>) {
     for (i, port) in cfg.ports.iter().enumerate() {
         let at = |f: &str| format!("ports[{i}].{f}");
         if port.name.trim().is_empty() {
-            v.push(Problem::new(at("name"), "port name is empty; give it a name such as \"lan0\""));
+            v.push(Problem::new(
+                at("name"),
+                "port name is empty; give it a name such as \"lan0\"",
+            ));
         } else if let Some(&j) = names.get(port.name.as_str()) {
             v.push(Problem::new(
                 at("name"),
-                format!("duplicate port name \"{}\", also used by ports[{j}]", port.name),
+                format!(
+                    "duplicate port name \"{}\", also used by ports[{j}]",
+                    port.name
+                ),
             ));
         } else {
             names.insert(&port.name, i);
@@ -302,7 +312,7 @@ fn check_tables(cfg: &Config, v: &mut Vec<Problem>) {
             v.push(Problem::new(
                 format!("timeouts.{name}"),
                 format!(
-                    "timeout {secs} s is out of range (1 to {MAX_TIMEOUT_SECS} s, which is 31 days)"
+                    "timeout {secs} s is out of range (1 to {MAX_TIMEOUT_SECS} s, which is 24 days)"
                 ),
             ));
         }
@@ -402,7 +412,10 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                     } else if let Some(p) = port_owning(&cfg.ports, ip) {
                         v.push(Problem::new(
                             rat("address"),
-                            format!("real server {ip} is the director's own address on port {}", p.name),
+                            format!(
+                                "real server {ip} is the director's own address on port {}",
+                                p.name
+                            ),
                         ));
                     } else if let Some(p) = cfg.ports.iter().find(|p| {
                         p.address.contains(ip)
@@ -459,8 +472,12 @@ mod tests {
         assert!(parse_lcore_list("0,").is_err());
         assert!(parse_lcore_list("3-1").unwrap_err().contains("backwards"));
         assert!(parse_lcore_list("0-2,1").unwrap_err().contains("twice"));
-        assert!(parse_lcore_list("a").unwrap_err().contains("`a` is not a core number"));
-        assert!(parse_lcore_list("0-4000000000").unwrap_err().contains("too large"));
+        assert!(parse_lcore_list("a")
+            .unwrap_err()
+            .contains("`a` is not a core number"));
+        assert!(parse_lcore_list("0-4000000000")
+            .unwrap_err()
+            .contains("too large"));
         assert!(parse_lcore_list("0--1").is_err());
     }
 
@@ -578,23 +595,50 @@ mod tests {
 
     #[test]
     fn config_port_names_and_devices() {
-        one(&with(r#"name: "lan0""#, r#"name: " ""#), "ports[0].name", "empty", "name:");
-        one(&with(r#"device: "net_af_packet0,iface=eth0""#, r#"device: """#), "ports[0].device", "device is empty", "device:");
+        one(
+            &with(r#"name: "lan0""#, r#"name: " ""#),
+            "ports[0].name",
+            "empty",
+            "name:",
+        );
+        one(
+            &with(r#"device: "net_af_packet0,iface=eth0""#, r#"device: """#),
+            "ports[0].device",
+            "device is empty",
+            "device:",
+        );
 
         let two = |second: &str| {
-            with(r#"address: "198.18.0.2/24"),"#, &format!("address: \"198.18.0.2/24\"),\n        {second},"))
-                .replace(r#"cores: "0-1""#, r#"cores: "0-2""#)
+            with(
+                r#"address: "198.18.0.2/24"),"#,
+                &format!("address: \"198.18.0.2/24\"),\n        {second},"),
+            )
+            .replace(r#"cores: "0-1""#, r#"cores: "0-2""#)
         };
-        let ok = two(r#"(name: "lan1", device: "net_af_packet1,iface=eth1", address: "198.19.0.2/24")"#);
+        let ok =
+            two(r#"(name: "lan1", device: "net_af_packet1,iface=eth1", address: "198.19.0.2/24")"#);
         assert_eq!(problems(&ok), vec![]);
 
-        let t = two(r#"(name: "lan0", device: "net_af_packet1,iface=eth1", address: "198.19.0.2/24")"#);
-        one(&t, "ports[1].name", "duplicate port name \"lan0\", also used by ports[0]", r#"name: "lan0", device: "net_af_packet1"#);
+        let t =
+            two(r#"(name: "lan0", device: "net_af_packet1,iface=eth1", address: "198.19.0.2/24")"#);
+        one(
+            &t,
+            "ports[1].name",
+            "duplicate port name \"lan0\", also used by ports[0]",
+            r#"name: "lan0", device: "net_af_packet1"#,
+        );
 
-        let t = two(r#"(name: "lan1", device: "net_af_packet0,iface=eth0", address: "198.19.0.2/24")"#);
-        one(&t, "ports[1].device", "device \"net_af_packet0,iface=eth0\" is also used by ports[0]", r#"device: "net_af_packet0,iface=eth0", address: "198.19"#);
+        let t =
+            two(r#"(name: "lan1", device: "net_af_packet0,iface=eth0", address: "198.19.0.2/24")"#);
+        one(
+            &t,
+            "ports[1].device",
+            "device \"net_af_packet0,iface=eth0\" is also used by ports[0]",
+            r#"device: "net_af_packet0,iface=eth0", address: "198.19"#,
+        );
 
-        let t = two(r#"(name: "lan1", device: "net_af_packet1,iface=eth1", address: "198.18.7.9/16")"#);
+        let t =
+            two(r#"(name: "lan1", device: "net_af_packet1,iface=eth1", address: "198.18.7.9/16")"#);
         one(
             &t,
             "ports[1].address",
@@ -606,7 +650,10 @@ mod tests {
     #[test]
     fn config_port_addresses() {
         let no_services = |addr: &str| {
-            let t = with(r#"address: "198.18.0.2/24""#, &format!("address: \"{addr}\""));
+            let t = with(
+                r#"address: "198.18.0.2/24""#,
+                &format!("address: \"{addr}\""),
+            );
             let start = t.find("    services").unwrap();
             let end = t.rfind(")").unwrap();
             format!("{}{}", &t[..start], &t[end..])
@@ -616,10 +663,19 @@ mod tests {
             ("224.0.0.5/24", "a multicast address"),
             ("255.255.255.255/24", "the broadcast address"),
             ("127.0.0.2/8", "a loopback address"),
-            ("198.18.0.2/31", "prefix /31 of 198.18.0.2/31 is out of range (8 to 30)"),
-            ("198.18.0.2/7", "prefix /7 of 198.18.0.2/7 is out of range (8 to 30)"),
+            (
+                "198.18.0.2/31",
+                "prefix /31 of 198.18.0.2/31 is out of range (8 to 30)",
+            ),
+            (
+                "198.18.0.2/7",
+                "prefix /7 of 198.18.0.2/7 is out of range (8 to 30)",
+            ),
             ("198.18.0.0/24", "198.18.0.0/24 is the network address"),
-            ("198.18.0.255/24", "198.18.0.255/24 is the broadcast address of its subnet"),
+            (
+                "198.18.0.255/24",
+                "198.18.0.255/24 is the broadcast address of its subnet",
+            ),
         ] {
             one(&no_services(addr), "ports[0].address", msg, "address:");
         }
@@ -629,8 +685,18 @@ mod tests {
 
     #[test]
     fn config_port_mac() {
-        let t = |mac: &str| with(r#""198.18.0.2/24")"#, &format!("\"198.18.0.2/24\", mac: Some(\"{mac}\"))"));
-        one(&t("00:00:00:00:00:00"), "ports[0].mac", "mac 00:00:00:00:00:00 is all zeros", "mac:");
+        let t = |mac: &str| {
+            with(
+                r#""198.18.0.2/24")"#,
+                &format!("\"198.18.0.2/24\", mac: Some(\"{mac}\"))"),
+            )
+        };
+        one(
+            &t("00:00:00:00:00:00"),
+            "ports[0].mac",
+            "mac 00:00:00:00:00:00 is all zeros",
+            "mac:",
+        );
         one(&t("01:00:5e:00:00:01"), "ports[0].mac", "multicast", "mac:");
         one(&t("ff:ff:ff:ff:ff:ff"), "ports[0].mac", "multicast", "mac:");
         assert_eq!(problems(&t("02:00:00:00:00:01")), vec![]);
@@ -639,54 +705,155 @@ mod tests {
     #[test]
     fn config_workers() {
         let t = |w: &str| with("    ports:", &format!("    workers: ({w}),\n    ports:"));
-        one(&t("queues_per_port: 0"), "workers.queues_per_port", "queues_per_port 0 is out of range (1 to 16)", "queues_per_port");
+        one(
+            &t("queues_per_port: 0"),
+            "workers.queues_per_port",
+            "queues_per_port 0 is out of range (1 to 16)",
+            "queues_per_port",
+        );
         let t17 = t("queues_per_port: 17").replace("\"0-1\"", "\"0-17\"");
-        one(&t17, "workers.queues_per_port", "queues_per_port 17 is out of range (1 to 16)", "queues_per_port");
-        one(&t("burst: 0"), "workers.burst", "burst 0 is out of range (1 to 64)", "burst");
-        one(&t("burst: 65"), "workers.burst", "burst 65 is out of range (1 to 64)", "burst");
-        one(&t("mbufs: 1022"), "workers.mbufs", "mbufs 1022 is too small (at least 1023)", "mbufs");
-        assert_eq!(problems(&t("queues_per_port: 16, burst: 64, mbufs: 1023").replace("\"0-1\"", "\"0-16\"")), vec![]);
+        one(
+            &t17,
+            "workers.queues_per_port",
+            "queues_per_port 17 is out of range (1 to 16)",
+            "queues_per_port",
+        );
+        one(
+            &t("burst: 0"),
+            "workers.burst",
+            "burst 0 is out of range (1 to 64)",
+            "burst",
+        );
+        one(
+            &t("burst: 65"),
+            "workers.burst",
+            "burst 65 is out of range (1 to 64)",
+            "burst",
+        );
+        one(
+            &t("mbufs: 1022"),
+            "workers.mbufs",
+            "mbufs 1022 is too small (at least 1023)",
+            "mbufs",
+        );
+        assert_eq!(
+            problems(
+                &t("queues_per_port: 16, burst: 64, mbufs: 1023").replace("\"0-1\"", "\"0-16\"")
+            ),
+            vec![]
+        );
     }
 
     #[test]
     fn config_eal_cores() {
-        one(&with(r#""0-1""#, r#""""#), "eal.cores", "no cores given", "cores");
-        one(&with(r#""0-1""#, r#""0-x""#), "eal.cores", "`x` is not a core number", "cores");
+        one(
+            &with(r#""0-1""#, r#""""#),
+            "eal.cores",
+            "no cores given",
+            "cores",
+        );
+        one(
+            &with(r#""0-1""#, r#""0-x""#),
+            "eal.cores",
+            "`x` is not a core number",
+            "cores",
+        );
         one(&with(r#""0-1""#, r#""0""#), "eal.cores", "core list \"0\" has 1 core but 2 are needed: 1 main lcore plus one worker per port queue (1 port x 1 queue)", "cores");
         // The default "0-1" is too few for two queues: the problem points at
         // `eal`, as `cores` is not written.
-        let t = with(r#"eal: (cores: "0-1"),"#, "eal: (),\n    workers: (queues_per_port: 2),");
-        one(&t, "eal.cores", "core list \"0-1\" has 2 cores but 3 are needed", "eal:");
+        let t = with(
+            r#"eal: (cores: "0-1"),"#,
+            "eal: (),\n    workers: (queues_per_port: 2),",
+        );
+        one(
+            &t,
+            "eal.cores",
+            "core list \"0-1\" has 2 cores but 3 are needed",
+            "eal:",
+        );
         // No `eal` at all: nothing on the path is written, so no position.
         let t = with(r#"eal: (cores: "0-1"),"#, "workers: (queues_per_port: 2),");
         let ps = problems(&t);
         assert_eq!(ps.len(), 1);
-        assert_eq!((ps[0].field.as_str(), ps[0].line, ps[0].column), ("eal.cores", None, None));
+        assert_eq!(
+            (ps[0].field.as_str(), ps[0].line, ps[0].column),
+            ("eal.cores", None, None)
+        );
         assert_eq!(problems(&with(r#""0-1""#, r#""3,5""#)), vec![]);
     }
 
     #[test]
     fn config_eal_memory_and_prefix() {
-        one(&with("(cores: \"0-1\")", "(cores: \"0-1\", memory_mb: Some(0))"), "eal.memory_mb", "at least 1", "memory_mb");
-        one(&with("(cores: \"0-1\")", "(cores: \"0-1\", file_prefix: Some(\"\"))"), "eal.file_prefix", "file_prefix is empty", "file_prefix");
+        one(
+            &with("(cores: \"0-1\")", "(cores: \"0-1\", memory_mb: Some(0))"),
+            "eal.memory_mb",
+            "at least 1",
+            "memory_mb",
+        );
+        one(
+            &with(
+                "(cores: \"0-1\")",
+                "(cores: \"0-1\", file_prefix: Some(\"\"))",
+            ),
+            "eal.file_prefix",
+            "file_prefix is empty",
+            "file_prefix",
+        );
     }
 
     #[test]
     fn config_conn_table_capacity() {
-        let t = |c: u32| with("    ports:", &format!("    conn_table: (capacity: {c}),\n    ports:"));
-        one(&t(1023), "conn_table.capacity", "capacity 1023 is out of range (1024 to 67108864)", "capacity");
-        one(&t(67_108_865), "conn_table.capacity", "capacity 67108865 is out of range", "capacity");
+        let t = |c: u32| {
+            with(
+                "    ports:",
+                &format!("    conn_table: (capacity: {c}),\n    ports:"),
+            )
+        };
+        one(
+            &t(1023),
+            "conn_table.capacity",
+            "capacity 1023 is out of range (1024 to 67108864)",
+            "capacity",
+        );
+        one(
+            &t(67_108_865),
+            "conn_table.capacity",
+            "capacity 67108865 is out of range",
+            "capacity",
+        );
         assert_eq!(problems(&t(1024)), vec![]);
         assert_eq!(problems(&t(67_108_864)), vec![]);
     }
 
     #[test]
     fn config_timeouts() {
-        for name in ["tcp_established", "tcp_syn_recv", "tcp_fin_wait", "tcp_time_wait", "tcp_close", "udp"] {
-            let t = |v: u32| with("    ports:", &format!("    timeouts: ({name}: {v}),\n    ports:"));
-            one(&t(0), &format!("timeouts.{name}"), "timeout 0 s is out of range (1 to 2678400 s, which is 31 days)", name);
-            one(&t(2_678_401), &format!("timeouts.{name}"), "timeout 2678401 s is out of range", name);
-            assert_eq!(problems(&t(2_678_400)), vec![]);
+        for name in [
+            "tcp_established",
+            "tcp_syn_recv",
+            "tcp_fin_wait",
+            "tcp_time_wait",
+            "tcp_close",
+            "udp",
+        ] {
+            let t = |v: u32| {
+                with(
+                    "    ports:",
+                    &format!("    timeouts: ({name}: {v}),\n    ports:"),
+                )
+            };
+            one(
+                &t(0),
+                &format!("timeouts.{name}"),
+                "timeout 0 s is out of range (1 to 2073600 s, which is 24 days)",
+                name,
+            );
+            one(
+                &t(2_073_601),
+                &format!("timeouts.{name}"),
+                "timeout 2073601 s is out of range",
+                name,
+            );
+            assert_eq!(problems(&t(2_073_600)), vec![]);
             assert_eq!(problems(&t(1)), vec![]);
         }
     }
@@ -694,10 +861,25 @@ mod tests {
     #[test]
     fn config_neighbours() {
         let t = |n: &str| with("    ports:", &format!("    neighbours: ({n}),\n    ports:"));
-        one(&t("refresh: 0, expire: 5"), "neighbours.refresh", "refresh 0 is too small", "refresh");
-        one(&t("refresh: 5, expire: 5"), "neighbours.expire", "expire 5 must be longer than refresh 5", "expire");
+        one(
+            &t("refresh: 0, expire: 5"),
+            "neighbours.refresh",
+            "refresh 0 is too small",
+            "refresh",
+        );
+        one(
+            &t("refresh: 5, expire: 5"),
+            "neighbours.expire",
+            "expire 5 must be longer than refresh 5",
+            "expire",
+        );
         // `expire` left at its default 90: the problem points at `neighbours`.
-        one(&t("refresh: 100"), "neighbours.expire", "expire 90 must be longer than refresh 100", "neighbours");
+        one(
+            &t("refresh: 100"),
+            "neighbours.expire",
+            "expire 90 must be longer than refresh 100",
+            "neighbours",
+        );
         assert_eq!(problems(&t("refresh: 1, expire: 2")), vec![]);
     }
 
@@ -723,21 +905,40 @@ mod tests {
 
     #[test]
     fn config_service_port_and_vip() {
-        one(&with("port: 80", "port: 0"), "services[0].port", "services on all ports are not supported yet", "port: 0");
+        one(
+            &with("port: 80", "port: 0"),
+            "services[0].port",
+            "services on all ports are not supported yet",
+            "port: 0",
+        );
         for (vip, msg) in [
             ("0.0.0.0", "VIP 0.0.0.0 is the unspecified address"),
             ("239.1.2.3", "VIP 239.1.2.3 is a multicast address"),
-            ("255.255.255.255", "VIP 255.255.255.255 is the broadcast address"),
-            ("198.18.0.2", "VIP 198.18.0.2 is the director's own address on port lan0"),
+            (
+                "255.255.255.255",
+                "VIP 255.255.255.255 is the broadcast address",
+            ),
+            (
+                "198.18.0.2",
+                "VIP 198.18.0.2 is the director's own address on port lan0",
+            ),
         ] {
-            one(&with("\"198.18.0.100\"", &format!("\"{vip}\"")), "services[0].vip", msg, "vip:");
+            one(
+                &with("\"198.18.0.100\"", &format!("\"{vip}\"")),
+                "services[0].vip",
+                msg,
+                "vip:",
+            );
         }
     }
 
     #[test]
     fn config_real_servers() {
         one(
-            &with(r#"(address: "198.18.0.11", weight: 1)"#, r#"(address: "198.18.0.11", weight: 70000)"#),
+            &with(
+                r#"(address: "198.18.0.11", weight: 1)"#,
+                r#"(address: "198.18.0.11", weight: 70000)"#,
+            ),
             "services[0].real_servers[0].weight",
             "weight 70000 is out of range (0 to 65535)",
             "weight",
@@ -757,12 +958,21 @@ mod tests {
             r#"address: "10.1.1.1""#,
         );
         one(
-            &with(r#"(address: "198.18.0.12")"#, r#"(address: "198.18.0.12", port: Some(8080))"#),
+            &with(
+                r#"(address: "198.18.0.12")"#,
+                r#"(address: "198.18.0.12", port: Some(8080))"#,
+            ),
             "services[0].real_servers[1].port",
             "DR cannot change ports: real server port 8080 differs from service port 80",
             "port: Some",
         );
-        assert_eq!(problems(&with(r#"(address: "198.18.0.12")"#, r#"(address: "198.18.0.12", port: Some(80))"#)), vec![]);
+        assert_eq!(
+            problems(&with(
+                r#"(address: "198.18.0.12")"#,
+                r#"(address: "198.18.0.12", port: Some(80))"#
+            )),
+            vec![]
+        );
         for (addr, msg) in [
             ("198.18.0.100", "real server 198.18.0.100 is the service's own VIP"),
             ("198.18.0.2", "real server 198.18.0.2 is the director's own address on port lan0"),

@@ -208,7 +208,10 @@ mod tests {
     #[test]
     fn flag_priority_and_no_flags() {
         // RST wins over SYN; SYN over FIN; no flags: unchanged.
-        assert_eq!(tcp_input_only(Established, f(true, false, false, true)), Close);
+        assert_eq!(
+            tcp_input_only(Established, f(true, false, false, true)),
+            Close
+        );
         assert_eq!(tcp_input_only(None, f(true, true, false, false)), SynRecv);
         assert_eq!(tcp_input_only(Established, TcpFlags(0)), Established);
     }

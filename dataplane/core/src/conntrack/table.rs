@@ -289,7 +289,12 @@ impl ConnTable {
 
     /// Expire up to `max_buckets` buckets from the sweep cursor, handing each
     /// expired entry to `on_expire`. Returns how many were expired.
-    pub fn sweep(&mut self, now: Tick, max_buckets: usize, mut on_expire: impl FnMut(&Conn)) -> usize {
+    pub fn sweep(
+        &mut self,
+        now: Tick,
+        max_buckets: usize,
+        mut on_expire: impl FnMut(&Conn),
+    ) -> usize {
         let mut n = 0;
         for _ in 0..max_buckets.min(self.buckets.len()) {
             let b = self.sweep_cursor;
@@ -374,7 +379,9 @@ mod tests {
         }
         // Past its deadline the entry is evicted and handed back.
         match t.probe(&k, h, 100) {
-            Probe::Vacant { evicted: Some(c), .. } => assert_eq!(c.rs, 3),
+            Probe::Vacant {
+                evicted: Some(c), ..
+            } => assert_eq!(c.rs, 3),
             p => panic!("{p:?}"),
         }
         assert_eq!(t.len(), 0);
@@ -478,7 +485,10 @@ mod tests {
             now = now.wrapping_add((x % 3) as u32);
             let k = key((x >> 20) as u32 % 3000);
             let h = t.hash(&k);
-            let model_live = model.get(&k).filter(|(_, e)| !tick_reached(now, *e)).copied();
+            let model_live = model
+                .get(&k)
+                .filter(|(_, e)| !tick_reached(now, *e))
+                .copied();
             match t.probe(&k, h, now) {
                 Probe::Hit(s) => {
                     let (rs, _) = model_live.expect("table hit, model has no live entry");
@@ -497,7 +507,7 @@ mod tests {
                 }
                 Probe::Full => assert!(model_live.is_none()),
             }
-            if x % 7 == 0 {
+            if x.is_multiple_of(7) {
                 t.sweep(now, 8, |c| {
                     assert!(model.remove(&c.key()).is_some());
                 });

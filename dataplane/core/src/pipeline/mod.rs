@@ -101,7 +101,10 @@ impl Worker {
         let stats = &self.stats;
         let n = self.table.sweep(now, buckets, |c| forget(stats, c));
         if n > 0 {
-            stats.conns_live.store(self.table.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            stats.conns_live.store(
+                self.table.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 
@@ -204,14 +207,20 @@ impl Worker {
             if ip.has_options() {
                 self.stats.count(Counter::Ipv4WithOptions);
             }
-            (ip.header_len(), ip.protocol(), src, dst, ip.total_len() as usize)
+            (
+                ip.header_len(),
+                ip.protocol(),
+                src,
+                dst,
+                ip.total_len() as usize,
+            )
         };
         let l4 = ETH + hlen;
         let l4_end = ETH + frame_len;
         match proto {
             ipv4::PROTO_ICMP => self.icmp(frame, l4, l4_end, rx_port),
             ipv4::PROTO_TCP | ipv4::PROTO_UDP if snap.is_vip(dst) => {
-                self.to_service(frame, proto, src, dst, l4, l4_end, now)
+                self.service_packet(frame, proto, src, dst, l4, l4_end, now)
             }
             _ => Verdict::Drop(Counter::DropIpv4UnknownProtocol),
         }
@@ -245,7 +254,7 @@ impl Worker {
 
     /// TCP/UDP to a VIP: find or create the connection, forward by DR.
     #[allow(clippy::too_many_arguments)]
-    fn to_service(
+    fn service_packet(
         &mut self,
         frame: &mut [u8],
         proto: u8,
@@ -337,7 +346,8 @@ impl Worker {
                 inactive: st.inactive(),
             });
         }
-        let Some(i) = sched::pick(svc.scheduler, &self.cands, &mut self.sched[svc.id as usize]) else {
+        let Some(i) = sched::pick(svc.scheduler, &self.cands, &mut self.sched[svc.id as usize])
+        else {
             return Err(Verdict::Drop(Counter::DropNoRealServer));
         };
         let rs = svc.reals[i].id;
@@ -359,9 +369,10 @@ impl Worker {
         crate::counters::bump(&self.stats.services[svc.id as usize].conns, 1);
         self.table.insert_at(slot, conn);
         self.stats.count(Counter::ConnCreated);
-        self.stats
-            .conns_live
-            .store(self.table.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.stats.conns_live.store(
+            self.table.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(rs)
     }
 
@@ -371,7 +382,11 @@ impl Worker {
         let timeouts = self.snap.timeouts;
         let c = self.table.get_mut(slot);
         let old = ConnState::from_u8(c.state);
-        let new = if is_tcp { tcp_input_only(old, flags) } else { old };
+        let new = if is_tcp {
+            tcp_input_only(old, flags)
+        } else {
+            old
+        };
         if new != old {
             c.state = new as u8;
             let active = new.is_active();
@@ -452,7 +467,12 @@ pub fn protocol_of(proto: u8) -> Option<Protocol> {
 
 /// Build a broadcast ARP request from `port` asking for `target` into `buf`
 /// (at least 60 bytes); returns the frame length.
-pub fn arp_request(buf: &mut [u8], port_mac: MacAddr, port_ip: std::net::Ipv4Addr, target: std::net::Ipv4Addr) -> usize {
+pub fn arp_request(
+    buf: &mut [u8],
+    port_mac: MacAddr,
+    port_ip: std::net::Ipv4Addr,
+    target: std::net::Ipv4Addr,
+) -> usize {
     arp::build_arp(
         buf,
         arp::ARP_REQUEST,

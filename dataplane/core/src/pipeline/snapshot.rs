@@ -76,12 +76,17 @@ pub struct Service {
     pub reals: Vec<RealServer>,
 }
 
+/// (protocol, VIP, port): what identifies a service.
+type ServiceKey = (u8, Ipv4Addr, u16);
+/// (service, real server address, real server port).
+type RealKey = (ServiceKey, Ipv4Addr, u16);
+
 /// Stable ids for services, real servers and neighbours, owned by the
 /// control plane and carried from one snapshot build to the next.
 #[derive(Debug, Default)]
 pub struct Registry {
-    services: HashMap<(u8, Ipv4Addr, u16), u32>,
-    reals: HashMap<((u8, Ipv4Addr, u16), Ipv4Addr, u16), u32>,
+    services: HashMap<ServiceKey, u32>,
+    reals: HashMap<RealKey, u32>,
     neighbours: HashMap<Ipv4Addr, u32>,
 }
 
@@ -109,7 +114,13 @@ fn alloc_id<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K, max: usi
 
 impl Registry {
     /// Forget ids of things absent from `keep` (called after a build).
-    fn retain(&mut self, services: &[(u8, Ipv4Addr, u16)], reals: &[((u8, Ipv4Addr, u16), Ipv4Addr, u16)], neigh: &[Ipv4Addr], table: &NeighTable) {
+    fn retain(
+        &mut self,
+        services: &[ServiceKey],
+        reals: &[RealKey],
+        neigh: &[Ipv4Addr],
+        table: &NeighTable,
+    ) {
         self.services.retain(|k, _| services.contains(k));
         self.reals.retain(|k, _| reals.contains(k));
         let mut gone = Vec::new();
@@ -231,7 +242,10 @@ impl Snapshot {
         registry.retain(&svc_keys, &rs_keys, &neigh_ips, neigh);
         let mut service_map = FlatMap::with_capacity(services.len());
         for (i, s) in services.iter().enumerate() {
-            service_map.insert(service_key(s.protocol.ip_proto(), u32::from(s.vip), s.port), i as u32);
+            service_map.insert(
+                service_key(s.protocol.ip_proto(), u32::from(s.vip), s.port),
+                i as u32,
+            );
         }
         let mut vips: Vec<u32> = services.iter().map(|s| u32::from(s.vip)).collect();
         vips.sort_unstable();

@@ -46,7 +46,11 @@ fn lab(sched: &str, weights: (u32, u32), resolve: bool) -> Lab {
     let snap = Arc::new(Snapshot::build(&cfg, &[DIR_MAC], &mut reg, &neigh, 1).unwrap());
     if resolve {
         for e in neigh.entries() {
-            let mac = if e.ip == Ipv4Addr::new(198, 18, 0, 11) { RS1_MAC } else { RS2_MAC };
+            let mac = if e.ip == Ipv4Addr::new(198, 18, 0, 11) {
+                RS1_MAC
+            } else {
+                RS2_MAC
+            };
             neigh.learn(e.slot, e.ip, mac, 0);
         }
     }
@@ -104,7 +108,9 @@ fn dr_rewrites_only_macs_and_round_robins() {
         let parsed = SlicedPacket::from_ethernet(&f).unwrap();
         assert!(parsed.net.is_some());
     }
-    let want: Vec<_> = (0..10).map(|i| if i % 2 == 0 { RS1_MAC } else { RS2_MAC }).collect();
+    let want: Vec<_> = (0..10)
+        .map(|i| if i % 2 == 0 { RS1_MAC } else { RS2_MAC })
+        .collect();
     assert_eq!(seen, want);
     assert_eq!(l.w.stats().get(Counter::FwdDr), 10);
     assert_eq!(l.w.stats().get(Counter::ConnCreated), 10);
@@ -135,7 +141,7 @@ fn active_inactive_accounting_follows_tcp_state() {
     assert_eq!(st(&l), (1, 0)); // ESTABLISHED: active
     l.w.process(&mut tcp_frame(40000, 80, false, true, true, false), 0, 2);
     assert_eq!(st(&l), (0, 1)); // FIN_WAIT: inactive
-    // Expiry by sweep removes it from the counts.
+                                // Expiry by sweep removes it from the counts.
     let fin_wait_ms = 120_000;
     l.w.housekeeping(3 + fin_wait_ms, 1 << 20);
     assert_eq!(st(&l), (0, 0));
@@ -169,7 +175,7 @@ fn wlc_follows_weights() {
             to_rs1 += 1;
         }
     }
-    assert!((to_rs1 as i32 - 300).abs() <= 2, "rs1 got {to_rs1} of 400");
+    assert!((to_rs1 - 300i32).abs() <= 2, "rs1 got {to_rs1} of 400");
 }
 
 #[test]
@@ -197,7 +203,10 @@ fn quiesced_gets_nothing_new_but_keeps_flows() {
 #[test]
 fn non_syn_without_connection_is_dropped() {
     let mut l = lab("Rr", (1, 1), true);
-    assert_eq!(l.w.process(&mut ack(40000), 0, 0), Verdict::Drop(Counter::DropTcpNoConn));
+    assert_eq!(
+        l.w.process(&mut ack(40000), 0, 0),
+        Verdict::Drop(Counter::DropTcpNoConn)
+    );
 }
 
 #[test]
@@ -206,7 +215,10 @@ fn unresolved_neighbour_drops_and_asks() {
     let mut out = Vec::new();
     l.neigh.tick(0, 1000, 30_000, 90_000, &mut out); // initial requests sent
     out.clear();
-    assert_eq!(l.w.process(&mut syn(40000), 0, 0), Verdict::Drop(Counter::DropNeighUnresolved));
+    assert_eq!(
+        l.w.process(&mut syn(40000), 0, 0),
+        Verdict::Drop(Counter::DropNeighUnresolved)
+    );
     l.neigh.tick(2000, 1000, 30_000, 90_000, &mut out);
     assert!(!out.is_empty());
 }
@@ -230,7 +242,12 @@ fn udp_service_forwards_and_tracks() {
 #[test]
 fn answers_arp_for_vip_and_own_address_only() {
     let mut l = lab("Rr", (1, 1), true);
-    for (target, answered) in [(VIP, true), (DIR, true), ([198, 18, 0, 11], false), ([198, 18, 0, 99], false)] {
+    for (target, answered) in [
+        (VIP, true),
+        (DIR, true),
+        ([198, 18, 0, 11], false),
+        ([198, 18, 0, 99], false),
+    ] {
         let mut f = vec![0u8; 60];
         arp::build_arp(
             &mut f,
@@ -263,9 +280,24 @@ fn learns_real_server_mac_from_arp_reply() {
     let mut l = lab("Rr", (1, 1), false);
     let rs1 = Ipv4Addr::new(198, 18, 0, 11);
     let mut f = vec![0u8; 60];
-    arp::build_arp(&mut f, arp::ARP_REPLY, RS1_MAC, DIR_MAC, RS1_MAC, rs1, DIR_MAC, Ipv4Addr::from(DIR));
+    arp::build_arp(
+        &mut f,
+        arp::ARP_REPLY,
+        RS1_MAC,
+        DIR_MAC,
+        RS1_MAC,
+        rs1,
+        DIR_MAC,
+        Ipv4Addr::from(DIR),
+    );
     assert_eq!(l.w.process(&mut f, 0, 5), Verdict::Consumed);
-    let slot = l.neigh.entries().into_iter().find(|e| e.ip == rs1).unwrap().slot;
+    let slot = l
+        .neigh
+        .entries()
+        .into_iter()
+        .find(|e| e.ip == rs1)
+        .unwrap()
+        .slot;
     assert_eq!(l.neigh.mac(slot), Some(RS1_MAC));
 }
 
@@ -280,7 +312,9 @@ fn ping_to_vip_is_answered_with_valid_checksums() {
         .unwrap();
     assert_eq!(l.w.process(&mut f, 0, 0), Verdict::Tx(0));
     let p = SlicedPacket::from_ethernet(&f).unwrap();
-    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else { panic!() };
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!()
+    };
     assert_eq!(ip.header().source(), VIP);
     assert_eq!(ip.header().destination(), CLIENT);
     let ipb = Ipv4Packet::new_checked(&f[ETH..]).unwrap();
@@ -338,10 +372,18 @@ fn hostile_frames_are_dropped_by_reason() {
     let mut f = good.clone();
     f[46] = 0x20; // TCP data offset 2
     cases.push((f, Counter::DropTcpMalformed));
-    cases.push((tcp_frame(40000, 81, true, false, false, false), Counter::DropNoService));
+    cases.push((
+        tcp_frame(40000, 81, true, false, false, false),
+        Counter::DropNoService,
+    ));
     for (mut f, want) in cases {
         let before = l.w.stats().get(want);
-        assert_eq!(l.w.process(&mut f, 0, 0), Verdict::Drop(want), "{}", want.name());
+        assert_eq!(
+            l.w.process(&mut f, 0, 0),
+            Verdict::Drop(want),
+            "{}",
+            want.name()
+        );
         assert_eq!(l.w.stats().get(want), before + 1);
     }
     assert_eq!(l.w.stats().get(Counter::FwdDr), 0);

@@ -65,10 +65,22 @@ mod tests {
     #[test]
     fn wlc_divides_by_weight() {
         // 3 conns at weight 3 (=1 each) vs 2 conns at weight 1 (=2).
-        assert_eq!(weighted_least_connection(&[c(3, 3, 0), c(1, 2, 0)]), Some(0));
-        assert_eq!(weighted_least_connection(&[c(3, 6, 0), c(1, 1, 0)]), Some(1));
+        assert_eq!(
+            weighted_least_connection(&[c(3, 3, 0), c(1, 2, 0)]),
+            Some(0)
+        );
+        assert_eq!(
+            weighted_least_connection(&[c(3, 6, 0), c(1, 1, 0)]),
+            Some(1)
+        );
         // Tie (2/2 == 1/1): first wins.
-        assert_eq!(weighted_least_connection(&[c(2, 2, 0), c(1, 1, 0)]), Some(0));
-        assert_eq!(weighted_least_connection(&[c(0, 0, 0), c(1, 9, 0)]), Some(1));
+        assert_eq!(
+            weighted_least_connection(&[c(2, 2, 0), c(1, 1, 0)]),
+            Some(0)
+        );
+        assert_eq!(
+            weighted_least_connection(&[c(0, 0, 0), c(1, 9, 0)]),
+            Some(1)
+        );
     }
 }

@@ -1,0 +1,691 @@
+//! Ethernet ports and their queues.
+//!
+//! All control operations on ports go through one process-wide lock: DPDK's
+//! ethdev control path is not thread-safe. Queue handles are counted per port;
+//! `configure`, `stop` and `close` are refused while any handle of the port is
+//! alive, so no lcore can be inside `rx_burst`/`tx_burst` on a queue that is
+//! being torn down. The fast path (`rx_burst`/`tx_burst`) takes no lock.
+
+use std::cell::Cell;
+use std::ffi::{c_char, CStr, CString};
+use std::marker::PhantomData;
+use std::sync::{Mutex, MutexGuard};
+
+use dpdk_sys as sys;
+
+use crate::eal::ensure_ready;
+use crate::error::{check, DpdkError, Result};
+use crate::mbuf::MbufBurst;
+use crate::mempool::Mempool;
+
+struct PortSlot {
+    /// Pools handed to the driver for this port's RX queues; kept alive until
+    /// the port is closed (a driver may refill from them at any time).
+    pools: Vec<Mempool>,
+    /// Live RxQueue + TxQueue handles.
+    live_queues: u32,
+    /// RSS hash functions in use (0: none).
+    rss_hf: u64,
+    /// Configured through this crate (closed by `Eal::cleanup`).
+    configured: bool,
+    /// Started through this crate and not stopped since.
+    started: bool,
+}
+
+impl PortSlot {
+    const EMPTY: PortSlot = PortSlot {
+        pools: Vec::new(),
+        live_queues: 0,
+        rss_hf: 0,
+        configured: false,
+        started: false,
+    };
+}
+
+static PORTS: Mutex<[PortSlot; sys::RTE_MAX_ETHPORTS]> =
+    Mutex::new([PortSlot::EMPTY; sys::RTE_MAX_ETHPORTS]);
+
+fn ports() -> MutexGuard<'static, [PortSlot; sys::RTE_MAX_ETHPORTS]> {
+    // A panic while holding the lock leaves the counters consistent (they are
+    // only changed after the DPDK call they describe), so ignore poisoning.
+    PORTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn release_queue_handle(port: u16) {
+    let mut ports = ports();
+    let slot = &mut ports[port as usize];
+    slot.live_queues = slot.live_queues.saturating_sub(1);
+}
+
+/// Stop and close every port configured through this crate (for
+/// `Eal::cleanup`). Fails if queue handles are alive.
+pub(crate) fn close_all_configured() -> Result<()> {
+    let mut ports = ports();
+    if let Some(id) = ports.iter().position(|s| s.live_queues > 0) {
+        return Err(DpdkError::InUse {
+            op: "rte_eal_cleanup",
+            reason: format!(
+                "port {id} still has {} queue handle(s)",
+                ports[id].live_queues
+            ),
+        });
+    }
+    for (id, slot) in ports.iter_mut().enumerate() {
+        if slot.configured {
+            let id = id as u16;
+            // SAFETY: no queue handle of the port exists (checked above), we
+            // hold the control-path lock, and EAL is still initialised.
+            unsafe {
+                if slot.started {
+                    sys::rte_eth_dev_stop(id);
+                }
+                sys::rte_eth_dev_close(id);
+            }
+            *slot = PortSlot::EMPTY;
+        }
+    }
+    Ok(())
+}
+
+/// How to set a port up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSetup {
+    /// RX queues (at least 1, at most the device's maximum).
+    pub rx_queues: u16,
+    /// TX queues (at least 1, at most the device's maximum).
+    pub tx_queues: u16,
+    /// RX descriptors per queue (0: driver default); adjusted to the
+    /// device's limits.
+    pub rx_desc: u16,
+    /// TX descriptors per queue (0: driver default); adjusted to the
+    /// device's limits.
+    pub tx_desc: u16,
+    /// Spread flows over the RX queues by RSS on the IPv4 TCP/UDP 5-tuple
+    /// (IPv4 2-tuple for other IPv4), if the device supports it.
+    pub rss: bool,
+}
+
+impl Default for PortSetup {
+    fn default() -> Self {
+        PortSetup {
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_desc: 1024,
+            tx_desc: 1024,
+            rss: false,
+        }
+    }
+}
+
+/// Link state (`rte_eth_link_get_nowait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkStatus {
+    /// Link is up.
+    pub up: bool,
+    /// Speed in Mb/s (0 if unknown or down).
+    pub speed_mbps: u32,
+    /// Full duplex.
+    pub full_duplex: bool,
+}
+
+/// Port counters (`rte_eth_stats_get`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortStats {
+    /// Packets received.
+    pub ipackets: u64,
+    /// Packets sent.
+    pub opackets: u64,
+    /// Bytes received.
+    pub ibytes: u64,
+    /// Bytes sent.
+    pub obytes: u64,
+    /// Packets dropped by the device because RX queues were full.
+    pub imissed: u64,
+    /// Erroneous received packets.
+    pub ierrors: u64,
+    /// Failed transmissions.
+    pub oerrors: u64,
+    /// RX mbuf allocation failures.
+    pub rx_nombuf: u64,
+}
+
+/// What the device can do (a few fields of `rte_eth_dev_info`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PortInfo {
+    /// Driver name, e.g. `"net_ring"`.
+    pub driver: String,
+    /// Kernel interface index, 0 if none.
+    pub if_index: u32,
+    /// Largest frame accepted.
+    pub max_rx_pktlen: u32,
+    /// Maximum RX queues.
+    pub max_rx_queues: u16,
+    /// Maximum TX queues.
+    pub max_tx_queues: u16,
+    /// RSS hash functions supported (`RTE_ETH_RSS_*` bits).
+    pub rss_offloads: u64,
+    /// Whether RSS over IPv4 (TCP/UDP) is supported.
+    pub supports_ipv4_rss: bool,
+}
+
+/// An Ethernet port (`port_id`). Cheap to copy; all operations serialise on a
+/// process-wide lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Port {
+    id: u16,
+}
+
+impl Port {
+    /// The port of device `name`, as given to EAL (e.g. `"net_ring0"` for
+    /// `--vdev=net_ring0`, or a PCI address).
+    pub fn by_name(name: &str) -> Result<Port> {
+        ensure_ready()?;
+        let c_name = CString::new(name).map_err(|_| DpdkError::PortNotFound(name.to_owned()))?;
+        let mut id = 0u16;
+        // SAFETY: c_name is a valid C string and id a valid out pointer.
+        let ret = unsafe { sys::rte_eth_dev_get_port_by_name(c_name.as_ptr(), &mut id) };
+        if ret != 0 {
+            return Err(DpdkError::PortNotFound(name.to_owned()));
+        }
+        Ok(Port { id })
+    }
+
+    /// The port with id `id`, if it exists.
+    pub fn by_id(id: u16) -> Result<Port> {
+        ensure_ready()?;
+        // SAFETY: plain validity check on a port id.
+        if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
+            return Err(DpdkError::InvalidPort(id));
+        }
+        Ok(Port { id })
+    }
+
+    /// Number of usable ports (0 before EAL initialisation).
+    pub fn count() -> u16 {
+        if ensure_ready().is_err() {
+            return 0;
+        }
+        // SAFETY: EAL is initialised; this reads the port table.
+        unsafe { sys::rte_eth_dev_count_avail() }
+    }
+
+    /// All existing ports, by id.
+    pub fn all() -> Vec<Port> {
+        if ensure_ready().is_err() {
+            return Vec::new();
+        }
+        (0..sys::RTE_MAX_ETHPORTS as u16)
+            // SAFETY: plain validity check on a port id.
+            .filter(|&id| unsafe { sys::rte_eth_dev_is_valid_port(id) } != 0)
+            .map(|id| Port { id })
+            .collect()
+    }
+
+    /// The port id.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// The device name (e.g. `"net_ring0"`).
+    pub fn name(&self) -> Result<String> {
+        let _g = self.lock()?;
+        let mut buf = [0 as c_char; sys::RTE_ETH_NAME_MAX_LEN];
+        // SAFETY: buf has the RTE_ETH_NAME_MAX_LEN bytes the function requires.
+        let ret = unsafe { sys::rte_eth_dev_get_name_by_port(self.id, buf.as_mut_ptr()) };
+        check("rte_eth_dev_get_name_by_port", ret)?;
+        // SAFETY: DPDK wrote a NUL-terminated string into buf.
+        let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
+        Ok(s.to_string_lossy().into_owned())
+    }
+
+    /// NUMA socket of the device (-1 if unknown).
+    pub fn socket_id(&self) -> i32 {
+        // SAFETY: reads port data; returns -1 for invalid ports.
+        unsafe { sys::rte_eth_dev_socket_id(self.id) }
+    }
+
+    /// Device capabilities.
+    pub fn info(&self) -> Result<PortInfo> {
+        let _g = self.lock()?;
+        let info = self.raw_info()?;
+        Ok(info)
+    }
+
+    fn raw_info(&self) -> Result<PortInfo> {
+        let mut info = sys::lbd_dev_info::default();
+        // SAFETY: info is a valid out pointer of the shim's struct type.
+        let ret = unsafe { sys::lbd_shim_dev_info(self.id, &mut info) };
+        check("rte_eth_dev_info_get", ret)?;
+        let driver = if info.driver_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: driver_name points to the driver's static name string.
+            unsafe { CStr::from_ptr(info.driver_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        let ipv4 = sys::RTE_ETH_RSS_IPV4
+            | sys::RTE_ETH_RSS_NONFRAG_IPV4_TCP
+            | sys::RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+        Ok(PortInfo {
+            driver,
+            if_index: info.if_index,
+            max_rx_pktlen: info.max_rx_pktlen,
+            max_rx_queues: info.max_rx_queues,
+            max_tx_queues: info.max_tx_queues,
+            rss_offloads: info.flow_type_rss_offloads,
+            supports_ipv4_rss: info.flow_type_rss_offloads & ipv4 != 0,
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'static, [PortSlot; sys::RTE_MAX_ETHPORTS]>> {
+        ensure_ready()?;
+        let g = ports();
+        // Re-check under the lock: cleanup holds it while closing ports.
+        ensure_ready()?;
+        Ok(g)
+    }
+
+    fn no_live_queues(
+        &self,
+        op: &'static str,
+        ports: &[PortSlot; sys::RTE_MAX_ETHPORTS],
+    ) -> Result<()> {
+        let n = ports[self.id as usize].live_queues;
+        if n > 0 {
+            return Err(DpdkError::InUse {
+                op,
+                reason: format!(
+                    "port {} has {n} live queue handle(s); drop them first",
+                    self.id
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Configure the port (stopped) with `setup` and set up its queues, RX
+    /// queues taking buffers from `pool`. Returns one handle per queue.
+    ///
+    /// Errors if more queues are asked for than the device has
+    /// ([`DpdkError::TooManyQueues`]; see [`Port::info`]), or while handles
+    /// from an earlier `configure` are alive. RSS is enabled only when
+    /// `setup.rss` is set and the device supports it; see
+    /// [`Port::rss_enabled`].
+    pub fn configure(
+        &self,
+        setup: &PortSetup,
+        pool: &Mempool,
+    ) -> Result<(Vec<RxQueue>, Vec<TxQueue>)> {
+        let mut ports = self.lock()?;
+        self.no_live_queues("configure", &ports)?;
+        let info = self.raw_info()?;
+        for (direction, requested, max) in [
+            ("rx", setup.rx_queues, info.max_rx_queues),
+            ("tx", setup.tx_queues, info.max_tx_queues),
+        ] {
+            if requested == 0 {
+                return Err(DpdkError::InvalidArgument {
+                    op: "configure",
+                    reason: format!("port {}: at least one {direction} queue is needed", self.id),
+                });
+            }
+            if requested > max {
+                return Err(DpdkError::TooManyQueues {
+                    port: self.id,
+                    direction,
+                    requested,
+                    max,
+                });
+            }
+        }
+
+        let mut rss_hf = 0u64;
+        // SAFETY: we hold the control lock, no queue handle of this port is
+        // alive, and rss_hf is a valid out pointer.
+        let ret = unsafe {
+            sys::lbd_shim_port_configure(
+                self.id,
+                setup.rx_queues,
+                setup.tx_queues,
+                setup.rss as i32,
+                &mut rss_hf,
+            )
+        };
+        check("rte_eth_dev_configure", ret)?;
+        let slot = &mut ports[self.id as usize];
+        slot.configured = true;
+        slot.rss_hf = rss_hf;
+
+        let (mut rx_desc, mut tx_desc) = (setup.rx_desc, setup.tx_desc);
+        if rx_desc != 0 && tx_desc != 0 {
+            // SAFETY: valid out pointers; the port is configured.
+            let ret = unsafe {
+                sys::rte_eth_dev_adjust_nb_rx_tx_desc(self.id, &mut rx_desc, &mut tx_desc)
+            };
+            check("rte_eth_dev_adjust_nb_rx_tx_desc", ret)?;
+        }
+
+        // The driver may take buffers from the pool from now until close.
+        if !slot.pools.iter().any(|p| p.same_pool(pool)) {
+            slot.pools.push(pool.clone());
+        }
+        let socket = self.socket_id();
+        let socket = if socket < 0 {
+            sys::SOCKET_ID_ANY as u32
+        } else {
+            socket as u32
+        };
+        for q in 0..setup.rx_queues {
+            // SAFETY: the port is configured with this many RX queues; the
+            // pool stays alive in the port slot until close; null rxconf
+            // selects the driver's defaults.
+            let ret = unsafe {
+                sys::rte_eth_rx_queue_setup(
+                    self.id,
+                    q,
+                    rx_desc,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
+            };
+            check("rte_eth_rx_queue_setup", ret)?;
+        }
+        for q in 0..setup.tx_queues {
+            // SAFETY: as above; null txconf selects the driver's defaults.
+            let ret = unsafe {
+                sys::rte_eth_tx_queue_setup(self.id, q, tx_desc, socket, std::ptr::null())
+            };
+            check("rte_eth_tx_queue_setup", ret)?;
+        }
+
+        slot.live_queues = u32::from(setup.rx_queues) + u32::from(setup.tx_queues);
+        let rx = (0..setup.rx_queues)
+            .map(|queue| RxQueue {
+                port: self.id,
+                queue,
+                _not_sync: PhantomData,
+            })
+            .collect();
+        let tx = (0..setup.tx_queues)
+            .map(|queue| TxQueue {
+                port: self.id,
+                queue,
+                _not_sync: PhantomData,
+            })
+            .collect();
+        Ok((rx, tx))
+    }
+
+    /// Whether the last `configure` turned RSS on.
+    pub fn rss_enabled(&self) -> bool {
+        ports()[self.id as usize].rss_hf != 0
+    }
+
+    /// Start the port (after `configure`, or after `stop`).
+    pub fn start(&self) -> Result<()> {
+        let mut ports = self.lock()?;
+        // SAFETY: control-path call under the lock.
+        let ret = unsafe { sys::rte_eth_dev_start(self.id) };
+        check("rte_eth_dev_start", ret)?;
+        ports[self.id as usize].started = true;
+        Ok(())
+    }
+
+    /// Stop the port. Refused while queue handles of the port are alive
+    /// (stop the lcores using them and drop the handles first).
+    pub fn stop(&self) -> Result<()> {
+        let mut ports = self.lock()?;
+        self.no_live_queues("stop", &ports)?;
+        // SAFETY: no queue handle exists, so no lcore is polling the port.
+        let ret = unsafe { sys::rte_eth_dev_stop(self.id) };
+        check("rte_eth_dev_stop", ret)?;
+        ports[self.id as usize].started = false;
+        Ok(())
+    }
+
+    /// Stop (if needed) and close the port, releasing its queues and the
+    /// pools it held. The port id is invalid afterwards. Refused while queue
+    /// handles of the port are alive.
+    pub fn close(&self) -> Result<()> {
+        let mut ports = self.lock()?;
+        self.no_live_queues("close", &ports)?;
+        if ports[self.id as usize].started {
+            // SAFETY: no queue handle exists, so no lcore is polling the port.
+            let ret = unsafe { sys::rte_eth_dev_stop(self.id) };
+            check("rte_eth_dev_stop", ret)?;
+            ports[self.id as usize].started = false;
+        }
+        // SAFETY: no queue handle exists, and the port is stopped.
+        let ret = unsafe { sys::rte_eth_dev_close(self.id) };
+        check("rte_eth_dev_close", ret)?;
+        // Drops the port's pool references (after the driver released them).
+        ports[self.id as usize] = PortSlot::EMPTY;
+        Ok(())
+    }
+
+    /// Turn promiscuous mode on or off.
+    pub fn set_promiscuous(&self, on: bool) -> Result<()> {
+        let _g = self.lock()?;
+        // SAFETY: control-path calls under the lock.
+        let ret = unsafe {
+            if on {
+                sys::rte_eth_promiscuous_enable(self.id)
+            } else {
+                sys::rte_eth_promiscuous_disable(self.id)
+            }
+        };
+        check(
+            if on {
+                "rte_eth_promiscuous_enable"
+            } else {
+                "rte_eth_promiscuous_disable"
+            },
+            ret,
+        )
+        .map(|_| ())
+    }
+
+    /// Whether promiscuous mode is on.
+    pub fn promiscuous(&self) -> Result<bool> {
+        let _g = self.lock()?;
+        // SAFETY: control-path call under the lock.
+        let ret = unsafe { sys::rte_eth_promiscuous_get(self.id) };
+        check("rte_eth_promiscuous_get", ret).map(|r| r == 1)
+    }
+
+    /// The port's MAC address.
+    pub fn mac_addr(&self) -> Result<[u8; 6]> {
+        let _g = self.lock()?;
+        let mut mac = sys::rte_ether_addr::default();
+        // SAFETY: mac is a valid out pointer.
+        let ret = unsafe { sys::rte_eth_macaddr_get(self.id, &mut mac) };
+        check("rte_eth_macaddr_get", ret)?;
+        Ok(mac.addr_bytes)
+    }
+
+    /// Set the port's MAC address.
+    pub fn set_mac_addr(&self, mac: [u8; 6]) -> Result<()> {
+        let _g = self.lock()?;
+        let mut addr = sys::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: addr is a valid pointer for the call.
+        let ret = unsafe { sys::rte_eth_dev_default_mac_addr_set(self.id, &mut addr) };
+        check("rte_eth_dev_default_mac_addr_set", ret).map(|_| ())
+    }
+
+    /// Link state, without waiting for negotiation.
+    pub fn link(&self) -> Result<LinkStatus> {
+        let _g = self.lock()?;
+        let mut l = sys::lbd_link::default();
+        // SAFETY: l is a valid out pointer of the shim's struct type.
+        let ret = unsafe { sys::lbd_shim_link_get_nowait(self.id, &mut l) };
+        check("rte_eth_link_get_nowait", ret)?;
+        Ok(LinkStatus {
+            up: l.up != 0,
+            // RTE_ETH_SPEED_NUM_UNKNOWN is UINT32_MAX.
+            speed_mbps: if l.speed_mbps == u32::MAX {
+                0
+            } else {
+                l.speed_mbps
+            },
+            full_duplex: l.full_duplex != 0,
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Result<PortStats> {
+        let _g = self.lock()?;
+        let mut s = sys::lbd_stats::default();
+        // SAFETY: s is a valid out pointer of the shim's struct type. Drivers
+        // allow reading stats while lcores poll the port.
+        let ret = unsafe { sys::lbd_shim_stats_get(self.id, &mut s) };
+        check("rte_eth_stats_get", ret)?;
+        Ok(PortStats {
+            ipackets: s.ipackets,
+            opackets: s.opackets,
+            ibytes: s.ibytes,
+            obytes: s.obytes,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            oerrors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        })
+    }
+
+    /// Reset the counters.
+    pub fn reset_stats(&self) -> Result<()> {
+        let _g = self.lock()?;
+        // SAFETY: control-path call under the lock.
+        check("rte_eth_stats_reset", unsafe {
+            sys::rte_eth_stats_reset(self.id)
+        })
+        .map(|_| ())
+    }
+}
+
+/// Receive side of one port queue. One owner at a time: `Send` (move it to
+/// the lcore that polls it), not `Sync`, not `Clone`.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<dpdk::RxQueue>();
+/// ```
+pub struct RxQueue {
+    port: u16,
+    queue: u16,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl RxQueue {
+    /// Port id.
+    #[inline]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Queue index.
+    #[inline]
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// Receive up to `out.remaining()` packets, appending them to `out`.
+    /// Returns how many arrived.
+    #[inline]
+    pub fn rx_burst(&mut self, out: &mut MbufBurst) -> usize {
+        let room = out.remaining();
+        if room == 0 {
+            return 0;
+        }
+        // SAFETY: this handle is the only one for (port, queue) and the queue
+        // cannot be torn down while it lives; the spare slots of `out` hold
+        // `room` pointers; DPDK writes `n <= room` owned mbufs there.
+        unsafe {
+            let n = sys::lbd_shim_rx_burst(self.port, self.queue, out.spare_ptr(), room as u16)
+                as usize;
+            out.add_len(n);
+            n
+        }
+    }
+}
+
+impl Drop for RxQueue {
+    fn drop(&mut self) {
+        release_queue_handle(self.port);
+    }
+}
+
+impl std::fmt::Debug for RxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RxQueue(port {}, queue {})", self.port, self.queue)
+    }
+}
+
+/// Transmit side of one port queue. One owner at a time: `Send`, not `Sync`,
+/// not `Clone`.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<dpdk::TxQueue>();
+/// ```
+pub struct TxQueue {
+    port: u16,
+    queue: u16,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl TxQueue {
+    /// Port id.
+    #[inline]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Queue index.
+    #[inline]
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// Transmit packets from the front of `burst`. The sent ones leave the
+    /// burst (the driver owns them now); the unsent ones stay, in order, at
+    /// the front, for the caller to retry or free. Returns how many were sent.
+    #[inline]
+    pub fn tx_burst(&mut self, burst: &mut MbufBurst) -> usize {
+        let n = burst.len();
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: this handle is the only one for (port, queue) and the queue
+        // cannot be torn down while it lives; the first `n` slots hold owned
+        // mbufs; the driver takes ownership of the first `sent` of them.
+        let sent = unsafe {
+            sys::lbd_shim_tx_burst(self.port, self.queue, burst.as_mut_ptr(), n as u16) as usize
+        };
+        burst.remove_front(sent);
+        sent
+    }
+
+    /// Transmit what the queue accepts and free the rest. Returns
+    /// `(sent, dropped)`; the burst is empty afterwards.
+    #[inline]
+    pub fn tx_burst_or_free(&mut self, burst: &mut MbufBurst) -> (usize, usize) {
+        let sent = self.tx_burst(burst);
+        let dropped = burst.len();
+        burst.free_all();
+        (sent, dropped)
+    }
+}
+
+impl Drop for TxQueue {
+    fn drop(&mut self) {
+        release_queue_handle(self.port);
+    }
+}
+
+impl std::fmt::Debug for TxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TxQueue(port {}, queue {})", self.port, self.queue)
+    }
+}
