@@ -33,10 +33,12 @@ fn main() {
     {
         Ok(lib) => lib,
         Err(e) => {
-            // Keep the actionable message first; pkg-config's own reason after it.
+            // The actionable message first, pkg-config's own reason after it,
+            // and the message again last where it is easiest to see.
             eprintln!("error: {MISSING}");
             eprintln!("pkg-config said: {e}");
-            panic!("{MISSING}");
+            eprintln!("error: {MISSING}");
+            std::process::exit(1);
         }
     };
 

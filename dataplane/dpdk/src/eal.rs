@@ -35,6 +35,24 @@ pub fn is_initialized() -> bool {
     STATE.load(Ordering::Acquire) == READY
 }
 
+/// `args` as C strings, with a program name in front if it lacks one.
+pub(crate) fn build_argv(args: &[String]) -> Result<Vec<CString>> {
+    let mut c_args = Vec::with_capacity(args.len() + 1);
+    let has_name = matches!(args.first(), Some(a) if !a.starts_with('-'));
+    if !has_name {
+        c_args.push(CString::new("lbd").expect("static string has no NUL"));
+    }
+    for a in args {
+        c_args.push(
+            CString::new(a.as_str()).map_err(|_| DpdkError::InvalidArgument {
+                op: "rte_eal_init",
+                reason: format!("argument {a:?} contains a NUL byte"),
+            })?,
+        );
+    }
+    Ok(c_args)
+}
+
 /// The initialised Environment Abstraction Layer.
 ///
 /// There is at most one per process. Dropping it runs [`Eal::cleanup`] on a
@@ -47,25 +65,17 @@ pub struct Eal {
 }
 
 impl Eal {
-    /// Initialise EAL with `args`, the EAL arguments *without* a program name
-    /// (e.g. `["-l", "0-1", "--no-huge", "-m", "256", "--vdev=net_ring0"]`).
-    /// A program name is put in front of them.
+    /// Initialise EAL with `args`, laid out like C's `argv`: the program name
+    /// first, then the EAL arguments (e.g. `["lbd", "-l", "0-1", "--no-huge",
+    /// "-m", "256", "--vdev=net_ring0"]`). If `args` is empty or its first
+    /// element starts with `-`, the program name `"lbd"` is put in front.
     ///
     /// Once per process: a second call returns [`DpdkError::AlreadyInitialized`]
     /// (also after a cleanup, which DPDK cannot undo). If DPDK rejects the
     /// arguments, the error carries `rte_errno`; DPDK may also print usage or,
     /// for `--help`/`--version`, exit the process itself.
     pub fn init(args: &[String]) -> Result<Eal> {
-        let mut c_args = Vec::with_capacity(args.len() + 1);
-        c_args.push(CString::new("lbd").expect("static string has no NUL"));
-        for a in args {
-            c_args.push(
-                CString::new(a.as_str()).map_err(|_| DpdkError::InvalidArgument {
-                    op: "rte_eal_init",
-                    reason: format!("argument {a:?} contains a NUL byte"),
-                })?,
-            );
-        }
+        let c_args = build_argv(args)?;
         let argc = c_int::try_from(c_args.len()).map_err(|_| DpdkError::InvalidArgument {
             op: "rte_eal_init",
             reason: "too many arguments".into(),

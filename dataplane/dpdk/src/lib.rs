@@ -15,7 +15,7 @@
 //! ```no_run
 //! use dpdk::{Eal, Mempool, MbufBurst, Port, PortSetup, DEFAULT_DATA_ROOM, SOCKET_ID_ANY};
 //! # fn main() -> Result<(), dpdk::DpdkError> {
-//! let args: Vec<String> = ["-l", "0", "--no-huge", "-m", "256", "--no-pci",
+//! let args: Vec<String> = ["lbd", "-l", "0", "--no-huge", "-m", "256", "--no-pci",
 //!     "--no-shconf", "--vdev=net_ring0"].iter().map(|s| s.to_string()).collect();
 //! let _eal = Eal::init(&args)?;
 //! let pool = Mempool::new("pkts", 4095, 256, DEFAULT_DATA_ROOM, SOCKET_ID_ANY)?;

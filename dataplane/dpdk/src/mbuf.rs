@@ -1,6 +1,7 @@
 //! Packet buffers: the borrowed view [`Packet`], the owning [`Mbuf`] and the
 //! fixed-size, allocation-free [`MbufBurst`].
 
+use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
@@ -15,33 +16,52 @@ pub const BURST_SIZE: usize = 64;
 /// Obtained from an [`Mbuf`] (by `Deref`) or from an [`MbufBurst`]
 /// (`get_mut`, `iter_mut`, ...). All accessors are `#[inline]` reads of the
 /// mbuf header; `append`/`prepend`/`adj`/`trim` call DPDK's own logic.
+///
+/// `Packet` is deliberately unsized (a view of the 128-byte header as bytes),
+/// so that safe code cannot `mem::swap` or overwrite the headers of two
+/// packets: that would let two mbufs share one data buffer.
+///
+/// ```compile_fail
+/// fn swap_headers(a: &mut dpdk::Packet, b: &mut dpdk::Packet) {
+///     std::mem::swap(a, b);
+/// }
+/// ```
 #[repr(transparent)]
-pub struct Packet(sys::rte_mbuf);
+pub struct Packet([MaybeUninit<u8>]);
+
+const MBUF_HDR: usize = std::mem::size_of::<sys::rte_mbuf>();
 
 impl Packet {
     /// # Safety
     /// `m` must point to a valid mbuf that the caller exclusively owns for `'a`.
     #[inline(always)]
     pub(crate) unsafe fn from_ptr<'a>(m: *mut sys::rte_mbuf) -> &'a Packet {
-        &*(m as *const Packet)
+        &*(ptr::slice_from_raw_parts(m.cast::<MaybeUninit<u8>>(), MBUF_HDR) as *const Packet)
     }
 
     /// # Safety
     /// As [`Packet::from_ptr`], and no other reference to it exists for `'a`.
     #[inline(always)]
     pub(crate) unsafe fn from_ptr_mut<'a>(m: *mut sys::rte_mbuf) -> &'a mut Packet {
-        &mut *(m as *mut Packet)
+        &mut *(ptr::slice_from_raw_parts_mut(m.cast::<MaybeUninit<u8>>(), MBUF_HDR) as *mut Packet)
     }
 
     #[inline(always)]
     fn raw(&self) -> *mut sys::rte_mbuf {
-        &self.0 as *const sys::rte_mbuf as *mut sys::rte_mbuf
+        (self as *const Packet).cast::<sys::rte_mbuf>().cast_mut()
+    }
+
+    #[inline(always)]
+    fn hdr(&self) -> &sys::rte_mbuf {
+        // SAFETY: a Packet reference always covers a whole, valid mbuf header
+        // (see from_ptr), which is not written while this borrow lives.
+        unsafe { &*self.raw() }
     }
 
     #[inline(always)]
     fn data_ptr(&self) -> *mut u8 {
         // rte_pktmbuf_mtod: buf_addr + data_off (first segment).
-        (self.0.buf_addr as *mut u8).wrapping_add(self.0.data_off as usize)
+        (self.hdr().buf_addr as *mut u8).wrapping_add(self.hdr().data_off as usize)
     }
 
     /// The first segment's data (`data_len` bytes from `rte_pktmbuf_mtod`).
@@ -49,52 +69,52 @@ impl Packet {
     pub fn data(&self) -> &[u8] {
         // SAFETY: buf_addr + data_off .. + data_len lies inside the segment
         // buffer (DPDK's invariant), which we own exclusively.
-        unsafe { std::slice::from_raw_parts(self.data_ptr(), self.0.data_len as usize) }
+        unsafe { std::slice::from_raw_parts(self.data_ptr(), self.hdr().data_len as usize) }
     }
 
     /// The first segment's data, writable.
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `data`, and &mut self guarantees exclusivity.
-        unsafe { std::slice::from_raw_parts_mut(self.data_ptr(), self.0.data_len as usize) }
+        unsafe { std::slice::from_raw_parts_mut(self.data_ptr(), self.hdr().data_len as usize) }
     }
 
     /// Length of the first segment's data.
     #[inline]
     pub fn len(&self) -> usize {
-        self.0.data_len as usize
+        self.hdr().data_len as usize
     }
 
     /// Whether the first segment holds no data.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.data_len == 0
+        self.hdr().data_len == 0
     }
 
     /// Total length over all segments.
     #[inline]
     pub fn pkt_len(&self) -> u32 {
-        self.0.pkt_len
+        self.hdr().pkt_len
     }
 
     /// Number of segments.
     #[inline]
     pub fn nb_segs(&self) -> u16 {
-        self.0.nb_segs
+        self.hdr().nb_segs
     }
 
     /// Input port of a received packet.
     #[inline]
     pub fn port(&self) -> u16 {
-        self.0.port
+        self.hdr().port
     }
 
     /// The RSS hash the NIC computed, if it provided one.
     #[inline]
     pub fn rss_hash(&self) -> Option<u32> {
-        if self.0.ol_flags & sys::RTE_MBUF_F_RX_RSS_HASH != 0 {
+        if self.hdr().ol_flags & sys::RTE_MBUF_F_RX_RSS_HASH != 0 {
             // SAFETY: every bit pattern is a valid u32.
-            Some(unsafe { self.0.hash.rss })
+            Some(unsafe { self.hdr().hash.rss })
         } else {
             None
         }
@@ -103,28 +123,28 @@ impl Packet {
     /// Offload flags (`RTE_MBUF_F_*`).
     #[inline]
     pub fn ol_flags(&self) -> u64 {
-        self.0.ol_flags
+        self.hdr().ol_flags
     }
 
     /// Packet type (`RTE_PTYPE_*`) as classified by the driver.
     #[inline]
     pub fn packet_type(&self) -> u32 {
-        self.0.packet_type
+        self.hdr().packet_type
     }
 
     /// Free bytes in front of the data (first segment).
     #[inline]
     pub fn headroom(&self) -> u16 {
-        self.0.data_off
+        self.hdr().data_off
     }
 
     /// Free bytes after the data (first segment).
     #[inline]
     pub fn tailroom(&self) -> u16 {
-        self.0
+        self.hdr()
             .buf_len
-            .saturating_sub(self.0.data_off)
-            .saturating_sub(self.0.data_len)
+            .saturating_sub(self.hdr().data_off)
+            .saturating_sub(self.hdr().data_len)
     }
 
     /// Grow the packet by `n` bytes at the end (of the last segment); returns
@@ -191,11 +211,11 @@ impl Packet {
     /// shrinks the data at its end, then copies. `None` (no change) if it does
     /// not fit in the tailroom or the packet has several segments.
     pub fn set_data(&mut self, bytes: &[u8]) -> Option<()> {
-        if self.0.nb_segs != 1 {
+        if self.hdr().nb_segs != 1 {
             return None;
         }
         let n = u16::try_from(bytes.len()).ok()?;
-        let cur = self.0.data_len;
+        let cur = self.hdr().data_len;
         if n > cur {
             self.append(n - cur)?;
         } else if n < cur {

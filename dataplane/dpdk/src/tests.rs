@@ -250,3 +250,22 @@ fn thread_safety_markers() {
         8 + BURST_SIZE * std::mem::size_of::<usize>()
     );
 }
+
+#[test]
+fn eal_argv_gets_a_program_name_only_when_missing() {
+    let v = |a: &[&str]| -> Vec<String> { a.iter().map(|s| s.to_string()).collect() };
+    let names = |a: &[&str]| -> Vec<String> {
+        crate::eal::build_argv(&v(a))
+            .unwrap()
+            .into_iter()
+            .map(|c| c.into_string().unwrap())
+            .collect()
+    };
+    assert_eq!(names(&["lbd", "-l", "0"]), v(&["lbd", "-l", "0"]));
+    assert_eq!(names(&["-l", "0"]), v(&["lbd", "-l", "0"]));
+    assert_eq!(names(&[]), v(&["lbd"]));
+    assert!(matches!(
+        crate::eal::build_argv(&v(&["x", "bad\0arg"])),
+        Err(DpdkError::InvalidArgument { .. })
+    ));
+}

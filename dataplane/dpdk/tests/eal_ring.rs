@@ -65,6 +65,7 @@ fn fill(pool: &Mempool, seqs: std::ops::Range<u32>) -> Result<(MbufBurst, u64), 
 fn eal_args(two_lcores: bool) -> Vec<String> {
     let lcores = if two_lcores { "0-1" } else { "0" };
     [
+        "eal_ring",
         "-l",
         lcores,
         "--no-huge",

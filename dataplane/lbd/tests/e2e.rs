@@ -451,10 +451,13 @@ fn malformed_frames_are_counted_and_service_continues() {
             r.get(counter)
         );
     }
-    let frags = sent["ipv4_fragment_first"] + sent["ipv4_fragment_non_first"];
-    assert!(r.get("drop_ipv4_fragment") >= frags);
     assert!(r.get("drop_ipv4_bad_header_len") >= sent["ipv4_ihl_too_small"]);
-    let total_sent: u64 = sent.values().sum();
+    // Fragments never reach the director in this lab: DPDK 22.11's
+    // net_af_packet joins a PACKET_FANOUT group with the kernel's DEFRAG
+    // flag (no devarg turns it off), so the kernel holds incomplete
+    // fragments. The fragment policy is covered by the pipeline unit tests.
+    let frags = sent["ipv4_fragment_first"] + sent["ipv4_fragment_non_first"];
+    let total_sent: u64 = sent.values().sum::<u64>() - frags;
     assert!(
         r.get("drop_total") >= total_sent,
         "drop_total {} < sent {total_sent}",

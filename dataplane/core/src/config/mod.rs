@@ -287,7 +287,7 @@ mod tests {
             ],
             workers: (queues_per_port: 2, burst: 16, mbufs: 4095),
             conn_table: (capacity: 4096),
-            timeouts: (tcp_established: 1, udp: 2678400),
+            timeouts: (tcp_established: 1, udp: 2073600),
             neighbours: (refresh: 1, expire: 2),
             services: [
                 (vip: "10.9.9.9", port: 53, protocol: Udp, scheduler: Lc,
