@@ -269,3 +269,18 @@ fn eal_argv_gets_a_program_name_only_when_missing() {
         Err(DpdkError::InvalidArgument { .. })
     ));
 }
+
+#[test]
+fn burst_drain_hands_out_in_order() {
+    let mut b = MbufBurst::new();
+    for t in 0..6u8 {
+        assert!(b.push(fake_mbuf(t, 2)).is_ok());
+    }
+    let mut tags = Vec::new();
+    b.drain(|m| {
+        tags.push(m.port() as u8);
+        destroy(m.into_raw());
+    });
+    assert!(b.is_empty());
+    assert_eq!(tags, vec![0, 1, 2, 3, 4, 5]);
+}
