@@ -5,6 +5,7 @@
 //! tested, fuzzed and benchmarked on an ordinary thread with `now` passed in.
 //!
 //! Map of the crate:
+//! - [`api`]: the lbctl ⇄ lbd control protocol (shared types and framing);
 //! - [`wire`]: zero-copy typed views over Ethernet, ARP, IPv4, TCP, UDP, ICMP;
 //! - [`config`]: the RON configuration, its validation and error locations;
 //! - [`conntrack`]: the connection table and the TCP state machine;
@@ -13,6 +14,7 @@
 //! - [`pipeline`]: parse → classify → lookup → schedule → rewrite → verdict;
 //! - [`counters`]: per-worker counters and drop reasons.
 
+pub mod api;
 pub mod config;
 pub mod conntrack;
 pub mod counters;

@@ -13,6 +13,7 @@
 mod clock;
 mod control;
 mod eal_args;
+mod latency;
 mod report;
 mod shared;
 mod worker;
@@ -33,7 +34,8 @@ use lbcore::pipeline::{Registry, Snapshot, Worker, MAX_REAL_SERVERS, MAX_SERVICE
 use lbcore::wire::MacAddr;
 use tracing::{error, info};
 
-use crate::shared::{Shared, CTL_QUEUE_DEPTH};
+use crate::latency::LatencyCell;
+use crate::shared::{ChangeStatus, PortHandle, Shared, WorkerHandle, CTL_QUEUE_DEPTH};
 
 /// lbd — a DPDK layer-4 load-balancer director (LVS-DR style).
 ///
@@ -189,8 +191,41 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         Snapshot::build(&cfg, &port_macs, &mut registry, &neigh, 1)
             .map_err(|e| StartError(e.to_string()))?,
     );
-    let stats: Vec<Arc<WorkerStats>> = (0..n_workers)
-        .map(|_| Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)))
+    // Each worker's table holds an equal share of the configured capacity.
+    let per_worker = (cfg.conn_table.capacity as usize).div_ceil(n_workers);
+    let mut handles = Vec::new();
+    let mut plans = Vec::new();
+    let mut tx_by_worker: Vec<Vec<dpdk::TxQueue>> = (0..n_workers).map(|_| Vec::new()).collect();
+    for port_tx in txqs.into_iter() {
+        for (w, q) in port_tx.into_iter().enumerate() {
+            tx_by_worker[w].push(q);
+        }
+    }
+    let mut tx_iter = tx_by_worker.into_iter();
+    for (p, port_rx) in rxqs.into_iter().enumerate() {
+        for (q, rx) in port_rx.into_iter().enumerate() {
+            let w = handles.len();
+            handles.push(WorkerHandle {
+                index: w as u16,
+                port: p as u16,
+                queue: q as u16,
+                lcore: lcores[w],
+                stats: Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
+                latency: Arc::new(LatencyCell::new()),
+            });
+            plans.push((rx, tx_iter.next().expect("one TX set per worker")));
+        }
+    }
+    let port_handles = cfg
+        .ports
+        .iter()
+        .zip(&ports)
+        .map(|(pc, port)| PortHandle {
+            name: pc.name.clone(),
+            device: pc.device.clone(),
+            address: pc.address.to_string(),
+            port: *port,
+        })
         .collect();
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
@@ -202,41 +237,37 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             .map(|_| ArrayQueue::new(CTL_QUEUE_DEPTH))
             .collect(),
         pool,
+        ports: port_handles,
+        workers: handles,
+        conn_capacity: (per_worker * n_workers) as u64,
+        last_change: Mutex::new(ChangeStatus {
+            ok: true,
+            message: format!("started with {}", cli.config.display()),
+            at_unix: unix_now(),
+        }),
     });
-
-    // Each worker's table holds an equal share of the configured capacity.
-    let per_worker = (cfg.conn_table.capacity as usize).div_ceil(n_workers);
-    let mut tx_by_worker: Vec<Vec<dpdk::TxQueue>> = (0..n_workers).map(|_| Vec::new()).collect();
-    for port_tx in txqs.into_iter() {
-        for (w, q) in port_tx.into_iter().enumerate() {
-            tx_by_worker[w].push(q);
-        }
-    }
-    let mut w = 0;
-    let mut tx_iter = tx_by_worker.into_iter();
-    for (p, port_rx) in rxqs.into_iter().enumerate() {
-        for (q, rx) in port_rx.into_iter().enumerate() {
-            let seed = 0x5eed_0000_0000_0000 ^ (dpdk::tsc::now().rotate_left(17)) ^ w as u64;
-            let ctx = worker::WorkerCtx {
-                port: p as u16,
-                queue: q as u16,
-                rx,
-                tx: tx_iter.next().expect("one TX set per worker"),
-                worker: Worker::new(
-                    snap.clone(),
-                    ConnTable::new(per_worker, seed),
-                    stats[w].clone(),
-                    neigh.clone(),
-                ),
-                shared: shared.clone(),
-            };
-            info!(
-                "worker {w}: port {} queue {q} on lcore {}",
-                cfg.ports[p].name, lcores[w]
-            );
-            dpdk::lcore::launch(lcores[w], move || worker::run(ctx))?;
-            w += 1;
-        }
+    for (w, (rx, tx)) in plans.into_iter().enumerate() {
+        let h = &shared.workers[w];
+        let seed = 0x5eed_0000_0000_0000 ^ dpdk::tsc::now().rotate_left(17) ^ w as u64;
+        let ctx = worker::WorkerCtx {
+            port: h.port,
+            queue: h.queue,
+            rx,
+            tx,
+            worker: Worker::new(
+                snap.clone(),
+                ConnTable::new(per_worker, seed),
+                h.stats.clone(),
+                neigh.clone(),
+            ),
+            latency: h.latency.clone(),
+            shared: shared.clone(),
+        };
+        info!(
+            "worker {w}: port {} queue {} on lcore {}",
+            cfg.ports[h.port as usize].name, h.queue, h.lcore
+        );
+        dpdk::lcore::launch(h.lcore, move || worker::run(ctx))?;
     }
 
     {
@@ -263,6 +294,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
 
     info!("stopping workers");
     dpdk::lcore::wait_all();
+    let stats = shared.worker_stats();
     let mut port_reports = Vec::new();
     for (port, pc) in ports.iter().zip(&cfg.ports) {
         port_reports.push(report::PortReport {
@@ -283,4 +315,12 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     );
     let _ = std::io::stdout().flush();
     Ok(())
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

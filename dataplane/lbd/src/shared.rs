@@ -1,13 +1,16 @@
-//! State shared between the control thread and the workers.
+//! State shared between the control thread, the control socket, the metrics
+//! endpoint and the workers.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam::queue::ArrayQueue;
+use lbcore::counters::WorkerStats;
 use lbcore::neigh::NeighTable;
 use lbcore::pipeline::Snapshot;
 
 use crate::clock::Clock;
+use crate::latency::LatencyCell;
 
 /// A small frame built by the control thread (ARP requests, later
 /// gratuitous ARP) for a worker to transmit on its port.
@@ -20,6 +23,34 @@ pub struct CtlFrame {
 /// Frames the control thread queues per port; the worker on queue 0 of that
 /// port drains it between bursts.
 pub const CTL_QUEUE_DEPTH: usize = 256;
+
+/// A director port, as the control side sees it.
+pub struct PortHandle {
+    pub name: String,
+    pub device: String,
+    pub address: String,
+    pub port: dpdk::Port,
+}
+
+/// One worker, as the control side sees it.
+pub struct WorkerHandle {
+    pub index: u16,
+    pub port: u16,
+    pub queue: u16,
+    pub lcore: u32,
+    pub stats: Arc<WorkerStats>,
+    /// Burst-processing latency, published by the worker about once a second.
+    pub latency: Arc<LatencyCell>,
+}
+
+/// Outcome of the last configuration change (reload, lbctl edit, restore).
+#[derive(Debug, Clone)]
+pub struct ChangeStatus {
+    pub ok: bool,
+    pub message: String,
+    /// Unix time (seconds) of the change.
+    pub at_unix: u64,
+}
 
 pub struct Shared {
     /// Set to stop all workers.
@@ -35,6 +66,11 @@ pub struct Shared {
     pub ctl_tx: Vec<ArrayQueue<CtlFrame>>,
     /// Packet buffers, for frames the workers build (control frames).
     pub pool: dpdk::Mempool,
+    pub ports: Vec<PortHandle>,
+    pub workers: Vec<WorkerHandle>,
+    /// Total connection-table capacity (all workers).
+    pub conn_capacity: u64,
+    pub last_change: Mutex<ChangeStatus>,
 }
 
 impl Shared {
@@ -47,5 +83,23 @@ impl Shared {
 
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Publish a new snapshot; workers switch to it at their next burst.
+    pub fn publish(&self, snap: Arc<Snapshot>) {
+        let g = snap.generation;
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snap;
+        self.generation.store(g, Ordering::Release);
+    }
+
+    pub fn worker_stats(&self) -> Vec<Arc<WorkerStats>> {
+        self.workers.iter().map(|w| w.stats.clone()).collect()
+    }
+
+    pub fn last_change(&self) -> ChangeStatus {
+        self.last_change
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

@@ -30,6 +30,8 @@ pub struct WorkerCtx {
     /// One TX queue on every port (index = port index).
     pub tx: Vec<TxQueue>,
     pub worker: Worker,
+    /// Where this worker publishes its burst latency histogram.
+    pub latency: Arc<crate::latency::LatencyCell>,
     pub shared: Arc<Shared>,
 }
 

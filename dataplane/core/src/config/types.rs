@@ -31,9 +31,58 @@ pub struct Config {
     /// Neighbour (ARP) resolution timers.
     #[serde(default)]
     pub neighbours: NeighbourConfig,
+    /// The control socket `lbctl` talks to, and config reloading.
+    #[serde(default)]
+    pub control: ControlConfig,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Virtual services (VIP:port) and their real servers.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+}
+
+/// The control socket and configuration reloading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Path of the unix socket lbctl connects to. Its directory is created
+    /// (mode 0750) if missing; the socket is mode 0660 (owner root).
+    pub socket: String,
+    /// A group whose members may change the configuration through the socket
+    /// (and which owns the socket). `None`: only root may change it; anyone
+    /// who can open the socket may read.
+    pub group: Option<String>,
+    /// Watch the configuration file and apply it when it changes (like
+    /// ldirectord's `autoreload`). An invalid file is refused and logged.
+    pub autoreload: bool,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            socket: "/run/lbd/lbd.sock".into(),
+            group: None,
+            autoreload: false,
+        }
+    }
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address to serve `/metrics` on (`None`: no endpoint). Loopback by
+    /// default: put it on another address only behind a firewall.
+    pub listen: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: Some("127.0.0.1:9300".into()),
+        }
+    }
 }
 
 /// EAL start-up parameters. `lbd` turns them into EAL arguments; the command

@@ -125,7 +125,42 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     check_workers(cfg, &mut v);
     check_tables(cfg, &mut v);
     check_services(cfg, &mut v);
+    check_control(cfg, &mut v);
     v
+}
+
+fn check_control(cfg: &Config, v: &mut Vec<Problem>) {
+    let sock = &cfg.control.socket;
+    if !sock.starts_with('/') {
+        v.push(Problem::new(
+            "control.socket",
+            format!("socket path `{sock}` must be absolute (e.g. /run/lbd/lbd.sock)"),
+        ));
+    } else if sock.len() > 100 {
+        v.push(Problem::new(
+            "control.socket",
+            format!(
+                "socket path is {} bytes long; unix sockets allow at most 100",
+                sock.len()
+            ),
+        ));
+    }
+    if let Some(g) = &cfg.control.group {
+        if g.is_empty() || g.contains(|c: char| c.is_whitespace() || c == ':') {
+            v.push(Problem::new(
+                "control.group",
+                format!("`{g}` is not a group name"),
+            ));
+        }
+    }
+    if let Some(l) = &cfg.metrics.listen {
+        if l.parse::<std::net::SocketAddr>().is_err() {
+            v.push(Problem::new(
+                "metrics.listen",
+                format!("`{l}` is not ADDRESS:PORT (e.g. 127.0.0.1:9300)"),
+            ));
+        }
+    }
 }
 
 fn check_eal(cfg: &Config, v: &mut Vec<Problem>) {

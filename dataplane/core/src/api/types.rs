@@ -1,0 +1,320 @@
+//! Requests, responses and the data they carry.
+
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+use crate::config::{Forward, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts};
+
+/// What identifies a service: protocol, VIP and port (`-t VIP:PORT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServiceKey {
+    pub protocol: Protocol,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+}
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = match self.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        write!(f, "{}:{}/{}", self.vip, self.port, p)
+    }
+}
+
+/// Changes to a service (`ipvsadm -E`); `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEdit {
+    pub scheduler: Option<Scheduler>,
+}
+
+/// Changes to a real server (`ipvsadm -e`); `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealEdit {
+    pub weight: Option<u32>,
+    pub forward: Option<Forward>,
+}
+
+/// How to take a real server out of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoveMode {
+    /// Remove now; its connections are dropped (counted `drop_real_server_gone`).
+    Immediate,
+    /// Set its weight to 0 (no new connections) and remove it once its last
+    /// connection has ended.
+    Drain,
+}
+
+/// Filter for the connection listing; every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnFilter {
+    pub protocol: Option<Protocol>,
+    pub client: Option<Ipv4Addr>,
+    pub vip: Option<Ipv4Addr>,
+    pub vport: Option<u16>,
+    pub real: Option<Ipv4Addr>,
+    /// State name as listed (`ESTABLISHED`, `SYN_RECV`, ...), case-insensitive.
+    pub state: Option<String>,
+}
+
+/// Timeout changes (`ipvsadm --set tcp tcpfin udp`); `None` keeps a value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutEdit {
+    pub tcp: Option<u32>,
+    pub tcpfin: Option<u32>,
+    pub udp: Option<u32>,
+}
+
+/// A request from lbctl.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Version, uptime, ports, workers, config generation.
+    Status,
+    /// Services and real servers (`ipvsadm -Ln`), with counters and rates.
+    List,
+    /// The connection table (`ipvsadm -Lnc`), filtered, at most `limit` entries.
+    Conns {
+        filter: ConnFilter,
+        limit: u32,
+    },
+    AddService(ServiceConfig),
+    EditService {
+        key: ServiceKey,
+        edit: ServiceEdit,
+    },
+    DeleteService(ServiceKey),
+    AddReal {
+        service: ServiceKey,
+        real: RealServerConfig,
+    },
+    EditReal {
+        service: ServiceKey,
+        address: Ipv4Addr,
+        edit: RealEdit,
+    },
+    DeleteReal {
+        service: ServiceKey,
+        address: Ipv4Addr,
+        mode: RemoveMode,
+    },
+    /// Remove every service (`ipvsadm -C`).
+    Clear,
+    /// Zero the counters (`ipvsadm -Z`).
+    Zero,
+    GetTimeouts,
+    SetTimeouts(TimeoutEdit),
+    /// The running configuration as RON text.
+    Save,
+    /// Replace the running configuration with this RON text, atomically.
+    Restore {
+        ron: String,
+    },
+    /// Check RON text as lbd would, without applying it.
+    Validate {
+        ron: String,
+    },
+    /// Re-read the configuration file from disk and apply it.
+    Reload,
+}
+
+impl Request {
+    /// Whether the request changes state (and so needs a privileged peer).
+    pub fn is_write(&self) -> bool {
+        !matches!(
+            self,
+            Request::Status
+                | Request::List
+                | Request::Conns { .. }
+                | Request::GetTimeouts
+                | Request::Save
+                | Request::Validate { .. }
+        )
+    }
+}
+
+/// Traffic counters of a service or real server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub conns: u64,
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    /// Replies through the director (always 0 in DR: replies bypass it).
+    pub packets_out: u64,
+    pub bytes_out: u64,
+}
+
+/// Per-second rates, averaged over the last few seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    pub conns: f64,
+    pub packets_in: f64,
+    pub bytes_in: f64,
+    pub packets_out: f64,
+    pub bytes_out: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealInfo {
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub forward: Forward,
+    pub weight: u32,
+    /// ipvsadm's ActiveConn.
+    pub active: u64,
+    /// ipvsadm's InActConn.
+    pub inactive: u64,
+    /// Being drained: removed once its connections end.
+    pub draining: bool,
+    pub counters: Counters,
+    pub rates: Rates,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub key: ServiceKey,
+    pub scheduler: Scheduler,
+    pub counters: Counters,
+    pub rates: Rates,
+    pub reals: Vec<RealInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnInfo {
+    pub protocol: Protocol,
+    pub client: Ipv4Addr,
+    pub client_port: u16,
+    pub vip: Ipv4Addr,
+    pub vport: u16,
+    /// `None` when its real server has been removed.
+    pub real: Option<Ipv4Addr>,
+    pub real_port: u16,
+    pub state: String,
+    /// Milliseconds until it expires unless refreshed.
+    pub expires_ms: u32,
+    pub worker: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnList {
+    pub conns: Vec<ConnInfo>,
+    /// Live connections in all tables (whatever the filter and limit).
+    pub total: u64,
+    /// More entries matched than `limit`.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortStatus {
+    pub name: String,
+    pub device: String,
+    pub address: String,
+    pub mac: String,
+    pub link_up: bool,
+    pub speed_mbps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    pub index: u16,
+    pub port: String,
+    pub queue: u16,
+    pub lcore: u32,
+    pub busy_polls: u64,
+    pub idle_polls: u64,
+    pub conns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    pub version: String,
+    pub uptime_s: f64,
+    pub config_path: String,
+    pub generation: u64,
+    /// Outcome of the last reload or change, if any.
+    pub last_change_ok: bool,
+    pub last_change_message: String,
+    pub ports: Vec<PortStatus>,
+    pub workers: Vec<WorkerStatus>,
+    pub conn_capacity: u64,
+    pub conns: u64,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// A change was applied and persisted; the new config generation.
+    Applied {
+        generation: u64,
+    },
+    /// The request needed nothing done (e.g. zero).
+    Done,
+    Status(StatusInfo),
+    Services(Vec<ServiceInfo>),
+    Conns(ConnList),
+    Timeouts(Timeouts),
+    /// RON text of the running configuration.
+    Config(String),
+    /// The text is a valid configuration.
+    Valid,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The frame or request could not be understood.
+    BadRequest,
+    VersionMismatch,
+    /// Peer may read but not change (not root, not in the control group).
+    PermissionDenied,
+    NotFound,
+    AlreadyExists,
+    /// The change would make the configuration invalid.
+    Invalid,
+    /// Applying worked in memory but writing the file failed; rolled back.
+    PersistFailed,
+    TooLarge,
+    Internal,
+}
+
+impl ErrorKind {
+    /// lbctl's exit status for this error (scripts rely on these).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::BadRequest | ErrorKind::VersionMismatch | ErrorKind::TooLarge => 3,
+            ErrorKind::PermissionDenied => 4,
+            ErrorKind::NotFound => 5,
+            ErrorKind::AlreadyExists => 6,
+            ErrorKind::Invalid => 2,
+            ErrorKind::PersistFailed | ErrorKind::Internal => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestFrame {
+    pub version: u32,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseFrame {
+    pub version: u32,
+    pub response: Result<Response, ApiError>,
+}
