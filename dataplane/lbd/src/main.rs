@@ -212,6 +212,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
                 lcore: lcores[w],
                 stats: Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
                 latency: Arc::new(LatencyCell::new()),
+                dump: Arc::new(control::conns::DumpSlot::default()),
             });
             plans.push((rx, tx_iter.next().expect("one TX set per worker")));
         }
@@ -261,6 +262,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
                 neigh.clone(),
             ),
             latency: h.latency.clone(),
+            dump: h.dump.clone(),
             shared: shared.clone(),
         };
         info!(
@@ -282,6 +284,34 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             shared.stop.store(true, Ordering::Relaxed);
         });
     }
+    // The control plane and its socket.
+    let group = match &cfg.control.group {
+        Some(name) => Some(control::server::group_id(name).ok_or_else(|| {
+            StartError(format!(
+                "control.group: no group named `{name}` on this system"
+            ))
+        })?),
+        None => None,
+    };
+    let socket_path = PathBuf::from(&cfg.control.socket);
+    let listener = control::server::bind(&socket_path, group)
+        .map_err(|e| StartError(format!("control socket {}: {e}", socket_path.display())))?;
+    let plane = Arc::new(Mutex::new(control::plane::ControlPlane::new(
+        shared.clone(),
+        cli.config.clone(),
+        cfg.clone(),
+        registry,
+        port_macs.clone(),
+    )));
+    let server = {
+        let (plane, shared) = (plane.clone(), shared.clone());
+        let path = socket_path.clone();
+        std::thread::spawn(move || control::server::serve(listener, plane, shared, group, path))
+    };
+    let sighup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, sighup.clone())
+        .map_err(|e| StartError(format!("cannot install SIGHUP handler: {e}")))?;
+
     println!(
         "lbd: ready ({} ports, {} workers, {} services)",
         ports.len(),
@@ -290,7 +320,8 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     );
     let _ = std::io::stdout().flush();
 
-    control::run(&shared, cfg.neighbours.refresh, cfg.neighbours.expire);
+    control::periodic::run(&shared, &plane, &sighup);
+    let _ = server.join();
 
     info!("stopping workers");
     dpdk::lcore::wait_all();

@@ -41,6 +41,8 @@ pub struct WorkerHandle {
     pub stats: Arc<WorkerStats>,
     /// Burst-processing latency, published by the worker about once a second.
     pub latency: Arc<LatencyCell>,
+    /// Mailbox for connection listings (`lbctl conns`).
+    pub dump: Arc<crate::control::conns::DumpSlot>,
 }
 
 /// Outcome of the last configuration change (reload, lbctl edit, restore).

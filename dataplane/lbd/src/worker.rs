@@ -32,6 +32,8 @@ pub struct WorkerCtx {
     pub worker: Worker,
     /// Where this worker publishes its burst latency histogram.
     pub latency: Arc<crate::latency::LatencyCell>,
+    /// Connection listings asked by the control socket.
+    pub dump: Arc<crate::control::conns::DumpSlot>,
     pub shared: Arc<Shared>,
 }
 
@@ -43,6 +45,7 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
     let mut generation = ctx.worker.snapshot().generation;
     let stats = ctx.worker.stats().clone();
     let drains_ctl = ctx.queue == 0;
+    let mut latency = crate::latency::LatencyRecorder::new(dpdk::tsc::hz());
     while !ctx.shared.stopping() {
         let g = ctx.shared.generation.load(Relaxed);
         if g != generation {
@@ -50,6 +53,7 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
             generation = g;
         }
         let now = ctx.shared.clock.now();
+        ctx.dump.serve(ctx.worker.table(), now);
         let n = ctx.rx.rx_burst(&mut rx);
         if n == 0 {
             bump(&stats.idle_polls, 1);
@@ -61,6 +65,7 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
             continue;
         }
         bump(&stats.busy_polls, 1);
+        let t0 = dpdk::tsc::now();
         let worker = &mut ctx.worker;
         let port = ctx.port;
         rx.drain(|mut m| {
@@ -85,6 +90,9 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
             }
         }
         drop.free_all();
+        let t1 = dpdk::tsc::now();
+        latency.record(t1.wrapping_sub(t0));
+        latency.maybe_publish(t1, &ctx.latency);
         ctx.worker.housekeeping(now, SWEEP_BUCKETS_BUSY);
     }
     0

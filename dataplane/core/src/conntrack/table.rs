@@ -311,6 +311,26 @@ impl ConnTable {
         n
     }
 
+    /// Visit the live entries of `count` buckets from `start` (for listings
+    /// done a slice at a time, so a huge table never stalls its worker).
+    /// Returns the bucket to continue from, or `None` after the last bucket.
+    pub fn scan_buckets(
+        &self,
+        start: usize,
+        count: usize,
+        mut f: impl FnMut(&Conn),
+    ) -> Option<usize> {
+        let end = start.saturating_add(count).min(self.buckets.len());
+        for b in &self.buckets[start.min(end)..end] {
+            for c in &b.slots {
+                if c.is_occupied() {
+                    f(c);
+                }
+            }
+        }
+        (end < self.buckets.len()).then_some(end)
+    }
+
     /// Buckets in the table (a full sweep takes this many bucket visits).
     pub fn bucket_count(&self) -> usize {
         self.buckets.len()
@@ -460,6 +480,20 @@ mod tests {
         assert!(expired.iter().all(|rs| rs % 2 == 0));
         assert_eq!(t.len(), live);
         assert_eq!(t.iter().count(), live);
+    }
+
+    #[test]
+    fn scan_in_slices_sees_every_entry_once() {
+        let mut t = ConnTable::new(4096, 11);
+        for i in 0..3000 {
+            insert(&mut t, &key(i), i, 0, 1000);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut at = Some(0);
+        while let Some(s) = at {
+            at = t.scan_buckets(s, 100, |c| assert!(seen.insert(c.rs)));
+        }
+        assert_eq!(seen.len(), t.len());
     }
 
     #[test]

@@ -83,11 +83,22 @@ type RealKey = (ServiceKey, Ipv4Addr, u16);
 
 /// Stable ids for services, real servers and neighbours, owned by the
 /// control plane and carried from one snapshot build to the next.
-#[derive(Debug, Default)]
+///
+/// A build works on the registry without touching anything shared; the
+/// neighbour slots it assigns or frees take effect only at [`Registry::commit`]
+/// (after the change has been persisted). To roll a change back, build on a
+/// clone and drop it.
+#[derive(Debug, Default, Clone)]
 pub struct Registry {
     services: HashMap<ServiceKey, u32>,
     reals: HashMap<RealKey, u32>,
     neighbours: HashMap<Ipv4Addr, u32>,
+    /// Where the next id search starts: ids are handed out round robin so a
+    /// removed real server's id (and any stale state keyed by it) is not
+    /// reused until all others have been.
+    next_real: u32,
+    pending_assign: Vec<(u32, Ipv4Addr)>,
+    pending_release: Vec<u32>,
 }
 
 /// A limit of the fixed-size tables was exceeded.
@@ -101,26 +112,31 @@ pub enum SnapshotError {
     NoPortFor(Ipv4Addr),
 }
 
-/// The id already given to `key`, or the lowest free one below `max`.
-fn alloc_id<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K, max: usize) -> Option<u32> {
+/// The id already given to `key`, or the first free one from `*next`
+/// (wrapping below `max`).
+fn alloc_id<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, u32>,
+    key: K,
+    max: usize,
+    next: &mut u32,
+) -> Option<u32> {
     if let Some(&id) = map.get(&key) {
         return Some(id);
     }
     let used: std::collections::HashSet<u32> = map.values().copied().collect();
-    let id = (0..max as u32).find(|i| !used.contains(i))?;
+    let start = *next;
+    let id = (0..max as u32)
+        .map(|i| (start + i) % max as u32)
+        .find(|i| !used.contains(i))?;
+    *next = (id + 1) % max as u32;
     map.insert(key, id);
     Some(id)
 }
 
 impl Registry {
-    /// Forget ids of things absent from `keep` (called after a build).
-    fn retain(
-        &mut self,
-        services: &[ServiceKey],
-        reals: &[RealKey],
-        neigh: &[Ipv4Addr],
-        table: &NeighTable,
-    ) {
+    /// Forget ids of things absent from a build; neighbour slots to free
+    /// are remembered until [`Registry::commit`].
+    fn retain(&mut self, services: &[ServiceKey], reals: &[RealKey], neigh: &[Ipv4Addr]) {
         self.services.retain(|k, _| services.contains(k));
         self.reals.retain(|k, _| reals.contains(k));
         let mut gone = Vec::new();
@@ -131,8 +147,17 @@ impl Registry {
             }
             keep
         });
-        for slot in gone {
+        self.pending_release.extend(gone);
+    }
+
+    /// Make the neighbour slots of the last build take effect: bind the new
+    /// ones (the control thread will resolve them) and free the unused ones.
+    pub fn commit(&mut self, table: &NeighTable) {
+        for slot in self.pending_release.drain(..) {
             table.release(slot as usize);
+        }
+        for (slot, ip) in self.pending_assign.drain(..) {
+            table.assign(slot as usize, ip);
         }
     }
 }
@@ -158,9 +183,25 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Compile `cfg` (already validated) with port MACs discovered at start.
-    /// Registers neighbours in `neigh` for every real server.
+    /// Compile `cfg` (already validated) with port MACs discovered at start,
+    /// and bind its neighbours in `neigh` at once (start-up and tests).
     pub fn build(
+        cfg: &Config,
+        port_macs: &[MacAddr],
+        registry: &mut Registry,
+        neigh: &NeighTable,
+        generation: u64,
+    ) -> Result<Snapshot, SnapshotError> {
+        let s = Snapshot::prepare(cfg, port_macs, registry, neigh, generation)?;
+        registry.commit(neigh);
+        Ok(s)
+    }
+
+    /// Compile `cfg` without touching anything shared: neighbour slots for
+    /// new real servers are chosen in `registry` and bound in `neigh` only
+    /// by `registry.commit(neigh)`. A failed change drops the registry clone
+    /// it was prepared on, and nothing happened.
+    pub fn prepare(
         cfg: &Config,
         port_macs: &[MacAddr],
         registry: &mut Registry,
@@ -190,15 +231,20 @@ impl Snapshot {
         for s in &cfg.services {
             let skey = (s.protocol.ip_proto(), s.vip, s.port);
             svc_keys.push(skey);
-            let id = alloc_id(&mut registry.services, skey, MAX_SERVICES)
+            let id = alloc_id(&mut registry.services, skey, MAX_SERVICES, &mut 0)
                 .ok_or(SnapshotError::TooManyServices)?;
             let mut reals = Vec::with_capacity(s.real_servers.len());
             for r in &s.real_servers {
                 let port = r.port.unwrap_or(s.port);
                 let rkey = (skey, r.address, port);
                 rs_keys.push(rkey);
-                let rid = alloc_id(&mut registry.reals, rkey, MAX_REAL_SERVERS)
-                    .ok_or(SnapshotError::TooManyRealServers)?;
+                let rid = alloc_id(
+                    &mut registry.reals,
+                    rkey,
+                    MAX_REAL_SERVERS,
+                    &mut registry.next_real,
+                )
+                .ok_or(SnapshotError::TooManyRealServers)?;
                 let egress = ports
                     .iter()
                     .position(|p| p.subnet_contains(r.address))
@@ -212,7 +258,7 @@ impl Snapshot {
                             .find(|i| !used.contains(i))
                             .ok_or(SnapshotError::TooManyRealServers)?;
                         registry.neighbours.insert(r.address, slot);
-                        neigh.assign(slot as usize, r.address);
+                        registry.pending_assign.push((slot, r.address));
                         slot
                     }
                 };
@@ -239,7 +285,7 @@ impl Snapshot {
                 reals,
             });
         }
-        registry.retain(&svc_keys, &rs_keys, &neigh_ips, neigh);
+        registry.retain(&svc_keys, &rs_keys, &neigh_ips);
         let mut service_map = FlatMap::with_capacity(services.len());
         for (i, s) in services.iter().enumerate() {
             service_map.insert(
@@ -417,6 +463,47 @@ mod tests {
         cfg.services[0].real_servers.remove(0);
         let _c = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 3).unwrap();
         assert_eq!(neigh.entries().len(), 2);
+    }
+
+    #[test]
+    fn prepare_has_no_side_effects_until_commit() {
+        let mut cfg = lab_config();
+        let neigh = NeighTable::new(16);
+        let mut reg = Registry::default();
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        Snapshot::build(&cfg, &macs, &mut reg, &neigh, 1).unwrap();
+        cfg.services[0].real_servers[0].address = Ipv4Addr::new(198, 18, 0, 13);
+        // A prepared change that is dropped leaves the table as it was.
+        let mut trial = reg.clone();
+        Snapshot::prepare(&cfg, &macs, &mut trial, &neigh, 2).unwrap();
+        let ips: Vec<_> = neigh.entries().iter().map(|e| e.ip).collect();
+        assert!(ips.contains(&Ipv4Addr::new(198, 18, 0, 11)));
+        assert!(!ips.contains(&Ipv4Addr::new(198, 18, 0, 13)));
+        // Committed, it binds the new neighbour and frees the old one.
+        trial.commit(&neigh);
+        let ips: Vec<_> = neigh.entries().iter().map(|e| e.ip).collect();
+        assert!(!ips.contains(&Ipv4Addr::new(198, 18, 0, 11)));
+        assert!(ips.contains(&Ipv4Addr::new(198, 18, 0, 13)));
+    }
+
+    #[test]
+    fn removed_real_server_ids_are_not_reused_at_once() {
+        let mut cfg = lab_config();
+        let neigh = NeighTable::new(16);
+        let mut reg = Registry::default();
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        let a = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 1).unwrap();
+        let old = a.services[0].reals[1].id;
+        cfg.services[0].real_servers.remove(1);
+        Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();
+        cfg.services[0].real_servers.push(RealServerConfig {
+            address: Ipv4Addr::new(198, 18, 0, 14),
+            port: None,
+            weight: 1,
+            forward: Forward::Dr,
+        });
+        let c = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 3).unwrap();
+        assert_ne!(c.services[0].reals[1].id, old);
     }
 
     #[test]

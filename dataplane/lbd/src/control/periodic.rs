@@ -1,9 +1,11 @@
 //! The control thread's periodic work (on the main lcore, never on workers):
-//! resolving real servers' MAC addresses and reporting neighbour changes.
+//! resolving real servers' MAC addresses, reporting neighbour changes, and
+//! the control plane's timers (rates, drains, SIGHUP and file-watch reloads).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use lbcore::neigh::ArpRequest;
@@ -11,6 +13,7 @@ use lbcore::pipeline::arp_request;
 use lbcore::wire::MacAddr;
 use tracing::{info, warn};
 
+use super::plane::ControlPlane;
 use crate::shared::{CtlFrame, Shared};
 
 /// How often the control loop runs.
@@ -18,11 +21,20 @@ const PERIOD: Duration = Duration::from_millis(100);
 /// Retry interval for an unanswered ARP request.
 const ARP_RETRY_MS: u32 = 1000;
 
-/// Run until `shared.stop` is set.
-pub fn run(shared: &Shared, refresh_s: u32, expire_s: u32) {
+/// Run until `shared.stop` is set. `sighup` is raised by the signal handler.
+pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
     let mut requests: Vec<ArpRequest> = Vec::new();
     let mut known: HashMap<Ipv4Addr, Option<MacAddr>> = HashMap::new();
     while !shared.stopping() {
+        let (refresh_s, expire_s) = {
+            let mut p = plane.lock().unwrap_or_else(|e| e.into_inner());
+            if sighup.swap(false, Ordering::Relaxed) {
+                let _ = p.reload("SIGHUP");
+            }
+            p.tick();
+            let n = p.running().neighbours;
+            (n.refresh, n.expire)
+        };
         let now = shared.clock.now();
         let snap = shared.current();
         requests.clear();
@@ -64,6 +76,5 @@ pub fn run(shared: &Shared, refresh_s: u32, expire_s: u32) {
         }
         known.retain(|ip, _| shared.neigh.entries().iter().any(|e| e.ip == *ip));
         std::thread::sleep(PERIOD);
-        let _ = shared.generation.load(Ordering::Relaxed);
     }
 }

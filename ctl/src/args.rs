@@ -1,0 +1,198 @@
+//! Parsers for command-line values: `VIP:PORT`, `RIP[:PORT]`, scheduler
+//! names and durations. Each returns a message clap shows after
+//! "invalid value '...' for '<ARG>':", so the messages say what was expected.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use lbcore::config::Scheduler;
+
+/// A service address as written on the command line: `VIP:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceAddr {
+    pub vip: Ipv4Addr,
+    pub port: u16,
+}
+
+/// A real server address: `RIP` or `RIP:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealAddr {
+    pub address: Ipv4Addr,
+    pub port: Option<u16>,
+}
+
+fn parse_ip(s: &str, what: &str) -> Result<Ipv4Addr, String> {
+    if s.is_empty() {
+        return Err(format!("the {what} address is missing"));
+    }
+    s.parse().map_err(|_| {
+        if s.contains(':') || s.starts_with('[') {
+            format!("`{s}` is not an IPv4 address (lbd serves IPv4 only)")
+        } else {
+            format!("`{s}` is not an IPv4 address (expected e.g. 198.18.0.100)")
+        }
+    })
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    match s.parse::<u32>() {
+        Ok(0) => Err("port 0 is not allowed (use 1 to 65535)".into()),
+        Ok(p) if p <= 65535 => Ok(p as u16),
+        Ok(p) => Err(format!("port {p} is out of range (1 to 65535)")),
+        Err(_) if s.is_empty() => Err("the port is missing after `:`".into()),
+        Err(_) => Err(format!("`{s}` is not a port number (1 to 65535)")),
+    }
+}
+
+/// Parses `VIP:PORT`, e.g. `198.18.0.100:80`. The port is required, as in
+/// `ipvsadm -t VIP:PORT`.
+pub fn parse_service_addr(s: &str) -> Result<ServiceAddr, String> {
+    let s = s.trim();
+    let Some((ip, port)) = s.rsplit_once(':') else {
+        return Err(format!(
+            "`{s}` has no port: write VIP:PORT, e.g. 198.18.0.100:80"
+        ));
+    };
+    Ok(ServiceAddr {
+        vip: parse_ip(ip, "virtual")?,
+        port: parse_port(port)?,
+    })
+}
+
+/// Parses `RIP` or `RIP:PORT`. Without a port the real server uses the
+/// service's port (which direct routing requires anyway).
+pub fn parse_real_addr(s: &str) -> Result<RealAddr, String> {
+    let s = s.trim();
+    match s.rsplit_once(':') {
+        Some((ip, port)) => Ok(RealAddr {
+            address: parse_ip(ip, "real server")?,
+            port: Some(parse_port(port)?),
+        }),
+        None => Ok(RealAddr {
+            address: parse_ip(s, "real server")?,
+            port: None,
+        }),
+    }
+}
+
+/// Parses a bare IPv4 address (filters, `real edit`, `real del`).
+pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    parse_ip(s.trim(), "IPv4")
+}
+
+/// A real server given to `real edit`/`real del`: the address, optionally
+/// with a port, which must then be checked against the service's port by
+/// lbd. The protocol identifies real servers by address alone.
+pub fn parse_real_ip(s: &str) -> Result<Ipv4Addr, String> {
+    parse_real_addr(s).map(|r| r.address)
+}
+
+/// Parses a timeout in seconds (fractions allowed), greater than zero.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+        return Err(format!(
+            "timeout {s} is out of range (more than 0, at most 86400 seconds)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Scheduler names as ipvsadm spells them (`-s rr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchedulerArg {
+    /// Round robin.
+    Rr,
+    /// Weighted round robin.
+    Wrr,
+    /// Least connection.
+    Lc,
+    /// Weighted least connection (the default).
+    Wlc,
+}
+
+impl From<SchedulerArg> for Scheduler {
+    fn from(s: SchedulerArg) -> Scheduler {
+        match s {
+            SchedulerArg::Rr => Scheduler::Rr,
+            SchedulerArg::Wrr => Scheduler::Wrr,
+            SchedulerArg::Lc => Scheduler::Lc,
+            SchedulerArg::Wlc => Scheduler::Wlc,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_addresses() {
+        assert_eq!(
+            parse_service_addr("198.18.0.100:80").unwrap(),
+            ServiceAddr {
+                vip: "198.18.0.100".parse().unwrap(),
+                port: 80
+            }
+        );
+        assert_eq!(
+            parse_service_addr(" 10.0.0.1:65535 ").unwrap().port,
+            65535
+        );
+        for (bad, says) in [
+            ("198.18.0.100", "has no port"),
+            ("198.18.0.100:", "port is missing"),
+            ("198.18.0.100:0", "port 0"),
+            ("198.18.0.100:65536", "out of range"),
+            ("198.18.0.100:http", "not a port number"),
+            ("198.18.0.300:80", "not an IPv4 address"),
+            (":80", "address is missing"),
+            ("[::1]:80", "IPv4 only"),
+            ("vip:80", "not an IPv4 address"),
+        ] {
+            let e = parse_service_addr(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn real_addresses() {
+        let r = parse_real_addr("198.18.0.11").unwrap();
+        assert_eq!(r.port, None);
+        assert_eq!(r.address, "198.18.0.11".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(parse_real_addr("198.18.0.11:8080").unwrap().port, Some(8080));
+        assert!(parse_real_addr("198.18.0.11:x").is_err());
+        assert!(parse_real_addr("rs1").is_err());
+        assert!(parse_real_addr("").is_err());
+        assert_eq!(
+            parse_real_ip("198.18.0.11:80").unwrap(),
+            "198.18.0.11".parse::<Ipv4Addr>().unwrap()
+        );
+        assert!(parse_ipv4("1.2.3").is_err());
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("5").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_timeout("0.25").unwrap(), Duration::from_millis(250));
+        for bad in ["0", "-1", "NaN", "inf", "soon", "100000"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn schedulers_map_to_config() {
+        assert_eq!(Scheduler::from(SchedulerArg::Rr), Scheduler::Rr);
+        assert_eq!(Scheduler::from(SchedulerArg::Wrr), Scheduler::Wrr);
+        assert_eq!(Scheduler::from(SchedulerArg::Lc), Scheduler::Lc);
+        assert_eq!(Scheduler::from(SchedulerArg::Wlc), Scheduler::Wlc);
+        assert_eq!(
+            SchedulerArg::from_str("WRR", true).unwrap(),
+            SchedulerArg::Wrr
+        );
+    }
+}

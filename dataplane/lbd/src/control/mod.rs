@@ -1,0 +1,9 @@
+//! Control work, all off the workers: the periodic loop (neighbours, rates,
+//! drains, reloads), the control plane that applies changes, the control
+//! socket, and connection listings.
+
+pub mod conns;
+pub mod periodic;
+pub mod persist;
+pub mod plane;
+pub mod server;
