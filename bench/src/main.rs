@@ -1,1 +1,326 @@
-fn main() {}
+//! `bench`: the pipeline benchmark (see README.md).
+//!
+//! ```text
+//! bench pipeline --workload established --flows 1000000 --packets 20000000
+//! bench all [--repeat 3] [--json]
+//! ```
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lbbench::{mem_available, memory_estimate, run, Params, Report, Workload};
+
+#[derive(Parser)]
+#[command(
+    name = "bench",
+    about = "Benchmarks of the lbd packet path (no DPDK I/O)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Frames per burst (lbd's rx burst).
+    #[arg(long, default_value_t = 32)]
+    burst: usize,
+    /// Stop timing after this many seconds even if packets remain.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Machine-readable output (one JSON object per run).
+    #[arg(long)]
+    json: bool,
+    /// Mixed workload: percentage of packets that are new SYNs.
+    #[arg(long, default_value_t = 10)]
+    syn_percent: u32,
+    /// Experiment: prefetch each frame's table bucket at the start of its
+    /// burst (what a batch API in lbcore could do; lbd does not today).
+    #[arg(long)]
+    prefetch: bool,
+    /// Seed of the trace shuffle and the table hash.
+    #[arg(long, default_value_t = 0x1bd_5eed)]
+    seed: u64,
+    /// Runs of each measurement; the median is reported with the spread.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// One measurement.
+    Pipeline {
+        #[arg(long, value_enum, default_value = "established")]
+        workload: Workload,
+        /// Established/mixed: live connections; new: SYNs to send.
+        #[arg(long, default_value_t = 1_000_000)]
+        flows: u64,
+        /// Packets to time (established, mixed).
+        #[arg(long, default_value_t = 20_000_000)]
+        packets: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// How full a table gets before it refuses a new flow (diagnostic).
+    Fill {
+        #[arg(long, default_value_t = 1_000_000)]
+        capacity: usize,
+        /// SYNs to send (default: the capacity).
+        #[arg(long)]
+        attempts: Option<u64>,
+        #[arg(long, default_value_t = 0x1bd_5eed)]
+        seed: u64,
+    },
+    /// The standard set, as a markdown table (or JSON lines with --json).
+    All {
+        /// Packets per established/mixed run (default 20M / 10M).
+        #[arg(long)]
+        packets: Option<u64>,
+        /// New connections per `new` run.
+        #[arg(long, default_value_t = 5_000_000)]
+        new_flows: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn params(workload: Workload, flows: u64, packets: u64, c: &Common) -> Params {
+    let mut p = Params::new(workload, flows, packets);
+    p.burst = c.burst;
+    p.seconds = c.seconds;
+    p.syn_percent = c.syn_percent;
+    p.prefetch = c.prefetch;
+    p.seed = c.seed;
+    p
+}
+
+/// Median and spread of a figure over repeated runs.
+#[derive(serde::Serialize, Clone, Copy)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stat {
+    fn of(v: impl Iterator<Item = f64>) -> Stat {
+        let mut v: Vec<f64> = v.collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Stat {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        }
+    }
+
+    fn show(&self, scale: f64, prec: usize) -> String {
+        if self.min == self.max {
+            format!("{:.prec$}", self.median * scale)
+        } else {
+            format!(
+                "{:.prec$} ({:.prec$}–{:.prec$})",
+                self.median * scale,
+                self.min * scale,
+                self.max * scale
+            )
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Summary {
+    params: Params,
+    runs: Vec<Report>,
+    ns_per_packet: Stat,
+    mpps: Stat,
+    new_conns_per_sec: Stat,
+    burst_p50_ns: Stat,
+    burst_p99_ns: Stat,
+    burst_p999_ns: Stat,
+    bytes_per_conn: f64,
+}
+
+fn measure(p: &Params, repeat: usize, json: bool) -> Result<Summary, String> {
+    let mut runs = Vec::new();
+    for i in 0..repeat.max(1) {
+        let r = run(p)?;
+        if !json {
+            eprintln!(
+                "  run {}/{}: {:?} flows={} packets={} {:.2} ns/pkt {:.2} Mpps p99.9 {:.0} ns",
+                i + 1,
+                repeat.max(1),
+                r.workload,
+                r.flows,
+                r.packets,
+                r.ns_per_packet,
+                r.mpps,
+                r.burst_p999_ns
+            );
+        }
+        runs.push(r);
+    }
+    let st = |f: fn(&Report) -> f64| Stat::of(runs.iter().map(f));
+    Ok(Summary {
+        params: p.clone(),
+        ns_per_packet: st(|r| r.ns_per_packet),
+        mpps: st(|r| r.mpps),
+        new_conns_per_sec: st(|r| r.new_conns_per_sec),
+        burst_p50_ns: st(|r| r.burst_p50_ns),
+        burst_p99_ns: st(|r| r.burst_p99_ns),
+        burst_p999_ns: st(|r| r.burst_p999_ns),
+        bytes_per_conn: runs[0].bytes_per_conn,
+        runs,
+    })
+}
+
+fn header() {
+    println!("| workload | flows | packets | ns/packet | Mpps | new conns/s (M) | burst p50 µs | burst p99 µs | burst p99.9 µs | bytes/conn |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+}
+
+fn row(s: &Summary) {
+    let p = &s.params;
+    let r = &s.runs[0];
+    let mut name = format!("{:?}", p.workload).to_lowercase();
+    if p.workload == Workload::Mixed {
+        name.push_str(&format!(" ({}% SYN)", p.syn_percent));
+    }
+    if p.prefetch {
+        name.push_str(" +prefetch");
+    }
+    let newc = if r.conns_created > 0 {
+        s.new_conns_per_sec.show(1e-6, 2)
+    } else {
+        "–".into()
+    };
+    println!(
+        "| {name} | {} | {} | {} | {} | {newc} | {} | {} | {} | {:.1} |",
+        human(p.flows),
+        human(r.packets),
+        s.ns_per_packet.show(1.0, 1),
+        s.mpps.show(1.0, 2),
+        s.burst_p50_ns.show(1e-3, 2),
+        s.burst_p99_ns.show(1e-3, 2),
+        s.burst_p999_ns.show(1e-3, 2),
+        s.bytes_per_conn,
+    );
+}
+
+fn human(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}K", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+fn output(s: &Summary, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(s).expect("summary serialises"));
+    } else {
+        row(s);
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Pipeline {
+            workload,
+            flows,
+            packets,
+            common,
+        } => {
+            let p = params(workload, flows, packets, &common);
+            measure(&p, common.repeat, common.json).map(|s| {
+                if !common.json {
+                    header();
+                }
+                output(&s, common.json);
+                if !common.json {
+                    let r = &s.runs[0];
+                    println!();
+                    println!(
+                        "table: capacity {} ({} live), {} MiB, {:.1} bytes/conn; wall {:.1} ns/packet; TSC {:.3} GHz",
+                        r.table_capacity,
+                        r.table_len,
+                        r.table_bytes >> 20,
+                        r.bytes_per_conn,
+                        r.wall_ns_per_packet,
+                        r.tsc_ticks_per_ns
+                    );
+                }
+            })
+        }
+        Cmd::Fill {
+            capacity,
+            attempts,
+            seed,
+        } => {
+            let f = lbbench::fill(capacity, attempts.unwrap_or(capacity as u64), seed);
+            println!("{}", serde_json::to_string(&f).expect("serialises"));
+            Ok(())
+        }
+        Cmd::All {
+            packets,
+            new_flows,
+            common,
+        } => {
+            let est = packets.unwrap_or(20_000_000);
+            let mix = packets.unwrap_or(10_000_000);
+            let mut set = vec![
+                params(Workload::Established, 1_000, est, &common),
+                params(Workload::Established, 1_000_000, est, &common),
+                params(Workload::Established, 10_000_000, est, &common),
+                params(Workload::New, new_flows, new_flows, &common),
+                params(Workload::Mixed, 1_000_000, mix, &common),
+            ];
+            if !common.prefetch {
+                for flows in [1_000_000, 10_000_000] {
+                    let mut p = params(Workload::Established, flows, est, &common);
+                    p.prefetch = true;
+                    set.push(p);
+                }
+            }
+            if !common.json {
+                header();
+            }
+            let avail = mem_available();
+            let mut res = Ok(());
+            for p in &set {
+                let need = memory_estimate(p);
+                if avail.is_some_and(|a| need > a / 10 * 9) {
+                    eprintln!(
+                        "skipping {:?} with {} flows: needs ~{} MiB, {} MiB available",
+                        p.workload,
+                        p.flows,
+                        need >> 20,
+                        avail.unwrap_or(0) >> 20
+                    );
+                    continue;
+                }
+                match measure(p, common.repeat, common.json) {
+                    Ok(s) => output(&s, common.json),
+                    Err(e) => {
+                        res = Err(e);
+                        break;
+                    }
+                }
+            }
+            res
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -139,10 +139,7 @@ mod tests {
                 port: 80
             }
         );
-        assert_eq!(
-            parse_service_addr(" 10.0.0.1:65535 ").unwrap().port,
-            65535
-        );
+        assert_eq!(parse_service_addr(" 10.0.0.1:65535 ").unwrap().port, 65535);
         for (bad, says) in [
             ("198.18.0.100", "has no port"),
             ("198.18.0.100:", "port is missing"),
@@ -164,7 +161,10 @@ mod tests {
         let r = parse_real_addr("198.18.0.11").unwrap();
         assert_eq!(r.port, None);
         assert_eq!(r.address, "198.18.0.11".parse::<Ipv4Addr>().unwrap());
-        assert_eq!(parse_real_addr("198.18.0.11:8080").unwrap().port, Some(8080));
+        assert_eq!(
+            parse_real_addr("198.18.0.11:8080").unwrap().port,
+            Some(8080)
+        );
         assert!(parse_real_addr("198.18.0.11:x").is_err());
         assert!(parse_real_addr("rs1").is_err());
         assert!(parse_real_addr("").is_err());

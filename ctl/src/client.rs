@@ -13,7 +13,9 @@ use lbcore::api::{
     Response, ResponseFrame, PROTOCOL_VERSION,
 };
 
-/// Exit statuses (also listed in `lbctl --help`).
+/// Exit statuses (also listed in `lbctl --help`). Some come only from
+/// [`ErrorKind::exit_code`]; they are named here to document them.
+#[allow(dead_code)]
 pub mod exit {
     pub const OK: u8 = 0;
     /// Internal error in lbd, persisting failed, or a local file problem.
@@ -94,9 +96,7 @@ impl CtlError {
                 ErrorKind::Invalid => {
                     Some("nothing was changed; `lbctl validate FILE` checks files offline")
                 }
-                ErrorKind::VersionMismatch => {
-                    Some("use the lbctl that comes with the running lbd")
-                }
+                ErrorKind::VersionMismatch => Some("use the lbctl that comes with the running lbd"),
                 ErrorKind::PersistFailed => Some(
                     "the change was rolled back; check that lbd can write its configuration file",
                 ),

@@ -115,12 +115,24 @@ pub fn services(
             }
             ListMode::Stats => {
                 let c = &s.counters;
-                let v = [c.conns, c.packets_in, c.packets_out, c.bytes_in, c.bytes_out];
+                let v = [
+                    c.conns,
+                    c.packets_in,
+                    c.packets_out,
+                    c.bytes_in,
+                    c.bytes_out,
+                ];
                 push_line(&mut out, &format!("{name:<33}{}", numbers(&v, exact)));
             }
             ListMode::Rate => {
                 let r = &s.rates;
-                let v = [r.conns, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out];
+                let v = [
+                    r.conns,
+                    r.packets_in,
+                    r.packets_out,
+                    r.bytes_in,
+                    r.bytes_out,
+                ];
                 push_line(&mut out, &format!("{name:<33}{}", rates(&v, exact)));
             }
         }
@@ -138,7 +150,9 @@ fn numbers(v: &[u64], exact: bool) -> String {
 }
 
 fn rates(v: &[f64], exact: bool) -> String {
-    v.iter().map(|x| format!(" {:>8}", rate(*x, exact))).collect()
+    v.iter()
+        .map(|x| format!(" {:>8}", rate(*x, exact)))
+        .collect()
 }
 
 fn real_line(r: &RealInfo, mode: ListMode, exact: bool) -> String {
@@ -154,12 +168,24 @@ fn real_line(r: &RealInfo, mode: ListMode, exact: bool) -> String {
         ),
         ListMode::Stats => {
             let c = &r.counters;
-            let v = [c.conns, c.packets_in, c.packets_out, c.bytes_in, c.bytes_out];
+            let v = [
+                c.conns,
+                c.packets_in,
+                c.packets_out,
+                c.bytes_in,
+                c.bytes_out,
+            ];
             format!("  -> {addr:<28}{}", numbers(&v, exact))
         }
         ListMode::Rate => {
             let q = &r.rates;
-            let v = [q.conns, q.packets_in, q.packets_out, q.bytes_in, q.bytes_out];
+            let v = [
+                q.conns,
+                q.packets_in,
+                q.packets_out,
+                q.bytes_in,
+                q.bytes_out,
+            ];
             format!("  -> {addr:<28}{}", rates(&v, exact))
         }
     };
@@ -503,12 +529,12 @@ UDP  198.18.0.101:53 wlc
     fn stats_list_scales_big_numbers() {
         let text = services(None, &sample_services(), ListMode::Stats, false);
         let want = "\
-Prot LocalAddress:Port                Conns   InPkts  OutPkts  InBytes OutBytes
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
   -> RemoteAddress:Port
-TCP  198.18.0.100:80                   1240  100000K        0  123456M        0
-  -> 198.18.0.11:80                       0        0        0        0        0
-  -> 198.18.0.12:80                    1234 99999999        0  123456M        0 draining
-UDP  198.18.0.101:53                      0        0        0        0        0
+TCP  198.18.0.100:80                  1240  100000K        0  123456M        0
+  -> 198.18.0.11:80                      0        0        0        0        0
+  -> 198.18.0.12:80                   1234 99999999        0  123456M        0 draining
+UDP  198.18.0.101:53                     0        0        0        0        0
 ";
         assert_eq!(text, want);
         let exact = services(None, &sample_services(), ListMode::Stats, true);
@@ -519,12 +545,12 @@ UDP  198.18.0.101:53                      0        0        0        0        0
     fn rate_list() {
         let text = services(None, &sample_services(), ListMode::Rate, false);
         let want = "\
-Prot LocalAddress:Port                  CPS    InPPS   OutPPS    InBPS   OutBPS
+Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
   -> RemoteAddress:Port
-TCP  198.18.0.100:80                      0        0        0        0        0
-  -> 198.18.0.11:80                       0        0        0        0        0
-  -> 198.18.0.12:80                       2       11        0 1500000K        0 draining
-UDP  198.18.0.101:53                      0        0        0        0        0
+TCP  198.18.0.100:80                     0        0        0        0        0
+  -> 198.18.0.11:80                      0        0        0        0        0
+  -> 198.18.0.12:80                      2       11        0 1500000K        0 draining
+UDP  198.18.0.101:53                     0        0        0        0        0
 ";
         assert_eq!(text, want);
     }

@@ -1,73 +1,644 @@
-//! `lbctl`: the operator's tool for the lbd director.
+//! `lbctl`: the operator's tool for the lbd director, the ipvsadm of lbd.
 //!
-//! Today it validates configuration files offline. The verbs that talk to a
-//! running lbd over its control socket (list, add, edit, delete, conns, ...)
-//! arrive with the control-plane work; they are not offered until they work.
+//! This file holds the command line (clap) and the dispatch: each command
+//! becomes one [`Request`] ([`to_request`], pure, so tests can check it),
+//! which [`client::Client`] sends over lbd's control socket; [`format`] turns
+//! the answers into text. `validate` (without `--remote`) and `completions`
+//! work offline.
 
-use std::path::PathBuf;
+mod args;
+mod client;
+mod format;
+
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+use lbcore::api::{
+    ConnFilter, RealEdit, RemoveMode, Request, Response, ServiceEdit, ServiceKey, TimeoutEdit,
+    DEFAULT_SOCKET,
+};
+use lbcore::config::{Forward, Protocol, RealServerConfig, ServiceConfig};
+
+use args::{RealAddr, SchedulerArg, ServiceAddr};
+use client::{exit, Client, CtlError};
+use format::ListMode;
+
+const LONG_ABOUT: &str = "\
+lbctl — control tool for the lbd load-balancer director (the ipvsadm of lbd).
+
+It talks to the running lbd over its unix control socket (--socket, or
+LBCTL_SOCKET, default /run/lbd/lbd.sock). Anyone who can open the socket may
+read (list, conns, status, ...); changes need root or lbd's control group.
+Every change is applied atomically and written to lbd's configuration file.
+`validate FILE` (without --remote) and `completions` work without lbd.
+
+Read commands print ipvsadm-style tables, or JSON with --json.";
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0   success
+  1   internal error in lbd, saving the configuration failed (the change
+      was rolled back), or a local file could not be read
+  2   invalid configuration or change (nothing changed); `validate` found
+      problems
+  3   protocol error: bad request, version mismatch between lbctl and lbd,
+      no answer within --timeout, connection closed
+  4   permission denied (changes need root or lbd's control group)
+  5   not found (no such service or real server)
+  6   already exists
+  7   cannot connect to lbd (is lbd running? is --socket right?)
+  64  usage error (bad command line)";
 
 /// lbctl — control tool for the lbd load-balancer director.
 #[derive(Parser, Debug)]
-#[command(name = "lbctl", version)]
-struct Cli {
+#[command(
+    name = "lbctl",
+    version,
+    long_about = LONG_ABOUT,
+    after_long_help = EXIT_CODES,
+    after_help = "See `lbctl --help` for exit statuses."
+)]
+pub struct Cli {
+    /// lbd's control socket.
+    #[arg(
+        long,
+        global = true,
+        env = "LBCTL_SOCKET",
+        default_value = DEFAULT_SOCKET,
+        value_name = "PATH"
+    )]
+    socket: PathBuf,
+    /// Print JSON instead of tables (every read command; changes print lbd's answer).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds to wait for connecting, sending and each answer.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        default_value = "5",
+        value_parser = args::parse_timeout
+    )]
+    timeout: Duration,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// `--tcp` / `--udp`: the service's protocol (TCP unless `--udp`).
+#[derive(Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProtoArg {
+    /// TCP service (the default).
+    #[arg(long, short = 't', conflicts_with = "udp")]
+    tcp: bool,
+    /// UDP service.
+    #[arg(long, short = 'u')]
+    udp: bool,
+}
+
+impl ProtoArg {
+    fn protocol(self) -> Protocol {
+        if self.udp {
+            Protocol::Udp
+        } else {
+            Protocol::Tcp
+        }
+    }
+
+    /// For filters: `None` unless one of the flags was given.
+    fn filter(self) -> Option<Protocol> {
+        (self.tcp || self.udp).then(|| self.protocol())
+    }
+}
+
+fn key(service: ServiceAddr, proto: ProtoArg) -> ServiceKey {
+    ServiceKey {
+        protocol: proto.protocol(),
+        vip: service.vip,
+        port: service.port,
+    }
+}
+
 #[derive(Subcommand, Debug)]
-enum Cmd {
+pub enum Cmd {
+    /// Add, change or delete virtual services (ipvsadm -A / -E / -D).
+    #[command(subcommand, visible_alias = "svc")]
+    Service(ServiceCmd),
+    /// Add, change or delete real servers (ipvsadm -a / -e / -d).
+    #[command(subcommand, visible_aliases = ["rs", "server"])]
+    Real(RealCmd),
+    /// List services and real servers (ipvsadm -Ln, --stats, --rate).
+    #[command(visible_alias = "ls")]
+    List {
+        /// Traffic totals: Conns InPkts OutPkts InBytes OutBytes.
+        #[arg(long, conflicts_with = "rate")]
+        stats: bool,
+        /// Rates per second: CPS InPPS OutPPS InBPS OutBPS.
+        #[arg(long)]
+        rate: bool,
+        /// Exact numbers instead of K/M/G-scaled ones.
+        #[arg(long, short = 'x')]
+        exact: bool,
+    },
+    /// List connections (ipvsadm -Lnc), filtered.
+    #[command(visible_alias = "connections")]
+    Conns(ConnsArgs),
+    /// Remove every service, without asking (ipvsadm -C). Scripts rely on
+    /// it not prompting; run `lbctl save > backup.ron` first if unsure.
+    Clear,
+    /// Zero all traffic counters (ipvsadm -Z).
+    Zero,
+    /// Show connection timeouts (ipvsadm -L --timeout), or `set` them.
+    #[command(visible_alias = "timeout")]
+    Timeouts {
+        #[command(subcommand)]
+        set: Option<TimeoutsCmd>,
+    },
+    /// Print the running configuration as RON (ipvsadm -S).
+    Save,
+    /// Replace the whole running configuration with FILE, atomically (ipvsadm -R).
+    Restore {
+        /// RON configuration file, or `-` for standard input.
+        file: PathBuf,
+    },
     /// Check a configuration file without applying it. Exit status 0 when
     /// valid; 2 with one `FILE:LINE:COLUMN: field: problem` line per problem.
     Validate {
         /// The RON configuration file.
         file: PathBuf,
         /// Print the configuration as lbd understands it (defaults filled in).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "remote")]
         show: bool,
+        /// Ask the running lbd to check it (against its ports and devices)
+        /// instead of checking it here.
+        #[arg(long)]
+        remote: bool,
+    },
+    /// Show lbd's version, uptime, configuration, ports, workers and table use.
+    Status,
+    /// Make lbd re-read its configuration file and apply it.
+    Reload,
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
     },
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.cmd {
-        Cmd::Validate { file, show } => match lbcore::config::load(&file) {
-            Ok(cfg) => {
-                if show {
-                    print!("{}", lbcore::config::to_ron_string(&cfg));
-                } else {
-                    println!(
-                        "{}: valid ({} ports, {} services, {} real servers)",
-                        file.display(),
-                        cfg.ports.len(),
-                        cfg.services.len(),
-                        cfg.services
-                            .iter()
-                            .map(|s| s.real_servers.len())
-                            .sum::<usize>()
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(2)
-            }
+#[derive(Subcommand, Debug)]
+pub enum ServiceCmd {
+    /// Add a virtual service with no real servers (ipvsadm -A).
+    Add {
+        /// VIP:PORT, e.g. 198.18.0.100:80.
+        #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
+        service: ServiceAddr,
+        #[command(flatten)]
+        proto: ProtoArg,
+        /// Scheduler (default wlc, as in IPVS).
+        #[arg(long, short = 's', value_enum, ignore_case = true)]
+        scheduler: Option<SchedulerArg>,
+    },
+    /// Change a service's scheduler (ipvsadm -E).
+    #[command(visible_alias = "set")]
+    Edit {
+        #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
+        service: ServiceAddr,
+        #[command(flatten)]
+        proto: ProtoArg,
+        #[arg(long, short = 's', value_enum, ignore_case = true)]
+        scheduler: SchedulerArg,
+    },
+    /// Delete a service and its real servers; its connections end (ipvsadm -D).
+    #[command(visible_aliases = ["delete", "rm"])]
+    Del {
+        #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
+        service: ServiceAddr,
+        #[command(flatten)]
+        proto: ProtoArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RealCmd {
+    /// Add a real server to a service (ipvsadm -a).
+    Add {
+        /// The service, VIP:PORT.
+        #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
+        service: ServiceAddr,
+        /// The real server; its port defaults to the service's (DR needs them equal).
+        #[arg(value_parser = args::parse_real_addr, value_name = "RIP[:PORT]")]
+        real: RealAddr,
+        /// Weight; 0 takes no new connections.
+        #[arg(long, short = 'w', value_name = "N", default_value_t = 1)]
+        weight: u32,
+        /// Direct routing (ipvsadm -g), the only method and the default.
+        #[arg(long = "dr", short = 'g', visible_alias = "gatewaying")]
+        dr: bool,
+        #[command(flatten)]
+        proto: ProtoArg,
+    },
+    /// Change a real server's weight (ipvsadm -e).
+    #[command(visible_alias = "set")]
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["weight", "dr"]))]
+    Edit {
+        #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
+        service: ServiceAddr,
+        /// The real server's address.
+        #[arg(value_parser = args::parse_real_ip, value_name = "RIP[:PORT]")]
+        real: Ipv4Addr,
+        /// New weight; 0 quiesces it (existing connections continue).
+        #[arg(long, short = 'w', value_name = "N")]
+        weight: Option<u32>,
+        /// Set the forwarding method to direct routing.
+        #[arg(long = "dr", short = 'g', visible_alias = "gatewaying")]
+        dr: bool,
+        #[command(flatten)]
+        proto: ProtoArg,
+    },
+    /// Remove a real server (ipvsadm -d); --drain lets its connections finish.
+    #[command(visible_aliases = ["delete", "rm"])]
+    Del {
+        #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
+        service: ServiceAddr,
+        #[arg(value_parser = args::parse_real_ip, value_name = "RIP[:PORT]")]
+        real: Ipv4Addr,
+        /// Set its weight to 0 and remove it once its last connection ends,
+        /// instead of now (which drops its connections).
+        #[arg(long)]
+        drain: bool,
+        #[command(flatten)]
+        proto: ProtoArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ConnsArgs {
+    /// Only connections from this client address.
+    #[arg(long, value_parser = args::parse_ipv4, value_name = "IP")]
+    client: Option<Ipv4Addr>,
+    /// Only connections to this virtual address.
+    #[arg(long, value_parser = args::parse_ipv4, value_name = "IP")]
+    vip: Option<Ipv4Addr>,
+    /// Only connections to this virtual port.
+    #[arg(long, value_name = "PORT")]
+    vport: Option<u16>,
+    /// Only connections forwarded to this real server.
+    #[arg(long, value_parser = args::parse_ipv4, value_name = "IP")]
+    real: Option<Ipv4Addr>,
+    /// Only connections in this state (ESTABLISHED, SYN_RECV, FIN_WAIT, ...).
+    #[arg(long, value_name = "STATE")]
+    state: Option<String>,
+    #[command(flatten)]
+    proto: ProtoArg,
+    /// Show at most N connections.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    limit: u32,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TimeoutsCmd {
+    /// Set timeouts in seconds, in ipvsadm --set order; 0 leaves one unchanged.
+    Set {
+        /// TCP established.
+        tcp: u32,
+        /// TCP after a FIN.
+        tcpfin: u32,
+        /// UDP.
+        udp: u32,
+    },
+}
+
+fn nonzero(v: u32) -> Option<u32> {
+    (v != 0).then_some(v)
+}
+
+/// Reads a file given on the command line (`-` is standard input).
+fn read_text(path: &Path) -> Result<String, CtlError> {
+    let res = if path == Path::new("-") {
+        let mut s = String::new();
+        io::stdin().read_to_string(&mut s).map(|_| s)
+    } else {
+        std::fs::read_to_string(path)
+    };
+    res.map_err(|source| CtlError::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The request a command sends, `None` for commands that work offline.
+/// `restore` and `validate --remote` read their file here.
+pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
+    let req = match cmd {
+        Cmd::Service(ServiceCmd::Add {
+            service,
+            proto,
+            scheduler,
+        }) => Request::AddService(ServiceConfig {
+            vip: service.vip,
+            port: service.port,
+            protocol: proto.protocol(),
+            scheduler: scheduler.map(Into::into).unwrap_or_default(),
+            real_servers: vec![],
+        }),
+        Cmd::Service(ServiceCmd::Edit {
+            service,
+            proto,
+            scheduler,
+        }) => Request::EditService {
+            key: key(*service, *proto),
+            edit: ServiceEdit {
+                scheduler: Some((*scheduler).into()),
+            },
         },
+        Cmd::Service(ServiceCmd::Del { service, proto }) => {
+            Request::DeleteService(key(*service, *proto))
+        }
+        Cmd::Real(RealCmd::Add {
+            service,
+            real,
+            weight,
+            dr: _,
+            proto,
+        }) => Request::AddReal {
+            service: key(*service, *proto),
+            real: RealServerConfig {
+                address: real.address,
+                port: real.port,
+                weight: *weight,
+                forward: Forward::Dr,
+            },
+        },
+        Cmd::Real(RealCmd::Edit {
+            service,
+            real,
+            weight,
+            dr,
+            proto,
+        }) => Request::EditReal {
+            service: key(*service, *proto),
+            address: *real,
+            edit: RealEdit {
+                weight: *weight,
+                forward: dr.then_some(Forward::Dr),
+            },
+        },
+        Cmd::Real(RealCmd::Del {
+            service,
+            real,
+            drain,
+            proto,
+        }) => Request::DeleteReal {
+            service: key(*service, *proto),
+            address: *real,
+            mode: if *drain {
+                RemoveMode::Drain
+            } else {
+                RemoveMode::Immediate
+            },
+        },
+        Cmd::List { .. } => Request::List,
+        Cmd::Conns(c) => Request::Conns {
+            filter: ConnFilter {
+                protocol: c.proto.filter(),
+                client: c.client,
+                vip: c.vip,
+                vport: c.vport,
+                real: c.real,
+                state: c.state.clone(),
+            },
+            limit: c.limit,
+        },
+        Cmd::Clear => Request::Clear,
+        Cmd::Zero => Request::Zero,
+        Cmd::Timeouts { set: None } => Request::GetTimeouts,
+        Cmd::Timeouts {
+            set: Some(TimeoutsCmd::Set { tcp, tcpfin, udp }),
+        } => Request::SetTimeouts(TimeoutEdit {
+            tcp: nonzero(*tcp),
+            tcpfin: nonzero(*tcpfin),
+            udp: nonzero(*udp),
+        }),
+        Cmd::Save => Request::Save,
+        Cmd::Restore { file } => Request::Restore {
+            ron: read_text(file)?,
+        },
+        Cmd::Validate {
+            file, remote: true, ..
+        } => Request::Validate {
+            ron: read_text(file)?,
+        },
+        Cmd::Validate { remote: false, .. } | Cmd::Completions { .. } => return Ok(None),
+        Cmd::Status => Request::Status,
+        Cmd::Reload => Request::Reload,
+    };
+    Ok(Some(req))
+}
+
+/// Writes to stdout; a closed pipe (`lbctl conns | head`) is not an error.
+fn emit(text: &str) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+fn emit_json<T: serde::Serialize>(v: &T) {
+    let mut s = serde_json::to_string_pretty(v).expect("answers serialise to JSON");
+    s.push('\n');
+    emit(&s);
+}
+
+fn unexpected(request: &'static str, got: Response) -> CtlError {
+    let mut got = format!("{got:?}");
+    if got.len() > 200 {
+        got.truncate(200);
+        got.push_str("...");
+    }
+    CtlError::Unexpected { request, got }
+}
+
+/// `validate FILE` offline: exit 0 when valid, 2 otherwise.
+fn validate_offline(file: &Path, show: bool) -> u8 {
+    match lbcore::config::load(file) {
+        Ok(cfg) => {
+            if show {
+                emit(&lbcore::config::to_ron_string(&cfg));
+            } else {
+                emit(&format!(
+                    "{}: valid ({} ports, {} services, {} real servers)\n",
+                    file.display(),
+                    cfg.ports.len(),
+                    cfg.services.len(),
+                    cfg.services
+                        .iter()
+                        .map(|s| s.real_servers.len())
+                        .sum::<usize>()
+                ));
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            exit::INVALID
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<u8, CtlError> {
+    let request = match to_request(&cli.cmd)? {
+        Some(r) => r,
+        None => {
+            return Ok(match &cli.cmd {
+                Cmd::Validate { file, show, .. } => validate_offline(file, *show),
+                Cmd::Completions { shell } => {
+                    let mut buf = Vec::new();
+                    clap_complete::generate(*shell, &mut Cli::command(), "lbctl", &mut buf);
+                    emit(&String::from_utf8_lossy(&buf));
+                    exit::OK
+                }
+                _ => unreachable!("only offline commands have no request"),
+            })
+        }
+    };
+    let mut client = Client::connect(&cli.socket, cli.timeout)?;
+
+    // The first line of `list` names lbd's version and config generation;
+    // a refusal to tell just leaves it out.
+    let status = match (&cli.cmd, cli.json) {
+        (Cmd::List { .. }, false) => match client.call(Request::Status) {
+            Ok(Response::Status(st)) => Some(st),
+            Ok(_) | Err(CtlError::Api(_)) => None,
+            Err(e) => return Err(e),
+        },
+        _ => None,
+    };
+
+    let answer = client.call(request)?;
+    match (&cli.cmd, answer) {
+        (
+            Cmd::List {
+                stats, rate, exact, ..
+            },
+            Response::Services(v),
+        ) => {
+            if cli.json {
+                emit_json(&v);
+            } else {
+                let mode = if *stats {
+                    ListMode::Stats
+                } else if *rate {
+                    ListMode::Rate
+                } else {
+                    ListMode::Plain
+                };
+                emit(&format::services(status.as_ref(), &v, mode, *exact));
+            }
+        }
+        (Cmd::Conns(_), Response::Conns(list)) => {
+            if cli.json {
+                emit_json(&list);
+            } else {
+                emit(&format::conns(&list));
+                if let Some(note) = format::conns_note(&list) {
+                    eprintln!("{note}");
+                }
+            }
+        }
+        (Cmd::Status, Response::Status(st)) => {
+            if cli.json {
+                emit_json(&st);
+            } else {
+                emit(&format::status(&st));
+            }
+        }
+        (Cmd::Timeouts { set: None }, Response::Timeouts(t)) => {
+            if cli.json {
+                emit_json(&t);
+            } else {
+                emit(&format::timeouts(&t));
+            }
+        }
+        (Cmd::Save, Response::Config(ron)) => {
+            if cli.json {
+                emit_json(&ron);
+            } else if ron.ends_with('\n') {
+                emit(&ron);
+            } else {
+                emit(&format!("{ron}\n"));
+            }
+        }
+        (Cmd::Validate { file, .. }, Response::Valid) => {
+            if cli.json {
+                emit_json(&Response::Valid);
+            } else {
+                emit(&format!("{}: valid (checked by lbd)\n", file.display()));
+            }
+        }
+        (
+            Cmd::Service(_)
+            | Cmd::Real(_)
+            | Cmd::Clear
+            | Cmd::Zero
+            | Cmd::Timeouts { set: Some(_) }
+            | Cmd::Restore { .. }
+            | Cmd::Reload,
+            r @ (Response::Applied { .. } | Response::Done),
+        ) => {
+            if cli.json {
+                emit_json(&r);
+            } else if let Response::Applied { generation } = r {
+                emit(&format!(
+                    "applied (configuration generation {generation})\n"
+                ));
+            }
+        }
+        (cmd, other) => return Err(unexpected(command_name(cmd), other)),
+    }
+    Ok(exit::OK)
+}
+
+fn command_name(cmd: &Cmd) -> &'static str {
+    match cmd {
+        Cmd::Service(_) => "service",
+        Cmd::Real(_) => "real",
+        Cmd::List { .. } => "list",
+        Cmd::Conns(_) => "conns",
+        Cmd::Clear => "clear",
+        Cmd::Zero => "zero",
+        Cmd::Timeouts { .. } => "timeouts",
+        Cmd::Save => "save",
+        Cmd::Restore { .. } => "restore",
+        Cmd::Validate { .. } => "validate",
+        Cmd::Status => "status",
+        Cmd::Reload => "reload",
+        Cmd::Completions { .. } => "completions",
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and --version go to stdout with 0; usage errors exit 64,
+            // not clap's 2, which means "invalid configuration" here.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("lbctl: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("lbctl: hint: {hint}");
+            }
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_validate() {
-        let c = Cli::try_parse_from(["lbctl", "validate", "x.ron", "--show"]).unwrap();
-        assert!(matches!(c.cmd, Cmd::Validate { show: true, .. }));
-        assert!(Cli::try_parse_from(["lbctl", "validate"]).is_err());
-        assert!(Cli::try_parse_from(["lbctl", "frobnicate"]).is_err());
-    }
-}
+mod tests;

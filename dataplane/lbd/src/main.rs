@@ -272,9 +272,11 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         dpdk::lcore::launch(h.lcore, move || worker::run(ctx))?;
     }
 
-    {
-        let shared = shared.clone();
-        ctrlc::set_handler(move || shared.stop.store(true, Ordering::Relaxed))
+    // SIGINT/SIGTERM stop, SIGHUP reloads. (signal-hook rather than ctrlc:
+    // ctrlc's SIGTERM support also turns SIGHUP into a stop.)
+    let terminate = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, terminate.clone())
             .map_err(|e| StartError(format!("cannot install signal handler: {e}")))?;
     }
     if let Some(d) = cli.duration {
@@ -309,6 +311,18 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         std::thread::spawn(move || control::server::serve(listener, plane, shared, group, path))
     };
     let sighup = Arc::new(AtomicBool::new(false));
+    {
+        // Propagate a termination signal to the workers and control loop.
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            while !shared.stopping() {
+                if terminate.load(Ordering::Relaxed) {
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+    }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, sighup.clone())
         .map_err(|e| StartError(format!("cannot install SIGHUP handler: {e}")))?;
 

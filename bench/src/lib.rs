@@ -1,0 +1,472 @@
+//! `lb-bench`: drive `lbcore::pipeline::Worker::process` on one core with
+//! synthetic frames, without DPDK, and measure ns/packet and burst latency.
+//!
+//! Set-up (untimed): one port 10.0.0.2/16, one TCP service 10.0.0.100:80
+//! under wlc with 100 real servers (10.0.1.1–10.0.1.100, weights 1, 2, 3
+//! in turn), every neighbour resolved. Frames are built once into a *trace*
+//! (one 64-byte-aligned buffer per packet, in the order they are sent), so
+//! frame data streams through memory as NIC-written mbufs would while the
+//! connection-table accesses land wherever the hash puts them.
+//!
+//! Timed: for each burst of `burst` frames, `process` on every frame, then
+//! the busy-poll housekeeping the real worker does (`housekeeping(now, 4)`).
+//! DR rewrites the MAC addresses, so a reused trace buffer gets its client
+//! MACs back after its burst (outside the timed region) before it comes
+//! round again.
+//!
+//! Every verdict is counted; a run in which any packet is not `Tx` fails.
+
+pub mod clock;
+pub mod frames;
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lbcore::config::Config;
+use lbcore::conntrack::{ConnKey, ConnTable, Tick};
+use lbcore::counters::{Counter, WorkerStats};
+use lbcore::neigh::NeighTable;
+use lbcore::pipeline::{Registry, Snapshot, Verdict, Worker, MAX_REAL_SERVERS, MAX_SERVICES};
+use lbcore::wire::MacAddr;
+use serde::Serialize;
+
+use frames::{build_tcp, client_of, FrameBuf, DIR_MAC, TCP_ACK, TCP_SYN};
+
+/// Real servers behind the benchmark's service.
+pub const REAL_SERVERS: usize = 100;
+/// Housekeeping after every burst, as `lbd`'s worker does on a busy poll.
+pub const SWEEP_BUCKETS_BUSY: usize = 4;
+/// `now` (ms) advances by one every this many bursts (about 1 ms at 20 Mpps
+/// with bursts of 32).
+pub const BURSTS_PER_TICK: u64 = 600;
+
+/// What traffic a run sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// ACKs on `flows` pre-created connections, in a random order.
+    Established,
+    /// SYNs, each creating a connection (`flows` of them).
+    New,
+    /// ACKs on `flows` pre-created connections plus a share of new SYNs.
+    Mixed,
+}
+
+/// Parameters of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Params {
+    pub workload: Workload,
+    /// Established: live connections. New: SYNs (= packets). Mixed: live
+    /// connections the ACKs go to.
+    pub flows: u64,
+    /// Packets to time (established and mixed; new sends `flows`).
+    pub packets: u64,
+    pub burst: usize,
+    /// Stop timing after this long even if packets remain.
+    pub seconds: Option<f64>,
+    /// Mixed: percentage of packets that are new SYNs.
+    pub syn_percent: u32,
+    /// Experiment (not what lbd does): hash and prefetch every frame's
+    /// table bucket at the start of its burst, before processing it.
+    pub prefetch: bool,
+    pub seed: u64,
+}
+
+impl Params {
+    pub fn new(workload: Workload, flows: u64, packets: u64) -> Params {
+        Params {
+            workload,
+            flows,
+            packets,
+            burst: 32,
+            seconds: None,
+            syn_percent: 10,
+            prefetch: false,
+            seed: 0x1bd_5eed,
+        }
+    }
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub workload: Workload,
+    pub flows: u64,
+    pub burst: usize,
+    pub prefetch: bool,
+    /// Packets processed in the timed part.
+    pub packets: u64,
+    /// `Verdict::Tx` among them (must equal `packets`).
+    pub tx: u64,
+    /// Connections created in the timed part.
+    pub conns_created: u64,
+    /// Sum of timed bursts / packets.
+    pub ns_per_packet: f64,
+    pub mpps: f64,
+    /// New connections per second (new: = Mpps × 1e6; mixed: SYNs only).
+    pub new_conns_per_sec: f64,
+    /// Wall time of the timed loop (including untimed MAC restores and
+    /// clock reads) / packets.
+    pub wall_ns_per_packet: f64,
+    pub burst_p50_ns: f64,
+    pub burst_p99_ns: f64,
+    pub burst_p999_ns: f64,
+    pub burst_max_ns: f64,
+    pub bursts: u64,
+    pub table_capacity: usize,
+    pub table_len: usize,
+    pub table_bytes: usize,
+    /// `memory_bytes() / capacity`.
+    pub bytes_per_conn: f64,
+    pub tsc_ticks_per_ns: f64,
+    pub setup_seconds: f64,
+}
+
+/// The benchmark's configuration: one port, one wlc service, 100 servers.
+pub fn config() -> Config {
+    let mut reals = String::new();
+    for i in 0..REAL_SERVERS {
+        reals.push_str(&format!(
+            "(address: \"10.0.1.{}\", weight: {}),",
+            i + 1,
+            i % 3 + 1
+        ));
+    }
+    let text = format!(
+        r#"(
+            ports: [(name: "lan0", device: "net_null0", address: "{}/16")],
+            services: [(vip: "{}", port: {}, scheduler: Wlc, real_servers: [{reals}])],
+        )"#,
+        frames::DIR_IP,
+        frames::VIP,
+        frames::VPORT
+    );
+    ron::from_str(&text).expect("benchmark configuration parses")
+}
+
+/// A worker with a table for `capacity` connections and every real server's
+/// MAC learned.
+pub fn worker(capacity: usize, seed: u64) -> Worker {
+    let cfg = config();
+    let neigh = Arc::new(NeighTable::new(MAX_REAL_SERVERS));
+    let mut reg = Registry::default();
+    let snap = Snapshot::build(&cfg, &[MacAddr(DIR_MAC)], &mut reg, &neigh, 1)
+        .expect("benchmark snapshot builds");
+    for e in neigh.entries() {
+        let o = e.ip.octets();
+        let mac = MacAddr([0x02, 0, 0, 0x11, o[2], o[3]]);
+        neigh.learn(e.slot, e.ip, mac, 0);
+    }
+    assert!(
+        neigh.entries().iter().all(|e| e.mac.is_some()),
+        "every neighbour resolved"
+    );
+    let stats = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
+    Worker::new(Arc::new(snap), ConnTable::new(capacity, seed), stats, neigh)
+}
+
+/// xorshift64*: a small, fast, good-enough generator for shuffles.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    #[inline]
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (n > 0; Lemire's multiply, bias negligible here).
+    #[inline]
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next() as u128 * n as u128) >> 64) as u64
+    }
+}
+
+/// A random permutation of `0..n` (Fisher–Yates).
+pub fn permutation(n: usize, rng: &mut Rng) -> Vec<u32> {
+    assert!(n <= u32::MAX as usize);
+    let mut p: Vec<u32> = (0..n as u32).collect();
+    for i in (1..n).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        p.swap(i, j);
+    }
+    p
+}
+
+fn expect_tx(v: Verdict, what: &str) -> Result<(), String> {
+    match v {
+        Verdict::Tx(0) => Ok(()),
+        v => Err(format!("{what}: expected Tx(0), got {v:?}")),
+    }
+}
+
+/// Open flows `0..n` (SYN then ACK each) at time `now`, untimed.
+pub fn precreate(w: &mut Worker, n: u64, now: Tick) -> Result<(), String> {
+    let mut f = FrameBuf::ZERO;
+    for i in 0..n {
+        let (ip, port) = client_of(i);
+        build_tcp(&mut f, ip, port, TCP_SYN);
+        expect_tx(w.process(f.frame_mut(), 0, now), "pre-create SYN")?;
+        build_tcp(&mut f, ip, port, TCP_ACK);
+        expect_tx(w.process(f.frame_mut(), 0, now), "pre-create ACK")?;
+    }
+    if w.table().len() as u64 != n {
+        return Err(format!(
+            "pre-created {n} flows but the table holds {}",
+            w.table().len()
+        ));
+    }
+    Ok(())
+}
+
+/// How a table of `capacity` fills: send SYNs for fresh flows until
+/// `attempts` were sent; report the first refusal and how many were refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fill {
+    pub capacity: usize,
+    /// Slots in the table (capacity plus headroom, rounded to a power of 2).
+    pub slots: usize,
+    pub attempts: u64,
+    /// Connections in the table before the first refused SYN.
+    pub first_refusal_at: Option<u64>,
+    pub refused: u64,
+    pub final_len: usize,
+}
+
+pub fn fill(capacity: usize, attempts: u64, seed: u64) -> Fill {
+    let mut w = worker(capacity, seed);
+    let slots = w.table().memory_bytes() / 32;
+    let mut f = FrameBuf::ZERO;
+    let (mut first, mut refused) = (None, 0);
+    for i in 0..attempts {
+        let (ip, port) = client_of(i);
+        build_tcp(&mut f, ip, port, TCP_SYN);
+        if w.process(f.frame_mut(), 0, 0) != Verdict::Tx(0) {
+            first.get_or_insert(w.table().len() as u64);
+            refused += 1;
+        }
+    }
+    Fill {
+        capacity,
+        slots,
+        attempts,
+        first_refusal_at: first,
+        refused,
+        final_len: w.table().len(),
+    }
+}
+
+/// The key a frame from `frames::build_tcp` belongs to (for `--prefetch`).
+#[inline]
+fn key_of(f: &FrameBuf) -> ConnKey {
+    let b = &f.0;
+    ConnKey {
+        proto: b[23],
+        client_ip: u32::from_be_bytes([b[26], b[27], b[28], b[29]]),
+        client_port: u16::from_be_bytes([b[34], b[35]]),
+        vip: u32::from_be_bytes([b[30], b[31], b[32], b[33]]),
+        vport: u16::from_be_bytes([b[36], b[37]]),
+    }
+}
+
+/// Build the worker and the trace for `p`, run it, and report.
+pub fn run(p: &Params) -> Result<Report, String> {
+    if p.burst == 0 || p.burst > 1024 {
+        return Err("burst must be 1..=1024".into());
+    }
+    if p.flows == 0 {
+        return Err("flows must be > 0".into());
+    }
+    if p.workload == Workload::Established && p.flows < p.burst as u64 {
+        return Err("established: flows must be at least the burst size".into());
+    }
+    let setup = Instant::now();
+    let mut rng = Rng::new(p.seed);
+    let (mut w, mut trace, packets, reusable) = match p.workload {
+        Workload::Established => {
+            let mut w = worker(p.flows as usize, p.seed);
+            precreate(&mut w, p.flows, 0)?;
+            let perm = permutation(p.flows as usize, &mut rng);
+            let mut trace = frames::alloc(p.flows as usize);
+            for (f, &i) in trace.iter_mut().zip(&perm) {
+                let (ip, port) = client_of(i as u64);
+                build_tcp(f, ip, port, TCP_ACK);
+            }
+            (w, trace, p.packets, true)
+        }
+        Workload::New => {
+            let n = p.flows as usize;
+            let w = worker(n, p.seed);
+            let mut trace = frames::alloc(n);
+            for (i, f) in trace.iter_mut().enumerate() {
+                let (ip, port) = client_of(i as u64);
+                build_tcp(f, ip, port, TCP_SYN);
+            }
+            (w, trace, p.flows, false)
+        }
+        Workload::Mixed => {
+            if p.syn_percent > 100 {
+                return Err("syn-percent must be 0..=100".into());
+            }
+            let mut trace = frames::alloc(p.packets as usize);
+            let mut fresh = p.flows;
+            for f in trace.iter_mut() {
+                let (i, flags) = if rng.below(100) < p.syn_percent as u64 {
+                    fresh += 1;
+                    (fresh - 1, TCP_SYN)
+                } else {
+                    (rng.below(p.flows), TCP_ACK)
+                };
+                let (ip, port) = client_of(i);
+                build_tcp(f, ip, port, flags);
+            }
+            let mut w = worker(fresh as usize, p.seed);
+            precreate(&mut w, p.flows, 0)?;
+            (w, trace, p.packets, false)
+        }
+    };
+    let created_before = w.stats().get(Counter::ConnCreated);
+    let fwd_before = w.stats().get(Counter::FwdDr);
+    let tpns = clock::calibrate(Duration::from_millis(50));
+    let setup_seconds = setup.elapsed().as_secs_f64();
+
+    let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1 << 40, 3)
+        .map_err(|e| e.to_string())?;
+    let deadline = p
+        .seconds
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let trace_len = trace.len();
+    let (mut done, mut tx, mut timed, mut bursts) = (0u64, 0u64, 0u64, 0u64);
+    let mut pos = 0usize;
+    let wall = Instant::now();
+    while done < packets {
+        if pos == trace_len {
+            if !reusable {
+                break;
+            }
+            pos = 0;
+        }
+        // A reused trace wraps inside a burst, so every burst is full.
+        let left = if reusable { trace_len } else { trace_len - pos };
+        let n = (p.burst as u64).min(packets - done).min(left as u64) as usize;
+        let end = pos + n;
+        let (head, tail) = if end <= trace_len {
+            (&mut trace[pos..end], &mut [][..])
+        } else {
+            let (a, b) = trace.split_at_mut(pos);
+            (b, &mut a[..end - trace_len])
+        };
+        let now: Tick = 1 + (bursts / BURSTS_PER_TICK) as Tick;
+        let t0 = clock::ticks();
+        if p.prefetch {
+            for f in head.iter().chain(tail.iter()) {
+                let t = w.table();
+                t.prefetch(t.hash(&key_of(f)));
+            }
+        }
+        for f in head.iter_mut().chain(tail.iter_mut()) {
+            let v = w.process(black_box(f.frame_mut()), 0, now);
+            tx += matches!(black_box(v), Verdict::Tx(0)) as u64;
+        }
+        w.housekeeping(now, SWEEP_BUCKETS_BUSY);
+        let dt = clock::ticks().wrapping_sub(t0);
+        timed += dt;
+        hist.saturating_record(dt.max(1));
+        if reusable {
+            for f in head.iter_mut().chain(tail.iter_mut()) {
+                f.restore_macs();
+            }
+        }
+        done += n as u64;
+        pos = if end <= trace_len {
+            end
+        } else {
+            end - trace_len
+        };
+        bursts += 1;
+        if bursts % 256 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+    }
+    let wall = wall.elapsed();
+    black_box(&mut trace);
+
+    let created = w.stats().get(Counter::ConnCreated) - created_before;
+    let fwd = w.stats().get(Counter::FwdDr) - fwd_before;
+    if tx != done || fwd != done {
+        return Err(format!(
+            "{done} packets but {tx} Tx verdicts and {fwd} forwarded: the benchmark measured drops"
+        ));
+    }
+    if p.workload == Workload::New && created != done {
+        return Err(format!("{done} SYNs created {created} connections"));
+    }
+    if p.workload == Workload::Established && created != 0 {
+        return Err(format!("established run created {created} connections"));
+    }
+    let ns = |t: u64| t as f64 / tpns;
+    let ns_per_packet = ns(timed) / done.max(1) as f64;
+    let t = w.table();
+    Ok(Report {
+        workload: p.workload,
+        flows: p.flows,
+        burst: p.burst,
+        prefetch: p.prefetch,
+        packets: done,
+        tx,
+        conns_created: created,
+        ns_per_packet,
+        mpps: 1e3 / ns_per_packet,
+        new_conns_per_sec: created as f64 / (ns(timed) * 1e-9),
+        wall_ns_per_packet: wall.as_nanos() as f64 / done.max(1) as f64,
+        burst_p50_ns: ns(hist.value_at_quantile(0.5)),
+        burst_p99_ns: ns(hist.value_at_quantile(0.99)),
+        burst_p999_ns: ns(hist.value_at_quantile(0.999)),
+        burst_max_ns: ns(hist.max()),
+        bursts,
+        table_capacity: t.capacity(),
+        table_len: t.len(),
+        table_bytes: t.memory_bytes(),
+        bytes_per_conn: t.memory_bytes() as f64 / t.capacity() as f64,
+        tsc_ticks_per_ns: tpns,
+        setup_seconds,
+    })
+}
+
+/// Bytes of memory the run for `p` needs, roughly (trace + table), so `all`
+/// can skip what does not fit.
+pub fn memory_estimate(p: &Params) -> u64 {
+    let frames = match p.workload {
+        Workload::Established | Workload::New => p.flows,
+        Workload::Mixed => p.packets,
+    };
+    let conns = match p.workload {
+        Workload::Mixed => p.flows + p.packets * p.syn_percent as u64 / 100,
+        _ => p.flows,
+    };
+    let slots = (conns + conns / 4).next_power_of_two();
+    frames * 64 + slots * 32 + p.flows * 4
+}
+
+/// Available memory from /proc/meminfo, if readable.
+pub fn mem_available() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The real-server addresses (for tests).
+pub fn real_server(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 1, i as u8 + 1)
+}

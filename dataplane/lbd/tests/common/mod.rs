@@ -1,0 +1,369 @@
+//! The lab harness shared by the end-to-end tests: a namespace lab built by
+//! scripts/lab (removed on drop), a running lbd (killed on drop), its final
+//! report, and lbctl.
+//!
+//! End-to-end tests need root (namespaces, veth, raw sockets). Without root
+//! they FAIL with an explanation, unless `LBD_SKIP_E2E=1` is set, in which
+//! case they print a loud notice and return. CI runs as root. Tests of one
+//! binary run one at a time (a lab holds a lock): the machine has two cores
+//! and each lbd pins one worker lcore.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+pub const VIP: &str = "198.18.0.100";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Root check: fail loudly, or skip loudly on explicit request.
+pub fn may_run(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { geteuid() } == 0;
+    if root {
+        return true;
+    }
+    if std::env::var("LBD_SKIP_E2E").as_deref() == Ok("1") {
+        eprintln!("\n!!!!!!!! e2e test {test} SKIPPED: not root and LBD_SKIP_E2E=1 !!!!!!!!\n");
+        return false;
+    }
+    panic!("e2e test {test} needs root (network namespaces, veth, raw sockets); run as root, or set LBD_SKIP_E2E=1 to skip explicitly");
+}
+
+extern "C" {
+    pub fn geteuid() -> u32;
+}
+
+pub fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("spawn");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A lab built by scripts/lab, removed on drop.
+pub struct Lab {
+    pub prefix: String,
+    pub env: HashMap<String, String>,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    pub fn up(prefix: &str, servers: usize) -> Lab {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (ok, out, err) = run(Command::new(repo().join("scripts/lab")).args([
+            "up",
+            "--prefix",
+            prefix,
+            "--servers",
+            &servers.to_string(),
+        ]));
+        let mut lab = Lab {
+            prefix: prefix.to_string(),
+            env: HashMap::new(),
+            _serial: serial,
+        };
+        assert!(ok, "scripts/lab up failed:\n{out}\n{err}");
+        let text = std::fs::read_to_string(format!("/run/lbd-lab/{prefix}/lab.env")).unwrap();
+        for line in text.lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                lab.env
+                    .insert(k.to_string(), v.trim_matches('"').to_string());
+            }
+        }
+        lab
+    }
+
+    pub fn ns(&self, role: &str) -> String {
+        format!("{}-{}", self.prefix, role)
+    }
+
+    pub fn exec(&self, role: &str, args: &[&str]) -> (bool, String, String) {
+        let ns = self.ns(role);
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &ns]).args(args);
+        run(&mut c)
+    }
+
+    /// One HTTP GET from the client; the body (the real server's name).
+    pub fn curl(&self, url: &str) -> String {
+        let (ok, out, err) = self.exec("client", &["curl", "-sS", "--max-time", "10", url]);
+        assert!(ok, "curl {url} failed: {err}");
+        out.trim().to_string()
+    }
+
+    /// Directory holding this lab's lbd config and control socket.
+    pub fn dir(&self) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lbd-e2e-{}", self.prefix));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir().join("lbd.ron")
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir().join("lbd.sock")
+    }
+
+    /// Start lbd in the director namespace with `services` (RON list body).
+    pub fn start_lbd(&self, services: &str) -> Lbd {
+        self.start_lbd_with(services, "")
+    }
+
+    /// Start lbd with `services` and extra top-level config `sections`.
+    pub fn start_lbd_with(&self, services: &str, sections: &str) -> Lbd {
+        let cfg = format!(
+            r#"(
+    eal: (cores: "0-1", no_huge: true, memory_mb: Some(512), no_pci: true, file_prefix: Some("lbd-e2e-{p}")),
+    ports: [(name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24")],
+    conn_table: (capacity: 65536),
+    control: (socket: "{sock}"),
+    {sections}
+    services: [{services}],
+)"#,
+            p = self.prefix,
+            sock = self.socket_path().display(),
+        );
+        let path = self.config_path();
+        std::fs::write(&path, cfg).unwrap();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns("dir")])
+            .arg(env!("CARGO_BIN_EXE_lbd"))
+            .arg("--config")
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lbd");
+        let out = Arc::new(Mutex::new(Vec::<String>::new()));
+        let err = Arc::new(Mutex::new(Vec::<String>::new()));
+        for (stream, sink) in [
+            (
+                Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+                out.clone(),
+            ),
+            (Box::new(child.stderr.take().unwrap()), err.clone()),
+        ] {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+        }
+        let lbd = Lbd {
+            child: Some(child),
+            out,
+            err,
+        };
+        lbd.wait_for(
+            |o, _| o.iter().any(|l| l.starts_with("lbd: ready")),
+            "lbd: ready",
+        );
+        lbd
+    }
+}
+
+/// The lbctl binary (built on demand when only lbd's tests were built).
+pub fn lbctl_bin() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_lbd")).with_file_name("lbctl");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", "lbctl"])
+            .current_dir(repo())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok && bin.exists(), "could not build lbctl");
+    }
+    bin
+}
+
+impl Lab {
+    /// Run lbctl against this lab's lbd; (exit code, stdout, stderr).
+    pub fn lbctl(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(lbctl_bin())
+            .arg("--socket")
+            .arg(self.socket_path())
+            .args(args)
+            .output()
+            .expect("run lbctl");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// lbctl that must succeed; its stdout.
+    pub fn lbctl_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.lbctl(args);
+        assert_eq!(code, 0, "lbctl {args:?} failed ({code}):\n{out}\n{err}");
+        out
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ =
+            std::fs::remove_dir_all(std::env::temp_dir().join(format!("lbd-e2e-{}", self.prefix)));
+        let _ = Command::new(repo().join("scripts/lab"))
+            .args(["down", "--prefix", &self.prefix])
+            .output();
+    }
+}
+
+/// A running lbd; killed on drop if the test did not stop it.
+pub struct Lbd {
+    child: Option<Child>,
+    pub out: Arc<Mutex<Vec<String>>>,
+    pub err: Arc<Mutex<Vec<String>>>,
+}
+
+impl Lbd {
+    pub fn wait_for(&self, cond: impl Fn(&[String], &[String]) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            {
+                let o = self.out.lock().unwrap();
+                let e = self.err.lock().unwrap();
+                if cond(&o, &e) {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}\nstdout:\n{}\nstderr:\n{}",
+                    self.out.lock().unwrap().join("\n"),
+                    self.err.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait until lbd logged every real server's MAC as resolved.
+    pub fn wait_resolved(&self, ips: &[&str]) {
+        for ip in ips {
+            let needle = format!("neighbour {ip} is at");
+            self.wait_for(|_, e| e.iter().any(|l| l.contains(&needle)), &needle);
+        }
+    }
+
+    /// The process id of the running lbd.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGTERM, wait, and parse the final report.
+    pub fn stop(mut self) -> Report {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("lbd did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        std::thread::sleep(Duration::from_millis(200)); // let readers drain
+        let lines = self.out.lock().unwrap().clone();
+        assert!(
+            status.success(),
+            "lbd exited with {status}\nstdout:\n{}\nstderr:\n{}",
+            lines.join("\n"),
+            self.err.lock().unwrap().join("\n")
+        );
+        Report::parse(lines)
+    }
+}
+
+impl Drop for Lbd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub struct Report {
+    pub lines: Vec<String>,
+    pub counters: HashMap<String, u64>,
+}
+
+impl Report {
+    pub fn parse(lines: Vec<String>) -> Report {
+        let mut counters = HashMap::new();
+        for l in &lines {
+            let mut it = l.split_whitespace();
+            if it.next() == Some("counter") {
+                if let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    counters.insert(k.to_string(), v.parse().unwrap());
+                }
+            }
+        }
+        assert!(
+            counters.contains_key("rx_frames"),
+            "no final report:\n{}",
+            lines.join("\n")
+        );
+        Report { lines, counters }
+    }
+
+    pub fn get(&self, name: &str) -> u64 {
+        *self
+            .counters
+            .get(name)
+            .unwrap_or_else(|| panic!("no counter {name} in report:\n{}", self.lines.join("\n")))
+    }
+
+    /// The `  -> IP:PORT ...` line of a real server, as key=value pairs.
+    pub fn real_server(&self, ip: &str) -> HashMap<String, String> {
+        let line = self
+            .lines
+            .iter()
+            .find(|l| l.trim_start().starts_with(&format!("-> {ip}:")))
+            .unwrap_or_else(|| panic!("no real server {ip} in report"));
+        line.split_whitespace()
+            .filter_map(|w| {
+                w.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// Parse `{"a": 1, "b": 2}` (the injector's flat count file).
+pub fn parse_flat_json(s: &str) -> HashMap<String, u64> {
+    s.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(',')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once(':')?;
+            Some((
+                k.trim().trim_matches('"').to_string(),
+                v.trim().parse().ok()?,
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,340 @@
+//! End-to-end tests of the control plane: lbctl against a running lbd in a
+//! namespace lab — live changes under traffic, save/restore, reloads of a
+//! hand-edited file, the socket's permission checks, and /metrics. See
+//! `common/mod.rs` for the harness and the root requirement.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SVC: &str = "198.18.0.100:80";
+
+/// Short closing-state timeouts so drained servers empty within seconds.
+const QUICK_CLOSE: &str = "timeouts: (tcp_fin_wait: 2, tcp_time_wait: 2, tcp_close: 2),";
+
+/// One request of the background client.
+#[derive(Debug, Clone)]
+struct Sample {
+    start: Instant,
+    answer: Result<String, String>,
+}
+
+/// A client making sequential requests until stopped (at most `max`, and
+/// at most two minutes).
+fn client_loop(
+    lab_prefix: String,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<Sample>>>,
+    max: usize,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ns = format!("{lab_prefix}-client");
+    for _ in 0..max {
+        if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+            break;
+        }
+        let start = Instant::now();
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                "http://198.18.0.100/",
+            ])
+            .output()
+            .expect("curl");
+        let answer = if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        log.lock().unwrap().push(Sample { start, answer });
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn list_json(lab: &Lab) -> serde_json::Value {
+    serde_json::from_str(&lab.lbctl_ok(&["--json", "list", "--stats"]))
+        .expect("lbctl list --json is JSON")
+}
+
+/// The real servers of the first service, as (address, entry) pairs.
+fn reals(v: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    v.as_array().expect("a list of services")[0]["reals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["address"].as_str().unwrap().to_string(), r.clone()))
+        .collect()
+}
+
+#[test]
+fn live_changes_under_traffic_lose_no_request() {
+    if !may_run("live_changes_under_traffic_lose_no_request") {
+        return;
+    }
+    let lab = Lab::up("c2live", 3);
+    let lbd = lab.start_lbd_with(
+        r#"(vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+            (address: "198.18.0.11"), (address: "198.18.0.12")])"#,
+        QUICK_CLOSE,
+    );
+    lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let client = {
+        let (p, s, l) = (lab.prefix.clone(), stop.clone(), log.clone());
+        std::thread::spawn(move || client_loop(p, s, l, 2000))
+    };
+    let pause = || std::thread::sleep(Duration::from_secs(2));
+    pause();
+    lab.lbctl_ok(&["real", "add", SVC, "198.18.0.13"]);
+    let t_added = Instant::now();
+    lbd.wait_resolved(&["198.18.0.13"]);
+    pause();
+    // Quiesce rs2, then delete it once it has nothing in flight.
+    lab.lbctl_ok(&["real", "edit", SVC, "198.18.0.12", "--weight", "0"]);
+    let t_quiesced = Instant::now();
+    pause();
+    lab.lbctl_ok(&["real", "del", SVC, "198.18.0.12"]);
+    // Drain rs1: weight 0 now, removed when its connections are gone.
+    lab.lbctl_ok(&["real", "del", SVC, "198.18.0.11", "--drain"]);
+    let t_drained = Instant::now();
+    let v = list_json(&lab);
+    let r1 = reals(&v).into_iter().find(|(a, _)| a == "198.18.0.11");
+    if let Some((_, r1)) = r1 {
+        assert_eq!(r1["weight"], 0);
+        assert_eq!(r1["draining"], true);
+    }
+    // Scheduler and weight changes.
+    lab.lbctl_ok(&["service", "edit", SVC, "--scheduler", "wrr"]);
+    lab.lbctl_ok(&["real", "edit", SVC, "198.18.0.13", "--weight", "3"]);
+    pause();
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    let samples = log.lock().unwrap().clone();
+    assert!(samples.len() >= 20, "too few requests: {}", samples.len());
+    let failed: Vec<_> = samples.iter().filter(|s| s.answer.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:?}",
+        failed.len(),
+        samples.len()
+    );
+    let answer = |s: &Sample| s.answer.clone().unwrap();
+    assert!(
+        samples
+            .iter()
+            .filter(|s| s.start > t_added)
+            .any(|s| answer(s) == "rs3"),
+        "the added server received no requests"
+    );
+    assert!(
+        samples
+            .iter()
+            .filter(|s| s.start > t_quiesced)
+            .all(|s| answer(s) != "rs2"),
+        "the quiesced server received new connections"
+    );
+    assert!(
+        samples
+            .iter()
+            .filter(|s| s.start > t_drained)
+            .all(|s| answer(s) != "rs1"),
+        "the drained server received new connections"
+    );
+    // The drained server leaves once its closing connections expire (2 s).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = list_json(&lab);
+        let names: Vec<String> = reals(&v).into_iter().map(|(a, _)| a).collect();
+        if names == ["198.18.0.13"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "drained server never removed: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // lbctl's counters match what the client saw for the new server.
+    let v = list_json(&lab);
+    let rs3 = &reals(&v)[0].1;
+    let got_rs3 = samples.iter().filter(|s| answer(s) == "rs3").count() as u64;
+    assert_eq!(rs3["counters"]["conns"].as_u64().unwrap(), got_rs3, "{v}");
+    assert_eq!(v[0]["scheduler"], "Wrr");
+    // The change was persisted: the file holds the new state.
+    let text = std::fs::read_to_string(lab.config_path()).unwrap();
+    assert!(
+        text.contains("198.18.0.13") && !text.contains("198.18.0.12"),
+        "{text}"
+    );
+    let r = lbd.stop();
+    assert_eq!(r.get("drop_real_server_gone"), 0);
+}
+
+#[test]
+fn save_restore_reload_and_invalid_files() {
+    if !may_run("save_restore_reload_and_invalid_files") {
+        return;
+    }
+    let lab = Lab::up("c2cfg", 2);
+    let lbd = lab.start_lbd(
+        r#"(vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+            (address: "198.18.0.11"), (address: "198.18.0.12", weight: 2)])"#,
+    );
+    lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    // save → restore → save gives the same text; validate accepts it.
+    let saved = lab.lbctl_ok(&["save"]);
+    let file = lab.dir().join("saved.ron");
+    std::fs::write(&file, &saved).unwrap();
+    lab.lbctl_ok(&["validate", file.to_str().unwrap()]);
+    lab.lbctl_ok(&["restore", file.to_str().unwrap()]);
+    assert_eq!(lab.lbctl_ok(&["save"]), saved);
+
+    let status = |lab: &Lab| -> serde_json::Value {
+        serde_json::from_str(&lab.lbctl_ok(&["--json", "status"])).unwrap()
+    };
+    let g0 = status(&lab)["generation"].as_u64().unwrap();
+
+    // A hand-edited file with an out-of-range weight: refused, with a place.
+    let good = std::fs::read_to_string(lab.config_path()).unwrap();
+    std::fs::write(
+        lab.config_path(),
+        good.replace("weight: 2", "weight: 70000"),
+    )
+    .unwrap();
+    let (code, _, err) = lab.lbctl(&["reload"]);
+    assert_eq!(code, 2, "invalid config must exit 2: {err}");
+    assert!(
+        err.contains("lbd.ron:") && err.contains("weight"),
+        "error names file and field: {err}"
+    );
+    assert!(
+        lab.curl("http://198.18.0.100/").starts_with("rs"),
+        "traffic continues"
+    );
+    let st = status(&lab);
+    assert_eq!(st["last_change_ok"], false);
+    assert_eq!(st["generation"].as_u64().unwrap(), g0, "nothing applied");
+
+    // A syntax error, applied by SIGHUP: refused too.
+    std::fs::write(
+        lab.config_path(),
+        good.replace("services: [", "services: [["),
+    )
+    .unwrap();
+    let pid = lbd.pid();
+    Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let st = status(&lab);
+    assert_eq!(st["last_change_ok"], false, "{st}");
+    assert!(
+        st["last_change_message"]
+            .as_str()
+            .unwrap()
+            .contains("SIGHUP"),
+        "{st}"
+    );
+    assert!(lab.curl("http://198.18.0.100/").starts_with("rs"));
+
+    // A valid edit by hand + SIGHUP: applied.
+    std::fs::write(
+        lab.config_path(),
+        good.replace("scheduler: Rr", "scheduler: Wlc"),
+    )
+    .unwrap();
+    Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&lab)["generation"].as_u64().unwrap() == g0 {
+        assert!(Instant::now() < deadline, "SIGHUP reload did not apply");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status(&lab)["last_change_ok"], true);
+    let v = list_json(&lab);
+    assert_eq!(v[0]["scheduler"], "Wlc");
+    // Fields that need a restart are refused live, with a reason.
+    std::fs::write(
+        lab.config_path(),
+        good.replace("capacity: 65536", "capacity: 131072"),
+    )
+    .unwrap();
+    let (code, _, err) = lab.lbctl(&["reload"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("restart"), "{err}");
+    lbd.stop();
+}
+
+#[test]
+fn socket_refuses_unprivileged_writers() {
+    if !may_run("socket_refuses_unprivileged_writers") {
+        return;
+    }
+    let lab = Lab::up("c2perm", 2);
+    let lbd = lab.start_lbd(TWO_RS);
+    let sock = lab.socket_path();
+    let meta = std::fs::metadata(&sock).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o660,
+        "socket must not be world-accessible"
+    );
+    let as_nobody = |args: &[&str]| -> (i32, String) {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(lbctl_bin())
+            .arg("--socket")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .expect("setpriv");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The file mode keeps nobody out entirely.
+    let (code, err) = as_nobody(&["list"]);
+    assert_eq!(code, 4, "cannot connect: {err}");
+    assert!(err.contains("permission denied"), "{err}");
+    // Even if the socket's mode were opened up by mistake, peer credentials
+    // still refuse changes from an unprivileged user (reads are allowed).
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, err) = as_nobody(&["zero"]);
+    assert_eq!(code, 4, "write must be refused: {err}");
+    let (code, err) = as_nobody(&["real", "del", SVC, "198.18.0.11"]);
+    assert_eq!(code, 4, "{err}");
+    let (code, err) = as_nobody(&["list"]);
+    assert_eq!(code, 0, "reads are allowed: {err}");
+    // Root may write.
+    lab.lbctl_ok(&["zero"]);
+    // Garbage on the socket does not hurt the daemon.
+    {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        let _ = s.write_all(&[0, 0, 0, 5, b'x', b'y', b'z', b'!', b'?']);
+        let mut s2 = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        let _ = s2.write_all(&u32::MAX.to_be_bytes());
+    }
+    lab.lbctl_ok(&["status"]);
+    assert!(lab.curl("http://198.18.0.100/").starts_with("rs"));
+    lbd.stop();
+}
+
+const TWO_RS: &str = r#"(vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+    (address: "198.18.0.11"), (address: "198.18.0.12")])"#;
