@@ -18,6 +18,8 @@ pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 pub const VPORT: u16 = 80;
 
 pub const TCP_SYN: u8 = 0x02;
+/// Offset of the TCP flags byte in a frame from [`build_tcp`].
+pub const TCP_FLAGS_AT: usize = 14 + 20 + 13;
 pub const TCP_ACK: u8 = 0x10;
 
 /// One frame buffer: a cache line of its own, as an mbuf's data would be.

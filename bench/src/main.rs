@@ -8,6 +8,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+#[global_allocator]
+static ALLOC: lbbench::thp::Alloc = lbbench::thp::Alloc;
+
 use lbbench::{mem_available, memory_estimate, run, Params, Report, Workload};
 
 #[derive(Parser)]
@@ -38,6 +41,10 @@ struct Common {
     /// burst (what a batch API in lbcore could do; lbd does not today).
     #[arg(long)]
     prefetch: bool,
+    /// Experiment: back the table and trace with transparent huge pages
+    /// (madvise); lbd does not today.
+    #[arg(long)]
+    hugepages: bool,
     /// Seed of the trace shuffle and the table hash.
     #[arg(long, default_value_t = 0x1bd_5eed)]
     seed: u64,
@@ -90,6 +97,7 @@ fn params(workload: Workload, flows: u64, packets: u64, c: &Common) -> Params {
     p.seconds = c.seconds;
     p.syn_percent = c.syn_percent;
     p.prefetch = c.prefetch;
+    p.hugepages = c.hugepages;
     p.seed = c.seed;
     p
 }
@@ -194,6 +202,9 @@ fn row(s: &Summary) {
     if p.prefetch {
         name.push_str(" +prefetch");
     }
+    if p.hugepages {
+        name.push_str(" +hugepages");
+    }
     let newc = if r.conns_created > 0 {
         s.new_conns_per_sec.show(1e-6, 2)
     } else {
@@ -274,20 +285,13 @@ fn main() -> ExitCode {
         } => {
             let est = packets.unwrap_or(20_000_000);
             let mix = packets.unwrap_or(10_000_000);
-            let mut set = vec![
+            let set = [
                 params(Workload::Established, 1_000, est, &common),
                 params(Workload::Established, 1_000_000, est, &common),
                 params(Workload::Established, 10_000_000, est, &common),
                 params(Workload::New, new_flows, new_flows, &common),
                 params(Workload::Mixed, 1_000_000, mix, &common),
             ];
-            if !common.prefetch {
-                for flows in [1_000_000, 10_000_000] {
-                    let mut p = params(Workload::Established, flows, est, &common);
-                    p.prefetch = true;
-                    set.push(p);
-                }
-            }
             if !common.json {
                 header();
             }

@@ -147,8 +147,10 @@ pub enum Cmd {
     /// List connections (ipvsadm -Lnc), filtered.
     #[command(visible_alias = "connections")]
     Conns(ConnsArgs),
-    /// Remove every service, without asking (ipvsadm -C). Scripts rely on
-    /// it not prompting; run `lbctl save > backup.ron` first if unsure.
+    /// Remove every service, without asking (ipvsadm -C).
+    ///
+    /// It never prompts, so scripts can use it; run `lbctl save > backup.ron`
+    /// first if unsure.
     Clear,
     /// Zero all traffic counters (ipvsadm -Z).
     Zero,
@@ -165,8 +167,10 @@ pub enum Cmd {
         /// RON configuration file, or `-` for standard input.
         file: PathBuf,
     },
-    /// Check a configuration file without applying it. Exit status 0 when
-    /// valid; 2 with one `FILE:LINE:COLUMN: field: problem` line per problem.
+    /// Check a configuration file without applying it (offline unless --remote).
+    ///
+    /// Exit status 0 when valid; 2 with one `FILE:LINE:COLUMN: field: problem`
+    /// line per problem.
     Validate {
         /// The RON configuration file.
         file: PathBuf,

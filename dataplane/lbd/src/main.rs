@@ -14,6 +14,7 @@ mod clock;
 mod control;
 mod eal_args;
 mod latency;
+mod metrics;
 mod report;
 mod shared;
 mod worker;
@@ -310,6 +311,13 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         let path = socket_path.clone();
         std::thread::spawn(move || control::server::serve(listener, plane, shared, group, path))
     };
+    let metrics_thread = match &cfg.metrics.listen {
+        Some(addr) => Some(
+            metrics::spawn(addr, shared.clone())
+                .map_err(|e| StartError(format!("metrics endpoint {addr}: {e}")))?,
+        ),
+        None => None,
+    };
     let sighup = Arc::new(AtomicBool::new(false));
     {
         // Propagate a termination signal to the workers and control loop.
@@ -336,6 +344,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
 
     control::periodic::run(&shared, &plane, &sighup);
     let _ = server.join();
+    if let Some(h) = metrics_thread {
+        let _ = h.join();
+    }
 
     info!("stopping workers");
     dpdk::lcore::wait_all();

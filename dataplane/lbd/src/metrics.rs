@@ -89,7 +89,13 @@ pub fn gather(shared: &Shared) -> MetricInputs {
     let latency = shared
         .workers
         .iter()
-        .map(|w| w.latency.hist.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        .map(|w| {
+            w.latency
+                .hist
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        })
         .collect();
     MetricInputs {
         ports,
@@ -140,7 +146,12 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn counter(&self, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    fn counter(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::Result<IntCounterVec> {
         let c = IntCounterVec::new(Opts::new(name, help), labels)?;
         self.reg.register(Box::new(c.clone()))?;
         Ok(c)
@@ -215,13 +226,13 @@ const PACKETS_HELP: &str =
     "Frames the workers sent on: forwarded to a real server or answered (ARP, ICMP echo).";
 
 /// Drops all go to `lbd_drops_total{reason}`. Frames that were forwarded or
-/// answered share `lbd_packets_total{outcome}`, so that
-/// `lbd_rx_frames_total` = sum(`lbd_packets_total`) + sum(`lbd_drops_total`)
-/// + ARP frames consumed only to learn a MAC. The other counters are events
-/// of other kinds (connections, ARP learning, TX failures) and get metrics of
-/// their own, so that no sum over a metric's labels mixes kinds. A counter
-/// added to lbcore later and not listed here still shows up, as
-/// `lbd_events_total{event}`.
+/// answered share `lbd_packets_total{outcome}`, so that the frames received
+/// (`lbd_rx_frames_total`) are the sum of `lbd_packets_total`, plus the sum
+/// of `lbd_drops_total`, plus the ARP frames consumed only to learn a MAC.
+/// The other counters are events of other kinds (connections, ARP learning,
+/// TX failures) and get metrics of their own, so that no sum over a metric's
+/// labels mixes kinds. A counter added to lbcore later and not listed here
+/// still shows up, as `lbd_events_total{event}`.
 fn destination(c: Counter) -> Dest {
     let single = |name, help| Dest {
         name,
@@ -313,7 +324,7 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     )?;
     let s_bytes = b.counter(
         "lbd_service_bytes_total",
-        "Bytes forwarded for the virtual service.",
+        "Bytes (Ethernet frames) forwarded for the virtual service.",
         &["service"],
     )?;
     let r_conns = b.counter(
@@ -328,7 +339,7 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     )?;
     let r_bytes = b.counter(
         "lbd_real_server_bytes_total",
-        "Bytes forwarded to the real server.",
+        "Bytes (Ethernet frames) forwarded to the real server.",
         &["service", "real"],
     )?;
     let r_active = b.gauge(
@@ -351,27 +362,46 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
         let sl = service_label(svc.protocol, svc.vip, svc.port);
         let id = svc.id as usize;
         let sum = |f: fn(&lbcore::counters::ServiceStats) -> u64| {
-            ws.iter().filter_map(|w| w.services.get(id)).map(f).sum::<u64>()
+            ws.iter()
+                .filter_map(|w| w.services.get(id))
+                .map(f)
+                .sum::<u64>()
         };
-        s_conns.with_label_values(&[&sl]).inc_by(sum(|s| s.conns.load(Relaxed)));
-        s_packets.with_label_values(&[&sl]).inc_by(sum(|s| s.packets.load(Relaxed)));
-        s_bytes.with_label_values(&[&sl]).inc_by(sum(|s| s.bytes.load(Relaxed)));
+        s_conns
+            .with_label_values(&[&sl])
+            .inc_by(sum(|s| s.conns.load(Relaxed)));
+        s_packets
+            .with_label_values(&[&sl])
+            .inc_by(sum(|s| s.packets.load(Relaxed)));
+        s_bytes
+            .with_label_values(&[&sl])
+            .inc_by(sum(|s| s.bytes.load(Relaxed)));
         for r in &svc.reals {
             let rl = format!("{}:{}", r.addr, r.port);
             let labels = [sl.as_str(), rl.as_str()];
             let rid = r.id as usize;
             let rs = || ws.iter().filter_map(|w| w.rs.get(rid));
-            r_conns.with_label_values(&labels).inc_by(rs().map(|s| s.conns.load(Relaxed)).sum());
-            r_packets.with_label_values(&labels).inc_by(rs().map(|s| s.packets.load(Relaxed)).sum());
-            r_bytes.with_label_values(&labels).inc_by(rs().map(|s| s.bytes.load(Relaxed)).sum());
+            r_conns
+                .with_label_values(&labels)
+                .inc_by(rs().map(|s| s.conns.load(Relaxed)).sum());
+            r_packets
+                .with_label_values(&labels)
+                .inc_by(rs().map(|s| s.packets.load(Relaxed)).sum());
+            r_bytes
+                .with_label_values(&labels)
+                .inc_by(rs().map(|s| s.bytes.load(Relaxed)).sum());
             // Read each worker's count as signed: should a decrement ever
             // land on another worker's counter (shared tables, planned for
             // NAT), that counter wraps below zero while the sum stays exact.
             let signed = |v: u32| v as i32 as i64;
             let active: i64 = rs().map(|s| signed(s.active())).sum();
             let inactive: i64 = rs().map(|s| signed(s.inactive())).sum();
-            r_active.with_label_values(&labels).set(active.max(0) as f64);
-            r_inactive.with_label_values(&labels).set(inactive.max(0) as f64);
+            r_active
+                .with_label_values(&labels)
+                .set(active.max(0) as f64);
+            r_inactive
+                .with_label_values(&labels)
+                .set(inactive.max(0) as f64);
             r_weight.with_label_values(&labels).set(r.weight as f64);
         }
     }
@@ -399,7 +429,9 @@ fn workers(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
         let wl = i.to_string();
         let busy = w.busy_polls.load(Relaxed);
         let idle = w.idle_polls.load(Relaxed);
-        conns.with_label_values(&[&wl]).set(w.conns_live.load(Relaxed) as f64);
+        conns
+            .with_label_values(&[&wl])
+            .set(w.conns_live.load(Relaxed) as f64);
         polls.with_label_values(&[&wl, "busy"]).inc_by(busy);
         polls.with_label_values(&[&wl, "idle"]).inc_by(idle);
         let total = busy.saturating_add(idle);
@@ -430,15 +462,17 @@ impl Collector for Prebuilt {
 }
 
 fn label(name: &str, value: &str) -> proto::LabelPair {
-    let mut l = proto::LabelPair::new();
+    let mut l = proto::LabelPair::default();
     l.set_name(name.to_owned());
     l.set_value(value.to_owned());
     l
 }
 
 /// Fixed-bucket view of an hdr histogram of cycles: (cumulative count per
-/// bound of `bounds_s`, total count, sum in seconds). Each hdr bucket counts
-/// at its median value, which is within 1% of every value it holds.
+/// bound of `bounds_s`, total count, sum in seconds). An hdr bucket spans at
+/// most 1% of its values; it is placed by its lowest value (so a sample
+/// exactly on a bound counts as `le` that bound, as Prometheus means it) and
+/// summed at its median.
 fn to_buckets(h: &Histogram<u64>, tsc_hz: u64, bounds_s: &[f64]) -> (Vec<u64>, u64, f64) {
     let hz = tsc_hz as f64;
     let mut per_bucket = vec![0u64; bounds_s.len()];
@@ -446,10 +480,11 @@ fn to_buckets(h: &Histogram<u64>, tsc_hz: u64, bounds_s: &[f64]) -> (Vec<u64>, u
     let mut sum = 0.0;
     for v in h.iter_recorded() {
         let n = v.count_at_value();
-        let s = h.median_equivalent(v.value_iterated_to()) as f64 / hz;
+        let at = v.value_iterated_to();
+        let low = h.lowest_equivalent(at) as f64 / hz;
         count += n;
-        sum += s * n as f64;
-        if let Some(i) = bounds_s.iter().position(|&b| s <= b) {
+        sum += h.median_equivalent(at) as f64 / hz * n as f64;
+        if let Some(i) = bounds_s.iter().position(|&b| low <= b) {
             per_bucket[i] += n;
         }
     }
@@ -479,13 +514,13 @@ fn latency(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
             .iter()
             .zip(cumulative)
             .map(|(&le, n)| {
-                let mut b = proto::Bucket::new();
+                let mut b = proto::Bucket::default();
                 b.set_upper_bound(le);
                 b.set_cumulative_count(n);
                 b
             })
             .collect();
-        let mut hist = proto::Histogram::new();
+        let mut hist = proto::Histogram::default();
         hist.set_bucket(buckets);
         hist.set_sample_count(count);
         hist.set_sample_sum(sum);
@@ -493,7 +528,7 @@ fn latency(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
         metric.set_histogram(hist);
         metrics.push(metric);
     }
-    let mut family = proto::MetricFamily::new();
+    let mut family = proto::MetricFamily::default();
     family.set_name(NAME.to_owned());
     family.set_help(HELP.to_owned());
     family.set_field_type(proto::MetricType::HISTOGRAM);
@@ -509,7 +544,9 @@ fn latency(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
 
 fn state(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     let set = |name: &str, help: &str, v: f64| -> prometheus::Result<()> {
-        b.gauge(name, help, &[])?.with_label_values(&[]).set(v);
+        b.gauge(name, help, &[])?
+            .with_label_values(&[] as &[&str])
+            .set(v);
         Ok(())
     };
     set(
@@ -525,7 +562,9 @@ fn state(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     let resolved = m.neighbours.iter().filter(|e| e.mac.is_some()).count();
     let unresolved = m.neighbours.len() - resolved;
     neigh.with_label_values(&["resolved"]).set(resolved as f64);
-    neigh.with_label_values(&["unresolved"]).set(unresolved as f64);
+    neigh
+        .with_label_values(&["unresolved"])
+        .set(unresolved as f64);
     set(
         "lbd_config_generation",
         "Generation of the configuration in force; increases with every applied change.",
@@ -596,7 +635,11 @@ fn respond(req: tiny_http::Request, render: &dyn Fn() -> String) {
     let (status, ctype, body) = match r {
         Route::Metrics => (200, CONTENT_TYPE, render()),
         Route::Index => (200, "text/html; charset=utf-8", INDEX_HTML.to_owned()),
-        Route::NotFound => (404, "text/plain; charset=utf-8", "not found; try /metrics\n".to_owned()),
+        Route::NotFound => (
+            404,
+            "text/plain; charset=utf-8",
+            "not found; try /metrics\n".to_owned(),
+        ),
         Route::MethodNotAllowed => (
             405,
             "text/plain; charset=utf-8",
@@ -652,3 +695,763 @@ pub fn spawn(listen: &str, shared: Arc<Shared>) -> std::io::Result<std::thread::
     Ok(handle)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+    use std::io::{Read, Write};
+    use std::net::Ipv4Addr;
+
+    use lbcore::config::Config;
+    use lbcore::neigh::NeighTable;
+    use lbcore::pipeline::{Registry as IdRegistry, MAX_REAL_SERVERS, MAX_SERVICES};
+    use lbcore::wire::MacAddr;
+
+    const HZ: u64 = 1_000_000_000; // 1 cycle = 1 ns: easy arithmetic
+
+    // --- a small, strict parser of the text exposition format -------------
+
+    #[derive(Debug, Clone)]
+    struct Sample {
+        name: String,
+        labels: Vec<(String, String)>,
+        value: f64,
+    }
+
+    #[derive(Debug, Default)]
+    struct Parsed {
+        help: HashMap<String, String>,
+        types: HashMap<String, String>,
+        samples: Vec<Sample>,
+    }
+
+    fn valid_metric_name(s: &str) -> bool {
+        let mut cs = s.chars();
+        matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+
+    fn valid_label_name(s: &str) -> bool {
+        let mut cs = s.chars();
+        matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+            && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }
+
+    fn parse_value(s: &str) -> f64 {
+        match s {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            _ => s.parse().unwrap_or_else(|_| panic!("bad value {s:?}")),
+        }
+    }
+
+    /// The family a sample belongs to: its own name, or for histograms and
+    /// summaries the name without `_bucket`/`_sum`/`_count`.
+    fn family_of<'a>(p: &Parsed, name: &'a str) -> &'a str {
+        if p.types.contains_key(name) {
+            return name;
+        }
+        for suffix in ["_bucket", "_sum", "_count"] {
+            if let Some(base) = name.strip_suffix(suffix) {
+                if matches!(
+                    p.types.get(base).map(String::as_str),
+                    Some("histogram" | "summary")
+                ) {
+                    return base;
+                }
+            }
+        }
+        name
+    }
+
+    fn parse(text: &str) -> Parsed {
+        let mut p = Parsed::default();
+        let mut seen_series = HashSet::new();
+        for (n, line) in text.lines().enumerate() {
+            let ctx = || format!("line {}: {line:?}", n + 1);
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').unwrap_or_else(|| panic!("{}", ctx()));
+                assert!(valid_metric_name(name), "{}", ctx());
+                assert!(!help.trim().is_empty(), "empty help: {}", ctx());
+                assert!(
+                    p.help.insert(name.into(), help.into()).is_none(),
+                    "dup HELP {}",
+                    ctx()
+                );
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, ty) = rest.split_once(' ').unwrap_or_else(|| panic!("{}", ctx()));
+                assert!(valid_metric_name(name), "{}", ctx());
+                assert!(
+                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&ty),
+                    "{}",
+                    ctx()
+                );
+                assert!(
+                    p.types.insert(name.into(), ty.into()).is_none(),
+                    "dup TYPE {}",
+                    ctx()
+                );
+                continue;
+            }
+            assert!(!line.starts_with('#'), "unexpected comment {}", ctx());
+            // name [{labels}] value [timestamp]
+            let name_end = line.find(['{', ' ']).unwrap_or_else(|| panic!("{}", ctx()));
+            let name = &line[..name_end];
+            assert!(valid_metric_name(name), "bad name {}", ctx());
+            let mut rest = &line[name_end..];
+            let mut labels = Vec::new();
+            if let Some(r) = rest.strip_prefix('{') {
+                let mut chars = r.char_indices().peekable();
+                loop {
+                    // label name
+                    let start = chars
+                        .peek()
+                        .map(|&(i, _)| i)
+                        .unwrap_or_else(|| panic!("{}", ctx()));
+                    if r[start..].starts_with('}') {
+                        rest = &r[start + 1..];
+                        break;
+                    }
+                    let eq = r[start..].find('=').unwrap_or_else(|| panic!("{}", ctx())) + start;
+                    let lname = &r[start..eq];
+                    assert!(
+                        valid_label_name(lname),
+                        "bad label name {lname:?} {}",
+                        ctx()
+                    );
+                    while chars.peek().is_some_and(|&(i, _)| i <= eq) {
+                        chars.next();
+                    }
+                    assert_eq!(chars.next().map(|c| c.1), Some('"'), "{}", ctx());
+                    let mut value = String::new();
+                    loop {
+                        match chars
+                            .next()
+                            .unwrap_or_else(|| panic!("unterminated {}", ctx()))
+                            .1
+                        {
+                            '\\' => match chars.next().unwrap().1 {
+                                'n' => value.push('\n'),
+                                '\\' => value.push('\\'),
+                                '"' => value.push('"'),
+                                c => panic!("bad escape \\{c} {}", ctx()),
+                            },
+                            '"' => break,
+                            c => value.push(c),
+                        }
+                    }
+                    labels.push((lname.to_owned(), value));
+                    match chars.next().unwrap_or_else(|| panic!("{}", ctx())) {
+                        (_, ',') => {}
+                        (i, '}') => {
+                            rest = &r[i + 1..];
+                            break;
+                        }
+                        (_, c) => panic!("unexpected {c:?} {}", ctx()),
+                    }
+                }
+            }
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            assert!(
+                rest.starts_with(' ') && (fields.len() == 1 || fields.len() == 2),
+                "{}",
+                ctx()
+            );
+            let value = parse_value(fields[0]);
+            let names: HashSet<&str> = labels.iter().map(|l| l.0.as_str()).collect();
+            assert_eq!(names.len(), labels.len(), "duplicate label {}", ctx());
+            let family = family_of(&p, name);
+            assert!(
+                p.types.contains_key(family),
+                "sample before/without TYPE {}",
+                ctx()
+            );
+            assert!(p.help.contains_key(family), "sample without HELP {}", ctx());
+            let mut key = labels.clone();
+            key.sort();
+            assert!(
+                seen_series.insert((name.to_owned(), key)),
+                "duplicate series {}",
+                ctx()
+            );
+            p.samples.push(Sample {
+                name: name.to_owned(),
+                labels,
+                value,
+            });
+        }
+        p
+    }
+
+    impl Parsed {
+        /// The value of the series `name` with exactly `labels`.
+        fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+            let want: HashSet<(&str, &str)> = labels.iter().copied().collect();
+            let found: Vec<&Sample> = self
+                .samples
+                .iter()
+                .filter(|s| {
+                    s.name == name
+                        && s.labels.len() == want.len()
+                        && s.labels
+                            .iter()
+                            .all(|(k, v)| want.contains(&(k.as_str(), v.as_str())))
+                })
+                .collect();
+            assert_eq!(found.len(), 1, "{name}{labels:?}: {found:?}");
+            found[0].value
+        }
+
+        fn series(&self, name: &str) -> Vec<&Sample> {
+            self.samples.iter().filter(|s| s.name == name).collect()
+        }
+    }
+
+    // --- synthetic inputs ---------------------------------------------------
+
+    fn config() -> Config {
+        ron::from_str(
+            r#"(
+                ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
+                services: [
+                    (vip: "198.18.0.100", port: 80, scheduler: Wrr, real_servers: [
+                        (address: "198.18.0.11", weight: 3), (address: "198.18.0.12", weight: 1),
+                    ]),
+                    (vip: "198.18.0.100", port: 53, protocol: Udp, real_servers: [
+                        (address: "198.18.0.11"),
+                    ]),
+                ],
+            )"#,
+        )
+        .unwrap()
+    }
+
+    struct Lab {
+        inputs: MetricInputs,
+    }
+
+    fn lab() -> Lab {
+        let neigh = NeighTable::new(16);
+        let snap = Snapshot::build(
+            &config(),
+            &[MacAddr([2, 0, 0, 0, 0, 2])],
+            &mut IdRegistry::default(),
+            &neigh,
+            7,
+        )
+        .unwrap();
+        // Resolve .11 only.
+        for e in neigh.entries() {
+            if e.ip == Ipv4Addr::new(198, 18, 0, 11) {
+                neigh.learn(e.slot, e.ip, MacAddr([2, 0, 0, 0, 0, 0x11]), 1);
+            }
+        }
+        let a = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
+        let b = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
+        a.add(Counter::RxFrames, 100);
+        b.add(Counter::RxFrames, 50);
+        a.add(Counter::FwdDr, 80);
+        b.add(Counter::FwdDr, 40);
+        a.add(Counter::DropNoService, 3);
+        b.add(Counter::DropNoService, 4);
+        b.add(Counter::DropIpv4BadChecksum, 2);
+        a.add(Counter::ConnCreated, 9);
+        b.add(Counter::ConnCreated, 1);
+        b.add(Counter::TxFailed, 5);
+        let web = &snap.services[0];
+        let (svc, rs1, rs2) = (
+            web.id as usize,
+            web.reals[0].id as usize,
+            web.reals[1].id as usize,
+        );
+        for (w, k) in [(&a, 1u64), (&b, 10u64)] {
+            bump(&w.services[svc].conns, 2 * k);
+            bump(&w.services[svc].packets, 20 * k);
+            bump(&w.services[svc].bytes, 2000 * k);
+            bump(&w.rs[rs1].conns, k);
+            bump(&w.rs[rs1].packets, 10 * k);
+            bump(&w.rs[rs1].bytes, 1000 * k);
+            bump(&w.rs[rs2].conns, k);
+        }
+        a.rs[rs1].add_active(2);
+        b.rs[rs1].add_active(1);
+        b.rs[rs1].add_inactive(4);
+        // A decrement that landed on another worker's counter.
+        a.rs[rs2].add_active(-1);
+        b.rs[rs2].add_active(3);
+        bump(&a.busy_polls, 30);
+        bump(&a.idle_polls, 70);
+        bump(&a.conns_live, 11);
+        bump(&b.conns_live, 22);
+        let mut h0 = crate::latency::new_histogram();
+        h0.record_n(1500, 990).unwrap(); // 1.5 µs
+        h0.record_n(50_000, 10).unwrap(); // 50 µs
+        h0.record(500_000_000).unwrap(); // 0.5 s: beyond the last bucket
+        let h1 = crate::latency::new_histogram();
+        let stats = dpdk::PortStats {
+            ipackets: 1000,
+            opackets: 900,
+            ibytes: 64_000,
+            obytes: 57_600,
+            imissed: 7,
+            ierrors: 1,
+            oerrors: 2,
+            rx_nombuf: 3,
+        };
+        Lab {
+            inputs: MetricInputs {
+                ports: vec![
+                    PortSample {
+                        name: "lan0".into(),
+                        stats: Some(stats),
+                        link_up: Some(true),
+                    },
+                    PortSample {
+                        name: "wan0".into(),
+                        stats: None,
+                        link_up: Some(false),
+                    },
+                ],
+                workers: vec![a, b],
+                latency: vec![h0, h1],
+                tsc_hz: HZ,
+                snapshot: Arc::new(snap),
+                neighbours: neigh.entries(),
+                generation: 7,
+                last_change: ChangeStatus {
+                    ok: false,
+                    message: "bad \"file\"".into(),
+                    at_unix: 1_700_000_000,
+                },
+                conn_capacity: 1 << 20,
+                uptime_s: 12.5,
+            },
+        }
+    }
+
+    fn bump(c: &std::sync::atomic::AtomicU64, n: u64) {
+        lbcore::counters::bump(c, n);
+    }
+
+    // --- tests ----------------------------------------------------------------
+
+    #[test]
+    fn text_is_well_formed_and_conventional() {
+        let text = render_parts(&lab().inputs);
+        let p = parse(&text);
+        assert!(p.samples.len() > 50, "{text}");
+        for (name, ty) in &p.types {
+            assert!(name.starts_with("lbd_"), "{name}");
+            assert_eq!(ty == "counter", name.ends_with("_total"), "{name}: {ty}");
+            assert!(p.help.contains_key(name), "{name} has no HELP");
+            assert!(!name.contains("__"), "{name}");
+        }
+        // Every family has samples and every sample has a family.
+        for name in p.types.keys() {
+            assert!(
+                p.samples.iter().any(|s| family_of(&p, &s.name) == name),
+                "{name} has no samples"
+            );
+        }
+    }
+
+    #[test]
+    fn counters_are_summed_over_workers() {
+        let p = parse(&render_parts(&lab().inputs));
+        assert_eq!(p.get("lbd_rx_frames_total", &[]), 150.0);
+        assert_eq!(
+            p.get("lbd_packets_total", &[("outcome", "forwarded_dr")]),
+            120.0
+        );
+        assert_eq!(
+            p.get("lbd_packets_total", &[("outcome", "arp_replied")]),
+            0.0
+        );
+        assert_eq!(p.get("lbd_drops_total", &[("reason", "no_service")]), 7.0);
+        assert_eq!(
+            p.get("lbd_drops_total", &[("reason", "ipv4_bad_checksum")]),
+            2.0
+        );
+        assert_eq!(p.get("lbd_connections_created_total", &[]), 10.0);
+        assert_eq!(p.get("lbd_tx_failed_total", &[]), 5.0);
+        // Every drop reason is present from the start (0), so rate() works
+        // the first time one happens.
+        let drops = Counter::ALL.iter().filter(|c| c.is_drop()).count();
+        assert_eq!(p.series("lbd_drops_total").len(), drops);
+        // Every counter is exported exactly once.
+        let exported = p
+            .samples
+            .iter()
+            .filter(|s| {
+                s.name == "lbd_drops_total"
+                    || s.name == "lbd_packets_total"
+                    || s.name == "lbd_events_total"
+                    || [
+                        "lbd_rx_frames_total",
+                        "lbd_arp_learned_total",
+                        "lbd_connections_created_total",
+                        "lbd_connections_expired_total",
+                        "lbd_ipv4_options_total",
+                        "lbd_tx_failed_total",
+                    ]
+                    .contains(&s.name.as_str())
+            })
+            .count();
+        assert_eq!(exported, Counter::COUNT);
+    }
+
+    #[test]
+    fn services_and_real_servers() {
+        let p = parse(&render_parts(&lab().inputs));
+        let web = [("service", "tcp/198.18.0.100:80")];
+        assert_eq!(p.get("lbd_service_connections_total", &web), 22.0);
+        assert_eq!(p.get("lbd_service_packets_total", &web), 220.0);
+        assert_eq!(p.get("lbd_service_bytes_total", &web), 22_000.0);
+        assert_eq!(
+            p.get(
+                "lbd_service_connections_total",
+                &[("service", "udp/198.18.0.100:53")]
+            ),
+            0.0
+        );
+        let rs1 = [
+            ("service", "tcp/198.18.0.100:80"),
+            ("real", "198.18.0.11:80"),
+        ];
+        let rs2 = [
+            ("service", "tcp/198.18.0.100:80"),
+            ("real", "198.18.0.12:80"),
+        ];
+        let dns = [
+            ("service", "udp/198.18.0.100:53"),
+            ("real", "198.18.0.11:53"),
+        ];
+        assert_eq!(p.get("lbd_real_server_connections_total", &rs1), 11.0);
+        assert_eq!(p.get("lbd_real_server_packets_total", &rs1), 110.0);
+        assert_eq!(p.get("lbd_real_server_bytes_total", &rs1), 11_000.0);
+        assert_eq!(p.get("lbd_real_server_connections_total", &rs2), 11.0);
+        assert_eq!(p.get("lbd_real_server_active_connections", &rs1), 3.0);
+        assert_eq!(p.get("lbd_real_server_inactive_connections", &rs1), 4.0);
+        // -1 on one worker, +3 on the other: 2, not 2^32 + 2.
+        assert_eq!(p.get("lbd_real_server_active_connections", &rs2), 2.0);
+        assert_eq!(p.get("lbd_real_server_weight", &rs1), 3.0);
+        assert_eq!(p.get("lbd_real_server_weight", &rs2), 1.0);
+        assert_eq!(p.get("lbd_real_server_weight", &dns), 1.0);
+        assert_eq!(p.series("lbd_real_server_weight").len(), 3);
+    }
+
+    #[test]
+    fn ports_workers_and_state() {
+        let p = parse(&render_parts(&lab().inputs));
+        let rx = [("port", "lan0"), ("direction", "rx")];
+        let tx = [("port", "lan0"), ("direction", "tx")];
+        assert_eq!(p.get("lbd_port_packets_total", &rx), 1000.0);
+        assert_eq!(p.get("lbd_port_packets_total", &tx), 900.0);
+        assert_eq!(p.get("lbd_port_bytes_total", &rx), 64_000.0);
+        assert_eq!(p.get("lbd_port_bytes_total", &tx), 57_600.0);
+        assert_eq!(p.get("lbd_port_missed_total", &[("port", "lan0")]), 7.0);
+        assert_eq!(p.get("lbd_port_errors_total", &rx), 1.0);
+        assert_eq!(p.get("lbd_port_errors_total", &tx), 2.0);
+        assert_eq!(p.get("lbd_port_nombuf_total", &[("port", "lan0")]), 3.0);
+        assert_eq!(p.get("lbd_port_link_up", &[("port", "lan0")]), 1.0);
+        // An unreadable port: no counters, but its link state is known.
+        assert_eq!(p.series("lbd_port_packets_total").len(), 2);
+        assert_eq!(p.get("lbd_port_link_up", &[("port", "wan0")]), 0.0);
+
+        assert_eq!(p.get("lbd_connections", &[("worker", "0")]), 11.0);
+        assert_eq!(p.get("lbd_connections", &[("worker", "1")]), 22.0);
+        assert_eq!(
+            p.get("lbd_connection_table_capacity", &[]),
+            (1 << 20) as f64
+        );
+        assert_eq!(
+            p.get(
+                "lbd_worker_polls_total",
+                &[("worker", "0"), ("result", "busy")]
+            ),
+            30.0
+        );
+        assert_eq!(
+            p.get(
+                "lbd_worker_polls_total",
+                &[("worker", "0"), ("result", "idle")]
+            ),
+            70.0
+        );
+        assert_eq!(p.get("lbd_worker_busy_ratio", &[("worker", "0")]), 0.3);
+        assert_eq!(p.get("lbd_worker_busy_ratio", &[("worker", "1")]), 0.0);
+        assert_eq!(p.get("lbd_neighbours", &[("state", "resolved")]), 1.0);
+        assert_eq!(p.get("lbd_neighbours", &[("state", "unresolved")]), 1.0);
+        assert_eq!(p.get("lbd_config_generation", &[]), 7.0);
+        assert_eq!(p.get("lbd_config_last_change_success", &[]), 0.0);
+        assert_eq!(
+            p.get("lbd_config_last_change_timestamp_seconds", &[]),
+            1.7e9
+        );
+        assert_eq!(p.get("lbd_uptime_seconds", &[]), 12.5);
+        assert_eq!(
+            p.get("lbd_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
+            1.0
+        );
+        assert_eq!(p.types["lbd_port_link_up"], "gauge");
+        assert_eq!(p.types["lbd_connections"], "gauge");
+    }
+
+    #[test]
+    fn latency_histogram() {
+        let p = parse(&render_parts(&lab().inputs));
+        assert_eq!(p.types["lbd_burst_latency_seconds"], "histogram");
+        for worker in ["0", "1"] {
+            let buckets: Vec<&Sample> = p
+                .series("lbd_burst_latency_seconds_bucket")
+                .into_iter()
+                .filter(|s| s.labels.contains(&("worker".into(), worker.into())))
+                .collect();
+            assert_eq!(buckets.len(), LATENCY_BUCKETS_SECONDS.len() + 1);
+            // Cumulative, ending in +Inf == _count.
+            let mut last = 0.0;
+            let mut les = Vec::new();
+            for b in &buckets {
+                assert!(b.value >= last, "not cumulative: {buckets:?}");
+                last = b.value;
+                let le = &b.labels.iter().find(|l| l.0 == "le").unwrap().1;
+                les.push(parse_value(le));
+            }
+            assert!(les.windows(2).all(|w| w[0] < w[1]), "{les:?}");
+            assert_eq!(*les.last().unwrap(), f64::INFINITY);
+            let count = p.get("lbd_burst_latency_seconds_count", &[("worker", worker)]);
+            assert_eq!(last, count);
+        }
+        let w0 = |le: &str| {
+            p.get(
+                "lbd_burst_latency_seconds_bucket",
+                &[("worker", "0"), ("le", le)],
+            )
+        };
+        assert_eq!(w0("0.000001"), 0.0);
+        assert_eq!(w0("0.000002"), 990.0);
+        assert_eq!(w0("0.00002"), 990.0);
+        assert_eq!(w0("0.00005"), 1000.0); // exactly on the bound: included
+        assert_eq!(w0("0.1"), 1000.0);
+        assert_eq!(w0("+Inf"), 1001.0);
+        assert_eq!(
+            p.get("lbd_burst_latency_seconds_count", &[("worker", "0")]),
+            1001.0
+        );
+        let sum = p.get("lbd_burst_latency_seconds_sum", &[("worker", "0")]);
+        let exact = 990.0 * 1.5e-6 + 10.0 * 50e-6 + 0.5;
+        assert!((sum - exact).abs() / exact < 0.01, "{sum} vs {exact}");
+        assert_eq!(
+            p.get("lbd_burst_latency_seconds_count", &[("worker", "1")]),
+            0.0
+        );
+        assert_eq!(
+            p.get("lbd_burst_latency_seconds_sum", &[("worker", "1")]),
+            0.0
+        );
+    }
+
+    #[test]
+    fn bucket_edges_with_real_tsc_rates() {
+        // 2.5 GHz: 2500 cycles = 1 µs exactly; hdr's rounding must not push
+        // a value on an edge into the next bucket by more than 1%.
+        let mut h = crate::latency::new_histogram();
+        h.record_n(2_400, 5).unwrap(); // 0.96 µs
+        h.record_n(2_600, 7).unwrap(); // 1.04 µs
+        let (cum, count, sum) = to_buckets(&h, 2_500_000_000, &LATENCY_BUCKETS_SECONDS);
+        assert_eq!(count, 12);
+        assert_eq!(cum[3], 5, "≤ 1 µs"); // bound index 3 = 1e-6
+        assert_eq!(cum[4], 12, "≤ 2 µs");
+        assert!((sum - (5.0 * 0.96e-6 + 7.0 * 1.04e-6)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn no_latency_without_tsc_rate() {
+        let mut l = lab();
+        l.inputs.tsc_hz = 0;
+        let p = parse(&render_parts(&l.inputs));
+        assert!(!p.types.contains_key("lbd_burst_latency_seconds"));
+    }
+
+    #[test]
+    fn empty_director() {
+        // No services, no workers, no ports: still valid text.
+        let neigh = NeighTable::new(4);
+        let mut cfg = config();
+        cfg.services.clear();
+        let snap = Snapshot::build(
+            &cfg,
+            &[MacAddr([2, 0, 0, 0, 0, 2])],
+            &mut IdRegistry::default(),
+            &neigh,
+            1,
+        )
+        .unwrap();
+        let m = MetricInputs {
+            ports: vec![],
+            workers: vec![],
+            latency: vec![],
+            tsc_hz: HZ,
+            snapshot: Arc::new(snap),
+            neighbours: vec![],
+            generation: 1,
+            last_change: ChangeStatus {
+                ok: true,
+                message: String::new(),
+                at_unix: 0,
+            },
+            conn_capacity: 0,
+            uptime_s: 0.0,
+        };
+        let p = parse(&render_parts(&m));
+        assert_eq!(p.get("lbd_config_last_change_success", &[]), 1.0);
+        assert_eq!(p.get("lbd_drops_total", &[("reason", "no_service")]), 0.0);
+        assert!(p.series("lbd_service_connections_total").is_empty());
+    }
+
+    /// Cross-check with the reference parser (Debian: python3-prometheus-client)
+    /// when it is installed; skipped otherwise.
+    #[test]
+    fn reference_parser_agrees() {
+        const SCRIPT: &str = r#"
+import sys
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:
+    sys.exit(3)
+families = list(text_string_to_metric_families(sys.stdin.read()))
+print(len(families), sum(len(f.samples) for f in families))
+"#;
+        let text = render_parts(&lab().inputs);
+        let ours = parse(&text);
+        // The first interpreter that has the module (a pyenv or venv python3
+        // first on PATH may lack Debian's package).
+        let mut out = None;
+        for python in ["python3", "/usr/bin/python3"] {
+            let Ok(mut child) = std::process::Command::new(python)
+                .args(["-c", SCRIPT])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+            else {
+                continue;
+            };
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            let o = child.wait_with_output().unwrap();
+            if o.status.code() != Some(3) {
+                out = Some(o);
+                break;
+            }
+        }
+        let Some(out) = out else {
+            eprintln!(
+                "skipped: no python3 with prometheus_client (Debian: python3-prometheus-client)"
+            );
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "prometheus_client rejected the text: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reply = String::from_utf8(out.stdout).unwrap();
+        let nums: Vec<usize> = reply
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(nums, [ours.types.len(), ours.samples.len()], "{reply}");
+    }
+
+    // --- HTTP -------------------------------------------------------------------
+
+    fn http(addr: std::net::SocketAddr, request: &str) -> (u16, String, String) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head.to_owned(), body.to_owned())
+    }
+
+    #[test]
+    fn http_routes_and_stops() {
+        let server = bind("127.0.0.1:0").unwrap();
+        let addr = server.server_addr().to_ip().unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let scrapes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (st, sc) = (stop.clone(), scrapes.clone());
+        let t = std::thread::spawn(move || {
+            serve(server, &|| st.load(Relaxed), &|| {
+                sc.fetch_add(1, Relaxed);
+                "# HELP lbd_x x\n# TYPE lbd_x gauge\nlbd_x 1\n".to_owned()
+            })
+        });
+        let req = |m: &str, path: &str| {
+            http(
+                addr,
+                &format!("{m} {path} HTTP/1.1\r\nHost: lbd\r\nConnection: close\r\n\r\n"),
+            )
+        };
+        let (status, head, body) = req("GET", "/metrics");
+        assert_eq!(status, 200);
+        assert!(
+            head.contains("Content-Type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+        assert_eq!(body, "# HELP lbd_x x\n# TYPE lbd_x gauge\nlbd_x 1\n");
+        let (status, _, _) = req("GET", "/metrics?name[]=x");
+        assert_eq!(status, 200);
+        let (status, head, body) = req("GET", "/");
+        assert_eq!(status, 200);
+        assert!(head.contains("text/html"), "{head}");
+        assert!(body.contains("href=\"/metrics\""), "{body}");
+        let (status, _, body) = req("HEAD", "/metrics");
+        assert_eq!(status, 200);
+        assert!(body.is_empty());
+        let (status, _, _) = req("GET", "/metric");
+        assert_eq!(status, 404);
+        let (status, head, _) = req("POST", "/metrics");
+        assert_eq!(status, 405);
+        assert!(head.contains("Allow: GET, HEAD"), "{head}");
+        assert_eq!(scrapes.load(Relaxed), 3);
+        // Stops within a poll period of the flag.
+        stop.store(true, Relaxed);
+        let t0 = std::time::Instant::now();
+        t.join().unwrap();
+        assert!(t0.elapsed() < STOP_POLL * 4, "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn bind_errors_name_the_address() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let e = bind(&addr).err().expect("address in use");
+        assert!(e.to_string().contains(&addr), "{e}");
+        assert!(bind("not an address").is_err());
+    }
+
+    #[test]
+    fn routing() {
+        use tiny_http::Method;
+        assert_eq!(route(&Method::Get, "/metrics"), Route::Metrics);
+        assert_eq!(route(&Method::Get, "/metrics#x"), Route::Metrics);
+        assert_eq!(route(&Method::Head, "/"), Route::Index);
+        assert_eq!(route(&Method::Get, "/metrics/"), Route::NotFound);
+        assert_eq!(route(&Method::Put, "/nope"), Route::MethodNotAllowed);
+        assert_eq!(route(&Method::Delete, "/metrics"), Route::MethodNotAllowed);
+    }
+}

@@ -57,6 +57,7 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         let n = ctx.rx.rx_burst(&mut rx);
         if n == 0 {
             bump(&stats.idle_polls, 1);
+            latency.maybe_publish(dpdk::tsc::now(), &ctx.latency);
             ctx.worker.housekeeping(now, SWEEP_BUCKETS_IDLE);
             if drains_ctl {
                 let p = ctx.port as usize;

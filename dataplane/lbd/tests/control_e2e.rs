@@ -338,3 +338,130 @@ fn socket_refuses_unprivileged_writers() {
 
 const TWO_RS: &str = r#"(vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
     (address: "198.18.0.11"), (address: "198.18.0.12")])"#;
+
+/// Scrape /metrics inside the director's namespace and parse it with the
+/// reference Prometheus text parser (python3-prometheus-client); returns
+/// samples as (name, labels, value).
+fn scrape(lab: &Lab) -> Vec<(String, serde_json::Map<String, serde_json::Value>, f64)> {
+    let (ok, text, err) = lab.exec(
+        "dir",
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "http://127.0.0.1:9300/metrics",
+        ],
+    );
+    assert!(ok, "scrape failed: {err}");
+    let parser = r#"
+import sys, json
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        out.append([s.name, s.labels, s.value])
+print(json.dumps(out))
+"#;
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", parser])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser rejected /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s[0].as_str().unwrap().to_string(),
+                s[1].as_object().unwrap().clone(),
+                s[2].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_parse_and_match_the_traffic() {
+    if !may_run("metrics_parse_and_match_the_traffic") {
+        return;
+    }
+    let lab = Lab::up("c2met", 2);
+    let lbd = lab.start_lbd(TWO_RS);
+    lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    let n = 12;
+    for _ in 0..n {
+        assert!(lab.curl("http://198.18.0.100/").starts_with("rs"));
+    }
+    // A ping and a frame for no service add known outcomes.
+    let (ok, _, _) = lab.exec("client", &["ping", "-c", "2", "-W", "2", "198.18.0.100"]);
+    assert!(ok);
+    let samples = scrape(&lab);
+    let sum =
+        |name: &str, pred: &dyn Fn(&serde_json::Map<String, serde_json::Value>) -> bool| -> f64 {
+            samples
+                .iter()
+                .filter(|(n, l, _)| n == name && pred(l))
+                .map(|(_, _, v)| v)
+                .sum()
+        };
+    let any = |_: &serde_json::Map<String, serde_json::Value>| true;
+    assert_eq!(sum("lbd_service_connections_total", &any), n as f64);
+    assert_eq!(sum("lbd_real_server_connections_total", &any), n as f64);
+    let per_rs = |ip: &str| {
+        sum("lbd_real_server_connections_total", &|l| {
+            l["real"] == format!("{ip}:80")
+        })
+    };
+    assert_eq!(per_rs("198.18.0.11"), (n / 2) as f64);
+    assert_eq!(per_rs("198.18.0.12"), (n / 2) as f64);
+    assert_eq!(
+        sum("lbd_packets_total", &|l| l["outcome"]
+            == "icmp_echo_replied"),
+        2.0
+    );
+    // Every forwarded packet was received on the port.
+    let fwd = sum("lbd_packets_total", &|l| l["outcome"] == "forwarded_dr");
+    let rx = sum("lbd_port_packets_total", &|l| l["direction"] == "rx");
+    assert!(
+        fwd >= (n * 5) as f64 && rx >= fwd,
+        "forwarded {fwd}, received {rx}"
+    );
+    assert_eq!(sum("lbd_connection_table_capacity", &any), 65536.0);
+    assert_eq!(sum("lbd_neighbours", &|l| l["state"] == "resolved"), 2.0);
+    assert_eq!(sum("lbd_config_last_change_success", &any), 1.0);
+    assert!(
+        sum("lbd_burst_latency_seconds_count", &any) > 0.0,
+        "latency histogram is empty"
+    );
+    assert!(
+        samples.iter().any(|(n, _, _)| n == "lbd_drops_total"),
+        "drop reasons exported"
+    );
+    // A change shows up as a new generation.
+    lab.lbctl_ok(&["real", "edit", SVC, "198.18.0.12", "--weight", "5"]);
+    let samples2 = scrape(&lab);
+    let generation = samples2
+        .iter()
+        .find(|(n, _, _)| n == "lbd_config_generation")
+        .unwrap()
+        .2;
+    assert_eq!(generation, 2.0);
+    lbd.stop();
+}

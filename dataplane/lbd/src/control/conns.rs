@@ -136,81 +136,6 @@ impl DumpSlot {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use lbcore::conntrack::{ConnKey, Probe};
-
-    fn table_with(n: u32) -> ConnTable {
-        let mut t = ConnTable::new(8192, 1);
-        for i in 0..n {
-            let k = ConnKey {
-                proto: 6,
-                client_ip: 0xC612_0001,
-                client_port: 1000 + i as u16,
-                vip: 0xC612_0064,
-                vport: 80,
-            };
-            let h = t.hash(&k);
-            if let Probe::Vacant { slot, .. } = t.probe(&k, h, 0) {
-                let state = if i % 2 == 0 {
-                    ConnState::Established
-                } else {
-                    ConnState::SynRecv
-                };
-                t.insert_at(slot, Conn::new(&k, i % 3, state as u8, 0, 10_000));
-            }
-        }
-        t
-    }
-
-    #[test]
-    fn lists_in_slices_with_filter_and_limit() {
-        let t = table_with(5000);
-        let slot = DumpSlot::default();
-        let filter = RawFilter {
-            state: Some(ConnState::Established),
-            ..Default::default()
-        };
-        slot.post(DumpJob::new(filter, 100));
-        let mut polls = 0;
-        let job = loop {
-            slot.serve(&t, 5);
-            polls += 1;
-            if let Some(j) = slot.take_done() {
-                break j;
-            }
-            assert!(polls < 10_000);
-        };
-        assert!(polls > 1, "a big table is listed in several slices");
-        assert_eq!(job.matched, 2500);
-        assert_eq!(job.found.len(), 100);
-        assert!(job
-            .found
-            .iter()
-            .all(|(c, left)| c.state == ConnState::Established as u8 && *left == 9_995));
-        assert!(!slot.pending.load(Ordering::Relaxed));
-    }
-
-    #[test]
-    fn filter_by_real_server_and_port() {
-        let t = table_with(300);
-        let slot = DumpSlot::default();
-        let filter = RawFilter {
-            rs: Some(vec![1]),
-            vport: Some(80),
-            ..Default::default()
-        };
-        slot.post(DumpJob::new(filter, 1000));
-        while slot.pending.load(Ordering::Relaxed) {
-            slot.serve(&t, 0);
-        }
-        let job = slot.take_done().unwrap();
-        assert_eq!(job.matched, 100);
-        assert!(job.found.iter().all(|(c, _)| c.rs == 1));
-    }
-}
-
 /// Most entries one listing returns (keeps a response well inside the
 /// protocol's frame limit).
 pub const MAX_LIST: u32 = 20_000;
@@ -327,4 +252,79 @@ pub fn list(
         conns: out,
         total,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lbcore::conntrack::{ConnKey, Probe};
+
+    fn table_with(n: u32) -> ConnTable {
+        let mut t = ConnTable::new(8192, 1);
+        for i in 0..n {
+            let k = ConnKey {
+                proto: 6,
+                client_ip: 0xC612_0001,
+                client_port: 1000 + i as u16,
+                vip: 0xC612_0064,
+                vport: 80,
+            };
+            let h = t.hash(&k);
+            if let Probe::Vacant { slot, .. } = t.probe(&k, h, 0) {
+                let state = if i % 2 == 0 {
+                    ConnState::Established
+                } else {
+                    ConnState::SynRecv
+                };
+                t.insert_at(slot, Conn::new(&k, i % 3, state as u8, 0, 10_000));
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn lists_in_slices_with_filter_and_limit() {
+        let t = table_with(5000);
+        let slot = DumpSlot::default();
+        let filter = RawFilter {
+            state: Some(ConnState::Established),
+            ..Default::default()
+        };
+        slot.post(DumpJob::new(filter, 100));
+        let mut polls = 0;
+        let job = loop {
+            slot.serve(&t, 5);
+            polls += 1;
+            if let Some(j) = slot.take_done() {
+                break j;
+            }
+            assert!(polls < 10_000);
+        };
+        assert!(polls > 1, "a big table is listed in several slices");
+        assert_eq!(job.matched, 2500);
+        assert_eq!(job.found.len(), 100);
+        assert!(job
+            .found
+            .iter()
+            .all(|(c, left)| c.state == ConnState::Established as u8 && *left == 9_995));
+        assert!(!slot.pending.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn filter_by_real_server_and_port() {
+        let t = table_with(300);
+        let slot = DumpSlot::default();
+        let filter = RawFilter {
+            rs: Some(vec![1]),
+            vport: Some(80),
+            ..Default::default()
+        };
+        slot.post(DumpJob::new(filter, 1000));
+        while slot.pending.load(Ordering::Relaxed) {
+            slot.serve(&t, 0);
+        }
+        let job = slot.take_done().unwrap();
+        assert_eq!(job.matched, 100);
+        assert!(job.found.iter().all(|(c, _)| c.rs == 1));
+    }
 }
