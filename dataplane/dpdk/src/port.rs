@@ -594,7 +594,14 @@ impl RxQueue {
     /// Returns how many arrived.
     #[inline]
     pub fn rx_burst(&mut self, out: &mut MbufBurst) -> usize {
-        let room = out.remaining();
+        self.rx_burst_upto(out, usize::MAX)
+    }
+
+    /// Receive at most `max` packets (and at most `out.remaining()`),
+    /// appending them to `out`. Returns how many arrived.
+    #[inline]
+    pub fn rx_burst_upto(&mut self, out: &mut MbufBurst, max: usize) -> usize {
+        let room = out.remaining().min(max);
         if room == 0 {
             return 0;
         }

@@ -265,6 +265,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             latency: h.latency.clone(),
             dump: h.dump.clone(),
             shared: shared.clone(),
+            burst: cfg.workers.burst as usize,
         };
         info!(
             "worker {w}: port {} queue {} on lcore {}",

@@ -35,6 +35,8 @@ pub struct WorkerCtx {
     /// Connection listings asked by the control socket.
     pub dump: Arc<crate::control::conns::DumpSlot>,
     pub shared: Arc<Shared>,
+    /// Packets pulled per poll (config `workers.burst`, at most 64).
+    pub burst: usize,
 }
 
 pub fn run(mut ctx: WorkerCtx) -> i32 {
@@ -54,7 +56,7 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         }
         let now = ctx.shared.clock.now();
         ctx.dump.serve(ctx.worker.table(), now);
-        let n = ctx.rx.rx_burst(&mut rx);
+        let n = ctx.rx.rx_burst_upto(&mut rx, ctx.burst);
         if n == 0 {
             bump(&stats.idle_polls, 1);
             latency.maybe_publish(dpdk::tsc::now(), &ctx.latency);
