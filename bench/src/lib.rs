@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use frames::{build_tcp, client_of, FrameBuf, DIR_MAC, TCP_ACK, TCP_SYN};
 
-/// Real servers behind the benchmark's service.
+/// Real servers behind the benchmark's service (default).
 pub const REAL_SERVERS: usize = 100;
 /// Housekeeping after every burst, as `lbd`'s worker does on a busy poll.
 pub const SWEEP_BUCKETS_BUSY: usize = 4;
@@ -69,6 +69,8 @@ pub struct Params {
     pub seconds: Option<f64>,
     /// Mixed: percentage of packets that are new SYNs.
     pub syn_percent: u32,
+    /// Real servers behind the service (1..=1000).
+    pub real_servers: usize,
     /// Experiment (not what lbd does): hash and prefetch every frame's
     /// table bucket at the start of its burst, before processing it.
     pub prefetch: bool,
@@ -87,6 +89,7 @@ impl Params {
             burst: 32,
             seconds: None,
             syn_percent: 10,
+            real_servers: REAL_SERVERS,
             prefetch: false,
             hugepages: false,
             seed: 0x1bd_5eed,
@@ -100,6 +103,7 @@ pub struct Report {
     pub workload: Workload,
     pub flows: u64,
     pub burst: usize,
+    pub real_servers: usize,
     pub prefetch: bool,
     pub hugepages: bool,
     /// Packets processed in the timed part.
@@ -133,13 +137,14 @@ pub struct Report {
     pub setup_seconds: f64,
 }
 
-/// The benchmark's configuration: one port, one wlc service, 100 servers.
-pub fn config() -> Config {
+/// The benchmark's configuration: one port, one wlc service, `n` real
+/// servers (weights 1, 2, 3 in turn).
+pub fn config(n: usize) -> Config {
     let mut reals = String::new();
-    for i in 0..REAL_SERVERS {
+    for i in 0..n {
         reals.push_str(&format!(
-            "(address: \"10.0.1.{}\", weight: {}),",
-            i + 1,
+            "(address: \"{}\", weight: {}),",
+            real_server(i),
             i % 3 + 1
         ));
     }
@@ -155,17 +160,17 @@ pub fn config() -> Config {
     ron::from_str(&text).expect("benchmark configuration parses")
 }
 
-/// A worker with a table for `capacity` connections and every real server's
-/// MAC learned.
-pub fn worker(capacity: usize, seed: u64) -> Worker {
-    let cfg = config();
+/// A worker with a table for `capacity` connections, `reals` real servers
+/// and every real server's MAC learned.
+pub fn worker(capacity: usize, seed: u64, reals: usize) -> Worker {
+    let cfg = config(reals);
     let neigh = Arc::new(NeighTable::new(MAX_REAL_SERVERS));
     let mut reg = Registry::default();
     let snap = Snapshot::build(&cfg, &[MacAddr(DIR_MAC)], &mut reg, &neigh, 1)
         .expect("benchmark snapshot builds");
     for e in neigh.entries() {
         let o = e.ip.octets();
-        let mac = MacAddr([0x02, 0, 0, 0x11, o[2], o[3]]);
+        let mac = MacAddr([0x02, 0, 0x11, o[1], o[2], o[3]]);
         neigh.learn(e.slot, e.ip, mac, 0);
     }
     assert!(
@@ -269,7 +274,7 @@ pub struct Fill {
 }
 
 pub fn fill(capacity: usize, attempts: u64, seed: u64) -> Fill {
-    let mut w = worker(capacity, seed);
+    let mut w = worker(capacity, seed, REAL_SERVERS);
     let slots = w.table().memory_bytes() / 32;
     let mut f = FrameBuf::ZERO;
     let (mut first, mut refused) = (None, 0);
@@ -312,6 +317,9 @@ pub fn run(p: &Params) -> Result<Report, String> {
     if p.flows == 0 {
         return Err("flows must be > 0".into());
     }
+    if !(1..=1000).contains(&p.real_servers) {
+        return Err("real servers must be 1..=1000".into());
+    }
     if p.workload == Workload::Established && p.flows < p.burst as u64 {
         return Err("established: flows must be at least the burst size".into());
     }
@@ -322,7 +330,7 @@ pub fn run(p: &Params) -> Result<Report, String> {
     let mut rng = Rng::new(p.seed);
     let (mut w, mut trace, packets, reusable) = match p.workload {
         Workload::Established => {
-            let mut w = worker(p.flows as usize, p.seed);
+            let mut w = worker(p.flows as usize, p.seed, p.real_servers);
             let live = precreate(&mut w, p.flows, 0)?;
             let perm = permutation(p.flows as usize, &mut rng);
             let mut trace = frames::alloc(p.flows as usize);
@@ -334,7 +342,7 @@ pub fn run(p: &Params) -> Result<Report, String> {
         }
         Workload::New => {
             let n = p.flows as usize;
-            let w = worker(n, p.seed);
+            let w = worker(n, p.seed, p.real_servers);
             let mut trace = frames::alloc(n);
             for (i, f) in trace.iter_mut().enumerate() {
                 let (ip, port) = client_of(i as u64);
@@ -350,7 +358,7 @@ pub fn run(p: &Params) -> Result<Report, String> {
             let syns = (0..p.packets)
                 .filter(|_| rng.below(100) < p.syn_percent as u64)
                 .count() as u64;
-            let mut w = worker((p.flows + syns) as usize, p.seed);
+            let mut w = worker((p.flows + syns) as usize, p.seed, p.real_servers);
             let live = precreate(&mut w, p.flows, 0)?;
             let mut rng = Rng::new(p.seed);
             let mut trace = frames::alloc(p.packets as usize);
@@ -474,6 +482,7 @@ pub fn run(p: &Params) -> Result<Report, String> {
         workload: p.workload,
         flows: p.flows,
         burst: p.burst,
+        real_servers: p.real_servers,
         prefetch: p.prefetch,
         hugepages: p.hugepages,
         packets: done,
@@ -521,7 +530,7 @@ pub fn mem_available() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The real-server addresses (for tests).
+/// The address of real server `i` (10.0.1.1 upwards, 250 per /24).
 pub fn real_server(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 1, i as u8 + 1)
+    Ipv4Addr::new(10, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
 }

@@ -45,6 +45,9 @@ struct Common {
     /// (madvise); lbd does not today.
     #[arg(long)]
     hugepages: bool,
+    /// Real servers behind the service (wlc scans all of them per new flow).
+    #[arg(long, default_value_t = 100)]
+    real_servers: usize,
     /// Seed of the trace shuffle and the table hash.
     #[arg(long, default_value_t = 0x1bd_5eed)]
     seed: u64,
@@ -98,6 +101,7 @@ fn params(workload: Workload, flows: u64, packets: u64, c: &Common) -> Params {
     p.syn_percent = c.syn_percent;
     p.prefetch = c.prefetch;
     p.hugepages = c.hugepages;
+    p.real_servers = c.real_servers;
     p.seed = c.seed;
     p
 }
@@ -204,6 +208,9 @@ fn row(s: &Summary) {
     }
     if p.hugepages {
         name.push_str(" +hugepages");
+    }
+    if p.real_servers != lbbench::REAL_SERVERS {
+        name.push_str(&format!(" ({} RS)", p.real_servers));
     }
     let newc = if r.conns_created > 0 {
         s.new_conns_per_sec.show(1e-6, 2)

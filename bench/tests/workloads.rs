@@ -106,3 +106,16 @@ fn fill_reports_refusals() {
     let f = lbbench::fill(1000, 1000, 1);
     assert_eq!(f.final_len as u64 + f.refused, 1000);
 }
+
+#[test]
+fn any_number_of_real_servers_works() {
+    for n in [1, 7, 300] {
+        let mut p = Params::new(Workload::New, 500, 500);
+        p.real_servers = n;
+        let r = run(&p).unwrap();
+        assert_eq!(r.tx, 500, "{n} real servers");
+    }
+    let mut p = Params::new(Workload::New, 500, 500);
+    p.real_servers = 0;
+    assert!(run(&p).is_err());
+}

@@ -465,3 +465,106 @@ fn metrics_parse_and_match_the_traffic() {
     assert_eq!(generation, 2.0);
     lbd.stop();
 }
+
+#[test]
+fn conns_zero_timeouts_concurrency_rollback_and_autoreload() {
+    if !may_run("conns_zero_timeouts_concurrency_rollback_and_autoreload") {
+        return;
+    }
+    let lab = Lab::up("c2verbs", 2);
+    let lbd = lab.start_lbd_with(TWO_RS, "control: (socket: \"SOCK\", autoreload: true),");
+    lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    for _ in 0..4 {
+        lab.curl("http://198.18.0.100/");
+    }
+    // conns: the four closed connections, filterable by real server and state.
+    let v: serde_json::Value = serde_json::from_str(&lab.lbctl_ok(&["--json", "conns"])).unwrap();
+    assert_eq!(v["conns"].as_array().unwrap().len(), 4, "{v}");
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.lbctl_ok(&["--json", "conns", "--real", "198.18.0.11"])).unwrap();
+    let conns = v["conns"].as_array().unwrap();
+    assert_eq!(conns.len(), 2);
+    assert!(conns
+        .iter()
+        .all(|c| c["real"] == "198.18.0.11" && c["client"] == "198.18.0.1"));
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.lbctl_ok(&["--json", "conns", "--state", "ESTABLISHED"]))
+            .unwrap();
+    assert_eq!(v["conns"].as_array().unwrap().len(), 0);
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.lbctl_ok(&["--json", "conns", "--limit", "1"])).unwrap();
+    assert_eq!(v["conns"].as_array().unwrap().len(), 1);
+    assert_eq!(v["truncated"], true);
+    let text = lab.lbctl_ok(&["conns"]);
+    assert!(text.contains("198.18.0.100:80"), "{text}");
+
+    // zero resets the listed counters (the daemon's own counters go on).
+    let conns_of = |lab: &Lab| list_json(lab)[0]["counters"]["conns"].as_u64().unwrap();
+    assert_eq!(conns_of(&lab), 4);
+    lab.lbctl_ok(&["zero"]);
+    assert_eq!(conns_of(&lab), 0);
+    lab.curl("http://198.18.0.100/");
+    assert_eq!(conns_of(&lab), 1);
+
+    // timeouts: ipvsadm --set order, 0 keeps a value.
+    lab.lbctl_ok(&["timeouts", "set", "600", "0", "30"]);
+    let t: serde_json::Value =
+        serde_json::from_str(&lab.lbctl_ok(&["--json", "timeouts"])).unwrap();
+    assert_eq!(t["tcp_established"], 600);
+    assert_eq!(t["tcp_fin_wait"], 120);
+    assert_eq!(t["udp"], 30);
+
+    // Several clients at once all get answers.
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let sock = lab.socket_path();
+            std::thread::spawn(move || {
+                let verb = if i % 2 == 0 { "list" } else { "status" };
+                Command::new(lbctl_bin())
+                    .arg("--socket")
+                    .arg(sock)
+                    .arg(verb)
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert!(h.join().unwrap().status.success());
+    }
+
+    // A change that cannot be persisted is not applied. (A directory in the
+    // place of lbd's temporary file makes the write fail, even for root.)
+    let g = |lab: &Lab| -> u64 {
+        let s: serde_json::Value =
+            serde_json::from_str(&lab.lbctl_ok(&["--json", "status"])).unwrap();
+        s["generation"].as_u64().unwrap()
+    };
+    let before = g(&lab);
+    let blocker = lab.dir().join(format!(".lbd.ron.tmp.{}", lbd.pid()));
+    std::fs::create_dir(&blocker).unwrap();
+    let (code, _, err) = lab.lbctl(&["real", "add", SVC, "198.18.0.13"]);
+    assert_eq!(code, 1, "persist failure exits 1: {err}");
+    assert!(err.contains("not applied"), "{err}");
+    assert_eq!(g(&lab), before);
+    assert!(!lab.lbctl_ok(&["list"]).contains("198.18.0.13"));
+    std::fs::remove_dir(&blocker).unwrap();
+
+    // autoreload: a hand edit of the file is applied by itself.
+    let text = std::fs::read_to_string(lab.config_path()).unwrap();
+    std::fs::write(
+        lab.config_path(),
+        text.replace("scheduler: Rr", "scheduler: Lc"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while list_json(&lab)[0]["scheduler"] != "Lc" {
+        assert!(
+            Instant::now() < deadline,
+            "autoreload did not apply the edited file"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(g(&lab) > before);
+    lbd.stop();
+}

@@ -129,12 +129,19 @@ impl Lab {
     eal: (cores: "0-1", no_huge: true, memory_mb: Some(512), no_pci: true, file_prefix: Some("lbd-e2e-{p}")),
     ports: [(name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24")],
     conn_table: (capacity: 65536),
-    control: (socket: "{sock}"),
+    {control}
     {sections}
     services: [{services}],
 )"#,
             p = self.prefix,
-            sock = self.socket_path().display(),
+            // A `control` section of the caller's replaces the default one;
+            // "SOCK" in it stands for this lab's socket path.
+            control = if sections.contains("control:") {
+                String::new()
+            } else {
+                format!("control: (socket: \"{}\"),", self.socket_path().display())
+            },
+            sections = sections.replace("SOCK", &self.socket_path().display().to_string()),
         );
         let path = self.config_path();
         std::fs::write(&path, cfg).unwrap();
