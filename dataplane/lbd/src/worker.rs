@@ -72,7 +72,7 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         let worker = &mut ctx.worker;
         let port = ctx.port;
         rx.drain(|mut m| {
-            let out = match worker.process(m.data_mut(), port, now) {
+            let out = match worker.process_buf(&mut MbufBuf(&mut m), port, now) {
                 Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
                 _ => &mut drop,
             };
@@ -126,5 +126,27 @@ fn send_control_frames(ctx: &mut WorkerCtx, out: &mut MbufBurst) {
     if !out.is_empty() {
         ctx.worker.stats().add(Counter::TxFailed, out.len() as u64);
         out.free_all();
+    }
+}
+
+/// An mbuf as the pipeline's packet buffer (grows into its headroom).
+struct MbufBuf<'a>(&'a mut dpdk::Mbuf);
+
+impl lbcore::pipeline::PacketBuf for MbufBuf<'_> {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        self.0.data()
+    }
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        self.0.data_mut()
+    }
+    #[inline]
+    fn prepend(&mut self, n: usize) -> bool {
+        u16::try_from(n).is_ok_and(|n| self.0.prepend(n).is_some())
+    }
+    #[inline]
+    fn adj(&mut self, n: usize) -> bool {
+        u16::try_from(n).is_ok_and(|n| self.0.adj(n).is_some())
     }
 }

@@ -17,6 +17,7 @@
 //! - A SYN on a flow whose connection is closing starts a new connection and
 //!   is scheduled again (the client reused its port).
 
+pub mod buf;
 pub mod snapshot;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::wire::tcp::TcpSegment;
 use crate::wire::udp::UdpDatagram;
 use crate::wire::{MacAddr, TcpFlags, WireError};
 
+pub use buf::{PacketBuf, SliceBuf};
 pub use snapshot::{Registry, Snapshot, MAX_REAL_SERVERS, MAX_SERVICES};
 
 /// What to do with a frame after processing.
@@ -108,7 +110,14 @@ impl Worker {
         }
     }
 
-    /// Process one frame that arrived on port index `rx_port`.
+    /// Process one frame held in a buffer that may grow at the front (an
+    /// mbuf): the entry point for the worker loop.
+    #[inline]
+    pub fn process_buf<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
+        self.process(pkt.data_mut(), rx_port, now)
+    }
+
+    /// Process one frame that arrived on port index `rx_port`, in place.
     #[inline]
     pub fn process(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Verdict {
         self.stats.count(Counter::RxFrames);
