@@ -113,6 +113,16 @@ pub enum SchedulerArg {
     Lc,
     /// Weighted least connection (the default).
     Wlc,
+    /// Source hashing (by client address).
+    Sh,
+    /// Maglev consistent hashing (by client address).
+    Mh,
+    /// Shortest expected delay.
+    Sed,
+    /// Never queue.
+    Nq,
+    /// Weighted failover.
+    Fo,
 }
 
 impl From<SchedulerArg> for Scheduler {
@@ -122,6 +132,11 @@ impl From<SchedulerArg> for Scheduler {
             SchedulerArg::Wrr => Scheduler::Wrr,
             SchedulerArg::Lc => Scheduler::Lc,
             SchedulerArg::Wlc => Scheduler::Wlc,
+            SchedulerArg::Sh => Scheduler::Sh,
+            SchedulerArg::Mh => Scheduler::Mh,
+            SchedulerArg::Sed => Scheduler::Sed,
+            SchedulerArg::Nq => Scheduler::Nq,
+            SchedulerArg::Fo => Scheduler::Fo,
         }
     }
 }
@@ -190,6 +205,16 @@ mod tests {
         assert_eq!(Scheduler::from(SchedulerArg::Wrr), Scheduler::Wrr);
         assert_eq!(Scheduler::from(SchedulerArg::Lc), Scheduler::Lc);
         assert_eq!(Scheduler::from(SchedulerArg::Wlc), Scheduler::Wlc);
+        assert_eq!(Scheduler::from(SchedulerArg::Sh), Scheduler::Sh);
+        assert_eq!(Scheduler::from(SchedulerArg::Mh), Scheduler::Mh);
+        assert_eq!(Scheduler::from(SchedulerArg::Sed), Scheduler::Sed);
+        assert_eq!(Scheduler::from(SchedulerArg::Nq), Scheduler::Nq);
+        assert_eq!(Scheduler::from(SchedulerArg::Fo), Scheduler::Fo);
+        // Every config scheduler has an lbctl name, spelt like name().
+        for s in SchedulerArg::value_variants() {
+            let name = s.to_possible_value().unwrap();
+            assert_eq!(name.get_name(), Scheduler::from(*s).name());
+        }
         assert_eq!(
             SchedulerArg::from_str("WRR", true).unwrap(),
             SchedulerArg::Wrr

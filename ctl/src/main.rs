@@ -239,15 +239,23 @@ pub enum RealCmd {
         /// Weight; 0 takes no new connections.
         #[arg(long, short = 'w', value_name = "N", default_value_t = 1)]
         weight: u32,
-        /// Direct routing (ipvsadm -g), the only method and the default.
+        /// Direct routing (ipvsadm -g), the default.
         #[arg(long = "dr", short = 'g', visible_alias = "gatewaying")]
         dr: bool,
+        /// IPIP tunnel (ipvsadm -i): the server decapsulates and answers directly.
+        #[arg(
+            long = "tunnel",
+            short = 'i',
+            visible_alias = "ipip",
+            conflicts_with = "dr"
+        )]
+        tunnel: bool,
         #[command(flatten)]
         proto: ProtoArg,
     },
-    /// Change a real server's weight (ipvsadm -e).
+    /// Change a real server's weight or forwarding method (ipvsadm -e).
     #[command(visible_alias = "set")]
-    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["weight", "dr"]))]
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["weight", "dr", "tunnel"]))]
     Edit {
         #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
         service: ServiceAddr,
@@ -260,6 +268,14 @@ pub enum RealCmd {
         /// Set the forwarding method to direct routing.
         #[arg(long = "dr", short = 'g', visible_alias = "gatewaying")]
         dr: bool,
+        /// Set the forwarding method to IPIP tunnel.
+        #[arg(
+            long = "tunnel",
+            short = 'i',
+            visible_alias = "ipip",
+            conflicts_with = "dr"
+        )]
+        tunnel: bool,
         #[command(flatten)]
         proto: ProtoArg,
     },
@@ -367,6 +383,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             real,
             weight,
             dr: _,
+            tunnel,
             proto,
         }) => Request::AddReal {
             service: key(*service, *proto),
@@ -374,7 +391,11 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
                 address: real.address,
                 port: real.port,
                 weight: *weight,
-                forward: Forward::Dr,
+                forward: if *tunnel {
+                    Forward::Tunnel
+                } else {
+                    Forward::Dr
+                },
             },
         },
         Cmd::Real(RealCmd::Edit {
@@ -382,13 +403,18 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             real,
             weight,
             dr,
+            tunnel,
             proto,
         }) => Request::EditReal {
             service: key(*service, *proto),
             address: *real,
             edit: RealEdit {
                 weight: *weight,
-                forward: dr.then_some(Forward::Dr),
+                forward: if *tunnel {
+                    Some(Forward::Tunnel)
+                } else {
+                    dr.then_some(Forward::Dr)
+                },
             },
         },
         Cmd::Real(RealCmd::Del {

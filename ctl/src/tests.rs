@@ -108,6 +108,11 @@ fn service_add() {
         ("lc", Scheduler::Lc),
         ("wlc", Scheduler::Wlc),
         ("WLC", Scheduler::Wlc),
+        ("sh", Scheduler::Sh),
+        ("mh", Scheduler::Mh),
+        ("sed", Scheduler::Sed),
+        ("nq", Scheduler::Nq),
+        ("fo", Scheduler::Fo),
     ] {
         match req(&["service", "add", "10.0.0.1:443", "-s", name, "-t"]) {
             Request::AddService(s) => assert_eq!(s.scheduler, want, "{name}"),
@@ -125,9 +130,12 @@ fn service_add_refuses_bad_input() {
     assert!(msg.contains("not an IPv4 address"), "{msg}");
     let (_, msg) = refused(&["service", "add", "198.18.0.100:99999"]);
     assert!(msg.contains("out of range"), "{msg}");
-    let (kind, msg) = refused(&["service", "add", "198.18.0.100:80", "-s", "sh"]);
+    let (kind, msg) = refused(&["service", "add", "198.18.0.100:80", "-s", "dh"]);
     assert_eq!(kind, ClapKind::InvalidValue);
-    assert!(msg.contains("possible values: rr, wrr, lc, wlc"), "{msg}");
+    assert!(
+        msg.contains("possible values: rr, wrr, lc, wlc, sh, mh, sed, nq, fo"),
+        "{msg}"
+    );
     let (kind, _) = refused(&["service", "add"]);
     assert_eq!(kind, ClapKind::MissingRequiredArgument);
     let (kind, _) = refused(&["service", "add", "198.18.0.100:80", "--udp", "--tcp"]);
@@ -504,4 +512,71 @@ fn help_lists_exit_codes() {
     assert!(help.contains("Exit status:"), "{help}");
     assert!(help.contains("64  usage error"), "{help}");
     assert!(help.contains("7   cannot connect"), "{help}");
+}
+
+#[test]
+fn real_add_and_edit_tunnel() {
+    assert_eq!(
+        req(&["real", "add", "198.18.0.100:80", "198.18.0.11", "-i"]),
+        Request::AddReal {
+            service: tcp_key("198.18.0.100", 80),
+            real: RealServerConfig {
+                address: ip("198.18.0.11"),
+                port: None,
+                weight: 1,
+                forward: Forward::Tunnel,
+            },
+        }
+    );
+    for flag in ["--tunnel", "--ipip"] {
+        match req(&[
+            "real",
+            "add",
+            "198.18.0.100:80",
+            "198.18.0.12",
+            flag,
+            "-w",
+            "3",
+        ]) {
+            Request::AddReal { real, .. } => {
+                assert_eq!((real.forward, real.weight), (Forward::Tunnel, 3))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        req(&["real", "edit", "198.18.0.100:80", "198.18.0.11", "-i"]),
+        Request::EditReal {
+            service: tcp_key("198.18.0.100", 80),
+            address: ip("198.18.0.11"),
+            edit: RealEdit {
+                weight: None,
+                forward: Some(Forward::Tunnel)
+            },
+        }
+    );
+    assert_eq!(
+        req(&[
+            "real",
+            "edit",
+            "198.18.0.100:80",
+            "198.18.0.11",
+            "--tunnel",
+            "-w",
+            "0"
+        ]),
+        Request::EditReal {
+            service: tcp_key("198.18.0.100", 80),
+            address: ip("198.18.0.11"),
+            edit: RealEdit {
+                weight: Some(0),
+                forward: Some(Forward::Tunnel)
+            },
+        }
+    );
+    // One method at a time.
+    let (kind, _) = refused(&["real", "add", "198.18.0.100:80", "198.18.0.11", "-g", "-i"]);
+    assert_eq!(kind, ClapKind::ArgumentConflict);
+    let (kind, _) = refused(&["real", "edit", "198.18.0.100:80", "198.18.0.11", "-i", "-g"]);
+    assert_eq!(kind, ClapKind::ArgumentConflict);
 }

@@ -521,7 +521,7 @@ fn usage_errors_exit_64_and_help_exits_0() {
     for args in [
         &["frobnicate"][..],
         &["service", "add", "198.18.0.100"],
-        &["service", "add", "198.18.0.100:80", "-s", "sh"],
+        &["service", "add", "198.18.0.100:80", "-s", "dh"],
         &[
             "real",
             "add",

@@ -33,6 +33,11 @@ counters! {
     RxFrames = "rx_frames",
     /// Forwarded to a real server by DR.
     FwdDr = "forwarded_dr",
+    /// Forwarded to a real server inside an IPIP tunnel (outer IPv4 header added).
+    FwdTunnel = "forwarded_tunnel",
+    /// ICMP "fragmentation needed" sent to a client whose packet (DF set)
+    /// would exceed the egress MTU once tunnelled.
+    IcmpFragNeededSent = "icmp_frag_needed_sent",
     /// ARP requests for our addresses answered.
     ArpReplied = "arp_replied",
     /// ARP packets from which a neighbour's MAC was learned/confirmed.
@@ -104,6 +109,12 @@ counters! {
     DropNeighUnresolved = "drop_neigh_unresolved",
     /// Connection's real server was removed from the configuration.
     DropRealServerGone = "drop_real_server_gone",
+    /// A packet without DF too large for the egress MTU once tunnelled
+    /// (policy: not fragmented; clients with DF get ICMP instead).
+    DropTunnelTooBig = "drop_tunnel_too_big",
+    /// No room for the 20-byte outer header in front of the frame (a fixed
+    /// buffer, or an mbuf without headroom).
+    DropTunnelNoHeadroom = "drop_tunnel_no_headroom",
 }
 
 impl Counter {

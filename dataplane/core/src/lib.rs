@@ -9,7 +9,8 @@
 //! - [`wire`]: zero-copy typed views over Ethernet, ARP, IPv4, TCP, UDP, ICMP;
 //! - [`config`]: the RON configuration, its validation and error locations;
 //! - [`conntrack`]: the connection table and the TCP state machine;
-//! - [`sched`]: the real-server schedulers (rr, wrr, lc, wlc);
+//! - [`sched`]: the real-server schedulers (rr, wrr, lc, wlc, sh, mh, sed,
+//!   nq, fo);
 //! - [`neigh`]: the neighbour (ARP) table shared by workers and control;
 //! - [`pipeline`]: parse → classify → lookup → schedule → rewrite → verdict;
 //! - [`counters`]: per-worker counters and drop reasons.

@@ -223,7 +223,7 @@ struct Dest {
 }
 
 const PACKETS_HELP: &str =
-    "Frames the workers sent on: forwarded to a real server or answered (ARP, ICMP echo).";
+    "Frames the workers sent on: forwarded to a real server (DR, tunnel) or answered (ARP, ICMP echo, ICMP fragmentation needed).";
 
 /// Drops all go to `lbd_drops_total{reason}`. Frames that were forwarded or
 /// answered share `lbd_packets_total{outcome}`, so that the frames received
@@ -254,6 +254,8 @@ fn destination(c: Counter) -> Dest {
     match c {
         Counter::RxFrames => single("lbd_rx_frames_total", "Frames received by the workers."),
         Counter::FwdDr => packets("forwarded_dr"),
+        Counter::FwdTunnel => packets("forwarded_tunnel"),
+        Counter::IcmpFragNeededSent => packets("icmp_frag_needed_sent"),
         Counter::ArpReplied => packets("arp_replied"),
         Counter::IcmpEchoReplied => packets("icmp_echo_replied"),
         Counter::ArpLearned => single(

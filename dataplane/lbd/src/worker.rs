@@ -149,4 +149,14 @@ impl lbcore::pipeline::PacketBuf for MbufBuf<'_> {
     fn adj(&mut self, n: usize) -> bool {
         u16::try_from(n).is_ok_and(|n| self.0.adj(n).is_some())
     }
+    #[inline]
+    fn truncate(&mut self, len: usize) -> bool {
+        let cur = self.0.data().len();
+        // `data()` is the first segment and `trim` works on the last one:
+        // they agree only for single-segment frames (all we receive).
+        if len > cur || self.0.nb_segs() != 1 {
+            return false;
+        }
+        u16::try_from(cur - len).is_ok_and(|n| n == 0 || self.0.trim(n).is_some())
+    }
 }

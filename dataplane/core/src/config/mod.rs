@@ -87,7 +87,10 @@ fn syntax_error(e: &ron::error::SpannedError, origin: &str) -> ConfigError {
 }
 
 const SCHEDULER_HELP: &str = "valid schedulers are Rr (round robin), Wrr (weighted round robin), \
-                              Lc (least connection) and Wlc (weighted least connection)";
+                              Lc (least connection), Wlc (weighted least connection), \
+                              Sh (source hashing), Mh (Maglev hashing), \
+                              Sed (shortest expected delay), Nq (never queue) \
+                              and Fo (weighted failover)";
 
 fn hint(code: &ron::Error) -> Option<String> {
     use ron::Error as E;
@@ -95,7 +98,7 @@ fn hint(code: &ron::Error) -> Option<String> {
         E::NoSuchEnumVariant {
             expected, found, ..
         } => {
-            let base = if *expected == ["Rr", "Wrr", "Lc", "Wlc"] {
+            let base = if *expected == ["Rr", "Wrr", "Lc", "Wlc", "Sh", "Mh", "Sed", "Nq", "Fo"] {
                 SCHEDULER_HELP.to_string()
             } else if *expected == ["Tcp", "Udp"] {
                 "valid protocols are Tcp and Udp".to_string()
@@ -361,7 +364,7 @@ mod tests {
         assert_eq!((line, column), (6, 52));
         assert!(msg.contains("`Foo`"), "{msg}");
         assert!(
-            msg.contains("valid schedulers are Rr (round robin), Wrr (weighted round robin), Lc (least connection) and Wlc (weighted least connection)"),
+            msg.contains("valid schedulers are Rr (round robin), Wrr (weighted round robin), Lc (least connection), Wlc (weighted least connection), Sh (source hashing), Mh (Maglev hashing), Sed (shortest expected delay), Nq (never queue) and Fo (weighted failover)"),
             "{msg}"
         );
         let (_, _, msg) = syntax(&LAB.replace("scheduler: Rr", "scheduler: wlc"));

@@ -37,6 +37,9 @@ pub struct Config {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// IPIP tunnel forwarding (`Forward::Tunnel`): the outer source address.
+    #[serde(default)]
+    pub tunnel: TunnelConfig,
     /// Virtual services (VIP:port) and their real servers.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
@@ -133,6 +136,30 @@ pub struct PortConfig {
     /// Override the port's MAC address (default: the device's own).
     #[serde(default)]
     pub mac: Option<MacAddr>,
+    /// The IP MTU of the port's link (576 to 9000, default 1500). Tunnel
+    /// forwarding adds a 20-byte header: a packet whose total length plus 20
+    /// exceeds the egress port's MTU is answered with ICMP "fragmentation
+    /// needed" (DF set) or dropped (DF clear). lbd does not set the NIC's MTU.
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+}
+
+fn default_mtu() -> u16 {
+    1500
+}
+
+/// IPIP tunnel settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TunnelConfig {
+    /// Outer source addresses for tunnelled packets, chosen per flow by a
+    /// hash of the connection, so that real servers' RSS spreads tunnelled
+    /// flows over their queues (the outer header is all their NIC sees).
+    /// Written as a network, e.g. "198.18.0.192/27"; it must lie inside the
+    /// subnet of the port that reaches the tunnel real servers, and its
+    /// addresses must be reserved for the director. `None`: the egress
+    /// port's own address.
+    pub source_pool: Option<Ipv4Cidr>,
 }
 
 /// Worker layout.
@@ -243,6 +270,18 @@ pub enum Scheduler {
     /// Weighted least connection (the default, as in IPVS).
     #[default]
     Wlc,
+    /// Source hashing: a client address always maps to the same server
+    /// (a static table, buckets shared by weight).
+    Sh,
+    /// Maglev consistent hashing of the client address, with weights: a
+    /// change of servers moves few clients.
+    Mh,
+    /// Shortest expected delay: least (active + 1) / weight.
+    Sed,
+    /// Never queue: an idle server if there is one, otherwise as sed.
+    Nq,
+    /// Weighted failover: the server with the highest weight.
+    Fo,
 }
 
 impl Scheduler {
@@ -252,16 +291,24 @@ impl Scheduler {
             Scheduler::Wrr => "wrr",
             Scheduler::Lc => "lc",
             Scheduler::Wlc => "wlc",
+            Scheduler::Sh => "sh",
+            Scheduler::Mh => "mh",
+            Scheduler::Sed => "sed",
+            Scheduler::Nq => "nq",
+            Scheduler::Fo => "fo",
         }
     }
 }
 
-/// Forwarding method (`ipvsadm -g/-i/-m`). Only DR exists so far.
+/// Forwarding method (`ipvsadm -g/-i/-m`). DR and IPIP tunnel so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Forward {
     /// Direct routing: rewrite MAC addresses only.
     #[default]
     Dr,
+    /// IPIP tunnel (`ipvsadm -i`): the client's packet is sent unchanged
+    /// inside an outer IPv4 header (protocol 4) addressed to the real server.
+    Tunnel,
 }
 
 impl Forward {
@@ -269,6 +316,7 @@ impl Forward {
     pub fn ipvs_name(self) -> &'static str {
         match self {
             Forward::Dr => "Route",
+            Forward::Tunnel => "Tunnel",
         }
     }
 }
@@ -296,7 +344,8 @@ fn default_protocol() -> Protocol {
 #[serde(deny_unknown_fields)]
 pub struct RealServerConfig {
     pub address: Ipv4Addr,
-    /// Must equal the service port in DR mode (the packet is not rewritten).
+    /// Must equal the service port in DR and tunnel mode (the packet is not
+    /// rewritten).
     /// Defaults to the service port.
     #[serde(default)]
     pub port: Option<u16>,

@@ -28,6 +28,10 @@ pub const MAX_BURST: u16 = 64;
 pub const MIN_MBUFS: u32 = 1023;
 /// Lcore numbers accepted in `eal.cores` are below this.
 pub const MAX_LCORE: u32 = 1024;
+/// Smallest port MTU (the IPv4 minimum every host must accept).
+pub const MIN_MTU: u16 = 576;
+/// Largest port MTU (jumbo frames).
+pub const MAX_MTU: u16 = 9000;
 
 /// Parses a DPDK lcore list such as `"0-3"`, `"0,2,4"` or `"1-2,5"` into the
 /// core numbers in the order written. Rejects empty items, reversed ranges,
@@ -125,6 +129,7 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     check_workers(cfg, &mut v);
     check_tables(cfg, &mut v);
     check_services(cfg, &mut v);
+    check_tunnel(cfg, &mut v);
     check_control(cfg, &mut v);
     v
 }
@@ -298,6 +303,12 @@ fn check_ports(cfg: &Config, v: &mut Vec<Problem>) {
                 ));
             }
         }
+        if !(MIN_MTU..=MAX_MTU).contains(&port.mtu) {
+            v.push(Problem::new(
+                at("mtu"),
+                format!("mtu {} is out of range ({MIN_MTU} to {MAX_MTU})", port.mtu),
+            ));
+        }
     }
 }
 
@@ -432,8 +443,12 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                     format!("weight {} is out of range (0 to 65535)", rs.weight),
                 ));
             }
+            let method = match rs.forward {
+                Forward::Dr => "DR",
+                Forward::Tunnel => "tunnel mode",
+            };
             match rs.forward {
-                Forward::Dr => {
+                Forward::Dr | Forward::Tunnel => {
                     if let Some(why) = special_address(ip) {
                         v.push(Problem::new(
                             rat("address"),
@@ -467,11 +482,16 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                     } else if !cfg.ports.is_empty()
                         && !cfg.ports.iter().any(|p| p.address.contains(ip))
                     {
+                        let why = if rs.forward == Forward::Tunnel {
+                            "tunnel real servers must be on a directly connected segment for \
+                             now (lbd has no gateways or routes yet)"
+                        } else {
+                            "DR needs real servers on a directly connected segment"
+                        };
                         v.push(Problem::new(
                             rat("address"),
                             format!(
-                                "real server {ip} is not on any port's subnet ({subnets}); DR \
-                                 needs real servers on a directly connected segment"
+                                "real server {ip} is not on any port's subnet ({subnets}); {why}"
                             ),
                         ));
                     }
@@ -480,14 +500,106 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             v.push(Problem::new(
                                 rat("port"),
                                 format!(
-                                    "DR cannot change ports: real server port {p} differs from \
-                                     service port {}",
+                                    "{method} cannot change ports: real server port {p} differs \
+                                     from service port {}",
                                     svc.port
                                 ),
                             ));
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The tunnel source pool: a network inside the subnet of the port that
+/// reaches the tunnel real servers, holding none of the special addresses
+/// of that subnet, no VIP and no real server.
+fn check_tunnel(cfg: &Config, v: &mut Vec<Problem>) {
+    let Some(pool) = cfg.tunnel.source_pool else {
+        return;
+    };
+    let at = "tunnel.source_pool";
+    let net = network(pool);
+    if pool.addr != net {
+        v.push(Problem::new(
+            at,
+            format!(
+                "source pool {pool} is not a network address; write {net}/{}",
+                pool.prefix
+            ),
+        ));
+        return;
+    }
+    let Some(port) = cfg
+        .ports
+        .iter()
+        .find(|p| p.address.prefix <= pool.prefix && p.address.contains(net))
+    else {
+        let subnets = cfg
+            .ports
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.address))
+            .collect::<Vec<_>>()
+            .join(", ");
+        v.push(Problem::new(
+            at,
+            format!(
+                "source pool {pool} is not inside any port's subnet ({subnets}); outer source \
+                 addresses must be on the real servers' segment, so that their reverse-path \
+                 filter accepts the tunnelled packets on the interface they arrive on"
+            ),
+        ));
+        return;
+    };
+    let inside = |ip: Ipv4Addr| pool.contains(ip);
+    let pa = port.address;
+    if inside(network(pa)) || inside(subnet_broadcast(pa)) {
+        v.push(Problem::new(
+            at,
+            format!(
+                "source pool {pool} contains the network or broadcast address of port {}'s \
+                 subnet {pa}",
+                port.name
+            ),
+        ));
+    }
+    for svc in &cfg.services {
+        if inside(svc.vip) {
+            v.push(Problem::new(
+                at,
+                format!(
+                    "source pool {pool} contains VIP {}: real servers hold the VIP themselves \
+                     and would drop packets from it",
+                    svc.vip
+                ),
+            ));
+        }
+        for rs in &svc.real_servers {
+            if inside(rs.address) {
+                v.push(Problem::new(
+                    at,
+                    format!(
+                        "source pool {pool} contains real server {}: a server drops packets \
+                         that claim to come from its own address",
+                        rs.address
+                    ),
+                ));
+            }
+            let egress = cfg.ports.iter().find(|p| p.address.contains(rs.address));
+            if rs.forward == Forward::Tunnel && egress.is_some_and(|p| p.name != port.name) {
+                v.push(Problem::new(
+                    at,
+                    format!(
+                        "source pool {pool} is on port {}'s subnet, but tunnel real server {} \
+                         is reached through port {}; the pool must be on the egress port's \
+                         subnet",
+                        port.name,
+                        rs.address,
+                        egress.map(|p| p.name.as_str()).unwrap_or("?")
+                    ),
+                ));
             }
         }
     }
@@ -1038,5 +1150,103 @@ mod tests {
             )
         );
         has(&text, "services[0].port", "port 0", "port: 0");
+    }
+
+    #[test]
+    fn config_port_mtu() {
+        let t = |mtu: u32| {
+            with(
+                r#""198.18.0.2/24")"#,
+                &format!("\"198.18.0.2/24\", mtu: {mtu})"),
+            )
+        };
+        one(
+            &t(575),
+            "ports[0].mtu",
+            "mtu 575 is out of range (576 to 9000)",
+            "mtu:",
+        );
+        one(&t(9001), "ports[0].mtu", "mtu 9001 is out of range", "mtu:");
+        assert_eq!(problems(&t(576)), vec![]);
+        assert_eq!(problems(&t(9000)), vec![]);
+        assert_eq!(parse(BASE, "t.ron").unwrap().ports[0].mtu, 1500);
+    }
+
+    #[test]
+    fn config_tunnel_real_servers() {
+        let tun = |rs: &str| with(r#"(address: "198.18.0.12")"#, rs);
+        assert_eq!(
+            problems(&tun(r#"(address: "198.18.0.12", forward: Tunnel)"#)),
+            vec![]
+        );
+        one(
+            &tun(r#"(address: "10.1.1.1", forward: Tunnel)"#),
+            "services[0].real_servers[1].address",
+            "real server 10.1.1.1 is not on any port's subnet (lan0 198.18.0.2/24); tunnel real \
+             servers must be on a directly connected segment for now (lbd has no gateways or \
+             routes yet)",
+            r#"address: "10.1.1.1""#,
+        );
+        one(
+            &tun(r#"(address: "198.18.0.12", port: Some(8080), forward: Tunnel)"#),
+            "services[0].real_servers[1].port",
+            "tunnel mode cannot change ports: real server port 8080 differs from service port 80",
+            "port: Some",
+        );
+        one(
+            &tun(r#"(address: "198.18.0.100", forward: Tunnel)"#),
+            "services[0].real_servers[1].address",
+            "real server 198.18.0.100 is the service's own VIP",
+            r#"address: "198.18.0.100""#,
+        );
+    }
+
+    #[test]
+    fn config_tunnel_source_pool() {
+        let t = |pool: &str| {
+            with(
+                "    services:",
+                &format!("    tunnel: (source_pool: Some(\"{pool}\")),\n    services:"),
+            )
+        };
+        assert_eq!(problems(&t("198.18.0.192/27")), vec![]);
+        assert_eq!(problems(&t("198.18.0.2/32")), vec![]);
+        assert_eq!(
+            parse(&t("198.18.0.192/27"), "t.ron")
+                .unwrap()
+                .tunnel
+                .source_pool,
+            Some("198.18.0.192/27".parse().unwrap())
+        );
+        for (pool, msg) in [
+            (
+                "198.18.0.193/27",
+                "source pool 198.18.0.193/27 is not a network address; write 198.18.0.192/27",
+            ),
+            (
+                "10.0.0.0/28",
+                "source pool 10.0.0.0/28 is not inside any port's subnet (lan0 198.18.0.2/24); \
+                 outer source addresses must be on the real servers' segment",
+            ),
+            (
+                "198.18.0.0/23",
+                "source pool 198.18.0.0/23 is not inside any port's subnet",
+            ),
+            (
+                "198.18.0.240/28",
+                "source pool 198.18.0.240/28 contains the network or broadcast address of port \
+                 lan0's subnet 198.18.0.2/24",
+            ),
+            (
+                "198.18.0.96/28",
+                "source pool 198.18.0.96/28 contains VIP 198.18.0.100",
+            ),
+            (
+                "198.18.0.8/30",
+                "source pool 198.18.0.8/30 contains real server 198.18.0.11",
+            ),
+        ] {
+            one(&t(pool), "tunnel.source_pool", msg, "source_pool");
+        }
     }
 }

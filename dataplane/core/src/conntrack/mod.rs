@@ -7,6 +7,7 @@
 //! described in `docs/ARCHITECTURE.md`.
 
 pub mod state;
+pub mod shared;
 pub mod table;
 
 pub use state::{tcp_input_only, ConnState, TimeoutsMs};

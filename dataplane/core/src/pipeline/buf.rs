@@ -14,6 +14,9 @@ pub trait PacketBuf {
     fn prepend(&mut self, n: usize) -> bool;
     /// Remove `n` bytes from the front. Returns false when the frame is shorter.
     fn adj(&mut self, n: usize) -> bool;
+    /// Shorten the frame to `len` bytes (drop bytes at the end). Returns
+    /// false, changing nothing, when the frame is shorter than `len`.
+    fn truncate(&mut self, len: usize) -> bool;
 }
 
 /// A plain slice: rewrites in place only, cannot grow.
@@ -37,6 +40,14 @@ impl PacketBuf for SliceBuf<'_> {
         self.0 = &mut s[n..];
         true
     }
+    fn truncate(&mut self, len: usize) -> bool {
+        if len > self.0.len() {
+            return false;
+        }
+        let s = std::mem::take(&mut self.0);
+        self.0 = &mut s[..len];
+        true
+    }
 }
 
 /// A growable buffer for tests and tools.
@@ -56,6 +67,13 @@ impl PacketBuf for Vec<u8> {
             return false;
         }
         self.drain(..n);
+        true
+    }
+    fn truncate(&mut self, len: usize) -> bool {
+        if len > self.len() {
+            return false;
+        }
+        Vec::truncate(self, len);
         true
     }
 }
@@ -78,5 +96,21 @@ mod tests {
         v.data_mut()[0] = 9;
         assert!(v.adj(1));
         assert_eq!(v.data(), &[0, 1, 2]);
+    }
+
+    #[test]
+    fn truncate_shrinks_only() {
+        let mut a = [1u8, 2, 3, 4];
+        let mut s = SliceBuf(&mut a);
+        assert!(!s.truncate(5));
+        assert!(s.truncate(2));
+        assert_eq!(s.data(), &[1, 2]);
+        assert!(s.truncate(2));
+        assert!(s.truncate(0));
+        assert!(s.data().is_empty());
+        let mut v = vec![1u8, 2, 3];
+        assert!(!PacketBuf::truncate(&mut v, 4));
+        assert!(PacketBuf::truncate(&mut v, 1));
+        assert_eq!(v, [1]);
     }
 }

@@ -16,13 +16,16 @@
 //! - TCP segments without SYN for unknown flows are dropped, as IPVS does.
 //! - A SYN on a flow whose connection is closing starts a new connection and
 //!   is scheduled again (the client reused its port).
+//! - Tunnel (IPIP) forwarding, its outer source and path-MTU policies: see
+//!   [`tunnel`].
 
 pub mod buf;
 pub mod snapshot;
+pub mod tunnel;
 
 use std::sync::Arc;
 
-use crate::config::Protocol;
+use crate::config::{Forward, Protocol};
 use crate::conntrack::{tcp_input_only, Conn, ConnKey, ConnState, ConnTable, Probe, Tick};
 use crate::counters::{Counter, WorkerStats};
 use crate::neigh::NeighTable;
@@ -49,6 +52,26 @@ pub enum Verdict {
     Consumed,
 }
 
+/// What the packet path decided about a frame. Most decisions are final
+/// ([`Verdict`]); the others need the buffer itself (to grow or shrink the
+/// frame) and are carried out by [`Worker::process_buf`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Done(Verdict),
+    /// Encapsulate in IPIP and send (20 bytes of headroom needed).
+    Tunnel(tunnel::Encap),
+    /// Answer the client with ICMP "fragmentation needed" announcing this
+    /// next-hop MTU (the frame shrinks to the ICMP message).
+    FragNeeded(u16),
+}
+
+impl From<Verdict> for Action {
+    #[inline]
+    fn from(v: Verdict) -> Action {
+        Action::Done(v)
+    }
+}
+
 /// One worker's sans-IO packet processor and its private state.
 pub struct Worker {
     snap: Arc<Snapshot>,
@@ -59,6 +82,9 @@ pub struct Worker {
     sched: Box<[SchedState]>,
     /// Scratch for scheduling (capacity reserved up front: no allocation).
     cands: Vec<Candidate>,
+    /// IPv4 identification of the next header this worker builds (tunnel
+    /// outer headers, ICMP errors).
+    ident: u16,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -77,6 +103,7 @@ impl Worker {
             neigh,
             sched: vec![SchedState::default(); MAX_SERVICES].into_boxed_slice(),
             cands: Vec::with_capacity(MAX_REAL_SERVERS),
+            ident: 0,
         }
     }
 
@@ -111,43 +138,50 @@ impl Worker {
     }
 
     /// Process one frame held in a buffer that may grow at the front (an
-    /// mbuf): the entry point for the worker loop.
+    /// mbuf): the entry point for the worker loop. The frame is rewritten in
+    /// place, grown (tunnel encapsulation) or shrunk (ICMP errors).
     #[inline]
     pub fn process_buf<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
-        self.process(pkt.data_mut(), rx_port, now)
-    }
-
-    /// Process one frame that arrived on port index `rx_port`, in place.
-    #[inline]
-    pub fn process(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Verdict {
         self.stats.count(Counter::RxFrames);
-        let v = self.classify(frame, rx_port, now);
+        let v = match self.classify(pkt.data_mut(), rx_port, now) {
+            Action::Done(v) => v,
+            Action::Tunnel(e) => self.encapsulate(pkt, &e),
+            Action::FragNeeded(mtu) => self.frag_needed(pkt, mtu, rx_port),
+        };
         if let Verdict::Drop(c) = v {
             self.stats.count(c);
         }
         v
     }
 
-    fn classify(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Verdict {
+    /// Process one frame that arrived on port index `rx_port`, in place. The
+    /// frame cannot grow: tunnelled traffic is dropped
+    /// (`drop_tunnel_no_headroom`); use [`process_buf`](Self::process_buf).
+    #[inline]
+    pub fn process(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Verdict {
+        self.process_buf(&mut SliceBuf(frame), rx_port, now)
+    }
+
+    fn classify(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Action {
         let Some(port) = self.snap.ports.get(rx_port as usize) else {
-            return Verdict::Drop(Counter::DropNotOurMac);
+            return Verdict::Drop(Counter::DropNotOurMac).into();
         };
         let (dst, src, ethertype) = match EthernetFrame::new_checked(&frame[..]) {
             Ok(eth) => (eth.dst(), eth.src(), eth.ethertype()),
-            Err(_) => return Verdict::Drop(Counter::DropEthTruncated),
+            Err(_) => return Verdict::Drop(Counter::DropEthTruncated).into(),
         };
         if src == port.mac {
-            return Verdict::Drop(Counter::DropOwnFrame);
+            return Verdict::Drop(Counter::DropOwnFrame).into();
         }
         if dst != port.mac && !dst.is_broadcast() {
-            return Verdict::Drop(Counter::DropNotOurMac);
+            return Verdict::Drop(Counter::DropNotOurMac).into();
         }
         match ethertype {
             ethernet::ETHERTYPE_IPV4 if dst == port.mac => self.ipv4(frame, rx_port, now),
-            ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Counter::DropNotOurMac),
-            ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now),
-            ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan),
-            _ => Verdict::Drop(Counter::DropUnknownEthertype),
+            ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Counter::DropNotOurMac).into(),
+            ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now).into(),
+            ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan).into(),
+            _ => Verdict::Drop(Counter::DropUnknownEthertype).into(),
         }
     }
 
@@ -189,29 +223,29 @@ impl Worker {
         }
     }
 
-    fn ipv4(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Verdict {
+    fn ipv4(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Action {
         let snap = &*self.snap;
         let (hlen, proto, src, dst, frame_len) = {
             let ip = match Ipv4Packet::new_checked(&frame[ETH..]) {
                 Ok(ip) => ip,
-                Err(e) => return Verdict::Drop(ipv4_error(e)),
+                Err(e) => return Verdict::Drop(ipv4_error(e)).into(),
             };
             if !ip.verify_checksum() {
-                return Verdict::Drop(Counter::DropIpv4BadChecksum);
+                return Verdict::Drop(Counter::DropIpv4BadChecksum).into();
             }
             if ip.ttl() == 0 {
-                return Verdict::Drop(Counter::DropIpv4TtlExpired);
+                return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
             }
             let (src, dst) = (ip.src_u32(), ip.dst_u32());
             let to_vip = snap.is_vip(dst);
             if !to_vip && snap.own_port(dst).is_none() {
-                return Verdict::Drop(Counter::DropIpv4NotLocal);
+                return Verdict::Drop(Counter::DropIpv4NotLocal).into();
             }
             if bad_source(src) || snap.own_port(src).is_some() {
-                return Verdict::Drop(Counter::DropIpv4BadSource);
+                return Verdict::Drop(Counter::DropIpv4BadSource).into();
             }
             if ip.is_fragment() {
-                return Verdict::Drop(Counter::DropIpv4Fragment);
+                return Verdict::Drop(Counter::DropIpv4Fragment).into();
             }
             if ip.has_options() {
                 self.stats.count(Counter::Ipv4WithOptions);
@@ -227,11 +261,11 @@ impl Worker {
         let l4 = ETH + hlen;
         let l4_end = ETH + frame_len;
         match proto {
-            ipv4::PROTO_ICMP => self.icmp(frame, l4, l4_end, rx_port),
+            ipv4::PROTO_ICMP => self.icmp(frame, l4, l4_end, rx_port).into(),
             ipv4::PROTO_TCP | ipv4::PROTO_UDP if snap.is_vip(dst) => {
                 self.service_packet(frame, proto, src, dst, l4, l4_end, now)
             }
-            _ => Verdict::Drop(Counter::DropIpv4UnknownProtocol),
+            _ => Verdict::Drop(Counter::DropIpv4UnknownProtocol).into(),
         }
     }
 
@@ -272,20 +306,20 @@ impl Worker {
         l4: usize,
         l4_end: usize,
         now: Tick,
-    ) -> Verdict {
+    ) -> Action {
         let (sport, dport, flags) = if proto == ipv4::PROTO_TCP {
             match TcpSegment::new_checked(&frame[l4..l4_end]) {
                 Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
-                Err(_) => return Verdict::Drop(Counter::DropTcpMalformed),
+                Err(_) => return Verdict::Drop(Counter::DropTcpMalformed).into(),
             }
         } else {
             match UdpDatagram::new_checked(&frame[l4..l4_end]) {
                 Ok(u) => (u.src_port(), u.dst_port(), TcpFlags(0)),
-                Err(_) => return Verdict::Drop(Counter::DropUdpMalformed),
+                Err(_) => return Verdict::Drop(Counter::DropUdpMalformed).into(),
             }
         };
         let Some(svc_idx) = self.snap.service(proto, dst, dport) else {
-            return Verdict::Drop(Counter::DropNoService);
+            return Verdict::Drop(Counter::DropNoService).into();
         };
         let key = ConnKey {
             proto,
@@ -306,7 +340,7 @@ impl Worker {
                     forget(&self.stats, &old);
                     match self.new_conn(&key, svc_idx, slot, is_tcp, flags, now) {
                         Ok(rs) => rs,
-                        Err(v) => return v,
+                        Err(v) => return v.into(),
                     }
                 } else {
                     self.update_conn(slot, is_tcp, flags, now);
@@ -318,21 +352,21 @@ impl Worker {
                     forget(&self.stats, &old);
                 }
                 if is_tcp && !flags.syn() {
-                    return Verdict::Drop(Counter::DropTcpNoConn);
+                    return Verdict::Drop(Counter::DropTcpNoConn).into();
                 }
                 match self.new_conn(&key, svc_idx, slot, is_tcp, flags, now) {
                     Ok(rs) => rs,
-                    Err(v) => return v,
+                    Err(v) => return v.into(),
                 }
             }
             Probe::Full => {
                 if is_tcp && !flags.syn() {
-                    return Verdict::Drop(Counter::DropTcpNoConn);
+                    return Verdict::Drop(Counter::DropTcpNoConn).into();
                 }
-                return Verdict::Drop(Counter::DropConnTableFull);
+                return Verdict::Drop(Counter::DropConnTableFull).into();
             }
         };
-        self.forward_dr(frame, rs, svc_idx)
+        self.forward(frame, rs, svc_idx, &key)
     }
 
     /// Schedule a real server for a new flow and insert its entry at `slot`.
@@ -355,8 +389,12 @@ impl Worker {
                 inactive: st.inactive(),
             });
         }
-        let Some(i) = sched::pick(svc.scheduler, &self.cands, &mut self.sched[svc.id as usize])
-        else {
+        let ctx = sched::PickCtx {
+            client_ip: key.client_ip,
+            tables: &svc.tables,
+        };
+        let st = &mut self.sched[svc.id as usize];
+        let Some(i) = sched::pick(svc.scheduler, &self.cands, st, &ctx) else {
             return Err(Verdict::Drop(Counter::DropNoRealServer));
         };
         let rs = svc.reals[i].id;
@@ -408,6 +446,17 @@ impl Worker {
             }
         }
         c.expires = now.wrapping_add(new.timeout_ms(&timeouts));
+    }
+
+    /// Send to real server `rs` by its forwarding method.
+    #[inline]
+    fn forward(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize, key: &ConnKey) -> Action {
+        match self.snap.route(rs) {
+            Some(route) if route.forward == Forward::Tunnel => {
+                self.forward_tunnel(frame, rs, route, svc_idx, key)
+            }
+            _ => self.forward_dr(frame, rs, svc_idx).into(),
+        }
     }
 
     /// DR: the real server's MAC as destination, our port's as source; IP and

@@ -31,6 +31,8 @@ pub struct PortInfo {
     pub addr: Ipv4Addr,
     pub prefix: u8,
     pub mac: MacAddr,
+    /// IP MTU of the link (tunnelled packets must fit it with their outer header).
+    pub mtu: u16,
 }
 
 impl PortInfo {
@@ -62,6 +64,18 @@ pub struct RsRoute {
     pub port: u16,
     /// Neighbour slot holding its MAC.
     pub neigh: u32,
+    /// How packets reach it (DR: MACs rewritten; Tunnel: IPIP to `addr`).
+    pub forward: Forward,
+    /// Its address (the outer destination of tunnelled packets).
+    pub addr: Ipv4Addr,
+}
+
+/// The outer source addresses of tunnelled packets (`tunnel.source_pool`):
+/// the addresses `base | (x & mask)` (host order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourcePool {
+    pub base: u32,
+    pub mask: u32,
 }
 
 /// A compiled virtual service.
@@ -74,6 +88,8 @@ pub struct Service {
     pub protocol: Protocol,
     pub scheduler: Scheduler,
     pub reals: Vec<RealServer>,
+    /// The scheduler's lookup tables (sh, mh), indexed like `reals`.
+    pub tables: crate::sched::Tables,
 }
 
 /// (protocol, VIP, port): what identifies a service.
@@ -180,6 +196,8 @@ pub struct Snapshot {
     vips: Vec<u32>,
     /// Port addresses (host order).
     own: Vec<u32>,
+    /// Outer source addresses for tunnelled flows; `None`: the egress port's.
+    pub tunnel_pool: Option<SourcePool>,
 }
 
 impl Snapshot {
@@ -217,6 +235,7 @@ impl Snapshot {
                 addr: p.address.addr,
                 prefix: p.address.prefix,
                 mac: p.mac.unwrap_or(*mac),
+                mtu: p.mtu,
             })
             .collect();
         if cfg.services.len() > MAX_SERVICES {
@@ -267,6 +286,8 @@ impl Snapshot {
                 routes[rid as usize] = Some(RsRoute {
                     port: egress as u16,
                     neigh: slot,
+                    forward: r.forward,
+                    addr: r.address,
                 });
                 reals.push(RealServer {
                     id: rid,
@@ -282,6 +303,17 @@ impl Snapshot {
                 port: s.port,
                 protocol: s.protocol,
                 scheduler: s.scheduler,
+                tables: crate::sched::Tables::build(
+                    s.scheduler,
+                    &reals
+                        .iter()
+                        .map(|r| crate::sched::Member {
+                            addr: u32::from(r.addr),
+                            port: r.port,
+                            weight: r.weight,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
                 reals,
             });
         }
@@ -307,6 +339,10 @@ impl Snapshot {
             service_map,
             vips,
             own,
+            tunnel_pool: cfg.tunnel.source_pool.map(|c| SourcePool {
+                base: u32::from(c.addr) & c.netmask(),
+                mask: !c.netmask(),
+            }),
         })
     }
 

@@ -60,14 +60,15 @@ pub struct Lab {
 
 impl Lab {
     pub fn up(prefix: &str, servers: usize) -> Lab {
+        Lab::up_with(prefix, servers, &[])
+    }
+
+    /// `scripts/lab up` with more arguments (e.g. `--decap`).
+    pub fn up_with(prefix: &str, servers: usize, extra_args: &[&str]) -> Lab {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let (ok, out, err) = run(Command::new(repo().join("scripts/lab")).args([
-            "up",
-            "--prefix",
-            prefix,
-            "--servers",
-            &servers.to_string(),
-        ]));
+        let (ok, out, err) = run(Command::new(repo().join("scripts/lab"))
+            .args(["up", "--prefix", prefix, "--servers", &servers.to_string()])
+            .args(extra_args));
         let mut lab = Lab {
             prefix: prefix.to_string(),
             env: HashMap::new(),
@@ -127,13 +128,19 @@ impl Lab {
         let cfg = format!(
             r#"(
     eal: (cores: "0-1", no_huge: true, memory_mb: Some(512), no_pci: true, file_prefix: Some("lbd-e2e-{p}")),
-    ports: [(name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24")],
+    {ports}
     conn_table: (capacity: 65536),
     {control}
     {sections}
     services: [{services}],
 )"#,
             p = self.prefix,
+            // A `ports` section of the caller's replaces the default one.
+            ports = if sections.contains("ports:") {
+                ""
+            } else {
+                r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24")],"#
+            },
             // A `control` section of the caller's replaces the default one;
             // "SOCK" in it stands for this lab's socket path.
             control = if sections.contains("control:") {

@@ -1,0 +1,548 @@
+//! A connection table shared by all workers, for flows whose packets arrive
+//! on more than one queue (NAT replies come back on the internal port, or on
+//! another RSS queue).
+//!
+//! Same geometry as [`super::ConnTable`] (32-byte entries, two per cache
+//! line, a window of 4 buckets per key), but every word of an entry is an
+//! atomic and the entry carries a version in its `meta` word, seqlock style:
+//!
+//! * **Lookups write nothing and take no lock**: load `meta` (acquire), the
+//!   key words and the value, then `meta` again; if it changed, read again.
+//!   An odd version means the entry is being written and is skipped.
+//! * **Insert** claims a free entry with one compare-and-swap on `meta`
+//!   (even → odd), writes key and value, and publishes with a release store
+//!   (odd → even, occupied). **Remove** is the same in reverse. Whoever wins
+//!   the CAS owns the change; a loser retries elsewhere.
+//! * **Updates** of a live entry never touch the key: the value word
+//!   (real server and deadline) is one atomic store; the state lives in
+//!   `meta` and changes by CAS, so two workers updating the same connection
+//!   (request and reply direction) never lose each other's transition.
+//!
+//! Invariant the callers keep: a given key is inserted by one worker only
+//! (the one whose RSS queue receives that flow's first packet), so two
+//! threads never race to insert the same key. Lookups and updates may come
+//! from anyone.
+
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
+
+use super::table::{tick_reached, ConnKey};
+use super::Tick;
+
+const SLOTS_PER_BUCKET: usize = 2;
+const PROBE_BUCKETS: usize = 4;
+/// How many times a reader re-reads an entry that changed under it.
+const READ_RETRIES: usize = 16;
+
+// meta word layout: version in bits 0..32 (odd = being written),
+// occupied flag in bit 32, state in bits 40..48, flags in bits 48..56.
+const VERSION_MASK: u64 = 0xffff_ffff;
+const OCCUPIED: u64 = 1 << 32;
+const STATE_SHIFT: u32 = 40;
+const FLAGS_SHIFT: u32 = 48;
+
+#[inline]
+fn is_writing(meta: u64) -> bool {
+    meta & 1 == 1
+}
+
+#[inline]
+fn state_of(meta: u64) -> u8 {
+    (meta >> STATE_SHIFT) as u8
+}
+
+#[inline]
+fn flags_of(meta: u64) -> u8 {
+    (meta >> FLAGS_SHIFT) as u8
+}
+
+#[inline]
+fn with_state(meta: u64, state: u8, flags: u8) -> u64 {
+    (meta & (VERSION_MASK | OCCUPIED)) | (state as u64) << STATE_SHIFT | (flags as u64) << FLAGS_SHIFT
+}
+
+#[inline]
+fn key_words(k: &ConnKey) -> (u64, u64) {
+    (
+        ((k.client_ip as u64) << 32) | k.vip as u64,
+        ((k.client_port as u64) << 32) | ((k.vport as u64) << 16) | ((k.proto as u64) << 8) | 1,
+    )
+}
+
+#[derive(Default)]
+#[repr(C, align(32))]
+struct Slot {
+    meta: AtomicU64,
+    k0: AtomicU64,
+    k1: AtomicU64,
+    /// Tag (low 16 bits of the entry's version) in bits 48..64, real-server
+    /// id in bits 32..48, deadline tick in bits 0..32. The tag lets an
+    /// updater holding a stale copy of a removed entry see that the slot now
+    /// holds another one, so its update fails instead of corrupting it.
+    val: AtomicU64,
+}
+
+#[inline]
+fn pack_val(version: u64, rs: u32, expires: Tick) -> u64 {
+    ((version & 0xffff) << 48) | ((rs as u64 & 0xffff) << 32) | expires as u64
+}
+
+#[inline]
+fn val_tag(v: u64) -> u64 {
+    v >> 48
+}
+
+const _: () = assert!(core::mem::size_of::<Slot>() == 32);
+
+/// A consistent copy of one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub index: usize,
+    pub key: ConnKey,
+    pub rs: u32,
+    pub expires: Tick,
+    pub state: u8,
+    pub flags: u8,
+    /// The `meta` word read: pass it back to [`SharedConnTable::set_state`]
+    /// and [`SharedConnTable::remove`] so they act only on what was seen.
+    pub meta: u64,
+}
+
+impl Entry {
+    pub fn is_expired(&self, now: Tick) -> bool {
+        tick_reached(now, self.expires)
+    }
+}
+
+/// Why an insert failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertError {
+    /// No free entry in the key's window, or the table holds its capacity.
+    Full,
+}
+
+pub struct SharedConnTable {
+    slots: Box<[Slot]>,
+    bucket_mask: usize,
+    seed: u64,
+    len: AtomicUsize,
+    capacity: usize,
+}
+
+impl SharedConnTable {
+    pub fn new(capacity: usize, seed: u64) -> SharedConnTable {
+        let capacity = capacity.max(16);
+        let slots = (capacity + capacity / 4).next_power_of_two().max(SLOTS_PER_BUCKET * PROBE_BUCKETS);
+        SharedConnTable {
+            slots: (0..slots).map(|_| Slot::default()).collect(),
+            bucket_mask: slots / SLOTS_PER_BUCKET - 1,
+            seed,
+            len: AtomicUsize::new(0),
+            capacity,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Live entries (approximate while others insert or remove).
+    pub fn len(&self) -> usize {
+        self.len.load(Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.len() * core::mem::size_of::<Slot>()
+    }
+
+    #[inline]
+    pub fn hash(&self, key: &ConnKey) -> u64 {
+        key.hash(self.seed)
+    }
+
+    #[inline]
+    fn window(&self, hash: u64) -> impl Iterator<Item = usize> {
+        let home = hash as usize & self.bucket_mask;
+        let mask = self.bucket_mask;
+        (0..PROBE_BUCKETS).flat_map(move |i| {
+            let b = (home + i) & mask;
+            (0..SLOTS_PER_BUCKET).map(move |s| b * SLOTS_PER_BUCKET + s)
+        })
+    }
+
+    /// A consistent read of entry `i`, or None if it is free or being written.
+    #[inline]
+    fn read(&self, i: usize) -> Option<Entry> {
+        let s = &self.slots[i];
+        for _ in 0..READ_RETRIES {
+            let m1 = s.meta.load(Acquire);
+            if m1 & OCCUPIED == 0 || is_writing(m1) {
+                return None;
+            }
+            let k0 = s.k0.load(Relaxed);
+            let k1 = s.k1.load(Relaxed);
+            let v = s.val.load(Relaxed);
+            fence(Acquire);
+            let m2 = s.meta.load(Relaxed);
+            if m1 & VERSION_MASK == m2 & VERSION_MASK && val_tag(v) == m1 & 0xffff {
+                // Same version: key and value belong together. (The state
+                // may have moved on in m2; report the newer one.)
+                return Some(Entry {
+                    index: i,
+                    key: ConnKey {
+                        proto: (k1 >> 8) as u8,
+                        client_ip: (k0 >> 32) as u32,
+                        client_port: (k1 >> 32) as u16,
+                        vip: k0 as u32,
+                        vport: (k1 >> 16) as u16,
+                    },
+                    rs: ((v >> 32) & 0xffff) as u32,
+                    expires: v as u32,
+                    state: state_of(m2),
+                    flags: flags_of(m2),
+                    meta: m2,
+                });
+            }
+            std::hint::spin_loop();
+        }
+        None
+    }
+
+    /// Find the live entry for `key` (expired entries are not returned).
+    #[inline]
+    pub fn lookup(&self, key: &ConnKey, hash: u64, now: Tick) -> Option<Entry> {
+        let (k0, k1) = key_words(key);
+        for i in self.window(hash) {
+            let s = &self.slots[i];
+            // Cheap filter before the consistent read.
+            if s.k0.load(Relaxed) != k0 || s.k1.load(Relaxed) != k1 {
+                continue;
+            }
+            if let Some(e) = self.read(i) {
+                if e.key == *key {
+                    return (!e.is_expired(now)).then_some(e);
+                }
+            }
+        }
+        None
+    }
+
+    /// Insert `key` (which must not be live already). Expired entries in the
+    /// window are reclaimed and passed to `evicted` for accounting.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(
+        &self,
+        key: &ConnKey,
+        hash: u64,
+        rs: u32,
+        expires: Tick,
+        state: u8,
+        flags: u8,
+        now: Tick,
+        mut evicted: impl FnMut(&Entry),
+    ) -> Result<usize, InsertError> {
+        let (k0, k1) = key_words(key);
+        for _attempt in 0..4 {
+            // Reclaim expired entries met in the window (including a stale
+            // entry for this very key).
+            for i in self.window(hash) {
+                if let Some(e) = self.read(i) {
+                    if e.is_expired(now) && self.remove(&e) {
+                        evicted(&e);
+                    }
+                }
+            }
+            if self.len.load(Relaxed) >= self.capacity {
+                return Err(InsertError::Full);
+            }
+            for i in self.window(hash) {
+                let s = &self.slots[i];
+                let m = s.meta.load(Relaxed);
+                if m & OCCUPIED != 0 || is_writing(m) {
+                    continue;
+                }
+                let claimed = (m & VERSION_MASK) + 1;
+                if s.meta.compare_exchange(m, claimed, Acquire, Relaxed).is_err() {
+                    continue;
+                }
+                // The odd version must be visible before any key or value
+                // store: a reader that sees new words then sees a changed
+                // version and retries (the seqlock writer's fence).
+                fence(Release);
+                let version = (claimed + 1) & VERSION_MASK;
+                s.k0.store(k0, Relaxed);
+                s.k1.store(k1, Relaxed);
+                s.val.store(pack_val(version, rs, expires), Relaxed);
+                let published = with_state(version | OCCUPIED, state, flags);
+                s.meta.store(published, Release);
+                self.len.fetch_add(1, Relaxed);
+                return Ok(i);
+            }
+        }
+        Err(InsertError::Full)
+    }
+
+    /// Remove the entry `e` was read from, if it is still that entry.
+    /// Returns whether this call removed it (exactly one remover wins).
+    pub fn remove(&self, e: &Entry) -> bool {
+        let s = &self.slots[e.index];
+        let mut m = s.meta.load(Relaxed);
+        loop {
+            if m & OCCUPIED == 0 || is_writing(m) || m & VERSION_MASK != e.meta & VERSION_MASK {
+                return false;
+            }
+            match s.meta.compare_exchange_weak(m, m + 1, Acquire, Relaxed) {
+                Ok(_) => break,
+                Err(cur) => m = cur,
+            }
+        }
+        // Free: next even version, not occupied.
+        s.meta.store((m + 2) & VERSION_MASK, Release);
+        self.len.fetch_sub(1, Relaxed);
+        true
+    }
+
+    /// Set a live entry's deadline. Compare-and-swap on the value word, and
+    /// only while it still belongs to the entry `e` was read from; returns
+    /// false if the entry is gone. Callers skip the call when the deadline
+    /// barely moves (see the pipeline), so a busy flow writes about once a
+    /// second, not once a packet.
+    #[inline]
+    pub fn set_expires(&self, e: &Entry, expires: Tick) -> bool {
+        let slot = &self.slots[e.index];
+        let mut cur = slot.val.load(Relaxed);
+        loop {
+            if val_tag(cur) != e.meta & 0xffff {
+                return false;
+            }
+            let new = (cur & !0xffff_ffff) | expires as u64;
+            match slot.val.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+                Ok(_) => return true,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// Change a live entry's state and flags with `f(old_state, old_flags)`,
+    /// atomically against other updaters. Returns (old, new) (state, flags),
+    /// or None if the entry is no longer the one `e` was read from.
+    pub fn update_state(&self, e: &Entry, mut f: impl FnMut(u8, u8) -> (u8, u8)) -> Option<((u8, u8), (u8, u8))> {
+        let s = &self.slots[e.index];
+        let mut m = s.meta.load(Relaxed);
+        loop {
+            if m & OCCUPIED == 0 || is_writing(m) || m & VERSION_MASK != e.meta & VERSION_MASK {
+                return None;
+            }
+            let old = (state_of(m), flags_of(m));
+            let new = f(old.0, old.1);
+            if new == old {
+                return Some((old, new));
+            }
+            match s.meta.compare_exchange_weak(m, with_state(m, new.0, new.1), AcqRel, Relaxed) {
+                Ok(_) => return Some((old, new)),
+                Err(cur) => m = cur,
+            }
+        }
+    }
+
+    /// Buckets in the table.
+    pub fn bucket_count(&self) -> usize {
+        self.bucket_mask + 1
+    }
+
+    /// Visit live (or expired but not yet removed) entries of `count`
+    /// buckets from `start`; returns where to continue, None at the end.
+    pub fn scan(&self, start: usize, count: usize, mut f: impl FnMut(&Entry)) -> Option<usize> {
+        let end = start.saturating_add(count).min(self.bucket_count());
+        for i in start * SLOTS_PER_BUCKET..end * SLOTS_PER_BUCKET {
+            if let Some(e) = self.read(i) {
+                f(&e);
+            }
+        }
+        (end < self.bucket_count()).then_some(end)
+    }
+
+    /// Remove expired entries in `count` buckets from `start`, handing each
+    /// to `on_expire` (only the remover sees it). Returns where to continue.
+    pub fn sweep(&self, start: usize, count: usize, now: Tick, mut on_expire: impl FnMut(&Entry)) -> usize {
+        let n = self.bucket_count();
+        let mut b = start % n;
+        for _ in 0..count.min(n) {
+            for i in b * SLOTS_PER_BUCKET..(b + 1) * SLOTS_PER_BUCKET {
+                if let Some(e) = self.read(i) {
+                    if e.is_expired(now) && self.remove(&e) {
+                        on_expire(&e);
+                    }
+                }
+            }
+            b = (b + 1) % n;
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    fn key(owner: u32, i: u32) -> ConnKey {
+        ConnKey {
+            proto: 6,
+            client_ip: 0xC612_0000 | owner << 8 | (i >> 16),
+            client_port: i as u16,
+            vip: 0xC612_0064,
+            vport: 80,
+        }
+    }
+
+    #[test]
+    fn insert_lookup_update_remove() {
+        let t = SharedConnTable::new(1024, 7);
+        let k = key(0, 1);
+        let h = t.hash(&k);
+        assert!(t.lookup(&k, h, 0).is_none());
+        let i = t.insert(&k, h, 5, 100, 1, 0, 0, |_| panic!()).unwrap();
+        let e = t.lookup(&k, h, 10).unwrap();
+        assert_eq!((e.index, e.rs, e.expires, e.state), (i, 5, 100, 1));
+        t.set_expires(&e, 500);
+        let r = t.update_state(&e, |_, _| (2, 1)).unwrap();
+        assert_eq!(r, ((1, 0), (2, 1)));
+        let e = t.lookup(&k, h, 200).unwrap();
+        assert_eq!((e.expires, e.state, e.flags), (500, 2, 1));
+        assert!(t.lookup(&k, h, 500).is_none(), "expired entries are not returned");
+        assert!(t.remove(&e));
+        assert!(!t.remove(&e), "a second remove of the same entry fails");
+        assert_eq!(t.len(), 0);
+        // A stale entry is reclaimed by the next insert in its window.
+        t.insert(&k, h, 1, 10, 1, 0, 0, |_| panic!()).unwrap();
+        let mut ev = 0;
+        t.insert(&k, h, 2, 100, 1, 0, 20, |e| {
+            assert_eq!(e.rs, 1);
+            ev += 1
+        })
+        .unwrap();
+        assert_eq!(ev, 1);
+        assert_eq!(t.lookup(&k, h, 30).unwrap().rs, 2);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn capacity_is_enforced() {
+        let t = SharedConnTable::new(100, 1);
+        let mut ok = 0;
+        for i in 0..200 {
+            let k = key(0, i);
+            if t.insert(&k, t.hash(&k), 0, 1000, 1, 0, 0, |_| {}).is_ok() {
+                ok += 1;
+            }
+        }
+        assert!(ok <= 100 && ok >= 95, "{ok}");
+    }
+
+    /// Many threads at once: owners insert, re-check and remove their own
+    /// keys; other threads look up, update states and sweep everyone's.
+    /// No live key may ever be missed, none may exist twice, and the final
+    /// content must equal what the owners believe.
+    #[test]
+    fn stress_many_threads_no_entry_lost_or_duplicated() {
+        const OWNERS: u32 = 4;
+        const KEYS: u32 = 20_000;
+        let t = Arc::new(SharedConnTable::new((OWNERS * KEYS) as usize, 99));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        // Updaters: change states of any key they find (like NAT replies).
+        for u in 0..2u32 {
+            let (t, stop) = (t.clone(), stop.clone());
+            handles.push(std::thread::spawn(move || {
+                let mut x = 0x9E37_79B9u32 ^ u;
+                let mut updates = 0u64;
+                while !stop.load(Relaxed) {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    let k = key(x % OWNERS, (x >> 8) % KEYS);
+                    if let Some(e) = t.lookup(&k, t.hash(&k), 1) {
+                        t.update_state(&e, |s, f| (s.wrapping_add(1) | 1, f));
+                        t.set_expires(&e, e.expires);
+                        updates += 1;
+                    }
+                }
+                updates
+            }));
+        }
+        // Sweepers: remove expired entries (owners make half their keys
+        // short-lived).
+        for s in 0..2usize {
+            let (t, stop) = (t.clone(), stop.clone());
+            handles.push(std::thread::spawn(move || {
+                let mut at = s * 1000;
+                let mut removed = 0u64;
+                while !stop.load(Relaxed) {
+                    at = t.sweep(at, 64, 1_000, |_| removed += 1);
+                }
+                removed
+            }));
+        }
+        // Owners.
+        let owners: Vec<_> = (0..OWNERS)
+            .map(|o| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    let mut live = HashSet::new();
+                    for round in 0..3u32 {
+                        for i in 0..KEYS {
+                            let k = key(o, i);
+                            let h = t.hash(&k);
+                            let long = (i + round) % 2 == 0;
+                            if live.contains(&i) {
+                                // A long-lived key must be found, always.
+                                let e = t.lookup(&k, h, 1).unwrap_or_else(|| panic!("owner {o} lost key {i}"));
+                                assert_eq!(e.rs, i, "wrong value for key {i}");
+                                if !long {
+                                    assert!(t.remove(&e) || t.lookup(&k, h, 1).is_none());
+                                    live.remove(&i);
+                                }
+                            } else if t.lookup(&k, h, 1).is_none() {
+                                let exp = if long { 1_000_000 } else { 500 };
+                                if t.insert(&k, h, i, exp, 1, 0, 1, |_| {}).is_ok() && long {
+                                    live.insert(i);
+                                }
+                            }
+                        }
+                    }
+                    live
+                })
+            })
+            .collect();
+        let mut expected = HashSet::new();
+        for (o, h) in owners.into_iter().enumerate() {
+            for i in h.join().unwrap() {
+                expected.insert(key(o as u32, i));
+            }
+        }
+        stop.store(true, Relaxed);
+        for h in handles {
+            h.join().unwrap();
+        }
+        // Final scan: every expected key present once; nothing live twice.
+        let mut seen = HashSet::new();
+        let mut at = Some(0);
+        while let Some(s) = at {
+            at = t.scan(s, 1024, |e| {
+                if !e.is_expired(1) {
+                    assert!(seen.insert(e.key), "duplicate entry {:?}", e.key);
+                }
+            });
+        }
+        for k in &expected {
+            assert!(seen.contains(k), "lost {k:?}");
+        }
+        assert!(expected.len() > 10_000, "the test exercised too little: {}", expected.len());
+    }
+}

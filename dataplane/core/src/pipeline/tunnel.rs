@@ -1,0 +1,469 @@
+//! IPIP tunnel forwarding (`ipvsadm -i`, IPVS's "Tunnel" method) and its
+//! path-MTU handling.
+//!
+//! The client's IP packet is sent unchanged inside an outer IPv4 header:
+//!
+//! ```text
+//! Ethernet(dst = real server's MAC, src = egress port's MAC)
+//!   IPv4(src = outer source, dst = real server, protocol 4, TTL 64,
+//!        DSCP/ECN and DF copied from the inner header, fresh ident)
+//!     the client's IP packet, byte for byte (Ethernet padding removed)
+//! ```
+//!
+//! The real server decapsulates (an `ipip` interface), accepts the inner
+//! packet because it holds the VIP on `lo`, and answers the client directly.
+//!
+//! Policies:
+//! - **Outer source.** The egress port's address, or, with
+//!   `tunnel.source_pool`, an address of the pool chosen by a fixed hash of
+//!   the flow (protocol, client address and port, VIP and port): every packet
+//!   of a flow has the same outer source, and different flows differ, so a
+//!   real server's RSS (which sees only the outer header) spreads tunnelled
+//!   flows over its queues.
+//! - **Too big, DF set.** When the inner packet's total length plus the
+//!   20-byte outer header exceeds the egress port's `mtu`, the client gets
+//!   ICMP destination unreachable / fragmentation needed (type 3 code 4) with
+//!   next-hop MTU = port MTU − 20, as IPVS does. Its source is the VIP the
+//!   client talked to: IPVS answers through `icmp_send`, which uses the
+//!   packet's destination as source when it is a local address (the VIP is
+//!   local on an IPVS director). It quotes the original IP header and the
+//!   first 8 bytes of its payload (RFC 792), and leaves through the port the
+//!   packet came in on, to the client's MAC (the frame's source). The ICMP
+//!   message is smaller than the packet that caused it: no amplification.
+//! - **Too big, DF clear.** Dropped and counted (`drop_tunnel_too_big`). Linux
+//!   IPVS lets the kernel fragment the outer packet instead; lbd produces one
+//!   frame per frame received, and fragments would need reassembly on the
+//!   real server. Clients rarely send large packets without DF (Linux and
+//!   other systems use path-MTU discovery for TCP by default).
+//! - **No headroom.** The outer header is written into the buffer's headroom
+//!   ([`PacketBuf::prepend`]); a buffer that cannot grow (a plain slice, or
+//!   an mbuf without headroom) drops the packet (`drop_tunnel_no_headroom`).
+
+use std::net::Ipv4Addr;
+
+use super::snapshot::{RsRoute, SourcePool};
+use super::{Action, PacketBuf, Verdict, Worker, ETH};
+use crate::conntrack::ConnKey;
+use crate::counters::{bump, Counter};
+use crate::wire::ethernet::{EthernetFrame, ETHERTYPE_IPV4};
+use crate::wire::icmp::{self, Icmpv4Packet};
+use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::MacAddr;
+
+/// Bytes the outer header adds to a tunnelled packet.
+pub const OVERHEAD: usize = ipv4::HEADER_LEN;
+/// TTL of the outer header and of ICMP errors.
+pub const TTL: u8 = 64;
+/// DSCP/ECN byte of ICMP errors: precedence "internetwork control", as
+/// Linux's.
+const ICMP_ERROR_TOS: u8 = 0xc0;
+
+/// An encapsulation decided by the packet path, carried out on the buffer by
+/// [`encap_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encap {
+    /// Egress port index.
+    pub port: u16,
+    /// The real server's MAC.
+    pub dst_mac: MacAddr,
+    /// The egress port's MAC.
+    pub src_mac: MacAddr,
+    /// Outer source address.
+    pub src: Ipv4Addr,
+    /// Outer destination: the real server.
+    pub dst: Ipv4Addr,
+    /// Total length of the inner IP packet (the frame may carry Ethernet
+    /// padding after it).
+    pub inner_len: u16,
+    /// Real-server id, for its counters.
+    pub rs: u32,
+    /// Stable service id, for its counters.
+    pub svc: u32,
+}
+
+/// A fixed (unseeded) hash of a flow: the same on every worker and across
+/// restarts, so a flow keeps its outer source address.
+#[inline]
+pub fn flow_hash(key: &ConnKey) -> u32 {
+    let a = (u64::from(key.client_ip) << 32) | u64::from(key.vip);
+    let b = (u64::from(key.client_port) << 32) | (u64::from(key.vport) << 8) | u64::from(key.proto);
+    let mut h = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^= h >> 31;
+    (h >> 32) as u32 ^ h as u32
+}
+
+/// The outer source of a flow: from the pool by [`flow_hash`], or the
+/// egress port's address without a pool.
+#[inline]
+pub fn outer_source(pool: Option<SourcePool>, port_addr: Ipv4Addr, key: &ConnKey) -> Ipv4Addr {
+    match pool {
+        None => port_addr,
+        Some(p) => Ipv4Addr::from(p.base | (flow_hash(key) & p.mask)),
+    }
+}
+
+/// Wrap the frame's IP packet in an outer IPv4 header as `e` says. The
+/// frame's IPv4 header must have been validated (total length within the
+/// frame). On error the frame may have lost its Ethernet padding, nothing
+/// else.
+pub fn encap_frame<B: PacketBuf + ?Sized>(
+    pkt: &mut B,
+    e: &Encap,
+    ident: u16,
+) -> Result<(), Counter> {
+    let inner = usize::from(e.inner_len);
+    if pkt.data().len() < ETH + inner.max(ipv4::HEADER_LEN) {
+        return Err(Counter::DropIpv4BadTotalLen);
+    }
+    let (tos, df) = {
+        let ip = Ipv4Packet::new_unchecked(&pkt.data()[ETH..]);
+        (ip.dscp_ecn(), ip.dont_frag())
+    };
+    // The outer total length covers exactly the inner packet: drop padding.
+    if !pkt.truncate(ETH + inner) {
+        return Err(Counter::DropIpv4BadTotalLen);
+    }
+    if !pkt.prepend(OVERHEAD) {
+        return Err(Counter::DropTunnelNoHeadroom);
+    }
+    // [20 new][14 old Ethernet][inner] becomes [14 Ethernet][20 outer][inner].
+    let f = pkt.data_mut();
+    let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+    eth.set_dst(e.dst_mac);
+    eth.set_src(e.src_mac);
+    eth.set_ethertype(ETHERTYPE_IPV4);
+    let outer = &mut f[ETH..ETH + OVERHEAD];
+    ipv4::emit_header(
+        outer,
+        e.src,
+        e.dst,
+        ipv4::PROTO_IPIP,
+        TTL,
+        e.inner_len,
+        ident,
+        df,
+    );
+    if tos != 0 {
+        let mut ip = Ipv4Packet::new_unchecked(outer);
+        ip.set_dscp_ecn(tos);
+        ip.fill_checksum();
+    }
+    Ok(())
+}
+
+/// Turn the frame (a validated IPv4 packet from a client) into ICMP
+/// "fragmentation needed" back to that client, announcing `mtu`: from the
+/// packet's destination (the VIP), to its source, Ethernet to the frame's
+/// source MAC from `port_mac`. The frame shrinks to the message.
+pub fn frag_needed_frame<B: PacketBuf + ?Sized>(
+    pkt: &mut B,
+    port_mac: MacAddr,
+    mtu: u16,
+    ident: u16,
+) -> Result<(), Counter> {
+    const ICMP_AT: usize = ETH + ipv4::HEADER_LEN;
+    const QUOTE_AT: usize = ICMP_AT + icmp::HEADER_LEN;
+    let f = pkt.data_mut();
+    if f.len() < ETH + ipv4::HEADER_LEN {
+        return Err(Counter::DropIpv4Truncated);
+    }
+    let (client_mac, client, vip, hlen, total) = {
+        let ip = Ipv4Packet::new_unchecked(&f[ETH..]);
+        (
+            EthernetFrame::new_unchecked(&f[..]).src(),
+            ip.src(),
+            ip.dst(),
+            ip.header_len(),
+            usize::from(ip.total_len()),
+        )
+    };
+    // The original header and the first 8 bytes of its payload (RFC 792).
+    let quote = (hlen + 8).min(total);
+    let len = QUOTE_AT + quote;
+    if f.len() < len.max(ETH + quote) {
+        // Only a packet shorter than any MTU could be: never too big.
+        return Err(Counter::DropTunnelTooBig);
+    }
+    f.copy_within(ETH..ETH + quote, QUOTE_AT);
+    let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+    eth.set_dst(client_mac);
+    eth.set_src(port_mac);
+    eth.set_ethertype(ETHERTYPE_IPV4);
+    let msg_len = (icmp::HEADER_LEN + quote) as u16;
+    ipv4::emit_header(
+        &mut f[ETH..],
+        vip,
+        client,
+        ipv4::PROTO_ICMP,
+        TTL,
+        msg_len,
+        ident,
+        false,
+    );
+    let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..ICMP_AT]);
+    ip.set_dscp_ecn(ICMP_ERROR_TOS);
+    ip.fill_checksum();
+    let mut m = Icmpv4Packet::new_unchecked(&mut f[ICMP_AT..len]);
+    m.set_msg_type(icmp::ICMP_DEST_UNREACH);
+    m.set_code(icmp::CODE_FRAG_NEEDED);
+    m.set_rest_of_header(0);
+    m.set_next_hop_mtu(mtu);
+    m.fill_checksum();
+    if !pkt.truncate(len) {
+        return Err(Counter::DropTunnelTooBig);
+    }
+    Ok(())
+}
+
+impl Worker {
+    /// Decide how to tunnel a packet of a flow to real server `rs`: the
+    /// path-MTU check, the neighbour, the outer addresses.
+    #[inline]
+    pub(super) fn forward_tunnel(
+        &mut self,
+        frame: &[u8],
+        rs: u32,
+        route: RsRoute,
+        svc_idx: usize,
+        key: &ConnKey,
+    ) -> Action {
+        let snap = &*self.snap;
+        let out = &snap.ports[route.port as usize];
+        let (inner_len, df) = {
+            let ip = Ipv4Packet::new_unchecked(&frame[ETH..]);
+            (ip.total_len(), ip.dont_frag())
+        };
+        if usize::from(inner_len) + OVERHEAD > usize::from(out.mtu) {
+            return if df {
+                Action::FragNeeded(out.mtu.saturating_sub(OVERHEAD as u16))
+            } else {
+                Verdict::Drop(Counter::DropTunnelTooBig).into()
+            };
+        }
+        let Some(mac) = self.neigh.mac(route.neigh as usize) else {
+            self.neigh.want(route.neigh as usize);
+            return Verdict::Drop(Counter::DropNeighUnresolved).into();
+        };
+        Action::Tunnel(Encap {
+            port: route.port,
+            dst_mac: mac,
+            src_mac: out.mac,
+            src: outer_source(snap.tunnel_pool, out.addr, key),
+            dst: route.addr,
+            inner_len,
+            rs,
+            svc: snap.services[svc_idx].id,
+        })
+    }
+
+    /// Carry out an encapsulation on the buffer and count it.
+    pub(super) fn encapsulate<B: PacketBuf + ?Sized>(&mut self, pkt: &mut B, e: &Encap) -> Verdict {
+        let ident = self.next_ident();
+        if let Err(c) = encap_frame(pkt, e, ident) {
+            return Verdict::Drop(c);
+        }
+        let len = pkt.data().len() as u64;
+        let st = &self.stats.rs[e.rs as usize];
+        bump(&st.packets, 1);
+        bump(&st.bytes, len);
+        let ss = &self.stats.services[e.svc as usize];
+        bump(&ss.packets, 1);
+        bump(&ss.bytes, len);
+        self.stats.count(Counter::FwdTunnel);
+        Verdict::Tx(e.port)
+    }
+
+    /// Answer the client with ICMP "fragmentation needed", out of the port
+    /// the packet came in on.
+    pub(super) fn frag_needed<B: PacketBuf + ?Sized>(
+        &mut self,
+        pkt: &mut B,
+        mtu: u16,
+        rx_port: u16,
+    ) -> Verdict {
+        let mac = self.snap.ports[rx_port as usize].mac;
+        let ident = self.next_ident();
+        match frag_needed_frame(pkt, mac, mtu, ident) {
+            Ok(()) => {
+                self.stats.count(Counter::IcmpFragNeededSent);
+                Verdict::Tx(rx_port)
+            }
+            Err(c) => Verdict::Drop(c),
+        }
+    }
+
+    #[inline]
+    fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::SliceBuf;
+    use etherparse::{Icmpv4Type, IpNumber, Ipv4HeaderSlice, PacketBuilder};
+
+    const CLIENT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+    const DIR_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+    const RS_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x11]);
+
+    /// A TCP segment from the client to the VIP with `payload` bytes, DF as given.
+    fn client_frame(payload: usize, df: bool, tos: u8) -> Vec<u8> {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)
+            .ipv4([198, 18, 0, 1], [198, 18, 0, 100], 61)
+            .tcp(40000, 80, 7, 65535)
+            .ack(1)
+            .write(&mut f, &vec![0x5a; payload])
+            .unwrap();
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..]);
+        ip.set_dont_frag(df);
+        ip.set_dscp_ecn(tos);
+        ip.set_ident(0x1234);
+        ip.fill_checksum();
+        f
+    }
+
+    fn encap(inner_len: u16) -> Encap {
+        Encap {
+            port: 0,
+            dst_mac: RS_MAC,
+            src_mac: DIR_MAC,
+            src: Ipv4Addr::new(198, 18, 0, 2),
+            dst: Ipv4Addr::new(198, 18, 0, 11),
+            inner_len,
+            rs: 0,
+            svc: 0,
+        }
+    }
+
+    fn key(client_port: u16) -> ConnKey {
+        ConnKey {
+            proto: 6,
+            client_ip: u32::from(Ipv4Addr::new(198, 18, 0, 1)),
+            client_port,
+            vip: u32::from(Ipv4Addr::new(198, 18, 0, 100)),
+            vport: 80,
+        }
+    }
+
+    #[test]
+    fn encapsulated_frame_parses_with_the_inner_packet_untouched() {
+        for (df, tos) in [(true, 0), (false, 0xb8)] {
+            let orig = client_frame(100, df, tos);
+            let mut f = orig.clone();
+            let inner_len = (orig.len() - ETH) as u16;
+            encap_frame(&mut f, &encap(inner_len), 77).unwrap();
+            assert_eq!(f.len(), orig.len() + OVERHEAD);
+            assert_eq!(&f[0..6], &RS_MAC.0);
+            assert_eq!(&f[6..12], &DIR_MAC.0);
+            assert_eq!(&f[12..14], &[0x08, 0x00]);
+            let outer = Ipv4HeaderSlice::from_slice(&f[ETH..]).unwrap();
+            assert_eq!(outer.ihl(), 5);
+            assert_eq!(outer.protocol(), IpNumber::IPV4);
+            assert_eq!(outer.source(), [198, 18, 0, 2]);
+            assert_eq!(outer.destination(), [198, 18, 0, 11]);
+            assert_eq!(outer.ttl(), 64);
+            assert_eq!(outer.identification(), 77);
+            assert_eq!(outer.dont_fragment(), df);
+            assert!(!outer.more_fragments());
+            assert_eq!(
+                outer.total_len() as usize,
+                OVERHEAD + usize::from(inner_len)
+            );
+            assert_eq!(f[ETH + 1], tos, "DSCP/ECN copied");
+            assert_eq!(
+                outer.header_checksum(),
+                outer.to_header().calc_header_checksum()
+            );
+            assert_eq!(
+                &f[ETH + OVERHEAD..],
+                &orig[ETH..],
+                "inner packet byte-identical"
+            );
+        }
+    }
+
+    #[test]
+    fn padding_is_removed_before_encapsulation() {
+        let mut orig = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)
+            .ipv4([198, 18, 0, 1], [198, 18, 0, 100], 64)
+            .udp(5353, 53)
+            .write(&mut orig, b"q")
+            .unwrap();
+        let ip_len = orig.len() - ETH;
+        orig.resize(60, 0); // Ethernet minimum: padding after the IP packet
+        let mut f = orig.clone();
+        encap_frame(&mut f, &encap(ip_len as u16), 1).unwrap();
+        assert_eq!(f.len(), ETH + OVERHEAD + ip_len);
+        assert_eq!(&f[ETH + OVERHEAD..], &orig[ETH..ETH + ip_len]);
+    }
+
+    #[test]
+    fn a_slice_cannot_take_the_outer_header() {
+        let mut orig = client_frame(10, true, 0);
+        let n = (orig.len() - ETH) as u16;
+        let mut s = SliceBuf(&mut orig);
+        assert_eq!(
+            encap_frame(&mut s, &encap(n), 1),
+            Err(Counter::DropTunnelNoHeadroom)
+        );
+    }
+
+    #[test]
+    fn frag_needed_quotes_the_header_and_8_bytes() {
+        let orig = client_frame(1400, true, 0);
+        let mut f = orig.clone();
+        frag_needed_frame(&mut f, DIR_MAC, 1480, 9).unwrap();
+        assert_eq!(f.len(), ETH + 20 + 8 + 20 + 8);
+        assert_eq!(&f[0..6], &CLIENT_MAC.0);
+        assert_eq!(&f[6..12], &DIR_MAC.0);
+        let p = etherparse::SlicedPacket::from_ethernet(&f).unwrap();
+        let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("not IPv4")
+        };
+        let h = ip.header();
+        assert_eq!(h.source(), [198, 18, 0, 100]);
+        assert_eq!(h.destination(), [198, 18, 0, 1]);
+        assert_eq!(h.protocol(), IpNumber::ICMP);
+        assert_eq!(h.identification(), 9);
+        assert_eq!(h.header_checksum(), h.to_header().calc_header_checksum());
+        let Some(etherparse::TransportSlice::Icmpv4(m)) = &p.transport else {
+            panic!("not ICMP")
+        };
+        assert_eq!(
+            m.icmp_type(),
+            Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                    next_hop_mtu: 1480
+                }
+            )
+        );
+        let want = etherparse::Icmpv4Header::with_checksum(m.icmp_type(), m.payload()).checksum;
+        assert_eq!(m.checksum(), want);
+        assert_eq!(m.payload(), &orig[ETH..ETH + 28]);
+    }
+
+    #[test]
+    fn flow_hash_is_stable_and_spreads() {
+        let pool = SourcePool {
+            base: u32::from(Ipv4Addr::new(198, 18, 0, 192)),
+            mask: 15,
+        };
+        let port = Ipv4Addr::new(198, 18, 0, 2);
+        assert_eq!(outer_source(None, port, &key(1)), port);
+        let mut seen = std::collections::HashSet::new();
+        for p in 0..256u16 {
+            let a = outer_source(Some(pool), port, &key(40000 + 2 * p));
+            assert_eq!(a, outer_source(Some(pool), port, &key(40000 + 2 * p)));
+            assert_eq!(u32::from(a) & !15, pool.base);
+            seen.insert(a);
+        }
+        assert_eq!(seen.len(), 16, "256 flows use all 16 addresses");
+    }
+}
