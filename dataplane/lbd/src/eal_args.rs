@@ -17,7 +17,10 @@ pub fn port_name(device: &str) -> &str {
 /// EAL arguments for `cfg` (argv[0] included).
 pub fn from_config(cfg: &Config) -> Vec<String> {
     let e = &cfg.eal;
-    let mut a = vec!["lbd".to_string(), "-l".into(), e.cores.clone()];
+    let mut a = match &e.lcores {
+        Some(m) => vec!["lbd".to_string(), "--lcores".into(), m.clone()],
+        None => vec!["lbd".to_string(), "-l".into(), e.cores.clone()],
+    };
     if e.no_huge {
         a.push("--no-huge".into());
     }

@@ -16,7 +16,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, Problem};
 pub use types::*;
-pub use validate::{parse_lcore_list, validate};
+pub use validate::{parse_lcore_list, parse_lcores_mapping, validate};
 
 /// Reads, parses and validates the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {

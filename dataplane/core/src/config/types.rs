@@ -96,6 +96,11 @@ pub struct EalConfig {
     /// Cores for EAL (`-l`), e.g. "0-1". The first is the main (control)
     /// lcore; the others run workers, one per (port, queue).
     pub cores: String,
+    /// DPDK's `--lcores` mapping instead of `cores`, to run more lcores than
+    /// CPUs, e.g. "(0-2)@(0-1)": lcores 0, 1 and 2 on CPUs 0 and 1. For labs
+    /// and tests on small machines; on a real director give each worker its
+    /// own CPU with `cores`.
+    pub lcores: Option<String>,
     /// Run without hugepages (`--no-huge`), for labs and CI.
     pub no_huge: bool,
     /// Memory in MiB (`-m`), needed with `no_huge`.
@@ -112,6 +117,7 @@ impl Default for EalConfig {
     fn default() -> Self {
         EalConfig {
             cores: "0-1".into(),
+            lcores: None,
             no_huge: false,
             memory_mb: None,
             file_prefix: None,

@@ -168,20 +168,61 @@ fn check_control(cfg: &Config, v: &mut Vec<Problem>) {
     }
 }
 
+/// The lcore ids named by a DPDK `--lcores` mapping such as
+/// "(0-2)@(0-1)" or "0@0,1@1,2@1": the part of each element before `@`.
+pub fn parse_lcores_mapping(s: &str) -> Result<Vec<u32>, String> {
+    let mut elements = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                elements.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(format!("unbalanced parentheses in lcores mapping `{s}`"));
+        }
+    }
+    if depth != 0 {
+        return Err(format!("unbalanced parentheses in lcores mapping `{s}`"));
+    }
+    elements.push(&s[start..]);
+    let mut all = Vec::new();
+    for e in elements {
+        let lcores = e.split('@').next().unwrap_or("").trim();
+        let list = lcores.trim_start_matches('(').trim_end_matches(')');
+        for l in parse_lcore_list(list).map_err(|e| format!("in lcores mapping `{s}`: {e}"))? {
+            if all.contains(&l) {
+                return Err(format!("lcore {l} appears twice in lcores mapping `{s}`"));
+            }
+            all.push(l);
+        }
+    }
+    Ok(all)
+}
+
 fn check_eal(cfg: &Config, v: &mut Vec<Problem>) {
     let eal = &cfg.eal;
-    match parse_lcore_list(&eal.cores) {
-        Err(e) => v.push(Problem::new("eal.cores", e)),
+    let (field, list) = match &eal.lcores {
+        Some(m) => ("eal.lcores", parse_lcores_mapping(m)),
+        None => ("eal.cores", parse_lcore_list(&eal.cores)),
+    };
+    match list {
+        Err(e) => v.push(Problem::new(field, e)),
         Ok(cores) => {
             let q = cfg.workers.queues_per_port as usize;
             let needed = 1 + cfg.ports.len() * q;
             if cores.len() < needed {
                 v.push(Problem::new(
-                    "eal.cores",
+                    field,
                     format!(
                         "core list \"{}\" has {} but {needed} are needed: 1 main lcore plus one \
                          worker per port queue ({} x {})",
-                        eal.cores,
+                        eal.lcores.as_deref().unwrap_or(&eal.cores),
                         plural(cores.len(), "core", "cores"),
                         plural(cfg.ports.len(), "port", "ports"),
                         plural(q, "queue", "queues"),
@@ -889,6 +930,15 @@ mod tests {
             ),
             vec![]
         );
+    }
+
+    #[test]
+    fn lcores_mapping_names_its_lcores() {
+        assert_eq!(parse_lcores_mapping("(0-2)@(0-1)").unwrap(), vec![0, 1, 2]);
+        assert_eq!(parse_lcores_mapping("0@0,1@1,2@1").unwrap(), vec![0, 1, 2]);
+        assert_eq!(parse_lcores_mapping("0,(1,2)@1").unwrap(), vec![0, 1, 2]);
+        assert!(parse_lcores_mapping("(0-2@1").is_err());
+        assert!(parse_lcores_mapping("0@0,0@1").is_err());
     }
 
     #[test]

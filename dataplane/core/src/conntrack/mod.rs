@@ -6,8 +6,8 @@
 //! NAT replies arriving on another queue will find their connection is
 //! described in `docs/ARCHITECTURE.md`.
 
-pub mod state;
 pub mod shared;
+pub mod state;
 pub mod table;
 
 pub use state::{tcp_input_only, ConnState, TimeoutsMs};

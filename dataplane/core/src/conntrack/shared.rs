@@ -57,7 +57,9 @@ fn flags_of(meta: u64) -> u8 {
 
 #[inline]
 fn with_state(meta: u64, state: u8, flags: u8) -> u64 {
-    (meta & (VERSION_MASK | OCCUPIED)) | (state as u64) << STATE_SHIFT | (flags as u64) << FLAGS_SHIFT
+    (meta & (VERSION_MASK | OCCUPIED))
+        | (state as u64) << STATE_SHIFT
+        | (flags as u64) << FLAGS_SHIFT
 }
 
 #[inline]
@@ -131,7 +133,9 @@ pub struct SharedConnTable {
 impl SharedConnTable {
     pub fn new(capacity: usize, seed: u64) -> SharedConnTable {
         let capacity = capacity.max(16);
-        let slots = (capacity + capacity / 4).next_power_of_two().max(SLOTS_PER_BUCKET * PROBE_BUCKETS);
+        let slots = (capacity + capacity / 4)
+            .next_power_of_two()
+            .max(SLOTS_PER_BUCKET * PROBE_BUCKETS);
         SharedConnTable {
             slots: (0..slots).map(|_| Slot::default()).collect(),
             bucket_mask: slots / SLOTS_PER_BUCKET - 1,
@@ -265,7 +269,10 @@ impl SharedConnTable {
                     continue;
                 }
                 let claimed = (m & VERSION_MASK) + 1;
-                if s.meta.compare_exchange(m, claimed, Acquire, Relaxed).is_err() {
+                if s.meta
+                    .compare_exchange(m, claimed, Acquire, Relaxed)
+                    .is_err()
+                {
                     continue;
                 }
                 // The odd version must be visible before any key or value
@@ -329,7 +336,11 @@ impl SharedConnTable {
     /// Change a live entry's state and flags with `f(old_state, old_flags)`,
     /// atomically against other updaters. Returns (old, new) (state, flags),
     /// or None if the entry is no longer the one `e` was read from.
-    pub fn update_state(&self, e: &Entry, mut f: impl FnMut(u8, u8) -> (u8, u8)) -> Option<((u8, u8), (u8, u8))> {
+    pub fn update_state(
+        &self,
+        e: &Entry,
+        mut f: impl FnMut(u8, u8) -> (u8, u8),
+    ) -> Option<((u8, u8), (u8, u8))> {
         let s = &self.slots[e.index];
         let mut m = s.meta.load(Relaxed);
         loop {
@@ -341,7 +352,10 @@ impl SharedConnTable {
             if new == old {
                 return Some((old, new));
             }
-            match s.meta.compare_exchange_weak(m, with_state(m, new.0, new.1), AcqRel, Relaxed) {
+            match s
+                .meta
+                .compare_exchange_weak(m, with_state(m, new.0, new.1), AcqRel, Relaxed)
+            {
                 Ok(_) => return Some((old, new)),
                 Err(cur) => m = cur,
             }
@@ -367,7 +381,13 @@ impl SharedConnTable {
 
     /// Remove expired entries in `count` buckets from `start`, handing each
     /// to `on_expire` (only the remover sees it). Returns where to continue.
-    pub fn sweep(&self, start: usize, count: usize, now: Tick, mut on_expire: impl FnMut(&Entry)) -> usize {
+    pub fn sweep(
+        &self,
+        start: usize,
+        count: usize,
+        now: Tick,
+        mut on_expire: impl FnMut(&Entry),
+    ) -> usize {
         let n = self.bucket_count();
         let mut b = start % n;
         for _ in 0..count.min(n) {
@@ -415,7 +435,10 @@ mod tests {
         assert_eq!(r, ((1, 0), (2, 1)));
         let e = t.lookup(&k, h, 200).unwrap();
         assert_eq!((e.expires, e.state, e.flags), (500, 2, 1));
-        assert!(t.lookup(&k, h, 500).is_none(), "expired entries are not returned");
+        assert!(
+            t.lookup(&k, h, 500).is_none(),
+            "expired entries are not returned"
+        );
         assert!(t.remove(&e));
         assert!(!t.remove(&e), "a second remove of the same entry fails");
         assert_eq!(t.len(), 0);
@@ -442,7 +465,7 @@ mod tests {
                 ok += 1;
             }
         }
-        assert!(ok <= 100 && ok >= 95, "{ok}");
+        assert!((95..=100).contains(&ok), "{ok}");
     }
 
     /// Many threads at once: owners insert, re-check and remove their own
@@ -502,7 +525,9 @@ mod tests {
                             let long = (i + round) % 2 == 0;
                             if live.contains(&i) {
                                 // A long-lived key must be found, always.
-                                let e = t.lookup(&k, h, 1).unwrap_or_else(|| panic!("owner {o} lost key {i}"));
+                                let e = t
+                                    .lookup(&k, h, 1)
+                                    .unwrap_or_else(|| panic!("owner {o} lost key {i}"));
                                 assert_eq!(e.rs, i, "wrong value for key {i}");
                                 if !long {
                                     assert!(t.remove(&e) || t.lookup(&k, h, 1).is_none());
@@ -543,6 +568,10 @@ mod tests {
         for k in &expected {
             assert!(seen.contains(k), "lost {k:?}");
         }
-        assert!(expected.len() > 10_000, "the test exercised too little: {}", expected.len());
+        assert!(
+            expected.len() > 10_000,
+            "the test exercised too little: {}",
+            expected.len()
+        );
     }
 }

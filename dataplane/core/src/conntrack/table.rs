@@ -276,7 +276,11 @@ impl ConnTable {
         // The home window while it has slack (hits then read one window);
         // otherwise the emptier of the two, which keeps windows from
         // overflowing while the table still has room.
-        let w = if place[0].2 >= 3 || place[0].2 >= place[1].2 { 0 } else { 1 };
+        let w = if place[0].2 >= 3 || place[0].2 >= place[1].2 {
+            0
+        } else {
+            1
+        };
         let (free, stale, _) = place[w];
         if let Some(idx) = stale {
             // Recycling an expired entry keeps windows short.
