@@ -4,6 +4,11 @@
 GET / (and any other path) answers "<name>\\n" with the header
 "X-Real-Server: <name>".  HTTP/1.1 with keep-alive (Content-Length is always
 set).  Threaded, bound to 0.0.0.0 by default, request logging off.
+
+With --log-file, one line per request is appended to that file:
+    <peer address> <peer port> <method> <path>
+so tests can check which client address the server saw (NAT keeps the
+client's address; the peer is the client, not the director).
 """
 
 import argparse
@@ -11,10 +16,12 @@ import http.server
 import os
 import signal
 import sys
+import threading
 
 
-def make_handler(name):
+def make_handler(name, log=None):
     body = (name + "\n").encode()
+    log_lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -23,7 +30,17 @@ def make_handler(name):
         def version_string(self):
             return self.server_version
 
+        def _log_peer(self):
+            if log is None:
+                return
+            line = "%s %d %s %s\n" % (
+                self.client_address[0], self.client_address[1], self.command, self.path)
+            with log_lock:
+                log.write(line)
+                log.flush()
+
         def _reply(self, send_body):
+            self._log_peer()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -56,9 +73,11 @@ def main():
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--bind", default="0.0.0.0")
     ap.add_argument("--pid-file", help="write our pid here once the socket is bound")
+    ap.add_argument("--log-file", help="append one line per request (peer address)")
     args = ap.parse_args()
 
-    httpd = Server((args.bind, args.port), make_handler(args.name))
+    log = open(args.log_file, "a", buffering=1) if args.log_file else None
+    httpd = Server((args.bind, args.port), make_handler(args.name, log))
     if args.pid_file:
         tmp = args.pid_file + ".tmp"
         with open(tmp, "w") as f:

@@ -250,12 +250,21 @@ pub enum RealCmd {
             conflicts_with = "dr"
         )]
         tunnel: bool,
+        /// NAT / masquerading (ipvsadm -m): addresses rewritten, replies come
+        /// back through the director; the real server's port may differ.
+        #[arg(
+            long = "masq",
+            short = 'm',
+            visible_alias = "nat",
+            conflicts_with_all = ["dr", "tunnel"]
+        )]
+        masq: bool,
         #[command(flatten)]
         proto: ProtoArg,
     },
     /// Change a real server's weight or forwarding method (ipvsadm -e).
     #[command(visible_alias = "set")]
-    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["weight", "dr", "tunnel"]))]
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["weight", "dr", "tunnel", "masq"]))]
     Edit {
         #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
         service: ServiceAddr,
@@ -276,6 +285,14 @@ pub enum RealCmd {
             conflicts_with = "dr"
         )]
         tunnel: bool,
+        /// Set the forwarding method to NAT (masquerading).
+        #[arg(
+            long = "masq",
+            short = 'm',
+            visible_alias = "nat",
+            conflicts_with_all = ["dr", "tunnel"]
+        )]
+        masq: bool,
         #[command(flatten)]
         proto: ProtoArg,
     },
@@ -384,6 +401,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             weight,
             dr: _,
             tunnel,
+            masq,
             proto,
         }) => Request::AddReal {
             service: key(*service, *proto),
@@ -393,6 +411,8 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
                 weight: *weight,
                 forward: if *tunnel {
                     Forward::Tunnel
+                } else if *masq {
+                    Forward::Nat
                 } else {
                     Forward::Dr
                 },
@@ -404,6 +424,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             weight,
             dr,
             tunnel,
+            masq,
             proto,
         }) => Request::EditReal {
             service: key(*service, *proto),
@@ -412,6 +433,8 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
                 weight: *weight,
                 forward: if *tunnel {
                     Some(Forward::Tunnel)
+                } else if *masq {
+                    Some(Forward::Nat)
                 } else {
                     dr.then_some(Forward::Dr)
                 },

@@ -580,3 +580,46 @@ fn real_add_and_edit_tunnel() {
     let (kind, _) = refused(&["real", "edit", "198.18.0.100:80", "198.18.0.11", "-i", "-g"]);
     assert_eq!(kind, ClapKind::ArgumentConflict);
 }
+
+#[test]
+fn real_add_and_edit_masquerading() {
+    assert_eq!(
+        req(&["real", "add", "198.18.0.100:80", "198.19.0.11:8080", "-m"]),
+        Request::AddReal {
+            service: tcp_key("198.18.0.100", 80),
+            real: RealServerConfig {
+                address: ip("198.19.0.11"),
+                port: Some(8080),
+                weight: 1,
+                forward: Forward::Nat,
+            },
+        }
+    );
+    for flag in ["--masq", "--nat"] {
+        match req(&["real", "edit", "198.18.0.100:80", "198.19.0.11", flag]) {
+            Request::EditReal { edit, .. } => assert_eq!(edit.forward, Some(Forward::Nat)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // One forwarding method at a time.
+    assert!(Cli::try_parse_from([
+        "lbctl",
+        "real",
+        "add",
+        "198.18.0.100:80",
+        "198.19.0.11",
+        "-m",
+        "-g"
+    ])
+    .is_err());
+    assert!(Cli::try_parse_from([
+        "lbctl",
+        "real",
+        "add",
+        "198.18.0.100:80",
+        "198.19.0.11",
+        "-m",
+        "-i"
+    ])
+    .is_err());
+}

@@ -50,6 +50,10 @@ counters! {
     ConnExpired = "conn_expired",
     /// IPv4 packets carrying options (forwarded untouched by DR).
     Ipv4WithOptions = "ipv4_with_options",
+    /// Forwarded to a real server by NAT (client → server, rewritten).
+    FwdNat = "forwarded_nat",
+    /// NAT replies rewritten back to come from the VIP (server → client).
+    FwdNatReply = "forwarded_nat_reply",
     /// Frames handed to TX that the NIC refused (dropped after retry).
     TxFailed = "tx_failed",
     // --- drops, by reason ---
@@ -107,6 +111,15 @@ counters! {
     DropConnTableFull = "drop_conn_table_full",
     /// Real server's MAC not resolved yet.
     DropNeighUnresolved = "drop_neigh_unresolved",
+    /// NAT reply for which no connection exists (traffic the director does
+    /// not own, or a connection already expired).
+    DropNatNoConn = "drop_nat_no_conn",
+    /// NAT reply whose client MAC is not known (the client never sent to us).
+    DropNatNoClientMac = "drop_nat_no_client_mac",
+    /// New NAT flow whose reply key is already taken by another connection.
+    DropNatConflict = "drop_nat_conflict",
+    /// NAT traffic but this worker has no NAT table (not configured).
+    DropNatDisabled = "drop_nat_disabled",
     /// Connection's real server was removed from the configuration.
     DropRealServerGone = "drop_real_server_gone",
     /// A packet without DF too large for the egress MTU once tunnelled
@@ -141,16 +154,23 @@ pub struct RsStats {
     pub conns: AtomicU64,
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
+    /// Replies through the director (NAT only; DR/tunnel replies bypass it).
+    pub packets_out: AtomicU64,
+    pub bytes_out: AtomicU64,
 }
 
 impl RsStats {
+    /// This worker's contribution to ActiveConn. It can be negative: a NAT
+    /// connection may be counted in by one worker and out by another (the
+    /// one that saw its close); only the sum over workers is meaningful.
     #[inline(always)]
-    pub fn active(&self) -> u32 {
-        self.active.load(Relaxed)
+    pub fn active(&self) -> i32 {
+        self.active.load(Relaxed) as i32
     }
+    /// This worker's contribution to InActConn (may be negative, see above).
     #[inline(always)]
-    pub fn inactive(&self) -> u32 {
-        self.inactive.load(Relaxed)
+    pub fn inactive(&self) -> i32 {
+        self.inactive.load(Relaxed) as i32
     }
     #[inline(always)]
     pub fn add_active(&self, d: i32) {
@@ -170,6 +190,9 @@ pub struct ServiceStats {
     pub conns: AtomicU64,
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
+    /// Replies through the director (NAT only).
+    pub packets_out: AtomicU64,
+    pub bytes_out: AtomicU64,
 }
 
 /// Everything one worker counts. Cache-line aligned so two workers' stats

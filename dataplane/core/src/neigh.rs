@@ -264,3 +264,137 @@ mod tests {
         assert_eq!(out.len(), 1);
     }
 }
+
+/// Where NAT replies go: the MAC and port each client's packets came from.
+///
+/// A NAT reply is addressed to the client, who may be on a directly
+/// connected segment or behind a router; either way the reply belongs where
+/// the request came from. Workers remember (client address → source MAC,
+/// receiving port) when they create a NAT connection and look it up for
+/// each reply. Direct-mapped and lock-free: each slot is a version word, the
+/// address and the (MAC, port) word; a writer claims the slot by CAS on the
+/// version, readers re-check it. Writes happen only when a client's entry
+/// is missing or changed. Two clients hashing to one slot evict each other;
+/// the next request refreshes it.
+pub struct ClientMacs {
+    slots: Box<[ClientSlot]>,
+    mask: usize,
+}
+
+#[derive(Default)]
+struct ClientSlot {
+    version: AtomicU32,
+    ip: AtomicU32,
+    /// MAC in bits 0..48, port in bits 48..64.
+    hop: AtomicU64,
+}
+
+impl ClientMacs {
+    pub fn new(slots: usize) -> ClientMacs {
+        let n = slots.next_power_of_two().max(16);
+        ClientMacs {
+            slots: (0..n).map(|_| ClientSlot::default()).collect(),
+            mask: n - 1,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, ip: u32) -> &ClientSlot {
+        let h = (ip as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        &self.slots[h as usize & self.mask]
+    }
+
+    /// The (MAC, port) replies to `ip` should use.
+    #[inline]
+    pub fn get(&self, ip: u32) -> Option<(MacAddr, u16)> {
+        let s = self.slot(ip);
+        let v1 = s.version.load(std::sync::atomic::Ordering::Acquire);
+        if v1 & 1 == 1 {
+            return None;
+        }
+        let a = s.ip.load(Relaxed);
+        let h = s.hop.load(Relaxed);
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        let v2 = s.version.load(Relaxed);
+        (v1 == v2 && a == ip && h != 0).then(|| (unpack(h), (h >> 48) as u16))
+    }
+
+    /// Remember that `ip`'s packets arrive from `mac` on `port`.
+    #[inline]
+    pub fn learn(&self, ip: u32, mac: MacAddr, port: u16) {
+        let hop = (pack(mac) & !VALID & 0xffff_ffff_ffff) | (port as u64) << 48;
+        if self
+            .get(ip)
+            .map(|(m, p)| (pack(m) & 0xffff_ffff_ffff) | (p as u64) << 48)
+            == Some(hop)
+        {
+            return;
+        }
+        let s = self.slot(ip);
+        let v = s.version.load(Relaxed);
+        if v & 1 == 1
+            || s.version
+                .compare_exchange(
+                    v,
+                    v.wrapping_add(1),
+                    std::sync::atomic::Ordering::Acquire,
+                    Relaxed,
+                )
+                .is_err()
+        {
+            return; // someone else is writing this slot; the next packet retries
+        }
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+        s.ip.store(ip, Relaxed);
+        s.hop.store(hop, Relaxed);
+        s.version
+            .store(v.wrapping_add(2), std::sync::atomic::Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    #[test]
+    fn learns_updates_and_evicts() {
+        let c = ClientMacs::new(16);
+        let a = MacAddr([2, 0, 0, 0, 0, 1]);
+        let b = MacAddr([2, 0, 0, 0, 0, 2]);
+        assert_eq!(c.get(7), None);
+        c.learn(7, a, 0);
+        assert_eq!(c.get(7), Some((a, 0)));
+        c.learn(7, b, 1);
+        assert_eq!(c.get(7), Some((b, 1)));
+        // Many clients: each lookup answers for its own address or nothing.
+        for ip in 0..1000u32 {
+            c.learn(ip, a, (ip % 3) as u16);
+            assert_eq!(c.get(ip), Some((a, (ip % 3) as u16)));
+        }
+        let hits = (0..1000u32).filter(|ip| c.get(*ip).is_some()).count();
+        assert!(hits <= 16);
+    }
+
+    #[test]
+    fn concurrent_learners_never_give_a_wrong_answer() {
+        let c = std::sync::Arc::new(ClientMacs::new(64));
+        let hs: Vec<_> = (0..4u32)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50_000u32 {
+                        let ip = (i * 7 + t) % 500;
+                        let mac = MacAddr([2, 0, 0, 0, (ip >> 8) as u8, ip as u8]);
+                        c.learn(ip, mac, (ip % 5) as u16);
+                        if let Some((m, p)) = c.get(ip) {
+                            assert_eq!((m, p), (mac, (ip % 5) as u16));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    }
+}

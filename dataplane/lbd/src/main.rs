@@ -28,9 +28,11 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use crossbeam::queue::ArrayQueue;
 use lbcore::config::{self, Config};
+use lbcore::conntrack::shared::SharedConnTable;
 use lbcore::conntrack::ConnTable;
 use lbcore::counters::WorkerStats;
 use lbcore::neigh::NeighTable;
+use lbcore::pipeline::nat::NatState;
 use lbcore::pipeline::{Registry, Snapshot, Worker, MAX_REAL_SERVERS, MAX_SERVICES};
 use lbcore::wire::MacAddr;
 use tracing::{error, info};
@@ -229,6 +231,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             port: *port,
         })
         .collect();
+    // NAT: one table shared by all workers (two entries per connection),
+    // and where each client's packets come from (for the replies).
+    let nat_clients = Arc::new(lbcore::neigh::ClientMacs::new(1 << 16));
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         generation: AtomicU64::new(snap.generation),
@@ -242,6 +247,10 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         ports: port_handles,
         workers: handles,
         conn_capacity: (per_worker * n_workers) as u64,
+        nat: Arc::new(SharedConnTable::new(
+            cfg.conn_table.nat_capacity as usize * 2,
+            dpdk::tsc::now() ^ 0x4e41_5400,
+        )),
         last_change: Mutex::new(ChangeStatus {
             ok: true,
             message: format!("started with {}", cli.config.display()),
@@ -261,7 +270,13 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
                 ConnTable::new(per_worker, seed),
                 h.stats.clone(),
                 neigh.clone(),
-            ),
+            )
+            .with_nat(NatState::new(
+                shared.nat.clone(),
+                nat_clients.clone(),
+                w,
+                n_workers,
+            )),
             latency: h.latency.clone(),
             dump: h.dump.clone(),
             shared: shared.clone(),

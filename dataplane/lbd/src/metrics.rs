@@ -255,6 +255,8 @@ fn destination(c: Counter) -> Dest {
         Counter::RxFrames => single("lbd_rx_frames_total", "Frames received by the workers."),
         Counter::FwdDr => packets("forwarded_dr"),
         Counter::FwdTunnel => packets("forwarded_tunnel"),
+        Counter::FwdNat => packets("forwarded_nat"),
+        Counter::FwdNatReply => packets("forwarded_nat_reply"),
         Counter::IcmpFragNeededSent => packets("icmp_frag_needed_sent"),
         Counter::ArpReplied => packets("arp_replied"),
         Counter::IcmpEchoReplied => packets("icmp_echo_replied"),
@@ -392,12 +394,10 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
             r_bytes
                 .with_label_values(&labels)
                 .inc_by(rs().map(|s| s.bytes.load(Relaxed)).sum());
-            // Read each worker's count as signed: should a decrement ever
-            // land on another worker's counter (shared tables, planned for
-            // NAT), that counter wraps below zero while the sum stays exact.
-            let signed = |v: u32| v as i32 as i64;
-            let active: i64 = rs().map(|s| signed(s.active())).sum();
-            let inactive: i64 = rs().map(|s| signed(s.inactive())).sum();
+            // Each worker's count is signed: a NAT connection may be counted
+            // in by one worker and out by another; the sum is exact.
+            let active: i64 = rs().map(|s| s.active() as i64).sum();
+            let inactive: i64 = rs().map(|s| s.inactive() as i64).sum();
             r_active
                 .with_label_values(&labels)
                 .set(active.max(0) as f64);

@@ -77,8 +77,16 @@ pub fn render(
                 r.port,
                 r.forward.ipvs_name(),
                 r.weight,
-                sum(&|w| w.rs[id].active() as u64),
-                sum(&|w| w.rs[id].inactive() as u64),
+                workers
+                    .iter()
+                    .map(|w| w.rs[id].active() as i64)
+                    .sum::<i64>()
+                    .max(0),
+                workers
+                    .iter()
+                    .map(|w| w.rs[id].inactive() as i64)
+                    .sum::<i64>()
+                    .max(0),
                 sum(&|w| w.rs[id].conns.load(Relaxed)),
                 sum(&|w| w.rs[id].packets.load(Relaxed)),
                 sum(&|w| w.rs[id].bytes.load(Relaxed)),

@@ -72,6 +72,8 @@ pub struct Shared {
     pub workers: Vec<WorkerHandle>,
     /// Total connection-table capacity (all workers).
     pub conn_capacity: u64,
+    /// NAT connections, shared by all workers (two entries each).
+    pub nat: Arc<lbcore::conntrack::shared::SharedConnTable>,
     pub last_change: Mutex<ChangeStatus>,
 }
 

@@ -196,11 +196,18 @@ impl Default for WorkersConfig {
 pub struct ConnTableConfig {
     /// Maximum connections tracked at once (rounded up to the table's geometry).
     pub capacity: u32,
+    /// Maximum NAT connections. They live in a separate table shared by all
+    /// workers (replies arrive on another port or queue than requests); each
+    /// takes two entries (request and reply direction).
+    pub nat_capacity: u32,
 }
 
 impl Default for ConnTableConfig {
     fn default() -> Self {
-        ConnTableConfig { capacity: 1 << 20 }
+        ConnTableConfig {
+            capacity: 1 << 20,
+            nat_capacity: 1 << 18,
+        }
     }
 }
 
@@ -315,6 +322,10 @@ pub enum Forward {
     /// IPIP tunnel (`ipvsadm -i`): the client's packet is sent unchanged
     /// inside an outer IPv4 header (protocol 4) addressed to the real server.
     Tunnel,
+    /// Masquerading (`ipvsadm -m`): the destination address and port are
+    /// rewritten to the real server's; the real server's default gateway is
+    /// the director, whose replies are rewritten back to come from the VIP.
+    Nat,
 }
 
 impl Forward {
@@ -323,6 +334,7 @@ impl Forward {
         match self {
             Forward::Dr => "Route",
             Forward::Tunnel => "Tunnel",
+            Forward::Nat => "Masq",
         }
     }
 }

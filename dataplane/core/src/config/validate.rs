@@ -386,6 +386,15 @@ fn check_tables(cfg: &Config, v: &mut Vec<Problem>) {
             format!("capacity {cap} is out of range ({MIN_CONN_CAPACITY} to {MAX_CONN_CAPACITY})"),
         ));
     }
+    let nat = cfg.conn_table.nat_capacity;
+    if !(MIN_CONN_CAPACITY..=MAX_CONN_CAPACITY).contains(&nat) {
+        v.push(Problem::new(
+            "conn_table.nat_capacity",
+            format!(
+                "nat_capacity {nat} is out of range ({MIN_CONN_CAPACITY} to {MAX_CONN_CAPACITY})"
+            ),
+        ));
+    }
     let t = &cfg.timeouts;
     for (name, secs) in [
         ("tcp_established", t.tcp_established),
@@ -487,9 +496,10 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
             let method = match rs.forward {
                 Forward::Dr => "DR",
                 Forward::Tunnel => "tunnel mode",
+                Forward::Nat => "NAT",
             };
             match rs.forward {
-                Forward::Dr | Forward::Tunnel => {
+                Forward::Dr | Forward::Tunnel | Forward::Nat => {
                     if let Some(why) = special_address(ip) {
                         v.push(Problem::new(
                             rat("address"),
@@ -526,6 +536,9 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                         let why = if rs.forward == Forward::Tunnel {
                             "tunnel real servers must be on a directly connected segment for \
                              now (lbd has no gateways or routes yet)"
+                        } else if rs.forward == Forward::Nat {
+                            "NAT real servers must be on a segment of one of the director's \
+                             ports, with the director as their default gateway"
                         } else {
                             "DR needs real servers on a directly connected segment"
                         };
@@ -536,7 +549,7 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             ),
                         ));
                     }
-                    if let Some(p) = rs.port {
+                    if let Some(p) = rs.port.filter(|_| rs.forward != Forward::Nat) {
                         if p != svc.port {
                             v.push(Problem::new(
                                 rat("port"),

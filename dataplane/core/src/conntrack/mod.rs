@@ -10,7 +10,7 @@ pub mod shared;
 pub mod state;
 pub mod table;
 
-pub use state::{tcp_input_only, ConnState, TimeoutsMs};
+pub use state::{tcp_input_only, tcp_nat, ConnState, Dir, TimeoutsMs};
 pub use table::{tick_reached, Conn, ConnKey, ConnTable, Probe};
 
 /// Milliseconds on the worker's clock (wrapping `u32`).

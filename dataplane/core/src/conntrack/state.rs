@@ -35,10 +35,16 @@ pub enum ConnState {
     Close = 5,
     /// A UDP flow (no handshake; one timeout).
     Udp = 6,
+    /// NAT only (the director sees both directions): the server sent SYN.
+    SynSent = 7,
+    /// NAT only: the client closed first and the server has not yet.
+    CloseWait = 8,
+    /// NAT only: the server's FIN answered the client's, last ACK pending.
+    LastAck = 9,
 }
 
 impl ConnState {
-    pub const ALL: [ConnState; 7] = [
+    pub const ALL: [ConnState; 10] = [
         ConnState::None,
         ConnState::SynRecv,
         ConnState::Established,
@@ -46,6 +52,9 @@ impl ConnState {
         ConnState::TimeWait,
         ConnState::Close,
         ConnState::Udp,
+        ConnState::SynSent,
+        ConnState::CloseWait,
+        ConnState::LastAck,
     ];
 
     #[inline]
@@ -57,6 +66,9 @@ impl ConnState {
             4 => ConnState::TimeWait,
             5 => ConnState::Close,
             6 => ConnState::Udp,
+            7 => ConnState::SynSent,
+            8 => ConnState::CloseWait,
+            9 => ConnState::LastAck,
             _ => ConnState::None,
         }
     }
@@ -71,6 +83,9 @@ impl ConnState {
             ConnState::TimeWait => "TIME_WAIT",
             ConnState::Close => "CLOSE",
             ConnState::Udp => "UDP",
+            ConnState::SynSent => "SYN_SENT",
+            ConnState::CloseWait => "CLOSE_WAIT",
+            ConnState::LastAck => "LAST_ACK",
         }
     }
 
@@ -87,7 +102,11 @@ impl ConnState {
     pub fn reusable_by_syn(self) -> bool {
         matches!(
             self,
-            ConnState::FinWait | ConnState::TimeWait | ConnState::Close
+            ConnState::FinWait
+                | ConnState::TimeWait
+                | ConnState::Close
+                | ConnState::CloseWait
+                | ConnState::LastAck
         )
     }
 
@@ -102,7 +121,7 @@ impl ConnState {
 /// hot path does a single indexed load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeoutsMs {
-    pub by_state: [u32; 7],
+    pub by_state: [u32; 10],
 }
 
 impl TimeoutsMs {
@@ -117,6 +136,9 @@ impl TimeoutsMs {
                 ms(t.tcp_time_wait),
                 ms(t.tcp_close),
                 ms(t.udp),
+                120_000, // SYN_SENT, IPVS's default
+                60_000,  // CLOSE_WAIT
+                30_000,  // LAST_ACK
             ],
         }
     }
@@ -129,13 +151,14 @@ pub fn tcp_input_only(state: ConnState, flags: TcpFlags) -> ConnState {
     if flags.rst() {
         return match state {
             SynRecv => SynRecv,
+            LastAck => LastAck,
             Udp => Udp,
             _ => Close,
         };
     }
     if flags.syn() {
         return match state {
-            Established => Established,
+            Established | SynSent => Established,
             Udp => Udp,
             _ => SynRecv,
         };
@@ -145,19 +168,90 @@ pub fn tcp_input_only(state: ConnState, flags: TcpFlags) -> ConnState {
             None | Close => Close,
             SynRecv | TimeWait => TimeWait,
             Established | FinWait => FinWait,
+            SynSent => SynSent,
+            CloseWait => CloseWait,
+            LastAck => LastAck,
             Udp => Udp,
         };
     }
     if flags.ack() {
         return match state {
-            None | Close => Close,
+            None | Close | LastAck => Close,
             SynRecv | Established => Established,
             FinWait => FinWait,
             TimeWait => TimeWait,
+            SynSent => SynSent,
+            CloseWait => CloseWait,
             Udp => Udp,
         };
     }
     state
+}
+
+/// Which way a NAT packet goes: client → server (`Input`) or server →
+/// client (`Output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    Input,
+    Output,
+}
+
+/// The transition for one TCP segment of a NAT connection. The director
+/// sees both halves, so this is IPVS's full table (its INPUT and OUTPUT
+/// rows), which follows the server's side of the handshake too:
+///
+/// | state       | in SYN | in FIN | in ACK | in RST | out SYN | out FIN | out ACK | out RST |
+/// |-------------|--------|--------|--------|--------|---------|---------|---------|---------|
+/// | NONE        | SR     | CL     | CL     | CL     | SS      | TW      | ES      | CL      |
+/// | ESTABLISHED | ES     | CW     | ES     | CL     | ES      | FW      | ES      | CL      |
+/// | SYN_SENT    | ES     | SS     | SS     | CL     | SS      | SS      | SS      | SS      |
+/// | SYN_RECV    | SR     | TW     | ES     | SR     | SR      | TW      | ES      | CL      |
+/// | FIN_WAIT    | SR     | TW     | FW     | CL     | SS      | FW      | FW      | CL      |
+/// | TIME_WAIT   | SR     | TW     | TW     | CL     | SS      | TW      | TW      | TW      |
+/// | CLOSE       | SR     | CL     | CL     | CL     | SS      | CL      | CL      | CL      |
+/// | CLOSE_WAIT  | SR     | CW     | CW     | CL     | SS      | TW      | CW      | CL      |
+/// | LAST_ACK    | SR     | LA     | CL     | LA     | SS      | LA      | LA      | CL      |
+#[inline]
+pub fn tcp_nat(state: ConnState, dir: Dir, flags: TcpFlags) -> ConnState {
+    use ConnState::*;
+    // Event priority as IPVS: RST, then SYN, then FIN, then ACK.
+    let ev = if flags.rst() {
+        3
+    } else if flags.syn() {
+        0
+    } else if flags.fin() {
+        1
+    } else if flags.ack() {
+        2
+    } else {
+        return state;
+    };
+    if state == Udp {
+        return Udp;
+    }
+    let row: [ConnState; 4] = match (dir, state) {
+        // [SYN, FIN, ACK, RST]
+        (Dir::Input, None) => [SynRecv, Close, Close, Close],
+        (Dir::Input, Established) => [Established, CloseWait, Established, Close],
+        (Dir::Input, SynSent) => [Established, SynSent, SynSent, Close],
+        (Dir::Input, SynRecv) => [SynRecv, TimeWait, Established, SynRecv],
+        (Dir::Input, FinWait) => [SynRecv, TimeWait, FinWait, Close],
+        (Dir::Input, TimeWait) => [SynRecv, TimeWait, TimeWait, Close],
+        (Dir::Input, Close) => [SynRecv, Close, Close, Close],
+        (Dir::Input, CloseWait) => [SynRecv, CloseWait, CloseWait, Close],
+        (Dir::Input, LastAck) => [SynRecv, LastAck, Close, LastAck],
+        (Dir::Output, None) => [SynSent, TimeWait, Established, Close],
+        (Dir::Output, Established) => [Established, FinWait, Established, Close],
+        (Dir::Output, SynSent) => [SynSent, SynSent, SynSent, SynSent],
+        (Dir::Output, SynRecv) => [SynRecv, TimeWait, Established, Close],
+        (Dir::Output, FinWait) => [SynSent, FinWait, FinWait, Close],
+        (Dir::Output, TimeWait) => [SynSent, TimeWait, TimeWait, TimeWait],
+        (Dir::Output, Close) => [SynSent, Close, Close, Close],
+        (Dir::Output, CloseWait) => [SynSent, TimeWait, CloseWait, Close],
+        (Dir::Output, LastAck) => [SynSent, LastAck, LastAck, Close],
+        (_, Udp) => unreachable!("handled above"),
+    };
+    row[ev]
 }
 
 #[cfg(test)]
@@ -231,6 +325,59 @@ mod tests {
         }
         assert!(!s.is_active());
         assert!(s.reusable_by_syn());
+    }
+
+    #[test]
+    fn nat_handshake_and_close_follow_both_sides() {
+        use super::Dir::{Input, Output};
+        let syn = f(true, false, false, false);
+        let synack = f(true, false, true, false);
+        let ack = f(false, false, true, false);
+        let fin = f(false, true, true, false);
+        let mut s = None;
+        for (dir, fl, want) in [
+            (Input, syn, SynRecv),
+            (Output, synack, SynRecv),
+            (Input, ack, Established),
+            (Output, ack, Established),
+            (Input, fin, CloseWait), // client closes first
+            (Output, ack, CloseWait),
+            (Output, fin, TimeWait), // server closes too
+            (Input, ack, TimeWait),
+        ] {
+            s = tcp_nat(s, dir, fl);
+            assert_eq!(s, want, "{dir:?} {fl:?}");
+        }
+        // Server closes first.
+        let mut s = Established;
+        s = tcp_nat(s, Output, fin);
+        assert_eq!(s, FinWait);
+        s = tcp_nat(s, Input, fin);
+        assert_eq!(s, TimeWait);
+        // RST from either side closes an established connection.
+        assert_eq!(
+            tcp_nat(Established, Input, f(false, false, false, true)),
+            Close
+        );
+        assert_eq!(
+            tcp_nat(Established, Output, f(false, false, false, true)),
+            Close
+        );
+        // Every state has a row in both directions (no panic).
+        for st in ConnState::ALL {
+            for d in [Input, Output] {
+                for fl in [
+                    syn,
+                    fin,
+                    ack,
+                    synack,
+                    f(false, false, false, true),
+                    TcpFlags(0),
+                ] {
+                    let _ = tcp_nat(st, d, fl);
+                }
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //!   [`tunnel`].
 
 pub mod buf;
+pub mod nat;
 pub mod snapshot;
 pub mod tunnel;
 
@@ -56,13 +57,21 @@ pub enum Verdict {
 /// ([`Verdict`]); the others need the buffer itself (to grow or shrink the
 /// frame) and are carried out by [`Worker::process_buf`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
+pub(crate) enum Action {
     Done(Verdict),
     /// Encapsulate in IPIP and send (20 bytes of headroom needed).
     Tunnel(tunnel::Encap),
     /// Answer the client with ICMP "fragmentation needed" announcing this
     /// next-hop MTU (the frame shrinks to the ICMP message).
     FragNeeded(u16),
+}
+
+/// Where a newly scheduled connection lives.
+enum NewConn {
+    /// In this worker's table (DR, tunnel); the real server id.
+    Local(u32),
+    /// In the shared NAT table, not yet inserted; the real server id.
+    Nat(u32),
 }
 
 impl From<Verdict> for Action {
@@ -85,6 +94,9 @@ pub struct Worker {
     /// IPv4 identification of the next header this worker builds (tunnel
     /// outer headers, ICMP errors).
     ident: u16,
+    /// The shared NAT table and this worker's share of its upkeep (None:
+    /// NAT traffic is dropped and counted).
+    nat: Option<nat::NatState>,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -104,6 +116,7 @@ impl Worker {
             sched: vec![SchedState::default(); MAX_SERVICES].into_boxed_slice(),
             cands: Vec::with_capacity(MAX_REAL_SERVERS),
             ident: 0,
+            nat: None,
         }
     }
 
@@ -127,6 +140,7 @@ impl Worker {
 
     /// Idle-time work: expire up to `buckets` buckets of the table.
     pub fn housekeeping(&mut self, now: Tick, buckets: usize) {
+        self.nat_housekeeping(now, buckets);
         let stats = &self.stats;
         let n = self.table.sweep(now, buckets, |c| forget(stats, c));
         if n > 0 {
@@ -239,6 +253,16 @@ impl Worker {
             let (src, dst) = (ip.src_u32(), ip.dst_u32());
             let to_vip = snap.is_vip(dst);
             if !to_vip && snap.own_port(dst).is_none() {
+                let p = ip.protocol();
+                if snap.has_nat
+                    && (p == ipv4::PROTO_TCP || p == ipv4::PROTO_UDP)
+                    && !ip.is_fragment()
+                    && !bad_source(src)
+                {
+                    // Possibly a real server's reply to a NAT connection.
+                    let (hl, tl) = (ip.header_len(), ip.total_len() as usize);
+                    return self.nat_reply(frame, p, src, dst, ETH + hl, ETH + tl, now);
+                }
                 return Verdict::Drop(Counter::DropIpv4NotLocal).into();
             }
             if bad_source(src) || snap.own_port(src).is_some() {
@@ -263,7 +287,7 @@ impl Worker {
         match proto {
             ipv4::PROTO_ICMP => self.icmp(frame, l4, l4_end, rx_port).into(),
             ipv4::PROTO_TCP | ipv4::PROTO_UDP if snap.is_vip(dst) => {
-                self.service_packet(frame, proto, src, dst, l4, l4_end, now)
+                self.service_packet(frame, proto, src, dst, l4, l4_end, rx_port, now)
             }
             _ => Verdict::Drop(Counter::DropIpv4UnknownProtocol).into(),
         }
@@ -305,6 +329,7 @@ impl Worker {
         dst: u32,
         l4: usize,
         l4_end: usize,
+        rx_port: u16,
         now: Tick,
     ) -> Action {
         let (sport, dport, flags) = if proto == ipv4::PROTO_TCP {
@@ -328,6 +353,11 @@ impl Worker {
             vip: dst,
             vport: dport,
         };
+        if self.snap.has_nat {
+            if let Some(a) = self.nat_request(frame, &key, svc_idx, l4, l4_end, flags, now) {
+                return a;
+            }
+        }
         let hash = self.table.hash(&key);
         let is_tcp = proto == ipv4::PROTO_TCP;
         let rs = match self.table.probe(&key, hash, now) {
@@ -339,7 +369,12 @@ impl Worker {
                     let old = self.table.take(slot);
                     forget(&self.stats, &old);
                     match self.new_conn(&key, svc_idx, slot, is_tcp, flags, now) {
-                        Ok(rs) => rs,
+                        Ok(NewConn::Local(rs)) => rs,
+                        Ok(NewConn::Nat(rs)) => {
+                            return self.nat_create(
+                                frame, &key, svc_idx, rs, l4, l4_end, flags, rx_port, now,
+                            )
+                        }
                         Err(v) => return v.into(),
                     }
                 } else {
@@ -355,7 +390,11 @@ impl Worker {
                     return Verdict::Drop(Counter::DropTcpNoConn).into();
                 }
                 match self.new_conn(&key, svc_idx, slot, is_tcp, flags, now) {
-                    Ok(rs) => rs,
+                    Ok(NewConn::Local(rs)) => rs,
+                    Ok(NewConn::Nat(rs)) => {
+                        return self
+                            .nat_create(frame, &key, svc_idx, rs, l4, l4_end, flags, rx_port, now)
+                    }
                     Err(v) => return v.into(),
                 }
             }
@@ -378,15 +417,17 @@ impl Worker {
         is_tcp: bool,
         flags: TcpFlags,
         now: Tick,
-    ) -> Result<u32, Verdict> {
+    ) -> Result<NewConn, Verdict> {
         let svc = &self.snap.services[svc_idx];
         self.cands.clear();
         for r in &svc.reals {
             let st = &self.stats.rs[r.id as usize];
             self.cands.push(Candidate {
                 weight: r.weight,
-                active: st.active(),
-                inactive: st.inactive(),
+                // This worker's view: its own connections (never negative
+                // for scheduling purposes).
+                active: st.active().max(0) as u32,
+                inactive: st.inactive().max(0) as u32,
             });
         }
         let ctx = sched::PickCtx {
@@ -398,6 +439,10 @@ impl Worker {
             return Err(Verdict::Drop(Counter::DropNoRealServer));
         };
         let rs = svc.reals[i].id;
+        if svc.reals[i].forward == Forward::Nat {
+            // NAT connections live in the shared table (see nat.rs).
+            return Ok(NewConn::Nat(rs));
+        }
         let state = if is_tcp {
             tcp_input_only(ConnState::None, flags)
         } else {
@@ -420,7 +465,7 @@ impl Worker {
             self.table.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        Ok(rs)
+        Ok(NewConn::Local(rs))
     }
 
     /// Advance an existing connection's state and refresh its timeout.

@@ -68,6 +68,8 @@ pub struct RsRoute {
     pub forward: Forward,
     /// Its address (the outer destination of tunnelled packets).
     pub addr: Ipv4Addr,
+    /// Its port (NAT rewrites the destination port to it).
+    pub rport: u16,
 }
 
 /// The outer source addresses of tunnelled packets (`tunnel.source_pool`):
@@ -198,6 +200,10 @@ pub struct Snapshot {
     own: Vec<u32>,
     /// Outer source addresses for tunnelled flows; `None`: the egress port's.
     pub tunnel_pool: Option<SourcePool>,
+    /// Some real server forwards by NAT: replies must be looked for.
+    pub has_nat: bool,
+    /// Service index by stable service id (`u16::MAX`: none).
+    service_by_id: Vec<u16>,
 }
 
 impl Snapshot {
@@ -288,6 +294,7 @@ impl Snapshot {
                     neigh: slot,
                     forward: r.forward,
                     addr: r.address,
+                    rport: port,
                 });
                 reals.push(RealServer {
                     id: rid,
@@ -329,6 +336,13 @@ impl Snapshot {
         vips.sort_unstable();
         vips.dedup();
         let own = ports.iter().map(|p| u32::from(p.addr)).collect();
+        let has_nat = services
+            .iter()
+            .any(|s| s.reals.iter().any(|r| r.forward == Forward::Nat));
+        let mut service_by_id = vec![u16::MAX; MAX_SERVICES];
+        for (i, s) in services.iter().enumerate() {
+            service_by_id[s.id as usize] = i as u16;
+        }
         Ok(Snapshot {
             generation,
             ports,
@@ -343,6 +357,8 @@ impl Snapshot {
                 base: u32::from(c.addr) & c.netmask(),
                 mask: !c.netmask(),
             }),
+            has_nat,
+            service_by_id,
         })
     }
 
@@ -368,6 +384,15 @@ impl Snapshot {
     #[inline]
     pub fn own_port(&self, ip: u32) -> Option<usize> {
         self.own.iter().position(|&a| a == ip)
+    }
+
+    /// The service with stable id `id`, as an index into `services`.
+    #[inline]
+    pub fn service_index(&self, id: u32) -> Option<usize> {
+        match self.service_by_id.get(id as usize) {
+            Some(&i) if i != u16::MAX => Some(i as usize),
+            _ => None,
+        }
     }
 
     #[inline]

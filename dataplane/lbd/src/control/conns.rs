@@ -216,6 +216,46 @@ pub fn list(
     }
     let mut out = Vec::new();
     let mut matched = 0u64;
+    // NAT connections: the shared table can be read from here directly.
+    let now = shared.clock.now();
+    let mut at = Some(0);
+    while let Some(start) = at {
+        at = shared.nat.scan(start, 4096, |e| {
+            if e.flags & lbcore::pipeline::nat::REPLY_ENTRY != 0 || e.is_expired(now) {
+                return;
+            }
+            let k = &e.key;
+            let ok = raw.proto.is_none_or(|p| p == k.proto)
+                && raw.client.is_none_or(|a| a == k.client_ip)
+                && raw.vip.is_none_or(|a| a == k.vip)
+                && raw.vport.is_none_or(|p| p == k.vport)
+                && raw.rs.as_ref().is_none_or(|ids| ids.contains(&e.rs))
+                && raw.state.is_none_or(|s| s as u8 == e.state);
+            if !ok {
+                return;
+            }
+            matched += 1;
+            if out.len() < limit {
+                let real = reals.get(&e.rs).copied();
+                out.push(ConnInfo {
+                    protocol: if k.proto == 17 {
+                        lbcore::config::Protocol::Udp
+                    } else {
+                        lbcore::config::Protocol::Tcp
+                    },
+                    client: k.client_ip.into(),
+                    client_port: k.client_port,
+                    vip: k.vip.into(),
+                    vport: k.vport,
+                    real: real.map(|r| r.0),
+                    real_port: real.map(|r| r.1).unwrap_or(k.vport),
+                    state: ConnState::from_u8(e.state).name().to_string(),
+                    expires_ms: e.expires.wrapping_sub(now),
+                    worker: u16::MAX,
+                });
+            }
+        });
+    }
     for (wi, job) in jobs.into_iter().flatten().enumerate() {
         matched += job.matched;
         for (c, left) in job.found {
@@ -246,7 +286,8 @@ pub fn list(
         .workers
         .iter()
         .map(|w| w.stats.conns_live.load(Ordering::Relaxed))
-        .sum();
+        .sum::<u64>()
+        + shared.nat.len() as u64 / 2;
     Ok(ConnList {
         truncated: matched > out.len() as u64,
         conns: out,

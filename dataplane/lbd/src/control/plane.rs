@@ -517,16 +517,16 @@ impl ControlPlane {
             match rs {
                 None => done.push((*key, *addr, false)),
                 Some(r) => {
-                    let live: u64 = self
+                    let live: i64 = self
                         .shared
                         .workers
                         .iter()
                         .map(|w| {
-                            w.stats.rs[r.id as usize].active() as u64
-                                + w.stats.rs[r.id as usize].inactive() as u64
+                            w.stats.rs[r.id as usize].active() as i64
+                                + w.stats.rs[r.id as usize].inactive() as i64
                         })
                         .sum();
-                    if live == 0 {
+                    if live <= 0 {
                         done.push((*key, *addr, true));
                     }
                 }
@@ -582,11 +582,12 @@ impl ControlPlane {
                                 .get(&(false, r.id))
                                 .copied()
                                 .unwrap_or_default();
-                            let (mut active, mut inactive) = (0u64, 0u64);
+                            let (mut active, mut inactive) = (0i64, 0i64);
                             for w in &self.shared.workers {
-                                active += w.stats.rs[r.id as usize].active() as u64;
-                                inactive += w.stats.rs[r.id as usize].inactive() as u64;
+                                active += w.stats.rs[r.id as usize].active() as i64;
+                                inactive += w.stats.rs[r.id as usize].inactive() as i64;
                             }
+                            let (active, inactive) = (active.max(0) as u64, inactive.max(0) as u64);
                             RealInfo {
                                 address: r.addr,
                                 port: r.port,

@@ -63,6 +63,14 @@ impl Lab {
         Lab::up_with(prefix, servers, &[])
     }
 
+    /// A two-armed NAT lab (`scripts/lab up --nat`): client and the
+    /// director's `eth0` on the external segment 198.18.0.0/24, the
+    /// director's `eth1` and the real servers (198.19.0.10+I, default route
+    /// via 198.19.0.1) on the internal one.
+    pub fn up_nat(prefix: &str, servers: usize) -> Lab {
+        Lab::up_with(prefix, servers, &["--nat"])
+    }
+
     /// `scripts/lab up` with more arguments (e.g. `--decap`).
     pub fn up_with(prefix: &str, servers: usize, extra_args: &[&str]) -> Lab {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,18 +131,31 @@ impl Lab {
         self.start_lbd_with(services, "")
     }
 
+    /// The lab's state directory (lab.env, server pid and log files).
+    pub fn state_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/run/lbd-lab/{}", self.prefix))
+    }
+
     /// Start lbd with `services` and extra top-level config `sections`.
     pub fn start_lbd_with(&self, services: &str, sections: &str) -> Lbd {
         let cfg = format!(
             r#"(
-    eal: (cores: "0-1", no_huge: true, memory_mb: Some(512), no_pci: true, file_prefix: Some("lbd-e2e-{p}")),
+    {eal}
     {ports}
     conn_table: (capacity: 65536),
     {control}
     {sections}
     services: [{services}],
 )"#,
-            p = self.prefix,
+            // An `eal` section of the caller's replaces the default one.
+            eal = if has_section(sections, "eal") {
+                String::new()
+            } else {
+                format!(
+                    r#"eal: (cores: "0-1", no_huge: true, memory_mb: Some(512), no_pci: true, file_prefix: Some("lbd-e2e-{}")),"#,
+                    self.prefix
+                )
+            },
             // A `ports` section of the caller's replaces the default one.
             ports = if sections.contains("ports:") {
                 ""
@@ -187,6 +208,18 @@ impl Lab {
         );
         lbd
     }
+}
+
+/// Whether the config text `sections` has a top-level-looking field `name:`
+/// (not merely a field whose name ends in `name`, such as `real:` for `eal`).
+fn has_section(sections: &str, name: &str) -> bool {
+    let pat = format!("{name}:");
+    sections.match_indices(&pat).any(|(i, _)| {
+        !sections[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 /// The lbctl binary (built on demand when only lbd's tests were built).
@@ -348,6 +381,39 @@ impl Report {
             .counters
             .get(name)
             .unwrap_or_else(|| panic!("no counter {name} in report:\n{}", self.lines.join("\n")))
+    }
+
+    /// The `worker I busy_polls=... idle_polls=... conns=...` lines, in
+    /// worker order, as key=value pairs.
+    pub fn workers(&self) -> Vec<HashMap<String, u64>> {
+        self.lines
+            .iter()
+            .filter(|l| l.starts_with("worker "))
+            .map(|l| {
+                l.split_whitespace()
+                    .filter_map(|w| {
+                        let (k, v) = w.split_once('=')?;
+                        Some((k.to_string(), v.parse().ok()?))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The `port NAME rx_packets=... tx_packets=...` line of a port, as
+    /// key=value pairs.
+    pub fn port(&self, name: &str) -> HashMap<String, u64> {
+        let line = self
+            .lines
+            .iter()
+            .find(|l| l.starts_with(&format!("port {name} ")))
+            .unwrap_or_else(|| panic!("no port {name} in report:\n{}", self.lines.join("\n")));
+        line.split_whitespace()
+            .filter_map(|w| {
+                let (k, v) = w.split_once('=')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect()
     }
 
     /// The `  -> IP:PORT ...` line of a real server, as key=value pairs.

@@ -1,0 +1,562 @@
+//! NAT (masquerading, `ipvsadm -m`): the director rewrites the client's
+//! packets to the real server's address and port, and the real server's
+//! replies back to the VIP's.
+//!
+//! A NAT connection lives in the table shared by all workers
+//! ([`SharedConnTable`]), under two keys:
+//! * the **request key** (protocol, client, client port, VIP, VIP port) —
+//!   what client packets carry; its value is the real server id, its state
+//!   is the connection's TCP state, flag [`ACTIVE`] marks ActiveConn;
+//! * the **reply key** (protocol | [`REPLY`], real server, real server port,
+//!   client, client port) — what the real server's replies carry; its value
+//!   is the service id (which gives the VIP and port to restore).
+//!
+//! Requests arrive on the client-facing port and replies on the real-server
+//! facing one, usually on different workers: each finds the connection with
+//! the same lock-free lookup. Both directions drive the state through IPVS's
+//! full table ([`tcp_nat`]). Deadlines are refreshed only when they would
+//! move by more than [`REFRESH_SLACK_MS`], so a busy flow writes its entries
+//! about once a second instead of once a packet.
+//!
+//! Replies go back where the client's packets came from: the MAC and port
+//! recorded when the connection was made ([`ClientMacs`]). IP header and
+//! TCP/UDP checksums are updated incrementally (RFC 1624); the TTL is
+//! decremented, as a router does.
+
+use std::sync::Arc;
+
+use crate::conntrack::shared::{Entry, SharedConnTable};
+use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, Tick};
+use crate::counters::{bump, Counter};
+use crate::neigh::ClientMacs;
+use crate::wire::checksum::{incremental_update16, incremental_update32};
+use crate::wire::ethernet::EthernetFrame;
+use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::TcpFlags;
+
+use super::{Action, Verdict, Worker, ETH};
+
+/// Marks a reply key (protocol field).
+pub const REPLY: u8 = 0x80;
+/// Entry flag: counted in ActiveConn.
+pub const ACTIVE: u8 = 1;
+/// Entry flag: this is a reply-direction entry.
+pub const REPLY_ENTRY: u8 = 2;
+/// Deadlines closer than this to their new value are not rewritten.
+pub const REFRESH_SLACK_MS: u32 = 1000;
+
+/// What a worker needs for NAT: the shared table, the clients' return
+/// paths, and its share of the table to sweep.
+pub struct NatState {
+    pub table: Arc<SharedConnTable>,
+    pub clients: Arc<ClientMacs>,
+    sweep_lo: usize,
+    sweep_hi: usize,
+    cursor: usize,
+}
+
+impl NatState {
+    /// Worker `index` of `workers` sweeps its own slice of the table.
+    pub fn new(
+        table: Arc<SharedConnTable>,
+        clients: Arc<ClientMacs>,
+        index: usize,
+        workers: usize,
+    ) -> NatState {
+        let n = table.bucket_count();
+        let w = workers.max(1);
+        let lo = n * index / w;
+        let hi = n * (index + 1) / w;
+        NatState {
+            table,
+            clients,
+            sweep_lo: lo,
+            sweep_hi: hi.max(lo + 1).min(n),
+            cursor: lo,
+        }
+    }
+}
+
+fn reply_key(proto: u8, rs_ip: u32, rs_port: u16, client_ip: u32, client_port: u16) -> ConnKey {
+    ConnKey {
+        proto: proto | REPLY,
+        client_ip: rs_ip,
+        client_port: rs_port,
+        vip: client_ip,
+        vport: client_port,
+    }
+}
+
+/// Rewrite the destination (`dst = true`) or source address and port of the
+/// IPv4 packet at `frame[ETH..]` whose L4 header starts at `l4`, decrement
+/// the TTL, and patch the checksums incrementally.
+fn rewrite(frame: &mut [u8], l4: usize, l4_end: usize, proto: u8, dst: bool, ip: u32, port: u16) {
+    let (old_ip, old_ttl_word) = {
+        let mut p = Ipv4Packet::new_unchecked(&mut frame[ETH..]);
+        let old = if dst { p.dst_u32() } else { p.src_u32() };
+        let ttl = p.ttl();
+        let old_word = u16::from_be_bytes([ttl, p.protocol()]);
+        p.set_ttl(ttl - 1);
+        let new_word = u16::from_be_bytes([ttl - 1, p.protocol()]);
+        if dst {
+            p.set_dst(ip.into());
+        } else {
+            p.set_src(ip.into());
+        }
+        let mut c = incremental_update32(p.checksum(), old, ip);
+        c = incremental_update16(c, old_word, new_word);
+        p.set_checksum(c);
+        (old, old_word)
+    };
+    let _ = old_ttl_word;
+    let seg = &mut frame[l4..l4_end];
+    let port_at = if dst { 2 } else { 0 };
+    let old_port = u16::from_be_bytes([seg[port_at], seg[port_at + 1]]);
+    seg[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+    let csum_at = if proto == ipv4::PROTO_TCP { 16 } else { 6 };
+    let old_csum = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
+    if proto == ipv4::PROTO_UDP && old_csum == 0 {
+        return; // no UDP checksum: stays absent
+    }
+    let mut c = incremental_update32(old_csum, old_ip, ip);
+    c = incremental_update16(c, old_port, port);
+    if proto == ipv4::PROTO_UDP && c == 0 {
+        c = 0xffff;
+    }
+    seg[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+impl Worker {
+    /// Give this worker the NAT table (lbd does for every worker).
+    pub fn with_nat(mut self, nat: NatState) -> Worker {
+        self.nat = Some(nat);
+        self
+    }
+
+    /// Idle-time work on this worker's slice of the NAT table.
+    pub(super) fn nat_housekeeping(&mut self, now: Tick, buckets: usize) {
+        let Some(n) = self.nat.as_mut() else { return };
+        let span = n.sweep_hi - n.sweep_lo;
+        let count = buckets.min(span);
+        let stats = &self.stats;
+        let next = n.table.sweep(n.cursor, count, now, |e| {
+            if e.flags & REPLY_ENTRY == 0 {
+                let st = &stats.rs[e.rs as usize];
+                if e.flags & ACTIVE != 0 {
+                    st.add_active(-1);
+                } else {
+                    st.add_inactive(-1);
+                }
+                stats.count(Counter::ConnExpired);
+            }
+        });
+        n.cursor = if next >= n.sweep_hi || next < n.sweep_lo {
+            n.sweep_lo
+        } else {
+            next
+        };
+    }
+
+    /// A packet to a VIP whose connection is a NAT one: forward it.
+    /// Returns None when there is no live NAT connection for `key` (or the
+    /// old one was closing and this SYN starts a new one).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn nat_request(
+        &mut self,
+        frame: &mut [u8],
+        key: &ConnKey,
+        svc_idx: usize,
+        l4: usize,
+        l4_end: usize,
+        flags: TcpFlags,
+        now: Tick,
+    ) -> Option<Action> {
+        let nat = self.nat.as_ref()?;
+        let table = nat.table.clone();
+        let e = table.lookup(key, table.hash(key), now)?;
+        let is_tcp = key.proto == ipv4::PROTO_TCP;
+        let route = self.snap.route(e.rs);
+        if is_tcp && flags.syn() && !flags.ack() && ConnState::from_u8(e.state).reusable_by_syn() {
+            // A client reusing its port: end the old connection here.
+            if table.remove(&e) {
+                self.forget_nat(&e);
+            }
+            if let Some(r) = route {
+                let rk = reply_key(
+                    key.proto,
+                    u32::from(r.addr),
+                    r.rport,
+                    key.client_ip,
+                    key.client_port,
+                );
+                if let Some(re) = table.lookup(&rk, table.hash(&rk), now) {
+                    table.remove(&re);
+                }
+            }
+            return None;
+        }
+        let Some(route) = route else {
+            return Some(Verdict::Drop(Counter::DropRealServerGone).into());
+        };
+        let rk = reply_key(
+            key.proto,
+            u32::from(route.addr),
+            route.rport,
+            key.client_ip,
+            key.client_port,
+        );
+        self.nat_advance(&table, &e, &rk, Dir::Input, is_tcp, flags, now);
+        Some(self.nat_forward_request(frame, e.rs, svc_idx, l4, l4_end, key.proto, now))
+    }
+
+    /// Create a NAT connection to real server `rs` (already scheduled) for
+    /// `key`, remember where the client is, and forward the packet.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn nat_create(
+        &mut self,
+        frame: &mut [u8],
+        key: &ConnKey,
+        svc_idx: usize,
+        rs: u32,
+        l4: usize,
+        l4_end: usize,
+        flags: TcpFlags,
+        rx_port: u16,
+        now: Tick,
+    ) -> Action {
+        let Some(nat) = self.nat.as_ref() else {
+            return Verdict::Drop(Counter::DropNatDisabled).into();
+        };
+        let table = nat.table.clone();
+        let Some(route) = self.snap.route(rs) else {
+            return Verdict::Drop(Counter::DropRealServerGone).into();
+        };
+        let is_tcp = key.proto == ipv4::PROTO_TCP;
+        let state = if is_tcp {
+            tcp_nat(ConnState::None, Dir::Input, flags)
+        } else {
+            ConnState::Udp
+        };
+        let expires = now.wrapping_add(state.timeout_ms(&self.snap.timeouts));
+        let rk = reply_key(
+            key.proto,
+            u32::from(route.addr),
+            route.rport,
+            key.client_ip,
+            key.client_port,
+        );
+        let rh = table.hash(&rk);
+        if table.lookup(&rk, rh, now).is_some() {
+            // The same client port already talks to this real server
+            // through another VIP: replies could not be told apart.
+            return Verdict::Drop(Counter::DropNatConflict).into();
+        }
+        let svc_id = self.snap.services[svc_idx].id;
+        let stats = self.stats.clone();
+        let forget = |e: &Entry| {
+            if e.flags & REPLY_ENTRY == 0 {
+                let st = &stats.rs[e.rs as usize];
+                if e.flags & ACTIVE != 0 {
+                    st.add_active(-1);
+                } else {
+                    st.add_inactive(-1);
+                }
+                stats.count(Counter::ConnExpired);
+            }
+        };
+        let active = if state.is_active() { ACTIVE } else { 0 };
+        let fwd = match table.insert(
+            key,
+            table.hash(key),
+            rs,
+            expires,
+            state as u8,
+            active,
+            now,
+            forget,
+        ) {
+            Ok(i) => i,
+            Err(_) => return Verdict::Drop(Counter::DropConnTableFull).into(),
+        };
+        // The reply entry outlives the request entry by a little, so a late
+        // reply still finds its way while the connection closes.
+        let reply_expires = expires.wrapping_add(REFRESH_SLACK_MS * 2);
+        if table
+            .insert(&rk, rh, svc_id, reply_expires, 0, REPLY_ENTRY, now, forget)
+            .is_err()
+        {
+            if let Some(e) = table
+                .lookup(key, table.hash(key), now)
+                .filter(|e| e.index == fwd)
+            {
+                table.remove(&e);
+            }
+            return Verdict::Drop(Counter::DropConnTableFull).into();
+        }
+        if let Ok(eth) = EthernetFrame::new_checked(&frame[..]) {
+            nat.clients.learn(key.client_ip, eth.src(), rx_port);
+        }
+        let st = &self.stats.rs[rs as usize];
+        if active != 0 {
+            st.add_active(1);
+        } else {
+            st.add_inactive(1);
+        }
+        bump(&st.conns, 1);
+        bump(&self.stats.services[svc_id as usize].conns, 1);
+        self.stats.count(Counter::ConnCreated);
+        self.nat_forward_request(frame, rs, svc_idx, l4, l4_end, key.proto, now)
+    }
+
+    /// A TCP/UDP packet that is not for a VIP or us: a NAT reply?
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn nat_reply(
+        &mut self,
+        frame: &mut [u8],
+        proto: u8,
+        src: u32,
+        dst: u32,
+        l4: usize,
+        l4_end: usize,
+        now: Tick,
+    ) -> Action {
+        let Some(nat) = self.nat.as_ref() else {
+            return Verdict::Drop(Counter::DropIpv4NotLocal).into();
+        };
+        let table = nat.table.clone();
+        let clients = nat.clients.clone();
+        let seg = &frame[l4..l4_end];
+        let min = if proto == ipv4::PROTO_TCP { 20 } else { 8 };
+        if seg.len() < min {
+            return Verdict::Drop(if proto == ipv4::PROTO_TCP {
+                Counter::DropTcpMalformed
+            } else {
+                Counter::DropUdpMalformed
+            })
+            .into();
+        }
+        let sport = u16::from_be_bytes([seg[0], seg[1]]);
+        let dport = u16::from_be_bytes([seg[2], seg[3]]);
+        let flags = if proto == ipv4::PROTO_TCP {
+            TcpFlags(seg[13])
+        } else {
+            TcpFlags(0)
+        };
+        let rk = reply_key(proto, src, sport, dst, dport);
+        let Some(re) = table.lookup(&rk, table.hash(&rk), now) else {
+            return Verdict::Drop(Counter::DropNatNoConn).into();
+        };
+        let Some(svc_idx) = self.snap.service_index(re.rs) else {
+            return Verdict::Drop(Counter::DropNatNoConn).into();
+        };
+        let (vip, vport) = {
+            let s = &self.snap.services[svc_idx];
+            (u32::from(s.vip), s.port)
+        };
+        let key = ConnKey {
+            proto,
+            client_ip: dst,
+            client_port: dport,
+            vip,
+            vport,
+        };
+        let Some(e) = table.lookup(&key, table.hash(&key), now) else {
+            return Verdict::Drop(Counter::DropNatNoConn).into();
+        };
+        let Some((mac, port)) = clients.get(dst) else {
+            return Verdict::Drop(Counter::DropNatNoClientMac).into();
+        };
+        if frame[ETH + 8] <= 1 {
+            return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
+        }
+        self.nat_advance(
+            &table,
+            &e,
+            &rk,
+            Dir::Output,
+            proto == ipv4::PROTO_TCP,
+            flags,
+            now,
+        );
+        rewrite(frame, l4, l4_end, proto, false, vip, vport);
+        let Some(out_port) = self.snap.ports.get(port as usize) else {
+            return Verdict::Drop(Counter::DropNatNoClientMac).into();
+        };
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        eth.set_dst(mac);
+        eth.set_src(out_port.mac);
+        let len = frame.len() as u64;
+        let st = &self.stats.rs[e.rs as usize];
+        // Replies are the "out" direction of ipvsadm's stats.
+        bump(&st.packets_out, 1);
+        bump(&st.bytes_out, len);
+        let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
+        bump(&ss.packets_out, 1);
+        bump(&ss.bytes_out, len);
+        self.stats.count(Counter::FwdNatReply);
+        Verdict::Tx(port).into()
+    }
+
+    /// Move the connection's state for one packet in `dir`, keep ActiveConn
+    /// right, and push the deadlines of both entries when they would move.
+    #[allow(clippy::too_many_arguments)]
+    fn nat_advance(
+        &mut self,
+        table: &SharedConnTable,
+        e: &Entry,
+        rk: &ConnKey,
+        dir: Dir,
+        is_tcp: bool,
+        flags: TcpFlags,
+        now: Tick,
+    ) {
+        let timeouts = self.snap.timeouts;
+        let mut new_state = ConnState::from_u8(e.state);
+        if is_tcp {
+            if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {
+                let ns = tcp_nat(ConnState::from_u8(st), dir, flags);
+                let active = if ns.is_active() { ACTIVE } else { 0 };
+                (ns as u8, (fl & !ACTIVE) | active)
+            }) {
+                new_state = ConnState::from_u8(st);
+                if (old_flags ^ new_flags) & ACTIVE != 0 {
+                    let rs = &self.stats.rs[e.rs as usize];
+                    let d = if new_flags & ACTIVE != 0 { 1 } else { -1 };
+                    rs.add_active(d);
+                    rs.add_inactive(-d);
+                }
+            }
+        }
+        let target = now.wrapping_add(new_state.timeout_ms(&timeouts));
+        let moves = target.wrapping_sub(e.expires);
+        // Refresh when the deadline would move later by more than the slack,
+        // or earlier at all (a closing state has a shorter timeout).
+        if (moves as i32) > REFRESH_SLACK_MS as i32 || (moves as i32) < 0 {
+            table.set_expires(e, target);
+            if let Some(re) = table.lookup(rk, table.hash(rk), now) {
+                table.set_expires(&re, target.wrapping_add(REFRESH_SLACK_MS * 2));
+            }
+        }
+    }
+
+    /// Rewrite a client packet to the real server and choose its way out.
+    #[allow(clippy::too_many_arguments)]
+    fn nat_forward_request(
+        &mut self,
+        frame: &mut [u8],
+        rs: u32,
+        svc_idx: usize,
+        l4: usize,
+        l4_end: usize,
+        proto: u8,
+        _now: Tick,
+    ) -> Action {
+        let Some(route) = self.snap.route(rs) else {
+            return Verdict::Drop(Counter::DropRealServerGone).into();
+        };
+        let Some(mac) = self.neigh.mac(route.neigh as usize) else {
+            self.neigh.want(route.neigh as usize);
+            return Verdict::Drop(Counter::DropNeighUnresolved).into();
+        };
+        if frame[ETH + 8] <= 1 {
+            return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
+        }
+        rewrite(
+            frame,
+            l4,
+            l4_end,
+            proto,
+            true,
+            u32::from(route.addr),
+            route.rport,
+        );
+        let out_mac = self.snap.ports[route.port as usize].mac;
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        eth.set_dst(mac);
+        eth.set_src(out_mac);
+        let len = frame.len() as u64;
+        let st = &self.stats.rs[rs as usize];
+        bump(&st.packets, 1);
+        bump(&st.bytes, len);
+        let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
+        bump(&ss.packets, 1);
+        bump(&ss.bytes, len);
+        self.stats.count(Counter::FwdNat);
+        Verdict::Tx(route.port).into()
+    }
+
+    fn forget_nat(&self, e: &Entry) {
+        let st = &self.stats.rs[e.rs as usize];
+        if e.flags & ACTIVE != 0 {
+            st.add_active(-1);
+        } else {
+            st.add_inactive(-1);
+        }
+        self.stats.count(Counter::ConnExpired);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+
+    #[test]
+    fn rewrite_keeps_checksums_valid() {
+        for proto in [ipv4::PROTO_TCP, ipv4::PROTO_UDP] {
+            let b = PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4(
+                [198, 18, 0, 1],
+                [198, 18, 0, 100],
+                64,
+            );
+            let mut f = Vec::new();
+            if proto == ipv4::PROTO_TCP {
+                b.tcp(40000, 80, 7, 1000).write(&mut f, b"hello").unwrap();
+            } else {
+                b.udp(40000, 53).write(&mut f, b"hello").unwrap();
+            }
+            let l4 = ETH + 20;
+            let end = f.len();
+            rewrite(
+                &mut f,
+                l4,
+                end,
+                proto,
+                true,
+                u32::from_be_bytes([198, 19, 0, 11]),
+                8080,
+            );
+            rewrite(
+                &mut f,
+                l4,
+                end,
+                proto,
+                false,
+                u32::from_be_bytes([198, 18, 0, 77]),
+                1234,
+            );
+            let p = SlicedPacket::from_ethernet(&f).unwrap();
+            let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+                panic!()
+            };
+            assert_eq!(ip.header().destination(), [198, 19, 0, 11]);
+            assert_eq!(ip.header().source(), [198, 18, 0, 77]);
+            assert_eq!(ip.header().ttl(), 62);
+            let h = ip.header().to_header();
+            assert_eq!(h.calc_header_checksum(), h.header_checksum, "{proto}");
+            match p.transport.unwrap() {
+                TransportSlice::Tcp(t) => {
+                    assert_eq!((t.source_port(), t.destination_port()), (1234, 8080));
+                    let want = t.to_header().calc_checksum_ipv4(&h, t.payload()).unwrap();
+                    assert_eq!(t.checksum(), want);
+                }
+                TransportSlice::Udp(u) => {
+                    assert_eq!((u.source_port(), u.destination_port()), (1234, 8080));
+                    let want = u.to_header().calc_checksum_ipv4(&h, u.payload()).unwrap();
+                    assert_eq!(u.checksum(), want);
+                }
+                _ => panic!(),
+            }
+        }
+    }
+}
