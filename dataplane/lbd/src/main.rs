@@ -160,7 +160,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         })?;
         let setup = dpdk::PortSetup {
             rx_queues: queues,
-            tx_queues: n_workers as u16,
+            // One TX queue per worker when the device has them (lock-free);
+            // fewer (net_af_packet has one) are shared, see TxPath.
+            tx_queues: (n_workers as u16).min(port.info()?.max_tx_queues.max(1)),
             rx_desc: 1024,
             tx_desc: 1024,
             rss: queues > 1,
@@ -198,10 +200,26 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     let per_worker = (cfg.conn_table.capacity as usize).div_ceil(n_workers);
     let mut handles = Vec::new();
     let mut plans = Vec::new();
-    let mut tx_by_worker: Vec<Vec<dpdk::TxQueue>> = (0..n_workers).map(|_| Vec::new()).collect();
-    for port_tx in txqs.into_iter() {
-        for (w, q) in port_tx.into_iter().enumerate() {
-            tx_by_worker[w].push(q);
+    let mut tx_by_worker: Vec<Vec<worker::TxPath>> = (0..n_workers).map(|_| Vec::new()).collect();
+    for (p, port_tx) in txqs.into_iter().enumerate() {
+        if port_tx.len() >= n_workers {
+            for (w, q) in port_tx.into_iter().enumerate() {
+                tx_by_worker[w].push(worker::TxPath::Own(q));
+            }
+        } else {
+            tracing::warn!(
+                "port {}: the device has {} TX queue(s) for {n_workers} workers; workers share them \
+                 (a lock per TX burst). Real NICs have enough queues; this is for labs.",
+                cfg.ports[p].name,
+                port_tx.len()
+            );
+            let shared: Vec<_> = port_tx
+                .into_iter()
+                .map(|q| Arc::new(Mutex::new(q)))
+                .collect();
+            for (w, per_worker) in tx_by_worker.iter_mut().enumerate() {
+                per_worker.push(worker::TxPath::Shared(shared[w % shared.len()].clone()));
+            }
         }
     }
     let mut tx_iter = tx_by_worker.into_iter();

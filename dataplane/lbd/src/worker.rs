@@ -27,8 +27,8 @@ pub struct WorkerCtx {
     pub port: u16,
     pub queue: u16,
     pub rx: RxQueue,
-    /// One TX queue on every port (index = port index).
-    pub tx: Vec<TxQueue>,
+    /// A way to transmit on every port (index = port index).
+    pub tx: Vec<TxPath>,
     pub worker: Worker,
     /// Where this worker publishes its burst latency histogram.
     pub latency: Arc<crate::latency::LatencyCell>,
@@ -83,7 +83,7 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
             if !b.is_empty() {
                 let mut tries = 0;
                 while !b.is_empty() && tries < TX_RETRIES {
-                    ctx.tx[p].tx_burst(b);
+                    ctx.tx[p].send(b);
                     tries += 1;
                 }
                 if !b.is_empty() {
@@ -120,7 +120,7 @@ fn send_control_frames(ctx: &mut WorkerCtx, out: &mut MbufBurst) {
     }
     let mut tries = 0;
     while !out.is_empty() && tries < TX_RETRIES {
-        ctx.tx[ctx.port as usize].tx_burst(out);
+        ctx.tx[ctx.port as usize].send(out);
         tries += 1;
     }
     if !out.is_empty() {
@@ -158,5 +158,26 @@ impl lbcore::pipeline::PacketBuf for MbufBuf<'_> {
             return false;
         }
         u16::try_from(cur - len).is_ok_and(|n| n == 0 || self.0.trim(n).is_some())
+    }
+}
+
+/// How a worker transmits on one port.
+pub enum TxPath {
+    /// Its own TX queue: no lock (the normal case on real NICs).
+    Own(TxQueue),
+    /// A queue shared with other workers, because the device has fewer TX
+    /// queues than there are workers (net_af_packet has one): locked once
+    /// per burst.
+    Shared(Arc<std::sync::Mutex<TxQueue>>),
+}
+
+impl TxPath {
+    /// Transmit from the front of `burst`; unsent packets stay in it.
+    #[inline]
+    pub fn send(&mut self, burst: &mut MbufBurst) -> usize {
+        match self {
+            TxPath::Own(q) => q.tx_burst(burst),
+            TxPath::Shared(q) => q.lock().unwrap_or_else(|e| e.into_inner()).tx_burst(burst),
+        }
     }
 }

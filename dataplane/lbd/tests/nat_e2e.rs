@@ -43,13 +43,40 @@ const NAT_SERVICES: &str = r#"
      (address: "198.19.0.11", forward: Nat), (address: "198.19.0.12", forward: Nat)]),
 "#;
 
+/// The director's two DPDK devices (external on eth0, internal on eth1).
+///
+/// `net_af_packet`, as in the other labs, unless `LBD_E2E_NAT_PMD=pcap`:
+/// then `net_pcap` with one RX queue that captures incoming frames only and
+/// two TX queues. lbd gives every port one TX queue per worker (here two),
+/// and `net_af_packet` offers one unless `qpairs=2`; but each of its queue
+/// pairs is a socket in one PACKET_FANOUT group, so with `qpairs=2` the
+/// frames hashed to the second socket are never read (lbd polls one RX
+/// queue per port): ARP replies get lost there and nothing works.
+fn nat_devices() -> [String; 2] {
+    let pcap = std::env::var("LBD_E2E_NAT_PMD").as_deref() == Ok("pcap");
+    ["eth0", "eth1"]
+        .iter()
+        .enumerate()
+        .map(|(i, ifc)| {
+            if pcap {
+                format!("net_pcap{i},rx_iface_in={ifc},tx_iface={ifc},tx_iface={ifc},phy_mac=1")
+            } else {
+                format!("net_af_packet{i},iface={ifc}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap()
+}
+
 /// The NAT lab's EAL (a worker per port on two CPUs) and its two ports.
 fn nat_sections(lab: &Lab) -> String {
+    let [ext, int] = nat_devices();
     format!(
         r#"eal: (lcores: Some("(0-2)@(0-1)"), no_huge: true, memory_mb: Some(512), no_pci: true, file_prefix: Some("lbd-e2e-{}")),
     ports: [
-      (name: "ext", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24"),
-      (name: "int", device: "net_af_packet1,iface=eth1", address: "198.19.0.1/24"),
+      (name: "ext", device: "{ext}", address: "198.18.0.2/24"),
+      (name: "int", device: "{int}", address: "198.19.0.1/24"),
     ],"#,
         lab.prefix
     )

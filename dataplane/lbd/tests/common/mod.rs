@@ -290,14 +290,38 @@ impl Lbd {
                     return;
                 }
             }
-            if Instant::now() > deadline {
+            let exited = self.exited();
+            if exited {
+                // Let the readers drain what it wrote last, then look again.
+                std::thread::sleep(Duration::from_millis(300));
+                if cond(&self.out.lock().unwrap(), &self.err.lock().unwrap()) {
+                    return;
+                }
+            }
+            if exited || Instant::now() > deadline {
                 panic!(
-                    "timed out waiting for {what}\nstdout:\n{}\nstderr:\n{}",
+                    "{} waiting for {what}\nstdout:\n{}\nstderr:\n{}",
+                    if exited { "lbd exited" } else { "timed out" },
                     self.out.lock().unwrap().join("\n"),
                     self.err.lock().unwrap().join("\n")
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether the lbd process has exited: it stays a zombie until `stop`
+    /// or drop reaps it, so look at its state in /proc.
+    fn exited(&self) -> bool {
+        let Some(c) = self.child.as_ref() else {
+            return true;
+        };
+        match std::fs::read_to_string(format!("/proc/{}/stat", c.id())) {
+            // "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+            Err(_) => true,
         }
     }
 
