@@ -349,13 +349,4 @@ mod tests {
         // Nearly all moves go to the new server.
         assert!(to_new >= 1.0 / 11.0 - 0.02, "{to_new}");
     }
-
-    #[test]
-    #[ignore = "prints disruption numbers"]
-    fn print_disruption() {
-        for gone in [0, 4, 9] {
-            println!("remove {gone}: {:?}", removal_disruption(gone));
-        }
-        println!("add: {:?}", addition_disruption());
-    }
 }
