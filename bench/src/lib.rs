@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lbcore::config::Config;
-use lbcore::conntrack::{ConnKey, ConnTable, Tick};
+use lbcore::conntrack::{ConnTable, Tick};
 use lbcore::counters::{Counter, WorkerStats};
 use lbcore::neigh::NeighTable;
 use lbcore::pipeline::{Registry, Snapshot, Verdict, Worker, MAX_REAL_SERVERS, MAX_SERVICES};
@@ -71,8 +71,8 @@ pub struct Params {
     pub syn_percent: u32,
     /// Real servers behind the service (1..=1000).
     pub real_servers: usize,
-    /// Experiment (not what lbd does): hash and prefetch every frame's
-    /// table bucket at the start of its burst, before processing it.
+    /// Prefetch every frame's table bucket at the start of its burst, before
+    /// processing it (`Worker::prefetch_frame`, as lbd's worker does).
     pub prefetch: bool,
     /// Experiment: transparent huge pages for large allocations (see
     /// [`thp`]); takes effect only with the `bench` binary's allocator.
@@ -296,19 +296,6 @@ pub fn fill(capacity: usize, attempts: u64, seed: u64) -> Fill {
     }
 }
 
-/// The key a frame from `frames::build_tcp` belongs to (for `--prefetch`).
-#[inline]
-fn key_of(f: &FrameBuf) -> ConnKey {
-    let b = &f.0;
-    ConnKey {
-        proto: b[23],
-        client_ip: u32::from_be_bytes([b[26], b[27], b[28], b[29]]),
-        client_port: u16::from_be_bytes([b[34], b[35]]),
-        vip: u32::from_be_bytes([b[30], b[31], b[32], b[33]]),
-        vport: u16::from_be_bytes([b[36], b[37]]),
-    }
-}
-
 /// Build the worker and the trace for `p`, run it, and report.
 pub fn run(p: &Params) -> Result<Report, String> {
     if p.burst == 0 || p.burst > 1024 {
@@ -412,9 +399,9 @@ pub fn run(p: &Params) -> Result<Report, String> {
         let now: Tick = 1 + (bursts / BURSTS_PER_TICK) as Tick;
         let t0 = clock::ticks();
         if p.prefetch {
+            // What lbd's worker does before processing a burst.
             for f in head.iter().chain(tail.iter()) {
-                let t = w.table();
-                t.prefetch(t.hash(&key_of(f)));
+                w.prefetch_frame(&f.0);
             }
         }
         for f in head.iter_mut().chain(tail.iter_mut()) {

@@ -46,18 +46,46 @@ fn parse_port(s: &str) -> Result<u16, String> {
 }
 
 /// Parses `VIP:PORT`, e.g. `198.18.0.100:80`. The port is required, as in
-/// `ipvsadm -t VIP:PORT`.
+/// `ipvsadm -t VIP:PORT`; port 0 is a service on all ports (which needs
+/// persistence, `-p`).
 pub fn parse_service_addr(s: &str) -> Result<ServiceAddr, String> {
     let s = s.trim();
     let Some((ip, port)) = s.rsplit_once(':') else {
         return Err(format!(
-            "`{s}` has no port: write VIP:PORT, e.g. 198.18.0.100:80"
+            "`{s}` has no port: write VIP:PORT, e.g. 198.18.0.100:80 (VIP:0 for all ports)"
         ));
     };
     Ok(ServiceAddr {
         vip: parse_ip(ip, "virtual")?,
-        port: parse_port(port)?,
+        port: if port.trim() == "0" {
+            0
+        } else {
+            parse_port(port)?
+        },
     })
+}
+
+/// Parses a persistence netmask (`-M`): a prefix length (`24`) or a dotted
+/// mask as ipvsadm takes it (`255.255.255.0`); returns the prefix length.
+pub fn parse_netmask(s: &str) -> Result<u8, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u32>() {
+        return if n <= 32 {
+            Ok(n as u8)
+        } else {
+            Err(format!("prefix length {n} is out of range (0 to 32)"))
+        };
+    }
+    let ip: Ipv4Addr = s.parse().map_err(|_| {
+        format!("`{s}` is not a netmask: give a prefix length (24) or a mask (255.255.255.0)")
+    })?;
+    let m = u32::from(ip);
+    if m.leading_ones() + m.trailing_zeros() != 32 {
+        return Err(format!(
+            "`{s}` is not a netmask: its one bits must come first (e.g. 255.255.255.0)"
+        ));
+    }
+    Ok(m.leading_ones() as u8)
 }
 
 /// Parses `RIP` or `RIP:PORT`. Without a port the real server uses the
@@ -155,10 +183,11 @@ mod tests {
             }
         );
         assert_eq!(parse_service_addr(" 10.0.0.1:65535 ").unwrap().port, 65535);
+        // Port 0: a service on all ports.
+        assert_eq!(parse_service_addr("198.18.0.100:0").unwrap().port, 0);
         for (bad, says) in [
             ("198.18.0.100", "has no port"),
             ("198.18.0.100:", "port is missing"),
-            ("198.18.0.100:0", "port 0"),
             ("198.18.0.100:65536", "out of range"),
             ("198.18.0.100:http", "not a port number"),
             ("198.18.0.300:80", "not an IPv4 address"),
@@ -188,6 +217,22 @@ mod tests {
             "198.18.0.11".parse::<Ipv4Addr>().unwrap()
         );
         assert!(parse_ipv4("1.2.3").is_err());
+    }
+
+    #[test]
+    fn netmasks() {
+        assert_eq!(parse_netmask("24"), Ok(24));
+        assert_eq!(parse_netmask("0"), Ok(0));
+        assert_eq!(parse_netmask("32"), Ok(32));
+        assert_eq!(parse_netmask("255.255.255.0"), Ok(24));
+        assert_eq!(parse_netmask("255.255.255.255"), Ok(32));
+        assert_eq!(parse_netmask("0.0.0.0"), Ok(0));
+        assert_eq!(parse_netmask("255.255.240.0"), Ok(20));
+        assert!(parse_netmask("33").unwrap_err().contains("out of range"));
+        assert!(parse_netmask("255.0.255.0")
+            .unwrap_err()
+            .contains("one bits must come first"));
+        assert!(parse_netmask("mask").unwrap_err().contains("not a netmask"));
     }
 
     #[test]

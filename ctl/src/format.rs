@@ -111,7 +111,10 @@ pub fn services(
         );
         match mode {
             ListMode::Plain => {
-                push_line(&mut out, &format!("{name} {}", s.scheduler.name()));
+                push_line(
+                    &mut out,
+                    &format!("{name} {}{}", s.scheduler.name(), flags(s)),
+                );
             }
             ListMode::Stats => {
                 let c = &s.counters;
@@ -141,6 +144,19 @@ pub fn services(
         }
     }
     out
+}
+
+/// The Flags column, as ipvsadm prints it: ` persistent 300`, and
+/// ` mask 255.255.255.0` when clients are grouped by a netmask.
+fn flags(s: &ServiceInfo) -> String {
+    let Some(p) = s.persistence else {
+        return String::new();
+    };
+    let mut f = format!(" persistent {}", p.timeout);
+    if p.netmask < 32 {
+        let _ = write!(f, " mask {}", std::net::Ipv4Addr::from(p.mask()));
+    }
+    f
 }
 
 fn numbers(v: &[u64], exact: bool) -> String {
@@ -399,7 +415,7 @@ pub fn status(st: &StatusInfo) -> String {
 mod tests {
     use super::*;
     use lbcore::api::{Counters, PortStatus, Rates, ServiceKey, WorkerStatus};
-    use lbcore::config::{Forward, Scheduler};
+    use lbcore::config::{Forward, Persistence, Scheduler};
 
     fn real(ip: &str, weight: u32, active: u64, inactive: u64) -> RealInfo {
         RealInfo {
@@ -440,6 +456,10 @@ mod tests {
                     port: 80,
                 },
                 scheduler: Scheduler::Rr,
+                persistence: Some(Persistence {
+                    timeout: 300,
+                    netmask: 24,
+                }),
                 counters: Counters {
                     conns: 1240,
                     packets_in: 100_000_000,
@@ -457,6 +477,10 @@ mod tests {
                     port: 53,
                 },
                 scheduler: Scheduler::Wlc,
+                persistence: Some(Persistence {
+                    timeout: 60,
+                    netmask: 32,
+                }),
                 counters: Counters::default(),
                 rates: Rates::default(),
                 reals: vec![],
@@ -517,10 +541,10 @@ mod tests {
 lbd director 0.1.0 (generation 3)
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
-TCP  198.18.0.100:80 rr
+TCP  198.18.0.100:80 rr persistent 300 mask 255.255.255.0
   -> 198.18.0.11:80               Route   1      140        2
   -> 198.18.0.12:80               Route   0      3          12         draining
-UDP  198.18.0.101:53 wlc
+UDP  198.18.0.101:53 wlc persistent 60
 ";
         assert_eq!(text, want);
     }
@@ -584,6 +608,7 @@ UDP  198.18.0.101:53                     0        0        0        0        0
             state: state.into(),
             expires_ms,
             worker: 0,
+            template: false,
         }
     }
 
@@ -593,13 +618,18 @@ UDP  198.18.0.101:53                     0        0        0        0        0
         udp.protocol = Protocol::Udp;
         udp.vport = 53;
         udp.real_port = 53;
+        let mut template = conn("NONE", 299_000, Some("198.18.0.11"));
+        template.client = "198.18.0.0".parse().unwrap();
+        template.client_port = 0;
+        template.template = true;
         let list = ConnList {
             conns: vec![
                 conn("ESTABLISHED", 899_999, Some("198.18.0.11")),
                 conn("FIN_WAIT", 5_000, None),
                 udp,
+                template,
             ],
-            total: 3,
+            total: 4,
             truncated: false,
         };
         let want = "\
@@ -608,6 +638,7 @@ pro expire state       source             virtual            destination
 TCP 14:59  ESTABLISHED 198.18.0.1:51234   198.18.0.100:80    198.18.0.11:80
 TCP 00:05  FIN_WAIT    198.18.0.1:51234   198.18.0.100:80    -
 UDP 04:59  UDP         198.18.0.1:51234   198.18.0.100:53    198.18.0.12:53
+TCP 04:59  NONE        198.18.0.0:0       198.18.0.100:80    198.18.0.11:80
 ";
         assert_eq!(conns(&list), want);
         assert_eq!(conns_note(&list), None);

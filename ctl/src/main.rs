@@ -19,10 +19,10 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use lbcore::api::{
-    ConnFilter, RealEdit, RemoveMode, Request, Response, ServiceEdit, ServiceKey, TimeoutEdit,
-    DEFAULT_SOCKET,
+    ConnFilter, PersistenceChange, RealEdit, RemoveMode, Request, Response, ServiceEdit,
+    ServiceKey, TimeoutEdit, DEFAULT_SOCKET,
 };
-use lbcore::config::{Forward, Protocol, RealServerConfig, ServiceConfig};
+use lbcore::config::{Forward, Persistence, Protocol, RealServerConfig, ServiceConfig};
 
 use args::{RealAddr, SchedulerArg, ServiceAddr};
 use client::{exit, Client, CtlError};
@@ -193,11 +193,48 @@ pub enum Cmd {
     },
 }
 
+/// `-p [TIMEOUT]` / `-M NETMASK`: persistence, as ipvsadm takes it.
+#[derive(Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PersistArg {
+    /// Persistent service (ipvsadm -p): a client keeps its real server,
+    /// across connections, until TIMEOUT seconds (default 300) after its
+    /// last packet. Required for VIP:0 (all ports).
+    #[arg(
+        long = "persistent",
+        short = 'p',
+        value_name = "TIMEOUT",
+        num_args = 0..=1,
+        default_missing_value = "300",
+        value_parser = clap::value_parser!(u32).range(1..=2_073_600)
+    )]
+    persistent: Option<u32>,
+    /// With -p: clients in the same network share their real server
+    /// (ipvsadm -M): a prefix length (24) or a mask (255.255.255.0).
+    /// Default 32: each client address on its own.
+    #[arg(
+        long = "netmask",
+        short = 'M',
+        value_name = "NETMASK",
+        value_parser = args::parse_netmask,
+        requires = "persistent"
+    )]
+    netmask: Option<u8>,
+}
+
+impl PersistArg {
+    fn persistence(self) -> Option<Persistence> {
+        self.persistent.map(|timeout| Persistence {
+            timeout,
+            netmask: self.netmask.unwrap_or(32),
+        })
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ServiceCmd {
     /// Add a virtual service with no real servers (ipvsadm -A).
     Add {
-        /// VIP:PORT, e.g. 198.18.0.100:80.
+        /// VIP:PORT, e.g. 198.18.0.100:80; VIP:0 serves every port (needs -p).
         #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
         service: ServiceAddr,
         #[command(flatten)]
@@ -205,16 +242,27 @@ pub enum ServiceCmd {
         /// Scheduler (default wlc, as in IPVS).
         #[arg(long, short = 's', value_enum, ignore_case = true)]
         scheduler: Option<SchedulerArg>,
+        #[command(flatten)]
+        persist: PersistArg,
     },
-    /// Change a service's scheduler (ipvsadm -E).
+    /// Change a service's scheduler or persistence (ipvsadm -E).
+    ///
+    /// `-p [TIMEOUT] [-M NETMASK]` sets persistence (the netmask back to
+    /// 32 unless given), `--no-persistent` ends it; what is not given stays.
     #[command(visible_alias = "set")]
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["scheduler", "persistent", "no_persistent"]))]
     Edit {
         #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
         service: ServiceAddr,
         #[command(flatten)]
         proto: ProtoArg,
         #[arg(long, short = 's', value_enum, ignore_case = true)]
-        scheduler: SchedulerArg,
+        scheduler: Option<SchedulerArg>,
+        #[command(flatten)]
+        persist: PersistArg,
+        /// Turn persistence off: every connection is scheduled on its own.
+        #[arg(long, conflicts_with = "persistent")]
+        no_persistent: bool,
     },
     /// Delete a service and its real servers; its connections end (ipvsadm -D).
     #[command(visible_aliases = ["delete", "rm"])]
@@ -375,21 +423,29 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             service,
             proto,
             scheduler,
+            persist,
         }) => Request::AddService(ServiceConfig {
             vip: service.vip,
             port: service.port,
             protocol: proto.protocol(),
             scheduler: scheduler.map(Into::into).unwrap_or_default(),
             real_servers: vec![],
+            persistence: persist.persistence(),
         }),
         Cmd::Service(ServiceCmd::Edit {
             service,
             proto,
             scheduler,
+            persist,
+            no_persistent,
         }) => Request::EditService {
             key: key(*service, *proto),
             edit: ServiceEdit {
-                scheduler: Some((*scheduler).into()),
+                scheduler: scheduler.map(Into::into),
+                persistence: match persist.persistence() {
+                    Some(p) => Some(PersistenceChange::Set(p)),
+                    None => no_persistent.then_some(PersistenceChange::Off),
+                },
             },
         },
         Cmd::Service(ServiceCmd::Del { service, proto }) => {

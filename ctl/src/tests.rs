@@ -89,6 +89,7 @@ fn service_add() {
             protocol: Protocol::Tcp,
             scheduler: Scheduler::Rr,
             real_servers: vec![],
+            persistence: None,
         })
     );
     // Default scheduler is wlc; --udp, -s and the svc alias.
@@ -100,6 +101,7 @@ fn service_add() {
             protocol: Protocol::Udp,
             scheduler: Scheduler::Wlc,
             real_servers: vec![],
+            persistence: None,
         })
     );
     for (name, want) in [
@@ -119,6 +121,92 @@ fn service_add() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[test]
+fn service_add_persistent() {
+    let persistence = |args: &[&str]| match req(args) {
+        Request::AddService(s) => s.persistence.map(|p| (p.timeout, p.netmask)),
+        other => panic!("{other:?}"),
+    };
+    fn with(extra: &[&'static str]) -> Vec<&'static str> {
+        [&["service", "add", "198.18.0.100:80"][..], extra].concat()
+    }
+    assert_eq!(persistence(&with(&[])), None);
+    // -p alone: IPVS's default 300 s; -M as a prefix or a dotted mask.
+    assert_eq!(persistence(&with(&["-p"])), Some((300, 32)));
+    assert_eq!(persistence(&with(&["-p", "60"])), Some((60, 32)));
+    assert_eq!(
+        persistence(&with(&["--persistent", "60", "-M", "24"])),
+        Some((60, 24))
+    );
+    assert_eq!(
+        persistence(&with(&["-p", "-M", "255.255.0.0", "-s", "rr"])),
+        Some((300, 16))
+    );
+    assert_eq!(persistence(&with(&["-s", "rr", "-p"])), Some((300, 32)));
+    // All ports: VIP:0.
+    match req(&["service", "add", "198.18.0.100:0", "-p", "600"]) {
+        Request::AddService(s) => {
+            assert_eq!(s.port, 0);
+            assert_eq!(s.persistence.unwrap().timeout, 600);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (kind, _) = refused(&with(&["-M", "24"]));
+    assert_eq!(kind, ClapKind::MissingRequiredArgument);
+    let (_, msg) = refused(&with(&["-p", "0"]));
+    assert!(msg.contains("0"), "{msg}");
+    let (_, msg) = refused(&with(&["-p", "-M", "40"]));
+    assert!(msg.contains("out of range"), "{msg}");
+}
+
+#[test]
+fn service_edit_persistence() {
+    let edit = |args: &[&str]| match req(args) {
+        Request::EditService { edit, .. } => edit,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        edit(&[
+            "service",
+            "edit",
+            "198.18.0.100:80",
+            "-p",
+            "120",
+            "-M",
+            "24"
+        ]),
+        ServiceEdit {
+            scheduler: None,
+            persistence: Some(PersistenceChange::Set(Persistence {
+                timeout: 120,
+                netmask: 24
+            })),
+        }
+    );
+    assert_eq!(
+        edit(&[
+            "service",
+            "edit",
+            "198.18.0.100:80",
+            "--no-persistent",
+            "-s",
+            "rr"
+        ]),
+        ServiceEdit {
+            scheduler: Some(Scheduler::Rr),
+            persistence: Some(PersistenceChange::Off),
+        }
+    );
+    let (kind, _) = refused(&[
+        "service",
+        "edit",
+        "198.18.0.100:80",
+        "-p",
+        "--no-persistent",
+    ]);
+    assert_eq!(kind, ClapKind::ArgumentConflict);
 }
 
 #[test]
@@ -151,7 +239,8 @@ fn service_edit_and_del() {
         Request::EditService {
             key: tcp_key("198.18.0.100", 80),
             edit: ServiceEdit {
-                scheduler: Some(Scheduler::Wrr)
+                scheduler: Some(Scheduler::Wrr),
+                persistence: None,
             },
         }
     );
@@ -164,7 +253,8 @@ fn service_edit_and_del() {
                 port: 53
             },
             edit: ServiceEdit {
-                scheduler: Some(Scheduler::Lc)
+                scheduler: Some(Scheduler::Lc),
+                persistence: None,
             },
         }
     );

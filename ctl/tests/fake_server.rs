@@ -180,6 +180,7 @@ fn services() -> Vec<ServiceInfo> {
     vec![ServiceInfo {
         key: key(),
         scheduler: Scheduler::Rr,
+        persistence: None,
         counters: Counters::default(),
         rates: Rates::default(),
         reals: vec![real("198.18.0.11"), real("198.18.0.12")],
@@ -247,6 +248,7 @@ fn service_add_sends_the_service() {
             protocol: Protocol::Tcp,
             scheduler: Scheduler::Rr,
             real_servers: vec![],
+            persistence: None,
         })]
     );
 }
@@ -403,6 +405,7 @@ fn conns_are_filtered_and_truncation_is_noted() {
         state: "ESTABLISHED".into(),
         expires_ms: 61_000,
         worker: 0,
+        template: false,
     };
     let fake = Fake::start(vec![ok(Response::Conns(ConnList {
         conns: vec![c],

@@ -48,12 +48,29 @@ counters! {
     ConnCreated = "conn_created",
     /// Connections expired (by lookup or sweep).
     ConnExpired = "conn_expired",
+    /// Persistence templates created (a client's first connection to a
+    /// persistent service, or its first after its template expired).
+    PersistTemplateCreated = "persist_template_created",
+    /// New connections sent to the real server of their client's
+    /// persistence template.
+    PersistTemplateUsed = "persist_template_used",
     /// IPv4 packets carrying options (forwarded untouched by DR).
     Ipv4WithOptions = "ipv4_with_options",
     /// Forwarded to a real server by NAT (client → server, rewritten).
     FwdNat = "forwarded_nat",
     /// NAT replies rewritten back to come from the VIP (server → client).
     FwdNatReply = "forwarded_nat_reply",
+    /// ICMP errors (destination unreachable, time exceeded) quoting a DR or
+    /// tunnel connection's reply, forwarded to its real server like the
+    /// connection's packets (MAC rewrite or IPIP).
+    IcmpErrorForwarded = "icmp_error_forwarded",
+    /// ICMP errors quoting a NAT connection's translated reply, translated
+    /// back (outer destination, quoted source) and sent to the real server.
+    IcmpErrorNatForwarded = "icmp_error_nat_forwarded",
+    /// ICMP errors from the real servers' side quoting a NAT request,
+    /// translated back (outer source, quoted destination: the VIP) and sent
+    /// to the client.
+    IcmpErrorNatReply = "icmp_error_nat_reply",
     /// Frames handed to TX that the NIC refused (dropped after retry).
     TxFailed = "tx_failed",
     // --- drops, by reason ---
@@ -99,8 +116,17 @@ counters! {
     DropUdpMalformed = "drop_udp_malformed",
     /// ICMP cut short or bad checksum.
     DropIcmpMalformed = "drop_icmp_malformed",
-    /// ICMP other than echo request to our addresses.
+    /// ICMP other than echo requests to our addresses and the errors
+    /// (destination unreachable, time exceeded) about tracked connections.
     DropIcmpUnsupported = "drop_icmp_unsupported",
+    /// ICMP error whose quoted packet is cut short or not IPv4 (fewer than
+    /// 20 bytes of header or 8 bytes after it, bad version or IHL).
+    DropIcmpErrorMalformed = "drop_icmp_error_malformed",
+    /// ICMP error quoting no connection the director tracks: unknown or
+    /// expired flow, not TCP/UDP (e.g. about a tunnel's outer header), a
+    /// non-first fragment, a quoted source other than the error's
+    /// destination, or a DR/tunnel connection owned by another worker.
+    DropIcmpErrorNoConn = "drop_icmp_error_no_conn",
     /// VIP exists but no service on this port/protocol.
     DropNoService = "drop_no_service",
     /// TCP segment without SYN for a flow we do not track.

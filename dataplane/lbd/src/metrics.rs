@@ -223,7 +223,7 @@ struct Dest {
 }
 
 const PACKETS_HELP: &str =
-    "Frames the workers sent on: forwarded to a real server (DR, tunnel) or answered (ARP, ICMP echo, ICMP fragmentation needed).";
+    "Frames the workers sent on: forwarded to a real server (DR, tunnel) or answered (ARP, ICMP echo, ICMP fragmentation needed); ICMP errors about connections are relayed.";
 
 /// Drops all go to `lbd_drops_total{reason}`. Frames that were forwarded or
 /// answered share `lbd_packets_total{outcome}`, so that the frames received
@@ -260,6 +260,9 @@ fn destination(c: Counter) -> Dest {
         Counter::IcmpFragNeededSent => packets("icmp_frag_needed_sent"),
         Counter::ArpReplied => packets("arp_replied"),
         Counter::IcmpEchoReplied => packets("icmp_echo_replied"),
+        Counter::IcmpErrorForwarded => packets("icmp_error_forwarded"),
+        Counter::IcmpErrorNatForwarded => packets("icmp_error_nat_forwarded"),
+        Counter::IcmpErrorNatReply => packets("icmp_error_nat_reply"),
         Counter::ArpLearned => single(
             "lbd_arp_learned_total",
             "ARP packets from which a real server's MAC address was learned or confirmed.",

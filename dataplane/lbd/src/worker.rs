@@ -69,6 +69,13 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         }
         bump(&stats.busy_polls, 1);
         let t0 = dpdk::tsc::now();
+        // Overlap the burst's table misses: prefetch every flow's bucket
+        // before processing any frame.
+        for i in 0..n {
+            if let Some(d) = rx.data(i) {
+                ctx.worker.prefetch_frame(d);
+            }
+        }
         let worker = &mut ctx.worker;
         let port = ctx.port;
         rx.drain(|mut m| {

@@ -190,3 +190,210 @@ fn malformed_frames_are_counted_and_service_continues() {
     );
     assert_eq!(r.get("conn_created"), 5);
 }
+
+/// The `conns` listing as JSON: its entries.
+fn conns_json(lab: &Lab) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.lbctl_ok(&["--json", "conns"])).expect("conns --json is JSON");
+    v["conns"]
+        .as_array()
+        .expect("a list of connections")
+        .clone()
+}
+
+#[test]
+fn persistence_keeps_a_client_on_one_real_server() {
+    if !may_run("persistence_keeps_a_client_on_one_real_server") {
+        return;
+    }
+    let lab = Lab::up("e2per", 2);
+    let lbd = lab.start_lbd(
+        r#"(vip: "198.18.0.100", port: 80, scheduler: Rr, persistence: Some((timeout: 60)),
+            real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")])"#,
+    );
+    lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    let answers: Vec<String> = (0..10)
+        .map(|_| lab.curl(&format!("http://{VIP}/")))
+        .collect();
+    eprintln!("answers: {answers:?}");
+    assert!(answers[0] == "rs1" || answers[0] == "rs2", "{answers:?}");
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "rr with persistence: one server for one client: {answers:?}"
+    );
+    let rs = if answers[0] == "rs1" {
+        "198.18.0.11"
+    } else {
+        "198.18.0.12"
+    };
+    // The template, listed as ipvsadm -Lnc does: state NONE, client port 0.
+    let conns = conns_json(&lab);
+    let templates: Vec<_> = conns.iter().filter(|c| c["template"] == true).collect();
+    assert_eq!(templates.len(), 1, "{conns:#?}");
+    let t = templates[0];
+    assert_eq!(t["state"], "NONE");
+    assert_eq!(t["client_port"], 0);
+    assert_eq!(t["vport"], 80);
+    assert_eq!(t["real"], rs);
+    let left = t["expires_ms"].as_u64().unwrap();
+    assert!((50_000..=60_000).contains(&left), "{left}");
+    let text = lab.lbctl_ok(&["conns"]);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" NONE ") && l.contains(&format!("{rs}:80"))),
+        "{text}"
+    );
+    let list = lab.lbctl_ok(&["list"]);
+    assert!(
+        list.contains(&format!("TCP  {VIP}:80 rr persistent 60")),
+        "{list}"
+    );
+    // Persistence off: rr alternates again.
+    lab.lbctl_ok(&["service", "edit", &format!("{VIP}:80"), "--no-persistent"]);
+    let again: Vec<String> = (0..4)
+        .map(|_| lab.curl(&format!("http://{VIP}/")))
+        .collect();
+    for pair in again.windows(2) {
+        assert_ne!(pair[0], pair[1], "round robin must alternate: {again:?}");
+    }
+    let r = lbd.stop();
+    assert_eq!(r.get("conn_created"), 14);
+    assert_eq!(r.get("persist_template_created"), 1);
+    assert_eq!(r.get("persist_template_used"), 9);
+}
+
+#[test]
+fn a_service_on_all_ports_serves_any_port() {
+    if !may_run("a_service_on_all_ports_serves_any_port") {
+        return;
+    }
+    let lab = Lab::up("e2p0", 2);
+    let lbd = lab.start_lbd(
+        r#"(vip: "198.18.0.100", port: 0, scheduler: Rr, persistence: Some(()),
+            real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")])"#,
+    );
+    lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    let first = lab.curl(&format!("http://{VIP}:80/"));
+    assert!(first == "rs1" || first == "rs2", "{first}");
+    assert_eq!(lab.curl(&format!("http://{VIP}:80/")), first);
+    let rs = if first == "rs1" {
+        "198.18.0.11"
+    } else {
+        "198.18.0.12"
+    };
+    // The connections keep their port 80; the template is for all ports.
+    let conns = conns_json(&lab);
+    let conn = conns
+        .iter()
+        .find(|c| c["template"] == false)
+        .unwrap_or_else(|| panic!("no connection listed: {conns:#?}"));
+    assert_eq!(conn["vport"], 80);
+    assert_eq!(conn["real"], rs);
+    assert_eq!(conn["real_port"], 80);
+    let t = conns
+        .iter()
+        .find(|c| c["template"] == true)
+        .unwrap_or_else(|| panic!("no template listed: {conns:#?}"));
+    assert_eq!(t["vport"], 0);
+    assert_eq!(t["real"], rs);
+    let text = lab.lbctl_ok(&["conns"]);
+    assert!(text.contains(&format!("{VIP}:80")), "{text}");
+    let list = lab.lbctl_ok(&["list"]);
+    assert!(
+        list.contains(&format!("TCP  {VIP}:0 rr persistent 300")),
+        "{list}"
+    );
+    // Another port reaches the same server too, which refuses it (nothing
+    // listens there): refused at once, not a timeout.
+    let (ok, _, err) = lab.exec(
+        "client",
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            &format!("http://{VIP}:8080/"),
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("refused") || err.contains("Couldn't connect"),
+        "{err}"
+    );
+    let r = lbd.stop();
+    assert_eq!(r.get("conn_created"), 3);
+    assert_eq!(r.get("persist_template_created"), 1);
+    assert_eq!(r.get("persist_template_used"), 2);
+}
+
+/// Sends one ICMP "fragmentation needed" to the VIP (as a router on the
+/// real servers' path to the client would), quoting a reply VIP:80 →
+/// client:CPORT. Arguments: iface, director MAC, client IP, VIP, CPORT.
+const FRAG_NEEDED_PY: &str = r#"
+import sys
+from scapy.all import Ether, IP, ICMP, TCP, sendp
+iface, dmac, client, vip, cport = sys.argv[1:6]
+quoted = IP(src=vip, dst=client, flags="DF", ttl=63) / TCP(sport=80, dport=int(cport), flags="A")
+frame = Ether(dst=dmac) / IP(src=client, dst=vip) / ICMP(type=3, code=4, nexthopmtu=1400) / quoted
+sendp(frame, iface=iface, verbose=False)
+"#;
+
+#[test]
+fn icmp_frag_needed_reaches_the_real_server() {
+    if !may_run("icmp_frag_needed_reaches_the_real_server") {
+        return;
+    }
+    let lab = Lab::up("e2icmperr", 2);
+    let lbd = lab.start_lbd(TWO_RS_RR);
+    lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    // A connection from a known client port; its entry outlives the request.
+    let cport = "45678";
+    let (ok, body, err) = lab.exec(
+        "client",
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            "--local-port",
+            cport,
+            &format!("http://{VIP}/"),
+        ],
+    );
+    assert!(ok, "curl failed: {err}");
+    let rs = body.trim().to_string();
+    assert!(rs == "rs1" || rs == "rs2", "{rs}");
+    // Watch for the error on the real server's interface.
+    let dump = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns(&rs), "timeout", "20", "tcpdump"])
+        .args(["-n", "-l", "-c", "1", "-i", "eth0"])
+        .arg("icmp[0] = 3 and icmp[1] = 4")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tcpdump");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (ok, out, err) = lab.exec(
+        "client",
+        &[
+            "/usr/bin/python3",
+            "-c",
+            FRAG_NEEDED_PY,
+            "eth0",
+            &lab.env["LAB_DIR_MAC"],
+            &lab.env["LAB_CLIENT_IP"],
+            VIP,
+            cport,
+        ],
+    );
+    assert!(ok, "scapy failed:\n{out}\n{err}");
+    let got = dump.wait_with_output().expect("tcpdump output");
+    let seen = String::from_utf8_lossy(&got.stdout);
+    assert!(
+        seen.contains("ICMP"),
+        "{rs} did not receive the error: {seen}\n{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let r = lbd.stop();
+    assert_eq!(r.get("icmp_error_forwarded"), 1);
+}

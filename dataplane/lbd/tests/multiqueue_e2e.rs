@@ -31,14 +31,22 @@ fn two_queues_two_workers_serve_every_request() {
     for _ in 0..n {
         *answers.entry(lab.curl("http://198.18.0.100/")).or_insert(0) += 1;
     }
-    assert_eq!(answers.values().sum::<i32>(), n, "every request answered: {answers:?}");
+    assert_eq!(
+        answers.values().sum::<i32>(),
+        n,
+        "every request answered: {answers:?}"
+    );
     assert!(answers.len() == 2, "both real servers used: {answers:?}");
     // While connections are still tracked, both workers hold some.
     let v: serde_json::Value = serde_json::from_str(&lab.lbctl_ok(&["--json", "status"])).unwrap();
     let workers = v["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2, "{v}");
     let r = lbd.stop();
-    let lines: Vec<&String> = r.lines.iter().filter(|l| l.starts_with("worker ")).collect();
+    let lines: Vec<&String> = r
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("worker "))
+        .collect();
     assert_eq!(lines.len(), 2, "{:?}", r.lines);
     for l in &lines {
         let busy: u64 = l
@@ -59,7 +67,10 @@ fn two_queues_two_workers_serve_every_request() {
                 .unwrap()
         })
         .sum();
-    assert_eq!(conns, n as u64, "each connection tracked by exactly one worker");
+    assert_eq!(
+        conns, n as u64,
+        "each connection tracked by exactly one worker"
+    );
     assert_eq!(r.get("conn_created"), n as u64);
     assert_eq!(r.get("drop_tcp_no_conn"), 0, "no flow split across workers");
 }

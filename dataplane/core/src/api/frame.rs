@@ -104,6 +104,10 @@ mod tests {
                 key,
                 edit: ServiceEdit {
                     scheduler: Some(crate::config::Scheduler::Wrr),
+                    persistence: Some(PersistenceChange::Set(crate::config::Persistence {
+                        timeout: 60,
+                        netmask: 24,
+                    })),
                 },
             },
             Request::SetTimeouts(TimeoutEdit {

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
-use crate::config::{Forward, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts};
+use crate::config::{
+    Forward, Persistence, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts,
+};
 
 /// What identifies a service: protocol, VIP and port (`-t VIP:PORT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -27,6 +29,19 @@ impl std::fmt::Display for ServiceKey {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceEdit {
     pub scheduler: Option<Scheduler>,
+    /// Turn persistence on (or change it), or off (`ipvsadm -E` with or
+    /// without `-p`); `None` leaves it as it is.
+    #[serde(default)]
+    pub persistence: Option<PersistenceChange>,
+}
+
+/// A change of a service's persistence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PersistenceChange {
+    /// No persistence: every connection is scheduled on its own.
+    Off,
+    /// Persistence with this timeout and netmask.
+    Set(Persistence),
 }
 
 /// Changes to a real server (`ipvsadm -e`); `None` leaves a field as it is.
@@ -174,6 +189,9 @@ pub struct RealInfo {
 pub struct ServiceInfo {
     pub key: ServiceKey,
     pub scheduler: Scheduler,
+    /// `ipvsadm -p TIMEOUT -M NETMASK`; `None`: not persistent.
+    #[serde(default)]
+    pub persistence: Option<Persistence>,
     pub counters: Counters,
     pub rates: Rates,
     pub reals: Vec<RealInfo>,
@@ -193,6 +211,12 @@ pub struct ConnInfo {
     /// Milliseconds until it expires unless refreshed.
     pub expires_ms: u32,
     pub worker: u16,
+    /// A persistence template (`ipvsadm -Lnc` shows them with state NONE
+    /// and client port 0), not a connection: `client` is the masked client
+    /// address, `vport` the service's port, `real` the server the client
+    /// sticks to.
+    #[serde(default)]
+    pub template: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -351,6 +351,44 @@ pub struct ServiceConfig {
     pub scheduler: Scheduler,
     #[serde(default)]
     pub real_servers: Vec<RealServerConfig>,
+    /// Persistence (`ipvsadm -p TIMEOUT -M NETMASK`): a client keeps going
+    /// to the real server it was first given, across connections, until
+    /// `timeout` seconds pass without any of its packets. `None`: every
+    /// connection is scheduled on its own. Required for port 0 (a service
+    /// on all ports), as in IPVS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<Persistence>,
+}
+
+/// Persistence of a service (`ipvsadm -p [TIMEOUT] [-M NETMASK]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Persistence {
+    /// Seconds a client's affinity outlives its last packet (IPVS's default 300).
+    pub timeout: u32,
+    /// Prefix length applied to the client address: clients in the same
+    /// /`netmask` network share one affinity (32: each address its own).
+    pub netmask: u8,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence {
+            timeout: 300,
+            netmask: 32,
+        }
+    }
+}
+
+impl Persistence {
+    /// The client address mask (host order).
+    pub fn mask(self) -> u32 {
+        match self.netmask {
+            0 => 0,
+            n if n >= 32 => u32::MAX,
+            n => u32::MAX << (32 - n as u32),
+        }
+    }
 }
 
 fn default_protocol() -> Protocol {

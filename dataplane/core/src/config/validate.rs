@@ -452,12 +452,33 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
         } else {
             seen.insert(key, i);
         }
-        if svc.port == 0 {
+        if svc.port == 0 && svc.persistence.is_none() {
             v.push(Problem::new(
                 at("port"),
-                "port 0 is not allowed; services on all ports are not supported yet, give the \
-                 service's port number",
+                "port 0 (a service on all ports) needs persistence, as in IPVS: add \
+                 `persistence: Some((timeout: 300))`, or give the service's port number",
             ));
+        }
+        if let Some(p) = svc.persistence {
+            if !(1..=MAX_TIMEOUT_SECS).contains(&p.timeout) {
+                v.push(Problem::new(
+                    at("persistence.timeout"),
+                    format!(
+                        "persistence timeout {} s is out of range (1 to {MAX_TIMEOUT_SECS} s, \
+                         which is 24 days)",
+                        p.timeout
+                    ),
+                ));
+            }
+            if p.netmask > 32 {
+                v.push(Problem::new(
+                    at("persistence.netmask"),
+                    format!(
+                        "persistence netmask /{} is out of range (a prefix length, 0 to 32)",
+                        p.netmask
+                    ),
+                ));
+            }
         }
         if let Some(why) = special_address(svc.vip) {
             v.push(Problem::new(at("vip"), format!("VIP {} is {why}", svc.vip)));
@@ -549,7 +570,25 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             ),
                         ));
                     }
-                    if let Some(p) = rs.port.filter(|_| rs.forward != Forward::Nat) {
+                    if svc.port == 0 && rs.port.is_some_and(|p| p != 0) {
+                        v.push(Problem::new(
+                            rat("port"),
+                            format!(
+                                "a service on all ports (port 0) keeps each packet's port: \
+                                 real server port {} must be left out (None)",
+                                rs.port.unwrap_or(0)
+                            ),
+                        ));
+                    } else if svc.port != 0 && rs.port == Some(0) && rs.forward == Forward::Nat {
+                        v.push(Problem::new(
+                            rat("port"),
+                            format!(
+                                "real server port 0 is only for services on all ports; give a \
+                                 port or leave it out (the service port {})",
+                                svc.port
+                            ),
+                        ));
+                    } else if let Some(p) = rs.port.filter(|_| rs.forward != Forward::Nat) {
                         if p != svc.port {
                             v.push(Problem::new(
                                 rat("port"),
@@ -1118,7 +1157,7 @@ mod tests {
         one(
             &with("port: 80", "port: 0"),
             "services[0].port",
-            "services on all ports are not supported yet",
+            "port 0 (a service on all ports) needs persistence, as in IPVS",
             "port: 0",
         );
         for (vip, msg) in [
@@ -1208,11 +1247,84 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "configs/lab.ron:{pl}:{pc}: services[0].port: port 0 is not allowed; services on all ports are not supported yet, give the service's port number\n\
+                "configs/lab.ron:{pl}:{pc}: services[0].port: port 0 (a service on all ports) needs persistence, as in IPVS: add `persistence: Some((timeout: 300))`, or give the service's port number\n\
                  configs/lab.ron:{wl}:{wc}: services[0].real_servers[0].weight: weight 70000 is out of range (0 to 65535)"
             )
         );
         has(&text, "services[0].port", "port 0", "port: 0");
+    }
+
+    #[test]
+    fn config_persistence() {
+        let p = |body: &str| {
+            with(
+                "scheduler: Rr,",
+                &format!("scheduler: Rr, persistence: {body},"),
+            )
+        };
+        assert_eq!(problems(&p("Some(())")), vec![]);
+        assert_eq!(problems(&p("Some((timeout: 1, netmask: 0))")), vec![]);
+        assert_eq!(
+            problems(&p("Some((timeout: 2073600, netmask: 32))")),
+            vec![]
+        );
+        assert_eq!(problems(&p("None")), vec![]);
+        let cfg = parse(&p("Some((timeout: 60))"), "t.ron").unwrap();
+        let got = cfg.services[0].persistence.unwrap();
+        assert_eq!((got.timeout, got.netmask), (60, 32));
+        assert_eq!(got.mask(), u32::MAX);
+        let dflt = crate::config::Persistence::default();
+        assert_eq!((dflt.timeout, dflt.netmask), (300, 32));
+        one(
+            &p("Some((timeout: 0))"),
+            "services[0].persistence.timeout",
+            "persistence timeout 0 s is out of range (1 to 2073600 s",
+            "timeout: 0",
+        );
+        one(
+            &p("Some((timeout: 2073601))"),
+            "services[0].persistence.timeout",
+            "out of range",
+            "timeout: 2073601",
+        );
+        one(
+            &p("Some((netmask: 33))"),
+            "services[0].persistence.netmask",
+            "persistence netmask /33 is out of range (a prefix length, 0 to 32)",
+            "netmask: 33",
+        );
+    }
+
+    #[test]
+    fn config_service_on_all_ports() {
+        let all = with("port: 80,", "port: 0, persistence: Some((netmask: 24)),");
+        assert_eq!(problems(&all), vec![]);
+        one(
+            &all.replace(
+                r#"(address: "198.18.0.12")"#,
+                r#"(address: "198.18.0.12", port: Some(80))"#,
+            ),
+            "services[0].real_servers[1].port",
+            "a service on all ports (port 0) keeps each packet's port: real server port 80 must \
+             be left out (None)",
+            "port: Some",
+        );
+        assert_eq!(
+            problems(&all.replace(
+                r#"(address: "198.18.0.12")"#,
+                r#"(address: "198.18.0.12", port: Some(0), forward: Nat)"#,
+            )),
+            vec![]
+        );
+        one(
+            &with(
+                r#"(address: "198.18.0.12")"#,
+                r#"(address: "198.18.0.12", port: Some(0), forward: Nat)"#,
+            ),
+            "services[0].real_servers[1].port",
+            "real server port 0 is only for services on all ports",
+            "port: Some",
+        );
     }
 
     #[test]

@@ -299,6 +299,25 @@ impl ConnTable {
         }
     }
 
+    /// Look `key` up without changing the table (an expired entry is left
+    /// for [`probe`](Self::probe) or the sweep to remove): its live entry,
+    /// if any.
+    #[inline]
+    pub fn lookup(&self, key: &ConnKey, hash: u64, now: Tick) -> Option<&Conn> {
+        let (k0, k1) = key.words();
+        for home in self.homes(hash) {
+            for i in 0..PROBE_BUCKETS {
+                let b = (home + i) & self.mask;
+                for c in &self.buckets[b].slots {
+                    if c.k0 == k0 && c.k1 == k1 {
+                        return (!c.is_expired(now)).then_some(c);
+                    }
+                }
+            }
+        }
+        None
+    }
+
     #[inline]
     pub fn get(&self, slot: usize) -> &Conn {
         &self.buckets[slot / SLOTS_PER_BUCKET].slots[slot % SLOTS_PER_BUCKET]
@@ -424,6 +443,18 @@ mod tests {
         assert_eq!(c.key(), k);
         assert!(c.is_occupied());
         assert!(!Conn::default().is_occupied());
+    }
+
+    #[test]
+    fn read_only_lookup_sees_live_entries_only() {
+        let mut t = ConnTable::new(1024, 42);
+        let k = key(9);
+        assert!(t.lookup(&k, t.hash(&k), 0).is_none());
+        assert!(insert(&mut t, &k, 4, 0, 100));
+        assert_eq!(t.lookup(&k, t.hash(&k), 99).map(|c| c.rs), Some(4));
+        assert!(t.lookup(&key(10), t.hash(&key(10)), 99).is_none());
+        assert!(t.lookup(&k, t.hash(&k), 100).is_none(), "expired");
+        assert_eq!(t.len(), 1, "left in place");
     }
 
     #[test]

@@ -20,7 +20,10 @@
 //!   [`tunnel`].
 
 pub mod buf;
+pub mod icmp_error;
 pub mod nat;
+pub mod persist;
+mod prefetch;
 pub mod snapshot;
 pub mod tunnel;
 
@@ -30,7 +33,7 @@ use crate::config::{Forward, Protocol};
 use crate::conntrack::{tcp_input_only, Conn, ConnKey, ConnState, ConnTable, Probe, Tick};
 use crate::counters::{Counter, WorkerStats};
 use crate::neigh::NeighTable;
-use crate::sched::{self, Candidate, SchedState};
+use crate::sched::{Candidate, SchedState};
 use crate::wire::arp::{self, ArpPacket};
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::icmp::{self, Icmpv4Packet};
@@ -255,12 +258,16 @@ impl Worker {
             if !to_vip && snap.own_port(dst).is_none() {
                 let p = ip.protocol();
                 if snap.has_nat
-                    && (p == ipv4::PROTO_TCP || p == ipv4::PROTO_UDP)
+                    && (p == ipv4::PROTO_TCP || p == ipv4::PROTO_UDP || p == ipv4::PROTO_ICMP)
                     && !ip.is_fragment()
                     && !bad_source(src)
                 {
-                    // Possibly a real server's reply to a NAT connection.
+                    // Possibly a real server's reply to a NAT connection, or
+                    // an ICMP error about one (see icmp_error.rs).
                     let (hl, tl) = (ip.header_len(), ip.total_len() as usize);
+                    if p == ipv4::PROTO_ICMP {
+                        return self.nat_icmp_error_to_client(frame, dst, ETH + hl, ETH + tl, now);
+                    }
                     return self.nat_reply(frame, p, src, dst, ETH + hl, ETH + tl, now);
                 }
                 return Verdict::Drop(Counter::DropIpv4NotLocal).into();
@@ -285,6 +292,9 @@ impl Worker {
         let l4 = ETH + hlen;
         let l4_end = ETH + frame_len;
         match proto {
+            ipv4::PROTO_ICMP if icmp_error::is_error(&frame[l4..l4_end]) => {
+                self.icmp_error(frame, l4, l4_end, now)
+            }
             ipv4::PROTO_ICMP => self.icmp(frame, l4, l4_end, rx_port).into(),
             ipv4::PROTO_TCP | ipv4::PROTO_UDP if snap.is_vip(dst) => {
                 self.service_packet(frame, proto, src, dst, l4, l4_end, rx_port, now)
@@ -379,6 +389,7 @@ impl Worker {
                     }
                 } else {
                     self.update_conn(slot, is_tcp, flags, now);
+                    self.persist_touch(&key, svc_idx, now);
                     c.rs
                 }
             }
@@ -418,26 +429,11 @@ impl Worker {
         flags: TcpFlags,
         now: Tick,
     ) -> Result<NewConn, Verdict> {
-        let svc = &self.snap.services[svc_idx];
-        self.cands.clear();
-        for r in &svc.reals {
-            let st = &self.stats.rs[r.id as usize];
-            self.cands.push(Candidate {
-                weight: r.weight,
-                // This worker's view: its own connections (never negative
-                // for scheduling purposes).
-                active: st.active().max(0) as u32,
-                inactive: st.inactive().max(0) as u32,
-            });
-        }
-        let ctx = sched::PickCtx {
-            client_ip: key.client_ip,
-            tables: &svc.tables,
-        };
-        let st = &mut self.sched[svc.id as usize];
-        let Some(i) = sched::pick(svc.scheduler, &self.cands, st, &ctx) else {
+        // The client's persistence template, or the scheduler (persist.rs).
+        let Some(i) = self.pick_real(key, svc_idx, now) else {
             return Err(Verdict::Drop(Counter::DropNoRealServer));
         };
+        let svc = &self.snap.services[svc_idx];
         let rs = svc.reals[i].id;
         if svc.reals[i].forward == Forward::Nat {
             // NAT connections live in the shared table (see nat.rs).
@@ -508,6 +504,18 @@ impl Worker {
     /// L4 untouched.
     #[inline]
     fn forward_dr(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize) -> Verdict {
+        self.forward_dr_as(frame, rs, svc_idx, Counter::FwdDr)
+    }
+
+    /// [`forward_dr`](Self::forward_dr), counting `outcome` when sent.
+    #[inline]
+    fn forward_dr_as(
+        &mut self,
+        frame: &mut [u8],
+        rs: u32,
+        svc_idx: usize,
+        outcome: Counter,
+    ) -> Verdict {
         let snap = &*self.snap;
         let Some(route) = snap.route(rs) else {
             return Verdict::Drop(Counter::DropRealServerGone);
@@ -527,7 +535,7 @@ impl Worker {
         let ss = &self.stats.services[snap.services[svc_idx].id as usize];
         crate::counters::bump(&ss.packets, 1);
         crate::counters::bump(&ss.bytes, len);
-        self.stats.count(Counter::FwdDr);
+        self.stats.count(outcome);
         Verdict::Tx(route.port)
     }
 }

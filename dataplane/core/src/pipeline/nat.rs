@@ -77,13 +77,30 @@ impl NatState {
     }
 }
 
-fn reply_key(proto: u8, rs_ip: u32, rs_port: u16, client_ip: u32, client_port: u16) -> ConnKey {
+pub(super) fn reply_key(
+    proto: u8,
+    rs_ip: u32,
+    rs_port: u16,
+    client_ip: u32,
+    client_port: u16,
+) -> ConnKey {
     ConnKey {
         proto: proto | REPLY,
         client_ip: rs_ip,
         client_port: rs_port,
         vip: client_ip,
         vport: client_port,
+    }
+}
+
+/// The real server's port for a packet to `vport`: its own, or for the real
+/// servers of a service on all ports (port 0) the packet's.
+#[inline]
+pub(super) fn rs_port(rport: u16, vport: u16) -> u16 {
+    if rport == 0 {
+        vport
+    } else {
+        rport
     }
 }
 
@@ -140,7 +157,7 @@ impl Worker {
         let count = buckets.min(span);
         let stats = &self.stats;
         let next = n.table.sweep(n.cursor, count, now, |e| {
-            if e.flags & REPLY_ENTRY == 0 {
+            if super::persist::is_counted(e) {
                 let st = &stats.rs[e.rs as usize];
                 if e.flags & ACTIVE != 0 {
                     st.add_active(-1);
@@ -185,7 +202,7 @@ impl Worker {
                 let rk = reply_key(
                     key.proto,
                     u32::from(r.addr),
-                    r.rport,
+                    rs_port(r.rport, key.vport),
                     key.client_ip,
                     key.client_port,
                 );
@@ -201,11 +218,12 @@ impl Worker {
         let rk = reply_key(
             key.proto,
             u32::from(route.addr),
-            route.rport,
+            rs_port(route.rport, key.vport),
             key.client_ip,
             key.client_port,
         );
         self.nat_advance(&table, &e, &rk, Dir::Input, is_tcp, flags, now);
+        self.persist_touch(key, svc_idx, now);
         Some(self.nat_forward_request(frame, e.rs, svc_idx, l4, l4_end, key.proto, now))
     }
 
@@ -241,7 +259,7 @@ impl Worker {
         let rk = reply_key(
             key.proto,
             u32::from(route.addr),
-            route.rport,
+            rs_port(route.rport, key.vport),
             key.client_ip,
             key.client_port,
         );
@@ -254,7 +272,7 @@ impl Worker {
         let svc_id = self.snap.services[svc_idx].id;
         let stats = self.stats.clone();
         let forget = |e: &Entry| {
-            if e.flags & REPLY_ENTRY == 0 {
+            if super::persist::is_counted(e) {
                 let st = &stats.rs[e.rs as usize];
                 if e.flags & ACTIVE != 0 {
                     st.add_active(-1);
@@ -351,7 +369,8 @@ impl Worker {
         };
         let (vip, vport) = {
             let s = &self.snap.services[svc_idx];
-            (u32::from(s.vip), s.port)
+            // A service on all ports: the real server kept the port.
+            (u32::from(s.vip), rs_port(s.port, sport))
         };
         let key = ConnKey {
             proto,
@@ -461,6 +480,7 @@ impl Worker {
         if frame[ETH + 8] <= 1 {
             return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
         }
+        let vport = u16::from_be_bytes([frame[l4 + 2], frame[l4 + 3]]);
         rewrite(
             frame,
             l4,
@@ -468,7 +488,7 @@ impl Worker {
             proto,
             true,
             u32::from(route.addr),
-            route.rport,
+            rs_port(route.rport, vport),
         );
         let out_mac = self.snap.ports[route.port as usize].mac;
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);

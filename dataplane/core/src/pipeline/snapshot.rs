@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::config::{Config, Forward, Protocol, Scheduler};
+use crate::config::{Config, Forward, Persistence, Protocol, Scheduler};
 use crate::conntrack::TimeoutsMs;
 use crate::neigh::NeighTable;
 use crate::wire::MacAddr;
@@ -92,6 +92,8 @@ pub struct Service {
     pub reals: Vec<RealServer>,
     /// The scheduler's lookup tables (sh, mh), indexed like `reals`.
     pub tables: crate::sched::Tables,
+    /// Client affinity across connections (see `pipeline::persist`).
+    pub persistence: Option<Persistence>,
 }
 
 /// (protocol, VIP, port): what identifies a service.
@@ -322,6 +324,7 @@ impl Snapshot {
                         .collect::<Vec<_>>(),
                 ),
                 reals,
+                persistence: s.persistence,
             });
         }
         registry.retain(&svc_keys, &rs_keys, &neigh_ips);
@@ -362,11 +365,13 @@ impl Snapshot {
         })
     }
 
-    /// The service index for a packet's (protocol, destination, port).
+    /// The service index for a packet's (protocol, destination, port): the
+    /// service on that port, or else the VIP's service on all ports (port 0).
     #[inline]
     pub fn service(&self, proto: u8, vip: u32, port: u16) -> Option<usize> {
         self.service_map
             .get(service_key(proto, vip, port))
+            .or_else(|| self.service_map.get(service_key(proto, vip, 0)))
             .map(|i| i as usize)
     }
 
@@ -514,6 +519,7 @@ mod tests {
             protocol: Protocol::Tcp,
             scheduler: Scheduler::Wlc,
             real_servers: vec![],
+            persistence: None,
         });
         let b = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();
         assert_eq!(b.services[0].reals[1].id, a.services[0].reals[0].id);

@@ -79,6 +79,9 @@ pub struct Encap {
     pub rs: u32,
     /// Stable service id, for its counters.
     pub svc: u32,
+    /// The outcome counted once sent: `forwarded_tunnel`, or
+    /// `icmp_error_forwarded` for an ICMP error relayed to the real server.
+    pub outcome: Counter,
 }
 
 /// A fixed (unseeded) hash of a flow: the same on every worker and across
@@ -255,6 +258,7 @@ impl Worker {
             inner_len,
             rs,
             svc: snap.services[svc_idx].id,
+            outcome: Counter::FwdTunnel,
         })
     }
 
@@ -271,7 +275,7 @@ impl Worker {
         let ss = &self.stats.services[e.svc as usize];
         bump(&ss.packets, 1);
         bump(&ss.bytes, len);
-        self.stats.count(Counter::FwdTunnel);
+        self.stats.count(e.outcome);
         Verdict::Tx(e.port)
     }
 
@@ -338,6 +342,7 @@ mod tests {
             inner_len,
             rs: 0,
             svc: 0,
+            outcome: Counter::FwdTunnel,
         }
     }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use lbcore::conntrack::{Conn, ConnState, ConnTable, Tick};
+use lbcore::pipeline::persist;
 
 /// Buckets scanned per worker poll while a listing is in progress.
 pub const SLICE_BUCKETS: usize = 2048;
@@ -136,6 +137,12 @@ impl DumpSlot {
     }
 }
 
+/// The port a connection reaches its real server on: the server's own, or
+/// for a service on all ports (real-server port 0) the connection's.
+fn real_port(real: Option<(std::net::Ipv4Addr, u16)>, vport: u16) -> u16 {
+    real.map(|r| r.1).filter(|&p| p != 0).unwrap_or(vport)
+}
+
 /// Most entries one listing returns (keeps a response well inside the
 /// protocol's frame limit).
 pub const MAX_LIST: u32 = 20_000;
@@ -216,16 +223,24 @@ pub fn list(
     }
     let mut out = Vec::new();
     let mut matched = 0u64;
-    // NAT connections: the shared table can be read from here directly.
+    // NAT connections and persistence templates: the shared table can be
+    // read from here directly. Templates are listed like `ipvsadm -Lnc`
+    // does (state NONE, client port 0), marked `template`.
     let now = shared.clock.now();
+    let mut templates = 0u64;
     let mut at = Some(0);
     while let Some(start) = at {
         at = shared.nat.scan(start, 4096, |e| {
             if e.flags & lbcore::pipeline::nat::REPLY_ENTRY != 0 || e.is_expired(now) {
                 return;
             }
+            let template = e.flags & persist::TEMPLATE != 0;
+            if template {
+                templates += 1;
+            }
             let k = &e.key;
-            let ok = raw.proto.is_none_or(|p| p == k.proto)
+            let proto = k.proto & !persist::TEMPLATE_KEY;
+            let ok = raw.proto.is_none_or(|p| p == proto)
                 && raw.client.is_none_or(|a| a == k.client_ip)
                 && raw.vip.is_none_or(|a| a == k.vip)
                 && raw.vport.is_none_or(|p| p == k.vport)
@@ -238,7 +253,7 @@ pub fn list(
             if out.len() < limit {
                 let real = reals.get(&e.rs).copied();
                 out.push(ConnInfo {
-                    protocol: if k.proto == 17 {
+                    protocol: if proto == 17 {
                         lbcore::config::Protocol::Udp
                     } else {
                         lbcore::config::Protocol::Tcp
@@ -248,10 +263,11 @@ pub fn list(
                     vip: k.vip.into(),
                     vport: k.vport,
                     real: real.map(|r| r.0),
-                    real_port: real.map(|r| r.1).unwrap_or(k.vport),
+                    real_port: real_port(real, k.vport),
                     state: ConnState::from_u8(e.state).name().to_string(),
                     expires_ms: e.expires.wrapping_sub(now),
                     worker: u16::MAX,
+                    template,
                 });
             }
         });
@@ -275,10 +291,11 @@ pub fn list(
                 vip: k.vip.into(),
                 vport: k.vport,
                 real: real.map(|r| r.0),
-                real_port: real.map(|r| r.1).unwrap_or(k.vport),
+                real_port: real_port(real, k.vport),
                 state: ConnState::from_u8(c.state).name().to_string(),
                 expires_ms: left,
                 worker: wi as u16,
+                template: false,
             });
         }
     }
@@ -287,7 +304,9 @@ pub fn list(
         .iter()
         .map(|w| w.stats.conns_live.load(Ordering::Relaxed))
         .sum::<u64>()
-        + shared.nat.len() as u64 / 2;
+        // Two entries per NAT connection, one per template.
+        + (shared.nat.len() as u64).saturating_sub(templates) / 2
+        + templates;
     Ok(ConnList {
         truncated: matched > out.len() as u64,
         conns: out,

@@ -185,6 +185,11 @@ impl ControlPlane {
                     if let Some(sch) = edit.scheduler {
                         s.scheduler = sch;
                     }
+                    match edit.persistence {
+                        Some(lbcore::api::PersistenceChange::Off) => s.persistence = None,
+                        Some(lbcore::api::PersistenceChange::Set(p)) => s.persistence = Some(p),
+                        None => {}
+                    }
                     Ok(())
                 })
             }
@@ -566,6 +571,7 @@ impl ControlPlane {
                 ServiceInfo {
                     key,
                     scheduler: s.scheduler,
+                    persistence: s.persistence,
                     counters: minus(totals(&self.shared, Some(s.id), None), base),
                     rates: self
                         .rates

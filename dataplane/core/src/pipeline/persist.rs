@@ -1,0 +1,660 @@
+//! Persistence (`ipvsadm -p TIMEOUT -M NETMASK`): a client sticks to the
+//! real server it was first scheduled to, across connections.
+//!
+//! A **template** per (service, client address masked by `netmask`) holds
+//! the real server. It lives in the table shared by all workers
+//! ([`SharedConnTable`], the NAT table), because RSS may put one client's
+//! connections on different queues. Its key is
+//! (protocol | [`TEMPLATE_KEY`], masked client, port 0, VIP, service port) —
+//! NAT reply keys use `nat::REPLY` (0x80), so the three kinds never meet —
+//! its value is the real-server id, its flags [`TEMPLATE`] (no ActiveConn
+//! or InActConn accounting; listings show it like `ipvsadm -Lnc`: state
+//! NONE, client port 0). A service on all ports (port 0) has one template
+//! per client for all ports, as IPVS's port-0 services do.
+//!
+//! * **A new connection** first looks for a live template. Found, and its
+//!   real server still in the service, the connection goes there and the
+//!   template's deadline is pushed to now + timeout. Servers at weight 0
+//!   are still used: like IPVS (whose `expire_quiescent_template` is off by
+//!   default), quiescing a server stops new *clients*, not the ones that
+//!   already stick to it; removing it from the service (or draining it
+//!   away) ends their affinity. A template whose real server is gone is
+//!   removed and the client is scheduled afresh. Without a template the
+//!   scheduler picks, and a template is created.
+//! * **Every packet of an existing connection** pushes its template's
+//!   deadline to now + timeout: the affinity ends `timeout` seconds after
+//!   the client's last packet. (IPVS also keeps a template while
+//!   connections refer to it; here a connection idle for longer than the
+//!   timeout keeps going to its server — its own entry holds it — but the
+//!   client's next connection is scheduled afresh.) The deadline is written
+//!   only when it would move later by more than [`REFRESH_SLACK_MS`]: a
+//!   busy client writes its template about once a second, and costs one
+//!   lock-free lookup per packet otherwise.
+//! * **Expiry** is the NAT table's sweep (each worker its slice); templates
+//!   carry no connection counts, so nothing else changes.
+//!
+//! *Races.* The shared table assumes one inserter per key. Templates come
+//! close: a client's first connections may arrive on two queues at once.
+//! Each worker looks the template up right before inserting, so a
+//! duplicate needs two first packets within that window of a few hundred
+//! nanoseconds. Then both entries exist; every lookup scans the key's
+//! window in the same order and returns the first live one, so all workers
+//! agree from then on (the connection placed by the other template keeps
+//! its server — its own entry holds it). The loser is never found, so
+//! never refreshed, and expires after `timeout`: harmless.
+//!
+//! Without a shared table (a worker built without [`Worker::with_nat`], as
+//! in some tests) persistence is off: every connection is scheduled. lbd
+//! gives every worker the table; templates count against
+//! `conn_table.nat_capacity`. When the table is full the connection is
+//! still scheduled and forwarded, just without a template.
+
+use crate::config::Persistence;
+use crate::conntrack::shared::{Entry, SharedConnTable};
+use crate::conntrack::{ConnKey, ConnState, Tick};
+use crate::counters::Counter;
+use crate::sched::{self, Candidate};
+
+use super::nat::{ACTIVE, REFRESH_SLACK_MS, REPLY_ENTRY};
+use super::snapshot::Service;
+use super::Worker;
+
+/// Marks a template key (in the protocol field).
+pub const TEMPLATE_KEY: u8 = 0x40;
+/// Entry flag: a persistence template, not a connection.
+pub const TEMPLATE: u8 = 4;
+
+/// The template key of a client of a service.
+#[inline]
+pub fn template_key(proto: u8, client_ip: u32, p: Persistence, vip: u32, vport: u16) -> ConnKey {
+    ConnKey {
+        proto: proto | TEMPLATE_KEY,
+        client_ip: client_ip & p.mask(),
+        client_port: 0,
+        vip,
+        vport,
+    }
+}
+
+/// Whether a shared-table entry is a connection's request entry (counted
+/// in ActiveConn/InActConn), rather than a reply entry or a template.
+#[inline]
+pub fn is_counted(e: &Entry) -> bool {
+    e.flags & (REPLY_ENTRY | TEMPLATE) == 0
+}
+
+/// The live template at `tk` and the index of its real server in `svc`.
+/// A template whose real server left the service is removed.
+#[inline]
+fn live_template(
+    table: &SharedConnTable,
+    svc: &Service,
+    tk: &ConnKey,
+    hash: u64,
+    now: Tick,
+) -> Option<(usize, Entry)> {
+    let e = table.lookup(tk, hash, now)?;
+    match svc.reals.iter().position(|r| r.id == e.rs) {
+        Some(i) => Some((i, e)),
+        None => {
+            table.remove(&e);
+            None
+        }
+    }
+}
+
+/// Push `e`'s deadline to `target` if that moves it later by more than
+/// the slack.
+#[inline]
+fn refresh(table: &SharedConnTable, e: &Entry, target: Tick) {
+    let moves = target.wrapping_sub(e.expires) as i32;
+    if moves > REFRESH_SLACK_MS as i32 {
+        table.set_expires(e, target);
+    }
+}
+
+#[inline]
+fn timeout_ms(p: Persistence) -> u32 {
+    p.timeout.saturating_mul(1000)
+}
+
+impl Worker {
+    /// The real server (an index into the service's `reals`) for a new
+    /// connection `key`: its client's template if there is one, else the
+    /// scheduler's choice (and a new template). `None`: no server available.
+    pub(super) fn pick_real(&mut self, key: &ConnKey, svc_idx: usize, now: Tick) -> Option<usize> {
+        let svc = &self.snap.services[svc_idx];
+        let (Some(p), Some(nat)) = (svc.persistence, self.nat.as_ref()) else {
+            return self.schedule(key, svc_idx);
+        };
+        let tk = template_key(key.proto, key.client_ip, p, u32::from(svc.vip), svc.port);
+        let hash = nat.table.hash(&tk);
+        let deadline = now.wrapping_add(timeout_ms(p));
+        if let Some((i, e)) = live_template(&nat.table, svc, &tk, hash, now) {
+            refresh(&nat.table, &e, deadline);
+            self.stats.count(Counter::PersistTemplateUsed);
+            return Some(i);
+        }
+        let i = self.schedule(key, svc_idx)?;
+        let svc = &self.snap.services[svc_idx];
+        let Some(nat) = self.nat.as_ref() else {
+            return Some(i);
+        };
+        // Another worker may have made the template since we looked: follow
+        // it rather than insert a second one (see "Races" above).
+        if let Some((j, e)) = live_template(&nat.table, svc, &tk, hash, now) {
+            refresh(&nat.table, &e, deadline);
+            self.stats.count(Counter::PersistTemplateUsed);
+            return Some(j);
+        }
+        let stats = &self.stats;
+        let state = ConnState::None as u8;
+        let made = nat.table.insert(
+            &tk,
+            hash,
+            svc.reals[i].id,
+            deadline,
+            state,
+            TEMPLATE,
+            now,
+            |old| {
+                // Expired entries reclaimed on the way: connections among
+                // them leave the counts as the sweep would do it.
+                if is_counted(old) {
+                    let st = &stats.rs[old.rs as usize];
+                    if old.flags & ACTIVE != 0 {
+                        st.add_active(-1);
+                    } else {
+                        st.add_inactive(-1);
+                    }
+                    stats.count(Counter::ConnExpired);
+                }
+            },
+        );
+        if made.is_ok() {
+            self.stats.count(Counter::PersistTemplateCreated);
+        }
+        Some(i)
+    }
+
+    /// The scheduler's choice for a new connection, as an index into the
+    /// service's `reals`.
+    fn schedule(&mut self, key: &ConnKey, svc_idx: usize) -> Option<usize> {
+        let svc = &self.snap.services[svc_idx];
+        self.cands.clear();
+        for r in &svc.reals {
+            let st = &self.stats.rs[r.id as usize];
+            self.cands.push(Candidate {
+                weight: r.weight,
+                // This worker's view: its own connections (never negative
+                // for scheduling purposes).
+                active: st.active().max(0) as u32,
+                inactive: st.inactive().max(0) as u32,
+            });
+        }
+        let ctx = sched::PickCtx {
+            client_ip: key.client_ip,
+            tables: &svc.tables,
+        };
+        let st = &mut self.sched[svc.id as usize];
+        sched::pick(svc.scheduler, &self.cands, st, &ctx)
+    }
+
+    /// A packet of an existing connection `key`: keep its client's template
+    /// alive for `timeout` more.
+    #[inline]
+    pub(super) fn persist_touch(&self, key: &ConnKey, svc_idx: usize, now: Tick) {
+        let svc = &self.snap.services[svc_idx];
+        let (Some(p), Some(nat)) = (svc.persistence, self.nat.as_ref()) else {
+            return;
+        };
+        let tk = template_key(key.proto, key.client_ip, p, u32::from(svc.vip), svc.port);
+        if let Some(e) = nat.table.lookup(&tk, nat.table.hash(&tk), now) {
+            refresh(&nat.table, &e, now.wrapping_add(timeout_ms(p)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::conntrack::ConnTable;
+    use crate::counters::WorkerStats;
+    use crate::neigh::{ClientMacs, NeighTable};
+    use crate::pipeline::nat::NatState;
+    use crate::pipeline::{Registry, Snapshot, Verdict, MAX_REAL_SERVERS, MAX_SERVICES};
+    use crate::wire::MacAddr;
+    use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+
+    const DIR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
+    const INT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xe1]);
+    const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
+    const VIP: [u8; 4] = [198, 18, 0, 100];
+
+    /// The MAC given to real server 198.18.0.N / 198.19.0.N: 02:..:N.
+    fn rs_mac(ip: Ipv4Addr) -> MacAddr {
+        MacAddr([0x02, 0, 0, 0, 0, ip.octets()[3]])
+    }
+
+    fn config(services: &str) -> Config {
+        let cfg: Config = ron::from_str(&format!(
+            r#"(
+                ports: [(name: "ext", device: "net_null0", address: "198.18.0.2/24"),
+                        (name: "int", device: "net_null1", address: "198.19.0.1/24")],
+                eal: (cores: "0-2"),
+                services: [{services}],
+            )"#
+        ))
+        .unwrap();
+        let problems = crate::config::validate(&cfg);
+        assert!(problems.is_empty(), "{problems:?}");
+        cfg
+    }
+
+    struct Lab {
+        workers: Vec<Worker>,
+        neigh: Arc<NeighTable>,
+        reg: Registry,
+        table: Arc<SharedConnTable>,
+    }
+
+    impl Lab {
+        /// `n` workers sharing one table (as lbd's workers do).
+        fn new(services: &str, n: usize) -> Lab {
+            let cfg = config(services);
+            let neigh = Arc::new(NeighTable::new(64));
+            let mut reg = Registry::default();
+            let snap =
+                Arc::new(Snapshot::build(&cfg, &[DIR_MAC, INT_MAC], &mut reg, &neigh, 1).unwrap());
+            for e in neigh.entries() {
+                neigh.learn(e.slot, e.ip, rs_mac(e.ip), 0);
+            }
+            let table = Arc::new(SharedConnTable::new(4096, 11));
+            let clients = Arc::new(ClientMacs::new(256));
+            let workers = (0..n)
+                .map(|i| {
+                    Worker::new(
+                        snap.clone(),
+                        ConnTable::new(4096, 3 + i as u64),
+                        Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
+                        neigh.clone(),
+                    )
+                    .with_nat(NatState::new(
+                        table.clone(),
+                        clients.clone(),
+                        i,
+                        n,
+                    ))
+                })
+                .collect();
+            Lab {
+                workers,
+                neigh,
+                reg,
+                table,
+            }
+        }
+
+        /// Publish a new configuration to every worker.
+        fn reconfigure(&mut self, services: &str) {
+            let cfg = config(services);
+            let snap = Arc::new(
+                Snapshot::build(&cfg, &[DIR_MAC, INT_MAC], &mut self.reg, &self.neigh, 2).unwrap(),
+            );
+            for e in self.neigh.entries() {
+                self.neigh.learn(e.slot, e.ip, rs_mac(e.ip), 0);
+            }
+            for w in &mut self.workers {
+                w.set_snapshot(snap.clone());
+            }
+        }
+
+        /// Send a client TCP segment through worker `w`; the last byte of
+        /// the real server's MAC it went to.
+        fn send(
+            &mut self,
+            w: usize,
+            client: [u8; 4],
+            sport: u16,
+            dport: u16,
+            syn: bool,
+            now: Tick,
+        ) -> u8 {
+            let mut f = tcp(client, sport, dport, syn);
+            let v = self.workers[w].process(&mut f, 0, now);
+            assert!(
+                matches!(v, Verdict::Tx(_)),
+                "{client:?}:{sport} → {dport}: {v:?}"
+            );
+            f[5]
+        }
+
+        fn syn(&mut self, w: usize, client: [u8; 4], sport: u16, now: Tick) -> u8 {
+            self.send(w, client, sport, 80, true, now)
+        }
+
+        fn templates(&self, now: Tick) -> Vec<Entry> {
+            let mut out = Vec::new();
+            let mut at = Some(0);
+            while let Some(s) = at {
+                at = self.table.scan(s, 1024, |e| {
+                    if e.flags & TEMPLATE != 0 && !e.is_expired(now) {
+                        out.push(*e);
+                    }
+                });
+            }
+            out
+        }
+
+        fn count(&self, c: Counter) -> u64 {
+            self.workers.iter().map(|w| w.stats().get(c)).sum()
+        }
+    }
+
+    fn tcp(client: [u8; 4], sport: u16, dport: u16, syn: bool) -> Vec<u8> {
+        let mut b = PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)
+            .ipv4(client, VIP, 64)
+            .tcp(sport, dport, 1000, 65535);
+        b = if syn { b.syn() } else { b.ack(1) };
+        let mut f = Vec::new();
+        b.write(&mut f, b"x").unwrap();
+        f
+    }
+
+    const RR_PERSIST: &str = r#"(vip: "198.18.0.100", port: 80, scheduler: Rr,
+        persistence: Some((timeout: 10, netmask: NETMASK)),
+        real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")])"#;
+
+    fn rr(netmask: u8) -> String {
+        RR_PERSIST.replace("NETMASK", &netmask.to_string())
+    }
+
+    #[test]
+    fn a_client_keeps_its_real_server_across_connections() {
+        let mut l = Lab::new(&rr(32), 1);
+        let first = l.syn(0, [10, 1, 7, 1], 40000, 0);
+        for i in 1..10u16 {
+            assert_eq!(l.syn(0, [10, 1, 7, 1], 40000 + i, i as u32), first);
+        }
+        assert_eq!(l.count(Counter::ConnCreated), 10);
+        assert_eq!(l.count(Counter::PersistTemplateCreated), 1);
+        assert_eq!(l.count(Counter::PersistTemplateUsed), 9);
+        let t = l.templates(10);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].key.client_port, 0);
+        assert_eq!(t[0].key.proto, 6 | TEMPLATE_KEY);
+        assert_eq!(t[0].key.client_ip, u32::from_be_bytes([10, 1, 7, 1]));
+        assert!(!is_counted(&t[0]));
+        // Templates carry no connection counts.
+        let rs = l.workers[0].snapshot().services[0].reals[0].id as usize;
+        let st = &l.workers[0].stats().rs[rs];
+        assert_eq!(
+            st.active() + st.inactive(),
+            if first == 11 { 10 } else { 0 }
+        );
+    }
+
+    #[test]
+    fn different_clients_spread_and_a_netmask_groups_them() {
+        let mut l = Lab::new(&rr(32), 1);
+        let mut seen = [0usize; 256];
+        for c in 1..=20u8 {
+            let mac = l.syn(0, [10, 1, 7, c], 40000, 0);
+            seen[mac as usize] += 1;
+            // The same client again: the same server.
+            assert_eq!(l.syn(0, [10, 1, 7, c], 40001, 1), mac);
+        }
+        assert_eq!((seen[11], seen[12]), (10, 10), "rr over new clients");
+
+        let mut l = Lab::new(&rr(24), 1);
+        let a = l.syn(0, [10, 1, 7, 1], 40000, 0);
+        for c in 2..=20u8 {
+            assert_eq!(l.syn(0, [10, 1, 7, c], 40000, 0), a, "same /24");
+        }
+        let b = l.syn(0, [10, 1, 8, 1], 40000, 0);
+        assert_ne!(a, b, "another /24 is scheduled (rr: the other server)");
+        assert_eq!(l.syn(0, [10, 1, 8, 200], 50000, 0), b);
+        let t = l.templates(0);
+        assert_eq!(t.len(), 2);
+        assert!(t.iter().all(|e| e.key.client_ip & 0xff == 0));
+    }
+
+    #[test]
+    fn the_template_expires_after_the_timeout() {
+        let mut l = Lab::new(&rr(32), 1);
+        let c = [10, 1, 7, 1];
+        let a = l.syn(0, c, 40000, 0);
+        // Within the timeout: kept, and refreshed by the new connection.
+        assert_eq!(l.syn(0, c, 40001, 9_000), a);
+        assert_eq!(l.syn(0, c, 40002, 18_000), a);
+        // Idle for longer than the timeout (10 s; the SYN_RECV entries have
+        // their own 60 s): scheduled afresh, rr gives the other server.
+        let later = 18_000 + 10_001;
+        assert!(l.templates(later).is_empty());
+        let b = l.syn(0, c, 40003, later);
+        assert_ne!(a, b);
+        assert_eq!(l.syn(0, c, 40004, later + 1), b);
+        assert_eq!(l.count(Counter::PersistTemplateCreated), 2);
+        // The sweep removes expired templates without counting them as
+        // connections.
+        let expired_before = l.count(Counter::ConnExpired);
+        l.workers[0].housekeeping(later + 20_000, 1 << 20);
+        assert!(l.templates(later + 20_000).is_empty());
+        assert_eq!(l.count(Counter::ConnExpired), expired_before);
+        assert_eq!(l.table.len(), 0);
+    }
+
+    #[test]
+    fn packets_of_a_connection_keep_the_template_alive() {
+        let mut l = Lab::new(&rr(32), 1);
+        let c = [10, 1, 7, 1];
+        let a = l.syn(0, c, 40000, 0);
+        // An established connection, with a packet every 8 s for 40 s.
+        for t in (1..=5).map(|i| i * 8_000) {
+            assert_eq!(l.send(0, c, 40000, 80, false, t), a);
+        }
+        // 40 s after the first packet, 4 times the timeout: still there,
+        // for the timeout after the last packet.
+        let t = l.templates(40_000);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].expires, 50_000);
+        // Packets less than a second apart do not rewrite it.
+        l.send(0, c, 40000, 80, false, 40_900);
+        assert_eq!(l.templates(40_900)[0].expires, 50_000);
+        assert_eq!(l.syn(0, c, 40001, 49_000), a);
+        // An idle connection does not hold it: after the timeout the
+        // client's next connection is scheduled afresh (rr: the other one),
+        // while the old connection keeps its server.
+        let b = l.syn(0, c, 40002, 59_001);
+        assert_ne!(a, b);
+        assert_eq!(l.send(0, c, 40000, 80, false, 59_002), a);
+    }
+
+    #[test]
+    fn a_quiesced_server_keeps_its_clients_a_removed_one_loses_them() {
+        let mut l = Lab::new(&rr(32), 1);
+        let c = [10, 1, 7, 1];
+        let a = l.syn(0, c, 40000, 0);
+        let (qa, qb) = if a == 11 { ("0", "1") } else { ("1", "0") };
+        // Weight 0: no new clients, but this one stays (IPVS's default).
+        let quiesced = rr(32)
+            .replace(
+                r#"(address: "198.18.0.11")"#,
+                &format!(r#"(address: "198.18.0.11", weight: {qa})"#),
+            )
+            .replace(
+                r#"(address: "198.18.0.12")"#,
+                &format!(r#"(address: "198.18.0.12", weight: {qb})"#),
+            );
+        l.reconfigure(&quiesced);
+        assert_eq!(l.syn(0, c, 40001, 1), a);
+        assert_ne!(l.syn(0, [10, 1, 7, 2], 40000, 1), a, "new clients avoid it");
+        // Removed from the service: the client is scheduled afresh and
+        // sticks to its new server.
+        let gone = if a == 11 {
+            "198.18.0.11"
+        } else {
+            "198.18.0.12"
+        };
+        let removed = rr(32)
+            .replace(&format!(r#"(address: "{gone}"), "#), "")
+            .replace(
+                &format!(r#", (address: "{gone}")"#),
+                r#", (address: "198.18.0.13")"#,
+            );
+        l.reconfigure(&removed);
+        let b = l.syn(0, c, 40002, 2);
+        assert_ne!(b, a);
+        assert_eq!(l.syn(0, c, 40003, 3), b);
+        assert_eq!(l.templates(3).len(), 2, "this client's and 10.1.7.2's");
+    }
+
+    #[test]
+    fn workers_share_templates() {
+        let mut l = Lab::new(&rr(32), 2);
+        let (x, y) = ([10, 1, 7, 1], [10, 1, 7, 2]);
+        // Worker 0 places x then y: rr gives them different servers.
+        let ax = l.syn(0, x, 40000, 0);
+        let ay = l.syn(0, y, 40000, 0);
+        assert_ne!(ax, ay);
+        // Worker 1's rr would start with x's server; the templates win.
+        assert_eq!(l.syn(1, y, 40001, 1), ay);
+        assert_eq!(l.syn(1, x, 40001, 1), ax);
+        assert_eq!(
+            l.syn(1, [10, 1, 7, 3], 40001, 1),
+            ax,
+            "worker 1's rr starts at the first"
+        );
+        assert_eq!(l.templates(1).len(), 3);
+        assert_eq!(l.count(Counter::PersistTemplateUsed), 2);
+    }
+
+    #[test]
+    fn a_duplicate_template_is_harmless() {
+        // Two workers raced: two templates for one client. Lookups agree on
+        // one; the other is never refreshed and expires.
+        let mut l = Lab::new(&rr(32), 2);
+        let c = [10, 1, 7, 1];
+        let a = l.syn(0, c, 40000, 0);
+        let snap = l.workers[0].snapshot().clone();
+        let svc = &snap.services[0];
+        let other = svc
+            .reals
+            .iter()
+            .find(|r| rs_mac(r.addr).0[5] != a)
+            .unwrap()
+            .id;
+        let p = svc.persistence.unwrap();
+        let tk = template_key(6, u32::from_be_bytes(c), p, u32::from(svc.vip), 80);
+        l.table
+            .insert(
+                &tk,
+                l.table.hash(&tk),
+                other,
+                10_000,
+                0,
+                TEMPLATE,
+                0,
+                |_| {},
+            )
+            .unwrap();
+        assert_eq!(l.templates(0).len(), 2);
+        let first = l.table.lookup(&tk, l.table.hash(&tk), 0).unwrap().rs;
+        let want = rs_mac(svc.reals.iter().find(|r| r.id == first).unwrap().addr).0[5];
+        for (i, t) in (1..6).map(|i| (i, i as u32 * 5_000)) {
+            assert_eq!(l.syn(i as usize % 2, c, 40000 + i as u16, t), want);
+        }
+        assert_eq!(l.templates(25_000).len(), 1, "the loser expired");
+    }
+
+    const ALL_PORTS: &str = r#"
+        (vip: "198.18.0.100", port: 0, scheduler: Rr, persistence: Some(()),
+         real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")]),
+        (vip: "198.18.0.100", port: 443, real_servers: [(address: "198.18.0.13", port: Some(443))])"#;
+
+    #[test]
+    fn a_service_on_all_ports_catches_every_port_a_specific_one_wins() {
+        let mut l = Lab::new(ALL_PORTS, 1);
+        let c = [10, 1, 7, 1];
+        let a = l.send(0, c, 40000, 8080, true, 0);
+        assert!(a == 11 || a == 12);
+        // Other ports of the same client: the same server (one template for
+        // all ports, as IPVS's port-0 services).
+        assert_eq!(l.send(0, c, 40001, 22, true, 1), a);
+        assert_eq!(l.send(0, c, 40001, 80, true, 1), a);
+        // The specific service wins over the one on all ports.
+        assert_eq!(l.send(0, c, 40002, 443, true, 2), 13);
+        // Connections keep their actual destination port.
+        let mut ports: Vec<u16> = l.workers[0].table().iter().map(|c| c.key().vport).collect();
+        ports.sort_unstable();
+        assert_eq!(ports, vec![22, 80, 443, 8080]);
+        let t = l.templates(2);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].key.vport, 0);
+        // UDP has no service here.
+        let mut u = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)
+            .ipv4(c, VIP, 64)
+            .udp(5353, 53)
+            .write(&mut u, b"q")
+            .unwrap();
+        assert_eq!(
+            l.workers[0].process(&mut u, 0, 3),
+            Verdict::Drop(Counter::DropNoService)
+        );
+    }
+
+    #[test]
+    fn nat_on_all_ports_keeps_the_port_both_ways() {
+        let mut l = Lab::new(
+            r#"(vip: "198.18.0.100", port: 0, persistence: Some((timeout: 60)),
+                real_servers: [(address: "198.19.0.11", forward: Nat)])"#,
+            2,
+        );
+        let c = [198, 18, 0, 1];
+        for (i, port) in [8080u16, 25].into_iter().enumerate() {
+            let sport = 40000 + i as u16;
+            let mut f = tcp(c, sport, port, true);
+            assert_eq!(l.workers[0].process(&mut f, 0, 0), Verdict::Tx(1));
+            let p = SlicedPacket::from_ethernet(&f).unwrap();
+            let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+                panic!()
+            };
+            assert_eq!(ip.header().destination(), [198, 19, 0, 11]);
+            let Some(TransportSlice::Tcp(t)) = &p.transport else {
+                panic!()
+            };
+            assert_eq!(t.destination_port(), port, "the port is kept");
+            // The server's reply, on the other worker: from the VIP and the
+            // same port.
+            let mut r = Vec::new();
+            PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, 11], INT_MAC.0)
+                .ipv4([198, 19, 0, 11], c, 64)
+                .tcp(port, sport, 5000, 65535)
+                .syn()
+                .ack(1001)
+                .write(&mut r, b"")
+                .unwrap();
+            assert_eq!(l.workers[1].process(&mut r, 1, 1), Verdict::Tx(0));
+            let p = SlicedPacket::from_ethernet(&r).unwrap();
+            let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+                panic!()
+            };
+            assert_eq!(ip.header().source(), VIP);
+            let h = ip.header().to_header();
+            let Some(TransportSlice::Tcp(t)) = &p.transport else {
+                panic!()
+            };
+            assert_eq!((t.source_port(), t.destination_port()), (port, sport));
+            assert_eq!(
+                t.checksum(),
+                t.to_header().calc_checksum_ipv4(&h, t.payload()).unwrap()
+            );
+        }
+        assert_eq!(l.templates(1).len(), 1);
+        assert_eq!(l.count(Counter::FwdNatReply), 2);
+    }
+}
