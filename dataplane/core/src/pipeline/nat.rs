@@ -156,17 +156,9 @@ impl Worker {
         let span = n.sweep_hi - n.sweep_lo;
         let count = buckets.min(span);
         let stats = &self.stats;
-        let next = n.table.sweep(n.cursor, count, now, |e| {
-            if super::persist::is_counted(e) {
-                let st = &stats.rs[e.rs as usize];
-                if e.flags & ACTIVE != 0 {
-                    st.add_active(-1);
-                } else {
-                    st.add_inactive(-1);
-                }
-                stats.count(Counter::ConnExpired);
-            }
-        });
+        let next = n
+            .table
+            .sweep(n.cursor, count, now, |e| forget_entry(stats, e));
         n.cursor = if next >= n.sweep_hi || next < n.sweep_lo {
             n.sweep_lo
         } else {
@@ -196,7 +188,7 @@ impl Worker {
         if is_tcp && flags.syn() && !flags.ack() && ConnState::from_u8(e.state).reusable_by_syn() {
             // A client reusing its port: end the old connection here.
             if table.remove(&e) {
-                self.forget_nat(&e);
+                forget_entry(&self.stats, &e);
             }
             if let Some(r) = route {
                 let rk = reply_key(
@@ -271,17 +263,7 @@ impl Worker {
         }
         let svc_id = self.snap.services[svc_idx].id;
         let stats = self.stats.clone();
-        let forget = |e: &Entry| {
-            if super::persist::is_counted(e) {
-                let st = &stats.rs[e.rs as usize];
-                if e.flags & ACTIVE != 0 {
-                    st.add_active(-1);
-                } else {
-                    st.add_inactive(-1);
-                }
-                stats.count(Counter::ConnExpired);
-            }
-        };
+        let forget = |e: &Entry| forget_entry(&stats, e);
         let active = if state.is_active() { ACTIVE } else { 0 };
         let fwd = match table.insert(
             key,
@@ -504,16 +486,22 @@ impl Worker {
         self.stats.count(Counter::FwdNat);
         Verdict::Tx(route.port).into()
     }
+}
 
-    fn forget_nat(&self, e: &Entry) {
-        let st = &self.stats.rs[e.rs as usize];
-        if e.flags & ACTIVE != 0 {
-            st.add_active(-1);
-        } else {
-            st.add_inactive(-1);
-        }
-        self.stats.count(Counter::ConnExpired);
+/// Undo a removed shared-table entry's contribution to ActiveConn/InActConn
+/// (request entries only: reply entries and persistence templates count
+/// nothing).
+fn forget_entry(stats: &crate::counters::WorkerStats, e: &Entry) {
+    if !super::persist::is_counted(e) {
+        return;
     }
+    let st = &stats.rs[e.rs as usize];
+    if e.flags & ACTIVE != 0 {
+        st.add_active(-1);
+    } else {
+        st.add_inactive(-1);
+    }
+    stats.count(Counter::ConnExpired);
 }
 
 #[cfg(test)]
