@@ -242,7 +242,7 @@ impl Worker {
 
     fn ipv4(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Action {
         let snap = &*self.snap;
-        let (hlen, proto, src, dst, frame_len) = {
+        let (hlen, proto, src, dst, frame_len, to_vip) = {
             let ip = match Ipv4Packet::new_checked(&frame[ETH..]) {
                 Ok(ip) => ip,
                 Err(e) => return Verdict::Drop(ipv4_error(e)).into(),
@@ -287,6 +287,7 @@ impl Worker {
                 src,
                 dst,
                 ip.total_len() as usize,
+                to_vip,
             )
         };
         let l4 = ETH + hlen;
@@ -296,7 +297,7 @@ impl Worker {
                 self.icmp_error(frame, l4, l4_end, now)
             }
             ipv4::PROTO_ICMP => self.icmp(frame, l4, l4_end, rx_port).into(),
-            ipv4::PROTO_TCP | ipv4::PROTO_UDP if snap.is_vip(dst) => {
+            ipv4::PROTO_TCP | ipv4::PROTO_UDP if to_vip => {
                 self.service_packet(frame, proto, src, dst, l4, l4_end, rx_port, now)
             }
             _ => Verdict::Drop(Counter::DropIpv4UnknownProtocol).into(),
