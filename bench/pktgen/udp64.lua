@@ -51,21 +51,10 @@
 
 ---------------------------------------------------------------- parameters
 
-local getenv = (os and os.getenv) or function() return nil end
-
--- A parameter: the default below, or LBDPG_<name> from the environment.
-local function param(name, default)
-    local v = getenv("LBDPG_" .. name)
-    if v == nil or v == "" then
-        return default
-    end
-    if type(default) == "number" then
-        return assert(tonumber(v), "LBDPG_" .. name .. " is not a number: " .. v)
-    elseif type(default) == "boolean" then
-        return v == "1" or v == "true" or v == "yes"
-    end
-    return v
-end
+-- Shared helpers (lbd_pktgen.lua, next to this script).
+local LIB_DIR = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./")
+local lib = dofile(LIB_DIR .. "lbd_pktgen.lua")
+local param, log, ip_to_int, low_bits_mask, counters, diff, wait, mpps = lib.param, lib.log, lib.ip_to_int, lib.low_bits_mask, lib.counters, lib.diff, lib.wait, lib.mpps
 
 -- Pktgen port numbers: TX_PORT faces lbd's client-facing port; RX_PORT
 -- plays the real server (cabled to lbd's real-server-facing port, or the
@@ -132,76 +121,6 @@ local RESULT_FILE = param("RESULT_FILE", "/tmp/lbd-pktgen-results.txt")
 
 -- Leave pktgen when done (false: stay at its prompt to look at the pages).
 local QUIT_WHEN_DONE = param("QUIT_WHEN_DONE", false)
-
----------------------------------------------------------------- helpers
-
-local function log(fmt, ...)
-    io.write(string.format(fmt, ...), "\n")
-    io.flush()
-end
-
--- "a.b.c.d" -> integer.
-local function ip_to_int(s)
-    local a, b, c, d = string.match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)")
-    assert(a, "not an IPv4 address: " .. tostring(s))
-    return ((tonumber(a) * 256 + tonumber(b)) * 256 + tonumber(c)) * 256 + tonumber(d)
-end
-
--- A pktgen "rnd" mask for a 16-bit field: keep the high bits, random low
--- `bits` bits.
-local function low_bits_mask(bits)
-    return string.rep(".", 16 - bits) .. string.rep("X", bits)
-end
-
--- A port's cumulative NIC counters. pktgen.portStats changed shape: from
--- 26.02 it takes one argument and nests the counters under `curr`; before,
--- it takes (portlist, "port") and returns them flat. Pktgen refreshes them
--- about once a second, so a difference of two readings is exact to about
--- one second of traffic.
-local function counters(port)
-    local pl = tostring(port)
-    local ok, t = pcall(pktgen.portStats, pl)
-    if not ok or type(t) ~= "table" or type(t[port]) ~= "table" then
-        ok, t = pcall(pktgen.portStats, pl, "port")
-    end
-    if not ok or type(t) ~= "table" or type(t[port]) ~= "table" then
-        error("cannot read pktgen.portStats for port " .. pl .. ": " .. tostring(t))
-    end
-    local s = t[port]
-    if type(s.curr) == "table" then
-        s = s.curr
-    end
-    return {
-        ipackets = s.ipackets or 0,
-        opackets = s.opackets or 0,
-        imissed = s.imissed or 0,
-        ierrors = s.ierrors or 0,
-        oerrors = s.oerrors or 0,
-        rx_nombuf = s.rx_nombuf or 0,
-    }
-end
-
-local function diff(a, b)
-    local d = {}
-    for k, v in pairs(b) do
-        d[k] = v - (a[k] or 0)
-    end
-    return d
-end
-
--- Wait `seconds`, one second at a time, printing progress.
-local function wait(seconds, what)
-    for i = 1, seconds do
-        pktgen.delay(1000)
-        if i % 5 == 0 or i == seconds then
-            log("  %s: %d/%d s", what, i, seconds)
-        end
-    end
-end
-
-local function mpps(packets, seconds)
-    return packets / seconds / 1e6
-end
 
 ---------------------------------------------------------------- checks
 
