@@ -40,12 +40,13 @@ use tracing::{error, info};
 use crate::latency::LatencyCell;
 use crate::shared::{ChangeStatus, PortHandle, Shared, WorkerHandle, CTL_QUEUE_DEPTH};
 
-/// lbd — a DPDK layer-4 load-balancer director (LVS-DR style).
+/// lbd — a DPDK layer-4 load-balancer director (LVS/IPVS style).
 ///
 /// Reads FILE (RON), takes over the DPDK ports it names, answers ARP and ping
 /// for its VIPs and own addresses, and forwards connections to real servers
-/// by direct routing. Stop it with SIGINT or SIGTERM; it prints its final
-/// counters on the way out.
+/// by direct routing, IPIP tunnel or NAT. lbctl changes it live over the
+/// control socket; SIGHUP re-reads FILE; /metrics serves Prometheus. Stop it
+/// with SIGINT or SIGTERM; it prints its final counters on the way out.
 #[derive(Parser, Debug)]
 #[command(name = "lbd", version)]
 struct Cli {
