@@ -18,10 +18,12 @@
 
 pub mod clock;
 pub mod frames;
+pub mod scale;
 pub mod thp;
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +80,10 @@ pub struct Params {
     /// [`thp`]); takes effect only with the `bench` binary's allocator.
     pub hugepages: bool,
     pub seed: u64,
+    /// This worker's share of the flows, as RSS splits them over queues:
+    /// `(index, count)` takes flow numbers `index, index + count, …` of the
+    /// single-worker sequence. `(0, 1)`: all of them.
+    pub shard: (u32, u32),
 }
 
 impl Params {
@@ -93,7 +99,14 @@ impl Params {
             prefetch: false,
             hugepages: false,
             seed: 0x1bd_5eed,
+            shard: (0, 1),
         }
+    }
+
+    /// The flow number of this shard's `j`-th flow.
+    #[inline]
+    pub fn flow_no(&self, j: u64) -> u64 {
+        j * self.shard.1 as u64 + self.shard.0 as u64
     }
 }
 
@@ -135,6 +148,10 @@ pub struct Report {
     pub bytes_per_conn: f64,
     pub tsc_ticks_per_ns: f64,
     pub setup_seconds: f64,
+    /// Wall time of the timed loop.
+    pub wall_seconds: f64,
+    /// CPU the run ended on (`sched_getcpu`), if known.
+    pub cpu: Option<usize>,
 }
 
 /// The benchmark's configuration: one port, one wlc service, `n` real
@@ -230,6 +247,16 @@ fn expect_tx(v: Verdict, what: &str) -> Result<(), String> {
 /// RESULTS.md) is skipped and the next flow number tried, so exactly `n`
 /// connections are live afterwards.
 pub fn precreate(w: &mut Worker, n: u64, now: Tick) -> Result<Vec<u32>, String> {
+    precreate_mapped(w, n, now, |j| j)
+}
+
+/// [`precreate`] with flow numbers `flow_no(0), flow_no(1), …` (a shard's).
+pub fn precreate_mapped(
+    w: &mut Worker,
+    n: u64,
+    now: Tick,
+    flow_no: impl Fn(u64) -> u64,
+) -> Result<Vec<u32>, String> {
     let mut f = FrameBuf::ZERO;
     let mut live = Vec::with_capacity(n as usize);
     let mut i = 0u64;
@@ -237,13 +264,17 @@ pub fn precreate(w: &mut Worker, n: u64, now: Tick) -> Result<Vec<u32>, String> 
         if i >= n.saturating_mul(2) + 1000 {
             return Err(format!("could not open {n} flows in {i} attempts"));
         }
-        let (ip, port) = client_of(i);
+        let no = flow_no(i);
+        if no > u32::MAX as u64 {
+            return Err(format!("flow number {no} out of range"));
+        }
+        let (ip, port) = client_of(no);
         build_tcp(&mut f, ip, port, TCP_SYN);
         match w.process(f.frame_mut(), 0, now) {
             Verdict::Tx(0) => {
                 build_tcp(&mut f, ip, port, TCP_ACK);
                 expect_tx(w.process(f.frame_mut(), 0, now), "pre-create ACK")?;
-                live.push(i as u32);
+                live.push(no as u32);
             }
             Verdict::Drop(Counter::DropConnTableFull) => {}
             v => return Err(format!("pre-create SYN: expected Tx(0), got {v:?}")),
@@ -298,6 +329,27 @@ pub fn fill(capacity: usize, attempts: u64, seed: u64) -> Fill {
 
 /// Build the worker and the trace for `p`, run it, and report.
 pub fn run(p: &Params) -> Result<Report, String> {
+    prepare(p)?.time(None)
+}
+
+/// A worker and its trace, set up and ready to be timed.
+pub struct Prepared {
+    p: Params,
+    w: Worker,
+    trace: Vec<FrameBuf>,
+    packets: u64,
+    reusable: bool,
+    setup: Instant,
+    tpns: f64,
+}
+
+/// The untimed part of [`run`]: build the worker, open the flows, build the
+/// trace. Allocates and first-touches everything on the calling thread (so
+/// on the NUMA node of the CPU it is pinned to).
+pub fn prepare(p: &Params) -> Result<Prepared, String> {
+    if p.shard.1 == 0 || p.shard.0 >= p.shard.1 {
+        return Err("shard index must be below the shard count".into());
+    }
     if p.burst == 0 || p.burst > 1024 {
         return Err("burst must be 1..=1024".into());
     }
@@ -314,11 +366,13 @@ pub fn run(p: &Params) -> Result<Report, String> {
         thp::enable();
     }
     let setup = Instant::now();
-    let mut rng = Rng::new(p.seed);
-    let (mut w, mut trace, packets, reusable) = match p.workload {
+    // Shard 0 keeps the single-worker shuffle; others get their own.
+    let seed = p.seed ^ (p.shard.0 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(seed);
+    let (w, trace, packets, reusable) = match p.workload {
         Workload::Established => {
             let mut w = worker(p.flows as usize, p.seed, p.real_servers);
-            let live = precreate(&mut w, p.flows, 0)?;
+            let live = precreate_mapped(&mut w, p.flows, 0, |j| p.flow_no(j))?;
             let perm = permutation(p.flows as usize, &mut rng);
             let mut trace = frames::alloc(p.flows as usize);
             for (f, &j) in trace.iter_mut().zip(&perm) {
@@ -332,7 +386,7 @@ pub fn run(p: &Params) -> Result<Report, String> {
             let w = worker(n, p.seed, p.real_servers);
             let mut trace = frames::alloc(n);
             for (i, f) in trace.iter_mut().enumerate() {
-                let (ip, port) = client_of(i as u64);
+                let (ip, port) = client_of(p.flow_no(i as u64));
                 build_tcp(f, ip, port, TCP_SYN);
             }
             (w, trace, p.flows, false)
@@ -346,15 +400,16 @@ pub fn run(p: &Params) -> Result<Report, String> {
                 .filter(|_| rng.below(100) < p.syn_percent as u64)
                 .count() as u64;
             let mut w = worker((p.flows + syns) as usize, p.seed, p.real_servers);
-            let live = precreate(&mut w, p.flows, 0)?;
-            let mut rng = Rng::new(p.seed);
+            let live = precreate_mapped(&mut w, p.flows, 0, |j| p.flow_no(j))?;
+            let mut rng = Rng::new(seed);
             let mut trace = frames::alloc(p.packets as usize);
-            // Fresh flow numbers start after every one pre-creation tried.
-            let mut fresh = *live.last().expect("flows > 0") as u64 + 1;
+            // Fresh flows start after every one pre-creation tried.
+            let last = *live.last().expect("flows > 0") as u64;
+            let mut fresh = (last - p.shard.0 as u64) / p.shard.1 as u64 + 1;
             for f in trace.iter_mut() {
                 let (i, flags) = if rng.below(100) < p.syn_percent as u64 {
                     fresh += 1;
-                    (fresh - 1, TCP_SYN)
+                    (p.flow_no(fresh - 1), TCP_SYN)
                 } else {
                     (live[rng.below(p.flows) as usize] as u64, TCP_ACK)
                 };
@@ -364,9 +419,60 @@ pub fn run(p: &Params) -> Result<Report, String> {
             (w, trace, p.packets, false)
         }
     };
+    Ok(Prepared {
+        p: p.clone(),
+        w,
+        trace,
+        packets,
+        reusable,
+        setup,
+        tpns: clock::calibrate(Duration::from_millis(50)),
+    })
+}
+
+impl Prepared {
+    /// The timed part of [`run`]. With `stop`, the loop also ends soon
+    /// after `stop` is set, and sets it itself when it ends (its trace or
+    /// packets ran out, or its deadline passed), so that workers timed
+    /// together share one wall-clock window.
+    pub fn time(self, stop: Option<&AtomicBool>) -> Result<Report, String> {
+        let Prepared {
+            p,
+            mut w,
+            mut trace,
+            packets,
+            reusable,
+            setup,
+            tpns,
+        } = self;
+        let p = &p;
+        let r = time_loop(
+            p,
+            &mut w,
+            &mut trace,
+            packets,
+            reusable,
+            (setup, tpns),
+            stop,
+        );
+        if let Some(s) = stop {
+            s.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+fn time_loop(
+    p: &Params,
+    w: &mut Worker,
+    trace: &mut [FrameBuf],
+    packets: u64,
+    reusable: bool,
+    (setup, tpns): (Instant, f64),
+    stop: Option<&AtomicBool>,
+) -> Result<Report, String> {
     let created_before = w.stats().get(Counter::ConnCreated);
     let fwd_before = w.stats().get(Counter::FwdDr);
-    let tpns = clock::calibrate(Duration::from_millis(50));
     let setup_seconds = setup.elapsed().as_secs_f64();
 
     let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1 << 40, 3)
@@ -430,9 +536,12 @@ pub fn run(p: &Params) -> Result<Report, String> {
         if bursts % 256 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
+        if bursts % 16 == 0 && stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
     }
     let wall = wall.elapsed();
-    black_box(&mut trace);
+    black_box(&mut *trace);
 
     let created = w.stats().get(Counter::ConnCreated) - created_before;
     let fwd = w.stats().get(Counter::FwdDr) - fwd_before;
@@ -491,6 +600,8 @@ pub fn run(p: &Params) -> Result<Report, String> {
         bytes_per_conn: t.memory_bytes() as f64 / t.capacity() as f64,
         tsc_ticks_per_ns: tpns,
         setup_seconds,
+        wall_seconds: wall.as_secs_f64(),
+        cpu: current_cpu(),
     })
 }
 
@@ -520,4 +631,18 @@ pub fn mem_available() -> Option<u64> {
 /// The address of real server `i` (10.0.1.1 upwards, 250 per /24).
 pub fn real_server(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
+}
+
+/// The CPU the calling thread runs on, if known.
+pub fn current_cpu() -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sched_getcpu has no preconditions.
+        let c = unsafe { libc::sched_getcpu() };
+        usize::try_from(c).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! bench pipeline --workload established --flows 1000000 --packets 20000000
 //! bench all [--repeat 3] [--json]
+//! bench scale --workload established --flows 1000000 --threads 1,2 --prefetch
 //! ```
 
 use std::process::ExitCode;
@@ -80,6 +81,32 @@ enum Cmd {
         attempts: Option<u64>,
         #[arg(long, default_value_t = 0x1bd_5eed)]
         seed: u64,
+    },
+    /// N workers on N pinned threads at once, each with its own table and
+    /// share of the flows; aggregate Mpps over one wall-clock window.
+    Scale {
+        #[arg(long, value_enum, default_value = "established")]
+        workload: Workload,
+        /// Flows over all threads (established: live connections; new:
+        /// SYNs), split evenly as RSS would.
+        #[arg(long, default_value_t = 1_000_000)]
+        flows: u64,
+        /// Thread counts to measure, in turn (e.g. `1,2` or `1,2,4,8`).
+        #[arg(long, default_value = "1,2")]
+        threads: String,
+        /// CPUs to pin to (e.g. `1-8` or `2,4,6`); N threads use the first
+        /// N. Default: the allowed CPUs, without CPU 0 if there are more
+        /// than N.
+        #[arg(long)]
+        cpus: Option<String>,
+        /// Do not pin the threads.
+        #[arg(long)]
+        no_pin: bool,
+        /// Cap on packets per thread (default: until --seconds).
+        #[arg(long)]
+        packets: Option<u64>,
+        #[command(flatten)]
+        common: Common,
     },
     /// The standard set, as a markdown table (or JSON lines with --json).
     All {
@@ -246,6 +273,143 @@ fn output(s: &Summary, json: bool) {
     }
 }
 
+#[derive(serde::Serialize)]
+struct ScaleSummary {
+    threads: usize,
+    cpus: Vec<Option<usize>>,
+    params: Params,
+    seconds: f64,
+    aggregate_mpps: Stat,
+    aggregate_new_conns_per_sec: Stat,
+    /// Per thread: median (min–max) of its timed ns/packet over the runs.
+    per_thread_ns_per_packet: Vec<Stat>,
+    /// Aggregate median ÷ the 1-thread aggregate median (if measured).
+    scaling: Option<f64>,
+    runs: Vec<lbbench::scale::ScaleReport>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scale_cmd(
+    workload: Workload,
+    flows: u64,
+    threads: &str,
+    cpus: Option<&str>,
+    no_pin: bool,
+    packets: Option<u64>,
+    c: &Common,
+) -> Result<(), String> {
+    let counts: Vec<usize> = threads
+        .split(',')
+        .map(|t| t.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("bad --threads {threads:?}"))?;
+    if counts.contains(&0) {
+        return Err("thread counts must be > 0".into());
+    }
+    let list = cpus.map(lbbench::scale::parse_cpus).transpose()?;
+    let seconds = c.seconds.unwrap_or(5.0);
+    let p = params(workload, flows, packets.unwrap_or(u64::MAX), c);
+    if !c.json {
+        println!("| threads | CPUs | workload | flows | window s | aggregate Mpps | scaling | per-thread ns/packet | new conns/s (M) |");
+        println!("|---:|---|---|---:|---:|---:|---:|---|---:|");
+    }
+    let mut one: Option<f64> = None;
+    for &n in &counts {
+        let pins: Vec<Option<usize>> = if no_pin {
+            vec![None; n]
+        } else {
+            let v = match &list {
+                Some(l) if l.len() >= n => l[..n].to_vec(),
+                Some(l) => return Err(format!("{n} threads but --cpus lists {}", l.len())),
+                None => lbbench::scale::default_cpus(n)?,
+            };
+            v.into_iter().map(Some).collect()
+        };
+        let mut runs = Vec::new();
+        for i in 0..c.repeat.max(1) {
+            let r = lbbench::scale::scale(&p, &pins, seconds)?;
+            if !c.json {
+                let per: Vec<String> = r
+                    .per_thread
+                    .iter()
+                    .map(|t| format!("{:.1}", t.ns_per_packet))
+                    .collect();
+                eprintln!(
+                    "  run {}/{}: {n} threads {:?} flows={} window {:.2} s packets={} {:.2} Mpps; ns/pkt per thread {}",
+                    i + 1,
+                    c.repeat.max(1),
+                    workload,
+                    flows,
+                    r.window_seconds,
+                    r.packets,
+                    r.aggregate_mpps,
+                    per.join(", ")
+                );
+            }
+            runs.push(r);
+        }
+        let agg = Stat::of(runs.iter().map(|r| r.aggregate_mpps));
+        let conns = Stat::of(runs.iter().map(|r| r.aggregate_new_conns_per_sec));
+        let per: Vec<Stat> = (0..n)
+            .map(|k| Stat::of(runs.iter().map(|r| r.per_thread[k].ns_per_packet)))
+            .collect();
+        if n == 1 {
+            one = Some(agg.median);
+        }
+        let scaling = one.map(|o| agg.median / o);
+        let window = Stat::of(runs.iter().map(|r| r.window_seconds));
+        let sum = ScaleSummary {
+            threads: n,
+            cpus: pins.clone(),
+            params: p.clone(),
+            seconds,
+            aggregate_mpps: agg,
+            aggregate_new_conns_per_sec: conns,
+            per_thread_ns_per_packet: per,
+            scaling,
+            runs,
+        };
+        if c.json {
+            println!(
+                "{}",
+                serde_json::to_string(&sum).expect("summary serialises")
+            );
+        } else {
+            let cpus: Vec<String> = pins
+                .iter()
+                .map(|c| c.map_or("-".into(), |c| c.to_string()))
+                .collect();
+            let mut name = format!("{workload:?}").to_lowercase();
+            if c.prefetch {
+                name.push_str(" +prefetch");
+            }
+            if c.hugepages {
+                name.push_str(" +hugepages");
+            }
+            let per: Vec<String> = sum
+                .per_thread_ns_per_packet
+                .iter()
+                .map(|s| s.show(1.0, 1))
+                .collect();
+            let newc = if workload == Workload::New {
+                conns.show(1e-6, 2)
+            } else {
+                "–".into()
+            };
+            println!(
+                "| {n} | {} | {name} | {} | {:.2} | {} | {} | {} | {newc} |",
+                cpus.join(","),
+                human(flows),
+                window.median,
+                agg.show(1.0, 2),
+                scaling.map_or("–".into(), |s| format!("{s:.2}×")),
+                per.join("; "),
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -276,6 +440,23 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Cmd::Scale {
+            workload,
+            flows,
+            threads,
+            cpus,
+            no_pin,
+            packets,
+            common,
+        } => scale_cmd(
+            workload,
+            flows,
+            &threads,
+            cpus.as_deref(),
+            no_pin,
+            packets,
+            &common,
+        ),
         Cmd::Fill {
             capacity,
             attempts,
