@@ -392,23 +392,10 @@ fn nat_keepalive_many_requests_one_connection() {
     }
     let lab = Lab::up_nat("n2ka", 2);
     let lbd = start_nat(&lab);
-    // curl reuses one connection for several URLs on the same host.
-    let url = format!("http://{VIP}/");
-    let mut args = vec!["curl", "-sS", "--max-time", "20"];
-    for _ in 0..20 {
-        args.push(&url);
-    }
-    let (ok, out, err) = lab.exec("client", &args);
-    assert!(ok, "{err}");
-    let names: Vec<&str> = out.lines().collect();
-    assert_eq!(names.len(), 20, "{out}");
-    assert!(
-        names.iter().all(|n| *n == names[0]),
-        "one connection, one real server: {names:?}"
-    );
+    let names = lab.keepalive_requests(20);
     // The server saw 20 requests on one connection: one client address and
     // port (NAT keeps the client's port).
-    let rs = names[0];
+    let rs = &names[0];
     let lines = log_lines(&lab, &format!("{rs}.access.log"), 20);
     assert_eq!(lines.len(), 20, "{rs}: {lines:?}");
     assert!(field(&lines, 0).iter().all(|p| p == CLIENT), "{lines:?}");

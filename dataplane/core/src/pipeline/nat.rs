@@ -171,7 +171,7 @@ impl Worker {
     /// old one was closing and this SYN starts a new one).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn nat_request(
-        &mut self,
+        &self,
         frame: &mut [u8],
         key: &ConnKey,
         svc_idx: usize,
@@ -181,7 +181,7 @@ impl Worker {
         now: Tick,
     ) -> Option<Action> {
         let nat = self.nat.as_ref()?;
-        let table = nat.table.clone();
+        let table = &*nat.table;
         let e = table.lookup(key, table.hash(key), now)?;
         let is_tcp = key.proto == ipv4::PROTO_TCP;
         let route = self.snap.route(e.rs);
@@ -214,7 +214,7 @@ impl Worker {
             key.client_ip,
             key.client_port,
         );
-        self.nat_advance(&table, &e, &rk, Dir::Input, is_tcp, flags, now);
+        self.nat_advance(table, &e, &rk, Dir::Input, is_tcp, flags, now);
         self.persist_touch(key, svc_idx, now);
         Some(self.nat_forward_request(frame, e.rs, svc_idx, l4, l4_end, key.proto, now))
     }
@@ -223,7 +223,7 @@ impl Worker {
     /// `key`, remember where the client is, and forward the packet.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn nat_create(
-        &mut self,
+        &self,
         frame: &mut [u8],
         key: &ConnKey,
         svc_idx: usize,
@@ -237,7 +237,7 @@ impl Worker {
         let Some(nat) = self.nat.as_ref() else {
             return Verdict::Drop(Counter::DropNatDisabled).into();
         };
-        let table = nat.table.clone();
+        let table = &*nat.table;
         let Some(route) = self.snap.route(rs) else {
             return Verdict::Drop(Counter::DropRealServerGone).into();
         };
@@ -262,8 +262,7 @@ impl Worker {
             return Verdict::Drop(Counter::DropNatConflict).into();
         }
         let svc_id = self.snap.services[svc_idx].id;
-        let stats = self.stats.clone();
-        let forget = |e: &Entry| forget_entry(&stats, e);
+        let forget = |e: &Entry| forget_entry(&self.stats, e);
         let active = if state.is_active() { ACTIVE } else { 0 };
         let fwd = match table.insert(
             key,
@@ -311,7 +310,7 @@ impl Worker {
     /// A TCP/UDP packet that is not for a VIP or us: a NAT reply?
     #[allow(clippy::too_many_arguments)]
     pub(super) fn nat_reply(
-        &mut self,
+        &self,
         frame: &mut [u8],
         proto: u8,
         src: u32,
@@ -323,8 +322,8 @@ impl Worker {
         let Some(nat) = self.nat.as_ref() else {
             return Verdict::Drop(Counter::DropIpv4NotLocal).into();
         };
-        let table = nat.table.clone();
-        let clients = nat.clients.clone();
+        let table = &*nat.table;
+        let clients = &*nat.clients;
         let seg = &frame[l4..l4_end];
         let min = if proto == ipv4::PROTO_TCP { 20 } else { 8 };
         if seg.len() < min {
@@ -371,7 +370,7 @@ impl Worker {
             return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
         }
         self.nat_advance(
-            &table,
+            table,
             &e,
             &rk,
             Dir::Output,
@@ -402,7 +401,7 @@ impl Worker {
     /// right, and push the deadlines of both entries when they would move.
     #[allow(clippy::too_many_arguments)]
     fn nat_advance(
-        &mut self,
+        &self,
         table: &SharedConnTable,
         e: &Entry,
         rk: &ConnKey,
@@ -443,7 +442,7 @@ impl Worker {
     /// Rewrite a client packet to the real server and choose its way out.
     #[allow(clippy::too_many_arguments)]
     fn nat_forward_request(
-        &mut self,
+        &self,
         frame: &mut [u8],
         rs: u32,
         svc_idx: usize,

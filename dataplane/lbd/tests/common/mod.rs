@@ -111,6 +111,24 @@ impl Lab {
         out.trim().to_string()
     }
 
+    /// `n` requests to the VIP over one keep-alive connection (curl reuses a
+    /// connection for several URLs on one host); asserts every request was
+    /// answered, by one real server, and returns the answers.
+    pub fn keepalive_requests(&self, n: usize) -> Vec<String> {
+        let url = format!("http://{VIP}/");
+        let mut args = vec!["curl", "-sS", "--max-time", "20"];
+        args.extend(std::iter::repeat_n(url.as_str(), n));
+        let (ok, out, err) = self.exec("client", &args);
+        assert!(ok, "{err}");
+        let names: Vec<String> = out.lines().map(String::from).collect();
+        assert_eq!(names.len(), n, "{out}");
+        assert!(
+            names.iter().all(|x| *x == names[0]),
+            "one connection, one real server: {names:?}"
+        );
+        names
+    }
+
     /// Directory holding this lab's lbd config and control socket.
     pub fn dir(&self) -> PathBuf {
         let d = std::env::temp_dir().join(format!("lbd-e2e-{}", self.prefix));
