@@ -408,6 +408,18 @@ pub fn status(st: &StatusInfo) -> String {
             st.conns, st.conn_capacity
         ),
     );
+    if !st.counters.is_empty() {
+        // Events first, then drops: the drop reasons are what an operator
+        // looks for when traffic goes missing.
+        push_line(&mut out, "counters (since start, non-zero):");
+        let (drops, events): (Vec<_>, Vec<_>) = st
+            .counters
+            .iter()
+            .partition(|(k, _)| k.starts_with("drop_"));
+        for (k, v) in events.into_iter().chain(drops) {
+            push_line(&mut out, &format!("  {k:<32} {v}"));
+        }
+    }
     out
 }
 
@@ -526,6 +538,10 @@ mod tests {
             ],
             conn_capacity: 1_048_576,
             conns: 145,
+            counters: [("forwarded_dr", 9), ("drop_tcp_no_conn", 2)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
         }
     }
 
@@ -675,6 +691,9 @@ workers: 2
   0  lan0      0      1  25.0%    120
   1  lan0      1     12      -     25
 connections: 145 of 1048576 (0.0% full)
+counters (since start, non-zero):
+  forwarded_dr                     9
+  drop_tcp_no_conn                 2
 ";
         assert_eq!(status(&sample_status()), want);
         let mut bad = sample_status();

@@ -199,6 +199,7 @@ fn status() -> StatusInfo {
         workers: vec![],
         conn_capacity: 1024,
         conns: 2,
+        counters: Default::default(),
     }
 }
 

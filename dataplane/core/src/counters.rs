@@ -71,6 +71,10 @@ counters! {
     /// translated back (outer source, quoted destination: the VIP) and sent
     /// to the client.
     IcmpErrorNatReply = "icmp_error_nat_reply",
+    /// ICMP errors about a DR or tunnel connection this worker does not
+    /// hold, passed to the next worker's mailbox (RSS put the error on
+    /// another queue than the connection's packets).
+    IcmpErrorHandedOff = "icmp_error_handed_off",
     /// Frames handed to TX that the NIC refused (dropped after retry).
     TxFailed = "tx_failed",
     // --- drops, by reason ---
@@ -125,8 +129,11 @@ counters! {
     /// ICMP error quoting no connection the director tracks: unknown or
     /// expired flow, not TCP/UDP (e.g. about a tunnel's outer header), a
     /// non-first fragment, a quoted source other than the error's
-    /// destination, or a DR/tunnel connection owned by another worker.
+    /// destination; for DR/tunnel, no worker's table holds it (the error
+    /// visited every worker's mailbox).
     DropIcmpErrorNoConn = "drop_icmp_error_no_conn",
+    /// ICMP error to hand to another worker whose mailbox was full.
+    DropHandoffFull = "drop_handoff_full",
     /// VIP exists but no service on this port/protocol.
     DropNoService = "drop_no_service",
     /// TCP segment without SYN for a flow we do not track.

@@ -38,7 +38,9 @@ use lbcore::wire::MacAddr;
 use tracing::{error, info};
 
 use crate::latency::LatencyCell;
-use crate::shared::{ChangeStatus, PortHandle, Shared, WorkerHandle, CTL_QUEUE_DEPTH};
+use crate::shared::{
+    ChangeStatus, PortHandle, Shared, WorkerHandle, CTL_QUEUE_DEPTH, HANDOFF_QUEUE_DEPTH,
+};
 
 /// lbd — a DPDK layer-4 load-balancer director (LVS/IPVS style).
 ///
@@ -262,6 +264,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         ctl_tx: (0..cfg.ports.len())
             .map(|_| ArrayQueue::new(CTL_QUEUE_DEPTH))
             .collect(),
+        handoff: (0..n_workers)
+            .map(|_| ArrayQueue::new(HANDOFF_QUEUE_DEPTH))
+            .collect(),
         pool,
         ports: port_handles,
         workers: handles,
@@ -279,23 +284,26 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     for (w, (rx, tx)) in plans.into_iter().enumerate() {
         let h = &shared.workers[w];
         let seed = 0x5eed_0000_0000_0000 ^ dpdk::tsc::now().rotate_left(17) ^ w as u64;
+        let mut pipeline = Worker::new(
+            snap.clone(),
+            ConnTable::new(per_worker, seed),
+            h.stats.clone(),
+            neigh.clone(),
+        )
+        .with_nat(NatState::new(
+            shared.nat.clone(),
+            nat_clients.clone(),
+            w,
+            n_workers,
+        ));
+        pipeline.set_workers(n_workers);
         let ctx = worker::WorkerCtx {
+            index: w,
             port: h.port,
             queue: h.queue,
             rx,
             tx,
-            worker: Worker::new(
-                snap.clone(),
-                ConnTable::new(per_worker, seed),
-                h.stats.clone(),
-                neigh.clone(),
-            )
-            .with_nat(NatState::new(
-                shared.nat.clone(),
-                nat_clients.clone(),
-                w,
-                n_workers,
-            )),
+            worker: pipeline,
             latency: h.latency.clone(),
             dump: h.dump.clone(),
             shared: shared.clone(),

@@ -24,6 +24,21 @@ pub struct CtlFrame {
 /// port drains it between bursts.
 pub const CTL_QUEUE_DEPTH: usize = 256;
 
+/// A frame one worker passes to another ([`lbcore::pipeline::Verdict::Handoff`]):
+/// an ICMP error about a DR/tunnel connection that may be in the other
+/// worker's table.
+pub struct Handoff {
+    pub mbuf: dpdk::Mbuf,
+    /// The port it arrived on.
+    pub port: u16,
+    /// Workers that have already looked it up.
+    pub hops: u8,
+}
+
+/// Depth of each worker's hand-over mailbox. ICMP errors are rare; a flood
+/// beyond this is dropped and counted (`drop_handoff_full`).
+pub const HANDOFF_QUEUE_DEPTH: usize = 256;
+
 /// A director port, as the control side sees it.
 pub struct PortHandle {
     pub name: String,
@@ -66,6 +81,9 @@ pub struct Shared {
     pub clock: Clock,
     /// Per port: frames to send.
     pub ctl_tx: Vec<ArrayQueue<CtlFrame>>,
+    /// Per worker: frames other workers handed over. Declared before `pool`
+    /// so that leftover mbufs are freed while their pool still exists.
+    pub handoff: Vec<ArrayQueue<Handoff>>,
     /// Packet buffers, for frames the workers build (control frames).
     pub pool: dpdk::Mempool,
     pub ports: Vec<PortHandle>,

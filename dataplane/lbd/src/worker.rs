@@ -11,10 +11,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use dpdk::{MbufBurst, RxQueue, TxQueue};
-use lbcore::counters::{bump, Counter};
+use lbcore::counters::{bump, Counter, WorkerStats};
 use lbcore::pipeline::{Verdict, Worker};
 
-use crate::shared::Shared;
+use crate::shared::{Handoff, Shared};
 
 /// Buckets of the connection table swept per idle poll.
 const SWEEP_BUCKETS_IDLE: usize = 64;
@@ -22,8 +22,12 @@ const SWEEP_BUCKETS_IDLE: usize = 64;
 const SWEEP_BUCKETS_BUSY: usize = 4;
 /// Attempts to send the remainder of a TX burst before dropping it.
 const TX_RETRIES: usize = 3;
+/// Handed-over frames served per loop iteration (bounded like a burst).
+const HANDOFFS_PER_POLL: usize = 32;
 
 pub struct WorkerCtx {
+    /// This worker's index (into `Shared::workers` and `Shared::handoff`).
+    pub index: usize,
     pub port: u16,
     pub queue: u16,
     pub rx: RxQueue,
@@ -56,6 +60,9 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         }
         let now = ctx.shared.clock.now();
         ctx.dump.serve(ctx.worker.table(), now);
+        if !ctx.shared.handoff[ctx.index].is_empty() {
+            serve_handoffs(&mut ctx, &mut tx, now);
+        }
         let n = ctx.rx.rx_burst_upto(&mut rx, ctx.burst);
         if n == 0 {
             bump(&stats.idle_polls, 1);
@@ -78,27 +85,21 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         }
         let worker = &mut ctx.worker;
         let port = ctx.port;
+        let shared = &*ctx.shared;
+        let next = (ctx.index + 1) % shared.handoff.len();
         rx.drain(|mut m| {
             let out = match worker.process_buf(&mut MbufBuf(&mut m), port, now) {
                 Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
+                Verdict::Handoff => {
+                    pass_on(shared, next, m, port, 1, &stats);
+                    return;
+                }
                 _ => &mut drop,
             };
             // Both bursts are as large as the RX burst: a push cannot fail.
             let _ = out.push(m);
         });
-        for (p, b) in tx.iter_mut().enumerate() {
-            if !b.is_empty() {
-                let mut tries = 0;
-                while !b.is_empty() && tries < TX_RETRIES {
-                    ctx.tx[p].send(b);
-                    tries += 1;
-                }
-                if !b.is_empty() {
-                    stats.add(Counter::TxFailed, b.len() as u64);
-                    b.free_all();
-                }
-            }
-        }
+        flush_tx(&mut ctx.tx, &mut tx, &stats);
         drop.free_all();
         let t1 = dpdk::tsc::now();
         latency.record(t1.wrapping_sub(t0));
@@ -106,6 +107,74 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         ctx.worker.housekeeping(now, SWEEP_BUCKETS_BUSY);
     }
     0
+}
+
+/// Send every non-empty burst of `bursts` (index = port) on its port,
+/// retrying a little; what the NIC still refuses is counted and freed.
+fn flush_tx(paths: &mut [TxPath], bursts: &mut [MbufBurst], stats: &WorkerStats) {
+    for (p, b) in bursts.iter_mut().enumerate() {
+        if b.is_empty() {
+            continue;
+        }
+        let mut tries = 0;
+        while !b.is_empty() && tries < TX_RETRIES {
+            paths[p].send(b);
+            tries += 1;
+        }
+        if !b.is_empty() {
+            stats.add(Counter::TxFailed, b.len() as u64);
+            b.free_all();
+        }
+    }
+}
+
+/// Hand frame `m` (arrived on `port`, already looked up by `hops` workers)
+/// to worker `to`'s mailbox; a full mailbox drops it (counted).
+fn pass_on(shared: &Shared, to: usize, m: dpdk::Mbuf, port: u16, hops: u8, stats: &WorkerStats) {
+    let h = Handoff {
+        mbuf: m,
+        port,
+        hops,
+    };
+    match shared.handoff[to].push(h) {
+        Ok(()) => stats.count(Counter::IcmpErrorHandedOff),
+        // Dropping the hand-over frees its mbuf.
+        Err(_) => stats.count(Counter::DropHandoffFull),
+    }
+}
+
+/// Look up frames other workers handed over (ICMP errors about connections
+/// they do not hold) in this worker's table: relay, pass on to the next
+/// worker, or drop when every worker has missed.
+fn serve_handoffs(ctx: &mut WorkerCtx, tx: &mut [MbufBurst], now: lbcore::conntrack::Tick) {
+    let n_ports = tx.len();
+    let next = (ctx.index + 1) % ctx.shared.handoff.len();
+    let stats = ctx.worker.stats().clone();
+    for _ in 0..HANDOFFS_PER_POLL {
+        let Some(mut h) = ctx.shared.handoff[ctx.index].pop() else {
+            break;
+        };
+        let v =
+            ctx.worker
+                .process_handed_off(&mut MbufBuf(&mut h.mbuf), h.port, h.hops as usize, now);
+        match v {
+            // At most HANDOFFS_PER_POLL (< burst capacity) frames per port.
+            Verdict::Tx(p) if (p as usize) < n_ports => {
+                let _ = tx[p as usize].push(h.mbuf);
+            }
+            Verdict::Handoff => pass_on(
+                &ctx.shared,
+                next,
+                h.mbuf,
+                h.port,
+                h.hops.saturating_add(1),
+                &stats,
+            ),
+            // Dropped (and counted by the pipeline): the mbuf is freed here.
+            _ => {}
+        }
+    }
+    flush_tx(&mut ctx.tx, tx, &stats);
 }
 
 /// Transmit frames the control thread queued for this port (ARP requests).

@@ -27,9 +27,23 @@ fn two_queues_two_workers_serve_every_request() {
     lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
     // Many connections (different client ports, so different flow hashes).
     let n = 40;
+    let first_port = 41000;
     let mut answers = std::collections::HashMap::new();
-    for _ in 0..n {
-        *answers.entry(lab.curl("http://198.18.0.100/")).or_insert(0) += 1;
+    for i in 0..n {
+        let (ok, out, err) = lab.exec(
+            "client",
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "10",
+                "--local-port",
+                &(first_port + i).to_string(),
+                "http://198.18.0.100/",
+            ],
+        );
+        assert!(ok, "curl failed: {err}");
+        *answers.entry(out.trim().to_string()).or_insert(0) += 1;
     }
     assert_eq!(
         answers.values().sum::<i32>(),
@@ -41,6 +55,36 @@ fn two_queues_two_workers_serve_every_request() {
     let v: serde_json::Value = serde_json::from_str(&lab.lbctl_ok(&["--json", "status"])).unwrap();
     let workers = v["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2, "{v}");
+    // A router's "fragmentation needed" about each connection's replies.
+    // The kernel's fanout hash (like RSS) sees only the errors' outer
+    // addresses, all the same, so they all land on one queue while the
+    // connections are spread over both: the worker without the connection
+    // must hand the error to the other.
+    let (ok, out, err) = lab.exec(
+        "client",
+        &[
+            "/usr/bin/python3",
+            "-c",
+            FRAG_NEEDED_MANY_PY,
+            "eth0",
+            &lab.env["LAB_DIR_MAC"],
+            &lab.env["LAB_CLIENT_IP"],
+            "198.18.0.100",
+            &first_port.to_string(),
+            &n.to_string(),
+        ],
+    );
+    assert!(ok, "scapy failed:\n{out}\n{err}");
+    lbd.wait_for(
+        |_, _| {
+            let (_, out, _) = lab.lbctl(&["--json", "status"]);
+            serde_json::from_str::<serde_json::Value>(&out)
+                .ok()
+                .and_then(|v| v["counters"]["icmp_error_forwarded"].as_u64())
+                .is_some_and(|c| c >= n as u64)
+        },
+        "every ICMP error relayed",
+    );
     let r = lbd.stop();
     let lines: Vec<&String> = r
         .lines
@@ -73,4 +117,25 @@ fn two_queues_two_workers_serve_every_request() {
     );
     assert_eq!(r.get("conn_created"), n as u64);
     assert_eq!(r.get("drop_tcp_no_conn"), 0, "no flow split across workers");
+    assert_eq!(r.get("icmp_error_forwarded"), n as u64);
+    assert_eq!(r.get("drop_icmp_error_no_conn"), 0);
+    assert!(
+        r.get("icmp_error_handed_off") > 0,
+        "some errors reached a worker without the connection: {:?}",
+        r.lines
+    );
 }
+
+/// Sends one ICMP "fragmentation needed" to the VIP per connection, quoting
+/// a reply VIP:80 → client:PORT for PORT in FIRST..FIRST+N. Arguments:
+/// iface, director MAC, client IP, VIP, FIRST, N.
+const FRAG_NEEDED_MANY_PY: &str = r#"
+import sys
+from scapy.all import Ether, IP, ICMP, TCP, sendp
+iface, dmac, client, vip, first, n = sys.argv[1:7]
+frames = []
+for port in range(int(first), int(first) + int(n)):
+    quoted = IP(src=vip, dst=client, flags="DF", ttl=63) / TCP(sport=80, dport=port, flags="A")
+    frames.append(Ether(dst=dmac) / IP(src=client, dst=vip) / ICMP(type=3, code=4, nexthopmtu=1400) / quoted)
+sendp(frames, iface=iface, verbose=False)
+"#;

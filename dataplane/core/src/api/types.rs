@@ -262,6 +262,11 @@ pub struct StatusInfo {
     pub workers: Vec<WorkerStatus>,
     pub conn_capacity: u64,
     pub conns: u64,
+    /// The workers' event and drop counters that are not zero, summed over
+    /// workers, by name (`forwarded_dr`, `drop_tcp_no_conn`, ...; see
+    /// `lbcore::counters::Counter`). Since start; `zero` does not reset them.
+    #[serde(default)]
+    pub counters: std::collections::BTreeMap<String, u64>,
 }
 
 /// A successful answer.

@@ -51,16 +51,19 @@
 //! (quoted packet), `drop_icmp_error_no_conn` (nothing tracked matches).
 //! The connection's state and timers are not touched by errors.
 //!
-//! **Limitation (RSS and per-worker DR tables).** DR and tunnel connections
-//! live in the table of the worker whose queue received the client's
-//! packets. The NIC spreads frames over queues by a hash of the outer
-//! addresses (and ports), so an error from a router (router → VIP) usually
-//! lands on another queue than the client's packets, and that worker does
-//! not know the connection: the error is dropped as
-//! `drop_icmp_error_no_conn`. With a single worker (or RSS configured so
-//! that the error's queue is the connection's) every error finds its
-//! connection. NAT connections are in the table shared by all workers and
-//! are found from any queue.
+//! **RSS and per-worker DR tables.** DR and tunnel connections live in the
+//! table of the worker whose queue received the client's packets. The NIC
+//! spreads frames over queues by a hash of the outer addresses (and ports),
+//! so an error from a router (router → VIP) usually lands on another queue
+//! than the client's packets. A worker that misses returns
+//! [`Verdict::Handoff`]: the I/O loop passes the untouched frame to the next
+//! worker's mailbox (a bounded queue, polled between bursts), which looks in
+//! its own table, and so on around the ring of workers; only when every
+//! worker has missed is the error dropped as `drop_icmp_error_no_conn`.
+//! Errors are rare, so this costs nothing on the fast path: no shared table
+//! for DR and no lock. Hand-overs are counted `icmp_error_handed_off`; a
+//! full mailbox drops the error as `drop_handoff_full`. NAT connections are
+//! in the table shared by all workers and are found from any queue.
 
 use super::nat::{reply_key, rs_port};
 use super::{Action, Verdict, Worker, ETH};
@@ -240,6 +243,11 @@ impl Worker {
             .lookup(&key, self.table.hash(&key), now)
             .map(|c| c.rs)
         else {
+            // Perhaps another worker's: RSS hashes the error's outer
+            // addresses, not the connection's.
+            if self.handoff_on_miss {
+                return Verdict::Handoff.into();
+            }
             return Verdict::Drop(Counter::DropIcmpErrorNoConn).into();
         };
         match self.snap.route(rs) {

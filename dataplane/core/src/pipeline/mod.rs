@@ -54,6 +54,12 @@ pub enum Verdict {
     Drop(Counter),
     /// Fully handled (e.g. an ARP reply we learned from); free it.
     Consumed,
+    /// Not decidable here: an ICMP error about a DR or tunnel connection
+    /// that this worker's table does not hold, which another worker's may
+    /// (see [`icmp_error`]). The frame is untouched; the I/O loop passes it
+    /// to the next worker ([`Worker::process_handed_off`]). Returned only
+    /// when [`Worker::set_workers`] said there are other workers.
+    Handoff,
 }
 
 /// What the packet path decided about a frame. Most decisions are final
@@ -100,6 +106,11 @@ pub struct Worker {
     /// The shared NAT table and this worker's share of its upkeep (None:
     /// NAT traffic is dropped and counted).
     nat: Option<nat::NatState>,
+    /// Whether a DR/tunnel ICMP error that misses this worker's table may be
+    /// handed to another worker ([`Verdict::Handoff`]) rather than dropped.
+    handoff_on_miss: bool,
+    /// Workers sharing the traffic (this one included).
+    workers: usize,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -120,7 +131,36 @@ impl Worker {
             cands: Vec::with_capacity(MAX_REAL_SERVERS),
             ident: 0,
             nat: None,
+            handoff_on_miss: false,
+            workers: 1,
         }
+    }
+
+    /// Tell the worker how many workers share the traffic. With more than
+    /// one, an ICMP error about a DR/tunnel connection missing from this
+    /// worker's table becomes [`Verdict::Handoff`] instead of a drop.
+    pub fn set_workers(&mut self, n: usize) {
+        self.workers = n.max(1);
+        self.handoff_on_miss = self.workers > 1;
+    }
+
+    /// Process a frame another worker handed over ([`Verdict::Handoff`])
+    /// after it had visited `hops` workers (1 for the first hand-over). The
+    /// frame was counted as received by the first worker. When every
+    /// worker has now seen it, a miss is final: dropped and counted
+    /// `drop_icmp_error_no_conn`.
+    pub fn process_handed_off<B: PacketBuf>(
+        &mut self,
+        pkt: &mut B,
+        rx_port: u16,
+        hops: usize,
+        now: Tick,
+    ) -> Verdict {
+        let keep = self.handoff_on_miss;
+        self.handoff_on_miss = keep && hops + 1 < self.workers;
+        let v = self.run(pkt, rx_port, now);
+        self.handoff_on_miss = keep;
+        v
     }
 
     /// The snapshot in force.
@@ -160,6 +200,13 @@ impl Worker {
     #[inline]
     pub fn process_buf<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
         self.stats.count(Counter::RxFrames);
+        self.run(pkt, rx_port, now)
+    }
+
+    /// The packet path proper, for [`process_buf`](Self::process_buf) and
+    /// [`process_handed_off`](Self::process_handed_off).
+    #[inline]
+    fn run<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
         let v = match self.classify(pkt.data_mut(), rx_port, now) {
             Action::Done(v) => v,
             Action::Tunnel(e) => self.encapsulate(pkt, &e),

@@ -1021,6 +1021,78 @@ mod icmp_errors {
         assert_eq!(s.get(Counter::RxFrames), outcomes + drops);
     }
 
+    /// Two workers with the same snapshot, each with its own table.
+    fn two_workers() -> (Lab, Worker) {
+        let mut a = lab("Rr", (1, 1), true);
+        let stats = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
+        let mut b = Worker::new(
+            a.w.snapshot().clone(),
+            ConnTable::new(1024, 9),
+            stats,
+            a.neigh.clone(),
+        );
+        a.w.set_workers(2);
+        b.set_workers(2);
+        (a, b)
+    }
+
+    #[test]
+    fn dr_error_on_the_wrong_worker_is_handed_to_the_owner() {
+        let (mut a, mut b) = two_workers();
+        let mut s = syn(40000);
+        assert_eq!(a.w.process(&mut s, 0, 0), Verdict::Tx(0));
+        let rs_mac = dst_mac(&s);
+        let reply = reply_packet(VIP, 80, CLIENT, 40000, false);
+        let orig = error_frame(
+            (ROUTER_MAC, DIR_MAC),
+            ROUTER,
+            VIP,
+            frag_needed(1400),
+            &reply[..28],
+        );
+        // RSS put the error on worker b, which does not hold the connection.
+        let mut f = orig.clone();
+        assert_eq!(b.process(&mut f, 0, 1), Verdict::Handoff);
+        assert_eq!(f, orig, "a handed-off frame is untouched");
+        assert_eq!(b.stats().get(Counter::DropIcmpErrorNoConn), 0);
+        // Worker a, the owner, relays it.
+        assert_eq!(a.w.process_handed_off(&mut f, 0, 1, 1), Verdict::Tx(0));
+        assert_eq!(dst_mac(&f), rs_mac);
+        assert_eq!(&f[12..], &orig[12..]);
+        assert_eq!(a.w.stats().get(Counter::IcmpErrorForwarded), 1);
+        assert_eq!(
+            a.w.stats().get(Counter::RxFrames),
+            1,
+            "received once, by the first worker"
+        );
+        // Nobody holds this one: after visiting both workers it is dropped.
+        let unknown = reply_packet(VIP, 80, CLIENT, 40002, false);
+        let mut g = error_frame(
+            (ROUTER_MAC, DIR_MAC),
+            ROUTER,
+            VIP,
+            frag_needed(1400),
+            &unknown[..28],
+        );
+        assert_eq!(a.w.process(&mut g, 0, 2), Verdict::Handoff);
+        assert_eq!(
+            b.process_handed_off(&mut g, 0, 1, 2),
+            Verdict::Drop(Counter::DropIcmpErrorNoConn)
+        );
+        assert_eq!(b.stats().get(Counter::DropIcmpErrorNoConn), 1);
+        // A single worker never hands off.
+        let mut solo = lab("Rr", (1, 1), true);
+        let mut h = orig.clone();
+        assert_eq!(
+            solo.w.process(&mut h, 0, 1),
+            Verdict::Drop(Counter::DropIcmpErrorNoConn)
+        );
+        // Back on the first worker: handing off again still works (the
+        // temporary "final" setting did not stick).
+        let mut k = orig.clone();
+        assert_eq!(b.process(&mut k, 0, 3), Verdict::Handoff);
+    }
+
     #[test]
     fn dr_errors_go_to_the_real_server_unchanged() {
         let mut l = lab("Rr", (1, 1), true);

@@ -665,6 +665,14 @@ impl ControlPlane {
                 .iter()
                 .map(|w| w.stats.conns_live.load(Relaxed))
                 .sum(),
+            counters: lbcore::counters::Counter::ALL
+                .iter()
+                .map(|&c| {
+                    let v: u64 = self.shared.workers.iter().map(|w| w.stats.get(c)).sum();
+                    (c.name().to_string(), v)
+                })
+                .filter(|&(_, v)| v > 0)
+                .collect(),
         }
     }
 }
