@@ -75,6 +75,13 @@ counters! {
     /// hold, passed to the next worker's mailbox (RSS put the error on
     /// another queue than the connection's packets).
     IcmpErrorHandedOff = "icmp_error_handed_off",
+    /// Frames for the director's own host queued for the port's kernel
+    /// interface (exception path): traffic to the port's address other than
+    /// pings, and ARP replies to the kernel's requests.
+    ToKernel = "to_kernel",
+    /// Frames the kernel sent through a port's kernel interface,
+    /// transmitted on the port.
+    FromKernel = "from_kernel",
     /// Frames handed to TX that the NIC refused (dropped after retry).
     TxFailed = "tx_failed",
     // --- drops, by reason ---
@@ -134,6 +141,10 @@ counters! {
     DropIcmpErrorNoConn = "drop_icmp_error_no_conn",
     /// ICMP error to hand to another worker whose mailbox was full.
     DropHandoffFull = "drop_handoff_full",
+    /// Frame for the kernel interface whose queue was full.
+    DropKernelQueueFull = "drop_kernel_queue_full",
+    /// Frame for the kernel interface beyond `ports[].kernel.rate_pps`.
+    DropKernelRate = "drop_kernel_rate",
     /// VIP exists but no service on this port/protocol.
     DropNoService = "drop_no_service",
     /// TCP segment without SYN for a flow we do not track.

@@ -43,6 +43,12 @@ pub fn from_config(cfg: &Config) -> Vec<String> {
             a.push(p.device.clone());
         }
     }
+    // The kernel exception paths' TAP devices (kernel.rs).
+    for (i, p) in cfg.ports.iter().enumerate() {
+        if let Some(k) = &p.kernel {
+            a.push(crate::kernel::vdev_arg(i, k));
+        }
+    }
     a.extend(e.extra_args.iter().cloned());
     a
 }
@@ -64,13 +70,15 @@ mod tests {
         let cfg: Config = ron::from_str(
             r#"(eal: (cores: "0-1", no_huge: true, memory_mb: Some(512), file_prefix: Some("t"), no_pci: true),
                 ports: [(name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24"),
-                        (name: "lan1", device: "0000:3b:00.0", address: "198.19.0.2/24")])"#,
+                        (name: "lan1", device: "0000:3b:00.0", address: "198.19.0.2/24",
+                         kernel: Some((iface: "lbd-lan1")))])"#,
         )
         .unwrap();
         assert_eq!(
             from_config(&cfg).join(" "),
             "lbd -l 0-1 --no-huge -m 512 --file-prefix t --no-pci \
-             --vdev=net_af_packet0,iface=eth0 -a 0000:3b:00.0"
+             --vdev=net_af_packet0,iface=eth0 -a 0000:3b:00.0 \
+             --vdev=net_tap_lbd1,iface=lbd-lan1"
         );
         assert_eq!(port_name("net_af_packet0,iface=eth0"), "net_af_packet0");
         assert!(!is_vdev("0000:3b:00.0"));

@@ -13,6 +13,7 @@
 mod clock;
 mod control;
 mod eal_args;
+mod kernel;
 mod latency;
 mod metrics;
 mod report;
@@ -193,6 +194,14 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         ports.push(port);
     }
 
+    // Kernel exception paths: one TAP per port that asks for it.
+    let mut taps = Vec::new();
+    for (i, pc) in cfg.ports.iter().enumerate() {
+        if let Some(k) = &pc.kernel {
+            taps.push(kernel::open(i, pc, k, port_macs[i], &pool).map_err(StartError)?);
+        }
+    }
+
     let neigh = Arc::new(NeighTable::new(lbcore::pipeline::snapshot::MAX_NEIGHBOURS));
     let mut registry = Registry::default();
     let snap = Arc::new(
@@ -267,6 +276,11 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         handoff: (0..n_workers)
             .map(|_| ArrayQueue::new(HANDOFF_QUEUE_DEPTH))
             .collect(),
+        kernel: cfg
+            .ports
+            .iter()
+            .map(|p| p.kernel.as_ref().map(kernel::KernelPath::new))
+            .collect(),
         pool,
         ports: port_handles,
         workers: handles,
@@ -308,6 +322,15 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             dump: h.dump.clone(),
             shared: shared.clone(),
             burst: cfg.workers.burst as usize,
+            kernel_budget: cfg
+                .ports
+                .iter()
+                .map(|p| {
+                    p.kernel
+                        .as_ref()
+                        .map(|k| kernel::KernelBudget::new(k.rate_pps, queues as usize))
+                })
+                .collect(),
         };
         info!(
             "worker {w}: port {} queue {} on lcore {}",
@@ -315,6 +338,13 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         );
         dpdk::lcore::launch(h.lcore, move || worker::run(ctx))?;
     }
+
+    let kernel_thread = if taps.is_empty() {
+        None
+    } else {
+        let shared = shared.clone();
+        Some(std::thread::spawn(move || kernel::run(shared, taps)))
+    };
 
     // SIGINT/SIGTERM stop, SIGHUP reloads. (signal-hook rather than ctrlc:
     // ctrlc's SIGTERM support also turns SIGHUP into a stop.)
@@ -393,6 +423,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
 
     info!("stopping workers");
     dpdk::lcore::wait_all();
+    if let Some(h) = kernel_thread {
+        let _ = h.join();
+    }
     let stats = shared.worker_stats();
     let mut port_reports = Vec::new();
     for (port, pc) in ports.iter().zip(&cfg.ports) {

@@ -55,9 +55,23 @@ pub struct PortSample {
     pub link_up: Option<bool>,
 }
 
+/// One port's kernel exception path (kernel.rs), as counted by its thread.
+#[derive(Debug, Clone, Default)]
+pub struct KernelSample {
+    pub port: String,
+    pub iface: String,
+    pub rate_pps: u32,
+    pub delivered: u64,
+    pub tap_refused: u64,
+    pub sent_by_kernel: u64,
+    pub from_kernel_full: u64,
+}
+
 /// Everything a scrape reports, as plain data.
 pub struct MetricInputs {
     pub ports: Vec<PortSample>,
+    /// The ports that have a kernel exception path.
+    pub kernel: Vec<KernelSample>,
     /// Per worker, in worker-index order.
     pub workers: Vec<Arc<WorkerStats>>,
     /// Per worker (same order): cumulative burst latency in TSC cycles.
@@ -99,6 +113,7 @@ pub fn gather(shared: &Shared) -> MetricInputs {
         .collect();
     MetricInputs {
         ports,
+        kernel: kernel_samples(shared),
         workers: shared.worker_stats(),
         latency,
         tsc_hz: dpdk::tsc::hz(),
@@ -109,6 +124,27 @@ pub fn gather(shared: &Shared) -> MetricInputs {
         conn_capacity: shared.conn_capacity,
         uptime_s: shared.clock.seconds(),
     }
+}
+
+/// The kernel exception paths' own counters.
+pub fn kernel_samples(shared: &Shared) -> Vec<KernelSample> {
+    shared
+        .ports
+        .iter()
+        .zip(&shared.kernel)
+        .filter_map(|(p, k)| {
+            let k = k.as_ref()?;
+            Some(KernelSample {
+                port: p.name.clone(),
+                iface: k.iface.clone(),
+                rate_pps: k.rate_pps,
+                delivered: k.delivered.load(Relaxed),
+                tap_refused: k.tap_refused.load(Relaxed),
+                sent_by_kernel: k.sent_by_kernel.load(Relaxed),
+                from_kernel_full: k.from_kernel_full.load(Relaxed),
+            })
+        })
+        .collect()
 }
 
 /// The current metrics in the Prometheus text format.
@@ -130,6 +166,7 @@ fn try_render_parts(m: &MetricInputs) -> prometheus::Result<String> {
     let reg = Registry::new();
     let b = Builder { reg: &reg };
     ports(&b, m)?;
+    kernel_paths(&b, m)?;
     counters(&b, m)?;
     services(&b, m)?;
     workers(&b, m)?;
@@ -214,6 +251,35 @@ fn ports(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     Ok(())
 }
 
+fn kernel_paths(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
+    if m.kernel.is_empty() {
+        return Ok(());
+    }
+    let frames = b.counter(
+        "lbd_kernel_path_frames_total",
+        "Kernel exception path, per port: frames written to the kernel interface (delivered) or refused by it (refused), frames the kernel sent (sent_by_kernel) and those dropped because the workers' queue was full (dropped_queue_full).",
+        &["port", "iface", "event"],
+    )?;
+    let rate = b.gauge(
+        "lbd_kernel_path_rate_limit_pps",
+        "Frames per second the kernel exception path accepts per port (ports[].kernel.rate_pps).",
+        &["port", "iface"],
+    )?;
+    for k in &m.kernel {
+        let (p, i) = (k.port.as_str(), k.iface.as_str());
+        for (event, v) in [
+            ("delivered", k.delivered),
+            ("refused", k.tap_refused),
+            ("sent_by_kernel", k.sent_by_kernel),
+            ("dropped_queue_full", k.from_kernel_full),
+        ] {
+            frames.with_label_values(&[p, i, event]).inc_by(v);
+        }
+        rate.with_label_values(&[p, i]).set(k.rate_pps as f64);
+    }
+    Ok(())
+}
+
 /// Where a worker counter is exported.
 struct Dest {
     name: &'static str,
@@ -223,7 +289,7 @@ struct Dest {
 }
 
 const PACKETS_HELP: &str =
-    "Frames the workers sent on: forwarded to a real server (DR, tunnel) or answered (ARP, ICMP echo, ICMP fragmentation needed); ICMP errors about connections are relayed.";
+    "Frames the workers sent on: forwarded to a real server (DR, tunnel, NAT) or answered (ARP, ICMP echo, ICMP fragmentation needed), ICMP errors about connections relayed, or frames for the director's own host queued for its kernel interface (to_kernel).";
 
 /// Drops all go to `lbd_drops_total{reason}`. Frames that were forwarded or
 /// answered share `lbd_packets_total{outcome}`, so that the frames received
@@ -263,6 +329,11 @@ fn destination(c: Counter) -> Dest {
         Counter::IcmpErrorForwarded => packets("icmp_error_forwarded"),
         Counter::IcmpErrorNatForwarded => packets("icmp_error_nat_forwarded"),
         Counter::IcmpErrorNatReply => packets("icmp_error_nat_reply"),
+        Counter::ToKernel => packets("to_kernel"),
+        Counter::FromKernel => single(
+            "lbd_kernel_frames_sent_total",
+            "Frames the director's host sent through the ports' kernel interfaces, transmitted by the workers.",
+        ),
         Counter::ArpLearned => single(
             "lbd_arp_learned_total",
             "ARP packets from which a real server's MAC address was learned or confirmed.",
@@ -1011,6 +1082,15 @@ mod tests {
         };
         Lab {
             inputs: MetricInputs {
+                kernel: vec![KernelSample {
+                    port: "lan0".into(),
+                    iface: "lbd-lan0".into(),
+                    rate_pps: 20_000,
+                    delivered: 5,
+                    tap_refused: 1,
+                    sent_by_kernel: 6,
+                    from_kernel_full: 0,
+                }],
                 ports: vec![
                     PortSample {
                         name: "lan0".into(),
@@ -1104,6 +1184,7 @@ mod tests {
                         "lbd_connections_expired_total",
                         "lbd_ipv4_options_total",
                         "lbd_tx_failed_total",
+                        "lbd_kernel_frames_sent_total",
                     ]
                     .contains(&s.name.as_str())
             })
@@ -1165,6 +1246,20 @@ mod tests {
         assert_eq!(p.get("lbd_port_errors_total", &tx), 2.0);
         assert_eq!(p.get("lbd_port_nombuf_total", &[("port", "lan0")]), 3.0);
         assert_eq!(p.get("lbd_port_link_up", &[("port", "lan0")]), 1.0);
+        let k = |e| [("port", "lan0"), ("iface", "lbd-lan0"), ("event", e)];
+        assert_eq!(p.get("lbd_kernel_path_frames_total", &k("delivered")), 5.0);
+        assert_eq!(p.get("lbd_kernel_path_frames_total", &k("refused")), 1.0);
+        assert_eq!(
+            p.get("lbd_kernel_path_frames_total", &k("sent_by_kernel")),
+            6.0
+        );
+        assert_eq!(
+            p.get(
+                "lbd_kernel_path_rate_limit_pps",
+                &[("port", "lan0"), ("iface", "lbd-lan0")]
+            ),
+            20_000.0
+        );
         // An unreadable port: no counters, but its link state is known.
         assert_eq!(p.series("lbd_port_packets_total").len(), 2);
         assert_eq!(p.get("lbd_port_link_up", &[("port", "wan0")]), 0.0);
@@ -1300,6 +1395,7 @@ mod tests {
         .unwrap();
         let m = MetricInputs {
             ports: vec![],
+            kernel: vec![],
             workers: vec![],
             latency: vec![],
             tsc_hz: HZ,

@@ -84,6 +84,9 @@ pub struct Shared {
     /// Per worker: frames other workers handed over. Declared before `pool`
     /// so that leftover mbufs are freed while their pool still exists.
     pub handoff: Vec<ArrayQueue<Handoff>>,
+    /// Per port: its kernel exception path, if configured (`kernel.rs`).
+    /// Before `pool`, like `handoff`.
+    pub kernel: Vec<Option<crate::kernel::KernelPath>>,
     /// Packet buffers, for frames the workers build (control frames).
     pub pool: dpdk::Mempool,
     pub ports: Vec<PortHandle>,

@@ -41,6 +41,9 @@ pub struct WorkerCtx {
     pub shared: Arc<Shared>,
     /// Packets pulled per poll (config `workers.burst`, at most 64).
     pub burst: usize,
+    /// Per port: this worker's allowance of frames to the port's kernel
+    /// interface (None: the port has no kernel path).
+    pub kernel_budget: Vec<Option<crate::kernel::KernelBudget>>,
 }
 
 pub fn run(mut ctx: WorkerCtx) -> i32 {
@@ -62,6 +65,9 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         ctx.dump.serve(ctx.worker.table(), now);
         if !ctx.shared.handoff[ctx.index].is_empty() {
             serve_handoffs(&mut ctx, &mut tx, now);
+        }
+        if drains_ctl {
+            send_kernel_frames(&mut ctx, &mut tx);
         }
         let n = ctx.rx.rx_burst_upto(&mut rx, ctx.burst);
         if n == 0 {
@@ -87,11 +93,16 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         let port = ctx.port;
         let shared = &*ctx.shared;
         let next = (ctx.index + 1) % shared.handoff.len();
+        let budgets = &mut ctx.kernel_budget;
         rx.drain(|mut m| {
             let out = match worker.process_buf(&mut MbufBuf(&mut m), port, now) {
                 Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
                 Verdict::Handoff => {
                     pass_on(shared, next, m, port, 1, &stats);
+                    return;
+                }
+                Verdict::Kernel => {
+                    to_kernel(shared, budgets, port, m, now, &stats);
                     return;
                 }
                 _ => &mut drop,
@@ -174,6 +185,53 @@ fn serve_handoffs(ctx: &mut WorkerCtx, tx: &mut [MbufBurst], now: lbcore::conntr
             _ => {}
         }
     }
+    flush_tx(&mut ctx.tx, tx, &stats);
+}
+
+/// Queue frame `m` for the kernel interface of `port`, within this worker's
+/// budget; otherwise drop it (counted).
+fn to_kernel(
+    shared: &Shared,
+    budgets: &mut [Option<crate::kernel::KernelBudget>],
+    port: u16,
+    m: dpdk::Mbuf,
+    now: lbcore::conntrack::Tick,
+    stats: &WorkerStats,
+) {
+    let (Some(Some(k)), Some(Some(budget))) = (
+        shared.kernel.get(port as usize),
+        budgets.get_mut(port as usize),
+    ) else {
+        // The pipeline only says Kernel for ports with a kernel path.
+        stats.count(Counter::DropKernelQueueFull);
+        return;
+    };
+    if !budget.take(now) {
+        stats.count(Counter::DropKernelRate);
+    } else if k.to_kernel.push(m).is_err() {
+        stats.count(Counter::DropKernelQueueFull);
+    } else {
+        stats.count(Counter::ToKernel);
+    }
+}
+
+/// Transmit what the kernel sent on this worker's port's kernel interface
+/// (the queue-0 worker of each port does this, between bursts).
+fn send_kernel_frames(ctx: &mut WorkerCtx, tx: &mut [MbufBurst]) {
+    let p = ctx.port as usize;
+    let Some(Some(k)) = ctx.shared.kernel.get(p) else {
+        return;
+    };
+    if k.from_kernel.is_empty() {
+        return;
+    }
+    let out = &mut tx[p];
+    while out.remaining() > 0 {
+        let Some(m) = k.from_kernel.pop() else { break };
+        let _ = out.push(m);
+    }
+    let stats = ctx.worker.stats().clone();
+    stats.add(Counter::FromKernel, out.len() as u64);
     flush_tx(&mut ctx.tx, tx, &stats);
 }
 

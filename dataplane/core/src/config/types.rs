@@ -148,10 +148,36 @@ pub struct PortConfig {
     /// needed" (DF set) or dropped (DF clear). lbd does not set the NIC's MTU.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
+    /// The kernel exception path: a TAP interface of this name, created by
+    /// lbd, carries the port's MAC and `address`, so the director's own
+    /// host can talk through a port that DPDK owns (SSH, health checks,
+    /// pings, a local service). Frames to the port's address that the
+    /// dataplane does not answer itself (it answers ARP and ping) go to the
+    /// kernel, rate-limited; what the kernel sends there goes out of the
+    /// port. Default: None (no kernel path; such frames are dropped).
+    #[serde(default)]
+    pub kernel: Option<KernelPathConfig>,
 }
 
 fn default_mtu() -> u16 {
     1500
+}
+
+/// A port's kernel exception path (see [`PortConfig::kernel`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelPathConfig {
+    /// Name of the TAP interface (1 to 15 characters: letters, digits,
+    /// `-`, `_`, `.`), e.g. "lbd-lan0".
+    pub iface: String,
+    /// Frames per second handed to the kernel, at most (a flood to the
+    /// director's address is dropped and counted beyond this). Default: 20000.
+    #[serde(default = "default_kernel_rate")]
+    pub rate_pps: u32,
+}
+
+fn default_kernel_rate() -> u32 {
+    20_000
 }
 
 /// IPIP tunnel settings.

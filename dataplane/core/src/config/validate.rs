@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::error::Problem;
-use super::types::{Config, Forward, Ipv4Cidr, PortConfig, Protocol};
+use super::types::{Config, Forward, Ipv4Cidr, KernelPathConfig, PortConfig, Protocol};
 
 /// Smallest connection table.
 pub const MIN_CONN_CAPACITY: u32 = 1024;
@@ -350,6 +350,40 @@ fn check_ports(cfg: &Config, v: &mut Vec<Problem>) {
                 format!("mtu {} is out of range ({MIN_MTU} to {MAX_MTU})", port.mtu),
             ));
         }
+        if let Some(k) = &port.kernel {
+            check_kernel_path(cfg, i, k, v);
+        }
+    }
+}
+
+/// A port's kernel exception path: a usable, unique interface name and a
+/// positive rate.
+fn check_kernel_path(cfg: &Config, i: usize, k: &KernelPathConfig, v: &mut Vec<Problem>) {
+    let at = |f: &str| format!("ports[{i}].kernel.{f}");
+    let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if k.iface.is_empty() || k.iface.len() > 15 || !k.iface.chars().all(name_ok) {
+        v.push(Problem::new(
+            at("iface"),
+            format!(
+                "interface name \"{}\" is not usable: 1 to 15 characters, letters, digits, \
+                 '-', '_' or '.'",
+                k.iface
+            ),
+        ));
+    } else if let Some(j) = cfg.ports[..i]
+        .iter()
+        .position(|p| p.kernel.as_ref().is_some_and(|o| o.iface == k.iface))
+    {
+        v.push(Problem::new(
+            at("iface"),
+            format!("interface \"{}\" is also used by ports[{j}]", k.iface),
+        ));
+    }
+    if k.rate_pps == 0 {
+        v.push(Problem::new(
+            at("rate_pps"),
+            "rate_pps is 0: nothing would reach the kernel; remove `kernel` instead",
+        ));
     }
 }
 
@@ -1324,6 +1358,43 @@ mod tests {
             "services[0].real_servers[1].port",
             "real server port 0 is only for services on all ports",
             "port: Some",
+        );
+    }
+
+    #[test]
+    fn config_port_kernel_path() {
+        let t = |k: &str| {
+            with(
+                r#""198.18.0.2/24")"#,
+                &format!("\"198.18.0.2/24\", kernel: Some({k}))"),
+            )
+        };
+        assert_eq!(problems(&t(r#"(iface: "lbd-lan0")"#)), vec![]);
+        assert_eq!(
+            parse(&t(r#"(iface: "lbd-lan0")"#), "t.ron").unwrap().ports[0]
+                .kernel
+                .as_ref()
+                .unwrap()
+                .rate_pps,
+            20_000
+        );
+        one(
+            &t(r#"(iface: "a-name-far-too-long")"#),
+            "ports[0].kernel.iface",
+            "interface name \"a-name-far-too-long\" is not usable",
+            "iface:",
+        );
+        one(
+            &t(r#"(iface: "bad/name")"#),
+            "ports[0].kernel.iface",
+            "is not usable",
+            "iface:",
+        );
+        one(
+            &t(r#"(iface: "k0", rate_pps: 0)"#),
+            "ports[0].kernel.rate_pps",
+            "rate_pps is 0",
+            "rate_pps:",
         );
     }
 

@@ -60,6 +60,11 @@ pub enum Verdict {
     /// to the next worker ([`Worker::process_handed_off`]). Returned only
     /// when [`Worker::set_workers`] said there are other workers.
     Handoff,
+    /// For the director's own host: the frame goes, untouched, to the
+    /// kernel interface of the port it arrived on (the exception path,
+    /// `ports[].kernel`). The I/O loop counts `to_kernel` when it queues
+    /// the frame, or the reason it could not.
+    Kernel,
 }
 
 /// What the packet path decided about a frame. Most decisions are final
@@ -280,6 +285,12 @@ impl Worker {
             self.stats.count(Counter::ArpReplied);
             return Verdict::Tx(rx_port);
         }
+        let port = &snap.ports[rx_port as usize];
+        if op == arp::ARP_REPLY && port.kernel && tpa == port.addr {
+            // The answer to the kernel's own ARP request (the dataplane has
+            // learned from it too).
+            return Verdict::Kernel;
+        }
         if learned {
             Verdict::Consumed
         } else {
@@ -323,6 +334,11 @@ impl Worker {
                 return Verdict::Drop(Counter::DropIpv4BadSource).into();
             }
             if ip.is_fragment() {
+                let port = &snap.ports[rx_port as usize];
+                if !to_vip && port.kernel && u32::from(port.addr) == dst {
+                    // The kernel reassembles its own traffic.
+                    return Verdict::Kernel.into();
+                }
                 return Verdict::Drop(Counter::DropIpv4Fragment).into();
             }
             if ip.has_options() {
@@ -339,6 +355,15 @@ impl Worker {
         };
         let l4 = ETH + hlen;
         let l4_end = ETH + frame_len;
+        let port = &self.snap.ports[rx_port as usize];
+        if !to_vip && port.kernel && u32::from(port.addr) == dst {
+            // The director's own host: the dataplane answers pings, the
+            // kernel gets everything else (SSH, health-check replies, ...).
+            let echo = proto == ipv4::PROTO_ICMP && frame.get(l4) == Some(&icmp::ICMP_ECHO_REQUEST);
+            if !echo {
+                return Verdict::Kernel.into();
+            }
+        }
         match proto {
             ipv4::PROTO_ICMP if icmp_error::is_error(&frame[l4..l4_end]) => {
                 self.icmp_error(frame, l4, l4_end, now)

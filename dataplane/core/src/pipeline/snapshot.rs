@@ -33,6 +33,9 @@ pub struct PortInfo {
     pub mac: MacAddr,
     /// IP MTU of the link (tunnelled packets must fit it with their outer header).
     pub mtu: u16,
+    /// The port has a kernel exception path (`ports[].kernel`): traffic to
+    /// its address that the dataplane does not answer goes to the kernel.
+    pub kernel: bool,
 }
 
 impl PortInfo {
@@ -244,6 +247,7 @@ impl Snapshot {
                 prefix: p.address.prefix,
                 mac: p.mac.unwrap_or(*mac),
                 mtu: p.mtu,
+                kernel: p.kernel.is_some(),
             })
             .collect();
         if cfg.services.len() > MAX_SERVICES {

@@ -40,7 +40,10 @@ struct Lab {
 }
 
 fn lab(sched: &str, weights: (u32, u32), resolve: bool) -> Lab {
-    let cfg = config(sched, weights);
+    lab_from(config(sched, weights), resolve)
+}
+
+fn lab_from(cfg: Config, resolve: bool) -> Lab {
     let neigh = Arc::new(NeighTable::new(64));
     let mut reg = Registry::default();
     let snap = Arc::new(Snapshot::build(&cfg, &[DIR_MAC], &mut reg, &neigh, 1).unwrap());
@@ -1634,4 +1637,112 @@ mod icmp_errors {
 /// A worker over the lab configuration (for tests elsewhere in the crate).
 pub(crate) fn any_worker() -> Worker {
     lab("Rr", (1, 1), true).w
+}
+
+// --- the kernel exception path (ports[].kernel) ---
+
+mod kernel_path {
+    use super::*;
+    use crate::config::KernelPathConfig;
+
+    fn kernel_lab(on: bool) -> Lab {
+        let mut cfg = config("Rr", (1, 1));
+        if on {
+            cfg.ports[0].kernel = Some(KernelPathConfig {
+                iface: "lbd-lan0".into(),
+                rate_pps: 100,
+            });
+        }
+        lab_from(cfg, true)
+    }
+
+    fn to_dir(proto: &str) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2(RS1_MAC.0, DIR_MAC.0).ipv4([198, 18, 0, 11], DIR, 64);
+        let mut f = Vec::new();
+        match proto {
+            "tcp" => b.tcp(80, 50000, 1, 1000).syn().ack(1).write(&mut f, &[]),
+            "udp" => b.udp(53, 50000).write(&mut f, b"x"),
+            "echo-reply" => b.icmpv4_echo_reply(1, 1).write(&mut f, b"ping"),
+            "echo-request" => b.icmpv4_echo_request(1, 1).write(&mut f, b"ping"),
+            _ => unreachable!(),
+        }
+        .unwrap();
+        f
+    }
+
+    #[test]
+    fn own_address_traffic_goes_to_the_kernel_untouched() {
+        let mut l = kernel_lab(true);
+        for p in ["tcp", "udp", "echo-reply"] {
+            let orig = to_dir(p);
+            let mut f = orig.clone();
+            assert_eq!(l.w.process(&mut f, 0, 0), Verdict::Kernel, "{p}");
+            assert_eq!(f, orig, "{p}: untouched");
+        }
+        // Pings are still answered by the dataplane.
+        let mut f = to_dir("echo-request");
+        assert_eq!(l.w.process(&mut f, 0, 0), Verdict::Tx(0));
+        assert_eq!(l.w.stats().get(Counter::IcmpEchoReplied), 1);
+        // VIP traffic never goes to the kernel.
+        let mut s = syn(40000);
+        assert_eq!(l.w.process(&mut s, 0, 0), Verdict::Tx(0));
+        // Nor traffic for addresses that are not ours.
+        let mut other = Vec::new();
+        PacketBuilder::ethernet2(RS1_MAC.0, DIR_MAC.0)
+            .ipv4([198, 18, 0, 11], [198, 18, 0, 77], 64)
+            .udp(1, 2)
+            .write(&mut other, b"x")
+            .unwrap();
+        assert_eq!(
+            l.w.process(&mut other, 0, 0),
+            Verdict::Drop(Counter::DropIpv4NotLocal)
+        );
+    }
+
+    #[test]
+    fn without_a_kernel_path_own_address_traffic_is_dropped() {
+        let mut l = kernel_lab(false);
+        let mut f = to_dir("tcp");
+        assert_eq!(
+            l.w.process(&mut f, 0, 0),
+            Verdict::Drop(Counter::DropIpv4UnknownProtocol)
+        );
+        let mut f = to_dir("echo-reply");
+        assert_eq!(
+            l.w.process(&mut f, 0, 0),
+            Verdict::Drop(Counter::DropIcmpUnsupported)
+        );
+    }
+
+    #[test]
+    fn arp_replies_to_the_kernel_are_learned_and_passed_on() {
+        let mut l = kernel_lab(true);
+        let mut f = vec![0u8; 60];
+        let n = crate::wire::arp::build_arp(
+            &mut f,
+            arp::ARP_REPLY,
+            RS1_MAC,
+            DIR_MAC,
+            RS1_MAC,
+            Ipv4Addr::new(198, 18, 0, 11),
+            DIR_MAC,
+            Ipv4Addr::from(DIR),
+        );
+        f.truncate(n.max(60));
+        assert_eq!(l.w.process(&mut f, 0, 7), Verdict::Kernel);
+        assert_eq!(l.w.stats().get(Counter::ArpLearned), 1);
+        // Requests for our address are answered by the dataplane.
+        let mut q = vec![0u8; 60];
+        crate::wire::arp::build_arp(
+            &mut q,
+            arp::ARP_REQUEST,
+            RS1_MAC,
+            MacAddr::BROADCAST,
+            RS1_MAC,
+            Ipv4Addr::new(198, 18, 0, 11),
+            MacAddr::ZERO,
+            Ipv4Addr::from(DIR),
+        );
+        assert_eq!(l.w.process(&mut q, 0, 8), Verdict::Tx(0));
+    }
 }

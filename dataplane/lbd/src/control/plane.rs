@@ -671,6 +671,24 @@ impl ControlPlane {
                     let v: u64 = self.shared.workers.iter().map(|w| w.stats.get(c)).sum();
                     (c.name().to_string(), v)
                 })
+                .chain(
+                    crate::metrics::kernel_samples(&self.shared)
+                        .into_iter()
+                        .flat_map(|k| {
+                            [
+                                (format!("kernel_{}_delivered", k.port), k.delivered),
+                                (format!("kernel_{}_refused", k.port), k.tap_refused),
+                                (
+                                    format!("kernel_{}_sent_by_kernel", k.port),
+                                    k.sent_by_kernel,
+                                ),
+                                (
+                                    format!("kernel_{}_dropped_queue_full", k.port),
+                                    k.from_kernel_full,
+                                ),
+                            ]
+                        }),
+                )
                 .filter(|&(_, v)| v > 0)
                 .collect(),
         }
