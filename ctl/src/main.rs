@@ -431,6 +431,8 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             scheduler: scheduler.map(Into::into).unwrap_or_default(),
             real_servers: vec![],
             persistence: persist.persistence(),
+            health_check: None,
+            fallback: None,
         }),
         Cmd::Service(ServiceCmd::Edit {
             service,
@@ -472,6 +474,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
                 } else {
                     Forward::Dr
                 },
+                health_check: None,
             },
         },
         Cmd::Real(RealCmd::Edit {

@@ -90,6 +90,8 @@ fn service_add() {
             scheduler: Scheduler::Rr,
             real_servers: vec![],
             persistence: None,
+            health_check: None,
+            fallback: None,
         })
     );
     // Default scheduler is wlc; --udp, -s and the svc alias.
@@ -102,6 +104,8 @@ fn service_add() {
             scheduler: Scheduler::Wlc,
             real_servers: vec![],
             persistence: None,
+            health_check: None,
+            fallback: None,
         })
     );
     for (name, want) in [
@@ -293,6 +297,7 @@ fn real_add() {
                 port: None,
                 weight: 1,
                 forward: Forward::Dr,
+                health_check: None,
             },
         }
     );
@@ -318,6 +323,7 @@ fn real_add() {
                 port: Some(53),
                 weight: 3,
                 forward: Forward::Dr,
+                health_check: None,
             },
         }
     );
@@ -615,6 +621,7 @@ fn real_add_and_edit_tunnel() {
                 port: None,
                 weight: 1,
                 forward: Forward::Tunnel,
+                health_check: None,
             },
         }
     );
@@ -682,6 +689,7 @@ fn real_add_and_edit_masquerading() {
                 port: Some(8080),
                 weight: 1,
                 forward: Forward::Nat,
+                health_check: None,
             },
         }
     );

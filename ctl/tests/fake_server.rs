@@ -250,6 +250,8 @@ fn service_add_sends_the_service() {
             scheduler: Scheduler::Rr,
             real_servers: vec![],
             persistence: None,
+            health_check: None,
+            fallback: None,
         })]
     );
 }
@@ -277,6 +279,7 @@ fn invalid_change_exits_2() {
                 port: None,
                 weight: 2,
                 forward: Forward::Dr,
+                health_check: None,
             },
         }]
     );

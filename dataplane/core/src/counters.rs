@@ -151,6 +151,10 @@ counters! {
     DropTcpNoConn = "drop_tcp_no_conn",
     /// Every real server of the service is quiesced or none exist.
     DropNoRealServer = "drop_no_real_server",
+    /// A packet of a connection whose real server failed its health check
+    /// with `expire_connections`: dropped, and the connection ended (the
+    /// client's next SYN is scheduled to a live server).
+    DropRealServerDown = "drop_real_server_down",
     /// Connection table full: new flow refused.
     DropConnTableFull = "drop_conn_table_full",
     /// Real server's MAC not resolved yet.

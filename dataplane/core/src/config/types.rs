@@ -384,6 +384,132 @@ pub struct ServiceConfig {
     /// on all ports), as in IPVS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<Persistence>,
+    /// How lbd checks this service's real servers (each real server may
+    /// override it). `None`: not checked; real servers are always in
+    /// service (as with plain ipvsadm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    /// The "sorry" server: scheduled only while every real server of the
+    /// service is down by its health check (ldirectord's `fallback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+}
+
+/// A service's fallback server (see [`ServiceConfig::fallback`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    pub address: Ipv4Addr,
+    /// Defaults to the service port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub forward: Forward,
+}
+
+/// A health check (keepalived's checkers, ldirectord's `checktype`).
+///
+/// A real server is checked every `interval_ms`; each check must succeed
+/// within `timeout_ms`. Its first result decides its state at once (until
+/// then it is in service); afterwards `fall` consecutive failures take it
+/// out of service and `rise` consecutive successes bring it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// What a check does.
+    pub check: CheckKind,
+    #[serde(default = "default_check_interval")]
+    pub interval_ms: u32,
+    #[serde(default = "default_check_timeout")]
+    pub timeout_ms: u32,
+    /// Consecutive successes that bring a down server back.
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    /// Consecutive failures that take an up server out.
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+    /// Check this port instead of the real server's (keepalived's
+    /// `connect_port`).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// What a failed server becomes.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    /// Also end the failed server's existing connections at once (IPVS's
+    /// `expire_nodest_conn`): their next packet is dropped and a new SYN (or
+    /// UDP datagram) is scheduled to a live server. Default: false (they
+    /// continue, in case the server still serves them).
+    #[serde(default)]
+    pub expire_connections: bool,
+}
+
+fn default_check_interval() -> u32 {
+    5000
+}
+fn default_check_timeout() -> u32 {
+    3000
+}
+fn default_rise() -> u32 {
+    2
+}
+fn default_fall() -> u32 {
+    3
+}
+
+/// The kinds of health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum CheckKind {
+    /// A TCP connection can be opened (keepalived's TCP_CHECK).
+    Tcp,
+    /// An HTTP/1.0 GET of `path` answers with `status` and, if given, a
+    /// body containing `expect` (ldirectord's negotiate check with
+    /// `request` and `receive`; keepalived's HTTP_GET).
+    Http {
+        #[serde(default = "default_http_path")]
+        path: String,
+        #[serde(default = "default_http_status")]
+        status: u16,
+        #[serde(default)]
+        expect: Option<String>,
+        /// The Host header (default: the real server's address).
+        #[serde(default)]
+        host: Option<String>,
+    },
+    /// A UDP datagram `send` is answered; with `expect`, by a datagram
+    /// containing it.
+    Udp {
+        send: String,
+        #[serde(default)]
+        expect: Option<String>,
+    },
+    /// A command exits with status 0 within the timeout (keepalived's
+    /// MISC_CHECK). It runs with `LBD_RS_ADDRESS`, `LBD_RS_PORT`,
+    /// `LBD_VIP`, `LBD_VPORT` and `LBD_PROTOCOL` in its environment.
+    Exec {
+        command: String,
+        #[serde(default)]
+        args: Vec<String>,
+    },
+}
+
+fn default_http_path() -> String {
+    "/".into()
+}
+fn default_http_status() -> u16 {
+    200
+}
+
+/// What a real server that fails its health check becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OnFailure {
+    /// Out of scheduling: no new connections, and persistent clients lose
+    /// their affinity to it (keepalived's default).
+    #[default]
+    Remove,
+    /// Weight 0 (ldirectord's `quiescent = yes`): no new connections;
+    /// existing connections and persistent clients keep going to it.
+    Quiesce,
 }
 
 /// Persistence of a service (`ipvsadm -p [TIMEOUT] [-M NETMASK]`).
@@ -436,6 +562,9 @@ pub struct RealServerConfig {
     pub weight: u32,
     #[serde(default)]
     pub forward: Forward,
+    /// This real server's own health check, replacing the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
 }
 
 fn default_weight() -> u32 {

@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::error::Problem;
-use super::types::{Config, Forward, Ipv4Cidr, KernelPathConfig, PortConfig, Protocol};
+use super::types::{
+    CheckKind, Config, Forward, HealthCheck, Ipv4Cidr, KernelPathConfig, PortConfig, Protocol,
+    RealServerConfig,
+};
 
 /// Smallest connection table.
 pub const MIN_CONN_CAPACITY: u32 = 1024;
@@ -527,20 +530,42 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
             ));
         }
 
-        let mut addrs: HashMap<Ipv4Addr, usize> = HashMap::new();
-        for (k, rs) in svc.real_servers.iter().enumerate() {
-            let rat = |f: &str| format!("services[{i}].real_servers[{k}].{f}");
+        if let Some(hc) = &svc.health_check {
+            check_health(hc, &at("health_check"), v);
+        }
+        // The fallback server must be reachable like a real server, and not
+        // be one of them.
+        let fallback = svc.fallback.map(|f| RealServerConfig {
+            address: f.address,
+            port: f.port,
+            weight: 1,
+            forward: f.forward,
+            health_check: None,
+        });
+        let members = svc
+            .real_servers
+            .iter()
+            .enumerate()
+            .map(|(k, r)| (format!("services[{i}].real_servers[{k}]"), r))
+            .chain(
+                fallback
+                    .iter()
+                    .map(|r| (format!("services[{i}].fallback"), r)),
+            );
+        let mut addrs: HashMap<Ipv4Addr, String> = HashMap::new();
+        for (here, rs) in members {
+            let rat = |f: &str| format!("{here}.{f}");
             let ip = rs.address;
-            if let Some(&j) = addrs.get(&ip) {
+            if let Some(j) = addrs.get(&ip) {
                 v.push(Problem::new(
                     rat("address"),
-                    format!(
-                        "duplicate real server {ip} in service {name}, also at \
-                         services[{i}].real_servers[{j}]"
-                    ),
+                    format!("duplicate real server {ip} in service {name}, also at {j}"),
                 ));
             } else {
-                addrs.insert(ip, k);
+                addrs.insert(ip, here.clone());
+            }
+            if let Some(hc) = &rs.health_check {
+                check_health(hc, &rat("health_check"), v);
             }
             if rs.weight > 65535 {
                 v.push(Problem::new(
@@ -635,6 +660,80 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// A health check's timings, counts and parameters.
+fn check_health(hc: &HealthCheck, at: &str, v: &mut Vec<Problem>) {
+    let f = |x: &str| format!("{at}.{x}");
+    if !(100..=3_600_000).contains(&hc.interval_ms) {
+        v.push(Problem::new(
+            f("interval_ms"),
+            format!(
+                "interval_ms {} is out of range (100 ms to 1 hour)",
+                hc.interval_ms
+            ),
+        ));
+    }
+    if !(10..=600_000).contains(&hc.timeout_ms) {
+        v.push(Problem::new(
+            f("timeout_ms"),
+            format!(
+                "timeout_ms {} is out of range (10 ms to 10 minutes)",
+                hc.timeout_ms
+            ),
+        ));
+    }
+    for (name, n) in [("rise", hc.rise), ("fall", hc.fall)] {
+        if !(1..=100).contains(&n) {
+            v.push(Problem::new(
+                f(name),
+                format!("{name} {n} is out of range (1 to 100 consecutive checks)"),
+            ));
+        }
+    }
+    if hc.port == Some(0) {
+        v.push(Problem::new(f("port"), "check port 0 is not a port"));
+    }
+    match &hc.check {
+        CheckKind::Tcp => {}
+        CheckKind::Http {
+            path, status, host, ..
+        } => {
+            if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                v.push(Problem::new(
+                    f("check.path"),
+                    format!("HTTP path \"{path}\" must start with / and hold no spaces"),
+                ));
+            }
+            if !(100..=599).contains(status) {
+                v.push(Problem::new(
+                    f("check.status"),
+                    format!("HTTP status {status} is out of range (100 to 599)"),
+                ));
+            }
+            if host.as_ref().is_some_and(|h| {
+                h.is_empty() || h.chars().any(|c| c.is_whitespace() || c.is_control())
+            }) {
+                v.push(Problem::new(
+                    f("check.host"),
+                    "Host header is empty or holds spaces",
+                ));
+            }
+        }
+        CheckKind::Udp { send, .. } => {
+            if send.is_empty() {
+                v.push(Problem::new(
+                    f("check.send"),
+                    "the UDP check needs a non-empty datagram to send",
+                ));
+            }
+        }
+        CheckKind::Exec { command, .. } => {
+            if command.trim().is_empty() {
+                v.push(Problem::new(f("check.command"), "the command is empty"));
             }
         }
     }
@@ -1358,6 +1457,84 @@ mod tests {
             "services[0].real_servers[1].port",
             "real server port 0 is only for services on all ports",
             "port: Some",
+        );
+    }
+
+    #[test]
+    fn config_health_checks_and_fallback() {
+        let t = |hc: &str| {
+            with(
+                "scheduler: Rr,",
+                &format!("scheduler: Rr, health_check: Some({hc}),"),
+            )
+        };
+        let good = t(r#"(check: Http(path: "/health", expect: Some("OK")), interval_ms: 500)"#);
+        assert_eq!(problems(&good), vec![]);
+        let cfg = parse(&good, "t.ron").unwrap();
+        let hc = cfg.services[0].health_check.as_ref().unwrap();
+        assert_eq!((hc.timeout_ms, hc.rise, hc.fall), (3000, 2, 3));
+        assert_eq!(hc.on_failure, crate::config::OnFailure::Remove);
+        assert!(matches!(&hc.check, CheckKind::Http { status: 200, .. }));
+        one(
+            &t("(check: Tcp, interval_ms: 50)"),
+            "services[0].health_check.interval_ms",
+            "interval_ms 50 is out of range",
+            "interval_ms:",
+        );
+        one(
+            &t("(check: Tcp, fall: 0)"),
+            "services[0].health_check.fall",
+            "fall 0 is out of range",
+            "fall:",
+        );
+        one(
+            &t(r#"(check: Http(path: "health"))"#),
+            "services[0].health_check.check.path",
+            "must start with /",
+            "path:",
+        );
+        one(
+            &t(r#"(check: Udp(send: ""))"#),
+            "services[0].health_check.check.send",
+            "non-empty datagram",
+            "send:",
+        );
+        one(
+            &t(r#"(check: Exec(command: " "))"#),
+            "services[0].health_check.check.command",
+            "the command is empty",
+            "command:",
+        );
+        // A real server's own check is validated too.
+        one(
+            &with(
+                r#"(address: "198.18.0.12")"#,
+                r#"(address: "198.18.0.12", health_check: Some((check: Tcp, rise: 101)))"#,
+            ),
+            "services[0].real_servers[1].health_check.rise",
+            "rise 101 is out of range",
+            "rise:",
+        );
+        // The fallback server: reachable, and not one of the real servers.
+        let fb = |f: &str| {
+            with(
+                "scheduler: Rr,",
+                &format!("scheduler: Rr, fallback: Some({f}),"),
+            )
+        };
+        assert_eq!(problems(&fb(r#"(address: "198.18.0.50")"#)), vec![]);
+        one(
+            &fb(r#"(address: "198.18.0.11")"#),
+            "services[0].fallback.address",
+            "duplicate real server 198.18.0.11 in service 198.18.0.100:80/tcp, also at \
+             services[0].real_servers[0]",
+            "address: \"198.18.0.11\")),",
+        );
+        one(
+            &fb(r#"(address: "198.19.0.50")"#),
+            "services[0].fallback.address",
+            "real server 198.19.0.50 is not on any port's subnet",
+            "address: \"198.19",
         );
     }
 

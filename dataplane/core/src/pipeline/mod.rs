@@ -447,10 +447,17 @@ impl Worker {
             Probe::Hit(slot) => {
                 let c = *self.table.get(slot);
                 let state = ConnState::from_u8(c.state);
-                if is_tcp && flags.syn() && !flags.ack() && state.reusable_by_syn() {
-                    // The client reuses a closing flow's port: a new connection.
+                let syn = is_tcp && flags.syn() && !flags.ack();
+                let dead = self.snap.is_dead(c.rs);
+                if dead || (syn && state.reusable_by_syn()) {
+                    // The client reuses a closing flow's port, or the real
+                    // server died with `expire_connections`: the entry
+                    // ends, and a SYN (or UDP) makes a new connection.
                     let old = self.table.take(slot);
                     forget(&self.stats, &old);
+                    if dead && is_tcp && !syn {
+                        return Verdict::Drop(Counter::DropRealServerDown).into();
+                    }
                     match self.new_conn(&key, svc_idx, slot, is_tcp, flags, now) {
                         Ok(NewConn::Local(rs)) => rs,
                         Ok(NewConn::Nat(rs)) => {

@@ -94,7 +94,9 @@ fn live_template(
     now: Tick,
 ) -> Option<(usize, Entry)> {
     let e = table.lookup(tk, hash, now)?;
-    match svc.reals.iter().position(|r| r.id == e.rs) {
+    // A server removed by its health check keeps no clients; a quiesced
+    // one does (see the module notes).
+    match svc.reals.iter().position(|r| r.id == e.rs && r.up) {
         Some(i) => Some((i, e)),
         None => {
             table.remove(&e);

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::config::{Config, Forward, Persistence, Protocol, Scheduler};
+use crate::config::{Config, Forward, Persistence, Protocol, RealServerConfig, Scheduler};
 use crate::conntrack::TimeoutsMs;
 use crate::neigh::NeighTable;
 use crate::wire::MacAddr;
@@ -58,6 +58,23 @@ pub struct RealServer {
     pub port: u16,
     pub weight: u32,
     pub forward: Forward,
+    /// In service by its health check (or not checked). A server that is
+    /// not keeps no persistent clients (their templates are ignored).
+    pub up: bool,
+    /// The service's fallback ("sorry") server: scheduled only while every
+    /// real server is down (see [`Snapshot::apply_health`]).
+    pub fallback: bool,
+}
+
+/// The health of a real server, as the control plane's checkers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsHealth {
+    /// In service (or not checked).
+    Up,
+    /// Failed its check. `quiesce`: weight 0 only (existing connections and
+    /// persistent clients stay); otherwise out of scheduling altogether.
+    /// `expire`: its existing connections end at their next packet.
+    Down { quiesce: bool, expire: bool },
 }
 
 /// How to reach a real server: looked up by id for every forwarded packet.
@@ -73,6 +90,10 @@ pub struct RsRoute {
     pub addr: Ipv4Addr,
     /// Its port (NAT rewrites the destination port to it).
     pub rport: u16,
+    /// Down with `expire_connections`: packets of its existing DR/tunnel
+    /// connections are dropped (`drop_real_server_down`) and the entries
+    /// removed, so that the client's next SYN is scheduled afresh.
+    pub dead: bool,
 }
 
 /// The outer source addresses of tunnelled packets (`tunnel.source_pool`):
@@ -264,8 +285,22 @@ impl Snapshot {
             svc_keys.push(skey);
             let id = alloc_id(&mut registry.services, skey, MAX_SERVICES, &mut 0)
                 .ok_or(SnapshotError::TooManyServices)?;
-            let mut reals = Vec::with_capacity(s.real_servers.len());
-            for r in &s.real_servers {
+            let mut reals = Vec::with_capacity(s.real_servers.len() + 1);
+            // The fallback server is a member like the others, at weight 0
+            // and not up until apply_health finds every real server down.
+            let fallback = s.fallback.map(|f| RealServerConfig {
+                address: f.address,
+                port: f.port,
+                weight: 0,
+                forward: f.forward,
+                health_check: None,
+            });
+            let members = s
+                .real_servers
+                .iter()
+                .map(|r| (r, false))
+                .chain(fallback.iter().map(|r| (r, true)));
+            for (r, is_fallback) in members {
                 let port = r.port.unwrap_or(s.port);
                 let rkey = (skey, r.address, port);
                 rs_keys.push(rkey);
@@ -301,6 +336,7 @@ impl Snapshot {
                     forward: r.forward,
                     addr: r.address,
                     rport: port,
+                    dead: false,
                 });
                 reals.push(RealServer {
                     id: rid,
@@ -308,6 +344,8 @@ impl Snapshot {
                     port,
                     weight: r.weight,
                     forward: r.forward,
+                    up: !is_fallback,
+                    fallback: is_fallback,
                 });
             }
             services.push(Service {
@@ -316,17 +354,7 @@ impl Snapshot {
                 port: s.port,
                 protocol: s.protocol,
                 scheduler: s.scheduler,
-                tables: crate::sched::Tables::build(
-                    s.scheduler,
-                    &reals
-                        .iter()
-                        .map(|r| crate::sched::Member {
-                            addr: u32::from(r.addr),
-                            port: r.port,
-                            weight: r.weight,
-                        })
-                        .collect::<Vec<_>>(),
-                ),
+                tables: tables_for(s.scheduler, &reals),
                 reals,
                 persistence: s.persistence,
             });
@@ -408,6 +436,83 @@ impl Snapshot {
     pub fn route(&self, rs: u32) -> Option<RsRoute> {
         self.routes.get(rs as usize).copied().flatten()
     }
+
+    /// Whether real server `rs`'s connections are to end now (down, with
+    /// `expire_connections`).
+    #[inline]
+    pub fn is_dead(&self, rs: u32) -> bool {
+        self.routes
+            .get(rs as usize)
+            .is_some_and(|r| r.is_some_and(|r| r.dead))
+    }
+
+    /// Apply the checkers' view of the real servers (call on a freshly
+    /// built snapshot, before publishing it). A down server gets weight 0;
+    /// removed (not quiesced) it also stops being `up`; with `expire` its
+    /// route is marked dead. A service's fallback server gets weight 1 and
+    /// is up exactly when none of its real servers is up. Scheduler tables
+    /// are rebuilt for the services that changed.
+    pub fn apply_health(&mut self, health: impl Fn(&Service, &RealServer) -> RsHealth) {
+        for svc_idx in 0..self.services.len() {
+            let svc = &self.services[svc_idx];
+            let states: Vec<RsHealth> = svc
+                .reals
+                .iter()
+                .map(|r| {
+                    if r.fallback {
+                        RsHealth::Up
+                    } else {
+                        health(svc, r)
+                    }
+                })
+                .collect();
+            let any_up = svc
+                .reals
+                .iter()
+                .zip(&states)
+                .any(|(r, h)| !r.fallback && *h == RsHealth::Up);
+            let mut changed = false;
+            let svc = &mut self.services[svc_idx];
+            for (r, h) in svc.reals.iter_mut().zip(&states) {
+                if r.fallback {
+                    if !any_up {
+                        r.weight = 1;
+                        r.up = true;
+                        changed = true;
+                    }
+                    continue;
+                }
+                if let RsHealth::Down { quiesce, expire } = *h {
+                    r.weight = 0;
+                    r.up = quiesce;
+                    changed = true;
+                    if expire {
+                        if let Some(Some(route)) = self.routes.get_mut(r.id as usize) {
+                            route.dead = true;
+                        }
+                    }
+                }
+            }
+            if changed {
+                svc.tables = tables_for(svc.scheduler, &svc.reals);
+            }
+        }
+    }
+}
+
+/// The scheduler's lookup tables (sh, mh) for `reals`.
+fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Tables {
+    crate::sched::Tables::build(
+        scheduler,
+        &reals
+            .iter()
+            .map(|r| crate::sched::Member {
+                addr: u32::from(r.addr),
+                port: r.port,
+                weight: r.weight,
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 #[inline]
@@ -515,6 +620,7 @@ mod tests {
                 port: None,
                 weight: 1,
                 forward: Forward::Dr,
+                health_check: None,
             },
         );
         cfg.services.push(ServiceConfig {
@@ -524,6 +630,8 @@ mod tests {
             scheduler: Scheduler::Wlc,
             real_servers: vec![],
             persistence: None,
+            health_check: None,
+            fallback: None,
         });
         let b = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();
         assert_eq!(b.services[0].reals[1].id, a.services[0].reals[0].id);
@@ -572,6 +680,7 @@ mod tests {
             port: None,
             weight: 1,
             forward: Forward::Dr,
+            health_check: None,
         });
         let c = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 3).unwrap();
         assert_ne!(c.services[0].reals[1].id, old);
