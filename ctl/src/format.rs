@@ -208,6 +208,14 @@ fn real_line(r: &RealInfo, mode: ListMode, exact: bool) -> String {
     if r.draining {
         line.push_str(" draining");
     }
+    // Health, after the ipvsadm columns: only for checked servers that are
+    // down, and for the fallback server.
+    if r.fallback {
+        line.push_str(" fallback");
+    }
+    if let Some(h) = r.health.as_ref().filter(|h| !h.up) {
+        let _ = write!(line, " DOWN ({})", h.last);
+    }
     line
 }
 
@@ -440,6 +448,8 @@ mod tests {
             draining: false,
             counters: Counters::default(),
             rates: Rates::default(),
+            health: None,
+            fallback: false,
         }
     }
 
@@ -543,6 +553,36 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn health_and_fallback_follow_the_ipvsadm_columns() {
+        let mut svcs = sample_services();
+        let r = &mut svcs[0].reals[0];
+        r.health = Some(lbcore::api::RealHealth {
+            up: false,
+            checked: true,
+            last: "connect: refused".into(),
+            since_s: 3.0,
+            transitions: 1,
+        });
+        let mut fb = real("198.18.0.50", 1, 0, 0);
+        fb.fallback = true;
+        svcs[0].reals.push(fb);
+        let text = services(None, &svcs, ListMode::Plain, false);
+        assert!(
+            text.contains("  -> 198.18.0.11:80               Route   1      ")
+                && text.contains(" DOWN (connect: refused)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("198.18.0.50:80") && text.contains(" fallback\n"),
+            "{text}"
+        );
+        // An up server shows nothing extra.
+        svcs[0].reals[0].health.as_mut().unwrap().up = true;
+        let text = services(None, &svcs, ListMode::Plain, false);
+        assert!(!text.contains("DOWN"), "{text}");
     }
 
     #[test]

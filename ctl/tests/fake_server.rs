@@ -173,6 +173,8 @@ fn real(ip: &str) -> RealInfo {
         draining: false,
         counters: Counters::default(),
         rates: Rates::default(),
+        health: None,
+        fallback: false,
     }
 }
 

@@ -13,6 +13,7 @@
 mod clock;
 mod control;
 mod eal_args;
+mod health;
 mod kernel;
 mod latency;
 mod metrics;
@@ -289,6 +290,11 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             cfg.conn_table.nat_capacity as usize * 2,
             dpdk::tsc::now() ^ 0x4e41_5400,
         )),
+        health: Mutex::new({
+            let mut b = health::HealthBook::default();
+            b.sync(&cfg, std::time::Instant::now());
+            b
+        }),
         last_change: Mutex::new(ChangeStatus {
             ok: true,
             message: format!("started with {}", cli.config.display()),
@@ -339,6 +345,13 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         dpdk::lcore::launch(h.lcore, move || worker::run(ctx))?;
     }
 
+    let health_thread = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("lbd-health".into())
+            .spawn(move || health::run(shared))
+            .map_err(|e| StartError(format!("cannot start the health-check thread: {e}")))?
+    };
     let kernel_thread = if taps.is_empty() {
         None
     } else {
@@ -426,6 +439,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     if let Some(h) = kernel_thread {
         let _ = h.join();
     }
+    let _ = health_thread.join();
     let stats = shared.worker_stats();
     let mut port_reports = Vec::new();
     for (port, pc) in ports.iter().zip(&cfg.ports) {

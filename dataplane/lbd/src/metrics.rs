@@ -67,8 +67,21 @@ pub struct KernelSample {
     pub from_kernel_full: u64,
 }
 
+/// One health-checked real server (health/).
+#[derive(Debug, Clone)]
+pub struct HealthSample {
+    /// Service label, as in the other per-service metrics.
+    pub service: String,
+    /// "address:port".
+    pub real_server: String,
+    pub up: bool,
+    pub transitions: u64,
+}
+
 /// Everything a scrape reports, as plain data.
 pub struct MetricInputs {
+    /// Health-checked real servers.
+    pub health: Vec<HealthSample>,
     pub ports: Vec<PortSample>,
     /// The ports that have a kernel exception path.
     pub kernel: Vec<KernelSample>,
@@ -112,6 +125,18 @@ pub fn gather(shared: &Shared) -> MetricInputs {
         })
         .collect();
     MetricInputs {
+        health: shared
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .targets()
+            .map(|((svc, addr, port), t)| HealthSample {
+                service: service_label(svc.protocol, svc.vip, svc.port),
+                real_server: format!("{addr}:{port}"),
+                up: t.up,
+                transitions: t.transitions,
+            })
+            .collect(),
         ports,
         kernel: kernel_samples(shared),
         workers: shared.worker_stats(),
@@ -167,6 +192,7 @@ fn try_render_parts(m: &MetricInputs) -> prometheus::Result<String> {
     let b = Builder { reg: &reg };
     ports(&b, m)?;
     kernel_paths(&b, m)?;
+    health(&b, m)?;
     counters(&b, m)?;
     services(&b, m)?;
     workers(&b, m)?;
@@ -247,6 +273,28 @@ fn ports(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
         if let Some(up) = p.link_up {
             link.with_label_values(&[n]).set(if up { 1.0 } else { 0.0 });
         }
+    }
+    Ok(())
+}
+
+fn health(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
+    if m.health.is_empty() {
+        return Ok(());
+    }
+    let up = b.gauge(
+        "lbd_real_server_up",
+        "Health-checked real servers: 1 in service, 0 down by its check (only checked servers are listed).",
+        &["service", "real_server"],
+    )?;
+    let flips = b.counter(
+        "lbd_real_server_health_transitions_total",
+        "Changes of a health-checked real server's state (up/down) since lbd started.",
+        &["service", "real_server"],
+    )?;
+    for h in &m.health {
+        let l = [h.service.as_str(), h.real_server.as_str()];
+        up.with_label_values(&l).set(if h.up { 1.0 } else { 0.0 });
+        flips.with_label_values(&l).inc_by(h.transitions);
     }
     Ok(())
 }
@@ -1082,6 +1130,12 @@ mod tests {
         };
         Lab {
             inputs: MetricInputs {
+                health: vec![HealthSample {
+                    service: "tcp/198.18.0.100:80".into(),
+                    real_server: "198.18.0.12:80".into(),
+                    up: false,
+                    transitions: 3,
+                }],
                 kernel: vec![KernelSample {
                     port: "lan0".into(),
                     iface: "lbd-lan0".into(),
@@ -1246,6 +1300,12 @@ mod tests {
         assert_eq!(p.get("lbd_port_errors_total", &tx), 2.0);
         assert_eq!(p.get("lbd_port_nombuf_total", &[("port", "lan0")]), 3.0);
         assert_eq!(p.get("lbd_port_link_up", &[("port", "lan0")]), 1.0);
+        let rs2 = [
+            ("service", "tcp/198.18.0.100:80"),
+            ("real_server", "198.18.0.12:80"),
+        ];
+        assert_eq!(p.get("lbd_real_server_up", &rs2), 0.0);
+        assert_eq!(p.get("lbd_real_server_health_transitions_total", &rs2), 3.0);
         let k = |e| [("port", "lan0"), ("iface", "lbd-lan0"), ("event", e)];
         assert_eq!(p.get("lbd_kernel_path_frames_total", &k("delivered")), 5.0);
         assert_eq!(p.get("lbd_kernel_path_frames_total", &k("refused")), 1.0);
@@ -1394,6 +1454,7 @@ mod tests {
         )
         .unwrap();
         let m = MetricInputs {
+            health: vec![],
             ports: vec![],
             kernel: vec![],
             workers: vec![],

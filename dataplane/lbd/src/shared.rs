@@ -96,6 +96,8 @@ pub struct Shared {
     /// NAT connections, shared by all workers (two entries each).
     pub nat: Arc<lbcore::conntrack::shared::SharedConnTable>,
     pub last_change: Mutex<ChangeStatus>,
+    /// Health-checked real servers and their state (health/).
+    pub health: Mutex<crate::health::HealthBook>,
 }
 
 impl Shared {

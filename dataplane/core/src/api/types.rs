@@ -183,6 +183,28 @@ pub struct RealInfo {
     pub draining: bool,
     pub counters: Counters,
     pub rates: Rates,
+    /// Its health check's view; `None` when it is not checked.
+    #[serde(default)]
+    pub health: Option<RealHealth>,
+    /// The service's fallback ("sorry") server, not a real server: in
+    /// service only while every real server is down.
+    #[serde(default)]
+    pub fallback: bool,
+}
+
+/// A checked real server's health (`lbctl list`, `--json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealHealth {
+    /// In service by its check. Before its first check ends it counts as up.
+    pub up: bool,
+    /// At least one check has ended.
+    pub checked: bool,
+    /// The last check's outcome, e.g. "HTTP 200" or "connect: refused".
+    pub last: String,
+    /// Seconds since its last change of state (or since checks began).
+    pub since_s: f64,
+    /// Changes of state since checks began.
+    pub transitions: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

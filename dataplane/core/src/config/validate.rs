@@ -530,8 +530,18 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
             ));
         }
 
+        let port_less = |hc: &HealthCheck| {
+            svc.port == 0 && hc.port.is_none() && !matches!(hc.check, CheckKind::Exec { .. })
+        };
         if let Some(hc) = &svc.health_check {
             check_health(hc, &at("health_check"), v);
+            if port_less(hc) {
+                v.push(Problem::new(
+                    at("health_check.port"),
+                    "a service on all ports (port 0) has no port to check: give the check a \
+                     `port: Some(N)`",
+                ));
+            }
         }
         // The fallback server must be reachable like a real server, and not
         // be one of them.
@@ -566,6 +576,13 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
             }
             if let Some(hc) = &rs.health_check {
                 check_health(hc, &rat("health_check"), v);
+                if port_less(hc) {
+                    v.push(Problem::new(
+                        rat("health_check.port"),
+                        "a service on all ports (port 0) has no port to check: give the check \
+                         a `port: Some(N)`",
+                    ));
+                }
             }
             if rs.weight > 65535 {
                 v.push(Problem::new(
@@ -1514,6 +1531,23 @@ mod tests {
             "services[0].real_servers[1].health_check.rise",
             "rise 101 is out of range",
             "rise:",
+        );
+        // A service on all ports: the check needs its own port.
+        let all = with("port: 80,", "port: 0, persistence: Some(()),");
+        let all = all.replacen(
+            "scheduler: Rr,",
+            "scheduler: Rr, health_check: Some((check: Tcp)),",
+            1,
+        );
+        one(
+            &all,
+            "services[0].health_check.port",
+            "a service on all ports (port 0) has no port to check",
+            "health_check:",
+        );
+        assert_eq!(
+            problems(&all.replace("(check: Tcp)", "(check: Tcp, port: Some(80))")),
+            vec![]
         );
         // The fallback server: reachable, and not one of the real servers.
         let fb = |f: &str| {

@@ -431,7 +431,7 @@ impl ControlPlane {
         self.check_restart_fields(&cfg)?;
         let generation = self.shared.generation.load(Relaxed) + 1;
         let mut registry = self.registry.clone();
-        let snap = Snapshot::prepare(
+        let mut snap = Snapshot::prepare(
             &cfg,
             &self.port_macs,
             &mut registry,
@@ -439,6 +439,11 @@ impl ControlPlane {
             generation,
         )
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e.to_string()))?;
+        {
+            // Real servers failing their health checks (health/).
+            let book = self.shared.health.lock().unwrap_or_else(|e| e.into_inner());
+            snap.apply_health(|s, r| book.health_of(s, r));
+        }
         if persist {
             persist::write_atomic(&self.config_path, &config::to_ron_string(&cfg)).map_err(
                 |e| {
@@ -456,6 +461,11 @@ impl ControlPlane {
         registry.commit(&self.shared.neigh);
         self.registry = registry;
         self.shared.publish(Arc::new(snap));
+        self.shared
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sync(&cfg, Instant::now());
         self.running = cfg;
         Ok(generation)
     }
@@ -499,6 +509,17 @@ impl ControlPlane {
             }
         }
         self.finish_drains();
+        let health_changed = self
+            .shared
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_dirty();
+        if health_changed {
+            // Rebuild from the running configuration with the new health
+            // states applied; nothing is written.
+            let _ = self.commit(self.running.clone(), false, "health check change");
+        }
         if self.running.control.autoreload {
             let st = stamp(&self.config_path);
             if st.is_some() && st != self.file_stamp {
@@ -555,6 +576,8 @@ impl ControlPlane {
 
     fn list(&self) -> Vec<ServiceInfo> {
         let snap = self.shared.current();
+        let health = self.shared.health.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
         snap.services
             .iter()
             .map(|s| {
@@ -602,6 +625,8 @@ impl ControlPlane {
                                 active,
                                 inactive,
                                 draining: self.draining.contains(&(key, r.addr)),
+                                health: health.info(&(key, r.addr, r.port), now),
+                                fallback: r.fallback,
                                 counters: minus(totals(&self.shared, None, Some(r.id)), base),
                                 rates: self
                                     .rates
