@@ -416,6 +416,19 @@ pub fn status(st: &StatusInfo) -> String {
             st.conns, st.conn_capacity
         ),
     );
+    if let Some(v) = &st.vrrp {
+        let master = match v.master {
+            Some(ip) => format!(", master {ip}"),
+            None => String::new(),
+        };
+        push_line(
+            &mut out,
+            &format!(
+                "vrrp: {} (vrid {}, priority {}{master}, {} transitions)",
+                v.state, v.vrid, v.priority, v.transitions
+            ),
+        );
+    }
     if !st.counters.is_empty() {
         // Events first, then drops: the drop reasons are what an operator
         // looks for when traffic goes missing.
@@ -552,6 +565,13 @@ mod tests {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
+            vrrp: Some(lbcore::api::VrrpInfo {
+                state: "MASTER".into(),
+                vrid: 51,
+                priority: 150,
+                master: Some("198.18.0.2".parse().unwrap()),
+                transitions: 1,
+            }),
         }
     }
 
@@ -731,6 +751,7 @@ workers: 2
   0  lan0      0      1  25.0%    120
   1  lan0      1     12      -     25
 connections: 145 of 1048576 (0.0% full)
+vrrp: MASTER (vrid 51, priority 150, master 198.18.0.2, 1 transitions)
 counters (since start, non-zero):
   forwarded_dr                     9
   drop_tcp_no_conn                 2

@@ -202,6 +202,7 @@ fn status() -> StatusInfo {
         conn_capacity: 1024,
         conns: 2,
         counters: Default::default(),
+        vrrp: None,
     }
 }
 

@@ -155,6 +155,9 @@ counters! {
     /// with `expire_connections`: dropped, and the connection ended (the
     /// client's next SYN is scheduled to a live server).
     DropRealServerDown = "drop_real_server_down",
+    /// Traffic for a VIP while this director is VRRP backup (or in fault):
+    /// the master serves the VIPs.
+    DropVrrpBackup = "drop_vrrp_backup",
     /// Connection table full: new flow refused.
     DropConnTableFull = "drop_conn_table_full",
     /// Real server's MAC not resolved yet.

@@ -19,6 +19,7 @@ mod latency;
 mod metrics;
 mod report;
 mod shared;
+mod vrrp;
 mod worker;
 
 use std::io::Write as _;
@@ -290,6 +291,8 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             cfg.conn_table.nat_capacity as usize * 2,
             dpdk::tsc::now() ^ 0x4e41_5400,
         )),
+        standby: AtomicBool::new(cfg.vrrp.is_some()),
+        vrrp: Mutex::new(None),
         health: Mutex::new({
             let mut b = health::HealthBook::default();
             b.sync(&cfg, std::time::Instant::now());
@@ -351,6 +354,38 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             .name("lbd-health".into())
             .spawn(move || health::run(shared))
             .map_err(|e| StartError(format!("cannot start the health-check thread: {e}")))?
+    };
+    // VRRP: the speaker's socket is opened now, so that a failure stops lbd
+    // with a clear message.
+    let vrrp_thread = match &cfg.vrrp {
+        Some(v) => {
+            let p = cfg
+                .ports
+                .iter()
+                .position(|p| p.name == v.port)
+                .ok_or_else(|| StartError(format!("vrrp.port: no port {}", v.port)))?;
+            let iface = cfg.ports[p]
+                .kernel
+                .as_ref()
+                .map(|k| k.iface.clone())
+                .ok_or_else(|| StartError("vrrp.port: the port has no kernel interface".into()))?;
+            let speaker = vrrp::prepare(
+                shared.clone(),
+                v.clone(),
+                p,
+                &iface,
+                cfg.ports[p].address.addr,
+                snap.ports[p].mac,
+            )
+            .map_err(StartError)?;
+            Some(
+                std::thread::Builder::new()
+                    .name("lbd-vrrp".into())
+                    .spawn(speaker)
+                    .map_err(|e| StartError(format!("cannot start the VRRP thread: {e}")))?,
+            )
+        }
+        None => None,
     };
     let kernel_thread = if taps.is_empty() {
         None
@@ -440,6 +475,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         let _ = h.join();
     }
     let _ = health_thread.join();
+    if let Some(h) = vrrp_thread {
+        let _ = h.join();
+    }
     let stats = shared.worker_stats();
     let mut port_reports = Vec::new();
     for (port, pc) in ports.iter().zip(&cfg.ports) {

@@ -96,6 +96,10 @@ pub struct Shared {
     /// NAT connections, shared by all workers (two entries each).
     pub nat: Arc<lbcore::conntrack::shared::SharedConnTable>,
     pub last_change: Mutex<ChangeStatus>,
+    /// VRRP backup or fault: the workers leave the VIPs alone (vrrp/).
+    pub standby: AtomicBool,
+    /// The VRRP instance's state, for status.
+    pub vrrp: Mutex<Option<lbcore::api::VrrpInfo>>,
     /// Health-checked real servers and their state (health/).
     pub health: Mutex<crate::health::HealthBook>,
 }

@@ -55,11 +55,20 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
     let stats = ctx.worker.stats().clone();
     let drains_ctl = ctx.queue == 0;
     let mut latency = crate::latency::LatencyRecorder::new(dpdk::tsc::hz());
+    let mut standby = ctx.shared.standby.load(Relaxed);
+    ctx.worker.set_standby(standby);
     while !ctx.shared.stopping() {
         let g = ctx.shared.generation.load(Relaxed);
         if g != generation {
             ctx.worker.set_snapshot(ctx.shared.current());
             generation = g;
+        }
+        // VRRP mastership, flipped by the speaker (one relaxed load of a
+        // rarely written flag per loop).
+        let sb = ctx.shared.standby.load(Relaxed);
+        if sb != standby {
+            ctx.worker.set_standby(sb);
+            standby = sb;
         }
         let now = ctx.shared.clock.now();
         ctx.dump.serve(ctx.worker.table(), now);
@@ -68,16 +77,16 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         }
         if drains_ctl {
             send_kernel_frames(&mut ctx, &mut tx);
+            // ARP requests and gratuitous ARPs from the control side, sent
+            // even under full load (a failover's GARPs cannot wait).
+            let p = ctx.port as usize;
+            send_control_frames(&mut ctx, &mut tx[p]);
         }
         let n = ctx.rx.rx_burst_upto(&mut rx, ctx.burst);
         if n == 0 {
             bump(&stats.idle_polls, 1);
             latency.maybe_publish(dpdk::tsc::now(), &ctx.latency);
             ctx.worker.housekeeping(now, SWEEP_BUCKETS_IDLE);
-            if drains_ctl {
-                let p = ctx.port as usize;
-                send_control_frames(&mut ctx, &mut tx[p]);
-            }
             continue;
         }
         bump(&stats.busy_polls, 1);

@@ -289,6 +289,22 @@ pub struct StatusInfo {
     /// `lbcore::counters::Counter`). Since start; `zero` does not reset them.
     #[serde(default)]
     pub counters: std::collections::BTreeMap<String, u64>,
+    /// The VRRP instance, when configured.
+    #[serde(default)]
+    pub vrrp: Option<VrrpInfo>,
+}
+
+/// The VRRP instance's state (`lbctl status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VrrpInfo {
+    /// INIT, BACKUP, MASTER or FAULT.
+    pub state: String,
+    pub vrid: u8,
+    pub priority: u8,
+    /// The current master's address, when known.
+    pub master: Option<Ipv4Addr>,
+    /// Changes of state since start.
+    pub transitions: u64,
 }
 
 /// A successful answer.

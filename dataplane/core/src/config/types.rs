@@ -40,9 +40,63 @@ pub struct Config {
     /// IPIP tunnel forwarding (`Forward::Tunnel`): the outer source address.
     #[serde(default)]
     pub tunnel: TunnelConfig,
+    /// High availability: a VRRPv3 instance that owns the VIPs (built in,
+    /// instead of keepalived). `None`: this director always serves them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp: Option<VrrpConfig>,
     /// Virtual services (VIP:port) and their real servers.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+}
+
+/// A VRRPv3 instance (RFC 5798) for the services' VIPs. Its
+/// advertisements go out of, and come in through, the port's kernel
+/// interface, which the port must have (`ports[].kernel`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VrrpConfig {
+    /// The port (by name) facing the clients and the peer director.
+    pub port: String,
+    /// Virtual router id, 1 to 255; the same on both directors.
+    pub vrid: u8,
+    /// 1 to 254; the higher wins (255 is reserved for an address owner).
+    pub priority: u8,
+    /// Between advertisements, 10 ms to 40950 ms, a multiple of 10.
+    /// Default: 1000.
+    #[serde(default = "default_advert_interval")]
+    pub advert_interval_ms: u32,
+    /// Take mastership from a lower-priority master. Default: true.
+    #[serde(default = "default_true")]
+    pub preempt: bool,
+    /// Send advertisements to these peers instead of the multicast group.
+    /// Default: [] (multicast to 224.0.0.18).
+    #[serde(default)]
+    pub unicast_peers: Vec<std::net::Ipv4Addr>,
+    /// Gratuitous ARPs per VIP on becoming master. Default: 5.
+    #[serde(default = "default_garp_count")]
+    pub garp_count: u32,
+    /// While master, repeat the gratuitous ARPs this often (seconds; 0:
+    /// never). Default: 0.
+    #[serde(default)]
+    pub garp_refresh_s: u32,
+    /// Shell commands run on becoming master, backup or faulty
+    /// (keepalived's notify_master, ...), with `LBD_VRRP_STATE` set.
+    #[serde(default)]
+    pub notify_master: Option<String>,
+    #[serde(default)]
+    pub notify_backup: Option<String>,
+    #[serde(default)]
+    pub notify_fault: Option<String>,
+}
+
+fn default_advert_interval() -> u32 {
+    1000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_garp_count() -> u32 {
+    5
 }
 
 /// The control socket and configuration reloading.

@@ -133,6 +133,7 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     check_tables(cfg, &mut v);
     check_services(cfg, &mut v);
     check_tunnel(cfg, &mut v);
+    check_vrrp(cfg, &mut v);
     check_control(cfg, &mut v);
     v
 }
@@ -679,6 +680,58 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                 }
             }
         }
+    }
+}
+
+/// The VRRP instance: a port with a kernel interface, sane numbers.
+fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
+    let Some(x) = &cfg.vrrp else {
+        return;
+    };
+    match cfg.ports.iter().find(|p| p.name == x.port) {
+        None => v.push(Problem::new(
+            "vrrp.port",
+            format!("no port named \"{}\"", x.port),
+        )),
+        Some(p) if p.kernel.is_none() => v.push(Problem::new(
+            "vrrp.port",
+            format!(
+                "port {} has no kernel interface: VRRP speaks through it; add \
+                 `kernel: Some((iface: \"lbd-{}\"))` to the port",
+                p.name, p.name
+            ),
+        )),
+        Some(_) => {}
+    }
+    if x.vrid == 0 {
+        v.push(Problem::new(
+            "vrrp.vrid",
+            "vrid 0 is out of range (1 to 255)",
+        ));
+    }
+    if !(1..=254).contains(&x.priority) {
+        v.push(Problem::new(
+            "vrrp.priority",
+            format!(
+                "priority {} is out of range (1 to 254; 255 is for the owner of the addresses)",
+                x.priority
+            ),
+        ));
+    }
+    if !(10..=40_950).contains(&x.advert_interval_ms) || x.advert_interval_ms % 10 != 0 {
+        v.push(Problem::new(
+            "vrrp.advert_interval_ms",
+            format!(
+                "advert_interval_ms {} must be a multiple of 10 from 10 to 40950",
+                x.advert_interval_ms
+            ),
+        ));
+    }
+    if x.garp_count > 100 {
+        v.push(Problem::new(
+            "vrrp.garp_count",
+            format!("garp_count {} is out of range (0 to 100)", x.garp_count),
+        ));
     }
 }
 
@@ -1569,6 +1622,64 @@ mod tests {
             "services[0].fallback.address",
             "real server 198.19.0.50 is not on any port's subnet",
             "address: \"198.19",
+        );
+    }
+
+    #[test]
+    fn config_vrrp() {
+        let k = with(
+            r#""198.18.0.2/24")"#,
+            r#""198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))"#,
+        );
+        let t = |base: &str, x: &str| {
+            base.replacen("services:", &format!("vrrp: Some({x}), services:"), 1)
+        };
+        assert_eq!(
+            problems(&t(&k, r#"(port: "lan0", vrid: 51, priority: 150)"#)),
+            vec![]
+        );
+        let c = parse(
+            &t(&k, r#"(port: "lan0", vrid: 51, priority: 150)"#),
+            "t.ron",
+        )
+        .unwrap();
+        let x = c.vrrp.unwrap();
+        assert_eq!(
+            (x.advert_interval_ms, x.preempt, x.garp_count),
+            (1000, true, 5)
+        );
+        one(
+            &t(BASE, r#"(port: "lan0", vrid: 51, priority: 150)"#),
+            "vrrp.port",
+            "port lan0 has no kernel interface",
+            "port: \"lan0\", vrid",
+        );
+        one(
+            &t(&k, r#"(port: "wan9", vrid: 51, priority: 150)"#),
+            "vrrp.port",
+            "no port named \"wan9\"",
+            "port: \"wan9\"",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", vrid: 0, priority: 150)"#),
+            "vrrp.vrid",
+            "vrid 0 is out of range",
+            "vrid:",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", vrid: 1, priority: 255)"#),
+            "vrrp.priority",
+            "priority 255 is out of range",
+            "priority:",
+        );
+        one(
+            &t(
+                &k,
+                r#"(port: "lan0", vrid: 1, priority: 9, advert_interval_ms: 15)"#,
+            ),
+            "vrrp.advert_interval_ms",
+            "must be a multiple of 10",
+            "advert_interval_ms:",
         );
     }
 

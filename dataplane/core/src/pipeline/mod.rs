@@ -116,6 +116,9 @@ pub struct Worker {
     handoff_on_miss: bool,
     /// Workers sharing the traffic (this one included).
     workers: usize,
+    /// VRRP backup (or fault): the VIPs belong to another director, so no
+    /// ARP answers for them and no forwarding of their traffic.
+    standby: bool,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -138,7 +141,13 @@ impl Worker {
             nat: None,
             handoff_on_miss: false,
             workers: 1,
+            standby: false,
         }
+    }
+
+    /// Enter (true) or leave VRRP standby (call between bursts).
+    pub fn set_standby(&mut self, standby: bool) {
+        self.standby = standby;
     }
 
     /// Tell the worker how many workers share the traffic. With more than
@@ -243,6 +252,14 @@ impl Worker {
             return Verdict::Drop(Counter::DropOwnFrame).into();
         }
         if dst != port.mac && !dst.is_broadcast() {
+            if dst.0 == crate::wire::vrrp::GROUP_MAC
+                && ethertype == ethernet::ETHERTYPE_IPV4
+                && port.kernel
+            {
+                // VRRP advertisements: lbd's VRRP speaker listens on the
+                // port's kernel interface.
+                return Verdict::Kernel.into();
+            }
             return Verdict::Drop(Counter::DropNotOurMac).into();
         }
         match ethertype {
@@ -270,7 +287,8 @@ impl Worker {
             learned = true;
         }
         let target = u32::from(tpa);
-        let ours = snap.is_vip(target) || snap.own_port(target) == Some(rx_port as usize);
+        let ours = (snap.is_vip(target) && !self.standby)
+            || snap.own_port(target) == Some(rx_port as usize);
         if op == arp::ARP_REQUEST && ours && spa != tpa && !sha.is_multicast() {
             let my_mac = snap.ports[rx_port as usize].mac;
             let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
@@ -313,6 +331,9 @@ impl Worker {
             }
             let (src, dst) = (ip.src_u32(), ip.dst_u32());
             let to_vip = snap.is_vip(dst);
+            if to_vip && self.standby {
+                return Verdict::Drop(Counter::DropVrrpBackup).into();
+            }
             if !to_vip && snap.own_port(dst).is_none() {
                 let p = ip.protocol();
                 if snap.has_nat

@@ -1700,6 +1700,49 @@ mod kernel_path {
     }
 
     #[test]
+    fn a_standby_director_leaves_the_vips_alone() {
+        let mut l = kernel_lab(true);
+        l.w.set_standby(true);
+        let mut s = syn(40000);
+        assert_eq!(
+            l.w.process(&mut s, 0, 0),
+            Verdict::Drop(Counter::DropVrrpBackup)
+        );
+        let mut q = vec![0u8; 60];
+        crate::wire::arp::build_arp(
+            &mut q,
+            arp::ARP_REQUEST,
+            CLIENT_MAC,
+            MacAddr::BROADCAST,
+            CLIENT_MAC,
+            Ipv4Addr::from(CLIENT),
+            MacAddr::ZERO,
+            Ipv4Addr::from(VIP),
+        );
+        let mut q2 = q.clone();
+        assert_eq!(
+            l.w.process(&mut q, 0, 1),
+            Verdict::Drop(Counter::DropArpNotForUs)
+        );
+        // Its own address still works, and VRRP adverts reach the kernel.
+        let mut p = to_dir("tcp");
+        assert_eq!(l.w.process(&mut p, 0, 2), Verdict::Kernel);
+        let mut adv = Vec::new();
+        PacketBuilder::ethernet2(RS1_MAC.0, crate::wire::vrrp::GROUP_MAC)
+            .ipv4([198, 18, 0, 3], [224, 0, 0, 18], 255)
+            .write(
+                &mut adv,
+                etherparse::IpNumber(112),
+                &[0x31, 1, 100, 0, 0, 100, 0, 0],
+            )
+            .unwrap();
+        assert_eq!(l.w.process(&mut adv, 0, 3), Verdict::Kernel);
+        // Master again: the VIP is answered.
+        l.w.set_standby(false);
+        assert_eq!(l.w.process(&mut q2, 0, 4), Verdict::Tx(0));
+    }
+
+    #[test]
     fn without_a_kernel_path_own_address_traffic_is_dropped() {
         let mut l = kernel_lab(false);
         let mut f = to_dir("tcp");

@@ -64,6 +64,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;
+pub mod vrrp;
 
 #[cfg(test)]
 mod tests;

@@ -376,6 +376,9 @@ impl ControlPlane {
         if cfg.metrics != r.metrics {
             fixed.push("metrics");
         }
+        if cfg.vrrp != r.vrrp {
+            fixed.push("vrrp");
+        }
         if fixed.is_empty() {
             Ok(())
         } else {
@@ -716,6 +719,12 @@ impl ControlPlane {
                 )
                 .filter(|&(_, v)| v > 0)
                 .collect(),
+            vrrp: self
+                .shared
+                .vrrp
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 }

@@ -156,6 +156,23 @@ impl Lab {
 
     /// Start lbd with `services` and extra top-level config `sections`.
     pub fn start_lbd_with(&self, services: &str, sections: &str) -> Lbd {
+        self.start_lbd_in("dir", services, sections)
+    }
+
+    /// The control socket of the lbd in namespace `role` ("dir", "dir2").
+    pub fn socket_of(&self, role: &str) -> PathBuf {
+        if role == "dir" {
+            self.socket_path()
+        } else {
+            self.dir().join(format!("lbd-{role}.sock"))
+        }
+    }
+
+    /// Start lbd in the director namespace `role` ("dir", or "dir2" in a
+    /// lab made with `--dir2`), with its own config file, socket and EAL
+    /// file prefix. "SOCK" in `sections` stands for its socket path.
+    pub fn start_lbd_in(&self, role: &str, services: &str, sections: &str) -> Lbd {
+        let socket = self.socket_of(role);
         let cfg = format!(
             r#"(
     {eal}
@@ -170,8 +187,9 @@ impl Lab {
                 String::new()
             } else {
                 format!(
-                    r#"eal: (cores: "0-1", no_huge: true, memory_mb: Some(512), no_pci: true, file_prefix: Some("lbd-e2e-{}")),"#,
-                    self.prefix
+                    r#"eal: (cores: "0-1", no_huge: true, memory_mb: Some(512), no_pci: true, file_prefix: Some("lbd-e2e-{}{}")),"#,
+                    self.prefix,
+                    if role == "dir" { "" } else { role }
                 )
             },
             // A `ports` section of the caller's replaces the default one.
@@ -185,14 +203,18 @@ impl Lab {
             control = if sections.contains("control:") {
                 String::new()
             } else {
-                format!("control: (socket: \"{}\"),", self.socket_path().display())
+                format!("control: (socket: \"{}\"),", socket.display())
             },
-            sections = sections.replace("SOCK", &self.socket_path().display().to_string()),
+            sections = sections.replace("SOCK", &socket.display().to_string()),
         );
-        let path = self.config_path();
+        let path = if role == "dir" {
+            self.config_path()
+        } else {
+            self.dir().join(format!("lbd-{role}.ron"))
+        };
         std::fs::write(&path, cfg).unwrap();
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns("dir")])
+            .args(["netns", "exec", &self.ns(role)])
             .arg(env!("CARGO_BIN_EXE_lbd"))
             .arg("--config")
             .arg(&path)
@@ -259,9 +281,14 @@ pub fn lbctl_bin() -> PathBuf {
 impl Lab {
     /// Run lbctl against this lab's lbd; (exit code, stdout, stderr).
     pub fn lbctl(&self, args: &[&str]) -> (i32, String, String) {
+        self.lbctl_in("dir", args)
+    }
+
+    /// Run lbctl against the lbd in namespace `role`.
+    pub fn lbctl_in(&self, role: &str, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(lbctl_bin())
             .arg("--socket")
-            .arg(self.socket_path())
+            .arg(self.socket_of(role))
             .args(args)
             .output()
             .expect("run lbctl");

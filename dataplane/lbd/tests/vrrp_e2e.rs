@@ -1,0 +1,212 @@
+//! End-to-end tests of the built-in VRRP: two lbd directors (P-dir and
+//! P-dir2 of a `--dir2` lab) elect a master; when it dies the backup takes
+//! over, announces the VIPs by gratuitous ARP and serves them; the
+//! higher-priority director takes the VIPs back when it returns; and lbd
+//! interoperates with keepalived as the peer. See `common/mod.rs` for the
+//! harness and the root requirement. Every wait is for a state, bounded.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SERVICES: &str = r#"(vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+    (address: "198.18.0.11"), (address: "198.18.0.12")])"#;
+
+/// The sections of a director at `addr` with VRRP priority `prio`; its
+/// notify commands append the state to `notes`.
+fn sections(addr: &str, prio: u8, notes: &std::path::Path) -> String {
+    format!(
+        r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+                    address: "{addr}/24", kernel: Some((iface: "lbd-lan0")))],
+           vrrp: Some((port: "lan0", vrid: 51, priority: {prio}, advert_interval_ms: 200,
+                       notify_master: Some("echo MASTER >> {n}"),
+                       notify_backup: Some("echo BACKUP >> {n}"))),"#,
+        n = notes.display()
+    )
+}
+
+/// The VRRP state lbd in `role` reports (`lbctl --json status`).
+fn vrrp_state(lab: &Lab, role: &str) -> String {
+    let (code, out, _) = lab.lbctl_in(role, &["--json", "status"]);
+    if code != 0 {
+        return String::new();
+    }
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    v["vrrp"]["state"].as_str().unwrap_or("").to_string()
+}
+
+/// Wait (at most 60 s) for `cond`.
+fn wait(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The MAC address the client's neighbour table holds for the VIP.
+fn client_mac_for_vip(lab: &Lab) -> String {
+    let (_, out, _) = lab.exec("client", &["ip", "neigh", "show", VIP, "dev", "eth0"]);
+    out.split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn the_backup_takes_over_and_the_master_takes_back() {
+    if !may_run("the_backup_takes_over_and_the_master_takes_back") {
+        return;
+    }
+    let lab = Lab::up_with("vrrp2", 2, &["--dir2"]);
+    let notes_a = lab.dir().join("notes-a");
+    let notes_b = lab.dir().join("notes-b");
+    let (mac_a, mac_b) = (
+        lab.env["LAB_DIR_MAC"].clone(),
+        lab.env["LAB_DIR2_MAC"].clone(),
+    );
+    let a = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 150, &notes_a));
+    let b = lab.start_lbd_in("dir2", SERVICES, &sections("198.18.0.3", 100, &notes_b));
+    a.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    b.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    wait("A master, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    let first = lab.curl(&format!("http://{VIP}/"));
+    assert!(first == "rs1" || first == "rs2");
+    assert_eq!(
+        client_mac_for_vip(&lab),
+        mac_a,
+        "the master answers ARP for the VIP"
+    );
+
+    // The master dies (no goodbye): the backup takes over and announces the
+    // VIP by gratuitous ARP — the client's table changes without the
+    // client asking.
+    drop(a);
+    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    wait("the client's neighbour entry moved to B", || {
+        client_mac_for_vip(&lab) == mac_b
+    });
+    for _ in 0..3 {
+        let r = lab.curl(&format!("http://{VIP}/"));
+        assert!(r == "rs1" || r == "rs2", "{r}");
+    }
+    wait("notify_master ran on B", || {
+        std::fs::read_to_string(&notes_b).is_ok_and(|s| s.contains("MASTER"))
+    });
+
+    // A returns with the higher priority and preempts.
+    let a = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 150, &notes_a));
+    wait("A master again, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    wait("the client's neighbour entry back to A", || {
+        client_mac_for_vip(&lab) == mac_a
+    });
+    let r = lab.curl(&format!("http://{VIP}/"));
+    assert!(r == "rs1" || r == "rs2", "{r}");
+    let rb = b.stop();
+    assert!(rb.get("forwarded_dr") > 0, "B served the VIP while master");
+    a.stop();
+}
+
+#[test]
+fn lbd_and_keepalived_elect_one_master() {
+    if !may_run("lbd_and_keepalived_elect_one_master") {
+        return;
+    }
+    let lab = Lab::up_with("vrrpka", 2, &["--dir2"]);
+    // dir2 becomes a plain Linux host running keepalived on its kernel
+    // interface.
+    let (ok, _, err) = lab.exec(
+        "dir2",
+        &["nft", "delete", "table", "netdev", "lbd_lab_eth0"],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = lab.exec(
+        "dir2",
+        &["ip", "addr", "add", "198.18.0.3/24", "dev", "eth0"],
+    );
+    assert!(ok, "{err}");
+    let ka_dir = lab.dir().join("keepalived");
+    std::fs::create_dir_all(&ka_dir).unwrap();
+    let conf = ka_dir.join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        "global_defs {\n  vrrp_version 3\n  router_id lab_ka\n}\n\
+         vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+         priority 100\n  advert_int 1\n  virtual_ipaddress {\n    198.18.0.100/32 dev eth0\n  }\n}\n",
+    )
+    .unwrap();
+    let start_ka = || {
+        let st = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.ns("dir2"),
+                "keepalived",
+                "--vrrp",
+                "-f",
+            ])
+            .arg(&conf)
+            .arg("-p")
+            .arg(ka_dir.join("keepalived.pid"))
+            .arg("-r")
+            .arg(ka_dir.join("vrrp.pid"))
+            .status()
+            .expect("keepalived");
+        assert!(st.success(), "keepalived failed to start");
+    };
+    let ka_has_vip = || {
+        lab.exec("dir2", &["ip", "-br", "addr", "show", "eth0"])
+            .1
+            .contains("198.18.0.100")
+    };
+    start_ka();
+    let notes = lab.dir().join("notes");
+    let lbd = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 150, &notes));
+    lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    // lbd (150) wins; keepalived stays (or goes back to) backup.
+    wait("lbd master, keepalived without the VIP", || {
+        vrrp_state(&lab, "dir") == "MASTER" && !ka_has_vip()
+    });
+    let r = lab.curl(&format!("http://{VIP}/"));
+    assert!(r == "rs1" || r == "rs2", "{r}");
+
+    // lbd stops: keepalived takes the VIP.
+    lbd.stop();
+    wait("keepalived master (holds the VIP)", ka_has_vip);
+    let (ok, out, err) = lab.exec("client", &["ping", "-c", "1", "-W", "3", VIP]);
+    assert!(ok, "the VIP answers through keepalived's host: {out}{err}");
+
+    // lbd with a lower priority hears keepalived's advertisements: it
+    // stays backup and knows who the master is.
+    let low = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 50, &notes));
+    wait("lbd backup of keepalived's 198.18.0.3", || {
+        let (_, out, _) = lab.lbctl_in("dir", &["--json", "status"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        v["vrrp"]["state"] == "BACKUP" && v["vrrp"]["master"] == "198.18.0.3"
+    });
+    assert!(ka_has_vip());
+    let r = low.stop();
+    assert_eq!(r.get("forwarded_dr"), 0, "a backup forwards nothing");
+
+    // lbd returns with the higher priority and preempts keepalived.
+    let lbd = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 150, &notes));
+    wait("lbd master again, keepalived backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && !ka_has_vip()
+    });
+    wait("the client's neighbour entry points at lbd", || {
+        client_mac_for_vip(&lab) == lab.env["LAB_DIR_MAC"]
+    });
+    let r = lab.curl(&format!("http://{VIP}/"));
+    assert!(r == "rs1" || r == "rs2", "{r}");
+    lbd.stop();
+    if let Ok(pid) = std::fs::read_to_string(ka_dir.join("keepalived.pid")) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+}
