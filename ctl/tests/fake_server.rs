@@ -41,6 +41,8 @@ impl Drop for TempDir {
 }
 
 /// What the fake lbd sends for each request, in turn.
+// Test scaffolding: a few answers per test, size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Answer {
     Frame(ResponseFrame),
     /// Raw JSON body (for answers the real types cannot express).
