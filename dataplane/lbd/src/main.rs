@@ -8,7 +8,8 @@
 //!
 //! Where things are: the packet path is `lbcore::pipeline`, the connection
 //! table `lbcore::conntrack`, the schedulers `lbcore::sched`; this crate only
-//! wires them to DPDK (`worker.rs`) and runs the control loop (`control.rs`).
+//! wires them to DPDK (`worker.rs`), runs the control loop (`control/`), the
+//! health checks (`health/`), VRRP (`vrrp/`) and the kernel path (`kernel.rs`).
 
 mod clock;
 mod control;
@@ -49,9 +50,12 @@ use crate::shared::{
 ///
 /// Reads FILE (RON), takes over the DPDK ports it names, answers ARP and ping
 /// for its VIPs and own addresses, and forwards connections to real servers
-/// by direct routing, IPIP tunnel or NAT. lbctl changes it live over the
-/// control socket; SIGHUP re-reads FILE; /metrics serves Prometheus. Stop it
-/// with SIGINT or SIGTERM; it prints its final counters on the way out.
+/// by direct routing, IPIP tunnel or NAT. It health-checks real servers
+/// (with a fallback server), shares the VIPs with a peer director by VRRP,
+/// and gives the host a kernel interface on each port that asks for one.
+/// lbctl changes it live over the control socket; SIGHUP re-reads FILE;
+/// /metrics serves Prometheus. Stop it with SIGINT or SIGTERM; it prints its
+/// final counters on the way out.
 #[derive(Parser, Debug)]
 #[command(name = "lbd", version)]
 struct Cli {

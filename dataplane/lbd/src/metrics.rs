@@ -80,6 +80,8 @@ pub struct HealthSample {
 
 /// Everything a scrape reports, as plain data.
 pub struct MetricInputs {
+    /// The VRRP instance, when configured.
+    pub vrrp: Option<lbcore::api::VrrpInfo>,
     /// Health-checked real servers.
     pub health: Vec<HealthSample>,
     pub ports: Vec<PortSample>,
@@ -125,6 +127,11 @@ pub fn gather(shared: &Shared) -> MetricInputs {
         })
         .collect();
     MetricInputs {
+        vrrp: shared
+            .vrrp
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
         health: shared
             .health
             .lock()
@@ -193,6 +200,7 @@ fn try_render_parts(m: &MetricInputs) -> prometheus::Result<String> {
     ports(&b, m)?;
     kernel_paths(&b, m)?;
     health(&b, m)?;
+    vrrp(&b, m)?;
     counters(&b, m)?;
     services(&b, m)?;
     workers(&b, m)?;
@@ -274,6 +282,30 @@ fn ports(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
             link.with_label_values(&[n]).set(if up { 1.0 } else { 0.0 });
         }
     }
+    Ok(())
+}
+
+fn vrrp(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
+    let Some(v) = &m.vrrp else {
+        return Ok(());
+    };
+    let state = b.gauge(
+        "lbd_vrrp_state",
+        "The VRRP instance's state: 1 for the current one (INIT, BACKUP, MASTER, FAULT), 0 for the others.",
+        &["vrid", "state"],
+    )?;
+    let flips = b.counter(
+        "lbd_vrrp_transitions_total",
+        "Changes of the VRRP instance's state since lbd started.",
+        &["vrid"],
+    )?;
+    let vrid = v.vrid.to_string();
+    for s in ["INIT", "BACKUP", "MASTER", "FAULT"] {
+        state
+            .with_label_values(&[&vrid, s])
+            .set(if v.state == s { 1.0 } else { 0.0 });
+    }
+    flips.with_label_values(&[&vrid]).inc_by(v.transitions);
     Ok(())
 }
 
@@ -1130,6 +1162,13 @@ mod tests {
         };
         Lab {
             inputs: MetricInputs {
+                vrrp: Some(lbcore::api::VrrpInfo {
+                    state: "BACKUP".into(),
+                    vrid: 51,
+                    priority: 100,
+                    master: None,
+                    transitions: 2,
+                }),
                 health: vec![HealthSample {
                     service: "tcp/198.18.0.100:80".into(),
                     real_server: "198.18.0.12:80".into(),
@@ -1305,6 +1344,10 @@ mod tests {
             ("real_server", "198.18.0.12:80"),
         ];
         assert_eq!(p.get("lbd_real_server_up", &rs2), 0.0);
+        let st = |s| [("vrid", "51"), ("state", s)];
+        assert_eq!(p.get("lbd_vrrp_state", &st("BACKUP")), 1.0);
+        assert_eq!(p.get("lbd_vrrp_state", &st("MASTER")), 0.0);
+        assert_eq!(p.get("lbd_vrrp_transitions_total", &[("vrid", "51")]), 2.0);
         assert_eq!(p.get("lbd_real_server_health_transitions_total", &rs2), 3.0);
         let k = |e| [("port", "lan0"), ("iface", "lbd-lan0"), ("event", e)];
         assert_eq!(p.get("lbd_kernel_path_frames_total", &k("delivered")), 5.0);
@@ -1454,6 +1497,7 @@ mod tests {
         )
         .unwrap();
         let m = MetricInputs {
+            vrrp: None,
             health: vec![],
             ports: vec![],
             kernel: vec![],
