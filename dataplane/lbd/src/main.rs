@@ -296,6 +296,8 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             dpdk::tsc::now() ^ 0x4e41_5400,
         )),
         standby: AtomicBool::new(cfg.vrrp.is_some()),
+        resigning: AtomicBool::new(false),
+        resigned: AtomicBool::new(false),
         vrrp: Mutex::new(None),
         health: Mutex::new({
             let mut b = health::HealthBook::default();
@@ -446,10 +448,24 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     let sighup = Arc::new(AtomicBool::new(false));
     {
         // Propagate a termination signal to the workers and control loop.
+        // A VRRP master first resigns (priority 0, so that the backup takes
+        // over at once) while the workers can still send it out.
         let shared = shared.clone();
+        let has_vrrp = cfg.vrrp.is_some();
         std::thread::spawn(move || {
             while !shared.stopping() {
                 if terminate.load(Ordering::Relaxed) {
+                    if has_vrrp {
+                        shared.resigning.store(true, Ordering::Relaxed);
+                        for _ in 0..10 {
+                            if shared.resigned.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                        }
+                        // Let the kernel path and the workers carry it out.
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
                     shared.stop.store(true, Ordering::Relaxed);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));

@@ -98,6 +98,10 @@ pub struct Shared {
     pub last_change: Mutex<ChangeStatus>,
     /// VRRP backup or fault: the workers leave the VIPs alone (vrrp/).
     pub standby: AtomicBool,
+    /// lbd is stopping: the VRRP speaker resigns (priority 0) ...
+    pub resigning: AtomicBool,
+    /// ... and says when it has.
+    pub resigned: AtomicBool,
     /// The VRRP instance's state, for status.
     pub vrrp: Mutex<Option<lbcore::api::VrrpInfo>>,
     /// Health-checked real servers and their state (health/).

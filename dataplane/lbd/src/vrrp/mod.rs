@@ -355,7 +355,7 @@ fn run(mut sp: Speaker) {
     sp.apply(&m, a, now);
     let mut next_link = now + LINK_POLL;
     let mut buf = [0u8; 2048];
-    while !sp.shared.stopping() {
+    while !sp.shared.stopping() && !sp.shared.resigning.load(Relaxed) {
         let now = Instant::now();
         let wait = m
             .deadline()
@@ -389,8 +389,12 @@ fn run(mut sp: Speaker) {
             sp.apply(&m, a, now);
         }
     }
+    // Resign: a master sends priority 0 (the backup takes over after its
+    // skew time instead of three intervals), and stops serving the VIPs.
     let a = m.shutdown();
     sp.apply(&m, a, Instant::now());
+    sp.shared.standby.store(true, Relaxed);
+    sp.shared.resigned.store(true, Relaxed);
 }
 
 /// A received datagram (IP header first) that is a valid advertisement
