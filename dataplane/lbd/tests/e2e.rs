@@ -335,18 +335,7 @@ fn icmp_frag_needed_reaches_the_real_server() {
     lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
     // A connection from a known client port; its entry outlives the request.
     let cport = "45678";
-    let (ok, body, err) = lab.exec(
-        "client",
-        &[
-            "curl",
-            "-sS",
-            "--max-time",
-            "10",
-            "--local-port",
-            cport,
-            &format!("http://{VIP}/"),
-        ],
-    );
+    let (ok, body, err) = lab.curl_args(&["--local-port", cport], &format!("http://{VIP}/"));
     assert!(ok, "curl failed: {err}");
     let rs = body.trim().to_string();
     assert!(rs == "rs1" || rs == "rs2", "{rs}");

@@ -30,18 +30,8 @@ fn two_queues_two_workers_serve_every_request() {
     let first_port = 41000;
     let mut answers = std::collections::HashMap::new();
     for i in 0..n {
-        let (ok, out, err) = lab.exec(
-            "client",
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "10",
-                "--local-port",
-                &(first_port + i).to_string(),
-                "http://198.18.0.100/",
-            ],
-        );
+        let port = (first_port + i).to_string();
+        let (ok, out, err) = lab.curl_args(&["--local-port", &port], "http://198.18.0.100/");
         assert!(ok, "curl failed: {err}");
         *answers.entry(out.trim().to_string()).or_insert(0) += 1;
     }

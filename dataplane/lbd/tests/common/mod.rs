@@ -104,6 +104,15 @@ impl Lab {
         run(&mut c)
     }
 
+    /// curl from the client with `extra` arguments before `url` (a 10 s
+    /// limit); (success, stdout, stderr).
+    pub fn curl_args(&self, extra: &[&str], url: &str) -> (bool, String, String) {
+        let mut args = vec!["curl", "-sS", "--max-time", "10"];
+        args.extend_from_slice(extra);
+        args.push(url);
+        self.exec("client", &args)
+    }
+
     /// One HTTP GET from the client; the body (the real server's name).
     pub fn curl(&self, url: &str) -> String {
         let (ok, out, err) = self.exec("client", &["curl", "-sS", "--max-time", "10", url]);
