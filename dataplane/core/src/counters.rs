@@ -79,6 +79,12 @@ counters! {
     /// interface (exception path): traffic to the port's address other than
     /// pings, and ARP replies to the kernel's requests.
     ToKernel = "to_kernel",
+    /// VIP traffic scheduled to this director's own host (a local real
+    /// server), queued for its kernel interface.
+    FwdLocal = "forwarded_local",
+    /// VIP traffic the peer director of a two-box setup scheduled to this
+    /// box, queued for its own stack (never scheduled again).
+    LocalFromPeer = "local_from_peer",
     /// Frames the kernel sent through a port's kernel interface,
     /// transmitted on the port.
     FromKernel = "from_kernel",

@@ -130,6 +130,13 @@ pub fn open(
         format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", k.iface),
         "1",
     );
+    // The host's ARP requests must come from the port's address, never a
+    // VIP it holds on lo (a local real server): the dataplane hands the
+    // kernel only ARP replies addressed to the port's address.
+    let _ = std::fs::write(
+        format!("/proc/sys/net/ipv4/conf/{}/arp_announce", k.iface),
+        "2",
+    );
     ip(&["addr", "replace", &pc.address.to_string(), "dev", &k.iface])?;
     ip(&[
         "link",

@@ -410,6 +410,8 @@ fn destination(c: Counter) -> Dest {
         Counter::IcmpErrorNatForwarded => packets("icmp_error_nat_forwarded"),
         Counter::IcmpErrorNatReply => packets("icmp_error_nat_reply"),
         Counter::ToKernel => packets("to_kernel"),
+        Counter::FwdLocal => packets("forwarded_local"),
+        Counter::LocalFromPeer => packets("local_from_peer"),
         Counter::FromKernel => single(
             "lbd_kernel_frames_sent_total",
             "Frames the director's host sent through the ports' kernel interfaces, transmitted by the workers.",

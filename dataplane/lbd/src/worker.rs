@@ -114,6 +114,10 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
                     to_kernel(shared, budgets, port, m, now, &stats);
                     return;
                 }
+                Verdict::Local { port: p, peer } => {
+                    to_local(shared, p, peer, m, &stats);
+                    return;
+                }
                 _ => &mut drop,
             };
             // Both bursts are as large as the RX burst: a push cannot fail.
@@ -221,6 +225,23 @@ fn to_kernel(
         stats.count(Counter::DropKernelQueueFull);
     } else {
         stats.count(Counter::ToKernel);
+    }
+}
+
+/// Queue VIP traffic for this box's own stack (a local real server, or a
+/// two-box peer's frame) on port `port`'s kernel interface: no budget (it
+/// is scheduled traffic), only the queue's bound.
+fn to_local(shared: &Shared, port: u16, peer: bool, m: dpdk::Mbuf, stats: &WorkerStats) {
+    let Some(Some(k)) = shared.kernel.get(port as usize) else {
+        stats.count(Counter::DropKernelQueueFull);
+        return;
+    };
+    if k.to_kernel.push(m).is_err() {
+        stats.count(Counter::DropKernelQueueFull);
+    } else if peer {
+        stats.count(Counter::LocalFromPeer);
+    } else {
+        stats.count(Counter::FwdLocal);
     }
 }
 

@@ -210,3 +210,97 @@ fn lbd_and_keepalived_elect_one_master() {
         let _ = std::process::Command::new("kill").arg(pid.trim()).status();
     }
 }
+
+/// Serve HTTP as `name` on this director namespace's own stack, with the
+/// VIP on lo (a local real server, as in the two-box setup).
+fn local_server(lab: &Lab, role: &str, name: &str) -> std::process::Child {
+    let (ok, _, err) = lab.exec(
+        role,
+        &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"],
+    );
+    assert!(ok, "{err}");
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns(role), "timeout", "120", "python3"])
+        .arg(repo().join("scripts/lab-httpd.py"))
+        .args(["--name", name, "--port", "80"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("lab-httpd.py")
+}
+
+#[test]
+fn two_boxes_each_director_and_real_server() {
+    if !may_run("two_boxes_each_director_and_real_server") {
+        return;
+    }
+    let lab = Lab::up_with("twobox", 1, &["--dir2"]);
+    let (mac_a, mac_b) = (
+        lab.env["LAB_DIR_MAC"].clone(),
+        lab.env["LAB_DIR2_MAC"].clone(),
+    );
+    let mut web_a = local_server(&lab, "dir", "boxA");
+    let mut web_b = local_server(&lab, "dir2", "boxB");
+    // Both boxes: the same service, whose real servers are the two boxes.
+    let services = r#"(vip: "198.18.0.100", port: 80, scheduler: Rr,
+        health_check: Some((check: Tcp, interval_ms: 300, timeout_ms: 1000, rise: 1, fall: 1)),
+        real_servers: [(address: "198.18.0.2"), (address: "198.18.0.3")])"#;
+    let box_sections = |addr: &str, prio: u8, peer: &str| {
+        format!(
+            r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+                        address: "{addr}/24", kernel: Some((iface: "lbd-lan0")))],
+               vrrp: Some((port: "lan0", vrid: 52, priority: {prio}, advert_interval_ms: 200)),
+               peer_directors: ["{peer}"],"#
+        )
+    };
+    let a = lab.start_lbd_in("dir", services, &box_sections("198.18.0.2", 150, &mac_b));
+    let b = lab.start_lbd_in("dir2", services, &box_sections("198.18.0.3", 100, &mac_a));
+    wait("A master, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    let all_up = |role: &str| {
+        let (_, out, _) = lab.lbctl_in(role, &["--json", "list"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        v[0]["reals"].as_array().is_some_and(|rs| {
+            rs.len() == 2
+                && rs
+                    .iter()
+                    .all(|r| r["health"]["checked"] == true && r["health"]["up"] == true)
+        })
+    };
+    wait("both boxes see both servers up", || {
+        all_up("dir") && all_up("dir2")
+    });
+
+    // A schedules: to itself (delivered to its own stack) and to B by DR;
+    // B serves what A sent without scheduling it again.
+    let answers: Vec<String> = (0..6)
+        .map(|_| lab.curl(&format!("http://{VIP}/")))
+        .collect();
+    assert!(
+        answers.contains(&"boxA".to_string()) && answers.contains(&"boxB".to_string()),
+        "both boxes serve: {answers:?}"
+    );
+
+    // A dies: B takes the VIP, its check takes A out, B serves alone.
+    drop(a);
+    let _ = web_a.kill();
+    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    wait("B sees A down", || {
+        let (_, out, _) = lab.lbctl_in("dir2", &["--json", "list"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        v[0]["reals"][0]["health"]["up"] == false && v[0]["reals"][0]["weight"] == 0
+    });
+    for _ in 0..3 {
+        assert_eq!(lab.curl(&format!("http://{VIP}/")), "boxB");
+    }
+    let rb = b.stop();
+    assert!(rb.get("local_from_peer") > 0, "B served A's frames locally");
+    assert!(
+        rb.get("forwarded_local") > 0,
+        "B served as master to itself"
+    );
+    let _ = web_b.kill();
+    let _ = web_a.wait();
+    let _ = web_b.wait();
+}

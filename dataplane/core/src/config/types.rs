@@ -44,6 +44,13 @@ pub struct Config {
     /// instead of keepalived). `None`: this director always serves them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp: Option<VrrpConfig>,
+    /// The two-box setup (LVS's two directors that are also real servers):
+    /// the MAC addresses of the other director's ports. A frame for a VIP
+    /// from one of them was scheduled by that director to this box as a
+    /// real server, so it goes to this box's own stack (the port's kernel
+    /// interface), never scheduled again — even as VRRP backup. Default: [].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_directors: Vec<MacAddr>,
     /// Virtual services (VIP:port) and their real servers.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,

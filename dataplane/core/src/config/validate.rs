@@ -609,13 +609,20 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             format!("real server {ip} is the service's own VIP"),
                         ));
                     } else if let Some(p) = port_owning(&cfg.ports, ip) {
-                        v.push(Problem::new(
-                            rat("address"),
-                            format!(
-                                "real server {ip} is the director's own address on port {}",
-                                p.name
-                            ),
-                        ));
+                        // The director's own host as a real server (LVS's
+                        // localnode): delivered through the kernel
+                        // interface, untouched, as DR.
+                        if p.kernel.is_none() || rs.forward != Forward::Dr {
+                            v.push(Problem::new(
+                                rat("address"),
+                                format!(
+                                    "real server {ip} is the director's own address on port {}; \
+                                     as a local real server it needs forward: Dr and a kernel \
+                                     interface on the port (ports[].kernel)",
+                                    p.name
+                                ),
+                            ));
+                        }
                     } else if let Some(p) = cfg.ports.iter().find(|p| {
                         p.address.contains(ip)
                             && (ip == network(p.address) || ip == subnet_broadcast(p.address))
@@ -1427,7 +1434,11 @@ mod tests {
         );
         for (addr, msg) in [
             ("198.18.0.100", "real server 198.18.0.100 is the service's own VIP"),
-            ("198.18.0.2", "real server 198.18.0.2 is the director's own address on port lan0"),
+            (
+                "198.18.0.2",
+                "real server 198.18.0.2 is the director's own address on port lan0; as a local \
+                 real server it needs forward: Dr and a kernel interface",
+            ),
             ("198.18.0.0", "real server 198.18.0.0 is the network or broadcast address of port lan0's subnet 198.18.0.2/24"),
             ("198.18.0.255", "network or broadcast address"),
             ("224.0.0.1", "real server 224.0.0.1 is a multicast address"),

@@ -65,6 +65,12 @@ pub enum Verdict {
     /// `ports[].kernel`). The I/O loop counts `to_kernel` when it queues
     /// the frame, or the reason it could not.
     Kernel,
+    /// VIP traffic for this box's own stack, untouched, through the kernel
+    /// interface of port `port` (not rate-limited like [`Verdict::Kernel`]):
+    /// scheduled to a local real server, or (`peer`) already scheduled to
+    /// this box by the other director of a two-box setup. The I/O loop
+    /// counts `forwarded_local` or `local_from_peer` when it queues it.
+    Local { port: u16, peer: bool },
 }
 
 /// What the packet path decided about a frame. Most decisions are final
@@ -263,7 +269,12 @@ impl Worker {
             return Verdict::Drop(Counter::DropNotOurMac).into();
         }
         match ethertype {
-            ethernet::ETHERTYPE_IPV4 if dst == port.mac => self.ipv4(frame, rx_port, now),
+            ethernet::ETHERTYPE_IPV4 if dst == port.mac => {
+                let from_peer = !self.snap.peer_directors.is_empty()
+                    && port.kernel
+                    && self.snap.peer_directors.contains(&src);
+                self.ipv4(frame, rx_port, from_peer, now)
+            }
             ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Counter::DropNotOurMac).into(),
             ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now).into(),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan).into(),
@@ -316,7 +327,7 @@ impl Worker {
         }
     }
 
-    fn ipv4(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Action {
+    fn ipv4(&mut self, frame: &mut [u8], rx_port: u16, from_peer: bool, now: Tick) -> Action {
         let snap = &*self.snap;
         let (hlen, proto, src, dst, frame_len, to_vip) = {
             let ip = match Ipv4Packet::new_checked(&frame[ETH..]) {
@@ -331,6 +342,15 @@ impl Worker {
             }
             let (src, dst) = (ip.src_u32(), ip.dst_u32());
             let to_vip = snap.is_vip(dst);
+            if to_vip && from_peer {
+                // The peer director scheduled this to us: our own stack
+                // serves it (two-box setup), whatever our VRRP state.
+                return Verdict::Local {
+                    port: rx_port,
+                    peer: true,
+                }
+                .into();
+            }
             if to_vip && self.standby {
                 return Verdict::Drop(Counter::DropVrrpBackup).into();
             }
@@ -594,6 +614,20 @@ impl Worker {
     #[inline]
     fn forward(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize, key: &ConnKey) -> Action {
         match self.snap.route(rs) {
+            Some(route) if route.local => {
+                let len = frame.len() as u64;
+                let st = &self.stats.rs[rs as usize];
+                crate::counters::bump(&st.packets, 1);
+                crate::counters::bump(&st.bytes, len);
+                let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
+                crate::counters::bump(&ss.packets, 1);
+                crate::counters::bump(&ss.bytes, len);
+                Verdict::Local {
+                    port: route.port,
+                    peer: false,
+                }
+                .into()
+            }
             Some(route) if route.forward == Forward::Tunnel => {
                 self.forward_tunnel(frame, rs, route, svc_idx, key)
             }

@@ -94,6 +94,9 @@ pub struct RsRoute {
     /// connections are dropped (`drop_real_server_down`) and the entries
     /// removed, so that the client's next SYN is scheduled afresh.
     pub dead: bool,
+    /// The director's own host (a real server whose address is a port's):
+    /// frames go, untouched, to that port's kernel interface.
+    pub local: bool,
 }
 
 /// The outer source addresses of tunnelled packets (`tunnel.source_pool`):
@@ -212,6 +215,8 @@ pub struct Snapshot {
     /// Increases with every published change.
     pub generation: u64,
     pub ports: Vec<PortInfo>,
+    /// The other director's MACs in a two-box setup (`peer_directors`).
+    pub peer_directors: Vec<MacAddr>,
     pub services: Vec<Service>,
     pub timeouts: TimeoutsMs,
     /// Indexed by real-server id; `None` for unused ids.
@@ -315,7 +320,10 @@ impl Snapshot {
                     .iter()
                     .position(|p| p.subnet_contains(r.address))
                     .ok_or(SnapshotError::NoPortFor(r.address))?;
+                let local = ports.iter().any(|p| p.addr == r.address);
                 let slot = match registry.neighbours.get(&r.address) {
+                    // Our own host needs no MAC resolution.
+                    _ if local => u32::MAX,
                     Some(&slot) => slot,
                     None => {
                         let used: std::collections::HashSet<u32> =
@@ -328,8 +336,10 @@ impl Snapshot {
                         slot
                     }
                 };
-                neigh_ips.push(r.address);
-                neighbours.insert(u32::from(r.address), slot);
+                if !local {
+                    neigh_ips.push(r.address);
+                    neighbours.insert(u32::from(r.address), slot);
+                }
                 routes[rid as usize] = Some(RsRoute {
                     port: egress as u16,
                     neigh: slot,
@@ -337,6 +347,7 @@ impl Snapshot {
                     addr: r.address,
                     rport: port,
                     dead: false,
+                    local,
                 });
                 reals.push(RealServer {
                     id: rid,
@@ -381,6 +392,7 @@ impl Snapshot {
         Ok(Snapshot {
             generation,
             ports,
+            peer_directors: cfg.peer_directors.clone(),
             services,
             timeouts: TimeoutsMs::from_config(&cfg.timeouts),
             routes,

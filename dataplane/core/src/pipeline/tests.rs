@@ -1743,6 +1743,80 @@ mod kernel_path {
     }
 
     #[test]
+    fn two_box_local_real_server_and_peer_frames() {
+        const PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x03]);
+        let mut cfg = config("Rr", (1, 1));
+        cfg.ports[0].kernel = Some(KernelPathConfig {
+            iface: "lbd-lan0".into(),
+            rate_pps: 100,
+        });
+        // The second real server is this director itself (localnode).
+        cfg.services[0].real_servers[1].address = Ipv4Addr::from(DIR);
+        cfg.peer_directors = vec![PEER_MAC];
+        assert_eq!(crate::config::validate(&cfg), vec![]);
+        let mut l = lab_from(cfg, true);
+        assert!(
+            l.neigh
+                .entries()
+                .iter()
+                .all(|e| e.ip != Ipv4Addr::from(DIR)),
+            "no ARP for our own address"
+        );
+        let mut verdicts = Vec::new();
+        for i in 0..4u16 {
+            let orig = syn(40000 + 2 * i);
+            let mut f = orig.clone();
+            let v = l.w.process(&mut f, 0, 0);
+            if v == (Verdict::Local {
+                port: 0,
+                peer: false,
+            }) {
+                assert_eq!(f, orig, "delivered locally untouched");
+            }
+            verdicts.push(v);
+        }
+        assert_eq!(
+            verdicts,
+            vec![
+                Verdict::Tx(0),
+                Verdict::Local {
+                    port: 0,
+                    peer: false
+                },
+                Verdict::Tx(0),
+                Verdict::Local {
+                    port: 0,
+                    peer: false
+                }
+            ]
+        );
+        // The local connection keeps going to the local host.
+        let mut a = ack(40002);
+        assert_eq!(
+            l.w.process(&mut a, 0, 1),
+            Verdict::Local {
+                port: 0,
+                peer: false
+            }
+        );
+        // A frame the peer director scheduled to us: local, not scheduled,
+        // even in standby.
+        l.w.set_standby(true);
+        let mut p = tcp_frame(50000, 80, true, false, false, false);
+        p[6..12].copy_from_slice(&PEER_MAC.0);
+        let orig = p.clone();
+        assert_eq!(
+            l.w.process(&mut p, 0, 2),
+            Verdict::Local {
+                port: 0,
+                peer: true
+            }
+        );
+        assert_eq!(p, orig);
+        assert_eq!(l.w.stats().get(Counter::ConnCreated), 4, "not scheduled");
+    }
+
+    #[test]
     fn without_a_kernel_path_own_address_traffic_is_dropped() {
         let mut l = kernel_lab(false);
         let mut f = to_dir("tcp");
