@@ -88,6 +88,11 @@ counters! {
     /// Frames the kernel sent through a port's kernel interface,
     /// transmitted on the port.
     FromKernel = "from_kernel",
+    /// Connection-sync records this worker could not queue (the sync
+    /// thread is behind its bandwidth limit).
+    SyncQueueFull = "sync_queue_full",
+    /// Connections adopted from the peer director's sync after a failover.
+    SyncAdopted = "sync_adopted",
     /// Frames handed to TX that the NIC refused (dropped after retry).
     TxFailed = "tx_failed",
     // --- drops, by reason ---

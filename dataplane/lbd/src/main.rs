@@ -20,6 +20,7 @@ mod latency;
 mod metrics;
 mod report;
 mod shared;
+mod sync;
 mod vrrp;
 mod worker;
 
@@ -299,6 +300,8 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         resigning: AtomicBool::new(false),
         resigned: AtomicBool::new(false),
         vrrp: Mutex::new(None),
+        sync_configured: cfg.sync.is_some(),
+        sync_stats: Default::default(),
         health: Mutex::new({
             let mut b = health::HealthBook::default();
             b.sync(&cfg, std::time::Instant::now());
@@ -310,6 +313,26 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             at_unix: unix_now(),
         }),
     });
+    // Connection sync: one record queue per worker, and the socket (bound
+    // now, so that a failure stops lbd with a clear message).
+    let sync_queues: Vec<lbcore::pipeline::sync::SyncQueue> = match &cfg.sync {
+        Some(_) => (0..n_workers)
+            .map(|_| Arc::new(ArrayQueue::new(sync::QUEUE_DEPTH)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let sync_socket = match &cfg.sync {
+        Some(sc) => {
+            let local = cfg
+                .ports
+                .iter()
+                .find(|p| p.address.contains(sc.peer))
+                .map(|p| p.address.addr)
+                .ok_or_else(|| StartError("sync.peer: not on any port's subnet".into()))?;
+            Some(sync::bind(local, sc).map_err(StartError)?)
+        }
+        None => None,
+    };
     for (w, (rx, tx)) in plans.into_iter().enumerate() {
         let h = &shared.workers[w];
         let seed = 0x5eed_0000_0000_0000 ^ dpdk::tsc::now().rotate_left(17) ^ w as u64;
@@ -326,6 +349,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             n_workers,
         ));
         pipeline.set_workers(n_workers);
+        if let Some(q) = sync_queues.get(w) {
+            pipeline = pipeline.with_sync(q.clone());
+        }
         let ctx = worker::WorkerCtx {
             index: w,
             port: h.port,
@@ -392,6 +418,18 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             )
         }
         None => None,
+    };
+    let sync_thread = match (&cfg.sync, sync_socket) {
+        (Some(sc), Some(sock)) => {
+            let (shared, sc) = (shared.clone(), sc.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("lbd-sync".into())
+                    .spawn(move || sync::run(shared, sc, sock, sync_queues))
+                    .map_err(|e| StartError(format!("cannot start the sync thread: {e}")))?,
+            )
+        }
+        _ => None,
     };
     let kernel_thread = if taps.is_empty() {
         None
@@ -496,6 +534,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     }
     let _ = health_thread.join();
     if let Some(h) = vrrp_thread {
+        let _ = h.join();
+    }
+    if let Some(h) = sync_thread {
         let _ = h.join();
     }
     let stats = shared.worker_stats();

@@ -80,6 +80,8 @@ pub struct HealthSample {
 
 /// Everything a scrape reports, as plain data.
 pub struct MetricInputs {
+    /// Connection sync: (event, records or datagrams), when configured.
+    pub sync: Vec<(&'static str, u64)>,
     /// The VRRP instance, when configured.
     pub vrrp: Option<lbcore::api::VrrpInfo>,
     /// Health-checked real servers.
@@ -127,6 +129,19 @@ pub fn gather(shared: &Shared) -> MetricInputs {
         })
         .collect();
     MetricInputs {
+        sync: {
+            let s = &shared.sync_stats;
+            [
+                ("sent", s.sent.load(Relaxed)),
+                ("received", s.received.load(Relaxed)),
+                ("rejected", s.rejected.load(Relaxed)),
+                ("bad_datagram", s.bad_datagrams.load(Relaxed)),
+                ("send_error", s.send_errors.load(Relaxed)),
+            ]
+            .into_iter()
+            .filter(|_| shared.sync_configured)
+            .collect()
+        },
         vrrp: shared
             .vrrp
             .lock()
@@ -201,6 +216,16 @@ fn try_render_parts(m: &MetricInputs) -> prometheus::Result<String> {
     kernel_paths(&b, m)?;
     health(&b, m)?;
     vrrp(&b, m)?;
+    if !m.sync.is_empty() {
+        let c = b.counter(
+            "lbd_sync_records_total",
+            "Connection sync: records sent to and received from the peer director, received records refused (unknown service or real server), bad datagrams and send errors.",
+            &["event"],
+        )?;
+        for (e, v) in &m.sync {
+            c.with_label_values(&[e]).inc_by(*v);
+        }
+    }
     counters(&b, m)?;
     services(&b, m)?;
     workers(&b, m)?;
@@ -1164,6 +1189,7 @@ mod tests {
         };
         Lab {
             inputs: MetricInputs {
+                sync: vec![("sent", 12), ("received", 0)],
                 vrrp: Some(lbcore::api::VrrpInfo {
                     state: "BACKUP".into(),
                     vrid: 51,
@@ -1350,6 +1376,7 @@ mod tests {
         assert_eq!(p.get("lbd_vrrp_state", &st("BACKUP")), 1.0);
         assert_eq!(p.get("lbd_vrrp_state", &st("MASTER")), 0.0);
         assert_eq!(p.get("lbd_vrrp_transitions_total", &[("vrid", "51")]), 2.0);
+        assert_eq!(p.get("lbd_sync_records_total", &[("event", "sent")]), 12.0);
         assert_eq!(p.get("lbd_real_server_health_transitions_total", &rs2), 3.0);
         let k = |e| [("port", "lan0"), ("iface", "lbd-lan0"), ("event", e)];
         assert_eq!(p.get("lbd_kernel_path_frames_total", &k("delivered")), 5.0);
@@ -1499,6 +1526,7 @@ mod tests {
         )
         .unwrap();
         let m = MetricInputs {
+            sync: vec![],
             vrrp: None,
             health: vec![],
             ports: vec![],

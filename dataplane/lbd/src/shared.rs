@@ -104,6 +104,10 @@ pub struct Shared {
     pub resigned: AtomicBool,
     /// The VRRP instance's state, for status.
     pub vrrp: Mutex<Option<lbcore::api::VrrpInfo>>,
+    /// Connection sync is configured.
+    pub sync_configured: bool,
+    /// Connection sync's counters (sync.rs).
+    pub sync_stats: crate::sync::SyncStats,
     /// Health-checked real servers and their state (health/).
     pub health: Mutex<crate::health::HealthBook>,
 }

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -252,16 +251,6 @@ fn the_fallback_server_answers_only_while_all_are_down() {
     lbd.stop();
 }
 
-/// A keep-alive HTTP client in the client namespace: one GET per line on
-/// its stdin, over one connection, printing each answer's body.
-const KEEPALIVE_PY: &str = r#"
-import http.client, sys
-c = http.client.HTTPConnection(sys.argv[1], 80, timeout=10)
-for line in sys.stdin:
-    c.request("GET", "/")
-    print(c.getresponse().read().decode().strip(), flush=True)
-"#;
-
 #[test]
 fn quiesced_servers_keep_their_established_connections() {
     if !may_run("quiesced_servers_keep_their_established_connections") {
@@ -282,23 +271,8 @@ fn quiesced_servers_keep_their_established_connections() {
     wait_health(&lab, "both up", |h| {
         is_up(h, "198.18.0.11") == Some(true) && is_up(h, "198.18.0.12") == Some(true)
     });
-    let mut client = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("client"), "/usr/bin/python3", "-c"])
-        .arg(KEEPALIVE_PY)
-        .arg(VIP)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut to = client.stdin.take().unwrap();
-    let mut from = BufReader::new(client.stdout.take().unwrap());
-    let mut ask = || {
-        to.write_all(b"GET\n").unwrap();
-        to.flush().unwrap();
-        let mut line = String::new();
-        from.read_line(&mut line).unwrap();
-        line.trim().to_string()
-    };
+    let mut client = KeepAlive::open(&lab);
+    let mut ask = || client.ask();
     let first = ask();
     assert!(first == "rs1" || first == "rs2", "{first}");
 
@@ -318,8 +292,7 @@ fn quiesced_servers_keep_their_established_connections() {
     for _ in 0..3 {
         assert_eq!(ask(), first);
     }
-    drop(to);
-    let _ = client.wait();
+    drop(client);
     let r = lbd.stop();
     assert!(r.get("drop_no_real_server") > 0);
 }

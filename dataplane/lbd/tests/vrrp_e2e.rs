@@ -304,3 +304,60 @@ fn two_boxes_each_director_and_real_server() {
     let _ = web_a.wait();
     let _ = web_b.wait();
 }
+
+/// A status counter of the lbd in `role` (0 when absent).
+fn counter(lab: &Lab, role: &str, name: &str) -> u64 {
+    let (_, out, _) = lab.lbctl_in(role, &["--json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    v["counters"][name].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn synced_connections_survive_a_failover() {
+    if !may_run("synced_connections_survive_a_failover") {
+        return;
+    }
+    let lab = Lab::up_with("vrsync", 2, &["--dir2"]);
+    let notes = lab.dir().join("notes");
+    let with_sync = |addr: &str, prio: u8, peer: &str| {
+        format!(
+            "{}\n sync: Some((peer: \"{peer}\", batch_ms: 20)),",
+            sections(addr, prio, &notes)
+        )
+    };
+    let a = lab.start_lbd_in("dir", SERVICES, &with_sync("198.18.0.2", 150, "198.18.0.3"));
+    let b = lab.start_lbd_in(
+        "dir2",
+        SERVICES,
+        &with_sync("198.18.0.3", 100, "198.18.0.2"),
+    );
+    a.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    b.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    wait("A master, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    // A long-lived keep-alive connection through A.
+    let mut client = KeepAlive::open(&lab);
+    let first = client.ask();
+    assert!(first == "rs1" || first == "rs2", "{first:?}");
+    assert_eq!(client.ask(), first);
+    wait("B holds A's connection", || {
+        counter(&lab, "dir2", "sync_received") >= 2
+    });
+
+    // A dies. The next request on the same connection is answered, by the
+    // same real server, once B has taken over.
+    let t0 = Instant::now();
+    drop(a);
+    let answer = client.ask();
+    let gap = t0.elapsed();
+    eprintln!("failover gap seen by an established connection: {gap:?}");
+    assert_eq!(answer, first, "the connection kept its real server");
+    for _ in 0..3 {
+        assert_eq!(client.ask(), first);
+    }
+    assert!(counter(&lab, "dir2", "sync_adopted") >= 1);
+    assert_eq!(vrrp_state(&lab, "dir2"), "MASTER");
+    let r = b.stop();
+    assert_eq!(r.get("drop_tcp_no_conn"), 0, "no segment of it was refused");
+}

@@ -44,6 +44,14 @@ pub struct Config {
     /// instead of keepalived). `None`: this director always serves them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp: Option<VrrpConfig>,
+    /// Connection-state sync with the peer director (IPVS's sync daemon):
+    /// while VRRP master (or always, without VRRP) this director sends its
+    /// new and changed DR/tunnel connections and persistence templates to
+    /// the peer; it accepts the peer's at any time, so that after a
+    /// failover established connections keep their real servers. Default:
+    /// None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncConfig>,
     /// The two-box setup (LVS's two directors that are also real servers):
     /// the MAC addresses of the other director's ports. A frame for a VIP
     /// from one of them was scheduled by that director to this box as a
@@ -94,6 +102,35 @@ pub struct VrrpConfig {
     pub notify_backup: Option<String>,
     #[serde(default)]
     pub notify_fault: Option<String>,
+}
+
+/// Connection-state sync (see [`Config::sync`]). Datagrams go through the
+/// kernel interface of the port whose subnet holds `peer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// The peer director's port address.
+    pub peer: std::net::Ipv4Addr,
+    /// The UDP port both directors use. Default: 8848.
+    #[serde(default = "default_sync_port")]
+    pub port: u16,
+    /// Bandwidth the sync may use, kilobits per second (records beyond it
+    /// wait, then are dropped and counted). Default: 10000.
+    #[serde(default = "default_sync_kbps")]
+    pub max_kbps: u32,
+    /// How long records are gathered before they are sent. Default: 50.
+    #[serde(default = "default_sync_batch")]
+    pub batch_ms: u32,
+}
+
+fn default_sync_port() -> u16 {
+    8848
+}
+fn default_sync_kbps() -> u32 {
+    10_000
+}
+fn default_sync_batch() -> u32 {
+    50
 }
 
 fn default_advert_interval() -> u32 {

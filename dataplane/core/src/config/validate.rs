@@ -134,6 +134,7 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     check_services(cfg, &mut v);
     check_tunnel(cfg, &mut v);
     check_vrrp(cfg, &mut v);
+    check_sync(cfg, &mut v);
     check_control(cfg, &mut v);
     v
 }
@@ -687,6 +688,46 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                 }
             }
         }
+    }
+}
+
+/// Connection sync: a peer reachable through a port's kernel interface.
+fn check_sync(cfg: &Config, v: &mut Vec<Problem>) {
+    let Some(x) = &cfg.sync else {
+        return;
+    };
+    match cfg.ports.iter().find(|p| p.address.contains(x.peer)) {
+        None => v.push(Problem::new(
+            "sync.peer",
+            format!("peer {} is not on any port's subnet", x.peer),
+        )),
+        Some(p) if p.kernel.is_none() => v.push(Problem::new(
+            "sync.peer",
+            format!(
+                "port {} (facing peer {}) has no kernel interface: the sync speaks through it",
+                p.name, x.peer
+            ),
+        )),
+        Some(p) if p.address.addr == x.peer => v.push(Problem::new(
+            "sync.peer",
+            format!("peer {} is this director's own address", x.peer),
+        )),
+        Some(_) => {}
+    }
+    if x.port == 0 {
+        v.push(Problem::new("sync.port", "port 0 is not a port"));
+    }
+    if x.max_kbps < 64 {
+        v.push(Problem::new(
+            "sync.max_kbps",
+            format!("max_kbps {} is below 64", x.max_kbps),
+        ));
+    }
+    if !(10..=1000).contains(&x.batch_ms) {
+        v.push(Problem::new(
+            "sync.batch_ms",
+            format!("batch_ms {} is out of range (10 to 1000)", x.batch_ms),
+        ));
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod shared;
 pub mod state;
+pub mod sync;
 pub mod table;
 
 pub use state::{tcp_input_only, tcp_nat, ConnState, Dir, TimeoutsMs};

@@ -25,6 +25,7 @@ pub mod nat;
 pub mod persist;
 mod prefetch;
 pub mod snapshot;
+pub mod sync;
 pub mod tunnel;
 
 use std::sync::Arc;
@@ -125,6 +126,8 @@ pub struct Worker {
     /// VRRP backup (or fault): the VIPs belong to another director, so no
     /// ARP answers for them and no forwarding of their traffic.
     standby: bool,
+    /// Where this worker's connection-sync records go (see [`sync`]).
+    sync_out: Option<sync::SyncQueue>,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -148,6 +151,7 @@ impl Worker {
             handoff_on_miss: false,
             workers: 1,
             standby: false,
+            sync_out: None,
         }
     }
 
@@ -518,6 +522,16 @@ impl Worker {
                 if let Some(old) = evicted {
                     forget(&self.stats, &old);
                 }
+                // After a failover: a connection the peer director synced.
+                let adopted = if self.snap.sync_enabled && !(is_tcp && flags.syn()) {
+                    self.adopt_synced(&key, svc_idx, slot, now)
+                } else {
+                    None
+                };
+                if let Some(rs) = adopted {
+                    self.update_conn(slot, is_tcp, flags, now);
+                    return self.forward(frame, rs, svc_idx, &key);
+                }
                 if is_tcp && !flags.syn() {
                     return Verdict::Drop(Counter::DropTcpNoConn).into();
                 }
@@ -577,6 +591,7 @@ impl Worker {
         crate::counters::bump(&st.conns, 1);
         crate::counters::bump(&self.stats.services[svc.id as usize].conns, 1);
         self.table.insert_at(slot, conn);
+        self.sync_conn(key, rs, state);
         self.stats.count(Counter::ConnCreated);
         self.stats.conns_live.store(
             self.table.len() as u64,
@@ -596,7 +611,8 @@ impl Worker {
         } else {
             old
         };
-        if new != old {
+        let changed = new != old;
+        if changed {
             c.state = new as u8;
             let active = new.is_active();
             if active != c.active {
@@ -608,6 +624,10 @@ impl Worker {
             }
         }
         c.expires = now.wrapping_add(new.timeout_ms(&timeouts));
+        if changed && self.sync_out.is_some() {
+            let (key, rs) = (c.key(), c.rs);
+            self.sync_conn(&key, rs, new);
+        }
     }
 
     /// Send to real server `rs` by its forwarding method.

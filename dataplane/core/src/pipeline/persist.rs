@@ -80,7 +80,7 @@ pub fn template_key(proto: u8, client_ip: u32, p: Persistence, vip: u32, vport: 
 /// in ActiveConn/InActConn), rather than a reply entry or a template.
 #[inline]
 pub fn is_counted(e: &Entry) -> bool {
-    e.flags & (REPLY_ENTRY | TEMPLATE) == 0
+    e.flags & (REPLY_ENTRY | TEMPLATE | super::sync::SYNCED) == 0
 }
 
 /// The live template at `tk` and the index of its real server in `svc`.
@@ -175,6 +175,20 @@ impl Worker {
         );
         if made.is_ok() {
             self.stats.count(Counter::PersistTemplateCreated);
+            if let Some(route) = self.snap.route(svc.reals[i].id) {
+                self.sync_record(crate::conntrack::sync::SyncRecord {
+                    kind: crate::conntrack::sync::SyncKind::Template,
+                    proto: key.proto,
+                    state: 0,
+                    client_ip: tk.client_ip.into(),
+                    client_port: 0,
+                    vip: svc.vip,
+                    vport: svc.port,
+                    rs_ip: route.addr,
+                    rs_port: route.rport,
+                    timeout_ms: timeout_ms(p),
+                });
+            }
         }
         Some(i)
     }

@@ -217,6 +217,8 @@ pub struct Snapshot {
     pub ports: Vec<PortInfo>,
     /// The other director's MACs in a two-box setup (`peer_directors`).
     pub peer_directors: Vec<MacAddr>,
+    /// Connection sync is configured: misses look for synced entries.
+    pub sync_enabled: bool,
     pub services: Vec<Service>,
     pub timeouts: TimeoutsMs,
     /// Indexed by real-server id; `None` for unused ids.
@@ -393,6 +395,7 @@ impl Snapshot {
             generation,
             ports,
             peer_directors: cfg.peer_directors.clone(),
+            sync_enabled: cfg.sync.is_some(),
             services,
             timeouts: TimeoutsMs::from_config(&cfg.timeouts),
             routes,

@@ -231,7 +231,11 @@ pub fn list(
     let mut at = Some(0);
     while let Some(start) = at {
         at = shared.nat.scan(start, 4096, |e| {
-            if e.flags & lbcore::pipeline::nat::REPLY_ENTRY != 0 || e.is_expired(now) {
+            // Reply entries duplicate their request; synced entries are the
+            // peer director's, waiting to be adopted after a failover.
+            if e.flags & (lbcore::pipeline::nat::REPLY_ENTRY | lbcore::pipeline::sync::SYNCED) != 0
+                || e.is_expired(now)
+            {
                 return;
             }
             let template = e.flags & persist::TEMPLATE != 0;

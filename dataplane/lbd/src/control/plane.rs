@@ -379,6 +379,9 @@ impl ControlPlane {
         if cfg.vrrp != r.vrrp {
             fixed.push("vrrp");
         }
+        if cfg.sync != r.sync {
+            fixed.push("sync");
+        }
         if fixed.is_empty() {
             Ok(())
         } else {
@@ -717,6 +720,17 @@ impl ControlPlane {
                             ]
                         }),
                 )
+                .chain({
+                    let s = &self.shared.sync_stats;
+                    [
+                        ("sync_sent", s.sent.load(Relaxed)),
+                        ("sync_received", s.received.load(Relaxed)),
+                        ("sync_rejected", s.rejected.load(Relaxed)),
+                        ("sync_bad_datagrams", s.bad_datagrams.load(Relaxed)),
+                        ("sync_send_errors", s.send_errors.load(Relaxed)),
+                    ]
+                    .map(|(k, v)| (k.to_string(), v))
+                })
                 .filter(|&(_, v)| v > 0)
                 .collect(),
             vrrp: self

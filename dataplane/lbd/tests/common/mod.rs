@@ -525,3 +525,54 @@ pub fn parse_flat_json(s: &str) -> HashMap<String, u64> {
         })
         .collect()
 }
+
+/// A keep-alive HTTP client in the client namespace: one GET per
+/// [`KeepAlive::ask`], all over one TCP connection to the VIP.
+pub struct KeepAlive {
+    child: Child,
+    to: std::process::ChildStdin,
+    from: BufReader<std::process::ChildStdout>,
+}
+
+/// The client: one GET per line on its stdin, printing each body.
+const KEEPALIVE_PY: &str = r#"
+import http.client, sys
+c = http.client.HTTPConnection(sys.argv[1], 80, timeout=20)
+for line in sys.stdin:
+    c.request("GET", "/")
+    print(c.getresponse().read().decode().strip(), flush=True)
+"#;
+
+impl KeepAlive {
+    pub fn open(lab: &Lab) -> KeepAlive {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("client"), "/usr/bin/python3", "-c"])
+            .arg(KEEPALIVE_PY)
+            .arg(VIP)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 keep-alive client");
+        let to = child.stdin.take().unwrap();
+        let from = BufReader::new(child.stdout.take().unwrap());
+        KeepAlive { child, to, from }
+    }
+
+    /// One request on the connection; the answer's body ("" if the client
+    /// failed).
+    pub fn ask(&mut self) -> String {
+        use std::io::Write as _;
+        let _ = self.to.write_all(b"GET\n");
+        let _ = self.to.flush();
+        let mut line = String::new();
+        let _ = self.from.read_line(&mut line);
+        line.trim().to_string()
+    }
+}
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,204 @@
+//! Connection-state sync in the packet path (see `conntrack::sync` for the
+//! records and their format).
+//!
+//! * **Sender** (the master): a worker queues a record for every DR/tunnel
+//!   connection it creates, every change of a connection's TCP state, and
+//!   every persistence template it creates, into its own bounded queue
+//!   (no lock, no shared counter; a full queue is counted
+//!   `sync_queue_full`). The sync thread batches and sends them.
+//! * **Receiver** (the backup): the sync thread stores each connection in
+//!   the shared table under a sync key (protocol | [`SYNC_KEY`]) with flag
+//!   [`SYNCED`], and each template as a template. After a failover, a
+//!   worker that misses a flow in its own table with a packet that cannot
+//!   start a connection (TCP without SYN; any UDP) looks for a synced
+//!   entry and adopts it: the connection continues to the same real
+//!   server (`sync_adopted`). Templates are used as the master's were.
+//!
+//! Only misses pay: the hit path is unchanged. NAT connections are not
+//! synced (their shared entries are not sent): after a failover they are
+//! scheduled again.
+
+use std::sync::Arc;
+
+use crossbeam::queue::ArrayQueue;
+
+use super::persist::{template_key, TEMPLATE};
+use super::snapshot::Snapshot;
+use super::Worker;
+use crate::config::Persistence;
+use crate::conntrack::shared::SharedConnTable;
+use crate::conntrack::sync::{SyncKind, SyncRecord};
+use crate::conntrack::{Conn, ConnKey, ConnState, Tick};
+use crate::counters::Counter;
+
+/// Key marker of synced connections in the shared table (NAT replies use
+/// 0x80, templates 0x40).
+pub const SYNC_KEY: u8 = 0x20;
+/// Entry flag: a synced connection waiting to be adopted (not counted in
+/// ActiveConn/InActConn).
+pub const SYNCED: u8 = 8;
+
+/// A worker's outgoing sync records.
+pub type SyncQueue = Arc<ArrayQueue<SyncRecord>>;
+
+/// The shared-table key of a synced connection.
+#[inline]
+pub fn sync_key(key: &ConnKey) -> ConnKey {
+    ConnKey {
+        proto: key.proto | SYNC_KEY,
+        ..*key
+    }
+}
+
+/// Why a received record was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("no such service here")]
+    NoService,
+    #[error("no such real server in the service here")]
+    NoRealServer,
+    #[error("shared table full")]
+    Full,
+}
+
+/// Store a received record in the shared table (the receiver's side).
+pub fn apply(
+    table: &SharedConnTable,
+    snap: &Snapshot,
+    r: &SyncRecord,
+    now: Tick,
+) -> Result<(), ApplyError> {
+    let vip = u32::from(r.vip);
+    let svc_idx = snap
+        .service(r.proto, vip, r.vport)
+        .ok_or(ApplyError::NoService)?;
+    let svc = &snap.services[svc_idx];
+    let rs = svc
+        .reals
+        .iter()
+        .find(|x| x.addr == r.rs_ip && x.port == r.rs_port)
+        .ok_or(ApplyError::NoRealServer)?
+        .id;
+    let (key, flags) = match r.kind {
+        SyncKind::Conn => (
+            sync_key(&ConnKey {
+                proto: r.proto,
+                client_ip: u32::from(r.client_ip),
+                client_port: r.client_port,
+                vip,
+                vport: r.vport,
+            }),
+            SYNCED,
+        ),
+        SyncKind::Template => (
+            // The record carries the masked client already.
+            template_key(
+                r.proto,
+                u32::from(r.client_ip),
+                Persistence {
+                    timeout: 0,
+                    netmask: 32,
+                },
+                vip,
+                r.vport,
+            ),
+            TEMPLATE,
+        ),
+    };
+    let hash = table.hash(&key);
+    if let Some(old) = table.lookup(&key, hash, now) {
+        table.remove(&old);
+    }
+    table
+        .insert(
+            &key,
+            hash,
+            rs,
+            now.wrapping_add(r.timeout_ms),
+            r.state,
+            flags,
+            now,
+            |_| {},
+        )
+        .map(|_| ())
+        .map_err(|_| ApplyError::Full)
+}
+
+impl Worker {
+    /// Send records of this worker's connections and templates to `queue`
+    /// (while not in VRRP standby).
+    pub fn with_sync(mut self, queue: SyncQueue) -> Worker {
+        self.sync_out = Some(queue);
+        self
+    }
+
+    /// Queue a record, if syncing and master.
+    #[inline]
+    pub(super) fn sync_record(&self, r: SyncRecord) {
+        let Some(q) = self.sync_out.as_ref() else {
+            return;
+        };
+        if self.standby {
+            return;
+        }
+        if q.push(r).is_err() {
+            self.stats.count(Counter::SyncQueueFull);
+        }
+    }
+
+    /// Queue a record of the connection `key` → real server `rs`.
+    #[inline]
+    pub(super) fn sync_conn(&self, key: &ConnKey, rs: u32, state: ConnState) {
+        if self.sync_out.is_none() || self.standby {
+            return;
+        }
+        let Some(route) = self.snap.route(rs) else {
+            return;
+        };
+        self.sync_record(SyncRecord {
+            kind: SyncKind::Conn,
+            proto: key.proto,
+            state: state as u8,
+            client_ip: key.client_ip.into(),
+            client_port: key.client_port,
+            vip: key.vip.into(),
+            vport: key.vport,
+            rs_ip: route.addr,
+            rs_port: route.rport,
+            timeout_ms: state.timeout_ms(&self.snap.timeouts),
+        });
+    }
+
+    /// After a miss in this worker's table: adopt the synced connection
+    /// `key` into `slot`, if the peer sent one whose real server is still
+    /// in the service. Returns its real server id.
+    pub(super) fn adopt_synced(
+        &mut self,
+        key: &ConnKey,
+        svc_idx: usize,
+        slot: usize,
+        now: Tick,
+    ) -> Option<u32> {
+        let nat = self.nat.as_ref()?;
+        let sk = sync_key(key);
+        let e = nat.table.lookup(&sk, nat.table.hash(&sk), now)?;
+        nat.table.remove(&e);
+        let svc = &self.snap.services[svc_idx];
+        if !svc.reals.iter().any(|r| r.id == e.rs) {
+            return None;
+        }
+        let state = ConnState::from_u8(e.state);
+        let expires = now.wrapping_add(state.timeout_ms(&self.snap.timeouts));
+        let mut conn = Conn::new(key, e.rs, e.state, now, expires);
+        conn.active = state.is_active();
+        let st = &self.stats.rs[e.rs as usize];
+        if conn.active {
+            st.add_active(1);
+        } else {
+            st.add_inactive(1);
+        }
+        self.table.insert_at(slot, conn);
+        self.stats.count(Counter::SyncAdopted);
+        Some(e.rs)
+    }
+}

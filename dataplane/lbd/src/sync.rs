@@ -1,0 +1,120 @@
+//! The connection-sync thread (`sync` in the config; the records and the
+//! packet-path side are in `lbcore::conntrack::sync` and
+//! `lbcore::pipeline::sync`).
+//!
+//! Every `batch_ms` it sends what the workers queued (while master, within
+//! `max_kbps`; the rest waits in the workers' bounded queues) to the peer
+//! over UDP, and stores what the peer sent in the shared table for the
+//! workers to adopt after a failover. The UDP socket is an ordinary host
+//! socket on the port's address: it talks through the kernel interface.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lbcore::config::SyncConfig;
+use lbcore::conntrack::sync::{decode, encode, SyncRecord, RECORD_LEN};
+use lbcore::pipeline::sync::{apply, SyncQueue};
+use tracing::{debug, info, warn};
+
+use crate::shared::Shared;
+
+/// Records each worker may have waiting.
+pub const QUEUE_DEPTH: usize = 16 * 1024;
+
+/// The sync thread's counters.
+#[derive(Debug, Default)]
+pub struct SyncStats {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    /// Received records naming a service or real server this director
+    /// does not have, or refused by a full table.
+    pub rejected: AtomicU64,
+    /// Datagrams that were not sync datagrams, or not from the peer.
+    pub bad_datagrams: AtomicU64,
+    pub send_errors: AtomicU64,
+}
+
+/// Bind the sync socket on `local` (at start-up, so errors stop lbd).
+pub fn bind(local: Ipv4Addr, cfg: &SyncConfig) -> Result<UdpSocket, String> {
+    let sock = UdpSocket::bind(SocketAddrV4::new(local, cfg.port))
+        .map_err(|e| format!("sync: cannot bind {local}:{}: {e}", cfg.port))?;
+    sock.set_nonblocking(true)
+        .map_err(|e| format!("sync: {e}"))?;
+    Ok(sock)
+}
+
+/// Run until lbd stops.
+pub fn run(shared: Arc<Shared>, cfg: SyncConfig, sock: UdpSocket, queues: Vec<SyncQueue>) {
+    let peer = SocketAddrV4::new(cfg.peer, cfg.port);
+    let batch = Duration::from_millis(cfg.batch_ms as u64);
+    // Bytes per batch the bandwidth allows, as whole records (at least one).
+    let per_batch = ((cfg.max_kbps as u64 * cfg.batch_ms as u64 / 8) as usize / RECORD_LEN).max(1);
+    info!(
+        "sync: with {} every {} ms, at most {} records per batch",
+        peer, cfg.batch_ms, per_batch
+    );
+    let stats = &shared.sync_stats;
+    let mut out: Vec<SyncRecord> = Vec::with_capacity(per_batch);
+    let mut buf = vec![0u8; 65536];
+    while !shared.stopping() {
+        std::thread::sleep(batch);
+        // Receive: store the peer's records.
+        loop {
+            match sock.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    if from.ip() != std::net::IpAddr::V4(cfg.peer) {
+                        stats.bad_datagrams.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    let recs = match decode(&buf[..n]) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            debug!("sync: bad datagram from {from}: {e}");
+                            stats.bad_datagrams.fetch_add(1, Relaxed);
+                            continue;
+                        }
+                    };
+                    let snap = shared.current();
+                    let now = shared.clock.now();
+                    for r in &recs {
+                        match apply(&shared.nat, &snap, r, now) {
+                            Ok(()) => stats.received.fetch_add(1, Relaxed),
+                            Err(_) => stats.rejected.fetch_add(1, Relaxed),
+                        };
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    debug!("sync: receive: {e}");
+                    break;
+                }
+            }
+        }
+        // Send: only the master's workers queue records.
+        // Each worker's share of the batch, then whatever room is left.
+        out.clear();
+        let share = per_batch.div_ceil(queues.len().max(1));
+        for limit in [share, per_batch] {
+            for q in &queues {
+                let stop = (out.len() + limit).min(per_batch);
+                while out.len() < stop {
+                    let Some(r) = q.pop() else { break };
+                    out.push(r);
+                }
+            }
+        }
+        if out.is_empty() {
+            continue;
+        }
+        for d in encode(&out) {
+            if let Err(e) = sock.send_to(&d, peer) {
+                if stats.send_errors.fetch_add(1, Relaxed) == 0 {
+                    warn!("sync: cannot send to {peer}: {e}");
+                }
+            }
+        }
+        stats.sent.fetch_add(out.len() as u64, Relaxed);
+    }
+}
