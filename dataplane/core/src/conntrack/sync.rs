@@ -147,7 +147,7 @@ mod tests {
 
     fn rec(i: u16) -> SyncRecord {
         SyncRecord {
-            kind: if i % 5 == 0 {
+            kind: if matches!(i % 5, 0) {
                 SyncKind::Template
             } else {
                 SyncKind::Conn
