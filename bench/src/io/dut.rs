@@ -72,6 +72,15 @@ pub struct DutReport {
     /// (`tx_failed`; not part of `drop_total`): the generator's RX ring was
     /// full because the generator fell behind.
     pub tx_failed: Option<u64>,
+    /// testpmd: "CPU cycles/packet" of its forwarding loop
+    /// (`--record-core-cycles`: cycles of the polls that received frames,
+    /// ÷ frames). Idle polls are left out, but a DUT that is fed slower
+    /// than it forwards gets small bursts, which cost more per frame.
+    pub cycles_per_packet: Option<f64>,
+    /// lbd: frames received per busy poll (`rx_packets / busy_polls`, its
+    /// whole life): 32, its burst, means every poll found a full burst
+    /// waiting, i.e. lbd was the bottleneck whenever it had work.
+    pub avg_rx_burst: Option<f64>,
 }
 
 /// How to find the DUT programs.
@@ -322,6 +331,9 @@ pub fn parse_lbd_report(lines: &[String]) -> DutReport {
     r.conns_created = counter("conn_created");
     r.table_full = counter("drop_conn_table_full");
     r.tx_failed = counter("tx_failed");
+    if let (Some(p), Some(b)) = (r.rx_packets, r.busy_polls) {
+        r.avg_rx_burst = (b > 0).then(|| p as f64 / b as f64);
+    }
     r
 }
 
@@ -350,6 +362,10 @@ pub fn parse_testpmd_report(lines: &[String]) -> DutReport {
         dropped += value(l, "RX-dropped:").unwrap_or(0) + value(l, "TX-dropped:").unwrap_or(0);
     }
     r.dropped = Some(dropped);
+    r.cycles_per_packet = lines.iter().find_map(|l| {
+        let rest = l.split("CPU cycles/packet=").nth(1)?;
+        rest.split_whitespace().next()?.parse().ok()
+    });
     r
 }
 
@@ -387,8 +403,10 @@ mod tests {
             "  +++++++++++++++ Accumulated forward statistics for all ports+++++++++++++++\n\
              \x20 RX-packets: 1234           RX-dropped: 5             RX-total: 1239\n\
              \x20 TX-packets: 1230           TX-dropped: 4             TX-total: 1234\n\
-             \x20 ++++++++++",
+             \x20 ++++++++++\n\
+             \x20 CPU cycles/packet=49.38 (total cycles=7796725030 / total io packets=157891680) at 2300 MHz Clock",
         ));
+        assert_eq!(r.cycles_per_packet, Some(49.38));
         assert_eq!(r.rx_packets, Some(1234));
         assert_eq!(r.tx_packets, Some(1230));
         assert_eq!(r.dropped, Some(9));

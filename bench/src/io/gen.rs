@@ -6,7 +6,7 @@
 //! packets). Sending: a TX burst is topped up to `burst` with fresh frames
 //! (stamped when built) and offered to the port; what the port refuses
 //! (memif ring full: the DUT is behind) stays for the next round, and the
-//! round is counted as *ring full*. Receiving: up to 64 frames per poll,
+//! time until that next round is counted as *ring full*. Receiving: up to 64 frames per poll,
 //! stamped once per poll with the TSC; each of ours gives one round-trip
 //! time into an HDR histogram.
 
@@ -44,6 +44,11 @@ pub struct Measured {
     /// TX rounds, and those in which the port refused part of the burst.
     pub tx_rounds: u64,
     pub tx_ring_full_rounds: u64,
+    /// Time from a round that found the ring full to the next round, summed,
+    /// in seconds: how long the generator waited for the DUT. (Counting
+    /// rounds instead would overweight stalls, when the generator spins
+    /// through many short rounds against a DUT that is not running.)
+    pub ring_full_seconds: f64,
     /// Rounds in which the pool had no mbufs for the top-up.
     pub alloc_failures: u64,
     /// Round-trip time of the frames received in the window, ns.
@@ -302,8 +307,13 @@ impl<'a> Gen<'a> {
         let mut received = 0u64;
         let mut syn_received = 0u64;
         let mut t_end = t0;
+        let (mut prev, mut was_full, mut full_ticks) = (t0, false, 0u64);
         loop {
             let now = tsc();
+            if was_full {
+                full_ticks += now.wrapping_sub(prev);
+            }
+            prev = now;
             if now >= deadline || m.sent >= load.max_packets {
                 t_end = t_end.max(now);
                 break;
@@ -325,9 +335,8 @@ impl<'a> Gen<'a> {
             if !pending.is_empty() {
                 m.sent += self.link.tx.tx_burst(&mut pending) as u64;
                 m.tx_rounds += 1;
-                if !pending.is_empty() {
-                    m.tx_ring_full_rounds += 1;
-                }
+                was_full = !pending.is_empty();
+                m.tx_ring_full_rounds += was_full as u64;
                 t_end = now;
             }
             self.rx_once(&mut rxb, |tag, sent_at, _, syn, at| {
@@ -340,6 +349,7 @@ impl<'a> Gen<'a> {
             });
         }
         m.seconds = (t_end - t0) as f64 / hz;
+        m.ring_full_seconds = full_ticks as f64 / hz;
         m.received = received;
         // Frames built but never accepted were never sent: not counted.
         pending.free_all();

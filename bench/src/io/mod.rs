@@ -61,8 +61,9 @@ pub struct IoArgs {
     /// Cap on packets sent per measurement.
     #[arg(long, default_value_t = 100_000_000)]
     pub packets: u64,
-    /// Frames per TX burst of the generator.
-    #[arg(long, default_value_t = 32)]
+    /// Frames per TX burst of the generator (64: the generator does more
+    /// per frame than testpmd io, so it takes the largest bursts).
+    #[arg(long, default_value_t = 64)]
     pub burst: usize,
     /// Real servers behind lbd's service (198.18.1.1 upwards).
     #[arg(long, default_value_t = 4)]
@@ -91,6 +92,9 @@ pub struct IoArgs {
     /// JSON (one object) instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON object to this file (with the tables on stdout).
+    #[arg(long, value_name = "PATH")]
+    pub json_file: Option<PathBuf>,
 }
 
 /// Largest connection table lbd accepts.
@@ -229,11 +233,13 @@ pub fn run(args: &IoArgs) -> Result<(), String> {
         }
     }
     let rep = IoReport::new(args.clone(), &layout, link.hz, runs);
+    let json = serde_json::to_string(&rep).map_err(|e| format!("JSON: {e}"))?;
+    if let Some(path) = &args.json_file {
+        std::fs::write(path, format!("{json}\n"))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&rep).map_err(|e| format!("JSON: {e}"))?
-        );
+        println!("{json}");
     } else {
         print!("{}", rep.table());
     }

@@ -31,8 +31,9 @@ pub struct RunResult {
     pub mpps_sent: f64,
     /// Lost ÷ sent, %.
     pub loss_percent: f64,
-    /// TX rounds in which the memif ring was full, %: high means the DUT
-    /// was the bottleneck; near 0 at full speed means the generator was.
+    /// Share of the window the generator waited on a full memif ring, %:
+    /// near 100 means the DUT was the bottleneck; well below 100 at full
+    /// speed means the generator (or a stall of it) limited the rate too.
     pub ring_full_percent: f64,
     pub warmup: Warmed,
     pub measured: Measured,
@@ -63,11 +64,7 @@ impl RunResult {
             } else {
                 0.0
             },
-            ring_full_percent: if m.tx_rounds > 0 {
-                m.tx_ring_full_rounds as f64 * 100.0 / m.tx_rounds as f64
-            } else {
-                0.0
-            },
+            ring_full_percent: (m.ring_full_seconds * 100.0 / secs).min(100.0),
             warmup,
             measured,
             arp_replies,
@@ -88,6 +85,8 @@ pub struct DutSummary {
     pub rtt_p50_ns: Stat,
     pub rtt_p99_ns: Stat,
     pub rtt_p999_ns: Stat,
+    /// testpmd only: its own CPU cycles per packet.
+    pub cycles_per_packet: Option<Stat>,
 }
 
 /// lbd ÷ a testpmd mode.
@@ -135,6 +134,13 @@ impl IoReport {
                     rtt_p50_ns: st(&|r| r.measured.rtt_p50_ns),
                     rtt_p99_ns: st(&|r| r.measured.rtt_p99_ns),
                     rtt_p999_ns: st(&|r| r.measured.rtt_p999_ns),
+                    cycles_per_packet: {
+                        let v: Vec<f64> = rs
+                            .iter()
+                            .filter_map(|r| r.dut_report.cycles_per_packet)
+                            .collect();
+                        (!v.is_empty()).then(|| Stat::of(v.into_iter()))
+                    },
                 }
             })
             .collect();
@@ -195,13 +201,13 @@ impl IoReport {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "| DUT | Mpps per forwarding core | loss % | ring full % | RTT p50 µs | RTT p99 µs | RTT p99.9 µs |"
+            "| DUT | Mpps per forwarding core | loss % | ring full % | RTT p50 µs | RTT p99 µs | RTT p99.9 µs | DUT cycles/packet |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for d in &self.summary {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 d.dut.name(),
                 d.mpps_per_core.show(1.0, 2),
                 d.loss_percent.show(1.0, 3),
@@ -209,6 +215,8 @@ impl IoReport {
                 d.rtt_p50_ns.show(1e-3, 1),
                 d.rtt_p99_ns.show(1e-3, 1),
                 d.rtt_p999_ns.show(1e-3, 1),
+                d.cycles_per_packet
+                    .map_or("–".to_string(), |c| c.show(1.0, 1)),
             );
         }
         if !self.ratios.is_empty() {
@@ -234,7 +242,7 @@ pub fn progress_line(r: &RunResult, repeats: usize) -> String {
     let m = &r.measured;
     format!(
         "run {}/{} {}: sent {} received {} (+{} late) lost {} in {:.2} s: {:.2} Mpps; \
-         ring full {:.1}%; RTT p50 {:.1} µs p99 {:.1} µs; warm-up {}/{} SYNs back; DUT dropped {} tx_failed {}",
+         ring full {:.1}%; RTT p50 {:.1} µs p99 {:.1} µs; warm-up {}/{} SYNs back; DUT dropped {} tx_failed {} rx/busy poll {}",
         r.repeat + 1,
         repeats,
         r.dut.name(),
@@ -255,5 +263,8 @@ pub fn progress_line(r: &RunResult, repeats: usize) -> String {
         r.dut_report
             .tx_failed
             .map_or("-".to_string(), |d| d.to_string()),
+        r.dut_report
+            .avg_rx_burst
+            .map_or("-".to_string(), |b| format!("{b:.1}")),
     )
 }
