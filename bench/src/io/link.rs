@@ -29,8 +29,8 @@ impl Link {
         let args = layout.gen_eal_args();
         let eal = Eal::init(&args).map_err(|e| {
             format!(
-                "DPDK EAL initialisation failed ({e}); arguments: {}. bench io needs root \
-                 and DPDK 22.11 with the memif driver",
+                "DPDK EAL initialisation failed ({e}); arguments: {}. bench io needs DPDK \
+                 22.11 with the memif driver, and usually root",
                 args[1..].join(" ")
             )
         })?;
