@@ -8,7 +8,7 @@
 //! forwarding CPU and the same neighbour. Every process has its own
 //! `--file-prefix` and runs on ordinary memory (`--no-huge -m 512`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::frame::addr;
 
@@ -38,6 +38,25 @@ impl Layout {
             socket: dir.join("memif.sock").display().to_string(),
             prefix: format!("lb-bench-io-{}", std::process::id()),
         }
+    }
+
+    /// DPDK's runtime directories of this run's processes (EAL leaves them
+    /// behind; our prefixes carry our pid, so they would pile up). EAL puts
+    /// them under /var/run/dpdk for root, else under $XDG_RUNTIME_DIR/dpdk
+    /// or /tmp/dpdk.
+    pub fn runtime_dirs(&self) -> Vec<PathBuf> {
+        // SAFETY: geteuid has no preconditions.
+        let base = if unsafe { libc::geteuid() } == 0 {
+            PathBuf::from("/var/run/dpdk")
+        } else {
+            std::env::var_os("XDG_RUNTIME_DIR")
+                .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+                .join("dpdk")
+        };
+        ["gen", "lbd", "testpmd"]
+            .iter()
+            .map(|p| base.join(format!("{}-{p}", self.prefix)))
+            .collect()
     }
 
     /// The generator's memif device: the server end, which listens on the

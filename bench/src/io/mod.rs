@@ -221,18 +221,13 @@ pub fn run(args: &IoArgs) -> Result<(), String> {
     }
     let dir = TempDir::new()?;
     let layout = Layout::new(args.gen_cpu, args.dut_cpu, &dir.0);
-    let mut link = Link::open(&layout)?;
-    let mut runs = Vec::new();
-    for rep in 0..args.repeat.max(1) {
-        for &kind in &duts {
-            let r = run_one(kind, rep, args, &progs, &layout, &dir.0, &mut link)?;
-            if !args.json {
-                eprintln!("  {}", report::progress_line(&r, args.repeat.max(1)));
-            }
-            runs.push(r);
-        }
+    let result = measure_all(args, &duts, &progs, &layout, &dir.0);
+    // After EAL's cleanup (Link dropped in measure_all) and every DUT's exit.
+    for d in layout.runtime_dirs() {
+        let _ = std::fs::remove_dir_all(d);
     }
-    let rep = IoReport::new(args.clone(), &layout, link.hz, runs);
+    let (runs, hz) = result?;
+    let rep = IoReport::new(args.clone(), &layout, hz, runs);
     let json = serde_json::to_string(&rep).map_err(|e| format!("JSON: {e}"))?;
     if let Some(path) = &args.json_file {
         std::fs::write(path, format!("{json}\n"))
@@ -244,6 +239,28 @@ pub fn run(args: &IoArgs) -> Result<(), String> {
         print!("{}", rep.table());
     }
     Ok(())
+}
+
+/// Every repeat of every DUT; the runs and the TSC frequency.
+fn measure_all(
+    args: &IoArgs,
+    duts: &[DutKind],
+    progs: &Programs,
+    layout: &Layout,
+    dir: &Path,
+) -> Result<(Vec<RunResult>, u64), String> {
+    let mut link = Link::open(layout)?;
+    let mut runs = Vec::new();
+    for rep in 0..args.repeat.max(1) {
+        for &kind in duts {
+            let r = run_one(kind, rep, args, progs, layout, dir, &mut link)?;
+            if !args.json {
+                eprintln!("  {}", report::progress_line(&r, args.repeat.max(1)));
+            }
+            runs.push(r);
+        }
+    }
+    Ok((runs, link.hz))
 }
 
 /// One DUT, start to stop.
