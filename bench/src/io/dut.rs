@@ -200,10 +200,7 @@ impl Dut {
         match self.kind {
             DutKind::Lbd => {
                 Dut::any_line(&self.out, |l| l.starts_with("lbd: ready"))
-                    && (0..reals).all(|i| {
-                        let needle = format!("neighbour {} is at", addr::real_server(i));
-                        Dut::any_line(&self.err, |l| l.contains(&needle))
-                    })
+                    && resolved(&self.err.lock().unwrap_or_else(|e| e.into_inner()), reals) >= reals
             }
             // "Press enter to exit" comes once forwarding has started (it
             // reaches us line by line thanks to `stdbuf -oL`, see `start`).
@@ -303,6 +300,29 @@ impl Drop for Dut {
     }
 }
 
+/// How many of the first `reals` real servers lbd has logged as resolved
+/// ("neighbour 198.18.1.1 is at 02:…").
+fn resolved(lines: &[String], reals: usize) -> usize {
+    let mut seen = vec![false; reals];
+    for l in lines {
+        let Some(rest) = l.split("neighbour ").nth(1) else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let (Some(ip), Some("is"), Some("at")) = (words.next(), words.next(), words.next()) else {
+            continue;
+        };
+        if let Some(i) = ip
+            .parse()
+            .ok()
+            .and_then(|ip| addr::real_server_index(ip, reals))
+        {
+            seen[i] = true;
+        }
+    }
+    seen.iter().filter(|&&s| s).count()
+}
+
 /// `key=value` in a line of space-separated fields.
 fn field(line: &str, key: &str) -> Option<u64> {
     line.split_whitespace()
@@ -395,6 +415,19 @@ mod tests {
         assert_eq!(r.dropped, Some(1));
         assert_eq!(r.conns_created, Some(3));
         assert_eq!(r.tx_failed, Some(2));
+    }
+
+    #[test]
+    fn counts_resolved_real_servers() {
+        let l = lines(
+            "2026-11-22T05:00:00Z  INFO lbd::control::periodic: neighbour 198.18.1.1 is at 02:00:c6:12:80:00\n\
+             INFO neighbour 198.18.1.2 unresolved\n\
+             INFO neighbour 198.18.1.3 is at 02:00:c6:12:80:02\n\
+             INFO neighbour 198.18.1.3 is at 02:00:c6:12:80:02\n\
+             INFO neighbour 198.18.0.1 is at 02:00:00:00:00:01",
+        );
+        assert_eq!(resolved(&l, 4), 2);
+        assert_eq!(resolved(&l, 1), 1);
     }
 
     #[test]

@@ -111,8 +111,8 @@ impl IoArgs {
             return Err("--duts is empty".into());
         }
         frame::Template::new(self.size, [0; 6], [0; 6])?;
-        if self.flows == 0 || self.flows > u64::from(u32::MAX) {
-            return Err("--flows must be 1..=4294967295".into());
+        if self.flows == 0 || self.flows > MAX_CAPACITY {
+            return Err(format!("--flows must be 1..={MAX_CAPACITY}"));
         }
         if self.syn_percent > 100 {
             return Err("--syn-percent must be 0..=100".into());
