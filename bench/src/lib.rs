@@ -18,7 +18,11 @@
 
 pub mod clock;
 pub mod frames;
+// DPDK and the child processes are Linux-only (libc is a Linux dependency).
+#[cfg(target_os = "linux")]
+pub mod io;
 pub mod scale;
+pub mod stat;
 pub mod thp;
 
 use std::hint::black_box;

@@ -4,6 +4,7 @@
 //! bench pipeline --workload established --flows 1000000 --packets 20000000
 //! bench all [--repeat 3] [--json]
 //! bench scale --workload established --flows 1000000 --threads 1,2 --prefetch
+//! bench io --duts testpmd-io,lbd --flows 10000 --repeat 3
 //! ```
 
 use std::process::ExitCode;
@@ -12,12 +13,14 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOC: lbbench::thp::Alloc = lbbench::thp::Alloc;
 
+use lbbench::stat::Stat;
 use lbbench::{mem_available, memory_estimate, run, Params, Report, Workload};
 
 #[derive(Parser)]
 #[command(
     name = "bench",
-    about = "Benchmarks of the lbd packet path (no DPDK I/O)"
+    about = "Benchmarks of the lbd packet path (pipeline, all, fill, scale: no I/O) and of lbd \
+             over DPDK ports against dpdk-testpmd (io)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -108,6 +111,11 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// DPDK I/O: our generator ↔ memif ↔ lbd or dpdk-testpmd (child
+    /// processes), received Mpps per forwarding core and lbd/testpmd.
+    /// Needs root, DPDK 22.11 and the lbd binary.
+    #[cfg(target_os = "linux")]
+    Io(lbbench::io::IoArgs),
     /// The standard set, as a markdown table (or JSON lines with --json).
     All {
         /// Packets per established/mixed run (default 20M / 10M).
@@ -131,45 +139,6 @@ fn params(workload: Workload, flows: u64, packets: u64, c: &Common) -> Params {
     p.real_servers = c.real_servers;
     p.seed = c.seed;
     p
-}
-
-/// Median and spread of a figure over repeated runs.
-#[derive(serde::Serialize, Clone, Copy)]
-struct Stat {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Stat {
-    fn of(v: impl Iterator<Item = f64>) -> Stat {
-        let mut v: Vec<f64> = v.collect();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Stat {
-            median,
-            min: v[0],
-            max: v[n - 1],
-        }
-    }
-
-    fn show(&self, scale: f64, prec: usize) -> String {
-        if self.min == self.max {
-            format!("{:.prec$}", self.median * scale)
-        } else {
-            format!(
-                "{:.prec$} ({:.prec$}–{:.prec$})",
-                self.median * scale,
-                self.min * scale,
-                self.max * scale
-            )
-        }
-    }
 }
 
 #[derive(serde::Serialize)]
@@ -457,6 +426,8 @@ fn main() -> ExitCode {
             packets,
             &common,
         ),
+        #[cfg(target_os = "linux")]
+        Cmd::Io(args) => lbbench::io::run(&args),
         Cmd::Fill {
             capacity,
             attempts,
