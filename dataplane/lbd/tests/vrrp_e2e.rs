@@ -361,3 +361,77 @@ fn synced_connections_survive_a_failover() {
     let r = b.stop();
     assert_eq!(r.get("drop_tcp_no_conn"), 0, "no segment of it was refused");
 }
+
+#[test]
+fn a_director_whose_servers_are_all_down_gives_way() {
+    if !may_run("a_director_whose_servers_are_all_down_gives_way") {
+        return;
+    }
+    let lab = Lab::up_with("vrtrack", 2, &["--dir2"]);
+    let flags = lab.dir().join("flags");
+    std::fs::create_dir_all(&flags).unwrap();
+    let notes = lab.dir().join("notes");
+    // A checks its servers (an exec check on flag files) and tracks them.
+    let services_a = format!(
+        r#"(vip: "198.18.0.100", port: 80, scheduler: Rr,
+            health_check: Some((check: Exec(command: "/bin/sh",
+                args: ["-c", "test ! -e {}/down-$LBD_RS_ADDRESS"]),
+                interval_ms: 200, timeout_ms: 2000, rise: 1, fall: 1)),
+            real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")])"#,
+        flags.display()
+    );
+    let sections_a = sections("198.18.0.2", 150, &notes).replace(
+        "advert_interval_ms: 200,",
+        "advert_interval_ms: 200, track_health: true,",
+    );
+    assert!(sections_a.contains("track_health: true"));
+    let a = lab.start_lbd_in("dir", &services_a, &sections_a);
+    let b = lab.start_lbd_in("dir2", SERVICES, &sections("198.18.0.3", 100, &notes));
+    wait("A master, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    for ip in ["198.18.0.11", "198.18.0.12"] {
+        std::fs::write(flags.join(format!("down-{ip}")), "").unwrap();
+    }
+    wait("A faulty, B master", || {
+        vrrp_state(&lab, "dir") == "FAULT" && vrrp_state(&lab, "dir2") == "MASTER"
+    });
+    let r = lab.curl(&format!("http://{VIP}/"));
+    assert!(r == "rs1" || r == "rs2", "B serves: {r}");
+    std::fs::remove_file(flags.join("down-198.18.0.11")).unwrap();
+    wait("A master again", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    b.stop();
+    a.stop();
+}
+
+#[test]
+fn unicast_peers_elect_a_master() {
+    if !may_run("unicast_peers_elect_a_master") {
+        return;
+    }
+    let lab = Lab::up_with("vruni", 2, &["--dir2"]);
+    let notes = lab.dir().join("notes");
+    let unicast = |addr: &str, prio: u8, peer: &str| {
+        sections(addr, prio, &notes).replace(
+            "advert_interval_ms: 200,",
+            &format!("advert_interval_ms: 200, unicast_peers: [\"{peer}\"],"),
+        )
+    };
+    let a = lab.start_lbd_in("dir", SERVICES, &unicast("198.18.0.2", 150, "198.18.0.3"));
+    let b = lab.start_lbd_in("dir2", SERVICES, &unicast("198.18.0.3", 100, "198.18.0.2"));
+    // B knows A as master only from A's unicast advertisements.
+    wait("A master, B backup of 198.18.0.2", || {
+        let (_, out, _) = lab.lbctl_in("dir2", &["--json", "status"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        vrrp_state(&lab, "dir") == "MASTER"
+            && v["vrrp"]["state"] == "BACKUP"
+            && v["vrrp"]["master"] == "198.18.0.2"
+    });
+    drop(a);
+    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    let r = lab.curl(&format!("http://{VIP}/"));
+    assert!(r == "rs1" || r == "rs2", "{r}");
+    b.stop();
+}

@@ -96,6 +96,11 @@ pub struct VrrpConfig {
     pub garp_refresh_s: u32,
     /// Shell commands run on becoming master, backup or faulty
     /// (keepalived's notify_master, ...), with `LBD_VRRP_STATE` set.
+    /// Track the health checks: while every checked real server is down
+    /// (this director could serve nothing), go to FAULT and leave the VIPs
+    /// to the peer (keepalived's track_script). Default: false.
+    #[serde(default)]
+    pub track_health: bool,
     #[serde(default)]
     pub notify_master: Option<String>,
     #[serde(default)]

@@ -160,6 +160,11 @@ impl HealthBook {
         self.targets.iter()
     }
 
+    /// Whether there are checked real servers and every one is down.
+    pub fn all_down(&self) -> bool {
+        !self.targets.is_empty() && self.targets.values().all(|t| t.checked && !t.up)
+    }
+
     /// Whether a target changed state since the last call.
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
@@ -398,6 +403,10 @@ mod tests {
         b.record(&k, 1, Err("x".into()), t0);
         b.record(&k, 1, Err("x".into()), t0);
         assert!(!b.targets[&k].up);
+        assert!(!b.all_down(), ".12 is not checked down");
+        let k2 = key([198, 18, 0, 12]);
+        b.record(&k2, 1, Err("x".into()), t0);
+        assert!(b.all_down());
         // Gone from the configuration: forgotten.
         let mut c = cfg("(check: Tcp)");
         c.services[0].health_check = None;

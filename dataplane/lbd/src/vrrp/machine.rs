@@ -169,8 +169,8 @@ impl Machine {
         out
     }
 
-    /// The port's link went down (Fault: give up mastership) or up again
-    /// (start over as backup).
+    /// The port's link went down, or a tracked condition failed (Fault:
+    /// give up mastership), or all is well again (start over as backup).
     pub fn on_link(&mut self, up: bool, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match (up, self.state) {

@@ -380,12 +380,21 @@ fn run(mut sp: Speaker) {
         sp.garp_timers(now);
         if now >= next_link {
             next_link = now + LINK_POLL;
-            let up = sp.shared.ports[sp.port]
+            let link_up = sp.shared.ports[sp.port]
                 .port
                 .link()
                 .map(|l| l.up)
                 .unwrap_or(true);
-            let a = m.on_link(up, now);
+            // With track_health, a director whose real servers are all down
+            // is faulty too.
+            let healthy = !sp.cfg.track_health
+                || !sp
+                    .shared
+                    .health
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .all_down();
+            let a = m.on_link(link_up && healthy, now);
             sp.apply(&m, a, now);
         }
     }
