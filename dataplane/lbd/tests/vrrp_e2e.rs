@@ -119,7 +119,41 @@ fn lbd_and_keepalived_elect_one_master() {
     if !may_run("lbd_and_keepalived_elect_one_master") {
         return;
     }
-    let lab = Lab::up_with("vrrpka", 2, &["--dir2"]);
+    keepalived_interop("vrrpka", "  vrrp_version 3\n", "", "");
+}
+
+/// keepalived's default VRRP version (2) with the reference setup's
+/// `auth_type PASS` authentication.
+#[test]
+fn lbd_and_keepalived_v2_with_a_password_elect_one_master() {
+    if !may_run("lbd_and_keepalived_v2_with_a_password_elect_one_master") {
+        return;
+    }
+    keepalived_interop(
+        "vrrpka2",
+        "",
+        "  authentication {\n    auth_type PASS\n    auth_pass 1111\n  }\n",
+        "version: 2, auth_pass: Some(\"1111\"),",
+    );
+}
+
+/// lbd (in P-dir) and keepalived (in P-dir2, with `ka_global` in its
+/// global_defs and `ka_instance` in its instance) elect one master, both
+/// ways; `lbd_vrrp` is added to lbd's vrrp section.
+fn keepalived_interop(prefix: &str, ka_global: &str, ka_instance: &str, lbd_vrrp: &str) {
+    let lab = Lab::up_with(prefix, 2, &["--dir2"]);
+    let sections = |addr: &str, prio: u8, notes: &std::path::Path| {
+        let s = sections(addr, prio, notes);
+        if lbd_vrrp.is_empty() {
+            s
+        } else {
+            // VRRPv2 counts whole seconds.
+            s.replace(
+                "advert_interval_ms: 200,",
+                &format!("advert_interval_ms: 1000, {lbd_vrrp}"),
+            )
+        }
+    };
     // dir2 becomes a plain Linux host running keepalived on its kernel
     // interface.
     let (ok, _, err) = lab.exec(
@@ -137,9 +171,12 @@ fn lbd_and_keepalived_elect_one_master() {
     let conf = ka_dir.join("keepalived.conf");
     std::fs::write(
         &conf,
-        "global_defs {\n  vrrp_version 3\n  router_id lab_ka\n}\n\
-         vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
-         priority 100\n  advert_int 1\n  virtual_ipaddress {\n    198.18.0.100/32 dev eth0\n  }\n}\n",
+        format!(
+            "global_defs {{\n{ka_global}  router_id lab_ka\n}}\n\
+             vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+             priority 100\n  advert_int 1\n{ka_instance}  virtual_ipaddress {{\n    \
+             198.18.0.100/32 dev eth0\n  }}\n}}\n"
+        ),
     )
     .unwrap();
     let start_ka = || {

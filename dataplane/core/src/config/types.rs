@@ -76,6 +76,15 @@ pub struct VrrpConfig {
     pub vrid: u8,
     /// 1 to 254; the higher wins (255 is reserved for an address owner).
     pub priority: u8,
+    /// VRRP version: 3 (RFC 5798) or 2 (RFC 3768, keepalived's default).
+    /// Default: 3.
+    #[serde(default = "default_vrrp_version")]
+    pub version: u8,
+    /// Version 2 only: the simple-text password of keepalived's
+    /// `authentication { auth_type PASS; auth_pass ... }` (at most 8
+    /// characters). Advertisements without it are ignored. Default: None.
+    #[serde(default)]
+    pub auth_pass: Option<String>,
     /// Between advertisements, 10 ms to 40950 ms, a multiple of 10.
     /// Default: 1000.
     #[serde(default = "default_advert_interval")]
@@ -138,6 +147,9 @@ fn default_sync_batch() -> u32 {
     50
 }
 
+fn default_vrrp_version() -> u8 {
+    3
+}
 fn default_advert_interval() -> u32 {
     1000
 }

@@ -766,7 +766,36 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
             ),
         ));
     }
-    if !(10..=40_950).contains(&x.advert_interval_ms) || x.advert_interval_ms % 10 != 0 {
+    if x.version != 2 && x.version != 3 {
+        v.push(Problem::new(
+            "vrrp.version",
+            format!("version {} is not spoken (2 or 3)", x.version),
+        ));
+    }
+    if let Some(p) = &x.auth_pass {
+        if x.version != 2 {
+            v.push(Problem::new(
+                "vrrp.auth_pass",
+                "VRRPv3 has no authentication; auth_pass needs version: 2",
+            ));
+        } else if p.is_empty() || p.len() > 8 || !p.is_ascii() {
+            v.push(Problem::new(
+                "vrrp.auth_pass",
+                "auth_pass must be 1 to 8 ASCII characters (keepalived sends 8)",
+            ));
+        }
+    }
+    if x.version == 2 {
+        if !(1000..=255_000).contains(&x.advert_interval_ms) || x.advert_interval_ms % 1000 != 0 {
+            v.push(Problem::new(
+                "vrrp.advert_interval_ms",
+                format!(
+                    "advert_interval_ms {}: VRRPv2 counts whole seconds (1000 to 255000)",
+                    x.advert_interval_ms
+                ),
+            ));
+        }
+    } else if !(10..=40_950).contains(&x.advert_interval_ms) || x.advert_interval_ms % 10 != 0 {
         v.push(Problem::new(
             "vrrp.advert_interval_ms",
             format!(

@@ -1,4 +1,6 @@
-//! VRRP version 3 advertisements for IPv4 (RFC 5798 §5).
+//! VRRP advertisements for IPv4: version 3 (RFC 5798 §5) and version 2
+//! (RFC 3768 §5, keepalived's default, with its simple-text "PASS"
+//! authentication).
 //!
 //! ```text
 //!  0                   1                   2                   3
@@ -6,15 +8,17 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |Version| Type  | Virtual Rtr ID|   Priority    |Count IPvX Addr|
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//! |(rsvd) |     Max Adver Int     |          Checksum             |
+//! v3: |(rsvd) |  Max Adver Int (cs) |          Checksum             |
+//! v2: |   Auth Type   | Adver Int (s) |          Checksum             |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |                        IPv4 address(es)                       |
+//! v2 only: authentication data (8 bytes)
 //! ```
 //!
-//! The checksum covers the VRRP message and, in version 3, an IPv4 pseudo
-//! header (as for UDP). The interval is in centiseconds (12 bits). The
-//! IP header must carry TTL 255 and protocol 112; advertisements go to
-//! 224.0.0.18 (or to unicast peers).
+//! The v3 checksum covers the message and an IPv4 pseudo header (as for
+//! UDP); the v2 checksum covers the message only. The IP header must carry
+//! TTL 255 and protocol 112; advertisements go to 224.0.0.18 (or to
+//! unicast peers).
 
 use std::net::Ipv4Addr;
 
@@ -36,25 +40,47 @@ pub const MAX_INTERVAL_CS: u16 = 0x0fff;
 /// A VRRP advertisement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Advert {
+    /// 2 or 3.
+    pub version: u8,
     pub vrid: u8,
     /// 0: the master is giving up; 255: the address owner.
     pub priority: u8,
-    /// Max Adver Int, centiseconds (at most [`MAX_INTERVAL_CS`]).
+    /// The advertisement interval, centiseconds (v3: at most
+    /// [`MAX_INTERVAL_CS`]; v2 carries whole seconds).
     pub interval_cs: u16,
     pub addrs: Vec<Ipv4Addr>,
+    /// v2 simple-text authentication (auth type 1), the password padded
+    /// with zeros; None: auth type 0.
+    pub auth: Option<[u8; AUTH_LEN]>,
 }
+
+/// Length of v2 authentication data.
+pub const AUTH_LEN: usize = 8;
+/// v2 auth type: simple text password.
+const AUTH_SIMPLE: u8 = 1;
 
 /// Why a VRRP message was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum VrrpError {
     #[error("shorter than its header or its addresses")]
     Truncated,
-    #[error("version {0} (only VRRPv3 is spoken)")]
+    #[error("version {0} (VRRP versions 2 and 3 are spoken)")]
     Version(u8),
     #[error("type {0} is not an advertisement")]
     Type(u8),
     #[error("bad checksum")]
     Checksum,
+    #[error("authentication type {0} is not supported")]
+    AuthType(u8),
+}
+
+/// A v2 password as sent: its first 8 bytes, zero padded.
+pub fn auth_data(pass: &str) -> [u8; AUTH_LEN] {
+    let mut a = [0u8; AUTH_LEN];
+    for (d, s) in a.iter_mut().zip(pass.bytes()) {
+        *d = s;
+    }
+    a
 }
 
 /// Parse an advertisement (the IP payload), received from `src` for `dst`.
@@ -62,48 +88,87 @@ pub fn parse(msg: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Advert, VrrpErr
     if msg.len() < HEADER_LEN {
         return Err(VrrpError::Truncated);
     }
-    if msg[0] >> 4 != 3 {
-        return Err(VrrpError::Version(msg[0] >> 4));
+    let version = msg[0] >> 4;
+    if version != 2 && version != 3 {
+        return Err(VrrpError::Version(version));
     }
     if msg[0] & 0x0f != 1 {
         return Err(VrrpError::Type(msg[0] & 0x0f));
     }
     let count = msg[3] as usize;
-    let len = HEADER_LEN + 4 * count;
+    let addrs_end = HEADER_LEN + 4 * count;
+    let len = if version == 2 {
+        addrs_end + AUTH_LEN
+    } else {
+        addrs_end
+    };
     if msg.len() < len {
         return Err(VrrpError::Truncated);
     }
-    let pseudo = checksum::pseudo_header_sum(src, dst, PROTO_VRRP, len as u16);
-    if !checksum::fold(checksum::sum(&msg[..len], pseudo)) != 0 {
+    let initial = if version == 3 {
+        checksum::pseudo_header_sum(src, dst, PROTO_VRRP, len as u16)
+    } else {
+        0
+    };
+    if !checksum::fold(checksum::sum(&msg[..len], initial)) != 0 {
         return Err(VrrpError::Checksum);
     }
+    let (interval_cs, auth) = if version == 3 {
+        (u16::from_be_bytes([msg[4], msg[5]]) & MAX_INTERVAL_CS, None)
+    } else {
+        let auth = match msg[4] {
+            0 => None,
+            AUTH_SIMPLE => {
+                let mut a = [0u8; AUTH_LEN];
+                a.copy_from_slice(&msg[addrs_end..len]);
+                Some(a)
+            }
+            t => return Err(VrrpError::AuthType(t)),
+        };
+        (msg[5] as u16 * 100, auth)
+    };
     Ok(Advert {
+        version,
         vrid: msg[1],
         priority: msg[2],
-        interval_cs: u16::from_be_bytes([msg[4], msg[5]]) & MAX_INTERVAL_CS,
-        addrs: msg[HEADER_LEN..len]
+        interval_cs,
+        addrs: msg[HEADER_LEN..addrs_end]
             .chunks_exact(4)
             .map(|a| Ipv4Addr::new(a[0], a[1], a[2], a[3]))
             .collect(),
+        auth,
     })
 }
 
-/// Build `adv` as sent from `src` to `dst` (the checksum depends on both).
-/// At most 255 addresses are sent.
+/// Build `adv` as sent from `src` to `dst` (the v3 checksum depends on
+/// both). At most 255 addresses are sent.
 pub fn build(adv: &Advert, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
     let addrs = &adv.addrs[..adv.addrs.len().min(255)];
-    let mut m = Vec::with_capacity(HEADER_LEN + 4 * addrs.len());
-    m.push(VERSION_TYPE);
+    let mut m = Vec::with_capacity(HEADER_LEN + 4 * addrs.len() + AUTH_LEN);
+    let v2 = adv.version == 2;
+    m.push(if v2 { 0x21 } else { VERSION_TYPE });
     m.push(adv.vrid);
     m.push(adv.priority);
     m.push(addrs.len() as u8);
-    m.extend_from_slice(&(adv.interval_cs & MAX_INTERVAL_CS).to_be_bytes());
+    if v2 {
+        m.push(if adv.auth.is_some() { AUTH_SIMPLE } else { 0 });
+        m.push((adv.interval_cs / 100).clamp(1, 255) as u8);
+    } else {
+        m.extend_from_slice(&(adv.interval_cs & MAX_INTERVAL_CS).to_be_bytes());
+    }
     m.extend_from_slice(&[0, 0]);
     for a in addrs {
         m.extend_from_slice(&a.octets());
     }
-    let pseudo = checksum::pseudo_header_sum(src, dst, PROTO_VRRP, m.len() as u16);
-    let c = !checksum::fold(checksum::sum(&m, pseudo));
+    if v2 {
+        m.extend_from_slice(&adv.auth.unwrap_or([0; AUTH_LEN]));
+    }
+    let initial = if v2 {
+        0
+    } else {
+        checksum::pseudo_header_sum(src, dst, PROTO_VRRP, m.len() as u16)
+    };
+    let c = !checksum::fold(checksum::sum(&m, initial));
     m[6..8].copy_from_slice(&c.to_be_bytes());
     m
 }
@@ -118,10 +183,12 @@ mod tests {
     #[test]
     fn round_trip_and_known_bytes() {
         let adv = Advert {
+            version: 3,
             vrid: 51,
             priority: 150,
             interval_cs: 100,
             addrs: vec![Ipv4Addr::new(198, 18, 0, 100)],
+            auth: None,
         };
         let m = build(&adv, SRC, GROUP);
         assert_eq!(&m[..6], &[0x31, 51, 150, 1, 0, 100]);
@@ -137,6 +204,7 @@ mod tests {
     #[test]
     fn malformed_messages_are_refused() {
         let adv = Advert {
+            version: 3,
             vrid: 1,
             priority: 100,
             interval_cs: 100,
@@ -144,19 +212,48 @@ mod tests {
                 Ipv4Addr::new(198, 18, 0, 100),
                 Ipv4Addr::new(198, 18, 0, 101),
             ],
+            auth: None,
         };
         let m = build(&adv, SRC, GROUP);
         assert_eq!(parse(&m[..7], SRC, GROUP), Err(VrrpError::Truncated));
         assert_eq!(parse(&m[..12], SRC, GROUP), Err(VrrpError::Truncated));
-        let mut v2 = m.clone();
-        v2[0] = 0x21;
-        assert_eq!(parse(&v2, SRC, GROUP), Err(VrrpError::Version(2)));
+        let mut v4 = m.clone();
+        v4[0] = 0x41;
+        assert_eq!(parse(&v4, SRC, GROUP), Err(VrrpError::Version(4)));
         let mut t = m.clone();
         t[0] = 0x32;
         assert_eq!(parse(&t, SRC, GROUP), Err(VrrpError::Type(2)));
         let mut bad = m;
         bad[2] ^= 1;
         assert_eq!(parse(&bad, SRC, GROUP), Err(VrrpError::Checksum));
+    }
+
+    #[test]
+    fn version_2_with_a_password() {
+        let adv = Advert {
+            version: 2,
+            vrid: 51,
+            priority: 100,
+            interval_cs: 100,
+            addrs: vec![Ipv4Addr::new(172, 16, 0, 30)],
+            auth: Some(auth_data("1111")),
+        };
+        let m = build(&adv, SRC, GROUP);
+        // As keepalived sends it: auth type 1, 1 s, the password last.
+        assert_eq!(&m[..6], &[0x21, 51, 100, 1, 1, 1]);
+        assert_eq!(&m[12..], b"1111\0\0\0\0");
+        assert_eq!(m.len(), 20);
+        // The v2 checksum does not involve the IP addresses.
+        assert_eq!(parse(&m, Ipv4Addr::new(1, 2, 3, 4), GROUP), Ok(adv.clone()));
+        let open = Advert { auth: None, ..adv };
+        let m = build(&open, SRC, GROUP);
+        assert_eq!(m[4], 0);
+        assert_eq!(parse(&m, SRC, GROUP), Ok(open));
+        let mut ah = m.clone();
+        ah[4] = 2;
+        assert_eq!(parse(&ah, SRC, GROUP), Err(VrrpError::Checksum));
+        assert_eq!(parse(&m[..19], SRC, GROUP), Err(VrrpError::Truncated));
+        assert_eq!(auth_data("a-very-long-pass"), *b"a-very-l");
     }
 
     proptest! {

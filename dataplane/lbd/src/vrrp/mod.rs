@@ -189,10 +189,12 @@ impl Speaker {
 
     fn advertise(&self, priority: u8) {
         let adv = Advert {
+            version: self.cfg.version,
             vrid: self.cfg.vrid,
             priority,
             interval_cs: (self.cfg.advert_interval_ms / 10) as u16,
             addrs: self.vips(),
+            auth: self.cfg.auth_pass.as_deref().map(vrrp::auth_data),
         };
         let peers: Vec<Ipv4Addr> = if self.cfg.unicast_peers.is_empty() {
             vec![vrrp::GROUP]
@@ -363,7 +365,7 @@ fn run(mut sp: Speaker) {
             .min(MAX_WAIT);
         if readable(&sp.sock, wait) {
             while let Some(n) = recv(&sp.sock, &mut buf) {
-                if let Some((src, adv)) = accept(&buf[..n], sp.my_ip, sp.cfg.vrid) {
+                if let Some((src, adv)) = accept(&buf[..n], sp.my_ip, &sp.cfg) {
                     let now = Instant::now();
                     let interval = Duration::from_millis(adv.interval_cs as u64 * 10);
                     let a = m.on_advert(now, src, adv.priority, interval);
@@ -407,8 +409,9 @@ fn run(mut sp: Speaker) {
 }
 
 /// A received datagram (IP header first) that is a valid advertisement
-/// for `vrid` from someone else: its source and contents.
-fn accept(dgram: &[u8], my_ip: Ipv4Addr, vrid: u8) -> Option<(Ipv4Addr, Advert)> {
+/// for our virtual router (id, version and, for v2, password) from someone
+/// else: its source and contents.
+fn accept(dgram: &[u8], my_ip: Ipv4Addr, cfg: &VrrpConfig) -> Option<(Ipv4Addr, Advert)> {
     let ip = Ipv4Packet::new_checked(dgram).ok()?;
     let src = ip.src();
     if src == my_ip {
@@ -423,8 +426,19 @@ fn accept(dgram: &[u8], my_ip: Ipv4Addr, vrid: u8) -> Option<(Ipv4Addr, Advert)>
     }
     let payload = &dgram[ip.header_len()..ip.total_len() as usize];
     match vrrp::parse(payload, src, ip.dst()) {
-        Ok(a) if a.vrid == vrid => Some((src, a)),
-        Ok(_) => None,
+        Ok(a) if a.vrid != cfg.vrid => None,
+        Ok(a) if a.version != cfg.version => {
+            debug!(
+                "vrrp: ignored a version {} advertisement from {src}",
+                a.version
+            );
+            None
+        }
+        Ok(a) if a.auth != cfg.auth_pass.as_deref().map(vrrp::auth_data) => {
+            warn!("vrrp: ignored an advertisement from {src}: authentication mismatch");
+            None
+        }
+        Ok(a) => Some((src, a)),
         Err(e) => {
             debug!("vrrp: ignored a bad advertisement from {src}: {e}");
             None
@@ -441,10 +455,28 @@ mod tests {
         let me = Ipv4Addr::new(198, 18, 0, 2);
         let peer = Ipv4Addr::new(198, 18, 0, 3);
         let adv = Advert {
+            version: 3,
             vrid: 51,
             priority: 100,
             interval_cs: 100,
             addrs: vec![Ipv4Addr::new(198, 18, 0, 100)],
+            auth: None,
+        };
+        let cfg = |vrid: u8, version: u8, pass: Option<&str>| VrrpConfig {
+            port: "lan0".into(),
+            vrid,
+            priority: 100,
+            version,
+            auth_pass: pass.map(str::to_string),
+            advert_interval_ms: 1000,
+            preempt: true,
+            unicast_peers: vec![],
+            garp_count: 5,
+            garp_refresh_s: 0,
+            track_health: false,
+            notify_master: None,
+            notify_backup: None,
+            notify_fault: None,
         };
         let datagram = |src: Ipv4Addr, ttl: u8, adv: &Advert| {
             let msg = vrrp::build(adv, src, vrrp::GROUP);
@@ -463,13 +495,36 @@ mod tests {
             d.extend_from_slice(&msg);
             d
         };
+        let c51 = cfg(51, 3, None);
         assert_eq!(
-            accept(&datagram(peer, 255, &adv), me, 51),
+            accept(&datagram(peer, 255, &adv), me, &c51),
             Some((peer, adv.clone()))
         );
-        assert_eq!(accept(&datagram(peer, 64, &adv), me, 51), None, "TTL");
-        assert_eq!(accept(&datagram(me, 255, &adv), me, 51), None, "our own");
-        assert_eq!(accept(&datagram(peer, 255, &adv), me, 52), None, "vrid");
-        assert_eq!(accept(&[0x45, 0, 0], me, 51), None);
+        assert_eq!(accept(&datagram(peer, 64, &adv), me, &c51), None, "TTL");
+        assert_eq!(accept(&datagram(me, 255, &adv), me, &c51), None, "our own");
+        assert_eq!(
+            accept(&datagram(peer, 255, &adv), me, &cfg(52, 3, None)),
+            None,
+            "vrid"
+        );
+        assert_eq!(accept(&[0x45, 0, 0], me, &c51), None);
+        // Version 2: the version and the password must match.
+        let v2 = Advert {
+            version: 2,
+            auth: Some(vrrp::auth_data("1111")),
+            ..adv
+        };
+        let c2 = cfg(51, 2, Some("1111"));
+        assert!(accept(&datagram(peer, 255, &v2), me, &c2).is_some());
+        assert_eq!(accept(&datagram(peer, 255, &v2), me, &c51), None, "version");
+        assert_eq!(
+            accept(&datagram(peer, 255, &v2), me, &cfg(51, 2, Some("2222"))),
+            None,
+            "password"
+        );
+        assert_eq!(
+            accept(&datagram(peer, 255, &v2), me, &cfg(51, 2, None)),
+            None
+        );
     }
 }
