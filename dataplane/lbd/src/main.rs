@@ -292,6 +292,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         ports: port_handles,
         workers: handles,
         conn_capacity: (per_worker * n_workers) as u64,
+        nat_clients: nat_clients.clone(),
         nat: Arc::new(SharedConnTable::new(
             cfg.conn_table.nat_capacity as usize * 2,
             dpdk::tsc::now() ^ 0x4e41_5400,

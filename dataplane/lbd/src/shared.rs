@@ -93,6 +93,9 @@ pub struct Shared {
     pub workers: Vec<WorkerHandle>,
     /// Total connection-table capacity (all workers).
     pub conn_capacity: u64,
+    /// Where NAT clients' packets come from (for replies), shared by all
+    /// workers; connection sync fills it for connections it takes over.
+    pub nat_clients: Arc<lbcore::neigh::ClientMacs>,
     /// NAT connections, shared by all workers (two entries each).
     pub nat: Arc<lbcore::conntrack::shared::SharedConnTable>,
     pub last_change: Mutex<ChangeStatus>,

@@ -79,7 +79,7 @@ pub fn run(shared: Arc<Shared>, cfg: SyncConfig, sock: UdpSocket, queues: Vec<Sy
                     let snap = shared.current();
                     let now = shared.clock.now();
                     for r in &recs {
-                        match apply(&shared.nat, &snap, r, now) {
+                        match apply(&shared.nat, &shared.nat_clients, &snap, r, now) {
                             Ok(()) => stats.received.fetch_add(1, Relaxed),
                             Err(_) => stats.rejected.fetch_add(1, Relaxed),
                         };

@@ -7,9 +7,10 @@
 //!
 //! ```text
 //! "LBSY" | version (1) | reserved (1) | count (2, big endian) | count × record
-//! record (28 bytes): kind(1) proto(1) state(1) reserved(1)
+//! record (36 bytes): kind(1) proto(1) state(1) client_via_port(1)
 //!                    client_ip(4) client_port(2) vport(2) vip(4)
 //!                    rs_ip(4) rs_port(2) reserved(2) timeout_ms(4)
+//!                    client_mac(6) reserved(2)
 //! ```
 
 use std::net::Ipv4Addr;
@@ -21,9 +22,9 @@ pub const VERSION: u8 = 1;
 /// Bytes before the records.
 pub const HEADER_LEN: usize = 8;
 /// Bytes per record.
-pub const RECORD_LEN: usize = 28;
+pub const RECORD_LEN: usize = 36;
 /// Records per datagram: keeps datagrams under a 1500-byte MTU.
-pub const MAX_RECORDS: usize = 48;
+pub const MAX_RECORDS: usize = 38;
 
 /// What a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,9 @@ pub enum SyncKind {
     /// A persistence template: `client_ip` is the masked client address,
     /// `client_port` 0, `vport` the service port.
     Template = 2,
+    /// A NAT connection; `client_mac` and `client_via_port` say where its
+    /// replies go (the directors' ports must be in the same order).
+    NatConn = 3,
 }
 
 /// One connection or template, as synced.
@@ -51,6 +55,10 @@ pub struct SyncRecord {
     pub rs_port: u16,
     /// How long the entry lives on the receiver without news.
     pub timeout_ms: u32,
+    /// NAT: the MAC the client's packets come from (the client, or the
+    /// router in front of it), and the port index they arrive on.
+    pub client_mac: [u8; 6],
+    pub client_via_port: u8,
 }
 
 /// Why a datagram was refused.
@@ -68,7 +76,12 @@ pub enum SyncError {
 
 impl SyncRecord {
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[self.kind as u8, self.proto, self.state, 0]);
+        out.extend_from_slice(&[
+            self.kind as u8,
+            self.proto,
+            self.state,
+            self.client_via_port,
+        ]);
         out.extend_from_slice(&self.client_ip.octets());
         out.extend_from_slice(&self.client_port.to_be_bytes());
         out.extend_from_slice(&self.vport.to_be_bytes());
@@ -77,6 +90,8 @@ impl SyncRecord {
         out.extend_from_slice(&self.rs_port.to_be_bytes());
         out.extend_from_slice(&[0, 0]);
         out.extend_from_slice(&self.timeout_ms.to_be_bytes());
+        out.extend_from_slice(&self.client_mac);
+        out.extend_from_slice(&[0, 0]);
     }
 
     fn read(b: &[u8]) -> Option<SyncRecord> {
@@ -85,6 +100,7 @@ impl SyncRecord {
         let kind = match b[0] {
             1 => SyncKind::Conn,
             2 => SyncKind::Template,
+            3 => SyncKind::NatConn,
             _ => return None,
         };
         Some(SyncRecord {
@@ -98,6 +114,8 @@ impl SyncRecord {
             rs_ip: ip(16),
             rs_port: u16_at(20),
             timeout_ms: u32::from_be_bytes([b[24], b[25], b[26], b[27]]),
+            client_mac: [b[28], b[29], b[30], b[31], b[32], b[33]],
+            client_via_port: b[3],
         })
     }
 }
@@ -147,10 +165,10 @@ mod tests {
 
     fn rec(i: u16) -> SyncRecord {
         SyncRecord {
-            kind: if matches!(i % 5, 0) {
-                SyncKind::Template
-            } else {
-                SyncKind::Conn
+            kind: match i % 5 {
+                0 => SyncKind::Template,
+                1 => SyncKind::NatConn,
+                _ => SyncKind::Conn,
             },
             proto: 6,
             state: 3,
@@ -161,6 +179,8 @@ mod tests {
             rs_ip: Ipv4Addr::new(198, 18, 0, 11),
             rs_port: 80,
             timeout_ms: 900_000,
+            client_mac: [2, 0, 0, 0, 0, (i % 200) as u8],
+            client_via_port: (i % 2) as u8,
         }
     }
 
@@ -168,8 +188,9 @@ mod tests {
     fn round_trip_in_mtu_sized_datagrams() {
         let recs: Vec<_> = (0..100).map(rec).collect();
         let ds = encode(&recs);
-        assert_eq!(ds.len(), 3);
+        assert_eq!(ds.len(), 100usize.div_ceil(MAX_RECORDS));
         assert!(ds.iter().all(|d| d.len() <= 1400));
+        assert_eq!(ds[0].len(), HEADER_LEN + MAX_RECORDS * RECORD_LEN);
         let back: Vec<_> = ds.iter().flat_map(|d| decode(d).unwrap()).collect();
         assert_eq!(back, recs);
     }

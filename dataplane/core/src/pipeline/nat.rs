@@ -77,7 +77,7 @@ impl NatState {
     }
 }
 
-pub(super) fn reply_key(
+pub(crate) fn reply_key(
     proto: u8,
     rs_ip: u32,
     rs_port: u16,
@@ -96,7 +96,7 @@ pub(super) fn reply_key(
 /// The real server's port for a packet to `vport`: its own, or for the real
 /// servers of a service on all ports (port 0) the packet's.
 #[inline]
-pub(super) fn rs_port(rport: u16, vport: u16) -> u16 {
+pub(crate) fn rs_port(rport: u16, vport: u16) -> u16 {
     if rport == 0 {
         vport
     } else {
@@ -304,6 +304,7 @@ impl Worker {
         bump(&st.conns, 1);
         bump(&self.stats.services[svc_id as usize].conns, 1);
         self.stats.count(Counter::ConnCreated);
+        self.sync_nat(key, rs, state);
         self.nat_forward_request(frame, rs, svc_idx, l4, l4_end, key.proto, now)
     }
 
@@ -419,7 +420,11 @@ impl Worker {
                 (ns as u8, (fl & !ACTIVE) | active)
             }) {
                 new_state = ConnState::from_u8(st);
-                if (old_flags ^ new_flags) & ACTIVE != 0 {
+                if new_state as u8 != e.state {
+                    self.sync_nat(&e.key, e.rs, new_state);
+                }
+                // A connection synced from the peer is not counted.
+                if (old_flags ^ new_flags) & ACTIVE != 0 && old_flags & super::sync::SYNCED == 0 {
                     let rs = &self.stats.rs[e.rs as usize];
                     let d = if new_flags & ACTIVE != 0 { 1 } else { -1 };
                     rs.add_active(d);

@@ -187,6 +187,8 @@ impl Worker {
                     rs_ip: route.addr,
                     rs_port: route.rport,
                     timeout_ms: timeout_ms(p),
+                    client_mac: [0; 6],
+                    client_via_port: 0,
                 });
             }
         }

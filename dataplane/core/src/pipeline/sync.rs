@@ -14,14 +14,19 @@
 //!   entry and adopts it: the connection continues to the same real
 //!   server (`sync_adopted`). Templates are used as the master's were.
 //!
-//! Only misses pay: the hit path is unchanged. NAT connections are not
-//! synced (their shared entries are not sent): after a failover they are
-//! scheduled again.
+//! * **NAT connections** already live in the shared table: the receiver
+//!   stores them there directly (request and reply entries, flagged
+//!   [`SYNCED`] so that they are not counted in ActiveConn/InActConn), with
+//!   their client's MAC, and the new master's workers find them as their
+//!   own. Records go out on creation and on each TCP state change.
+//!
+//! Only misses pay: the hit path is unchanged.
 
 use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
 
+use super::nat::{reply_key, ACTIVE, REFRESH_SLACK_MS, REPLY_ENTRY};
 use super::persist::{template_key, TEMPLATE};
 use super::snapshot::Snapshot;
 use super::Worker;
@@ -30,6 +35,8 @@ use crate::conntrack::shared::SharedConnTable;
 use crate::conntrack::sync::{SyncKind, SyncRecord};
 use crate::conntrack::{Conn, ConnKey, ConnState, Tick};
 use crate::counters::Counter;
+use crate::neigh::ClientMacs;
+use crate::wire::MacAddr;
 
 /// Key marker of synced connections in the shared table (NAT replies use
 /// 0x80, templates 0x40).
@@ -62,8 +69,12 @@ pub enum ApplyError {
 }
 
 /// Store a received record in the shared table (the receiver's side).
+/// NAT connections are stored as live NAT connections (request and reply
+/// entries, flagged [`SYNCED`]: not counted in ActiveConn/InActConn), and
+/// their client's MAC is remembered in `clients`.
 pub fn apply(
     table: &SharedConnTable,
+    clients: &ClientMacs,
     snap: &Snapshot,
     r: &SyncRecord,
     now: Tick,
@@ -79,7 +90,11 @@ pub fn apply(
         .find(|x| x.addr == r.rs_ip && x.port == r.rs_port)
         .ok_or(ApplyError::NoRealServer)?
         .id;
+    if r.kind == SyncKind::NatConn {
+        return apply_nat(table, clients, svc.id, rs, r, now);
+    }
     let (key, flags) = match r.kind {
+        SyncKind::NatConn => unreachable!("handled above"),
         SyncKind::Conn => (
             sync_key(&ConnKey {
                 proto: r.proto,
@@ -124,6 +139,73 @@ pub fn apply(
         .map_err(|_| ApplyError::Full)
 }
 
+/// Store a synced NAT connection: its request entry (real server `rs`)
+/// and its reply entry (service `svc_id`), replacing older copies.
+fn apply_nat(
+    table: &SharedConnTable,
+    clients: &ClientMacs,
+    svc_id: u32,
+    rs: u32,
+    r: &SyncRecord,
+    now: Tick,
+) -> Result<(), ApplyError> {
+    let key = ConnKey {
+        proto: r.proto,
+        client_ip: u32::from(r.client_ip),
+        client_port: r.client_port,
+        vip: u32::from(r.vip),
+        vport: r.vport,
+    };
+    let rk = reply_key(
+        r.proto,
+        u32::from(r.rs_ip),
+        r.rs_port,
+        key.client_ip,
+        key.client_port,
+    );
+    for k in [&key, &rk] {
+        let h = table.hash(k);
+        if let Some(old) = table.lookup(k, h, now) {
+            table.remove(&old);
+        }
+    }
+    let state = ConnState::from_u8(r.state);
+    let active = if state.is_active() { ACTIVE } else { 0 };
+    let expires = now.wrapping_add(r.timeout_ms);
+    table
+        .insert(
+            &key,
+            table.hash(&key),
+            rs,
+            expires,
+            r.state,
+            SYNCED | active,
+            now,
+            |_| {},
+        )
+        .map_err(|_| ApplyError::Full)?;
+    table
+        .insert(
+            &rk,
+            table.hash(&rk),
+            svc_id,
+            expires.wrapping_add(REFRESH_SLACK_MS * 2),
+            0,
+            REPLY_ENTRY | SYNCED,
+            now,
+            |_| {},
+        )
+        .map_err(|_| ApplyError::Full)?;
+    if r.client_mac != [0; 6] {
+        clients.learn(
+            key.client_ip,
+            MacAddr(r.client_mac),
+            r.client_via_port as u16,
+        );
+    }
+    Ok(())
+}
+
 impl Worker {
     /// Send records of this worker's connections and templates to `queue`
     /// (while not in VRRP standby).
@@ -166,6 +248,34 @@ impl Worker {
             rs_ip: route.addr,
             rs_port: route.rport,
             timeout_ms: state.timeout_ms(&self.snap.timeouts),
+            client_mac: [0; 6],
+            client_via_port: 0,
+        });
+    }
+
+    /// Queue a record of the NAT connection `key` → real server `rs`, with
+    /// where its client's packets come from.
+    pub(super) fn sync_nat(&self, key: &ConnKey, rs: u32, state: ConnState) {
+        if self.sync_out.is_none() || self.standby {
+            return;
+        }
+        let (Some(route), Some(nat)) = (self.snap.route(rs), self.nat.as_ref()) else {
+            return;
+        };
+        let (mac, via) = nat.clients.get(key.client_ip).unwrap_or((MacAddr::ZERO, 0));
+        self.sync_record(SyncRecord {
+            kind: SyncKind::NatConn,
+            proto: key.proto,
+            state: state as u8,
+            client_ip: key.client_ip.into(),
+            client_port: key.client_port,
+            vip: key.vip.into(),
+            vport: key.vport,
+            rs_ip: route.addr,
+            rs_port: super::nat::rs_port(route.rport, key.vport),
+            timeout_ms: state.timeout_ms(&self.snap.timeouts),
+            client_mac: mac.0,
+            client_via_port: via as u8,
         });
     }
 

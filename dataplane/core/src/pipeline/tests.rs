@@ -701,6 +701,12 @@ mod nat_two_workers {
 
     /// Two workers (external and internal port) over one shared NAT table.
     fn nat_lab() -> (Worker, Worker) {
+        let (a, b, _, _) = nat_lab_parts();
+        (a, b)
+    }
+
+    /// [`nat_lab`], with its shared table and client MACs.
+    fn nat_lab_parts() -> (Worker, Worker, Arc<SharedConnTable>, Arc<ClientMacs>) {
         let cfg: Config = ron::from_str(
             r#"(
                 ports: [(name: "ext", device: "net_null0", address: "198.18.0.2/24"),
@@ -738,7 +744,58 @@ mod nat_two_workers {
             )
             .with_nat(NatState::new(table.clone(), clients.clone(), i, 2))
         };
-        (mk(0), mk(1))
+        (mk(0), mk(1), table, clients)
+    }
+
+    #[test]
+    fn a_synced_nat_connection_continues_on_the_backup() {
+        let (ext, int, _, _) = nat_lab_parts();
+        let q = Arc::new(crossbeam::queue::ArrayQueue::new(16));
+        let mut ext = ext.with_sync(q.clone());
+        let mut int = int.with_sync(q.clone());
+        let mut f = client_tcp("S");
+        assert_eq!(ext.process(&mut f, 0, 0), Verdict::Tx(1));
+        let mut r = server_tcp("SA");
+        assert_eq!(int.process(&mut r, 1, 1), Verdict::Tx(0));
+        let mut a = client_tcp("A");
+        assert_eq!(ext.process(&mut a, 0, 2), Verdict::Tx(1));
+        let recs: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert!(
+            recs.len() >= 2
+                && recs
+                    .iter()
+                    .all(|r| r.kind == crate::conntrack::sync::SyncKind::NatConn),
+            "{recs:?}"
+        );
+        assert_eq!(recs[0].client_mac, CLIENT_MAC.0);
+        assert_eq!(recs[0].rs_port, 8080);
+
+        // The backup: its own table and client MACs, filled by sync only.
+        let (mut ext2, mut int2, table2, clients2) = nat_lab_parts();
+        for r in &recs {
+            crate::pipeline::sync::apply(&table2, &clients2, ext2.snapshot(), r, 10).unwrap();
+        }
+        // Both directions of the established connection go on.
+        let mut a2 = client_tcp("A");
+        assert_eq!(ext2.process(&mut a2, 0, 20), Verdict::Tx(1));
+        assert_eq!(check(&a2).2, RS);
+        let mut r2 = server_tcp("A");
+        assert_eq!(int2.process(&mut r2, 1, 21), Verdict::Tx(0));
+        assert_eq!(
+            dst_mac(&r2),
+            CLIENT_MAC,
+            "the client's MAC came with the record"
+        );
+        assert_eq!(check(&r2).0, VIP);
+        assert_eq!(
+            ext2.stats().get(Counter::ConnCreated),
+            0,
+            "not scheduled again"
+        );
+        // Not counted as this director's: ActiveConn sums stay at zero.
+        let rs = ext2.snapshot().services[0].reals[0].id as usize;
+        let act = ext2.stats().rs[rs].active() + int2.stats().rs[rs].active();
+        assert_eq!(act, 0);
     }
 
     fn client_tcp(flags: &str) -> Vec<u8> {
@@ -2068,7 +2125,7 @@ mod state_sync {
         let (mut backup, table, bq) = director();
         backup.w.set_standby(true);
         for r in &recs {
-            apply(&table, backup.w.snapshot(), r, 10).unwrap();
+            apply(&table, &ClientMacs::new(16), backup.w.snapshot(), r, 10).unwrap();
         }
         // Standby: no records of its own.
         let mut s2 = syn(40100);
@@ -2111,15 +2168,18 @@ mod state_sync {
             rs_ip: Ipv4Addr::new(198, 18, 0, 11),
             rs_port: 80,
             timeout_ms: 1000,
+            client_mac: [0; 6],
+            client_via_port: 0,
         };
+        let clients = ClientMacs::new(16);
         assert_eq!(
-            apply(&table, l.w.snapshot(), &r, 0),
+            apply(&table, &clients, l.w.snapshot(), &r, 0),
             Err(ApplyError::NoService)
         );
         r.vport = 80;
         r.rs_ip = Ipv4Addr::new(198, 18, 0, 99);
         assert_eq!(
-            apply(&table, l.w.snapshot(), &r, 0),
+            apply(&table, &clients, l.w.snapshot(), &r, 0),
             Err(ApplyError::NoRealServer)
         );
     }
