@@ -472,3 +472,63 @@ fn unicast_peers_elect_a_master() {
     assert!(r == "rs1" || r == "rs2", "{r}");
     b.stop();
 }
+
+#[test]
+fn nat_connections_survive_a_failover() {
+    if !may_run("nat_connections_survive_a_failover") {
+        return;
+    }
+    let lab = Lab::up_with("vrnat", 2, &["--nat", "--dir2"]);
+    // The real servers' gateway, 198.19.0.1, is a VRRP address: whichever
+    // director is master answers for it on the internal side.
+    let director = |role: &str, n: u8, prio: u8, peer: u8| {
+        format!(
+            r#"eal: (lcores: Some("(0-2)@(0-1)"), no_huge: true, memory_mb: Some(512), no_pci: true,
+                     file_prefix: Some("lbd-e2e-vrnat-{role}")),
+               ports: [
+                 (name: "ext", device: "net_af_packet0,iface=eth0", address: "198.18.0.{n}/24",
+                  kernel: Some((iface: "lbd-ext"))),
+                 (name: "int", device: "net_af_packet1,iface=eth1", address: "198.19.0.{n}/24"),
+               ],
+               vrrp: Some((port: "ext", vrid: 53, priority: {prio}, advert_interval_ms: 200,
+                           addresses: ["198.19.0.1"])),
+               sync: Some((peer: "198.18.0.{peer}", batch_ms: 20)),"#
+        )
+    };
+    let services = r#"(vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+        (address: "198.19.0.11", forward: Nat), (address: "198.19.0.12", forward: Nat)])"#;
+    let a = lab.start_lbd_in("dir", services, &director("a", 2, 150, 3));
+    let b = lab.start_lbd_in("dir2", services, &director("b", 3, 100, 2));
+    a.wait_resolved(&["198.19.0.11", "198.19.0.12"]);
+    b.wait_resolved(&["198.19.0.11", "198.19.0.12"]);
+    wait("A master, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    let mut client = KeepAlive::open(&lab);
+    let first = client.ask();
+    assert!(first == "rs1" || first == "rs2", "{first:?}");
+    assert_eq!(client.ask(), first);
+    wait("B holds A's NAT connection", || {
+        counter(&lab, "dir2", "sync_received") >= 2
+    });
+
+    let t0 = Instant::now();
+    drop(a);
+    let answer = client.ask();
+    eprintln!(
+        "NAT failover gap seen by an established connection: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(answer, first, "the NAT connection kept its real server");
+    for _ in 0..3 {
+        assert_eq!(client.ask(), first);
+    }
+    // New connections work through B too.
+    let r = lab.curl(&format!("http://{VIP}/"));
+    assert!(r == "rs1" || r == "rs2", "{r}");
+    let rb = b.stop();
+    assert!(
+        rb.get("forwarded_nat_reply") > 0,
+        "B translated the replies"
+    );
+}

@@ -92,6 +92,13 @@ pub struct VrrpConfig {
     /// Take mastership from a lower-priority master. Default: true.
     #[serde(default = "default_true")]
     pub preempt: bool,
+    /// More addresses the master holds besides the services' VIPs, each on
+    /// the port whose subnet contains it: typically the real servers'
+    /// default gateway in NAT mode (keepalived's virtual_ipaddress on the
+    /// internal side). The master answers ARP for them and announces them
+    /// by gratuitous ARP. Default: [].
+    #[serde(default)]
+    pub addresses: Vec<std::net::Ipv4Addr>,
     /// Send advertisements to these peers instead of the multicast group.
     /// Default: [] (multicast to 224.0.0.18).
     #[serde(default)]

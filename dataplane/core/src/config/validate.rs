@@ -757,6 +757,25 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
             "vrid 0 is out of range (1 to 255)",
         ));
     }
+    for (i, a) in x.addresses.iter().enumerate() {
+        let at = format!("vrrp.addresses[{i}]");
+        if let Some(why) = special_address(*a) {
+            v.push(Problem::new(at, format!("address {a} is {why}")));
+        } else if let Some(p) = port_owning(&cfg.ports, *a) {
+            v.push(Problem::new(
+                at,
+                format!(
+                    "address {a} is the director's own address on port {}",
+                    p.name
+                ),
+            ));
+        } else if !cfg.ports.iter().any(|p| p.address.contains(*a)) {
+            v.push(Problem::new(
+                at,
+                format!("address {a} is not on any port's subnet"),
+            ));
+        }
+    }
     if !(1..=254).contains(&x.priority) {
         v.push(Problem::new(
             "vrrp.priority",

@@ -302,8 +302,13 @@ impl Worker {
             learned = true;
         }
         let target = u32::from(tpa);
-        let ours = (snap.is_vip(target) && !self.standby)
-            || snap.own_port(target) == Some(rx_port as usize);
+        let virtual_addr = snap.is_vip(target)
+            || snap
+                .vrrp_addresses
+                .iter()
+                .any(|&(a, p)| a == target && p == rx_port);
+        let ours =
+            (virtual_addr && !self.standby) || snap.own_port(target) == Some(rx_port as usize);
         if op == arp::ARP_REQUEST && ours && spa != tpa && !sha.is_multicast() {
             let my_mac = snap.ports[rx_port as usize].mac;
             let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);

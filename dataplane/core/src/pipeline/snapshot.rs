@@ -219,6 +219,9 @@ pub struct Snapshot {
     pub peer_directors: Vec<MacAddr>,
     /// Connection sync is configured: misses look for synced entries.
     pub sync_enabled: bool,
+    /// VRRP's extra addresses (`vrrp.addresses`, host order) and the port
+    /// each is on: answered by ARP while master.
+    pub vrrp_addresses: Vec<(u32, u16)>,
     pub services: Vec<Service>,
     pub timeouts: TimeoutsMs,
     /// Indexed by real-server id; `None` for unused ids.
@@ -391,11 +394,21 @@ impl Snapshot {
         for (i, s) in services.iter().enumerate() {
             service_by_id[s.id as usize] = i as u16;
         }
+        let vrrp_addresses = cfg
+            .vrrp
+            .iter()
+            .flat_map(|v| v.addresses.iter())
+            .filter_map(|a| {
+                let p = ports.iter().position(|p| p.subnet_contains(*a))?;
+                Some((u32::from(*a), p as u16))
+            })
+            .collect();
         Ok(Snapshot {
             generation,
             ports,
             peer_directors: cfg.peer_directors.clone(),
             sync_enabled: cfg.sync.is_some(),
+            vrrp_addresses,
             services,
             timeouts: TimeoutsMs::from_config(&cfg.timeouts),
             routes,

@@ -173,16 +173,28 @@ struct Speaker {
 }
 
 impl Speaker {
-    /// The VIPs the instance covers: every service's, in order.
-    fn vips(&self) -> Vec<Ipv4Addr> {
-        let mut v: Vec<Ipv4Addr> = self
-            .shared
-            .current()
+    /// The addresses the instance covers: every service's VIP and the
+    /// extra addresses, in order, each with the port it is announced on.
+    fn addresses(&self) -> Vec<(Ipv4Addr, usize)> {
+        let snap = self.shared.current();
+        let mut v: Vec<(Ipv4Addr, usize)> = snap
             .services
             .iter()
-            .map(|s| s.vip)
+            .map(|s| (s.vip, self.port))
+            .chain(
+                snap.vrrp_addresses
+                    .iter()
+                    .map(|&(a, p)| (Ipv4Addr::from(a), p as usize)),
+            )
             .collect();
         v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The addresses, as advertised.
+    fn vips(&self) -> Vec<Ipv4Addr> {
+        let mut v: Vec<Ipv4Addr> = self.addresses().into_iter().map(|(a, _)| a).collect();
         v.dedup();
         v
     }
@@ -212,7 +224,9 @@ impl Speaker {
     /// Queue `garp_count` gratuitous ARPs per VIP (for the port's
     /// queue-0 worker to send).
     fn garp(&self) {
-        for vip in self.vips() {
+        let snap = self.shared.current();
+        for (vip, port) in self.addresses() {
+            let mac = snap.ports.get(port).map_or(self.mac, |p| p.mac);
             for _ in 0..self.cfg.garp_count {
                 let mut f = CtlFrame {
                     len: 0,
@@ -221,14 +235,14 @@ impl Speaker {
                 f.len = arp::build_arp(
                     &mut f.bytes,
                     arp::ARP_REQUEST,
-                    self.mac,
+                    mac,
                     MacAddr::BROADCAST,
-                    self.mac,
+                    mac,
                     vip,
                     MacAddr::ZERO,
                     vip,
                 ) as u16;
-                if self.shared.ctl_tx[self.port].push(f).is_err() {
+                if self.shared.ctl_tx[port].push(f).is_err() {
                     warn!("vrrp: control TX queue full; gratuitous ARP for {vip} dropped");
                 }
             }
@@ -473,6 +487,7 @@ mod tests {
             unicast_peers: vec![],
             garp_count: 5,
             garp_refresh_s: 0,
+            addresses: vec![],
             track_health: false,
             notify_master: None,
             notify_backup: None,
