@@ -416,6 +416,34 @@ mod tests {
     }
 
     #[test]
+    fn templates_are_synced_and_honoured_by_the_peer() {
+        let q = Arc::new(crossbeam::queue::ArrayQueue::new(64));
+        let mut master = Lab::new(&rr(24), 1);
+        let w = master.workers.remove(0).with_sync(q.clone());
+        master.workers.push(w);
+        let first = master.syn(0, [10, 1, 7, 1], 40000, 0);
+        let recs: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        let t: Vec<_> = recs
+            .iter()
+            .filter(|r| r.kind == crate::conntrack::sync::SyncKind::Template)
+            .collect();
+        assert_eq!(t.len(), 1, "{recs:?}");
+        assert_eq!(t[0].client_ip, Ipv4Addr::new(10, 1, 7, 0), "masked /24");
+        assert_eq!(t[0].timeout_ms, 10_000, "the persistence timeout");
+        // The peer stores it; its scheduler is not asked: the client of the
+        // same /24 goes where the master sent it, whatever rr would do.
+        let mut backup = Lab::new(&rr(24), 1);
+        let clients = ClientMacs::new(16);
+        let snap = backup.workers[0].snapshot().clone();
+        crate::pipeline::sync::apply(&backup.table, &clients, &snap, t[0], 1).unwrap();
+        for i in 0..4u16 {
+            assert_eq!(backup.syn(0, [10, 1, 7, 9], 41000 + i, 2 + i as u32), first);
+        }
+        assert_eq!(backup.count(Counter::PersistTemplateUsed), 4);
+        assert_eq!(backup.count(Counter::PersistTemplateCreated), 0);
+    }
+
+    #[test]
     fn different_clients_spread_and_a_netmask_groups_them() {
         let mut l = Lab::new(&rr(32), 1);
         let mut seen = [0usize; 256];

@@ -380,6 +380,43 @@ mod tests {
     }
 
     #[test]
+    fn a_real_servers_own_check_and_port_win() {
+        let t0 = Instant::now();
+        let mut c = cfg("(check: Tcp, port: Some(8080))");
+        c.services[0].real_servers[1].health_check = Some(
+            lbcore::config::parse(
+                &format!(
+                    r#"(ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
+                        services: [(vip: "198.18.0.100", port: 80, real_servers: [
+                          (address: "198.18.0.12", health_check: Some({})) ])])"#,
+                    r#"(check: Udp(send: "ping"), timeout_ms: 500)"#
+                ),
+                "t.ron",
+            )
+            .unwrap()
+            .services[0]
+                .real_servers[0]
+                .health_check
+                .clone()
+                .unwrap(),
+        );
+        let mut b = HealthBook::default();
+        b.sync(&c, t0);
+        let mut jobs = b.take_due(t0);
+        jobs.sort_by_key(|j| j.key.1);
+        assert_eq!(jobs.len(), 2);
+        assert!(matches!(jobs[0].probe.kind, CheckKind::Tcp));
+        assert_eq!(jobs[0].probe.port, 8080, "the check's port");
+        assert!(matches!(jobs[1].probe.kind, CheckKind::Udp { .. }));
+        assert_eq!(jobs[1].probe.port, 80, "the real server's port");
+        assert_eq!(jobs[1].probe.timeout, Duration::from_millis(500));
+        assert!(
+            jobs.iter().all(|j| j.probe.env.is_empty()),
+            "env for Exec only"
+        );
+    }
+
+    #[test]
     fn sync_keeps_state_and_ignores_stale_results() {
         let t0 = Instant::now();
         let mut b = HealthBook::default();
