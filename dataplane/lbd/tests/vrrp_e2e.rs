@@ -349,6 +349,32 @@ fn counter(lab: &Lab, role: &str, name: &str) -> u64 {
     v["counters"][name].as_u64().unwrap_or(0)
 }
 
+/// A keep-alive connection through master `a` (in P-dir) keeps its real
+/// server when `a` dies and the backup (P-dir2, syncing) takes over. Prints
+/// the gap the connection saw.
+fn keepalive_survives_failover(lab: &Lab, a: Lbd, mode: &str) {
+    let mut client = KeepAlive::open(lab);
+    let first = client.ask();
+    assert!(first == "rs1" || first == "rs2", "{first:?}");
+    assert_eq!(client.ask(), first);
+    wait("B holds A's connection", || {
+        counter(lab, "dir2", "sync_received") >= 2
+    });
+    // A dies. The next request on the same connection is answered, by the
+    // same real server, once B has taken over.
+    let t0 = Instant::now();
+    drop(a);
+    let answer = client.ask();
+    eprintln!(
+        "{mode} failover gap seen by an established connection: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(answer, first, "the {mode} connection kept its real server");
+    for _ in 0..3 {
+        assert_eq!(client.ask(), first);
+    }
+}
+
 #[test]
 fn synced_connections_survive_a_failover() {
     if !may_run("synced_connections_survive_a_failover") {
@@ -373,26 +399,7 @@ fn synced_connections_survive_a_failover() {
     wait("A master, B backup", || {
         vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
     });
-    // A long-lived keep-alive connection through A.
-    let mut client = KeepAlive::open(&lab);
-    let first = client.ask();
-    assert!(first == "rs1" || first == "rs2", "{first:?}");
-    assert_eq!(client.ask(), first);
-    wait("B holds A's connection", || {
-        counter(&lab, "dir2", "sync_received") >= 2
-    });
-
-    // A dies. The next request on the same connection is answered, by the
-    // same real server, once B has taken over.
-    let t0 = Instant::now();
-    drop(a);
-    let answer = client.ask();
-    let gap = t0.elapsed();
-    eprintln!("failover gap seen by an established connection: {gap:?}");
-    assert_eq!(answer, first, "the connection kept its real server");
-    for _ in 0..3 {
-        assert_eq!(client.ask(), first);
-    }
+    keepalive_survives_failover(&lab, a, "DR");
     assert!(counter(&lab, "dir2", "sync_adopted") >= 1);
     assert_eq!(vrrp_state(&lab, "dir2"), "MASTER");
     let r = b.stop();
@@ -504,25 +511,7 @@ fn nat_connections_survive_a_failover() {
     wait("A master, B backup", || {
         vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
     });
-    let mut client = KeepAlive::open(&lab);
-    let first = client.ask();
-    assert!(first == "rs1" || first == "rs2", "{first:?}");
-    assert_eq!(client.ask(), first);
-    wait("B holds A's NAT connection", || {
-        counter(&lab, "dir2", "sync_received") >= 2
-    });
-
-    let t0 = Instant::now();
-    drop(a);
-    let answer = client.ask();
-    eprintln!(
-        "NAT failover gap seen by an established connection: {:?}",
-        t0.elapsed()
-    );
-    assert_eq!(answer, first, "the NAT connection kept its real server");
-    for _ in 0..3 {
-        assert_eq!(client.ask(), first);
-    }
+    keepalive_survives_failover(&lab, a, "NAT");
     // New connections work through B too.
     let r = lab.curl(&format!("http://{VIP}/"));
     assert!(r == "rs1" || r == "rs2", "{r}");

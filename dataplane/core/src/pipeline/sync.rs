@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
 
-use super::nat::{reply_key, ACTIVE, REFRESH_SLACK_MS, REPLY_ENTRY};
+use super::nat::{reply_key, rs_port, ACTIVE, REFRESH_SLACK_MS, REPLY_ENTRY};
 use super::persist::{template_key, TEMPLATE};
 use super::snapshot::Snapshot;
 use super::Worker;
@@ -159,7 +159,7 @@ fn apply_nat(
     let rk = reply_key(
         r.proto,
         u32::from(r.rs_ip),
-        r.rs_port,
+        rs_port(r.rs_port, r.vport),
         key.client_ip,
         key.client_port,
     );
@@ -231,26 +231,9 @@ impl Worker {
     /// Queue a record of the connection `key` → real server `rs`.
     #[inline]
     pub(super) fn sync_conn(&self, key: &ConnKey, rs: u32, state: ConnState) {
-        if self.sync_out.is_none() || self.standby {
-            return;
+        if self.sync_out.is_some() && !self.standby {
+            self.sync_connection(SyncKind::Conn, key, rs, state, (MacAddr::ZERO, 0));
         }
-        let Some(route) = self.snap.route(rs) else {
-            return;
-        };
-        self.sync_record(SyncRecord {
-            kind: SyncKind::Conn,
-            proto: key.proto,
-            state: state as u8,
-            client_ip: key.client_ip.into(),
-            client_port: key.client_port,
-            vip: key.vip.into(),
-            vport: key.vport,
-            rs_ip: route.addr,
-            rs_port: route.rport,
-            timeout_ms: state.timeout_ms(&self.snap.timeouts),
-            client_mac: [0; 6],
-            client_via_port: 0,
-        });
     }
 
     /// Queue a record of the NAT connection `key` → real server `rs`, with
@@ -259,12 +242,28 @@ impl Worker {
         if self.sync_out.is_none() || self.standby {
             return;
         }
-        let (Some(route), Some(nat)) = (self.snap.route(rs), self.nat.as_ref()) else {
+        let Some(nat) = self.nat.as_ref() else {
             return;
         };
-        let (mac, via) = nat.clients.get(key.client_ip).unwrap_or((MacAddr::ZERO, 0));
+        let client = nat.clients.get(key.client_ip).unwrap_or((MacAddr::ZERO, 0));
+        self.sync_connection(SyncKind::NatConn, key, rs, state, client);
+    }
+
+    /// Queue a connection record; `client` is where the client's packets
+    /// come from (MAC, port index), for NAT.
+    fn sync_connection(
+        &self,
+        kind: SyncKind,
+        key: &ConnKey,
+        rs: u32,
+        state: ConnState,
+        client: (MacAddr, u16),
+    ) {
+        let Some(route) = self.snap.route(rs) else {
+            return;
+        };
         self.sync_record(SyncRecord {
-            kind: SyncKind::NatConn,
+            kind,
             proto: key.proto,
             state: state as u8,
             client_ip: key.client_ip.into(),
@@ -272,10 +271,12 @@ impl Worker {
             vip: key.vip.into(),
             vport: key.vport,
             rs_ip: route.addr,
-            rs_port: super::nat::rs_port(route.rport, key.vport),
+            // As configured (0 in a service on all ports): what identifies
+            // the real server in the service.
+            rs_port: route.rport,
             timeout_ms: state.timeout_ms(&self.snap.timeouts),
-            client_mac: mac.0,
-            client_via_port: via as u8,
+            client_mac: client.0 .0,
+            client_via_port: client.1 as u8,
         });
     }
 
