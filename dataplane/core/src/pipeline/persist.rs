@@ -49,7 +49,7 @@
 //! `conn_table.nat_capacity`. When the table is full the connection is
 //! still scheduled and forwarded, just without a template.
 
-use crate::config::Persistence;
+use crate::config::{Persistence, Scheduler};
 use crate::conntrack::shared::{Entry, SharedConnTable};
 use crate::conntrack::{ConnKey, ConnState, Tick};
 use crate::counters::Counter;
@@ -199,6 +199,36 @@ impl Worker {
     /// service's `reals`.
     fn schedule(&mut self, key: &ConnKey, svc_idx: usize) -> Option<usize> {
         let svc = &self.snap.services[svc_idx];
+        // The common schedulers read what they need straight from the
+        // service and the counters: no candidate list is built per SYN.
+        match svc.scheduler {
+            Scheduler::Lc | Scheduler::Wlc => {
+                let stats = &self.stats.rs;
+                let cands = svc.reals.iter().map(|r| {
+                    let st = &stats[r.id as usize];
+                    Candidate {
+                        weight: r.weight,
+                        active: st.active().max(0) as u32,
+                        inactive: st.inactive().max(0) as u32,
+                    }
+                });
+                return if svc.scheduler == Scheduler::Lc {
+                    sched::lc::least_connection_of(cands)
+                } else {
+                    sched::lc::weighted_least_connection_of(cands)
+                };
+            }
+            Scheduler::Sh | Scheduler::Mh => {
+                let i = match &svc.tables {
+                    sched::Tables::Sh(t) => t.lookup(key.client_ip),
+                    sched::Tables::Mh(t) => t.lookup(key.client_ip),
+                    sched::Tables::None => None,
+                }?;
+                // Never trust a table entry for a quiesced server.
+                return svc.reals.get(i).filter(|r| r.weight > 0).map(|_| i);
+            }
+            _ => {}
+        }
         self.cands.clear();
         for r in &svc.reals {
             let st = &self.stats.rs[r.id as usize];

@@ -8,8 +8,15 @@ use super::Candidate;
 /// Lowest overhead among non-quiesced servers.
 #[inline]
 pub fn least_connection(cands: &[Candidate]) -> Option<usize> {
+    least_connection_of(cands.iter().copied())
+}
+
+/// [`least_connection`] over candidates produced on the fly (the packet
+/// path reads each server's counters as it goes: no list is built).
+#[inline]
+pub fn least_connection_of(cands: impl IntoIterator<Item = Candidate>) -> Option<usize> {
     let mut best: Option<(usize, u64)> = None;
-    for (i, c) in cands.iter().enumerate() {
+    for (i, c) in cands.into_iter().enumerate() {
         if c.weight == 0 {
             continue;
         }
@@ -25,8 +32,14 @@ pub fn least_connection(cands: &[Candidate]) -> Option<usize> {
 /// multiplication (no division, exact).
 #[inline]
 pub fn weighted_least_connection(cands: &[Candidate]) -> Option<usize> {
+    weighted_least_connection_of(cands.iter().copied())
+}
+
+/// [`weighted_least_connection`] over candidates produced on the fly.
+#[inline]
+pub fn weighted_least_connection_of(cands: impl IntoIterator<Item = Candidate>) -> Option<usize> {
     let mut best: Option<(usize, u64, u64)> = None;
-    for (i, c) in cands.iter().enumerate() {
+    for (i, c) in cands.into_iter().enumerate() {
         if c.weight == 0 {
             continue;
         }

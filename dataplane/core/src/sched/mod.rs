@@ -13,7 +13,7 @@
 //! scheduler, while its existing connections continue.
 
 mod fo;
-mod lc;
+pub mod lc;
 mod maglev;
 mod rr;
 mod sed;
