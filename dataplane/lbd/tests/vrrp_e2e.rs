@@ -64,10 +64,9 @@ fn the_backup_takes_over_and_the_master_takes_back() {
     let lab = Lab::up_with("vrrp2", 2, &["--dir2"]);
     let notes_a = lab.dir().join("notes-a");
     let notes_b = lab.dir().join("notes-b");
-    let (mac_a, mac_b) = (
-        lab.env["LAB_DIR_MAC"].clone(),
-        lab.env["LAB_DIR2_MAC"].clone(),
-    );
+    // The example files name each other's port MACs: the lab's.
+    assert_eq!(lab.env["LAB_DIR_MAC"], "02:00:c6:12:00:02");
+    assert_eq!(lab.env["LAB_DIR2_MAC"], "02:00:c6:12:00:03");
     let a = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 150, &notes_a));
     let b = lab.start_lbd_in("dir2", SERVICES, &sections("198.18.0.3", 100, &notes_b));
     a.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
@@ -272,26 +271,30 @@ fn two_boxes_each_director_and_real_server() {
         return;
     }
     let lab = Lab::up_with("twobox", 1, &["--dir2"]);
-    let (mac_a, mac_b) = (
-        lab.env["LAB_DIR_MAC"].clone(),
-        lab.env["LAB_DIR2_MAC"].clone(),
-    );
+    // The example files name each other's port MACs: the lab's.
+    assert_eq!(lab.env["LAB_DIR_MAC"], "02:00:c6:12:00:02");
+    assert_eq!(lab.env["LAB_DIR2_MAC"], "02:00:c6:12:00:03");
     let mut web_a = local_server(&lab, "dir", "boxA");
     let mut web_b = local_server(&lab, "dir2", "boxB");
-    // Both boxes: the same service, whose real servers are the two boxes.
-    let services = r#"(vip: "198.18.0.100", port: 80, scheduler: Rr,
-        health_check: Some((check: Tcp, interval_ms: 300, timeout_ms: 1000, rise: 1, fall: 1)),
-        real_servers: [(address: "198.18.0.2"), (address: "198.18.0.3")])"#;
-    let box_sections = |addr: &str, prio: u8, peer: &str| {
-        format!(
-            r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
-                        address: "{addr}/24", kernel: Some((iface: "lbd-lan0")))],
-               vrrp: Some((port: "lan0", vrid: 52, priority: {prio}, advert_interval_ms: 200)),
-               peer_directors: ["{peer}"],"#
-        )
-    };
-    let a = lab.start_lbd_in("dir", services, &box_sections("198.18.0.2", 150, &mac_b));
-    let b = lab.start_lbd_in("dir2", services, &box_sections("198.18.0.3", 100, &mac_a));
+    // The example configuration of the reference setup, as shipped, with
+    // this lab's socket paths and faster timers.
+    let fast = [
+        ("advert_interval_ms: 1000", "advert_interval_ms: 200"),
+        (
+            "interval_ms: 1000, timeout_ms: 1000, rise: 2, fall: 2",
+            "interval_ms: 300, timeout_ms: 1000, rise: 1, fall: 1",
+        ),
+    ];
+    let a = lab.start_lbd_from(
+        "dir",
+        "configs/two-box-a.ron",
+        &[fast[0], fast[1], ("/run/lbd/two-box-a.sock", "SOCK")],
+    );
+    let b = lab.start_lbd_from(
+        "dir2",
+        "configs/two-box-b.ron",
+        &[fast[0], fast[1], ("/run/lbd/two-box-b.sock", "SOCK")],
+    );
     wait("A master, B backup", || {
         vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
     });

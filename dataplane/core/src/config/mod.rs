@@ -255,6 +255,27 @@ mod tests {
     }
 
     #[test]
+    fn config_two_box_examples_are_valid_and_mirror_each_other() {
+        let a = load(&configs_dir().join("two-box-a.ron")).unwrap();
+        let b = load(&configs_dir().join("two-box-b.ron")).unwrap();
+        assert_eq!(a.services, b.services, "the same service on both boxes");
+        let (va, vb) = (a.vrrp.clone().unwrap(), b.vrrp.clone().unwrap());
+        assert_eq!(va.vrid, vb.vrid);
+        assert!(va.priority > vb.priority);
+        assert_eq!(a.sync.unwrap().peer, b.ports[0].address.addr);
+        assert_eq!(b.sync.unwrap().peer, a.ports[0].address.addr);
+        // Each box's real servers are the two boxes' own addresses.
+        let rs: Vec<_> = a.services[0]
+            .real_servers
+            .iter()
+            .map(|r| r.address)
+            .collect();
+        assert_eq!(rs, vec![a.ports[0].address.addr, b.ports[0].address.addr]);
+        assert_eq!(a.peer_directors.len(), 1);
+        assert_eq!(b.peer_directors.len(), 1);
+    }
+
+    #[test]
     fn config_full_example_shows_every_default() {
         let cfg = load(&configs_dir().join("example-full.ron")).unwrap();
         assert_eq!(cfg.eal.cores, "0-2");

@@ -222,11 +222,33 @@ impl Lab {
             self.dir().join(format!("lbd-{role}.ron"))
         };
         std::fs::write(&path, cfg).unwrap();
+        self.spawn_lbd(role, &path)
+    }
+
+    /// Start lbd in namespace `role` with a copy of the configuration file
+    /// `file` (relative to the repository) in which each `(from, to)` of
+    /// `edits` was replaced (each must apply); "SOCK" in a `to` stands for
+    /// this role's socket path.
+    pub fn start_lbd_from(&self, role: &str, file: &str, edits: &[(&str, &str)]) -> Lbd {
+        let mut cfg = std::fs::read_to_string(repo().join(file)).unwrap();
+        let socket = self.socket_of(role).display().to_string();
+        for (from, to) in edits {
+            assert!(cfg.contains(from), "{file} does not contain {from:?}");
+            cfg = cfg.replace(from, &to.replace("SOCK", &socket));
+        }
+        let path = self.dir().join(format!("lbd-{role}-from-file.ron"));
+        std::fs::write(&path, cfg).unwrap();
+        self.spawn_lbd(role, &path)
+    }
+
+    /// Run lbd in namespace `role` with the configuration at `path`, and
+    /// wait until it is ready.
+    fn spawn_lbd(&self, role: &str, path: &std::path::Path) -> Lbd {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.ns(role)])
             .arg(env!("CARGO_BIN_EXE_lbd"))
             .arg("--config")
-            .arg(&path)
+            .arg(path)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
