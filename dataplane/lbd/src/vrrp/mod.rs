@@ -36,6 +36,9 @@ const LINK_POLL: Duration = Duration::from_millis(500);
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// Gratuitous ARP rounds on becoming master: now and this much later.
 const GARP_REPEAT_AFTER: Duration = Duration::from_secs(1);
+/// Gratuitous ARPs that may wait for room in the control queues (a round
+/// for 100 addresses at the largest `garp_count`).
+const MAX_PENDING_GARPS: usize = 100 * 100;
 
 /// A raw VRRP socket on the kernel interface `iface` (address `my_ip`).
 fn open_socket(iface: &str, my_ip: Ipv4Addr) -> std::io::Result<OwnedFd> {
@@ -170,6 +173,8 @@ struct Speaker {
     /// Pending gratuitous ARP rounds.
     garp_at: Vec<Instant>,
     next_refresh: Option<Instant>,
+    /// Gratuitous ARPs waiting for room in a control queue (port, frame).
+    garp_pending: std::collections::VecDeque<(usize, CtlFrame)>,
 }
 
 impl Speaker {
@@ -221,9 +226,10 @@ impl Speaker {
         }
     }
 
-    /// Queue `garp_count` gratuitous ARPs per VIP (for the port's
-    /// queue-0 worker to send).
-    fn garp(&self) {
+    /// Queue `garp_count` gratuitous ARPs per address (for the ports'
+    /// queue-0 workers to send). What does not fit in a port's control
+    /// queue now waits in `garp_pending` and goes as room frees up.
+    fn garp(&mut self) {
         let snap = self.shared.current();
         for (vip, port) in self.addresses() {
             let mac = snap.ports.get(port).map_or(self.mac, |p| p.mac);
@@ -242,10 +248,24 @@ impl Speaker {
                     MacAddr::ZERO,
                     vip,
                 ) as u16;
-                if self.shared.ctl_tx[port].push(f).is_err() {
-                    warn!("vrrp: control TX queue full; gratuitous ARP for {vip} dropped");
+                if self.garp_pending.len() < MAX_PENDING_GARPS {
+                    self.garp_pending.push_back((port, f));
+                } else {
+                    warn!("vrrp: too many gratuitous ARPs pending; one for {vip} dropped");
                 }
             }
+        }
+        self.flush_garps();
+    }
+
+    /// Hand pending gratuitous ARPs to the control queues, in order, as far
+    /// as they have room.
+    fn flush_garps(&mut self) {
+        while let Some(&(port, f)) = self.garp_pending.front() {
+            if self.shared.ctl_tx[port].push(f).is_err() {
+                break;
+            }
+            self.garp_pending.pop_front();
         }
     }
 
@@ -268,6 +288,8 @@ impl Speaker {
             self.next_refresh = (self.cfg.garp_refresh_s > 0)
                 .then(|| now + Duration::from_secs(self.cfg.garp_refresh_s as u64));
         } else {
+            // No longer the owner: announce nothing more.
+            self.garp_pending.clear();
             self.garp_at.clear();
             self.next_refresh = None;
         }
@@ -303,8 +325,10 @@ impl Speaker {
         });
     }
 
-    /// Repeated and refreshed gratuitous ARPs that are due.
+    /// Repeated and refreshed gratuitous ARPs that are due, and the
+    /// pending ones.
     fn garp_timers(&mut self, now: Instant) {
+        self.flush_garps();
         if self.garp_at.iter().any(|t| *t <= now) {
             self.garp_at.retain(|t| *t > now);
             self.garp();
@@ -355,6 +379,7 @@ pub fn prepare(
         transitions: 0,
         garp_at: Vec::new(),
         next_refresh: None,
+        garp_pending: std::collections::VecDeque::new(),
     };
     Ok(move || run(sp))
 }
