@@ -229,7 +229,7 @@ impl Worker {
 
     /// The packet path proper, for [`process_buf`](Self::process_buf) and
     /// [`process_handed_off`](Self::process_handed_off).
-    #[inline]
+    #[inline(always)]
     fn run<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
         let v = match self.classify(pkt.data_mut(), rx_port, now) {
             Action::Done(v) => v,
@@ -273,12 +273,7 @@ impl Worker {
             return Verdict::Drop(Counter::DropNotOurMac).into();
         }
         match ethertype {
-            ethernet::ETHERTYPE_IPV4 if dst == port.mac => {
-                let from_peer = !self.snap.peer_directors.is_empty()
-                    && port.kernel
-                    && self.snap.peer_directors.contains(&src);
-                self.ipv4(frame, rx_port, from_peer, now)
-            }
+            ethernet::ETHERTYPE_IPV4 if dst == port.mac => self.ipv4(frame, rx_port, src, now),
             ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Counter::DropNotOurMac).into(),
             ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now).into(),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan).into(),
@@ -336,7 +331,7 @@ impl Worker {
         }
     }
 
-    fn ipv4(&mut self, frame: &mut [u8], rx_port: u16, from_peer: bool, now: Tick) -> Action {
+    fn ipv4(&mut self, frame: &mut [u8], rx_port: u16, src_mac: MacAddr, now: Tick) -> Action {
         let snap = &*self.snap;
         let (hlen, proto, src, dst, frame_len, to_vip) = {
             let ip = match Ipv4Packet::new_checked(&frame[ETH..]) {
@@ -351,17 +346,20 @@ impl Worker {
             }
             let (src, dst) = (ip.src_u32(), ip.dst_u32());
             let to_vip = snap.is_vip(dst);
-            if to_vip && from_peer {
-                // The peer director scheduled this to us: our own stack
-                // serves it (two-box setup), whatever our VRRP state.
-                return Verdict::Local {
-                    port: rx_port,
-                    peer: true,
+            // One test on the common path: VRRP standby or a two-box peer.
+            if to_vip && (self.standby || !snap.peer_directors.is_empty()) {
+                if snap.from_peer(rx_port, src_mac) {
+                    // The peer director scheduled this to us: our own stack
+                    // serves it (two-box setup), whatever our VRRP state.
+                    return Verdict::Local {
+                        port: rx_port,
+                        peer: true,
+                    }
+                    .into();
                 }
-                .into();
-            }
-            if to_vip && self.standby {
-                return Verdict::Drop(Counter::DropVrrpBackup).into();
+                if self.standby {
+                    return Verdict::Drop(Counter::DropVrrpBackup).into();
+                }
             }
             if !to_vip && snap.own_port(dst).is_none() {
                 let p = ip.protocol();
@@ -498,7 +496,8 @@ impl Worker {
                 let c = *self.table.get(slot);
                 let state = ConnState::from_u8(c.state);
                 let syn = is_tcp && flags.syn() && !flags.ack();
-                let dead = self.snap.is_dead(c.rs);
+                // One flag load unless some server's connections expire.
+                let dead = self.snap.any_dead && self.snap.is_dead(c.rs);
                 if dead || (syn && state.reusable_by_syn()) {
                     // The client reuses a closing flow's port, or the real
                     // server died with `expire_connections`: the entry
@@ -606,7 +605,7 @@ impl Worker {
     }
 
     /// Advance an existing connection's state and refresh its timeout.
-    #[inline]
+    #[inline(always)]
     fn update_conn(&mut self, slot: usize, is_tcp: bool, flags: TcpFlags, now: Tick) {
         let timeouts = self.snap.timeouts;
         let c = self.table.get_mut(slot);
@@ -630,34 +629,45 @@ impl Worker {
         }
         c.expires = now.wrapping_add(new.timeout_ms(&timeouts));
         if changed && self.sync_out.is_some() {
-            let (key, rs) = (c.key(), c.rs);
-            self.sync_conn(&key, rs, new);
+            self.sync_slot(slot, new);
         }
+    }
+
+    /// Queue a sync record of the connection at `slot` (out of line: only
+    /// state changes of a syncing director get here).
+    #[cold]
+    #[inline(never)]
+    fn sync_slot(&self, slot: usize, state: ConnState) {
+        let c = self.table.get(slot);
+        self.sync_conn(&c.key(), c.rs, state);
     }
 
     /// Send to real server `rs` by its forwarding method.
     #[inline]
     fn forward(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize, key: &ConnKey) -> Action {
         match self.snap.route(rs) {
-            Some(route) if route.local => {
-                let len = frame.len() as u64;
-                let st = &self.stats.rs[rs as usize];
-                crate::counters::bump(&st.packets, 1);
-                crate::counters::bump(&st.bytes, len);
-                let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
-                crate::counters::bump(&ss.packets, 1);
-                crate::counters::bump(&ss.bytes, len);
-                Verdict::Local {
-                    port: route.port,
-                    peer: false,
-                }
-                .into()
-            }
+            Some(route) if route.local => self.forward_local(frame.len(), rs, svc_idx, route.port),
             Some(route) if route.forward == Forward::Tunnel => {
                 self.forward_tunnel(frame, rs, route, svc_idx, key)
             }
             _ => self.forward_dr(frame, rs, svc_idx).into(),
         }
+    }
+
+    /// To this director's own host (a local real server): counted like a
+    /// forwarded packet, delivered through the kernel interface. Out of
+    /// line, to keep [`forward`](Self::forward) small.
+    #[cold]
+    #[inline(never)]
+    fn forward_local(&mut self, len: usize, rs: u32, svc_idx: usize, port: u16) -> Action {
+        let len = len as u64;
+        let st = &self.stats.rs[rs as usize];
+        crate::counters::bump(&st.packets, 1);
+        crate::counters::bump(&st.bytes, len);
+        let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
+        crate::counters::bump(&ss.packets, 1);
+        crate::counters::bump(&ss.bytes, len);
+        Verdict::Local { port, peer: false }.into()
     }
 
     /// DR: the real server's MAC as destination, our port's as source; IP and

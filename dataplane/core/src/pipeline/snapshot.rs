@@ -222,6 +222,9 @@ pub struct Snapshot {
     /// VRRP's extra addresses (`vrrp.addresses`, host order) and the port
     /// each is on: answered by ARP while master.
     pub vrrp_addresses: Vec<(u32, u16)>,
+    /// Some route is dead (set by [`Snapshot::apply_health`]): only then
+    /// does a hit look at its route's `dead` flag.
+    pub any_dead: bool,
     pub services: Vec<Service>,
     pub timeouts: TimeoutsMs,
     /// Indexed by real-server id; `None` for unused ids.
@@ -409,6 +412,7 @@ impl Snapshot {
             peer_directors: cfg.peer_directors.clone(),
             sync_enabled: cfg.sync.is_some(),
             vrrp_addresses,
+            any_dead: false,
             services,
             timeouts: TimeoutsMs::from_config(&cfg.timeouts),
             routes,
@@ -465,6 +469,14 @@ impl Snapshot {
         self.routes.get(rs as usize).copied().flatten()
     }
 
+    /// Whether a frame from `mac` on port `rx_port` comes from the other
+    /// director of a two-box setup (and this port can hand it to the host).
+    #[cold]
+    pub fn from_peer(&self, rx_port: u16, mac: MacAddr) -> bool {
+        self.ports.get(rx_port as usize).is_some_and(|p| p.kernel)
+            && self.peer_directors.contains(&mac)
+    }
+
     /// Whether real server `rs`'s connections are to end now (down, with
     /// `expire_connections`).
     #[inline]
@@ -517,6 +529,7 @@ impl Snapshot {
                     if expire {
                         if let Some(Some(route)) = self.routes.get_mut(r.id as usize) {
                             route.dead = true;
+                            self.any_dead = true;
                         }
                     }
                 }
