@@ -341,12 +341,12 @@ fn health(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     let up = b.gauge(
         "lbd_real_server_up",
         "Health-checked real servers: 1 in service, 0 down by its check (only checked servers are listed).",
-        &["service", "real_server"],
+        &["service", "real"],
     )?;
     let flips = b.counter(
         "lbd_real_server_health_transitions_total",
         "Changes of a health-checked real server's state (up/down) since lbd started.",
-        &["service", "real_server"],
+        &["service", "real"],
     )?;
     for h in &m.health {
         let l = [h.service.as_str(), h.real_server.as_str()];
@@ -1369,7 +1369,7 @@ mod tests {
         assert_eq!(p.get("lbd_port_link_up", &[("port", "lan0")]), 1.0);
         let rs2 = [
             ("service", "tcp/198.18.0.100:80"),
-            ("real_server", "198.18.0.12:80"),
+            ("real", "198.18.0.12:80"),
         ];
         assert_eq!(p.get("lbd_real_server_up", &rs2), 0.0);
         let st = |s| [("vrid", "51"), ("state", s)];
