@@ -19,7 +19,8 @@ use super::gen::{Measured, Warmed};
 use super::IoArgs;
 use crate::stat::Stat;
 
-/// Forwarding cores of every DUT here (one lcore polls the one queue).
+/// Forwarding CPUs of every DUT here: one lcore polls the one queue, or
+/// with `--queues N` the N forwarding lcores share that one CPU.
 pub const FORWARDING_CORES: u32 = 1;
 
 /// One DUT run.
