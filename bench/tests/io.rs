@@ -1,6 +1,8 @@
 //! `bench io` still works: a short run (about a second per DUT) against
 //! dpdk-testpmd (io) and lbd, each of which must return packets, with
-//! well-formed JSON. No timing is asserted: CI machines are shared.
+//! well-formed JSON; and a short run of lbd alone on two memif queues, in
+//! which both of lbd's workers must handle traffic. No timing is asserted:
+//! CI machines are shared.
 //!
 //! Like lbd's end-to-end tests this needs root (DPDK, memif) and FAILS
 //! without it, unless `LBD_SKIP_E2E=1` is set, in which case it says so
@@ -10,6 +12,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 extern "C" {
@@ -57,38 +60,17 @@ fn lbd_bin() -> PathBuf {
     bin
 }
 
-#[test]
-fn io_bench_runs_against_testpmd_and_lbd() {
-    if !may_run("bench io") {
-        return;
-    }
-    assert!(
-        Command::new("dpdk-testpmd")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok(),
-        "dpdk-testpmd not found: install DPDK's tools (Debian: apt-get install dpdk)"
-    );
-    let lbd = lbd_bin();
+/// One `bench io` at a time: each busy-polls both CPUs of a small machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Run `bench io ARGS --json --lbd LBD`, bounded; its JSON object.
+fn bench_io(args: &[&str], lbd: &std::path::Path) -> serde_json::Value {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = Command::new(env!("CARGO_BIN_EXE_bench"))
-        .args([
-            "io",
-            "--duts",
-            "testpmd-io,lbd",
-            "--flows",
-            "2000",
-            "--syn-percent",
-            "5",
-            "--seconds",
-            "1",
-            "--packets",
-            "2000000",
-            "--json",
-            "--lbd",
-        ])
-        .arg(&lbd)
+        .arg("io")
+        .args(args)
+        .args(["--json", "--lbd"])
+        .arg(lbd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -110,8 +92,40 @@ fn io_bench_runs_against_testpmd_and_lbd() {
         "bench io failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
         out.status
     );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{stdout}"));
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{stdout}"))
+}
+
+#[test]
+fn io_bench_runs_against_testpmd_and_lbd() {
+    if !may_run("bench io") {
+        return;
+    }
+    assert!(
+        Command::new("dpdk-testpmd")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok(),
+        "dpdk-testpmd not found: install DPDK's tools (Debian: apt-get install dpdk)"
+    );
+    let lbd = lbd_bin();
+    let v = bench_io(
+        &[
+            "--duts",
+            "testpmd-io,lbd",
+            "--flows",
+            "2000",
+            "--syn-percent",
+            "5",
+            "--seconds",
+            "1",
+            "--packets",
+            "2000000",
+        ],
+        &lbd,
+    );
     let runs = v["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 2, "{v}");
     for r in runs {
@@ -141,4 +155,59 @@ fn io_bench_runs_against_testpmd_and_lbd() {
     assert_eq!(ratios.len(), 1, "{v}");
     assert_eq!(ratios[0]["against"], "testpmd-io");
     assert!(ratios[0]["ratio"]["median"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn io_bench_spreads_two_queues_over_two_lbd_workers() {
+    if !may_run("bench io --queues 2") {
+        return;
+    }
+    let lbd = lbd_bin();
+    let v = bench_io(
+        &[
+            "--duts",
+            "lbd",
+            "--queues",
+            "2",
+            "--flows",
+            "2000",
+            "--seconds",
+            "1",
+            "--packets",
+            "1000000",
+        ],
+        &lbd,
+    );
+    assert_eq!(v["queues"].as_u64(), Some(2), "{v}");
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1, "{v}");
+    let r = &runs[0];
+    let m = &r["measured"];
+    assert!(
+        m["received"].as_u64().unwrap() > 0,
+        "lbd returned nothing: {r}"
+    );
+    assert_eq!(r["warmup"]["live_flows"].as_u64(), Some(2000), "{r}");
+    // The generator sent and received on both queues.
+    for key in ["sent_by_queue", "received_by_queue"] {
+        let per: Vec<u64> = m[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key}: {r}"))
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        assert_eq!(per.len(), 2, "{key}: {r}");
+        assert!(per.iter().all(|&n| n > 0), "{key}: a queue idle: {r}");
+    }
+    // Both lbd workers handled traffic and hold connections.
+    let workers = r["dut_report"]["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 2, "{r}");
+    for w in workers {
+        assert!(w["busy_polls"].as_u64().unwrap() > 0, "idle worker: {w}");
+        assert!(
+            w["conns"].as_u64().unwrap() > 0,
+            "worker without connections: {w}"
+        );
+    }
+    assert_eq!(r["dut_report"]["dropped"].as_u64(), Some(0), "{r}");
 }

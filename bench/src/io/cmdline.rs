@@ -7,6 +7,13 @@
 //! testpmd's main lcore sleeps in `read(stdin)`), so both DUTs get the same
 //! forwarding CPU and the same neighbour. Every process has its own
 //! `--file-prefix` and runs on ordinary memory (`--no-huge -m 512`).
+//!
+//! With `--queues N > 1` the DUT gets N forwarding lcores (lbd: N workers,
+//! `workers.queues_per_port: N`; testpmd: `--nb-cores=N --rxq=N --txq=N`),
+//! all on `dut_cpu` (`0@gen_cpu,(1-N)@dut_cpu`): the generator keeps its
+//! CPU to itself, and on 2 CPUs there is no other. The N lcores then take
+//! turns on one CPU, so such a run shows that the queues and workers work,
+//! not that they scale.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +24,8 @@ use super::frame::addr;
 pub struct Layout {
     pub gen_cpu: usize,
     pub dut_cpu: usize,
+    /// Queues of the memif link (each side), = DUT forwarding lcores.
+    pub queues: u16,
     /// The memif control socket (a file in the run's temp directory).
     pub socket: String,
     /// Unique per `bench io` process, so parallel runs do not collide.
@@ -31,10 +40,11 @@ fn mac(m: [u8; 6]) -> String {
 }
 
 impl Layout {
-    pub fn new(gen_cpu: usize, dut_cpu: usize, dir: &Path) -> Layout {
+    pub fn new(gen_cpu: usize, dut_cpu: usize, queues: u16, dir: &Path) -> Layout {
         Layout {
             gen_cpu,
             dut_cpu,
+            queues: queues.max(1),
             socket: dir.join("memif.sock").display().to_string(),
             prefix: format!("lb-bench-io-{}", std::process::id()),
         }
@@ -96,9 +106,13 @@ impl Layout {
     }
 
     /// The DUT's lcore map: main lcore 0 next to the generator, forwarding
-    /// lcore 1 alone.
+    /// lcore 1 alone (with N queues: lcores 1..=N, sharing `dut_cpu`).
     fn dut_lcores(&self) -> String {
-        format!("0@{},1@{}", self.gen_cpu, self.dut_cpu)
+        if self.queues <= 1 {
+            format!("0@{},1@{}", self.gen_cpu, self.dut_cpu)
+        } else {
+            format!("0@{},(1-{})@{}", self.gen_cpu, self.queues, self.dut_cpu)
+        }
     }
 
     /// The lbd config: one port (the memif client), one DR service with
@@ -119,7 +133,7 @@ impl Layout {
     eal: (lcores: Some("{lcores}"), no_huge: true, memory_mb: Some(512), no_pci: true,
           file_prefix: Some("{prefix}-lbd")),
     ports: [(name: "bench0", device: "{device}", address: "{ip}/{plen}")],
-    workers: (queues_per_port: 1, burst: 32, mbufs: 8191),
+    workers: (queues_per_port: {queues}, burst: 32, mbufs: {mbufs}),
     conn_table: (capacity: {capacity}),
     control: (socket: "{sock}"),
     metrics: (listen: None),
@@ -128,6 +142,9 @@ impl Layout {
 )
 "#,
             lcores = self.dut_lcores(),
+            queues = self.queues,
+            // 8191 for one queue as before; more RX rings hold more mbufs.
+            mbufs = 8192 * usize::from(self.queues) - 1,
             prefix = self.prefix,
             device = self.dut_device(),
             ip = addr::DUT_IP,
@@ -140,7 +157,8 @@ impl Layout {
     }
 
     /// dpdk-testpmd's arguments for forwarding mode `mode` (`io`,
-    /// `macswap`): one port looped to itself, one forwarding core, bursts
+    /// `macswap`): one port looped to itself, one forwarding core per queue
+    /// (queue i in, queue i out), bursts
     /// of 32 and 1024 descriptors as lbd uses; non-interactive (it starts
     /// forwarding at once and stops on a newline on stdin).
     pub fn testpmd_args(&self, mode: &str) -> Vec<String> {
@@ -157,13 +175,13 @@ impl Layout {
             "--".into(),
             format!("--forward-mode={mode}"),
             "--port-topology=loop".into(),
-            "--nb-cores=1".into(),
-            "--rxq=1".into(),
-            "--txq=1".into(),
+            format!("--nb-cores={}", self.queues),
+            format!("--rxq={}", self.queues),
+            format!("--txq={}", self.queues),
             "--rxd=1024".into(),
             "--txd=1024".into(),
             "--burst=32".into(),
-            "--total-num-mbufs=16384".into(),
+            format!("--total-num-mbufs={}", 16384 * usize::from(self.queues)),
             "--auto-start".into(),
             // One TSC read per burst: reports its own cycles per packet.
             "--record-core-cycles".into(),
@@ -178,12 +196,28 @@ mod tests {
     #[test]
     fn lbd_config_parses_and_validates() {
         let dir = std::env::temp_dir();
-        let l = Layout::new(0, 1, &dir);
+        let l = Layout::new(0, 1, 1, &dir);
         let text = l.lbd_config(4, "Wlc", 65_536, &dir);
         let cfg =
             lbcore::config::parse(&text, "bench io").unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(cfg.services[0].real_servers.len(), 4);
         assert!(cfg.ports[0].device.contains("role=client"));
         assert_eq!(cfg.eal.lcores.as_deref(), Some("0@0,1@1"));
+        assert_eq!(cfg.workers.queues_per_port, 1);
+    }
+
+    #[test]
+    fn multi_queue_config_has_a_worker_per_queue() {
+        let dir = std::env::temp_dir();
+        let l = Layout::new(0, 1, 3, &dir);
+        let text = l.lbd_config(4, "Wlc", 65_536, &dir);
+        let cfg =
+            lbcore::config::parse(&text, "bench io").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(cfg.workers.queues_per_port, 3);
+        assert_eq!(cfg.eal.lcores.as_deref(), Some("0@0,(1-3)@1"));
+        let t = l.testpmd_args("io");
+        for a in ["--nb-cores=3", "--rxq=3", "--txq=3", "0@0,(1-3)@1"] {
+            assert!(t.iter().any(|x| x == a), "{a} missing from {t:?}");
+        }
     }
 }

@@ -61,9 +61,11 @@ pub struct DutReport {
     pub tx_packets: Option<u64>,
     /// lbd: `counter drop_total`; testpmd: RX-dropped + TX-dropped.
     pub dropped: Option<u64>,
-    /// lbd: its worker's busy and idle polls over its whole life.
+    /// lbd: its workers' busy and idle polls over their whole life, summed.
     pub busy_polls: Option<u64>,
     pub idle_polls: Option<u64>,
+    /// lbd: each worker's line of the final report (one per queue).
+    pub workers: Vec<WorkerReport>,
     /// lbd: connections created (`counter conn_created`), if reported.
     pub conns_created: Option<u64>,
     /// lbd: new flows refused for a full table (`drop_conn_table_full`).
@@ -81,6 +83,16 @@ pub struct DutReport {
     /// whole life): 32, its burst, means every poll found a full burst
     /// waiting, i.e. lbd was the bottleneck whenever it had work.
     pub avg_rx_burst: Option<f64>,
+}
+
+/// One lbd worker at exit: `worker I busy_polls=… idle_polls=… conns=…`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkerReport {
+    pub worker: u64,
+    pub busy_polls: u64,
+    pub idle_polls: u64,
+    /// Connections in its table when lbd stopped.
+    pub conns: u64,
 }
 
 /// How to find the DUT programs.
@@ -343,9 +355,20 @@ pub fn parse_lbd_report(lines: &[String]) -> DutReport {
         r.rx_packets = field(l, "rx_packets");
         r.tx_packets = field(l, "tx_packets");
     }
-    if let Some(l) = lines.iter().find(|l| l.starts_with("worker 0 ")) {
-        r.busy_polls = field(l, "busy_polls");
-        r.idle_polls = field(l, "idle_polls");
+    for l in lines.iter().filter(|l| l.starts_with("worker ")) {
+        let Some(worker) = l.split_whitespace().nth(1).and_then(|w| w.parse().ok()) else {
+            continue;
+        };
+        r.workers.push(WorkerReport {
+            worker,
+            busy_polls: field(l, "busy_polls").unwrap_or(0),
+            idle_polls: field(l, "idle_polls").unwrap_or(0),
+            conns: field(l, "conns").unwrap_or(0),
+        });
+    }
+    if !r.workers.is_empty() {
+        r.busy_polls = Some(r.workers.iter().map(|w| w.busy_polls).sum());
+        r.idle_polls = Some(r.workers.iter().map(|w| w.idle_polls).sum());
     }
     r.dropped = counter("drop_total");
     r.conns_created = counter("conn_created");
@@ -415,6 +438,25 @@ mod tests {
         assert_eq!(r.dropped, Some(1));
         assert_eq!(r.conns_created, Some(3));
         assert_eq!(r.tx_failed, Some(2));
+        assert_eq!(r.workers.len(), 1);
+        assert_eq!(r.workers[0].conns, 3);
+    }
+
+    #[test]
+    fn reads_every_lbd_worker() {
+        let r = parse_lbd_report(&lines(
+            "port bench0 rx_packets=10 tx_packets=9\n\
+             worker 0 busy_polls=5 idle_polls=7 conns=3\n\
+             worker 1 busy_polls=4 idle_polls=1 conns=2",
+        ));
+        let w: Vec<(u64, u64, u64)> = r
+            .workers
+            .iter()
+            .map(|w| (w.worker, w.busy_polls, w.conns))
+            .collect();
+        assert_eq!(w, [(0, 5, 3), (1, 4, 2)]);
+        assert_eq!(r.busy_polls, Some(9));
+        assert_eq!(r.idle_polls, Some(8));
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! time until that next round is counted as *ring full*. Receiving: up to 64 frames per poll,
 //! stamped once per poll with the TSC; each of ours gives one round-trip
 //! time into an HDR histogram.
+//!
+//! With several queues each TX queue has its own pending burst and its own
+//! share of the flows (flow `f` on queue `f % N`, see `traffic`); the rounds
+//! go to the queues in turn (round robin per burst), and every RX poll reads
+//! all RX queues. Measurement frames are counted per queue both ways.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +49,10 @@ pub struct Measured {
     /// TX rounds, and those in which the port refused part of the burst.
     pub tx_rounds: u64,
     pub tx_ring_full_rounds: u64,
+    /// Per queue: packets accepted in the window, and measurement frames
+    /// received on it (window and drain).
+    pub sent_by_queue: Vec<u64>,
+    pub received_by_queue: Vec<u64>,
     /// Time from a round that found the ring full to the next round, summed,
     /// in seconds: how long the generator waited for the DUT. (Counting
     /// rounds instead would overweight stalls, when the generator spins
@@ -89,6 +98,8 @@ pub struct Gen<'a> {
     pub arp_replies: u64,
     /// Frames that were neither ours nor ARP requests we answer.
     pub other: u64,
+    /// Measurement frames received per RX queue.
+    rx_measure_by_queue: Vec<u64>,
 }
 
 /// Current TSC.
@@ -102,7 +113,9 @@ impl<'a> Gen<'a> {
         if link.hz == 0 {
             return Err("TSC frequency unknown".into());
         }
+        let queues = link.rx.len();
         Ok(Gen {
+            rx_measure_by_queue: vec![0; queues],
             tpl: Template::new(size, addr::GEN_MAC, addr::DUT_MAC)?,
             ns_per_tick: 1e9 / link.hz as f64,
             link,
@@ -113,16 +126,31 @@ impl<'a> Gen<'a> {
         })
     }
 
-    /// Poll RX once: answer ARP requests for the real servers (and count
-    /// anything foreign); hand each stamped frame with the poll's TSC to
-    /// `on`. Returns the number of frames received.
+    /// Poll every RX queue once: answer ARP requests for the real servers
+    /// (and count anything foreign); hand each stamped frame with the poll's
+    /// TSC to `on`. Returns the number of frames received.
     #[inline]
     fn rx_once(
         &mut self,
         rxb: &mut MbufBurst,
         mut on: impl FnMut(u16, u64, u64, bool, u64),
     ) -> usize {
-        let n = self.link.rx.rx_burst(rxb);
+        let mut total = 0;
+        for q in 0..self.link.rx.len() {
+            total += self.rx_queue(q, rxb, &mut on);
+        }
+        total
+    }
+
+    /// `rx_once` for RX queue `q`.
+    #[inline]
+    fn rx_queue(
+        &mut self,
+        q: usize,
+        rxb: &mut MbufBurst,
+        on: &mut impl FnMut(u16, u64, u64, bool, u64),
+    ) -> usize {
+        let n = self.link.rx[q].rx_burst(rxb);
         if n == 0 {
             return 0;
         }
@@ -134,7 +162,12 @@ impl<'a> Gen<'a> {
                     tsc,
                     flow,
                     syn,
-                } => on(tag, tsc, flow, syn, now),
+                } => {
+                    if tag == TAG_MEASURE {
+                        self.rx_measure_by_queue[q] += 1;
+                    }
+                    on(tag, tsc, flow, syn, now)
+                }
                 Returned::ArpRequest { sha, spa, tpa } => {
                     match addr::real_server_index(tpa, self.reals) {
                         Some(i) if !self.arp_out.is_full() => {
@@ -154,7 +187,8 @@ impl<'a> Gen<'a> {
         }
         rxb.free_all();
         if !self.arp_out.is_empty() {
-            let (sent, _) = self.link.tx.tx_burst_or_free(&mut self.arp_out);
+            // Answered on the queue the request came in on.
+            let (sent, _) = self.link.tx[q].tx_burst_or_free(&mut self.arp_out);
             self.arp_replies += sent as u64;
         }
         n
@@ -234,14 +268,16 @@ impl<'a> Gen<'a> {
         timeout: Duration,
     ) -> Result<(Warmed, Vec<u32>), String> {
         let mut w = Warmed::default();
-        let mut seq = Warmup::new(flows);
+        let queues = self.link.tx.len();
+        let mut seqs = Warmup::split(flows, queues);
         let mut live = vec![false; flows as usize];
-        let mut pending = MbufBurst::new();
+        let mut pending: Vec<MbufBurst> = (0..queues).map(|_| MbufBurst::new()).collect();
         let mut rxb = MbufBurst::new();
         let t0 = Instant::now();
         let end = t0 + timeout;
         let mut received = 0u64;
-        while !seq.done() || !pending.is_empty() {
+        let mut q = 0;
+        while seqs.iter().any(|s| !s.done()) || pending.iter().any(|p| !p.is_empty()) {
             if Instant::now() >= end {
                 return Err(format!(
                     "warm-up did not finish within {timeout:?}: {} of {flows} SYNs sent",
@@ -249,10 +285,12 @@ impl<'a> Gen<'a> {
                 ));
             }
             let now = tsc();
-            self.top_up(&mut pending, burst, TAG_WARMUP, now, || {
+            let seq = &mut seqs[q];
+            self.top_up(&mut pending[q], burst, TAG_WARMUP, now, || {
                 seq.next_flow().map(|f| (f, TCP_SYN))
             });
-            w.sent += self.link.tx.tx_burst(&mut pending) as u64;
+            w.sent += self.link.tx[q].tx_burst(&mut pending[q]) as u64;
+            q = (q + 1) % queues;
             self.rx_once(&mut rxb, |tag, _, flow, _, _| {
                 if tag == TAG_WARMUP {
                     received += 1;
@@ -292,16 +330,26 @@ impl<'a> Gen<'a> {
 
     /// The measurement: send `mix` at `load` for `load.seconds` (or
     /// `load.max_packets`), count and time what returns, then drain.
-    pub fn measure(&mut self, mix: &mut Mix, load: &Load) -> Result<Measured, String> {
-        let mut m = Measured::default();
+    /// `mixes` has one sequence per queue (`Mix::split`).
+    pub fn measure(&mut self, mixes: &mut [Mix], load: &Load) -> Result<Measured, String> {
+        let queues = self.link.tx.len();
+        if mixes.len() != queues {
+            return Err(format!("{} sequences for {queues} queues", mixes.len()));
+        }
+        let mut m = Measured {
+            sent_by_queue: vec![0; queues],
+            ..Measured::default()
+        };
+        self.rx_measure_by_queue.iter_mut().for_each(|c| *c = 0);
         // 1 ns to 100 s, 3 significant digits.
         let mut hist = Histogram::<u64>::new_with_bounds(1, 100_000_000_000, 3)
             .map_err(|e| format!("histogram: {e}"))?;
         let hz = self.link.hz as f64;
         let per_tick = load.rate_mpps.map(|r| r * 1e6 / hz);
         let ns_per_tick = self.ns_per_tick;
-        let mut pending = MbufBurst::new();
+        let mut pending: Vec<MbufBurst> = (0..queues).map(|_| MbufBurst::new()).collect();
         let mut rxb = MbufBurst::new();
+        let mut q = 0;
         let t0 = tsc();
         let deadline = t0 + (load.seconds * hz) as u64;
         let mut received = 0u64;
@@ -327,18 +375,22 @@ impl<'a> Gen<'a> {
                 }
             };
             let cap = cap.min((load.max_packets - m.sent) as usize);
-            if !self.top_up(&mut pending, cap, TAG_MEASURE, now, || {
+            let mix = &mut mixes[q];
+            if !self.top_up(&mut pending[q], cap, TAG_MEASURE, now, || {
                 Some(mix.next_packet())
             }) {
                 m.alloc_failures += 1;
             }
-            if !pending.is_empty() {
-                m.sent += self.link.tx.tx_burst(&mut pending) as u64;
+            if !pending[q].is_empty() {
+                let sent = self.link.tx[q].tx_burst(&mut pending[q]) as u64;
+                m.sent += sent;
+                m.sent_by_queue[q] += sent;
                 m.tx_rounds += 1;
-                was_full = !pending.is_empty();
+                was_full = !pending[q].is_empty();
                 m.tx_ring_full_rounds += was_full as u64;
                 t_end = now;
             }
+            q = (q + 1) % queues;
             self.rx_once(&mut rxb, |tag, sent_at, _, syn, at| {
                 if tag == TAG_MEASURE {
                     received += 1;
@@ -352,7 +404,7 @@ impl<'a> Gen<'a> {
         m.ring_full_seconds = full_ticks as f64 / hz;
         m.received = received;
         // Frames built but never accepted were never sent: not counted.
-        pending.free_all();
+        pending.iter_mut().for_each(MbufBurst::free_all);
         let drain_end = Instant::now() + DRAIN_MAX;
         let mut last = Instant::now();
         let mut late = 0u64;
@@ -370,7 +422,8 @@ impl<'a> Gen<'a> {
         }
         m.late = late;
         m.lost = m.sent.saturating_sub(received + late);
-        m.new_flows_sent = mix.new_flows;
+        m.new_flows_sent = mixes.iter().map(|x| x.new_flows).sum();
+        m.received_by_queue = self.rx_measure_by_queue.clone();
         m.syn_received = syn_received;
         if !hist.is_empty() {
             m.rtt_p50_ns = hist.value_at_quantile(0.5) as f64;

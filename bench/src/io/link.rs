@@ -1,5 +1,6 @@
 //! The generator's side of the link: EAL in this process, a packet pool, and
-//! the memif server port with one RX and one TX queue.
+//! the memif server port with `--queues` RX and TX queues (memif ring pairs;
+//! the DUT, the client, configures as many).
 //!
 //! The server end listens on the socket for the whole `bench io` run; each
 //! DUT connects as the client when it starts and disconnects when it stops,
@@ -14,8 +15,9 @@ use super::cmdline::Layout;
 /// The generator's DPDK resources. Fields drop in order: queues first, then
 /// the pool, then EAL (which closes the port).
 pub struct Link {
-    pub rx: RxQueue,
-    pub tx: TxQueue,
+    /// One per queue; queue `i` of each direction is memif ring pair `i`.
+    pub rx: Vec<RxQueue>,
+    pub tx: Vec<TxQueue>,
     pub pool: Mempool,
     pub port: Port,
     pub hz: u64,
@@ -39,13 +41,18 @@ impl Link {
         let pool = Mempool::new("gen_pkts", 8191, 256, DEFAULT_DATA_ROOM, SOCKET_ID_ANY)
             .map_err(|e| format!("generator mbuf pool: {e}"))?;
         let port = Port::by_name("net_memif0").map_err(|e| format!("memif port: {e}"))?;
-        let (mut rx, mut tx) = port
-            .configure(&PortSetup::default(), &pool)
-            .map_err(|e| format!("memif port configure: {e}"))?;
+        let setup = PortSetup {
+            rx_queues: layout.queues,
+            tx_queues: layout.queues,
+            ..PortSetup::default()
+        };
+        let (rx, tx) = port
+            .configure(&setup, &pool)
+            .map_err(|e| format!("memif port configure ({} queues): {e}", layout.queues))?;
         port.start().map_err(|e| format!("memif port start: {e}"))?;
         Ok(Link {
-            rx: rx.remove(0),
-            tx: tx.remove(0),
+            rx,
+            tx,
             pool,
             port,
             hz: eal.tsc_hz(),

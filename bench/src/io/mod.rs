@@ -74,9 +74,15 @@ pub struct IoArgs {
     /// CPU of the generator (and of the DUT's main lcore).
     #[arg(long, default_value_t = 0)]
     pub gen_cpu: usize,
-    /// CPU of the DUT's forwarding lcore.
+    /// CPU of the DUT's forwarding lcore (all of them, with --queues > 1).
     #[arg(long, default_value_t = 1)]
     pub dut_cpu: usize,
+    /// Queues of the memif link, 1–4: the generator sends flow f on TX
+    /// queue f % N and polls every RX queue; lbd runs N workers
+    /// (`queues_per_port: N`), testpmd N forwarding cores. All DUT
+    /// forwarding lcores share --dut-cpu.
+    #[arg(long, default_value_t = 1)]
+    pub queues: u16,
     /// Runs of every DUT; medians and spreads are reported.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
@@ -129,6 +135,12 @@ impl IoArgs {
         }
         if self.real_servers == 0 || self.real_servers > 1000 {
             return Err("--real-servers must be 1..=1000".into());
+        }
+        if !(1..=4).contains(&self.queues) {
+            return Err("--queues must be 1..=4".into());
+        }
+        if self.flows < u64::from(self.queues) {
+            return Err("--flows must be at least --queues (every queue needs a flow)".into());
         }
         if self.gen_cpu == self.dut_cpu {
             return Err("--gen-cpu and --dut-cpu must differ: each needs a CPU of its own".into());
@@ -220,7 +232,7 @@ pub fn run(args: &IoArgs) -> Result<(), String> {
         ));
     }
     let dir = TempDir::new()?;
-    let layout = Layout::new(args.gen_cpu, args.dut_cpu, &dir.0);
+    let layout = Layout::new(args.gen_cpu, args.dut_cpu, args.queues, &dir.0);
     let result = measure_all(args, &duts, &progs, &layout, &dir.0);
     // After EAL's cleanup (Link dropped in measure_all) and every DUT's exit.
     for d in layout.runtime_dirs() {
@@ -318,14 +330,29 @@ fn run_one(
             dut.tail(30)
         ));
     }
-    let mut mix = Mix::new(live, args.syn_percent, args.flows, args.seed);
+    let mut mixes = Mix::split(
+        &live,
+        args.syn_percent,
+        args.flows,
+        args.seed,
+        usize::from(args.queues),
+    );
+    if args.syn_percent < 100 {
+        if let Some(q) = mixes.iter().position(Mix::no_live_flows) {
+            return Err(format!(
+                "{}: no SYN sent on queue {q} came back in the warm-up; nothing to measure there\n{}",
+                kind.name(),
+                dut.tail(30)
+            ));
+        }
+    }
     let load = Load {
         burst: args.burst,
         rate_mpps: args.rate,
         seconds: args.seconds,
         max_packets: args.packets,
     };
-    let measured = g.measure(&mut mix, &load)?;
+    let measured = g.measure(&mut mixes, &load)?;
     let (arp_replies, other) = (g.arp_replies, g.other);
     drop(g);
     let dut_report = dut.stop(Duration::from_secs(30))?;

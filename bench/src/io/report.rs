@@ -19,7 +19,8 @@ use super::gen::{Measured, Warmed};
 use super::IoArgs;
 use crate::stat::Stat;
 
-/// Forwarding cores of every DUT here (one lcore polls the one queue).
+/// Forwarding CPUs of every DUT here: one lcore polls the one queue, or
+/// with `--queues N` the N forwarding lcores share that one CPU.
 pub const FORWARDING_CORES: u32 = 1;
 
 /// One DUT run.
@@ -109,6 +110,8 @@ pub struct IoReport {
     pub params: IoArgs,
     pub gen_cpu: usize,
     pub dut_cpu: usize,
+    /// Queues of the link; the DUT's forwarding lcores (all on `dut_cpu`).
+    pub queues: u16,
     pub forwarding_cores: u32,
     pub tsc_hz: u64,
     pub capacity: u64,
@@ -184,6 +187,7 @@ impl IoReport {
             params,
             gen_cpu: layout.gen_cpu,
             dut_cpu: layout.dut_cpu,
+            queues: layout.queues,
             forwarding_cores: FORWARDING_CORES,
             tsc_hz,
             summary,
@@ -199,7 +203,7 @@ impl IoReport {
         let _ = writeln!(
             s,
             "bench io: {} flows, {} B frames, {}% SYN, {}, {} s per run, {} run(s) per DUT; \
-             generator on CPU {}, DUT forwarding lcore on CPU {}",
+             generator on CPU {}, DUT forwarding lcore(s) on CPU {}; {} queue(s)",
             p.flows,
             p.size,
             p.syn_percent,
@@ -208,7 +212,8 @@ impl IoReport {
             p.seconds,
             p.repeat.max(1),
             self.gen_cpu,
-            self.dut_cpu
+            self.dut_cpu,
+            self.queues
         );
         let _ = writeln!(s);
         let _ = writeln!(
@@ -282,5 +287,25 @@ pub fn progress_line(r: &RunResult, repeats: usize) -> String {
         r.dut_report
             .avg_rx_burst
             .map_or("-".to_string(), |b| format!("{b:.1}")),
-    )
+    ) + &per_queue(r)
+}
+
+/// With several queues: what went out and came back on each, and what each
+/// lbd worker did ("" with one queue).
+pub fn per_queue(r: &RunResult) -> String {
+    let m = &r.measured;
+    if m.sent_by_queue.len() <= 1 {
+        return String::new();
+    }
+    let mut s = String::from("; per queue sent/received");
+    for (q, (t, x)) in m.sent_by_queue.iter().zip(&m.received_by_queue).enumerate() {
+        let _ = write!(s, " q{q} {t}/{x}");
+    }
+    if !r.dut_report.workers.is_empty() {
+        s.push_str("; lbd workers busy_polls/conns");
+        for w in &r.dut_report.workers {
+            let _ = write!(s, " w{} {}/{}", w.worker, w.busy_polls, w.conns);
+        }
+    }
+    s
 }
