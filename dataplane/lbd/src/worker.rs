@@ -2,10 +2,14 @@
 //!
 //! The loop: check for a new config snapshot (one relaxed load), read the
 //! clock, pull a burst, run each frame through the sans-IO pipeline, send
-//! what is to be sent in one TX burst per port, free the rest in bulk. When a
-//! poll returns nothing, it does bounded housekeeping (table expiry) and
-//! transmits frames queued by the control thread. No allocation, no lock, no
-//! syscall and no shared-counter atomics per packet.
+//! what is to be sent in one TX burst per port, free the rest in bulk. Once
+//! per loop (not per packet) it also looks at its hand-over mailbox (ICMP
+//! errors other workers could not place), the VRRP standby flag, and, on a
+//! port's queue-0 worker, the frames queued by the control thread and by
+//! the host's kernel interface; each is one check when empty. When a poll
+//! returns nothing, it does bounded housekeeping (table expiry). No
+//! allocation, no lock, no syscall and no shared-counter atomics per
+//! packet.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

@@ -69,7 +69,7 @@ use super::nat::{reply_key, rs_port};
 use super::{Action, Verdict, Worker, ETH};
 use crate::config::Forward;
 use crate::conntrack::{ConnKey, Tick};
-use crate::counters::{bump, Counter};
+use crate::counters::Counter;
 use crate::wire::checksum::{incremental_update16, incremental_update32};
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{self, Icmpv4Packet};
@@ -307,13 +307,7 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_mac);
-        let len = frame.len() as u64;
-        let st = &self.stats.rs[e.rs as usize];
-        bump(&st.packets, 1);
-        bump(&st.bytes, len);
-        let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
-        bump(&ss.packets, 1);
-        bump(&ss.bytes, len);
+        self.count_in(e.rs, self.snap.services[svc_idx].id, frame.len());
         self.stats.count(Counter::IcmpErrorNatForwarded);
         Some(Verdict::Tx(route.port).into())
     }
@@ -379,13 +373,7 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_mac);
-        let len = frame.len() as u64;
-        let st = &self.stats.rs[e.rs as usize];
-        bump(&st.packets_out, 1);
-        bump(&st.bytes_out, len);
-        let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
-        bump(&ss.packets_out, 1);
-        bump(&ss.bytes_out, len);
+        self.count_out(e.rs, self.snap.services[svc_idx].id, frame.len());
         self.stats.count(Counter::IcmpErrorNatReply);
         Verdict::Tx(port).into()
     }

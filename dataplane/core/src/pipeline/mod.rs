@@ -660,13 +660,7 @@ impl Worker {
     #[cold]
     #[inline(never)]
     fn forward_local(&mut self, len: usize, rs: u32, svc_idx: usize, port: u16) -> Action {
-        let len = len as u64;
-        let st = &self.stats.rs[rs as usize];
-        crate::counters::bump(&st.packets, 1);
-        crate::counters::bump(&st.bytes, len);
-        let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
-        crate::counters::bump(&ss.packets, 1);
-        crate::counters::bump(&ss.bytes, len);
+        self.count_in(rs, self.snap.services[svc_idx].id, len);
         Verdict::Local { port, peer: false }.into()
     }
 
@@ -698,15 +692,35 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_mac);
-        let len = frame.len() as u64;
-        let st = &self.stats.rs[rs as usize];
-        crate::counters::bump(&st.packets, 1);
-        crate::counters::bump(&st.bytes, len);
-        let ss = &self.stats.services[snap.services[svc_idx].id as usize];
-        crate::counters::bump(&ss.packets, 1);
-        crate::counters::bump(&ss.bytes, len);
+        self.count_in(rs, snap.services[svc_idx].id, frame.len());
         self.stats.count(outcome);
         Verdict::Tx(route.port)
+    }
+}
+
+impl Worker {
+    /// Count a frame of `len` bytes sent towards real server `rs` of the
+    /// service with id `svc_id` (ipvsadm's "in" direction).
+    #[inline(always)]
+    fn count_in(&self, rs: u32, svc_id: u32, len: usize) {
+        let st = &self.stats.rs[rs as usize];
+        crate::counters::bump(&st.packets, 1);
+        crate::counters::bump(&st.bytes, len as u64);
+        let ss = &self.stats.services[svc_id as usize];
+        crate::counters::bump(&ss.packets, 1);
+        crate::counters::bump(&ss.bytes, len as u64);
+    }
+
+    /// Count a reply of `len` bytes from real server `rs` to a client
+    /// (ipvsadm's "out" direction).
+    #[inline(always)]
+    fn count_out(&self, rs: u32, svc_id: u32, len: usize) {
+        let st = &self.stats.rs[rs as usize];
+        crate::counters::bump(&st.packets_out, 1);
+        crate::counters::bump(&st.bytes_out, len as u64);
+        let ss = &self.stats.services[svc_id as usize];
+        crate::counters::bump(&ss.packets_out, 1);
+        crate::counters::bump(&ss.bytes_out, len as u64);
     }
 }
 

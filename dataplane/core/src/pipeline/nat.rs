@@ -386,14 +386,7 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_port.mac);
-        let len = frame.len() as u64;
-        let st = &self.stats.rs[e.rs as usize];
-        // Replies are the "out" direction of ipvsadm's stats.
-        bump(&st.packets_out, 1);
-        bump(&st.bytes_out, len);
-        let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
-        bump(&ss.packets_out, 1);
-        bump(&ss.bytes_out, len);
+        self.count_out(e.rs, self.snap.services[svc_idx].id, frame.len());
         self.stats.count(Counter::FwdNatReply);
         Verdict::Tx(port).into()
     }
@@ -480,13 +473,7 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_mac);
-        let len = frame.len() as u64;
-        let st = &self.stats.rs[rs as usize];
-        bump(&st.packets, 1);
-        bump(&st.bytes, len);
-        let ss = &self.stats.services[self.snap.services[svc_idx].id as usize];
-        bump(&ss.packets, 1);
-        bump(&ss.bytes, len);
+        self.count_in(rs, self.snap.services[svc_idx].id, frame.len());
         self.stats.count(Counter::FwdNat);
         Verdict::Tx(route.port).into()
     }

@@ -44,7 +44,7 @@ use std::net::Ipv4Addr;
 use super::snapshot::{RsRoute, SourcePool};
 use super::{Action, PacketBuf, Verdict, Worker, ETH};
 use crate::conntrack::ConnKey;
-use crate::counters::{bump, Counter};
+use crate::counters::Counter;
 use crate::wire::ethernet::{EthernetFrame, ETHERTYPE_IPV4};
 use crate::wire::icmp::{self, Icmpv4Packet};
 use crate::wire::ipv4::{self, Ipv4Packet};
@@ -268,13 +268,7 @@ impl Worker {
         if let Err(c) = encap_frame(pkt, e, ident) {
             return Verdict::Drop(c);
         }
-        let len = pkt.data().len() as u64;
-        let st = &self.stats.rs[e.rs as usize];
-        bump(&st.packets, 1);
-        bump(&st.bytes, len);
-        let ss = &self.stats.services[e.svc as usize];
-        bump(&ss.packets, 1);
-        bump(&ss.bytes, len);
+        self.count_in(e.rs, e.svc, pkt.data().len());
         self.stats.count(e.outcome);
         Verdict::Tx(e.port)
     }
