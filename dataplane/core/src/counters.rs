@@ -102,6 +102,9 @@ counters! {
     DropNotOurMac = "drop_not_our_mac",
     /// A frame we sent ourselves, looped back.
     DropOwnFrame = "drop_own_frame",
+    /// Source MAC that no station can have (multicast, broadcast or all
+    /// zeros): never answered, learned or forwarded.
+    DropEthBadSource = "drop_eth_bad_source",
     /// Ethertype we do not handle (IPv6, LLDP, ...).
     DropUnknownEthertype = "drop_unknown_ethertype",
     /// 802.1Q tagged frames (VLANs are not supported yet).
@@ -128,12 +131,21 @@ counters! {
     DropIpv4Fragment = "drop_ipv4_fragment",
     /// Source address that no client can have (0/8, 127/8, multicast, broadcast, ours).
     DropIpv4BadSource = "drop_ipv4_bad_source",
+    /// A "land" packet: the source is the destination or another VIP
+    /// (spoofed; a real server would answer itself).
+    DropIpv4Land = "drop_ipv4_land",
+    /// IPv4 options that are malformed: an option length below 2 or
+    /// running past the header (as Linux's ip_options_compile refuses).
+    DropIpv4BadOptions = "drop_ipv4_bad_options",
     /// Destination is neither a VIP nor one of our addresses.
     DropIpv4NotLocal = "drop_ipv4_not_local",
     /// A protocol we do not serve on this address.
     DropIpv4UnknownProtocol = "drop_ipv4_unknown_protocol",
     /// TCP header cut short or data offset invalid.
     DropTcpMalformed = "drop_tcp_malformed",
+    /// TCP flag combination no stack sends (SYN with RST or FIN, no flags,
+    /// FIN or URG without ACK: netfilter's `tcp_valid_flags`).
+    DropTcpBadFlags = "drop_tcp_bad_flags",
     /// UDP header cut short or length field invalid.
     DropUdpMalformed = "drop_udp_malformed",
     /// ICMP cut short or bad checksum.

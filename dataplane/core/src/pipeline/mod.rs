@@ -261,6 +261,11 @@ impl Worker {
         if src == port.mac {
             return Verdict::Drop(Counter::DropOwnFrame).into();
         }
+        if src.is_multicast() || src.is_zero() {
+            // No station sends from a group or null address: answering or
+            // learning it would make us talk to a whole segment.
+            return Verdict::Drop(Counter::DropEthBadSource).into();
+        }
         if dst != port.mac && !dst.is_broadcast() {
             if dst.0 == crate::wire::vrrp::GROUP_MAC
                 && ethertype == ethernet::ETHERTYPE_IPV4
@@ -290,6 +295,11 @@ impl Worker {
             Err(WireError::Truncated) => return Verdict::Drop(Counter::DropArpTruncated),
             Err(_) => return Verdict::Drop(Counter::DropArpUnsupported),
         };
+        if sha.is_multicast() || sha.is_zero() {
+            // A sender hardware address no station has: neither learned
+            // nor answered (the reply would go to a group or nowhere).
+            return Verdict::Drop(Counter::DropEthBadSource);
+        }
         let mut learned = false;
         if let Some(&slot) = snap.neighbours.get(&u32::from(spa)) {
             self.neigh.learn(slot as usize, spa, sha, now);
@@ -304,7 +314,7 @@ impl Worker {
                 .any(|&(a, p)| a == target && p == rx_port);
         let ours =
             (virtual_addr && !self.standby) || snap.own_port(target) == Some(rx_port as usize);
-        if op == arp::ARP_REQUEST && ours && spa != tpa && !sha.is_multicast() {
+        if op == arp::ARP_REQUEST && ours && spa != tpa {
             let my_mac = snap.ports[rx_port as usize].mac;
             let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
             eth.set_dst(sha);
@@ -344,6 +354,13 @@ impl Worker {
             if ip.ttl() == 0 {
                 return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
             }
+            if ip.has_options() {
+                // Rare: options are checked only when present.
+                if !ip.options_well_formed() {
+                    return Verdict::Drop(Counter::DropIpv4BadOptions).into();
+                }
+                self.stats.count(Counter::Ipv4WithOptions);
+            }
             let (src, dst) = (ip.src_u32(), ip.dst_u32());
             let to_vip = snap.is_vip(dst);
             // One test on the common path: VRRP standby or a two-box peer.
@@ -381,6 +398,11 @@ impl Worker {
             if bad_source(src) || snap.own_port(src).is_some() {
                 return Verdict::Drop(Counter::DropIpv4BadSource).into();
             }
+            if src == dst || snap.is_vip(src) {
+                // "Land": spoofed from the VIP itself (or another VIP); a
+                // DR real server holding the VIP would answer itself.
+                return Verdict::Drop(Counter::DropIpv4Land).into();
+            }
             if ip.is_fragment() {
                 let port = &snap.ports[rx_port as usize];
                 if !to_vip && port.kernel && u32::from(port.addr) == dst {
@@ -388,9 +410,6 @@ impl Worker {
                     return Verdict::Kernel.into();
                 }
                 return Verdict::Drop(Counter::DropIpv4Fragment).into();
-            }
-            if ip.has_options() {
-                self.stats.count(Counter::Ipv4WithOptions);
             }
             (
                 ip.header_len(),
@@ -465,6 +484,11 @@ impl Worker {
     ) -> Action {
         let (sport, dport, flags) = if proto == ipv4::PROTO_TCP {
             match TcpSegment::new_checked(&frame[l4..l4_end]) {
+                Ok(t) if !t.flags().is_valid_combination() => {
+                    // Never creates or refreshes a connection (SYN+RST,
+                    // SYN+FIN, all flags would each take a SYN_RECV slot).
+                    return Verdict::Drop(Counter::DropTcpBadFlags).into();
+                }
                 Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
                 Err(_) => return Verdict::Drop(Counter::DropTcpMalformed).into(),
             }

@@ -342,6 +342,9 @@ impl Worker {
         } else {
             TcpFlags(0)
         };
+        if proto == ipv4::PROTO_TCP && !flags.is_valid_combination() {
+            return Verdict::Drop(Counter::DropTcpBadFlags).into();
+        }
         let rk = reply_key(proto, src, sport, dst, dport);
         let Some(re) = table.lookup(&rk, table.hash(&rk), now) else {
             return Verdict::Drop(Counter::DropNatNoConn).into();

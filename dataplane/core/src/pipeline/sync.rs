@@ -196,7 +196,8 @@ fn apply_nat(
             |_| {},
         )
         .map_err(|_| ApplyError::Full)?;
-    if r.client_mac != [0; 6] {
+    // A record naming a group or null MAC is not trusted for replies.
+    if MacAddr(r.client_mac).is_unicast() && r.client_mac != [0; 6] {
         clients.learn(
             key.client_ip,
             MacAddr(r.client_mac),

@@ -7,6 +7,8 @@ use crate::counters::Counter;
 use etherparse::{PacketBuilder, SlicedPacket};
 use std::net::Ipv4Addr;
 
+mod hostile;
+
 const DIR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
 const RS1_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x11]);

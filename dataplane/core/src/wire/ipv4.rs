@@ -265,6 +265,32 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         &data[clamp_range(HEADER_LEN, self.header_len(), data.len())]
     }
 
+    /// Whether the options are well formed, as Linux's `ip_options_compile`
+    /// requires: END and NOP are one byte; every other option has a length
+    /// byte of at least 2 that keeps it inside the header. (A header
+    /// without options is trivially well formed.)
+    pub fn options_well_formed(&self) -> bool {
+        let opts = self.options();
+        let mut i = 0;
+        while i < opts.len() {
+            match opts[i] {
+                0 => return true, // end of options list: the rest is padding
+                1 => i += 1,      // no operation
+                _ => {
+                    let Some(&len) = opts.get(i + 1) else {
+                        return false;
+                    };
+                    let len = len as usize;
+                    if len < 2 || i + len > opts.len() {
+                        return false;
+                    }
+                    i += len;
+                }
+            }
+        }
+        true
+    }
+
     /// Whether the header checksum is correct.
     #[inline]
     pub fn verify_checksum(&self) -> bool {

@@ -67,6 +67,30 @@ impl TcpFlags {
     /// No flag set.
     pub const EMPTY: TcpFlags = TcpFlags(0);
 
+    /// Whether this combination is one a TCP stack sends, ignoring PSH, ECE
+    /// and CWR (the table of netfilter's `tcp_valid_flags`): SYN, SYN+ACK,
+    /// RST, RST+ACK, FIN+ACK, ACK, each optionally with URG where ACK or
+    /// SYN is set. Everything else (SYN with RST or FIN, no flag, FIN
+    /// without ACK, "Christmas tree" segments) is a probe or an attack.
+    #[inline]
+    pub const fn is_valid_combination(self) -> bool {
+        // Bit i set: the combination i of FIN|SYN|RST|ACK|URG (bits 0, 1, 2,
+        // 4, 5 of the flags byte) is valid.
+        const fn bit(f: u8) -> u64 {
+            1u64 << f
+        }
+        const VALID: u64 = bit(0x02) // SYN
+            | bit(0x02 | 0x20) // SYN URG
+            | bit(0x02 | 0x10) // SYN ACK
+            | bit(0x04) // RST
+            | bit(0x04 | 0x10) // RST ACK
+            | bit(0x01 | 0x10) // FIN ACK
+            | bit(0x01 | 0x10 | 0x20) // FIN ACK URG
+            | bit(0x10) // ACK
+            | bit(0x10 | 0x20); // ACK URG
+        (VALID >> (self.0 & 0x37)) & 1 != 0
+    }
+
     /// The raw bits.
     #[inline]
     pub const fn bits(self) -> u8 {
