@@ -512,6 +512,16 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
         "Bytes (Ethernet frames) forwarded for the virtual service.",
         &["service"],
     )?;
+    let s_packets_out = b.counter(
+        "lbd_service_packets_out_total",
+        "Replies through the director for the virtual service (NAT only: DR and tunnel replies bypass it).",
+        &["service"],
+    )?;
+    let s_bytes_out = b.counter(
+        "lbd_service_bytes_out_total",
+        "Bytes (Ethernet frames) of replies through the director for the virtual service (NAT only).",
+        &["service"],
+    )?;
     let r_conns = b.counter(
         "lbd_real_server_connections_total",
         "Connections scheduled to the real server since start.",
@@ -525,6 +535,16 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     let r_bytes = b.counter(
         "lbd_real_server_bytes_total",
         "Bytes (Ethernet frames) forwarded to the real server.",
+        &["service", "real"],
+    )?;
+    let r_packets_out = b.counter(
+        "lbd_real_server_packets_out_total",
+        "Replies from the real server through the director (NAT only).",
+        &["service", "real"],
+    )?;
+    let r_bytes_out = b.counter(
+        "lbd_real_server_bytes_out_total",
+        "Bytes (Ethernet frames) of replies from the real server through the director (NAT only).",
         &["service", "real"],
     )?;
     let r_active = b.gauge(
@@ -561,6 +581,12 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
         s_bytes
             .with_label_values(&[&sl])
             .inc_by(sum(|s| s.bytes.load(Relaxed)));
+        s_packets_out
+            .with_label_values(&[&sl])
+            .inc_by(sum(|s| s.packets_out.load(Relaxed)));
+        s_bytes_out
+            .with_label_values(&[&sl])
+            .inc_by(sum(|s| s.bytes_out.load(Relaxed)));
         for r in &svc.reals {
             let rl = format!("{}:{}", r.addr, r.port);
             let labels = [sl.as_str(), rl.as_str()];
@@ -575,6 +601,12 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
             r_bytes
                 .with_label_values(&labels)
                 .inc_by(rs().map(|s| s.bytes.load(Relaxed)).sum());
+            r_packets_out
+                .with_label_values(&labels)
+                .inc_by(rs().map(|s| s.packets_out.load(Relaxed)).sum());
+            r_bytes_out
+                .with_label_values(&labels)
+                .inc_by(rs().map(|s| s.bytes_out.load(Relaxed)).sum());
             // Each worker's count is signed: a NAT connection may be counted
             // in by one worker and out by another; the sum is exact.
             let active: i64 = rs().map(|s| s.active() as i64).sum();
@@ -1160,6 +1192,10 @@ mod tests {
             bump(&w.rs[rs1].conns, k);
             bump(&w.rs[rs1].packets, 10 * k);
             bump(&w.rs[rs1].bytes, 1000 * k);
+            bump(&w.services[svc].packets_out, 3 * k);
+            bump(&w.services[svc].bytes_out, 300 * k);
+            bump(&w.rs[rs1].packets_out, 3 * k);
+            bump(&w.rs[rs1].bytes_out, 300 * k);
             bump(&w.rs[rs2].conns, k);
         }
         a.rs[rs1].add_active(2);
@@ -1341,6 +1377,11 @@ mod tests {
         ];
         assert_eq!(p.get("lbd_real_server_connections_total", &rs1), 11.0);
         assert_eq!(p.get("lbd_real_server_packets_total", &rs1), 110.0);
+        // NAT replies, per real server and per service (ipvsadm's Out).
+        assert_eq!(p.get("lbd_real_server_packets_out_total", &rs1), 33.0);
+        assert_eq!(p.get("lbd_real_server_bytes_out_total", &rs1), 3300.0);
+        assert_eq!(p.get("lbd_service_packets_out_total", &web), 33.0);
+        assert_eq!(p.get("lbd_service_bytes_out_total", &web), 3300.0);
         assert_eq!(p.get("lbd_real_server_bytes_total", &rs1), 11_000.0);
         assert_eq!(p.get("lbd_real_server_connections_total", &rs2), 11.0);
         assert_eq!(p.get("lbd_real_server_active_connections", &rs1), 3.0);

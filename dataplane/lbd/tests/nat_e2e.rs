@@ -248,6 +248,22 @@ fn nat_http_round_robin_and_client_address_preserved() {
         list.contains("Masq"),
         "lbctl list shows the method:\n{list}"
     );
+    // The replies went through the director: ipvsadm --stats counts them
+    // as OutPkts/OutBytes, per real server and per service.
+    let stats: serde_json::Value =
+        serde_json::from_str(&lab.lbctl_ok(&["--json", "list", "--stats"])).unwrap();
+    let svc = &stats[0];
+    assert!(
+        svc["counters"]["packets_out"].as_u64().unwrap_or(0) >= 30
+            && svc["counters"]["bytes_out"].as_u64().unwrap_or(0) > 0,
+        "service OutPkts/OutBytes count NAT replies: {svc}"
+    );
+    for r in svc["reals"].as_array().unwrap() {
+        assert!(
+            r["counters"]["packets_out"].as_u64().unwrap_or(0) >= 15,
+            "real server OutPkts counts its replies: {r}"
+        );
+    }
     let r = lbd.stop();
     assert_eq!(r.get("conn_created"), 10, "{}", r.lines.join("\n"));
     assert_eq!(rs_line(&r, &format!("{RS1}:80"))["conns"], "5");

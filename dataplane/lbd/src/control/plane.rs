@@ -35,12 +35,16 @@ fn totals(shared: &Shared, service: Option<u32>, rs: Option<u32>) -> Counters {
             c.conns += x.conns.load(Relaxed);
             c.packets_in += x.packets.load(Relaxed);
             c.bytes_in += x.bytes.load(Relaxed);
+            c.packets_out += x.packets_out.load(Relaxed);
+            c.bytes_out += x.bytes_out.load(Relaxed);
         }
         if let Some(id) = rs {
             let x = &s.rs[id as usize];
             c.conns += x.conns.load(Relaxed);
             c.packets_in += x.packets.load(Relaxed);
             c.bytes_in += x.bytes.load(Relaxed);
+            c.packets_out += x.packets_out.load(Relaxed);
+            c.bytes_out += x.bytes_out.load(Relaxed);
         }
     }
     c
