@@ -522,10 +522,12 @@ impl Worker {
                 let syn = is_tcp && flags.syn() && !flags.ack();
                 // One flag load unless some server's connections expire.
                 let dead = self.snap.any_dead && self.snap.is_dead(c.rs);
-                if dead || (syn && state.reusable_by_syn()) {
-                    // The client reuses a closing flow's port, or the real
-                    // server died with `expire_connections`: the entry
-                    // ends, and a SYN (or UDP) makes a new connection.
+                if dead || (syn && (state.reusable_by_syn() || self.snap.unavailable(c.rs))) {
+                    // The client reuses a closing flow's port, the real
+                    // server died with `expire_connections`, or a SYN
+                    // (retransmitted, or a reused port) finds an entry of a
+                    // server that is out of service: the entry ends, and a
+                    // SYN (or UDP) makes a new connection.
                     let old = self.table.take(slot);
                     forget(&self.stats, &old);
                     if dead && is_tcp && !syn {

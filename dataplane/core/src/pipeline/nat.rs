@@ -185,8 +185,13 @@ impl Worker {
         let e = table.lookup(key, table.hash(key), now)?;
         let is_tcp = key.proto == ipv4::PROTO_TCP;
         let route = self.snap.route(e.rs);
-        if is_tcp && flags.syn() && !flags.ack() && ConnState::from_u8(e.state).reusable_by_syn() {
-            // A client reusing its port: end the old connection here.
+        if is_tcp
+            && flags.syn()
+            && !flags.ack()
+            && (ConnState::from_u8(e.state).reusable_by_syn() || self.snap.unavailable(e.rs))
+        {
+            // A client reusing its port, or a SYN for a real server that is
+            // out of service: end the old connection here.
             if table.remove(&e) {
                 forget_entry(&self.stats, &e);
             }

@@ -94,6 +94,12 @@ pub struct RsRoute {
     /// connections are dropped (`drop_real_server_down`) and the entries
     /// removed, so that the client's next SYN is scheduled afresh.
     pub dead: bool,
+    /// Out of service by its health check (removed, not quiesced): a SYN
+    /// that finds one of its half-open connections (a client's
+    /// retransmission or port reuse) is scheduled afresh instead of
+    /// refreshing the entry, as IPVS's `expire_nodest_conn` does for a
+    /// destination that is no longer available.
+    pub down: bool,
     /// The director's own host (a real server whose address is a port's):
     /// frames go, untouched, to that port's kernel interface.
     pub local: bool,
@@ -355,6 +361,7 @@ impl Snapshot {
                     addr: r.address,
                     rport: port,
                     dead: false,
+                    down: false,
                     local,
                 });
                 reals.push(RealServer {
@@ -477,6 +484,14 @@ impl Snapshot {
             && self.peer_directors.contains(&mac)
     }
 
+    /// Whether real server `rs` takes no new connections at all: removed
+    /// from the configuration, or out of service by its health check. (A
+    /// quiesced server, weight 0, still keeps its half-open connections.)
+    #[cold]
+    pub fn unavailable(&self, rs: u32) -> bool {
+        self.route(rs).is_none_or(|r| r.down)
+    }
+
     /// Whether real server `rs`'s connections are to end now (down, with
     /// `expire_connections`).
     #[inline]
@@ -526,8 +541,9 @@ impl Snapshot {
                     r.weight = 0;
                     r.up = quiesce;
                     changed = true;
-                    if expire {
-                        if let Some(Some(route)) = self.routes.get_mut(r.id as usize) {
+                    if let Some(Some(route)) = self.routes.get_mut(r.id as usize) {
+                        route.down = !quiesce;
+                        if expire {
                             route.dead = true;
                             self.any_dead = true;
                         }

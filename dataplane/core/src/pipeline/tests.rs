@@ -7,6 +7,7 @@ use crate::counters::Counter;
 use etherparse::{PacketBuilder, SlicedPacket};
 use std::net::Ipv4Addr;
 
+mod down_server;
 mod hostile;
 
 const DIR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
