@@ -433,6 +433,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             persistence: persist.persistence(),
             health_check: None,
             fallback: None,
+            sloppy_tcp: false,
         }),
         Cmd::Service(ServiceCmd::Edit {
             service,

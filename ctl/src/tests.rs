@@ -92,6 +92,7 @@ fn service_add() {
             persistence: None,
             health_check: None,
             fallback: None,
+            sloppy_tcp: false,
         })
     );
     // Default scheduler is wlc; --udp, -s and the svc alias.
@@ -106,6 +107,7 @@ fn service_add() {
             persistence: None,
             health_check: None,
             fallback: None,
+            sloppy_tcp: false,
         })
     );
     for (name, want) in [

@@ -257,6 +257,7 @@ fn service_add_sends_the_service() {
             persistence: None,
             health_check: None,
             fallback: None,
+            sloppy_tcp: false,
         })]
     );
 }

@@ -93,6 +93,21 @@ counters! {
     SyncQueueFull = "sync_queue_full",
     /// Connections adopted from the peer director's sync after a failover.
     SyncAdopted = "sync_adopted",
+    /// SYN-flood defence: times this worker's defence engaged (see
+    /// `syn_flood` in the configuration; the gauge
+    /// `lbd_flood_defence_active` shows whether it is engaged now).
+    FloodEngaged = "flood_defence_engaged",
+    /// SYN-flood defence: half-open (SYN_RECV, never ACKed) connections
+    /// evicted to make room for a new one (also counted in `conn_expired`).
+    ConnEmbryonicEvicted = "conn_embryonic_evicted",
+    /// SYN-flood defence: packets of services with a consistent-hash
+    /// scheduler (sh, mh) forwarded by the hash without a table entry (the
+    /// table had no room). Also counted in `forwarded_dr` or
+    /// `forwarded_tunnel`.
+    FwdStateless = "forwarded_stateless",
+    /// Segments of unknown TCP connections adopted by a `sloppy_tcp`
+    /// service (scheduled as new connections instead of dropped).
+    SloppyAdopted = "sloppy_adopted",
     /// Frames handed to TX that the NIC refused (dropped after retry).
     TxFailed = "tx_failed",
     // --- drops, by reason ---
@@ -283,6 +298,8 @@ pub struct WorkerStats {
     pub idle_polls: AtomicU64,
     /// Connections currently in this worker's table.
     pub conns_live: AtomicU64,
+    /// 1 while this worker's SYN-flood defence is engaged, else 0.
+    pub flood_engaged: AtomicU64,
 }
 
 impl WorkerStats {
@@ -294,6 +311,7 @@ impl WorkerStats {
             busy_polls: AtomicU64::new(0),
             idle_polls: AtomicU64::new(0),
             conns_live: AtomicU64::new(0),
+            flood_engaged: AtomicU64::new(0),
         }
     }
 

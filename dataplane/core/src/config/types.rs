@@ -28,6 +28,10 @@ pub struct Config {
     /// Connection timeouts in seconds, IPVS's defaults.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Defence against SYN floods that would fill the connection table
+    /// (applied live by a reload).
+    #[serde(default)]
+    pub syn_flood: SynFloodConfig,
     /// Neighbour (ARP) resolution timers.
     #[serde(default)]
     pub neighbours: NeighbourConfig,
@@ -384,6 +388,56 @@ impl Default for Timeouts {
     }
 }
 
+/// When the SYN-flood defence is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum FloodMode {
+    /// Engages by itself when a worker's table fills past
+    /// `engage_percent` or refuses a new flow; releases when the table is
+    /// back under `release_percent` and nothing was refused for
+    /// `hold` seconds.
+    #[default]
+    Auto,
+    /// Always engaged (an operator who knows an attack is on).
+    On,
+    /// Never: a full table refuses new flows (lbd before the defence).
+    Off,
+}
+
+/// The SYN-flood defence (IPVS's `drop_entry` and `secure_tcp`, Katran's
+/// stateless fallback). While engaged, on each worker:
+/// * new half-open (SYN_RECV, never ACKed) connections get the short
+///   `syn_recv_timeout` instead of `timeouts.tcp_syn_recv`;
+/// * a new SYN that finds no room evicts the oldest half-open entry near
+///   its slot — established connections are never evicted for it;
+/// * services with a consistent-hash scheduler (sh, mh) forward what still
+///   finds no room (and mid-flow segments of untracked flows) statelessly,
+///   by the hash: every packet of a client goes to the same real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SynFloodConfig {
+    pub mode: FloodMode,
+    /// Seconds a half-open connection lives while the defence is engaged.
+    pub syn_recv_timeout: u32,
+    /// Table fill (percent of a worker's capacity) that engages it (Auto).
+    pub engage_percent: u8,
+    /// Table fill under which it may release (Auto).
+    pub release_percent: u8,
+    /// Seconds without a refused or evicting insert before it releases.
+    pub hold: u32,
+}
+
+impl Default for SynFloodConfig {
+    fn default() -> Self {
+        SynFloodConfig {
+            mode: FloodMode::Auto,
+            syn_recv_timeout: 5,
+            engage_percent: 85,
+            release_percent: 50,
+            hold: 10,
+        }
+    }
+}
+
 /// Neighbour resolution timers, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -515,6 +569,14 @@ pub struct ServiceConfig {
     /// service is down by its health check (ldirectord's `fallback`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<Fallback>,
+    /// IPVS's `sloppy_tcp`: a TCP segment of a connection the director
+    /// does not know (not a SYN, not a RST) is adopted and scheduled instead
+    /// of dropped — after a restart of lbd, established clients continue
+    /// (with `sh` or `mh`, on the same real server; with other schedulers,
+    /// possibly on another one, which then resets the connection). Off by
+    /// default: it lets mid-flow probes create connections.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sloppy_tcp: bool,
 }
 
 /// A service's fallback server (see [`ServiceConfig::fallback`]).

@@ -452,6 +452,45 @@ fn check_tables(cfg: &Config, v: &mut Vec<Problem>) {
             ));
         }
     }
+    let f = &cfg.syn_flood;
+    // (Longer than timeouts.tcp_syn_recv has no effect: the shorter wins.)
+    if !(1..=MAX_TIMEOUT_SECS).contains(&f.syn_recv_timeout) {
+        v.push(Problem::new(
+            "syn_flood.syn_recv_timeout",
+            format!(
+                "syn_recv_timeout {} s is out of range (1 to {MAX_TIMEOUT_SECS} s)",
+                f.syn_recv_timeout
+            ),
+        ));
+    }
+    if !(1..=100).contains(&f.engage_percent) {
+        v.push(Problem::new(
+            "syn_flood.engage_percent",
+            format!(
+                "engage_percent {} is out of range (1 to 100)",
+                f.engage_percent
+            ),
+        ));
+    }
+    if f.release_percent >= f.engage_percent {
+        v.push(Problem::new(
+            "syn_flood.release_percent",
+            format!(
+                "release_percent {} must be below engage_percent {}, or the defence would \
+                 flap",
+                f.release_percent, f.engage_percent
+            ),
+        ));
+    }
+    if f.hold > MAX_TIMEOUT_SECS {
+        v.push(Problem::new(
+            "syn_flood.hold",
+            format!(
+                "hold {} s is out of range (0 to {MAX_TIMEOUT_SECS} s)",
+                f.hold
+            ),
+        ));
+    }
     let n = &cfg.neighbours;
     if n.refresh == 0 {
         v.push(Problem::new(
@@ -1404,6 +1443,30 @@ mod tests {
             assert_eq!(problems(&t(2_073_600)), vec![]);
             assert_eq!(problems(&t(1)), vec![]);
         }
+    }
+
+    #[test]
+    fn config_syn_flood() {
+        let t = |n: &str| with("    ports:", &format!("    syn_flood: ({n}),\n    ports:"));
+        assert_eq!(problems(&t("mode: On, syn_recv_timeout: 3")), vec![]);
+        one(
+            &t("syn_recv_timeout: 0"),
+            "syn_flood.syn_recv_timeout",
+            "syn_recv_timeout 0 s is out of range",
+            "syn_recv_timeout",
+        );
+        one(
+            &t("engage_percent: 101"),
+            "syn_flood.engage_percent",
+            "engage_percent 101 is out of range",
+            "engage_percent",
+        );
+        one(
+            &t("engage_percent: 60, release_percent: 60"),
+            "syn_flood.release_percent",
+            "release_percent 60 must be below engage_percent 60",
+            "release_percent",
+        );
     }
 
     #[test]

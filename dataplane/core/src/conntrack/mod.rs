@@ -6,11 +6,13 @@
 //! NAT replies arriving on another queue will find their connection is
 //! described in `docs/ARCHITECTURE.md`.
 
+pub mod flood;
 pub mod shared;
 pub mod state;
 pub mod sync;
 pub mod table;
 
+pub use flood::{FloodChange, FloodGuard, FloodPolicy};
 pub use state::{tcp_input_only, tcp_nat, ConnState, Dir, TimeoutsMs};
 pub use table::{tick_reached, Conn, ConnKey, ConnTable, Probe};
 

@@ -299,6 +299,34 @@ impl ConnTable {
         }
     }
 
+    /// Make room for a new connection whose key hashes to `hash` by evicting
+    /// the oldest half-open entry (SYN_RECV: a SYN seen, never an ACK) in
+    /// the key's two windows, the ones a new entry may use. Returns its slot
+    /// (now free) and the evicted entry, for accounting; `None` if the
+    /// windows hold no half-open entry. Established (and every other)
+    /// connection is never evicted: under a SYN flood, the attack's own
+    /// entries make room for newcomers.
+    pub fn evict_embryonic(&mut self, hash: u64, now: Tick) -> Option<(usize, Conn)> {
+        let syn_recv = super::ConnState::SynRecv as u8;
+        let mut oldest: Option<(usize, u32)> = None;
+        for home in self.homes(hash) {
+            for i in 0..PROBE_BUCKETS {
+                let b = (home + i) & self.mask;
+                for s in 0..SLOTS_PER_BUCKET {
+                    let c = &self.buckets[b].slots[s];
+                    if c.is_occupied() && c.state == syn_recv {
+                        let age = now.wrapping_sub(c.created);
+                        if oldest.is_none_or(|(_, a)| age > a) {
+                            oldest = Some((b * SLOTS_PER_BUCKET + s, age));
+                        }
+                    }
+                }
+            }
+        }
+        let (slot, _) = oldest?;
+        Some((slot, self.take(slot)))
+    }
+
     /// Look `key` up without changing the table (an expired entry is left
     /// for [`probe`](Self::probe) or the sweep to remove): its live entry,
     /// if any.

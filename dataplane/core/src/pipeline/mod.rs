@@ -20,6 +20,8 @@
 //!   [`tunnel`].
 
 pub mod buf;
+mod flood;
+use flood::NewPacket;
 pub mod icmp_error;
 pub mod nat;
 pub mod persist;
@@ -31,7 +33,9 @@ pub mod tunnel;
 use std::sync::Arc;
 
 use crate::config::{Forward, Protocol};
-use crate::conntrack::{tcp_input_only, Conn, ConnKey, ConnState, ConnTable, Probe, Tick};
+use crate::conntrack::{
+    tcp_input_only, Conn, ConnKey, ConnState, ConnTable, FloodGuard, Probe, Tick, TimeoutsMs,
+};
 use crate::counters::{Counter, WorkerStats};
 use crate::neigh::NeighTable;
 use crate::sched::{Candidate, SchedState};
@@ -128,6 +132,11 @@ pub struct Worker {
     standby: bool,
     /// Where this worker's connection-sync records go (see [`sync`]).
     sync_out: Option<sync::SyncQueue>,
+    /// The SYN-flood defence's state (see [`flood`]).
+    flood: FloodGuard,
+    /// The timeouts in force: the snapshot's, with a short SYN_RECV
+    /// timeout while the SYN-flood defence is engaged.
+    timeouts: TimeoutsMs,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -139,6 +148,7 @@ impl Worker {
         stats: Arc<WorkerStats>,
         neigh: Arc<NeighTable>,
     ) -> Worker {
+        let timeouts = snap.timeouts;
         Worker {
             snap,
             table,
@@ -152,6 +162,8 @@ impl Worker {
             workers: 1,
             standby: false,
             sync_out: None,
+            flood: FloodGuard::default(),
+            timeouts,
         }
     }
 
@@ -195,6 +207,10 @@ impl Worker {
     /// Switch to a new snapshot (call between bursts).
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
         self.snap = snap;
+        self.timeouts = self
+            .snap
+            .flood
+            .timeouts(&self.snap.timeouts, self.flood.engaged());
     }
 
     pub fn stats(&self) -> &Arc<WorkerStats> {
@@ -207,6 +223,7 @@ impl Worker {
 
     /// Idle-time work: expire up to `buckets` buckets of the table.
     pub fn housekeeping(&mut self, now: Tick, buckets: usize) {
+        self.flood_observe(now);
         self.nat_housekeeping(now, buckets);
         let stats = &self.stats;
         let n = self.table.sweep(now, buckets, |c| forget(stats, c));
@@ -533,15 +550,13 @@ impl Worker {
                     if dead && is_tcp && !syn {
                         return Verdict::Drop(Counter::DropRealServerDown).into();
                     }
-                    match self.new_conn(&key, svc_idx, slot, is_tcp, flags, now) {
-                        Ok(NewConn::Local(rs)) => rs,
-                        Ok(NewConn::Nat(rs)) => {
-                            return self.nat_create(
-                                frame, &key, svc_idx, rs, l4, l4_end, flags, rx_port, now,
-                            )
-                        }
-                        Err(v) => return v.into(),
-                    }
+                    let pkt = NewPacket {
+                        l4,
+                        l4_end,
+                        flags,
+                        rx_port,
+                    };
+                    return self.create_and_forward(frame, &key, svc_idx, slot, &pkt, now);
                 } else {
                     self.update_conn(slot, is_tcp, flags, now);
                     self.persist_touch(&key, svc_idx, now);
@@ -562,23 +577,25 @@ impl Worker {
                     self.update_conn(slot, is_tcp, flags, now);
                     return self.forward(frame, rs, svc_idx, &key);
                 }
+                let pkt = NewPacket {
+                    l4,
+                    l4_end,
+                    flags,
+                    rx_port,
+                };
                 if is_tcp && !flags.syn() {
-                    return Verdict::Drop(Counter::DropTcpNoConn).into();
+                    return self.untracked_segment(frame, &key, svc_idx, Some(slot), &pkt, now);
                 }
-                match self.new_conn(&key, svc_idx, slot, is_tcp, flags, now) {
-                    Ok(NewConn::Local(rs)) => rs,
-                    Ok(NewConn::Nat(rs)) => {
-                        return self
-                            .nat_create(frame, &key, svc_idx, rs, l4, l4_end, flags, rx_port, now)
-                    }
-                    Err(v) => return v.into(),
-                }
+                return self.create_and_forward(frame, &key, svc_idx, slot, &pkt, now);
             }
             Probe::Full => {
-                if is_tcp && !flags.syn() {
-                    return Verdict::Drop(Counter::DropTcpNoConn).into();
-                }
-                return Verdict::Drop(Counter::DropConnTableFull).into();
+                let pkt = NewPacket {
+                    l4,
+                    l4_end,
+                    flags,
+                    rx_port,
+                };
+                return self.no_room(frame, &key, hash, svc_idx, &pkt, now);
             }
         };
         self.forward(frame, rs, svc_idx, &key)
@@ -604,12 +621,16 @@ impl Worker {
             // NAT connections live in the shared table (see nat.rs).
             return Ok(NewConn::Nat(rs));
         }
-        let state = if is_tcp {
+        let state = if !is_tcp {
+            ConnState::Udp
+        } else if flags.syn() {
             tcp_input_only(ConnState::None, flags)
         } else {
-            ConnState::Udp
+            // A mid-flow segment adopted by a sloppy_tcp service: the
+            // connection was established before we saw it.
+            tcp_input_only(ConnState::Established, flags)
         };
-        let expires = now.wrapping_add(state.timeout_ms(&self.snap.timeouts));
+        let expires = now.wrapping_add(state.timeout_ms(&self.timeouts));
         let mut conn = Conn::new(key, rs, state as u8, now, expires);
         conn.active = state.is_active();
         let st = &self.stats.rs[rs as usize];
@@ -633,7 +654,7 @@ impl Worker {
     /// Advance an existing connection's state and refresh its timeout.
     #[inline(always)]
     fn update_conn(&mut self, slot: usize, is_tcp: bool, flags: TcpFlags, now: Tick) {
-        let timeouts = self.snap.timeouts;
+        let timeouts = self.timeouts;
         let c = self.table.get_mut(slot);
         let old = ConnState::from_u8(c.state);
         let new = if is_tcp {

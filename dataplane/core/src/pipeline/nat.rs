@@ -247,12 +247,15 @@ impl Worker {
             return Verdict::Drop(Counter::DropRealServerGone).into();
         };
         let is_tcp = key.proto == ipv4::PROTO_TCP;
-        let state = if is_tcp {
+        let state = if !is_tcp {
+            ConnState::Udp
+        } else if flags.syn() {
             tcp_nat(ConnState::None, Dir::Input, flags)
         } else {
-            ConnState::Udp
+            // Adopted mid-flow (sloppy_tcp): it was established before.
+            tcp_nat(ConnState::Established, Dir::Input, flags)
         };
-        let expires = now.wrapping_add(state.timeout_ms(&self.snap.timeouts));
+        let expires = now.wrapping_add(state.timeout_ms(&self.timeouts));
         let rk = reply_key(
             key.proto,
             u32::from(route.addr),
@@ -412,7 +415,7 @@ impl Worker {
         flags: TcpFlags,
         now: Tick,
     ) {
-        let timeouts = self.snap.timeouts;
+        let timeouts = self.timeouts;
         let mut new_state = ConnState::from_u8(e.state);
         if is_tcp {
             if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {

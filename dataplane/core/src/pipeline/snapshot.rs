@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use crate::config::{Config, Forward, Persistence, Protocol, RealServerConfig, Scheduler};
-use crate::conntrack::TimeoutsMs;
+use crate::conntrack::{FloodPolicy, TimeoutsMs};
 use crate::neigh::NeighTable;
 use crate::wire::MacAddr;
 
@@ -127,6 +127,12 @@ pub struct Service {
     pub tables: crate::sched::Tables,
     /// Client affinity across connections (see `pipeline::persist`).
     pub persistence: Option<Persistence>,
+    /// Adopt mid-flow TCP segments of unknown connections (`sloppy_tcp`).
+    pub sloppy_tcp: bool,
+    /// The scheduler maps a client to a real server by a hash (sh, mh), so
+    /// a packet can be forwarded right without state (the SYN-flood
+    /// defence's stateless fallback).
+    pub consistent_hash: bool,
 }
 
 /// (protocol, VIP, port): what identifies a service.
@@ -233,6 +239,8 @@ pub struct Snapshot {
     pub any_dead: bool,
     pub services: Vec<Service>,
     pub timeouts: TimeoutsMs,
+    /// The SYN-flood defence's settings.
+    pub flood: FloodPolicy,
     /// Indexed by real-server id; `None` for unused ids.
     pub routes: Vec<Option<RsRoute>>,
     /// Neighbour slot by address (for learning from ARP).
@@ -383,6 +391,8 @@ impl Snapshot {
                 tables: tables_for(s.scheduler, &reals),
                 reals,
                 persistence: s.persistence,
+                sloppy_tcp: s.sloppy_tcp && s.protocol == Protocol::Tcp,
+                consistent_hash: matches!(s.scheduler, Scheduler::Sh | Scheduler::Mh),
             });
         }
         registry.retain(&svc_keys, &rs_keys, &neigh_ips);
@@ -422,6 +432,7 @@ impl Snapshot {
             any_dead: false,
             services,
             timeouts: TimeoutsMs::from_config(&cfg.timeouts),
+            flood: FloodPolicy::from_config(&cfg.syn_flood),
             routes,
             neighbours,
             service_map,
@@ -689,6 +700,7 @@ mod tests {
             persistence: None,
             health_check: None,
             fallback: None,
+            sloppy_tcp: false,
         });
         let b = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();
         assert_eq!(b.services[0].reals[1].id, a.services[0].reals[0].id);

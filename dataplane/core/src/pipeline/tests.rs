@@ -8,6 +8,7 @@ use etherparse::{PacketBuilder, SlicedPacket};
 use std::net::Ipv4Addr;
 
 mod down_server;
+mod flood;
 mod hostile;
 
 const DIR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);

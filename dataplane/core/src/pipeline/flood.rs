@@ -1,0 +1,194 @@
+//! New flows that find no room, and TCP segments of flows the director does
+//! not know: the SYN-flood defence ([`crate::conntrack::flood`] decides
+//! when it is engaged) and `sloppy_tcp`.
+//!
+//! Everything here is off the established hit path: it runs for new flows,
+//! and then only when the table is under pressure or a segment misses.
+//!
+//! While the defence is engaged a worker:
+//! 1. gives new half-open connections the short `syn_flood.syn_recv_timeout`
+//!    (its timeouts are recomputed when the state changes);
+//! 2. lets a SYN that finds no room evict the oldest half-open entry of its
+//!    two probe windows (`conn_embryonic_evicted`): the flood's own entries
+//!    make room for newcomers, established connections are never touched;
+//! 3. for services whose scheduler is a consistent hash (sh, mh), forwards
+//!    what still finds no room — and mid-flow segments that miss — by the
+//!    hash without an entry (`forwarded_stateless`), as Katran does when its
+//!    LRU is full: every packet of a client reaches the same real server.
+
+use super::{forget, Action, NewConn, Verdict, Worker};
+use crate::config::Forward;
+use crate::conntrack::{ConnKey, FloodChange, Tick};
+use crate::counters::Counter;
+use crate::wire::TcpFlags;
+
+/// What creating a connection needs to know of the packet besides its key.
+pub(super) struct NewPacket {
+    pub l4: usize,
+    pub l4_end: usize,
+    pub flags: TcpFlags,
+    pub rx_port: u16,
+}
+
+impl Worker {
+    /// Schedule a new connection for `key` into the free `slot` of this
+    /// worker's table (or the shared table, for NAT) and forward the packet.
+    pub(super) fn create_and_forward(
+        &mut self,
+        frame: &mut [u8],
+        key: &ConnKey,
+        svc_idx: usize,
+        slot: usize,
+        pkt: &NewPacket,
+        now: Tick,
+    ) -> Action {
+        let is_tcp = key.proto == crate::wire::PROTO_TCP;
+        match self.new_conn(key, svc_idx, slot, is_tcp, pkt.flags, now) {
+            Ok(NewConn::Local(rs)) => self.forward(frame, rs, svc_idx, key),
+            Ok(NewConn::Nat(rs)) => {
+                let a = self.nat_create(
+                    frame,
+                    key,
+                    svc_idx,
+                    rs,
+                    pkt.l4,
+                    pkt.l4_end,
+                    pkt.flags,
+                    pkt.rx_port,
+                    now,
+                );
+                if a == Action::Done(Verdict::Drop(Counter::DropConnTableFull)) {
+                    // The shared NAT table is full: short half-open
+                    // timeouts from now on.
+                    self.flood_pressure(now);
+                }
+                a
+            }
+            Err(v) => v.into(),
+        }
+    }
+
+    /// A TCP segment without SYN for a flow this worker does not track
+    /// (`slot`: where its entry would go, if there is room).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn untracked_segment(
+        &mut self,
+        frame: &mut [u8],
+        key: &ConnKey,
+        svc_idx: usize,
+        slot: Option<usize>,
+        pkt: &NewPacket,
+        now: Tick,
+    ) -> Action {
+        let svc = &self.snap.services[svc_idx];
+        let (sloppy, hashed) = (svc.sloppy_tcp, svc.consistent_hash);
+        if let (true, Some(slot)) = (sloppy && !pkt.flags.rst(), slot) {
+            // IPVS's sloppy_tcp: after a restart, established clients go
+            // on (with sh/mh to the same real server).
+            self.stats.count(Counter::SloppyAdopted);
+            return self.create_and_forward(frame, key, svc_idx, slot, pkt, now);
+        }
+        if hashed && self.flood.engaged() {
+            return self.forward_stateless(frame, key, svc_idx, now);
+        }
+        Verdict::Drop(Counter::DropTcpNoConn).into()
+    }
+
+    /// A new flow (or a segment of an unknown one) whose probe windows hold
+    /// only live entries, or the table is at its capacity.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn no_room(
+        &mut self,
+        frame: &mut [u8],
+        key: &ConnKey,
+        hash: u64,
+        svc_idx: usize,
+        pkt: &NewPacket,
+        now: Tick,
+    ) -> Action {
+        self.flood_pressure(now);
+        let is_tcp = key.proto == crate::wire::PROTO_TCP;
+        if !self.flood.engaged() {
+            // `syn_flood.mode: Off`: refuse, as before the defence.
+            return Verdict::Drop(if is_tcp && !pkt.flags.syn() {
+                Counter::DropTcpNoConn
+            } else {
+                Counter::DropConnTableFull
+            })
+            .into();
+        }
+        if is_tcp && pkt.flags.syn() {
+            if let Some((slot, old)) = self.table.evict_embryonic(hash, now) {
+                forget(&self.stats, &old);
+                self.stats.count(Counter::ConnEmbryonicEvicted);
+                return self.create_and_forward(frame, key, svc_idx, slot, pkt, now);
+            }
+        }
+        if is_tcp && !pkt.flags.syn() {
+            return self.untracked_segment(frame, key, svc_idx, None, pkt, now);
+        }
+        if self.snap.services[svc_idx].consistent_hash {
+            return self.forward_stateless(frame, key, svc_idx, now);
+        }
+        Verdict::Drop(Counter::DropConnTableFull).into()
+    }
+
+    /// Forward by the service's consistent hash, without a table entry.
+    fn forward_stateless(
+        &mut self,
+        frame: &mut [u8],
+        key: &ConnKey,
+        svc_idx: usize,
+        now: Tick,
+    ) -> Action {
+        let Some(i) = self.pick_real(key, svc_idx, now) else {
+            return Verdict::Drop(Counter::DropNoRealServer).into();
+        };
+        let r = &self.snap.services[svc_idx].reals[i];
+        if r.forward == Forward::Nat {
+            // NAT rewrites replies: it cannot work without an entry.
+            return Verdict::Drop(Counter::DropConnTableFull).into();
+        }
+        let rs = r.id;
+        let a = self.forward(frame, rs, svc_idx, key);
+        if !matches!(a, Action::Done(Verdict::Drop(_))) {
+            self.stats.count(Counter::FwdStateless);
+        }
+        a
+    }
+
+    /// Re-evaluate the defence against the table's fill (housekeeping).
+    #[inline]
+    pub(super) fn flood_observe(&mut self, now: Tick) {
+        let (len, cap) = (self.table.len(), self.table.capacity());
+        if let Some(c) = self.flood.observe(&self.snap.flood, len, cap, now) {
+            self.flood_changed(c);
+        }
+    }
+
+    /// A new flow found no room.
+    pub(super) fn flood_pressure(&mut self, now: Tick) {
+        if let Some(c) = self.flood.pressure(&self.snap.flood, now) {
+            self.flood_changed(c);
+        }
+    }
+
+    #[cold]
+    fn flood_changed(&mut self, c: FloodChange) {
+        let engaged = c == FloodChange::Engaged;
+        self.timeouts = self.snap.flood.timeouts(&self.snap.timeouts, engaged);
+        self.stats
+            .flood_engaged
+            .store(engaged as u64, std::sync::atomic::Ordering::Relaxed);
+        if engaged {
+            self.stats.count(Counter::FloodEngaged);
+        }
+    }
+
+    /// Whether this worker's SYN-flood defence is engaged.
+    pub fn flood_engaged(&self) -> bool {
+        self.flood.engaged()
+    }
+}
