@@ -388,9 +388,11 @@ pub fn status(st: &StatusInfo) -> String {
 
     push_line(&mut out, &format!("workers: {}", st.workers.len()));
     if !st.workers.is_empty() {
-        let mut rows = vec![["#", "PORT", "QUEUE", "LCORE", "BUSY", "CONNS"]
-            .map(String::from)
-            .to_vec()];
+        let mut rows = vec![
+            ["#", "PORT", "QUEUE", "LCORE", "BUSY", "CONNS", "SYN-FLOOD"]
+                .map(String::from)
+                .to_vec(),
+        ];
         for w in &st.workers {
             rows.push(vec![
                 w.index.to_string(),
@@ -399,6 +401,11 @@ pub fn status(st: &StatusInfo) -> String {
                 w.lcore.to_string(),
                 busy_ratio(w.busy_polls, w.idle_polls),
                 w.conns.to_string(),
+                if w.flood_defence {
+                    "DEFENDING".to_string()
+                } else {
+                    "-".to_string()
+                },
             ]);
         }
         out.push_str(&table(&rows, &[0, 2, 3, 4, 5]));
@@ -548,6 +555,7 @@ mod tests {
                     busy_polls: 1,
                     idle_polls: 3,
                     conns: 120,
+                    flood_defence: true,
                 },
                 WorkerStatus {
                     index: 1,
@@ -557,6 +565,7 @@ mod tests {
                     busy_polls: 0,
                     idle_polls: 0,
                     conns: 25,
+                    flood_defence: false,
                 },
             ],
             conn_capacity: 1_048_576,
@@ -747,9 +756,9 @@ ports: 1
   NAME  DEVICE                      ADDRESS        MAC                LINK  SPEED
   lan0  net_af_packet0,iface=veth0  198.18.0.2/24  02:00:00:00:00:02  up    10000 Mb/s
 workers: 2
-  #  PORT  QUEUE  LCORE   BUSY  CONNS
-  0  lan0      0      1  25.0%    120
-  1  lan0      1     12      -     25
+  #  PORT  QUEUE  LCORE   BUSY  CONNS  SYN-FLOOD
+  0  lan0      0      1  25.0%    120  DEFENDING
+  1  lan0      1     12      -     25  -
 connections: 145 of 1048576 (0.0% full)
 vrrp: MASTER (vrid 51, priority 150, master 198.18.0.2, 1 transitions)
 counters (since start, non-zero):

@@ -640,8 +640,17 @@ fn workers(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
          value use rate(lbd_worker_polls_total).",
         &["worker"],
     )?;
+    let flood = b.gauge(
+        "lbd_flood_defence_active",
+        "1 while the worker's SYN-flood defence is engaged (short half-open timeouts, eviction \
+         of half-open entries, stateless forwarding for sh/mh services), else 0.",
+        &["worker"],
+    )?;
     for (i, w) in m.workers.iter().enumerate() {
         let wl = i.to_string();
+        flood
+            .with_label_values(&[&wl])
+            .set(w.flood_engaged.load(Relaxed) as f64);
         let busy = w.busy_polls.load(Relaxed);
         let idle = w.idle_polls.load(Relaxed);
         conns
@@ -1208,6 +1217,7 @@ mod tests {
         bump(&a.idle_polls, 70);
         bump(&a.conns_live, 11);
         bump(&b.conns_live, 22);
+        b.flood_engaged.store(1, Relaxed);
         let mut h0 = crate::latency::new_histogram();
         h0.record_n(1500, 990).unwrap(); // 1.5 µs
         h0.record_n(50_000, 10).unwrap(); // 50 µs
@@ -1439,6 +1449,8 @@ mod tests {
 
         assert_eq!(p.get("lbd_connections", &[("worker", "0")]), 11.0);
         assert_eq!(p.get("lbd_connections", &[("worker", "1")]), 22.0);
+        assert_eq!(p.get("lbd_flood_defence_active", &[("worker", "0")]), 0.0);
+        assert_eq!(p.get("lbd_flood_defence_active", &[("worker", "1")]), 1.0);
         assert_eq!(
             p.get("lbd_connection_table_capacity", &[]),
             (1 << 20) as f64

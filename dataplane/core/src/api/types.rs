@@ -269,6 +269,9 @@ pub struct WorkerStatus {
     pub busy_polls: u64,
     pub idle_polls: u64,
     pub conns: u64,
+    /// Whether the worker's SYN-flood defence is engaged.
+    #[serde(default)]
+    pub flood_defence: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -691,6 +691,7 @@ impl ControlPlane {
                     busy_polls: w.stats.busy_polls.load(Relaxed),
                     idle_polls: w.stats.idle_polls.load(Relaxed),
                     conns: w.stats.conns_live.load(Relaxed),
+                    flood_defence: w.stats.flood_engaged.load(Relaxed) != 0,
                 })
                 .collect(),
             conn_capacity: self.shared.conn_capacity,
