@@ -186,7 +186,7 @@ impl Lab {
             r#"(
     {eal}
     {ports}
-    conn_table: (capacity: 65536),
+    {conn_table}
     {control}
     {sections}
     services: [{services}],
@@ -206,6 +206,12 @@ impl Lab {
                 ""
             } else {
                 r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24")],"#
+            },
+            // A `conn_table` section of the caller's replaces the default.
+            conn_table = if sections.contains("conn_table:") {
+                ""
+            } else {
+                "conn_table: (capacity: 65536),"
             },
             // A `control` section of the caller's replaces the default one;
             // "SOCK" in it stands for this lab's socket path.
