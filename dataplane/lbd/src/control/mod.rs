@@ -6,4 +6,5 @@ pub mod conns;
 pub mod periodic;
 pub mod persist;
 pub mod plane;
+pub mod resolve_first;
 pub mod server;

@@ -17,12 +17,14 @@ use std::time::{Instant, SystemTime};
 
 use lbcore::api::*;
 use lbcore::config::{self, Config, ServiceConfig};
+use lbcore::pipeline::snapshot::RsHealth;
 use lbcore::pipeline::{Registry, Snapshot};
 use lbcore::wire::MacAddr;
 use tracing::{info, warn};
 
 use super::conns;
 use super::persist;
+use super::resolve_first::{HoldEvent, ResolveFirst, HOLD_MAX};
 use crate::shared::{ChangeStatus, Shared};
 
 /// Traffic counters of one service or real server, summed over workers.
@@ -48,6 +50,13 @@ fn totals(shared: &Shared, service: Option<u32>, rs: Option<u32>) -> Counters {
         }
     }
     c
+}
+
+/// Whether the MAC of neighbour `ip` of snapshot `snap` is known.
+fn resolved(shared: &Shared, snap: &Snapshot, ip: Ipv4Addr) -> bool {
+    snap.neighbours
+        .get(&u32::from(ip))
+        .is_some_and(|&slot| shared.neigh.mac(slot as usize).is_some())
 }
 
 fn minus(a: Counters, b: Counters) -> Counters {
@@ -109,6 +118,8 @@ pub struct ControlPlane {
     last_rate_sample: Instant,
     /// (modified time, length) of the file as last read or written.
     file_stamp: Option<(SystemTime, u64)>,
+    /// Real servers added live, held out of scheduling until resolved.
+    resolve_first: ResolveFirst,
 }
 
 fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
@@ -151,6 +162,7 @@ impl ControlPlane {
             rates: RateState::default(),
             last_rate_sample: Instant::now(),
             file_stamp,
+            resolve_first: ResolveFirst::default(),
         }
     }
 
@@ -450,9 +462,41 @@ impl ControlPlane {
         )
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e.to_string()))?;
         {
-            // Real servers failing their health checks (health/).
+            // Real servers failing their health checks (health/), and new
+            // ones whose MAC is not resolved yet (resolve_first.rs).
             let book = self.shared.health.lock().unwrap_or_else(|e| e.into_inner());
-            snap.apply_health(|s, r| book.health_of(s, r));
+            let prev = self.shared.current();
+            let (held, events) = self.resolve_first.plan(
+                &prev,
+                &snap,
+                |ip| resolved(&self.shared, &prev, ip),
+                |s, r| r.weight > 0 && book.health_of(s, r) == RsHealth::Up,
+                Instant::now(),
+            );
+            for e in events {
+                match e {
+                    HoldEvent::Held(ip) => {
+                        info!("real server {ip} held out of scheduling until its MAC is resolved")
+                    }
+                    HoldEvent::Resolved(ip) => info!("real server {ip} resolved: in service"),
+                    HoldEvent::TimedOut(ip) => warn!(
+                        "real server {ip}: MAC not resolved after {} s; scheduling it anyway \
+                         (its packets are dropped as drop_neigh_unresolved until it answers ARP)",
+                        HOLD_MAX.as_secs()
+                    ),
+                }
+            }
+            const HELD: RsHealth = RsHealth::Down {
+                quiesce: false,
+                expire: false,
+            };
+            snap.apply_health(|s, r| {
+                if held.contains(&r.id) {
+                    HELD
+                } else {
+                    book.health_of(s, r)
+                }
+            });
         }
         if persist {
             persist::write_atomic(&self.config_path, &config::to_ron_string(&cfg)).map_err(
@@ -529,6 +573,14 @@ impl ControlPlane {
             // Rebuild from the running configuration with the new health
             // states applied; nothing is written.
             let _ = self.commit(self.running.clone(), false, "health check change");
+        } else {
+            let prev = self.shared.current();
+            if self
+                .resolve_first
+                .due(|ip| resolved(&self.shared, &prev, ip), now)
+            {
+                let _ = self.commit(self.running.clone(), false, "new real server resolved");
+            }
         }
         if self.running.control.autoreload {
             let st = stamp(&self.config_path);
