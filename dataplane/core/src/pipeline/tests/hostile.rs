@@ -74,12 +74,12 @@ fn flag_table_matches_the_rule() {
             bits & 0x20 != 0,
         );
         let want = if syn {
-            !rst && !fin && !(urg && ack)
+            // SYN, SYN+ACK, SYN+URG; never with RST or FIN.
+            !(rst || fin || (urg && ack))
         } else if rst {
-            !fin && !urg
-        } else if fin {
-            ack
+            !(fin || urg)
         } else {
+            // FIN, URG or nothing at all need ACK.
             ack
         };
         assert_eq!(
