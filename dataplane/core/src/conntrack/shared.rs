@@ -29,7 +29,8 @@ use super::table::{tick_reached, ConnKey};
 use super::Tick;
 
 const SLOTS_PER_BUCKET: usize = 2;
-const PROBE_BUCKETS: usize = 4;
+/// Buckets of one key's window.
+pub const PROBE_BUCKETS: usize = 4;
 /// How many times a reader re-reads an entry that changed under it.
 const READ_RETRIES: usize = 16;
 
@@ -213,6 +214,20 @@ impl SharedConnTable {
             std::hint::spin_loop();
         }
         None
+    }
+
+    /// The entries (consistent copies) of `buckets` buckets from the home
+    /// bucket of `hash`; the first `PROBE_BUCKETS` are the window where a
+    /// key with that hash is looked for and inserted.
+    pub fn entries_near(&self, hash: u64, buckets: usize) -> impl Iterator<Item = Entry> + '_ {
+        let home = hash as usize & self.bucket_mask;
+        let mask = self.bucket_mask;
+        (0..buckets.min(mask + 1))
+            .flat_map(move |i| {
+                let b = (home + i) & mask;
+                (0..SLOTS_PER_BUCKET).map(move |s| b * SLOTS_PER_BUCKET + s)
+            })
+            .filter_map(|i| self.read(i))
     }
 
     /// Find the live entry for `key` (expired entries are not returned).

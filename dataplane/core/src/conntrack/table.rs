@@ -21,6 +21,9 @@ use super::Tick;
 
 /// Buckets probed for one key.
 pub const PROBE_BUCKETS: usize = 4;
+/// Buckets searched beyond a key's windows for a half-open entry to evict
+/// (SYN-flood defence; bounded, off the hit path).
+pub const EVICT_SCAN_BUCKETS: usize = 64;
 const SLOTS_PER_BUCKET: usize = 2;
 const OCCUPIED: u64 = 1;
 
@@ -306,25 +309,46 @@ impl ConnTable {
     /// windows hold no half-open entry. Established (and every other)
     /// connection is never evicted: under a SYN flood, the attack's own
     /// entries make room for newcomers.
+    ///
+    /// When the windows hold none but the table is at its capacity (free
+    /// slots in the windows, none left in the budget), the oldest half-open
+    /// entry of the next [`EVICT_SCAN_BUCKETS`] buckets goes instead: the
+    /// caller then probes again and finds the window's free slot.
     pub fn evict_embryonic(&mut self, hash: u64, now: Tick) -> Option<(usize, Conn)> {
-        let syn_recv = super::ConnState::SynRecv as u8;
         let mut oldest: Option<(usize, u32)> = None;
         for home in self.homes(hash) {
-            for i in 0..PROBE_BUCKETS {
-                let b = (home + i) & self.mask;
-                for s in 0..SLOTS_PER_BUCKET {
-                    let c = &self.buckets[b].slots[s];
-                    if c.is_occupied() && c.state == syn_recv {
-                        let age = now.wrapping_sub(c.created);
-                        if oldest.is_none_or(|(_, a)| age > a) {
-                            oldest = Some((b * SLOTS_PER_BUCKET + s, age));
-                        }
+            self.oldest_embryonic(home, PROBE_BUCKETS, now, &mut oldest);
+        }
+        if oldest.is_none() && self.len >= self.capacity {
+            let after = self.homes(hash)[0] + PROBE_BUCKETS;
+            self.oldest_embryonic(after, EVICT_SCAN_BUCKETS, now, &mut oldest);
+        }
+        let (slot, _) = oldest?;
+        Some((slot, self.take(slot)))
+    }
+
+    /// The oldest half-open entry of `count` buckets from `first` (wrapping),
+    /// if older than `oldest`: (slot, age).
+    fn oldest_embryonic(
+        &self,
+        first: usize,
+        count: usize,
+        now: Tick,
+        oldest: &mut Option<(usize, u32)>,
+    ) {
+        let syn_recv = super::ConnState::SynRecv as u8;
+        for i in 0..count.min(self.buckets.len()) {
+            let b = (first + i) & self.mask;
+            for s in 0..SLOTS_PER_BUCKET {
+                let c = &self.buckets[b].slots[s];
+                if c.is_occupied() && c.state == syn_recv {
+                    let age = now.wrapping_sub(c.created);
+                    if oldest.is_none_or(|(_, a)| age > a) {
+                        *oldest = Some((b * SLOTS_PER_BUCKET + s, age));
                     }
                 }
             }
         }
-        let (slot, _) = oldest?;
-        Some((slot, self.take(slot)))
     }
 
     /// Look `key` up without changing the table (an expired entry is left

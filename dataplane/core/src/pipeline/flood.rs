@@ -18,7 +18,7 @@
 
 use super::{forget, Action, NewConn, Verdict, Worker};
 use crate::config::Forward;
-use crate::conntrack::{ConnKey, FloodChange, Tick};
+use crate::conntrack::{ConnKey, FloodChange, Probe, Tick};
 use crate::counters::Counter;
 use crate::wire::TcpFlags;
 
@@ -120,10 +120,17 @@ impl Worker {
             .into();
         }
         if is_tcp && pkt.flags.syn() {
-            if let Some((slot, old)) = self.table.evict_embryonic(hash, now) {
+            if let Some((_, old)) = self.table.evict_embryonic(hash, now) {
                 forget(&self.stats, &old);
                 self.stats.count(Counter::ConnEmbryonicEvicted);
-                return self.create_and_forward(frame, key, svc_idx, slot, pkt, now);
+                // The freed slot, or (capacity was the limit) a free one of
+                // the key's windows.
+                if let Probe::Vacant { slot, evicted } = self.table.probe(key, hash, now) {
+                    if let Some(old) = evicted {
+                        forget(&self.stats, &old);
+                    }
+                    return self.create_and_forward(frame, key, svc_idx, slot, pkt, now);
+                }
             }
         }
         if is_tcp && !pkt.flags.syn() {
@@ -162,7 +169,14 @@ impl Worker {
     /// Re-evaluate the defence against the table's fill (housekeeping).
     #[inline]
     pub(super) fn flood_observe(&mut self, now: Tick) {
-        let (len, cap) = (self.table.len(), self.table.capacity());
+        // The fuller of this worker's table and the shared NAT table.
+        let (mut len, mut cap) = (self.table.len(), self.table.capacity());
+        if let Some(n) = &self.nat {
+            let (l, c) = (n.table.len(), n.table.capacity());
+            if l.saturating_mul(cap) > len.saturating_mul(c) {
+                (len, cap) = (l, c);
+            }
+        }
         if let Some(c) = self.flood.observe(&self.snap.flood, len, cap, now) {
             self.flood_changed(c);
         }

@@ -25,7 +25,7 @@
 
 use std::sync::Arc;
 
-use crate::conntrack::shared::{Entry, SharedConnTable};
+use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
 use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, Tick};
 use crate::counters::{bump, Counter};
 use crate::neigh::ClientMacs;
@@ -42,6 +42,9 @@ pub const REPLY: u8 = 0x80;
 pub const ACTIVE: u8 = 1;
 /// Entry flag: this is a reply-direction entry.
 pub const REPLY_ENTRY: u8 = 2;
+/// Buckets searched for a half-open connection to evict when the window
+/// of a new one has none (SYN-flood defence; bounded, off the hit path).
+const EVICT_SCAN_BUCKETS: usize = 64;
 /// Deadlines closer than this to their new value are not rewritten.
 pub const REFRESH_SLACK_MS: u32 = 1000;
 
@@ -272,26 +275,33 @@ impl Worker {
         let svc_id = self.snap.services[svc_idx].id;
         let forget = |e: &Entry| forget_entry(&self.stats, e);
         let active = if state.is_active() { ACTIVE } else { 0 };
-        let fwd = match table.insert(
-            key,
-            table.hash(key),
-            rs,
-            expires,
-            state as u8,
-            active,
-            now,
-            forget,
-        ) {
+        let kh = table.hash(key);
+        let insert_request =
+            || table.insert(key, kh, rs, expires, state as u8, active, now, forget);
+        let fwd = match insert_request() {
             Ok(i) => i,
+            // SYN-flood defence: a half-open connection makes room.
+            Err(_) if flags.syn() && self.nat_evict_embryonic(table, kh, now) => {
+                match insert_request() {
+                    Ok(i) => i,
+                    Err(_) => return Verdict::Drop(Counter::DropConnTableFull).into(),
+                }
+            }
             Err(_) => return Verdict::Drop(Counter::DropConnTableFull).into(),
         };
         // The reply entry outlives the request entry by a little, so a late
         // reply still finds its way while the connection closes.
         let reply_expires = expires.wrapping_add(REFRESH_SLACK_MS * 2);
-        if table
-            .insert(&rk, rh, svc_id, reply_expires, 0, REPLY_ENTRY, now, forget)
-            .is_err()
-        {
+        let insert_reply =
+            || table.insert(&rk, rh, svc_id, reply_expires, 0, REPLY_ENTRY, now, forget);
+        let reply = insert_reply().or_else(|e| {
+            if flags.syn() && self.nat_evict_embryonic(table, rh, now) {
+                insert_reply()
+            } else {
+                Err(e)
+            }
+        });
+        if reply.is_err() {
             if let Some(e) = table
                 .lookup(key, table.hash(key), now)
                 .filter(|e| e.index == fwd)
@@ -314,6 +324,52 @@ impl Worker {
         self.stats.count(Counter::ConnCreated);
         self.sync_nat(key, rs, state);
         self.nat_forward_request(frame, rs, svc_idx, l4, l4_end, key.proto, now)
+    }
+
+    /// While the SYN-flood defence is engaged: evict the half-open NAT
+    /// connection (request entry in SYN_RECV: a client SYN, never ACKed)
+    /// with the earliest deadline in the window of `hash`, and its reply
+    /// entry. Established connections, replies' entries and persistence
+    /// templates are never chosen. Returns whether one was evicted.
+    #[cold]
+    fn nat_evict_embryonic(&self, table: &SharedConnTable, hash: u64, now: Tick) -> bool {
+        if !self.flood.engaged() {
+            return false;
+        }
+        let syn_recv = ConnState::SynRecv as u8;
+        let not_request = REPLY_ENTRY | super::persist::TEMPLATE;
+        let half_open =
+            |e: &Entry| e.flags & not_request == 0 && e.state == syn_recv && !e.is_expired(now);
+        // Its window first (frees a slot there); else the buckets after it
+        // (frees capacity, when that was what ran out).
+        let oldest = |buckets| {
+            table
+                .entries_near(hash, buckets)
+                .filter(half_open)
+                .min_by_key(|e| e.expires.wrapping_sub(now))
+        };
+        let Some(victim) = oldest(PROBE_BUCKETS).or_else(|| oldest(EVICT_SCAN_BUCKETS)) else {
+            return false;
+        };
+        if !table.remove(&victim) {
+            return false; // another worker got there first
+        }
+        forget_entry(&self.stats, &victim);
+        self.stats.count(Counter::ConnEmbryonicEvicted);
+        if let Some(r) = self.snap.route(victim.rs) {
+            let k = &victim.key;
+            let rk = reply_key(
+                k.proto,
+                u32::from(r.addr),
+                rs_port(r.rport, k.vport),
+                k.client_ip,
+                k.client_port,
+            );
+            if let Some(re) = table.lookup(&rk, table.hash(&rk), now) {
+                table.remove(&re);
+            }
+        }
+        true
     }
 
     /// A TCP/UDP packet that is not for a VIP or us: a NAT reply?

@@ -255,3 +255,88 @@ fn sloppy_tcp_adopts_mid_flow_segments() {
         Verdict::Drop(Counter::DropTcpNoConn)
     );
 }
+
+mod nat {
+    use super::*;
+    use crate::conntrack::shared::SharedConnTable;
+    use crate::neigh::ClientMacs;
+    use crate::pipeline::nat::NatState;
+
+    /// A NAT service over a shared table of `capacity` entries (two per
+    /// connection).
+    fn nat_lab(mode: FloodMode, capacity: usize) -> Lab {
+        let mut cfg: Config = ron::from_str(
+            r#"(
+                ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
+                services: [
+                    (vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+                        (address: "198.18.0.11", forward: Nat),
+                        (address: "198.18.0.12", forward: Nat)]),
+                ],
+            )"#,
+        )
+        .unwrap();
+        cfg.syn_flood.mode = mode;
+        let mut l = lab_from(cfg, true);
+        let snap = l.w.snapshot().clone();
+        let table = Arc::new(SharedConnTable::new(capacity, 3));
+        l.w = Worker::new(
+            snap,
+            ConnTable::new(1024, 5),
+            Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
+            l.neigh.clone(),
+        )
+        .with_nat(NatState::new(table, Arc::new(ClientMacs::new(256)), 0, 1));
+        l
+    }
+
+    #[test]
+    fn half_open_nat_connections_make_room_established_ones_stay() {
+        let mut l = nat_lab(FloodMode::Auto, 64);
+        // The flood fills the shared table (32 connections, 64 entries).
+        let mut i = 0;
+        while l.w.process(&mut flood_syn(i), 0, 0) == Verdict::Tx(0) {
+            i += 1;
+            assert!(i < 1000);
+        }
+        // That refusal engaged the defence; from now on newcomers get in.
+        assert!(l.w.flood_engaged());
+        for p in 0..10u16 {
+            let mut s = seg_from(LEGIT, 50000 + p, 0x02);
+            assert_eq!(l.w.process(&mut s, 0, 1), Verdict::Tx(0), "SYN {p}");
+            let mut a = seg_from(LEGIT, 50000 + p, 0x10);
+            assert_eq!(l.w.process(&mut a, 0, 1), Verdict::Tx(0), "ACK {p}");
+        }
+        let evicted = l.w.stats().get(Counter::ConnEmbryonicEvicted);
+        assert!(evicted >= 10, "evicted {evicted}");
+        // More flood: the ten established connections are never chosen.
+        for j in 0..500 {
+            l.w.process(&mut flood_syn(1000 + j), 0, 2);
+        }
+        for p in 0..10u16 {
+            let mut a = seg_from(LEGIT, 50000 + p, 0x10);
+            assert_eq!(
+                l.w.process(&mut a, 0, 3),
+                Verdict::Tx(0),
+                "established NAT connection {p} still forwarded"
+            );
+        }
+        assert_eq!(l.w.stats().get(Counter::ConnCreated) - i as u64, 10 + 500);
+    }
+
+    #[test]
+    fn off_keeps_refusing() {
+        let mut l = nat_lab(FloodMode::Off, 64);
+        let mut i = 0;
+        while l.w.process(&mut flood_syn(i), 0, 0) == Verdict::Tx(0) {
+            i += 1;
+            assert!(i < 1000);
+        }
+        let mut s = seg_from(LEGIT, 50000, 0x02);
+        assert_eq!(
+            l.w.process(&mut s, 0, 1),
+            Verdict::Drop(Counter::DropConnTableFull)
+        );
+        assert_eq!(l.w.stats().get(Counter::ConnEmbryonicEvicted), 0);
+    }
+}
