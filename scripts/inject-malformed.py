@@ -69,9 +69,23 @@ CASES = [
     ("arp_bad_hardware_type", "ARP who-has VIP with hardware type 0x1234"),
     ("arp_truncated", "ARP request cut after 14 bytes of ARP body"),
     ("unknown_ethertype", "ethertype 0x88b5 (local experimental)"),
+    ("tcp_syn_rst", "TCP to VIP:80 with SYN and RST set"),
+    ("tcp_syn_fin", "TCP to VIP:80 with SYN and FIN set"),
+    ("tcp_xmas", "TCP to VIP:80 with every flag set (FIN SYN RST PSH ACK URG)"),
+    ("tcp_null", "TCP to VIP:80 with no flag set"),
+    ("ipv4_land", "TCP SYN to VIP:80 whose source address is the VIP itself"),
+    ("ipv4_bad_options", "TCP SYN to VIP:80 with an IP option of length 0, and one past the header"),
+    ("arp_multicast_sender", "ARP who-has VIP whose sender hardware address is multicast"),
     ("random_garbage", "seeded random frames (valid MACs, random ethertype/payload)"),
 ]
 CASE_NAMES = [c[0] for c in CASES]
+
+
+def ip_checksum(header):
+    s = sum(int.from_bytes(header[i:i + 2], "big") for i in range(0, len(header), 2))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
 
 
 class Builder:
@@ -82,6 +96,13 @@ class Builder:
         self.dst_mac, self.src_mac = dst_mac, src_mac
         self.src_ip, self.vip = src_ip, vip
         self.rng = random.Random(seed)
+        # Garbage has a generator of its own, so that its frames do not
+        # change when cases are added before it.
+        self.garbage_rng = random.Random(seed ^ 0x5EED)
+        # Garbage frames that look like IPv4 fragments: with DPDK 22.11's
+        # net_af_packet the kernel's fanout defragmentation may hold them,
+        # so they may never reach the director.
+        self.garbage_fragments = 0
         self.garbage = garbage
         self.sport = 40000
 
@@ -178,15 +199,49 @@ class Builder:
     def unknown_ethertype(self):
         return [bytes(self.eth(0x88B5) / self.Raw(b"lbd-unknown-ethertype".ljust(46, b"\x00")))]
 
+    def tcp_syn_rst(self):
+        return [bytes(self.eth() / self.ip() / self.syn(flags="SR"))]
+
+    def tcp_syn_fin(self):
+        return [bytes(self.eth() / self.ip() / self.syn(flags="SF"))]
+
+    def tcp_xmas(self):
+        return [bytes(self.eth() / self.ip() / self.syn(flags="FSRPAU"))]
+
+    def tcp_null(self):
+        return [bytes(self.eth() / self.ip() / self.syn(flags=0))]
+
+    def ipv4_land(self):
+        return [bytes(self.good_syn_frame(src=self.vip))]
+
+    def ipv4_bad_options(self):
+        out = []
+        for opts in (b"\x83\x00\x00\x00", b"\x83\x09\x04\x00"):
+            frame = bytearray(bytes(self.good_syn_frame()))
+            frame[34:34] = opts  # after the 20-byte IP header
+            frame[14] = 0x40 | (20 + len(opts)) // 4
+            total = int.from_bytes(frame[16:18], "big") + len(opts)
+            frame[16:18] = total.to_bytes(2, "big")
+            frame[24:26] = b"\x00\x00"
+            frame[24:26] = ip_checksum(bytes(frame[14:14 + 20 + len(opts)])).to_bytes(2, "big")
+            out.append(bytes(frame))
+        return out
+
+    def arp_multicast_sender(self):
+        return [bytes(self.arp_request(hwsrc="01:00:5e:00:00:01"))]
+
     def random_garbage(self):
         out = []
+        rng = self.garbage_rng
         hdr = bytes(self.eth())[:12]  # valid dst/src MACs so the bridge forwards it
         for _ in range(self.garbage):
-            etype = self.rng.choice([0x0800, 0x0800, 0x0806, 0x86DD, 0x8100, None])
+            etype = rng.choice([0x0800, 0x0800, 0x0806, 0x86DD, 0x8100, None])
             if etype is None:
-                etype = self.rng.randrange(0, 65536)
-            n = self.rng.choice([self.rng.randrange(0, 64), self.rng.randrange(0, 1500)])
-            payload = bytes(self.rng.getrandbits(8) for _ in range(n))
+                etype = rng.randrange(0, 65536)
+            n = rng.choice([rng.randrange(0, 64), rng.randrange(0, 1500)])
+            payload = bytes(rng.getrandbits(8) for _ in range(n))
+            if etype == 0x0800 and n >= 20 and (payload[6] & 0x3F or payload[7]):
+                self.garbage_fragments += 1
             out.append(hdr + etype.to_bytes(2, "big") + payload)
         return out
 
@@ -292,6 +347,8 @@ def main(argv):
                     captured.extend(frames)
                 sent += len(frames)
             counts[name] = sent
+        # Not a case: how many random_garbage frames look like fragments.
+        counts["random_garbage_fragments"] = builder.garbage_fragments
     finally:
         if sock is not None:
             sock.close()
