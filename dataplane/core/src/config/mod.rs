@@ -40,8 +40,11 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     if problems.is_empty() {
         return Ok(cfg);
     }
+    // One locator for all problems: the text is tokenised once, however
+    // many problems there are.
+    let locator = locate::Locator::new(text);
     for p in &mut problems {
-        if let Some(loc) = locate::locate_or_parent(text, &p.field) {
+        if let Some(loc) = locator.locate_or_parent(&p.field) {
             p.line = Some(loc.line);
             p.column = Some(loc.column);
         }
