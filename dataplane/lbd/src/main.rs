@@ -1,10 +1,14 @@
 //! `lbd`: the load-balancer director daemon.
 //!
-//! Start-up: read and validate the RON config, start DPDK's EAL, configure
-//! and start the ports, compile the config into a snapshot, launch one
-//! pinned poll-mode worker per (port, RX queue), then run the control loop
-//! on the main lcore until SIGINT/SIGTERM. Shutdown: stop the workers, stop
-//! and close the ports, print the final counters.
+//! Start-up: read and validate the RON config, check what it asks of this
+//! machine (CPUs, interfaces: `preflight.rs`), make sure no other lbd runs
+//! with the same EAL file prefix and bind the control socket (so a second
+//! lbd stops before EAL and never polls the first one's ports), start
+//! DPDK's EAL, configure and start the ports, compile the config into a
+//! snapshot, launch one pinned poll-mode worker per (port, RX queue), then
+//! run the control loop on the main lcore until SIGINT/SIGTERM. Shutdown:
+//! stop the workers, stop and close the ports, print the final counters (on
+//! stderr when stdout is closed).
 //!
 //! Where things are: the packet path is `lbcore::pipeline`, the connection
 //! table `lbcore::conntrack`, the schedulers `lbcore::sched`; this crate only
@@ -282,13 +286,21 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     let mut port_macs = Vec::new();
     let mut rxqs: Vec<Vec<dpdk::RxQueue>> = Vec::new();
     let mut txqs: Vec<Vec<dpdk::TxQueue>> = Vec::new();
-    for pc in &cfg.ports {
+    for (i, pc) in cfg.ports.iter().enumerate() {
         let name = eal_args::port_name(&pc.device);
-        let port = dpdk::Port::by_name(name).map_err(|e| {
-            StartError(format!(
+        let port = dpdk::Port::by_name(name).map_err(|e| match e {
+            // The device was given to EAL (from the config), so EAL tried
+            // to create it and failed; only its log says why (a missing
+            // interface is caught before EAL starts).
+            dpdk::DpdkError::PortNotFound(_) if cli.eal_args.is_none() => StartError(format!(
+                "ports[{i}].device: DPDK could not create device {} (its EAL log lines above \
+                 say why)",
+                pc.device
+            )),
+            e => StartError(format!(
                 "port {} (device {}): {e}; is the device spec right?",
                 pc.name, pc.device
-            ))
+            )),
         })?;
         let setup = dpdk::PortSetup {
             rx_queues: queues,

@@ -213,8 +213,8 @@ fn eal_ran(err: &str) -> bool {
 }
 
 #[test]
-fn startup_stops_on_a_missing_interface_before_eal() {
-    if !may_run("startup_stops_on_a_missing_interface_before_eal") {
+fn startup_names_a_missing_interface_before_eal_and_a_refused_device() {
+    if !may_run("startup_names_a_missing_interface_before_eal_and_a_refused_device") {
         return;
     }
     let lab = Lab::up("stif", 1);
@@ -238,6 +238,28 @@ fn startup_stops_on_a_missing_interface_before_eal() {
         "{err}"
     );
     assert!(!eal_ran(&err), "EAL must not start: {err}");
+    assert!(!err.contains("no DPDK port named"), "{err}");
+    // A device EAL refuses for another reason: the message names the field
+    // and points at EAL's own explanation, rather than blaming the name.
+    let cfg = write_config(
+        &lab.dir(),
+        "bad-device.ron",
+        &lab_config(
+            &lab.socket_path(),
+            "lbd-e2e-stif",
+            "net_af_packet0,iface=eth0,qpairs=abc",
+        ),
+    );
+    let (status, stdout, err) = lbd_output(Some(&ns), &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(1), "stdout: {stdout}\nstderr: {err}");
+    assert!(
+        err.contains(
+            "lbd: ports[0].device: DPDK could not create device \
+             net_af_packet0,iface=eth0,qpairs=abc (its EAL log lines above say why)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("invalid qpairs value"), "EAL said why: {err}");
     assert!(!err.contains("no DPDK port named"), "{err}");
 }
 
