@@ -112,6 +112,13 @@ impl fmt::Display for DpdkError {
                 f.write_str("DPDK EAL is already initialised in this process (it can only be initialised once)")
             }
             DpdkError::NotInitialized => f.write_str("DPDK EAL is not initialised"),
+            // Some failures (rte_eal_init finding its runtime files locked
+            // by another process, for one) leave rte_errno at 0, which
+            // strerror calls "Success": say that there is no code instead.
+            DpdkError::Call { op, errno: 0 } => write!(
+                f,
+                "{op} failed without an error code (the EAL log lines above say why)"
+            ),
             DpdkError::Call { op, errno } => {
                 write!(f, "{op} failed: {} (errno {errno})", strerror(*errno))
             }
@@ -136,3 +143,29 @@ impl fmt::Display for DpdkError {
 }
 
 impl std::error::Error for DpdkError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_errors_name_the_cause_or_its_absence() {
+        let e = DpdkError::Call {
+            op: "rte_eal_init",
+            errno: 22,
+        };
+        assert_eq!(
+            e.to_string(),
+            "rte_eal_init failed: Invalid argument (errno 22)"
+        );
+        // rte_errno 0 is no error code, not "Success".
+        let e = DpdkError::Call {
+            op: "rte_eal_init",
+            errno: 0,
+        };
+        assert_eq!(
+            e.to_string(),
+            "rte_eal_init failed without an error code (the EAL log lines above say why)"
+        );
+    }
+}

@@ -1,10 +1,14 @@
 //! `lbd`: the load-balancer director daemon.
 //!
-//! Start-up: read and validate the RON config, start DPDK's EAL, configure
-//! and start the ports, compile the config into a snapshot, launch one
-//! pinned poll-mode worker per (port, RX queue), then run the control loop
-//! on the main lcore until SIGINT/SIGTERM. Shutdown: stop the workers, stop
-//! and close the ports, print the final counters.
+//! Start-up: read and validate the RON config, check what it asks of this
+//! machine (CPUs, interfaces: `preflight.rs`), make sure no other lbd runs
+//! with the same EAL file prefix and bind the control socket (so a second
+//! lbd stops before EAL and never polls the first one's ports), start
+//! DPDK's EAL, configure and start the ports, compile the config into a
+//! snapshot, launch one pinned poll-mode worker per (port, RX queue), then
+//! run the control loop on the main lcore until SIGINT/SIGTERM. Shutdown:
+//! stop the workers, stop and close the ports, print the final counters (on
+//! stderr when stdout is closed).
 //!
 //! Where things are: the packet path is `lbcore::pipeline`, the connection
 //! table `lbcore::conntrack`, the schedulers `lbcore::sched`; this crate only
@@ -18,6 +22,7 @@ mod health;
 mod kernel;
 mod latency;
 mod metrics;
+mod preflight;
 mod report;
 mod shared;
 mod sync;
@@ -56,7 +61,11 @@ use crate::shared::{
 /// and gives the host a kernel interface on each port that asks for one.
 /// lbctl changes it live over the control socket; SIGHUP re-reads FILE;
 /// /metrics serves Prometheus. Stop it with SIGINT or SIGTERM; it prints its
-/// final counters on the way out.
+/// final counters on the way out (on stderr if stdout is closed).
+///
+/// Exit status: 0 after a clean stop (or a passing --check), 1 when lbd
+/// could not start, 2 when the configuration is invalid or asks for what
+/// this machine does not have (CPUs, interfaces).
 #[derive(Parser, Debug)]
 #[command(name = "lbd", version)]
 struct Cli {
@@ -69,7 +78,9 @@ struct Cli {
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     eal_args: Option<String>,
 
-    /// Validate the configuration, print the EAL arguments, and exit.
+    /// Validate the configuration, also against this machine (CPUs for the
+    /// EAL cores, interfaces for the ports), print the EAL arguments, and
+    /// exit: 0 if it is valid (even when nothing reads the output), 2 if not.
     #[arg(long)]
     check: bool,
 
@@ -88,10 +99,22 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let cfg = match config::load(&cli.config) {
+    let origin = cli.config.display().to_string();
+    // Read once: the text also locates problems found against the machine.
+    let text = match std::fs::read_to_string(&cli.config) {
+        Ok(t) => t,
+        Err(source) => {
+            say_err(&config::ConfigError::Io {
+                path: origin,
+                source,
+            });
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match config::parse(&text, &origin) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("lbd: {e}");
+            say_err(&e);
             return ExitCode::from(2);
         }
     };
@@ -99,17 +122,85 @@ fn main() -> ExitCode {
         Some(s) => eal_args::from_override(s),
         None => eal_args::from_config(&cfg),
     };
+    // What EAL would otherwise refuse with a page of usage text or a wrong
+    // reason. An --eal-args override replaces the cores and devices, so the
+    // configuration's are not checked then.
+    if cli.eal_args.is_none() {
+        let problems = preflight::machine_problems(&cfg, &text);
+        if !problems.is_empty() {
+            say_err(&config::ConfigError::Invalid { origin, problems });
+            return ExitCode::from(2);
+        }
+    }
     if cli.check {
-        println!("configuration OK: {}", cli.config.display());
-        println!("EAL arguments: {}", eal_args[1..].join(" "));
+        let out = format!(
+            "configuration OK: {origin}\nEAL arguments: {}\n",
+            eal_args[1..].join(" ")
+        );
+        // `lbd --check FILE | true`: nobody reads the output, and the exit
+        // status still says the configuration is fine. Other write errors
+        // are worth a line on stderr, but do not change the answer either.
+        if let Err(e) = write_stdout(&out) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                say_err(&format_args!("cannot write to stdout: {e}"));
+            }
+        }
         return ExitCode::SUCCESS;
     }
     match run(&cli, cfg, eal_args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
-            eprintln!("lbd: {e}");
+            say_err(&e);
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `lbd: MESSAGE` on stderr. Unlike `eprintln!`, never panics: with stderr
+/// gone there is nowhere left to say anything.
+fn say_err(msg: &dyn std::fmt::Display) {
+    let _ = writeln!(std::io::stderr().lock(), "lbd: {msg}");
+}
+
+/// `text` to stdout, flushed. `println!` would panic on a closed stdout
+/// (`lbd | head`): Rust ignores SIGPIPE, so the write fails with EPIPE.
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// `text` to stdout or, when stdout cannot take it (closed, full disk), to
+/// stderr after a line saying why: the final report's counters must reach
+/// someone.
+fn emit(text: &str) {
+    if let Err(e) = write_stdout(text) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "lbd: cannot write to stdout ({e}); writing to stderr instead"
+        );
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    }
+}
+
+/// The control socket's file, removed if start-up fails after binding it;
+/// once the server thread runs, it removes the file itself when it stops.
+struct SocketFile(Option<PathBuf>);
+
+impl SocketFile {
+    /// The server owns the file from now on.
+    fn hand_over(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
         }
     }
 }
@@ -131,8 +222,42 @@ impl From<dpdk::DpdkError> for StartError {
 }
 
 fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> {
+    // Everything that can tell another lbd is running comes before EAL:
+    // once EAL is up, this lbd's workers would poll (and send on) ports the
+    // other one owns. DPDK itself would say only "rte_eal_init failed" for
+    // a taken file prefix, so that is looked at first.
+    if let Some(msg) = preflight::file_prefix_in_use(&eal_args, cli.eal_args.is_none()) {
+        return Err(StartError(msg));
+    }
+    let group = match &cfg.control.group {
+        Some(name) => Some(control::server::group_id(name).ok_or_else(|| {
+            StartError(format!(
+                "control.group: no group named `{name}` on this system"
+            ))
+        })?),
+        None => None,
+    };
+    let socket_path = PathBuf::from(&cfg.control.socket);
+    let listener = control::server::bind(&socket_path, group).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "; stop that lbd, or give this one its own control.socket and eal.file_prefix"
+        } else {
+            ""
+        };
+        // Name the path unless the error already does.
+        let path = socket_path.display().to_string();
+        let what = e.to_string();
+        if what.contains(&path) {
+            StartError(format!("control.socket: {what}{hint}"))
+        } else {
+            StartError(format!("control.socket: {path}: {what}{hint}"))
+        }
+    })?;
+    let mut socket_file = SocketFile(Some(socket_path.clone()));
+
     info!("EAL arguments: {}", eal_args[1..].join(" "));
-    let eal = dpdk::Eal::init(&eal_args)?;
+    let eal = dpdk::Eal::init(&eal_args)
+        .map_err(|e| StartError(format!("DPDK's EAL did not start: {e}")))?;
     let queues = cfg.workers.queues_per_port;
     let n_workers = cfg.ports.len() * queues as usize;
     let lcores = eal.worker_lcores();
@@ -161,13 +286,21 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     let mut port_macs = Vec::new();
     let mut rxqs: Vec<Vec<dpdk::RxQueue>> = Vec::new();
     let mut txqs: Vec<Vec<dpdk::TxQueue>> = Vec::new();
-    for pc in &cfg.ports {
+    for (i, pc) in cfg.ports.iter().enumerate() {
         let name = eal_args::port_name(&pc.device);
-        let port = dpdk::Port::by_name(name).map_err(|e| {
-            StartError(format!(
+        let port = dpdk::Port::by_name(name).map_err(|e| match e {
+            // The device was given to EAL (from the config), so EAL tried
+            // to create it and failed; only its log says why (a missing
+            // interface is caught before EAL starts).
+            dpdk::DpdkError::PortNotFound(_) if cli.eal_args.is_none() => StartError(format!(
+                "ports[{i}].device: DPDK could not create device {} (its EAL log lines above \
+                 say why)",
+                pc.device
+            )),
+            e => StartError(format!(
                 "port {} (device {}): {e}; is the device spec right?",
                 pc.name, pc.device
-            ))
+            )),
         })?;
         let setup = dpdk::PortSetup {
             rx_queues: queues,
@@ -453,18 +586,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             shared.stop.store(true, Ordering::Relaxed);
         });
     }
-    // The control plane and its socket.
-    let group = match &cfg.control.group {
-        Some(name) => Some(control::server::group_id(name).ok_or_else(|| {
-            StartError(format!(
-                "control.group: no group named `{name}` on this system"
-            ))
-        })?),
-        None => None,
-    };
-    let socket_path = PathBuf::from(&cfg.control.socket);
-    let listener = control::server::bind(&socket_path, group)
-        .map_err(|e| StartError(format!("control socket {}: {e}", socket_path.display())))?;
+    // The control plane, on the socket bound before EAL started.
     let plane = Arc::new(Mutex::new(control::plane::ControlPlane::new(
         shared.clone(),
         cli.config.clone(),
@@ -477,6 +599,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         let path = socket_path.clone();
         std::thread::spawn(move || control::server::serve(listener, plane, shared, group, path))
     };
+    socket_file.hand_over();
     let metrics_thread = match &cfg.metrics.listen {
         Some(addr) => Some(
             metrics::spawn(addr, shared.clone())
@@ -514,13 +637,12 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     signal_hook::flag::register(signal_hook::consts::SIGHUP, sighup.clone())
         .map_err(|e| StartError(format!("cannot install SIGHUP handler: {e}")))?;
 
-    println!(
-        "lbd: ready ({} ports, {} workers, {} services)",
+    emit(&format!(
+        "lbd: ready ({} ports, {} workers, {} services)\n",
         ports.len(),
         n_workers,
         snap.services.len()
-    );
-    let _ = std::io::stdout().flush();
+    ));
 
     control::periodic::run(&shared, &plane, &sighup);
     let _ = server.join();
@@ -550,16 +672,12 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         let _ = port.stop();
         let _ = port.close();
     }
-    print!(
-        "{}",
-        report::render(
-            &shared.current(),
-            &port_reports,
-            &stats,
-            shared.clock.seconds()
-        )
-    );
-    let _ = std::io::stdout().flush();
+    emit(&report::render(
+        &shared.current(),
+        &port_reports,
+        &stats,
+        shared.clock.seconds(),
+    ));
     Ok(())
 }
 

@@ -52,13 +52,11 @@ pub fn parse_path(path: &str) -> Option<Vec<Segment>> {
 }
 
 /// The position of `path` in `text`, or `None` when it is not written there.
+///
+/// Tokenises `text` on every call: to locate several paths in one text, build
+/// one [`Locator`] and ask it.
 pub fn locate(text: &str, path: &str) -> Option<Location> {
-    let segments = parse_path(path)?;
-    if segments.is_empty() {
-        return None;
-    }
-    let tokens = tokenize(text);
-    find(&tokens, &segments).map(|i| tokens[i].loc)
+    Locator::new(text).locate(path)
 }
 
 /// Like [`locate`], but when the field itself is not written (a defaulted
@@ -66,15 +64,130 @@ pub fn locate(text: &str, path: &str) -> Option<Location> {
 /// enclosing field or element that is written. `None` only when nothing on
 /// the path can be found.
 pub fn locate_or_parent(text: &str, path: &str) -> Option<Location> {
-    let mut segments = parse_path(path)?;
-    let tokens = tokenize(text);
-    while !segments.is_empty() {
-        if let Some(i) = find(&tokens, &segments) {
-            return Some(tokens[i].loc);
+    Locator::new(text).locate_or_parent(path)
+}
+
+/// A text tokenised once, with its bracket structure indexed, so that any
+/// number of paths can be located in it without scanning it again.
+///
+/// A file with thousands of problems is exactly the file whose problems all
+/// need locating; re-tokenising it per problem made that quadratic (minutes
+/// for a few thousand). Building the index is one pass over the tokens; a
+/// lookup then costs the fields and elements it looks at along its path.
+pub struct Locator {
+    tokens: Vec<Token>,
+    /// For each opening bracket's token index: its elements, as `(first,
+    /// end)` token ranges between top-level commas, empty ones left out.
+    elements: Vec<Vec<(usize, usize)>>,
+    /// Where the top-level value starts, after `#![...]` attributes.
+    root: usize,
+}
+
+impl Locator {
+    /// Tokenises `text` and indexes its groups. Never fails: broken text
+    /// gives fewer (or odder) groups, never a panic.
+    pub fn new(text: &str) -> Locator {
+        let tokens = tokenize(text);
+        let n = tokens.len();
+        // For each opening bracket: the index just past its match (the end
+        // of the tokens when it is never closed).
+        let mut group_end = vec![n; n];
+        let mut elements = vec![Vec::new(); n];
+        // Open groups, innermost last: (open index, start of the current element).
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            match t.kind {
+                Kind::Open(_) => stack.push((i, i + 1)),
+                // A closing bracket of the wrong kind still closes one level,
+                // so broken text cannot derail the scan; one with nothing
+                // open is ignored.
+                Kind::Close(_) => {
+                    if let Some((open, start)) = stack.pop() {
+                        if i > start {
+                            elements[open].push((start, i));
+                        }
+                        group_end[open] = i + 1;
+                    }
+                }
+                Kind::Comma => {
+                    if let Some((open, start)) = stack.last_mut() {
+                        if i > *start {
+                            elements[*open].push((*start, i));
+                        }
+                        *start = i + 1;
+                    }
+                }
+                _ => {}
+            }
         }
-        segments.pop();
+        // Groups never closed run to the end of the text.
+        for (open, start) in stack {
+            if n > start {
+                elements[open].push((start, n));
+            }
+        }
+        let root = root_value(&tokens, &group_end);
+        Locator {
+            tokens,
+            elements,
+            root,
+        }
     }
-    None
+
+    /// The position of `path`, or `None` when it is not written in the text.
+    pub fn locate(&self, path: &str) -> Option<Location> {
+        let segments = parse_path(path)?;
+        if segments.is_empty() {
+            return None;
+        }
+        self.find(&segments).map(|i| self.tokens[i].loc)
+    }
+
+    /// The position of `path` or, when it is not written, of the nearest
+    /// enclosing field or element that is (see [`locate_or_parent`]).
+    pub fn locate_or_parent(&self, path: &str) -> Option<Location> {
+        let mut segments = parse_path(path)?;
+        while !segments.is_empty() {
+            if let Some(i) = self.find(&segments) {
+                return Some(self.tokens[i].loc);
+            }
+            segments.pop();
+        }
+        None
+    }
+
+    /// The token index `segments` leads to: a field's name or an element's first token.
+    fn find(&self, segments: &[Segment]) -> Option<usize> {
+        let tokens = &self.tokens;
+        let mut value = self.root;
+        let mut found = None;
+        for seg in segments {
+            let open = body(tokens, value)?;
+            let elems = &self.elements[open];
+            let (at, next) = match seg {
+                Segment::Index(n) => {
+                    let (s, _) = *elems.get(*n)?;
+                    (s, s)
+                }
+                // Linear in the fields of this one struct (or map), which
+                // are few; the path's other levels are not rescanned.
+                Segment::Field(name) => {
+                    let (s, _) = elems.iter().copied().find(|&(s, e)| {
+                        e >= s + 2
+                            && tokens[s + 1].kind == Kind::Colon
+                            && match &tokens[s].kind {
+                                Kind::Ident(id) | Kind::Str(id) => id == name,
+                                _ => false,
+                            }
+                    })?;
+                    (s, s + 2)
+                }
+            };
+            found = Some(at);
+            value = next;
+        }
+        found
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +354,8 @@ fn is_ident_start(c: char) -> bool {
 }
 
 fn tokenize(text: &str) -> Vec<Token> {
+    #[cfg(test)]
+    tests::TOKENIZE_PASSES.with(|c| c.set(c.get() + 1));
     let mut sc = Scanner {
         chars: text.chars().peekable(),
         line: 1,
@@ -352,7 +467,7 @@ fn tokenize(text: &str) -> Vec<Token> {
 
 /// The token index where the top-level value starts, after any
 /// `#![enable(...)]` attributes.
-fn root_value(tokens: &[Token]) -> usize {
+fn root_value(tokens: &[Token], group_end: &[usize]) -> usize {
     let mut i = 0;
     while i < tokens.len() && tokens[i].kind == Kind::Other('#') {
         i += 1;
@@ -360,61 +475,10 @@ fn root_value(tokens: &[Token]) -> usize {
             i += 1;
         }
         if i < tokens.len() && matches!(tokens[i].kind, Kind::Open(_)) {
-            i = skip_group(tokens, i);
+            i = group_end[i];
         }
     }
     i
-}
-
-/// Given the index of an opening bracket, the index just past its match (or
-/// the end of the tokens when it is never closed). A closing bracket of the
-/// wrong kind still closes one level, so broken text cannot derail the scan.
-fn skip_group(tokens: &[Token], open: usize) -> usize {
-    let mut depth = 0usize;
-    let mut i = open;
-    while i < tokens.len() {
-        match tokens[i].kind {
-            Kind::Open(_) => depth += 1,
-            Kind::Close(_) => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return i + 1;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    tokens.len()
-}
-
-/// The elements of the group opened at `open`: `(first, end)` token ranges
-/// between top-level commas, empty ones left out.
-fn elements(tokens: &[Token], open: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut i = open + 1;
-    let mut start = i;
-    while i < tokens.len() {
-        match tokens[i].kind {
-            Kind::Open(_) => {
-                i = skip_group(tokens, i);
-                continue;
-            }
-            Kind::Close(_) => break,
-            Kind::Comma => {
-                if i > start {
-                    out.push((start, i));
-                }
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    if i > start {
-        out.push((start, i.min(tokens.len())));
-    }
-    out
 }
 
 /// The opening bracket holding the body of the value starting at `i`:
@@ -440,40 +504,156 @@ fn body(tokens: &[Token], mut i: usize) -> Option<usize> {
     }
 }
 
-/// The token index `segments` leads to: a field's name or an element's first token.
-fn find(tokens: &[Token], segments: &[Segment]) -> Option<usize> {
-    let mut value = root_value(tokens);
-    let mut found = None;
-    for seg in segments {
-        let open = body(tokens, value)?;
-        let elems = elements(tokens, open);
-        let (at, next) = match seg {
-            Segment::Index(n) => {
-                let (s, _) = *elems.get(*n)?;
-                (s, s)
-            }
-            Segment::Field(name) => {
-                let (s, _) = elems.iter().copied().find(|&(s, e)| {
-                    e >= s + 2
-                        && tokens[s + 1].kind == Kind::Colon
-                        && match &tokens[s].kind {
-                            Kind::Ident(id) | Kind::Str(id) => id == name,
-                            _ => false,
-                        }
-                })?;
-                (s, s + 2)
-            }
-        };
-        found = Some(at);
-        value = next;
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// How many times [`tokenize`] ran on this thread (each test has its
+        /// own thread, so tests running in parallel do not disturb it).
+        pub(super) static TOKENIZE_PASSES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn tokenize_passes() -> usize {
+        TOKENIZE_PASSES.with(|c| c.get())
+    }
+
+    /// The locator as it was before the index: it rescans groups from the
+    /// tokens for every step of every path. Kept as the oracle the indexed
+    /// [`Locator`] must agree with.
+    mod reference {
+        use super::super::*;
+
+        fn skip_group(tokens: &[Token], open: usize) -> usize {
+            let mut depth = 0usize;
+            let mut i = open;
+            while i < tokens.len() {
+                match tokens[i].kind {
+                    Kind::Open(_) => depth += 1,
+                    Kind::Close(_) => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            tokens.len()
+        }
+
+        fn root_value(tokens: &[Token]) -> usize {
+            let mut i = 0;
+            while i < tokens.len() && tokens[i].kind == Kind::Other('#') {
+                i += 1;
+                if i < tokens.len() && tokens[i].kind == Kind::Other('!') {
+                    i += 1;
+                }
+                if i < tokens.len() && matches!(tokens[i].kind, Kind::Open(_)) {
+                    i = skip_group(tokens, i);
+                }
+            }
+            i
+        }
+
+        fn elements(tokens: &[Token], open: usize) -> Vec<(usize, usize)> {
+            let mut out = Vec::new();
+            let mut i = open + 1;
+            let mut start = i;
+            while i < tokens.len() {
+                match tokens[i].kind {
+                    Kind::Open(_) => {
+                        i = skip_group(tokens, i);
+                        continue;
+                    }
+                    Kind::Close(_) => break,
+                    Kind::Comma => {
+                        if i > start {
+                            out.push((start, i));
+                        }
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            if i > start {
+                out.push((start, i.min(tokens.len())));
+            }
+            out
+        }
+
+        fn find(tokens: &[Token], segments: &[Segment]) -> Option<usize> {
+            let mut value = root_value(tokens);
+            let mut found = None;
+            for seg in segments {
+                let open = body(tokens, value)?;
+                let elems = elements(tokens, open);
+                let (at, next) = match seg {
+                    Segment::Index(n) => {
+                        let (s, _) = *elems.get(*n)?;
+                        (s, s)
+                    }
+                    Segment::Field(name) => {
+                        let (s, _) = elems.iter().copied().find(|&(s, e)| {
+                            e >= s + 2
+                                && tokens[s + 1].kind == Kind::Colon
+                                && match &tokens[s].kind {
+                                    Kind::Ident(id) | Kind::Str(id) => id == name,
+                                    _ => false,
+                                }
+                        })?;
+                        (s, s + 2)
+                    }
+                };
+                found = Some(at);
+                value = next;
+            }
+            found
+        }
+
+        pub fn locate(text: &str, path: &str) -> Option<Location> {
+            let segments = parse_path(path)?;
+            if segments.is_empty() {
+                return None;
+            }
+            let tokens = tokenize(text);
+            find(&tokens, &segments).map(|i| tokens[i].loc)
+        }
+
+        pub fn locate_or_parent(text: &str, path: &str) -> Option<Location> {
+            let mut segments = parse_path(path)?;
+            let tokens = tokenize(text);
+            while !segments.is_empty() {
+                if let Some(i) = find(&tokens, &segments) {
+                    return Some(tokens[i].loc);
+                }
+                segments.pop();
+            }
+            None
+        }
+    }
+
+    /// Every path in `paths`, located by one shared [`Locator`] and by the
+    /// reference one text-scan per path, must give the same answers.
+    fn assert_same_as_reference(text: &str, paths: &[String]) {
+        let locator = Locator::new(text);
+        for p in paths {
+            assert_eq!(
+                locator.locate(p),
+                reference::locate(text, p),
+                "locate({p:?}) in {text:?}"
+            );
+            assert_eq!(
+                locator.locate_or_parent(p),
+                reference::locate_or_parent(text, p),
+                "locate_or_parent({p:?}) in {text:?}"
+            );
+        }
+    }
 
     fn loc(line: usize, column: usize) -> Option<Location> {
         Some(Location { line, column })
@@ -623,6 +803,162 @@ Config(
         ) {
             let _ = locate(&text, &path);
             let _ = locate_or_parent(&text, &path);
+        }
+
+        #[test]
+        fn config_locate_index_agrees_with_reference_on_ron_like_text(
+            text in "[()\\[\\]{}:,\"'#!/*rb\\\\a-c0-9 \n_-]{0,120}",
+            paths in prop::collection::vec(
+                "(a|b|c)(\\[[0-3]\\])?(\\.(a|b|c)(\\[[0-3]\\])?){0,3}", 1..8),
+        ) {
+            assert_same_as_reference(&text, &paths);
+        }
+
+        #[test]
+        fn config_locate_index_agrees_with_reference_on_ron_values(
+            text in ron_text(),
+            paths in prop::collection::vec(
+                "(a|b|c)(\\[[0-3]\\]){0,2}(\\.(a|b|c)(\\[[0-3]\\]){0,2}){0,4}", 1..12),
+        ) {
+            assert_same_as_reference(&text, &paths);
+        }
+
+        #[test]
+        fn config_locate_index_agrees_with_reference_on_tricky_text(
+            paths in prop::collection::vec(
+                "(eal|cores|extra_args|ports|name|address|services|vip|real_servers|weight|\
+                  nested|map|key|inner|other|opt|deep)(\\[[0-3]\\]){0,3}\
+                  (\\.(eal|cores|extra_args|ports|name|address|services|vip|real_servers|\
+                  weight|nested|map|key|inner|other|opt|deep)(\\[[0-3]\\]){0,3}){0,3}",
+                1..12),
+        ) {
+            assert_same_as_reference(TRICKY, &paths);
+        }
+    }
+
+    /// A RON-ish document: a top-level struct with fields a, b and c
+    /// holding [`ron_value`]s, sometimes after an attribute.
+    fn ron_text() -> impl Strategy<Value = String> {
+        (any::<bool>(), ron_value(), ron_value(), ron_value()).prop_map(|(attr, a, b, c)| {
+            format!(
+                "{}Config(a: {a}, b: {b},\n c: {c})",
+                if attr {
+                    "#![enable(implicit_some)]\n"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+
+    /// RON-ish values: structs (named or not) with fields a, b and c, lists,
+    /// maps, `Some(...)`, strings holding brackets and commas, numbers and
+    /// comments, laid out with random spacing.
+    fn ron_value() -> impl Strategy<Value = String> {
+        let space = prop_oneof![
+            Just(""),
+            Just(" "),
+            Just("\n  "),
+            Just(" /* ( , ] */ "),
+            Just(" // ) ,\n")
+        ];
+        let leaf = prop_oneof![
+            Just("1".to_string()),
+            Just("\"a, (b]\"".to_string()),
+            Just("r#\"c\"#".to_string()),
+            Just("'('".to_string()),
+            Just("None".to_string()),
+            Just("Tcp".to_string()),
+        ];
+        let field = prop_oneof![Just("a"), Just("b"), Just("c"), Just("\"a\""), Just("r#b")];
+        leaf.prop_recursive(4, 48, 5, move |inner| {
+            let item = (space.clone(), inner.clone(), space.clone())
+                .prop_map(|(s1, v, s2)| format!("{s1}{v}{s2}"));
+            let entry = (field.clone(), space.clone(), inner.clone())
+                .prop_map(|(f, s, v)| format!("{f}:{s}{v}"));
+            prop_oneof![
+                (prop::collection::vec(item, 0..5), any::<bool>()).prop_map(|(xs, trailing)| {
+                    format!("[{}{}]", xs.join(","), if trailing { "," } else { "" })
+                }),
+                (
+                    prop_oneof![Just(""), Just("Config"), Just("Some")],
+                    prop::collection::vec(entry.clone(), 0..4),
+                    any::<bool>()
+                )
+                    .prop_map(|(name, xs, trailing)| {
+                        format!(
+                            "{name}({}{})",
+                            xs.join(", "),
+                            if trailing { "," } else { "" }
+                        )
+                    }),
+                prop::collection::vec(entry, 0..3).prop_map(|xs| format!("{{{}}}", xs.join(","))),
+                inner.prop_map(|v| format!("Some({v})")),
+            ]
+        })
+    }
+
+    /// A configuration whose `n` real servers all have an out-of-range
+    /// weight, one per line: real server `i` is on line `FIRST_RS_LINE + i`,
+    /// its `weight` in column [`WEIGHT_COLUMN`].
+    fn many_bad_weights(n: usize) -> String {
+        let mut t = String::from(
+            "(\n    eal: (cores: \"0-1\"),\n    \
+             ports: [(name: \"lan0\", device: \"net_null0\", address: \"198.18.0.2/15\")],\n    \
+             services: [(vip: \"198.18.0.100\", port: 80, real_servers: [\n",
+        );
+        for i in 0..n {
+            t.push_str(&format!(
+                "        (weight: 70000, address: \"198.19.{}.{}\"),\n",
+                i / 250,
+                1 + i % 250
+            ));
+        }
+        t.push_str("    ])],\n)\n");
+        t
+    }
+    const FIRST_RS_LINE: usize = 5;
+    const WEIGHT_COLUMN: usize = 10;
+
+    fn problems_of(text: &str) -> Vec<crate::config::Problem> {
+        match crate::config::parse(text, "many.ron") {
+            Err(crate::config::ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected validation problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn config_locate_many_problems_as_before() {
+        // On a file small enough for the old one-scan-per-problem locator,
+        // every problem is where that locator put it.
+        let text = many_bad_weights(300);
+        let problems = problems_of(&text);
+        assert_eq!(problems.len(), 300, "{:?}", &problems[..3]);
+        for p in &problems {
+            let old = reference::locate_or_parent(&text, &p.field);
+            assert_eq!(
+                (p.line, p.column),
+                (old.map(|l| l.line), old.map(|l| l.column)),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn config_locate_4000_problems_in_one_tokenizer_pass() {
+        let text = many_bad_weights(4000);
+        let before = tokenize_passes();
+        let problems = problems_of(&text);
+        // Tokenised once for all problems, not once per problem.
+        assert_eq!(tokenize_passes() - before, 1);
+        assert_eq!(problems.len(), 4000);
+        for (i, p) in problems.iter().enumerate() {
+            assert_eq!(p.field, format!("services[0].real_servers[{i}].weight"));
+            assert_eq!(
+                (p.line, p.column),
+                (Some(FIRST_RS_LINE + i), Some(WEIGHT_COLUMN)),
+                "{p}"
+            );
         }
     }
 }

@@ -16,7 +16,10 @@ use std::path::Path;
 
 pub use error::{ConfigError, Problem};
 pub use types::*;
-pub use validate::{parse_lcore_list, parse_lcores_mapping, validate};
+pub use validate::{
+    check_cpus, format_core_list, lcores_mapping_cpus, parse_lcore_list, parse_lcores_mapping,
+    validate,
+};
 
 /// Reads, parses and validates the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -40,16 +43,25 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     if problems.is_empty() {
         return Ok(cfg);
     }
-    for p in &mut problems {
-        if let Some(loc) = locate::locate_or_parent(text, &p.field) {
-            p.line = Some(loc.line);
-            p.column = Some(loc.column);
-        }
-    }
+    locate_problems(text, &mut problems);
     Err(ConfigError::Invalid {
         origin: origin.to_string(),
         problems,
     })
+}
+
+/// Fills in the line and column of each problem from `text`: the field's
+/// own, or that of the nearest enclosing element written in the text.
+pub fn locate_problems(text: &str, problems: &mut [Problem]) {
+    // One locator for all problems: the text is tokenised once, however
+    // many problems there are.
+    let locator = locate::Locator::new(text);
+    for p in problems {
+        if let Some(loc) = locator.locate_or_parent(&p.field) {
+            p.line = Some(loc.line);
+            p.column = Some(loc.column);
+        }
+    }
 }
 
 /// Writes `cfg` as pretty RON: every field, in declaration order, four-space

@@ -173,9 +173,9 @@ fn check_control(cfg: &Config, v: &mut Vec<Problem>) {
     }
 }
 
-/// The lcore ids named by a DPDK `--lcores` mapping such as
-/// "(0-2)@(0-1)" or "0@0,1@1,2@1": the part of each element before `@`.
-pub fn parse_lcores_mapping(s: &str) -> Result<Vec<u32>, String> {
+/// The elements of a DPDK `--lcores` mapping: split at commas outside
+/// parentheses ("0,(1,2)@1" gives "0" and "(1,2)@1").
+fn lcores_elements(s: &str) -> Result<Vec<&str>, String> {
     let mut elements = Vec::new();
     let (mut depth, mut start) = (0i32, 0usize);
     for (i, c) in s.char_indices() {
@@ -196,11 +196,21 @@ pub fn parse_lcores_mapping(s: &str) -> Result<Vec<u32>, String> {
         return Err(format!("unbalanced parentheses in lcores mapping `{s}`"));
     }
     elements.push(&s[start..]);
+    Ok(elements)
+}
+
+/// A core list, with or without the parentheses of a mapping's group.
+fn lcores_group(group: &str, s: &str) -> Result<Vec<u32>, String> {
+    let list = group.trim().trim_start_matches('(').trim_end_matches(')');
+    parse_lcore_list(list).map_err(|e| format!("in lcores mapping `{s}`: {e}"))
+}
+
+/// The lcore ids named by a DPDK `--lcores` mapping such as
+/// "(0-2)@(0-1)" or "0@0,1@1,2@1": the part of each element before `@`.
+pub fn parse_lcores_mapping(s: &str) -> Result<Vec<u32>, String> {
     let mut all = Vec::new();
-    for e in elements {
-        let lcores = e.split('@').next().unwrap_or("").trim();
-        let list = lcores.trim_start_matches('(').trim_end_matches(')');
-        for l in parse_lcore_list(list).map_err(|e| format!("in lcores mapping `{s}`: {e}"))? {
+    for e in lcores_elements(s)? {
+        for l in lcores_group(e.split('@').next().unwrap_or(""), s)? {
             if all.contains(&l) {
                 return Err(format!("lcore {l} appears twice in lcores mapping `{s}`"));
             }
@@ -208,6 +218,130 @@ pub fn parse_lcores_mapping(s: &str) -> Result<Vec<u32>, String> {
         }
     }
     Ok(all)
+}
+
+/// The CPUs a DPDK `--lcores` mapping runs its lcores on, ascending: the
+/// part after `@` of each element, or for an element without `@` its lcore
+/// ids themselves (DPDK runs lcore N on CPU N then).
+pub fn lcores_mapping_cpus(s: &str) -> Result<Vec<u32>, String> {
+    let mut cpus = Vec::new();
+    for e in lcores_elements(s)? {
+        let group = match e.split_once('@') {
+            Some((_, cpus)) => cpus,
+            None => e,
+        };
+        cpus.extend(lcores_group(group, s)?);
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
+/// A DPDK core list for `cpus` (ascending), runs collapsed: `[0, 1, 2, 5]`
+/// gives "0-2,5".
+pub fn format_core_list(cpus: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        out.push(if j > i {
+            format!("{}-{}", cpus[i], cpus[j])
+        } else {
+            cpus[i].to_string()
+        });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
+/// Checks the EAL cores against the CPUs this process may run on (`cpus`,
+/// e.g. from `sched_getaffinity`). Kept out of [`validate`], which must
+/// give the same answer on every machine (`lbctl validate`, CI): lbd calls
+/// this at start-up and for `--check`, with the machine's CPUs, so that a
+/// core list the machine cannot honour is refused in one line instead of
+/// DPDK's usage text. Nothing is reported for a list `validate` already
+/// refuses.
+pub fn check_cpus(cfg: &Config, cpus: &[u32]) -> Vec<Problem> {
+    let mut v = Vec::new();
+    if cpus.is_empty() {
+        // Not known: nothing to check against (and a process always runs
+        // somewhere, so this is never the machine's real answer).
+        return v;
+    }
+    let here = format!(
+        "lbd may run on CPU{} {} here",
+        if cpus.len() == 1 { "" } else { "s" },
+        format_core_list(cpus)
+    );
+    let missing = |wanted: &[u32]| -> Vec<u32> {
+        let mut m: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|c| !cpus.contains(c))
+            .collect();
+        m.sort_unstable();
+        m
+    };
+    let cpu_words = |m: &[u32]| {
+        format!(
+            "CPU{} {}",
+            if m.len() == 1 { "" } else { "s" },
+            format_core_list(m)
+        )
+    };
+    match &cfg.eal.lcores {
+        None => {
+            let Ok(lcores) = parse_lcore_list(&cfg.eal.cores) else {
+                return v;
+            };
+            let m = missing(&lcores);
+            if !m.is_empty() {
+                // `-l` runs lcore N on CPU N: more lcores than CPUs needs
+                // a mapping that shares CPUs.
+                let mut sorted = lcores.clone();
+                sorted.sort_unstable();
+                v.push(Problem::new(
+                    "eal.cores",
+                    format!(
+                        "core list \"{}\" names {}, which this machine does not have ({here}); \
+                         name CPUs it has, or run {} lcores on fewer CPUs with eal.lcores instead \
+                         of eal.cores, e.g. lcores: Some(\"({})@({})\")",
+                        cfg.eal.cores,
+                        cpu_words(&m),
+                        lcores.len(),
+                        format_core_list(&sorted),
+                        format_core_list(cpus),
+                    ),
+                ));
+            }
+        }
+        Some(mapping) => {
+            let (Ok(lcores), Ok(wanted)) =
+                (parse_lcores_mapping(mapping), lcores_mapping_cpus(mapping))
+            else {
+                return v;
+            };
+            let m = missing(&wanted);
+            if !m.is_empty() {
+                let mut sorted = lcores.clone();
+                sorted.sort_unstable();
+                v.push(Problem::new(
+                    "eal.lcores",
+                    format!(
+                        "lcores mapping \"{mapping}\" runs lcores on {}, which this machine does \
+                         not have ({here}); map them onto CPUs it has, e.g. \"({})@({})\"",
+                        cpu_words(&m),
+                        format_core_list(&sorted),
+                        format_core_list(cpus),
+                    ),
+                ));
+            }
+        }
+    }
+    v
 }
 
 fn check_eal(cfg: &Config, v: &mut Vec<Problem>) {
@@ -1320,6 +1454,87 @@ mod tests {
             ),
             vec![]
         );
+    }
+
+    #[test]
+    fn lcores_mapping_cpus_and_core_list_format() {
+        assert_eq!(lcores_mapping_cpus("(0-2)@(0-1)").unwrap(), vec![0, 1]);
+        assert_eq!(lcores_mapping_cpus("0@0,1@1,2@1").unwrap(), vec![0, 1]);
+        // Without `@`, lcore N runs on CPU N.
+        assert_eq!(lcores_mapping_cpus("0,(1,2)@5").unwrap(), vec![0, 5]);
+        assert_eq!(lcores_mapping_cpus("0-2").unwrap(), vec![0, 1, 2]);
+        assert_eq!(lcores_mapping_cpus("1@(3,7)").unwrap(), vec![3, 7]);
+        assert!(lcores_mapping_cpus("(0-2@1").is_err());
+        assert!(lcores_mapping_cpus("0@(x)").is_err());
+        assert_eq!(format_core_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
+        assert_eq!(format_core_list(&[3]), "3");
+        assert_eq!(format_core_list(&[]), "");
+    }
+
+    /// The one problem `check_cpus` finds in BASE with `eal` replaced by
+    /// `eal` and `queues_per_port` queues, on a machine with `cpus`.
+    fn cpu_problems(eal: &str, queues: u16, cpus: &[u32]) -> Vec<Problem> {
+        let text = BASE.replace(r#"eal: (cores: "0-1"),"#, eal).replace(
+            "services: [",
+            &format!("workers: (queues_per_port: {queues}),\n    services: ["),
+        );
+        let cfg = parse(&text, "t.ron").unwrap_or_else(|e| panic!("{e}"));
+        let mut problems = check_cpus(&cfg, cpus);
+        crate::config::locate_problems(&text, &mut problems);
+        problems
+    }
+
+    #[test]
+    fn config_cores_against_the_machine() {
+        // Two CPUs, three lcores by `-l`: refused, with a mapping that fits.
+        let p = cpu_problems(r#"eal: (cores: "0-2"),"#, 2, &[0, 1]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].field, "eal.cores");
+        assert_eq!((p[0].line, p[0].column), (Some(2), Some(11)));
+        assert_eq!(
+            p[0].message,
+            "core list \"0-2\" names CPU 2, which this machine does not have (lbd may run on \
+             CPUs 0-1 here); name CPUs it has, or run 3 lcores on fewer CPUs with eal.lcores \
+             instead of eal.cores, e.g. lcores: Some(\"(0-2)@(0-1)\")"
+        );
+        // Several missing, in a sparse CPU set.
+        let p = cpu_problems(r#"eal: (cores: "0-3"),"#, 1, &[0, 1, 4, 5]);
+        assert!(p[0].message.contains("names CPUs 2-3,"), "{p:?}");
+        assert!(
+            p[0].message.contains("(lbd may run on CPUs 0-1,4-5 here)"),
+            "{p:?}"
+        );
+        // CPUs the machine has are fine, wherever they are.
+        assert_eq!(cpu_problems(r#"eal: (cores: "0-1"),"#, 1, &[0, 1]), vec![]);
+        assert_eq!(
+            cpu_problems(r#"eal: (cores: "4,5"),"#, 1, &[0, 4, 5]),
+            vec![]
+        );
+        // The suggested mapping is accepted on that machine.
+        assert_eq!(
+            cpu_problems(r#"eal: (lcores: Some("(0-2)@(0-1)")),"#, 2, &[0, 1]),
+            vec![]
+        );
+        // A mapping onto CPUs that do not exist.
+        let p = cpu_problems(r#"eal: (lcores: Some("(0-2)@(0-3)")),"#, 2, &[0, 1]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].field, "eal.lcores");
+        assert_eq!(
+            p[0].message,
+            "lcores mapping \"(0-2)@(0-3)\" runs lcores on CPUs 2-3, which this machine does not \
+             have (lbd may run on CPUs 0-1 here); map them onto CPUs it has, e.g. \"(0-2)@(0-1)\""
+        );
+        // Without `@` a mapping's lcores are its CPUs.
+        let p = cpu_problems(r#"eal: (lcores: Some("0,1,2")),"#, 2, &[0, 1]);
+        assert!(p[0].message.contains("runs lcores on CPU 2,"), "{p:?}");
+        // A single CPU.
+        let p = cpu_problems(r#"eal: (lcores: Some("0,1@1")),"#, 1, &[0]);
+        assert!(
+            p[0].message.contains("(lbd may run on CPU 0 here)"),
+            "{p:?}"
+        );
+        // Unknown CPUs: nothing to say.
+        assert_eq!(cpu_problems(r#"eal: (cores: "0-7"),"#, 1, &[]), vec![]);
     }
 
     #[test]

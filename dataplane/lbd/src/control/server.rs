@@ -93,6 +93,51 @@ pub fn group_id(name: &str) -> Option<u32> {
     }
 }
 
+/// What a request asks for, in lbctl's words, for the log.
+fn request_name(r: &Request) -> &'static str {
+    // Exhaustive on purpose: a new request needs a name here.
+    match r {
+        Request::Status => "status",
+        Request::List => "list",
+        Request::Conns { .. } => "conns",
+        Request::AddService(_) => "service add",
+        Request::EditService { .. } => "service edit",
+        Request::DeleteService(_) => "service del",
+        Request::AddReal { .. } => "real add",
+        Request::EditReal { .. } => "real edit",
+        Request::DeleteReal { .. } => "real del",
+        Request::Clear => "clear",
+        Request::Zero => "zero",
+        Request::GetTimeouts => "timeouts",
+        Request::SetTimeouts(_) => "timeouts set",
+        Request::Save => "save",
+        Request::Restore { .. } => "restore",
+        Request::Validate { .. } => "validate",
+        Request::Reload => "reload",
+    }
+}
+
+/// The log line for a write refused to `p`: which request, from whom, and
+/// what would have allowed it.
+fn refusal(r: &Request, p: &Peer, group: Option<u32>) -> String {
+    let rule = match group {
+        Some(g) => format!(
+            "uid {} is not root and neither its group {} nor its supplementary groups are the \
+             control group (gid {g}, control.group)",
+            p.uid, p.gid
+        ),
+        None => format!(
+            "uid {} is not root, and without control.group only root may change lbd",
+            p.uid
+        ),
+    };
+    format!(
+        "control socket: refused `{}` from pid {}: permission denied: {rule}",
+        request_name(r),
+        p.pid
+    )
+}
+
 fn may_write(p: &Peer, group: Option<u32>) -> bool {
     p.uid == 0 || group.is_some_and(|g| p.gid == g || groups_of(p.pid).contains(&g))
 }
@@ -246,12 +291,7 @@ fn client(mut s: UnixStream, plane: &Mutex<ControlPlane>, group: Option<u32>) {
                 ),
             ))
         } else if frame.request.is_write() && !may_write(&peer, group) {
-            warn!(
-                "control socket: refused {:?} from uid {} (pid {}): not root or in the control group",
-                std::mem::discriminant(&frame.request),
-                peer.uid,
-                peer.pid
-            );
+            warn!("{}", refusal(&frame.request, &peer, group));
             Err(ApiError::new(
                 ErrorKind::PermissionDenied,
                 "only root or members of the control group may change lbd's configuration",
@@ -265,5 +305,32 @@ fn client(mut s: UnixStream, plane: &Mutex<ControlPlane>, group: Option<u32>) {
         if reply(&mut s, response).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::*;
+
+    #[test]
+    fn refused_writes_are_logged_in_words() {
+        let p = Peer {
+            pid: 4242,
+            uid: 65534,
+            gid: 65534,
+        };
+        assert_eq!(
+            refusal(&Request::Zero, &p, None),
+            "control socket: refused `zero` from pid 4242: permission denied: uid 65534 is not \
+             root, and without control.group only root may change lbd"
+        );
+        assert_eq!(
+            refusal(&Request::Restore { ron: "()".into() }, &p, Some(998)),
+            "control socket: refused `restore` from pid 4242: permission denied: uid 65534 is \
+             not root and neither its group 65534 nor its supplementary groups are the control \
+             group (gid 998, control.group)"
+        );
+        assert_eq!(request_name(&Request::Reload), "reload");
+        assert_eq!(request_name(&Request::Clear), "clear");
     }
 }
