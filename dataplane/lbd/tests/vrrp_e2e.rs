@@ -266,6 +266,36 @@ fn local_server(lab: &Lab, role: &str, name: &str) -> std::process::Child {
         .expect("lab-httpd.py")
 }
 
+/// What the lbd in `role` says about the two-box service, for a failure
+/// message: its VRRP state and snapshot generation, each real server's
+/// weight (in the published snapshot the workers schedule with), health,
+/// connection counts and counters, the non-zero event and drop counters
+/// (`forwarded_dr`, `forwarded_local`, `local_from_peer`,
+/// `drop_neigh_unresolved`, `drop_vrrp_backup`, ...), and its log (health
+/// changes and when the control plane applied them).
+fn two_box_state(lab: &Lab, role: &str, lbd: &Lbd) -> String {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let (_, out, _) = lab.lbctl_in(role, args);
+        serde_json::from_str(&out).unwrap_or_default()
+    };
+    let (status, list) = (json(&["--json", "status"]), json(&["--json", "list"]));
+    let mut s = format!(
+        "--- {role}: vrrp {} generation {}\n",
+        status["vrrp"]["state"], status["generation"]
+    );
+    for r in list[0]["reals"].as_array().into_iter().flatten() {
+        s += &format!(
+            "  real {} weight {} active {} inactive {} counters {} health {}\n",
+            r["address"], r["weight"], r["active"], r["inactive"], r["counters"], r["health"]
+        );
+    }
+    s += &format!("  counters {}\n  log:\n", status["counters"]);
+    for l in lbd.err.lock().unwrap().iter() {
+        s += &format!("    {l}\n");
+    }
+    s
+}
+
 #[test]
 fn two_boxes_each_director_and_real_server() {
     if !may_run("two_boxes_each_director_and_real_server") {
@@ -278,12 +308,14 @@ fn two_boxes_each_director_and_real_server() {
     let mut web_a = local_server(&lab, "dir", "boxA");
     let mut web_b = local_server(&lab, "dir2", "boxB");
     // The example configuration of the reference setup, as shipped, with
-    // this lab's socket paths and faster timers.
+    // this lab's socket paths and faster timers. rise and fall stay as
+    // shipped (2): with fall 1, one check slower than its timeout on a
+    // loaded machine would take a healthy box out of service.
     let fast = [
         ("advert_interval_ms: 1000", "advert_interval_ms: 200"),
         (
             "interval_ms: 1000, timeout_ms: 1000, rise: 2, fall: 2",
-            "interval_ms: 300, timeout_ms: 1000, rise: 1, fall: 1",
+            "interval_ms: 300, timeout_ms: 1000, rise: 2, fall: 2",
         ),
     ];
     let a = lab.start_lbd_from(
@@ -299,28 +331,45 @@ fn two_boxes_each_director_and_real_server() {
     wait("A master, B backup", || {
         vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
     });
-    let all_up = |role: &str| {
+    // Wait until each box's workers may schedule both servers. `health.up`
+    // is the checker's verdict, applied to the workers' snapshot only at
+    // the control plane's next tick; `weight` is what that published
+    // snapshot holds. A's first check of B always fails (B is not running
+    // yet), so A has B at weight 0 until B's UP is applied: waiting for
+    // the verdict alone let the requests below run in that gap, all to A.
+    let in_service = |role: &str| {
         let (_, out, _) = lab.lbctl_in(role, &["--json", "list"]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
         v[0]["reals"].as_array().is_some_and(|rs| {
             rs.len() == 2
-                && rs
-                    .iter()
-                    .all(|r| r["health"]["checked"] == true && r["health"]["up"] == true)
+                && rs.iter().all(|r| {
+                    r["health"]["checked"] == true
+                        && r["health"]["up"] == true
+                        && r["weight"].as_u64().is_some_and(|w| w > 0)
+                })
         })
     };
-    wait("both boxes see both servers up", || {
-        all_up("dir") && all_up("dir2")
+    wait("both boxes schedule both servers", || {
+        in_service("dir") && in_service("dir2")
     });
+    // A's dataplane knows B's MAC (else a SYN to B waits for its
+    // retransmission).
+    a.wait_resolved(&["198.18.0.3"]);
 
-    // A schedules: to itself (delivered to its own stack) and to B by DR;
-    // B serves what A sent without scheduling it again.
+    // A schedules (rr): to itself (delivered to its own stack) and to B by
+    // DR; B serves what A sent without scheduling it again.
+    let url = format!("http://{VIP}/");
     let answers: Vec<String> = (0..6)
-        .map(|_| lab.curl(&format!("http://{VIP}/")))
+        .map(|_| match lab.curl_args(&[], &url) {
+            (true, out, _) => out.trim().to_string(),
+            (false, _, err) => format!("curl failed: {}", err.trim()),
+        })
         .collect();
     assert!(
-        answers.contains(&"boxA".to_string()) && answers.contains(&"boxB".to_string()),
-        "both boxes serve: {answers:?}"
+        answers.iter().any(|x| x == "boxA") && answers.iter().any(|x| x == "boxB"),
+        "both boxes serve: {answers:?}\n{}\n{}",
+        two_box_state(&lab, "dir", &a),
+        two_box_state(&lab, "dir2", &b)
     );
 
     // A dies: B takes the VIP, its check takes A out, B serves alone.
@@ -332,8 +381,17 @@ fn two_boxes_each_director_and_real_server() {
         let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
         v[0]["reals"][0]["health"]["up"] == false && v[0]["reals"][0]["weight"] == 0
     });
+    // B's gratuitous ARP moved the client's entry for the VIP to B.
+    wait("the client's neighbour entry moved to B", || {
+        client_mac_for_vip(&lab) == lab.env["LAB_DIR2_MAC"]
+    });
     for _ in 0..3 {
-        assert_eq!(lab.curl(&format!("http://{VIP}/")), "boxB");
+        let (ok, out, err) = lab.curl_args(&[], &url);
+        assert!(
+            ok && out.trim() == "boxB",
+            "B serves alone: {out:?} {err}\n{}",
+            two_box_state(&lab, "dir2", &b)
+        );
     }
     let rb = b.stop();
     assert!(rb.get("local_from_peer") > 0, "B served A's frames locally");
