@@ -244,7 +244,7 @@ impl ConnTable {
     /// window filled up while the table still has room: with a single
     /// window of 8 entries, refusals started at about 11% load at 10 M
     /// entries (bench/RESULTS.md).
-    #[inline]
+    #[inline(always)]
     pub fn probe(&mut self, key: &ConnKey, hash: u64, now: Tick) -> Probe {
         let (k0, k1) = key.words();
         // Per window: first free entry, first expired entry, free count.

@@ -267,6 +267,7 @@ impl Worker {
         self.process_buf(&mut SliceBuf(frame), rx_port, now)
     }
 
+    #[inline(always)]
     fn classify(&mut self, frame: &mut [u8], rx_port: u16, now: Tick) -> Action {
         let Some(port) = self.snap.ports.get(rx_port as usize) else {
             return Verdict::Drop(Counter::DropNotOurMac).into();
@@ -278,7 +279,7 @@ impl Worker {
         if src == port.mac {
             return Verdict::Drop(Counter::DropOwnFrame).into();
         }
-        if src.is_multicast() || src.is_zero() {
+        if src.is_group_or_zero() {
             // No station sends from a group or null address: answering or
             // learning it would make us talk to a whole segment.
             return Verdict::Drop(Counter::DropEthBadSource).into();
@@ -415,7 +416,7 @@ impl Worker {
             if bad_source(src) || snap.own_port(src).is_some() {
                 return Verdict::Drop(Counter::DropIpv4BadSource).into();
             }
-            if src == dst || snap.is_vip(src) {
+            if src == dst || snap.is_vip_source(src) {
                 // "Land": spoofed from the VIP itself (or another VIP); a
                 // DR real server holding the VIP would answer itself.
                 return Verdict::Drop(Counter::DropIpv4Land).into();

@@ -249,6 +249,8 @@ pub struct Snapshot {
     service_map: FlatMap,
     /// VIPs (sorted, host order) for ARP and ICMP echo.
     vips: Vec<u32>,
+    /// The lowest and highest VIP ((1, 0): none).
+    vip_range: (u32, u32),
     /// Port addresses (host order).
     own: Vec<u32>,
     /// Outer source addresses for tunnelled flows; `None`: the egress port's.
@@ -436,6 +438,10 @@ impl Snapshot {
             routes,
             neighbours,
             service_map,
+            vip_range: match (vips.first(), vips.last()) {
+                (Some(&lo), Some(&hi)) => (lo, hi),
+                _ => (1, 0),
+            },
             vips,
             own,
             tunnel_pool: cfg.tunnel.source_pool.map(|c| SourcePool {
@@ -455,6 +461,13 @@ impl Snapshot {
             .get(service_key(proto, vip, port))
             .or_else(|| self.service_map.get(service_key(proto, vip, 0)))
             .map(|i| i as usize)
+    }
+
+    /// [`is_vip`](Self::is_vip) for a packet's source: almost never a VIP,
+    /// so a range test answers first.
+    #[inline]
+    pub fn is_vip_source(&self, ip: u32) -> bool {
+        ip >= self.vip_range.0 && ip <= self.vip_range.1 && self.is_vip(ip)
     }
 
     #[inline]

@@ -240,6 +240,16 @@ impl MacAddr {
         !self.is_multicast()
     }
 
+    /// Whether no station can send from this address: a group (multicast
+    /// or broadcast) or all zeros. Two word tests, for the per-frame check.
+    #[inline]
+    pub const fn is_group_or_zero(&self) -> bool {
+        let b = self.0;
+        let head = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        let tail = u16::from_ne_bytes([b[4], b[5]]) as u32;
+        b[0] & 1 != 0 || (head | tail) == 0
+    }
+
     /// Whether this is all zeros.
     #[inline]
     pub const fn is_zero(&self) -> bool {
