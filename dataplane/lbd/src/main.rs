@@ -463,8 +463,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         None => None,
     };
     let socket_path = PathBuf::from(&cfg.control.socket);
+    // BindError's messages name the path already.
     let listener = control::server::bind(&socket_path, group)
-        .map_err(|e| StartError(format!("control socket {}: {e}", socket_path.display())))?;
+        .map_err(|e| StartError(format!("control socket: {e}")))?;
     let plane = Arc::new(Mutex::new(control::plane::ControlPlane::new(
         shared.clone(),
         cli.config.clone(),
