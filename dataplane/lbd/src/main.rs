@@ -18,6 +18,7 @@ mod health;
 mod kernel;
 mod latency;
 mod metrics;
+mod metrics_http;
 mod report;
 mod shared;
 mod sync;
