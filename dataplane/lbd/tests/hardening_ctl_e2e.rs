@@ -47,18 +47,20 @@ fn idle_control_connections_do_not_lock_out_lbctl() {
     let idle: Vec<UnixStream> = (0..40)
         .map(|_| UnixStream::connect(lab.socket_path()).unwrap())
         .collect();
+    // lbctl connects after all of them (lbd accepts in order) and gets in
+    // at once: no error, no waiting for idle ones to time out.
+    let out = lab.lbctl_ok(&["status"]);
+    assert!(out.contains("generation"), "{out}");
+    // Room was made by disconnecting idle clients, and lbd said so.
     lbd.wait_for(
         |_, e| {
             e.iter()
                 .filter(|l| l.contains("to make room for pid"))
                 .count()
-                >= idle.len() - 16
+                > idle.len() - 16
         },
         "lbd to log that it disconnected idle clients to make room",
     );
-    // lbctl gets in at once: no error, no waiting for idle ones to time out.
-    let out = lab.lbctl_ok(&["status"]);
-    assert!(out.contains("generation"), "{out}");
     // One thread per connected client at most, and at most 16 of them.
     let after = threads_of(lbd.pid());
     assert!(
@@ -110,7 +112,13 @@ sys.stdin.read()
     );
     assert!(ok, "scrape failed: {err}");
     assert!(text.contains("lbd_uptime_seconds"), "{text}");
-    // The connections over the limit (64) made room or were counted.
+    // No thread per connection: the server is one thread, started already.
+    let after = threads_of(lbd.pid());
+    assert_eq!(
+        after, before,
+        "threads: {before} before, {after} with 300 idle"
+    );
+    // The connections over the limit (64) made room or timed out, counted.
     let accepted = sample(
         &text,
         "lbd_metrics_http_connections_total{event=\"accepted\"}",
@@ -122,28 +130,41 @@ sys.stdin.read()
         evicted + timed_out >= 300.0 - 64.0,
         "evicted {evicted}, timed out {timed_out}"
     );
-    // No thread per connection: the server is one thread, started already.
-    let after = threads_of(lbd.pid());
-    assert_eq!(after, before, "threads: {before} before, {after} with 300 idle");
     // Closing its stdin ends the holder.
     drop(child.stdin.take());
     let _ = child.wait();
     lbd.stop();
 }
 
-/// lbd run directly (no namespace) with the configuration at `path`;
-/// (success, stderr). For configurations that must fail before serving.
-fn lbd_fails_with(path: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lbd"))
+/// lbd run directly (no namespace) with the configuration at `path`, for
+/// configurations it must refuse: (whether it exited without becoming ready,
+/// its stderr). An lbd that does become ready is stopped at once.
+fn lbd_refuses(path: &std::path::Path) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lbd"))
         .arg("--config")
         .arg(path)
-        .stdout(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run lbd");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let stderr = {
+        let mut e = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut e, &mut s);
+            s
+        })
+    };
+    // Its stdout ends when it exits; "lbd: ready" means it did not refuse.
+    let ready = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("lbd: ready"));
+    if ready {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    (!ready && !status.success(), stderr.join().unwrap())
 }
 
 #[test]
@@ -164,8 +185,8 @@ fn a_control_socket_on_the_config_file_is_refused_and_the_file_kept() {
         path.display()
     );
     std::fs::write(&path, &text).unwrap();
-    let (ok, err) = lbd_fails_with(&path);
-    assert!(!ok, "lbd started with its socket on its configuration");
+    let (refused, err) = lbd_refuses(&path);
+    assert!(refused, "lbd started with its socket on its configuration");
     assert!(
         err.contains(&format!("{}:4:", path.display()))
             && err.contains("control.socket: socket path")
@@ -215,8 +236,8 @@ fn a_control_socket_on_a_regular_file_is_refused_and_the_file_kept() {
         ),
     )
     .unwrap();
-    let (ok, err) = lbd_fails_with(&path);
-    assert!(!ok, "lbd started with its socket on a regular file");
+    let (refused, err) = lbd_refuses(&path);
+    assert!(refused, "lbd started with its socket on a regular file");
     assert!(
         err.contains(&format!(
             "{} is a regular file, not a socket",
