@@ -42,7 +42,7 @@ pub struct Limits {
     /// makes room for a newcomer; if all are busy, the newcomer is refused.
     pub max_clients: usize,
     /// Time a client has to send a whole request, from connecting or from
-    /// its previous answer; also the time each write of an answer may take.
+    /// its previous answer; also the time it has to take a whole answer.
     pub idle_timeout: Duration,
 }
 
@@ -533,7 +533,7 @@ fn admit(
     }
 }
 
-fn reply(s: &mut UnixStream, response: Result<Response, ApiError>) -> Result<(), FrameError> {
+fn reply(s: &mut impl io::Write, response: Result<Response, ApiError>) -> Result<(), FrameError> {
     write_frame(
         s,
         &ResponseFrame {
@@ -543,21 +543,38 @@ fn reply(s: &mut UnixStream, response: Result<Response, ApiError>) -> Result<(),
     )
 }
 
-/// Reads from a stream until a fixed point in time, however the bytes
-/// trickle in: each read waits at most for what is left.
+/// Reads from or writes to a stream until a fixed point in time, however
+/// slowly the other side goes: each call waits at most for what is left.
 struct Deadline<'a> {
     stream: &'a UnixStream,
     until: Instant,
 }
 
-impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Deadline<'_> {
+    fn left(&self) -> io::Result<Duration> {
         let left = self.until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left))?;
+        Ok(left)
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
         (&mut &*self.stream).read(buf)
+    }
+}
+
+impl io::Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        (&mut &*self.stream).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -576,7 +593,7 @@ impl Drop for Leave<'_> {
 /// One client: requests in turn until it closes, errs, idles out or is
 /// disconnected to make room.
 fn client(
-    mut s: UnixStream,
+    s: UnixStream,
     id: u64,
     peer: Peer,
     handler: &Handler,
@@ -585,7 +602,6 @@ fn client(
     clients: &Clients,
 ) {
     let _leave = Leave { clients, id };
-    let _ = s.set_write_timeout(Some(limits.idle_timeout));
     loop {
         let mut from = Deadline {
             stream: &s,
@@ -595,8 +611,12 @@ fn client(
             Ok(b) => b,
             Err(FrameError::Closed) => return,
             Err(e @ FrameError::TooLarge(_)) => {
+                let mut to = Deadline {
+                    stream: &s,
+                    until: Instant::now() + limits.idle_timeout,
+                };
                 let _ = reply(
-                    &mut s,
+                    &mut to,
                     Err(ApiError::new(ErrorKind::TooLarge, e.to_string())),
                 );
                 return;
@@ -624,7 +644,13 @@ fn client(
             return;
         }
         let (response, go_on) = respond(&body, &peer, handler, group);
-        let sent = reply(&mut s, response);
+        // The whole answer must be taken within the timeout too, so a
+        // client that stops reading cannot stay "busy" for long.
+        let mut to = Deadline {
+            stream: &s,
+            until: Instant::now() + limits.idle_timeout,
+        };
+        let sent = reply(&mut to, response);
         clients.done(id);
         if sent.is_err() || !go_on {
             return;
@@ -1038,6 +1064,47 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         };
         assert!(ended, "still connected after {sent} bytes");
+    }
+
+    #[test]
+    fn a_client_reading_its_answer_too_slowly_is_disconnected() {
+        let limits = Limits {
+            max_clients: 4,
+            idle_timeout: Duration::from_millis(300),
+        };
+        // An answer far larger than the socket's buffers.
+        let big = "x".repeat(4 << 20);
+        let server = Server::start(
+            "slow-reader",
+            limits,
+            Arc::new(move |_| Ok(Response::Config(big.clone()))),
+        );
+        let mut s = server.connect();
+        write_frame(
+            &mut s,
+            &RequestFrame {
+                version: PROTOCOL_VERSION,
+                request: Request::Status,
+            },
+        )
+        .unwrap();
+        // Keep reading, slowly: the answer would take minutes at this pace.
+        let mut buf = [0u8; 1024];
+        let mut got = 0;
+        let ended = loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break true,
+                Ok(n) => got += n,
+            }
+            if got >= 4 << 20 {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(ended, "the whole answer arrived");
+        wait_until("the client to leave the list", || {
+            server.clients.connected() == 0
+        });
     }
 
     #[test]
