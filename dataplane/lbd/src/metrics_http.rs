@@ -69,6 +69,9 @@ pub const STOP_POLL: Duration = Duration::from_millis(250);
 /// flood of connections cannot starve the ones already open.
 const ACCEPT_BATCH: usize = 256;
 
+/// How long the listener rests after a failed accept.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
 /// After its answer, a connection's leftover input (a request body nobody
 /// asked for) is read and dropped up to this much, so that closing does not
 /// reset the connection before the client read the answer.
@@ -193,16 +196,23 @@ impl Server {
     pub fn serve(self, stopping: &dyn Fn() -> bool, render: &dyn Fn() -> String) {
         let mut conns: Vec<Conn> = Vec::new();
         let mut fds: Vec<libc::pollfd> = Vec::new();
+        // After a failed accept (e.g. no file descriptor left) the listener
+        // stays readable; it is left out of the poll for a while rather than
+        // spinning on it.
+        let mut accept_after = Instant::now();
         while !stopping() {
             let now = Instant::now();
             let wait = conns
                 .iter()
-                .map(|c| c.deadline.saturating_duration_since(now))
+                .map(|c| c.deadline)
+                .chain((accept_after > now).then_some(accept_after))
+                .map(|t| t.saturating_duration_since(now))
                 .min()
                 .unwrap_or(STOP_POLL)
                 .min(STOP_POLL);
             fds.clear();
-            fds.push(pollfd(&self.listener, libc::POLLIN));
+            let listen_for = if now >= accept_after { libc::POLLIN } else { 0 };
+            fds.push(pollfd(&self.listener, listen_for));
             fds.extend(conns.iter().map(|c| {
                 let events = match c.phase {
                     Phase::Writing => libc::POLLOUT,
@@ -236,26 +246,26 @@ impl Server {
                 }
             }
             conns.retain(|c| c.phase != Phase::Done);
-            if fds[0].revents != 0 {
-                self.accept(&mut conns, now);
+            if fds[0].revents != 0 && !self.accept(&mut conns, now) {
+                accept_after = now + ACCEPT_PAUSE;
             }
             self.stats.open.store(conns.len() as u64, Relaxed);
         }
     }
 
     /// Take the waiting connections (a bounded batch), making room or
-    /// refusing when at the limit.
-    fn accept(&self, conns: &mut Vec<Conn>, now: Instant) {
+    /// refusing when at the limit. False if accepting failed.
+    fn accept(&self, conns: &mut Vec<Conn>, now: Instant) -> bool {
         for _ in 0..ACCEPT_BATCH {
             let stream = match self.listener.accept() {
                 Ok((s, _)) => s,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // E.g. out of file descriptors: the connection stays in
-                    // the backlog; try again on the next turn.
+                    // the backlog until a later try.
                     warn!("metrics: accept failed: {e}");
-                    return;
+                    return false;
                 }
             };
             self.stats.accepted.fetch_add(1, Relaxed);
@@ -288,6 +298,7 @@ impl Server {
                 seq: self.stats.accepted.load(Relaxed),
             });
         }
+        true
     }
 }
 
