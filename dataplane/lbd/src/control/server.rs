@@ -570,13 +570,21 @@ impl Read for Deadline<'_> {
 impl io::Write for Deadline<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.stream.set_write_timeout(Some(self.left()?))?;
-        (&mut &*self.stream).write(buf)
+        // The kernel applies the send timeout to each piece of a write, not
+        // to the whole call: one large write to a client reading slowly but
+        // steadily would never time out. Small writes let the deadline be
+        // looked at again between them.
+        let n = buf.len().min(WRITE_CHUNK);
+        (&mut &*self.stream).write(&buf[..n])
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
+
+/// Largest single write of an answer (see [`Deadline`]'s `write`).
+const WRITE_CHUNK: usize = 64 << 10;
 
 /// Takes a client out of the list however its thread ends.
 struct Leave<'a> {
