@@ -14,7 +14,8 @@
 //! at most [`Limits::max_clients`] are connected at once. A client must send
 //! each whole request within [`Limits::idle_timeout`] of connecting or of its
 //! last answer (a deadline per request, not per read, so trickling bytes
-//! does not keep a connection alive). When the limit is reached a newcomer is
+//! does not keep a connection alive), and take each whole answer within the
+//! same time. When the limit is reached a newcomer is
 //! still served: the client idle longest is disconnected to make room, so
 //! idle connections can never lock lbctl out; only when every client is in
 //! the middle of a request is the newcomer told "too many clients".
