@@ -202,7 +202,22 @@ impl Client {
             version: PROTOCOL_VERSION,
             request,
         };
-        write_frame(&mut self.stream, &frame).map_err(|e| self.transport("sending", e))?;
+        if let Err(e) = write_frame(&mut self.stream, &frame) {
+            // lbd may have answered and closed before reading the request
+            // (it does so when too many clients are busy): the answer it
+            // left says why, which beats "closed the connection".
+            if let FrameError::Io(io) = &e {
+                if matches!(
+                    io.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ) {
+                    if let Ok(body) = read_frame(&mut self.stream) {
+                        return decode_response(&body, self.timeout);
+                    }
+                }
+            }
+            return Err(self.transport("sending", e));
+        }
         let body = read_frame(&mut self.stream).map_err(|e| self.transport("reading", e))?;
         decode_response(&body, self.timeout)
     }
@@ -327,6 +342,42 @@ mod tests {
             source: io::Error::from(io::ErrorKind::PermissionDenied),
         };
         assert_eq!(denied.exit_code(), exit::PERMISSION);
+    }
+
+    #[test]
+    fn an_answer_left_before_lbd_closed_is_reported() {
+        // lbd refuses a client when all others are busy: it answers at once
+        // and closes without reading the request.
+        let dir = std::env::temp_dir().join(format!("lbctl-refused-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lbd.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let lbd = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            write_frame(
+                &mut s,
+                &ResponseFrame {
+                    version: PROTOCOL_VERSION,
+                    response: Err(ApiError::new(
+                        ErrorKind::Internal,
+                        "too many clients (16 connected, all busy with requests); try again in a moment",
+                    )),
+                },
+            )
+            .unwrap();
+        });
+        let mut client = Client::connect(&path, Duration::from_secs(30)).unwrap();
+        // The connection is closed on lbd's side before lbctl sends.
+        lbd.join().unwrap();
+        let e = client.call(Request::Status).unwrap_err();
+        assert!(matches!(e, CtlError::Api(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "too many clients (16 connected, all busy with requests); try again in a moment"
+        );
+        assert_eq!(e.exit_code(), exit::INTERNAL);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

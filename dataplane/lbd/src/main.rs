@@ -22,6 +22,7 @@ mod health;
 mod kernel;
 mod latency;
 mod metrics;
+mod metrics_http;
 mod preflight;
 mod report;
 mod shared;
@@ -238,20 +239,17 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         None => None,
     };
     let socket_path = PathBuf::from(&cfg.control.socket);
-    let listener = control::server::bind(&socket_path, group).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
-            "; stop that lbd, or give this one its own control.socket and eal.file_prefix"
-        } else {
-            ""
-        };
-        // Name the path unless the error already does.
-        let path = socket_path.display().to_string();
-        let what = e.to_string();
-        if what.contains(&path) {
-            StartError(format!("control.socket: {what}{hint}"))
-        } else {
-            StartError(format!("control.socket: {path}: {what}{hint}"))
-        }
+    let listener = control::server::bind(&socket_path, group).map_err(|e| match e {
+        control::server::BindError::Occupied {
+            what: control::server::Occupant::LiveSocket,
+            ..
+        } => StartError(format!(
+            "control.socket: another lbd is already listening on {}; stop that lbd, or give \
+             this one its own control.socket and eal.file_prefix",
+            socket_path.display()
+        )),
+        // The other errors name the path and what is there.
+        e => StartError(format!("control.socket: {e}")),
     })?;
     let mut socket_file = SocketFile(Some(socket_path.clone()));
 

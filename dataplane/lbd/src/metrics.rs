@@ -11,14 +11,12 @@
 //! [`render_parts`] turns that into text and is what the tests exercise
 //! (a `Shared` needs DPDK ports and a mempool).
 //!
-//! The HTTP side ([`spawn`]) is a tiny_http server on its own thread: `GET
-//! /metrics`, `GET /` (a pointer to `/metrics`), 404 for other paths, 405 for
-//! other methods. It polls the stop flag between requests and exits once the
-//! daemon is stopping.
+//! The HTTP side ([`spawn`]) is the bounded server of [`crate::metrics_http`]
+//! on its own thread (`GET /metrics`, `GET /`); it exits once the daemon is
+//! stopping.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use lbcore::config::Protocol;
@@ -30,10 +28,8 @@ use prometheus::proto;
 use prometheus::{GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use tracing::{info, warn};
 
+use crate::metrics_http;
 use crate::shared::{ChangeStatus, Shared};
-
-/// Content type of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Upper bounds (seconds) of the burst-latency histogram buckets: 1-2-5
 /// steps from 100 ns (a burst of one frame) to 100 ms (a descheduled core);
@@ -42,9 +38,6 @@ pub const LATENCY_BUCKETS_SECONDS: [f64; 19] = [
     1e-7, 2e-7, 5e-7, 1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2,
     2e-2, 5e-2, 1e-1,
 ];
-
-/// How often the server thread looks at the stop flag while idle.
-const STOP_POLL: Duration = Duration::from_millis(250);
 
 /// One port's device readings; `None` when the device could not be read
 /// (e.g. during shutdown), in which case its metrics are left out.
@@ -823,97 +816,26 @@ fn state(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
 // ---------------------------------------------------------------------------
 // HTTP
 
-/// What a request gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Metrics,
-    Index,
-    NotFound,
-    MethodNotAllowed,
-}
-
-fn route(method: &tiny_http::Method, url: &str) -> Route {
-    use tiny_http::Method;
-    let path = url.split(['?', '#']).next().unwrap_or("");
-    if !matches!(method, Method::Get | Method::Head) {
-        return Route::MethodNotAllowed;
-    }
-    match path {
-        "/metrics" => Route::Metrics,
-        "/" => Route::Index,
-        _ => Route::NotFound,
-    }
-}
-
-const INDEX_HTML: &str = "<!DOCTYPE html>\n<html><head><title>lbd</title></head><body>\n\
-<h1>lbd</h1>\n<p>Load-balancer director. Prometheus metrics: <a href=\"/metrics\">/metrics</a></p>\n\
-</body></html>\n";
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
-        .expect("constant header names and values are valid")
-}
-
-fn respond(req: tiny_http::Request, render: &dyn Fn() -> String) {
-    let r = route(req.method(), req.url());
-    let (status, ctype, body) = match r {
-        Route::Metrics => (200, CONTENT_TYPE, render()),
-        Route::Index => (200, "text/html; charset=utf-8", INDEX_HTML.to_owned()),
-        Route::NotFound => (
-            404,
-            "text/plain; charset=utf-8",
-            "not found; try /metrics\n".to_owned(),
-        ),
-        Route::MethodNotAllowed => (
-            405,
-            "text/plain; charset=utf-8",
-            "method not allowed; use GET\n".to_owned(),
-        ),
-    };
-    let mut resp = tiny_http::Response::from_string(body)
-        .with_status_code(status)
-        .with_header(header("Content-Type", ctype));
-    if r == Route::MethodNotAllowed {
-        resp = resp.with_header(header("Allow", "GET, HEAD"));
-    }
-    // A client that went away is not our problem.
-    let _ = req.respond(resp);
-}
-
-/// Serve requests until `stopping()` says so (checked at least every
-/// [`STOP_POLL`]).
-fn serve(server: tiny_http::Server, stopping: &dyn Fn() -> bool, render: &dyn Fn() -> String) {
-    while !stopping() {
-        match server.recv_timeout(STOP_POLL) {
-            Ok(Some(req)) => respond(req, render),
-            Ok(None) => {}
-            Err(e) => {
-                warn!("metrics: accept failed: {e}");
-                std::thread::sleep(STOP_POLL);
-            }
-        }
-    }
-}
-
-fn bind(listen: &str) -> std::io::Result<tiny_http::Server> {
-    tiny_http::Server::http(listen)
-        .map_err(|e| std::io::Error::other(format!("metrics endpoint on {listen}: {e}")))
-}
-
 /// Serve `/metrics` on `listen` (e.g. `"127.0.0.1:9300"`) from a thread of
-/// its own until `shared.stopping()`. Binding happens before this returns,
-/// so an address in use is reported to the caller.
+/// its own until `shared.stopping()`, with the bounds of
+/// [`metrics_http::LIMITS`]. Binding happens before this returns, so an
+/// address in use is reported to the caller. Each scrape also reports the
+/// HTTP server's own counters (connections refused, timed out, ...).
 pub fn spawn(listen: &str, shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let server = bind(listen)?;
+    let server = metrics_http::bind(listen, metrics_http::LIMITS)?;
     let shown = server
-        .server_addr()
-        .to_ip()
+        .local_addr()
         .map(|a| a.to_string())
-        .unwrap_or_else(|| listen.to_owned());
+        .unwrap_or_else(|_| listen.to_owned());
+    let stats = server.stats();
     let handle = std::thread::Builder::new()
         .name("lbd-metrics".to_owned())
         .spawn(move || {
-            serve(server, &|| shared.stopping(), &|| render(&shared));
+            server.serve(&|| shared.stopping(), &|| {
+                let mut text = render(&shared);
+                text.push_str(&stats.render());
+                text
+            });
         })?;
     info!("metrics: serving http://{shown}/metrics");
     Ok(handle)
@@ -923,7 +845,7 @@ pub fn spawn(listen: &str, shared: Arc<Shared>) -> std::io::Result<std::thread::
 mod tests {
     use super::*;
     use std::collections::{HashMap, HashSet};
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::net::Ipv4Addr;
 
     use lbcore::config::Config;
@@ -1661,86 +1583,5 @@ print(len(families), sum(len(f.samples) for f in families))
             .map(|n| n.parse().unwrap())
             .collect();
         assert_eq!(nums, [ours.types.len(), ours.samples.len()], "{reply}");
-    }
-
-    // --- HTTP -------------------------------------------------------------------
-
-    fn http(addr: std::net::SocketAddr, request: &str) -> (u16, String, String) {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        (status, head.to_owned(), body.to_owned())
-    }
-
-    #[test]
-    fn http_routes_and_stops() {
-        let server = bind("127.0.0.1:0").unwrap();
-        let addr = server.server_addr().to_ip().unwrap();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let scrapes = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (st, sc) = (stop.clone(), scrapes.clone());
-        let t = std::thread::spawn(move || {
-            serve(server, &|| st.load(Relaxed), &|| {
-                sc.fetch_add(1, Relaxed);
-                "# HELP lbd_x x\n# TYPE lbd_x gauge\nlbd_x 1\n".to_owned()
-            })
-        });
-        let req = |m: &str, path: &str| {
-            http(
-                addr,
-                &format!("{m} {path} HTTP/1.1\r\nHost: lbd\r\nConnection: close\r\n\r\n"),
-            )
-        };
-        let (status, head, body) = req("GET", "/metrics");
-        assert_eq!(status, 200);
-        assert!(
-            head.contains("Content-Type: text/plain; version=0.0.4"),
-            "{head}"
-        );
-        assert_eq!(body, "# HELP lbd_x x\n# TYPE lbd_x gauge\nlbd_x 1\n");
-        let (status, _, _) = req("GET", "/metrics?name[]=x");
-        assert_eq!(status, 200);
-        let (status, head, body) = req("GET", "/");
-        assert_eq!(status, 200);
-        assert!(head.contains("text/html"), "{head}");
-        assert!(body.contains("href=\"/metrics\""), "{body}");
-        let (status, _, body) = req("HEAD", "/metrics");
-        assert_eq!(status, 200);
-        assert!(body.is_empty());
-        let (status, _, _) = req("GET", "/metric");
-        assert_eq!(status, 404);
-        let (status, head, _) = req("POST", "/metrics");
-        assert_eq!(status, 405);
-        assert!(head.contains("Allow: GET, HEAD"), "{head}");
-        assert_eq!(scrapes.load(Relaxed), 3);
-        // Stops within a poll period of the flag.
-        stop.store(true, Relaxed);
-        let t0 = std::time::Instant::now();
-        t.join().unwrap();
-        assert!(t0.elapsed() < STOP_POLL * 4, "{:?}", t0.elapsed());
-    }
-
-    #[test]
-    fn bind_errors_name_the_address() {
-        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = taken.local_addr().unwrap().to_string();
-        let e = bind(&addr).err().expect("address in use");
-        assert!(e.to_string().contains(&addr), "{e}");
-        assert!(bind("not an address").is_err());
-    }
-
-    #[test]
-    fn routing() {
-        use tiny_http::Method;
-        assert_eq!(route(&Method::Get, "/metrics"), Route::Metrics);
-        assert_eq!(route(&Method::Get, "/metrics#x"), Route::Metrics);
-        assert_eq!(route(&Method::Head, "/"), Route::Index);
-        assert_eq!(route(&Method::Get, "/metrics/"), Route::NotFound);
-        assert_eq!(route(&Method::Put, "/nope"), Route::MethodNotAllowed);
-        assert_eq!(route(&Method::Delete, "/metrics"), Route::MethodNotAllowed);
     }
 }

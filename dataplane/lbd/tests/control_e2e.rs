@@ -534,21 +534,24 @@ fn conns_zero_timeouts_concurrency_rollback_and_autoreload() {
     }
 
     // A change that cannot be persisted is not applied. (A directory in the
-    // place of lbd's temporary file makes the write fail, even for root.)
+    // place of the configuration file makes the rename over it fail, even
+    // for root; a leftover temporary file no longer does.)
     let g = |lab: &Lab| -> u64 {
         let s: serde_json::Value =
             serde_json::from_str(&lab.lbctl_ok(&["--json", "status"])).unwrap();
         s["generation"].as_u64().unwrap()
     };
     let before = g(&lab);
-    let blocker = lab.dir().join(format!(".lbd.ron.tmp.{}", lbd.pid()));
-    std::fs::create_dir(&blocker).unwrap();
+    let aside = lab.dir().join("lbd.ron.aside");
+    std::fs::rename(lab.config_path(), &aside).unwrap();
+    std::fs::create_dir(lab.config_path()).unwrap();
     let (code, _, err) = lab.lbctl(&["real", "add", SVC, "198.18.0.13"]);
     assert_eq!(code, 1, "persist failure exits 1: {err}");
     assert!(err.contains("not applied"), "{err}");
     assert_eq!(g(&lab), before);
     assert!(!lab.lbctl_ok(&["list"]).contains("198.18.0.13"));
-    std::fs::remove_dir(&blocker).unwrap();
+    std::fs::remove_dir(lab.config_path()).unwrap();
+    std::fs::rename(&aside, lab.config_path()).unwrap();
 
     // autoreload: a hand edit of the file is applied by itself.
     let text = std::fs::read_to_string(lab.config_path()).unwrap();

@@ -28,7 +28,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: origin.clone(),
         source,
     })?;
-    parse(&text, &origin)
+    parse_checked(&text, &origin, |cfg| {
+        validate::check_config_location(cfg, path)
+    })
 }
 
 /// Parses and validates configuration text. `origin` (usually the file name)
@@ -36,10 +38,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// field they are about, or of the nearest enclosing element written in the
 /// text when the field itself was left to its default.
 pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse_checked(text, origin, |_| Vec::new())
+}
+
+/// [`parse`], with `more` checks (those that need to know where the file
+/// is) after [`validate()`]'s; their problems are located the same way.
+fn parse_checked(
+    text: &str,
+    origin: &str,
+    more: impl FnOnce(&Config) -> Vec<Problem>,
+) -> Result<Config, ConfigError> {
     let cfg: Config = ron::Options::default()
         .from_str(text)
         .map_err(|e| syntax_error(&e, origin))?;
     let mut problems = validate(&cfg);
+    problems.extend(more(&cfg));
     if problems.is_empty() {
         return Ok(cfg);
     }

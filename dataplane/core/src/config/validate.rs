@@ -123,6 +123,60 @@ fn port_owning(ports: &[PortConfig], ip: Ipv4Addr) -> Option<&PortConfig> {
     ports.iter().find(|p| p.address.addr == ip)
 }
 
+/// Checks that need to know where the configuration file is (called by
+/// [`crate::config::load`]): `control.socket` must not name the file itself,
+/// however it is spelled (another path, a symbolic link, a hard link).
+/// lbd would otherwise have to replace its own configuration with a socket;
+/// it refuses to, but the mistake deserves a message before start-up, and
+/// `lbctl validate` finds it offline.
+pub fn check_config_location(cfg: &Config, config_path: &std::path::Path) -> Vec<Problem> {
+    let sock = std::path::Path::new(&cfg.control.socket);
+    if !same_file(sock, config_path) {
+        return Vec::new();
+    }
+    vec![Problem::new(
+        "control.socket",
+        format!(
+            "socket path `{}` is this configuration file ({}); the control socket needs a \
+             path of its own (e.g. /run/lbd/lbd.sock)",
+            cfg.control.socket,
+            config_path.display()
+        ),
+    )]
+}
+
+/// Whether two paths name the same file: spelled alike, resolving to the
+/// same place, or (both existing) the same inode.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if a == b {
+        return true;
+    }
+    if let (Some(x), Some(y)) = (resolved(a), resolved(b)) {
+        if x == y {
+            return true;
+        }
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// `p` with symbolic links and `..` resolved; for a path that does not
+/// exist yet, its directory resolved and its name appended.
+fn resolved(p: &std::path::Path) -> Option<std::path::PathBuf> {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    Some(std::fs::canonicalize(dir).ok()?.join(name))
+}
+
 /// Checks the meaning of a parsed configuration. Returns every problem found
 /// (empty when the configuration is fine), with positions not filled in.
 pub fn validate(cfg: &Config) -> Vec<Problem> {
@@ -1229,6 +1283,74 @@ mod tests {
             }
             Err(e) => panic!("expected validation problems, got: {e}"),
         }
+    }
+
+    #[test]
+    fn config_control_socket_must_not_be_the_config_file() {
+        use crate::config::load;
+        let dir = std::env::temp_dir().join(format!("lbcore-socket-path-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let file = dir.join("lbd.ron");
+        let with_socket = |sock: &std::path::Path| {
+            let text = with(
+                "    services:",
+                &format!(
+                    "    control: (socket: \"{}\"),\n    services:",
+                    sock.display()
+                ),
+            );
+            std::fs::write(&file, &text).unwrap();
+            (text, load(&file))
+        };
+        let link = dir.join("link.sock");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let hard = dir.join("hard.sock");
+        for sock in [
+            file.clone(),
+            dir.join("sub/../lbd.ron"),
+            dir.join("./lbd.ron"),
+            link.clone(),
+            hard.clone(),
+        ] {
+            if sock == hard {
+                let _ = std::fs::remove_file(&hard);
+                std::fs::write(&file, "").unwrap();
+                std::fs::hard_link(&file, &hard).unwrap();
+            }
+            let (text, got) = with_socket(&sock);
+            let Err(e) = got else {
+                panic!("socket {} accepted", sock.display())
+            };
+            let p = e.problems();
+            assert_eq!(p.len(), 1, "{e}");
+            assert_eq!(p[0].field, "control.socket");
+            assert!(
+                p[0].message.starts_with(&format!(
+                    "socket path `{}` is this configuration file ({})",
+                    sock.display(),
+                    file.display()
+                )),
+                "{}",
+                p[0].message
+            );
+            let (line, column) = pos_of(&text, "socket:");
+            assert_eq!((p[0].line, p[0].column), (Some(line), Some(column)));
+            assert!(
+                e.to_string().starts_with(&format!("{}:", file.display())),
+                "{e}"
+            );
+        }
+        // A path of its own is fine, existing directory or not; parse alone
+        // (no file) cannot know and does not complain.
+        let _ = std::fs::remove_file(&hard);
+        assert!(with_socket(&dir.join("lbd.sock")).1.is_ok());
+        assert!(with_socket(std::path::Path::new("/run/lbd-none/lbd.sock"))
+            .1
+            .is_ok());
+        let (text, _) = with_socket(&file);
+        assert!(parse(&text, "t.ron").is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// 1-based line and column of the first occurrence of `needle`.

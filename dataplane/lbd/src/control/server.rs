@@ -4,17 +4,30 @@
 //! group (if any), in a directory of mode 0750. On top of the file mode, every
 //! request that changes something is checked against the peer's credentials
 //! (SO_PEERCRED): only root or members of the configured group may write.
+//!
+//! Binding never destroys a file: only a stale socket (one nobody listens
+//! on) is replaced; a regular file, a directory, a symbolic link or a live
+//! socket at the path is refused with an error saying what is there.
+//!
 //! Robustness: frames above the limit, garbage and truncated frames get an
-//! error reply or a closed connection; each client has its own thread with a
-//! read timeout, and the number of clients at once is bounded.
+//! error reply or a closed connection. Each client has its own thread, and
+//! at most [`Limits::max_clients`] are connected at once. A client must send
+//! each whole request within [`Limits::idle_timeout`] of connecting or of its
+//! last answer (a deadline per request, not per read, so trickling bytes
+//! does not keep a connection alive), and take each whole answer within the
+//! same time. When the limit is reached a newcomer is
+//! still served: the client idle longest is disconnected to make room, so
+//! idle connections can never lock lbctl out; only when every client is in
+//! the middle of a request is the newcomer told "too many clients".
 
-use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::fmt;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lbcore::api::*;
 use tracing::{debug, info, warn};
@@ -22,10 +35,25 @@ use tracing::{debug, info, warn};
 use super::plane::ControlPlane;
 use crate::shared::Shared;
 
-/// Clients served at once; more are answered with an error and closed.
-const MAX_CLIENTS: usize = 16;
-/// A client silent this long is disconnected.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many clients may be connected at once, and how long one may stay
+/// silent.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Clients connected at once. At the limit, the client idle longest
+    /// makes room for a newcomer; if all are busy, the newcomer is refused.
+    pub max_clients: usize,
+    /// Time a client has to send a whole request, from connecting or from
+    /// its previous answer; also the time it has to take a whole answer.
+    pub idle_timeout: Duration,
+}
+
+/// lbd's limits. lbctl connects for one command and leaves, so 16 covers
+/// scripts running in parallel; 10 s is far more than lbctl needs to send
+/// a request.
+pub const LIMITS: Limits = Limits {
+    max_clients: 16,
+    idle_timeout: Duration::from_secs(10),
+};
 
 /// Who is on the other end of the socket.
 #[derive(Debug, Clone, Copy)]
@@ -142,26 +170,145 @@ fn may_write(p: &Peer, group: Option<u32>) -> bool {
     p.uid == 0 || group.is_some_and(|g| p.gid == g || groups_of(p.pid).contains(&g))
 }
 
-/// Bind the socket with the right permissions. Refuses to steal the socket
-/// of another running lbd.
-pub fn bind(path: &Path, group: Option<u32>) -> io::Result<UnixListener> {
+/// What is at the socket path before binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occupant {
+    Nothing,
+    /// A socket nobody listens on, left by an lbd that died: replaced.
+    StaleSocket,
+    /// A socket somebody listens on (another lbd, or another program).
+    LiveSocket,
+    RegularFile,
+    Directory,
+    SymbolicLink,
+    /// A FIFO or a device file.
+    Special,
+}
+
+impl Occupant {
+    fn describe(self) -> &'static str {
+        match self {
+            Occupant::Nothing => "nothing",
+            Occupant::StaleSocket => "a stale socket",
+            Occupant::LiveSocket => "a socket in use",
+            Occupant::RegularFile => "a regular file",
+            Occupant::Directory => "a directory",
+            Occupant::SymbolicLink => "a symbolic link",
+            Occupant::Special => "a FIFO or device file",
+        }
+    }
+}
+
+/// Why the control socket could not be bound.
+#[derive(Debug)]
+pub enum BindError {
+    /// Something lbd must not remove is at the path.
+    Occupied { path: PathBuf, what: Occupant },
+    /// A system call failed.
+    Io {
+        path: PathBuf,
+        doing: &'static str,
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindError::Occupied {
+                path,
+                what: Occupant::LiveSocket,
+            } => write!(
+                f,
+                "another process (another lbd?) is listening on {}; stop it or set another control.socket",
+                path.display()
+            ),
+            BindError::Occupied { path, what } => write!(
+                f,
+                "{} is {}, not a socket; lbd only replaces a stale socket there and leaves \
+                 anything else alone (move it away or set another control.socket)",
+                path.display(),
+                what.describe()
+            ),
+            BindError::Io {
+                path,
+                doing,
+                source,
+            } => write!(f, "cannot {doing} {}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BindError::Io { source, .. } => Some(source),
+            BindError::Occupied { .. } => None,
+        }
+    }
+}
+
+/// Looks at what is at `path` without following a symbolic link. A socket
+/// counts as stale only when connecting to it is refused: any other failure
+/// (permission denied, ...) means we cannot tell, and it is left alone.
+fn occupant(path: &Path) -> io::Result<Occupant> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Occupant::Nothing),
+        Err(e) => return Err(e),
+    };
+    let t = meta.file_type();
+    Ok(if t.is_socket() {
+        match UnixStream::connect(path) {
+            Ok(_) => Occupant::LiveSocket,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Occupant::StaleSocket,
+            Err(e) => return Err(e),
+        }
+    } else if t.is_symlink() {
+        Occupant::SymbolicLink
+    } else if t.is_dir() {
+        Occupant::Directory
+    } else if t.is_file() {
+        Occupant::RegularFile
+    } else {
+        Occupant::Special
+    })
+}
+
+/// Bind the socket with the right permissions. Replaces only a stale socket
+/// (see [`occupant`]); refuses to steal the socket of another running lbd
+/// or to remove anything that is not a socket.
+pub fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, BindError> {
+    let failed = |doing: &'static str, at: &Path| {
+        let path = at.to_path_buf();
+        move |source| BindError::Io {
+            path,
+            doing,
+            source,
+        }
+    };
     if let Some(dir) = path.parent() {
         if !dir.exists() {
-            std::fs::create_dir_all(dir)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))?;
+            std::fs::create_dir_all(dir).map_err(failed("create the directory", dir))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
+                .map_err(failed("set the mode of", dir))?;
             if let Some(g) = group {
-                std::os::unix::fs::chown(dir, Some(0), Some(g))?;
+                std::os::unix::fs::chown(dir, Some(0), Some(g))
+                    .map_err(failed("set the group of", dir))?;
             }
         }
     }
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("another lbd is already listening on {}", path.display()),
-            ));
+    match occupant(path).map_err(failed("find out what is at", path))? {
+        Occupant::Nothing => {}
+        Occupant::StaleSocket => {
+            std::fs::remove_file(path).map_err(failed("remove the stale socket", path))?;
         }
-        std::fs::remove_file(path)?;
+        what => {
+            return Err(BindError::Occupied {
+                path: path.to_path_buf(),
+                what,
+            })
+        }
     }
     // SAFETY: umask only changes this process's file-creation mask; set it
     // so the socket is never world-accessible, even for an instant.
@@ -169,13 +316,18 @@ pub fn bind(path: &Path, group: Option<u32>) -> io::Result<UnixListener> {
     let l = UnixListener::bind(path);
     // SAFETY: as above, restoring the previous mask.
     unsafe { libc::umask(old) };
-    let l = l?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    let l = l.map_err(failed("bind a socket at", path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(failed("set the mode of", path))?;
     if let Some(g) = group {
-        std::os::unix::fs::chown(path, Some(0), Some(g))?;
+        std::os::unix::fs::chown(path, Some(0), Some(g))
+            .map_err(failed("set the group of", path))?;
     }
     Ok(l)
 }
+
+/// Answers one request: in lbd the control plane, in tests a stand-in.
+type Handler = dyn Fn(Request) -> Result<Response, ApiError> + Send + Sync;
 
 /// Serve the socket until the process stops (runs on its own thread).
 pub fn serve(
@@ -185,35 +337,163 @@ pub fn serve(
     group: Option<u32>,
     path: PathBuf,
 ) {
-    let clients = Arc::new(AtomicUsize::new(0));
+    info!("control socket listening on {}", path.display());
+    let handler: Arc<Handler> = Arc::new(move |request| {
+        plane
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .handle(request)
+    });
+    run(
+        listener,
+        handler,
+        group,
+        LIMITS,
+        Arc::new(Clients::default()),
+        &|| shared.stopping(),
+    );
+    // Remove our socket, but never whatever someone may have put in its
+    // place meanwhile.
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// The connected clients, shared by the accepting thread (which admits and,
+/// to make room, disconnects) and the client threads (which say when they
+/// are busy and when they leave).
+#[derive(Default)]
+struct Clients {
+    list: Mutex<Vec<Entry>>,
+    next_id: AtomicU64,
+    /// Connections accepted so far, whatever became of them.
+    accepted: AtomicU64,
+}
+
+struct Entry {
+    id: u64,
+    peer: Peer,
+    /// Between a complete request and the end of its answer: must not be
+    /// disconnected.
+    busy: bool,
+    /// When it connected or last got an answer.
+    idle_since: Instant,
+    /// Another handle on the connection, to shut it down from outside.
+    stream: UnixStream,
+}
+
+/// What became of a new connection.
+#[derive(Debug)]
+enum Admission {
+    /// There was room.
+    Admitted { id: u64 },
+    /// `closed`, idle for `idle_for`, was disconnected to make room; there
+    /// were `connected` clients.
+    MadeRoom {
+        id: u64,
+        closed: Peer,
+        idle_for: Duration,
+        connected: usize,
+    },
+    /// All `connected` clients are in the middle of a request.
+    Full { connected: usize },
+}
+
+impl Clients {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection (`stream` is a second handle on it),
+    /// disconnecting the client idle longest if the list is full.
+    fn admit(&self, stream: UnixStream, peer: Peer, max: usize, now: Instant) -> Admission {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        let mut list = self.lock();
+        let connected = list.len();
+        let mut made_room = None;
+        if connected >= max {
+            let oldest = list
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !e.busy)
+                .min_by_key(|(_, e)| e.idle_since)
+                .map(|(i, _)| i);
+            let Some(i) = oldest else {
+                return Admission::Full { connected };
+            };
+            let old = list.swap_remove(i);
+            // Its thread's read returns at once and the thread ends; being
+            // out of the list, it will not start a request it may have
+            // just received.
+            let _ = old.stream.shutdown(std::net::Shutdown::Both);
+            made_room = Some((old.peer, now.saturating_duration_since(old.idle_since)));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        list.push(Entry {
+            id,
+            peer,
+            busy: false,
+            idle_since: now,
+            stream,
+        });
+        match made_room {
+            None => Admission::Admitted { id },
+            Some((closed, idle_for)) => Admission::MadeRoom {
+                id,
+                closed,
+                idle_for,
+                connected,
+            },
+        }
+    }
+
+    /// A whole request arrived: the client is busy until [`Clients::done`].
+    /// False if it was disconnected to make room in the meantime.
+    fn begin(&self, id: u64) -> bool {
+        match self.lock().iter_mut().find(|e| e.id == id) {
+            Some(e) => {
+                e.busy = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The answer is written: the client is idle again.
+    fn done(&self, id: u64) {
+        if let Some(e) = self.lock().iter_mut().find(|e| e.id == id) {
+            e.busy = false;
+            e.idle_since = Instant::now();
+        }
+    }
+
+    fn leave(&self, id: u64) {
+        self.lock().retain(|e| e.id != id);
+    }
+
+    #[cfg(test)]
+    fn connected(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// Accept clients until `stopping()`.
+fn run(
+    listener: UnixListener,
+    handler: Arc<Handler>,
+    group: Option<u32>,
+    limits: Limits,
+    clients: Arc<Clients>,
+    stopping: &dyn Fn() -> bool,
+) {
     // Non-blocking accept with a short sleep lets the thread notice shutdown.
     if let Err(e) = listener.set_nonblocking(true) {
         warn!("control socket: {e}");
         return;
     }
-    info!("control socket listening on {}", path.display());
-    while !shared.stopping() {
+    while !stopping() {
         match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                if clients.load(Ordering::Relaxed) >= MAX_CLIENTS {
-                    let mut s = stream;
-                    let _ = reply(
-                        &mut s,
-                        Err(ApiError::new(
-                            ErrorKind::Internal,
-                            "too many lbctl clients at once; try again",
-                        )),
-                    );
-                    continue;
-                }
-                clients.fetch_add(1, Ordering::Relaxed);
-                let (plane, clients) = (plane.clone(), clients.clone());
-                std::thread::spawn(move || {
-                    client(stream, &plane, group);
-                    clients.fetch_sub(1, Ordering::Relaxed);
-                });
-            }
+            Ok((stream, _)) => admit(stream, &handler, group, limits, &clients),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -223,10 +503,83 @@ pub fn serve(
             }
         }
     }
-    let _ = std::fs::remove_file(&path);
 }
 
-fn reply(s: &mut UnixStream, response: Result<Response, ApiError>) -> Result<(), FrameError> {
+/// Admit one new connection and start its thread, or tell it why not.
+fn admit(
+    stream: UnixStream,
+    handler: &Arc<Handler>,
+    group: Option<u32>,
+    limits: Limits,
+    clients: &Arc<Clients>,
+) {
+    let peer = match peer_of(&stream) {
+        Ok(p) => p,
+        Err(e) => {
+            warn!("control socket: cannot read peer credentials: {e}");
+            return;
+        }
+    };
+    let handle = match stream.try_clone() {
+        Ok(h) => h,
+        Err(e) => {
+            warn!("control socket: refused pid {}: {e}", peer.pid);
+            return;
+        }
+    };
+    let id = match clients.admit(handle, peer, limits.max_clients, Instant::now()) {
+        Admission::Admitted { id } => id,
+        Admission::MadeRoom {
+            id,
+            closed,
+            idle_for,
+            connected,
+        } => {
+            info!(
+                "control socket: {connected} clients connected (the limit); disconnected pid {} \
+                 (uid {}), idle for {:.1} s, to make room for pid {} (uid {})",
+                closed.pid,
+                closed.uid,
+                idle_for.as_secs_f64(),
+                peer.pid,
+                peer.uid
+            );
+            id
+        }
+        Admission::Full { connected } => {
+            warn!(
+                "control socket: refused pid {} (uid {}): too many clients ({connected} connected, \
+                 all in the middle of a request)",
+                peer.pid, peer.uid
+            );
+            // Non-blocking: a fresh socket's buffer takes this small frame
+            // at once, and a misbehaving peer cannot stall the accept loop.
+            let _ = stream.set_nonblocking(true);
+            let mut s = stream;
+            let _ = reply(
+                &mut s,
+                Err(ApiError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "too many clients ({connected} connected, all busy with requests); \
+                         try again in a moment"
+                    ),
+                )),
+            );
+            return;
+        }
+    };
+    let (handler, clients2) = (handler.clone(), clients.clone());
+    let spawned = std::thread::Builder::new()
+        .name("lbd-ctl-client".to_owned())
+        .spawn(move || client(stream, id, peer, &*handler, group, limits, &clients2));
+    if let Err(e) = spawned {
+        warn!("control socket: no thread for pid {}: {e}", peer.pid);
+        clients.leave(id);
+    }
+}
+
+fn reply(s: &mut impl io::Write, response: Result<Response, ApiError>) -> Result<(), FrameError> {
     write_frame(
         s,
         &ResponseFrame {
@@ -236,25 +589,102 @@ fn reply(s: &mut UnixStream, response: Result<Response, ApiError>) -> Result<(),
     )
 }
 
-/// One client: requests in turn until it closes, errs or idles out.
-fn client(mut s: UnixStream, plane: &Mutex<ControlPlane>, group: Option<u32>) {
-    let _ = s.set_read_timeout(Some(IDLE_TIMEOUT));
-    let _ = s.set_write_timeout(Some(IDLE_TIMEOUT));
-    let peer = match peer_of(&s) {
-        Ok(p) => p,
-        Err(e) => {
-            warn!("control socket: cannot read peer credentials: {e}");
-            return;
+/// Reads from or writes to a stream until a fixed point in time, however
+/// slowly the other side goes: each call waits at most for what is left.
+struct Deadline<'a> {
+    stream: &'a UnixStream,
+    until: Instant,
+}
+
+impl Deadline<'_> {
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
         }
-    };
+        Ok(left)
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
+        (&mut &*self.stream).read(buf)
+    }
+}
+
+impl io::Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        // The kernel applies the send timeout to each piece of a write, not
+        // to the whole call: one large write to a client reading slowly but
+        // steadily would never time out. Small writes let the deadline be
+        // looked at again between them.
+        let n = buf.len().min(WRITE_CHUNK);
+        (&mut &*self.stream).write(&buf[..n])
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Largest single write of an answer (see [`Deadline`]'s `write`).
+const WRITE_CHUNK: usize = 64 << 10;
+
+/// Takes a client out of the list however its thread ends.
+struct Leave<'a> {
+    clients: &'a Clients,
+    id: u64,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.clients.leave(self.id);
+    }
+}
+
+/// One client: requests in turn until it closes, errs, idles out or is
+/// disconnected to make room.
+fn client(
+    s: UnixStream,
+    id: u64,
+    peer: Peer,
+    handler: &Handler,
+    group: Option<u32>,
+    limits: Limits,
+    clients: &Clients,
+) {
+    let _leave = Leave { clients, id };
     loop {
-        let body = match read_frame(&mut s) {
+        let mut from = Deadline {
+            stream: &s,
+            until: Instant::now() + limits.idle_timeout,
+        };
+        let body = match read_frame(&mut from) {
             Ok(b) => b,
             Err(FrameError::Closed) => return,
             Err(e @ FrameError::TooLarge(_)) => {
+                let mut to = Deadline {
+                    stream: &s,
+                    until: Instant::now() + limits.idle_timeout,
+                };
                 let _ = reply(
-                    &mut s,
+                    &mut to,
                     Err(ApiError::new(ErrorKind::TooLarge, e.to_string())),
+                );
+                return;
+            }
+            Err(FrameError::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                debug!(
+                    "control socket: pid {}: no whole request within {} s; disconnected",
+                    peer.pid,
+                    limits.idle_timeout.as_secs_f64()
                 );
                 return;
             }
@@ -263,46 +693,20 @@ fn client(mut s: UnixStream, plane: &Mutex<ControlPlane>, group: Option<u32>) {
                 return;
             }
         };
-        let frame: RequestFrame = match decode(&body) {
-            Ok(f) => f,
-            Err(e) => {
-                // Tell a newer or older lbctl about the version before
-                // complaining about the body it could not parse.
-                let version = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("version").and_then(|v| v.as_u64()));
-                let err = match version {
-                    Some(v) if v != PROTOCOL_VERSION as u64 => ApiError::new(
-                        ErrorKind::VersionMismatch,
-                        format!("lbctl speaks protocol {v}, lbd speaks {PROTOCOL_VERSION}; use the lbctl of this lbd"),
-                    ),
-                    _ => ApiError::new(ErrorKind::BadRequest, format!("malformed request: {e}")),
-                };
-                let _ = reply(&mut s, Err(err));
-                return;
-            }
+        if !clients.begin(id) {
+            // Disconnected to make room just as this request arrived.
+            return;
+        }
+        let (response, go_on) = respond(&body, &peer, handler, group);
+        // The whole answer must be taken within the timeout too, so a
+        // client that stops reading cannot stay "busy" for long.
+        let mut to = Deadline {
+            stream: &s,
+            until: Instant::now() + limits.idle_timeout,
         };
-        let response = if frame.version != PROTOCOL_VERSION {
-            Err(ApiError::new(
-                ErrorKind::VersionMismatch,
-                format!(
-                    "lbctl speaks protocol {}, lbd speaks {PROTOCOL_VERSION}; use the lbctl of this lbd",
-                    frame.version
-                ),
-            ))
-        } else if frame.request.is_write() && !may_write(&peer, group) {
-            warn!("{}", refusal(&frame.request, &peer, group));
-            Err(ApiError::new(
-                ErrorKind::PermissionDenied,
-                "only root or members of the control group may change lbd's configuration",
-            ))
-        } else {
-            plane
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .handle(frame.request)
-        };
-        if reply(&mut s, response).is_err() {
+        let sent = reply(&mut to, response);
+        clients.done(id);
+        if sent.is_err() || !go_on {
             return;
         }
     }
@@ -332,5 +736,464 @@ mod refusal_tests {
         );
         assert_eq!(request_name(&Request::Reload), "reload");
         assert_eq!(request_name(&Request::Clear), "clear");
+    }
+}
+
+/// The answer to one request body, and whether to read another request
+/// afterwards (not after one that could not be parsed).
+fn respond(
+    body: &[u8],
+    peer: &Peer,
+    handler: &Handler,
+    group: Option<u32>,
+) -> (Result<Response, ApiError>, bool) {
+    let frame: RequestFrame = match decode(body) {
+        Ok(f) => f,
+        Err(e) => {
+            // Tell a newer or older lbctl about the version before
+            // complaining about the body it could not parse.
+            let version = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("version").and_then(|v| v.as_u64()));
+            let err = match version {
+                Some(v) if v != PROTOCOL_VERSION as u64 => ApiError::new(
+                    ErrorKind::VersionMismatch,
+                    format!("lbctl speaks protocol {v}, lbd speaks {PROTOCOL_VERSION}; use the lbctl of this lbd"),
+                ),
+                _ => ApiError::new(ErrorKind::BadRequest, format!("malformed request: {e}")),
+            };
+            return (Err(err), false);
+        }
+    };
+    let response = if frame.version != PROTOCOL_VERSION {
+        Err(ApiError::new(
+            ErrorKind::VersionMismatch,
+            format!(
+                "lbctl speaks protocol {}, lbd speaks {PROTOCOL_VERSION}; use the lbctl of this lbd",
+                frame.version
+            ),
+        ))
+    } else if frame.request.is_write() && !may_write(peer, group) {
+        warn!("{}", refusal(&frame.request, peer, group));
+        Err(ApiError::new(
+            ErrorKind::PermissionDenied,
+            "only root or members of the control group may change lbd's configuration",
+        ))
+    } else {
+        handler(frame.request)
+    };
+    (response, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::symlink;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Condvar;
+
+    /// A fresh directory per test (tests run in parallel).
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lbd-ctl-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Waits for a condition the code under test brings about on another
+    /// thread; the bound only keeps a broken build from hanging.
+    fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while !cond() {
+            assert!(Instant::now() < give_up, "gave up waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    // --- binding -------------------------------------------------------------
+
+    #[test]
+    fn nothing_there_binds() {
+        let dir = scratch("bind-missing");
+        let p = dir.join("lbd.sock");
+        assert_eq!(occupant(&p).unwrap(), Occupant::Nothing);
+        let _l = bind(&p, None).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        assert_eq!(occupant(&p).unwrap(), Occupant::LiveSocket);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced() {
+        let dir = scratch("bind-stale");
+        let p = dir.join("lbd.sock");
+        // A listener that went away leaves its socket file behind.
+        drop(UnixListener::bind(&p).unwrap());
+        assert_eq!(occupant(&p).unwrap(), Occupant::StaleSocket);
+        let l = bind(&p, None).unwrap();
+        let _c = UnixStream::connect(&p).unwrap();
+        assert!(l.accept().is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_socket_is_refused() {
+        let dir = scratch("bind-live");
+        let p = dir.join("lbd.sock");
+        let other = UnixListener::bind(&p).unwrap();
+        let e = bind(&p, None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BindError::Occupied {
+                    what: Occupant::LiveSocket,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(msg.contains(&p.display().to_string()), "{msg}");
+        assert!(msg.contains("listening"), "{msg}");
+        // The other listener still owns its socket.
+        let _c = UnixStream::connect(&p).unwrap();
+        assert!(other.accept().is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_regular_file_is_refused_and_kept() {
+        let dir = scratch("bind-file");
+        // E.g. control.socket set to the configuration file by mistake.
+        let p = dir.join("lbd.ron");
+        std::fs::write(&p, "(ports: [])").unwrap();
+        let e = bind(&p, None).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("{} is a regular file, not a socket", p.display())),
+            "{msg}"
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "(ports: [])");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_is_refused_and_kept() {
+        let dir = scratch("bind-dir");
+        let p = dir.join("lbd.sock");
+        std::fs::create_dir(&p).unwrap();
+        let e = bind(&p, None).unwrap_err();
+        assert!(
+            e.to_string().contains("is a directory, not a socket"),
+            "{e}"
+        );
+        assert!(p.is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symbolic_link_is_refused_and_kept() {
+        let dir = scratch("bind-link");
+        let target = dir.join("important");
+        std::fs::write(&target, "keep me").unwrap();
+        let p = dir.join("lbd.sock");
+        symlink(&target, &p).unwrap();
+        let e = bind(&p, None).unwrap_err();
+        assert!(
+            e.to_string().contains("is a symbolic link, not a socket"),
+            "{e}"
+        );
+        assert!(std::fs::symlink_metadata(&p)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        // Even a link to a stale socket: lbd does not follow links here.
+        let sock = dir.join("real.sock");
+        drop(UnixListener::bind(&sock).unwrap());
+        let p2 = dir.join("lbd2.sock");
+        symlink(&sock, &p2).unwrap();
+        assert_eq!(occupant(&p2).unwrap(), Occupant::SymbolicLink);
+        assert!(bind(&p2, None).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // --- serving -------------------------------------------------------------
+
+    /// A server on a scratch socket with a stand-in handler.
+    struct Server {
+        dir: PathBuf,
+        path: PathBuf,
+        clients: Arc<Clients>,
+        stop: Arc<AtomicBool>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Server {
+        fn start(test: &str, limits: Limits, handler: Arc<Handler>) -> Server {
+            let dir = scratch(test);
+            let path = dir.join("lbd.sock");
+            let listener = bind(&path, None).unwrap();
+            let clients = Arc::new(Clients::default());
+            let stop = Arc::new(AtomicBool::new(false));
+            let (c, st) = (clients.clone(), stop.clone());
+            let thread = std::thread::spawn(move || {
+                run(listener, handler, None, limits, c, &|| {
+                    st.load(Ordering::Relaxed)
+                })
+            });
+            Server {
+                dir,
+                path,
+                clients,
+                stop,
+                thread: Some(thread),
+            }
+        }
+
+        fn connect(&self) -> UnixStream {
+            let s = UnixStream::connect(&self.path).unwrap();
+            // Only keeps a broken server from hanging the test.
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            s
+        }
+
+        fn accepted(&self) -> u64 {
+            self.clients.accepted.load(Ordering::Relaxed)
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Relaxed);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn ask(s: &mut UnixStream) -> Result<Response, ApiError> {
+        write_frame(
+            s,
+            &RequestFrame {
+                version: PROTOCOL_VERSION,
+                request: Request::Status,
+            },
+        )
+        .unwrap();
+        read_answer(s)
+    }
+
+    fn read_answer(s: &mut UnixStream) -> Result<Response, ApiError> {
+        let body = read_frame(s).unwrap();
+        decode::<ResponseFrame>(&body).unwrap().response
+    }
+
+    /// True once the server has closed `s` (a read sees the end).
+    fn closed(s: &UnixStream) -> bool {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        let r = (&mut &*s).read(&mut b);
+        s.set_nonblocking(false).unwrap();
+        matches!(r, Ok(0))
+    }
+
+    fn answers_done() -> Arc<Handler> {
+        Arc::new(|_| Ok(Response::Done))
+    }
+
+    #[test]
+    fn idle_clients_do_not_lock_out_a_new_one() {
+        let limits = Limits {
+            // Long enough that no idle client times out during the test:
+            // room must come from disconnecting the idle ones.
+            idle_timeout: Duration::from_secs(600),
+            ..LIMITS
+        };
+        let server = Server::start("lockout", limits, answers_done());
+        let n = limits.max_clients + 4;
+        let mut idle: Vec<UnixStream> = Vec::new();
+        for _ in 0..n {
+            idle.push(server.connect());
+            // One at a time, so their order of arrival is known.
+            let k = idle.len() as u64;
+            wait_until("the server to accept", || server.accepted() == k);
+        }
+        assert_eq!(server.clients.connected(), limits.max_clients);
+        // A real client still gets its answer, at once.
+        let mut lbctl = server.connect();
+        assert_eq!(ask(&mut lbctl), Ok(Response::Done));
+        assert_eq!(ask(&mut lbctl), Ok(Response::Done), "and stays connected");
+        // Room was made by disconnecting the oldest idle clients (the 4
+        // over the limit, and one more for lbctl), and only those.
+        let evicted = n - limits.max_clients + 1;
+        for (i, s) in idle.iter().enumerate() {
+            if i < evicted {
+                wait_until("an idle client to be disconnected", || closed(s));
+            } else {
+                assert!(!closed(s), "client {i} was disconnected");
+            }
+        }
+        assert_eq!(server.clients.connected(), limits.max_clients);
+    }
+
+    #[test]
+    fn busy_clients_make_a_newcomer_wait_with_a_clear_error() {
+        // A handler that holds every request until released.
+        let gate = Arc::new((Mutex::new((0usize, false)), Condvar::new()));
+        let g = gate.clone();
+        let handler: Arc<Handler> = Arc::new(move |_| {
+            let (m, cv) = &*g;
+            let mut st = m.lock().unwrap();
+            st.0 += 1;
+            cv.notify_all();
+            while !st.1 {
+                st = cv.wait(st).unwrap();
+            }
+            Ok(Response::Done)
+        });
+        let limits = Limits {
+            max_clients: 2,
+            idle_timeout: Duration::from_secs(600),
+        };
+        let server = Server::start("busy", limits, handler);
+        let mut busy: Vec<UnixStream> = (0..2).map(|_| server.connect()).collect();
+        for s in &mut busy {
+            write_frame(
+                s,
+                &RequestFrame {
+                    version: PROTOCOL_VERSION,
+                    request: Request::Status,
+                },
+            )
+            .unwrap();
+        }
+        {
+            let (m, cv) = &*gate;
+            let mut st = m.lock().unwrap();
+            while st.0 < 2 {
+                st = cv.wait(st).unwrap();
+            }
+        }
+        // Both are in the middle of a request: none can be disconnected.
+        let mut late = server.connect();
+        let e = read_answer(&mut late).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(
+            e.message.starts_with("too many clients (2 connected"),
+            "{}",
+            e.message
+        );
+        {
+            let (m, cv) = &*gate;
+            m.lock().unwrap().1 = true;
+            cv.notify_all();
+        }
+        for s in &mut busy {
+            assert_eq!(read_answer(s), Ok(Response::Done));
+        }
+        // Idle again: a newcomer now gets in by disconnecting one.
+        let mut next = server.connect();
+        assert_eq!(ask(&mut next), Ok(Response::Done));
+    }
+
+    #[test]
+    fn a_silent_client_is_disconnected() {
+        let limits = Limits {
+            max_clients: 4,
+            idle_timeout: Duration::from_millis(200),
+        };
+        let server = Server::start("silent", limits, answers_done());
+        let mut s = server.connect();
+        assert_eq!(ask(&mut s), Ok(Response::Done));
+        // Then nothing: the server closes the connection.
+        let mut b = [0u8; 1];
+        assert_eq!(s.read(&mut b).unwrap(), 0);
+        wait_until("the client to leave the list", || {
+            server.clients.connected() == 0
+        });
+    }
+
+    #[test]
+    fn a_trickling_client_is_disconnected_at_its_deadline() {
+        let limits = Limits {
+            max_clients: 4,
+            idle_timeout: Duration::from_millis(300),
+        };
+        let server = Server::start("trickle", limits, answers_done());
+        let mut s = server.connect();
+        // Announce a large frame, then send it a byte at a time, each well
+        // within the timeout: only a deadline for the whole request ends it.
+        s.write_all(&100_000u32.to_be_bytes()).unwrap();
+        let mut sent = 0;
+        let ended = loop {
+            if s.write_all(b"x").is_err() {
+                break true;
+            }
+            sent += 1;
+            if sent == 2000 {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(ended, "still connected after {sent} bytes");
+    }
+
+    #[test]
+    fn a_client_reading_its_answer_too_slowly_is_disconnected() {
+        let limits = Limits {
+            max_clients: 4,
+            idle_timeout: Duration::from_millis(300),
+        };
+        // An answer far larger than the socket's buffers.
+        let big = "x".repeat(4 << 20);
+        let server = Server::start(
+            "slow-reader",
+            limits,
+            Arc::new(move |_| Ok(Response::Config(big.clone()))),
+        );
+        let mut s = server.connect();
+        write_frame(
+            &mut s,
+            &RequestFrame {
+                version: PROTOCOL_VERSION,
+                request: Request::Status,
+            },
+        )
+        .unwrap();
+        // Keep reading, slowly: the answer would take minutes at this pace.
+        let mut buf = [0u8; 1024];
+        let mut got = 0;
+        let ended = loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break true,
+                Ok(n) => got += n,
+            }
+            if got >= 4 << 20 {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(ended, "the whole answer arrived");
+        wait_until("the client to leave the list", || {
+            server.clients.connected() == 0
+        });
+    }
+
+    #[test]
+    fn requests_are_answered_in_turn_and_garbage_closes() {
+        let server = Server::start("turns", LIMITS, answers_done());
+        let mut s = server.connect();
+        for _ in 0..3 {
+            assert_eq!(ask(&mut s), Ok(Response::Done));
+        }
+        s.write_all(&[0, 0, 0, 3, b'x', b'y', b'z']).unwrap();
+        let e = read_answer(&mut s).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        let mut b = [0u8; 1];
+        assert_eq!(s.read(&mut b).unwrap(), 0);
     }
 }
