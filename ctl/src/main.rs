@@ -6,6 +6,8 @@
 //! the answers into text. `validate` (without `--remote`) and `completions`
 //! work offline.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod client;
 mod format;

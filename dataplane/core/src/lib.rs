@@ -15,7 +15,11 @@
 //! - [`pipeline`]: parse → classify → lookup → schedule → rewrite → verdict;
 //! - [`counters`]: per-worker counters and drop reasons.
 
+// Safe code only, but for the cache prefetch hint (`cache`).
+#![deny(unsafe_code)]
+
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod conntrack;
 pub mod counters;

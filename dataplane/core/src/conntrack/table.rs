@@ -214,17 +214,7 @@ impl ConnTable {
     /// Hint the CPU to load the key's home bucket (call a few packets ahead).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        let b = &self.buckets[(hash as usize) & self.mask];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: prefetch is a hint; the pointer is to a live bucket.
-        unsafe {
-            core::arch::x86_64::_mm_prefetch(
-                b as *const Bucket as *const i8,
-                core::arch::x86_64::_MM_HINT_T0,
-            );
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = b;
+        crate::cache::prefetch(&self.buckets[(hash as usize) & self.mask]);
     }
 
     /// The key's two home buckets: its entry lives in the window of the
