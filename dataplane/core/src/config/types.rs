@@ -372,7 +372,7 @@ impl RssKey {
     /// bytes (separators `:` and spaces are allowed).
     pub fn custom_bytes(text: &str) -> Option<Vec<u8>> {
         let digits: Vec<u8> = text.bytes().filter(|b| *b != b':' && *b != b' ').collect();
-        if digits.is_empty() || digits.len() % 2 != 0 || digits.len() > 510 {
+        if digits.is_empty() || digits.len() & 1 == 1 || digits.len() > 510 {
             return None;
         }
         digits
