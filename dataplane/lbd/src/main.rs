@@ -4,11 +4,11 @@
 //! machine (CPUs, interfaces: `preflight.rs`), make sure no other lbd runs
 //! with the same EAL file prefix and bind the control socket (so a second
 //! lbd stops before EAL and never polls the first one's ports), start
-//! DPDK's EAL, configure and start the ports, compile the config into a
-//! snapshot, launch one pinned poll-mode worker per (port, RX queue), then
-//! run the control loop on the main lcore until SIGINT/SIGTERM. Shutdown:
-//! stop the workers, stop and close the ports, print the final counters (on
-//! stderr when stdout is closed).
+//! DPDK's EAL, configure and start the ports (`device.rs`), compile the
+//! config into a snapshot, launch one pinned poll-mode worker per (port, RX
+//! queue), then run the control loop on the main lcore until
+//! SIGINT/SIGTERM. Shutdown: stop the workers, stop and close the ports,
+//! print the final counters (on stderr when stdout is closed).
 //!
 //! Where things are: the packet path is `lbcore::pipeline`, the connection
 //! table `lbcore::conntrack`, the schedulers `lbcore::sched`; this crate only
