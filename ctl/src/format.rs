@@ -344,6 +344,34 @@ fn table(rows: &[Vec<String>], right: &[usize]) -> String {
     out
 }
 
+/// One port's negotiated device setup, e.g. `lan0: net_virtio_user,
+/// socket 0, 2 RX / 2 TX queues of 256/256, mtu 1500, rss none (key none),
+/// offloads tx-tcp-csum tx-udp-csum, 0 link changes`.
+fn device_line(name: &str, d: &lbcore::api::PortDeviceStatus) -> String {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
+    format!(
+        "  {name}: {}, socket {}, {} RX / {} TX queues of {}/{}, mtu {}, rss {} (key {}), \
+         offloads {}, {} link changes",
+        d.driver,
+        d.socket,
+        d.rx_queues,
+        d.tx_queues,
+        d.rx_desc,
+        d.tx_desc,
+        d.mtu,
+        list(&d.rss),
+        d.rss_key,
+        list(&d.offloads),
+        d.link_changes
+    )
+}
+
 /// The `status` report.
 pub fn status(st: &StatusInfo) -> String {
     let mut out = String::new();
@@ -384,21 +412,48 @@ pub fn status(st: &StatusInfo) -> String {
             ]);
         }
         out.push_str(&table(&rows, &[]));
+        for p in &st.ports {
+            if let Some(d) = &p.device_info {
+                push_line(&mut out, &device_line(&p.name, d));
+            }
+        }
     }
 
     push_line(&mut out, &format!("workers: {}", st.workers.len()));
     if !st.workers.is_empty() {
-        let mut rows = vec![
-            ["#", "PORT", "QUEUE", "LCORE", "BUSY", "CONNS", "SYN-FLOOD"]
-                .map(String::from)
-                .to_vec(),
-        ];
+        let mut rows = vec![[
+            "#",
+            "PORT",
+            "QUEUE",
+            "LCORE",
+            "RX",
+            "SHARE",
+            "BUSY",
+            "CONNS",
+            "SYN-FLOOD",
+        ]
+        .map(String::from)
+        .to_vec()];
         for w in &st.workers {
+            // The worker's part of its port's frames: how evenly RSS (or
+            // the device) spreads the port's traffic over its queues.
+            let port_rx: u64 = st
+                .workers
+                .iter()
+                .filter(|o| o.port == w.port)
+                .map(|o| o.rx_frames)
+                .sum();
             rows.push(vec![
                 w.index.to_string(),
                 w.port.clone(),
                 w.queue.to_string(),
                 w.lcore.to_string(),
+                w.rx_frames.to_string(),
+                if port_rx == 0 {
+                    "-".to_string()
+                } else {
+                    format!("{:.1}%", w.rx_frames as f64 * 100.0 / port_rx as f64)
+                },
                 busy_ratio(w.busy_polls, w.idle_polls),
                 w.conns.to_string(),
                 if w.flood_defence {
@@ -408,7 +463,7 @@ pub fn status(st: &StatusInfo) -> String {
                 },
             ]);
         }
-        out.push_str(&table(&rows, &[0, 2, 3, 4, 5]));
+        out.push_str(&table(&rows, &[0, 2, 3, 4, 5, 6, 7]));
     }
 
     let occupancy = if st.conn_capacity == 0 {
@@ -545,6 +600,19 @@ mod tests {
                 mac: "02:00:00:00:00:02".into(),
                 link_up: true,
                 speed_mbps: 10000,
+                device_info: Some(lbcore::api::PortDeviceStatus {
+                    driver: "net_ixgbe".into(),
+                    socket: 0,
+                    rx_queues: 2,
+                    tx_queues: 2,
+                    rx_desc: 1024,
+                    tx_desc: 1024,
+                    mtu: 1500,
+                    rss: vec!["ipv4-tcp".into(), "ipv4-udp".into()],
+                    rss_key: "symmetric".into(),
+                    offloads: vec!["tx-tcp-csum".into()],
+                    link_changes: 1,
+                }),
             }],
             workers: vec![
                 WorkerStatus {
@@ -556,6 +624,7 @@ mod tests {
                     idle_polls: 3,
                     conns: 120,
                     flood_defence: true,
+                    rx_frames: 300,
                 },
                 WorkerStatus {
                     index: 1,
@@ -566,6 +635,7 @@ mod tests {
                     idle_polls: 0,
                     conns: 25,
                     flood_defence: false,
+                    rx_frames: 100,
                 },
             ],
             conn_capacity: 1_048_576,
@@ -755,10 +825,11 @@ last change: ok: added 198.18.0.100:80/tcp
 ports: 1
   NAME  DEVICE                      ADDRESS        MAC                LINK  SPEED
   lan0  net_af_packet0,iface=veth0  198.18.0.2/24  02:00:00:00:00:02  up    10000 Mb/s
+  lan0: net_ixgbe, socket 0, 2 RX / 2 TX queues of 1024/1024, mtu 1500, rss ipv4-tcp ipv4-udp (key symmetric), offloads tx-tcp-csum, 1 link changes
 workers: 2
-  #  PORT  QUEUE  LCORE   BUSY  CONNS  SYN-FLOOD
-  0  lan0      0      1  25.0%    120  DEFENDING
-  1  lan0      1     12      -     25  -
+  #  PORT  QUEUE  LCORE   RX  SHARE   BUSY  CONNS  SYN-FLOOD
+  0  lan0      0      1  300  75.0%  25.0%    120  DEFENDING
+  1  lan0      1     12  100  25.0%      -     25  -
 connections: 145 of 1048576 (0.0% full)
 vrrp: MASTER (vrid 51, priority 150, master 198.18.0.2, 1 transitions)
 counters (since start, non-zero):

@@ -113,6 +113,11 @@ counters! {
     // --- drops, by reason ---
     /// Shorter than an Ethernet header.
     DropEthTruncated = "drop_eth_truncated",
+    /// A frame received in several chained mbufs (larger than one mbuf's
+    /// data room, e.g. a jumbo frame from a PMD that chains buffers): the
+    /// pipeline reads one contiguous buffer, so it is dropped rather than
+    /// parsed from its first segment.
+    DropMultiSegment = "drop_multi_segment",
     /// Unicast to another host's MAC (seen in promiscuous mode).
     DropNotOurMac = "drop_not_our_mac",
     /// A frame we sent ourselves, looped back.

@@ -48,6 +48,30 @@ pub const RTE_ETH_RSS_NONFRAG_IPV4_TCP: u64 = 1 << 4;
 /// `RTE_ETH_RSS_NONFRAG_IPV4_UDP`.
 pub const RTE_ETH_RSS_NONFRAG_IPV4_UDP: u64 = 1 << 5;
 
+/// `RTE_ETH_RSS_IPV6`.
+pub const RTE_ETH_RSS_IPV6: u64 = 1 << 8;
+/// `RTE_ETH_RSS_NONFRAG_IPV6_TCP`.
+pub const RTE_ETH_RSS_NONFRAG_IPV6_TCP: u64 = 1 << 10;
+/// `RTE_ETH_RSS_NONFRAG_IPV6_UDP`.
+pub const RTE_ETH_RSS_NONFRAG_IPV6_UDP: u64 = 1 << 11;
+
+/// `RTE_ETH_RX_OFFLOAD_SCATTER`: frames larger than one mbuf arrive chained.
+pub const RTE_ETH_RX_OFFLOAD_SCATTER: u64 = 1 << 13;
+/// `RTE_ETH_RX_OFFLOAD_RSS_HASH`: the device stores the RSS hash in the mbuf.
+pub const RTE_ETH_RX_OFFLOAD_RSS_HASH: u64 = 1 << 19;
+/// `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM`.
+pub const RTE_ETH_TX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
+/// `RTE_ETH_TX_OFFLOAD_UDP_CKSUM`.
+pub const RTE_ETH_TX_OFFLOAD_UDP_CKSUM: u64 = 1 << 2;
+/// `RTE_ETH_TX_OFFLOAD_TCP_CKSUM`.
+pub const RTE_ETH_TX_OFFLOAD_TCP_CKSUM: u64 = 1 << 3;
+/// `RTE_ETH_TX_OFFLOAD_MULTI_SEGS`.
+pub const RTE_ETH_TX_OFFLOAD_MULTI_SEGS: u64 = 1 << 15;
+/// `RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE`.
+pub const RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE: u64 = 1 << 16;
+/// `RTE_ETH_XSTATS_NAME_SIZE` (checked in the shim).
+pub const RTE_ETH_XSTATS_NAME_SIZE: usize = 64;
+
 /// `RTE_MBUF_F_RX_RSS_HASH`: `hash.rss` is valid.
 pub const RTE_MBUF_F_RX_RSS_HASH: u64 = 1 << 1;
 
@@ -168,7 +192,27 @@ pub struct lbd_dev_info {
     pub rx_offload_capa: u64,
     /// TX offload capabilities.
     pub tx_offload_capa: u64,
+    /// Smallest MTU the device accepts.
+    pub min_mtu: u16,
+    /// Largest MTU the device accepts.
+    pub max_mtu: u16,
+    /// RSS redirection table entries (0: unknown).
+    pub reta_size: u16,
+    /// RSS hash key length in bytes (0: the driver did not say).
+    pub hash_key_size: u8,
+    /// Padding.
+    pub _pad: u8,
+    /// Smallest RX buffer the device accepts.
+    pub min_rx_bufsize: u32,
+    /// Padding.
+    pub _pad2: u32,
 }
+
+const _: () = assert!(offset_of!(lbd_dev_info, tx_offload_capa) == 48);
+const _: () = assert!(offset_of!(lbd_dev_info, min_mtu) == 56);
+const _: () = assert!(offset_of!(lbd_dev_info, hash_key_size) == 62);
+const _: () = assert!(offset_of!(lbd_dev_info, min_rx_bufsize) == 64);
+const _: () = assert!(size_of::<lbd_dev_info>() == 72);
 
 impl Default for lbd_dev_info {
     fn default() -> Self {
@@ -185,6 +229,65 @@ impl Default for lbd_dev_info {
             flow_type_rss_offloads: 0,
             rx_offload_capa: 0,
             tx_offload_capa: 0,
+            min_mtu: 0,
+            max_mtu: 0,
+            reta_size: 0,
+            hash_key_size: 0,
+            _pad: 0,
+            min_rx_bufsize: 0,
+            _pad2: 0,
+        }
+    }
+}
+
+/// What [`lbd_shim_port_configure_conf`] sets up, beyond the queue counts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct lbd_port_conf {
+    /// RSS hash functions (`RTE_ETH_RSS_*`); 0: no RSS.
+    pub rss_hf: u64,
+    /// RX offloads to enable (`RTE_ETH_RX_OFFLOAD_*`).
+    pub rx_offloads: u64,
+    /// TX offloads to enable (`RTE_ETH_TX_OFFLOAD_*`).
+    pub tx_offloads: u64,
+    /// RSS key, or null for the driver's default key.
+    pub rss_key: *const u8,
+    /// Length of `rss_key` in bytes.
+    pub rss_key_len: u8,
+    /// Padding.
+    pub _pad: [u8; 3],
+    /// MTU to configure (0: DPDK's default, 1500).
+    pub mtu: u32,
+}
+const _: () = assert!(offset_of!(lbd_port_conf, rss_key) == 24);
+const _: () = assert!(offset_of!(lbd_port_conf, rss_key_len) == 32);
+const _: () = assert!(offset_of!(lbd_port_conf, mtu) == 36);
+const _: () = assert!(size_of::<lbd_port_conf>() == 40);
+
+/// `struct rte_eth_xstat` (mirrored: two plain words).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct rte_eth_xstat {
+    /// Index into the names array.
+    pub id: u64,
+    /// The counter's value.
+    pub value: u64,
+}
+const _: () = assert!(size_of::<rte_eth_xstat>() == 16);
+
+/// `struct rte_eth_xstat_name` (mirrored: a fixed C string).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct rte_eth_xstat_name {
+    /// NUL-terminated name.
+    pub name: [c_char; RTE_ETH_XSTATS_NAME_SIZE],
+}
+const _: () = assert!(size_of::<rte_eth_xstat_name>() == 64);
+
+impl Default for rte_eth_xstat_name {
+    fn default() -> Self {
+        Self {
+            name: [0; RTE_ETH_XSTATS_NAME_SIZE],
         }
     }
 }
@@ -307,6 +410,15 @@ extern "C" {
     pub fn rte_eth_macaddr_get(port_id: u16, mac_addr: *mut rte_ether_addr) -> c_int;
     pub fn rte_eth_dev_default_mac_addr_set(port_id: u16, mac_addr: *mut rte_ether_addr) -> c_int;
     pub fn rte_eth_stats_reset(port_id: u16) -> c_int;
+    /// With `names` null, returns the number of extended stats.
+    pub fn rte_eth_xstats_get_names(
+        port_id: u16,
+        names: *mut rte_eth_xstat_name,
+        size: c_uint,
+    ) -> c_int;
+    /// With `xstats` null, returns the number of extended stats.
+    pub fn rte_eth_xstats_get(port_id: u16, xstats: *mut rte_eth_xstat, n: c_uint) -> c_int;
+    pub fn rte_lcore_to_socket_id(lcore_id: c_uint) -> c_uint;
 
     // ---- shim: static-inline functions and macros ----
     pub fn lbd_shim_rx_burst(port: u16, queue: u16, pkts: *mut *mut rte_mbuf, n: u16) -> u16;
@@ -340,12 +452,19 @@ extern "C" {
         rss_enable: c_int,
         rss_hf_out: *mut u64,
     ) -> c_int;
+    pub fn lbd_shim_port_configure_conf(
+        port: u16,
+        nb_rx: u16,
+        nb_tx: u16,
+        conf: *const lbd_port_conf,
+    ) -> c_int;
     pub fn lbd_shim_link_get_nowait(port: u16, out: *mut lbd_link) -> c_int;
     pub fn lbd_shim_stats_get(port: u16, out: *mut lbd_stats) -> c_int;
     pub fn lbd_shim_sizeof_dev_info() -> usize;
     pub fn lbd_shim_sizeof_link() -> usize;
     pub fn lbd_shim_sizeof_stats() -> usize;
     pub fn lbd_shim_sizeof_mbuf() -> usize;
+    pub fn lbd_shim_sizeof_port_conf() -> usize;
 }
 
 #[cfg(test)]
@@ -362,6 +481,7 @@ mod tests {
             assert_eq!(lbd_shim_sizeof_link(), size_of::<lbd_link>());
             assert_eq!(lbd_shim_sizeof_stats(), size_of::<lbd_stats>());
             assert_eq!(lbd_shim_sizeof_mbuf(), size_of::<rte_mbuf>());
+            assert_eq!(lbd_shim_sizeof_port_conf(), size_of::<lbd_port_conf>());
         }
     }
 

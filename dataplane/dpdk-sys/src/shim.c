@@ -158,7 +158,25 @@ struct lbd_dev_info {
 	uint64_t flow_type_rss_offloads;
 	uint64_t rx_offload_capa;
 	uint64_t tx_offload_capa;
+	uint16_t min_mtu;
+	uint16_t max_mtu;
+	uint16_t reta_size;
+	uint8_t hash_key_size;
+	uint8_t _pad;
+	uint32_t min_rx_bufsize;
+	uint32_t _pad2;
 };
+_Static_assert(offsetof(struct lbd_dev_info, tx_offload_capa) == 48, "lbd_dev_info layout");
+_Static_assert(offsetof(struct lbd_dev_info, min_mtu) == 56, "lbd_dev_info layout");
+_Static_assert(offsetof(struct lbd_dev_info, hash_key_size) == 62, "lbd_dev_info layout");
+_Static_assert(offsetof(struct lbd_dev_info, min_rx_bufsize) == 64, "lbd_dev_info layout");
+_Static_assert(sizeof(struct lbd_dev_info) == 72, "lbd_dev_info layout");
+
+/* Mirrored directly in Rust (lib.rs). */
+_Static_assert(sizeof(struct rte_eth_xstat) == 16, "struct rte_eth_xstat changed");
+_Static_assert(offsetof(struct rte_eth_xstat, value) == 8, "struct rte_eth_xstat changed");
+_Static_assert(RTE_ETH_XSTATS_NAME_SIZE == 64, "RTE_ETH_XSTATS_NAME_SIZE changed");
+_Static_assert(sizeof(struct rte_eth_xstat_name) == 64, "struct rte_eth_xstat_name changed");
 
 int lbd_shim_dev_info(uint16_t port, struct lbd_dev_info *out)
 {
@@ -181,6 +199,11 @@ int lbd_shim_dev_info(uint16_t port, struct lbd_dev_info *out)
 	out->flow_type_rss_offloads = info.flow_type_rss_offloads;
 	out->rx_offload_capa = info.rx_offload_capa;
 	out->tx_offload_capa = info.tx_offload_capa;
+	out->min_mtu = info.min_mtu;
+	out->max_mtu = info.max_mtu;
+	out->reta_size = info.reta_size;
+	out->hash_key_size = info.hash_key_size;
+	out->min_rx_bufsize = info.min_rx_bufsize;
 	return 0;
 }
 
@@ -227,6 +250,46 @@ int lbd_shim_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, int r
 	if (ret == 0 && rss_hf_out != NULL)
 		*rss_hf_out = rss_hf;
 	return ret;
+}
+
+struct lbd_port_conf {
+	uint64_t rss_hf;
+	uint64_t rx_offloads;
+	uint64_t tx_offloads;
+	const uint8_t *rss_key;
+	uint8_t rss_key_len;
+	uint8_t _pad[3];
+	uint32_t mtu;
+};
+_Static_assert(offsetof(struct lbd_port_conf, rss_key) == 24, "lbd_port_conf layout");
+_Static_assert(offsetof(struct lbd_port_conf, rss_key_len) == 32, "lbd_port_conf layout");
+_Static_assert(offsetof(struct lbd_port_conf, mtu) == 36, "lbd_port_conf layout");
+_Static_assert(sizeof(struct lbd_port_conf) == 40, "lbd_port_conf layout");
+
+/*
+ * Configure a port exactly as planned on the Rust side (lbd's device.rs
+ * decides from the device's capabilities): RSS hash functions and key,
+ * offloads, MTU. Returns 0 or a negative errno, like rte_eth_dev_configure.
+ */
+int lbd_shim_port_configure_conf(uint16_t port, uint16_t nb_rx, uint16_t nb_tx,
+				 const struct lbd_port_conf *c)
+{
+	struct rte_eth_conf conf;
+
+	memset(&conf, 0, sizeof(conf));
+	conf.rxmode.mq_mode = c->rss_hf != 0 ? RTE_ETH_MQ_RX_RSS : RTE_ETH_MQ_RX_NONE;
+	conf.txmode.mq_mode = RTE_ETH_MQ_TX_NONE;
+	conf.rxmode.offloads = c->rx_offloads;
+	conf.txmode.offloads = c->tx_offloads;
+	conf.rxmode.mtu = c->mtu;
+	if (c->rss_hf != 0) {
+		/* ethdev keeps this pointer (dev_conf is copied shallowly) and drivers
+		 * read it at start: the caller keeps the key alive until close. */
+		conf.rx_adv_conf.rss_conf.rss_key = (uint8_t *)(uintptr_t)c->rss_key;
+		conf.rx_adv_conf.rss_conf.rss_key_len = c->rss_key_len;
+		conf.rx_adv_conf.rss_conf.rss_hf = c->rss_hf;
+	}
+	return rte_eth_dev_configure(port, nb_rx, nb_tx, &conf);
 }
 
 struct lbd_link {
@@ -290,6 +353,7 @@ size_t lbd_shim_sizeof_dev_info(void) { return sizeof(struct lbd_dev_info); }
 size_t lbd_shim_sizeof_link(void) { return sizeof(struct lbd_link); }
 size_t lbd_shim_sizeof_stats(void) { return sizeof(struct lbd_stats); }
 size_t lbd_shim_sizeof_mbuf(void) { return sizeof(struct rte_mbuf); }
+size_t lbd_shim_sizeof_port_conf(void) { return sizeof(struct lbd_port_conf); }
 
 _Static_assert(WAIT == 0 && RUNNING == 1, "enum rte_lcore_state_t changed; update dpdk-sys lib.rs");
 _Static_assert(sizeof(enum rte_lcore_state_t) == sizeof(int), "enum rte_lcore_state_t is not int-sized");

@@ -112,6 +112,16 @@ pub fn wait_all() {
     }
 }
 
+/// The NUMA socket of lcore `lcore_id` (`rte_lcore_to_socket_id`), or
+/// `None` before EAL initialisation or for an id out of range.
+pub fn socket_of(lcore_id: u32) -> Option<u32> {
+    if ensure_ready().is_err() || lcore_id >= sys::RTE_MAX_LCORE {
+        return None;
+    }
+    // SAFETY: EAL is initialised and the id is within the lcore table.
+    Some(unsafe { sys::rte_lcore_to_socket_id(lcore_id) })
+}
+
 /// The calling thread's lcore id, or `None` on a thread that is neither an
 /// EAL lcore nor registered with [`register_thread`].
 #[inline]

@@ -26,6 +26,9 @@ struct PortSlot {
     live_queues: u32,
     /// RSS hash functions in use (0: none).
     rss_hf: u64,
+    /// The RSS key handed to the driver: ethdev keeps a pointer to it and
+    /// drivers read it at start, so it lives until the port is closed.
+    rss_key: Vec<u8>,
     /// Configured through this crate (closed by `Eal::cleanup`).
     configured: bool,
     /// Started through this crate and not stopped since.
@@ -37,6 +40,7 @@ impl PortSlot {
         pools: Vec::new(),
         live_queues: 0,
         rss_hf: 0,
+        rss_key: Vec::new(),
         configured: false,
         started: false,
     };
@@ -117,6 +121,23 @@ impl Default for PortSetup {
     }
 }
 
+/// How [`Port::configure_with`] sets the device up beyond queue counts:
+/// exactly these RSS functions, key, offloads and MTU (the caller decides
+/// from [`PortInfo`]; DPDK refuses what the device does not offer).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PortConf {
+    /// RSS hash functions (`RTE_ETH_RSS_*` bits); 0: no RSS.
+    pub rss_hf: u64,
+    /// RSS key (`None`: the driver's default key).
+    pub rss_key: Option<Vec<u8>>,
+    /// RX offloads (`RTE_ETH_RX_OFFLOAD_*` bits).
+    pub rx_offloads: u64,
+    /// TX offloads (`RTE_ETH_TX_OFFLOAD_*` bits).
+    pub tx_offloads: u64,
+    /// MTU (0: DPDK's default of 1500).
+    pub mtu: u16,
+}
+
 /// Link state (`rte_eth_link_get_nowait`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LinkStatus {
@@ -166,6 +187,25 @@ pub struct PortInfo {
     pub rss_offloads: u64,
     /// Whether RSS over IPv4 (TCP/UDP) is supported.
     pub supports_ipv4_rss: bool,
+    /// RX descriptors per queue: smallest and largest the device takes.
+    pub rx_desc_min: u16,
+    pub rx_desc_max: u16,
+    /// TX descriptors per queue: smallest and largest the device takes.
+    pub tx_desc_min: u16,
+    pub tx_desc_max: u16,
+    /// RX offloads offered (`RTE_ETH_RX_OFFLOAD_*` bits).
+    pub rx_offload_capa: u64,
+    /// TX offloads offered (`RTE_ETH_TX_OFFLOAD_*` bits).
+    pub tx_offload_capa: u64,
+    /// MTU range.
+    pub min_mtu: u16,
+    pub max_mtu: u16,
+    /// RSS redirection table entries (0: unknown).
+    pub reta_size: u16,
+    /// RSS key length in bytes (0: the driver did not say).
+    pub hash_key_size: u8,
+    /// Smallest RX buffer the device takes.
+    pub min_rx_bufsize: u32,
 }
 
 /// An Ethernet port (`port_id`). Cheap to copy; all operations serialise on a
@@ -275,6 +315,17 @@ impl Port {
             max_tx_queues: info.max_tx_queues,
             rss_offloads: info.flow_type_rss_offloads,
             supports_ipv4_rss: info.flow_type_rss_offloads & ipv4 != 0,
+            rx_desc_min: info.rx_desc_min,
+            rx_desc_max: info.rx_desc_max,
+            tx_desc_min: info.tx_desc_min,
+            tx_desc_max: info.tx_desc_max,
+            rx_offload_capa: info.rx_offload_capa,
+            tx_offload_capa: info.tx_offload_capa,
+            min_mtu: info.min_mtu,
+            max_mtu: info.max_mtu,
+            reta_size: info.reta_size,
+            hash_key_size: info.hash_key_size,
+            min_rx_bufsize: info.min_rx_bufsize,
         })
     }
 
@@ -317,6 +368,27 @@ impl Port {
         setup: &PortSetup,
         pool: &Mempool,
     ) -> Result<(Vec<RxQueue>, Vec<TxQueue>)> {
+        self.configure_inner(setup, None, pool)
+    }
+
+    /// Like [`Port::configure`], but with exactly the RSS functions, RSS
+    /// key, offloads and MTU of `conf` (`setup.rss` is ignored). DPDK
+    /// refuses offloads or hash functions the device does not offer.
+    pub fn configure_with(
+        &self,
+        setup: &PortSetup,
+        conf: &PortConf,
+        pool: &Mempool,
+    ) -> Result<(Vec<RxQueue>, Vec<TxQueue>)> {
+        self.configure_inner(setup, Some(conf), pool)
+    }
+
+    fn configure_inner(
+        &self,
+        setup: &PortSetup,
+        conf: Option<&PortConf>,
+        pool: &Mempool,
+    ) -> Result<(Vec<RxQueue>, Vec<TxQueue>)> {
         let mut ports = self.lock()?;
         self.no_live_queues("configure", &ports)?;
         let info = self.raw_info()?;
@@ -341,19 +413,57 @@ impl Port {
         }
 
         let mut rss_hf = 0u64;
-        // SAFETY: we hold the control lock, no queue handle of this port is
-        // alive, and rss_hf is a valid out pointer.
-        let ret = unsafe {
-            sys::lbd_shim_port_configure(
-                self.id,
-                setup.rx_queues,
-                setup.tx_queues,
-                setup.rss as i32,
-                &mut rss_hf,
-            )
+        let slot = &mut ports[self.id as usize];
+        let ret = match conf {
+            None => {
+                // SAFETY: we hold the control lock, no queue handle of this
+                // port is alive, and rss_hf is a valid out pointer.
+                unsafe {
+                    sys::lbd_shim_port_configure(
+                        self.id,
+                        setup.rx_queues,
+                        setup.tx_queues,
+                        setup.rss as i32,
+                        &mut rss_hf,
+                    )
+                }
+            }
+            Some(c) => {
+                let key = c.rss_key.clone().unwrap_or_default();
+                let key_len = u8::try_from(key.len()).map_err(|_| DpdkError::InvalidArgument {
+                    op: "configure",
+                    reason: format!("RSS key of {} bytes is too long", key.len()),
+                })?;
+                // The slot keeps the key (its heap buffer does not move)
+                // until close: ethdev holds on to the pointer.
+                slot.rss_key = key;
+                let raw = sys::lbd_port_conf {
+                    rss_hf: c.rss_hf,
+                    rx_offloads: c.rx_offloads,
+                    tx_offloads: c.tx_offloads,
+                    rss_key: if slot.rss_key.is_empty() {
+                        std::ptr::null()
+                    } else {
+                        slot.rss_key.as_ptr()
+                    },
+                    rss_key_len: key_len,
+                    _pad: [0; 3],
+                    mtu: u32::from(c.mtu),
+                };
+                rss_hf = c.rss_hf;
+                // SAFETY: as above; `raw` is valid for the call and the key
+                // it points to lives in the port slot until close.
+                unsafe {
+                    sys::lbd_shim_port_configure_conf(
+                        self.id,
+                        setup.rx_queues,
+                        setup.tx_queues,
+                        &raw,
+                    )
+                }
+            }
         };
         check("rte_eth_dev_configure", ret)?;
-        let slot = &mut ports[self.id as usize];
         slot.configured = true;
         slot.rss_hf = rss_hf;
 
@@ -551,6 +661,41 @@ impl Port {
             oerrors: s.oerrors,
             rx_nombuf: s.rx_nombuf,
         })
+    }
+
+    /// Extended statistics (`rte_eth_xstats_get`): the driver's own
+    /// counters by name, e.g. `rx_q0_packets`. Their set depends on the
+    /// driver.
+    pub fn xstats(&self) -> Result<Vec<(String, u64)>> {
+        let _g = self.lock()?;
+        // SAFETY: a null array asks for the count only.
+        let n = unsafe { sys::rte_eth_xstats_get_names(self.id, std::ptr::null_mut(), 0) };
+        let n = check("rte_eth_xstats_get_names", n)? as usize;
+        let mut names = vec![sys::rte_eth_xstat_name::default(); n];
+        let mut values = vec![sys::rte_eth_xstat::default(); n];
+        // SAFETY: both arrays hold `n` elements; DPDK writes at most `n`
+        // and returns how many (or the count it needs, when larger).
+        let got_names =
+            unsafe { sys::rte_eth_xstats_get_names(self.id, names.as_mut_ptr(), n as u32) };
+        let got_names = check("rte_eth_xstats_get_names", got_names)? as usize;
+        // SAFETY: as above.
+        let got = unsafe { sys::rte_eth_xstats_get(self.id, values.as_mut_ptr(), n as u32) };
+        let got = check("rte_eth_xstats_get", got)? as usize;
+        // More than `n` means the set grew between the calls: report what
+        // both calls filled.
+        let filled = got.min(got_names).min(n);
+        Ok(values[..filled]
+            .iter()
+            .filter_map(|x| {
+                let name = names.get(x.id as usize)?;
+                // The last byte is forced to NUL in case a driver did not.
+                let mut raw = name.name;
+                raw[sys::RTE_ETH_XSTATS_NAME_SIZE - 1] = 0;
+                // SAFETY: `raw` is NUL-terminated within its 64 bytes.
+                let s = unsafe { CStr::from_ptr(raw.as_ptr()) };
+                Some((s.to_string_lossy().into_owned(), x.value))
+            })
+            .collect())
     }
 
     /// Reset the counters.

@@ -4,11 +4,11 @@
 //! machine (CPUs, interfaces: `preflight.rs`), make sure no other lbd runs
 //! with the same EAL file prefix and bind the control socket (so a second
 //! lbd stops before EAL and never polls the first one's ports), start
-//! DPDK's EAL, configure and start the ports, compile the config into a
-//! snapshot, launch one pinned poll-mode worker per (port, RX queue), then
-//! run the control loop on the main lcore until SIGINT/SIGTERM. Shutdown:
-//! stop the workers, stop and close the ports, print the final counters (on
-//! stderr when stdout is closed).
+//! DPDK's EAL, configure and start the ports (`device.rs`), compile the
+//! config into a snapshot, launch one pinned poll-mode worker per (port, RX
+//! queue), then run the control loop on the main lcore until
+//! SIGINT/SIGTERM. Shutdown: stop the workers, stop and close the ports,
+//! print the final counters (on stderr when stdout is closed).
 //!
 //! Where things are: the packet path is `lbcore::pipeline`, the connection
 //! table `lbcore::conntrack`, the schedulers `lbcore::sched`; this crate only
@@ -17,6 +17,7 @@
 
 mod clock;
 mod control;
+mod device;
 mod eal_args;
 mod health;
 mod kernel;
@@ -45,7 +46,6 @@ use lbcore::counters::WorkerStats;
 use lbcore::neigh::NeighTable;
 use lbcore::pipeline::nat::NatState;
 use lbcore::pipeline::{Registry, Snapshot, Worker, MAX_REAL_SERVERS, MAX_SERVICES};
-use lbcore::wire::MacAddr;
 use tracing::{error, info};
 
 use crate::latency::LatencyCell;
@@ -216,6 +216,12 @@ impl std::fmt::Display for StartError {
     }
 }
 
+impl From<device::DeviceError> for StartError {
+    fn from(e: device::DeviceError) -> Self {
+        StartError(e.to_string())
+    }
+}
+
 impl From<dpdk::DpdkError> for StartError {
     fn from(e: dpdk::DpdkError) -> Self {
         StartError(e.to_string())
@@ -270,73 +276,20 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             n_workers
         )));
     }
-    let pool = dpdk::Mempool::new(
-        "lbd_pkts",
-        cfg.workers.mbufs,
-        256,
-        dpdk::DEFAULT_DATA_ROOM,
-        dpdk::SOCKET_ID_ANY,
-    )?;
-
-    // Ports: every port gets `queues` RX queues and one TX queue per worker,
-    // so any worker can transmit on any port without sharing a queue.
-    let mut ports = Vec::new();
-    let mut port_macs = Vec::new();
-    let mut rxqs: Vec<Vec<dpdk::RxQueue>> = Vec::new();
-    let mut txqs: Vec<Vec<dpdk::TxQueue>> = Vec::new();
-    for (i, pc) in cfg.ports.iter().enumerate() {
-        let name = eal_args::port_name(&pc.device);
-        let port = dpdk::Port::by_name(name).map_err(|e| match e {
-            // The device was given to EAL (from the config), so EAL tried
-            // to create it and failed; only its log says why (a missing
-            // interface is caught before EAL starts).
-            dpdk::DpdkError::PortNotFound(_) if cli.eal_args.is_none() => StartError(format!(
-                "ports[{i}].device: DPDK could not create device {} (its EAL log lines above \
-                 say why)",
-                pc.device
-            )),
-            e => StartError(format!(
-                "port {} (device {}): {e}; is the device spec right?",
-                pc.name, pc.device
-            )),
-        })?;
-        let setup = dpdk::PortSetup {
-            rx_queues: queues,
-            // One TX queue per worker when the device has them (lock-free);
-            // fewer (net_af_packet has one) are shared, see TxPath.
-            tx_queues: (n_workers as u16).min(port.info()?.max_tx_queues.max(1)),
-            rx_desc: 1024,
-            tx_desc: 1024,
-            rss: queues > 1,
-        };
-        let (rx, tx) = port.configure(&setup, &pool)?;
-        if let Some(mac) = pc.mac {
-            port.set_mac_addr(mac.0)?;
-            port.set_promiscuous(true)?;
-        }
-        port.start()?;
-        let mac = MacAddr(port.mac_addr()?);
-        let link = port.link()?;
-        info!(
-            "port {} ({}) {} mac {} link {} {} Mbit/s",
-            pc.name,
-            pc.device,
-            pc.address,
-            mac,
-            if link.up { "up" } else { "down" },
-            link.speed_mbps
-        );
-        port_macs.push(mac);
-        rxqs.push(rx);
-        txqs.push(tx);
-        ports.push(port);
-    }
+    // Ports, pools and the workers' lcores (device.rs).
+    let dev = device::bring_up(&cfg, &lcores, cli.eal_args.is_none())?;
+    let ports = dev.ports.clone();
+    let port_macs = dev.macs.clone();
+    let (rxqs, txqs) = (dev.rx, dev.tx);
+    let pool = dev.main_pool.clone();
 
     // Kernel exception paths: one TAP per port that asks for it.
     let mut taps = Vec::new();
     for (i, pc) in cfg.ports.iter().enumerate() {
         if let Some(k) = &pc.kernel {
-            taps.push(kernel::open(i, pc, k, port_macs[i], &pool).map_err(StartError)?);
+            taps.push(
+                kernel::open(i, pc, k, port_macs[i], &dev.port_pools[i]).map_err(StartError)?,
+            );
         }
     }
 
@@ -380,7 +333,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
                 index: w as u16,
                 port: p as u16,
                 queue: q as u16,
-                lcore: lcores[w],
+                lcore: dev.worker_lcores[w],
                 stats: Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
                 latency: Arc::new(LatencyCell::new()),
                 dump: Arc::new(control::conns::DumpSlot::default()),
@@ -392,11 +345,13 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         .ports
         .iter()
         .zip(&ports)
-        .map(|(pc, port)| PortHandle {
+        .zip(&dev.info)
+        .map(|((pc, port), info)| PortHandle {
             name: pc.name.clone(),
             device: pc.device.clone(),
             address: pc.address.to_string(),
             port: *port,
+            dev: info.clone(),
         })
         .collect();
     // NAT: one table shared by all workers (two entries per connection),
@@ -512,6 +467,16 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         dpdk::lcore::launch(h.lcore, move || worker::run(ctx))?;
     }
 
+    let link_thread = {
+        let watched = shared
+            .ports
+            .iter()
+            .map(|p| (p.name.clone(), p.port, p.dev.clone()))
+            .collect();
+        let shared = shared.clone();
+        device::watch_links(watched, move || shared.stopping())
+            .map_err(|e| StartError(format!("cannot start the link watcher thread: {e}")))?
+    };
     let health_thread = {
         let shared = shared.clone();
         std::thread::Builder::new()
@@ -654,6 +619,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         let _ = h.join();
     }
     let _ = health_thread.join();
+    let _ = link_thread.join();
     if let Some(h) = vrrp_thread {
         let _ = h.join();
     }

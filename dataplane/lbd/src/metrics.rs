@@ -46,6 +46,10 @@ pub struct PortSample {
     pub name: String,
     pub stats: Option<dpdk::PortStats>,
     pub link_up: Option<bool>,
+    /// The driver's extended stats by name (empty if unreadable).
+    pub xstats: Vec<(String, u64)>,
+    /// Link state changes since start (device.rs's link watcher).
+    pub link_changes: u64,
 }
 
 /// One port's kernel exception path (kernel.rs), as counted by its thread.
@@ -108,6 +112,11 @@ pub fn gather(shared: &Shared) -> MetricInputs {
             name: p.name.clone(),
             stats: p.port.stats().ok(),
             link_up: p.port.link().ok().map(|l| l.up),
+            xstats: p.port.xstats().unwrap_or_default(),
+            link_changes: p
+                .dev
+                .link_changes
+                .load(std::sync::atomic::Ordering::Relaxed),
         })
         .collect();
     let latency = shared
@@ -284,8 +293,22 @@ fn ports(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
         "Whether the port's link is up (1) or down (0).",
         &["port"],
     )?;
+    let link_changes = b.counter(
+        "lbd_port_link_changes_total",
+        "Link state changes (up to down or back) of the port since lbd started.",
+        &["port"],
+    )?;
+    let xstats = b.counter(
+        "lbd_port_xstats_total",
+        "The port driver's extended statistics (rte_eth_xstats), by the driver's own name; the set depends on the driver.",
+        &["port", "stat"],
+    )?;
     for p in &m.ports {
         let n = p.name.as_str();
+        link_changes.with_label_values(&[n]).inc_by(p.link_changes);
+        for (stat, v) in &p.xstats {
+            xstats.with_label_values(&[n, stat]).inc_by(*v);
+        }
         if let Some(s) = &p.stats {
             packets.with_label_values(&[n, "rx"]).inc_by(s.ipackets);
             packets.with_label_values(&[n, "tx"]).inc_by(s.opackets);
@@ -1185,11 +1208,18 @@ mod tests {
                         name: "lan0".into(),
                         stats: Some(stats),
                         link_up: Some(true),
+                        xstats: vec![
+                            ("rx_good_packets".into(), 1000),
+                            ("rx_q1_packets".into(), 400),
+                        ],
+                        link_changes: 2,
                     },
                     PortSample {
                         name: "wan0".into(),
                         stats: None,
                         link_up: Some(false),
+                        xstats: Vec::new(),
+                        link_changes: 0,
                     },
                 ],
                 workers: vec![a, b],
@@ -1340,6 +1370,18 @@ mod tests {
         assert_eq!(p.get("lbd_port_errors_total", &tx), 2.0);
         assert_eq!(p.get("lbd_port_nombuf_total", &[("port", "lan0")]), 3.0);
         assert_eq!(p.get("lbd_port_link_up", &[("port", "lan0")]), 1.0);
+        assert_eq!(
+            p.get("lbd_port_link_changes_total", &[("port", "lan0")]),
+            2.0
+        );
+        assert_eq!(
+            p.get(
+                "lbd_port_xstats_total",
+                &[("port", "lan0"), ("stat", "rx_q1_packets")]
+            ),
+            400.0
+        );
+        assert_eq!(p.series("lbd_port_xstats_total").len(), 2);
         let rs2 = [
             ("service", "tcp/198.18.0.100:80"),
             ("real", "198.18.0.12:80"),

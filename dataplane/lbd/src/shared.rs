@@ -45,6 +45,8 @@ pub struct PortHandle {
     pub device: String,
     pub address: String,
     pub port: dpdk::Port,
+    /// What bring-up negotiated, and link changes (device.rs).
+    pub dev: Arc<crate::device::DeviceInfo>,
 }
 
 /// One worker, as the control side sees it.

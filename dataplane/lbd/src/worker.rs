@@ -108,6 +108,16 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         let next = (ctx.index + 1) % shared.handoff.len();
         let budgets = &mut ctx.kernel_budget;
         rx.drain(|mut m| {
+            // The pipeline sees the first segment only: a chained frame
+            // would be parsed truncated (or its tail forwarded unseen).
+            // Pools hold the port's largest frame in one mbuf, so only a
+            // PMD that chains anyway (virtio's mergeable buffers) gets here.
+            if m.nb_segs() != 1 {
+                stats.count(Counter::RxFrames);
+                stats.count(Counter::DropMultiSegment);
+                let _ = drop.push(m);
+                return;
+            }
             let out = match worker.process_buf(&mut MbufBuf(&mut m), port, now) {
                 Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
                 Verdict::Handoff => {

@@ -258,6 +258,31 @@ pub struct PortStatus {
     pub mac: String,
     pub link_up: bool,
     pub speed_mbps: u32,
+    /// What device bring-up negotiated (empty from an older lbd).
+    #[serde(default)]
+    pub device_info: Option<PortDeviceStatus>,
+}
+
+/// A port's device as brought up: driver, queues and what was negotiated.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PortDeviceStatus {
+    /// DPDK driver, e.g. `net_virtio_user`.
+    pub driver: String,
+    /// NUMA socket of the device (-1: unknown).
+    pub socket: i32,
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+    pub mtu: u16,
+    /// RSS hash functions in use (`ipv4-tcp`, ...); empty: no RSS.
+    pub rss: Vec<String>,
+    /// `default`, `symmetric`, `custom` or `none`.
+    pub rss_key: String,
+    /// Offloads in use (`tx-tcp-csum`, `rx-rss-hash`, ...).
+    pub offloads: Vec<String>,
+    /// Link state changes since start.
+    pub link_changes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -272,6 +297,10 @@ pub struct WorkerStatus {
     /// Whether the worker's SYN-flood defence is engaged.
     #[serde(default)]
     pub flood_defence: bool,
+    /// Frames this worker received (its RX queue's share of the port's
+    /// traffic: the RSS spread).
+    #[serde(default)]
+    pub rx_frames: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -271,7 +271,9 @@ pub struct PortConfig {
     /// The IP MTU of the port's link (576 to 9000, default 1500). Tunnel
     /// forwarding adds a 20-byte header: a packet whose total length plus 20
     /// exceeds the egress port's MTU is answered with ICMP "fragmentation
-    /// needed" (DF set) or dropped (DF clear). lbd does not set the NIC's MTU.
+    /// needed" (DF set) or dropped (DF clear). lbd sets the NIC's MTU to
+    /// this at start, and its packet buffers hold such a frame in one
+    /// segment.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
     /// The kernel exception path: a TAP interface of this name, created by
@@ -328,8 +330,11 @@ pub struct WorkersConfig {
     pub queues_per_port: u16,
     /// Packets pulled per `rx_burst` (at most 64).
     pub burst: u16,
-    /// Mbufs in the packet pool (per process).
+    /// Mbufs in each packet pool (one pool per NUMA socket that has ports).
     pub mbufs: u32,
+    /// The RSS hash key of every port with more than one queue (see
+    /// [`RssKey`]). Default: the driver's own key.
+    pub rss_key: RssKey,
 }
 
 impl Default for WorkersConfig {
@@ -338,7 +343,45 @@ impl Default for WorkersConfig {
             queues_per_port: 1,
             burst: 32,
             mbufs: 8191,
+            rss_key: RssKey::Default,
         }
+    }
+}
+
+/// Which key the NICs' RSS (Toeplitz) hash uses to spread flows over the
+/// RX queues.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RssKey {
+    /// The driver's default key. A connection's two directions (client →
+    /// VIP, and for NAT real server → client) usually hash to different
+    /// queues.
+    #[default]
+    Default,
+    /// The 16-bit pattern 0x6d5a repeated: the hash of (src, dst) equals
+    /// that of (dst, src), so a NAT connection's request and reply land on
+    /// the same queue number (of their ports) and the shared NAT table is
+    /// mostly used by one worker per connection.
+    Symmetric,
+    /// A key of your own, in hex (e.g. 80 digits for a 40-byte key); its
+    /// length must be what the NIC uses (checked at start).
+    Custom(String),
+}
+
+impl RssKey {
+    /// The bytes of a `Custom` key, if its text is valid hex of 1 to 255
+    /// bytes (separators `:` and spaces are allowed).
+    pub fn custom_bytes(text: &str) -> Option<Vec<u8>> {
+        let digits: Vec<u8> = text.bytes().filter(|b| *b != b':' && *b != b' ').collect();
+        if digits.is_empty() || digits.len() & 1 == 1 || digits.len() > 510 {
+            return None;
+        }
+        digits
+            .chunks(2)
+            .map(|p| {
+                let hex = std::str::from_utf8(p).ok()?;
+                u8::from_str_radix(hex, 16).ok()
+            })
+            .collect()
     }
 }
 

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use super::error::Problem;
 use super::types::{
     CheckKind, Config, Forward, HealthCheck, Ipv4Cidr, KernelPathConfig, PortConfig, Protocol,
-    RealServerConfig,
+    RealServerConfig, RssKey,
 };
 
 /// Smallest connection table.
@@ -602,6 +602,15 @@ fn check_workers(cfg: &Config, v: &mut Vec<Problem>) {
             "workers.mbufs",
             format!("mbufs {} is too small (at least {MIN_MBUFS})", w.mbufs),
         ));
+    }
+    if let RssKey::Custom(text) = &w.rss_key {
+        if RssKey::custom_bytes(text).is_none() {
+            v.push(Problem::new(
+                "workers.rss_key",
+                "rss_key Custom(...) must be hex digits, two per byte, 1 to 255 bytes \
+                 (e.g. 80 digits for a 40-byte key)",
+            ));
+        }
     }
 }
 
@@ -1575,6 +1584,24 @@ mod tests {
                 &t("queues_per_port: 16, burst: 64, mbufs: 1023").replace("\"0-1\"", "\"0-16\"")
             ),
             vec![]
+        );
+        one(
+            &t("rss_key: Custom(\"6d5g\")"),
+            "workers.rss_key",
+            "must be hex digits",
+            "rss_key",
+        );
+        one(
+            &t("rss_key: Custom(\"6d5\")"),
+            "workers.rss_key",
+            "must be hex digits",
+            "rss_key",
+        );
+        assert_eq!(problems(&t("rss_key: Symmetric")), vec![]);
+        assert_eq!(problems(&t("rss_key: Custom(\"6d:5a:6d:5a\")")), vec![]);
+        assert_eq!(
+            RssKey::custom_bytes("6d:5a 01ff"),
+            Some(vec![0x6d, 0x5a, 0x01, 0xff])
         );
     }
 

@@ -728,6 +728,7 @@ impl ControlPlane {
                         mac: p.mac.to_string(),
                         link_up: link.up,
                         speed_mbps: link.speed_mbps,
+                        device_info: Some(crate::device::status_of(&h.dev)),
                     }
                 })
                 .collect(),
@@ -744,6 +745,7 @@ impl ControlPlane {
                     idle_polls: w.stats.idle_polls.load(Relaxed),
                     conns: w.stats.conns_live.load(Relaxed),
                     flood_defence: w.stats.flood_engaged.load(Relaxed) != 0,
+                    rx_frames: w.stats.get(lbcore::counters::Counter::RxFrames),
                 })
                 .collect(),
             conn_capacity: self.shared.conn_capacity,

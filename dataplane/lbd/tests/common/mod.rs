@@ -250,41 +250,48 @@ impl Lab {
     /// Run lbd in namespace `role` with the configuration at `path`, and
     /// wait until it is ready.
     fn spawn_lbd(&self, role: &str, path: &std::path::Path) -> Lbd {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns(role)])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(role)])
             .arg(env!("CARGO_BIN_EXE_lbd"))
             .arg("--config")
-            .arg(path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lbd");
-        let out = Arc::new(Mutex::new(Vec::<String>::new()));
-        let err = Arc::new(Mutex::new(Vec::<String>::new()));
-        for (stream, sink) in [
-            (
-                Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-                out.clone(),
-            ),
-            (Box::new(child.stderr.take().unwrap()), err.clone()),
-        ] {
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    sink.lock().unwrap().push(line);
-                }
-            });
-        }
-        let lbd = Lbd {
-            child: Some(child),
-            out,
-            err,
-        };
-        lbd.wait_for(
-            |o, _| o.iter().any(|l| l.starts_with("lbd: ready")),
-            "lbd: ready",
-        );
-        lbd
+            .arg(path);
+        spawn_lbd_command(cmd)
     }
+}
+
+/// Run `cmd` (an lbd command line), collect its output, and wait until it
+/// is ready.
+pub fn spawn_lbd_command(mut cmd: Command) -> Lbd {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lbd");
+    let out = Arc::new(Mutex::new(Vec::<String>::new()));
+    let err = Arc::new(Mutex::new(Vec::<String>::new()));
+    for (stream, sink) in [
+        (
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            out.clone(),
+        ),
+        (Box::new(child.stderr.take().unwrap()), err.clone()),
+    ] {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+    }
+    let lbd = Lbd {
+        child: Some(child),
+        out,
+        err,
+    };
+    lbd.wait_for(
+        |o, _| o.iter().any(|l| l.starts_with("lbd: ready")),
+        "lbd: ready",
+    );
+    lbd
 }
 
 /// Whether the config text `sections` has a top-level-looking field `name:`
