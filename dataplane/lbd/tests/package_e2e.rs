@@ -81,7 +81,11 @@ fn package_installs_verifies_checks_and_purges() {
         .args(["--profile", "dev"])
         .current_dir(repo()));
     assert!(ok, "packaging/build-deb failed:\n{out}\n{err}");
-    let deb = out.lines().last().expect("build-deb prints the .deb").trim();
+    let deb = out
+        .lines()
+        .last()
+        .expect("build-deb prints the .deb")
+        .trim();
     assert!(deb.ends_with(".deb") && Path::new(deb).exists(), "{deb}");
 
     let installed = Installed;
@@ -92,7 +96,10 @@ fn package_installs_verifies_checks_and_purges() {
     let files = guide_files();
     assert!(files.len() >= 10, "the guide's table lists {files:?}");
     for f in &files {
-        assert!(Path::new(f).exists(), "{f} (in DEPLOYMENT.md) is not installed");
+        assert!(
+            Path::new(f).exists(),
+            "{f} (in DEPLOYMENT.md) is not installed"
+        );
     }
     let (_, listed, _) = run(Command::new("dpkg").args(["-L", "lbd"]));
     for f in listed.lines().filter(|f| Path::new(f).is_file()) {
