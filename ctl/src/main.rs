@@ -620,9 +620,10 @@ fn run(cli: &Cli) -> Result<u8, CtlError> {
                 Cmd::Man => {
                     let mut buf = Vec::new();
                     // Rendering into memory cannot fail.
-                    let _ = clap_mangen::Man::new(Cli::command())
-                        .section("8")
-                        .render(&mut buf);
+                    // NAME is "lbctl - ABOUT": without the leading "lbctl —".
+                    let cmd =
+                        Cli::command().about("control tool for the lbd load-balancer director");
+                    let _ = clap_mangen::Man::new(cmd).section("8").render(&mut buf);
                     emit(&String::from_utf8_lossy(&buf));
                     exit::OK
                 }

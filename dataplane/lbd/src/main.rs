@@ -186,6 +186,8 @@ fn generate(what: &str) -> ExitCode {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     let done = if what == "man" {
+        // NAME is "lbd - ABOUT": the about line without its leading "lbd —".
+        let cmd = cmd.about("a DPDK layer-4 load-balancer director (LVS/IPVS style)");
         clap_mangen::Man::new(cmd).section("8").render(&mut out)
     } else if let Ok(shell) = what.parse::<clap_complete::Shell>() {
         clap_complete::generate(shell, &mut cmd, "lbd", &mut out);
