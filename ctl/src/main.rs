@@ -193,6 +193,9 @@ pub enum Cmd {
         #[arg(value_enum)]
         shell: Shell,
     },
+    /// Print lbctl's man page (roff), for packaging.
+    #[command(hide = true)]
+    Man,
 }
 
 /// `-p [TIMEOUT]` / `-M NETMASK`: persistence, as ipvsadm takes it.
@@ -547,7 +550,9 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
         } => Request::Validate {
             ron: read_text(file)?,
         },
-        Cmd::Validate { remote: false, .. } | Cmd::Completions { .. } => return Ok(None),
+        Cmd::Validate { remote: false, .. } | Cmd::Completions { .. } | Cmd::Man => {
+            return Ok(None)
+        }
         Cmd::Status => Request::Status,
         Cmd::Reload => Request::Reload,
     };
@@ -614,8 +619,18 @@ fn run(cli: &Cli) -> Result<u8, CtlError> {
                     emit(&String::from_utf8_lossy(&buf));
                     exit::OK
                 }
+                Cmd::Man => {
+                    let mut buf = Vec::new();
+                    // Rendering into memory cannot fail.
+                    // NAME is "lbctl - ABOUT": without the leading "lbctl —".
+                    let cmd =
+                        Cli::command().about("control tool for the lbd load-balancer director");
+                    let _ = clap_mangen::Man::new(cmd).section("8").render(&mut buf);
+                    emit(&String::from_utf8_lossy(&buf));
+                    exit::OK
+                }
                 _ => unreachable!("only offline commands have no request"),
-            })
+            });
         }
     };
     let mut client = Client::connect(&cli.socket, cli.timeout)?;
@@ -730,6 +745,7 @@ fn command_name(cmd: &Cmd) -> &'static str {
         Cmd::Status => "status",
         Cmd::Reload => "reload",
         Cmd::Completions { .. } => "completions",
+        Cmd::Man => "man",
     }
 }
 

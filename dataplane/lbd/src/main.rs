@@ -24,6 +24,7 @@ mod kernel;
 mod latency;
 mod metrics;
 mod metrics_http;
+mod notify;
 mod preflight;
 mod report;
 mod shared;
@@ -68,10 +69,20 @@ use crate::shared::{
 /// could not start, 2 when the configuration is invalid or asks for what
 /// this machine does not have (CPUs, interfaces).
 #[derive(Parser, Debug)]
-#[command(name = "lbd", version)]
+#[command(
+    name = "lbd",
+    version,
+    override_usage = "lbd [OPTIONS] --config <FILE>"
+)]
 struct Cli {
     /// The configuration file (RON). See configs/ for commented examples.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        required = false,
+        required_unless_present = "generate"
+    )]
     config: PathBuf,
 
     /// Replace the EAL arguments derived from the config's `eal` section and
@@ -88,6 +99,12 @@ struct Cli {
     /// Stop by itself after this many seconds (for benchmarks and scripts).
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
+
+    /// Print lbd's man page (man) or a shell completion script (bash, zsh,
+    /// fish, elvish, powershell), made from these definitions, and exit.
+    /// For packaging (packaging/build-deb); hidden from --help.
+    #[arg(long, value_name = "WHAT", hide = true, exclusive = true)]
+    generate: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -99,7 +116,13 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
+    // --generate needs no --config: look at it before building a Cli.
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    if let Some(what) = matches.get_one::<String>("generate") {
+        return generate(what);
+    }
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let origin = cli.config.display().to_string();
     // Read once: the text also locates problems found against the machine.
     let text = match std::fs::read_to_string(&cli.config) {
@@ -153,6 +176,33 @@ fn main() -> ExitCode {
         Err(e) => {
             error!("{e}");
             say_err(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `lbd --generate WHAT`: the man page or a completion script on stdout.
+fn generate(what: &str) -> ExitCode {
+    use clap::CommandFactory as _;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    let done = if what == "man" {
+        // NAME is "lbd - ABOUT": the about line without its leading "lbd —".
+        let cmd = cmd.about("a DPDK layer-4 load-balancer director (LVS/IPVS style)");
+        clap_mangen::Man::new(cmd).section("8").render(&mut out)
+    } else if let Ok(shell) = what.parse::<clap_complete::Shell>() {
+        clap_complete::generate(shell, &mut cmd, "lbd", &mut out);
+        Ok(())
+    } else {
+        say_err(&format_args!(
+            "--generate: {what:?} is not man, bash, zsh, fish, elvish or powershell"
+        ));
+        return ExitCode::from(2);
+    };
+    match done.and_then(|()| write_stdout(&String::from_utf8_lossy(&out))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            say_err(&format_args!("--generate {what}: {e}"));
             ExitCode::from(1)
         }
     }
@@ -606,8 +656,12 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         n_workers,
         snap.services.len()
     ));
+    // systemd (Type=notify): ports are up and the workers run.
+    let mut notifier = notify::Notifier::from_env();
+    notifier.send("READY=1");
 
     control::periodic::run(&shared, &plane, &sighup);
+    notifier.send("STOPPING=1");
     let _ = server.join();
     if let Some(h) = metrics_thread {
         let _ = h.join();

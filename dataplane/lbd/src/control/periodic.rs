@@ -1,12 +1,13 @@
 //! The control thread's periodic work (on the main lcore, never on workers):
 //! resolving real servers' MAC addresses, reporting neighbour changes, and
-//! the control plane's timers (rates, drains, SIGHUP and file-watch reloads).
+//! the control plane's timers (rates, drains, SIGHUP and file-watch reloads),
+//! and feeding systemd's watchdog while the workers are alive.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lbcore::neigh::ArpRequest;
 use lbcore::pipeline::arp_request;
@@ -25,7 +26,22 @@ const ARP_RETRY_MS: u32 = 1000;
 pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
     let mut requests: Vec<ArpRequest> = Vec::new();
     let mut known: HashMap<Ipv4Addr, Option<MacAddr>> = HashMap::new();
+    let polls = || -> Vec<u64> {
+        let w = &shared.workers;
+        w.iter()
+            .map(|w| {
+                w.stats.busy_polls.load(Ordering::Relaxed)
+                    + w.stats.idle_polls.load(Ordering::Relaxed)
+            })
+            .collect()
+    };
+    // systemd's watchdog (WatchdogSec=): fed here, only while every worker
+    // polls, so a stuck worker gets lbd restarted (notify.rs).
+    let mut watchdog = crate::notify::Watchdog::from_env(&polls(), Instant::now());
     while !shared.stopping() {
+        if let Some(w) = watchdog.as_mut() {
+            w.tick(Instant::now(), &polls());
+        }
         let (refresh_s, expire_s) = {
             let mut p = plane.lock().unwrap_or_else(|e| e.into_inner());
             if sighup.swap(false, Ordering::Relaxed) {

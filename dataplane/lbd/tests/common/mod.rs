@@ -181,6 +181,17 @@ impl Lab {
     /// lab made with `--dir2`), with its own config file, socket and EAL
     /// file prefix. "SOCK" in `sections` stands for its socket path.
     pub fn start_lbd_in(&self, role: &str, services: &str, sections: &str) -> Lbd {
+        self.start_lbd_env(role, services, sections, &[])
+    }
+
+    /// As `start_lbd_in`, with extra environment variables for lbd.
+    pub fn start_lbd_env(
+        &self,
+        role: &str,
+        services: &str,
+        sections: &str,
+        env: &[(&str, &str)],
+    ) -> Lbd {
         let socket = self.socket_of(role);
         let cfg = format!(
             r#"(
@@ -228,7 +239,7 @@ impl Lab {
             self.dir().join(format!("lbd-{role}.ron"))
         };
         std::fs::write(&path, cfg).unwrap();
-        self.spawn_lbd(role, &path)
+        self.spawn_lbd(role, &path, env)
     }
 
     /// Start lbd in namespace `role` with a copy of the configuration file
@@ -244,14 +255,15 @@ impl Lab {
         }
         let path = self.dir().join(format!("lbd-{role}-from-file.ron"));
         std::fs::write(&path, cfg).unwrap();
-        self.spawn_lbd(role, &path)
+        self.spawn_lbd(role, &path, &[])
     }
 
     /// Run lbd in namespace `role` with the configuration at `path`, and
-    /// wait until it is ready.
-    fn spawn_lbd(&self, role: &str, path: &std::path::Path) -> Lbd {
+    /// wait until it is ready. `env`: extra environment variables.
+    fn spawn_lbd(&self, role: &str, path: &std::path::Path, env: &[(&str, &str)]) -> Lbd {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.ns(role)])
+            .envs(env.iter().copied())
             .arg(env!("CARGO_BIN_EXE_lbd"))
             .arg("--config")
             .arg(path);
