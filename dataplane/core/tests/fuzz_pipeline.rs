@@ -594,10 +594,7 @@ fn build(seed: Seed, n: u8) -> (Vec<u8>, u16) {
             arp(BCAST, ARP_REQUEST, rs_mac(dr_rs), dr_rs, [0; 6], dr_rs),
             0,
         ),
-        Seed::ArpReplyToKernel => (
-            arp(EXT_MAC, ARP_REPLY, c.mac, c.ip, EXT_MAC, EXT_ADDR),
-            0,
-        ),
+        Seed::ArpReplyToKernel => (arp(EXT_MAC, ARP_REPLY, c.mac, c.ip, EXT_MAC, EXT_ADDR), 0),
         Seed::EchoVip | Seed::EchoOwnExt | Seed::EchoOwnInt => {
             let (eth, src, dst, port) = match seed {
                 Seed::EchoVip => (cl, c.ip, VIP1, 0),
@@ -646,7 +643,10 @@ fn build(seed: Seed, n: u8) -> (Vec<u8>, u16) {
                 _ => FIN_ACK,
             };
             let eth = (rs_mac(NAT_RS), INT_MAC);
-            (tcp(eth, NAT_RS, c.ip, 8080, c.port, f, b"HTTP/1.0 200 OK"), 1)
+            (
+                tcp(eth, NAT_RS, c.ip, 8080, c.port, f, b"HTTP/1.0 200 OK"),
+                1,
+            )
         }
         Seed::NatUdpQuery => (udp(cl, c.ip, VIP2, c.port, 53, b"query"), 0),
         Seed::NatUdpAnswer | Seed::NatUdpAnswerNoChecksum => {
@@ -738,9 +738,13 @@ fn build(seed: Seed, n: u8) -> (Vec<u8>, u16) {
         Seed::Ipv6 => {
             let mut f = Vec::new();
             PacketBuilder::ethernet2(c.mac, EXT_MAC)
-                .ipv6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [
-                    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64,
-                ], 64)
+                .ipv6(
+                    [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                    [
+                        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64,
+                    ],
+                    64,
+                )
                 .tcp(c.port, 80, 1, 1000)
                 .syn()
                 .write(&mut f, &[])
@@ -815,7 +819,10 @@ fn l4_range(f: &[u8]) -> Option<(usize, usize)> {
 fn fix_l4_checksum(f: &mut [u8]) {
     let Some((a, b)) = l4_range(f) else { return };
     let proto = f[ETH + 9];
-    let (src, dst) = (f[ETH + 12..ETH + 16].to_vec(), f[ETH + 16..ETH + 20].to_vec());
+    let (src, dst) = (
+        f[ETH + 12..ETH + 16].to_vec(),
+        f[ETH + 16..ETH + 20].to_vec(),
+    );
     let at = match proto {
         6 if b - a >= 18 => a + 16,
         17 if b - a >= 8 => a + 6,
@@ -1057,9 +1064,7 @@ fn l4_sum(f: &[u8]) -> Option<L4Sum> {
     match ip.protocol() {
         IpNumber::TCP => {
             let t = TcpHeaderSlice::from_slice(seg).ok()?;
-            let want = t
-                .calc_checksum_ipv4(&ip, &seg[t.slice().len()..])
-                .ok()?;
+            let want = t.calc_checksum_ipv4(&ip, &seg[t.slice().len()..]).ok()?;
             Some(if same_sum(want, t.checksum()) {
                 L4Sum::Valid
             } else {
@@ -1154,7 +1159,10 @@ fn check_sent(
     port: u16,
     outcome: Counter,
 ) -> Result<(), String> {
-    ensure!(usize::from(port) < PORT_MACS.len(), "sent on port {port}, which does not exist");
+    ensure!(
+        usize::from(port) < PORT_MACS.len(),
+        "sent on port {port}, which does not exist"
+    );
     ensure!(out.len() >= ETH, "no Ethernet header ({} bytes)", out.len());
     let eth = etherparse::Ethernet2HeaderSlice::from_slice(out).map_err(|e| e.to_string())?;
     let (dst, src) = (eth.destination(), eth.source());
@@ -1163,7 +1171,9 @@ fn check_sent(
         // Where a bad address can come from: the frame's source, an ARP
         // sender's hardware address, a NAT client's learned MAC, a real
         // server's MAC learned from ARP.
-        let ip_dst = out.get(ETH + 16..ETH + 20).and_then(|a| <[u8; 4]>::try_from(a).ok());
+        let ip_dst = out
+            .get(ETH + 16..ETH + 20)
+            .and_then(|a| <[u8; 4]>::try_from(a).ok());
         let client = ip_dst.and_then(|a| known.client(a)).map(|(m, _)| m);
         let neighbour = REAL_SERVERS.iter().any(|&r| known.rs_mac(r) == Some(dst));
         if dst == input[6..12]
@@ -1176,8 +1186,14 @@ fn check_sent(
         }
     }
     ensure!(dst != [0; 6], "destination MAC 00:00:00:00:00:00");
-    ensure!(src == PORT_MACS[usize::from(port)], "source MAC {src:02x?} is not port {port}'s");
-    ensure!(src[0] & 1 == 0 && src != [0; 6], "multicast or zero source MAC");
+    ensure!(
+        src == PORT_MACS[usize::from(port)],
+        "source MAC {src:02x?} is not port {port}'s"
+    );
+    ensure!(
+        src[0] & 1 == 0 && src != [0; 6],
+        "multicast or zero source MAC"
+    );
     ensure!(!PORT_MACS.contains(&dst), "sent to the director's own MAC");
     if outcome == Counter::ArpReplied {
         return check_arp_reply(input, out, port);
@@ -1200,13 +1216,19 @@ fn check_sent(
     );
     ensure!(ip.ttl() > 0, "TTL 0");
     let src_ip = ip.source();
-    ensure!(src_ip[0] != 0 && src_ip[0] < 224, "source address {src_ip:?}");
+    ensure!(
+        src_ip[0] != 0 && src_ip[0] < 224,
+        "source address {src_ip:?}"
+    );
     let hl = ip.slice().len();
     let l4 = &out[ETH + hl..ETH + tl];
     let in_ip = Ipv4HeaderSlice::from_slice(&input[ETH..]).map_err(|e| format!("input: {e}"))?;
     match outcome {
         Counter::FwdDr => {
-            ensure!(out[12..] == input[12..], "DR changed more than the MAC addresses");
+            ensure!(
+                out[12..] == input[12..],
+                "DR changed more than the MAC addresses"
+            );
             ensure!(
                 [DR1, DR2].iter().any(|&r| Some(dst) == known.rs_mac(r)),
                 "DR to {dst:02x?}, no real server's MAC"
@@ -1216,32 +1238,60 @@ fn check_sent(
             ensure!(out[12..] == input[12..], "a relayed DR error was changed");
         }
         Counter::FwdTunnel | Counter::IcmpErrorForwarded => {
-            ensure!(ip.protocol() == IpNumber::IPV4, "tunnel: protocol {:?}", ip.protocol());
+            ensure!(
+                ip.protocol() == IpNumber::IPV4,
+                "tunnel: protocol {:?}",
+                ip.protocol()
+            );
             ensure!(hl == 20 && ETH + tl == out.len(), "tunnel: outer lengths");
             ensure!(ip.ttl() == 64, "tunnel: TTL {}", ip.ttl());
             ensure!(
                 !ip.more_fragments() && ip.fragments_offset().value() == 0,
                 "tunnel: a fragment"
             );
-            ensure!(ip.dont_fragment() == in_ip.dont_fragment(), "tunnel: DF not copied");
+            ensure!(
+                ip.dont_fragment() == in_ip.dont_fragment(),
+                "tunnel: DF not copied"
+            );
             let rs = ip.destination();
             ensure!(rs == TUN1 || rs == TUN2, "tunnel to {rs:?}");
-            ensure!(Some(dst) == known.rs_mac(rs), "tunnel: MAC of another server");
-            ensure!(ip.source() == INT_ADDR, "tunnel: outer source {:?}", ip.source());
+            ensure!(
+                Some(dst) == known.rs_mac(rs),
+                "tunnel: MAC of another server"
+            );
+            ensure!(
+                ip.source() == INT_ADDR,
+                "tunnel: outer source {:?}",
+                ip.source()
+            );
             let inner = usize::from(in_ip.total_len());
-            ensure!(l4 == &input[ETH..ETH + inner], "tunnel: inner packet changed");
-            ensure!(tl <= usize::from(INT_MTU), "tunnel: {tl} bytes above the MTU");
+            ensure!(
+                l4 == &input[ETH..ETH + inner],
+                "tunnel: inner packet changed"
+            );
+            ensure!(
+                tl <= usize::from(INT_MTU),
+                "tunnel: {tl} bytes above the MTU"
+            );
         }
         Counter::IcmpFragNeededSent => {
             ensure!(ip.protocol() == IpNumber::ICMP, "frag needed: not ICMP");
-            ensure!(ETH + tl == out.len(), "frag needed: padding or junk after it");
+            ensure!(
+                ETH + tl == out.len(),
+                "frag needed: padding or junk after it"
+            );
             ensure!(
                 ip.source() == in_ip.destination() && ip.destination() == in_ip.source(),
                 "frag needed: addresses"
             );
             ensure!(dst == input[6..12], "frag needed: not to the client's MAC");
             ensure!(sums_ok(l4, 0), "frag needed: ICMP checksum");
-            ensure!(l4[0] == 3 && l4[1] == 4, "frag needed: type {} code {}", l4[0], l4[1]);
+            ensure!(
+                l4[0] == 3 && l4[1] == 4,
+                "frag needed: type {} code {}",
+                l4[0],
+                l4[1]
+            );
             let mtu = u16::from_be_bytes([l4[6], l4[7]]);
             ensure!(mtu == INT_MTU - 20, "frag needed: MTU {mtu}");
             let quote = (in_ip.slice().len() + 8).min(usize::from(in_ip.total_len()));
@@ -1250,21 +1300,35 @@ fn check_sent(
         Counter::IcmpEchoReplied => {
             ensure!(ip.protocol() == IpNumber::ICMP, "echo reply: not ICMP");
             ensure!(out.len() == input.len(), "echo reply: length changed");
-            ensure!(tl == usize::from(in_ip.total_len()), "echo reply: total length");
+            ensure!(
+                tl == usize::from(in_ip.total_len()),
+                "echo reply: total length"
+            );
             ensure!(
                 ip.source() == in_ip.destination() && ip.destination() == in_ip.source(),
                 "echo reply: addresses"
             );
             ensure!(dst == input[6..12], "echo reply: not to the sender's MAC");
-            ensure!(l4[0] == 0 && l4[1] == 0, "echo reply: type {} code {}", l4[0], l4[1]);
+            ensure!(
+                l4[0] == 0 && l4[1] == 0,
+                "echo reply: type {} code {}",
+                l4[0],
+                l4[1]
+            );
             ensure!(sums_ok(l4, 0), "echo reply: ICMP checksum");
             let in_l4 = &input[ETH + in_ip.slice().len()..ETH + tl];
-            ensure!(l4[4..] == in_l4[4..], "echo reply: identifier, sequence or data changed");
+            ensure!(
+                l4[4..] == in_l4[4..],
+                "echo reply: identifier, sequence or data changed"
+            );
         }
         Counter::FwdNat | Counter::FwdNatReply => {
             let request = outcome == Counter::FwdNat;
             let proto = ip.protocol();
-            ensure!(proto == IpNumber::TCP || proto == IpNumber::UDP, "NAT: {proto:?}");
+            ensure!(
+                proto == IpNumber::TCP || proto == IpNumber::UDP,
+                "NAT: {proto:?}"
+            );
             ensure!(out.len() == input.len(), "NAT: length changed");
             ensure!(ip.ttl() + 1 == in_ip.ttl(), "NAT: TTL not decremented");
             let in_l4 = &input[ETH + in_ip.slice().len()..];
@@ -1275,16 +1339,26 @@ fn check_sent(
                 let rport = if proto == IpNumber::TCP { 8080 } else { 53 };
                 ensure!(dport == rport && sport == in_sport, "NAT: ports");
                 ensure!(ip.source() == in_ip.source(), "NAT: source changed");
-                ensure!(Some(dst) == known.rs_mac(NAT_RS), "NAT: MAC of another server");
+                ensure!(
+                    Some(dst) == known.rs_mac(NAT_RS),
+                    "NAT: MAC of another server"
+                );
             } else {
                 let from = (ip.source(), sport, proto);
                 ensure!(
-                    [(VIP2, 80, IpNumber::TCP), (VIP2, 53, IpNumber::UDP), (VIP1, 8080, IpNumber::TCP)]
-                        .contains(&from),
+                    [
+                        (VIP2, 80, IpNumber::TCP),
+                        (VIP2, 53, IpNumber::UDP),
+                        (VIP1, 8080, IpNumber::TCP)
+                    ]
+                    .contains(&from),
                     "NAT reply: from {from:?}, no NAT service"
                 );
                 ensure!(dport == in_dport, "NAT reply: client port changed");
-                ensure!(ip.destination() == in_ip.destination(), "NAT reply: destination");
+                ensure!(
+                    ip.destination() == in_ip.destination(),
+                    "NAT reply: destination"
+                );
                 ensure!(
                     known.client(ip.destination()) == Some((dst, port)),
                     "NAT reply: not where the client's packets came from"
@@ -1295,7 +1369,9 @@ fn check_sent(
                 (Some(L4Sum::Absent), Some(L4Sum::Absent)) => {}
                 (Some(L4Sum::Invalid), _) | (None, _) => {}
                 (was, now) => {
-                    return Err(format!("NAT: L4 checksum {was:?} on input, {now:?} on output"))
+                    return Err(format!(
+                        "NAT: L4 checksum {was:?} on input, {now:?} on output"
+                    ))
                 }
             }
         }
@@ -1303,21 +1379,37 @@ fn check_sent(
             let to_rs = outcome == Counter::IcmpErrorNatForwarded;
             ensure!(ip.protocol() == IpNumber::ICMP, "NAT error: not ICMP");
             ensure!(out.len() == input.len(), "NAT error: length changed");
-            ensure!(ip.ttl() + 1 == in_ip.ttl(), "NAT error: TTL not decremented");
+            ensure!(
+                ip.ttl() + 1 == in_ip.ttl(),
+                "NAT error: TTL not decremented"
+            );
             ensure!(sums_ok(l4, 0), "NAT error: ICMP checksum");
             ensure!(l4[0] == 3 || l4[0] == 11, "NAT error: type {}", l4[0]);
             let quoted = Ipv4HeaderSlice::from_slice(&l4[8..])
                 .map_err(|e| format!("NAT error: quoted header: {e}"))?;
-            ensure!(sums_ok(quoted.slice(), 0), "NAT error: quoted header checksum");
+            ensure!(
+                sums_ok(quoted.slice(), 0),
+                "NAT error: quoted header checksum"
+            );
             let (qs, qd) = ports16(&l4[8 + quoted.slice().len()..]);
             if to_rs {
-                ensure!(ip.destination() == NAT_RS, "NAT error: to {:?}", ip.destination());
+                ensure!(
+                    ip.destination() == NAT_RS,
+                    "NAT error: to {:?}",
+                    ip.destination()
+                );
                 ensure!(quoted.source() == NAT_RS, "NAT error: quoted source");
                 ensure!(qs == 8080 || qs == 53, "NAT error: quoted source port {qs}");
-                ensure!(Some(dst) == known.rs_mac(NAT_RS), "NAT error: MAC of another server");
+                ensure!(
+                    Some(dst) == known.rs_mac(NAT_RS),
+                    "NAT error: MAC of another server"
+                );
             } else {
                 let vip = quoted.destination();
-                ensure!(vip == VIP2 || vip == VIP1, "NAT error: quoted destination {vip:?}");
+                ensure!(
+                    vip == VIP2 || vip == VIP1,
+                    "NAT error: quoted destination {vip:?}"
+                );
                 ensure!(ip.source() == vip, "NAT error: from {:?}", ip.source());
                 ensure!(
                     [80, 53, 8080].contains(&qd),
@@ -1338,8 +1430,15 @@ fn check_arp_reply(input: &[u8], out: &[u8], port: u16) -> Result<(), String> {
     ensure!(out.len() >= ETH + 28, "ARP reply of {} bytes", out.len());
     ensure!(out[12..14] == [0x08, 0x06], "ARP reply: ethertype");
     let a = &out[ETH..];
-    ensure!(a[0..6] == [0, 1, 0x08, 0x00, 6, 4], "ARP reply: not Ethernet/IPv4");
-    ensure!(a[6..8] == ARP_REPLY.to_be_bytes(), "ARP reply: opcode {:?}", &a[6..8]);
+    ensure!(
+        a[0..6] == [0, 1, 0x08, 0x00, 6, 4],
+        "ARP reply: not Ethernet/IPv4"
+    );
+    ensure!(
+        a[6..8] == ARP_REPLY.to_be_bytes(),
+        "ARP reply: opcode {:?}",
+        &a[6..8]
+    );
     let (sha, spa, tha, tpa) = (&a[8..14], &a[14..18], &a[18..24], &a[24..28]);
     ensure!(sha == PORT_MACS[usize::from(port)], "ARP reply: sender MAC");
     ensure!(tha == &out[0..6], "ARP reply: not to the target MAC");
@@ -1351,11 +1450,23 @@ fn check_arp_reply(input: &[u8], out: &[u8], port: u16) -> Result<(), String> {
     } else {
         &[VIP1, VIP2, GATEWAY, INT_ADDR]
     };
-    ensure!(ours.iter().any(|x| x == spa), "ARP reply for {spa:?}, not ours on port {port}");
+    ensure!(
+        ours.iter().any(|x| x == spa),
+        "ARP reply for {spa:?}, not ours on port {port}"
+    );
     let asked = &input[ETH..];
-    ensure!(asked[6..8] == ARP_REQUEST.to_be_bytes(), "ARP reply to a non-request");
-    ensure!(tpa == &asked[14..18] && tha == &asked[8..14], "ARP reply: not to the asker");
-    ensure!(spa == &asked[24..28], "ARP reply: for another address than asked");
+    ensure!(
+        asked[6..8] == ARP_REQUEST.to_be_bytes(),
+        "ARP reply to a non-request"
+    );
+    ensure!(
+        tpa == &asked[14..18] && tha == &asked[8..14],
+        "ARP reply: not to the asker"
+    );
+    ensure!(
+        spa == &asked[24..28],
+        "ARP reply: for another address than asked"
+    );
     Ok(())
 }
 
@@ -1423,7 +1534,15 @@ fn stories() -> Vec<Vec<Op>> {
     vec![
         // A NAT client whose MAC is unusable: its replies cannot go back.
         vec![
-            frame(NatSyn, 0, 0, vec![Mutation::Mac { dst: false, pick: 0 }]),
+            frame(
+                NatSyn,
+                0,
+                0,
+                vec![Mutation::Mac {
+                    dst: false,
+                    pick: 0,
+                }],
+            ),
             frame(NatReplySynAck, 0, 0, vec![]),
         ],
         // A real server removed by a reload, then added back (unresolved
@@ -1561,7 +1680,10 @@ impl Run {
             check_frame(&before[w], &after[w], v, hops == 0).map_err(ctx)?;
             for (i, (b, a)) in before.iter().zip(&after).enumerate() {
                 if i != w && b != a {
-                    return Err(ctx(format!("worker {i}'s counters moved: {:?}", b.moved(a))));
+                    return Err(ctx(format!(
+                        "worker {i}'s counters moved: {:?}",
+                        b.moved(a)
+                    )));
                 }
             }
             for (c, n) in before[w].moved(&after[w]) {
@@ -1687,11 +1809,17 @@ impl Run {
             }
             for (i, w) in d.workers.iter().enumerate() {
                 if !w.table().is_empty() {
-                    return Err(format!("worker {i}: {} entries after the drain", w.table().len()));
+                    return Err(format!(
+                        "worker {i}: {} entries after the drain",
+                        w.table().len()
+                    ));
                 }
             }
             if !d.table.is_empty() {
-                return Err(format!("shared table: {} entries after the drain", d.table.len()));
+                return Err(format!(
+                    "shared table: {} entries after the drain",
+                    d.table.len()
+                ));
             }
             if KNOWN_BUG_SYNC_APPLY_UNCOUNTED && d.synced_over_own {
                 // See `a_peer_record_replacing_our_own_nat_connection_keeps_its_count`.
@@ -1699,7 +1827,10 @@ impl Run {
             }
             for rs in 0..MAX_REAL_SERVERS {
                 let (a, i) = d.workers.iter().fold((0, 0), |(a, i), w| {
-                    (a + w.stats().rs[rs].active(), i + w.stats().rs[rs].inactive())
+                    (
+                        a + w.stats().rs[rs].active(),
+                        i + w.stats().rs[rs].inactive(),
+                    )
                 });
                 if (a, i) != (0, 0) {
                     let addr = d.workers[0]
@@ -1784,7 +1915,14 @@ impl Run {
 
 /// One pass of a frame through a worker: from the port (`hops` 0) or
 /// handed over; in a growable buffer or a plain slice.
-fn pass(w: &mut Worker, f: &mut Vec<u8>, slice: bool, port: u16, hops: usize, now: Tick) -> Verdict {
+fn pass(
+    w: &mut Worker,
+    f: &mut Vec<u8>,
+    slice: bool,
+    port: u16,
+    hops: usize,
+    now: Tick,
+) -> Verdict {
     fn go<B: PacketBuf>(w: &mut Worker, b: &mut B, port: u16, hops: usize, now: Tick) -> Verdict {
         if hops == 0 {
             w.process_buf(b, port, now)
@@ -1906,34 +2044,40 @@ fn sync_record() -> impl Strategy<Value = SyncRecord> {
         prop_oneof![3 => 0u32..1_000_000, 1 => Just(900_000)],
         (any::<u8>(), 0u8..3),
     )
-        .prop_map(|(kind, proto, state, (f, vport), (vip, rs, rs_port), timeout_ms, (m, via))| {
-            let c = flow(f);
-            let rs_ip = *REAL_SERVERS.get(rs).unwrap_or(&EXT_ADDR);
-            let kind = match kind {
-                SyncKind::Conn | SyncKind::NatConn if KNOWN_BUG_SYNC_KIND_TRUSTED => {
-                    if rs_ip == NAT_RS {
-                        SyncKind::NatConn
-                    } else {
-                        SyncKind::Conn
+        .prop_map(
+            |(kind, proto, state, (f, vport), (vip, rs, rs_port), timeout_ms, (m, via))| {
+                let c = flow(f);
+                let rs_ip = *REAL_SERVERS.get(rs).unwrap_or(&EXT_ADDR);
+                let kind = match kind {
+                    SyncKind::Conn | SyncKind::NatConn if KNOWN_BUG_SYNC_KIND_TRUSTED => {
+                        if rs_ip == NAT_RS {
+                            SyncKind::NatConn
+                        } else {
+                            SyncKind::Conn
+                        }
                     }
+                    k => k,
+                };
+                SyncRecord {
+                    kind,
+                    proto,
+                    state,
+                    client_ip: Ipv4Addr::from(c.ip),
+                    client_port: if kind == SyncKind::Template {
+                        0
+                    } else {
+                        c.port
+                    },
+                    vip: Ipv4Addr::from([VIP1, VIP2][vip]),
+                    vport,
+                    rs_ip: Ipv4Addr::from(rs_ip),
+                    rs_port,
+                    timeout_ms,
+                    client_mac: mac(m),
+                    client_via_port: via,
                 }
-                k => k,
-            };
-            SyncRecord {
-                kind,
-                proto,
-                state,
-                client_ip: Ipv4Addr::from(c.ip),
-                client_port: if kind == SyncKind::Template { 0 } else { c.port },
-                vip: Ipv4Addr::from([VIP1, VIP2][vip]),
-                vport,
-                rs_ip: Ipv4Addr::from(rs_ip),
-                rs_port,
-                timeout_ms,
-                client_mac: mac(m),
-                client_via_port: via,
-            }
-        })
+            },
+        )
 }
 
 fn sequence() -> impl Strategy<Value = Vec<Op>> {
@@ -1982,9 +2126,11 @@ impl Coverage {
 fn run_ops(ops: &[Op]) -> Result<Run, String> {
     let mut run = Run::new();
     for (i, op) in ops.iter().enumerate() {
-        run.step(op).map_err(|e| format!("step {i} ({op:?}): {e}"))?;
+        run.step(op)
+            .map_err(|e| format!("step {i} ({op:?}): {e}"))?;
     }
-    run.step(&Op::Drain).map_err(|e| format!("final drain: {e}"))?;
+    run.step(&Op::Drain)
+        .map_err(|e| format!("final drain: {e}"))?;
     Ok(run)
 }
 
@@ -2136,8 +2282,22 @@ fn seeds_get_their_documented_outcomes() {
         (OptionsSyn, 6, Ok(FwdDr)),
         (VrrpAdvert, 0, Err(Verdict::Kernel)),
         (KernelTcp, 0, Err(Verdict::Kernel)),
-        (LocalSyn, 0, Err(Verdict::Local { port: 0, peer: false })),
-        (FromPeerDirector, 0, Err(Verdict::Local { port: 0, peer: true })),
+        (
+            LocalSyn,
+            0,
+            Err(Verdict::Local {
+                port: 0,
+                peer: false,
+            }),
+        ),
+        (
+            FromPeerDirector,
+            0,
+            Err(Verdict::Local {
+                port: 0,
+                peer: true,
+            }),
+        ),
         (Vlan, 0, Ok(DropVlan)),
         (Ipv6, 0, Ok(DropUnknownEthertype)),
     ];
@@ -2192,20 +2352,27 @@ fn the_oracle_catches_broken_frames() {
         Verdict::Tx(0)
     );
     check_sent(&known, &input, &good, 0, Counter::IcmpEchoReplied).unwrap();
-    let broken: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    type Breaker = Box<dyn Fn(&mut Vec<u8>)>;
+    let broken: Vec<(&str, Breaker)> = vec![
         ("zero destination MAC", Box::new(|f| f[0..6].fill(0))),
         ("foreign source MAC", Box::new(|f| f[11] ^= 1)),
         ("IPv4 header checksum", Box::new(|f| f[ETH + 10] ^= 1)),
         ("ICMP checksum", Box::new(|f| f[ETH + 22] ^= 1)),
-        ("total length", Box::new(|f| {
-            f[ETH + 3] += 1;
-            fix_ip_checksum(f);
-        })),
+        (
+            "total length",
+            Box::new(|f| {
+                f[ETH + 3] += 1;
+                fix_ip_checksum(f);
+            }),
+        ),
         ("truncated", Box::new(|f| f.truncate(ETH + 10))),
-        ("type", Box::new(|f| {
-            f[ETH + 20] = 8;
-            fix_l4_checksum(f);
-        })),
+        (
+            "type",
+            Box::new(|f| {
+                f[ETH + 20] = 8;
+                fix_l4_checksum(f);
+            }),
+        ),
     ];
     for (what, breakit) in broken {
         let mut f = good.clone();
@@ -2244,12 +2411,15 @@ fn the_oracle_catches_broken_frames() {
 // harness tolerates exactly these while the KNOWN_BUG_* constants are
 // true; remove the `ignore` and the constant together).
 
-/// The destination of what `seed` (mutated by `muts`) makes the director
-/// send, after `before` went through; None if nothing is sent.
-fn sent_to(before: &[(Seed, u8, Vec<Mutation>)]) -> Option<[u8; 6]> {
+/// A seed frame for a flow, with its mutations.
+type Mutated = (Seed, u8, Vec<Mutation>);
+
+/// The destination MAC of what the last of `frames` makes the director
+/// send; None if it sends nothing.
+fn sent_to(frames: &[Mutated]) -> Option<[u8; 6]> {
     let mut run = Run::new();
     let mut last = None;
-    for (seed, flow, muts) in before {
+    for (seed, flow, muts) in frames {
         let (mut f, port) = build(*seed, *flow);
         for m in muts {
             mutate(&mut f, m);
@@ -2282,11 +2452,20 @@ fn frames_from_a_zero_mac_are_not_answered_to_it() {
         fix: 0,
     };
     // mac(): 0 zero, 1 broadcast, 3 the external port's own MAC.
-    let cases: Vec<(&str, Vec<(Seed, u8, Vec<Mutation>)>)> = vec![
+    let cases: Vec<(&str, Vec<Mutated>)> = vec![
         ("ping from a zero MAC", vec![(EchoVip, 0, vec![src(0)])]),
-        ("ping from the broadcast MAC", vec![(EchoVip, 0, vec![src(1)])]),
-        ("ARP request with a zero sender MAC", vec![(ArpRequestVip, 0, vec![sha(0)])]),
-        ("ARP request claiming our MAC", vec![(ArpRequestVip, 0, vec![sha(3)])]),
+        (
+            "ping from the broadcast MAC",
+            vec![(EchoVip, 0, vec![src(1)])],
+        ),
+        (
+            "ARP request with a zero sender MAC",
+            vec![(ArpRequestVip, 0, vec![sha(0)])],
+        ),
+        (
+            "ARP request claiming our MAC",
+            vec![(ArpRequestVip, 0, vec![sha(3)])],
+        ),
         (
             "too big for the tunnel, from a zero MAC",
             vec![(TunnelSyn, 0, vec![]), (TunnelBigDf, 0, vec![src(0)])],

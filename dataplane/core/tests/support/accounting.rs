@@ -32,24 +32,64 @@ pub fn role(c: Counter) -> Role {
     use Counter::*;
     match c {
         RxFrames => Role::Received,
-        FwdDr | FwdTunnel | IcmpFragNeededSent | ArpReplied | IcmpEchoReplied | FwdNat
-        | FwdNatReply | IcmpErrorForwarded | IcmpErrorNatForwarded | IcmpErrorNatReply => {
-            Role::Sent
-        }
-        ArpLearned | ConnCreated | ConnExpired | PersistTemplateCreated | PersistTemplateUsed
-        | Ipv4WithOptions | SyncQueueFull | SyncAdopted => Role::Info,
+        FwdDr
+        | FwdTunnel
+        | IcmpFragNeededSent
+        | ArpReplied
+        | IcmpEchoReplied
+        | FwdNat
+        | FwdNatReply
+        | IcmpErrorForwarded
+        | IcmpErrorNatForwarded
+        | IcmpErrorNatReply => Role::Sent,
+        ArpLearned
+        | ConnCreated
+        | ConnExpired
+        | PersistTemplateCreated
+        | PersistTemplateUsed
+        | Ipv4WithOptions
+        | SyncQueueFull
+        | SyncAdopted => Role::Info,
         IcmpErrorHandedOff | ToKernel | FwdLocal | LocalFromPeer | FromKernel | TxFailed
         | DropHandoffFull | DropKernelQueueFull | DropKernelRate => Role::IoLoop,
-        DropEthTruncated | DropNotOurMac | DropOwnFrame | DropUnknownEthertype | DropVlan
-        | DropArpTruncated | DropArpUnsupported | DropArpNotForUs | DropIpv4Truncated
-        | DropIpv4BadVersion | DropIpv4BadHeaderLen | DropIpv4BadTotalLen
-        | DropIpv4BadChecksum | DropIpv4TtlExpired | DropIpv4Fragment | DropIpv4BadSource
-        | DropIpv4NotLocal | DropIpv4UnknownProtocol | DropTcpMalformed | DropUdpMalformed
-        | DropIcmpMalformed | DropIcmpUnsupported | DropIcmpErrorMalformed
-        | DropIcmpErrorNoConn | DropNoService | DropTcpNoConn | DropNoRealServer
-        | DropRealServerDown | DropVrrpBackup | DropConnTableFull | DropNeighUnresolved
-        | DropNatNoConn | DropNatNoClientMac | DropNatConflict | DropNatDisabled
-        | DropRealServerGone | DropTunnelTooBig | DropTunnelNoHeadroom => Role::Drop,
+        DropEthTruncated
+        | DropNotOurMac
+        | DropOwnFrame
+        | DropUnknownEthertype
+        | DropVlan
+        | DropArpTruncated
+        | DropArpUnsupported
+        | DropArpNotForUs
+        | DropIpv4Truncated
+        | DropIpv4BadVersion
+        | DropIpv4BadHeaderLen
+        | DropIpv4BadTotalLen
+        | DropIpv4BadChecksum
+        | DropIpv4TtlExpired
+        | DropIpv4Fragment
+        | DropIpv4BadSource
+        | DropIpv4NotLocal
+        | DropIpv4UnknownProtocol
+        | DropTcpMalformed
+        | DropUdpMalformed
+        | DropIcmpMalformed
+        | DropIcmpUnsupported
+        | DropIcmpErrorMalformed
+        | DropIcmpErrorNoConn
+        | DropNoService
+        | DropTcpNoConn
+        | DropNoRealServer
+        | DropRealServerDown
+        | DropVrrpBackup
+        | DropConnTableFull
+        | DropNeighUnresolved
+        | DropNatNoConn
+        | DropNatNoClientMac
+        | DropNatConflict
+        | DropNatDisabled
+        | DropRealServerGone
+        | DropTunnelTooBig
+        | DropTunnelNoHeadroom => Role::Drop,
     }
 }
 
