@@ -610,19 +610,25 @@ fn vrrp_checks_catch_a_wrong_parse() {
     );
 }
 
-/// Known bug (see `KNOWN_BUG_V2_ZERO_INTERVAL`): fails until fixed.
-/// Minimal input: the version 2 advertisement `21 01 64 00 00 00 9d fe`
-/// followed by 8 zero bytes of authentication data (vrid 1, priority 100,
-/// no address, auth type 0, interval 0 s).
+/// Found by `vrrp_adverts_parse_as_the_rfc_says_and_round_trip`
+/// (KNOWN_BUG_V2_ZERO_INTERVAL): fails until fixed. Minimal input: the
+/// version 2 advertisement `21 01 64 00 00 00 7a fe` and 8 zero bytes of
+/// authentication data (vrid 1, priority 100, no address, auth type 0,
+/// interval 0 s) is accepted with interval 0, and `build` sends that as
+/// 1 s. Either fix passes: refusing the advertisement (an interval of 0 is
+/// never valid; `model_parse` must then refuse it too) or encoding it
+/// faithfully.
 #[test]
 #[ignore = "known bug: a v2 advert with interval 0 is accepted but re-encoded as 1 s"]
 fn a_v2_advert_with_a_zero_interval_round_trips() {
     let mut m = vec![0x21, 1, 100, 0, 0, 0, 0, 0];
     m.extend_from_slice(&[0; AUTH_LEN]);
     refresh_checksum(&mut m, GROUP);
-    let adv = vrrp::parse(&m, SRC, GROUP).expect("accepted today");
-    let again = vrrp::build(&adv, SRC, GROUP);
-    assert_eq!(vrrp::parse(&again, SRC, GROUP), Ok(adv));
+    assert_eq!(m[6..8], [0x7a, 0xfe]);
+    if let Ok(adv) = vrrp::parse(&m, SRC, GROUP) {
+        let again = vrrp::build(&adv, SRC, GROUP);
+        assert_eq!(vrrp::parse(&again, SRC, GROUP), Ok(adv));
+    }
 }
 
 /// Any bytes at all, to both decoders: the models' answers and the round
