@@ -122,8 +122,9 @@ counters! {
     DropNotOurMac = "drop_not_our_mac",
     /// A frame we sent ourselves, looped back.
     DropOwnFrame = "drop_own_frame",
-    /// Source MAC that no station can have (multicast, broadcast or all
-    /// zeros): never answered, learned or forwarded.
+    /// Source MAC (Ethernet, or ARP sender) that no other station can have:
+    /// multicast, broadcast, all zeros, or one of the director's own ports'
+    /// MACs (spoofed). Never answered, learned or forwarded.
     DropEthBadSource = "drop_eth_bad_source",
     /// Ethertype we do not handle (IPv6, LLDP, ...).
     DropUnknownEthertype = "drop_unknown_ethertype",

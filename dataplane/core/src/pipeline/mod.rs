@@ -279,9 +279,10 @@ impl Worker {
         if src == port.mac {
             return Verdict::Drop(Counter::DropOwnFrame).into();
         }
-        if src.is_group_or_zero() {
-            // No station sends from a group or null address: answering or
-            // learning it would make us talk to a whole segment.
+        if src.is_group_or_zero() || self.snap.is_other_port_mac(src, rx_port) {
+            // No station sends from a group or null address, or from our
+            // other port's: answering or learning it would make us talk to
+            // a whole segment, or to ourselves.
             return Verdict::Drop(Counter::DropEthBadSource).into();
         }
         if dst != port.mac && !dst.is_broadcast() {
@@ -313,9 +314,10 @@ impl Worker {
             Err(WireError::Truncated) => return Verdict::Drop(Counter::DropArpTruncated),
             Err(_) => return Verdict::Drop(Counter::DropArpUnsupported),
         };
-        if sha.is_multicast() || sha.is_zero() {
-            // A sender hardware address no station has: neither learned
-            // nor answered (the reply would go to a group or nowhere).
+        if sha.is_group_or_zero() || snap.ports.iter().any(|p| p.mac == sha) {
+            // A sender hardware address no other station has: neither
+            // learned nor answered (the reply would go to a group, nowhere,
+            // or back to us).
             return Verdict::Drop(Counter::DropEthBadSource);
         }
         let mut learned = false;

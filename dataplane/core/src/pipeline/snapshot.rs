@@ -500,6 +500,19 @@ impl Snapshot {
         self.routes.get(rs as usize).copied().flatten()
     }
 
+    /// Whether `mac` is one of our ports' other than `rx_port` (a frame
+    /// claiming it is spoofed or looped between our ports). One test when
+    /// there is a single port.
+    #[inline]
+    pub fn is_other_port_mac(&self, mac: MacAddr, rx_port: u16) -> bool {
+        self.ports.len() > 1
+            && self
+                .ports
+                .iter()
+                .enumerate()
+                .any(|(i, p)| i != rx_port as usize && p.mac == mac)
+    }
+
     /// Whether a frame from `mac` on port `rx_port` comes from the other
     /// director of a two-box setup (and this port can hand it to the host).
     #[cold]

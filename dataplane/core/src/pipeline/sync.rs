@@ -66,6 +66,12 @@ pub enum ApplyError {
     NoRealServer,
     #[error("shared table full")]
     Full,
+    /// A NAT record for a real server this director forwards to by DR or
+    /// tunnel, or the reverse (the two directors' configurations differ):
+    /// storing it would translate traffic that must not be, or not
+    /// translate traffic that must.
+    #[error("the record's kind does not match the real server's forwarding method here")]
+    KindMismatch,
 }
 
 /// Store a received record in the shared table (the receiver's side).
@@ -84,12 +90,18 @@ pub fn apply(
         .service(r.proto, vip, r.vport)
         .ok_or(ApplyError::NoService)?;
     let svc = &snap.services[svc_idx];
-    let rs = svc
+    let real = svc
         .reals
         .iter()
         .find(|x| x.addr == r.rs_ip && x.port == r.rs_port)
-        .ok_or(ApplyError::NoRealServer)?
-        .id;
+        .ok_or(ApplyError::NoRealServer)?;
+    let nat_here = real.forward == crate::config::Forward::Nat;
+    match r.kind {
+        SyncKind::NatConn if !nat_here => return Err(ApplyError::KindMismatch),
+        SyncKind::Conn if nat_here => return Err(ApplyError::KindMismatch),
+        _ => {}
+    }
+    let rs = real.id;
     if r.kind == SyncKind::NatConn {
         return apply_nat(table, clients, svc.id, rs, r, now);
     }

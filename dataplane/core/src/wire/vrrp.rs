@@ -72,6 +72,10 @@ pub enum VrrpError {
     Checksum,
     #[error("authentication type {0} is not supported")]
     AuthType(u8),
+    /// An advertisement interval of 0: never valid (RFC 3768/5798), and a
+    /// backup that believed it would declare the master down at once.
+    #[error("advertisement interval 0")]
+    ZeroInterval,
 }
 
 /// A v2 password as sent: its first 8 bytes, zero padded.
@@ -127,6 +131,9 @@ pub fn parse(msg: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Advert, VrrpErr
         };
         (msg[5] as u16 * 100, auth)
     };
+    if interval_cs == 0 {
+        return Err(VrrpError::ZeroInterval);
+    }
     Ok(Advert {
         version,
         vrid: msg[1],

@@ -207,3 +207,61 @@ fn group_or_null_source_macs_are_never_answered() {
     assert_eq!(l.w.stats().get(Counter::IcmpEchoReplied), 0);
     assert_eq!(l.w.table().len(), 0);
 }
+
+#[test]
+fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
+    use crate::conntrack::shared::SharedConnTable;
+    use crate::conntrack::sync::{SyncKind, SyncRecord};
+    use crate::neigh::ClientMacs;
+    use crate::pipeline::nat::NatState;
+    let cfg: Config = ron::from_str(
+        r#"(
+            ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
+            services: [(vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+                (address: "198.18.0.11", forward: Nat)])],
+        )"#,
+    )
+    .unwrap();
+    let mut l = lab_from(cfg, true);
+    let table = Arc::new(SharedConnTable::new(64, 3));
+    let clients = Arc::new(ClientMacs::new(64));
+    let snap = l.w.snapshot().clone();
+    l.w = Worker::new(
+        snap.clone(),
+        ConnTable::new(64, 5),
+        Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
+        l.neigh.clone(),
+    )
+    .with_nat(NatState::new(table.clone(), clients.clone(), 0, 1));
+    // The peer's record carries no usable client MAC (zero, or a group
+    // address, which is not trusted either).
+    for mac in [[0u8; 6], [0x01, 0, 0x5e, 0, 0, 1]] {
+        let rec = SyncRecord {
+            kind: SyncKind::NatConn,
+            proto: 6,
+            state: ConnState::Established as u8,
+            client_ip: Ipv4Addr::from(CLIENT),
+            client_port: 40000,
+            vip: Ipv4Addr::from(VIP),
+            vport: 80,
+            rs_ip: Ipv4Addr::new(198, 18, 0, 11),
+            rs_port: 80,
+            timeout_ms: 60_000,
+            client_mac: mac,
+            client_via_port: 0,
+        };
+        crate::pipeline::sync::apply(&table, &clients, &snap, &rec, 0).unwrap();
+        let mut reply = Vec::new();
+        PacketBuilder::ethernet2(RS1_MAC.0, DIR_MAC.0)
+            .ipv4([198, 18, 0, 11], CLIENT, 64)
+            .tcp(80, 40000, 1, 65535)
+            .ack(1)
+            .write(&mut reply, b"x")
+            .unwrap();
+        assert_eq!(
+            l.w.process(&mut reply, 0, 1),
+            Verdict::Drop(Counter::DropNatNoClientMac),
+            "client MAC {mac:02x?}"
+        );
+    }
+}
