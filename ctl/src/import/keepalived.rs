@@ -756,8 +756,9 @@ impl Conv {
                 self.note(
                     vs,
                     format!(
-                        "`{what}`: not converted: {} (its {reals} real servers neither)",
-                        crate::ipvsadm::NO_FWMARK
+                        "`{what}`: not converted: {} (nor its {reals} real server{})",
+                        crate::ipvsadm::NO_FWMARK,
+                        if reals == 1 { "" } else { "s" }
                     ),
                 );
                 return;

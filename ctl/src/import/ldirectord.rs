@@ -329,9 +329,10 @@ impl Conv {
                 self.note(
                     &v.loc,
                     format!(
-                        "`{what}`: not converted: {} (its {} settings neither)",
+                        "`{what}`: not converted: {} (nor its {} setting{})",
                         crate::ipvsadm::NO_FWMARK,
-                        v.settings.len()
+                        v.settings.len(),
+                        if v.settings.len() == 1 { "" } else { "s" }
                     ),
                 );
             } else {
@@ -424,10 +425,13 @@ impl Conv {
                 "protocol" => {}
                 "scheduler" => match crate::ipvsadm::parse_scheduler(&val) {
                     Ok(x) => svc.scheduler = x,
-                    Err(_) => self.note(
-                        &s.loc,
-                        format!("`scheduler={val}`: lbd has no such scheduler: wlc is used"),
-                    ),
+                    Err(_) => {
+                        svc.scheduler = Scheduler::Wlc;
+                        self.note(
+                            &s.loc,
+                            format!("`scheduler={val}`: lbd has no such scheduler: wlc is used"),
+                        )
+                    }
                 },
                 "persistent" => match val.parse::<u32>() {
                     Ok(0) => {}

@@ -393,7 +393,6 @@ fn comment(out: &mut String, indent: &str, text: &str) {
 /// in the header (e.g. `keepalived /etc/keepalived/keepalived.conf`).
 pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
     let mut notes = imp.notes.clone();
-    sort_notes(&mut notes);
     let placeholder = base.is_none();
     let mut cfg = match base {
         Some(b) => b.clone(),
@@ -456,6 +455,7 @@ pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
         cfg.control.autoreload = a;
     }
 
+    sort_notes(&mut notes);
     let mut text = String::new();
     comment(
         &mut text,
@@ -515,19 +515,20 @@ fn placeholder_body(
         .vrrp
         .as_ref()
         .and_then(|v| v.interface.clone())
-        .map(|i| format!(" (it ran on `{i}`)"))
+        .map(|i| format!("\n(The input's interface was `{i}`.)"))
         .unwrap_or_default();
     comment(
         &mut out,
         "    ",
         &format!(
             "PLACEHOLDER, to fill in: the input does not say which DPDK device this\n\
-             director uses{iface}, nor the director's own address. Give `device`\n\
-             (a PCI address such as \"0000:3b:00.0\", or \"net_af_packet0,iface=eth0\")\n\
-             and `address`, the director's address with its prefix (here the VIPs'\n\
-             network address stands in). The kernel interface carries health checks,\n\
-             VRRP and sync. Or run `lbctl import ... --base FILE` with an lbd\n\
-             configuration whose ports are kept, or `--apply` (the running lbd's)."
+             director uses, nor its own address.{iface}\n\
+             Give `device` (a PCI address such as \"0000:3b:00.0\", or\n\
+             \"net_af_packet0,iface=eth0\") and `address`, the director's address with\n\
+             its prefix (the VIPs' network address stands in). The kernel interface\n\
+             carries health checks, VRRP and sync. Or run `lbctl import ... --base\n\
+             FILE` with an lbd configuration whose ports are kept, or `--apply` (the\n\
+             running lbd's)."
         ),
     );
     out.push_str(&format!("    ports: {},\n", ron_value(&cfg.ports, "    ")));
