@@ -1217,7 +1217,7 @@ impl Conv {
             "UDP_CHECK" => {
                 let text = |hex: &str| -> Option<String> {
                     let digits: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
-                    if digits.len() % 2 != 0 {
+                    if !digits.len().is_multiple_of(2) {
                         return None;
                     }
                     let bytes: Option<Vec<u8>> = (0..digits.len())
@@ -1645,7 +1645,7 @@ impl Conv {
         }
         if let Some((a, loc)) = advert {
             let mut m = ms(a);
-            if v.version == 2 && m % 1000 != 0 {
+            if v.version == 2 && !m.is_multiple_of(1000) {
                 let whole = m.div_ceil(1000).max(1) * 1000;
                 self.imp.notes.push(Note::at(
                     &loc,

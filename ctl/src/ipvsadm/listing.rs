@@ -229,8 +229,8 @@ pub fn connections(list: &ConnList) -> String {
     let mut out = String::from("IPVS connection entries\n");
     let _ = writeln!(
         out,
-        "pro expire {:<11} {:<18} {:<18} {}",
-        "state", "source", "virtual", "destination"
+        "pro expire {:<11} {:<18} {:<18} destination",
+        "state", "source", "virtual"
     );
     for c in &list.conns {
         let secs = c.expires_ms / 1000;
