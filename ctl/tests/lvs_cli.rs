@@ -147,9 +147,18 @@ fn seed_001_lines_run_verbatim() {
         rates: Rates::default(),
         reals: vec![real_info("192.168.11.22"), real_info("192.168.11.21")],
     };
+    // lbd holds a just-added server back until its MAC is resolved (its
+    // weight 0 for that moment): ipvsadm shows the configured weight.
+    let mut held = real_info("192.168.11.22");
+    held.weight = 0;
+    let svc = ServiceInfo {
+        reals: vec![held, real_info("192.168.11.21")],
+        ..svc
+    };
     let fake = Fake::start(vec![
         ok(Response::Status(status())),
         ok(Response::Services(vec![svc])),
+        ok(Response::Config(running_192())),
     ]);
     let words = seed_line("001-ipvsadm.sh", 4);
     assert_eq!(words, ["-Ln"]);
@@ -164,7 +173,22 @@ fn seed_001_lines_run_verbatim() {
          -> 192.168.11.21:80             Route   1      0          0         \n  \
          -> 192.168.11.22:80             Route   1      0          0         \n"
     );
-    assert_eq!(fake.requests(), [Request::Status, Request::List]);
+    assert_eq!(
+        fake.requests(),
+        [Request::Status, Request::List, Request::Save]
+    );
+}
+
+/// Seed 001's table as lbd would save it (on a port of its subnet).
+fn running_192() -> String {
+    let cfg = lbcore::config::parse(
+        r#"(ports: [(name: "lan0", device: "net_af_packet0,iface=eth0", address: "192.168.11.10/24")],
+            services: [(vip: "192.168.11.200", port: 80,
+                        real_servers: [(address: "192.168.11.21"), (address: "192.168.11.22")])])"#,
+        "running",
+    )
+    .unwrap();
+    lbcore::config::to_ron_string(&cfg)
 }
 
 #[test]
@@ -328,7 +352,16 @@ fn installed_as_ipvsadm() {
         "{}",
         stdout(&out)
     );
-    assert_eq!(fake.requests(), [Request::Status, Request::List]);
+    // Without the configured weights (lbd hung up), lbd's are shown.
+    assert!(
+        stdout(&out).contains("  -> 198.18.0.11:80               Route   1 "),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        fake.requests(),
+        [Request::Status, Request::List, Request::Save]
+    );
 
     let cfg =
         running(r#"(vip: "198.18.0.100", port: 80, real_servers: [(address: "198.18.0.11")])"#);

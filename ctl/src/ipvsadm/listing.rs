@@ -3,9 +3,11 @@
 //! read lbd's the same way. Unlike lbctl's own tables these keep ipvsadm's
 //! padding, trailing blanks included.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 
-use lbcore::api::{ConnList, RealInfo, ServiceInfo};
+use lbcore::api::{ConnList, RealInfo, ServiceInfo, ServiceKey};
 use lbcore::config::{Protocol, SyncConfig, Timeouts};
 
 use super::rules::service_order;
@@ -102,7 +104,24 @@ fn shown_reals(s: &ServiceInfo, sort: bool) -> Vec<&RealInfo> {
     reals
 }
 
-fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec) {
+/// Real servers' configured weights, by service and address.
+pub type Weights = HashMap<(ServiceKey, Ipv4Addr), u32>;
+
+/// The weight ipvsadm shows: 0 while the health check has the server
+/// out (as IPVS shows a quiesced one), otherwise the configured weight —
+/// not the moments lbd holds a server back (a new server whose MAC is not
+/// resolved yet), which IPVS does not have. The fallback server, listed
+/// only while in service, shows lbd's weight for it.
+fn shown_weight(s: &ServiceInfo, r: &RealInfo, configured: Option<&Weights>) -> u32 {
+    if r.fallback || r.health.as_ref().is_some_and(|h| !h.up) {
+        return r.weight;
+    }
+    configured
+        .and_then(|w| w.get(&(s.key, r.address)).copied())
+        .unwrap_or(r.weight)
+}
+
+fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec, configured: Option<&Weights>) {
     let name = cut(
         &format!(
             "{}  {}:{}",
@@ -159,7 +178,7 @@ fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec) {
                     out,
                     "  -> {d:<28} {:<7} {:<6} {:<10} {:<10}",
                     r.forward.ipvs_name(),
-                    r.weight,
+                    shown_weight(s, r, configured),
                     r.active,
                     r.inactive
                 );
@@ -206,7 +225,13 @@ fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec) {
 
 /// `-L`: the whole table, headed by the version line (`size` known), or one
 /// service (`spec.service`), headed by the titles only, as ipvsadm does.
-pub fn table(size: Option<u64>, services: &[ServiceInfo], spec: &ListSpec) -> String {
+/// `configured`: the configured weights (see [`shown_weight`]).
+pub fn table(
+    size: Option<u64>,
+    services: &[ServiceInfo],
+    spec: &ListSpec,
+    configured: Option<&Weights>,
+) -> String {
     let mut out = String::new();
     if spec.service.is_none() {
         if let Some(n) = size {
@@ -219,7 +244,7 @@ pub fn table(size: Option<u64>, services: &[ServiceInfo], spec: &ListSpec) -> St
         order.sort_by(|a, b| service_order(&a.key, &b.key));
     }
     for s in order {
-        service_block(&mut out, s, spec);
+        service_block(&mut out, s, spec, configured);
     }
     out
 }
@@ -329,7 +354,7 @@ mod tests {
             80,
             vec![real("192.168.214.145", 1), real("192.168.214.143", 1)],
         );
-        let text = table(Some(4096), &[s], &spec(Columns::Plain));
+        let text = table(Some(4096), &[s], &spec(Columns::Plain), None);
         assert_eq!(
             text,
             "IP Virtual Server version 1.2.1 (size=4096)\n\
@@ -353,7 +378,7 @@ mod tests {
             p,
             svc(Protocol::Tcp, "10.0.0.2", 80, vec![]),
         ];
-        let text = table(None, &v, &spec(Columns::Plain));
+        let text = table(None, &v, &spec(Columns::Plain), None);
         let lines: Vec<&str> = text.lines().skip(2).collect();
         assert_eq!(
             lines,
@@ -365,7 +390,7 @@ mod tests {
         );
         let mut ns = spec(Columns::Plain);
         ns.nosort = true;
-        let text = table(None, &v, &ns);
+        let text = table(None, &v, &ns, None);
         assert!(text.lines().nth(2).unwrap().starts_with("UDP"), "{text}");
     }
 
@@ -373,7 +398,12 @@ mod tests {
     fn one_service_has_no_version_line() {
         let mut sp = spec(Columns::Plain);
         sp.service = Some(ServiceRef::Fwmark(1));
-        let text = table(Some(1), &[svc(Protocol::Tcp, "10.0.0.1", 80, vec![])], &sp);
+        let text = table(
+            Some(1),
+            &[svc(Protocol::Tcp, "10.0.0.1", 80, vec![])],
+            &sp,
+            None,
+        );
         assert!(text.starts_with("Prot LocalAddress"), "{text}");
     }
 
@@ -390,7 +420,7 @@ mod tests {
             transitions: 1,
         });
         let s = svc(Protocol::Tcp, "10.0.0.1", 80, vec![down, fb.clone()]);
-        let text = table(None, &[s], &spec(Columns::Plain));
+        let text = table(None, &[s], &spec(Columns::Plain), None);
         assert!(!text.contains("10.0.0.9"), "{text}");
         assert!(
             text.contains(
@@ -400,7 +430,51 @@ mod tests {
         );
         fb.weight = 1;
         let s = svc(Protocol::Tcp, "10.0.0.1", 80, vec![fb]);
-        assert!(table(None, &[s], &spec(Columns::Plain)).contains("10.0.0.9:80"));
+        assert!(table(None, &[s], &spec(Columns::Plain), None).contains("10.0.0.9:80"));
+    }
+
+    #[test]
+    fn weights_are_the_configured_ones_unless_a_check_has_the_server_out() {
+        let k = ServiceKey {
+            protocol: Protocol::Tcp,
+            vip: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        // lbd holds .12 back for a moment (weight 0), .13 is down by its
+        // check; both are configured with weight 2.
+        let held = real("10.0.0.12", 0);
+        let mut down = real("10.0.0.13", 0);
+        down.health = Some(lbcore::api::RealHealth {
+            up: false,
+            checked: true,
+            last: "x".into(),
+            since_s: 0.0,
+            transitions: 1,
+        });
+        let s = svc(Protocol::Tcp, "10.0.0.1", 80, vec![held, down]);
+        let mut w = Weights::new();
+        for ip in ["10.0.0.12", "10.0.0.13"] {
+            w.insert((k, ip.parse().unwrap()), 2);
+        }
+        let text = table(
+            None,
+            std::slice::from_ref(&s),
+            &spec(Columns::Plain),
+            Some(&w),
+        );
+        assert!(
+            text.contains("  -> 10.0.0.12:80                 Route   2 "),
+            "{text}"
+        );
+        assert!(
+            text.contains("  -> 10.0.0.13:80                 Route   0 "),
+            "{text}"
+        );
+        let text = table(None, &[s], &spec(Columns::Plain), None);
+        assert!(
+            text.contains("  -> 10.0.0.12:80                 Route   0 "),
+            "{text}"
+        );
     }
 
     #[test]
@@ -423,7 +497,7 @@ mod tests {
         r.active = 3;
         r.inactive = 4;
         let s = svc(Protocol::Tcp, "10.0.0.1", 80, vec![r]);
-        let stats = table(None, std::slice::from_ref(&s), &spec(Columns::Stats));
+        let stats = table(None, std::slice::from_ref(&s), &spec(Columns::Stats), None);
         assert_eq!(
             stats,
             "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  \
@@ -431,14 +505,14 @@ mod tests {
              TCP  10.0.0.1:80                         0        0        0        0        0\n  \
              -> 10.0.0.11:80                        5  123456K        0    1500M        0\n"
         );
-        let rate = table(None, std::slice::from_ref(&s), &spec(Columns::Rate));
+        let rate = table(None, std::slice::from_ref(&s), &spec(Columns::Rate), None);
         assert!(
             rate.ends_with(
                 "  -> 10.0.0.11:80                        2       11        0  1500000        0\n"
             ),
             "{rate}"
         );
-        let thr = table(None, &[s], &spec(Columns::Thresholds));
+        let thr = table(None, &[s], &spec(Columns::Thresholds), None);
         assert!(
             thr.ends_with(
                 "  -> 10.0.0.11:80                 0          0          3          4         \n"

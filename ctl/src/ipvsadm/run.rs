@@ -204,7 +204,23 @@ pub fn run(
                             )));
                         }
                     }
-                    out.stdout = listing::table(size, &services, spec);
+                    // The configured weights, which the listing shows
+                    // (lbd's own are those of the moment).
+                    let configured = running_config(&mut client).ok().map(|cfg| {
+                        let mut w = listing::Weights::new();
+                        for s in &cfg.services {
+                            let k = lbcore::api::ServiceKey {
+                                protocol: s.protocol,
+                                vip: s.vip,
+                                port: s.port,
+                            };
+                            for r in &s.real_servers {
+                                w.insert((k, r.address), r.weight);
+                            }
+                        }
+                        w
+                    });
+                    out.stdout = listing::table(size, &services, spec, configured.as_ref());
                 }
                 ListWhat::Connections => {
                     let req = Request::Conns {
