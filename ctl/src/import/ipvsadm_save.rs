@@ -8,7 +8,7 @@
 
 use lbcore::config::Timeouts;
 
-use super::{ImportError, Imported, ImportedService, Loc, Note};
+use super::{ErrorKind, ImportError, Imported, ImportedService, Loc, Note};
 use crate::ipvsadm::rules::{self, ApplyError};
 use crate::ipvsadm::{self, Command, IpvsError, ServiceRef};
 
@@ -29,8 +29,8 @@ pub fn import(text: &str, shown: &str) -> Result<Imported, ImportError> {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        let mut words =
-            ipvsadm::split_words(t).ok_or_else(|| ImportError::at(&loc, "unterminated quote"))?;
+        let mut words = ipvsadm::split_words(t)
+            .ok_or_else(|| ImportError::at(&loc, ErrorKind::UnterminatedQuote))?;
         if words
             .first()
             .is_some_and(|w| w == "ipvsadm" || w.ends_with("/ipvsadm"))
@@ -49,7 +49,10 @@ pub fn import(text: &str, shown: &str) -> Result<Imported, ImportError> {
             Err(IpvsError::Usage(m)) => {
                 return Err(ImportError::at(
                     &loc,
-                    format!("not an ipvsadm rule: {m}: `{t}`"),
+                    ErrorKind::NotARule {
+                        why: m,
+                        line: t.to_string(),
+                    },
                 ))
             }
         };

@@ -25,7 +25,9 @@ use lbcore::config::{
     Scheduler, ServiceConfig, VrrpConfig,
 };
 
-use super::{glob, ImportError, Imported, ImportedService, ImportedSync, ImportedVrrp, Loc, Note};
+use super::{
+    glob, ErrorKind, ImportError, Imported, ImportedService, ImportedSync, ImportedVrrp, Loc, Note,
+};
 
 /// One keyword with its arguments and, for blocks, its children.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,12 +126,7 @@ fn tokenize(piece: &str, loc: &Loc) -> Result<Vec<Tok>, ImportError> {
                     match chars.next() {
                         Some('"') => break,
                         Some(x) => w.push(x),
-                        None => {
-                            return Err(ImportError::at(
-                                loc,
-                                "a quoted string is not closed on its line (missing \")",
-                            ))
-                        }
+                        None => return Err(ImportError::at(loc, ErrorKind::UnterminatedQuote)),
                     }
                 }
                 out.push(Tok::Word(w));
@@ -232,10 +229,7 @@ impl<'a> Reader<'a> {
             }
             cur = out;
         }
-        Err(ImportError::at(
-            loc,
-            "parameter substitution does not end (does a parameter contain itself?)",
-        ))
+        Err(ImportError::at(loc, ErrorKind::ParameterLoop))
     }
 
     fn read(&mut self, path: &Path, shown: &str, text: &str) -> Result<(), ImportError> {
@@ -298,13 +292,17 @@ impl<'a> Reader<'a> {
         let Some(Tok::Word(pattern)) = rest.first() else {
             return Err(ImportError::at(
                 loc,
-                format!("`{keyword}` needs a file name"),
+                ErrorKind::IncludeWithoutFile {
+                    keyword: keyword.to_string(),
+                },
             ));
         };
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             return Err(ImportError::at(
                 loc,
-                format!("includes nest deeper than {MAX_INCLUDE_DEPTH} files"),
+                ErrorKind::IncludeDepth {
+                    max: MAX_INCLUDE_DEPTH,
+                },
             ));
         }
         let files = glob::glob(dir, pattern);
@@ -319,7 +317,10 @@ impl<'a> Reader<'a> {
             }
             return Err(ImportError::at(
                 loc,
-                format!("{keyword} {pattern}: no file matches"),
+                ErrorKind::NoIncludeMatch {
+                    keyword: keyword.to_string(),
+                    pattern: pattern.clone(),
+                },
             ));
         }
         for f in files {
@@ -327,11 +328,20 @@ impl<'a> Reader<'a> {
             if self.stack.contains(&canon) {
                 return Err(ImportError::at(
                     loc,
-                    format!("{} includes itself (an include cycle)", f.display()),
+                    ErrorKind::IncludeCycle {
+                        path: f.display().to_string(),
+                    },
                 ));
             }
-            let text = std::fs::read(&f)
-                .map_err(|e| ImportError::at(loc, format!("cannot read {}: {e}", f.display())))?;
+            let text = std::fs::read(&f).map_err(|e| {
+                ImportError::at(
+                    loc,
+                    ErrorKind::Read {
+                        path: f.display().to_string(),
+                        error: e.to_string(),
+                    },
+                )
+            })?;
             let text = String::from_utf8_lossy(&text).into_owned();
             self.stack.push(canon);
             let shown = f.display().to_string();
@@ -352,10 +362,7 @@ fn tree(
     loop {
         let Some((tok, loc)) = toks.get(*pos) else {
             return match opened {
-                Some(o) => Err(ImportError::at(
-                    o,
-                    "this block is never closed (a `}` is missing)",
-                )),
+                Some(o) => Err(ImportError::at(o, ErrorKind::UnclosedBlock)),
                 None => Ok(nodes),
             };
         };
@@ -363,12 +370,12 @@ fn tree(
             Tok::Eol => *pos += 1,
             Tok::Close => {
                 if opened.is_none() {
-                    return Err(ImportError::at(loc, "`}` without a block to close"));
+                    return Err(ImportError::at(loc, ErrorKind::UnexpectedClose));
                 }
                 *pos += 1;
                 return Ok(nodes);
             }
-            Tok::Open => return Err(ImportError::at(loc, "`{` without a keyword before it")),
+            Tok::Open => return Err(ImportError::at(loc, ErrorKind::OpenWithoutKeyword)),
             Tok::Word(w) => {
                 let mut node = Node {
                     key: w.clone(),

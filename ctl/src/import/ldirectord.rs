@@ -24,7 +24,7 @@ use lbcore::config::{
     Scheduler, ServiceConfig,
 };
 
-use super::{ImportError, Imported, ImportedService, Loc, Note};
+use super::{ErrorKind, ImportError, Imported, ImportedService, Loc, Note};
 use crate::ipvsadm::{port_number, resolve_host};
 
 /// A `key = value` line.
@@ -73,7 +73,9 @@ fn key_value(text: &str, loc: &Loc) -> Result<(String, String), ImportError> {
         None if text == "supervised" => Ok(("supervised".into(), "yes".into())),
         None => Err(ImportError::at(
             loc,
-            format!("expected KEY=VALUE, found `{text}`"),
+            ErrorKind::ExpectedKeyValue {
+                found: text.to_string(),
+            },
         )),
     }
 }
@@ -102,18 +104,10 @@ pub fn parse(text: &str, shown: &str) -> Result<Cf, ImportError> {
         if !lead.is_empty() {
             let width: usize = lead.chars().map(|c| if c == '\t' { 4 } else { 1 }).sum();
             let Some(v) = cur.as_mut() else {
-                return Err(ImportError::at(
-                    &loc,
-                    "an indented line outside a virtual section (a blank line or an unindented \
-                     line ends the section)",
-                ));
+                return Err(ImportError::at(&loc, ErrorKind::IndentOutsideSection));
             };
             if width < 4 {
-                return Err(ImportError::at(
-                    &loc,
-                    "indented by fewer than 4 spaces: a virtual section's lines are indented by \
-                     at least 4 spaces or a tab",
-                ));
+                return Err(ImportError::at(&loc, ErrorKind::ShallowIndent));
             }
             let (key, value) = key_value(strip_comment(t), &loc)?;
             v.settings.push(Setting { key, value, loc });

@@ -81,18 +81,94 @@ pub fn sort_notes(notes: &mut [Note]) {
     });
 }
 
-/// A file that could not be read or parsed at all.
+/// Why a file could not be read or parsed at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The file (or an included one) could not be read.
+    Read { path: String, error: String },
+    /// keepalived: a `{` whose block is never closed (at the `{`'s line).
+    UnclosedBlock,
+    /// keepalived: a `}` with no block open.
+    UnexpectedClose,
+    /// keepalived: a `{` with no keyword before it.
+    OpenWithoutKeyword,
+    /// keepalived: a `"` not closed on its line; ipvsadm: a quote not
+    /// closed on its line.
+    UnterminatedQuote,
+    /// keepalived: `include` with no file name.
+    IncludeWithoutFile { keyword: String },
+    /// keepalived: includer/includea/...: the pattern matches no file.
+    NoIncludeMatch { keyword: String, pattern: String },
+    /// keepalived: a file includes itself, directly or not.
+    IncludeCycle { path: String },
+    /// keepalived: includes nest deeper than `max` files.
+    IncludeDepth { max: usize },
+    /// keepalived: `$A` refers to `$B` which refers to `$A`...
+    ParameterLoop,
+    /// ldirectord: an indented line outside a virtual section.
+    IndentOutsideSection,
+    /// ldirectord: a section's line indented by fewer than 4 spaces.
+    ShallowIndent,
+    /// ldirectord: a line that is not `key=value`.
+    ExpectedKeyValue { found: String },
+    /// ipvsadm-save: a line that is not an ipvsadm rule.
+    NotARule { why: String, line: String },
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Read { path, error } => write!(f, "cannot read {path}: {error}"),
+            ErrorKind::UnclosedBlock => write!(f, "this block is never closed (a `}}` is missing)"),
+            ErrorKind::UnexpectedClose => write!(f, "`}}` without a block to close"),
+            ErrorKind::OpenWithoutKeyword => write!(f, "`{{` without a keyword before it"),
+            ErrorKind::UnterminatedQuote => {
+                write!(f, "a quoted string is not closed on its line (missing \")")
+            }
+            ErrorKind::IncludeWithoutFile { keyword } => {
+                write!(f, "`{keyword}` needs a file name")
+            }
+            ErrorKind::NoIncludeMatch { keyword, pattern } => {
+                write!(f, "{keyword} {pattern}: no file matches")
+            }
+            ErrorKind::IncludeCycle { path } => {
+                write!(f, "{path} includes itself (an include cycle)")
+            }
+            ErrorKind::IncludeDepth { max } => write!(f, "includes nest deeper than {max} files"),
+            ErrorKind::ParameterLoop => write!(
+                f,
+                "parameter substitution does not end (does a parameter contain itself?)"
+            ),
+            ErrorKind::IndentOutsideSection => write!(
+                f,
+                "an indented line outside a virtual section (a blank line or an unindented \
+                 line ends the section)"
+            ),
+            ErrorKind::ShallowIndent => write!(
+                f,
+                "indented by fewer than 4 spaces: a virtual section's lines are indented by at \
+                 least 4 spaces or a tab"
+            ),
+            ErrorKind::ExpectedKeyValue { found } => {
+                write!(f, "expected KEY=VALUE, found `{found}`")
+            }
+            ErrorKind::NotARule { why, line } => write!(f, "not an ipvsadm rule: {why}: `{line}`"),
+        }
+    }
+}
+
+/// A file that could not be read or parsed at all, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportError {
     pub loc: Option<Loc>,
-    pub message: String,
+    pub kind: ErrorKind,
 }
 
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.loc {
-            Some(l) => write!(f, "{l}: {}", self.message),
-            None => write!(f, "{}", self.message),
+            Some(l) => write!(f, "{l}: {}", self.kind),
+            None => write!(f, "{}", self.kind),
         }
     }
 }
@@ -100,10 +176,10 @@ impl fmt::Display for ImportError {
 impl std::error::Error for ImportError {}
 
 impl ImportError {
-    pub fn at(loc: &Loc, message: impl Into<String>) -> ImportError {
+    pub fn at(loc: &Loc, kind: ErrorKind) -> ImportError {
         ImportError {
             loc: Some(loc.clone()),
-            message: message.into(),
+            kind,
         }
     }
 }

@@ -516,26 +516,60 @@ fn keepalived_grammar_corpus() {
 
 #[test]
 fn keepalived_syntax_errors_have_their_line() {
-    for (file, line, says) in [
-        ("keepalived/err-unclosed.conf", 4, "never closed"),
-        ("keepalived/err-stray-close.conf", 4, "`}` without a block"),
+    type Is = fn(&ErrorKind) -> bool;
+    let cases: [(&str, usize, Is, &str); 7] = [
+        (
+            "keepalived/err-unclosed.conf",
+            4,
+            |k| *k == ErrorKind::UnclosedBlock,
+            "never closed",
+        ),
+        (
+            "keepalived/err-stray-close.conf",
+            4,
+            |k| *k == ErrorKind::UnexpectedClose,
+            "`}` without a block",
+        ),
         (
             "keepalived/err-quote.conf",
             2,
+            |k| *k == ErrorKind::UnterminatedQuote,
             "quoted string is not closed",
         ),
-        ("keepalived/err-cycle.conf", 2, "includes itself"),
-        ("keepalived/err-includea.conf", 1, "no file matches"),
-        ("keepalived/err-open.conf", 3, "`{` without a keyword"),
+        (
+            "keepalived/err-cycle.conf",
+            2,
+            |k| matches!(k, ErrorKind::IncludeCycle { .. }),
+            "includes itself",
+        ),
+        (
+            "keepalived/err-includea.conf",
+            1,
+            |k| matches!(k, ErrorKind::NoIncludeMatch { keyword, .. } if keyword == "includea"),
+            "no file matches",
+        ),
+        (
+            "keepalived/err-open.conf",
+            3,
+            |k| *k == ErrorKind::OpenWithoutKeyword,
+            "`{` without a keyword",
+        ),
         (
             "keepalived/err-param-loop.conf",
             3,
+            |k| *k == ErrorKind::ParameterLoop,
             "substitution does not end",
         ),
-    ] {
+    ];
+    for (file, line, is, says) in cases {
         let e = keepalived_text(file, &read(file), None).unwrap_err();
         assert_eq!(e.loc.as_ref().map(|l| l.line), Some(line), "{file}: {e}");
+        assert!(is(&e.kind), "{file}: {e:?}");
         assert!(e.to_string().contains(says), "{file}: {e}");
+        assert!(
+            e.to_string().starts_with(&format!("{file}:{line}: ")),
+            "{e}"
+        );
     }
 }
 
@@ -694,23 +728,27 @@ fn ldirectord_corpus() {
 
 #[test]
 fn ldirectord_errors_have_their_line() {
-    for (file, line, says) in [
+    type Is = fn(&ErrorKind) -> bool;
+    let cases: [(&str, usize, Is); 4] = [
+        ("ldirectord/err-blank-ends-section.cf", 5, |k| {
+            *k == ErrorKind::IndentOutsideSection
+        }),
+        ("ldirectord/err-shallow-indent.cf", 2, |k| {
+            *k == ErrorKind::ShallowIndent
+        }),
         (
-            "ldirectord/err-blank-ends-section.cf",
-            5,
-            "outside a virtual section",
-        ),
-        ("ldirectord/err-shallow-indent.cf", 2, "fewer than 4 spaces"),
-        ("ldirectord/err-no-equals.cf", 1, "expected KEY=VALUE"),
-        (
-            "ldirectord/err-indent-outside.cf",
+            "ldirectord/err-no-equals.cf",
             1,
-            "outside a virtual section",
+            |k| matches!(k, ErrorKind::ExpectedKeyValue { found } if found == "checkinterval 5"),
         ),
-    ] {
+        ("ldirectord/err-indent-outside.cf", 1, |k| {
+            *k == ErrorKind::IndentOutsideSection
+        }),
+    ];
+    for (file, line, is) in cases {
         let e = ldirectord::import(&read(file), file).unwrap_err();
         assert_eq!(e.loc.as_ref().map(|l| l.line), Some(line), "{file}: {e}");
-        assert!(e.to_string().contains(says), "{file}: {e}");
+        assert!(is(&e.kind), "{file}: {e:?}");
     }
 }
 
@@ -769,7 +807,11 @@ fn ipvsadm_save_corpus() {
         has_note(&imp.notes, "saved.rules", line, text);
     }
     let e = ipvsadm_save::import(&read("ipvsadm/err-garbage.rules"), "g").unwrap_err();
-    assert_eq!(e.loc.unwrap().line, 3);
+    assert_eq!(e.loc.as_ref().unwrap().line, 3);
+    assert!(
+        matches!(&e.kind, ErrorKind::NotARule { line, .. } if line == "this is not a rule"),
+        "{e:?}"
+    );
     reads_back(&render(&imp, None, "ipvsadm saved.rules"));
 }
 

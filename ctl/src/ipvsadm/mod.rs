@@ -683,6 +683,12 @@ fn parse_with<S: AsRef<str>>(
                 None => (long, None),
             };
             let Some(s) = by_long(name) else {
+                if matches!(name, "socket" | "json") {
+                    return Err(usage(format!(
+                        "`--{name}` is lbctl's option: give it before `ipvsadm` \
+                         (lbctl --{name} ... ipvsadm ...)"
+                    )));
+                }
                 return Err(usage(format!("unknown option `--{name}`")));
             };
             let value = match (s.takes, attached) {
