@@ -237,9 +237,10 @@ pub enum Cmd {
         /// read relative to it.
         file: PathBuf,
         /// An lbd configuration file whose sections (ports, eal, control,
-        /// ...) the result keeps; its services, vrrp and sync are replaced
-        /// by the imported ones. The result is checked: exit 2 (with the
-        /// problems on standard error) if it is not valid.
+        /// ...) the result keeps; its services are replaced by the imported
+        /// ones, and its vrrp and sync when the input has them. The result
+        /// is checked: exit 2 (with the problems on standard error) if it
+        /// is not valid.
         #[arg(long, value_name = "FILE", conflicts_with = "apply")]
         base: Option<PathBuf>,
         /// Apply the result to the running lbd instead of printing it: its
@@ -889,16 +890,22 @@ fn import_main(
         let mut rendered = import::render(&imported, Some(&running), &origin);
         // VRRP and sync are read when lbd starts: keep the running ones.
         for (section, differs) in [
-            ("vrrp", rendered.config.vrrp != running.vrrp),
-            ("sync", rendered.config.sync != running.sync),
+            (
+                "vrrp",
+                imported.vrrp.is_some() && rendered.config.vrrp != running.vrrp,
+            ),
+            (
+                "sync",
+                imported.sync.is_some() && rendered.config.sync != running.sync,
+            ),
         ] {
             if differs {
                 rendered.notes.push(import::Note {
                     loc: None,
                     text: format!(
                         "{section}: not applied: lbd reads its {section} section when it starts; \
-                         run `lbctl import {} --base FILE` to write a configuration, then \
-                         restart lbd",
+                         `lbctl import {} {shown} --base FILE` writes a configuration to \
+                         restart lbd with",
                         from.name()
                     ),
                 });

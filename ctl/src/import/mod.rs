@@ -464,7 +464,8 @@ fn comment(out: &mut String, indent: &str, text: &str) {
 }
 
 /// Turns an import into a configuration: on top of `base` (whose sections
-/// are kept; its services, VRRP and sync replaced by the imported ones), or
+/// are kept; its services replaced by the imported ones, and its VRRP and
+/// sync when the input has them), or
 /// with a placeholder port when there is no base. `origin` names the input
 /// in the header (e.g. `keepalived /etc/keepalived/keepalived.conf`).
 pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
@@ -490,20 +491,24 @@ pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
     }
     cfg.services = services.iter().map(|s| s.config.clone()).collect();
 
-    cfg.vrrp = imp.vrrp.as_ref().map(|v| VrrpConfig {
-        port: port_label.clone(),
-        ..v.config.clone()
-    });
+    // The base's VRRP and sync stay unless the input has its own.
+    if let Some(v) = &imp.vrrp {
+        cfg.vrrp = Some(VrrpConfig {
+            port: port_label.clone(),
+            ..v.config.clone()
+        });
+    }
     let mut sync_placeholder = None;
-    cfg.sync = match &imp.sync {
-        None => None,
-        Some(s) => match s.peer {
-            Some(peer) => Some(SyncConfig {
-                peer,
-                port: s.port.unwrap_or(8848),
-                max_kbps: 10_000,
-                batch_ms: 50,
-            }),
+    if let Some(s) = &imp.sync {
+        match s.peer {
+            Some(peer) => {
+                cfg.sync = Some(SyncConfig {
+                    peer,
+                    port: s.port.unwrap_or(8848),
+                    max_kbps: 10_000,
+                    batch_ms: 50,
+                })
+            }
             None => {
                 notes.push(Note::at(
                     &s.origin,
@@ -512,10 +517,9 @@ pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
                      commented sync section is in the output)",
                 ));
                 sync_placeholder = Some(s.port.unwrap_or(8848));
-                None
             }
-        },
-    };
+        }
+    }
     if let Some(t) = imp.timeouts {
         if let Some(v) = t.tcp {
             cfg.timeouts.tcp_established = v;
@@ -628,7 +632,7 @@ fn placeholder_body(
     }
     if let Some(s) = &cfg.sync {
         out.push_str(&format!("    sync: Some({}),\n", ron_value(s, "    ")));
-    } else if let Some(port) = sync_placeholder {
+    } else if let Some(port) = sync_placeholder.filter(|_| cfg.sync.is_none()) {
         comment(
             &mut out,
             "    ",

@@ -2,6 +2,7 @@
 //! (ctl/tests/data/), the output read back, and errors with their lines.
 
 use super::*;
+use lbcore::config::SyncConfig;
 use lbcore::config::{
     CheckKind, Fallback, Forward, HealthCheck, OnFailure, Persistence, Protocol, RealServerConfig,
     Scheduler,
@@ -838,4 +839,47 @@ fn notes_are_sorted_by_file_then_line() {
     sort_notes(&mut v);
     let order: Vec<String> = v.iter().map(|n| n.to_string()).collect();
     assert_eq!(order, ["a:2: x", "a:9: x", "b:1: x", "y"]);
+}
+
+#[test]
+fn a_bases_vrrp_and_sync_stay_unless_the_input_has_its_own() {
+    let mut base = lab_base("198.18.0.2");
+    base.vrrp = Some(VrrpConfig {
+        port: "lan0".into(),
+        vrid: 9,
+        priority: 200,
+        version: 3,
+        auth_pass: None,
+        advert_interval_ms: 1000,
+        preempt: true,
+        addresses: vec![],
+        unicast_peers: vec![],
+        garp_count: 5,
+        garp_refresh_s: 0,
+        track_health: false,
+        notify_master: None,
+        notify_backup: None,
+        notify_fault: None,
+    });
+    base.sync = Some(SyncConfig {
+        peer: ip("198.18.0.3"),
+        port: 8848,
+        max_kbps: 10_000,
+        batch_ms: 50,
+    });
+    // ldirectord has no VRRP or sync: the base's stay.
+    let ld = ldirectord::import(&to_lab(&read("seeds/004-ldirectord.cf")), "004").unwrap();
+    let r = render(&ld, Some(&base), "ldirectord x");
+    assert_eq!(r.config.vrrp, base.vrrp);
+    assert_eq!(r.config.sync, base.sync);
+    // keepalived's instance replaces the base's VRRP.
+    let ka = keepalived_text(
+        "seeds/003-keepalived-bypass.conf",
+        &to_lab(&read("seeds/003-keepalived-bypass.conf")),
+        None,
+    )
+    .unwrap();
+    let r = render(&ka, Some(&base), "keepalived x");
+    assert_eq!(r.config.vrrp.as_ref().unwrap().vrid, 51);
+    assert_eq!(r.config.sync, base.sync);
 }
