@@ -536,6 +536,9 @@ pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
     }
 
     sort_notes(&mut notes);
+    // A setting inherited by several servers is noted once.
+    let mut seen = std::collections::HashSet::new();
+    notes.retain(|n| seen.insert(n.to_string()));
     let mut text = String::new();
     comment(
         &mut text,

@@ -883,3 +883,35 @@ fn a_bases_vrrp_and_sync_stay_unless_the_input_has_its_own() {
     assert_eq!(r.config.vrrp.as_ref().unwrap().vrid, 51);
     assert_eq!(r.config.sync, base.sync);
 }
+
+#[test]
+fn a_setting_inherited_by_several_servers_is_noted_once() {
+    let text = "\
+virtual_server 198.18.0.100 80 {
+    lb_kind DR
+    delay_before_retry 3
+    real_server 198.18.0.11 80 {
+        TCP_CHECK {
+        }
+    }
+    real_server 198.18.0.12 80 {
+        TCP_CHECK {
+        }
+    }
+}
+";
+    let imp = keepalived_text("t.conf", text, None).unwrap();
+    let r = render(&imp, None, "keepalived t.conf");
+    let at3: Vec<&Note> = r
+        .notes
+        .iter()
+        .filter(|n| n.loc.as_ref().is_some_and(|l| l.line == 3))
+        .collect();
+    assert_eq!(at3.len(), 1, "{:?}", r.notes);
+    assert!(at3[0].text.contains("delay_before_retry 3"));
+    // Both servers share the check: the service's.
+    assert_eq!(
+        r.config.services[0].health_check,
+        Some(tcp_check(60_000, 5_000, 2))
+    );
+}
