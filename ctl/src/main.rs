@@ -5,6 +5,13 @@
 //! which [`client::Client`] sends over lbd's control socket; [`format`] turns
 //! the answers into text. `validate` (without `--remote`) and `completions`
 //! work offline.
+//!
+//! Two verbs bring LVS habits along: `ipvsadm` takes ipvsadm's own command
+//! line, parsed by [`ipvsadm`] rather than clap (it is split off before
+//! clap sees it, so that ipvsadm's `--timeout`, `-r` and `-Ln` stay
+//! ipvsadm's; lbctl invoked as `ipvsadm`, `ipvsadm-save` or
+//! `ipvsadm-restore` does the same), and `import` converts ipvsadm-save,
+//! keepalived.conf and ldirectord.cf files ([`import`]).
 
 mod args;
 mod client;
