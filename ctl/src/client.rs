@@ -50,6 +50,12 @@ pub enum CtlError {
     Api(ApiError),
     /// A local file could not be read.
     File { path: PathBuf, source: io::Error },
+    /// A command line refused after clap parsed it (ipvsadm's syntax,
+    /// something lbd does not support); exit 64 like clap's refusals.
+    Usage(String),
+    /// A file to import, or a configuration lbctl was to change, is not
+    /// valid (nothing was changed); exit 2.
+    Input(String),
 }
 
 impl CtlError {
@@ -67,6 +73,8 @@ impl CtlError {
             }
             CtlError::Api(e) => e.kind.exit_code(),
             CtlError::File { .. } => exit::INTERNAL,
+            CtlError::Usage(_) => exit::USAGE,
+            CtlError::Input(_) => exit::INVALID,
         }
     }
 
@@ -86,7 +94,7 @@ impl CtlError {
             }
             CtlError::Version { .. } => Some("use the lbctl that comes with the running lbd"),
             CtlError::Unexpected { .. } => Some("lbctl and lbd may not match; check versions"),
-            CtlError::File { .. } => None,
+            CtlError::File { .. } | CtlError::Usage(_) | CtlError::Input(_) => None,
             CtlError::Api(e) => match e.kind {
                 ErrorKind::PermissionDenied => Some(
                     "changes need root or membership of lbd's control group; reading needs neither",
@@ -142,6 +150,7 @@ impl fmt::Display for CtlError {
             CtlError::File { path, source } => {
                 write!(f, "cannot read {}: {source}", path.display())
             }
+            CtlError::Usage(m) | CtlError::Input(m) => write!(f, "{m}"),
         }
     }
 }

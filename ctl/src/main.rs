@@ -5,13 +5,23 @@
 //! which [`client::Client`] sends over lbd's control socket; [`format`] turns
 //! the answers into text. `validate` (without `--remote`) and `completions`
 //! work offline.
+//!
+//! Two verbs bring LVS habits along: `ipvsadm` takes ipvsadm's own command
+//! line, parsed by [`ipvsadm`] rather than clap (it is split off before
+//! clap sees it, so that ipvsadm's `--timeout`, `-r` and `-Ln` stay
+//! ipvsadm's; lbctl invoked as `ipvsadm`, `ipvsadm-save` or
+//! `ipvsadm-restore` does the same), and `import` converts ipvsadm-save,
+//! keepalived.conf and ldirectord.cf files ([`import`]).
 
 #![forbid(unsafe_code)]
 
 mod args;
 mod client;
 mod format;
+mod import;
+mod ipvsadm;
 
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -37,9 +47,15 @@ It talks to the running lbd over its unix control socket (--socket, or
 LBCTL_SOCKET, default /run/lbd/lbd.sock). Anyone who can open the socket may
 read (list, conns, status, ...); changes need root or lbd's control group.
 Every change is applied atomically and written to lbd's configuration file.
-`validate FILE` (without --remote) and `completions` work without lbd.
+`validate FILE` (without --remote), `import` (without --apply) and
+`completions` work without lbd.
 
-Read commands print ipvsadm-style tables, or JSON with --json.";
+Read commands print ipvsadm-style tables, or JSON with --json.
+
+Coming from LVS: `lbctl ipvsadm ARGS` takes ipvsadm's own command line
+(also when lbctl is installed as `ipvsadm`, `ipvsadm-save` or
+`ipvsadm-restore`), and `lbctl import ipvsadm|keepalived|ldirectord FILE`
+converts an existing setup (docs/coming-from-lvs.md).";
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -145,6 +161,9 @@ pub enum Cmd {
         /// Exact numbers instead of K/M/G-scaled ones.
         #[arg(long, short = 'x')]
         exact: bool,
+        /// Accepted for ipvsadm habits (-Ln): lbctl always prints numbers.
+        #[arg(long, short = 'n')]
+        numeric: bool,
     },
     /// List connections (ipvsadm -Lnc), filtered.
     #[command(visible_alias = "connections")]
@@ -196,6 +215,57 @@ pub enum Cmd {
     /// Print lbctl's man page (roff), for packaging.
     #[command(hide = true)]
     Man,
+    /// ipvsadm's own command line against lbd: -A -E -D -a -e -d -C -L -Z -S -R --set.
+    ///
+    /// Also what lbctl does when invoked as `ipvsadm` (a symlink), and as
+    /// `ipvsadm-save` (-S) or `ipvsadm-restore` (-R).
+    #[command(
+        long_about = ipvsadm::HELP,
+        disable_help_flag = true,
+        after_long_help = ""
+    )]
+    Ipvsadm {
+        /// ipvsadm's arguments, e.g. `-A -t 198.18.0.100:80 -s rr`; `-h` for the supported subset.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            num_args = 0..,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
+    /// Convert an LVS setup (ipvsadm-save rules, keepalived.conf, ldirectord.cf) to lbd's RON.
+    ///
+    /// Prints the configuration; what cannot be converted is listed as
+    /// comments at its top and on standard error (exit 0). Without --base
+    /// or --apply the ports section is a placeholder to fill in (the LVS
+    /// files do not name DPDK devices). A file that cannot be read or
+    /// parsed exits 2 with FILE:LINE: and the problem.
+    Import {
+        /// The format of FILE.
+        #[arg(value_enum)]
+        from: import::Format,
+        /// The file (`-` for standard input). keepalived's includes are
+        /// read relative to it.
+        file: PathBuf,
+        /// An lbd configuration file whose sections (ports, eal, control,
+        /// ...) the result keeps; its services are replaced by the imported
+        /// ones, and its vrrp and sync when the input has them. The result
+        /// is checked: exit 2 (with the problems on standard error) if it
+        /// is not valid.
+        #[arg(long, value_name = "FILE", conflicts_with = "apply")]
+        base: Option<PathBuf>,
+        /// Apply the result to the running lbd instead of printing it: its
+        /// running configuration is the base (ports kept), the services are
+        /// replaced atomically. VRRP and sync change only when lbd starts:
+        /// imported ones that differ are reported, not applied.
+        #[arg(long)]
+        apply: bool,
+        /// keepalived's config id (keepalived -i) for `@ID` conditional
+        /// lines; without it `@ID` lines are left out and `@^ID` lines kept.
+        #[arg(long, value_name = "ID")]
+        config_id: Option<String>,
+    },
 }
 
 /// `-p [TIMEOUT]` / `-M NETMASK`: persistence, as ipvsadm takes it.
@@ -387,6 +457,9 @@ pub struct ConnsArgs {
     /// Show at most N connections.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     limit: u32,
+    /// Accepted for ipvsadm habits (-Lnc): lbctl always prints numbers.
+    #[arg(long, short = 'n')]
+    numeric: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -550,9 +623,11 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
         } => Request::Validate {
             ron: read_text(file)?,
         },
-        Cmd::Validate { remote: false, .. } | Cmd::Completions { .. } | Cmd::Man => {
-            return Ok(None)
-        }
+        Cmd::Validate { remote: false, .. }
+        | Cmd::Completions { .. }
+        | Cmd::Man
+        | Cmd::Ipvsadm { .. }
+        | Cmd::Import { .. } => return Ok(None),
         Cmd::Status => Request::Status,
         Cmd::Reload => Request::Reload,
     };
@@ -629,6 +704,21 @@ fn run(cli: &Cli) -> Result<u8, CtlError> {
                     emit(&String::from_utf8_lossy(&buf));
                     exit::OK
                 }
+                Cmd::Ipvsadm { args } => ipvsadm_main("lbctl ipvsadm", cli, args),
+                Cmd::Import {
+                    from,
+                    file,
+                    base,
+                    apply,
+                    config_id,
+                } => import_main(
+                    cli,
+                    *from,
+                    file,
+                    base.as_deref(),
+                    *apply,
+                    config_id.as_deref(),
+                )?,
                 _ => unreachable!("only offline commands have no request"),
             });
         }
@@ -746,16 +836,238 @@ fn command_name(cmd: &Cmd) -> &'static str {
         Cmd::Reload => "reload",
         Cmd::Completions { .. } => "completions",
         Cmd::Man => "man",
+        Cmd::Ipvsadm { .. } => "ipvsadm",
+        Cmd::Import { .. } => "import",
     }
 }
 
+/// Prints an error as lbctl does: the message, then a hint.
+fn report(prog: &str, e: &CtlError) -> u8 {
+    eprintln!("{prog}: {e}");
+    if let Some(hint) = e.hint() {
+        eprintln!("{prog}: hint: {hint}");
+    }
+    e.exit_code()
+}
+
+/// `lbctl ipvsadm ARGS` (or lbctl invoked as `ipvsadm`): parse ipvsadm's
+/// line, run it against lbd, print what ipvsadm would.
+fn ipvsadm_main(prog: &str, cli: &Cli, args: &[String]) -> u8 {
+    for note in ipvsadm::dash_notes(args) {
+        eprintln!("{prog}: note: {note}");
+    }
+    let cmd = match ipvsadm::parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{prog}: {e}");
+            eprintln!("{prog}: hint: `{prog} --help` lists what is supported");
+            return exit::USAGE;
+        }
+    };
+    if cli.json && !matches!(cmd, ipvsadm::Command::Help | ipvsadm::Command::Version) {
+        eprintln!(
+            "{prog}: --json does not apply: ipvsadm's command line prints ipvsadm's text; \
+             `lbctl --json list` gives JSON"
+        );
+        return exit::USAGE;
+    }
+    let (socket, timeout) = (cli.socket.clone(), cli.timeout);
+    let mut connect = || Client::connect(&socket, timeout);
+    let mut stdin = || read_text(Path::new("-"));
+    match ipvsadm::run::run(&cmd, &mut connect, &mut stdin) {
+        Ok(out) => {
+            emit(&out.stdout);
+            for n in out.notes {
+                eprintln!("{prog}: note: {n}");
+            }
+            exit::OK
+        }
+        Err(e) => report(prog, &e),
+    }
+}
+
+/// `lbctl import FORMAT FILE [--base FILE | --apply]`.
+fn import_main(
+    cli: &Cli,
+    from: import::Format,
+    file: &Path,
+    base: Option<&Path>,
+    apply: bool,
+    config_id: Option<&str>,
+) -> Result<u8, CtlError> {
+    let text = read_text(file)?;
+    let shown = if file == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        file.display().to_string()
+    };
+    let imported = import::import(from, file, &shown, &text, config_id)
+        .map_err(|e| CtlError::Input(e.to_string()))?;
+    let origin = format!("{} {shown}", from.name());
+    if apply {
+        let mut client = Client::connect(&cli.socket, cli.timeout)?;
+        let running = match client.call(Request::Save)? {
+            Response::Config(ron) => lbcore::config::parse(&ron, "lbd's running configuration")
+                .map_err(|e| CtlError::Input(e.to_string()))?,
+            other => return Err(unexpected("save", other)),
+        };
+        let mut rendered = import::render(&imported, Some(&running), &origin);
+        // VRRP and sync are read when lbd starts: keep the running ones.
+        for (section, differs) in [
+            (
+                "vrrp",
+                imported.vrrp.is_some() && rendered.config.vrrp != running.vrrp,
+            ),
+            (
+                "sync",
+                imported.sync.is_some() && rendered.config.sync != running.sync,
+            ),
+        ] {
+            if differs {
+                rendered.notes.push(import::Note {
+                    loc: None,
+                    text: format!(
+                        "{section}: not applied: lbd reads its {section} section when it starts; \
+                         `lbctl import {} {shown} --base FILE` writes a configuration to \
+                         restart lbd with",
+                        from.name()
+                    ),
+                });
+            }
+        }
+        rendered.config.vrrp = running.vrrp.clone();
+        rendered.config.sync = running.sync.clone();
+        for n in &rendered.notes {
+            eprintln!("lbctl import: note: {n}");
+        }
+        let ron = lbcore::config::to_ron_string(&rendered.config);
+        return match client.call(Request::Restore { ron })? {
+            r @ Response::Applied { generation } => {
+                if cli.json {
+                    emit_json(&r);
+                } else {
+                    emit(&format!(
+                        "applied (configuration generation {generation}): {} services\n",
+                        rendered.config.services.len()
+                    ));
+                }
+                Ok(exit::OK)
+            }
+            other => Err(unexpected("restore", other)),
+        };
+    }
+    let base_cfg = match base {
+        None => None,
+        Some(b) => Some(lbcore::config::load(b).map_err(|e| CtlError::Input(e.to_string()))?),
+    };
+    let rendered = import::render(&imported, base_cfg.as_ref(), &origin);
+    emit(&rendered.text);
+    for n in &rendered.notes {
+        eprintln!("lbctl import: note: {n}");
+    }
+    if rendered.placeholder {
+        eprintln!(
+            "lbctl import: note: the ports section is a placeholder: fill it in (or use --base \
+             FILE or --apply)"
+        );
+        return Ok(exit::OK);
+    }
+    let problems = lbcore::config::validate(&rendered.config);
+    if problems.is_empty() {
+        return Ok(exit::OK);
+    }
+    for p in problems {
+        eprintln!("lbctl import: invalid: {}: {}", p.field, p.message);
+    }
+    Ok(exit::INVALID)
+}
+
+/// Global options that may come before `ipvsadm`, and whether each takes a
+/// value.
+const GLOBALS: [(&str, bool); 3] = [("--socket", true), ("--timeout", true), ("--json", false)];
+
+/// Splits `lbctl [GLOBALS] ipvsadm ARGS` into the part clap reads and
+/// ipvsadm's arguments, which clap must not see: ipvsadm's `--timeout` is
+/// not lbctl's, and `-r`, `-n`, `-Ln` are not lbctl's options.
+fn split_ipvsadm(argv: &[OsString]) -> Option<(Vec<OsString>, Vec<String>)> {
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i].to_string_lossy();
+        if a == "ipvsadm" {
+            let mut head = argv[..i].to_vec();
+            head.push(OsString::from("ipvsadm"));
+            let rest = argv[i + 1..]
+                .iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect();
+            return Some((head, rest));
+        }
+        match GLOBALS
+            .iter()
+            .find(|(g, _)| a == *g || a.starts_with(&format!("{g}=")))
+        {
+            Some((g, takes)) => {
+                i += if *takes && a == *g { 2 } else { 1 };
+            }
+            None => return None,
+        }
+    }
+    None
+}
+
+/// lbctl installed under ipvsadm's names: `ipvsadm ARGS`, `ipvsadm-save
+/// [-n]` (-S) and `ipvsadm-restore` (-R). Socket and timeout come from
+/// LBCTL_SOCKET and the defaults, since ipvsadm has no options for them.
+fn as_ipvsadm(argv: &[OsString]) -> Option<(String, Vec<String>)> {
+    let name = Path::new(argv.first()?)
+        .file_name()?
+        .to_string_lossy()
+        .into_owned();
+    let rest: Vec<String> = argv[1..]
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let args = match name.as_str() {
+        "ipvsadm" => rest,
+        "ipvsadm-save" => [vec!["-S".to_string()], rest].concat(),
+        "ipvsadm-restore" => [vec!["-R".to_string()], rest].concat(),
+        _ => return None,
+    };
+    Some((name, args))
+}
+
 fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if let Some((prog, args)) = as_ipvsadm(&argv) {
+        let cli = match Cli::try_parse_from(["lbctl", "ipvsadm"]) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(exit::USAGE);
+            }
+        };
+        return ExitCode::from(ipvsadm_main(&prog, &cli, &args));
+    }
+    if let Some((head, args)) = split_ipvsadm(&argv) {
+        return match Cli::try_parse_from(head) {
+            Ok(cli) => ExitCode::from(ipvsadm_main("lbctl ipvsadm", &cli, &args)),
+            Err(e) => {
+                let _ = e.print();
+                ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 })
+            }
+        };
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             // Help and --version go to stdout with 0; usage errors exit 64,
             // not clap's 2, which means "invalid configuration" here.
             let _ = e.print();
+            if e.use_stderr() {
+                if let Some(hint) = ipvsadm_hint(&argv) {
+                    eprintln!("lbctl: hint: {hint}");
+                }
+            }
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
         }
     };
@@ -769,6 +1081,59 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// A hint for a refused command line that looks like ipvsadm's.
+fn ipvsadm_hint(argv: &[OsString]) -> Option<String> {
+    let words: Vec<String> = argv[1..]
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let ipvsadm_like = words.iter().any(|w| {
+        let w = ipvsadm::ascii_dashes(w).0;
+        matches!(
+            w.as_str(),
+            "-A" | "-E"
+                | "-D"
+                | "-a"
+                | "-e"
+                | "-d"
+                | "-C"
+                | "-L"
+                | "-l"
+                | "-Ln"
+                | "-ln"
+                | "-Lnc"
+                | "-Z"
+                | "-S"
+                | "-R"
+                | "-r"
+                | "-g"
+                | "-c"
+                | "--set"
+                | "--save"
+                | "--restore"
+                | "--add-service"
+                | "--add-server"
+        ) || (words.first().is_some_and(|f| f == "list" || f == "ls") && w == "--timeout")
+    });
+    ipvsadm_like.then(|| {
+        let line: Vec<&str> = words
+            .iter()
+            .map(String::as_str)
+            .skip_while(|w| {
+                matches!(
+                    *w,
+                    "list" | "ls" | "service" | "svc" | "real" | "rs" | "add" | "edit" | "del"
+                )
+            })
+            .collect();
+        format!(
+            "that looks like ipvsadm's syntax: `lbctl ipvsadm {}` takes it as ipvsadm does \
+             (`lbctl ipvsadm --help`)",
+            line.join(" ")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -444,11 +444,18 @@ fn list() {
         Cmd::List {
             rate: true,
             exact: true,
-            stats: false
+            stats: false,
+            numeric: false
         }
     ));
     let (kind, _) = refused(&["list", "--stats", "--rate"]);
     assert_eq!(kind, ClapKind::ArgumentConflict);
+    // ipvsadm's habit -n (numeric) is accepted: lbctl prints numbers anyway.
+    assert!(matches!(
+        parse(&["list", "-n"]).cmd,
+        Cmd::List { numeric: true, .. }
+    ));
+    assert_eq!(req(&["conns", "-n"]), req(&["conns"]));
 }
 
 #[test]

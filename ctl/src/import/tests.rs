@@ -1,0 +1,917 @@
+//! The importers on the seeds' files verbatim and on a corpus of variants
+//! (ctl/tests/data/), the output read back, and errors with their lines.
+
+use super::*;
+use lbcore::config::SyncConfig;
+use lbcore::config::{
+    CheckKind, Fallback, Forward, HealthCheck, OnFailure, Persistence, Protocol, RealServerConfig,
+    Scheduler,
+};
+use std::path::{Path, PathBuf};
+
+fn data(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(data(rel)).unwrap()
+}
+
+fn keepalived_text(rel: &str, text: &str, id: Option<&str>) -> Result<Imported, ImportError> {
+    keepalived::import(&data(rel), rel, text, id)
+}
+
+fn keepalived(rel: &str, id: Option<&str>) -> Imported {
+    keepalived_text(rel, &read(rel), id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ldirectord(rel: &str) -> Imported {
+    ldirectord::import(&read(rel), rel).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ipvsadm(rel: &str) -> Imported {
+    ipvsadm_save::import(&read(rel), rel).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The note at `file:line` that contains `text`.
+#[track_caller]
+fn has_note(imp_notes: &[Note], file: &str, line: usize, text: &str) {
+    assert!(
+        imp_notes.iter().any(|n| n
+            .loc
+            .as_ref()
+            .is_some_and(|l| l.file.ends_with(file) && l.line == line)
+            && n.text.contains(text)),
+        "no note at {file}:{line} with {text:?} in:\n{}",
+        imp_notes
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn real(addr: &str, weight: u32, forward: Forward) -> RealServerConfig {
+    RealServerConfig {
+        address: ip(addr),
+        port: None,
+        weight,
+        forward,
+        health_check: None,
+    }
+}
+
+fn tcp_check(interval_ms: u32, timeout_ms: u32, fall: u32) -> HealthCheck {
+    HealthCheck {
+        check: CheckKind::Tcp,
+        interval_ms,
+        timeout_ms,
+        rise: 1,
+        fall,
+        port: None,
+        on_failure: OnFailure::Remove,
+        expire_connections: false,
+    }
+}
+
+/// The lab's director port (with the kernel interface health checks and
+/// VRRP need), as a base configuration.
+fn lab_base(addr: &str) -> Config {
+    lbcore::config::parse(
+        &format!(
+            r#"(ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+                address: "{addr}/24", kernel: Some((iface: "lbd-lan0")))])"#
+        ),
+        "base",
+    )
+    .unwrap()
+}
+
+/// The seeds' addresses rewritten to the lab's (VIP 198.18.0.100, real
+/// servers 198.18.0.11/12).
+fn to_lab(text: &str) -> String {
+    text.replace("172.16.0.30", "198.18.0.100")
+        .replace("172.16.0.31", "198.18.0.11")
+        .replace("172.16.0.32", "198.18.0.12")
+        .replace("192.168.214.140", "198.18.0.100")
+        .replace("192.168.214.143", "198.18.0.11")
+        .replace("192.168.214.145", "198.18.0.12")
+}
+
+/// The rendered text reads back (RON with its comments) to the rendered
+/// configuration.
+#[track_caller]
+fn reads_back(r: &Rendered) {
+    let back: Config = ron::Options::default()
+        .from_str(&r.text)
+        .unwrap_or_else(|e| panic!("{e}\n{}", r.text));
+    assert_eq!(back, r.config, "{}", r.text);
+}
+
+#[test]
+fn seed_003_keepalived_with_notify_scripts() {
+    let imp = keepalived("seeds/003-keepalived-bypass.conf", None);
+    assert_eq!(imp.services.len(), 1);
+    let s = &imp.services[0];
+    assert_eq!(s.what, "virtual_server 172.16.0.30 80");
+    assert_eq!(s.origin.line, 24);
+    assert_eq!(
+        s.config,
+        ServiceConfig {
+            vip: ip("172.16.0.30"),
+            port: 80,
+            protocol: Protocol::Tcp,
+            scheduler: Scheduler::Rr,
+            real_servers: vec![
+                real("172.16.0.31", 1, Forward::Dr),
+                real("172.16.0.32", 1, Forward::Dr)
+            ],
+            // persistence_timeout 0: not persistent.
+            persistence: None,
+            // delay_loop 30, connect_timeout 3, keepalived's retry 1.
+            health_check: Some(tcp_check(30_000, 3_000, 2)),
+            fallback: None,
+            sloppy_tcp: false,
+        }
+    );
+    let v = imp.vrrp.as_ref().unwrap();
+    assert_eq!(v.interface.as_deref(), Some("enp0s3"));
+    assert_eq!(v.virtual_addresses, [ip("172.16.0.30")]);
+    assert_eq!(v.prefix, Some(24));
+    assert_eq!(
+        v.config,
+        VrrpConfig {
+            port: String::new(),
+            vrid: 51,
+            priority: 100,
+            version: 2,
+            auth_pass: Some("1111".into()),
+            advert_interval_ms: 1000,
+            preempt: true,
+            // The VIP is the service's: held anyway.
+            addresses: vec![],
+            unicast_peers: vec![],
+            garp_count: 5,
+            garp_refresh_s: 0,
+            track_health: false,
+            notify_master: Some("/etc/keepalived/bypass_ipvs.sh del 172.16.0.30".into()),
+            notify_backup: Some("/etc/keepalived/bypass_ipvs.sh add 172.16.0.30".into()),
+            notify_fault: Some("/etc/keepalived/bypass_ipvs.sh add 172.16.0.30".into()),
+        }
+    );
+    has_note(
+        &imp.notes,
+        "003-keepalived-bypass.conf",
+        2,
+        "router_id LVS_DEVEL",
+    );
+    has_note(&imp.notes, "003-keepalived-bypass.conf", 5, "state MASTER");
+    assert_eq!(imp.notes.len(), 2, "{:?}", imp.notes);
+    assert!(imp.sync.is_none());
+
+    // Device B, as the document describes it.
+    let b = read("seeds/003-keepalived-bypass.conf")
+        .replace("state MASTER", "state BACKUP")
+        .replace("priority 100", "priority 50");
+    let imp_b = keepalived_text("seeds/003-keepalived-bypass.conf", &b, None).unwrap();
+    assert_eq!(imp_b.vrrp.unwrap().config.priority, 50);
+
+    // Without a base: the placeholder port is named after the interface;
+    // the text reads back; the notes head it.
+    let r = render(&imp, None, "keepalived 003-keepalived-bypass.conf");
+    assert!(r.placeholder);
+    assert_eq!(r.config.ports[0].name, "enp0s3");
+    assert_eq!(r.config.ports[0].device, "");
+    assert_eq!(r.config.ports[0].address.to_string(), "172.16.0.0/24");
+    assert_eq!(r.config.vrrp.as_ref().unwrap().port, "enp0s3");
+    reads_back(&r);
+    let head: Vec<&str> = r.text.lines().take_while(|l| l.starts_with("//")).collect();
+    assert!(
+        head.iter().any(|l| l.contains(":2: `router_id LVS_DEVEL`")),
+        "{head:?}"
+    );
+    // lbd refuses it until the placeholder is filled in.
+    let problems = lbcore::config::validate(&r.config);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("device is empty")),
+        "{problems:?}"
+    );
+
+    // With the lab's addresses and ports it is a valid configuration.
+    let lab = keepalived_text(
+        "seeds/003-keepalived-bypass.conf",
+        &to_lab(&read("seeds/003-keepalived-bypass.conf")),
+        None,
+    )
+    .unwrap();
+    let r = render(&lab, Some(&lab_base("198.18.0.2")), "keepalived x");
+    assert!(!r.placeholder);
+    assert_eq!(r.config.vrrp.as_ref().unwrap().port, "lan0");
+    let parsed = lbcore::config::parse(&r.text, "rendered").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed, r.config);
+}
+
+#[test]
+fn seed_003_fwmark_service_is_listed_as_not_converted() {
+    let imp = keepalived("seeds/003-keepalived-fwmark.conf", None);
+    assert!(imp.services.is_empty());
+    has_note(
+        &imp.notes,
+        "003-keepalived-fwmark.conf",
+        18,
+        "`virtual_server fwmark 3`: not converted: lbd has no fwmark services yet",
+    );
+    has_note(
+        &imp.notes,
+        "003-keepalived-fwmark.conf",
+        18,
+        "nor its 2 real servers",
+    );
+    // The VRRP instance still moves the VIP, now one of VRRP's own
+    // addresses.
+    assert_eq!(imp.vrrp.unwrap().config.addresses, [ip("172.16.0.30")]);
+    let imp = keepalived("seeds/003-keepalived-fwmark.conf", None);
+    let r = render(&imp, None, "keepalived x");
+    let top: String = r
+        .text
+        .lines()
+        .take_while(|l| l.starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        top.contains("003-keepalived-fwmark.conf:18: `virtual_server fwmark 3`"),
+        "{top}"
+    );
+    reads_back(&r);
+}
+
+#[test]
+fn seed_004_ldirectord() {
+    let imp = ldirectord("seeds/004-ldirectord.cf");
+    assert_eq!(imp.autoreload, Some(true));
+    assert_eq!(imp.services.len(), 1);
+    let s = &imp.services[0].config;
+    assert_eq!(
+        *s,
+        ServiceConfig {
+            vip: ip("192.168.214.140"),
+            port: 80,
+            protocol: Protocol::Tcp,
+            scheduler: Scheduler::Rr,
+            real_servers: vec![
+                real("192.168.214.143", 1, Forward::Dr),
+                real("192.168.214.145", 1, Forward::Dr)
+            ],
+            persistence: None,
+            health_check: Some(HealthCheck {
+                check: CheckKind::Http {
+                    path: "/index.html".into(),
+                    status: 200,
+                    expect: Some("RS".into()),
+                    host: None,
+                },
+                interval_ms: 1000,
+                timeout_ms: 3000,
+                rise: 1,
+                fall: 1,
+                port: Some(80),
+                // quiescent=no
+                on_failure: OnFailure::Remove,
+                expire_connections: false,
+            }),
+            // The director itself, filled in by render.
+            fallback: Some(Fallback {
+                address: ip("127.0.0.1"),
+                port: None,
+                forward: Forward::Dr,
+            }),
+            sloppy_tcp: false,
+        }
+    );
+    has_note(&imp.notes, "004-ldirectord.cf", 7, "logfile");
+    assert_eq!(imp.notes.len(), 1, "{:?}", imp.notes);
+    // Without a base the fallback cannot be placed: noted, left out.
+    let r = render(&imp, None, "ldirectord x");
+    assert_eq!(r.config.services[0].fallback, None);
+    has_note(
+        &r.notes,
+        "004-ldirectord.cf",
+        15,
+        "fallback 127.0.0.1: the director itself",
+    );
+    assert!(r.config.control.autoreload);
+    reads_back(&r);
+    // On the lab's port the fallback is the director's own address, served
+    // by its kernel interface.
+    let lab = ldirectord::import(&to_lab(&read("seeds/004-ldirectord.cf")), "004").unwrap();
+    let r = render(&lab, Some(&lab_base("198.18.0.2")), "ldirectord x");
+    assert_eq!(
+        r.config.services[0].fallback,
+        Some(Fallback {
+            address: ip("198.18.0.2"),
+            port: None,
+            forward: Forward::Dr
+        })
+    );
+    let problems = lbcore::config::validate(&r.config);
+    assert!(problems.is_empty(), "{problems:?}");
+    // A base port without a kernel interface cannot serve it: noted.
+    let mut no_kernel = lab_base("198.18.0.2");
+    no_kernel.ports[0].kernel = None;
+    let r = render(&lab, Some(&no_kernel), "ldirectord x");
+    assert_eq!(r.config.services[0].fallback, None);
+    assert!(r
+        .notes
+        .iter()
+        .any(|n| n.text.contains("no kernel interface")));
+}
+
+#[test]
+fn keepalived_grammar_corpus() {
+    let imp = keepalived("keepalived/full.conf", None);
+    let svcs: Vec<&ServiceConfig> = imp.services.iter().map(|s| &s.config).collect();
+    assert_eq!(svcs.len(), 6, "{svcs:#?}");
+    // Parameters, a multi-line one used twice with different values.
+    let web = svcs[0];
+    assert_eq!(
+        (web.vip, web.port, web.scheduler),
+        (ip("198.18.0.100"), 80, Scheduler::Wrr)
+    );
+    assert_eq!(
+        web.real_servers,
+        [
+            real("198.18.0.11", 3, Forward::Dr),
+            real("198.18.0.12", 1, Forward::Dr)
+        ]
+    );
+    assert_eq!(
+        web.persistence,
+        Some(Persistence {
+            timeout: 600,
+            netmask: 24
+        })
+    );
+    assert_eq!(
+        web.fallback,
+        Some(Fallback {
+            address: ip("198.18.0.50"),
+            port: None,
+            forward: Forward::Dr
+        })
+    );
+    // The inline `url { path /health status_code 200 }`, the virtual
+    // server's virtualhost, connect_timeout and retry.
+    assert_eq!(
+        web.health_check,
+        Some(HealthCheck {
+            check: CheckKind::Http {
+                path: "/health".into(),
+                status: 200,
+                expect: None,
+                host: Some("www.example.com".into())
+            },
+            interval_ms: 2000,
+            timeout_ms: 4000,
+            rise: 1,
+            fall: 3,
+            port: None,
+            on_failure: OnFailure::Remove,
+            expire_connections: false,
+        })
+    );
+    // From the include: SSL_GET as TCP, inhibit_on_failure as Quiesce.
+    let tls = svcs[1];
+    assert_eq!((tls.port, tls.scheduler), (443, Scheduler::Sh));
+    assert!(tls
+        .real_servers
+        .iter()
+        .all(|r| r.forward == Forward::Tunnel));
+    let hc = tls.health_check.as_ref().unwrap();
+    assert_eq!(
+        (&hc.check, hc.on_failure, hc.timeout_ms, hc.interval_ms),
+        (&CheckKind::Tcp, OnFailure::Quiesce, 2000, 5000)
+    );
+    // Per-server checks, NAT ports, an unknown scheduler.
+    let nat = svcs[2];
+    assert_eq!(nat.scheduler, Scheduler::Wlc);
+    assert_eq!(nat.health_check, None);
+    assert_eq!(nat.real_servers[0].port, Some(8081));
+    assert_eq!(nat.real_servers[0].forward, Forward::Nat);
+    assert_eq!(
+        nat.real_servers[0].health_check.as_ref().unwrap().port,
+        Some(8081)
+    );
+    assert_eq!(
+        nat.real_servers[1].health_check.as_ref().unwrap().check,
+        CheckKind::Exec {
+            command: "/bin/sh".into(),
+            args: vec!["-c".into(), "/usr/local/bin/check web2 --quiet".into()]
+        }
+    );
+    // MISC_CHECK: retry 0 (fall 1), misc_timeout.
+    let misc = nat.real_servers[1].health_check.as_ref().unwrap();
+    assert_eq!((misc.fall, misc.timeout_ms), (1, 3000));
+    // The group expanded: .100, and the range .102-103.
+    let dns: Vec<(Ipv4Addr, u16, Protocol)> = svcs[3..]
+        .iter()
+        .map(|s| (s.vip, s.port, s.protocol))
+        .collect();
+    assert_eq!(
+        dns,
+        [
+            (ip("198.18.0.100"), 53, Protocol::Udp),
+            (ip("198.18.0.102"), 53, Protocol::Udp),
+            (ip("198.18.0.103"), 53, Protocol::Udp)
+        ]
+    );
+    // VRRP: the instance holding a service VIP; conditional lines without
+    // a config id; VRRPv3 from global_defs; the generic notify script.
+    let v = imp.vrrp.as_ref().unwrap();
+    assert_eq!(
+        v.config,
+        VrrpConfig {
+            port: String::new(),
+            vrid: 77,
+            priority: 90,
+            version: 3,
+            auth_pass: None,
+            advert_interval_ms: 500,
+            preempt: false,
+            addresses: vec![ip("198.19.0.1")],
+            unicast_peers: vec![ip("198.18.0.3")],
+            garp_count: 3,
+            garp_refresh_s: 60,
+            track_health: false,
+            notify_master: Some("/usr/local/bin/vrrp-notify.sh INSTANCE VI_1 MASTER 90".into()),
+            notify_backup: Some("/usr/local/bin/vrrp-notify.sh INSTANCE VI_1 BACKUP 90".into()),
+            notify_fault: Some("/usr/local/bin/vrrp-notify.sh INSTANCE VI_1 FAULT 90".into()),
+        }
+    );
+    assert_eq!(v.own_address, Some(ip("198.18.0.2")));
+    let sync = imp.sync.as_ref().unwrap();
+    assert_eq!((sync.peer, sync.port), (Some(ip("198.18.0.3")), Some(8850)));
+    assert_eq!(
+        imp.timeouts,
+        Some(TimeoutEdit {
+            tcp: Some(7200),
+            tcpfin: Some(60),
+            udp: Some(120)
+        })
+    );
+    for (file, line, text) in [
+        ("full.conf", 16, "router_id lbd_test"),
+        ("full.conf", 17, "notification_email"),
+        ("full.conf", 21, "lvs_sync_daemon id 7"),
+        ("full.conf", 30, "without a config id"),
+        ("full.conf", 45, "track_script"),
+        ("full.conf", 50, "lbd runs one VRRP instance"),
+        ("full.conf", 41, "the options after the address"),
+        (
+            "10-https.conf",
+            10,
+            "`SSL_GET`: converted to a TCP connect check",
+        ),
+        ("10-https.conf", 31, "`lb_algo lblc`"),
+        ("10-https.conf", 36, "`delay_before_retry 3`"),
+        ("10-https.conf", 38, "one check per real server"),
+        ("10-https.conf", 46, "misc_dynamic"),
+        ("20-group.conf", 7, "group member fwmark 9"),
+        (
+            "20-group.conf",
+            16,
+            "`virtual_server fwmark 3`: not converted",
+        ),
+    ] {
+        has_note(&imp.notes, file, line, text);
+    }
+    // README.txt is not included (the pattern is *.conf).
+    assert!(!imp.notes.iter().any(|n| n.to_string().contains("README")));
+    // With the config id the other conditional line counts.
+    let lb1 = keepalived("keepalived/full.conf", Some("lb1"));
+    assert_eq!(lb1.vrrp.unwrap().config.priority, 150);
+    // The rendered text reads back, with and without a base.
+    reads_back(&render(&imp, None, "keepalived full.conf"));
+    // On a base with the two networks it names, a valid configuration:
+    // VRRP on the port of the VIPs, the NAT gateway on the other.
+    let mut base = lab_base("198.18.0.2");
+    let mut inner = base.ports[0].clone();
+    inner.name = "lan1".into();
+    inner.device = "net_af_packet1,iface=eth1".into();
+    inner.address = "198.19.0.2/24".parse().unwrap();
+    inner.kernel = None;
+    base.ports.push(inner);
+    base.eal.cores = "0-2".into();
+    let r = render(&imp, Some(&base), "keepalived full.conf");
+    assert_eq!(r.config.vrrp.as_ref().unwrap().port, "lan0");
+    let problems = lbcore::config::validate(&r.config);
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[test]
+fn keepalived_syntax_errors_have_their_line() {
+    type Is = fn(&ErrorKind) -> bool;
+    let cases: [(&str, usize, Is, &str); 7] = [
+        (
+            "keepalived/err-unclosed.conf",
+            4,
+            |k| *k == ErrorKind::UnclosedBlock,
+            "never closed",
+        ),
+        (
+            "keepalived/err-stray-close.conf",
+            4,
+            |k| *k == ErrorKind::UnexpectedClose,
+            "`}` without a block",
+        ),
+        (
+            "keepalived/err-quote.conf",
+            2,
+            |k| *k == ErrorKind::UnterminatedQuote,
+            "quoted string is not closed",
+        ),
+        (
+            "keepalived/err-cycle.conf",
+            2,
+            |k| matches!(k, ErrorKind::IncludeCycle { .. }),
+            "includes itself",
+        ),
+        (
+            "keepalived/err-includea.conf",
+            1,
+            |k| matches!(k, ErrorKind::NoIncludeMatch { keyword, .. } if keyword == "includea"),
+            "no file matches",
+        ),
+        (
+            "keepalived/err-open.conf",
+            3,
+            |k| *k == ErrorKind::OpenWithoutKeyword,
+            "`{` without a keyword",
+        ),
+        (
+            "keepalived/err-param-loop.conf",
+            3,
+            |k| *k == ErrorKind::ParameterLoop,
+            "substitution does not end",
+        ),
+    ];
+    for (file, line, is, says) in cases {
+        let e = keepalived_text(file, &read(file), None).unwrap_err();
+        assert_eq!(e.loc.as_ref().map(|l| l.line), Some(line), "{file}: {e}");
+        assert!(is(&e.kind), "{file}: {e:?}");
+        assert!(e.to_string().contains(says), "{file}: {e}");
+        assert!(
+            e.to_string().starts_with(&format!("{file}:{line}: ")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn keepalived_tokens_and_blocks() {
+    let text = "\
+a 1 \"two words\" # comment
+b \"x#y!z\" ! another comment
+c { d 1 } e 2
+f
+{
+  g
+}
+h {
+  i {
+    j \"\"
+  }
+}
+$P=5
+k $P ${P}0 $Px $Q
+";
+    let (nodes, _) =
+        keepalived::parse(Path::new("/nonexistent/t.conf"), "t.conf", text, None).unwrap();
+    let keys: Vec<(&str, Vec<&str>)> = nodes
+        .iter()
+        .map(|n| (n.key.as_str(), n.args.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("a", vec!["1", "two words"]),
+            ("b", vec!["x#y!z"]),
+            ("c", vec![]),
+            ("e", vec!["2"]),
+            ("f", vec![]),
+            ("h", vec![]),
+            // $P followed by a blank or the end, ${P} anywhere; $Px and
+            // undefined $Q stay as written.
+            ("k", vec!["5", "50", "$Px", "$Q"]),
+        ]
+    );
+    assert_eq!(nodes[2].block.as_ref().unwrap()[0].key, "d");
+    assert_eq!(nodes[4].block.as_ref().unwrap()[0].key, "g");
+    let i = &nodes[5].block.as_ref().unwrap()[0];
+    assert_eq!(i.block.as_ref().unwrap()[0].args, [""]);
+    assert_eq!(nodes[6].loc.line, 14);
+}
+
+#[test]
+fn ldirectord_corpus() {
+    let imp = ldirectord("ldirectord/full.cf");
+    let svcs: Vec<&ServiceConfig> = imp.services.iter().map(|s| &s.config).collect();
+    assert_eq!(svcs.len(), 6);
+    let web = svcs[0];
+    // The comment at column 0 did not end the section: both servers.
+    assert_eq!(web.real_servers.len(), 2);
+    assert_eq!(web.real_servers[0].weight, 5);
+    assert_eq!(web.scheduler, Scheduler::Wlc);
+    assert_eq!(
+        web.persistence,
+        Some(Persistence {
+            timeout: 600,
+            netmask: 24
+        })
+    );
+    let hc = web.health_check.as_ref().unwrap();
+    assert_eq!(
+        hc.check,
+        CheckKind::Http {
+            path: "/status".into(),
+            status: 200,
+            expect: Some("OK".into()),
+            host: Some("www.example.com".into())
+        }
+    );
+    // negotiatetimeout (global) for negotiate checks; the global interval
+    // (the virtual's is ignored with fork=no); failurecount; quiescent=no
+    // in the section overrides the global yes.
+    assert_eq!(
+        (
+            hc.timeout_ms,
+            hc.interval_ms,
+            hc.fall,
+            hc.rise,
+            hc.on_failure
+        ),
+        (6000, 2000, 3, 1, OnFailure::Remove)
+    );
+    // The per-server request/receive: that server's own check.
+    let own = web.real_servers[1].health_check.as_ref().unwrap();
+    assert_eq!(
+        own.check,
+        CheckKind::Http {
+            path: "/alive.txt".into(),
+            status: 200,
+            expect: Some("ALIVE".into()),
+            host: Some("www.example.com".into())
+        }
+    );
+    assert_eq!(web.real_servers[0].health_check, None);
+    // The global fallback.
+    assert_eq!(web.fallback.unwrap().address, ip("198.18.0.50"));
+    // A range of NAT servers on another port; connect check on checkport;
+    // the global quiescent=yes; its own fallback, the director itself.
+    let nat = svcs[1];
+    assert_eq!(nat.port, 443);
+    assert_eq!(nat.real_servers.len(), 3);
+    assert!(nat
+        .real_servers
+        .iter()
+        .all(|r| r.port == Some(8443) && r.forward == Forward::Nat));
+    assert_eq!(nat.real_servers[2].address, ip("198.18.0.23"));
+    let hc = nat.health_check.as_ref().unwrap();
+    assert_eq!(
+        (&hc.check, hc.timeout_ms, hc.port, hc.on_failure),
+        (&CheckKind::Tcp, 4000, Some(8443), OnFailure::Quiesce)
+    );
+    assert_eq!(nat.fallback.unwrap().address, ip("127.0.0.1"));
+    // Port 53: UDP; the external check gets ldirectord's four arguments.
+    let dns = svcs[2];
+    assert_eq!(dns.protocol, Protocol::Udp);
+    match &dns.health_check.as_ref().unwrap().check {
+        CheckKind::Exec { command, args } => {
+            assert_eq!(command, "/bin/sh");
+            assert_eq!(
+                args[1],
+                "/usr/local/bin/check-dns \"$LBD_VIP\" \"$LBD_VPORT\" \"$LBD_RS_ADDRESS\" \"$LBD_RS_PORT\""
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // checktype=5 on https: a TCP check; checktype=on: none; ping: none.
+    assert_eq!(svcs[3].health_check.as_ref().unwrap().check, CheckKind::Tcp);
+    assert_eq!(svcs[4].health_check, None);
+    assert_eq!(svcs[5].health_check, None);
+    assert_eq!(svcs[5].scheduler, Scheduler::Wlc);
+    assert_eq!(imp.autoreload, Some(false));
+    for (line, text) in [
+        (6, "direct routing and tunnels cannot change the port"),
+        (9, "emailalert"),
+        (26, "`checkinterval` in a virtual section"),
+        (
+            43,
+            "`virtual=7`: not converted: lbd has no fwmark services yet",
+        ),
+        (45, "IPv4 only"),
+        (51, "`checktype=5`"),
+        (51, "converted to a TCP connect check"),
+        (57, "`checktype=ping`"),
+        (58, "`scheduler=dh`"),
+    ] {
+        has_note(&imp.notes, "full.cf", line, text);
+    }
+    reads_back(&render(&imp, None, "ldirectord full.cf"));
+}
+
+#[test]
+fn ldirectord_errors_have_their_line() {
+    type Is = fn(&ErrorKind) -> bool;
+    let cases: [(&str, usize, Is); 4] = [
+        ("ldirectord/err-blank-ends-section.cf", 5, |k| {
+            *k == ErrorKind::IndentOutsideSection
+        }),
+        ("ldirectord/err-shallow-indent.cf", 2, |k| {
+            *k == ErrorKind::ShallowIndent
+        }),
+        (
+            "ldirectord/err-no-equals.cf",
+            1,
+            |k| matches!(k, ErrorKind::ExpectedKeyValue { found } if found == "checkinterval 5"),
+        ),
+        ("ldirectord/err-indent-outside.cf", 1, |k| {
+            *k == ErrorKind::IndentOutsideSection
+        }),
+    ];
+    for (file, line, is) in cases {
+        let e = ldirectord::import(&read(file), file).unwrap_err();
+        assert_eq!(e.loc.as_ref().map(|l| l.line), Some(line), "{file}: {e}");
+        assert!(is(&e.kind), "{file}: {e:?}");
+    }
+}
+
+#[test]
+fn ldirectord_sections() {
+    let cf = ldirectord::parse(
+        "a=1\n# c\nvirtual=1.2.3.4:80\n\treal=1.2.3.5:80 gate\n# inside\n    b = \"x # y\"  # gone\n\nc=2\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(cf.globals.len(), 2);
+    assert_eq!(
+        (cf.globals[1].key.as_str(), cf.globals[1].loc.line),
+        ("c", 8)
+    );
+    assert_eq!(cf.virtuals.len(), 1);
+    let v = &cf.virtuals[0];
+    assert_eq!(v.settings.len(), 2);
+    assert_eq!(v.settings[1].value, "\"x # y\"");
+}
+
+#[test]
+fn ipvsadm_save_corpus() {
+    let imp = ipvsadm("ipvsadm/saved.rules");
+    let svcs: Vec<&ServiceConfig> = imp.services.iter().map(|s| &s.config).collect();
+    assert_eq!(svcs.len(), 4);
+    assert_eq!(svcs[0].real_servers.len(), 2);
+    assert_eq!(
+        svcs[1].persistence,
+        Some(Persistence {
+            timeout: 600,
+            netmask: 24
+        })
+    );
+    assert_eq!(svcs[1].real_servers[0].weight, 3);
+    assert_eq!(svcs[1].real_servers[0].forward, Forward::Tunnel);
+    assert_eq!(
+        (svcs[2].protocol, svcs[2].scheduler),
+        (Protocol::Udp, Scheduler::Wlc)
+    );
+    assert_eq!(svcs[2].real_servers[0].port, Some(5353));
+    // A port name, as ipvsadm-save writes without -n.
+    assert_eq!(
+        Some(svcs[3].port),
+        crate::ipvsadm::port_number("http-alt", Protocol::Tcp)
+    );
+    assert_eq!(svcs[3].scheduler, Scheduler::Sed);
+    assert_eq!(imp.services[1].origin.line, 4);
+    for (line, text) in [
+        (5, "`-x 1000`"),
+        (5, "`-y 100`"),
+        (6, "scheduler `dh`"),
+        (8, "fwmark service 3: lbd has no fwmark services yet"),
+        (9, "fwmark service 3"),
+    ] {
+        has_note(&imp.notes, "saved.rules", line, text);
+    }
+    let e = ipvsadm_save::import(&read("ipvsadm/err-garbage.rules"), "g").unwrap_err();
+    assert_eq!(e.loc.as_ref().unwrap().line, 3);
+    assert!(
+        matches!(&e.kind, ErrorKind::NotARule { line, .. } if line == "this is not a rule"),
+        "{e:?}"
+    );
+    reads_back(&render(&imp, None, "ipvsadm saved.rules"));
+}
+
+#[test]
+fn notes_are_sorted_by_file_then_line() {
+    let at = |f: &str, l: usize| {
+        Note::at(
+            &Loc {
+                file: f.into(),
+                line: l,
+            },
+            "x",
+        )
+    };
+    let mut v = vec![
+        at("a", 9),
+        at("b", 1),
+        Note {
+            loc: None,
+            text: "y".into(),
+        },
+        at("a", 2),
+    ];
+    sort_notes(&mut v);
+    let order: Vec<String> = v.iter().map(|n| n.to_string()).collect();
+    assert_eq!(order, ["a:2: x", "a:9: x", "b:1: x", "y"]);
+}
+
+#[test]
+fn a_bases_vrrp_and_sync_stay_unless_the_input_has_its_own() {
+    let mut base = lab_base("198.18.0.2");
+    base.vrrp = Some(VrrpConfig {
+        port: "lan0".into(),
+        vrid: 9,
+        priority: 200,
+        version: 3,
+        auth_pass: None,
+        advert_interval_ms: 1000,
+        preempt: true,
+        addresses: vec![],
+        unicast_peers: vec![],
+        garp_count: 5,
+        garp_refresh_s: 0,
+        track_health: false,
+        notify_master: None,
+        notify_backup: None,
+        notify_fault: None,
+    });
+    base.sync = Some(SyncConfig {
+        peer: ip("198.18.0.3"),
+        port: 8848,
+        max_kbps: 10_000,
+        batch_ms: 50,
+    });
+    // ldirectord has no VRRP or sync: the base's stay.
+    let ld = ldirectord::import(&to_lab(&read("seeds/004-ldirectord.cf")), "004").unwrap();
+    let r = render(&ld, Some(&base), "ldirectord x");
+    assert_eq!(r.config.vrrp, base.vrrp);
+    assert_eq!(r.config.sync, base.sync);
+    // keepalived's instance replaces the base's VRRP.
+    let ka = keepalived_text(
+        "seeds/003-keepalived-bypass.conf",
+        &to_lab(&read("seeds/003-keepalived-bypass.conf")),
+        None,
+    )
+    .unwrap();
+    let r = render(&ka, Some(&base), "keepalived x");
+    assert_eq!(r.config.vrrp.as_ref().unwrap().vrid, 51);
+    assert_eq!(r.config.sync, base.sync);
+}
+
+#[test]
+fn a_setting_inherited_by_several_servers_is_noted_once() {
+    let text = "\
+virtual_server 198.18.0.100 80 {
+    lb_kind DR
+    delay_before_retry 3
+    real_server 198.18.0.11 80 {
+        TCP_CHECK {
+        }
+    }
+    real_server 198.18.0.12 80 {
+        TCP_CHECK {
+        }
+    }
+}
+";
+    let imp = keepalived_text("t.conf", text, None).unwrap();
+    let r = render(&imp, None, "keepalived t.conf");
+    let at3: Vec<&Note> = r
+        .notes
+        .iter()
+        .filter(|n| n.loc.as_ref().is_some_and(|l| l.line == 3))
+        .collect();
+    assert_eq!(at3.len(), 1, "{:?}", r.notes);
+    assert!(at3[0].text.contains("delay_before_retry 3"));
+    // Both servers share the check: the service's.
+    assert_eq!(
+        r.config.services[0].health_check,
+        Some(tcp_check(60_000, 5_000, 2))
+    );
+}
