@@ -16,9 +16,27 @@ use std::path::{Path, PathBuf};
 
 use lbcore::config::{self, Config, Problem};
 
-/// The CPUs this process may run on (its affinity mask), ascending, or
-/// `None` when the kernel does not say.
+/// The CPUs this machine has online (`/sys/devices/system/cpu/online`),
+/// ascending; else, when that cannot be read, the CPUs this process may run
+/// on (its affinity mask); `None` when the kernel says neither. Online, not
+/// the affinity mask: a process started under `taskset` may still place
+/// its EAL threads on the machine's other CPUs (the I/O benchmark does).
 pub fn machine_cpus() -> Option<Vec<u32>> {
+    if let Some(cpus) = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|t| config::parse_lcore_list(t.trim()).ok())
+        .filter(|c| !c.is_empty())
+    {
+        let mut cpus = cpus;
+        cpus.sort_unstable();
+        cpus.dedup();
+        return Some(cpus);
+    }
+    affinity_cpus()
+}
+
+/// The CPUs this process may run on (its affinity mask), ascending.
+fn affinity_cpus() -> Option<Vec<u32>> {
     // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid cpu_set_t of the size given; pid 0 is this thread.
@@ -244,7 +262,7 @@ mod tests {
 
     #[test]
     fn machine_cpus_include_the_current_one() {
-        let cpus = machine_cpus().expect("sched_getaffinity works on Linux");
+        let cpus = machine_cpus().expect("Linux lists its online CPUs");
         // SAFETY: sched_getcpu has no preconditions.
         let now = unsafe { libc::sched_getcpu() };
         assert!(

@@ -28,15 +28,11 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// The CPUs this process may run on (as lbd sees them: its affinity list).
+/// The CPUs this machine has online (as lbd sees them).
 fn allowed_cpus() -> Vec<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let list = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .expect("Cpus_allowed_list in /proc/self/status")
-        .trim();
-    lbcore::config::parse_lcore_list(list).unwrap()
+    let list = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .expect("/sys/devices/system/cpu/online");
+    lbcore::config::parse_lcore_list(list.trim()).unwrap()
 }
 
 /// A configuration lbd's `--check` accepts on any machine: a null device
