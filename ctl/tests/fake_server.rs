@@ -2,159 +2,17 @@
 //! directory answering canned frames. Checks what lbctl prints, its exit
 //! status, and the requests it sent.
 
-use std::io::Write;
-use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
 
 use lbcore::api::{
-    decode, read_frame, write_frame, ApiError, ConnFilter, ConnInfo, ConnList, Counters, ErrorKind,
-    FrameError, Rates, RealInfo, RemoveMode, Request, RequestFrame, Response, ResponseFrame,
-    ServiceInfo, ServiceKey, StatusInfo, TimeoutEdit, PROTOCOL_VERSION,
+    ConnFilter, ConnInfo, ConnList, Counters, ErrorKind, Rates, RealInfo, RemoveMode, Request,
+    Response, ResponseFrame, ServiceInfo, ServiceKey, StatusInfo, TimeoutEdit, PROTOCOL_VERSION,
 };
 use lbcore::config::{Forward, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts};
-
-/// A temporary directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "lbctl-fake-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// What the fake lbd sends for each request, in turn.
-// Test scaffolding: a few answers per test, size does not matter.
-#[allow(clippy::large_enum_variant)]
-enum Answer {
-    Frame(ResponseFrame),
-    /// Raw JSON body (for answers the real types cannot express).
-    Raw(&'static str),
-    /// Close the connection without answering.
-    Hangup,
-}
-
-fn ok(r: Response) -> Answer {
-    Answer::Frame(ResponseFrame {
-        version: PROTOCOL_VERSION,
-        response: Ok(r),
-    })
-}
-
-fn err(kind: ErrorKind, msg: &str) -> Answer {
-    Answer::Frame(ResponseFrame {
-        version: PROTOCOL_VERSION,
-        response: Err(ApiError::new(kind, msg)),
-    })
-}
-
-struct Fake {
-    dir: TempDir,
-    socket: PathBuf,
-    thread: JoinHandle<Vec<Request>>,
-}
-
-impl Fake {
-    /// Listens on a fresh socket and answers one connection's requests with
-    /// `answers`, in order. Gives up after 20 s without a client.
-    fn start(answers: Vec<Answer>) -> Fake {
-        let dir = TempDir::new();
-        let socket = dir.0.join("lbd.sock");
-        let listener = UnixListener::bind(&socket).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let thread = std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            let mut stream = loop {
-                match listener.accept() {
-                    Ok((s, _)) => break s,
-                    Err(_) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(5))
-                    }
-                    Err(e) => panic!("no client came: {e}"),
-                }
-            };
-            stream.set_nonblocking(false).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(20)))
-                .unwrap();
-            let mut got = Vec::new();
-            let mut answers = answers.into_iter();
-            loop {
-                let body = match read_frame(&mut stream) {
-                    Ok(b) => b,
-                    Err(FrameError::Closed) => break,
-                    Err(e) => panic!("fake lbd: {e}"),
-                };
-                let f: RequestFrame = decode(&body).expect("lbctl sent a valid frame");
-                assert_eq!(f.version, PROTOCOL_VERSION);
-                got.push(f.request);
-                match answers.next() {
-                    Some(Answer::Frame(r)) => write_frame(&mut stream, &r).unwrap(),
-                    Some(Answer::Raw(json)) => {
-                        let mut b = (json.len() as u32).to_be_bytes().to_vec();
-                        b.extend_from_slice(json.as_bytes());
-                        stream.write_all(&b).unwrap();
-                    }
-                    Some(Answer::Hangup) | None => break,
-                }
-            }
-            got
-        });
-        Fake {
-            dir,
-            socket,
-            thread,
-        }
-    }
-
-    /// Runs lbctl against this server; returns its output and the requests
-    /// the server received.
-    fn run(self, args: &[&str]) -> (Output, Vec<Request>) {
-        let out = lbctl(&self.socket, args);
-        let got = self.thread.join().expect("fake lbd failed");
-        drop(self.dir);
-        (out, got)
-    }
-}
-
-fn lbctl(socket: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lbctl"))
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .env_remove("LBCTL_SOCKET")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("lbctl exited normally")
-}
 
 fn key() -> ServiceKey {
     ServiceKey {
@@ -329,7 +187,7 @@ fn already_exists_exits_6() {
 #[test]
 fn missing_socket_exits_7() {
     let dir = TempDir::new();
-    let out = lbctl(&dir.0.join("nothing.sock"), &["list"]);
+    let out = lbctl(&dir.0.join("nothing.sock"), &["list"], "");
     assert_eq!(code(&out), 7);
     let e = stderr(&out);
     assert!(e.starts_with("lbctl: cannot connect to lbd at "), "{e}");
@@ -348,7 +206,7 @@ fn socket_from_the_environment() {
         .env("LBCTL_SOCKET", &fake.socket)
         .output()
         .unwrap();
-    let got = fake.thread.join().unwrap();
+    let got = fake.requests();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(got, vec![Request::Zero]);
 }
@@ -503,6 +361,7 @@ fn save_and_restore() {
     let out = lbctl(
         &dir.0.join("unused.sock"),
         &["restore", dir.0.join("missing.ron").to_str().unwrap()],
+        "",
     );
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
@@ -512,18 +371,18 @@ fn save_and_restore() {
 fn offline_commands_need_no_lbd() {
     let nowhere = Path::new("/nonexistent/lbd.sock");
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/lab-dr-rr.ron");
-    let out = lbctl(nowhere, &["validate", good]);
+    let out = lbctl(nowhere, &["validate", good], "");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains(": valid ("), "{}", stdout(&out));
 
     let dir = TempDir::new();
     let bad = dir.0.join("bad.ron");
     std::fs::write(&bad, "(ports: [], services: [(vip: \"1.2.3.4\", port: 0)])").unwrap();
-    let out = lbctl(nowhere, &["validate", bad.to_str().unwrap()]);
+    let out = lbctl(nowhere, &["validate", bad.to_str().unwrap()], "");
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("bad.ron"), "{}", stderr(&out));
 
-    let out = lbctl(nowhere, &["completions", "bash"]);
+    let out = lbctl(nowhere, &["completions", "bash"], "");
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("lbctl"));
 }
@@ -545,12 +404,12 @@ fn usage_errors_exit_64_and_help_exits_0() {
         ],
         &[],
     ] {
-        let out = lbctl(nowhere, args);
+        let out = lbctl(nowhere, args, "");
         assert_eq!(code(&out), 64, "{args:?}: {}", stderr(&out));
     }
-    let out = lbctl(nowhere, &["--help"]);
+    let out = lbctl(nowhere, &["--help"], "");
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("Exit status:"));
-    let out = lbctl(nowhere, &["--version"]);
+    let out = lbctl(nowhere, &["--version"], "");
     assert_eq!(code(&out), 0);
 }

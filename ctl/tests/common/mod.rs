@@ -39,18 +39,29 @@ impl Drop for TempDir {
     }
 }
 
-pub fn ok(r: Response) -> ResponseFrame {
-    ResponseFrame {
-        version: PROTOCOL_VERSION,
-        response: Ok(r),
-    }
+/// What the fake lbd sends for each request, in turn.
+// Test scaffolding: a few answers per test, size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Answer {
+    Frame(ResponseFrame),
+    /// Raw JSON body (for answers the real types cannot express).
+    Raw(&'static str),
+    /// Close the connection without answering.
+    Hangup,
 }
 
-pub fn err(kind: ErrorKind, msg: &str) -> ResponseFrame {
-    ResponseFrame {
+pub fn ok(r: Response) -> Answer {
+    Answer::Frame(ResponseFrame {
+        version: PROTOCOL_VERSION,
+        response: Ok(r),
+    })
+}
+
+pub fn err(kind: ErrorKind, msg: &str) -> Answer {
+    Answer::Frame(ResponseFrame {
         version: PROTOCOL_VERSION,
         response: Err(ApiError::new(kind, msg)),
-    }
+    })
 }
 
 pub struct Fake {
@@ -62,7 +73,7 @@ pub struct Fake {
 impl Fake {
     /// Answers one connection's requests with `answers`, in order (then
     /// hangs up). Gives up after 20 s without a client.
-    pub fn start(answers: Vec<ResponseFrame>) -> Fake {
+    pub fn start(answers: Vec<Answer>) -> Fake {
         let dir = TempDir::new();
         let socket = dir.0.join("lbd.sock");
         let listener = UnixListener::bind(&socket).unwrap();
@@ -91,10 +102,16 @@ impl Fake {
                     Err(e) => panic!("fake lbd: {e}"),
                 };
                 let f: RequestFrame = decode(&body).expect("lbctl sent a valid frame");
+                assert_eq!(f.version, PROTOCOL_VERSION);
                 got.push(f.request);
                 match answers.next() {
-                    Some(r) => write_frame(&mut stream, &r).unwrap(),
-                    None => break,
+                    Some(Answer::Frame(r)) => write_frame(&mut stream, &r).unwrap(),
+                    Some(Answer::Raw(json)) => {
+                        let mut b = (json.len() as u32).to_be_bytes().to_vec();
+                        b.extend_from_slice(json.as_bytes());
+                        stream.write_all(&b).unwrap();
+                    }
+                    Some(Answer::Hangup) | None => break,
                 }
             }
             got
@@ -109,6 +126,13 @@ impl Fake {
     /// The requests the fake received (after lbctl exited).
     pub fn requests(self) -> Vec<Request> {
         self.thread.join().expect("fake lbd failed")
+    }
+
+    /// Runs lbctl (no input) against this server; returns its output and
+    /// the requests the server received.
+    pub fn run(self, args: &[&str]) -> (Output, Vec<Request>) {
+        let out = lbctl(&self.socket, args, "");
+        (out, self.requests())
     }
 }
 
