@@ -135,7 +135,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cfg = match config::parse(&text, &origin) {
+    let cfg = match config::parse_file_text(&text, &cli.config) {
         Ok(c) => c,
         Err(e) => {
             say_err(&e);

@@ -28,7 +28,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: origin.clone(),
         source,
     })?;
-    parse_checked(&text, &origin, |cfg| {
+    parse_file_text(&text, path)
+}
+
+/// [`load`] for text already read from the file at `path`: parsed,
+/// validated, and checked against where the file is (the control socket
+/// must not be the file itself).
+pub fn parse_file_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let origin = path.display().to_string();
+    parse_checked(text, &origin, |cfg| {
         validate::check_config_location(cfg, path)
     })
 }
