@@ -27,8 +27,7 @@
 //! sequences (default 256, a few seconds in a debug build) and
 //! `LBD_FUZZ_SEED` the seed, for longer runs:
 //! `LBD_FUZZ_CASES=20000 cargo test --release -p lb-core --test fuzz_pipeline`.
-//! See docs/fuzzing.md, also for the bugs found (the `KNOWN_BUG_*`
-//! constants and their ignored tests).
+//! See docs/fuzzing.md, also for the bugs it found (each now a test).
 
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
@@ -165,11 +164,6 @@ struct Director {
     neigh: Arc<NeighTable>,
     reg: Registry,
     generation: u64,
-    /// Has been master (so its shared table may hold its own, counted,
-    /// NAT connections).
-    was_master: bool,
-    /// Applied the peer's sync records after having been master.
-    synced_over_own: bool,
 }
 
 impl Director {
@@ -207,8 +201,6 @@ impl Director {
             neigh,
             reg,
             generation: 1,
-            was_master: false,
-            synced_over_own: false,
         }
     }
 
@@ -1121,13 +1113,6 @@ fn ports16(seg: &[u8]) -> (u16, u16) {
     )
 }
 
-/// Known bug, until fixed in `pipeline::sync::apply`: a peer's record that
-/// replaces (or, inserted, reclaims the expired slot of) one of this
-/// director's own NAT connections discards it without undoing its
-/// ActiveConn/InActConn. While true, the drain does not check the counts of
-/// a director that applied records after having been master.
-const KNOWN_BUG_SYNC_APPLY_UNCOUNTED: bool = true;
-
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
         if !$cond {
@@ -1642,7 +1627,6 @@ struct Run {
 impl Run {
     fn new() -> Run {
         let mut dirs = [Director::new(1), Director::new(2)];
-        dirs[0].was_master = true;
         dirs[1].set_standby(true);
         Run {
             dirs,
@@ -1817,10 +1801,6 @@ impl Run {
                     d.table.len()
                 ));
             }
-            if KNOWN_BUG_SYNC_APPLY_UNCOUNTED && d.synced_over_own {
-                // See `a_peer_record_replacing_our_own_nat_connection_keeps_its_count`.
-                continue;
-            }
             for rs in 0..MAX_REAL_SERVERS {
                 let (a, i) = d.workers.iter().fold((0, 0), |(a, i), w| {
                     (
@@ -1861,9 +1841,6 @@ impl Run {
         if back != [*r] {
             return Err(format!("sync: {r:?} came back as {back:?}"));
         }
-        if d.was_master {
-            d.synced_over_own = true;
-        }
         let _ = apply(&d.table, &d.clients, d.workers[0].snapshot(), r, self.now);
         Ok(())
     }
@@ -1886,9 +1863,6 @@ impl Run {
         if back != records {
             return Err(format!("sync: {records:?} came back as {back:?}"));
         }
-        if self.dirs[to].was_master && !back.is_empty() {
-            self.dirs[to].synced_over_own = true;
-        }
         let peer = &self.dirs[to];
         for r in &back {
             // Refusals (a service or server the peer lacks, a full table)
@@ -1903,7 +1877,6 @@ impl Run {
         }
         self.dirs[from].set_standby(true);
         self.dirs[to].set_standby(false);
-        self.dirs[to].was_master = true;
         self.active = to;
         Ok(())
     }
@@ -2402,9 +2375,8 @@ fn the_oracle_catches_broken_frames() {
 }
 
 // ---------------------------------------------------------------------------
-// Bugs the harness found, as tests that fail until they are fixed (the
-// harness tolerates exactly these while the KNOWN_BUG_* constants are
-// true; remove the `ignore` and the constant together).
+// Bugs the harness found, each kept as the test that showed it (all fixed;
+// see docs/fuzzing.md).
 
 /// A seed frame for a flow, with its mutations.
 type Mutated = (Seed, u8, Vec<Mutation>);
@@ -2540,7 +2512,7 @@ fn peer_record(proto: u8, vport: u16, rport: u16, state: u8) -> SyncRecord {
     }
 }
 
-/// Found by `fuzz_packet_core` (KNOWN_BUG_SYNC_APPLY_UNCOUNTED). When the
+/// Found by `fuzz_packet_core` (fixed: the record is not stored). When the
 /// peer's sync record of a NAT connection reaches a director that still
 /// holds that connection as its own (after a failover and back),
 /// `pipeline::sync::apply` replaces the entry — or, once it has expired
@@ -2551,7 +2523,6 @@ fn peer_record(proto: u8, vport: u16, rport: u16, state: u8) -> SyncRecord {
 /// (ESTABLISHED); everything expires: ActiveConn stays 1. Same with a UDP
 /// flow whose entry expired before the record came (InActConn stays 1).
 #[test]
-#[ignore = "known bug: sync::apply discards our own counted NAT entries without uncounting"]
 fn a_peer_record_replacing_our_own_nat_connection_keeps_its_count() {
     // A live, established TCP connection replaced by the peer's record.
     let mut run = Run::new();

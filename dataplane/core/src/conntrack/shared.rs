@@ -261,6 +261,36 @@ impl SharedConnTable {
         state: u8,
         flags: u8,
         now: Tick,
+        evicted: impl FnMut(&Entry),
+    ) -> Result<usize, InsertError> {
+        self.insert_keeping(
+            key,
+            hash,
+            rs,
+            expires,
+            state,
+            flags,
+            now,
+            |_| false,
+            evicted,
+        )
+    }
+
+    /// [`insert`](Self::insert), leaving the expired entries for which
+    /// `keep` is true where they are: for a writer that cannot do their
+    /// accounting (the sync thread does not own the workers' counters; a
+    /// worker's sweep reclaims them).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_keeping(
+        &self,
+        key: &ConnKey,
+        hash: u64,
+        rs: u32,
+        expires: Tick,
+        state: u8,
+        flags: u8,
+        now: Tick,
+        keep: impl Fn(&Entry) -> bool,
         mut evicted: impl FnMut(&Entry),
     ) -> Result<usize, InsertError> {
         let (k0, k1) = key_words(key);
@@ -269,7 +299,7 @@ impl SharedConnTable {
             // entry for this very key).
             for i in self.window(hash) {
                 if let Some(e) = self.read(i) {
-                    if e.is_expired(now) && self.remove(&e) {
+                    if e.is_expired(now) && !keep(&e) && self.remove(&e) {
                         evicted(&e);
                     }
                 }

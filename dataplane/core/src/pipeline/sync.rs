@@ -27,11 +27,11 @@ use std::sync::Arc;
 use crossbeam::queue::ArrayQueue;
 
 use super::nat::{reply_key, rs_port, ACTIVE, REFRESH_SLACK_MS, REPLY_ENTRY};
-use super::persist::{template_key, TEMPLATE};
+use super::persist::{is_counted, template_key, TEMPLATE};
 use super::snapshot::Snapshot;
 use super::Worker;
 use crate::config::Persistence;
-use crate::conntrack::shared::SharedConnTable;
+use crate::conntrack::shared::{SharedConnTable, PROBE_BUCKETS};
 use crate::conntrack::sync::{SyncKind, SyncRecord};
 use crate::conntrack::{Conn, ConnKey, ConnState, Tick};
 use crate::counters::Counter;
@@ -137,7 +137,7 @@ pub fn apply(
         table.remove(&old);
     }
     table
-        .insert(
+        .insert_keeping(
             &key,
             hash,
             rs,
@@ -145,10 +145,22 @@ pub fn apply(
             r.state,
             flags,
             now,
+            is_counted,
             |_| {},
         )
         .map(|_| ())
         .map_err(|_| ApplyError::Full)
+}
+
+/// Whether this director holds its own entry for the NAT connection `key`
+/// (one its workers count in ActiveConn/InActConn), live or expired but
+/// not yet swept. The peer's record of it is then not stored: only a
+/// worker may end an entry it counts, and a second entry for the key would
+/// hide or duplicate it.
+fn own_nat_entry(table: &SharedConnTable, key: &ConnKey) -> bool {
+    table
+        .entries_near(table.hash(key), PROBE_BUCKETS)
+        .any(|e| e.key == *key && is_counted(&e))
 }
 
 /// Store a synced NAT connection: its request entry (real server `rs`)
@@ -175,6 +187,10 @@ fn apply_nat(
         key.client_ip,
         key.client_port,
     );
+    if own_nat_entry(table, &key) {
+        // Ours (after a failover and back): keep it, with its accounting.
+        return Ok(());
+    }
     for k in [&key, &rk] {
         let h = table.hash(k);
         if let Some(old) = table.lookup(k, h, now) {
@@ -184,8 +200,9 @@ fn apply_nat(
     let state = ConnState::from_u8(r.state);
     let active = if state.is_active() { ACTIVE } else { 0 };
     let expires = now.wrapping_add(r.timeout_ms);
+    // Expired entries our workers count stay for their sweep to end.
     table
-        .insert(
+        .insert_keeping(
             &key,
             table.hash(&key),
             rs,
@@ -193,11 +210,12 @@ fn apply_nat(
             r.state,
             SYNCED | active,
             now,
+            is_counted,
             |_| {},
         )
         .map_err(|_| ApplyError::Full)?;
     table
-        .insert(
+        .insert_keeping(
             &rk,
             table.hash(&rk),
             svc_id,
@@ -205,6 +223,7 @@ fn apply_nat(
             0,
             REPLY_ENTRY | SYNCED,
             now,
+            is_counted,
             |_| {},
         )
         .map_err(|_| ApplyError::Full)?;
