@@ -945,6 +945,79 @@ mod tests {
         assert_ne!(toeplitz(&msft, &fwd), toeplitz(&msft, &rev));
     }
 
+    /// What the symmetric key does for NAT, measured: a NAT connection's
+    /// request (client → VIP) and reply (real server → client) are not one
+    /// tuple swapped — the VIP and the real server differ — so the
+    /// symmetric key puts a reply on its request's queue no more often
+    /// than the default key (about 1 in N queues). Symmetry keeps the two
+    /// halves of an unrewritten flow together (a director that sees both
+    /// directions of a DR flow, a firewall); for NAT, workers meet in the
+    /// shared table whichever key is used. Printed for bench/RESULTS.md:
+    /// `cargo test -p lbd --bin lbd nat_replies_and_rss_keys -- --nocapture`.
+    #[test]
+    fn nat_replies_and_rss_keys() {
+        fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
+            let mut result = 0u32;
+            let mut window = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
+            for (i, byte) in input.iter().enumerate() {
+                for bit in 0..8 {
+                    if byte & (0x80 >> bit) != 0 {
+                        result ^= window;
+                    }
+                    let next = key.get(i + 4).copied().unwrap_or(0);
+                    window = (window << 1) | u32::from((next >> (7 - bit)) & 1);
+                }
+            }
+            result
+        }
+        let tuple = |src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16| {
+            let mut v = Vec::with_capacity(12);
+            v.extend_from_slice(&src);
+            v.extend_from_slice(&dst);
+            v.extend_from_slice(&sp.to_be_bytes());
+            v.extend_from_slice(&dp.to_be_bytes());
+            v
+        };
+        let msft: [u8; 40] = [
+            0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+            0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+            0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+        ];
+        let sym = symmetric_key(40);
+        // A 128-entry redirection table filled round-robin, as drivers do.
+        let queue = |h: u32, queues: u32| (h & 127) % queues;
+        const FLOWS: u32 = 10_000;
+        for queues in [2u32, 4] {
+            for (name, key) in [("default", &msft[..]), ("symmetric", &sym[..])] {
+                let (mut nat_split, mut dr_split) = (0, 0);
+                for i in 0..FLOWS {
+                    let client = [198, 18, 1 + (i >> 8) as u8, i as u8];
+                    let cport = 1024 + (i * 7919 % 60000) as u16;
+                    let (vip, rs) = ([198, 18, 0, 100], [198, 19, 0, 11 + (i % 4) as u8]);
+                    let request = toeplitz(key, &tuple(client, vip, cport, 80));
+                    let nat_reply = toeplitz(key, &tuple(rs, client, 8080, cport));
+                    // The same flow's other direction, unrewritten.
+                    let swapped = toeplitz(key, &tuple(vip, client, 80, cport));
+                    nat_split += u32::from(queue(request, queues) != queue(nat_reply, queues));
+                    dr_split += u32::from(queue(request, queues) != queue(swapped, queues));
+                }
+                let pct = |n: u32| n as f64 * 100.0 / FLOWS as f64;
+                println!(
+                    "{queues} queues, {name} key: NAT reply on another queue than its request \
+                     {:.1} %; swapped tuple on another queue {:.1} %",
+                    pct(nat_split),
+                    pct(dr_split)
+                );
+                if name == "symmetric" {
+                    assert_eq!(dr_split, 0, "symmetric: both directions together");
+                }
+                // Either key: a NAT reply lands elsewhere about (N-1)/N of
+                // the time (well over a third of flows with 2 queues).
+                assert!(pct(nat_split) > 100.0 / 3.0, "{name}, {queues} queues");
+            }
+        }
+    }
+
     #[test]
     fn descriptors_within_device_limits() {
         let mut caps = full_nic();

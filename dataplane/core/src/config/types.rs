@@ -358,9 +358,11 @@ pub enum RssKey {
     #[default]
     Default,
     /// The 16-bit pattern 0x6d5a repeated: the hash of (src, dst) equals
-    /// that of (dst, src), so a NAT connection's request and reply land on
-    /// the same queue number (of their ports) and the shared NAT table is
-    /// mostly used by one worker per connection.
+    /// that of (dst, src), so both directions of an unrewritten flow land
+    /// on the same queue number. A NAT reply is not the request's tuple
+    /// swapped (it comes from the real server, not the VIP), so this does
+    /// not keep NAT connections on one worker (measured:
+    /// bench/RESULTS.md); the shared NAT table serves them either way.
     Symmetric,
     /// A key of your own, in hex (e.g. 80 digits for a 40-byte key); its
     /// length must be what the NIC uses (checked at start).
