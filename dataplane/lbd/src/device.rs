@@ -949,7 +949,7 @@ mod tests {
     /// request (client → VIP) and reply (real server → client) are not one
     /// tuple swapped — the VIP and the real server differ — so the
     /// symmetric key puts a reply on its request's queue no more often
-    /// than the default key (about 1 in N queues). Symmetry keeps the two
+    /// than the default key does (about 1 in N queues). Symmetry keeps the two
     /// halves of an unrewritten flow together (a director that sees both
     /// directions of a DR flow, a firewall); for NAT, workers meet in the
     /// shared table whichever key is used. Printed for bench/RESULTS.md:
