@@ -904,44 +904,52 @@ mod tests {
         );
     }
 
+    /// A reference Toeplitz hash (what RSS computes) of `input` under `key`.
+    fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
+        let mut result = 0u32;
+        let mut window = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
+        for (i, byte) in input.iter().enumerate() {
+            for bit in 0..8 {
+                if byte & (0x80 >> bit) != 0 {
+                    result ^= window;
+                }
+                let next = key.get(i + 4).copied().unwrap_or(0);
+                window = (window << 1) | u32::from((next >> (7 - bit)) & 1);
+            }
+        }
+        result
+    }
+
+    /// RSS's input for IPv4 TCP/UDP: addresses, then ports.
+    fn tuple(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16) -> Vec<u8> {
+        let mut v = Vec::with_capacity(12);
+        v.extend_from_slice(&src);
+        v.extend_from_slice(&dst);
+        v.extend_from_slice(&sp.to_be_bytes());
+        v.extend_from_slice(&dp.to_be_bytes());
+        v
+    }
+
+    /// The well-known default key of many NICs (Microsoft's RSS
+    /// verification key).
+    const MSFT_KEY: [u8; 40] = [
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
+        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    ];
+
     /// The symmetric key makes the Toeplitz hash of a 4-tuple equal to that
     /// of the swapped tuple (checked with a reference Toeplitz here), which
     /// the driver's default key does not.
     #[test]
     fn symmetric_key_hashes_both_directions_alike() {
-        fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
-            let mut result = 0u32;
-            let mut window = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
-            for (i, byte) in input.iter().enumerate() {
-                for bit in 0..8 {
-                    if byte & (0x80 >> bit) != 0 {
-                        result ^= window;
-                    }
-                    let next = key.get(i + 4).copied().unwrap_or(0);
-                    window = (window << 1) | u32::from((next >> (7 - bit)) & 1);
-                }
-            }
-            result
-        }
-        let tuple = |src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16| {
-            let mut v = Vec::new();
-            v.extend_from_slice(&src);
-            v.extend_from_slice(&dst);
-            v.extend_from_slice(&sp.to_be_bytes());
-            v.extend_from_slice(&dp.to_be_bytes());
-            v
-        };
         let fwd = tuple([198, 18, 0, 1], [198, 19, 0, 11], 40001, 80);
         let rev = tuple([198, 19, 0, 11], [198, 18, 0, 1], 80, 40001);
         let sym = symmetric_key(40);
         assert_eq!(toeplitz(&sym, &fwd), toeplitz(&sym, &rev));
         // The well-known default key of many NICs (Microsoft's RSS
         // verification key) is not symmetric.
-        let msft: [u8; 40] = [
-            0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-            0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-            0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-        ];
+        let msft = MSFT_KEY;
         assert_ne!(toeplitz(&msft, &fwd), toeplitz(&msft, &rev));
     }
 
@@ -956,33 +964,7 @@ mod tests {
     /// `cargo test -p lbd --bin lbd nat_replies_and_rss_keys -- --nocapture`.
     #[test]
     fn nat_replies_and_rss_keys() {
-        fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
-            let mut result = 0u32;
-            let mut window = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
-            for (i, byte) in input.iter().enumerate() {
-                for bit in 0..8 {
-                    if byte & (0x80 >> bit) != 0 {
-                        result ^= window;
-                    }
-                    let next = key.get(i + 4).copied().unwrap_or(0);
-                    window = (window << 1) | u32::from((next >> (7 - bit)) & 1);
-                }
-            }
-            result
-        }
-        let tuple = |src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16| {
-            let mut v = Vec::with_capacity(12);
-            v.extend_from_slice(&src);
-            v.extend_from_slice(&dst);
-            v.extend_from_slice(&sp.to_be_bytes());
-            v.extend_from_slice(&dp.to_be_bytes());
-            v
-        };
-        let msft: [u8; 40] = [
-            0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-            0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-            0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-        ];
+        let msft = MSFT_KEY;
         let sym = symmetric_key(40);
         // A 128-entry redirection table filled round-robin, as drivers do.
         let queue = |h: u32, queues: u32| (h & 127) % queues;
