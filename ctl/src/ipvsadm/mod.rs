@@ -1033,29 +1033,18 @@ fn finish(g: Gathered, dropped: &mut Vec<IpvsError>) -> Result<Command, IpvsErro
 
 /// `-s NAME`: lbd's schedulers by IPVS's names.
 pub fn parse_scheduler(name: &str) -> Result<Scheduler, IpvsError> {
-    let s = match name.trim().to_ascii_lowercase().as_str() {
-        "rr" => Scheduler::Rr,
-        "wrr" => Scheduler::Wrr,
-        "lc" => Scheduler::Lc,
-        "wlc" => Scheduler::Wlc,
-        "sh" => Scheduler::Sh,
-        "mh" => Scheduler::Mh,
-        "sed" => Scheduler::Sed,
-        "nq" => Scheduler::Nq,
-        "fo" => Scheduler::Fo,
-        other @ ("lblc" | "lblcr" | "dh" | "ovf" | "twos") => {
-            return Err(unsupported(
-                format!("scheduler `{other}`"),
-                "lbd's schedulers are rr, wrr, lc, wlc, sh, mh, sed, nq and fo",
-            ))
-        }
-        other => {
-            return Err(usage(format!(
-                "unknown scheduler `{other}` (lbd has rr, wrr, lc, wlc, sh, mh, sed, nq, fo)"
-            )))
-        }
-    };
-    Ok(s)
+    if let Some(s) = Scheduler::from_name(name) {
+        return Ok(s);
+    }
+    match name.trim().to_ascii_lowercase().as_str() {
+        other @ ("lblc" | "lblcr" | "dh" | "ovf" | "twos") => Err(unsupported(
+            format!("scheduler `{other}`"),
+            "lbd's schedulers are rr, wrr, lc, wlc, sh, mh, sed, nq and fo",
+        )),
+        other => Err(usage(format!(
+            "unknown scheduler `{other}` (lbd has rr, wrr, lc, wlc, sh, mh, sed, nq, fo)"
+        ))),
+    }
 }
 
 /// `-p [TIMEOUT]`: IPVS's default 300 s, at most lbd's 24 days.

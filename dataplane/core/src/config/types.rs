@@ -545,6 +545,26 @@ pub enum Scheduler {
 }
 
 impl Scheduler {
+    /// Every scheduler, in IPVS's usual order.
+    pub const ALL: [Scheduler; 9] = [
+        Scheduler::Rr,
+        Scheduler::Wrr,
+        Scheduler::Lc,
+        Scheduler::Wlc,
+        Scheduler::Sh,
+        Scheduler::Mh,
+        Scheduler::Sed,
+        Scheduler::Nq,
+        Scheduler::Fo,
+    ];
+
+    /// The scheduler IPVS calls `name` (case-insensitive), if lbd has it.
+    pub fn from_name(name: &str) -> Option<Scheduler> {
+        Scheduler::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name.trim()))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Scheduler::Rr => "rr",
