@@ -5,7 +5,6 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use clap::ValueEnum;
 use lbcore::config::Scheduler;
 
 /// A service address as written on the command line: `VIP:PORT`.
@@ -130,43 +129,12 @@ pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Scheduler names as ipvsadm spells them (`-s rr`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SchedulerArg {
-    /// Round robin.
-    Rr,
-    /// Weighted round robin.
-    Wrr,
-    /// Least connection.
-    Lc,
-    /// Weighted least connection (the default).
-    Wlc,
-    /// Source hashing (by client address).
-    Sh,
-    /// Maglev consistent hashing (by client address).
-    Mh,
-    /// Shortest expected delay.
-    Sed,
-    /// Never queue.
-    Nq,
-    /// Weighted failover.
-    Fo,
-}
-
-impl From<SchedulerArg> for Scheduler {
-    fn from(s: SchedulerArg) -> Scheduler {
-        match s {
-            SchedulerArg::Rr => Scheduler::Rr,
-            SchedulerArg::Wrr => Scheduler::Wrr,
-            SchedulerArg::Lc => Scheduler::Lc,
-            SchedulerArg::Wlc => Scheduler::Wlc,
-            SchedulerArg::Sh => Scheduler::Sh,
-            SchedulerArg::Mh => Scheduler::Mh,
-            SchedulerArg::Sed => Scheduler::Sed,
-            SchedulerArg::Nq => Scheduler::Nq,
-            SchedulerArg::Fo => Scheduler::Fo,
-        }
-    }
+/// `--scheduler NAME`: the configuration's schedulers, by the names
+/// ipvsadm spells them (`-s rr`); clap lists them in `--help`.
+pub fn scheduler_parser() -> impl clap::builder::TypedValueParser<Value = Scheduler> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Scheduler::ALL.map(Scheduler::name))
+        .map(|name: String| Scheduler::from_name(&name).expect("a listed scheduler name"))
 }
 
 #[cfg(test)]
@@ -246,23 +214,17 @@ mod tests {
 
     #[test]
     fn schedulers_map_to_config() {
-        assert_eq!(Scheduler::from(SchedulerArg::Rr), Scheduler::Rr);
-        assert_eq!(Scheduler::from(SchedulerArg::Wrr), Scheduler::Wrr);
-        assert_eq!(Scheduler::from(SchedulerArg::Lc), Scheduler::Lc);
-        assert_eq!(Scheduler::from(SchedulerArg::Wlc), Scheduler::Wlc);
-        assert_eq!(Scheduler::from(SchedulerArg::Sh), Scheduler::Sh);
-        assert_eq!(Scheduler::from(SchedulerArg::Mh), Scheduler::Mh);
-        assert_eq!(Scheduler::from(SchedulerArg::Sed), Scheduler::Sed);
-        assert_eq!(Scheduler::from(SchedulerArg::Nq), Scheduler::Nq);
-        assert_eq!(Scheduler::from(SchedulerArg::Fo), Scheduler::Fo);
-        // Every config scheduler has an lbctl name, spelt like name().
-        for s in SchedulerArg::value_variants() {
-            let name = s.to_possible_value().unwrap();
-            assert_eq!(name.get_name(), Scheduler::from(*s).name());
+        use clap::builder::TypedValueParser;
+        let cmd = clap::Command::new("t");
+        // As lbctl's --scheduler is declared: any case.
+        let arg = clap::Arg::new("scheduler").ignore_case(true);
+        let parse =
+            |name: &str| scheduler_parser().parse_ref(&cmd, Some(&arg), std::ffi::OsStr::new(name));
+        // Every scheduler of the configuration, by IPVS's name, any case.
+        for s in Scheduler::ALL {
+            assert_eq!(parse(s.name()).unwrap(), s);
+            assert_eq!(parse(&s.name().to_uppercase()).unwrap(), s);
         }
-        assert_eq!(
-            SchedulerArg::from_str("WRR", true).unwrap(),
-            SchedulerArg::Wrr
-        );
+        assert!(parse("dh").is_err());
     }
 }

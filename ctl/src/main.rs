@@ -36,7 +36,7 @@ use lbcore::api::{
 };
 use lbcore::config::{Forward, Persistence, Protocol, RealServerConfig, ServiceConfig};
 
-use args::{RealAddr, SchedulerArg, ServiceAddr};
+use args::{scheduler_parser, RealAddr, ServiceAddr};
 use client::{exit, Client, CtlError};
 use format::ListMode;
 
@@ -315,8 +315,8 @@ pub enum ServiceCmd {
         #[command(flatten)]
         proto: ProtoArg,
         /// Scheduler (default wlc, as in IPVS).
-        #[arg(long, short = 's', value_enum, ignore_case = true)]
-        scheduler: Option<SchedulerArg>,
+        #[arg(long, short = 's', ignore_case = true, value_parser = scheduler_parser())]
+        scheduler: Option<lbcore::config::Scheduler>,
         #[command(flatten)]
         persist: PersistArg,
     },
@@ -331,8 +331,8 @@ pub enum ServiceCmd {
         service: ServiceAddr,
         #[command(flatten)]
         proto: ProtoArg,
-        #[arg(long, short = 's', value_enum, ignore_case = true)]
-        scheduler: Option<SchedulerArg>,
+        #[arg(long, short = 's', ignore_case = true, value_parser = scheduler_parser())]
+        scheduler: Option<lbcore::config::Scheduler>,
         #[command(flatten)]
         persist: PersistArg,
         /// Turn persistence off: every connection is scheduled on its own.
@@ -506,7 +506,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             vip: service.vip,
             port: service.port,
             protocol: proto.protocol(),
-            scheduler: scheduler.map(Into::into).unwrap_or_default(),
+            scheduler: scheduler.unwrap_or_default(),
             real_servers: vec![],
             persistence: persist.persistence(),
             health_check: None,
@@ -522,7 +522,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
         }) => Request::EditService {
             key: key(*service, *proto),
             edit: ServiceEdit {
-                scheduler: scheduler.map(Into::into),
+                scheduler: *scheduler,
                 persistence: match persist.persistence() {
                     Some(p) => Some(PersistenceChange::Set(p)),
                     None => no_persistent.then_some(PersistenceChange::Off),
