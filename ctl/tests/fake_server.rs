@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use lbcore::api::{
-    ConnFilter, ConnInfo, ConnList, Counters, ErrorKind, Rates, RealInfo, RemoveMode, Request,
-    Response, ResponseFrame, ServiceInfo, ServiceKey, StatusInfo, TimeoutEdit, PROTOCOL_VERSION,
+    ConnFilter, ConnInfo, ConnList, Counters, ErrorKind, Rates, RemoveMode, Request, Response,
+    ResponseFrame, ServiceInfo, ServiceKey, StatusInfo, TimeoutEdit, PROTOCOL_VERSION,
 };
 use lbcore::config::{Forward, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts};
 
@@ -22,22 +22,6 @@ fn key() -> ServiceKey {
     }
 }
 
-fn real(ip: &str) -> RealInfo {
-    RealInfo {
-        address: ip.parse().unwrap(),
-        port: 80,
-        forward: Forward::Dr,
-        weight: 1,
-        active: 0,
-        inactive: 0,
-        draining: false,
-        counters: Counters::default(),
-        rates: Rates::default(),
-        health: None,
-        fallback: false,
-    }
-}
-
 fn services() -> Vec<ServiceInfo> {
     vec![ServiceInfo {
         key: key(),
@@ -45,7 +29,7 @@ fn services() -> Vec<ServiceInfo> {
         persistence: None,
         counters: Counters::default(),
         rates: Rates::default(),
-        reals: vec![real("198.18.0.11"), real("198.18.0.12")],
+        reals: vec![real_dr("198.18.0.11"), real_dr("198.18.0.12")],
     }]
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use lbcore::api::{
-    Counters, ErrorKind, Rates, RealInfo, Request, Response, ServiceInfo, ServiceKey, StatusInfo,
+    Counters, ErrorKind, Rates, Request, Response, ServiceInfo, ServiceKey, StatusInfo,
 };
 use lbcore::config::{
     Config, Forward, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts,
@@ -18,22 +18,6 @@ fn key(vip: &str, port: u16) -> ServiceKey {
         protocol: Protocol::Tcp,
         vip: vip.parse().unwrap(),
         port,
-    }
-}
-
-fn real_info(ip: &str) -> RealInfo {
-    RealInfo {
-        address: ip.parse().unwrap(),
-        port: 80,
-        forward: Forward::Dr,
-        weight: 1,
-        active: 0,
-        inactive: 0,
-        draining: false,
-        counters: Counters::default(),
-        rates: Rates::default(),
-        health: None,
-        fallback: false,
     }
 }
 
@@ -145,14 +129,14 @@ fn seed_001_lines_run_verbatim() {
         persistence: None,
         counters: Counters::default(),
         rates: Rates::default(),
-        reals: vec![real_info("192.168.11.22"), real_info("192.168.11.21")],
+        reals: vec![real_dr("192.168.11.22"), real_dr("192.168.11.21")],
     };
     // lbd holds a just-added server back until its MAC is resolved (its
     // weight 0 for that moment): ipvsadm shows the configured weight.
-    let mut held = real_info("192.168.11.22");
+    let mut held = real_dr("192.168.11.22");
     held.weight = 0;
     let svc = ServiceInfo {
-        reals: vec![held, real_info("192.168.11.21")],
+        reals: vec![held, real_dr("192.168.11.21")],
         ..svc
     };
     let fake = Fake::start(vec![
@@ -338,7 +322,7 @@ fn installed_as_ipvsadm() {
         persistence: None,
         counters: Counters::default(),
         rates: Rates::default(),
-        reals: vec![real_info("198.18.0.11")],
+        reals: vec![real_dr("198.18.0.11")],
     };
     let fake = Fake::start(vec![
         ok(Response::Status(status())),

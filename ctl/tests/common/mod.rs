@@ -186,3 +186,20 @@ pub fn data(rel: &str) -> PathBuf {
         .join("tests/data")
         .join(rel)
 }
+
+/// A DR real server at `ip`:80, weight 1, no connections, as lbd lists it.
+pub fn real_dr(ip: &str) -> lbcore::api::RealInfo {
+    lbcore::api::RealInfo {
+        address: ip.parse().unwrap(),
+        port: 80,
+        forward: lbcore::config::Forward::Dr,
+        weight: 1,
+        active: 0,
+        inactive: 0,
+        draining: false,
+        counters: Default::default(),
+        rates: Default::default(),
+        health: None,
+        fallback: false,
+    }
+}
