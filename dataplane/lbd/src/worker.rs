@@ -1,7 +1,8 @@
 //! The poll-mode worker: one per (port, RX queue), pinned to its own lcore.
 //!
 //! The loop: check for a new config snapshot (one relaxed load), read the
-//! clock, pull a burst, run each frame through the sans-IO pipeline, send
+//! clock, pull a burst, run it through the sans-IO burst pipeline (classify
+//! and prefetch the whole burst, then process each frame), send
 //! what is to be sent in one TX burst per port, free the rest in bulk. Once
 //! per loop (not per packet) it also looks at its hand-over mailbox (ICMP
 //! errors other workers could not place), the VRRP standby flag, and, on a
@@ -95,30 +96,31 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         }
         bump(&stats.busy_polls, 1);
         let t0 = dpdk::tsc::now();
-        // Overlap the burst's table misses: prefetch every flow's bucket
-        // before processing any frame.
-        for i in 0..n {
-            if let Some(d) = rx.data(i) {
-                ctx.worker.prefetch_frame(d);
-            }
-        }
+        // Stage 1 of the burst pipeline: parse and classify every frame and
+        // prefetch its connection bucket, so the burst's table misses
+        // overlap (counts rx_frames for the whole burst).
+        ctx.worker
+            .begin_burst(rx.iter().map(dpdk::Packet::data), ctx.port);
         let worker = &mut ctx.worker;
         let port = ctx.port;
         let shared = &*ctx.shared;
         let next = (ctx.index + 1) % shared.handoff.len();
         let budgets = &mut ctx.kernel_budget;
+        let mut i = 0usize;
         rx.drain(|mut m| {
+            let at = i;
+            i += 1;
             // The pipeline sees the first segment only: a chained frame
             // would be parsed truncated (or its tail forwarded unseen).
             // Pools hold the port's largest frame in one mbuf, so only a
             // PMD that chains anyway (virtio's mergeable buffers) gets here.
             if m.nb_segs() != 1 {
-                stats.count(Counter::RxFrames);
                 stats.count(Counter::DropMultiSegment);
                 let _ = drop.push(m);
                 return;
             }
-            let out = match worker.process_buf(&mut MbufBuf(&mut m), port, now) {
+            // Stage 2: this frame's lookup, state update and rewrite.
+            let out = match worker.process_in_burst(at, &mut MbufBuf(&mut m), now) {
                 Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
                 Verdict::Handoff => {
                     pass_on(shared, next, m, port, 1, &stats);
