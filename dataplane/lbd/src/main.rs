@@ -295,9 +295,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         None => None,
     };
     let socket_path = PathBuf::from(&cfg.control.socket);
-    let listener = control::server::bind(&socket_path, group).map_err(|e| match e {
-        control::server::BindError::Occupied {
-            what: control::server::Occupant::LiveSocket,
+    let listener = control::listen::bind(&socket_path, group).map_err(|e| match e {
+        control::listen::BindError::Occupied {
+            what: control::listen::Occupant::LiveSocket,
             ..
         } => StartError(format!(
             "control.socket: another lbd is already listening on {}; stop that lbd, or give \

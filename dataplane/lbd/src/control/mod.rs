@@ -3,6 +3,7 @@
 //! socket, and connection listings.
 
 pub mod conns;
+pub mod listen;
 pub mod periodic;
 pub mod persist;
 pub mod plane;
