@@ -23,7 +23,6 @@ mod health;
 mod kernel;
 mod latency;
 mod metrics;
-mod metrics_http;
 mod notify;
 mod preflight;
 mod report;
