@@ -46,7 +46,7 @@ pub fn from_config(cfg: &Config) -> Vec<String> {
     // The kernel exception paths' TAP devices (kernel.rs).
     for (i, p) in cfg.ports.iter().enumerate() {
         if let Some(k) = &p.kernel {
-            a.push(crate::kernel::vdev_arg(i, k));
+            a.push(crate::kernel::path::vdev_arg(i, k));
         }
     }
     a.extend(e.extra_args.iter().cloned());

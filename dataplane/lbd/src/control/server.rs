@@ -33,7 +33,7 @@ use lbcore::api::*;
 use tracing::{debug, info, warn};
 
 use super::plane::ControlPlane;
-use crate::shared::Shared;
+use crate::dataplane::Dataplane;
 
 /// How many clients may be connected at once, and how long one may stay
 /// silent.
@@ -177,7 +177,7 @@ type Handler = dyn Fn(Request) -> Result<Response, ApiError> + Send + Sync;
 pub fn serve(
     listener: UnixListener,
     plane: Arc<Mutex<ControlPlane>>,
-    shared: Arc<Shared>,
+    dataplane: Arc<Dataplane>,
     group: Option<u32>,
     path: PathBuf,
 ) {
@@ -194,7 +194,7 @@ pub fn serve(
         group,
         LIMITS,
         Arc::new(Clients::default()),
-        &|| shared.stopping(),
+        &|| dataplane.stopping(),
     );
     // Remove our socket, but never whatever someone may have put in its
     // place meanwhile.
@@ -580,6 +580,47 @@ mod refusal_tests {
         );
         assert_eq!(request_name(&Request::Reload), "reload");
         assert_eq!(request_name(&Request::Clear), "clear");
+    }
+
+    #[test]
+    fn writes_from_outside_root_and_the_group_never_reach_the_handler() {
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let handler = move |_: Request| {
+            counted.fetch_add(1, Relaxed);
+            Ok(Response::Done)
+        };
+        let body = |request| {
+            serde_json::to_vec(&RequestFrame {
+                version: PROTOCOL_VERSION,
+                request,
+            })
+            .unwrap()
+        };
+        // pid 0: no /proc entry, so no supplementary groups either.
+        let nobody = Peer {
+            pid: 0,
+            uid: 65534,
+            gid: 65534,
+        };
+        let (r, go_on) = respond(&body(Request::Zero), &nobody, &handler, Some(998));
+        assert_eq!(r.unwrap_err().kind, ErrorKind::PermissionDenied);
+        assert!(go_on, "a refused request does not close the connection");
+        assert_eq!(calls.load(Relaxed), 0);
+        // Reading is allowed to anyone who can open the socket.
+        let (r, _) = respond(&body(Request::Status), &nobody, &handler, Some(998));
+        assert_eq!(r.unwrap(), Response::Done);
+        // A member of the control group, and root, may write.
+        let member = Peer { gid: 998, ..nobody };
+        assert!(respond(&body(Request::Zero), &member, &handler, Some(998))
+            .0
+            .is_ok());
+        let root = Peer { uid: 0, ..nobody };
+        assert!(respond(&body(Request::Zero), &root, &handler, None)
+            .0
+            .is_ok());
+        assert_eq!(calls.load(Relaxed), 3);
     }
 }
 

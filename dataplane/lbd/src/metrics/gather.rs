@@ -74,12 +74,12 @@ pub fn gather(shared: &Shared) -> MetricInputs {
         workers: shared.worker_stats(),
         latency,
         tsc_hz: dpdk::tsc::hz(),
-        snapshot: shared.current(),
-        neighbours: shared.neigh.entries(),
-        generation: shared.generation.load(Relaxed),
-        last_change: shared.last_change(),
+        snapshot: shared.dataplane.current(),
+        neighbours: shared.dataplane.neigh.entries(),
+        generation: shared.dataplane.snapshots.generation(),
+        last_change: shared.changes.last(),
         conn_capacity: shared.conn_capacity,
-        uptime_s: shared.clock.seconds(),
+        uptime_s: shared.dataplane.clock.seconds(),
     }
 }
 
@@ -88,7 +88,7 @@ pub fn kernel_samples(shared: &Shared) -> Vec<KernelSample> {
     shared
         .ports
         .iter()
-        .zip(&shared.kernel)
+        .zip(&shared.dataplane.kernel)
         .filter_map(|(p, k)| {
             let k = k.as_ref()?;
             Some(KernelSample {

@@ -8,7 +8,7 @@ use lbcore::counters::WorkerStats;
 use lbcore::neigh::NeighEntry;
 use lbcore::pipeline::Snapshot;
 
-use crate::shared::ChangeStatus;
+use crate::control::change::ChangeStatus;
 
 /// One port's device readings; `None` when the device could not be read
 /// (e.g. during shutdown), in which case its metrics are left out.

@@ -581,7 +581,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use crate::shared::ChangeStatus;
+    use crate::control::change::ChangeStatus;
     use lbcore::counters::WorkerStats;
     use lbcore::pipeline::Snapshot;
     use std::collections::{HashMap, HashSet};
