@@ -13,7 +13,7 @@
 //! Where things are: the packet path is `lbcore::pipeline`, the connection
 //! table `lbcore::conntrack`, the schedulers `lbcore::sched`; this crate only
 //! wires them to DPDK (`worker.rs`), runs the control loop (`control/`), the
-//! health checks (`health/`), VRRP (`vrrp/`) and the kernel path (`kernel.rs`).
+//! health checks (`health/`), VRRP (`vrrp/`) and the kernel path (`kernel/`).
 
 mod clock;
 mod control;

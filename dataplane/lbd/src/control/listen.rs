@@ -381,7 +381,10 @@ mod tests {
     fn a_path_at_the_length_limit_binds() {
         // validate.rs allows 100 bytes; the private directory adds 4.
         let dir = scratch("bind-long");
-        let name_len = 100 - dir.as_os_str().len() - 1;
+        let Some(name_len) = 100usize.checked_sub(dir.as_os_str().len() + 1) else {
+            eprintln!("skipped: the temporary directory's path is too long to test this");
+            return;
+        };
         let p = dir.join("s".repeat(name_len));
         assert_eq!(p.as_os_str().len(), 100);
         let _l = bind(&p, None).unwrap();

@@ -23,7 +23,7 @@ pub struct PortSample {
     pub link_changes: u64,
 }
 
-/// One port's kernel exception path (kernel.rs), as counted by its thread.
+/// One port's kernel exception path (kernel/), as counted by its thread.
 #[derive(Debug, Clone, Default)]
 pub struct KernelSample {
     pub port: String,

@@ -8,7 +8,7 @@
 //! out of the port. The state machine is in [`machine`]. As master the
 //! director answers ARP for the VIPs and forwards their traffic (after a
 //! burst of gratuitous ARPs); as backup or in fault it does neither
-//! (`Shared::standby`, read by every worker once per loop). Notify commands
+//! (`Dataplane::standby`, read by every worker once per loop). Notify commands
 //! run on every change of state.
 
 pub mod machine;
