@@ -1,6 +1,7 @@
 -- lbd_pktgen.lua: helpers shared by the lbd Pktgen-DPDK scripts in this
--- directory (parameters from the environment, pktgen command files, port
--- counters, timing). Loaded by each script with dofile; returns a table.
+-- directory (parameters from the environment, the pktgen version, sending
+-- mode, ARP, port counters, timing). Loaded by each script with dofile;
+-- returns a table.
 
 local M = {}
 
@@ -24,43 +25,6 @@ end
 local function log(fmt, ...)
     io.write(string.format(fmt, ...), "\n")
     io.flush()
-end
-
--- "a.b.c.d" -> integer.
-local function ip_to_int(s)
-    local a, b, c, d = string.match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)")
-    assert(a, "not an IPv4 address: " .. tostring(s))
-    return ((tonumber(a) * 256 + tonumber(b)) * 256 + tonumber(c)) * 256 + tonumber(d)
-end
-
--- integer -> "a.b.c.d".
-local function int_to_ip(n)
-    return string.format("%d.%d.%d.%d", (n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255)
-end
-
--- Run pktgen command-line commands (there is no Lua call for them): write
--- them to a temporary command file and load it. A command pktgen does not
--- know is reported on its console and skipped.
-local function cli(lines)
-    local base = os.tmpname()
-    local path = base .. ".pkt"
-    local f = assert(io.open(path, "w"))
-    for _, l in ipairs(lines) do
-        f:write(l, "\n")
-    end
-    f:close()
-    local ok, err = pcall(pktgen.load, path)
-    os.remove(path)
-    os.remove(base)
-    if not ok then
-        log("warning: pktgen.load(%s) failed: %s", path, tostring(err))
-    end
-end
-
--- A pktgen "rnd" mask for a 16-bit field: keep the high bits, random low
--- `bits` bits.
-local function low_bits_mask(bits)
-    return string.rep(".", 16 - bits) .. string.rep("X", bits)
 end
 
 -- A port's cumulative NIC counters. pktgen.portStats changed shape: from
@@ -143,8 +107,9 @@ end
 -- Make `port` answer lbd's ARP requests for the real server `rs_ip`
 -- ("a.b.c.d/len") and wait until lbd has asked. Pktgen answers ARP
 -- requests when processing is on, and sends each answer at once. Its
--- gratuitous ARP (send_arp "g") is no substitute: pktgen 23.10 only queues
--- it, and it leaves when a sending port stops, i.e. after the run. lbd asks
+-- gratuitous ARP (send_arp "g") is no substitute, and is not sent: pktgen
+-- 23.10 only queues it, and it leaves when a sending port stops, i.e.
+-- after the run (counted in the run's packets). lbd asks
 -- every second while a real server is unresolved, so within about a second
 -- of the link coming up the answer is in. If lbd already knew the MAC (a
 -- fixed memif mac=, as in a previous run), it does not ask until its next
@@ -228,10 +193,6 @@ end
 
 M.param = param
 M.log = log
-M.ip_to_int = ip_to_int
-M.int_to_ip = int_to_ip
-M.cli = cli
-M.low_bits_mask = low_bits_mask
 M.counters = counters
 M.diff = diff
 M.wait = wait

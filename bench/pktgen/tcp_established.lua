@@ -58,8 +58,10 @@ local LIB_DIR = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./")
 local lib = dofile(LIB_DIR .. "lbd_pktgen.lua")
 local param, log, counters, diff, wait, mpps = lib.param, lib.log, lib.counters, lib.diff, lib.wait, lib.mpps
 
--- Pktgen port numbers: TX_PORT faces lbd's client-facing port (the pcap
--- must be loaded on it: -s TX_PORT:PCAP); RX_PORT plays the real server.
+-- Pktgen port numbers: TX_PORT sends the pcap (-s TX_PORT:PCAP) to lbd's
+-- client-facing port; RX_PORT plays the real server and counts what lbd
+-- forwards. The same port on the memif rig (one link: lbd sends the frames
+-- back out of the port they came in on); 1 on NICs with lbd-bench.ron.
 local TX_PORT = param("TX_PORT", 0)
 local RX_PORT = param("RX_PORT", 0)
 
@@ -67,8 +69,8 @@ local RX_PORT = param("RX_PORT", 0)
 -- FLOWS).
 local PCAP = param("PCAP", "/tmp/lbdpg/flows.pcap")
 
--- The real server's address, given to RX_PORT so that pktgen answers lbd's
--- ARP requests for it (the real server of lbd's TCP service).
+-- The real server's address: pktgen answers lbd's ARP requests for it on
+-- RX_PORT (the real server of lbd's TCP service; 198.19.0.10/24 on NICs).
 local RS_IP = param("RS_IP", "198.18.0.10/24")
 
 -- SYN phase: percent of line rate, and an upper bound on its length (keep
@@ -77,9 +79,10 @@ local RS_IP = param("RS_IP", "198.18.0.10/24")
 local SYN_RATE_PERCENT = param("SYN_RATE_PERCENT", 100)
 local SYN_PHASE_MAX_SECONDS = param("SYN_PHASE_MAX_SECONDS", 50)
 
--- Lookup phase: offered load, percent of the TX port's line rate. memif reports 100 Gb/s,
--- far more than pktgen makes, and pktgen waits for room on a full memif
--- ring rather than drop: 100 means "as fast as pktgen and lbd go".
+-- Lookup phase: offered load, percent of the TX port's line rate. memif
+-- reports 100 Gb/s, far more than pktgen makes, and pktgen waits for room
+-- on a full memif ring rather than drop: 100 means "as fast as pktgen and
+-- lbd go".
 local RATE_PERCENT = param("RATE_PERCENT", 100)
 
 -- Lookup phase: WARMUP_SECONDS (not measured) plus SECONDS (measured).

@@ -36,8 +36,9 @@
 -- Bounded: sending stops after MAX_SECONDS even if SYNs remain.
 --
 -- What to read off at the end (printed, and appended to RESULT_FILE):
---   * SYNs sent and forwarded, and the forwarded rate over the pass: the new
---     connections per second;
+--   * SYNs sent and forwarded, and the SYNs sent over the pass: the new
+--     connections per second (pktgen sends no faster than lbd takes them
+--     over memif);
 --   * on lbd's side (README): lbd_connections_created_total must have grown
 --     by FLOWS; drops by reason (conn_table_full: the table is too small).
 
@@ -48,8 +49,10 @@ local LIB_DIR = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./")
 local lib = dofile(LIB_DIR .. "lbd_pktgen.lua")
 local param, log, counters, diff = lib.param, lib.log, lib.counters, lib.diff
 
--- Pktgen port numbers: TX_PORT faces lbd's client-facing port (the pcap
--- must be loaded on it: -s TX_PORT:PCAP); RX_PORT plays the real server.
+-- Pktgen port numbers: TX_PORT sends the pcap (-s TX_PORT:PCAP) to lbd's
+-- client-facing port; RX_PORT plays the real server and counts what lbd
+-- forwards. The same port on the memif rig (one link: lbd sends the frames
+-- back out of the port they came in on); 1 on NICs with lbd-bench.ron.
 local TX_PORT = param("TX_PORT", 0)
 local RX_PORT = param("RX_PORT", 0)
 
@@ -57,8 +60,8 @@ local RX_PORT = param("RX_PORT", 0)
 -- FLOWS; the destination MAC inside must be lbd's client-facing port's).
 local PCAP = param("PCAP", "/tmp/lbdpg/flows.pcap")
 
--- The real server's address, given to RX_PORT so that pktgen answers lbd's
--- ARP requests for it (the real server of lbd's TCP service).
+-- The real server's address: pktgen answers lbd's ARP requests for it on
+-- RX_PORT (the real server of lbd's TCP service; 198.19.0.10/24 on NICs).
 local RS_IP = param("RS_IP", "198.18.0.10/24")
 
 -- Offered load, percent of the TX port's line rate. memif reports 100 Gb/s,
@@ -136,13 +139,16 @@ lib.check_counters_move(TX_PORT, t0_tx, t1_tx)
 ---------------------------------------------------------------- results
 
 local a_tx, a_rx = diff(t0_tx, t1_tx), diff(t0_rx, t1_rx)
-local cps = a_rx.ipackets / seconds
+-- Every SYN that reached lbd created a connection; pktgen counts those it
+-- sent (memif drops nothing on the way), and those lbd forwarded and
+-- pktgen's receive ring had room for (lbd_tx_failed_total counts the rest).
+local cps = a_tx.opackets / seconds
 
 log("")
 log("tcp_syn results, %d new flows in %.2f s (10 ms resolution):", FLOWS, seconds)
-log("  SYNs sent      (port %s tx): %d", tx, a_tx.opackets)
-log("  SYNs forwarded (port %s rx): %d   <- each one a new connection in lbd", rx, a_rx.ipackets)
-log("  new connections per second: %.3f M (forwarded / pass)", cps / 1e6)
+log("  SYNs sent      (port %s tx): %d   <- each one a new connection in lbd", tx, a_tx.opackets)
+log("  SYNs forwarded (port %s rx): %d", rx, a_rx.ipackets)
+log("  new connections per second: %.3f M (sent / pass)", cps / 1e6)
 log("  port %s imissed %d, rx_nombuf %d, ierrors %d", rx, a_rx.imissed, a_rx.rx_nombuf, a_rx.ierrors)
 if a_tx.opackets < FLOWS then
     log("  warning: only %d of %d SYNs sent within MAX_SECONDS", a_tx.opackets, FLOWS)

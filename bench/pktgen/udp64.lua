@@ -55,8 +55,10 @@ local LIB_DIR = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./")
 local lib = dofile(LIB_DIR .. "lbd_pktgen.lua")
 local param, log, counters, diff, wait, mpps = lib.param, lib.log, lib.counters, lib.diff, lib.wait, lib.mpps
 
--- Pktgen port numbers: TX_PORT faces lbd's client-facing port; RX_PORT
--- plays the real server (cabled to lbd's real-server-facing port).
+-- Pktgen port numbers: TX_PORT sends the pcap (-s TX_PORT:PCAP) to lbd's
+-- client-facing port; RX_PORT plays the real server and counts what lbd
+-- forwards. The same port on the memif rig (one link: lbd sends the frames
+-- back out of the port they came in on); 1 on NICs with lbd-bench.ron.
 local TX_PORT = param("TX_PORT", 0)
 local RX_PORT = param("RX_PORT", 0)
 
@@ -67,7 +69,7 @@ local PCAP = param("PCAP", "/tmp/lbdpg/udp.pcap")
 
 -- The real server's address: pktgen answers lbd's ARP requests for it on
 -- RX_PORT. It must be the real server in lbd's configuration, on the subnet
--- of lbd's port that faces RX_PORT.
+-- of lbd's port that faces RX_PORT (198.19.0.10/24 on NICs).
 local RS_IP = param("RS_IP", "198.18.0.10/24")
 
 -- Offered load, percent of the TX port's line rate. memif reports 100 Gb/s,
