@@ -140,8 +140,10 @@ lib.check_counters_move(TX_PORT, t0_tx, t1_tx)
 
 local a_tx, a_rx = diff(t0_tx, t1_tx), diff(t0_rx, t1_rx)
 -- Every SYN that reached lbd created a connection; pktgen counts those it
--- sent (memif drops nothing on the way), and those lbd forwarded and
--- pktgen's receive ring had room for (lbd_tx_failed_total counts the rest).
+-- sent (memif drops nothing on the way; the count may include its ARP
+-- answer, as its counters lag by up to a second), and those lbd forwarded
+-- and pktgen's receive ring had room for (lbd_tx_failed_total counts the
+-- rest).
 local cps = a_tx.opackets / seconds
 
 log("")
