@@ -34,7 +34,8 @@ end
 -- 23.10.2 as released runs that loop's timers only between commands, not
 -- while a -f script runs, so a script reads zeros throughout;
 -- scripts/pktgen-build builds it with the timers on (they then also run
--- inside pktgen.delay), and pktgen needs a terminal (`script -qc`, README).
+-- inside pktgen.delay). (Pktgen also needs a terminal, or it exits at
+-- start-up: `script -qc`, README.)
 -- check_counters_move below stops with this message. A difference of two
 -- readings is exact to about one second of traffic.
 local function counters(port)
@@ -156,8 +157,7 @@ local function check_counters_move(port, before, after)
     if after.opackets == before.opackets and after.ipackets == before.ipackets then
         error("pktgen's counters of port " .. tostring(port) .. " did not move while "
             .. "sending: pktgen 23.10 updates them only from its command-line timers, "
-            .. "which run during a script only when built by scripts/pktgen-build and "
-            .. "given a terminal (script -qc \"pktgen ...\" /dev/null)")
+            .. "which run during a script only in a build by scripts/pktgen-build")
     end
 end
 
