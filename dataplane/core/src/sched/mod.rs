@@ -14,6 +14,7 @@
 
 mod fo;
 pub mod lc;
+pub mod least;
 mod maglev;
 mod rr;
 mod sed;
