@@ -13,6 +13,7 @@ mod accounting;
 mod down_server;
 mod flood;
 mod hostile;
+mod least_index;
 
 const DIR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);

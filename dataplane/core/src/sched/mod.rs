@@ -17,7 +17,7 @@ pub mod lc;
 pub mod least;
 mod maglev;
 mod rr;
-mod sed;
+pub mod sed;
 mod sh;
 mod wrr;
 
