@@ -1,30 +1,33 @@
-//! lc, wlc, sed and nq in O(log n): an indexed binary heap per service.
+//! lc, wlc, sed and nq in O(log n): a tournament tree per service.
 //!
 //! The scans in [`lc`](super::lc) and [`sed`](super::sed) look at every
 //! real server for every new connection. Here each worker keeps, for each
-//! service with one of these schedulers, a min-heap of its real servers
-//! ordered by exactly what the scan minimises, with the scan's tie-break
-//! (the earliest server in the service's list) as the last key. The root is
-//! then the scan's choice; a change of one server's counts moves that one
-//! node up or down (O(log n)). Servers at weight 0 are never chosen by the
-//! scan, so they are not in the heap at all.
+//! service with one of these schedulers, a tournament (winner) tree over its
+//! real servers: the leaves are the servers in list order, and each inner
+//! node holds the winner of its two children by exactly what the scan
+//! minimises, ties going to the left child (the earlier server, the scan's
+//! tie-break). The root is the scan's choice. A change of one server's
+//! counts replays the matches on its path to the root: one comparison per
+//! level, log2(servers) levels, nothing moved but the winners' positions.
+//! Servers at weight 0 hold a key that loses every match, so they are never
+//! chosen.
 //!
-//! The nodes live in one array (all services' heaps end to end) and a table
-//! by real-server id says where each server's node is, so a count change
-//! finds its node without a search. Everything is sized when the index is
-//! built (from a snapshot): updates and picks never allocate.
+//! All services' trees live in two arrays (keys and winners, end to end),
+//! and a table by real-server id says which tree and leaf a server is, so a
+//! count change finds its leaf without a search. Everything is sized when
+//! the index is built (from a snapshot): updates and picks never allocate.
 //!
-//! Updates take `&self` (the nodes are [`Cell`]s): the counts change in
-//! places that only hold shared borrows of the worker (NAT table callbacks,
-//! for one), and a `Cell` of a `Copy` value costs nothing over a plain
-//! store. The index belongs to one worker and never crosses threads while
-//! in use.
+//! Updates take `&self` (keys and winners are [`Cell`]s): the counts change
+//! in places that only hold shared borrows of the worker (NAT table
+//! callbacks, for one), and a `Cell` of a `Copy` value costs nothing over a
+//! plain store. The index belongs to one worker and never crosses threads
+//! while in use.
 
 use std::cell::Cell;
 
 use crate::config::Scheduler;
 
-/// What a heap orders by: one of the scan schedulers.
+/// What a tree orders by: one of the scan schedulers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     /// Least overhead (`active * 256 + inactive`).
@@ -49,78 +52,72 @@ impl Order {
         }
     }
 
-    /// Whether the scan would prefer `a` to `b`: `a`'s load is lower, or
-    /// equal and `a` comes first in the list. Products are compared as the
-    /// scans compare them (exact cross multiplication).
+    /// A server's key: the load this order minimises, as a fraction over
+    /// its weight, from counts clamped at 0 (as the scans read them). nq's
+    /// idle servers get load 0: any busy server's fraction is larger (its
+    /// weight is not 0), and among idle ones the first wins, exactly nq's
+    /// "first idle server". lc ignores weights.
     #[inline(always)]
-    fn before(self, a: &Node, b: &Node) -> bool {
-        let (x, y) = match self {
-            Order::Lc => (a.overhead(), b.overhead()),
-            // overhead < 2^40 and weight <= 65535 (the configuration's
-            // limit): the products fit u64, as in the scan.
-            Order::Wlc => (
-                a.overhead() * b.weight as u64,
-                b.overhead() * a.weight as u64,
-            ),
-            Order::Sed => (a.delay() * b.weight as u64, b.delay() * a.weight as u64),
-            Order::Nq => match (a.active == 0, b.active == 0) {
-                (true, true) => (0, 0),
-                (true, false) => return true,
-                (false, true) => return false,
-                (false, false) => (a.delay() * b.weight as u64, b.delay() * a.weight as u64),
-            },
+    fn key(self, weight: u32, active: u32, inactive: u32) -> Key {
+        if weight == 0 {
+            return NEVER;
+        }
+        let (load, weight) = match self {
+            Order::Lc => (((active as u64) << 8) + inactive as u64, 1),
+            Order::Wlc => (((active as u64) << 8) + inactive as u64, weight),
+            Order::Sed => (active as u64 + 1, weight),
+            Order::Nq if active == 0 => (0, weight),
+            Order::Nq => (active as u64 + 1, weight),
         };
-        x < y || (x == y && a.pos < b.pos)
+        Key { load, weight }
     }
 }
 
-/// One real server in its service's heap.
+/// What a server is ranked by: `load / weight`, lower first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Node {
-    /// Active connections, clamped at 0 (as the scan reads them).
-    active: u32,
-    inactive: u32,
+struct Key {
+    load: u64,
     weight: u32,
-    /// Its index in the service's list: the tie-break and the answer.
-    pos: u16,
-    /// Its real-server id (to keep the id → slot table right on moves).
-    rs: u16,
 }
 
-impl Node {
-    #[inline(always)]
-    fn overhead(&self) -> u64 {
-        ((self.active as u64) << 8) + self.inactive as u64
-    }
+/// The key of a server at weight 0 (and of the padding leaves): it loses
+/// to every server of weight > 0 (`1 * w > load * 0`), whatever its load.
+const NEVER: Key = Key { load: 1, weight: 0 };
 
-    #[inline(always)]
-    fn delay(&self) -> u64 {
-        self.active as u64 + 1
-    }
+/// Whether server `a` (at position `ap`) wins over `b` (at `bp`): a lower
+/// `load / weight`, or equal and earlier in the list. Compared by cross
+/// multiplication, exact, as the scans compare: loads are below 2^40 and
+/// weights at most 65535 (the configuration's limit), so the products fit.
+#[inline(always)]
+fn wins(a: Key, ap: u16, b: Key, bp: u16) -> bool {
+    let (x, y) = (a.load * b.weight as u64, b.load * a.weight as u64);
+    x < y || (x == y && ap < bp)
 }
 
-/// One service's heap: `len` nodes from `base`.
+/// One service's tree: `leaves` keys from `keys`, and `2 * leaves` winner
+/// slots from `winners` (slot 1 is the root, slot `leaves + i` leaf `i`;
+/// slot 0 unused).
 #[derive(Debug, Clone, Copy)]
-struct Heap {
-    /// Its service's index (what [`Place::heap`] holds).
-    number: u16,
-    base: u32,
-    len: u32,
+struct Tree {
+    keys: u32,
+    winners: u32,
+    /// A power of two, at least the number of servers (and 1).
+    leaves: u32,
     /// `None`: the service is not indexed (another scheduler, or a list
     /// the index cannot represent); its picks are the caller's business.
     order: Option<Order>,
 }
 
-/// Where a real server's node is: its heap (service index) and slot.
+/// Which tree (service index) and leaf (list position) a server is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Place {
-    heap: u16,
-    slot: u16,
+    tree: u16,
+    pos: u16,
 }
 
 const NOWHERE: Place = Place {
-    heap: u16::MAX,
-    slot: u16::MAX,
+    tree: u16::MAX,
+    pos: u16::MAX,
 };
 
 /// The service is not indexed: scan it (see [`LeastIndex::pick`]).
@@ -141,10 +138,13 @@ pub struct Member {
 /// The per-worker index over all services (see the module notes).
 #[derive(Debug)]
 pub struct LeastIndex {
-    nodes: Vec<Cell<Node>>,
-    heaps: Vec<Heap>,
-    /// By real-server id.
-    places: Box<[Cell<Place>]>,
+    keys: Vec<Cell<Key>>,
+    winners: Vec<Cell<u16>>,
+    trees: Vec<Tree>,
+    /// By real-server id; only servers of weight > 0 in an indexed service.
+    places: Box<[Place]>,
+    /// Ids placed since the last [`clear`](Self::clear).
+    placed: Vec<u32>,
 }
 
 #[inline(always)]
@@ -154,74 +154,104 @@ fn clamp(n: i32) -> u32 {
 
 impl LeastIndex {
     /// An empty index for real-server ids below `max_rs`, with room for
-    /// `max_services` services: building it later allocates nothing.
+    /// `max_services` services: building it later allocates nothing (while
+    /// the servers fit; padding to powers of two at most doubles them).
     pub fn new(max_rs: usize, max_services: usize) -> LeastIndex {
+        let leaves = 2 * max_rs + max_services;
         LeastIndex {
-            nodes: Vec::with_capacity(max_rs),
-            heaps: Vec::with_capacity(max_services),
-            places: vec![Cell::new(NOWHERE); max_rs].into_boxed_slice(),
+            keys: Vec::with_capacity(leaves),
+            winners: Vec::with_capacity(2 * leaves),
+            trees: Vec::with_capacity(max_services),
+            places: vec![NOWHERE; max_rs].into_boxed_slice(),
+            placed: Vec::with_capacity(max_rs),
         }
     }
 
     /// Forget every service (before adding a snapshot's services again).
     pub fn clear(&mut self) {
-        for n in &self.nodes {
-            self.places[n.get().rs as usize].set(NOWHERE);
+        for &rs in &self.placed {
+            self.places[rs as usize] = NOWHERE;
         }
-        self.nodes.clear();
-        self.heaps.clear();
+        self.placed.clear();
+        self.keys.clear();
+        self.winners.clear();
+        self.trees.clear();
     }
 
     /// Add the next service (services are numbered in the order added)
     /// with its scheduler and its real servers in list order.
     pub fn add_service(&mut self, sched: Scheduler, members: impl IntoIterator<Item = Member>) {
-        let base = self.nodes.len();
-        let heap = self.heaps.len();
-        let mut order = Order::of(sched);
-        if order.is_some() {
-            for (pos, m) in members.into_iter().enumerate() {
-                if m.weight == 0 {
-                    continue; // never chosen
-                }
-                let fits = heap < u16::MAX as usize && pos < u16::MAX as usize;
-                let free = self.places.get(m.rs as usize).map(Cell::get) == Some(NOWHERE);
-                if !(fits && free) {
-                    // An id listed twice (configuration validation rejects
-                    // that) or out of range: leave the service to the scan.
-                    order = None;
-                    break;
-                }
-                let n = Node {
-                    active: clamp(m.active),
-                    inactive: clamp(m.inactive),
-                    weight: m.weight,
-                    pos: pos as u16,
-                    rs: m.rs as u16,
-                };
-                self.nodes.push(Cell::new(n));
-                self.places[m.rs as usize].set(Place {
-                    heap: heap as u16,
-                    slot: (self.nodes.len() - base - 1) as u16,
-                });
+        let number = self.trees.len();
+        let (keys, winners, placed) = (self.keys.len(), self.winners.len(), self.placed.len());
+        let order = Order::of(sched).filter(|&o| self.push_leaves(o, number, members));
+        let leaves = if order.is_some() {
+            self.push_winners(keys, winners)
+        } else {
+            // Undo what a refused service placed.
+            for &rs in &self.placed[placed..] {
+                self.places[rs as usize] = NOWHERE;
             }
-        }
-        if order.is_none() {
-            for n in &self.nodes[base..] {
-                self.places[n.get().rs as usize].set(NOWHERE);
-            }
-            self.nodes.truncate(base);
-        }
-        let h = Heap {
-            number: heap as u16,
-            base: base as u32,
-            len: (self.nodes.len() - base) as u32,
-            order,
+            self.placed.truncate(placed);
+            self.keys.truncate(keys);
+            0
         };
-        self.heaps.push(h);
-        for slot in 1..h.len as usize {
-            let n = self.nodes[base + slot].get();
-            self.sift_up(h, slot, n);
+        self.trees.push(Tree {
+            keys: keys as u32,
+            winners: winners as u32,
+            leaves: leaves as u32,
+            order,
+        });
+    }
+
+    /// Append tree `number`'s leaf keys, padded to a power of two. False if
+    /// the index cannot hold them: an id listed twice (configuration
+    /// validation rejects that) or out of range, or too many servers. The
+    /// service is then left to the scan.
+    fn push_leaves(
+        &mut self,
+        order: Order,
+        number: usize,
+        members: impl IntoIterator<Item = Member>,
+    ) -> bool {
+        let base = self.keys.len();
+        for (pos, m) in members.into_iter().enumerate() {
+            let key = order.key(m.weight, clamp(m.active), clamp(m.inactive));
+            self.keys.push(Cell::new(key));
+            if key == NEVER {
+                continue; // never chosen: its counts need not be followed
+            }
+            let fits = number < u16::MAX as usize && pos < (u16::MAX / 2) as usize;
+            if !fits || self.places.get(m.rs as usize) != Some(&NOWHERE) {
+                return false;
+            }
+            self.places[m.rs as usize] = Place {
+                tree: number as u16,
+                pos: pos as u16,
+            };
+            self.placed.push(m.rs);
         }
+        let n = self.keys.len() - base;
+        let leaves = n.max(1).next_power_of_two();
+        self.keys.resize(base + leaves, Cell::new(NEVER));
+        true
+    }
+
+    /// Append the winner slots of the tree whose keys start at `keys`, play
+    /// every match, and return its number of leaves.
+    fn push_winners(&mut self, keys: usize, winners: usize) -> usize {
+        let leaves = self.keys.len() - keys;
+        self.winners.resize(winners + 2 * leaves, Cell::new(0));
+        let k = &self.keys[keys..];
+        let w = &self.winners[winners..];
+        for i in 0..leaves {
+            w[leaves + i].set(i as u16);
+        }
+        for i in (1..leaves).rev() {
+            let (a, b) = (w[2 * i].get(), w[2 * i + 1].get());
+            let a_wins = wins(k[a as usize].get(), a, k[b as usize].get(), b);
+            w[i].set(if a_wins { a } else { b });
+        }
+        leaves
     }
 
     /// The scan's choice for service `svc` (an index into its list), `None`
@@ -229,102 +259,59 @@ impl LeastIndex {
     /// is not indexed.
     #[inline]
     pub fn pick(&self, svc: usize) -> Result<Option<usize>, NotIndexed> {
-        match self.heaps.get(svc) {
-            Some(h) if h.order.is_some() => Ok(if h.len == 0 {
-                None
-            } else {
-                Some(self.nodes[h.base as usize].get().pos as usize)
-            }),
+        match self.trees.get(svc) {
+            Some(t) if t.order.is_some() => {
+                let w = self.winners[t.winners as usize + 1].get();
+                let key = self.keys[t.keys as usize + w as usize].get();
+                Ok((key != NEVER).then_some(w as usize))
+            }
             _ => Err(NotIndexed),
         }
     }
 
     /// Real server `rs`'s counts are now `active` and `inactive` (raw, as
-    /// the worker's counters hold them): move its node where it belongs.
-    /// A server in no indexed service is ignored.
+    /// the worker's counters hold them): replay its matches. A server in
+    /// no indexed service (or at weight 0) is ignored.
     #[inline]
     pub fn set(&self, rs: u32, active: i32, inactive: i32) {
-        let Some(place) = self.places.get(rs as usize).map(Cell::get) else {
+        let Some(&place) = self.places.get(rs as usize) else {
             return;
         };
         if place == NOWHERE {
             return;
         }
-        let h = self.heaps[place.heap as usize];
-        let Some(order) = h.order else { return };
-        let slot = place.slot as usize;
-        let old = self.nodes[h.base as usize + slot].get();
-        let new = Node {
-            active: clamp(active),
-            inactive: clamp(inactive),
+        let t = self.trees[place.tree as usize];
+        let Some(order) = t.order else { return };
+        let leaves = t.leaves as usize;
+        let keys = &self.keys[t.keys as usize..][..leaves];
+        let winners = &self.winners[t.winners as usize..][..2 * leaves];
+        let pos = place.pos;
+        let old = keys[pos as usize].get();
+        let key = Key {
+            load: order.key(old.weight, clamp(active), clamp(inactive)).load,
             ..old
         };
-        if order.before(&new, &old) {
-            self.sift_up(h, slot, new);
-        } else {
-            self.sift_down(h, order, slot, new);
+        keys[pos as usize].set(key);
+        // Climb from the leaf, carrying the winner of the subtree so far.
+        let (mut w, mut wk) = (pos, key);
+        let mut slot = leaves + pos as usize;
+        while slot > 1 {
+            let s = winners[slot ^ 1].get();
+            let sk = keys[s as usize].get();
+            // The sibling subtree is left of us when `slot` is odd: it wins
+            // ties then (its positions are smaller), and `wins` breaks them
+            // by position anyway.
+            if wins(sk, s, wk, w) {
+                (w, wk) = (s, sk);
+            }
+            slot /= 2;
+            // Another server still wins here, as before: nothing above
+            // changes (its key did not).
+            if w != pos && winners[slot].get() == w {
+                return;
+            }
+            winners[slot].set(w);
         }
-    }
-
-    /// Put `n` at `slot` of `h` and record where it is.
-    #[inline(always)]
-    fn put(&self, nodes: &[Cell<Node>], heap: u16, slot: usize, n: Node) {
-        nodes[slot].set(n);
-        self.places[n.rs as usize].set(Place {
-            heap,
-            slot: slot as u16,
-        });
-    }
-
-    /// The heap's nodes.
-    #[inline(always)]
-    fn nodes_of(&self, h: Heap) -> &[Cell<Node>] {
-        &self.nodes[h.base as usize..(h.base + h.len) as usize]
-    }
-
-    /// Move `n` (destined for `slot`) towards the root while it goes
-    /// before its parent.
-    fn sift_up(&self, h: Heap, mut slot: usize, n: Node) {
-        let Some(order) = h.order else { return };
-        let nodes = self.nodes_of(h);
-        let heap = h.number;
-        while slot > 0 {
-            let parent = (slot - 1) / 2;
-            let p = nodes[parent].get();
-            if !order.before(&n, &p) {
-                break;
-            }
-            self.put(nodes, heap, slot, p);
-            slot = parent;
-        }
-        self.put(nodes, heap, slot, n);
-    }
-
-    /// Move `n` (destined for `slot`) towards the leaves while a child
-    /// goes before it.
-    fn sift_down(&self, h: Heap, order: Order, mut slot: usize, n: Node) {
-        let nodes = self.nodes_of(h);
-        let heap = h.number;
-        loop {
-            let left = 2 * slot + 1;
-            if left >= nodes.len() {
-                break;
-            }
-            let mut child = left;
-            let mut c = nodes[left].get();
-            if let Some(r) = nodes.get(left + 1).map(Cell::get) {
-                if order.before(&r, &c) {
-                    child = left + 1;
-                    c = r;
-                }
-            }
-            if !order.before(&c, &n) {
-                break;
-            }
-            self.put(nodes, heap, slot, c);
-            slot = child;
-        }
-        self.put(nodes, heap, slot, n);
     }
 }
 
@@ -500,8 +487,8 @@ mod tests {
         let mut m = Model::new(vec![0, 2, 1, 2]);
         // All idle: lc and wlc take the first live one (1); sed and nq the
         // first of the heaviest (1).
-        for k in 0..4 {
-            assert_eq!(m.index.pick(k), Ok(Some(1)), "{:?}", ORDERS[k]);
+        for (k, s) in ORDERS.iter().enumerate() {
+            assert_eq!(m.index.pick(k), Ok(Some(1)), "{s:?}");
         }
         m.change(1, 1, 0);
         m.check().unwrap();
