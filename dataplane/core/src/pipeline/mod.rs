@@ -21,6 +21,7 @@
 
 pub mod buf;
 mod burst;
+mod conn_counts;
 mod flood;
 mod flow;
 use flood::NewPacket;
@@ -42,6 +43,7 @@ use crate::conntrack::{
 };
 use crate::counters::{Counter, WorkerStats};
 use crate::neigh::NeighTable;
+use crate::sched::least::LeastIndex;
 use crate::sched::{Candidate, SchedState};
 use crate::wire::arp::{self, ArpPacket};
 use crate::wire::ethernet::{self, EthernetFrame};
@@ -121,6 +123,9 @@ pub struct Worker {
     sched: Box<[SchedState]>,
     /// Scratch for scheduling (capacity reserved up front: no allocation).
     cands: Vec<Candidate>,
+    /// lc/wlc/sed/nq services' real servers ordered by load: rebuilt with
+    /// each snapshot, kept right by [`Worker::conn_counts`].
+    least: LeastIndex,
     /// IPv4 identification of the next header this worker builds (tunnel
     /// outer headers, ICMP errors).
     ident: u16,
@@ -157,6 +162,8 @@ impl Worker {
         neigh: Arc<NeighTable>,
     ) -> Worker {
         let timeouts = snap.timeouts;
+        let mut least = LeastIndex::new(MAX_REAL_SERVERS, MAX_SERVICES);
+        conn_counts::build_index(&mut least, &snap, &stats);
         Worker {
             snap,
             table,
@@ -164,6 +171,7 @@ impl Worker {
             neigh,
             sched: vec![SchedState::default(); MAX_SERVICES].into_boxed_slice(),
             cands: Vec::with_capacity(MAX_REAL_SERVERS),
+            least,
             ident: 0,
             nat: None,
             handoff_on_miss: false,
@@ -216,6 +224,7 @@ impl Worker {
     /// Switch to a new snapshot (call between bursts).
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
         self.snap = snap;
+        conn_counts::build_index(&mut self.least, &self.snap, &self.stats);
         self.timeouts = self
             .snap
             .flood
@@ -235,7 +244,11 @@ impl Worker {
         self.flood_observe(now);
         self.nat_housekeeping(now, buckets);
         let stats = &self.stats;
-        let n = self.table.sweep(now, buckets, |c| forget(stats, c));
+        let counts = conn_counts::ConnCounts {
+            stats,
+            least: &self.least,
+        };
+        let n = self.table.sweep(now, buckets, |c| forget(counts, c));
         if n > 0 {
             stats.conns_live.store(
                 self.table.len() as u64,
@@ -588,7 +601,7 @@ impl Worker {
                     // server that is out of service: the entry ends, and a
                     // SYN (or UDP) makes a new connection.
                     let old = self.table.take(slot);
-                    forget(&self.stats, &old);
+                    forget(self.counts(), &old);
                     if dead && is_tcp && !syn {
                         return Verdict::Drop(Counter::DropRealServerDown).into();
                     }
@@ -607,7 +620,7 @@ impl Worker {
             }
             Probe::Vacant { slot, evicted } => {
                 if let Some(old) = evicted {
-                    forget(&self.stats, &old);
+                    forget(self.counts(), &old);
                 }
                 // After a failover: a connection the peer director synced.
                 let adopted = if self.snap.sync_enabled && !(is_tcp && flags.syn()) {
@@ -675,13 +688,12 @@ impl Worker {
         let expires = now.wrapping_add(state.timeout_ms(&self.timeouts));
         let mut conn = Conn::new(key, rs, state as u8, now, expires);
         conn.active = state.is_active();
-        let st = &self.stats.rs[rs as usize];
         if conn.active {
-            st.add_active(1);
+            self.conn_counts(rs, 1, 0);
         } else {
-            st.add_inactive(1);
+            self.conn_counts(rs, 0, 1);
         }
-        crate::counters::bump(&st.conns, 1);
+        crate::counters::bump(&self.stats.rs[rs as usize].conns, 1);
         crate::counters::bump(&self.stats.services[svc.id as usize].conns, 1);
         self.table.insert_at(slot, conn);
         self.sync_conn(key, rs, state);
@@ -719,10 +731,12 @@ impl Worker {
         c.state = new as u8;
         let active = new.is_active();
         if active != c.active {
-            let st = &self.stats.rs[c.rs as usize];
             let d = if active { 1 } else { -1 };
-            st.add_active(d);
-            st.add_inactive(-d);
+            let counts = conn_counts::ConnCounts {
+                stats: &self.stats,
+                least: &self.least,
+            };
+            counts.change(c.rs, d, -d);
             c.active = active;
         }
         if self.sync_out.is_some() {
@@ -838,14 +852,13 @@ impl Worker {
 }
 
 /// Undo a connection's contribution to ActiveConn/InActConn.
-fn forget(stats: &WorkerStats, c: &Conn) {
-    let st = &stats.rs[c.rs as usize];
+fn forget(counts: conn_counts::ConnCounts, c: &Conn) {
     if c.active {
-        st.add_active(-1);
+        counts.change(c.rs, -1, 0);
     } else {
-        st.add_inactive(-1);
+        counts.change(c.rs, 0, -1);
     }
-    stats.count(Counter::ConnExpired);
+    counts.stats.count(Counter::ConnExpired);
 }
 
 fn ipv4_error(e: WireError) -> Counter {

@@ -158,10 +158,13 @@ impl Worker {
         let Some(n) = self.nat.as_mut() else { return };
         let span = n.sweep_hi - n.sweep_lo;
         let count = buckets.min(span);
-        let stats = &self.stats;
+        let counts = super::conn_counts::ConnCounts {
+            stats: &self.stats,
+            least: &self.least,
+        };
         let next = n
             .table
-            .sweep(n.cursor, count, now, |e| forget_entry(stats, e));
+            .sweep(n.cursor, count, now, |e| forget_entry(counts, e));
         n.cursor = if next >= n.sweep_hi || next < n.sweep_lo {
             n.sweep_lo
         } else {
@@ -196,7 +199,7 @@ impl Worker {
             // A client reusing its port, or a SYN for a real server that is
             // out of service: end the old connection here.
             if table.remove(&e) {
-                forget_entry(&self.stats, &e);
+                forget_entry(self.counts(), &e);
             }
             if let Some(r) = route {
                 let rk = reply_key(
@@ -273,7 +276,7 @@ impl Worker {
             return Verdict::Drop(Counter::DropNatConflict).into();
         }
         let svc_id = self.snap.services[svc_idx].id;
-        let forget = |e: &Entry| forget_entry(&self.stats, e);
+        let forget = |e: &Entry| forget_entry(self.counts(), e);
         let active = if state.is_active() { ACTIVE } else { 0 };
         let kh = table.hash(key);
         let insert_request =
@@ -313,13 +316,12 @@ impl Worker {
         if let Ok(eth) = EthernetFrame::new_checked(&frame[..]) {
             nat.clients.learn(key.client_ip, eth.src(), rx_port);
         }
-        let st = &self.stats.rs[rs as usize];
         if active != 0 {
-            st.add_active(1);
+            self.conn_counts(rs, 1, 0);
         } else {
-            st.add_inactive(1);
+            self.conn_counts(rs, 0, 1);
         }
-        bump(&st.conns, 1);
+        bump(&self.stats.rs[rs as usize].conns, 1);
         bump(&self.stats.services[svc_id as usize].conns, 1);
         self.stats.count(Counter::ConnCreated);
         self.sync_nat(key, rs, state);
@@ -354,7 +356,7 @@ impl Worker {
         if !table.remove(&victim) {
             return false; // another worker got there first
         }
-        forget_entry(&self.stats, &victim);
+        forget_entry(self.counts(), &victim);
         self.stats.count(Counter::ConnEmbryonicEvicted);
         if let Some(r) = self.snap.route(victim.rs) {
             let k = &victim.key;
@@ -485,10 +487,8 @@ impl Worker {
                 }
                 // A connection synced from the peer is not counted.
                 if (old_flags ^ new_flags) & ACTIVE != 0 && old_flags & super::sync::SYNCED == 0 {
-                    let rs = &self.stats.rs[e.rs as usize];
                     let d = if new_flags & ACTIVE != 0 { 1 } else { -1 };
-                    rs.add_active(d);
-                    rs.add_inactive(-d);
+                    self.conn_counts(e.rs, d, -d);
                 }
             }
         }
@@ -549,17 +549,16 @@ impl Worker {
 /// Undo a removed shared-table entry's contribution to ActiveConn/InActConn
 /// (request entries only: reply entries and persistence templates count
 /// nothing).
-fn forget_entry(stats: &crate::counters::WorkerStats, e: &Entry) {
+fn forget_entry(counts: super::conn_counts::ConnCounts, e: &Entry) {
     if !super::persist::is_counted(e) {
         return;
     }
-    let st = &stats.rs[e.rs as usize];
     if e.flags & ACTIVE != 0 {
-        st.add_active(-1);
+        counts.change(e.rs, -1, 0);
     } else {
-        st.add_inactive(-1);
+        counts.change(e.rs, 0, -1);
     }
-    stats.count(Counter::ConnExpired);
+    counts.stats.count(Counter::ConnExpired);
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod burst;
 mod down_server;
 mod flood;
 mod hostile;
+mod least_index;
 
 const DIR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
