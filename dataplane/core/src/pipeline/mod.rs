@@ -47,7 +47,7 @@ use crate::wire::tcp::TcpSegment;
 use crate::wire::udp::UdpDatagram;
 use crate::wire::{MacAddr, TcpFlags, WireError};
 
-pub use buf::{PacketBuf, SliceBuf};
+pub use buf::{PacketBuf, SliceBuf, TxChecksums};
 pub use snapshot::{Registry, Snapshot, MAX_REAL_SERVERS, MAX_SERVICES};
 
 /// What to do with a frame after processing.
@@ -137,6 +137,9 @@ pub struct Worker {
     /// The timeouts in force: the snapshot's, with a short SYN_RECV
     /// timeout while the SYN-flood defence is engaged.
     timeouts: TimeoutsMs,
+    /// Per port index: the checksums its NIC computes on transmit (none
+    /// unless [`Worker::set_tx_checksums`] said so; see [`buf`]).
+    tx_csum: Box<[TxChecksums]>,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -164,7 +167,25 @@ impl Worker {
             sync_out: None,
             flood: FloodGuard::default(),
             timeouts,
+            tx_csum: Box::default(),
         }
+    }
+
+    /// Tell the worker which checksums each port's NIC computes on
+    /// transmit (index = port index; missing ports: none). Rewrites that
+    /// recompute a checksum in full leave it to the NIC of their egress
+    /// port (see [`buf`]).
+    pub fn set_tx_checksums(&mut self, per_port: &[TxChecksums]) {
+        self.tx_csum = per_port.into();
+    }
+
+    /// The checksums port `port`'s NIC computes on transmit.
+    #[inline(always)]
+    fn nic_checksums(&self, port: u16) -> TxChecksums {
+        self.tx_csum
+            .get(usize::from(port))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Enter (true) or leave VRRP standby (call between bursts).
