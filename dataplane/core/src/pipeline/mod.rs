@@ -89,6 +89,13 @@ pub(crate) enum Action {
     /// Answer the client with ICMP "fragmentation needed" announcing this
     /// next-hop MTU (the frame shrinks to the ICMP message).
     FragNeeded(u16),
+    /// Send on `port`, the NIC computing the checksums `what` of the IPv4
+    /// packet whose header is `l3_len` bytes ([`PacketBuf::offload_checksums`]).
+    TxOffload {
+        port: u16,
+        l3_len: u16,
+        what: TxChecksums,
+    },
 }
 
 /// Where a newly scheduled connection lives.
@@ -273,6 +280,10 @@ impl Worker {
             Action::Done(v) => v,
             Action::Tunnel(e) => self.encapsulate(pkt, &e),
             Action::FragNeeded(mtu) => self.frag_needed(pkt, mtu, rx_port),
+            Action::TxOffload { port, l3_len, what } => {
+                pkt.offload_checksums(ETH, usize::from(l3_len), what);
+                Verdict::Tx(port)
+            }
         };
         if let Verdict::Drop(c) = v {
             self.stats.count(c);
