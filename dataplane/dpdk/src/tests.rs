@@ -307,7 +307,11 @@ fn tx_checksum_request_sets_flags_and_lengths() {
     // SAFETY: a pure function (packs the C bit-fields).
     assert_eq!(m.tx_offload(), unsafe { sys::lbd_shim_tx_offload(14, 20) });
     // A second request (TCP only, IPv4 header with options) replaces it.
-    m.request_tx_checksums(18, 60, sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_TCP_CKSUM);
+    m.request_tx_checksums(
+        18,
+        60,
+        sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_TCP_CKSUM,
+    );
     assert_eq!(
         m.ol_flags(),
         sys::RTE_MBUF_F_RX_RSS_HASH | sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_TCP_CKSUM

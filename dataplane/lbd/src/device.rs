@@ -36,7 +36,8 @@
 //! * **Link state.** A device that raises link-state change interrupts
 //!   (`RTE_ETH_DEV_INTR_LSC` in its `dev_flags`) gets them turned on
 //!   (`intr_conf.lsc`); its callback only flags the port and wakes the link
-//!   watcher. Other devices are polled every 250 ms.
+//!   watcher. Other devices are polled every 250 ms, and so are those whose
+//!   driver sets the flag but never calls back ([`LSC_NOT_DELIVERED`]).
 //!
 //! At run time a thread watches the links (logged and counted on change);
 //! `/metrics` reads the drivers' extended stats.
@@ -68,6 +69,11 @@ pub const RSS_WANTED: u64 = sys::RTE_ETH_RSS_IPV4
 pub const TX_CSUM: u64 = sys::RTE_ETH_TX_OFFLOAD_IPV4_CKSUM
     | sys::RTE_ETH_TX_OFFLOAD_TCP_CKSUM
     | sys::RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+
+/// Drivers that set `RTE_ETH_DEV_INTR_LSC` but never call the
+/// application's link-state callbacks: DPDK 22.11's `net_tap` only updates
+/// its own link status on the interrupt. Polled like drivers without LSC.
+pub const LSC_NOT_DELIVERED: &[&str] = &["net_tap"];
 
 /// Key length used for a symmetric key when the driver does not say (the
 /// Toeplitz key of most NICs).
@@ -366,7 +372,7 @@ pub fn plan(caps: &DevCaps, want: &Want) -> Result<Plan, PlanError> {
         tx_offloads,
         mtu: want.mtu,
         max_frame,
-        lsc: caps.lsc_interrupt,
+        lsc: caps.lsc_interrupt && !LSC_NOT_DELIVERED.contains(&caps.driver.as_str()),
         warnings,
     })
 }
@@ -939,6 +945,10 @@ mod tests {
             "polling is no warning: {:?}",
             p.warnings
         );
+        // net_tap sets the flag but does not call back: polled.
+        let mut tap = full_nic();
+        tap.driver = "net_tap".into();
+        assert!(!plan(&tap, &want(1)).unwrap().lsc);
     }
 
     /// The watcher reads an interrupt port only when flagged (and once at
