@@ -75,6 +75,11 @@ pub const TX_CSUM: u64 = sys::RTE_ETH_TX_OFFLOAD_IPV4_CKSUM
 /// its own link status on the interrupt. Polled like drivers without LSC.
 pub const LSC_NOT_DELIVERED: &[&str] = &["net_tap"];
 
+/// Drivers that refuse a configuration with more TX than RX queues: DPDK
+/// 22.11's `net_tap` pairs each TX queue with an RX queue. Workers share
+/// their TX queues there, as on a device with few TX queues.
+pub const TX_PAIRED_WITH_RX: &[&str] = &["net_tap"];
+
 /// Key length used for a symmetric key when the driver does not say (the
 /// Toeplitz key of most NICs).
 pub const DEFAULT_KEY_LEN: usize = 40;
@@ -263,12 +268,17 @@ pub fn plan(caps: &DevCaps, want: &Want) -> Result<Plan, PlanError> {
             max: caps.max_rx_queues,
         });
     }
-    let tx_queues = want.workers.min(caps.max_tx_queues).max(1);
+    let max_tx = if TX_PAIRED_WITH_RX.contains(&caps.driver.as_str()) {
+        caps.max_tx_queues.min(want.rx_queues)
+    } else {
+        caps.max_tx_queues
+    };
+    let tx_queues = want.workers.min(max_tx).max(1);
     if tx_queues < want.workers {
         warnings.push(format!(
-            "the device has {} TX queue(s) for {} workers: workers share them (a lock per \
-             burst)",
-            caps.max_tx_queues, want.workers
+            "the device takes {max_tx} TX queue(s) for {} workers: workers share them (a lock \
+             per burst)",
+            want.workers
         ));
     }
 
@@ -949,6 +959,25 @@ mod tests {
         let mut tap = full_nic();
         tap.driver = "net_tap".into();
         assert!(!plan(&tap, &want(1)).unwrap().lsc);
+    }
+
+    /// net_tap takes no more TX queues than RX queues: two ports' workers
+    /// share a port's one TX queue there.
+    #[test]
+    fn tap_tx_queues_pair_with_rx_queues() {
+        let mut tap = full_nic();
+        tap.driver = "net_tap".into();
+        let mut w = want(1);
+        w.workers = 2;
+        let p = plan(&tap, &w).unwrap();
+        assert_eq!((p.rx_queues, p.tx_queues), (1, 1));
+        assert!(
+            p.warnings.iter().any(|w| w.contains("share")),
+            "{:?}",
+            p.warnings
+        );
+        // Any other driver: a TX queue per worker.
+        assert_eq!(plan(&full_nic(), &w).unwrap().tx_queues, 2);
     }
 
     /// The watcher reads an interrupt port only when flagged (and once at
