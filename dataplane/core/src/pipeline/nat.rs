@@ -46,7 +46,7 @@ use crate::wire::ethernet::EthernetFrame;
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::TcpFlags;
 
-use super::{Action, TxChecksums, Verdict, Worker, ETH};
+use super::{Action, BufOp, TxChecksums, Verdict, Worker, ETH};
 
 /// Marks a reply key (protocol field).
 pub const REPLY: u8 = 0x80;
@@ -481,7 +481,7 @@ impl Worker {
         eth.set_src(out_mac);
         self.count_out(e.rs, self.snap.services[svc_idx].id, frame.len());
         self.stats.count(Counter::FwdNatReply);
-        send(port, l4, nic_ipv4)
+        send(port, nic_ipv4)
     }
 
     /// Move the connection's state for one packet in `dir`, keep ActiveConn
@@ -570,20 +570,16 @@ impl Worker {
         eth.set_src(out_mac);
         self.count_in(rs, self.snap.services[svc_idx].id, frame.len());
         self.stats.count(Counter::FwdNat);
-        send(route.port, l4, nic_ipv4)
+        send(route.port, nic_ipv4)
     }
 }
 
-/// Send a rewritten packet (L4 header at `l4`) on `port`, its IPv4 header
-/// checksum left to the NIC when `nic_ipv4`.
+/// Send a rewritten packet on `port`, its IPv4 header checksum left to the
+/// NIC when `nic_ipv4`.
 #[inline(always)]
-fn send(port: u16, l4: usize, nic_ipv4: bool) -> Action {
+fn send(port: u16, nic_ipv4: bool) -> Action {
     if nic_ipv4 {
-        Action::TxOffload {
-            port,
-            l3_len: (l4 - ETH) as u16,
-            what: TxChecksums::IPV4,
-        }
+        Action::Buf(BufOp::TxIpv4Offload(port))
     } else {
         Verdict::Tx(port).into()
     }
@@ -696,12 +692,9 @@ mod tests {
             rewrite(&mut soft, l4, end, proto, true, rs, 8080, false);
             let mut nic = NicBuf::new(f);
             rewrite(&mut nic.frame, l4, end, proto, true, rs, 8080, true);
-            // What `send` asks of the buffer.
-            let Action::TxOffload { port, l3_len, what } = send(1, l4, true) else {
-                panic!("no offload asked")
-            };
-            assert_eq!((port, l3_len, what), (1, 20, TxChecksums::IPV4));
-            nic.offload_checksums(ETH, usize::from(l3_len), what);
+            // What `send` asks, and what `Worker::run` does with it.
+            assert_eq!(send(1, true), Action::Buf(BufOp::TxIpv4Offload(1)));
+            nic.offload_checksums(ETH, 20, TxChecksums::IPV4);
             assert_eq!(nic.transmit(), soft, "{proto}");
         }
     }

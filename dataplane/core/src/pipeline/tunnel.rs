@@ -48,7 +48,7 @@
 use std::net::Ipv4Addr;
 
 use super::snapshot::{RsRoute, SourcePool};
-use super::{Action, PacketBuf, TxChecksums, Verdict, Worker, ETH};
+use super::{Action, BufOp, PacketBuf, TxChecksums, Verdict, Worker, ETH};
 use crate::conntrack::ConnKey;
 use crate::counters::Counter;
 use crate::wire::ethernet::{EthernetFrame, ETHERTYPE_IPV4};
@@ -259,7 +259,7 @@ impl Worker {
         };
         if usize::from(inner_len) + OVERHEAD > usize::from(out.mtu) {
             return if df {
-                Action::FragNeeded(out.mtu.saturating_sub(OVERHEAD as u16))
+                Action::Buf(BufOp::FragNeeded(out.mtu.saturating_sub(OVERHEAD as u16)))
             } else {
                 Verdict::Drop(Counter::DropTunnelTooBig).into()
             };
