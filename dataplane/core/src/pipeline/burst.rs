@@ -2,7 +2,7 @@
 //! process a vector of packets per node.
 //!
 //! 1. [`Worker::begin_burst`] classifies every frame of the burst without
-//!    side effects ([`Worker::fast_flow`]: the parsed [`Flow`] of a service
+//!    side effects ([`flow::parse_into`]: the parsed [`Flow`] of a service
 //!    packet, or "needs the full classifier"), and prefetches each flow's
 //!    connection-table bucket. The burst's cache misses then overlap
 //!    instead of being paid one after another, and every frame is parsed
@@ -19,7 +19,7 @@
 use crate::conntrack::Tick;
 use crate::counters::Counter;
 
-use super::flow::Flow;
+use super::flow::{self, Flow};
 use super::{PacketBuf, Verdict, Worker};
 
 /// The most frames one burst may hold (lbd's `workers.burst` is at most
@@ -69,14 +69,13 @@ impl Worker {
     pub fn begin_burst<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>, rx_port: u16) {
         let mut n = 0usize;
         let mut valid = 0u64;
+        let (snap, table, plan) = (&*self.snap, &self.table, &mut self.plan);
         for f in frames {
             if n < MAX_BURST {
-                if let Some(flow) = self.fast_flow(f, rx_port) {
-                    self.table.prefetch(flow.hash);
-                    self.plan.frames[n] = Planned {
-                        flow,
-                        len: f.len() as u16,
-                    };
+                let slot = &mut plan.frames[n];
+                if flow::parse_into(snap, table, self.standby, f, rx_port, &mut slot.flow) {
+                    table.prefetch(slot.flow.hash);
+                    slot.len = f.len() as u16;
                     valid |= 1 << n;
                 }
             }

@@ -6,7 +6,7 @@
 //! is, the TCP flags — computed once and passed by reference, so no stage
 //! re-derives a view or repeats a bounds check.
 //!
-//! [`Worker::fast_flow`] is the first stage of the burst pipeline. It reads
+//! [`parse_into`] is the first stage of the burst pipeline. It reads
 //! the frame without changing anything (no counter, no table, no neighbour
 //! learning): that is what lets a burst be classified and prefetched as a
 //! whole before any frame is processed, with exactly the outcome of
@@ -14,7 +14,7 @@
 //! well-formed, option-free, unfragmented IPv4 TCP/UDP packet from a
 //! plausible client to a service, on a director that is not in VRRP standby
 //! or a two-box pair — after the very checks the full classifier makes (the
-//! list is in [`Worker::fast_flow`]). Everything else, including every frame
+//! list is in [`parse_into`]). Everything else, including every frame
 //! that will be dropped, returns `None` and goes through the full classifier
 //! ([`Worker::process_buf`]'s path), which decides and counts it. Both paths
 //! end in the same [`Worker::service_flow`].
@@ -25,10 +25,12 @@ use crate::wire::ethernet;
 use crate::wire::ipv4;
 use crate::wire::{mac_at, MacAddr, TcpFlags};
 
-use super::Worker;
+use super::{Snapshot, Worker};
+use crate::conntrack::ConnTable;
 
 /// A service packet, parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(16))]
 pub(crate) struct Flow {
     /// The client→VIP 5-tuple.
     pub key: ConnKey,
@@ -77,22 +79,59 @@ const ETH: usize = ethernet::HEADER_LEN;
 const MIN_FAST: usize = ETH + ipv4::HEADER_LEN + 8;
 
 impl Worker {
-    /// Classify a frame that arrived on `rx_port` without side effects: its
-    /// [`Flow`] if it is a plain service packet, `None` for anything the full
-    /// classifier must look at (see the module documentation).
-    ///
-    /// The checks, in the full classifier's terms: the port exists; the
-    /// source MAC is not ours, a group or zero address, or another port's;
-    /// the destination is this port's MAC; EtherType IPv4; version 4, no
-    /// options, total length within the frame, header checksum, TTL > 0;
-    /// the destination is a VIP and the director is not in standby or a
-    /// two-box pair; the source is not a bad (0/8, 127/8, class D/E), own,
-    /// VIP or land address; not a fragment; TCP with a sane data offset
-    /// and a valid flag combination, or UDP with a sane length; a service
-    /// for (protocol, VIP, port).
-    #[inline(always)]
+    /// [`parse_into`] on this worker's state (for tests).
+    #[cfg(test)]
     pub(crate) fn fast_flow(&self, frame: &[u8], rx_port: u16) -> Option<Flow> {
-        let snap = &*self.snap;
+        let mut flow = Flow::EMPTY;
+        parse_into(
+            &self.snap,
+            &self.table,
+            self.standby,
+            frame,
+            rx_port,
+            &mut flow,
+        )
+        .then_some(flow)
+    }
+}
+
+/// Classify a frame that arrived on `rx_port` without side effects: write
+/// its [`Flow`] into `out` (a burst's slot, so nothing is copied) and return
+/// true if it is a plain service packet; false for anything the full
+/// classifier must look at (see the module documentation). `out` is
+/// complete only when true is returned.
+///
+/// The checks, in the full classifier's terms: the port exists; the source
+/// MAC is not ours, a group or zero address, or another port's; the
+/// destination is this port's MAC; EtherType IPv4; version 4, no options,
+/// total length within the frame, header checksum, TTL > 0; the destination
+/// is a VIP and the director is not in standby (`standby`) or a two-box
+/// pair; the source is not a bad (0/8, 127/8, class D/E), own, VIP or land
+/// address; not a fragment; TCP with a sane data offset and a valid flag
+/// combination, or UDP with a sane length; a service for (protocol, VIP,
+/// port).
+#[inline(always)]
+pub(crate) fn parse_into(
+    snap: &Snapshot,
+    table: &ConnTable,
+    standby: bool,
+    frame: &[u8],
+    rx_port: u16,
+    out: &mut Flow,
+) -> bool {
+    parse(snap, table, standby, frame, rx_port, out).is_some()
+}
+
+#[inline(always)]
+fn parse(
+    snap: &Snapshot,
+    table: &ConnTable,
+    standby: bool,
+    frame: &[u8],
+    rx_port: u16,
+    out: &mut Flow,
+) -> Option<()> {
+    {
         let port = snap.ports.get(rx_port as usize)?;
         if frame.len() < MIN_FAST || frame.len() > u16::MAX as usize {
             return None;
@@ -126,7 +165,7 @@ impl Worker {
         let src_ip = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
         let dst_ip = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
         if !snap.is_vip(dst_ip)
-            || self.standby
+            || standby
             || !snap.peer_directors.is_empty()
             || super::bad_source(src_ip)
             || src_ip == dst_ip
@@ -167,14 +206,13 @@ impl Worker {
             vip: dst_ip,
             vport: dport,
         };
-        Some(Flow {
-            key,
-            hash: self.table.hash(&key),
-            svc_idx: svc_idx as u16,
-            l4: l4 as u16,
-            l4_end: l4_end as u16,
-            flags,
-        })
+        out.hash = table.hash(&key);
+        out.key = key;
+        out.svc_idx = svc_idx as u16;
+        out.l4 = l4 as u16;
+        out.l4_end = l4_end as u16;
+        out.flags = flags;
+        Some(())
     }
 }
 
