@@ -265,3 +265,67 @@ fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
         );
     }
 }
+
+#[test]
+fn hostile_frames_are_dropped_by_reason() {
+    let mut l = lab("Rr", (1, 1), true);
+    let good = syn(40000);
+    let mut cases: Vec<(Vec<u8>, Counter)> = Vec::new();
+    cases.push((good[..10].to_vec(), Counter::DropEthTruncated));
+    cases.push((good[..14 + 12].to_vec(), Counter::DropIpv4Truncated));
+    let mut f = good.clone();
+    f[14] = 0x65; // version 6
+    cases.push((f, Counter::DropIpv4BadVersion));
+    let mut f = good.clone();
+    f[14] = 0x44; // IHL 4
+    cases.push((f, Counter::DropIpv4BadHeaderLen));
+    let mut f = good.clone();
+    f[16] = 0x0f; // total length 4000+
+    cases.push((f, Counter::DropIpv4BadTotalLen));
+    let mut f = good.clone();
+    f[24] ^= 0xff; // checksum
+    cases.push((f, Counter::DropIpv4BadChecksum));
+    let mut f = good.clone();
+    f[20] = 0x20; // MF
+    Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+    cases.push((f, Counter::DropIpv4Fragment));
+    let mut f = good.clone();
+    f[22] = 0; // TTL 0
+    Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+    cases.push((f, Counter::DropIpv4TtlExpired));
+    let mut f = good.clone();
+    f[30..34].copy_from_slice(&[198, 18, 0, 99]); // not a VIP
+    Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+    cases.push((f, Counter::DropIpv4NotLocal));
+    let mut f = good.clone();
+    f[26..30].copy_from_slice(&[127, 0, 0, 1]);
+    Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+    cases.push((f, Counter::DropIpv4BadSource));
+    let mut f = good.clone();
+    f[0..6].copy_from_slice(&RS1_MAC.0);
+    cases.push((f, Counter::DropNotOurMac));
+    let mut f = good.clone();
+    f[6..12].copy_from_slice(&DIR_MAC.0);
+    cases.push((f, Counter::DropOwnFrame));
+    let mut f = good.clone();
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    cases.push((f, Counter::DropUnknownEthertype));
+    let mut f = good.clone();
+    f[46] = 0x20; // TCP data offset 2
+    cases.push((f, Counter::DropTcpMalformed));
+    cases.push((
+        tcp_frame(40000, 81, true, false, false, false),
+        Counter::DropNoService,
+    ));
+    for (mut f, want) in cases {
+        let before = l.w.stats().get(want);
+        assert_eq!(
+            l.w.process(&mut f, 0, 0),
+            Verdict::Drop(want),
+            "{}",
+            want.name()
+        );
+        assert_eq!(l.w.stats().get(want), before + 1);
+    }
+    assert_eq!(l.w.stats().get(Counter::FwdDr), 0);
+}
