@@ -3,7 +3,10 @@
 
 use super::*;
 use crate::config::{Config, Scheduler};
+use crate::conntrack::shared::SharedConnTable;
 use crate::counters::Counter;
+use crate::neigh::ClientMacs;
+use crate::pipeline::nat::NatState;
 use etherparse::{PacketBuilder, SlicedPacket};
 use std::net::Ipv4Addr;
 
@@ -123,6 +126,83 @@ fn syn_from(client: [u8; 4], sport: u16) -> Vec<u8> {
     let mut out = Vec::new();
     b.write(&mut out, &[]).unwrap();
     out
+}
+
+// --- NAT: shared by the NAT, ICMP-error and hostile-frame tests ---
+
+/// The two-armed NAT lab's external and internal port MACs, its real
+/// server's MAC and address.
+const EXT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xe0]);
+const INT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xe1]);
+const RS_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x21]);
+const RS: [u8; 4] = [198, 19, 0, 11];
+
+/// A NAT director: workers over one snapshot, sharing one NAT table and
+/// client-MAC cache (as lbd's workers do).
+struct NatLab {
+    workers: Vec<Worker>,
+    table: Arc<SharedConnTable>,
+    clients: Arc<ClientMacs>,
+    snap: Arc<Snapshot>,
+}
+
+/// `n` NAT workers over `cfg`, whose ports have the MACs `port_macs`;
+/// every real server resolves to `rs_mac`.
+fn nat_lab_from(cfg: &Config, port_macs: &[MacAddr], rs_mac: MacAddr, n: usize) -> NatLab {
+    let errors = crate::config::validate(cfg);
+    assert!(errors.is_empty(), "{errors:?}");
+    let neigh = Arc::new(NeighTable::new(64));
+    let mut reg = Registry::default();
+    let snap = Arc::new(Snapshot::build(cfg, port_macs, &mut reg, &neigh, 1).unwrap());
+    for e in neigh.entries() {
+        neigh.learn(e.slot, e.ip, rs_mac, 0);
+    }
+    let table = Arc::new(SharedConnTable::new(1024, 3));
+    let clients = Arc::new(ClientMacs::new(256));
+    let workers = (0..n)
+        .map(|i| {
+            Worker::new(
+                snap.clone(),
+                ConnTable::new(1024, 5 + i as u64),
+                Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
+                neigh.clone(),
+            )
+            .with_nat(NatState::new(table.clone(), clients.clone(), i, n))
+        })
+        .collect();
+    NatLab {
+        workers,
+        table,
+        clients,
+        snap,
+    }
+}
+
+/// The two-armed NAT lab: an external-port worker and an internal-port
+/// worker; TCP VIP:80 → RS:8080 and UDP VIP:53 → RS:53.
+fn two_armed_nat() -> NatLab {
+    let cfg: Config = ron::from_str(
+        r#"(
+            ports: [(name: "ext", device: "net_null0", address: "198.18.0.2/24"),
+                    (name: "int", device: "net_null1", address: "198.19.0.1/24")],
+            eal: (cores: "0-2"),
+            services: [
+                (vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+                    (address: "198.19.0.11", port: Some(8080), forward: Nat)]),
+                (vip: "198.18.0.100", port: 53, protocol: Udp, real_servers: [
+                    (address: "198.19.0.11", forward: Nat)]),
+            ],
+        )"#,
+    )
+    .unwrap();
+    nat_lab_from(&cfg, &[EXT_MAC, INT_MAC], RS_MAC, 2)
+}
+
+/// [`two_armed_nat`]'s workers: (external, internal).
+fn nat_workers() -> (Worker, Worker) {
+    let mut l = two_armed_nat();
+    let int = l.workers.pop().unwrap();
+    (l.workers.pop().unwrap(), int)
 }
 
 // --- shared by the tunnel and ICMP-error tests ---

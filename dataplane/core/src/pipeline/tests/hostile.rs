@@ -210,10 +210,7 @@ fn group_or_null_source_macs_are_never_answered() {
 
 #[test]
 fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
-    use crate::conntrack::shared::SharedConnTable;
     use crate::conntrack::sync::{SyncKind, SyncRecord};
-    use crate::neigh::ClientMacs;
-    use crate::pipeline::nat::NatState;
     let cfg: Config = ron::from_str(
         r#"(
             ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
@@ -222,17 +219,8 @@ fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
         )"#,
     )
     .unwrap();
-    let mut l = lab_from(cfg, true);
-    let table = Arc::new(SharedConnTable::new(64, 3));
-    let clients = Arc::new(ClientMacs::new(64));
-    let snap = l.w.snapshot().clone();
-    l.w = Worker::new(
-        snap.clone(),
-        ConnTable::new(64, 5),
-        Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
-        l.neigh.clone(),
-    )
-    .with_nat(NatState::new(table.clone(), clients.clone(), 0, 1));
+    let mut lab = nat_lab_from(&cfg, &[DIR_MAC], RS1_MAC, 1);
+    let mut w = lab.workers.pop().unwrap();
     // The peer's record carries no usable client MAC (zero, or a group
     // address, which is not trusted either).
     for mac in [[0u8; 6], [0x01, 0, 0x5e, 0, 0, 1]] {
@@ -250,7 +238,7 @@ fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
             client_mac: mac,
             client_via_port: 0,
         };
-        crate::pipeline::sync::apply(&table, &clients, &snap, &rec, 0).unwrap();
+        crate::pipeline::sync::apply(&lab.table, &lab.clients, &lab.snap, &rec, 0).unwrap();
         let mut reply = Vec::new();
         PacketBuilder::ethernet2(RS1_MAC.0, DIR_MAC.0)
             .ipv4([198, 18, 0, 11], CLIENT, 64)
@@ -259,7 +247,7 @@ fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
             .write(&mut reply, b"x")
             .unwrap();
         assert_eq!(
-            l.w.process(&mut reply, 0, 1),
+            w.process(&mut reply, 0, 1),
             Verdict::Drop(Counter::DropNatNoClientMac),
             "client MAC {mac:02x?}"
         );

@@ -3,9 +3,6 @@
 //! tunnels, translated for NAT; mutated errors never panic.
 
 use super::*;
-use crate::conntrack::shared::SharedConnTable;
-use crate::neigh::ClientMacs;
-use crate::pipeline::nat::NatState;
 use etherparse::icmpv4::{DestUnreachableHeader, TimeExceededCode};
 use etherparse::{Icmpv4Type, Ipv4HeaderSlice, TcpHeaderSlice, TransportSlice, UdpHeaderSlice};
 
@@ -416,50 +413,8 @@ fn tunnel_error_too_big_is_dropped_without_an_answer() {
 
 // --- NAT ---
 
-const EXT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xe0]);
-const INT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xe1]);
-const RS_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x21]);
-const RS: [u8; 4] = [198, 19, 0, 11];
 /// A router between the director and the real servers.
 const INNER_ROUTER: [u8; 4] = [198, 19, 0, 254];
-
-/// An external-port worker and an internal-port worker sharing one NAT
-/// table: TCP VIP:80 → RS:8080 and UDP VIP:53 → RS:53.
-fn nat_workers() -> (Worker, Worker) {
-    let cfg: Config = ron::from_str(
-        r#"(
-            ports: [(name: "ext", device: "net_null0", address: "198.18.0.2/24"),
-                    (name: "int", device: "net_null1", address: "198.19.0.1/24")],
-            eal: (cores: "0-2"),
-            services: [
-                (vip: "198.18.0.100", port: 80, real_servers: [
-                    (address: "198.19.0.11", port: Some(8080), forward: Nat)]),
-                (vip: "198.18.0.100", port: 53, protocol: Udp, real_servers: [
-                    (address: "198.19.0.11", forward: Nat)]),
-            ],
-        )"#,
-    )
-    .unwrap();
-    assert!(crate::config::validate(&cfg).is_empty());
-    let neigh = Arc::new(NeighTable::new(64));
-    let mut reg = Registry::default();
-    let snap = Arc::new(Snapshot::build(&cfg, &[EXT_MAC, INT_MAC], &mut reg, &neigh, 1).unwrap());
-    for e in neigh.entries() {
-        neigh.learn(e.slot, e.ip, RS_MAC, 0);
-    }
-    let table = Arc::new(SharedConnTable::new(1024, 11));
-    let clients = Arc::new(ClientMacs::new(256));
-    let worker = |i: usize| {
-        Worker::new(
-            snap.clone(),
-            ConnTable::new(1024, 20 + i as u64),
-            Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
-            neigh.clone(),
-        )
-        .with_nat(NatState::new(table.clone(), clients.clone(), i, 2))
-    };
-    (worker(0), worker(1))
-}
 
 /// Open a TCP connection client:40000 → VIP:80 and a UDP flow
 /// client:5353 → VIP:53; returns the TCP SYN-ACK as the client got it

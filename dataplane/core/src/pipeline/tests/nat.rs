@@ -3,66 +3,11 @@
 //! connections, random frames.
 
 use super::*;
-use crate::conntrack::shared::SharedConnTable;
-use crate::neigh::ClientMacs;
-use crate::pipeline::nat::NatState;
 use etherparse::TransportSlice;
-
-const EXT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xe0]);
-const INT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xe1]);
-const RS_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x21]);
-const RS: [u8; 4] = [198, 19, 0, 11];
-
-/// Two workers (external and internal port) over one shared NAT table.
-fn nat_lab() -> (Worker, Worker) {
-    let (a, b, _, _) = nat_lab_parts();
-    (a, b)
-}
-
-/// [`nat_lab`], with its shared table and client MACs.
-fn nat_lab_parts() -> (Worker, Worker, Arc<SharedConnTable>, Arc<ClientMacs>) {
-    let cfg: Config = ron::from_str(
-        r#"(
-            ports: [(name: "ext", device: "net_null0", address: "198.18.0.2/24"),
-                    (name: "int", device: "net_null1", address: "198.19.0.1/24")],
-            eal: (cores: "0-2"),
-            services: [
-                (vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
-                    (address: "198.19.0.11", port: Some(8080), forward: Nat)]),
-                (vip: "198.18.0.100", port: 53, protocol: Udp, real_servers: [
-                    (address: "198.19.0.11", forward: Nat)]),
-            ],
-        )"#,
-    )
-    .unwrap();
-    assert!(
-        crate::config::validate(&cfg).is_empty(),
-        "{:?}",
-        crate::config::validate(&cfg)
-    );
-    let neigh = Arc::new(NeighTable::new(64));
-    let mut reg = Registry::default();
-    let snap = Arc::new(Snapshot::build(&cfg, &[EXT_MAC, INT_MAC], &mut reg, &neigh, 1).unwrap());
-    for e in neigh.entries() {
-        neigh.learn(e.slot, e.ip, RS_MAC, 0);
-    }
-    let table = Arc::new(SharedConnTable::new(1024, 3));
-    let clients = Arc::new(ClientMacs::new(256));
-    let mk = |i| {
-        Worker::new(
-            snap.clone(),
-            ConnTable::new(1024, 5 + i as u64),
-            Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
-            neigh.clone(),
-        )
-        .with_nat(NatState::new(table.clone(), clients.clone(), i, 2))
-    };
-    (mk(0), mk(1), table, clients)
-}
 
 #[test]
 fn a_synced_nat_connection_continues_on_the_backup() {
-    let (ext, int, _, _) = nat_lab_parts();
+    let (ext, int) = nat_workers();
     let q = Arc::new(crossbeam::queue::ArrayQueue::new(16));
     let mut ext = ext.with_sync(q.clone());
     let mut int = int.with_sync(q.clone());
@@ -84,7 +29,10 @@ fn a_synced_nat_connection_continues_on_the_backup() {
     assert_eq!(recs[0].rs_port, 8080);
 
     // The backup: its own table and client MACs, filled by sync only.
-    let (mut ext2, mut int2, table2, clients2) = nat_lab_parts();
+    let mut lab2 = two_armed_nat();
+    let (table2, clients2) = (lab2.table.clone(), lab2.clients.clone());
+    let mut int2 = lab2.workers.pop().unwrap();
+    let mut ext2 = lab2.workers.pop().unwrap();
     for r in &recs {
         crate::pipeline::sync::apply(&table2, &clients2, ext2.snapshot(), r, 10).unwrap();
     }
@@ -171,7 +119,7 @@ fn check(f: &[u8]) -> ([u8; 4], u16, [u8; 4], u16, u8) {
 
 #[test]
 fn request_and_reply_on_different_workers() {
-    let (mut ext, mut int) = nat_lab();
+    let (mut ext, mut int) = nat_workers();
     // Client SYN on the external worker: to the real server's address and port.
     let mut f = client_tcp("S");
     assert_eq!(ext.process(&mut f, 0, 0), Verdict::Tx(1));
@@ -218,7 +166,7 @@ fn request_and_reply_on_different_workers() {
 
 #[test]
 fn udp_nat_round_trip() {
-    let (mut ext, mut int) = nat_lab();
+    let (mut ext, mut int) = nat_workers();
     let mut f = Vec::new();
     PacketBuilder::ethernet2(CLIENT_MAC.0, EXT_MAC.0)
         .ipv4(CLIENT, VIP, 64)
@@ -251,7 +199,7 @@ fn udp_nat_round_trip() {
 
 #[test]
 fn nat_frames_from_random_bytes_never_panic() {
-    let (_, mut int) = nat_lab();
+    let (_, mut int) = nat_workers();
     let mut x = 12345u64;
     for _ in 0..20_000 {
         let mut f = server_tcp("A");
