@@ -7,6 +7,7 @@
 //! described in `docs/ARCHITECTURE.md`.
 
 pub mod flood;
+pub mod keyspace;
 pub mod shared;
 pub mod state;
 pub mod sync;
