@@ -8,7 +8,7 @@
 //! and flags through the types below and never spell a bit themselves, so no
 //! module depends on another's encoding.
 
-use super::ConnKey;
+use super::table::ConnKey;
 
 /// What a shared-table key names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! on more than one queue (NAT replies come back on the internal port, or on
 //! another RSS queue).
 //!
-//! Same geometry as [`super::ConnTable`] (32-byte entries, two per cache
+//! Same geometry as [`super::table::ConnTable`] (32-byte entries, two per cache
 //! line, a window of 4 buckets per key), but every word of an entry is an
 //! atomic and the entry carries a version in its `meta` word, seqlock style:
 //!
@@ -26,8 +26,7 @@
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
 
 use super::keyspace::EntryFlags;
-use super::table::{tick_reached, ConnKey};
-use super::Tick;
+use super::table::{tick_reached, ConnKey, Tick};
 
 const SLOTS_PER_BUCKET: usize = 2;
 /// Buckets of one key's window.

@@ -21,22 +21,20 @@
 //! about once a second instead of once a packet.
 //!
 //! Replies go back where the client's packets came from: the MAC and port
-//! recorded when the connection was made ([`ClientMacs`]). IP header and
+//! recorded when the connection was made ([`ClientMacs`](crate::neigh::ClientMacs)). IP header and
 //! TCP/UDP checksums are updated incrementally (RFC 1624); the TTL is
 //! decremented, as a router does.
-
-use std::sync::Arc;
 
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
 use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, Tick};
 use crate::counters::{bump, Counter};
-use crate::neigh::ClientMacs;
 use crate::wire::checksum::{incremental_update16, incremental_update32};
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::TcpFlags;
 
+pub use super::nat_state::NatState;
 use super::{Action, Verdict, Worker, ETH};
 
 /// Buckets searched for a half-open connection to evict when the window
@@ -44,38 +42,6 @@ use super::{Action, Verdict, Worker, ETH};
 const EVICT_SCAN_BUCKETS: usize = 64;
 /// Deadlines closer than this to their new value are not rewritten.
 pub const REFRESH_SLACK_MS: u32 = 1000;
-
-/// What a worker needs for NAT: the shared table, the clients' return
-/// paths, and its share of the table to sweep.
-pub struct NatState {
-    pub table: Arc<SharedConnTable>,
-    pub clients: Arc<ClientMacs>,
-    sweep_lo: usize,
-    sweep_hi: usize,
-    cursor: usize,
-}
-
-impl NatState {
-    /// Worker `index` of `workers` sweeps its own slice of the table.
-    pub fn new(
-        table: Arc<SharedConnTable>,
-        clients: Arc<ClientMacs>,
-        index: usize,
-        workers: usize,
-    ) -> NatState {
-        let n = table.bucket_count();
-        let w = workers.max(1);
-        let lo = n * index / w;
-        let hi = n * (index + 1) / w;
-        NatState {
-            table,
-            clients,
-            sweep_lo: lo,
-            sweep_hi: hi.max(lo + 1).min(n),
-            cursor: lo,
-        }
-    }
-}
 
 pub(crate) fn reply_key(
     proto: u8,

@@ -22,10 +22,6 @@
 //!
 //! Only misses pay: the hit path is unchanged.
 
-use std::sync::Arc;
-
-use crossbeam::queue::ArrayQueue;
-
 use super::nat::{reply_key, rs_port, REFRESH_SLACK_MS};
 use super::persist::template_key;
 use super::snapshot::Snapshot;
@@ -33,14 +29,12 @@ use super::Worker;
 use crate::config::Persistence;
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
+pub use crate::conntrack::sync::SyncQueue;
 use crate::conntrack::sync::{SyncKind, SyncRecord};
 use crate::conntrack::{Conn, ConnKey, ConnState, Tick};
 use crate::counters::Counter;
 use crate::neigh::ClientMacs;
 use crate::wire::MacAddr;
-
-/// A worker's outgoing sync records.
-pub type SyncQueue = Arc<ArrayQueue<SyncRecord>>;
 
 /// The shared-table key of a synced connection.
 #[inline]
