@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use lbcore::config::Scheduler;
+use lb_api::config::Scheduler;
 
 /// A service address as written on the command line: `VIP:PORT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

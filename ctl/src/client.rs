@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lbcore::api::{
+use lb_api::protocol::{
     decode, read_frame, write_frame, ApiError, ErrorKind, FrameError, Request, RequestFrame,
     Response, ResponseFrame, PROTOCOL_VERSION,
 };
@@ -288,7 +288,7 @@ pub fn decode_response(body: &[u8], timeout: Duration) -> Result<Response, CtlEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lbcore::api::encode;
+    use lb_api::protocol::encode;
 
     fn body(frame: &ResponseFrame) -> Vec<u8> {
         encode(frame).unwrap()[4..].to_vec()

@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use lbcore::api::{ConnInfo, ConnList, RealInfo, ServiceInfo, StatusInfo};
-use lbcore::config::{Protocol, Timeouts};
+use lb_api::config::{Protocol, Timeouts};
+use lb_api::protocol::{ConnInfo, ConnList, RealInfo, ServiceInfo, StatusInfo};
 
 /// Which columns `list` shows (ipvsadm `-Ln`, `-Ln --stats`, `-Ln --rate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,7 +347,7 @@ fn table(rows: &[Vec<String>], right: &[usize]) -> String {
 /// One port's negotiated device setup, e.g. `lan0: net_virtio_user,
 /// socket 0, 2 RX / 2 TX queues of 256/256, mtu 1500, rss none (key none),
 /// offloads tx-tcp-csum tx-udp-csum, 0 link changes`.
-fn device_line(name: &str, d: &lbcore::api::PortDeviceStatus) -> String {
+fn device_line(name: &str, d: &lb_api::protocol::PortDeviceStatus) -> String {
     let list = |v: &[String]| {
         if v.is_empty() {
             "none".to_string()
@@ -509,8 +509,8 @@ pub fn status(st: &StatusInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lbcore::api::{Counters, PortStatus, Rates, ServiceKey, WorkerStatus};
-    use lbcore::config::{Forward, Persistence, Scheduler};
+    use lb_api::config::{Forward, Persistence, Scheduler};
+    use lb_api::protocol::{Counters, PortStatus, Rates, ServiceKey, WorkerStatus};
 
     fn real(ip: &str, weight: u32, active: u64, inactive: u64) -> RealInfo {
         RealInfo {
@@ -600,7 +600,7 @@ mod tests {
                 mac: "02:00:00:00:00:02".into(),
                 link_up: true,
                 speed_mbps: 10000,
-                device_info: Some(lbcore::api::PortDeviceStatus {
+                device_info: Some(lb_api::protocol::PortDeviceStatus {
                     driver: "net_ixgbe".into(),
                     socket: 0,
                     rx_queues: 2,
@@ -644,7 +644,7 @@ mod tests {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
-            vrrp: Some(lbcore::api::VrrpInfo {
+            vrrp: Some(lb_api::protocol::VrrpInfo {
                 state: "MASTER".into(),
                 vrid: 51,
                 priority: 150,
@@ -658,7 +658,7 @@ mod tests {
     fn health_and_fallback_follow_the_ipvsadm_columns() {
         let mut svcs = sample_services();
         let r = &mut svcs[0].reals[0];
-        r.health = Some(lbcore::api::RealHealth {
+        r.health = Some(lb_api::protocol::RealHealth {
             up: false,
             checked: true,
             last: "connect: refused".into(),

@@ -30,11 +30,11 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
-use lbcore::api::{
+use lb_api::config::{Forward, Persistence, Protocol, RealServerConfig, ServiceConfig};
+use lb_api::protocol::{
     ConnFilter, PersistenceChange, RealEdit, RemoveMode, Request, Response, ServiceEdit,
     ServiceKey, TimeoutEdit, DEFAULT_SOCKET,
 };
-use lbcore::config::{Forward, Persistence, Protocol, RealServerConfig, ServiceConfig};
 
 use args::{scheduler_parser, RealAddr, ServiceAddr};
 use client::{exit, Client, CtlError};
@@ -316,7 +316,7 @@ pub enum ServiceCmd {
         proto: ProtoArg,
         /// Scheduler (default wlc, as in IPVS).
         #[arg(long, short = 's', ignore_case = true, value_parser = scheduler_parser())]
-        scheduler: Option<lbcore::config::Scheduler>,
+        scheduler: Option<lb_api::config::Scheduler>,
         #[command(flatten)]
         persist: PersistArg,
     },
@@ -332,7 +332,7 @@ pub enum ServiceCmd {
         #[command(flatten)]
         proto: ProtoArg,
         #[arg(long, short = 's', ignore_case = true, value_parser = scheduler_parser())]
-        scheduler: Option<lbcore::config::Scheduler>,
+        scheduler: Option<lb_api::config::Scheduler>,
         #[command(flatten)]
         persist: PersistArg,
         /// Turn persistence off: every connection is scheduled on its own.
@@ -657,10 +657,10 @@ fn unexpected(request: &'static str, got: Response) -> CtlError {
 
 /// `validate FILE` offline: exit 0 when valid, 2 otherwise.
 fn validate_offline(file: &Path, show: bool) -> u8 {
-    match lbcore::config::load(file) {
+    match lb_api::config::load(file) {
         Ok(cfg) => {
             if show {
-                emit(&lbcore::config::to_ron_string(&cfg));
+                emit(&lb_api::config::to_ron_string(&cfg));
             } else {
                 emit(&format!(
                     "{}: valid ({} ports, {} services, {} real servers)\n",
@@ -907,7 +907,7 @@ fn import_main(
     if apply {
         let mut client = Client::connect(&cli.socket, cli.timeout)?;
         let running = match client.call(Request::Save)? {
-            Response::Config(ron) => lbcore::config::parse(&ron, "lbd's running configuration")
+            Response::Config(ron) => lb_api::config::parse(&ron, "lbd's running configuration")
                 .map_err(|e| CtlError::Input(e.to_string()))?,
             other => return Err(unexpected("save", other)),
         };
@@ -940,7 +940,7 @@ fn import_main(
         for n in &rendered.notes {
             eprintln!("lbctl import: note: {n}");
         }
-        let ron = lbcore::config::to_ron_string(&rendered.config);
+        let ron = lb_api::config::to_ron_string(&rendered.config);
         return match client.call(Request::Restore { ron })? {
             r @ Response::Applied { generation } => {
                 if cli.json {
@@ -958,7 +958,7 @@ fn import_main(
     }
     let base_cfg = match base {
         None => None,
-        Some(b) => Some(lbcore::config::load(b).map_err(|e| CtlError::Input(e.to_string()))?),
+        Some(b) => Some(lb_api::config::load(b).map_err(|e| CtlError::Input(e.to_string()))?),
     };
     let rendered = import::render(&imported, base_cfg.as_ref(), &origin);
     emit(&rendered.text);
@@ -972,7 +972,7 @@ fn import_main(
         );
         return Ok(exit::OK);
     }
-    let problems = lbcore::config::validate(&rendered.config);
+    let problems = lb_api::config::validate(&rendered.config);
     if problems.is_empty() {
         return Ok(exit::OK);
     }

@@ -3,7 +3,7 @@
 
 use super::*;
 use clap::error::ErrorKind as ClapKind;
-use lbcore::config::Scheduler;
+use lb_api::config::Scheduler;
 
 fn parse(args: &[&str]) -> Cli {
     let mut v = vec!["lbctl"];

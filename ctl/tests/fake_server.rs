@@ -8,11 +8,11 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-use lbcore::api::{
+use lb_api::config::{Forward, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts};
+use lb_api::protocol::{
     ConnFilter, ConnInfo, ConnList, Counters, ErrorKind, Rates, RemoveMode, Request, Response,
     ResponseFrame, ServiceInfo, ServiceKey, StatusInfo, TimeoutEdit, PROTOCOL_VERSION,
 };
-use lbcore::config::{Forward, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts};
 
 fn key() -> ServiceKey {
     ServiceKey {

@@ -6,11 +6,11 @@
 mod common;
 
 use common::*;
-use lbcore::api::{
-    Counters, ErrorKind, Rates, Request, Response, ServiceInfo, ServiceKey, StatusInfo,
-};
-use lbcore::config::{
+use lb_api::config::{
     Config, Forward, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts,
+};
+use lb_api::protocol::{
+    Counters, ErrorKind, Rates, Request, Response, ServiceInfo, ServiceKey, StatusInfo,
 };
 
 fn key(vip: &str, port: u16) -> ServiceKey {
@@ -40,7 +40,7 @@ fn status() -> StatusInfo {
 
 /// The lab's running configuration as lbd saves it, with `services`.
 fn running(services: &str) -> String {
-    let cfg = lbcore::config::parse(
+    let cfg = lb_api::config::parse(
         &format!(
             r#"(ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
                 address: "198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))],
@@ -49,11 +49,11 @@ fn running(services: &str) -> String {
         "running",
     )
     .unwrap();
-    lbcore::config::to_ron_string(&cfg)
+    lb_api::config::to_ron_string(&cfg)
 }
 
 fn parse_ron(ron: &str) -> Config {
-    lbcore::config::parse(ron, "sent").unwrap_or_else(|e| panic!("{e}\n{ron}"))
+    lb_api::config::parse(ron, "sent").unwrap_or_else(|e| panic!("{e}\n{ron}"))
 }
 
 /// The seed's ipvsadm words after the program name.
@@ -165,14 +165,14 @@ fn seed_001_lines_run_verbatim() {
 
 /// Seed 001's table as lbd would save it (on a port of its subnet).
 fn running_192() -> String {
-    let cfg = lbcore::config::parse(
+    let cfg = lb_api::config::parse(
         r#"(ports: [(name: "lan0", device: "net_af_packet0,iface=eth0", address: "192.168.11.10/24")],
             services: [(vip: "192.168.11.200", port: 80,
                         real_servers: [(address: "192.168.11.21"), (address: "192.168.11.22")])])"#,
         "running",
     )
     .unwrap();
-    lbcore::config::to_ron_string(&cfg)
+    lb_api::config::to_ron_string(&cfg)
 }
 
 #[test]

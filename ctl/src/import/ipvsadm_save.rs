@@ -6,7 +6,7 @@
 //! scheduling, other schedulers) becomes a note; a line that is not an
 //! ipvsadm rule at all is an error with its line number.
 
-use lbcore::config::Timeouts;
+use lb_api::config::Timeouts;
 
 use super::{ErrorKind, ImportError, Imported, ImportedService, Loc, Note};
 use crate::ipvsadm::rules::{self, ApplyError};
@@ -18,7 +18,7 @@ pub fn import(text: &str, shown: &str) -> Result<Imported, ImportError> {
     let mut services = Vec::new();
     let mut timeouts = Timeouts::default();
     let mut timeouts_set = false;
-    let mut origins: std::collections::HashMap<lbcore::api::ServiceKey, (Loc, String)> =
+    let mut origins: std::collections::HashMap<lb_api::protocol::ServiceKey, (Loc, String)> =
         std::collections::HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let loc = Loc {
@@ -84,7 +84,7 @@ pub fn import(text: &str, shown: &str) -> Result<Imported, ImportError> {
     imp.services = services
         .into_iter()
         .map(|config| {
-            let k = lbcore::api::ServiceKey {
+            let k = lb_api::protocol::ServiceKey {
                 protocol: config.protocol,
                 vip: config.vip,
                 port: config.port,
@@ -106,7 +106,7 @@ pub fn import(text: &str, shown: &str) -> Result<Imported, ImportError> {
         })
         .collect();
     if timeouts_set {
-        imp.timeouts = Some(lbcore::api::TimeoutEdit {
+        imp.timeouts = Some(lb_api::protocol::TimeoutEdit {
             tcp: Some(timeouts.tcp_established),
             tcpfin: Some(timeouts.tcp_fin_wait),
             udp: Some(timeouts.udp),

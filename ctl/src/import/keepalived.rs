@@ -19,11 +19,11 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use lbcore::api::TimeoutEdit;
-use lbcore::config::{
+use lb_api::config::{
     CheckKind, Fallback, Forward, HealthCheck, OnFailure, Persistence, Protocol, RealServerConfig,
     Scheduler, ServiceConfig, VrrpConfig,
 };
+use lb_api::protocol::TimeoutEdit;
 
 use super::{
     glob, ErrorKind, ImportError, Imported, ImportedService, ImportedSync, ImportedVrrp, Loc, Note,

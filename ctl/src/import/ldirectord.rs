@@ -19,7 +19,7 @@
 
 use std::net::Ipv4Addr;
 
-use lbcore::config::{
+use lb_api::config::{
     CheckKind, Fallback, Forward, HealthCheck, OnFailure, Persistence, Protocol, RealServerConfig,
     Scheduler, ServiceConfig,
 };

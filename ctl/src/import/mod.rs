@@ -19,10 +19,10 @@ pub mod ldirectord;
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use lbcore::api::TimeoutEdit;
-use lbcore::config::{
+use lb_api::config::{
     Config, Ipv4Cidr, KernelPathConfig, PortConfig, ServiceConfig, SyncConfig, VrrpConfig,
 };
+use lb_api::protocol::TimeoutEdit;
 
 /// A place in an input file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,7 +397,7 @@ fn resolve_director_itself(
         if is_director_itself(fb.address) {
             match own {
                 Some(a) => {
-                    svc.config.fallback = Some(lbcore::config::Fallback { address: a, ..fb })
+                    svc.config.fallback = Some(lb_api::config::Fallback { address: a, ..fb })
                 }
                 None => {
                     svc.config.fallback = None;
@@ -575,7 +575,7 @@ pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
     if placeholder {
         text.push_str(&placeholder_body(&cfg, &services, sync_placeholder, imp));
     } else {
-        text.push_str(&lbcore::config::to_ron_string(&cfg));
+        text.push_str(&lb_api::config::to_ron_string(&cfg));
     }
     Rendered {
         config: cfg,

@@ -2,8 +2,8 @@
 //! (ctl/tests/data/), the output read back, and errors with their lines.
 
 use super::*;
-use lbcore::config::SyncConfig;
-use lbcore::config::{
+use lb_api::config::SyncConfig;
+use lb_api::config::{
     CheckKind, Fallback, Forward, HealthCheck, OnFailure, Persistence, Protocol, RealServerConfig,
     Scheduler,
 };
@@ -83,7 +83,7 @@ fn tcp_check(interval_ms: u32, timeout_ms: u32, fall: u32) -> HealthCheck {
 /// The lab's director port (with the kernel interface health checks and
 /// VRRP need), as a base configuration.
 fn lab_base(addr: &str) -> Config {
-    lbcore::config::parse(
+    lb_api::config::parse(
         &format!(
             r#"(ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
                 address: "{addr}/24", kernel: Some((iface: "lbd-lan0")))])"#
@@ -197,7 +197,7 @@ fn seed_003_keepalived_with_notify_scripts() {
         "{head:?}"
     );
     // lbd refuses it until the placeholder is filled in.
-    let problems = lbcore::config::validate(&r.config);
+    let problems = lb_api::config::validate(&r.config);
     assert!(
         problems
             .iter()
@@ -215,7 +215,7 @@ fn seed_003_keepalived_with_notify_scripts() {
     let r = render(&lab, Some(&lab_base("198.18.0.2")), "keepalived x");
     assert!(!r.placeholder);
     assert_eq!(r.config.vrrp.as_ref().unwrap().port, "lan0");
-    let parsed = lbcore::config::parse(&r.text, "rendered").unwrap_or_else(|e| panic!("{e}"));
+    let parsed = lb_api::config::parse(&r.text, "rendered").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parsed, r.config);
 }
 
@@ -321,7 +321,7 @@ fn seed_004_ldirectord() {
             forward: Forward::Dr
         })
     );
-    let problems = lbcore::config::validate(&r.config);
+    let problems = lb_api::config::validate(&r.config);
     assert!(problems.is_empty(), "{problems:?}");
     // A base port without a kernel interface cannot serve it: noted.
     let mut no_kernel = lab_base("198.18.0.2");
@@ -511,7 +511,7 @@ fn keepalived_grammar_corpus() {
     base.eal.cores = "0-2".into();
     let r = render(&imp, Some(&base), "keepalived full.conf");
     assert_eq!(r.config.vrrp.as_ref().unwrap().port, "lan0");
-    let problems = lbcore::config::validate(&r.config);
+    let problems = lb_api::config::validate(&r.config);
     assert!(problems.is_empty(), "{problems:?}");
 }
 

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use lbcore::api::{ConnList, RealInfo, ServiceInfo, ServiceKey};
-use lbcore::config::{Protocol, SyncConfig, Timeouts};
+use lb_api::config::{Protocol, SyncConfig, Timeouts};
+use lb_api::protocol::{ConnList, RealInfo, ServiceInfo, ServiceKey};
 
 use super::rules::service_order;
 use super::{Columns, ListSpec};
@@ -300,8 +300,8 @@ pub fn daemon(sync: Option<&SyncConfig>) -> String {
 mod tests {
     use super::*;
     use crate::ipvsadm::{ListWhat, ServiceRef};
-    use lbcore::api::{ConnInfo, Counters, Rates, ServiceKey};
-    use lbcore::config::{Forward, Persistence, Scheduler};
+    use lb_api::config::{Forward, Persistence, Scheduler};
+    use lb_api::protocol::{ConnInfo, Counters, Rates, ServiceKey};
 
     fn real(ip: &str, weight: u32) -> RealInfo {
         RealInfo {
@@ -412,7 +412,7 @@ mod tests {
         let mut fb = real("10.0.0.9", 0);
         fb.fallback = true;
         let mut down = real("10.0.0.11", 0);
-        down.health = Some(lbcore::api::RealHealth {
+        down.health = Some(lb_api::protocol::RealHealth {
             up: false,
             checked: true,
             last: "connect: refused".into(),
@@ -444,7 +444,7 @@ mod tests {
         // check; both are configured with weight 2.
         let held = real("10.0.0.12", 0);
         let mut down = real("10.0.0.13", 0);
-        down.health = Some(lbcore::api::RealHealth {
+        down.health = Some(lb_api::protocol::RealHealth {
             up: false,
             checked: true,
             last: "x".into(),

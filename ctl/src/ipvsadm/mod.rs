@@ -21,8 +21,8 @@ pub mod run;
 use std::fmt;
 use std::net::{Ipv4Addr, ToSocketAddrs};
 
-use lbcore::api::ServiceKey;
-use lbcore::config::{Forward, Persistence, Protocol, Scheduler};
+use lb_api::config::{Forward, Persistence, Protocol, Scheduler};
+use lb_api::protocol::ServiceKey;
 
 /// The most a persistence timeout may be in lbd (24 days; IPVS allows 31).
 pub const MAX_PERSISTENCE: u32 = 2_073_600;

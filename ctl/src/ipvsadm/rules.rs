@@ -9,8 +9,8 @@
 
 use std::fmt;
 
-use lbcore::api::ServiceKey;
-use lbcore::config::{Forward, Persistence, RealServerConfig, ServiceConfig, Timeouts};
+use lb_api::config::{Forward, Persistence, RealServerConfig, ServiceConfig, Timeouts};
+use lb_api::protocol::ServiceKey;
 
 use super::{Command, ServerSpec, ServiceRef, ServiceSpec, NO_FWMARK};
 
@@ -178,8 +178,8 @@ pub fn apply(
 
 fn proto_flag(k: &ServiceKey) -> &'static str {
     match k.protocol {
-        lbcore::config::Protocol::Tcp => "-t",
-        lbcore::config::Protocol::Udp => "-u",
+        lb_api::config::Protocol::Tcp => "-t",
+        lb_api::config::Protocol::Udp => "-u",
     }
 }
 

@@ -3,11 +3,11 @@
 //! the answers are printed as ipvsadm prints them. Changes print nothing,
 //! as ipvsadm's do.
 
-use lbcore::api::{
+use lb_api::config::{self, Config};
+use lb_api::protocol::{
     ConnFilter, ErrorKind, PersistenceChange, RealEdit, RemoveMode, Request, Response, ServiceEdit,
     TimeoutEdit,
 };
-use lbcore::config::{self, Config};
 
 use super::rules::{self, ApplyError};
 use super::{listing, Command, IpvsError, ListWhat, ServiceRef, HELP, NO_FWMARK};
@@ -28,7 +28,7 @@ fn fwmark(m: u32) -> CtlError {
     CtlError::Usage(format!("-f {m}: {NO_FWMARK}"))
 }
 
-fn key(s: ServiceRef) -> Result<lbcore::api::ServiceKey, CtlError> {
+fn key(s: ServiceRef) -> Result<lb_api::protocol::ServiceKey, CtlError> {
     match s {
         ServiceRef::Addr(k) => Ok(k),
         ServiceRef::Fwmark(m) => Err(fwmark(m)),
@@ -129,7 +129,10 @@ pub fn restore_into(cfg: &mut Config, text: &str) -> Result<(), CtlError> {
                     return CtlError::Usage(format!("line {n}: {e}"))
                 }
             };
-            CtlError::Api(lbcore::api::ApiError::new(kind, format!("line {n}: {e}")))
+            CtlError::Api(lb_api::protocol::ApiError::new(
+                kind,
+                format!("line {n}: {e}"),
+            ))
         })?;
     }
     Ok(())
@@ -198,7 +201,7 @@ pub fn run(
                     if let Some(ServiceRef::Addr(k)) = spec.service {
                         services.retain(|s| s.key == k);
                         if services.is_empty() {
-                            return Err(CtlError::Api(lbcore::api::ApiError::new(
+                            return Err(CtlError::Api(lb_api::protocol::ApiError::new(
                                 ErrorKind::NotFound,
                                 format!("no service {k}"),
                             )));
@@ -209,7 +212,7 @@ pub fn run(
                     let configured = running_config(&mut client).ok().map(|cfg| {
                         let mut w = listing::Weights::new();
                         for s in &cfg.services {
-                            let k = lbcore::api::ServiceKey {
+                            let k = lb_api::protocol::ServiceKey {
                                 protocol: s.protocol,
                                 vip: s.vip,
                                 port: s.port,

@@ -4,8 +4,10 @@
 use super::rules::{self, ApplyError};
 use super::run::change_request;
 use super::*;
-use lbcore::api::{PersistenceChange, RealEdit, RemoveMode, Request, ServiceEdit, TimeoutEdit};
-use lbcore::config::{RealServerConfig, ServiceConfig, Timeouts};
+use lb_api::config::{RealServerConfig, ServiceConfig, Timeouts};
+use lb_api::protocol::{
+    PersistenceChange, RealEdit, RemoveMode, Request, ServiceEdit, TimeoutEdit,
+};
 
 fn ok(line: &str) -> Command {
     let words = split_words(line).unwrap();
@@ -619,14 +621,14 @@ fn save_writes_ipvsadm_saves_format_sorted() {
     b.real_servers = vec![real("10.0.0.13", Some(8080), 1, Forward::Nat)];
     let mut u = svc("10.0.0.1", 53);
     u.protocol = Protocol::Udp;
-    u.health_check = Some(lbcore::config::HealthCheck {
-        check: lbcore::config::CheckKind::Tcp,
+    u.health_check = Some(lb_api::config::HealthCheck {
+        check: lb_api::config::CheckKind::Tcp,
         interval_ms: 1000,
         timeout_ms: 1000,
         rise: 1,
         fall: 1,
         port: None,
-        on_failure: lbcore::config::OnFailure::Remove,
+        on_failure: lb_api::config::OnFailure::Remove,
         expire_connections: false,
     });
     let (text, notes) = rules::save(&[u, a, b], true);

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lbcore::api::{
+use lb_api::protocol::{
     decode, read_frame, write_frame, ApiError, ErrorKind, FrameError, Request, RequestFrame,
     Response, ResponseFrame, PROTOCOL_VERSION,
 };
@@ -188,11 +188,11 @@ pub fn data(rel: &str) -> PathBuf {
 }
 
 /// A DR real server at `ip`:80, weight 1, no connections, as lbd lists it.
-pub fn real_dr(ip: &str) -> lbcore::api::RealInfo {
-    lbcore::api::RealInfo {
+pub fn real_dr(ip: &str) -> lb_api::protocol::RealInfo {
+    lb_api::protocol::RealInfo {
         address: ip.parse().unwrap(),
         port: 80,
-        forward: lbcore::config::Forward::Dr,
+        forward: lb_api::config::Forward::Dr,
         weight: 1,
         active: 0,
         inactive: 0,

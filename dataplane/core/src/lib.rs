@@ -5,9 +5,11 @@
 //! tested, fuzzed and benchmarked on an ordinary thread with `now` passed in.
 //!
 //! Map of the crate:
-//! - [`api`]: the lbctl ⇄ lbd control protocol (shared types and framing);
+//! - [`api`]: the lbctl ⇄ lbd control protocol (shared types and framing;
+//!   it lives in the `lb-api` crate, which `lbctl` uses alone);
 //! - [`wire`]: zero-copy typed views over Ethernet, ARP, IPv4, TCP, UDP, ICMP;
-//! - [`config`]: the RON configuration, its validation and error locations;
+//! - [`config`]: the RON configuration, its validation and error locations
+//!   (also from `lb-api`);
 //! - [`conntrack`]: the connection table and the TCP state machine;
 //! - [`sched`]: the real-server schedulers (rr, wrr, lc, wlc, sh, mh, sed,
 //!   nq, fo);
@@ -18,9 +20,11 @@
 // Safe code only, but for the cache prefetch hint (`cache`).
 #![deny(unsafe_code)]
 
-pub mod api;
+/// The control protocol and the configuration schema live in `lb-api`
+/// (what `lbctl` needs, without the packet path); these re-exports keep
+/// their paths in this crate.
+pub use lb_api::{config, protocol as api};
 pub mod cache;
-pub mod config;
 pub mod conntrack;
 pub mod counters;
 pub mod neigh;

@@ -11,7 +11,8 @@
 //! `Auto` it engages only under table pressure, with hysteresis so it does
 //! not flap at the threshold.
 
-use super::{tick_reached, ConnState, Tick, TimeoutsMs};
+use super::state::{ConnState, TimeoutsMs};
+use super::table::{tick_reached, Tick};
 use crate::config::{FloodMode, SynFloodConfig};
 
 /// The defence's settings, in the units the worker uses.

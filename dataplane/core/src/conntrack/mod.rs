@@ -7,6 +7,7 @@
 //! described in `docs/ARCHITECTURE.md`.
 
 pub mod flood;
+pub mod keyspace;
 pub mod shared;
 pub mod state;
 pub mod sync;
@@ -14,7 +15,4 @@ pub mod table;
 
 pub use flood::{FloodChange, FloodGuard, FloodPolicy};
 pub use state::{tcp_input_only, tcp_input_only_u8, tcp_nat, ConnState, Dir, TimeoutsMs};
-pub use table::{tick_reached, Conn, ConnKey, ConnTable, Probe};
-
-/// Milliseconds on the worker's clock (wrapping `u32`).
-pub type Tick = u32;
+pub use table::{tick_reached, Conn, ConnKey, ConnTable, Probe, Tick};

@@ -2,7 +2,7 @@
 //! on more than one queue (NAT replies come back on the internal port, or on
 //! another RSS queue).
 //!
-//! Same geometry as [`super::ConnTable`] (32-byte entries, two per cache
+//! Same geometry as [`super::table::ConnTable`] (32-byte entries, two per cache
 //! line, a window of 4 buckets per key), but every word of an entry is an
 //! atomic and the entry carries a version in its `meta` word, seqlock style:
 //!
@@ -25,8 +25,8 @@
 
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
 
-use super::table::{tick_reached, ConnKey};
-use super::Tick;
+use super::keyspace::EntryFlags;
+use super::table::{tick_reached, ConnKey, Tick};
 
 const SLOTS_PER_BUCKET: usize = 2;
 /// Buckets of one key's window.
@@ -52,15 +52,15 @@ fn state_of(meta: u64) -> u8 {
 }
 
 #[inline]
-fn flags_of(meta: u64) -> u8 {
-    (meta >> FLAGS_SHIFT) as u8
+fn flags_of(meta: u64) -> EntryFlags {
+    EntryFlags::from_bits((meta >> FLAGS_SHIFT) as u8)
 }
 
 #[inline]
-fn with_state(meta: u64, state: u8, flags: u8) -> u64 {
+fn with_state(meta: u64, state: u8, flags: EntryFlags) -> u64 {
     (meta & (VERSION_MASK | OCCUPIED))
         | (state as u64) << STATE_SHIFT
-        | (flags as u64) << FLAGS_SHIFT
+        | (flags.bits() as u64) << FLAGS_SHIFT
 }
 
 #[inline]
@@ -104,7 +104,7 @@ pub struct Entry {
     pub rs: u32,
     pub expires: Tick,
     pub state: u8,
-    pub flags: u8,
+    pub flags: EntryFlags,
     /// The `meta` word read: pass it back to [`SharedConnTable::set_state`]
     /// and [`SharedConnTable::remove`] so they act only on what was seen.
     pub meta: u64,
@@ -113,6 +113,13 @@ pub struct Entry {
 impl Entry {
     pub fn is_expired(&self, now: Tick) -> bool {
         tick_reached(now, self.expires)
+    }
+
+    /// Whether this is a connection's request entry, counted in
+    /// ActiveConn/InActConn ([`EntryFlags::is_counted`]).
+    #[inline]
+    pub fn is_counted(&self) -> bool {
+        self.flags.is_counted()
     }
 }
 
@@ -259,7 +266,7 @@ impl SharedConnTable {
         rs: u32,
         expires: Tick,
         state: u8,
-        flags: u8,
+        flags: EntryFlags,
         now: Tick,
         evicted: impl FnMut(&Entry),
     ) -> Result<usize, InsertError> {
@@ -288,7 +295,7 @@ impl SharedConnTable {
         rs: u32,
         expires: Tick,
         state: u8,
-        flags: u8,
+        flags: EntryFlags,
         now: Tick,
         keep: impl Fn(&Entry) -> bool,
         mut evicted: impl FnMut(&Entry),
@@ -384,8 +391,8 @@ impl SharedConnTable {
     pub fn update_state(
         &self,
         e: &Entry,
-        mut f: impl FnMut(u8, u8) -> (u8, u8),
-    ) -> Option<((u8, u8), (u8, u8))> {
+        mut f: impl FnMut(u8, EntryFlags) -> (u8, EntryFlags),
+    ) -> Option<((u8, EntryFlags), (u8, EntryFlags))> {
         let s = &self.slots[e.index];
         let mut m = s.meta.load(Relaxed);
         loop {
@@ -472,14 +479,16 @@ mod tests {
         let k = key(0, 1);
         let h = t.hash(&k);
         assert!(t.lookup(&k, h, 0).is_none());
-        let i = t.insert(&k, h, 5, 100, 1, 0, 0, |_| panic!()).unwrap();
+        let i = t
+            .insert(&k, h, 5, 100, 1, EntryFlags::NONE, 0, |_| panic!())
+            .unwrap();
         let e = t.lookup(&k, h, 10).unwrap();
         assert_eq!((e.index, e.rs, e.expires, e.state), (i, 5, 100, 1));
         t.set_expires(&e, 500);
-        let r = t.update_state(&e, |_, _| (2, 1)).unwrap();
-        assert_eq!(r, ((1, 0), (2, 1)));
+        let r = t.update_state(&e, |_, _| (2, EntryFlags::ACTIVE)).unwrap();
+        assert_eq!(r, ((1, EntryFlags::NONE), (2, EntryFlags::ACTIVE)));
         let e = t.lookup(&k, h, 200).unwrap();
-        assert_eq!((e.expires, e.state, e.flags), (500, 2, 1));
+        assert_eq!((e.expires, e.state, e.flags), (500, 2, EntryFlags::ACTIVE));
         assert!(
             t.lookup(&k, h, 500).is_none(),
             "expired entries are not returned"
@@ -488,9 +497,10 @@ mod tests {
         assert!(!t.remove(&e), "a second remove of the same entry fails");
         assert_eq!(t.len(), 0);
         // A stale entry is reclaimed by the next insert in its window.
-        t.insert(&k, h, 1, 10, 1, 0, 0, |_| panic!()).unwrap();
+        t.insert(&k, h, 1, 10, 1, EntryFlags::NONE, 0, |_| panic!())
+            .unwrap();
         let mut ev = 0;
-        t.insert(&k, h, 2, 100, 1, 0, 20, |e| {
+        t.insert(&k, h, 2, 100, 1, EntryFlags::NONE, 20, |e| {
             assert_eq!(e.rs, 1);
             ev += 1
         })
@@ -506,7 +516,9 @@ mod tests {
         let mut ok = 0;
         for i in 0..200 {
             let k = key(0, i);
-            if t.insert(&k, t.hash(&k), 0, 1000, 1, 0, 0, |_| {}).is_ok() {
+            if t.insert(&k, t.hash(&k), 0, 1000, 1, EntryFlags::NONE, 0, |_| {})
+                .is_ok()
+            {
                 ok += 1;
             }
         }
@@ -580,7 +592,10 @@ mod tests {
                                 }
                             } else if t.lookup(&k, h, 1).is_none() {
                                 let exp = if long { 1_000_000 } else { 500 };
-                                if t.insert(&k, h, i, exp, 1, 0, 1, |_| {}).is_ok() && long {
+                                if t.insert(&k, h, i, exp, 1, EntryFlags::NONE, 1, |_| {})
+                                    .is_ok()
+                                    && long
+                                {
                                     live.insert(i);
                                 }
                             }

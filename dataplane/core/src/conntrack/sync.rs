@@ -158,6 +158,9 @@ pub fn decode(d: &[u8]) -> Result<Vec<SyncRecord>, SyncError> {
         .collect()
 }
 
+/// A worker's outgoing sync records.
+pub type SyncQueue = std::sync::Arc<crossbeam::queue::ArrayQueue<SyncRecord>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,8 @@
 //! capacity is reached, the insert is refused ([`Probe::Full`]): the new flow
 //! is dropped and counted; established flows are never evicted to make room.
 
-use super::Tick;
+/// Milliseconds on the worker's clock (wrapping `u32`).
+pub type Tick = u32;
 
 /// Buckets probed for one key.
 pub const PROBE_BUCKETS: usize = 4;
@@ -80,7 +81,7 @@ pub struct Conn {
     pub rs: u32,
     /// Tick at which the entry expires unless refreshed.
     pub expires: Tick,
-    /// [`super::ConnState`] as `u8`.
+    /// [`super::state::ConnState`] as `u8`.
     pub state: u8,
     /// Whether it is currently counted in ActiveConn (vs InActConn).
     pub active: bool,
@@ -358,7 +359,7 @@ impl ConnTable {
         now: Tick,
         oldest: &mut Option<(usize, u32)>,
     ) {
-        let syn_recv = super::ConnState::SynRecv as u8;
+        let syn_recv = super::state::ConnState::SynRecv as u8;
         for i in 0..count.min(self.buckets.len()) {
             let b = (first + i) & self.mask;
             for s in 0..SLOTS_PER_BUCKET {

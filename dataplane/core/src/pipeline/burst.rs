@@ -19,46 +19,9 @@
 use crate::conntrack::Tick;
 use crate::counters::Counter;
 
-use super::flow::{self, Flow};
+use super::flow;
+use super::plan::MAX_BURST;
 use super::{PacketBuf, Verdict, Worker};
-
-/// The most frames one burst may hold (lbd's `workers.burst` is at most
-/// 64); [`Worker::process_burst`] splits longer slices.
-pub const MAX_BURST: usize = 64;
-
-/// Stage 1's result for one frame: its flow, and the frame length it was
-/// parsed from (stage 2 takes the full path if the frame it is given is
-/// not that long: a caller mixing up frames gets a correct, slower answer,
-/// never a wrong rewrite).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Planned {
-    flow: Flow,
-    len: u16,
-}
-
-/// The burst in progress: stage 1's result per frame. Which entries hold a
-/// flow is a bit mask, so that stage 1 writes only the flows it found and
-/// stage 2 reads them in place.
-pub(crate) struct Plan {
-    frames: Box<[Planned]>,
-    /// Bit i: `frames[i]` holds frame i's flow, not yet processed.
-    valid: u64,
-    rx_port: u16,
-}
-
-impl Plan {
-    pub fn new() -> Plan {
-        let empty = Planned {
-            flow: Flow::EMPTY,
-            len: 0,
-        };
-        Plan {
-            frames: vec![empty; MAX_BURST].into_boxed_slice(),
-            valid: 0,
-            rx_port: 0,
-        }
-    }
-}
 
 impl Worker {
     /// Stage 1: classify the frames of a burst that arrived on `rx_port`

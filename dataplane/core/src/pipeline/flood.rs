@@ -16,19 +16,11 @@
 //!    hash without an entry (`forwarded_stateless`), as Katran does when its
 //!    LRU is full: every packet of a client reaches the same real server.
 
+use super::parsed::NewPacket;
 use super::{forget, Action, NewConn, Verdict, Worker};
 use crate::config::Forward;
 use crate::conntrack::{ConnKey, FloodChange, Probe, Tick};
 use crate::counters::Counter;
-use crate::wire::TcpFlags;
-
-/// What creating a connection needs to know of the packet besides its key.
-pub(super) struct NewPacket {
-    pub l4: usize,
-    pub l4_end: usize,
-    pub flags: TcpFlags,
-    pub rx_port: u16,
-}
 
 impl Worker {
     /// Schedule a new connection for `key` into the free `slot` of this

@@ -72,22 +72,13 @@ use crate::conntrack::{ConnKey, Tick};
 use crate::counters::Counter;
 use crate::wire::checksum::{incremental_update16, incremental_update32};
 use crate::wire::ethernet::EthernetFrame;
+pub use crate::wire::icmp::is_error;
 use crate::wire::icmp::{self, Icmpv4Packet};
 use crate::wire::ipv4::{self, Ipv4Packet};
 
 /// Bytes of the quoted packet's payload an ICMP error must carry (RFC 792):
 /// enough for the TCP/UDP ports.
 pub const MIN_QUOTED_L4: usize = 8;
-
-/// Whether the ICMP message `msg` (the IPv4 payload) is of a type handled
-/// here: destination unreachable or time exceeded (any code).
-#[inline]
-pub fn is_error(msg: &[u8]) -> bool {
-    matches!(
-        msg.first(),
-        Some(&(icmp::ICMP_DEST_UNREACH | icmp::ICMP_TIME_EXCEEDED))
-    )
-}
 
 /// The packet quoted by an ICMP error: the fields that find its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,10 +22,13 @@
 pub mod buf;
 mod burst;
 mod conn_counts;
+mod encap;
 mod flood;
 mod flow;
-use flood::NewPacket;
-use flow::Flow;
+mod nat_state;
+mod parsed;
+mod plan;
+use parsed::{Flow, NewPacket};
 pub mod icmp_error;
 pub mod nat;
 pub mod persist;
@@ -54,7 +57,7 @@ use crate::wire::udp::UdpDatagram;
 use crate::wire::{MacAddr, TcpFlags, WireError};
 
 pub use buf::{PacketBuf, SliceBuf, TxChecksums};
-pub use burst::MAX_BURST;
+pub use plan::MAX_BURST;
 pub use snapshot::{Registry, Snapshot, MAX_REAL_SERVERS, MAX_SERVICES};
 
 /// What to do with a frame after processing.
@@ -92,7 +95,7 @@ pub enum Verdict {
 pub(crate) enum Action {
     Done(Verdict),
     /// Encapsulate in IPIP and send (20 bytes of headroom needed).
-    Tunnel(tunnel::Encap),
+    Tunnel(encap::Encap),
     /// A small decision that needs the buffer ([`BufOp`]). (One variant
     /// for both: a fourth variant made every `Action` costlier to match,
     /// measured with callgrind on the DR path.)
@@ -143,7 +146,7 @@ pub struct Worker {
     ident: u16,
     /// The shared NAT table and this worker's share of its upkeep (None:
     /// NAT traffic is dropped and counted).
-    nat: Option<nat::NatState>,
+    nat: Option<nat_state::NatState>,
     /// Whether a DR/tunnel ICMP error that misses this worker's table may be
     /// handed to another worker ([`Verdict::Handoff`]) rather than dropped.
     handoff_on_miss: bool,
@@ -153,7 +156,7 @@ pub struct Worker {
     /// ARP answers for them and no forwarding of their traffic.
     standby: bool,
     /// Where this worker's connection-sync records go (see [`sync`]).
-    sync_out: Option<sync::SyncQueue>,
+    sync_out: Option<crate::conntrack::sync::SyncQueue>,
     /// The SYN-flood defence's state (see [`flood`]).
     flood: FloodGuard,
     /// The timeouts in force: the snapshot's, with a short SYN_RECV
@@ -161,7 +164,7 @@ pub struct Worker {
     timeouts: TimeoutsMs,
     /// The burst being processed: each frame's parsed flow, if it has one
     /// (see [`burst`]).
-    plan: burst::Plan,
+    plan: plan::Plan,
     /// Per port index: the checksums its NIC computes on transmit (none
     /// unless [`Worker::set_tx_checksums`] said so; see [`buf`]).
     tx_csum: Box<[TxChecksums]>,
@@ -195,7 +198,7 @@ impl Worker {
             sync_out: None,
             flood: FloodGuard::default(),
             timeouts,
-            plan: burst::Plan::new(),
+            plan: plan::Plan::new(),
             tx_csum: Box::default(),
         }
     }
@@ -515,7 +518,7 @@ impl Worker {
             }
         }
         match proto {
-            ipv4::PROTO_ICMP if icmp_error::is_error(&frame[l4..l4_end]) => {
+            ipv4::PROTO_ICMP if icmp::is_error(&frame[l4..l4_end]) => {
                 self.icmp_error(frame, l4, l4_end, now)
             }
             ipv4::PROTO_ICMP => self.icmp(frame, l4, l4_end, rx_port).into(),

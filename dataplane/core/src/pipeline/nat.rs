@@ -6,10 +6,12 @@
 //! ([`SharedConnTable`]), under two keys:
 //! * the **request key** (protocol, client, client port, VIP, VIP port) —
 //!   what client packets carry; its value is the real server id, its state
-//!   is the connection's TCP state, flag [`ACTIVE`] marks ActiveConn;
-//! * the **reply key** (protocol | [`REPLY`], real server, real server port,
+//!   is the connection's TCP state, flag [`EntryFlags::ACTIVE`] marks
+//!   ActiveConn;
+//! * the **reply key** ([`EntryKind::Reply`]: real server, real server port,
 //!   client, client port) — what the real server's replies carry; its value
-//!   is the service id (which gives the VIP and port to restore).
+//!   is the service id (which gives the VIP and port to restore), its flag
+//!   [`EntryFlags::REPLY`].
 //!
 //! Requests arrive on the client-facing port and replies on the real-server
 //! facing one, usually on different workers: each finds the connection with
@@ -19,7 +21,7 @@
 //! about once a second instead of once a packet.
 //!
 //! Replies go back where the client's packets came from: the MAC and port
-//! recorded when the connection was made ([`ClientMacs`]). The TTL is
+//! recorded when the connection was made ([`ClientMacs`](crate::neigh::ClientMacs)). The TTL is
 //! decremented, as a router does.
 //!
 //! Checksums, measured per packet with callgrind (`examples/csum_cost.rs`,
@@ -36,62 +38,23 @@
 //! a NIC recomputing it from scratch would give a segment damaged on the
 //! way in a valid checksum.
 
-use std::sync::Arc;
-
+use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
 use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, Tick};
 use crate::counters::{bump, Counter};
-use crate::neigh::ClientMacs;
 use crate::wire::checksum::{incremental_update16, incremental_update32};
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::TcpFlags;
 
+pub use super::nat_state::NatState;
 use super::{Action, BufOp, TxChecksums, Verdict, Worker, ETH};
 
-/// Marks a reply key (protocol field).
-pub const REPLY: u8 = 0x80;
-/// Entry flag: counted in ActiveConn.
-pub const ACTIVE: u8 = 1;
-/// Entry flag: this is a reply-direction entry.
-pub const REPLY_ENTRY: u8 = 2;
 /// Buckets searched for a half-open connection to evict when the window
 /// of a new one has none (SYN-flood defence; bounded, off the hit path).
 const EVICT_SCAN_BUCKETS: usize = 64;
 /// Deadlines closer than this to their new value are not rewritten.
 pub const REFRESH_SLACK_MS: u32 = 1000;
-
-/// What a worker needs for NAT: the shared table, the clients' return
-/// paths, and its share of the table to sweep.
-pub struct NatState {
-    pub table: Arc<SharedConnTable>,
-    pub clients: Arc<ClientMacs>,
-    sweep_lo: usize,
-    sweep_hi: usize,
-    cursor: usize,
-}
-
-impl NatState {
-    /// Worker `index` of `workers` sweeps its own slice of the table.
-    pub fn new(
-        table: Arc<SharedConnTable>,
-        clients: Arc<ClientMacs>,
-        index: usize,
-        workers: usize,
-    ) -> NatState {
-        let n = table.bucket_count();
-        let w = workers.max(1);
-        let lo = n * index / w;
-        let hi = n * (index + 1) / w;
-        NatState {
-            table,
-            clients,
-            sweep_lo: lo,
-            sweep_hi: hi.max(lo + 1).min(n),
-            cursor: lo,
-        }
-    }
-}
 
 pub(crate) fn reply_key(
     proto: u8,
@@ -100,13 +63,13 @@ pub(crate) fn reply_key(
     client_ip: u32,
     client_port: u16,
 ) -> ConnKey {
-    ConnKey {
-        proto: proto | REPLY,
+    EntryKind::Reply.mark(ConnKey {
+        proto,
         client_ip: rs_ip,
         client_port: rs_port,
         vip: client_ip,
         vport: client_port,
-    }
+    })
 }
 
 /// The real server's port for a packet to `vport`: its own, or for the real
@@ -302,7 +265,7 @@ impl Worker {
         }
         let svc_id = self.snap.services[svc_idx].id;
         let forget = |e: &Entry| forget_entry(self.counts(), e);
-        let active = if state.is_active() { ACTIVE } else { 0 };
+        let active = EntryFlags::active_if(state.is_active());
         let kh = table.hash(key);
         let insert_request =
             || table.insert(key, kh, rs, expires, state as u8, active, now, forget);
@@ -320,8 +283,18 @@ impl Worker {
         // The reply entry outlives the request entry by a little, so a late
         // reply still finds its way while the connection closes.
         let reply_expires = expires.wrapping_add(REFRESH_SLACK_MS * 2);
-        let insert_reply =
-            || table.insert(&rk, rh, svc_id, reply_expires, 0, REPLY_ENTRY, now, forget);
+        let insert_reply = || {
+            table.insert(
+                &rk,
+                rh,
+                svc_id,
+                reply_expires,
+                0,
+                EntryFlags::REPLY,
+                now,
+                forget,
+            )
+        };
         let reply = insert_reply().or_else(|e| {
             if flags.syn() && self.nat_evict_embryonic(table, rh, now) {
                 insert_reply()
@@ -341,7 +314,7 @@ impl Worker {
         if let Ok(eth) = EthernetFrame::new_checked(&frame[..]) {
             nat.clients.learn(key.client_ip, eth.src(), rx_port);
         }
-        if active != 0 {
+        if active.contains(EntryFlags::ACTIVE) {
             self.conn_counts(rs, 1, 0);
         } else {
             self.conn_counts(rs, 0, 1);
@@ -364,9 +337,10 @@ impl Worker {
             return false;
         }
         let syn_recv = ConnState::SynRecv as u8;
-        let not_request = REPLY_ENTRY | super::persist::TEMPLATE;
-        let half_open =
-            |e: &Entry| e.flags & not_request == 0 && e.state == syn_recv && !e.is_expired(now);
+        let not_request = EntryFlags::REPLY | EntryFlags::TEMPLATE;
+        let half_open = |e: &Entry| {
+            !e.flags.intersects(not_request) && e.state == syn_recv && !e.is_expired(now)
+        };
         // Its window first (frees a slot there); else the buckets after it
         // (frees capacity, when that was what ran out).
         let oldest = |buckets| {
@@ -505,16 +479,18 @@ impl Worker {
         if is_tcp {
             if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {
                 let ns = tcp_nat(ConnState::from_u8(st), dir, flags);
-                let active = if ns.is_active() { ACTIVE } else { 0 };
-                (ns as u8, (fl & !ACTIVE) | active)
+                (ns as u8, fl.with(EntryFlags::ACTIVE, ns.is_active()))
             }) {
                 new_state = ConnState::from_u8(st);
                 if new_state as u8 != e.state {
                     self.sync_nat(&e.key, e.rs, new_state);
                 }
                 // A connection synced from the peer is not counted.
-                if (old_flags ^ new_flags) & ACTIVE != 0 && old_flags & super::sync::SYNCED == 0 {
-                    let d = if new_flags & ACTIVE != 0 { 1 } else { -1 };
+                let active = new_flags.contains(EntryFlags::ACTIVE);
+                if old_flags.contains(EntryFlags::ACTIVE) != active
+                    && !old_flags.contains(EntryFlags::SYNCED)
+                {
+                    let d = if active { 1 } else { -1 };
                     self.conn_counts(e.rs, d, -d);
                 }
             }
@@ -590,10 +566,10 @@ fn send(port: u16, nic_ipv4: bool) -> Action {
 /// (request entries only: reply entries and persistence templates count
 /// nothing).
 fn forget_entry(counts: super::conn_counts::ConnCounts, e: &Entry) {
-    if !super::persist::is_counted(e) {
+    if !e.is_counted() {
         return;
     }
-    if e.flags & ACTIVE != 0 {
+    if e.flags.contains(EntryFlags::ACTIVE) {
         counts.change(e.rs, -1, 0);
     } else {
         counts.change(e.rs, 0, -1);

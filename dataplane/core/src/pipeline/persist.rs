@@ -5,9 +5,9 @@
 //! the real server. It lives in the table shared by all workers
 //! ([`SharedConnTable`], the NAT table), because RSS may put one client's
 //! connections on different queues. Its key is
-//! (protocol | [`TEMPLATE_KEY`], masked client, port 0, VIP, service port) —
-//! NAT reply keys use `nat::REPLY` (0x80), so the three kinds never meet —
-//! its value is the real-server id, its flags [`TEMPLATE`] (no ActiveConn
+//! [`EntryKind::Template`] (masked client, port 0, VIP, service port) — the
+//! key space keeps it apart from connections and NAT replies —
+//! its value is the real-server id, its flag [`EntryFlags::TEMPLATE`] (no ActiveConn
 //! or InActConn accounting; listings show it like `ipvsadm -Lnc`: state
 //! NONE, client port 0). A service on all ports (port 0) has one template
 //! per client for all ports, as IPVS's port-0 services do.
@@ -50,37 +50,26 @@
 //! still scheduled and forwarded, just without a template.
 
 use crate::config::{Persistence, Scheduler};
+use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable};
 use crate::conntrack::{ConnKey, ConnState, Tick};
 use crate::counters::Counter;
 use crate::sched::{self, Candidate};
 
-use super::nat::{ACTIVE, REFRESH_SLACK_MS, REPLY_ENTRY};
+use super::nat::REFRESH_SLACK_MS;
 use super::snapshot::Service;
 use super::Worker;
-
-/// Marks a template key (in the protocol field).
-pub const TEMPLATE_KEY: u8 = 0x40;
-/// Entry flag: a persistence template, not a connection.
-pub const TEMPLATE: u8 = 4;
 
 /// The template key of a client of a service.
 #[inline]
 pub fn template_key(proto: u8, client_ip: u32, p: Persistence, vip: u32, vport: u16) -> ConnKey {
-    ConnKey {
-        proto: proto | TEMPLATE_KEY,
+    EntryKind::Template.mark(ConnKey {
+        proto,
         client_ip: client_ip & p.mask(),
         client_port: 0,
         vip,
         vport,
-    }
-}
-
-/// Whether a shared-table entry is a connection's request entry (counted
-/// in ActiveConn/InActConn), rather than a reply entry or a template.
-#[inline]
-pub fn is_counted(e: &Entry) -> bool {
-    e.flags & (REPLY_ENTRY | TEMPLATE | super::sync::SYNCED) == 0
+    })
 }
 
 /// The live template at `tk` and the index of its real server in `svc`.
@@ -157,13 +146,13 @@ impl Worker {
             svc.reals[i].id,
             deadline,
             state,
-            TEMPLATE,
+            EntryFlags::TEMPLATE,
             now,
             |old| {
                 // Expired entries reclaimed on the way: connections among
                 // them leave the counts as the sweep would do it.
-                if is_counted(old) {
-                    if old.flags & ACTIVE != 0 {
+                if old.is_counted() {
+                    if old.flags.contains(EntryFlags::ACTIVE) {
                         counts.change(old.rs, -1, 0);
                     } else {
                         counts.change(old.rs, 0, -1);
@@ -405,7 +394,7 @@ mod tests {
             let mut at = Some(0);
             while let Some(s) = at {
                 at = self.table.scan(s, 1024, |e| {
-                    if e.flags & TEMPLATE != 0 && !e.is_expired(now) {
+                    if e.flags.contains(EntryFlags::TEMPLATE) && !e.is_expired(now) {
                         out.push(*e);
                     }
                 });
@@ -449,9 +438,10 @@ mod tests {
         let t = l.templates(10);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].key.client_port, 0);
-        assert_eq!(t[0].key.proto, 6 | TEMPLATE_KEY);
+        assert_eq!(EntryKind::of(&t[0].key), EntryKind::Template);
+        assert_eq!(EntryKind::protocol(&t[0].key), 6);
         assert_eq!(t[0].key.client_ip, u32::from_be_bytes([10, 1, 7, 1]));
-        assert!(!is_counted(&t[0]));
+        assert!(!t[0].is_counted());
         // Templates carry no connection counts.
         let rs = l.workers[0].snapshot().services[0].reals[0].id as usize;
         let st = &l.workers[0].stats().rs[rs];
@@ -648,7 +638,7 @@ mod tests {
                 other,
                 10_000,
                 0,
-                TEMPLATE,
+                EntryFlags::TEMPLATE,
                 0,
                 |_| {},
             )

@@ -7,8 +7,8 @@
 //!   (no lock, no shared counter; a full queue is counted
 //!   `sync_queue_full`). The sync thread batches and sends them.
 //! * **Receiver** (the backup): the sync thread stores each connection in
-//!   the shared table under a sync key (protocol | [`SYNC_KEY`]) with flag
-//!   [`SYNCED`], and each template as a template. After a failover, a
+//!   the shared table under a sync key ([`EntryKind::Synced`]) with flag
+//!   [`EntryFlags::SYNCED`], and each template as a template. After a failover, a
 //!   worker that misses a flow in its own table with a packet that cannot
 //!   start a connection (TCP without SYN; any UDP) looks for a synced
 //!   entry and adopts it: the connection continues to the same real
@@ -16,45 +16,30 @@
 //!
 //! * **NAT connections** already live in the shared table: the receiver
 //!   stores them there directly (request and reply entries, flagged
-//!   [`SYNCED`] so that they are not counted in ActiveConn/InActConn), with
+//!   [`EntryFlags::SYNCED`] so that they are not counted in ActiveConn/InActConn), with
 //!   their client's MAC, and the new master's workers find them as their
 //!   own. Records go out on creation and on each TCP state change.
 //!
 //! Only misses pay: the hit path is unchanged.
 
-use std::sync::Arc;
-
-use crossbeam::queue::ArrayQueue;
-
-use super::nat::{reply_key, rs_port, ACTIVE, REFRESH_SLACK_MS, REPLY_ENTRY};
-use super::persist::{is_counted, template_key, TEMPLATE};
+use super::nat::{reply_key, rs_port, REFRESH_SLACK_MS};
+use super::persist::template_key;
 use super::snapshot::Snapshot;
 use super::Worker;
 use crate::config::Persistence;
-use crate::conntrack::shared::{SharedConnTable, PROBE_BUCKETS};
+use crate::conntrack::keyspace::{EntryFlags, EntryKind};
+use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
+pub use crate::conntrack::sync::SyncQueue;
 use crate::conntrack::sync::{SyncKind, SyncRecord};
 use crate::conntrack::{Conn, ConnKey, ConnState, Tick};
 use crate::counters::Counter;
 use crate::neigh::ClientMacs;
 use crate::wire::MacAddr;
 
-/// Key marker of synced connections in the shared table (NAT replies use
-/// 0x80, templates 0x40).
-pub const SYNC_KEY: u8 = 0x20;
-/// Entry flag: a synced connection waiting to be adopted (not counted in
-/// ActiveConn/InActConn).
-pub const SYNCED: u8 = 8;
-
-/// A worker's outgoing sync records.
-pub type SyncQueue = Arc<ArrayQueue<SyncRecord>>;
-
 /// The shared-table key of a synced connection.
 #[inline]
 pub fn sync_key(key: &ConnKey) -> ConnKey {
-    ConnKey {
-        proto: key.proto | SYNC_KEY,
-        ..*key
-    }
+    EntryKind::Synced.mark(*key)
 }
 
 /// Why a received record was not stored.
@@ -76,7 +61,7 @@ pub enum ApplyError {
 
 /// Store a received record in the shared table (the receiver's side).
 /// NAT connections are stored as live NAT connections (request and reply
-/// entries, flagged [`SYNCED`]: not counted in ActiveConn/InActConn), and
+/// entries, flagged [`EntryFlags::SYNCED`]: not counted in ActiveConn/InActConn), and
 /// their client's MAC is remembered in `clients`.
 pub fn apply(
     table: &SharedConnTable,
@@ -115,7 +100,7 @@ pub fn apply(
                 vip,
                 vport: r.vport,
             }),
-            SYNCED,
+            EntryFlags::SYNCED,
         ),
         SyncKind::Template => (
             // The record carries the masked client already.
@@ -129,7 +114,7 @@ pub fn apply(
                 vip,
                 r.vport,
             ),
-            TEMPLATE,
+            EntryFlags::TEMPLATE,
         ),
     };
     let hash = table.hash(&key);
@@ -145,7 +130,7 @@ pub fn apply(
             r.state,
             flags,
             now,
-            is_counted,
+            Entry::is_counted,
             |_| {},
         )
         .map(|_| ())
@@ -160,7 +145,7 @@ pub fn apply(
 fn own_nat_entry(table: &SharedConnTable, key: &ConnKey) -> bool {
     table
         .entries_near(table.hash(key), PROBE_BUCKETS)
-        .any(|e| e.key == *key && is_counted(&e))
+        .any(|e| e.key == *key && e.is_counted())
 }
 
 /// Store a synced NAT connection: its request entry (real server `rs`)
@@ -198,7 +183,7 @@ fn apply_nat(
         }
     }
     let state = ConnState::from_u8(r.state);
-    let active = if state.is_active() { ACTIVE } else { 0 };
+    let active = EntryFlags::active_if(state.is_active());
     let expires = now.wrapping_add(r.timeout_ms);
     // Expired entries our workers count stay for their sweep to end.
     table
@@ -208,9 +193,9 @@ fn apply_nat(
             rs,
             expires,
             r.state,
-            SYNCED | active,
+            EntryFlags::SYNCED | active,
             now,
-            is_counted,
+            Entry::is_counted,
             |_| {},
         )
         .map_err(|_| ApplyError::Full)?;
@@ -221,9 +206,9 @@ fn apply_nat(
             svc_id,
             expires.wrapping_add(REFRESH_SLACK_MS * 2),
             0,
-            REPLY_ENTRY | SYNCED,
+            EntryFlags::REPLY | EntryFlags::SYNCED,
             now,
-            is_counted,
+            Entry::is_counted,
             |_| {},
         )
         .map_err(|_| ApplyError::Full)?;

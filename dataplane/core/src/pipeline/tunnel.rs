@@ -47,6 +47,7 @@
 
 use std::net::Ipv4Addr;
 
+pub use super::encap::Encap;
 use super::snapshot::{RsRoute, SourcePool};
 use super::{Action, BufOp, PacketBuf, TxChecksums, Verdict, Worker, ETH};
 use crate::conntrack::ConnKey;
@@ -63,32 +64,6 @@ pub const TTL: u8 = 64;
 /// DSCP/ECN byte of ICMP errors: precedence "internetwork control", as
 /// Linux's.
 const ICMP_ERROR_TOS: u8 = 0xc0;
-
-/// An encapsulation decided by the packet path, carried out on the buffer by
-/// [`encap_frame`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Encap {
-    /// Egress port index.
-    pub port: u16,
-    /// The real server's MAC.
-    pub dst_mac: MacAddr,
-    /// The egress port's MAC.
-    pub src_mac: MacAddr,
-    /// Outer source address.
-    pub src: Ipv4Addr,
-    /// Outer destination: the real server.
-    pub dst: Ipv4Addr,
-    /// Total length of the inner IP packet (the frame may carry Ethernet
-    /// padding after it).
-    pub inner_len: u16,
-    /// Real-server id, for its counters.
-    pub rs: u32,
-    /// Stable service id, for its counters.
-    pub svc: u32,
-    /// The outcome counted once sent: `forwarded_tunnel`, or
-    /// `icmp_error_forwarded` for an ICMP error relayed to the real server.
-    pub outcome: Counter,
-}
 
 /// A fixed (unseeded) hash of a flow: the same on every worker and across
 /// restarts, so a flow keeps its outer source address.

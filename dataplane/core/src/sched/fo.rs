@@ -2,7 +2,7 @@
 //! non-quiesced server with the highest weight; ties go to the earliest in
 //! the list. Quiescing that server (weight 0) fails over to the next.
 
-use super::Candidate;
+use super::inputs::Candidate;
 
 #[inline]
 pub fn weighted_failover(cands: &[Candidate]) -> Option<usize> {

@@ -3,7 +3,7 @@
 //! Ties go to the earliest server in the service's list, so the outcome is
 //! deterministic for a given table state.
 
-use super::Candidate;
+use super::inputs::Candidate;
 
 /// Lowest overhead among non-quiesced servers.
 #[inline]

@@ -14,7 +14,8 @@
 //! Lookup hashes the client address into the table: one multiply-shift and
 //! one load.
 
-use super::{apportion, mix64, Member};
+use super::hashing::{apportion, mix64};
+use super::inputs::Member;
 
 /// Entries per server, at least (Maglev's rule of thumb is M >> 100 N).
 const ENTRIES_PER_SERVER: usize = 100;

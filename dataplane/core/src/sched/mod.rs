@@ -13,6 +13,8 @@
 //! scheduler, while its existing connections continue.
 
 mod fo;
+mod hashing;
+mod inputs;
 pub mod lc;
 pub mod least;
 mod maglev;
@@ -21,43 +23,15 @@ pub mod sed;
 mod sh;
 mod wrr;
 
+pub use inputs::{Candidate, Member};
+
 use crate::config::Scheduler;
-
-/// What a scheduler needs to know about one candidate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate {
-    pub weight: u32,
-    /// Established connections (ipvsadm's ActiveConn).
-    pub active: u32,
-    /// Other connections (ipvsadm's InActConn).
-    pub inactive: u32,
-}
-
-impl Candidate {
-    /// IPVS's load estimate for lc/wlc: active connections weigh 256 times
-    /// more than inactive ones (a SYN_RECV or FIN_WAIT entry costs little).
-    #[inline]
-    pub fn overhead(&self) -> u64 {
-        ((self.active as u64) << 8) + self.inactive as u64
-    }
-}
 
 /// Per-service mutable scheduler state, owned by one worker.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SchedState {
     rr: rr::RrState,
     wrr: wrr::WrrState,
-}
-
-/// A real server as the table builders see it: its identity (which the
-/// Maglev permutation hashes, so that the list's order does not matter) and
-/// its weight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Member {
-    /// IPv4 address, host order.
-    pub addr: u32,
-    pub port: u16,
-    pub weight: u32,
 }
 
 /// A service's precomputed lookup tables (sh and mh only), built when the
@@ -150,53 +124,9 @@ pub fn pick(
     }
 }
 
-/// A 64-bit mixing function (the finaliser of MurmurHash3): every input bit
-/// affects every output bit.
-#[inline]
-pub(crate) fn mix64(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^= x >> 33;
-    x
-}
-
-/// Share `total` slots among servers by weight: each server of weight > 0
-/// gets one slot, and the rest go in proportion to the weights (largest
-/// remainders first, ties to the earlier server). Servers of weight 0 get
-/// none. Requires `total` >= the number of non-zero weights.
-pub(crate) fn apportion(weights: &[u32], total: usize) -> Vec<usize> {
-    let live = weights.iter().filter(|&&w| w > 0).count();
-    let sum: u64 = weights.iter().map(|&w| w as u64).sum();
-    if live == 0 {
-        return vec![0; weights.len()];
-    }
-    assert!(total >= live, "apportion: {total} slots for {live} servers");
-    let rest = (total - live) as u64;
-    let mut out = Vec::with_capacity(weights.len());
-    let mut rems = Vec::with_capacity(live);
-    let mut given = live as u64;
-    for (i, &w) in weights.iter().enumerate() {
-        if w == 0 {
-            out.push(0);
-            continue;
-        }
-        let p = rest * w as u64;
-        out.push(1 + (p / sum) as usize);
-        given += p / sum;
-        rems.push((p % sum, i));
-    }
-    // Largest remainder first; equal remainders: earlier server first.
-    rems.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(_, i) in rems.iter().take((total as u64 - given) as usize) {
-        out[i] += 1;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::hashing::{apportion, mix64};
     use super::*;
 
     pub(crate) fn cands(weights: &[u32]) -> Vec<Candidate> {

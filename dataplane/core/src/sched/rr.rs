@@ -1,6 +1,6 @@
 //! Round robin: each non-quiesced server in turn.
 
-use super::Candidate;
+use super::inputs::Candidate;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RrState {

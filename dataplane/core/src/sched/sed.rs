@@ -4,7 +4,7 @@
 //! expected delay of a server is `(active + 1) / weight`, compared by cross
 //! multiplication. Ties go to the earliest server in the list.
 
-use super::Candidate;
+use super::inputs::Candidate;
 
 /// Least `(active + 1) / weight` among non-quiesced servers.
 #[inline]

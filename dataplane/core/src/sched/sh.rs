@@ -4,7 +4,7 @@
 //! own none. The same client address always lands on the same server while
 //! the list and weights stay the same.
 
-use super::{apportion, mix64};
+use super::hashing::{apportion, mix64};
 
 /// Fewest buckets (IPVS's default table size).
 const MIN_BUCKETS: usize = 256;

@@ -1,7 +1,7 @@
 //! Weighted round robin, interleaved as in IPVS: with weights 3:1 the order
 //! is A A A B; servers of greater weight get their turns earlier in a cycle.
 
-use super::Candidate;
+use super::inputs::Candidate;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrrState {

@@ -16,8 +16,10 @@
 
 use std::net::Ipv4Addr;
 
+use super::bytes::{get_ipv4, get_mac, get_u16, set_u16};
+use super::error::WireError;
 use super::ethernet::{self, EthernetFrame, ETHERTYPE_ARP, ETHERTYPE_IPV4};
-use super::{get_ipv4, get_mac, get_u16, set_u16, MacAddr, WireError};
+use lb_api::mac::MacAddr;
 
 /// Length of an Ethernet/IPv4 ARP packet.
 pub const PACKET_LEN: usize = 28;

@@ -10,7 +10,9 @@
 //! The payload is everything after the header, including any padding the
 //! sender added to reach the 60-byte minimum; the IPv4 view trims it.
 
-use super::{get_mac, get_u16, set_u16, MacAddr, WireError};
+use super::bytes::{get_mac, get_u16, set_u16};
+use super::error::WireError;
+use lb_api::mac::MacAddr;
 
 /// Length of the Ethernet II header.
 pub const HEADER_LEN: usize = 14;

@@ -14,8 +14,9 @@
 //! The view must cover exactly the message (the IPv4 payload): the checksum
 //! covers the whole buffer.
 
+use super::bytes::{get_u16, get_u32, set_u16, set_u32};
 use super::checksum;
-use super::{get_u16, get_u32, set_u16, set_u32, WireError};
+use super::error::WireError;
 
 /// Length of the ICMP header (type, code, checksum, rest of header).
 pub const HEADER_LEN: usize = 8;
@@ -211,6 +212,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
             .get_mut(HEADER_LEN..)
             .unwrap_or(&mut [])
     }
+}
+
+/// Whether the ICMP message `msg` (the IPv4 payload) is an error the director
+/// handles: destination unreachable or time exceeded (any code).
+#[inline]
+pub fn is_error(msg: &[u8]) -> bool {
+    matches!(msg.first(), Some(&(ICMP_DEST_UNREACH | ICMP_TIME_EXCEEDED)))
 }
 
 #[cfg(test)]

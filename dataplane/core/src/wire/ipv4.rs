@@ -18,8 +18,9 @@
 
 use std::net::Ipv4Addr;
 
+use super::bytes::{clamp_range, get_ipv4, get_u16, get_u32, set_u16};
 use super::checksum;
-use super::{clamp_range, get_ipv4, get_u16, get_u32, set_u16, WireError};
+use super::error::WireError;
 
 /// Length of an IPv4 header without options.
 pub const HEADER_LEN: usize = 20;

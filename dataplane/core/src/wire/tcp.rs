@@ -23,9 +23,10 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::{BitAnd, BitOr, BitOrAssign};
 
+use super::bytes::{clamp_range, get_u16, get_u32, set_u16, set_u32};
 use super::checksum;
+use super::error::WireError;
 use super::ipv4::PROTO_TCP;
-use super::{clamp_range, get_u16, get_u32, set_u16, set_u32, WireError};
 
 /// Length of a TCP header without options.
 pub const HEADER_LEN: usize = 20;

@@ -15,9 +15,10 @@
 
 use std::net::Ipv4Addr;
 
+use super::bytes::{clamp_range, get_u16, set_u16};
 use super::checksum;
+use super::error::WireError;
 use super::ipv4::PROTO_UDP;
-use super::{clamp_range, get_u16, set_u16, WireError};
 
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = 8;

@@ -9,8 +9,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use lbcore::conntrack::keyspace::{EntryFlags, EntryKind};
 use lbcore::conntrack::{Conn, ConnState, ConnTable, Tick};
-use lbcore::pipeline::persist;
 
 /// Buckets scanned per worker poll while a listing is in progress.
 pub const SLICE_BUCKETS: usize = 2048;
@@ -237,17 +237,15 @@ pub fn list(
         at = dataplane.nat.scan(start, 4096, |e| {
             // Reply entries duplicate their request; synced entries are the
             // peer director's, waiting to be adopted after a failover.
-            if e.flags & (lbcore::pipeline::nat::REPLY_ENTRY | lbcore::pipeline::sync::SYNCED) != 0
-                || e.is_expired(now)
-            {
+            if e.flags.intersects(EntryFlags::REPLY | EntryFlags::SYNCED) || e.is_expired(now) {
                 return;
             }
-            let template = e.flags & persist::TEMPLATE != 0;
+            let template = e.flags.contains(EntryFlags::TEMPLATE);
             if template {
                 templates += 1;
             }
             let k = &e.key;
-            let proto = k.proto & !persist::TEMPLATE_KEY;
+            let proto = EntryKind::protocol(k);
             let ok = raw.proto.is_none_or(|p| p == proto)
                 && raw.client.is_none_or(|a| a == k.client_ip)
                 && raw.vip.is_none_or(|a| a == k.vip)

@@ -7,8 +7,8 @@
 use super::*;
 use crate::conntrack::shared::SharedConnTable;
 use crate::neigh::ClientMacs;
-use crate::pipeline::burst::MAX_BURST;
 use crate::pipeline::nat::NatState;
+use crate::pipeline::MAX_BURST;
 use proptest::prelude::*;
 
 const INT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xe1]);

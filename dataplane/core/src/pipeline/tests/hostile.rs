@@ -210,10 +210,7 @@ fn group_or_null_source_macs_are_never_answered() {
 
 #[test]
 fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
-    use crate::conntrack::shared::SharedConnTable;
     use crate::conntrack::sync::{SyncKind, SyncRecord};
-    use crate::neigh::ClientMacs;
-    use crate::pipeline::nat::NatState;
     let cfg: Config = ron::from_str(
         r#"(
             ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
@@ -222,17 +219,8 @@ fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
         )"#,
     )
     .unwrap();
-    let mut l = lab_from(cfg, true);
-    let table = Arc::new(SharedConnTable::new(64, 3));
-    let clients = Arc::new(ClientMacs::new(64));
-    let snap = l.w.snapshot().clone();
-    l.w = Worker::new(
-        snap.clone(),
-        ConnTable::new(64, 5),
-        Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
-        l.neigh.clone(),
-    )
-    .with_nat(NatState::new(table.clone(), clients.clone(), 0, 1));
+    let mut lab = nat_lab_from(&cfg, &[DIR_MAC], RS1_MAC, 1);
+    let mut w = lab.workers.pop().unwrap();
     // The peer's record carries no usable client MAC (zero, or a group
     // address, which is not trusted either).
     for mac in [[0u8; 6], [0x01, 0, 0x5e, 0, 0, 1]] {
@@ -250,7 +238,7 @@ fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
             client_mac: mac,
             client_via_port: 0,
         };
-        crate::pipeline::sync::apply(&table, &clients, &snap, &rec, 0).unwrap();
+        crate::pipeline::sync::apply(&lab.table, &lab.clients, &lab.snap, &rec, 0).unwrap();
         let mut reply = Vec::new();
         PacketBuilder::ethernet2(RS1_MAC.0, DIR_MAC.0)
             .ipv4([198, 18, 0, 11], CLIENT, 64)
@@ -259,9 +247,73 @@ fn a_nat_reply_without_a_known_client_mac_is_dropped_not_guessed() {
             .write(&mut reply, b"x")
             .unwrap();
         assert_eq!(
-            l.w.process(&mut reply, 0, 1),
+            w.process(&mut reply, 0, 1),
             Verdict::Drop(Counter::DropNatNoClientMac),
             "client MAC {mac:02x?}"
         );
     }
+}
+
+#[test]
+fn hostile_frames_are_dropped_by_reason() {
+    let mut l = lab("Rr", (1, 1), true);
+    let good = syn(40000);
+    let mut cases: Vec<(Vec<u8>, Counter)> = Vec::new();
+    cases.push((good[..10].to_vec(), Counter::DropEthTruncated));
+    cases.push((good[..14 + 12].to_vec(), Counter::DropIpv4Truncated));
+    let mut f = good.clone();
+    f[14] = 0x65; // version 6
+    cases.push((f, Counter::DropIpv4BadVersion));
+    let mut f = good.clone();
+    f[14] = 0x44; // IHL 4
+    cases.push((f, Counter::DropIpv4BadHeaderLen));
+    let mut f = good.clone();
+    f[16] = 0x0f; // total length 4000+
+    cases.push((f, Counter::DropIpv4BadTotalLen));
+    let mut f = good.clone();
+    f[24] ^= 0xff; // checksum
+    cases.push((f, Counter::DropIpv4BadChecksum));
+    let mut f = good.clone();
+    f[20] = 0x20; // MF
+    Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+    cases.push((f, Counter::DropIpv4Fragment));
+    let mut f = good.clone();
+    f[22] = 0; // TTL 0
+    Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+    cases.push((f, Counter::DropIpv4TtlExpired));
+    let mut f = good.clone();
+    f[30..34].copy_from_slice(&[198, 18, 0, 99]); // not a VIP
+    Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+    cases.push((f, Counter::DropIpv4NotLocal));
+    let mut f = good.clone();
+    f[26..30].copy_from_slice(&[127, 0, 0, 1]);
+    Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+    cases.push((f, Counter::DropIpv4BadSource));
+    let mut f = good.clone();
+    f[0..6].copy_from_slice(&RS1_MAC.0);
+    cases.push((f, Counter::DropNotOurMac));
+    let mut f = good.clone();
+    f[6..12].copy_from_slice(&DIR_MAC.0);
+    cases.push((f, Counter::DropOwnFrame));
+    let mut f = good.clone();
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    cases.push((f, Counter::DropUnknownEthertype));
+    let mut f = good.clone();
+    f[46] = 0x20; // TCP data offset 2
+    cases.push((f, Counter::DropTcpMalformed));
+    cases.push((
+        tcp_frame(40000, 81, true, false, false, false),
+        Counter::DropNoService,
+    ));
+    for (mut f, want) in cases {
+        let before = l.w.stats().get(want);
+        assert_eq!(
+            l.w.process(&mut f, 0, 0),
+            Verdict::Drop(want),
+            "{}",
+            want.name()
+        );
+        assert_eq!(l.w.stats().get(want), before + 1);
+    }
+    assert_eq!(l.w.stats().get(Counter::FwdDr), 0);
 }

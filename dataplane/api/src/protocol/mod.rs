@@ -10,14 +10,11 @@
 pub mod frame;
 pub mod types;
 
-pub use frame::{decode, encode, read_frame, write_frame, FrameError};
+pub use frame::{decode, encode, read_frame, write_frame, FrameError, MAX_FRAME};
 pub use types::*;
 
 /// Version of the request/response types below. Bump on incompatible change.
 pub const PROTOCOL_VERSION: u32 = 1;
-
-/// Largest frame either side accepts (a `save` of a big configuration fits).
-pub const MAX_FRAME: usize = 8 << 20;
 
 /// Where lbd listens unless configured otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/lbd/lbd.sock";

@@ -4,7 +4,8 @@ use std::io::{self, Read, Write};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::MAX_FRAME;
+/// Largest frame either side accepts (a `save` of a big configuration fits).
+pub const MAX_FRAME: usize = 8 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use crate::wire::MacAddr;
+use crate::mac::MacAddr;
 
 /// The whole `lbd` configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
