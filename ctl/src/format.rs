@@ -547,11 +547,7 @@ mod tests {
         };
         vec![
             ServiceInfo {
-                key: ServiceKey {
-                    protocol: Protocol::Tcp,
-                    vip: "198.18.0.100".parse().unwrap(),
-                    port: 80,
-                },
+                key: ServiceKey::addr(Protocol::Tcp, "198.18.0.100".parse().unwrap(), 80),
                 scheduler: Scheduler::Rr,
                 persistence: Some(Persistence {
                     timeout: 300,
@@ -568,11 +564,7 @@ mod tests {
                 reals: vec![real("198.18.0.11", 1, 140, 2), r2],
             },
             ServiceInfo {
-                key: ServiceKey {
-                    protocol: Protocol::Udp,
-                    vip: "198.18.0.101".parse().unwrap(),
-                    port: 53,
-                },
+                key: ServiceKey::addr(Protocol::Udp, "198.18.0.101".parse().unwrap(), 53),
                 scheduler: Scheduler::Wlc,
                 persistence: Some(Persistence {
                     timeout: 60,

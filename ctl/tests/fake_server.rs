@@ -15,11 +15,7 @@ use lbcore::api::{
 use lbcore::config::{Forward, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts};
 
 fn key() -> ServiceKey {
-    ServiceKey {
-        protocol: Protocol::Tcp,
-        vip: "198.18.0.100".parse().unwrap(),
-        port: 80,
-    }
+    ServiceKey::addr(Protocol::Tcp, "198.18.0.100".parse().unwrap(), 80)
 }
 
 fn services() -> Vec<ServiceInfo> {
@@ -100,6 +96,8 @@ fn service_add_sends_the_service() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
+            matches: Vec::new(),
         })]
     );
 }

@@ -14,11 +14,7 @@ use lbcore::config::{
 };
 
 fn key(vip: &str, port: u16) -> ServiceKey {
-    ServiceKey {
-        protocol: Protocol::Tcp,
-        vip: vip.parse().unwrap(),
-        port,
-    }
+    ServiceKey::addr(Protocol::Tcp, vip.parse().unwrap(), port)
 }
 
 fn status() -> StatusInfo {
@@ -98,6 +94,8 @@ fn seed_001_lines_run_verbatim() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
+            matches: Vec::new(),
         })]
     );
 

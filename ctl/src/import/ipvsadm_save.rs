@@ -84,11 +84,7 @@ pub fn import(text: &str, shown: &str) -> Result<Imported, ImportError> {
     imp.services = services
         .into_iter()
         .map(|config| {
-            let k = lbcore::api::ServiceKey {
-                protocol: config.protocol,
-                vip: config.vip,
-                port: config.port,
-            };
+            let k = lbcore::api::ServiceKey::addr(config.protocol, config.vip, config.port);
             let (origin, what) = origins.remove(&k).unwrap_or_else(|| {
                 (
                     Loc {

@@ -866,6 +866,8 @@ impl Conv {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
+            matches: Vec::new(),
         };
         // keepalived's default method is NAT.
         let mut method = Forward::Nat;

@@ -386,6 +386,8 @@ impl Conv {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
+            matches: Vec::new(),
         };
         let mut sh = self.global.clone();
         // Settings given in this virtual section override the global ones.

@@ -805,11 +805,11 @@ fn apply(
             };
             g.protocol = Some(protocol);
             let (vip, port) = parse_host_port(&value_of(), protocol, "virtual server")?;
-            g.service = Some(ServiceRef::Addr(ServiceKey {
+            g.service = Some(ServiceRef::Addr(ServiceKey::addr(
                 protocol,
                 vip,
-                port: port.unwrap_or(0),
-            }));
+                port.unwrap_or(0),
+            )));
         }
         Meaning::Fwmark => {
             g.set_opt(Opt::Service)?;

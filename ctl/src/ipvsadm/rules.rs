@@ -38,11 +38,7 @@ impl fmt::Display for ApplyError {
 }
 
 fn key_of(s: &ServiceConfig) -> ServiceKey {
-    ServiceKey {
-        protocol: s.protocol,
-        vip: s.vip,
-        port: s.port,
-    }
+    ServiceKey::addr(s.protocol, s.vip, s.port)
 }
 
 fn addr(service: ServiceRef) -> Result<ServiceKey, ApplyError> {
@@ -74,6 +70,8 @@ pub fn new_service(key: ServiceKey, spec: &ServiceSpec) -> ServiceConfig {
         health_check: None,
         fallback: None,
         sloppy_tcp: false,
+        fwmark: None,
+        matches: Vec::new(),
     }
 }
 

@@ -209,11 +209,7 @@ pub fn run(
                     let configured = running_config(&mut client).ok().map(|cfg| {
                         let mut w = listing::Weights::new();
                         for s in &cfg.services {
-                            let k = lbcore::api::ServiceKey {
-                                protocol: s.protocol,
-                                vip: s.vip,
-                                port: s.port,
-                            };
+                            let k = lbcore::api::ServiceKey::addr(s.protocol, s.vip, s.port);
                             for r in &s.real_servers {
                                 w.insert((k, r.address), r.weight);
                             }

@@ -21,11 +21,7 @@ fn err(line: &str) -> IpvsError {
 }
 
 fn tcp(vip: &str, port: u16) -> ServiceRef {
-    ServiceRef::Addr(ServiceKey {
-        protocol: Protocol::Tcp,
-        vip: vip.parse().unwrap(),
-        port,
-    })
+    ServiceRef::Addr(ServiceKey::addr(Protocol::Tcp, vip.parse().unwrap(), port))
 }
 
 fn ip(s: &str) -> Ipv4Addr {
@@ -173,11 +169,11 @@ fn options_cluster_and_take_values_as_ipvsadm_does() {
     );
     assert_eq!(
         ok("-D -u 10.0.0.1:53"),
-        Command::DeleteService(ServiceRef::Addr(ServiceKey {
-            protocol: Protocol::Udp,
-            vip: ip("10.0.0.1"),
-            port: 53
-        }))
+        Command::DeleteService(ServiceRef::Addr(ServiceKey::addr(
+            Protocol::Udp,
+            ip("10.0.0.1"),
+            53
+        )))
     );
 }
 
@@ -392,11 +388,7 @@ fn typographic_dashes() {
 
 #[test]
 fn changes_become_lbctls_requests() {
-    let key = |vip: &str| ServiceKey {
-        protocol: Protocol::Tcp,
-        vip: ip(vip),
-        port: 80,
-    };
+    let key = |vip: &str| ServiceKey::addr(Protocol::Tcp, ip(vip), 80);
     assert_eq!(
         change_request(&ok("-A -t 10.0.0.1:80 -s rr -p 60")).unwrap(),
         Some(Request::AddService(ServiceConfig {
@@ -412,6 +404,8 @@ fn changes_become_lbctls_requests() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
+            matches: Vec::new(),
         }))
     );
     // -E turns persistence off when -p is left out, as IPVS does.
@@ -544,6 +538,8 @@ fn svc(vip: &str, port: u16) -> ServiceConfig {
         health_check: None,
         fallback: None,
         sloppy_tcp: false,
+        fwmark: None,
+        matches: Vec::new(),
     }
 }
 

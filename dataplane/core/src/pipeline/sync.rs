@@ -27,7 +27,7 @@ use std::sync::Arc;
 use crossbeam::queue::ArrayQueue;
 
 use super::nat::{reply_key, rs_port, ACTIVE, REFRESH_SLACK_MS, REPLY_ENTRY};
-use super::persist::{is_counted, template_key, TEMPLATE};
+use super::persist::{is_counted, service_template_key, TEMPLATE};
 use super::snapshot::Snapshot;
 use super::Worker;
 use crate::config::Persistence;
@@ -118,16 +118,16 @@ pub fn apply(
             SYNCED,
         ),
         SyncKind::Template => (
-            // The record carries the masked client already.
-            template_key(
+            // The record carries the masked client already; the key is the
+            // service's (a group's by its mark).
+            service_template_key(
+                svc,
                 r.proto,
                 u32::from(r.client_ip),
                 Persistence {
                     timeout: 0,
                     netmask: 32,
                 },
-                vip,
-                r.vport,
             ),
             TEMPLATE,
         ),

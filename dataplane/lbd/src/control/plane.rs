@@ -128,11 +128,7 @@ fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
 }
 
 fn key_of(s: &ServiceConfig) -> ServiceKey {
-    ServiceKey {
-        protocol: s.protocol,
-        vip: s.vip,
-        port: s.port,
-    }
+    ServiceKey::addr(s.protocol, s.vip, s.port)
 }
 
 fn not_found_service(k: &ServiceKey) -> ApiError {
@@ -643,11 +639,7 @@ impl ControlPlane {
         snap.services
             .iter()
             .map(|s| {
-                let key = ServiceKey {
-                    protocol: s.protocol,
-                    vip: s.vip,
-                    port: s.port,
-                };
+                let key = ServiceKey::addr(s.protocol, s.vip, s.port);
                 let base = self
                     .baseline
                     .get(&(true, s.id))

@@ -73,11 +73,7 @@ struct Job {
 }
 
 fn service_key(protocol: Protocol, vip: Ipv4Addr, port: u16) -> ServiceKey {
-    ServiceKey {
-        protocol,
-        vip,
-        port,
-    }
+    ServiceKey::addr(protocol, vip, port)
 }
 
 impl HealthBook {
