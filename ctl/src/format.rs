@@ -547,6 +547,7 @@ mod tests {
         };
         vec![
             ServiceInfo {
+                members: Vec::new(),
                 key: ServiceKey::addr(Protocol::Tcp, "198.18.0.100".parse().unwrap(), 80),
                 scheduler: Scheduler::Rr,
                 persistence: Some(Persistence {
@@ -564,6 +565,7 @@ mod tests {
                 reals: vec![real("198.18.0.11", 1, 140, 2), r2],
             },
             ServiceInfo {
+                members: Vec::new(),
                 key: ServiceKey::addr(Protocol::Udp, "198.18.0.101".parse().unwrap(), 53),
                 scheduler: Scheduler::Wlc,
                 persistence: Some(Persistence {

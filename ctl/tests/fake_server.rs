@@ -20,6 +20,7 @@ fn key() -> ServiceKey {
 
 fn services() -> Vec<ServiceInfo> {
     vec![ServiceInfo {
+        members: Vec::new(),
         key: key(),
         scheduler: Scheduler::Rr,
         persistence: None,

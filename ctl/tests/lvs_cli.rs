@@ -122,6 +122,7 @@ fn seed_001_lines_run_verbatim() {
 
     // -Ln: ipvsadm's table, sorted, with its padding.
     let svc = ServiceInfo {
+        members: Vec::new(),
         key: key("192.168.11.200", 80),
         scheduler: Scheduler::Wlc,
         persistence: None,
@@ -315,6 +316,7 @@ fn installed_as_ipvsadm() {
         std::os::unix::fs::symlink(lbctl_path(), bin.0.join(name)).unwrap();
     }
     let svc = ServiceInfo {
+        members: Vec::new(),
         key: key("198.18.0.100", 80),
         scheduler: Scheduler::Rr,
         persistence: None,

@@ -127,6 +127,8 @@ fn seed_003_keepalived_with_notify_scripts() {
             vip: ip("172.16.0.30"),
             port: 80,
             protocol: Protocol::Tcp,
+            fwmark: None,
+            matches: Vec::new(),
             scheduler: Scheduler::Rr,
             real_servers: vec![
                 real("172.16.0.31", 1, Forward::Dr),
@@ -265,6 +267,8 @@ fn seed_004_ldirectord() {
             vip: ip("192.168.214.140"),
             port: 80,
             protocol: Protocol::Tcp,
+            fwmark: None,
+            matches: Vec::new(),
             scheduler: Scheduler::Rr,
             real_servers: vec![
                 real("192.168.214.143", 1, Forward::Dr),

@@ -321,6 +321,7 @@ mod tests {
 
     fn svc(proto: Protocol, vip: &str, port: u16, reals: Vec<RealInfo>) -> ServiceInfo {
         ServiceInfo {
+            members: Vec::new(),
             key: ServiceKey::addr(proto, vip.parse().unwrap(), port),
             scheduler: Scheduler::Rr,
             persistence: None,

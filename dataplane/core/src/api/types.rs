@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
 use crate::config::{
-    Forward, Persistence, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts,
+    Forward, GroupMatch, Persistence, Protocol, RealServerConfig, Scheduler, ServiceConfig,
+    Timeouts,
 };
 
 /// What identifies a service: protocol, VIP and port (`-t VIP:PORT`), or
@@ -253,6 +254,9 @@ pub struct RealHealth {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceInfo {
     pub key: ServiceKey,
+    /// A service group's members (its `match`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<GroupMatch>,
     pub scheduler: Scheduler,
     /// `ipvsadm -p TIMEOUT -M NETMASK`; `None`: not persistent.
     #[serde(default)]

@@ -487,6 +487,11 @@ impl Snapshot {
             .map(|i| i as usize)
     }
 
+    /// Every address a service (or a member of a group) is on.
+    pub fn vip_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.vips.iter().map(|&a| Ipv4Addr::from(a))
+    }
+
     /// [`is_vip`](Self::is_vip) for a packet's source: almost never a VIP,
     /// so a range test answers first.
     #[inline]

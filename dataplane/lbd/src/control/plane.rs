@@ -128,7 +128,7 @@ fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
 }
 
 fn key_of(s: &ServiceConfig) -> ServiceKey {
-    ServiceKey::addr(s.protocol, s.vip, s.port)
+    ServiceKey::of(s)
 }
 
 fn not_found_service(k: &ServiceKey) -> ApiError {
@@ -596,7 +596,7 @@ impl ControlPlane {
             let rs = snap
                 .services
                 .iter()
-                .find(|s| s.protocol == key.protocol && s.vip == key.vip && s.port == key.port)
+                .find(|s| s.key() == *key)
                 .and_then(|s| s.reals.iter().find(|r| r.addr == *addr));
             match rs {
                 None => done.push((*key, *addr, false)),
@@ -639,7 +639,7 @@ impl ControlPlane {
         snap.services
             .iter()
             .map(|s| {
-                let key = ServiceKey::addr(s.protocol, s.vip, s.port);
+                let key = s.key();
                 let base = self
                     .baseline
                     .get(&(true, s.id))
@@ -647,6 +647,13 @@ impl ControlPlane {
                     .unwrap_or_default();
                 ServiceInfo {
                     key,
+                    members: self
+                        .running
+                        .services
+                        .iter()
+                        .find(|c| key.names(c))
+                        .map(|c| c.matches.clone())
+                        .unwrap_or_default(),
                     scheduler: s.scheduler,
                     persistence: s.persistence,
                     counters: minus(totals(&self.shared, Some(s.id), None), base),
