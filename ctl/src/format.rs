@@ -103,12 +103,17 @@ pub fn services(
         }
     }
     for s in services {
-        let name = format!(
-            "{}  {}:{}",
-            proto_upper(s.key.protocol),
-            s.key.vip,
-            s.key.port
-        );
+        // A service group as ipvsadm shows a fwmark service, with its
+        // members after it (lbd's own: ipvsadm has no such line).
+        let name = match s.key.fwmark {
+            Some(m) => format!("FWM  {m}"),
+            None => format!(
+                "{}  {}:{}",
+                proto_upper(s.key.protocol),
+                s.key.vip,
+                s.key.port
+            ),
+        };
         match mode {
             ListMode::Plain => {
                 push_line(
@@ -139,11 +144,28 @@ pub fn services(
                 push_line(&mut out, &format!("{name:<33}{}", rates(&v, exact)));
             }
         }
+        if !s.members.is_empty() {
+            push_line(&mut out, &format!("  match {}", members(&s.members)));
+        }
         for r in &s.reals {
             push_line(&mut out, &real_line(r, mode, exact));
         }
     }
     out
+}
+
+/// A service group's members: `198.18.0.100:80/tcp, 198.18.0.100:8000-8099/udp`.
+fn members(m: &[lbcore::config::GroupMatch]) -> String {
+    m.iter()
+        .map(|m| {
+            let p = match m.protocol {
+                lbcore::config::Protocol::Tcp => "tcp",
+                lbcore::config::Protocol::Udp => "udp",
+            };
+            format!("{}:{}/{p}", m.vip, m.ports)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The Flags column, as ipvsadm prints it: ` persistent 300`, and

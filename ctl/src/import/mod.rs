@@ -327,7 +327,7 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
             let any = imp
                 .services
                 .iter()
-                .map(|s| s.config.vip)
+                .flat_map(|s| s.config.vips())
                 .chain(vrrp.into_iter().flat_map(|v| v.virtual_addresses.clone()))
                 .next()
                 .unwrap_or(Ipv4Addr::new(198, 18, 0, 0));
@@ -354,7 +354,7 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
 /// The base's port the imported services and VRRP belong on: the one whose
 /// subnet holds a VIP, else a real server, else the first.
 fn choose_port<'a>(ports: &'a [PortConfig], imp: &Imported) -> Option<&'a PortConfig> {
-    let vips = imp.services.iter().map(|s| s.config.vip).chain(
+    let vips = imp.services.iter().flat_map(|s| s.config.vips()).chain(
         imp.vrrp
             .iter()
             .flat_map(|v| v.virtual_addresses.iter().copied()),

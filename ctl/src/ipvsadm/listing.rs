@@ -122,15 +122,18 @@ fn shown_weight(s: &ServiceInfo, r: &RealInfo, configured: Option<&Weights>) -> 
 }
 
 fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec, configured: Option<&Weights>) {
-    let name = cut(
-        &format!(
-            "{}  {}:{}",
-            proto_upper(s.key.protocol),
-            s.key.vip,
-            s.key.port
+    let name = match s.key.fwmark {
+        Some(m) => format!("FWM  {m}"),
+        None => cut(
+            &format!(
+                "{}  {}:{}",
+                proto_upper(s.key.protocol),
+                s.key.vip,
+                s.key.port
+            ),
+            33,
         ),
-        33,
-    );
+    };
     let exact = spec.exact;
     match spec.columns {
         Columns::Stats => {

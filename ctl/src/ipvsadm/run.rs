@@ -10,7 +10,7 @@ use lbcore::api::{
 use lbcore::config::{self, Config};
 
 use super::rules::{self, ApplyError};
-use super::{listing, Command, IpvsError, ListWhat, ServiceRef, HELP, NO_FWMARK};
+use super::{listing, Command, IpvsError, ListWhat, ServiceRef, HELP};
 use crate::client::{Client, CtlError};
 
 /// What a command printed: standard output, and notes for standard error.
@@ -24,15 +24,8 @@ fn refused(e: IpvsError) -> CtlError {
     CtlError::Usage(e.to_string())
 }
 
-fn fwmark(m: u32) -> CtlError {
-    CtlError::Usage(format!("-f {m}: {NO_FWMARK}"))
-}
-
 fn key(s: ServiceRef) -> Result<lbcore::api::ServiceKey, CtlError> {
-    match s {
-        ServiceRef::Addr(k) => Ok(k),
-        ServiceRef::Fwmark(m) => Err(fwmark(m)),
-    }
+    Ok(s.key())
 }
 
 fn unexpected(request: &'static str, got: Response) -> CtlError {
@@ -66,7 +59,7 @@ pub fn change_request(cmd: &Command) -> Result<Option<Request>, CtlError> {
             let k = key(spec.service)?;
             Request::AddReal {
                 service: k,
-                real: rules::new_real(spec, k.port),
+                real: rules::new_real(spec, &k),
             }
         }
         // ipvsadm -e sets weight and method as given (else -w 1, -g).
@@ -117,20 +110,33 @@ fn running_config(client: &mut Client) -> Result<Config, CtlError> {
 
 /// The rules of `text` (ipvsadm-save's format) applied to `cfg`; the first
 /// failing line is the error, with its number.
+///
+/// ipvsadm's rules cannot say which VIP:ports a service group takes (under
+/// IPVS, iptables marks them): a group that the rules leave without
+/// members (`-C` then `-A -f MARK`) keeps the members the same mark had in
+/// `cfg`, so that save, clear and restore give back the same service.
 pub fn restore_into(cfg: &mut Config, text: &str) -> Result<(), CtlError> {
     let parsed =
         rules::parse_rules(text).map_err(|(n, e)| CtlError::Usage(format!("line {n}: {e}")))?;
+    let members: std::collections::HashMap<u32, Vec<config::GroupMatch>> = cfg
+        .services
+        .iter()
+        .filter_map(|s| Some((s.fwmark?, s.matches.clone())))
+        .collect();
     for (n, cmd) in parsed {
         rules::apply(&mut cfg.services, &mut cfg.timeouts, &cmd).map_err(|e| {
             let kind = match e {
                 ApplyError::Exists(_) => ErrorKind::AlreadyExists,
                 ApplyError::NotFound(_) => ErrorKind::NotFound,
-                ApplyError::Fwmark(_) | ApplyError::NotARule(_) => {
-                    return CtlError::Usage(format!("line {n}: {e}"))
-                }
+                ApplyError::NotARule(_) => return CtlError::Usage(format!("line {n}: {e}")),
             };
             CtlError::Api(lbcore::api::ApiError::new(kind, format!("line {n}: {e}")))
         })?;
+    }
+    for s in &mut cfg.services {
+        if let (Some(m), true) = (s.fwmark, s.matches.is_empty()) {
+            s.matches = members.get(&m).cloned().unwrap_or_default();
+        }
     }
     Ok(())
 }
@@ -179,9 +185,6 @@ pub fn run(
             let mut client = connect()?;
             match spec.what {
                 ListWhat::Table => {
-                    if let Some(ServiceRef::Fwmark(m)) = spec.service {
-                        return Err(fwmark(m));
-                    }
                     let size = if spec.service.is_none() {
                         match client.call(Request::Status) {
                             Ok(Response::Status(st)) => Some(st.conn_capacity),
@@ -195,7 +198,7 @@ pub fn run(
                         Response::Services(v) => v,
                         other => return Err(unexpected("list", other)),
                     };
-                    if let Some(ServiceRef::Addr(k)) = spec.service {
+                    if let Some(k) = spec.service.map(ServiceRef::key) {
                         services.retain(|s| s.key == k);
                         if services.is_empty() {
                             return Err(CtlError::Api(lbcore::api::ApiError::new(
@@ -209,7 +212,7 @@ pub fn run(
                     let configured = running_config(&mut client).ok().map(|cfg| {
                         let mut w = listing::Weights::new();
                         for s in &cfg.services {
-                            let k = lbcore::api::ServiceKey::addr(s.protocol, s.vip, s.port);
+                            let k = lbcore::api::ServiceKey::of(s);
                             for r in &s.real_servers {
                                 w.insert((k, r.address), r.weight);
                             }
