@@ -509,7 +509,6 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             fallback: None,
             sloppy_tcp: false,
             fwmark: None,
-            matches: Vec::new(),
         }),
         Cmd::Service(ServiceCmd::Edit {
             service,

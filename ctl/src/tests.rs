@@ -90,7 +90,6 @@ fn service_add() {
             fallback: None,
             sloppy_tcp: false,
             fwmark: None,
-            matches: Vec::new(),
         })
     );
     // Default scheduler is wlc; --udp, -s and the svc alias.
@@ -107,7 +106,6 @@ fn service_add() {
             fallback: None,
             sloppy_tcp: false,
             fwmark: None,
-            matches: Vec::new(),
         })
     );
     for (name, want) in [

@@ -98,7 +98,6 @@ fn service_add_sends_the_service() {
             fallback: None,
             sloppy_tcp: false,
             fwmark: None,
-            matches: Vec::new(),
         })]
     );
 }

@@ -36,11 +36,16 @@ fn status() -> StatusInfo {
 
 /// The lab's running configuration as lbd saves it, with `services`.
 fn running(services: &str) -> String {
+    running_with(services, "")
+}
+
+/// As [`running`], with more top-level `sections`.
+fn running_with(services: &str, sections: &str) -> String {
     let cfg = lbcore::config::parse(
         &format!(
             r#"(ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
                 address: "198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))],
-                services: [{services}])"#
+                services: [{services}], {sections})"#
         ),
         "running",
     )
@@ -95,7 +100,6 @@ fn seed_001_lines_run_verbatim() {
             fallback: None,
             sloppy_tcp: false,
             fwmark: None,
-            matches: Vec::new(),
         })]
     );
 
@@ -245,8 +249,10 @@ fn save_prints_ipvsadm_save_rules_and_restore_applies_them_at_once() {
 
 /// A persistent service group on 80 and 443, as lbd runs it.
 const GROUP: &str = r#"(fwmark: Some(3), persistence: Some((timeout: 300)),
-    match: [(vip: "198.18.0.100", ports: 80), (vip: "198.18.0.100", ports: 443)],
     real_servers: [(address: "198.18.0.12"), (address: "198.18.0.11", port: Some(80))])"#;
+
+/// What carries mark 3.
+const MARK3: &str = r#"fwmarks: [(mark: 3, match: [(vip: "198.18.0.100", ports: 80), (vip: "198.18.0.100", ports: 443)])]"#;
 
 #[test]
 fn fwmark_services_are_service_groups() {
@@ -279,9 +285,12 @@ fn fwmark_services_are_service_groups() {
     ));
 
     // -Ln lists it as ipvsadm lists a fwmark service; -f 3 picks it.
-    let cfg = running(&format!(
-        r#"(vip: "198.18.0.100", port: 22, real_servers: [(address: "198.18.0.11")]), {GROUP}"#
-    ));
+    let cfg = running_with(
+        &format!(
+            r#"(vip: "198.18.0.100", port: 22, real_servers: [(address: "198.18.0.11")]), {GROUP}"#
+        ),
+        MARK3,
+    );
     let list = vec![
         ServiceInfo {
             members: Vec::new(),
@@ -293,7 +302,7 @@ fn fwmark_services_are_service_groups() {
             reals: vec![real_dr("198.18.0.11")],
         },
         ServiceInfo {
-            members: parse_ron(&cfg).services[1].matches.clone(),
+            members: parse_ron(&cfg).fwmarks[0].matches.clone(),
             key: ServiceKey::group(3),
             scheduler: Scheduler::Wlc,
             persistence: Some(lbcore::config::Persistence::default()),
@@ -354,12 +363,8 @@ fn fwmark_services_are_service_groups() {
 -a -f 3 -r 198.18.0.12:0 -g -w 1
 ";
     assert_eq!(stdout(&out), rules);
-    assert!(
-        stderr(&out).contains("fwmark 3 has members (`match`)"),
-        "{}",
-        stderr(&out)
-    );
-    // Cleared and restored: the same configuration, members included.
+    // Cleared and restored: the same configuration; its `fwmarks` are not
+    // rules, and stay.
     let fake = Fake::start(vec![
         ok(Response::Config(cfg.clone())),
         ok(Response::Applied { generation: 9 }),

@@ -71,8 +71,8 @@ pub fn import(text: &str, shown: &str) -> Result<Imported, ImportError> {
                         imp.notes.push(Note::at(
                             &loc,
                             format!(
-                                "`{t}`: service group fwmark {m} with no members: {}; until \
-                                 they are filled in it takes no packets",
+                                "`{t}`: service group fwmark {m}: {}; until the configuration \
+                                 has one for mark {m}, the group takes no packets",
                                 ipvsadm::GROUP_MEMBERS
                             ),
                         ));

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use lbcore::api::TimeoutEdit;
 use lbcore::config::{
-    CheckKind, Fallback, Forward, GroupMatch, HealthCheck, OnFailure, Persistence, PortRange,
-    Protocol, RealServerConfig, Scheduler, ServiceConfig, VrrpConfig,
+    CheckKind, Fallback, Forward, FwmarkConfig, GroupMatch, HealthCheck, OnFailure, Persistence,
+    PortRange, Protocol, RealServerConfig, Scheduler, ServiceConfig, VrrpConfig,
 };
 
 use super::{
@@ -902,7 +902,7 @@ impl Conv {
         let mut ports: Vec<u16> = svc.real_servers.iter().filter_map(|r| r.port).collect();
         ports.sort_unstable();
         ports.dedup();
-        svc.matches = self
+        let members: Vec<GroupMatch> = self
             .vrrp_vips
             .iter()
             .flat_map(|&vip| {
@@ -917,18 +917,17 @@ impl Conv {
             "lbd reads no firewall marks (under IPVS, iptables rules outside keepalived.conf \
              set mark {mark})"
         );
-        if svc.matches.is_empty() {
+        if members.is_empty() {
             self.note(
                 vs,
                 format!(
-                    "`{what}`: {why}; its members could not be assumed (no VRRP address or no \
-                     real server port): fill in the group's `match` with the VIPs and ports that \
-                     were marked {mark}; until then it takes no packets"
+                    "`{what}`: {why}; what carries it could not be assumed (no VRRP address or \
+                     no real server port): add a `fwmarks` entry for mark {mark} with the VIPs \
+                     and ports that were marked; until then the group takes no packets"
                 ),
             );
         } else {
-            let list = svc
-                .matches
+            let list = members
                 .iter()
                 .map(|m| {
                     let p = match m.protocol {
@@ -944,9 +943,13 @@ impl Conv {
                 format!(
                     "`{what}`: {why}; its members are ASSUMED to be {list} (the VRRP addresses \
                      on the real servers' ports): check them against the rules that set mark \
-                     {mark} and edit the group's `match`"
+                     {mark} and edit the `fwmarks` entry of mark {mark}"
                 ),
             );
+            self.imp.fwmarks.push(FwmarkConfig {
+                mark,
+                matches: members,
+            });
         }
         self.imp.services.push(ImportedService {
             config: svc,
@@ -976,7 +979,6 @@ impl Conv {
             fallback: None,
             sloppy_tcp: false,
             fwmark,
-            matches: Vec::new(),
         };
         // keepalived's default method is NAT.
         let mut method = Forward::Nat;
@@ -1513,12 +1515,7 @@ impl Conv {
         if instances.is_empty() {
             return;
         }
-        let vips: Vec<Ipv4Addr> = self
-            .imp
-            .services
-            .iter()
-            .flat_map(|s| s.config.vips())
-            .collect();
+        let vips: Vec<Ipv4Addr> = self.imp.vips();
         let holds = |n: &Node| {
             n.children()
                 .iter()

@@ -394,7 +394,6 @@ impl Conv {
             fallback: None,
             sloppy_tcp: false,
             fwmark: None,
-            matches: Vec::new(),
         };
         let mut sh = self.global.clone();
         // Settings given in this virtual section override the global ones.

@@ -128,7 +128,6 @@ fn seed_003_keepalived_with_notify_scripts() {
             port: 80,
             protocol: Protocol::Tcp,
             fwmark: None,
-            matches: Vec::new(),
             scheduler: Scheduler::Rr,
             real_servers: vec![
                 real("172.16.0.31", 1, Forward::Dr),
@@ -235,11 +234,14 @@ fn seed_003_fwmark_service_becomes_a_service_group() {
     // The marks were set by iptables, outside keepalived.conf: the members
     // are assumed (the VRRP address on the real servers' port), and said so.
     assert_eq!(
-        g.matches,
-        [lbcore::config::GroupMatch {
-            vip: ip("172.16.0.30"),
-            protocol: Protocol::Tcp,
-            ports: lbcore::config::PortRange::one(80),
+        imp.fwmarks,
+        [lbcore::config::FwmarkConfig {
+            mark: 3,
+            matches: vec![lbcore::config::GroupMatch {
+                vip: ip("172.16.0.30"),
+                protocol: Protocol::Tcp,
+                ports: lbcore::config::PortRange::one(80),
+            }],
         }]
     );
     has_note(
@@ -269,6 +271,7 @@ fn seed_003_fwmark_service_becomes_a_service_group() {
     );
     assert!(top.contains("ASSUMED"), "{top}");
     reads_back(&r);
+    assert_eq!(r.config.fwmarks, imp.fwmarks);
     // On the lab's addresses it is a valid configuration lbd would load.
     let lab = keepalived_text(
         "seeds/003-keepalived-fwmark.conf",
@@ -279,7 +282,7 @@ fn seed_003_fwmark_service_becomes_a_service_group() {
     let r = render(&lab, Some(&lab_base("198.18.0.2")), "keepalived x");
     let parsed = lbcore::config::parse(&r.text, "rendered").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parsed, r.config);
-    assert_eq!(parsed.services[0].matches[0].vip, ip("198.18.0.100"));
+    assert_eq!(parsed.fwmarks[0].matches[0].vip, ip("198.18.0.100"));
 }
 
 #[test]
@@ -288,8 +291,14 @@ fn fwmark_members_that_cannot_be_assumed_are_to_be_filled_in() {
     let text = read("seeds/003-keepalived-fwmark.conf");
     let at = text.find("virtual_server").unwrap();
     let imp = keepalived_text("x.conf", &text[at..], None).unwrap();
-    assert!(imp.services[0].config.matches.is_empty());
-    has_note(&imp.notes, "x.conf", 1, "its members could not be assumed");
+    assert!(imp.fwmarks.is_empty());
+    assert_eq!(imp.services[0].config.fwmark, Some(3));
+    has_note(
+        &imp.notes,
+        "x.conf",
+        1,
+        "what carries it could not be assumed",
+    );
     // NAT (keepalived's default lb_kind) cannot be a group; a mark of 0
     // is none.
     let nat = keepalived_text("x.conf", &text.replace("lb_kind DR", "lb_kind NAT"), None).unwrap();
@@ -315,7 +324,6 @@ fn seed_004_ldirectord() {
             port: 80,
             protocol: Protocol::Tcp,
             fwmark: None,
-            matches: Vec::new(),
             scheduler: Scheduler::Rr,
             real_servers: vec![
                 real("192.168.214.143", 1, Forward::Dr),
@@ -850,17 +858,14 @@ fn ipvsadm_save_corpus() {
     assert_eq!(svcs[4].scheduler, Scheduler::Sed);
     // `-A -f 3`: a service group, its real server with the port -r gave.
     assert_eq!(svcs[3].fwmark, Some(3));
-    assert!(svcs[3].matches.is_empty());
+    assert!(imp.fwmarks.is_empty());
     assert_eq!(svcs[3].real_servers[0].port, None, "198.18.0.11:0");
     assert_eq!(imp.services[1].origin.line, 4);
     for (line, text) in [
         (5, "`-x 1000`"),
         (5, "`-y 100`"),
         (6, "scheduler `dh`"),
-        (
-            8,
-            "service group fwmark 3 with no members: lbd reads no firewall marks",
-        ),
+        (8, "service group fwmark 3: lbd reads no firewall marks"),
     ] {
         has_note(&imp.notes, "saved.rules", line, text);
     }

@@ -173,10 +173,9 @@ fn unsupported(what: impl Into<String>, why: impl Into<String>) -> IpvsError {
 }
 
 /// What ipvsadm's rules cannot say about a service group: which packets
-/// it takes (iptables marks them under IPVS). Shared by -S, -R and the
-/// importers.
-pub const GROUP_MEMBERS: &str = "lbd reads no firewall marks: which VIP:ports the group takes \
-                                 is its `match` list in lbd's configuration";
+/// it takes (iptables marks them under IPVS). Shared by the importers.
+pub const GROUP_MEMBERS: &str = "lbd reads no firewall marks: which VIP:ports carry a mark is \
+                                 said by a `fwmarks` entry in lbd's configuration";
 
 /// ipvsadm's commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1290,8 +1289,9 @@ Options:
   --nosort / --sort               lbd's order / ipvsadm's sorted order (default)
 
   -f / --fwmark-service MARK      a service group (lbd's `fwmark` services):
-                                  the VIP:ports it takes are its `match`
-                                  list in lbd's configuration, not marks
+                                  the VIP:ports that carry the mark are the
+                                  `fwmarks` section of lbd's configuration
+                                  (lbd reads no firewall marks); -C leaves it
 
 Refused, with a message saying why (lbd has no such feature):
   --start-daemon, --stop-daemon, --mcast-interface, --syncid

@@ -69,7 +69,6 @@ pub fn new_service(key: ServiceKey, spec: &ServiceSpec) -> ServiceConfig {
         fallback: None,
         sloppy_tcp: false,
         fwmark: key.fwmark,
-        matches: Vec::new(),
     }
 }
 
@@ -247,9 +246,6 @@ pub fn save(services: &[ServiceConfig], sort: bool) -> (String, Vec<String>) {
             ));
         }
         let mut lost = Vec::new();
-        if !s.matches.is_empty() {
-            lost.push("members (`match`)");
-        }
         if s.health_check.is_some() || s.real_servers.iter().any(|r| r.health_check.is_some()) {
             lost.push("health checks");
         }

@@ -109,20 +109,11 @@ fn running_config(client: &mut Client) -> Result<Config, CtlError> {
 }
 
 /// The rules of `text` (ipvsadm-save's format) applied to `cfg`; the first
-/// failing line is the error, with its number.
-///
-/// ipvsadm's rules cannot say which VIP:ports a service group takes (under
-/// IPVS, iptables marks them): a group that the rules leave without
-/// members (`-C` then `-A -f MARK`) keeps the members the same mark had in
-/// `cfg`, so that save, clear and restore give back the same service.
+/// failing line is the error, with its number. The configuration's
+/// `fwmarks` (what iptables rules are to IPVS) are not rules: they stay.
 pub fn restore_into(cfg: &mut Config, text: &str) -> Result<(), CtlError> {
     let parsed =
         rules::parse_rules(text).map_err(|(n, e)| CtlError::Usage(format!("line {n}: {e}")))?;
-    let members: std::collections::HashMap<u32, Vec<config::GroupMatch>> = cfg
-        .services
-        .iter()
-        .filter_map(|s| Some((s.fwmark?, s.matches.clone())))
-        .collect();
     for (n, cmd) in parsed {
         rules::apply(&mut cfg.services, &mut cfg.timeouts, &cmd).map_err(|e| {
             let kind = match e {
@@ -132,11 +123,6 @@ pub fn restore_into(cfg: &mut Config, text: &str) -> Result<(), CtlError> {
             };
             CtlError::Api(lbcore::api::ApiError::new(kind, format!("line {n}: {e}")))
         })?;
-    }
-    for s in &mut cfg.services {
-        if let (Some(m), true) = (s.fwmark, s.matches.is_empty()) {
-            s.matches = members.get(&m).cloned().unwrap_or_default();
-        }
     }
     Ok(())
 }

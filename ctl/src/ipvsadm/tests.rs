@@ -355,9 +355,8 @@ fn fwmark_services_are_service_groups() {
     let Some(Request::AddService(g)) = change_request(&cmd).unwrap() else {
         panic!("not an AddService");
     };
-    // A group with no members yet: ipvsadm cannot say which packets.
+    // A group: which packets carry mark 3 is lbd's `fwmarks` section.
     assert_eq!(g.fwmark, Some(3));
-    assert!(g.matches.is_empty());
     assert_eq!((g.vip, g.port), (Ipv4Addr::UNSPECIFIED, 0));
     assert_eq!(g.persistence.map(|p| p.timeout), Some(300));
     assert!(lbcore::config::validate(&lbcore::config::Config {
@@ -431,7 +430,6 @@ fn changes_become_lbctls_requests() {
             fallback: None,
             sloppy_tcp: false,
             fwmark: None,
-            matches: Vec::new(),
         }))
     );
     // -E turns persistence off when -p is left out, as IPVS does.
@@ -565,7 +563,6 @@ fn svc(vip: &str, port: u16) -> ServiceConfig {
         fallback: None,
         sloppy_tcp: false,
         fwmark: None,
-        matches: Vec::new(),
     }
 }
 
@@ -689,7 +686,7 @@ fn saved_rules_restore_to_the_same_rules() {
 }
 
 #[test]
-fn group_rules_save_and_restore_to_the_same_rules_and_members() {
+fn group_rules_save_and_restore_to_the_same_rules_and_marks() {
     let text = "\
 -A -t 198.18.0.100:80 -s rr
 -a -t 198.18.0.100:80 -r 198.18.0.11:80 -g -w 1
@@ -707,22 +704,19 @@ fn group_rules_save_and_restore_to_the_same_rules_and_members() {
     let (again, notes) = rules::save(&cfg.services, true);
     assert_eq!(again, text);
     assert!(notes.is_empty(), "{notes:?}");
-    // Group 3 gets members (as lbd's configuration gives them); saved, it
-    // says they are lbd's own; cleared and restored, it keeps them.
-    let members: Vec<lbcore::config::GroupMatch> = ron::from_str(
-        r#"[(vip: "198.18.0.100", ports: 443), (vip: "198.18.0.101", ports: "8000-8009")]"#,
+    // What carries mark 3 (as lbd's configuration says) is not a rule:
+    // cleared and restored, the configuration is the same.
+    cfg.fwmarks = ron::from_str(
+        r#"[(mark: 3, match: [(vip: "198.18.0.100", ports: 443), (vip: "198.18.0.101", ports: "8000-8009")])]"#,
     )
     .unwrap();
-    cfg.services[1].matches = members.clone();
     assert!(lbcore::config::validate(&cfg).is_empty());
-    let (saved, notes) = rules::save(&cfg.services, true);
-    assert_eq!(saved, text);
-    assert_eq!(
-        notes,
-        ["fwmark 3 has members (`match`) that ipvsadm's rules cannot hold; `lbctl save` keeps them"]
-    );
+    assert_eq!(rules::save(&cfg.services, true).0, text);
     let before = cfg.clone();
-    super::run::restore_into(&mut cfg, &format!("-C\n{saved}")).unwrap();
+    super::run::restore_into(&mut cfg, "-C\n").unwrap();
+    assert!(cfg.services.is_empty());
+    assert_eq!(cfg.fwmarks, before.fwmarks);
+    super::run::restore_into(&mut cfg, text).unwrap();
     assert_eq!(cfg, before);
 }
 

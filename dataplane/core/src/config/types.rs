@@ -66,6 +66,62 @@ pub struct Config {
     /// Virtual services (VIP:port) and their real servers.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// Firewall marks without a firewall: which (VIP, protocol, ports)
+    /// carry each mark, where IPVS has iptables rules. A service group
+    /// (`services[].fwmark`) serves its mark's. Like iptables rules, they
+    /// are not services: `ipvsadm -C` leaves them, so a group cleared and
+    /// restored serves the same ports again. Default: [].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fwmarks: Vec<FwmarkConfig>,
+}
+
+/// The (VIP, protocol, ports) that carry one mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FwmarkConfig {
+    pub mark: u32,
+    #[serde(rename = "match")]
+    pub matches: Vec<GroupMatch>,
+}
+
+impl Config {
+    /// What carries mark `mark` (every `fwmarks` entry of it).
+    pub fn marked(&self, mark: u32) -> impl Iterator<Item = &GroupMatch> + '_ {
+        self.fwmarks
+            .iter()
+            .filter(move |f| f.mark == mark)
+            .flat_map(|f| f.matches.iter())
+    }
+
+    /// The addresses service `s` is on: its VIP, or its mark's VIPs (each
+    /// once).
+    pub fn service_vips(&self, s: &ServiceConfig) -> Vec<Ipv4Addr> {
+        let Some(mark) = s.fwmark else {
+            return vec![s.vip];
+        };
+        let mut v: Vec<Ipv4Addr> = Vec::new();
+        for m in self.marked(mark) {
+            if !v.contains(&m.vip) {
+                v.push(m.vip);
+            }
+        }
+        v
+    }
+
+    /// Every (protocol, VIP, port) whose packets service `s` takes (port 0:
+    /// every port of the VIP not taken by another service).
+    pub fn lookup_keys<'a>(
+        &'a self,
+        s: &'a ServiceConfig,
+    ) -> impl Iterator<Item = (Protocol, Ipv4Addr, u16)> + 'a {
+        let own = (!s.is_group()).then_some((s.protocol, s.vip, s.port));
+        let members = s
+            .fwmark
+            .into_iter()
+            .flat_map(move |mark| self.marked(mark))
+            .flat_map(|m| m.ports.ports().map(move |p| (m.protocol, m.vip, p)));
+        own.into_iter().chain(members)
+    }
 }
 
 /// A VRRPv3 instance (RFC 5798) for the services' VIPs. Its
@@ -618,14 +674,11 @@ pub struct ServiceConfig {
     /// persistence). Left out in a service group.
     pub port: u16,
     /// A service group's mark (`ipvsadm -f MARK`, keepalived's
-    /// `virtual_server fwmark MARK`): the number that names it. lbd reads
-    /// no netfilter marks: what the group serves is `match`. `None`: an
-    /// ordinary service on `vip`:`port`.
+    /// `virtual_server fwmark MARK`): the group serves every (VIP,
+    /// protocol, port) that [`Config::fwmarks`] gives this mark, with one
+    /// scheduler and, with persistence, one affinity per client across all
+    /// of them. `None`: an ordinary service on `vip`:`port`.
     pub fwmark: Option<u32>,
-    /// A service group's members: every (VIP, protocol, port) listed here
-    /// is this one service, with one scheduler and, with persistence, one
-    /// affinity per client across all of them. Only with `fwmark`.
-    pub matches: Vec<GroupMatch>,
     /// TCP or UDP. A service group's protocols are its members'.
     pub protocol: Protocol,
     pub scheduler: Scheduler,
@@ -663,8 +716,6 @@ struct ServiceText {
     port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fwmark: Option<u32>,
-    #[serde(rename = "match", default, skip_serializing_if = "Vec::is_empty")]
-    matches: Vec<GroupMatch>,
     #[serde(default = "default_protocol")]
     protocol: Protocol,
     #[serde(default)]
@@ -703,13 +754,12 @@ mod bare_option {
 impl TryFrom<ServiceText> for ServiceConfig {
     type Error = String;
     fn try_from(t: ServiceText) -> Result<ServiceConfig, String> {
-        // A group's stray vip or port is kept for validation to point at
-        // (and so is a `match` whose `fwmark` was forgotten).
-        let group = t.fwmark.is_some() || !t.matches.is_empty();
+        // A group's stray vip or port is kept for validation to point at.
+        let group = t.fwmark.is_some();
         let missing = |f: &str| {
             format!(
-                "missing field named `{f}` (only a service group, with `fwmark` and `match`, \
-                 leaves it out)"
+                "missing field named `{f}` (only a service group, with `fwmark`, leaves it \
+                 out)"
             )
         };
         Ok(ServiceConfig {
@@ -724,7 +774,6 @@ impl TryFrom<ServiceText> for ServiceConfig {
                 None => return Err(missing("port")),
             },
             fwmark: t.fwmark,
-            matches: t.matches,
             protocol: t.protocol,
             scheduler: t.scheduler,
             real_servers: t.real_servers,
@@ -743,7 +792,6 @@ impl From<ServiceConfig> for ServiceText {
             vip: (!group || !s.vip.is_unspecified()).then_some(s.vip),
             port: (!group || s.port != 0).then_some(s.port),
             fwmark: s.fwmark,
-            matches: s.matches,
             protocol: s.protocol,
             scheduler: s.scheduler,
             real_servers: s.real_servers,
@@ -755,11 +803,12 @@ impl From<ServiceConfig> for ServiceText {
     }
 }
 
-/// Most ports all service groups' `match` lists may hold together: each
-/// is one entry of the lookup map every packet consults.
+/// Most ports all `fwmarks` entries may hold together: each is one entry
+/// of the lookup map every packet consults.
 pub const MAX_GROUP_PORTS: usize = 8192;
 
-/// One (VIP, protocol, ports) of a service group.
+/// One (VIP, protocol, ports) that carries a mark (a member of the service
+/// group of that mark).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupMatch {
@@ -868,32 +917,6 @@ impl ServiceConfig {
     /// A service group (it has a `fwmark`).
     pub fn is_group(&self) -> bool {
         self.fwmark.is_some()
-    }
-
-    /// The addresses it serves: its VIP, or its members' (each once).
-    pub fn vips(&self) -> Vec<Ipv4Addr> {
-        if !self.is_group() {
-            return vec![self.vip];
-        }
-        let mut v: Vec<Ipv4Addr> = Vec::new();
-        for m in &self.matches {
-            if !v.contains(&m.vip) {
-                v.push(m.vip);
-            }
-        }
-        v
-    }
-
-    /// Every (protocol, VIP, port) whose packets it takes (port 0: every
-    /// port of the VIP not taken by another service).
-    pub fn lookup_keys(&self) -> impl Iterator<Item = (Protocol, Ipv4Addr, u16)> + '_ {
-        let own = (!self.is_group()).then_some((self.protocol, self.vip, self.port));
-        let members = self
-            .matches
-            .iter()
-            .filter(|_| self.is_group())
-            .flat_map(|m| m.ports.ports().map(move |p| (m.protocol, m.vip, p)));
-        own.into_iter().chain(members)
     }
 
     /// How messages and listings name it: `198.18.0.100:80/tcp`, or

@@ -860,7 +860,7 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             rat("address"),
                             format!("real server {ip} is {why}"),
                         ));
-                    } else if ip == svc.vip || (group && svc.vips().contains(&ip)) {
+                    } else if ip == svc.vip || (group && cfg.service_vips(svc).contains(&ip)) {
                         v.push(Problem::new(
                             rat("address"),
                             format!("real server {ip} is the service's own VIP"),
@@ -1217,7 +1217,7 @@ fn check_tunnel(cfg: &Config, v: &mut Vec<Problem>) {
         ));
     }
     for svc in &cfg.services {
-        for vip in svc.vips().into_iter().filter(|a| inside(*a)) {
+        for vip in cfg.service_vips(svc).into_iter().filter(|a| inside(*a)) {
             v.push(Problem::new(
                 at,
                 format!(

@@ -306,12 +306,18 @@ mod tests {
     }
 
     fn config(services: &str) -> Config {
+        config_with(services, "")
+    }
+
+    /// With more top-level `sections` (`fwmarks: [...]`).
+    fn config_with(services: &str, sections: &str) -> Config {
         let cfg: Config = ron::from_str(&format!(
             r#"(
                 ports: [(name: "ext", device: "net_null0", address: "198.18.0.2/24"),
                         (name: "int", device: "net_null1", address: "198.19.0.1/24")],
                 eal: (cores: "0-2"),
                 services: [{services}],
+                {sections}
             )"#
         ))
         .unwrap();
@@ -330,7 +336,12 @@ mod tests {
     impl Lab {
         /// `n` workers sharing one table (as lbd's workers do).
         fn new(services: &str, n: usize) -> Lab {
-            let cfg = config(services);
+            Lab::with(services, "", n)
+        }
+
+        /// With more top-level configuration `sections`.
+        fn with(services: &str, sections: &str, n: usize) -> Lab {
+            let cfg = config_with(services, sections);
             let neigh = Arc::new(NeighTable::new(64));
             let mut reg = Registry::default();
             let snap =
@@ -492,14 +503,14 @@ mod tests {
     }
 
     /// Ports 80 and 443 of the VIP as one service group, persistent.
-    const GROUP_80_443: &str = r#"(fwmark: Some(3), scheduler: Rr,
-        match: [(vip: "198.18.0.100", ports: 80), (vip: "198.18.0.100", ports: 443)],
+    const GROUP: &str = r#"(fwmark: Some(3), scheduler: Rr,
         persistence: Some((timeout: 10)),
         real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")])"#;
+    const MARK_80_443: &str = r#"fwmarks: [(mark: 3, match: [(vip: "198.18.0.100", ports: 80), (vip: "198.18.0.100", ports: 443)])]"#;
 
     #[test]
     fn a_group_shares_one_template_across_its_ports_and_workers() {
-        let mut l = Lab::new(GROUP_80_443, 2);
+        let mut l = Lab::with(GROUP, MARK_80_443, 2);
         let mut seen = [0usize; 256];
         for c in 1..=8u8 {
             let client = [10, 1, 7, c];
@@ -524,7 +535,7 @@ mod tests {
     #[test]
     fn a_group_template_is_synced_by_member_and_honoured_on_every_port() {
         let q = Arc::new(crossbeam::queue::ArrayQueue::new(64));
-        let mut master = Lab::new(GROUP_80_443, 1);
+        let mut master = Lab::with(GROUP, MARK_80_443, 1);
         let w = master.workers.remove(0).with_sync(q.clone());
         master.workers.push(w);
         let first = master.send(0, [10, 1, 7, 1], 40000, 443, true, 0);
@@ -540,7 +551,7 @@ mod tests {
             (t[0].vip, t[0].vport),
             (Ipv4Addr::new(198, 18, 0, 100), 443)
         );
-        let mut backup = Lab::new(GROUP_80_443, 1);
+        let mut backup = Lab::with(GROUP, MARK_80_443, 1);
         // Move the backup's rr on: both started at the same server, so the
         // backup's own next choice would be the other one.
         assert_eq!(backup.send(0, [10, 9, 9, 9], 40000, 80, true, 0), first);

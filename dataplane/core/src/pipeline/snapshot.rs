@@ -414,7 +414,7 @@ impl Snapshot {
             .iter()
             .enumerate()
             .flat_map(|(i, s)| {
-                s.lookup_keys().map(move |(p, vip, port)| {
+                cfg.lookup_keys(s).map(move |(p, vip, port)| {
                     (service_key(p.ip_proto(), u32::from(vip), port), i as u32)
                 })
             })
@@ -426,7 +426,7 @@ impl Snapshot {
         let mut vips: Vec<u32> = cfg
             .services
             .iter()
-            .flat_map(|s| s.vips())
+            .flat_map(|s| cfg.service_vips(s))
             .map(u32::from)
             .collect();
         vips.sort_unstable();
@@ -772,7 +772,6 @@ mod tests {
             fallback: None,
             sloppy_tcp: false,
             fwmark: None,
-            matches: Vec::new(),
         });
         let b = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();
         assert_eq!(b.services[0].reals[1].id, a.services[0].reals[0].id);
@@ -836,11 +835,17 @@ mod tests {
                     (vip: "198.18.0.100", port: 80, real_servers: [(address: "198.18.0.11")]),
                     (vip: "198.18.0.101", port: 0, persistence: Some(()),
                      real_servers: [(address: "198.18.0.11")]),
-                    (fwmark: Some(3), persistence: Some(()), match: [
+                    (fwmark: Some(3), persistence: Some(()),
+                     real_servers: [(address: "198.18.0.12")]),
+                ],
+                fwmarks: [
+                    (mark: 3, match: [
                         (vip: "198.18.0.101", ports: 80),
                         (vip: "198.18.0.101", ports: "443"),
-                        (vip: "198.18.0.102", protocol: Udp, ports: "8000-8099"),
-                    ], real_servers: [(address: "198.18.0.12")]),
+                    ]),
+                    (mark: 3, match: [(vip: "198.18.0.102", protocol: Udp, ports: "8000-8099")]),
+                    // No service serves mark 5: it takes nothing.
+                    (mark: 5, match: [(vip: "198.18.0.103", ports: 80)]),
                 ],
             )"#,
         )
@@ -865,6 +870,8 @@ mod tests {
         assert_eq!(s.service(6, a(102), 8000), None);
         // Every member VIP is answered for (ARP, ping).
         assert!(s.is_vip(a(102)));
+        assert_eq!(s.service(6, a(103), 80), None);
+        assert!(!s.is_vip(a(103)));
         let g = &s.services[2];
         assert_eq!(
             (g.fwmark, g.vip, g.port),
@@ -881,11 +888,11 @@ mod tests {
                 r#"(
                 ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
                 services: [
-                    (fwmark: Some({first}), match: [(vip: "198.18.0.101", ports: 80)],
-                     real_servers: [(address: "198.18.0.11")]),
-                    (fwmark: Some(9), match: [(vip: "198.18.0.101", ports: 81)],
-                     real_servers: [(address: "198.18.0.11")]),
+                    (fwmark: Some({first}), real_servers: [(address: "198.18.0.11")]),
+                    (fwmark: Some(9), real_servers: [(address: "198.18.0.11")]),
                 ],
+                fwmarks: [(mark: {first}, match: [(vip: "198.18.0.101", ports: 80)]),
+                          (mark: 9, match: [(vip: "198.18.0.101", ports: 81)])],
             )"#
             ))
             .unwrap()

@@ -647,12 +647,9 @@ impl ControlPlane {
                     .unwrap_or_default();
                 ServiceInfo {
                     key,
-                    members: self
-                        .running
-                        .services
-                        .iter()
-                        .find(|c| key.names(c))
-                        .map(|c| c.matches.clone())
+                    members: s
+                        .fwmark
+                        .map(|m| self.running.marked(m).copied().collect())
                         .unwrap_or_default(),
                     scheduler: s.scheduler,
                     persistence: s.persistence,
