@@ -222,9 +222,9 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
     assert!(err.contains("line 1: service"), "{err}");
     assert_eq!(shape(&shell_ok(&lab, &bin, "ipvsadm -Ln")), shape(&before));
     // What lbd has not: refused, by name, nothing changed.
-    let (code, _, err) = shell(&lab, &bin, "ipvsadm -A -f 3 -s rr");
+    let (code, _, err) = shell(&lab, &bin, &format!("ipvsadm -A -u {VIP}:5353 -o"));
     assert_eq!(code, 64);
-    assert!(err.contains("lbd has no fwmark services yet"), "{err}");
+    assert!(err.contains("`-o` is not supported"), "{err}");
     assert_eq!(shape(&shell_ok(&lab, &bin, "ipvsadm -Ln")), shape(&before));
 
     // Seed 004 on a cleared table: the listing the document prints.
