@@ -32,6 +32,12 @@ impl FrameBuf {
 
     /// The frame as the NIC would hand it over (60 bytes).
     #[inline]
+    pub fn frame(&self) -> &[u8] {
+        &self.0[..FRAME_LEN]
+    }
+
+    /// [`frame`](Self::frame), to be rewritten in place.
+    #[inline]
     pub fn frame_mut(&mut self) -> &mut [u8] {
         &mut self.0[..FRAME_LEN]
     }

@@ -35,7 +35,9 @@ use lbcore::config::Config;
 use lbcore::conntrack::{ConnTable, Tick};
 use lbcore::counters::{Counter, WorkerStats};
 use lbcore::neigh::NeighTable;
-use lbcore::pipeline::{Registry, Snapshot, Verdict, Worker, MAX_REAL_SERVERS, MAX_SERVICES};
+use lbcore::pipeline::{
+    Registry, SliceBuf, Snapshot, Verdict, Worker, MAX_REAL_SERVERS, MAX_SERVICES,
+};
 use lbcore::wire::MacAddr;
 use serde::Serialize;
 
@@ -77,8 +79,12 @@ pub struct Params {
     pub syn_percent: u32,
     /// Real servers behind the service (1..=1000).
     pub real_servers: usize,
-    /// Prefetch every frame's table bucket at the start of its burst, before
-    /// processing it (`Worker::prefetch_frame`, as lbd's worker does).
+    /// Process frame by frame (`Worker::process`, the full classifier)
+    /// instead of the burst pipeline lbd runs (`Worker::begin_burst` +
+    /// `process_in_burst`, which prefetches the burst's buckets itself).
+    pub one_frame: bool,
+    /// With `one_frame`: prefetch every frame's table bucket at the start of
+    /// its burst (`Worker::prefetch_frame`).
     pub prefetch: bool,
     /// Experiment: transparent huge pages for large allocations (see
     /// [`thp`]); takes effect only with the `bench` binary's allocator.
@@ -100,6 +106,7 @@ impl Params {
             seconds: None,
             syn_percent: 10,
             real_servers: REAL_SERVERS,
+            one_frame: false,
             prefetch: false,
             hugepages: false,
             seed: 0x1bd_5eed,
@@ -121,6 +128,7 @@ pub struct Report {
     pub flows: u64,
     pub burst: usize,
     pub real_servers: usize,
+    pub one_frame: bool,
     pub prefetch: bool,
     pub hugepages: bool,
     /// Packets processed in the timed part.
@@ -508,17 +516,29 @@ fn time_loop(
         };
         let now: Tick = 1 + (bursts / BURSTS_PER_TICK) as Tick;
         let t0 = clock::ticks();
-        if p.prefetch {
-            // What lbd's worker does before processing a burst.
-            for f in head.iter().chain(tail.iter()) {
-                w.prefetch_frame(&f.0);
+        if p.one_frame {
+            if p.prefetch {
+                for f in head.iter().chain(tail.iter()) {
+                    w.prefetch_frame(f.frame());
+                }
             }
-        }
-        for f in head.iter_mut().chain(tail.iter_mut()) {
-            match black_box(w.process(black_box(f.frame_mut()), 0, now)) {
-                Verdict::Tx(0) => tx += 1,
-                Verdict::Drop(Counter::DropConnTableFull) => refused += 1,
-                _ => {}
+            for f in head.iter_mut().chain(tail.iter_mut()) {
+                match black_box(w.process(black_box(f.frame_mut()), 0, now)) {
+                    Verdict::Tx(0) => tx += 1,
+                    Verdict::Drop(Counter::DropConnTableFull) => refused += 1,
+                    _ => {}
+                }
+            }
+        } else {
+            // What lbd's worker does: both stages of the burst pipeline.
+            w.begin_burst(head.iter().chain(tail.iter()).map(|f| f.frame()), 0);
+            for (i, f) in head.iter_mut().chain(tail.iter_mut()).enumerate() {
+                let mut buf = SliceBuf(black_box(f.frame_mut()));
+                match black_box(w.process_in_burst(i, &mut buf, now)) {
+                    Verdict::Tx(0) => tx += 1,
+                    Verdict::Drop(Counter::DropConnTableFull) => refused += 1,
+                    _ => {}
+                }
             }
         }
         w.housekeeping(now, SWEEP_BUCKETS_BUSY);
@@ -583,6 +603,7 @@ fn time_loop(
         flows: p.flows,
         burst: p.burst,
         real_servers: p.real_servers,
+        one_frame: p.one_frame,
         prefetch: p.prefetch,
         hugepages: p.hugepages,
         packets: done,

@@ -3,7 +3,7 @@
 //! ```text
 //! bench pipeline --workload established --flows 1000000 --packets 20000000
 //! bench all [--repeat 3] [--json]
-//! bench scale --workload established --flows 1000000 --threads 1,2 --prefetch
+//! bench scale --workload established --flows 1000000 --threads 1,2
 //! bench io --duts testpmd-io,lbd --flows 10000 --repeat 3
 //! ```
 
@@ -41,9 +41,13 @@ struct Common {
     /// Mixed workload: percentage of packets that are new SYNs.
     #[arg(long, default_value_t = 10)]
     syn_percent: u32,
-    /// Experiment: prefetch each frame's table bucket at the start of its
-    /// burst (what a batch API in lbcore could do; lbd does not today).
+    /// Process frame by frame through the full classifier
+    /// (`Worker::process`) instead of the burst pipeline lbd runs.
     #[arg(long)]
+    one_frame: bool,
+    /// With --one-frame: prefetch each frame's table bucket at the start of
+    /// its burst first (the burst pipeline always does).
+    #[arg(long, requires = "one_frame")]
     prefetch: bool,
     /// Experiment: back the table and trace with transparent huge pages
     /// (madvise); lbd does not today.
@@ -134,6 +138,7 @@ fn params(workload: Workload, flows: u64, packets: u64, c: &Common) -> Params {
     p.burst = c.burst;
     p.seconds = c.seconds;
     p.syn_percent = c.syn_percent;
+    p.one_frame = c.one_frame;
     p.prefetch = c.prefetch;
     p.hugepages = c.hugepages;
     p.real_servers = c.real_servers;
@@ -198,6 +203,9 @@ fn row(s: &Summary) {
     let mut name = format!("{:?}", p.workload).to_lowercase();
     if p.workload == Workload::Mixed {
         name.push_str(&format!(" ({}% SYN)", p.syn_percent));
+    }
+    if p.one_frame {
+        name.push_str(" +one-frame");
     }
     if p.prefetch {
         name.push_str(" +prefetch");
@@ -349,6 +357,9 @@ fn scale_cmd(
                 .map(|c| c.map_or("-".into(), |c| c.to_string()))
                 .collect();
             let mut name = format!("{workload:?}").to_lowercase();
+            if c.one_frame {
+                name.push_str(" +one-frame");
+            }
             if c.prefetch {
                 name.push_str(" +prefetch");
             }

@@ -232,6 +232,97 @@ impl Counter {
     }
 }
 
+/// The Prometheus metric family a counter is exported in (lbd's
+/// `/metrics`): declared here, next to the counters, so that a new counter
+/// gets its family in the same change. Plain data; lbd renders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricFamily {
+    pub name: &'static str,
+    pub help: &'static str,
+    /// (label name, label value), for families with one label.
+    pub label: Option<(&'static str, &'static str)>,
+}
+
+const PACKETS_HELP: &str =
+    "Frames the workers sent on: forwarded to a real server (DR, tunnel, NAT) or answered (ARP, ICMP echo, ICMP fragmentation needed), ICMP errors about connections relayed, or frames for the director's own host queued for its kernel interface (to_kernel).";
+
+impl Counter {
+    /// Drops all go to `lbd_drops_total{reason}`. Frames that were forwarded or
+    /// answered share `lbd_packets_total{outcome}`, so that the frames received
+    /// (`lbd_rx_frames_total`) are the sum of `lbd_packets_total`, plus the sum
+    /// of `lbd_drops_total`, plus the ARP frames consumed only to learn a MAC.
+    /// The other counters are events of other kinds (connections, ARP learning,
+    /// TX failures) and get metrics of their own, so that no sum over a metric's
+    /// labels mixes kinds. A counter added to lbcore later and not listed here
+    /// still shows up, as `lbd_events_total{event}`.
+    pub fn metric(self) -> MetricFamily {
+        let c = self;
+        let single = |name, help| MetricFamily {
+            name,
+            help,
+            label: None,
+        };
+        let packets = |outcome| MetricFamily {
+            name: "lbd_packets_total",
+            help: PACKETS_HELP,
+            label: Some(("outcome", outcome)),
+        };
+        if c.is_drop() {
+            return MetricFamily {
+                name: "lbd_drops_total",
+                help:
+                    "Frames the workers dropped, by reason (see lbcore::counters for each reason).",
+                label: Some(("reason", c.name().strip_prefix("drop_").unwrap_or(c.name()))),
+            };
+        }
+        match c {
+            Counter::RxFrames => single("lbd_rx_frames_total", "Frames received by the workers."),
+            Counter::FwdDr => packets("forwarded_dr"),
+            Counter::FwdTunnel => packets("forwarded_tunnel"),
+            Counter::FwdNat => packets("forwarded_nat"),
+            Counter::FwdNatReply => packets("forwarded_nat_reply"),
+            Counter::IcmpFragNeededSent => packets("icmp_frag_needed_sent"),
+            Counter::ArpReplied => packets("arp_replied"),
+            Counter::IcmpEchoReplied => packets("icmp_echo_replied"),
+            Counter::IcmpErrorForwarded => packets("icmp_error_forwarded"),
+            Counter::IcmpErrorNatForwarded => packets("icmp_error_nat_forwarded"),
+            Counter::IcmpErrorNatReply => packets("icmp_error_nat_reply"),
+            Counter::ToKernel => packets("to_kernel"),
+            Counter::FwdLocal => packets("forwarded_local"),
+            Counter::LocalFromPeer => packets("local_from_peer"),
+            Counter::FromKernel => single(
+                "lbd_kernel_frames_sent_total",
+                "Frames the director's host sent through the ports' kernel interfaces, transmitted by the workers.",
+            ),
+            Counter::ArpLearned => single(
+                "lbd_arp_learned_total",
+                "ARP packets from which a real server's MAC address was learned or confirmed.",
+            ),
+            Counter::ConnCreated => single(
+                "lbd_connections_created_total",
+                "Connections created (new flows scheduled to a real server).",
+            ),
+            Counter::ConnExpired => single(
+                "lbd_connections_expired_total",
+                "Connections removed from the tables (timed out or closed).",
+            ),
+            Counter::Ipv4WithOptions => single(
+                "lbd_ipv4_options_total",
+                "IPv4 packets carrying options (forwarded untouched).",
+            ),
+            Counter::TxFailed => single(
+                "lbd_tx_failed_total",
+                "Frames the NIC refused to transmit after retries (dropped).",
+            ),
+            _ => MetricFamily {
+                name: "lbd_events_total",
+                help: "Other worker events without a dedicated metric, by counter name.",
+                label: Some(("event", c.name())),
+            },
+        }
+    }
+}
+
 /// Add to a single-writer counter without a locked instruction.
 #[inline(always)]
 pub fn bump(c: &AtomicU64, n: u64) {
@@ -344,6 +435,30 @@ pub fn total(workers: &[std::sync::Arc<WorkerStats>], c: Counter) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_counter_has_its_own_series_in_a_counter_family() {
+        let mut seen = std::collections::HashSet::new();
+        for &c in Counter::ALL {
+            let m = c.metric();
+            assert!(
+                m.name.starts_with("lbd_") && m.name.ends_with("_total"),
+                "{c:?}: {}",
+                m.name
+            );
+            assert!(!m.help.is_empty(), "{c:?}");
+            assert!(seen.insert((m.name, m.label)), "{c:?} shares a series");
+            // One family, one help text and one label name.
+            for &d in Counter::ALL {
+                let n = d.metric();
+                if n.name == m.name {
+                    assert_eq!(n.help, m.help);
+                    assert_eq!(n.label.map(|l| l.0), m.label.map(|l| l.0));
+                }
+            }
+        }
+        assert_eq!(Counter::DropVlan.metric().label, Some(("reason", "vlan")));
+    }
 
     #[test]
     fn names_are_unique_snake_case() {

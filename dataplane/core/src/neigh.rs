@@ -109,7 +109,7 @@ impl NeighTable {
     }
 
     /// Hot path: the resolved MAC of a neighbour, if any.
-    #[inline]
+    #[inline(always)]
     pub fn mac(&self, slot: usize) -> Option<MacAddr> {
         let v = self.slots[slot].mac.load(Relaxed);
         (v & VALID != 0).then(|| unpack(v))

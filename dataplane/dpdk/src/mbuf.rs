@@ -36,14 +36,23 @@ impl Packet {
     /// `m` must point to a valid mbuf that the caller exclusively owns for `'a`.
     #[inline(always)]
     pub(crate) unsafe fn from_ptr<'a>(m: *mut sys::rte_mbuf) -> &'a Packet {
-        &*(ptr::slice_from_raw_parts(m.cast::<MaybeUninit<u8>>(), MBUF_HDR) as *const Packet)
+        // SAFETY: the caller guarantees `m` is a valid mbuf owned for `'a`;
+        // `Packet` is a transparent wrapper over the bytes of its header.
+        unsafe {
+            &*(ptr::slice_from_raw_parts(m.cast::<MaybeUninit<u8>>(), MBUF_HDR) as *const Packet)
+        }
     }
 
     /// # Safety
     /// As [`Packet::from_ptr`], and no other reference to it exists for `'a`.
     #[inline(always)]
     pub(crate) unsafe fn from_ptr_mut<'a>(m: *mut sys::rte_mbuf) -> &'a mut Packet {
-        &mut *(ptr::slice_from_raw_parts_mut(m.cast::<MaybeUninit<u8>>(), MBUF_HDR) as *mut Packet)
+        // SAFETY: as in `from_ptr`; the caller also guarantees no other
+        // reference to the mbuf exists for `'a`.
+        unsafe {
+            &mut *(ptr::slice_from_raw_parts_mut(m.cast::<MaybeUninit<u8>>(), MBUF_HDR)
+                as *mut Packet)
+        }
     }
 
     #[inline(always)]
@@ -274,7 +283,8 @@ impl Mbuf {
     pub unsafe fn from_raw(m: *mut sys::rte_mbuf) -> Mbuf {
         debug_assert!(!m.is_null());
         Mbuf {
-            raw: NonNull::new_unchecked(m),
+            // SAFETY: the caller guarantees `m` is non-null.
+            raw: unsafe { NonNull::new_unchecked(m) },
         }
     }
 

@@ -43,10 +43,10 @@ pub fn from_config(cfg: &Config) -> Vec<String> {
             a.push(p.device.clone());
         }
     }
-    // The kernel exception paths' TAP devices (kernel.rs).
+    // The kernel exception paths' TAP devices (kernel/path.rs).
     for (i, p) in cfg.ports.iter().enumerate() {
         if let Some(k) = &p.kernel {
-            a.push(crate::kernel::vdev_arg(i, k));
+            a.push(crate::kernel::path::vdev_arg(i, k));
         }
     }
     a.extend(e.extra_args.iter().cloned());

@@ -13,21 +13,22 @@
 //! Where things are: the packet path is `lbcore::pipeline`, the connection
 //! table `lbcore::conntrack`, the schedulers `lbcore::sched`; this crate only
 //! wires them to DPDK (`worker.rs`), runs the control loop (`control/`), the
-//! health checks (`health/`), VRRP (`vrrp/`) and the kernel path (`kernel.rs`).
+//! health checks (`health/`), VRRP (`vrrp/`) and the kernel path (`kernel/`).
 
 mod clock;
 mod control;
+mod dataplane;
 mod device;
 mod eal_args;
 mod health;
 mod kernel;
 mod latency;
 mod metrics;
-mod metrics_http;
 mod notify;
 mod preflight;
 mod report;
 mod shared;
+mod snapshot_cell;
 mod sync;
 mod vrrp;
 mod worker;
@@ -35,7 +36,7 @@ mod worker;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
@@ -49,10 +50,11 @@ use lbcore::pipeline::nat::NatState;
 use lbcore::pipeline::{Registry, Snapshot, Worker, MAX_REAL_SERVERS, MAX_SERVICES};
 use tracing::{error, info};
 
+use crate::control::change::{unix_now, ChangeLog, ChangeStatus};
+use crate::dataplane::{Dataplane, CTL_QUEUE_DEPTH, HANDOFF_QUEUE_DEPTH};
 use crate::latency::LatencyCell;
-use crate::shared::{
-    ChangeStatus, PortHandle, Shared, WorkerHandle, CTL_QUEUE_DEPTH, HANDOFF_QUEUE_DEPTH,
-};
+use crate::shared::{PortHandle, Shared, WorkerHandle};
+use crate::snapshot_cell::SnapshotCell;
 
 /// lbd — a DPDK layer-4 load-balancer director (LVS/IPVS style).
 ///
@@ -295,9 +297,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         None => None,
     };
     let socket_path = PathBuf::from(&cfg.control.socket);
-    let listener = control::server::bind(&socket_path, group).map_err(|e| match e {
-        control::server::BindError::Occupied {
-            what: control::server::Occupant::LiveSocket,
+    let listener = control::listen::bind(&socket_path, group).map_err(|e| match e {
+        control::listen::BindError::Occupied {
+            what: control::listen::Occupant::LiveSocket,
             ..
         } => StartError(format!(
             "control.socket: another lbd is already listening on {}; stop that lbd, or give \
@@ -407,10 +409,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     // NAT: one table shared by all workers (two entries per connection),
     // and where each client's packets come from (for the replies).
     let nat_clients = Arc::new(lbcore::neigh::ClientMacs::new(1 << 16));
-    let shared = Arc::new(Shared {
+    let dataplane = Arc::new(Dataplane {
         stop: AtomicBool::new(false),
-        generation: AtomicU64::new(snap.generation),
-        snapshot: Mutex::new(snap.clone()),
+        snapshots: Arc::new(SnapshotCell::new(snap.clone())),
         neigh: neigh.clone(),
         clock: clock::Clock::new(eal.tsc_hz()),
         ctl_tx: (0..cfg.ports.len())
@@ -422,33 +423,36 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         kernel: cfg
             .ports
             .iter()
-            .map(|p| p.kernel.as_ref().map(kernel::KernelPath::new))
+            .map(|p| p.kernel.as_ref().map(kernel::path::KernelPath::new))
             .collect(),
         pool,
-        ports: port_handles,
-        workers: handles,
-        conn_capacity: (per_worker * n_workers) as u64,
         nat_clients: nat_clients.clone(),
         nat: Arc::new(SharedConnTable::new(
             cfg.conn_table.nat_capacity as usize * 2,
             dpdk::tsc::now() ^ 0x4e41_5400,
         )),
         standby: AtomicBool::new(cfg.vrrp.is_some()),
+    });
+    let shared = Arc::new(Shared {
+        dataplane: dataplane.clone(),
+        ports: port_handles,
+        workers: handles,
+        conn_capacity: (per_worker * n_workers) as u64,
         resigning: AtomicBool::new(false),
         resigned: AtomicBool::new(false),
         vrrp: Mutex::new(None),
         sync_configured: cfg.sync.is_some(),
         sync_stats: Default::default(),
-        health: Mutex::new({
+        health: Arc::new(Mutex::new({
             let mut b = health::HealthBook::default();
             b.sync(&cfg, std::time::Instant::now());
             b
-        }),
-        last_change: Mutex::new(ChangeStatus {
+        })),
+        changes: Arc::new(ChangeLog::new(ChangeStatus {
             ok: true,
             message: format!("started with {}", cli.config.display()),
             at_unix: unix_now(),
-        }),
+        })),
     });
     // Connection sync: one record queue per worker, and the socket (bound
     // now, so that a failure stops lbd with a clear message).
@@ -480,7 +484,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             neigh.clone(),
         )
         .with_nat(NatState::new(
-            shared.nat.clone(),
+            dataplane.nat.clone(),
             nat_clients.clone(),
             w,
             n_workers,
@@ -498,7 +502,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             worker: pipeline,
             latency: h.latency.clone(),
             dump: h.dump.clone(),
-            shared: shared.clone(),
+            dataplane: dataplane.clone(),
             burst: cfg.workers.burst as usize,
             kernel_budget: cfg
                 .ports
@@ -506,7 +510,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
                 .map(|p| {
                     p.kernel
                         .as_ref()
-                        .map(|k| kernel::KernelBudget::new(k.rate_pps, queues as usize))
+                        .map(|k| kernel::path::KernelBudget::new(k.rate_pps, queues as usize))
                 })
                 .collect(),
         };
@@ -523,15 +527,15 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             .iter()
             .map(|p| (p.name.clone(), p.port, p.dev.clone()))
             .collect();
-        let shared = shared.clone();
-        device::watch_links(watched, move || shared.stopping())
+        let dataplane = dataplane.clone();
+        device::watch_links(watched, move || dataplane.stopping())
             .map_err(|e| StartError(format!("cannot start the link watcher thread: {e}")))?
     };
     let health_thread = {
-        let shared = shared.clone();
+        let (book, dataplane) = (shared.health.clone(), dataplane.clone());
         std::thread::Builder::new()
             .name("lbd-health".into())
-            .spawn(move || health::run(shared))
+            .spawn(move || health::run(&book, &|| dataplane.stopping()))
             .map_err(|e| StartError(format!("cannot start the health-check thread: {e}")))?
     };
     // VRRP: the speaker's socket is opened now, so that a failure stops lbd
@@ -568,11 +572,11 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     };
     let sync_thread = match (&cfg.sync, sync_socket) {
         (Some(sc), Some(sock)) => {
-            let (shared, sc) = (shared.clone(), sc.clone());
+            let (dataplane, stats, sc) = (dataplane.clone(), shared.sync_stats.clone(), sc.clone());
             Some(
                 std::thread::Builder::new()
                     .name("lbd-sync".into())
-                    .spawn(move || sync::run(shared, sc, sock, sync_queues))
+                    .spawn(move || sync::run(dataplane, stats, sc, sock, sync_queues))
                     .map_err(|e| StartError(format!("cannot start the sync thread: {e}")))?,
             )
         }
@@ -581,8 +585,8 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     let kernel_thread = if taps.is_empty() {
         None
     } else {
-        let shared = shared.clone();
-        Some(std::thread::spawn(move || kernel::run(shared, taps)))
+        let dataplane = dataplane.clone();
+        Some(std::thread::spawn(move || kernel::run(dataplane, taps)))
     };
 
     // SIGINT/SIGTERM stop, SIGHUP reloads. (signal-hook rather than ctrlc:
@@ -593,24 +597,33 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             .map_err(|e| StartError(format!("cannot install signal handler: {e}")))?;
     }
     if let Some(d) = cli.duration {
-        let shared = shared.clone();
+        let dataplane = dataplane.clone();
         std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_secs_f64(d));
-            shared.stop.store(true, Ordering::Relaxed);
+            dataplane.stop.store(true, Ordering::Relaxed);
         });
     }
     // The control plane, on the socket bound before EAL started.
     let plane = Arc::new(Mutex::new(control::plane::ControlPlane::new(
-        shared.clone(),
-        cli.config.clone(),
+        control::plane::PlaneDeps {
+            snapshots: dataplane.snapshots.clone(),
+            neigh: neigh.clone(),
+            counters: control::deps::WorkerCounters(shared.worker_stats()),
+            health: shared.health.clone(),
+            store: Box::new(control::store::FileStore {
+                path: cli.config.clone(),
+            }),
+            changes: shared.changes.clone(),
+            director: Arc::new(control::live::LiveDirector(shared.clone())),
+        },
         cfg.clone(),
         registry,
         port_macs.clone(),
     )));
     let server = {
-        let (plane, shared) = (plane.clone(), shared.clone());
+        let (plane, dataplane) = (plane.clone(), dataplane.clone());
         let path = socket_path.clone();
-        std::thread::spawn(move || control::server::serve(listener, plane, shared, group, path))
+        std::thread::spawn(move || control::server::serve(listener, plane, dataplane, group, path))
     };
     socket_file.hand_over();
     let metrics_thread = match &cfg.metrics.listen {
@@ -641,7 +654,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
                         // Let the kernel path and the workers carry it out.
                         std::thread::sleep(std::time::Duration::from_millis(100));
                     }
-                    shared.stop.store(true, Ordering::Relaxed);
+                    shared.dataplane.stop.store(true, Ordering::Relaxed);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
@@ -691,18 +704,10 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         let _ = port.close();
     }
     emit(&report::render(
-        &shared.current(),
+        &dataplane.current(),
         &port_reports,
         &stats,
-        shared.clock.seconds(),
+        dataplane.clock.seconds(),
     ));
     Ok(())
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

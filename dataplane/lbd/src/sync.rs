@@ -18,7 +18,7 @@ use lbcore::conntrack::sync::{decode, encode, SyncRecord, RECORD_LEN};
 use lbcore::pipeline::sync::{apply, SyncQueue};
 use tracing::{debug, info, warn};
 
-use crate::shared::Shared;
+use crate::dataplane::Dataplane;
 
 /// Records each worker may have waiting.
 pub const QUEUE_DEPTH: usize = 16 * 1024;
@@ -46,7 +46,13 @@ pub fn bind(local: Ipv4Addr, cfg: &SyncConfig) -> Result<UdpSocket, String> {
 }
 
 /// Run until lbd stops.
-pub fn run(shared: Arc<Shared>, cfg: SyncConfig, sock: UdpSocket, queues: Vec<SyncQueue>) {
+pub fn run(
+    dataplane: Arc<Dataplane>,
+    stats: Arc<SyncStats>,
+    cfg: SyncConfig,
+    sock: UdpSocket,
+    queues: Vec<SyncQueue>,
+) {
     let peer = SocketAddrV4::new(cfg.peer, cfg.port);
     let batch = Duration::from_millis(cfg.batch_ms as u64);
     // Bytes per batch the bandwidth allows, as whole records (at least one).
@@ -55,10 +61,9 @@ pub fn run(shared: Arc<Shared>, cfg: SyncConfig, sock: UdpSocket, queues: Vec<Sy
         "sync: with {} every {} ms, at most {} records per batch",
         peer, cfg.batch_ms, per_batch
     );
-    let stats = &shared.sync_stats;
     let mut out: Vec<SyncRecord> = Vec::with_capacity(per_batch);
     let mut buf = vec![0u8; 65536];
-    while !shared.stopping() {
+    while !dataplane.stopping() {
         std::thread::sleep(batch);
         // Receive: store the peer's records.
         loop {
@@ -76,10 +81,10 @@ pub fn run(shared: Arc<Shared>, cfg: SyncConfig, sock: UdpSocket, queues: Vec<Sy
                             continue;
                         }
                     };
-                    let snap = shared.current();
-                    let now = shared.clock.now();
+                    let snap = dataplane.current();
+                    let now = dataplane.clock.now();
                     for r in &recs {
-                        match apply(&shared.nat, &shared.nat_clients, &snap, r, now) {
+                        match apply(&dataplane.nat, &dataplane.nat_clients, &snap, r, now) {
                             Ok(()) => stats.received.fetch_add(1, Relaxed),
                             Err(_) => stats.rejected.fetch_add(1, Relaxed),
                         };

@@ -1,7 +1,8 @@
 //! The poll-mode worker: one per (port, RX queue), pinned to its own lcore.
 //!
 //! The loop: check for a new config snapshot (one relaxed load), read the
-//! clock, pull a burst, run each frame through the sans-IO pipeline, send
+//! clock, pull a burst, run it through the sans-IO burst pipeline (classify
+//! and prefetch the whole burst, then process each frame), send
 //! what is to be sent in one TX burst per port, free the rest in bulk. Once
 //! per loop (not per packet) it also looks at its hand-over mailbox (ICMP
 //! errors other workers could not place), the VRRP standby flag, and, on a
@@ -18,7 +19,10 @@ use dpdk::{MbufBurst, RxQueue, TxQueue};
 use lbcore::counters::{bump, Counter, WorkerStats};
 use lbcore::pipeline::{Verdict, Worker};
 
-use crate::shared::{Handoff, Shared};
+use crate::control::conns::DumpSlot;
+use crate::dataplane::{Dataplane, Handoff};
+use crate::kernel::path::KernelBudget;
+use crate::latency::{LatencyCell, LatencyRecorder};
 
 /// Buckets of the connection table swept per idle poll.
 const SWEEP_BUCKETS_IDLE: usize = 64;
@@ -30,7 +34,7 @@ const TX_RETRIES: usize = 3;
 const HANDOFFS_PER_POLL: usize = 32;
 
 pub struct WorkerCtx {
-    /// This worker's index (into `Shared::workers` and `Shared::handoff`).
+    /// This worker's index (into `Shared::workers` and `Dataplane::handoff`).
     pub index: usize,
     pub port: u16,
     pub queue: u16,
@@ -39,15 +43,15 @@ pub struct WorkerCtx {
     pub tx: Vec<TxPath>,
     pub worker: Worker,
     /// Where this worker publishes its burst latency histogram.
-    pub latency: Arc<crate::latency::LatencyCell>,
+    pub latency: Arc<LatencyCell>,
     /// Connection listings asked by the control socket.
-    pub dump: Arc<crate::control::conns::DumpSlot>,
-    pub shared: Arc<Shared>,
+    pub dump: Arc<DumpSlot>,
+    pub dataplane: Arc<Dataplane>,
     /// Packets pulled per poll (config `workers.burst`, at most 64).
     pub burst: usize,
     /// Per port: this worker's allowance of frames to the port's kernel
     /// interface (None: the port has no kernel path).
-    pub kernel_budget: Vec<Option<crate::kernel::KernelBudget>>,
+    pub kernel_budget: Vec<Option<KernelBudget>>,
 }
 
 pub fn run(mut ctx: WorkerCtx) -> i32 {
@@ -58,25 +62,25 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
     let mut generation = ctx.worker.snapshot().generation;
     let stats = ctx.worker.stats().clone();
     let drains_ctl = ctx.queue == 0;
-    let mut latency = crate::latency::LatencyRecorder::new(dpdk::tsc::hz());
-    let mut standby = ctx.shared.standby.load(Relaxed);
+    let mut latency = LatencyRecorder::new(dpdk::tsc::hz());
+    let mut standby = ctx.dataplane.standby.load(Relaxed);
     ctx.worker.set_standby(standby);
-    while !ctx.shared.stopping() {
-        let g = ctx.shared.generation.load(Relaxed);
+    while !ctx.dataplane.stopping() {
+        let g = ctx.dataplane.snapshots.generation();
         if g != generation {
-            ctx.worker.set_snapshot(ctx.shared.current());
+            ctx.worker.set_snapshot(ctx.dataplane.current());
             generation = g;
         }
         // VRRP mastership, flipped by the speaker (one relaxed load of a
         // rarely written flag per loop).
-        let sb = ctx.shared.standby.load(Relaxed);
+        let sb = ctx.dataplane.standby.load(Relaxed);
         if sb != standby {
             ctx.worker.set_standby(sb);
             standby = sb;
         }
-        let now = ctx.shared.clock.now();
+        let now = ctx.dataplane.clock.now();
         ctx.dump.serve(ctx.worker.table(), now);
-        if !ctx.shared.handoff[ctx.index].is_empty() {
+        if !ctx.dataplane.handoff[ctx.index].is_empty() {
             serve_handoffs(&mut ctx, &mut tx, now);
         }
         if drains_ctl {
@@ -95,41 +99,42 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         }
         bump(&stats.busy_polls, 1);
         let t0 = dpdk::tsc::now();
-        // Overlap the burst's table misses: prefetch every flow's bucket
-        // before processing any frame.
-        for i in 0..n {
-            if let Some(d) = rx.data(i) {
-                ctx.worker.prefetch_frame(d);
-            }
-        }
+        // Stage 1 of the burst pipeline: parse and classify every frame and
+        // prefetch its connection bucket, so the burst's table misses
+        // overlap (counts rx_frames for the whole burst).
+        ctx.worker
+            .begin_burst(rx.iter().map(dpdk::Packet::data), ctx.port);
         let worker = &mut ctx.worker;
         let port = ctx.port;
-        let shared = &*ctx.shared;
-        let next = (ctx.index + 1) % shared.handoff.len();
+        let dataplane = &*ctx.dataplane;
+        let next = (ctx.index + 1) % dataplane.handoff.len();
         let budgets = &mut ctx.kernel_budget;
+        let mut i = 0usize;
         rx.drain(|mut m| {
+            let at = i;
+            i += 1;
             // The pipeline sees the first segment only: a chained frame
             // would be parsed truncated (or its tail forwarded unseen).
             // Pools hold the port's largest frame in one mbuf, so only a
             // PMD that chains anyway (virtio's mergeable buffers) gets here.
             if m.nb_segs() != 1 {
-                stats.count(Counter::RxFrames);
                 stats.count(Counter::DropMultiSegment);
                 let _ = drop.push(m);
                 return;
             }
-            let out = match worker.process_buf(&mut MbufBuf(&mut m), port, now) {
+            // Stage 2: this frame's lookup, state update and rewrite.
+            let out = match worker.process_in_burst(at, &mut MbufBuf(&mut m), now) {
                 Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
                 Verdict::Handoff => {
-                    pass_on(shared, next, m, port, 1, &stats);
+                    pass_on(dataplane, next, m, port, 1, &stats);
                     return;
                 }
                 Verdict::Kernel => {
-                    to_kernel(shared, budgets, port, m, now, &stats);
+                    to_kernel(dataplane, budgets, port, m, now, &stats);
                     return;
                 }
                 Verdict::Local { port: p, peer } => {
-                    to_local(shared, p, peer, m, &stats);
+                    to_local(dataplane, p, peer, m, &stats);
                     return;
                 }
                 _ => &mut drop,
@@ -168,13 +173,20 @@ fn flush_tx(paths: &mut [TxPath], bursts: &mut [MbufBurst], stats: &WorkerStats)
 
 /// Hand frame `m` (arrived on `port`, already looked up by `hops` workers)
 /// to worker `to`'s mailbox; a full mailbox drops it (counted).
-fn pass_on(shared: &Shared, to: usize, m: dpdk::Mbuf, port: u16, hops: u8, stats: &WorkerStats) {
+fn pass_on(
+    dataplane: &Dataplane,
+    to: usize,
+    m: dpdk::Mbuf,
+    port: u16,
+    hops: u8,
+    stats: &WorkerStats,
+) {
     let h = Handoff {
         mbuf: m,
         port,
         hops,
     };
-    match shared.handoff[to].push(h) {
+    match dataplane.handoff[to].push(h) {
         Ok(()) => stats.count(Counter::IcmpErrorHandedOff),
         // Dropping the hand-over frees its mbuf.
         Err(_) => stats.count(Counter::DropHandoffFull),
@@ -186,10 +198,10 @@ fn pass_on(shared: &Shared, to: usize, m: dpdk::Mbuf, port: u16, hops: u8, stats
 /// worker, or drop when every worker has missed.
 fn serve_handoffs(ctx: &mut WorkerCtx, tx: &mut [MbufBurst], now: lbcore::conntrack::Tick) {
     let n_ports = tx.len();
-    let next = (ctx.index + 1) % ctx.shared.handoff.len();
+    let next = (ctx.index + 1) % ctx.dataplane.handoff.len();
     let stats = ctx.worker.stats().clone();
     for _ in 0..HANDOFFS_PER_POLL {
-        let Some(mut h) = ctx.shared.handoff[ctx.index].pop() else {
+        let Some(mut h) = ctx.dataplane.handoff[ctx.index].pop() else {
             break;
         };
         let v =
@@ -201,7 +213,7 @@ fn serve_handoffs(ctx: &mut WorkerCtx, tx: &mut [MbufBurst], now: lbcore::conntr
                 let _ = tx[p as usize].push(h.mbuf);
             }
             Verdict::Handoff => pass_on(
-                &ctx.shared,
+                &ctx.dataplane,
                 next,
                 h.mbuf,
                 h.port,
@@ -218,15 +230,15 @@ fn serve_handoffs(ctx: &mut WorkerCtx, tx: &mut [MbufBurst], now: lbcore::conntr
 /// Queue frame `m` for the kernel interface of `port`, within this worker's
 /// budget; otherwise drop it (counted).
 fn to_kernel(
-    shared: &Shared,
-    budgets: &mut [Option<crate::kernel::KernelBudget>],
+    dataplane: &Dataplane,
+    budgets: &mut [Option<KernelBudget>],
     port: u16,
     m: dpdk::Mbuf,
     now: lbcore::conntrack::Tick,
     stats: &WorkerStats,
 ) {
     let (Some(Some(k)), Some(Some(budget))) = (
-        shared.kernel.get(port as usize),
+        dataplane.kernel.get(port as usize),
         budgets.get_mut(port as usize),
     ) else {
         // The pipeline only says Kernel for ports with a kernel path.
@@ -245,8 +257,8 @@ fn to_kernel(
 /// Queue VIP traffic for this box's own stack (a local real server, or a
 /// two-box peer's frame) on port `port`'s kernel interface: no budget (it
 /// is scheduled traffic), only the queue's bound.
-fn to_local(shared: &Shared, port: u16, peer: bool, m: dpdk::Mbuf, stats: &WorkerStats) {
-    let Some(Some(k)) = shared.kernel.get(port as usize) else {
+fn to_local(dataplane: &Dataplane, port: u16, peer: bool, m: dpdk::Mbuf, stats: &WorkerStats) {
+    let Some(Some(k)) = dataplane.kernel.get(port as usize) else {
         stats.count(Counter::DropKernelQueueFull);
         return;
     };
@@ -263,7 +275,7 @@ fn to_local(shared: &Shared, port: u16, peer: bool, m: dpdk::Mbuf, stats: &Worke
 /// (the queue-0 worker of each port does this, between bursts).
 fn send_kernel_frames(ctx: &mut WorkerCtx, tx: &mut [MbufBurst]) {
     let p = ctx.port as usize;
-    let Some(Some(k)) = ctx.shared.kernel.get(p) else {
+    let Some(Some(k)) = ctx.dataplane.kernel.get(p) else {
         return;
     };
     if k.from_kernel.is_empty() {
@@ -281,13 +293,13 @@ fn send_kernel_frames(ctx: &mut WorkerCtx, tx: &mut [MbufBurst]) {
 
 /// Transmit frames the control thread queued for this port (ARP requests).
 fn send_control_frames(ctx: &mut WorkerCtx, out: &mut MbufBurst) {
-    let q = &ctx.shared.ctl_tx[ctx.port as usize];
+    let q = &ctx.dataplane.ctl_tx[ctx.port as usize];
     if q.is_empty() {
         return;
     }
     while out.len() < out.capacity() {
         let Some(f) = q.pop() else { break };
-        let Some(mut m) = ctx.shared.pool.alloc() else {
+        let Some(mut m) = ctx.dataplane.pool.alloc() else {
             break;
         };
         match m.append(f.len) {

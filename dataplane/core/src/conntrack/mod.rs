@@ -13,7 +13,7 @@ pub mod sync;
 pub mod table;
 
 pub use flood::{FloodChange, FloodGuard, FloodPolicy};
-pub use state::{tcp_input_only, tcp_nat, ConnState, Dir, TimeoutsMs};
+pub use state::{tcp_input_only, tcp_input_only_u8, tcp_nat, ConnState, Dir, TimeoutsMs};
 pub use table::{tick_reached, Conn, ConnKey, ConnTable, Probe};
 
 /// Milliseconds on the worker's clock (wrapping `u32`).

@@ -58,7 +58,7 @@ impl ConnState {
     ];
 
     #[inline]
-    pub fn from_u8(v: u8) -> ConnState {
+    pub const fn from_u8(v: u8) -> ConnState {
         match v {
             1 => ConnState::SynRecv,
             2 => ConnState::Established,
@@ -145,8 +145,46 @@ impl TimeoutsMs {
 }
 
 /// The transition for one client→server TCP segment (input-only table).
-#[inline]
+/// One load from a table precomputed from [`input_only_rule`] (the hit
+/// path runs this for every segment).
+#[inline(always)]
 pub fn tcp_input_only(state: ConnState, flags: TcpFlags) -> ConnState {
+    ConnState::from_u8(tcp_input_only_u8(state as u8, flags))
+}
+
+/// [`tcp_input_only`] on the state as stored in a table entry (`u8`).
+#[inline(always)]
+pub fn tcp_input_only_u8(state: u8, flags: TcpFlags) -> u8 {
+    INPUT_ONLY[event_index(flags)][state as usize & 15]
+}
+
+/// The flag bits the transitions look at, FIN, SYN, RST (bits 0–2) and ACK
+/// (bit 4), packed into 4 bits.
+#[inline(always)]
+const fn event_index(flags: TcpFlags) -> usize {
+    ((flags.0 & 0x07) | ((flags.0 & 0x10) >> 1)) as usize
+}
+
+/// [`input_only_rule`] for every event index and state (states beyond
+/// LAST_ACK never occur; they map to NONE's row, harmlessly).
+static INPUT_ONLY: [[u8; 16]; 16] = {
+    let mut t = [[0u8; 16]; 16];
+    let mut ev = 0;
+    while ev < 16 {
+        let flags = TcpFlags((ev as u8 & 0x07) | ((ev as u8 & 0x08) << 1));
+        let mut st = 0;
+        while st < 16 {
+            t[ev][st] = input_only_rule(ConnState::from_u8(st as u8), flags) as u8;
+            st += 1;
+        }
+        ev += 1;
+    }
+    t
+};
+
+/// The input-only transition rule itself, as IPVS's table states it (what
+/// [`tcp_input_only`] looks up).
+pub const fn input_only_rule(state: ConnState, flags: TcpFlags) -> ConnState {
     use ConnState::*;
     if flags.rst() {
         return match state {
@@ -257,6 +295,21 @@ pub fn tcp_nat(state: ConnState, dir: Dir, flags: TcpFlags) -> ConnState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_only_table_is_the_rule_for_every_flag_byte() {
+        for st in 0..10u8 {
+            let state = ConnState::from_u8(st);
+            for f in 0..=255u8 {
+                let flags = TcpFlags(f);
+                assert_eq!(
+                    tcp_input_only(state, flags),
+                    input_only_rule(state, flags),
+                    "{state:?} flags {f:#04x}"
+                );
+            }
+        }
+    }
     use ConnState::*;
 
     fn f(syn: bool, fin: bool, ack: bool, rst: bool) -> TcpFlags {

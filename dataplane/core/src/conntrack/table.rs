@@ -52,7 +52,7 @@ impl ConnKey {
     /// aiming at one bucket window). Both key words go through a full 64-bit
     /// finalizer: a plain multiply would leave the low bits (the bucket
     /// index) depending only on the VIP and port, which barely vary.
-    #[inline]
+    #[inline(always)]
     pub fn hash(&self, seed: u64) -> u64 {
         let (k0, k1) = self.words();
         mix64(mix64(k0 ^ seed) ^ k1)
@@ -61,7 +61,7 @@ impl ConnKey {
 
 /// A 64-bit finalizer (xor-shift-multiply rounds): every input bit affects
 /// every output bit.
-#[inline]
+#[inline(always)]
 fn mix64(mut x: u64) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -206,7 +206,7 @@ impl ConnTable {
         self.buckets.len() * core::mem::size_of::<Bucket>()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn hash(&self, key: &ConnKey) -> u64 {
         key.hash(self.seed)
     }
@@ -237,6 +237,38 @@ impl ConnTable {
     #[inline(always)]
     pub fn probe(&mut self, key: &ConnKey, hash: u64, now: Tick) -> Probe {
         let (k0, k1) = key.words();
+        // The hit path: find a live entry for the key with two compares per
+        // entry and nothing else, home window first (new entries go there
+        // while it has room).
+        for home in self.homes(hash) {
+            if let Some(idx) = self.find_live(home, k0, k1, now) {
+                return Probe::Hit(idx);
+            }
+        }
+        self.probe_slow(k0, k1, hash, now)
+    }
+
+    /// The slot of a live entry with key words `(k0, k1)` in the window of
+    /// bucket `home`.
+    #[inline(always)]
+    fn find_live(&self, home: usize, k0: u64, k1: u64, now: Tick) -> Option<usize> {
+        for i in 0..PROBE_BUCKETS {
+            let b = (home + i) & self.mask;
+            let bucket = &self.buckets[b];
+            for s in 0..SLOTS_PER_BUCKET {
+                let c = &bucket.slots[s];
+                if c.k0 == k0 && c.k1 == k1 && !c.is_expired(now) {
+                    return Some(b * SLOTS_PER_BUCKET + s);
+                }
+            }
+        }
+        None
+    }
+
+    /// [`probe`](Self::probe) when neither window holds a live entry for the
+    /// key: look at both again, keeping track of room.
+    #[inline(never)]
+    fn probe_slow(&mut self, k0: u64, k1: u64, hash: u64, now: Tick) -> Probe {
         // Per window: first free entry, first expired entry, free count.
         let mut place = [(None::<usize>, None::<usize>, 0usize); 2];
         for (w, home) in self.homes(hash).into_iter().enumerate() {

@@ -20,8 +20,11 @@
 //!   [`tunnel`].
 
 pub mod buf;
+mod burst;
 mod flood;
+mod flow;
 use flood::NewPacket;
+use flow::Flow;
 pub mod icmp_error;
 pub mod nat;
 pub mod persist;
@@ -34,7 +37,8 @@ use std::sync::Arc;
 
 use crate::config::{Forward, Protocol};
 use crate::conntrack::{
-    tcp_input_only, Conn, ConnKey, ConnState, ConnTable, FloodGuard, Probe, Tick, TimeoutsMs,
+    tcp_input_only, tcp_input_only_u8, Conn, ConnKey, ConnState, ConnTable, FloodGuard, Probe,
+    Tick, TimeoutsMs,
 };
 use crate::counters::{Counter, WorkerStats};
 use crate::neigh::NeighTable;
@@ -48,6 +52,7 @@ use crate::wire::udp::UdpDatagram;
 use crate::wire::{MacAddr, TcpFlags, WireError};
 
 pub use buf::{PacketBuf, SliceBuf};
+pub use burst::MAX_BURST;
 pub use snapshot::{Registry, Snapshot, MAX_REAL_SERVERS, MAX_SERVICES};
 
 /// What to do with a frame after processing.
@@ -137,6 +142,9 @@ pub struct Worker {
     /// The timeouts in force: the snapshot's, with a short SYN_RECV
     /// timeout while the SYN-flood defence is engaged.
     timeouts: TimeoutsMs,
+    /// The burst being processed: each frame's parsed flow, if it has one
+    /// (see [`burst`]).
+    plan: burst::Plan,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -164,6 +172,7 @@ impl Worker {
             sync_out: None,
             flood: FloodGuard::default(),
             timeouts,
+            plan: burst::Plan::new(),
         }
     }
 
@@ -248,7 +257,14 @@ impl Worker {
     /// [`process_handed_off`](Self::process_handed_off).
     #[inline(always)]
     fn run<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
-        let v = match self.classify(pkt.data_mut(), rx_port, now) {
+        let action = self.classify(pkt.data_mut(), rx_port, now);
+        self.complete(pkt, action, rx_port)
+    }
+
+    /// Carry out `action` on the frame in `pkt` and count a drop's reason.
+    #[inline(always)]
+    fn complete<B: PacketBuf>(&mut self, pkt: &mut B, action: Action, rx_port: u16) -> Verdict {
+        let v = match action {
             Action::Done(v) => v,
             Action::Tunnel(e) => self.encapsulate(pkt, &e),
             Action::FragNeeded(mtu) => self.frag_needed(pkt, mtu, rx_port),
@@ -489,7 +505,8 @@ impl Worker {
         Verdict::Tx(rx_port)
     }
 
-    /// TCP/UDP to a VIP: find or create the connection, forward by DR.
+    /// TCP/UDP to a VIP: parse the L4 header, find the service, and go on
+    /// as [`service_flow`](Self::service_flow).
     #[allow(clippy::too_many_arguments)]
     fn service_packet(
         &mut self,
@@ -528,13 +545,35 @@ impl Worker {
             vip: dst,
             vport: dport,
         };
+        let flow = Flow {
+            key,
+            hash: self.table.hash(&key),
+            svc_idx: svc_idx as u16,
+            l4: l4 as u16,
+            l4_end: l4_end as u16,
+            flags,
+        };
+        self.service_flow(frame, &flow, rx_port, now)
+    }
+
+    /// A parsed service packet ([`Flow`]): find or create its connection
+    /// and forward it by its real server's method.
+    #[inline(always)]
+    fn service_flow(&mut self, frame: &mut [u8], flow: &Flow, rx_port: u16, now: Tick) -> Action {
+        let Flow {
+            key, hash, flags, ..
+        } = *flow;
+        let (svc_idx, l4, l4_end) = (
+            flow.svc_idx as usize,
+            flow.l4 as usize,
+            flow.l4_end as usize,
+        );
         if self.snap.has_nat {
             if let Some(a) = self.nat_request(frame, &key, svc_idx, l4, l4_end, flags, now) {
                 return a;
             }
         }
-        let hash = self.table.hash(&key);
-        let is_tcp = proto == ipv4::PROTO_TCP;
+        let is_tcp = flow.is_tcp();
         let rs = match self.table.probe(&key, hash, now) {
             Probe::Hit(slot) => {
                 let c = *self.table.get(slot);
@@ -657,28 +696,36 @@ impl Worker {
     /// Advance an existing connection's state and refresh its timeout.
     #[inline(always)]
     fn update_conn(&mut self, slot: usize, is_tcp: bool, flags: TcpFlags, now: Tick) {
-        let timeouts = self.timeouts;
         let c = self.table.get_mut(slot);
-        let old = ConnState::from_u8(c.state);
+        let old = c.state;
         let new = if is_tcp {
-            tcp_input_only(old, flags)
+            tcp_input_only_u8(old, flags)
         } else {
             old
         };
-        let changed = new != old;
-        if changed {
-            c.state = new as u8;
-            let active = new.is_active();
-            if active != c.active {
-                let st = &self.stats.rs[c.rs as usize];
-                let d = if active { 1 } else { -1 };
-                st.add_active(d);
-                st.add_inactive(-d);
-                c.active = active;
-            }
+        let new = ConnState::from_u8(new);
+        c.expires = now.wrapping_add(new.timeout_ms(&self.timeouts));
+        if new as u8 != old {
+            self.conn_state_changed(slot, new);
         }
-        c.expires = now.wrapping_add(new.timeout_ms(&timeouts));
-        if changed && self.sync_out.is_some() {
+    }
+
+    /// The state of the connection at `slot` becomes `new`: move it between
+    /// ActiveConn and InActConn, and tell the sync peer. A few times per
+    /// connection, not per packet: out of line.
+    #[inline(never)]
+    fn conn_state_changed(&mut self, slot: usize, new: ConnState) {
+        let c = self.table.get_mut(slot);
+        c.state = new as u8;
+        let active = new.is_active();
+        if active != c.active {
+            let st = &self.stats.rs[c.rs as usize];
+            let d = if active { 1 } else { -1 };
+            st.add_active(d);
+            st.add_inactive(-d);
+            c.active = active;
+        }
+        if self.sync_out.is_some() {
             self.sync_slot(slot, new);
         }
     }
@@ -693,14 +740,22 @@ impl Worker {
     }
 
     /// Send to real server `rs` by its forwarding method.
-    #[inline]
+    #[inline(always)]
     fn forward(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize, key: &ConnKey) -> Action {
-        match self.snap.route(rs) {
-            Some(route) if route.local => self.forward_local(frame.len(), rs, svc_idx, route.port),
-            Some(route) if route.forward == Forward::Tunnel => {
-                self.forward_tunnel(frame, rs, route, svc_idx, key)
-            }
-            _ => self.forward_dr(frame, rs, svc_idx).into(),
+        let Some(route) = self.snap.route_ref(rs) else {
+            return Verdict::Drop(Counter::DropRealServerGone).into();
+        };
+        if route.forward == Forward::Dr && !route.local {
+            return self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr).into();
+        }
+        let route = *route;
+        if route.local {
+            self.forward_local(frame.len(), rs, svc_idx, route.port)
+        } else if route.forward == Forward::Tunnel {
+            self.forward_tunnel(frame, rs, route, svc_idx, key)
+        } else {
+            self.dr_to(frame, &route, rs, svc_idx, Counter::FwdDr)
+                .into()
         }
     }
 
@@ -714,26 +769,34 @@ impl Worker {
         Verdict::Local { port, peer: false }.into()
     }
 
-    /// DR: the real server's MAC as destination, our port's as source; IP and
-    /// L4 untouched.
-    #[inline]
-    fn forward_dr(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize) -> Verdict {
-        self.forward_dr_as(frame, rs, svc_idx, Counter::FwdDr)
-    }
-
-    /// [`forward_dr`](Self::forward_dr), counting `outcome` when sent.
+    /// [`dr_to`](Self::dr_to) real server `rs`, counting `outcome` when
+    /// sent.
     #[inline]
     fn forward_dr_as(
-        &mut self,
+        &self,
         frame: &mut [u8],
         rs: u32,
         svc_idx: usize,
         outcome: Counter,
     ) -> Verdict {
+        match self.snap.route_ref(rs) {
+            Some(route) => self.dr_to(frame, route, rs, svc_idx, outcome),
+            None => Verdict::Drop(Counter::DropRealServerGone),
+        }
+    }
+
+    /// DR: the real server's MAC as destination, our port's as source; IP and
+    /// L4 untouched. Counts `outcome` when sent.
+    #[inline(always)]
+    fn dr_to(
+        &self,
+        frame: &mut [u8],
+        route: &snapshot::RsRoute,
+        rs: u32,
+        svc_idx: usize,
+        outcome: Counter,
+    ) -> Verdict {
         let snap = &*self.snap;
-        let Some(route) = snap.route(rs) else {
-            return Verdict::Drop(Counter::DropRealServerGone);
-        };
         let Some(mac) = self.neigh.mac(route.neigh as usize) else {
             self.neigh.want(route.neigh as usize);
             return Verdict::Drop(Counter::DropNeighUnresolved);

@@ -479,7 +479,7 @@ impl Snapshot {
     /// The service index for a packet's (protocol, destination, port): the
     /// service (or service group) on that port, or else the VIP's service
     /// on all ports (port 0).
-    #[inline]
+    #[inline(always)]
     pub fn service(&self, proto: u8, vip: u32, port: u16) -> Option<usize> {
         self.service_map
             .get(service_key(proto, vip, port))
@@ -499,7 +499,7 @@ impl Snapshot {
         ip >= self.vip_range.0 && ip <= self.vip_range.1 && self.is_vip(ip)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn is_vip(&self, ip: u32) -> bool {
         // Few VIPs: a linear scan of a sorted small vector beats hashing.
         if self.vips.len() <= 16 {
@@ -526,7 +526,13 @@ impl Snapshot {
 
     #[inline]
     pub fn route(&self, rs: u32) -> Option<RsRoute> {
-        self.routes.get(rs as usize).copied().flatten()
+        self.route_ref(rs).copied()
+    }
+
+    /// [`route`](Self::route), borrowed (the hit path copies nothing).
+    #[inline(always)]
+    pub fn route_ref(&self, rs: u32) -> Option<&RsRoute> {
+        self.routes.get(rs as usize).and_then(Option::as_ref)
     }
 
     /// Whether `mac` is one of our ports' other than `rx_port` (a frame
@@ -653,7 +659,7 @@ fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Table
     )
 }
 
-#[inline]
+#[inline(always)]
 fn service_key(proto: u8, vip: u32, port: u16) -> u64 {
     ((vip as u64) << 24) | ((port as u64) << 8) | proto as u64 | (1 << 63)
 }
@@ -676,7 +682,7 @@ impl FlatMap {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn slot(&self, key: u64) -> usize {
         (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
     }
@@ -690,7 +696,7 @@ impl FlatMap {
         self.vals[i] = val;
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&self, key: u64) -> Option<u32> {
         let mut i = self.slot(key);
         loop {

@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 /// Per-frame accounting checks, shared with the fuzz harness.
 #[path = "../../tests/support/accounting.rs"]
 mod accounting;
+mod burst;
 mod down_server;
 mod flood;
 mod hostile;

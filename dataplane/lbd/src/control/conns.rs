@@ -150,9 +150,13 @@ pub const MAX_LIST: u32 = 20_000;
 /// One listing at a time: jobs share the workers' mailboxes.
 static LISTING: Mutex<()> = Mutex::new(());
 
-/// Control side: list connections from every worker's table.
+/// Control side: list connections from every worker's table, through the
+/// workers' mailboxes `dumps` (in worker order); `conns_live` is the
+/// workers' own connection count, for the total.
 pub fn list(
-    shared: &crate::shared::Shared,
+    dataplane: &crate::dataplane::Dataplane,
+    dumps: &[&DumpSlot],
+    conns_live: u64,
     filter: &lbcore::api::ConnFilter,
     limit: u32,
 ) -> Result<lbcore::api::ConnList, lbcore::api::ApiError> {
@@ -160,7 +164,7 @@ pub fn list(
     use std::time::{Duration, Instant};
 
     let _one = LISTING.lock().unwrap_or_else(|e| e.into_inner());
-    let snap = shared.current();
+    let snap = dataplane.current();
     let state = match &filter.state {
         None => None,
         Some(name) => Some(
@@ -199,20 +203,20 @@ pub fn list(
         state,
     };
     let limit = limit.min(MAX_LIST) as usize;
-    for w in &shared.workers {
-        w.dump.post(DumpJob::new(raw.clone(), limit));
+    for d in dumps {
+        d.post(DumpJob::new(raw.clone(), limit));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut jobs: Vec<Option<DumpJob>> = (0..shared.workers.len()).map(|_| None).collect();
+    let mut jobs: Vec<Option<DumpJob>> = (0..dumps.len()).map(|_| None).collect();
     while jobs.iter().any(|j| j.is_none()) {
-        for (i, w) in shared.workers.iter().enumerate() {
+        for (i, d) in dumps.iter().enumerate() {
             if jobs[i].is_none() {
-                jobs[i] = w.dump.take_done();
+                jobs[i] = d.take_done();
             }
         }
-        if Instant::now() > deadline || shared.stopping() {
-            for w in &shared.workers {
-                w.dump.cancel();
+        if Instant::now() > deadline || dataplane.stopping() {
+            for d in dumps {
+                d.cancel();
             }
             return Err(ApiError::new(
                 ErrorKind::Internal,
@@ -226,11 +230,11 @@ pub fn list(
     // NAT connections and persistence templates: the shared table can be
     // read from here directly. Templates are listed like `ipvsadm -Lnc`
     // does (state NONE, client port 0), marked `template`.
-    let now = shared.clock.now();
+    let now = dataplane.clock.now();
     let mut templates = 0u64;
     let mut at = Some(0);
     while let Some(start) = at {
-        at = shared.nat.scan(start, 4096, |e| {
+        at = dataplane.nat.scan(start, 4096, |e| {
             // Reply entries duplicate their request; synced entries are the
             // peer director's, waiting to be adopted after a failover.
             if e.flags & (lbcore::pipeline::nat::REPLY_ENTRY | lbcore::pipeline::sync::SYNCED) != 0
@@ -303,13 +307,9 @@ pub fn list(
             });
         }
     }
-    let total = shared
-        .workers
-        .iter()
-        .map(|w| w.stats.conns_live.load(Ordering::Relaxed))
-        .sum::<u64>()
+    let total = conns_live
         // Two entries per NAT connection, one per template.
-        + (shared.nat.len() as u64).saturating_sub(templates) / 2
+        + (dataplane.nat.len() as u64).saturating_sub(templates) / 2
         + templates;
     Ok(ConnList {
         truncated: matched > out.len() as u64,

@@ -15,7 +15,8 @@ use lbcore::wire::MacAddr;
 use tracing::{info, warn};
 
 use super::plane::ControlPlane;
-use crate::shared::{CtlFrame, Shared};
+use crate::dataplane::CtlFrame;
+use crate::shared::Shared;
 
 /// How often the control loop runs.
 const PERIOD: Duration = Duration::from_millis(100);
@@ -51,10 +52,11 @@ pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
             let n = p.running().neighbours;
             (n.refresh, n.expire)
         };
-        let now = shared.clock.now();
-        let snap = shared.current();
+        let dp = &*shared.dataplane;
+        let now = dp.clock.now();
+        let snap = dp.current();
         requests.clear();
-        shared.neigh.tick(
+        dp.neigh.tick(
             now,
             ARP_RETRY_MS,
             refresh_s.saturating_mul(1000),
@@ -75,12 +77,12 @@ pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
                 bytes: [0; 64],
             };
             f.len = arp_request(&mut f.bytes, port.mac, port.addr, r.ip) as u16;
-            if shared.ctl_tx[idx].push(f).is_err() {
+            if dp.ctl_tx[idx].push(f).is_err() {
                 warn!(port = %port.name, "control TX queue full; ARP request for {} dropped", r.ip);
             }
         }
         // Log neighbour transitions so operators (and tests) see resolution.
-        for e in shared.neigh.entries() {
+        for e in dp.neigh.entries() {
             let prev = known.insert(e.ip, e.mac);
             if prev != Some(e.mac) {
                 match e.mac {
@@ -90,7 +92,7 @@ pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
                 }
             }
         }
-        known.retain(|ip, _| shared.neigh.entries().iter().any(|e| e.ip == *ip));
+        known.retain(|ip, _| dp.neigh.entries().iter().any(|e| e.ip == *ip));
         std::thread::sleep(PERIOD);
     }
 }

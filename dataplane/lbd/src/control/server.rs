@@ -5,9 +5,10 @@
 //! request that changes something is checked against the peer's credentials
 //! (SO_PEERCRED): only root or members of the configured group may write.
 //!
-//! Binding never destroys a file: only a stale socket (one nobody listens
-//! on) is replaced; a regular file, a directory, a symbolic link or a live
-//! socket at the path is refused with an error saying what is there.
+//! Binding (`listen.rs`) never destroys a file: only a stale socket (one
+//! nobody listens on) is replaced; a regular file, a directory, a symbolic
+//! link or a live socket at the path is refused with an error saying what
+//! is there.
 //!
 //! Robustness: frames above the limit, garbage and truncated frames get an
 //! error reply or a closed connection. Each client has its own thread, and
@@ -20,11 +21,10 @@
 //! idle connections can never lock lbctl out; only when every client is in
 //! the middle of a request is the newcomer told "too many clients".
 
-use std::fmt;
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ use lbcore::api::*;
 use tracing::{debug, info, warn};
 
 use super::plane::ControlPlane;
-use crate::shared::Shared;
+use crate::dataplane::Dataplane;
 
 /// How many clients may be connected at once, and how long one may stay
 /// silent.
@@ -170,162 +170,6 @@ fn may_write(p: &Peer, group: Option<u32>) -> bool {
     p.uid == 0 || group.is_some_and(|g| p.gid == g || groups_of(p.pid).contains(&g))
 }
 
-/// What is at the socket path before binding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Occupant {
-    Nothing,
-    /// A socket nobody listens on, left by an lbd that died: replaced.
-    StaleSocket,
-    /// A socket somebody listens on (another lbd, or another program).
-    LiveSocket,
-    RegularFile,
-    Directory,
-    SymbolicLink,
-    /// A FIFO or a device file.
-    Special,
-}
-
-impl Occupant {
-    fn describe(self) -> &'static str {
-        match self {
-            Occupant::Nothing => "nothing",
-            Occupant::StaleSocket => "a stale socket",
-            Occupant::LiveSocket => "a socket in use",
-            Occupant::RegularFile => "a regular file",
-            Occupant::Directory => "a directory",
-            Occupant::SymbolicLink => "a symbolic link",
-            Occupant::Special => "a FIFO or device file",
-        }
-    }
-}
-
-/// Why the control socket could not be bound.
-#[derive(Debug)]
-pub enum BindError {
-    /// Something lbd must not remove is at the path.
-    Occupied { path: PathBuf, what: Occupant },
-    /// A system call failed.
-    Io {
-        path: PathBuf,
-        doing: &'static str,
-        source: io::Error,
-    },
-}
-
-impl fmt::Display for BindError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BindError::Occupied {
-                path,
-                what: Occupant::LiveSocket,
-            } => write!(
-                f,
-                "another process (another lbd?) is listening on {}; stop it or set another control.socket",
-                path.display()
-            ),
-            BindError::Occupied { path, what } => write!(
-                f,
-                "{} is {}, not a socket; lbd only replaces a stale socket there and leaves \
-                 anything else alone (move it away or set another control.socket)",
-                path.display(),
-                what.describe()
-            ),
-            BindError::Io {
-                path,
-                doing,
-                source,
-            } => write!(f, "cannot {doing} {}: {source}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for BindError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BindError::Io { source, .. } => Some(source),
-            BindError::Occupied { .. } => None,
-        }
-    }
-}
-
-/// Looks at what is at `path` without following a symbolic link. A socket
-/// counts as stale only when connecting to it is refused: any other failure
-/// (permission denied, ...) means we cannot tell, and it is left alone.
-fn occupant(path: &Path) -> io::Result<Occupant> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Occupant::Nothing),
-        Err(e) => return Err(e),
-    };
-    let t = meta.file_type();
-    Ok(if t.is_socket() {
-        match UnixStream::connect(path) {
-            Ok(_) => Occupant::LiveSocket,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Occupant::StaleSocket,
-            Err(e) => return Err(e),
-        }
-    } else if t.is_symlink() {
-        Occupant::SymbolicLink
-    } else if t.is_dir() {
-        Occupant::Directory
-    } else if t.is_file() {
-        Occupant::RegularFile
-    } else {
-        Occupant::Special
-    })
-}
-
-/// Bind the socket with the right permissions. Replaces only a stale socket
-/// (see [`occupant`]); refuses to steal the socket of another running lbd
-/// or to remove anything that is not a socket.
-pub fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, BindError> {
-    let failed = |doing: &'static str, at: &Path| {
-        let path = at.to_path_buf();
-        move |source| BindError::Io {
-            path,
-            doing,
-            source,
-        }
-    };
-    if let Some(dir) = path.parent() {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(failed("create the directory", dir))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
-                .map_err(failed("set the mode of", dir))?;
-            if let Some(g) = group {
-                std::os::unix::fs::chown(dir, Some(0), Some(g))
-                    .map_err(failed("set the group of", dir))?;
-            }
-        }
-    }
-    match occupant(path).map_err(failed("find out what is at", path))? {
-        Occupant::Nothing => {}
-        Occupant::StaleSocket => {
-            std::fs::remove_file(path).map_err(failed("remove the stale socket", path))?;
-        }
-        what => {
-            return Err(BindError::Occupied {
-                path: path.to_path_buf(),
-                what,
-            })
-        }
-    }
-    // SAFETY: umask only changes this process's file-creation mask; set it
-    // so the socket is never world-accessible, even for an instant.
-    let old = unsafe { libc::umask(0o117) };
-    let l = UnixListener::bind(path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
-    let l = l.map_err(failed("bind a socket at", path))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(failed("set the mode of", path))?;
-    if let Some(g) = group {
-        std::os::unix::fs::chown(path, Some(0), Some(g))
-            .map_err(failed("set the group of", path))?;
-    }
-    Ok(l)
-}
-
 /// Answers one request: in lbd the control plane, in tests a stand-in.
 type Handler = dyn Fn(Request) -> Result<Response, ApiError> + Send + Sync;
 
@@ -333,7 +177,7 @@ type Handler = dyn Fn(Request) -> Result<Response, ApiError> + Send + Sync;
 pub fn serve(
     listener: UnixListener,
     plane: Arc<Mutex<ControlPlane>>,
-    shared: Arc<Shared>,
+    dataplane: Arc<Dataplane>,
     group: Option<u32>,
     path: PathBuf,
 ) {
@@ -350,7 +194,7 @@ pub fn serve(
         group,
         LIMITS,
         Arc::new(Clients::default()),
-        &|| shared.stopping(),
+        &|| dataplane.stopping(),
     );
     // Remove our socket, but never whatever someone may have put in its
     // place meanwhile.
@@ -737,6 +581,47 @@ mod refusal_tests {
         assert_eq!(request_name(&Request::Reload), "reload");
         assert_eq!(request_name(&Request::Clear), "clear");
     }
+
+    #[test]
+    fn writes_from_outside_root_and_the_group_never_reach_the_handler() {
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let handler = move |_: Request| {
+            counted.fetch_add(1, Relaxed);
+            Ok(Response::Done)
+        };
+        let body = |request| {
+            serde_json::to_vec(&RequestFrame {
+                version: PROTOCOL_VERSION,
+                request,
+            })
+            .unwrap()
+        };
+        // pid 0: no /proc entry, so no supplementary groups either.
+        let nobody = Peer {
+            pid: 0,
+            uid: 65534,
+            gid: 65534,
+        };
+        let (r, go_on) = respond(&body(Request::Zero), &nobody, &handler, Some(998));
+        assert_eq!(r.unwrap_err().kind, ErrorKind::PermissionDenied);
+        assert!(go_on, "a refused request does not close the connection");
+        assert_eq!(calls.load(Relaxed), 0);
+        // Reading is allowed to anyone who can open the socket.
+        let (r, _) = respond(&body(Request::Status), &nobody, &handler, Some(998));
+        assert_eq!(r.unwrap(), Response::Done);
+        // A member of the control group, and root, may write.
+        let member = Peer { gid: 998, ..nobody };
+        assert!(respond(&body(Request::Zero), &member, &handler, Some(998))
+            .0
+            .is_ok());
+        let root = Peer { uid: 0, ..nobody };
+        assert!(respond(&body(Request::Zero), &root, &handler, None)
+            .0
+            .is_ok());
+        assert_eq!(calls.load(Relaxed), 3);
+    }
 }
 
 /// The answer to one request body, and whether to read another request
@@ -789,7 +674,6 @@ fn respond(
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::os::unix::fs::symlink;
     use std::sync::atomic::AtomicBool;
     use std::sync::Condvar;
 
@@ -811,115 +695,6 @@ mod tests {
         }
     }
 
-    // --- binding -------------------------------------------------------------
-
-    #[test]
-    fn nothing_there_binds() {
-        let dir = scratch("bind-missing");
-        let p = dir.join("lbd.sock");
-        assert_eq!(occupant(&p).unwrap(), Occupant::Nothing);
-        let _l = bind(&p, None).unwrap();
-        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o660);
-        assert_eq!(occupant(&p).unwrap(), Occupant::LiveSocket);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_stale_socket_is_replaced() {
-        let dir = scratch("bind-stale");
-        let p = dir.join("lbd.sock");
-        // A listener that went away leaves its socket file behind.
-        drop(UnixListener::bind(&p).unwrap());
-        assert_eq!(occupant(&p).unwrap(), Occupant::StaleSocket);
-        let l = bind(&p, None).unwrap();
-        let _c = UnixStream::connect(&p).unwrap();
-        assert!(l.accept().is_ok());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_live_socket_is_refused() {
-        let dir = scratch("bind-live");
-        let p = dir.join("lbd.sock");
-        let other = UnixListener::bind(&p).unwrap();
-        let e = bind(&p, None).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                BindError::Occupied {
-                    what: Occupant::LiveSocket,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
-        let msg = e.to_string();
-        assert!(msg.contains(&p.display().to_string()), "{msg}");
-        assert!(msg.contains("listening"), "{msg}");
-        // The other listener still owns its socket.
-        let _c = UnixStream::connect(&p).unwrap();
-        assert!(other.accept().is_ok());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_regular_file_is_refused_and_kept() {
-        let dir = scratch("bind-file");
-        // E.g. control.socket set to the configuration file by mistake.
-        let p = dir.join("lbd.ron");
-        std::fs::write(&p, "(ports: [])").unwrap();
-        let e = bind(&p, None).unwrap_err();
-        let msg = e.to_string();
-        assert!(
-            msg.starts_with(&format!("{} is a regular file, not a socket", p.display())),
-            "{msg}"
-        );
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "(ports: [])");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_directory_is_refused_and_kept() {
-        let dir = scratch("bind-dir");
-        let p = dir.join("lbd.sock");
-        std::fs::create_dir(&p).unwrap();
-        let e = bind(&p, None).unwrap_err();
-        assert!(
-            e.to_string().contains("is a directory, not a socket"),
-            "{e}"
-        );
-        assert!(p.is_dir());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_symbolic_link_is_refused_and_kept() {
-        let dir = scratch("bind-link");
-        let target = dir.join("important");
-        std::fs::write(&target, "keep me").unwrap();
-        let p = dir.join("lbd.sock");
-        symlink(&target, &p).unwrap();
-        let e = bind(&p, None).unwrap_err();
-        assert!(
-            e.to_string().contains("is a symbolic link, not a socket"),
-            "{e}"
-        );
-        assert!(std::fs::symlink_metadata(&p)
-            .unwrap()
-            .file_type()
-            .is_symlink());
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
-        // Even a link to a stale socket: lbd does not follow links here.
-        let sock = dir.join("real.sock");
-        drop(UnixListener::bind(&sock).unwrap());
-        let p2 = dir.join("lbd2.sock");
-        symlink(&sock, &p2).unwrap();
-        assert_eq!(occupant(&p2).unwrap(), Occupant::SymbolicLink);
-        assert!(bind(&p2, None).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
     // --- serving -------------------------------------------------------------
 
     /// A server on a scratch socket with a stand-in handler.
@@ -935,7 +710,7 @@ mod tests {
         fn start(test: &str, limits: Limits, handler: Arc<Handler>) -> Server {
             let dir = scratch(test);
             let path = dir.join("lbd.sock");
-            let listener = bind(&path, None).unwrap();
+            let listener = super::super::listen::bind(&path, None).unwrap();
             let clients = Arc::new(Clients::default());
             let stop = Arc::new(AtomicBool::new(false));
             let (c, st) = (clients.clone(), stop.clone());

@@ -17,7 +17,7 @@ pub mod checks;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel;
@@ -25,8 +25,6 @@ use lbcore::api::{RealHealth, ServiceKey};
 use lbcore::config::{CheckKind, Config, HealthCheck, OnFailure, Protocol};
 use lbcore::pipeline::snapshot::{RealServer, RsHealth, Service};
 use tracing::{info, warn};
-
-use crate::shared::Shared;
 
 /// Threads running checks at once.
 const POOL: usize = 8;
@@ -272,9 +270,8 @@ impl HealthBook {
     }
 }
 
-/// The health scheduler: runs until lbd stops.
-pub fn run(shared: Arc<Shared>) {
-    let book: &Mutex<HealthBook> = &shared.health;
+/// The health scheduler: runs until `stopping()`.
+pub fn run(book: &Mutex<HealthBook>, stopping: &dyn Fn() -> bool) {
     let (job_tx, job_rx) = channel::unbounded::<Job>();
     let (res_tx, res_rx) = channel::unbounded::<(TargetKey, u64, Result<String, String>)>();
     let pool: Vec<_> = (0..POOL)
@@ -291,7 +288,7 @@ pub fn run(shared: Arc<Shared>) {
         })
         .collect();
     drop(res_tx);
-    while !shared.stopping() {
+    while !stopping() {
         let now = Instant::now();
         let jobs = {
             let mut b = book.lock().unwrap_or_else(|e| e.into_inner());

@@ -8,7 +8,7 @@
 //! out of the port. The state machine is in [`machine`]. As master the
 //! director answers ARP for the VIPs and forwards their traffic (after a
 //! burst of gratuitous ARPs); as backup or in fault it does neither
-//! (`Shared::standby`, read by every worker once per loop). Notify commands
+//! (`Dataplane::standby`, read by every worker once per loop). Notify commands
 //! run on every change of state.
 
 pub mod machine;
@@ -28,7 +28,8 @@ use lbcore::wire::MacAddr;
 use tracing::{debug, info, warn};
 
 use self::machine::{Action, Machine, State};
-use crate::shared::{CtlFrame, Shared};
+use crate::dataplane::CtlFrame;
+use crate::shared::Shared;
 
 /// How often the link is looked at (a down link is a fault).
 const LINK_POLL: Duration = Duration::from_millis(500);
@@ -181,7 +182,7 @@ impl Speaker {
     /// The addresses the instance covers: every service's VIP and the
     /// extra addresses, in order, each with the port it is announced on.
     fn addresses(&self) -> Vec<(Ipv4Addr, usize)> {
-        let snap = self.shared.current();
+        let snap = self.shared.dataplane.current();
         let mut v: Vec<(Ipv4Addr, usize)> = snap
             .vip_addresses()
             .map(|a| (a, self.port))
@@ -229,7 +230,7 @@ impl Speaker {
     /// queue-0 workers to send). What does not fit in a port's control
     /// queue now waits in `garp_pending` and goes as room frees up.
     fn garp(&mut self) {
-        let snap = self.shared.current();
+        let snap = self.shared.dataplane.current();
         for (vip, port) in self.addresses() {
             let mac = snap.ports.get(port).map_or(self.mac, |p| p.mac);
             for _ in 0..self.cfg.garp_count {
@@ -261,7 +262,7 @@ impl Speaker {
     /// as they have room.
     fn flush_garps(&mut self) {
         while let Some(&(port, f)) = self.garp_pending.front() {
-            if self.shared.ctl_tx[port].push(f).is_err() {
+            if self.shared.dataplane.ctl_tx[port].push(f).is_err() {
                 break;
             }
             self.garp_pending.pop_front();
@@ -280,7 +281,7 @@ impl Speaker {
     fn enter(&mut self, m: &Machine, s: State, now: Instant) {
         self.transitions += 1;
         let master = s == State::Master;
-        self.shared.standby.store(!master, Relaxed);
+        self.shared.dataplane.standby.store(!master, Relaxed);
         if master {
             self.garp();
             self.garp_at = vec![now + GARP_REPEAT_AFTER];
@@ -442,7 +443,7 @@ fn run(mut sp: Speaker) {
     // skew time instead of three intervals), and stops serving the VIPs.
     let a = m.shutdown();
     sp.apply(&m, a, Instant::now());
-    sp.shared.standby.store(true, Relaxed);
+    sp.shared.dataplane.standby.store(true, Relaxed);
     sp.shared.resigned.store(true, Relaxed);
 }
 

@@ -1,35 +1,19 @@
-//! The Prometheus `/metrics` endpoint.
-//!
-//! A scrape builds a fresh `prometheus::Registry` from what the workers and
-//! the control plane already keep — per-worker counters summed here, port
-//! statistics read from the devices, the current snapshot, the neighbour
-//! table, the workers' latency histograms — and renders it in the text
-//! exposition format. Nothing is registered or updated on the packet path:
-//! scrapes are rare (every few seconds) and pay the whole cost.
-//!
-//! [`render`] only gathers plain data from [`Shared`] into [`MetricInputs`];
-//! [`render_parts`] turns that into text and is what the tests exercise
-//! (a `Shared` needs DPDK ports and a mempool).
-//!
-//! The HTTP side ([`spawn`]) is the bounded server of [`crate::metrics_http`]
-//! on its own thread (`GET /metrics`, `GET /`); it exits once the daemon is
-//! stopping.
+//! Rendering: [`MetricInputs`] to the Prometheus text exposition format.
+//! Pure (no I/O, no locks but the inputs' atomics), so the tests feed it
+//! synthetic inputs and check the text with a strict parser of their own
+//! and with the reference parser (python3-prometheus-client) when present.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 use lbcore::config::Protocol;
-use lbcore::counters::{Counter, WorkerStats};
-use lbcore::neigh::NeighEntry;
-use lbcore::pipeline::Snapshot;
+use lbcore::counters::Counter;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto;
 use prometheus::{GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
-use tracing::{info, warn};
+use tracing::warn;
 
-use crate::metrics_http;
-use crate::shared::{ChangeStatus, Shared};
+use super::inputs::MetricInputs;
 
 /// Upper bounds (seconds) of the burst-latency histogram buckets: 1-2-5
 /// steps from 100 ns (a burst of one frame) to 100 ms (a descheduled core);
@@ -39,179 +23,17 @@ pub const LATENCY_BUCKETS_SECONDS: [f64; 19] = [
     2e-2, 5e-2, 1e-1,
 ];
 
-/// One port's device readings; `None` when the device could not be read
-/// (e.g. during shutdown), in which case its metrics are left out.
-#[derive(Debug, Clone)]
-pub struct PortSample {
-    pub name: String,
-    pub stats: Option<dpdk::PortStats>,
-    pub link_up: Option<bool>,
-    /// The driver's extended stats by name (empty if unreadable).
-    pub xstats: Vec<(String, u64)>,
-    /// Link state changes since start (device.rs's link watcher).
-    pub link_changes: u64,
-}
-
-/// One port's kernel exception path (kernel.rs), as counted by its thread.
-#[derive(Debug, Clone, Default)]
-pub struct KernelSample {
-    pub port: String,
-    pub iface: String,
-    pub rate_pps: u32,
-    pub delivered: u64,
-    pub tap_refused: u64,
-    pub sent_by_kernel: u64,
-    pub from_kernel_full: u64,
-}
-
-/// One health-checked real server (health/).
-#[derive(Debug, Clone)]
-pub struct HealthSample {
-    /// Service label, as in the other per-service metrics.
-    pub service: String,
-    /// "address:port".
-    pub real_server: String,
-    pub up: bool,
-    pub transitions: u64,
-}
-
-/// Everything a scrape reports, as plain data.
-pub struct MetricInputs {
-    /// Connection sync: (event, records or datagrams), when configured.
-    pub sync: Vec<(&'static str, u64)>,
-    /// The VRRP instance, when configured.
-    pub vrrp: Option<lbcore::api::VrrpInfo>,
-    /// Health-checked real servers.
-    pub health: Vec<HealthSample>,
-    pub ports: Vec<PortSample>,
-    /// The ports that have a kernel exception path.
-    pub kernel: Vec<KernelSample>,
-    /// Per worker, in worker-index order.
-    pub workers: Vec<Arc<WorkerStats>>,
-    /// Per worker (same order): cumulative burst latency in TSC cycles.
-    pub latency: Vec<Histogram<u64>>,
-    /// TSC frequency; 0 (unknown) leaves the latency histogram out.
-    pub tsc_hz: u64,
-    pub snapshot: Arc<Snapshot>,
-    pub neighbours: Vec<NeighEntry>,
-    pub generation: u64,
-    pub last_change: ChangeStatus,
-    pub conn_capacity: u64,
-    pub uptime_s: f64,
-}
-
-/// Read everything a scrape needs from `shared`. Takes, one at a time and
-/// briefly, the snapshot mutex, each worker's latency mutex (to clone the
-/// histogram: a worker that finds it busy just publishes a burst later), the
-/// last-change mutex and DPDK's port control lock.
-pub fn gather(shared: &Shared) -> MetricInputs {
-    let ports = shared
-        .ports
-        .iter()
-        .map(|p| PortSample {
-            name: p.name.clone(),
-            stats: p.port.stats().ok(),
-            link_up: p.port.link().ok().map(|l| l.up),
-            xstats: p.port.xstats().unwrap_or_default(),
-            link_changes: p
-                .dev
-                .link_changes
-                .load(std::sync::atomic::Ordering::Relaxed),
-        })
-        .collect();
-    let latency = shared
-        .workers
-        .iter()
-        .map(|w| {
-            w.latency
-                .hist
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-        })
-        .collect();
-    MetricInputs {
-        sync: {
-            let s = &shared.sync_stats;
-            [
-                ("sent", s.sent.load(Relaxed)),
-                ("received", s.received.load(Relaxed)),
-                ("rejected", s.rejected.load(Relaxed)),
-                ("bad_datagram", s.bad_datagrams.load(Relaxed)),
-                ("send_error", s.send_errors.load(Relaxed)),
-            ]
-            .into_iter()
-            .filter(|_| shared.sync_configured)
-            .collect()
-        },
-        vrrp: shared
-            .vrrp
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone(),
-        health: shared
-            .health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .targets()
-            .map(|((svc, addr, port), t)| HealthSample {
-                service: service_label(svc),
-                real_server: format!("{addr}:{port}"),
-                up: t.up,
-                transitions: t.transitions,
-            })
-            .collect(),
-        ports,
-        kernel: kernel_samples(shared),
-        workers: shared.worker_stats(),
-        latency,
-        tsc_hz: dpdk::tsc::hz(),
-        snapshot: shared.current(),
-        neighbours: shared.neigh.entries(),
-        generation: shared.generation.load(Relaxed),
-        last_change: shared.last_change(),
-        conn_capacity: shared.conn_capacity,
-        uptime_s: shared.clock.seconds(),
-    }
-}
-
-/// The kernel exception paths' own counters.
-pub fn kernel_samples(shared: &Shared) -> Vec<KernelSample> {
-    shared
-        .ports
-        .iter()
-        .zip(&shared.kernel)
-        .filter_map(|(p, k)| {
-            let k = k.as_ref()?;
-            Some(KernelSample {
-                port: p.name.clone(),
-                iface: k.iface.clone(),
-                rate_pps: k.rate_pps,
-                delivered: k.delivered.load(Relaxed),
-                tap_refused: k.tap_refused.load(Relaxed),
-                sent_by_kernel: k.sent_by_kernel.load(Relaxed),
-                from_kernel_full: k.from_kernel_full.load(Relaxed),
-            })
-        })
-        .collect()
-}
-
-/// The current metrics in the Prometheus text format.
-pub fn render(shared: &Shared) -> String {
-    render_parts(&gather(shared))
-}
-
 /// Render `m` in the Prometheus text format. Cannot fail in practice (names
 /// and labels are fixed); if it ever did, the text is a single comment
 /// saying why, which Prometheus accepts as an empty scrape.
-pub fn render_parts(m: &MetricInputs) -> String {
-    try_render_parts(m).unwrap_or_else(|e| {
+pub fn render(m: &MetricInputs) -> String {
+    try_render(m).unwrap_or_else(|e| {
         warn!("metrics: cannot render: {e}");
         format!("# lbd: cannot render metrics: {e}\n")
     })
 }
 
-fn try_render_parts(m: &MetricInputs) -> prometheus::Result<String> {
+fn try_render(m: &MetricInputs) -> prometheus::Result<String> {
     let reg = Registry::new();
     let b = Builder { reg: &reg };
     ports(&b, m)?;
@@ -401,95 +223,12 @@ fn kernel_paths(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     Ok(())
 }
 
-/// Where a worker counter is exported.
-struct Dest {
-    name: &'static str,
-    help: &'static str,
-    /// (label name, label value), for families with one label.
-    label: Option<(&'static str, &'static str)>,
-}
-
-const PACKETS_HELP: &str =
-    "Frames the workers sent on: forwarded to a real server (DR, tunnel, NAT) or answered (ARP, ICMP echo, ICMP fragmentation needed), ICMP errors about connections relayed, or frames for the director's own host queued for its kernel interface (to_kernel).";
-
-/// Drops all go to `lbd_drops_total{reason}`. Frames that were forwarded or
-/// answered share `lbd_packets_total{outcome}`, so that the frames received
-/// (`lbd_rx_frames_total`) are the sum of `lbd_packets_total`, plus the sum
-/// of `lbd_drops_total`, plus the ARP frames consumed only to learn a MAC.
-/// The other counters are events of other kinds (connections, ARP learning,
-/// TX failures) and get metrics of their own, so that no sum over a metric's
-/// labels mixes kinds. A counter added to lbcore later and not listed here
-/// still shows up, as `lbd_events_total{event}`.
-fn destination(c: Counter) -> Dest {
-    let single = |name, help| Dest {
-        name,
-        help,
-        label: None,
-    };
-    let packets = |outcome| Dest {
-        name: "lbd_packets_total",
-        help: PACKETS_HELP,
-        label: Some(("outcome", outcome)),
-    };
-    if c.is_drop() {
-        return Dest {
-            name: "lbd_drops_total",
-            help: "Frames the workers dropped, by reason (see lbcore::counters for each reason).",
-            label: Some(("reason", c.name().strip_prefix("drop_").unwrap_or(c.name()))),
-        };
-    }
-    match c {
-        Counter::RxFrames => single("lbd_rx_frames_total", "Frames received by the workers."),
-        Counter::FwdDr => packets("forwarded_dr"),
-        Counter::FwdTunnel => packets("forwarded_tunnel"),
-        Counter::FwdNat => packets("forwarded_nat"),
-        Counter::FwdNatReply => packets("forwarded_nat_reply"),
-        Counter::IcmpFragNeededSent => packets("icmp_frag_needed_sent"),
-        Counter::ArpReplied => packets("arp_replied"),
-        Counter::IcmpEchoReplied => packets("icmp_echo_replied"),
-        Counter::IcmpErrorForwarded => packets("icmp_error_forwarded"),
-        Counter::IcmpErrorNatForwarded => packets("icmp_error_nat_forwarded"),
-        Counter::IcmpErrorNatReply => packets("icmp_error_nat_reply"),
-        Counter::ToKernel => packets("to_kernel"),
-        Counter::FwdLocal => packets("forwarded_local"),
-        Counter::LocalFromPeer => packets("local_from_peer"),
-        Counter::FromKernel => single(
-            "lbd_kernel_frames_sent_total",
-            "Frames the director's host sent through the ports' kernel interfaces, transmitted by the workers.",
-        ),
-        Counter::ArpLearned => single(
-            "lbd_arp_learned_total",
-            "ARP packets from which a real server's MAC address was learned or confirmed.",
-        ),
-        Counter::ConnCreated => single(
-            "lbd_connections_created_total",
-            "Connections created (new flows scheduled to a real server).",
-        ),
-        Counter::ConnExpired => single(
-            "lbd_connections_expired_total",
-            "Connections removed from the tables (timed out or closed).",
-        ),
-        Counter::Ipv4WithOptions => single(
-            "lbd_ipv4_options_total",
-            "IPv4 packets carrying options (forwarded untouched).",
-        ),
-        Counter::TxFailed => single(
-            "lbd_tx_failed_total",
-            "Frames the NIC refused to transmit after retries (dropped).",
-        ),
-        _ => Dest {
-            name: "lbd_events_total",
-            help: "Other worker events without a dedicated metric, by counter name.",
-            label: Some(("event", c.name())),
-        },
-    }
-}
-
+/// Worker counters, each in the family `Counter::metric` declares for it.
 fn counters(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     let mut families: Vec<(&'static str, IntCounterVec)> = Vec::new();
     for &c in Counter::ALL {
         let v: u64 = m.workers.iter().map(|w| w.get(c)).sum();
-        let d = destination(c);
+        let d = c.metric();
         let i = match families.iter().position(|(n, _)| *n == d.name) {
             Some(i) => i,
             None => {
@@ -505,7 +244,7 @@ fn counters(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
 }
 
 /// `tcp/198.18.0.100:80`, or `fwmark/3` for a service group.
-fn service_label(svc: &lbcore::api::ServiceKey) -> String {
+pub(super) fn service_label(svc: &lbcore::api::ServiceKey) -> String {
     if let Some(m) = svc.fwmark {
         return format!("fwmark/{m}");
     }
@@ -840,37 +579,15 @@ fn state(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------
-// HTTP
-
-/// Serve `/metrics` on `listen` (e.g. `"127.0.0.1:9300"`) from a thread of
-/// its own until `shared.stopping()`, with the bounds of
-/// [`metrics_http::LIMITS`]. Binding happens before this returns, so an
-/// address in use is reported to the caller. Each scrape also reports the
-/// HTTP server's own counters (connections refused, timed out, ...).
-pub fn spawn(listen: &str, shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let server = metrics_http::bind(listen, metrics_http::LIMITS)?;
-    let shown = server
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| listen.to_owned());
-    let stats = server.stats();
-    let handle = std::thread::Builder::new()
-        .name("lbd-metrics".to_owned())
-        .spawn(move || {
-            server.serve(&|| shared.stopping(), &|| {
-                let mut text = render(&shared);
-                text.push_str(&stats.render());
-                text
-            });
-        })?;
-    info!("metrics: serving http://{shown}/metrics");
-    Ok(handle)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::inputs::{HealthSample, KernelSample, PortSample};
     use super::*;
+    use std::sync::Arc;
+
+    use crate::control::change::ChangeStatus;
+    use lbcore::counters::WorkerStats;
+    use lbcore::pipeline::Snapshot;
     use std::collections::{HashMap, HashSet};
     use std::io::Write;
     use std::net::Ipv4Addr;
@@ -1251,7 +968,7 @@ mod tests {
 
     #[test]
     fn text_is_well_formed_and_conventional() {
-        let text = render_parts(&lab().inputs);
+        let text = render(&lab().inputs);
         let p = parse(&text);
         assert!(p.samples.len() > 50, "{text}");
         for (name, ty) in &p.types {
@@ -1271,7 +988,7 @@ mod tests {
 
     #[test]
     fn counters_are_summed_over_workers() {
-        let p = parse(&render_parts(&lab().inputs));
+        let p = parse(&render(&lab().inputs));
         assert_eq!(p.get("lbd_rx_frames_total", &[]), 150.0);
         assert_eq!(
             p.get("lbd_packets_total", &[("outcome", "forwarded_dr")]),
@@ -1317,7 +1034,7 @@ mod tests {
 
     #[test]
     fn services_and_real_servers() {
-        let p = parse(&render_parts(&lab().inputs));
+        let p = parse(&render(&lab().inputs));
         let web = [("service", "tcp/198.18.0.100:80")];
         assert_eq!(p.get("lbd_service_connections_total", &web), 22.0);
         assert_eq!(p.get("lbd_service_packets_total", &web), 220.0);
@@ -1362,7 +1079,7 @@ mod tests {
 
     #[test]
     fn ports_workers_and_state() {
-        let p = parse(&render_parts(&lab().inputs));
+        let p = parse(&render(&lab().inputs));
         let rx = [("port", "lan0"), ("direction", "rx")];
         let tx = [("port", "lan0"), ("direction", "tx")];
         assert_eq!(p.get("lbd_port_packets_total", &rx), 1000.0);
@@ -1458,7 +1175,7 @@ mod tests {
 
     #[test]
     fn latency_histogram() {
-        let p = parse(&render_parts(&lab().inputs));
+        let p = parse(&render(&lab().inputs));
         assert_eq!(p.types["lbd_burst_latency_seconds"], "histogram");
         for worker in ["0", "1"] {
             let buckets: Vec<&Sample> = p
@@ -1528,7 +1245,7 @@ mod tests {
     fn no_latency_without_tsc_rate() {
         let mut l = lab();
         l.inputs.tsc_hz = 0;
-        let p = parse(&render_parts(&l.inputs));
+        let p = parse(&render(&l.inputs));
         assert!(!p.types.contains_key("lbd_burst_latency_seconds"));
     }
 
@@ -1566,7 +1283,7 @@ mod tests {
             conn_capacity: 0,
             uptime_s: 0.0,
         };
-        let p = parse(&render_parts(&m));
+        let p = parse(&render(&m));
         assert_eq!(p.get("lbd_config_last_change_success", &[]), 1.0);
         assert_eq!(p.get("lbd_drops_total", &[("reason", "no_service")]), 0.0);
         assert!(p.series("lbd_service_connections_total").is_empty());
@@ -1585,7 +1302,7 @@ except ImportError:
 families = list(text_string_to_metric_families(sys.stdin.read()))
 print(len(families), sum(len(f.samples) for f in families))
 "#;
-        let text = render_parts(&lab().inputs);
+        let text = render(&lab().inputs);
         let ours = parse(&text);
         // The first interpreter that has the module (a pyenv or venv python3
         // first on PATH may lack Debian's package).

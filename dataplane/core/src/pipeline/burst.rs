@@ -1,0 +1,125 @@
+//! The burst pipeline: a whole RX burst in two stages, as VPP's graph nodes
+//! process a vector of packets per node.
+//!
+//! 1. [`Worker::begin_burst`] classifies every frame of the burst without
+//!    side effects ([`Worker::fast_flow`]: the parsed [`Flow`] of a service
+//!    packet, or "needs the full classifier"), and prefetches each flow's
+//!    connection-table bucket. The burst's cache misses then overlap
+//!    instead of being paid one after another, and every frame is parsed
+//!    and hashed exactly once.
+//! 2. [`Worker::process_in_burst`] processes frame `i`: a parsed flow goes
+//!    straight to connection lookup, state update and rewrite; any other
+//!    frame takes the full one-frame path.
+//!
+//! Because stage 1 changes nothing, the outcome — verdicts, rewrites,
+//! counters, table contents — is exactly that of processing the frames one
+//! by one with [`Worker::process_buf`] (property-tested in
+//! `pipeline/tests/burst.rs`). `rx_frames` is counted once per burst.
+
+use crate::conntrack::Tick;
+use crate::counters::Counter;
+
+use super::flow::Flow;
+use super::{PacketBuf, Verdict, Worker};
+
+/// The most frames one burst may hold (lbd's `workers.burst` is at most
+/// 64); [`Worker::process_burst`] splits longer slices.
+pub const MAX_BURST: usize = 64;
+
+/// Stage 1's result for one frame: its flow, and the frame length it was
+/// parsed from (stage 2 takes the full path if the frame it is given is
+/// not that long: a caller mixing up frames gets a correct, slower answer,
+/// never a wrong rewrite).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Planned {
+    flow: Flow,
+    len: u16,
+}
+
+/// The burst in progress: stage 1's result per frame. Which entries hold a
+/// flow is a bit mask, so that stage 1 writes only the flows it found and
+/// stage 2 reads them in place.
+pub(crate) struct Plan {
+    frames: Box<[Planned]>,
+    /// Bit i: `frames[i]` holds frame i's flow, not yet processed.
+    valid: u64,
+    rx_port: u16,
+}
+
+impl Plan {
+    pub fn new() -> Plan {
+        let empty = Planned {
+            flow: Flow::EMPTY,
+            len: 0,
+        };
+        Plan {
+            frames: vec![empty; MAX_BURST].into_boxed_slice(),
+            valid: 0,
+            rx_port: 0,
+        }
+    }
+}
+
+impl Worker {
+    /// Stage 1: classify the frames of a burst that arrived on `rx_port`
+    /// (at most [`MAX_BURST`]; more are left to the full path) and prefetch
+    /// their connection buckets. Counts `rx_frames` for every frame given.
+    /// Follow with [`process_in_burst`](Self::process_in_burst) for each
+    /// frame, in order, before the next burst.
+    pub fn begin_burst<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>, rx_port: u16) {
+        let mut n = 0usize;
+        let mut valid = 0u64;
+        for f in frames {
+            if n < MAX_BURST {
+                if let Some(flow) = self.fast_flow(f, rx_port) {
+                    self.table.prefetch(flow.hash);
+                    self.plan.frames[n] = Planned {
+                        flow,
+                        len: f.len() as u16,
+                    };
+                    valid |= 1 << n;
+                }
+            }
+            n += 1;
+        }
+        self.plan.valid = valid;
+        self.plan.rx_port = rx_port;
+        self.stats.add(Counter::RxFrames, n as u64);
+    }
+
+    /// Stage 2: process frame `i` of the burst begun by
+    /// [`begin_burst`](Self::begin_burst) — the same frame, unchanged since.
+    #[inline]
+    pub fn process_in_burst<B: PacketBuf>(&mut self, i: usize, pkt: &mut B, now: Tick) -> Verdict {
+        let rx_port = self.plan.rx_port;
+        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+        if self.plan.valid & bit != 0 {
+            self.plan.valid &= !bit;
+            let p = self.plan.frames[i];
+            if p.len as usize == pkt.data().len() {
+                let action = self.service_flow(pkt.data_mut(), &p.flow, rx_port, now);
+                return self.complete(pkt, action, rx_port);
+            }
+        }
+        self.run(pkt, rx_port, now)
+    }
+
+    /// Process a burst of frames that arrived on `rx_port`, writing each
+    /// frame's verdict to `out` (as long as `pkts`): both stages, for tests,
+    /// benchmarks and callers that hold their frames in a slice.
+    pub fn process_burst<B: PacketBuf>(
+        &mut self,
+        pkts: &mut [B],
+        rx_port: u16,
+        now: Tick,
+        out: &mut [Verdict],
+    ) {
+        assert_eq!(pkts.len(), out.len(), "one verdict per frame");
+        for (pkts, out) in pkts.chunks_mut(MAX_BURST).zip(out.chunks_mut(MAX_BURST)) {
+            self.begin_burst(pkts.iter().map(|p| p.data()), rx_port);
+            for (i, (p, v)) in pkts.iter_mut().zip(out.iter_mut()).enumerate() {
+                *v = self.process_in_burst(i, p, now);
+            }
+        }
+    }
+}

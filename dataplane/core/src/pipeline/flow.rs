@@ -1,0 +1,185 @@
+//! The parsed-packet context of a service packet, and the fast classifier
+//! that builds it.
+//!
+//! [`Flow`] is what every later stage needs to know about a TCP/UDP packet
+//! to a VIP — the flow key and its hash, the service, where the L4 header
+//! is, the TCP flags — computed once and passed by reference, so no stage
+//! re-derives a view or repeats a bounds check.
+//!
+//! [`Worker::fast_flow`] is the first stage of the burst pipeline. It reads
+//! the frame without changing anything (no counter, no table, no neighbour
+//! learning): that is what lets a burst be classified and prefetched as a
+//! whole before any frame is processed, with exactly the outcome of
+//! processing the frames one by one. It accepts only the common case — a
+//! well-formed, option-free, unfragmented IPv4 TCP/UDP packet from a
+//! plausible client to a service, on a director that is not in VRRP standby
+//! or a two-box pair — after the very checks the full classifier makes (the
+//! list is in [`Worker::fast_flow`]). Everything else, including every frame
+//! that will be dropped, returns `None` and goes through the full classifier
+//! ([`Worker::process_buf`]'s path), which decides and counts it. Both paths
+//! end in the same [`Worker::service_flow`].
+
+use crate::conntrack::ConnKey;
+use crate::wire::checksum;
+use crate::wire::ethernet;
+use crate::wire::ipv4;
+use crate::wire::{mac_at, MacAddr, TcpFlags};
+
+use super::Worker;
+
+/// A service packet, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Flow {
+    /// The client→VIP 5-tuple.
+    pub key: ConnKey,
+    /// `key`'s hash in this worker's connection table.
+    pub hash: u64,
+    /// The service's index in the snapshot (< `MAX_SERVICES`).
+    pub svc_idx: u16,
+    /// Offsets of the L4 header and of the end of the IP payload in the
+    /// frame (frames are shorter than 64 KiB). Small fields keep a flow
+    /// at 32 bytes: a burst's flows are written once and read once.
+    pub l4: u16,
+    pub l4_end: u16,
+    /// TCP flags (empty for UDP).
+    pub flags: TcpFlags,
+}
+
+const _: () = assert!(core::mem::size_of::<Flow>() == 32);
+const _: () = assert!(super::MAX_SERVICES <= u16::MAX as usize);
+
+impl Flow {
+    /// A placeholder (storage for flows not yet parsed).
+    pub const EMPTY: Flow = Flow {
+        key: ConnKey {
+            proto: 0,
+            client_ip: 0,
+            client_port: 0,
+            vip: 0,
+            vport: 0,
+        },
+        hash: 0,
+        svc_idx: 0,
+        l4: 0,
+        l4_end: 0,
+        flags: TcpFlags(0),
+    };
+
+    #[inline(always)]
+    pub fn is_tcp(&self) -> bool {
+        self.key.proto == ipv4::PROTO_TCP
+    }
+}
+
+const ETH: usize = ethernet::HEADER_LEN;
+/// Ethernet + an option-free IPv4 header + the 8 bytes of L4 header every
+/// accepted packet has (UDP's whole header, TCP's ports and sequence).
+const MIN_FAST: usize = ETH + ipv4::HEADER_LEN + 8;
+
+impl Worker {
+    /// Classify a frame that arrived on `rx_port` without side effects: its
+    /// [`Flow`] if it is a plain service packet, `None` for anything the full
+    /// classifier must look at (see the module documentation).
+    ///
+    /// The checks, in the full classifier's terms: the port exists; the
+    /// source MAC is not ours, a group or zero address, or another port's;
+    /// the destination is this port's MAC; EtherType IPv4; version 4, no
+    /// options, total length within the frame, header checksum, TTL > 0;
+    /// the destination is a VIP and the director is not in standby or a
+    /// two-box pair; the source is not a bad (0/8, 127/8, class D/E), own,
+    /// VIP or land address; not a fragment; TCP with a sane data offset
+    /// and a valid flag combination, or UDP with a sane length; a service
+    /// for (protocol, VIP, port).
+    #[inline(always)]
+    pub(crate) fn fast_flow(&self, frame: &[u8], rx_port: u16) -> Option<Flow> {
+        let snap = &*self.snap;
+        let port = snap.ports.get(rx_port as usize)?;
+        if frame.len() < MIN_FAST || frame.len() > u16::MAX as usize {
+            return None;
+        }
+        // Both MACs by one 8-byte load each (the frame is longer than 14).
+        let (dst, src) = (mac_at(frame, 0), mac_at(frame, 6));
+        let mine = port.mac.to_u64();
+        if dst != mine
+            || src == mine
+            || src & 1 != 0 // group bit
+            || src == 0
+            || frame[12..14] != ethernet::ETHERTYPE_IPV4.to_be_bytes()
+            || (snap.ports.len() > 1 && snap.is_other_port_mac(MacAddr(src_bytes(frame)), rx_port))
+        {
+            return None;
+        }
+        let ip = &frame[ETH..ETH + ipv4::HEADER_LEN];
+        let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+        // Version 4 with a 20-byte header (options: the full path), a total
+        // length covering the header and L4 ports, inside the frame.
+        if ip[0] != 0x45
+            || total < ipv4::HEADER_LEN + 8
+            || ETH + total > frame.len()
+            || ip[8] == 0
+            || checksum::fold(checksum::sum(ip, 0)) != 0xffff
+            // MF or a fragment offset.
+            || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0
+        {
+            return None;
+        }
+        let src_ip = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+        let dst_ip = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+        if !snap.is_vip(dst_ip)
+            || self.standby
+            || !snap.peer_directors.is_empty()
+            || super::bad_source(src_ip)
+            || src_ip == dst_ip
+            || snap.is_vip_source(src_ip)
+            || snap.own_port(src_ip).is_some()
+        {
+            return None;
+        }
+        let proto = ip[9];
+        let l4 = ETH + ipv4::HEADER_LEN;
+        let l4_end = ETH + total;
+        let seg = &frame[l4..l4_end];
+        let flags = match proto {
+            ipv4::PROTO_TCP => {
+                let hl = ((*seg.get(12)? >> 4) as usize) * 4;
+                let flags = TcpFlags(*seg.get(13)?);
+                if hl < 20 || hl > seg.len() || !flags.is_valid_combination() {
+                    return None;
+                }
+                flags
+            }
+            ipv4::PROTO_UDP => {
+                let len = u16::from_be_bytes([seg[4], seg[5]]) as usize;
+                if len < 8 || len > seg.len() {
+                    return None;
+                }
+                TcpFlags(0)
+            }
+            _ => return None,
+        };
+        let sport = u16::from_be_bytes([seg[0], seg[1]]);
+        let dport = u16::from_be_bytes([seg[2], seg[3]]);
+        let svc_idx = snap.service(proto, dst_ip, dport)?;
+        let key = ConnKey {
+            proto,
+            client_ip: src_ip,
+            client_port: sport,
+            vip: dst_ip,
+            vport: dport,
+        };
+        Some(Flow {
+            key,
+            hash: self.table.hash(&key),
+            svc_idx: svc_idx as u16,
+            l4: l4 as u16,
+            l4_end: l4_end as u16,
+            flags,
+        })
+    }
+}
+
+/// The source MAC's octets (for the rare multi-port check).
+#[inline]
+fn src_bytes(frame: &[u8]) -> [u8; 6] {
+    [frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]]
+}
