@@ -1025,7 +1025,8 @@ pub enum CheckKind {
     },
     /// A command exits with status 0 within the timeout (keepalived's
     /// MISC_CHECK). It runs with `LBD_RS_ADDRESS`, `LBD_RS_PORT`,
-    /// `LBD_VIP`, `LBD_VPORT` and `LBD_PROTOCOL` in its environment.
+    /// `LBD_VIP`, `LBD_VPORT`, `LBD_PROTOCOL` and `LBD_FWMARK` (a service
+    /// group's mark, empty otherwise) in its environment.
     Exec {
         command: String,
         #[serde(default)]
