@@ -1,6 +1,7 @@
 -- lbd_pktgen.lua: helpers shared by the lbd Pktgen-DPDK scripts in this
--- directory (parameters from the environment, pktgen command files, port
--- counters, timing). Loaded by each script with dofile; returns a table.
+-- directory (parameters from the environment, the pktgen version, sending
+-- mode, ARP, port counters, timing). Loaded by each script with dofile;
+-- returns a table.
 
 local M = {}
 
@@ -26,58 +27,17 @@ local function log(fmt, ...)
     io.flush()
 end
 
--- "a.b.c.d" -> integer.
-local function ip_to_int(s)
-    local a, b, c, d = string.match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)")
-    assert(a, "not an IPv4 address: " .. tostring(s))
-    return ((tonumber(a) * 256 + tonumber(b)) * 256 + tonumber(c)) * 256 + tonumber(d)
-end
-
--- integer -> "a.b.c.d".
-local function int_to_ip(n)
-    return string.format("%d.%d.%d.%d", (n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255)
-end
-
--- Run pktgen command-line commands (there is no Lua call for them): write
--- them to a temporary command file and load it. A command pktgen does not
--- know is reported on its console and skipped.
-local function cli(lines)
-    local base = os.tmpname()
-    local path = base .. ".pkt"
-    local f = assert(io.open(path, "w"))
-    for _, l in ipairs(lines) do
-        f:write(l, "\n")
-    end
-    f:close()
-    local ok, err = pcall(pktgen.load, path)
-    os.remove(path)
-    os.remove(base)
-    if not ok then
-        log("warning: pktgen.load(%s) failed: %s", path, tostring(err))
-    end
-end
-
--- Set the TCP flags of a port's range packets to exactly `flag` ("syn",
--- "ack"), in the syntax of pktgen >= 24.10.x and in the older one.
-local function set_range_tcp_flags(port, flag)
-    cli({
-        "range " .. port .. " tcp flags " .. flag,
-        "range " .. port .. " tcp flag clr all",
-        "range " .. port .. " tcp flag set " .. flag,
-    })
-end
-
--- A pktgen "rnd" mask for a 16-bit field: keep the high bits, random low
--- `bits` bits.
-local function low_bits_mask(bits)
-    return string.rep(".", 16 - bits) .. string.rep("X", bits)
-end
-
 -- A port's cumulative NIC counters. pktgen.portStats changed shape: from
 -- 26.02 it takes one argument and nests the counters under `curr`; before,
--- it takes (portlist, "port") and returns them flat. Pktgen refreshes them
--- about once a second, so a difference of two readings is exact to about
--- one second of traffic.
+-- it takes (portlist, "port") and returns them flat. Pktgen copies them from
+-- the NIC once a second from a timer of its command-line loop. Pktgen
+-- 23.10.2 as released runs that loop's timers only between commands, not
+-- while a -f script runs, so a script reads zeros throughout;
+-- scripts/pktgen-build builds it with the timers on (they then also run
+-- inside pktgen.delay). (Pktgen also needs a terminal, or it exits at
+-- start-up: `script -qc`, README.)
+-- check_counters_move below stops with this message. A difference of two
+-- readings is exact to about one second of traffic.
 local function counters(port)
     local pl = tostring(port)
     local ok, t = pcall(pktgen.portStats, pl)
@@ -123,16 +83,125 @@ local function mpps(packets, seconds)
     return packets / seconds / 1e6
 end
 
+-- The pktgen version (pktgen.info.Pktgen_Version). The scripts were run on
+-- 23.10.2 built against DPDK 22.11 (README); other versions get a warning,
+-- since pktgen's modes and Lua calls change between releases.
+local function check_version()
+    local v = (pktgen.info and pktgen.info.Pktgen_Version) or "unknown"
+    if not string.match(v, "23%.10%.%d") then
+        log("warning: pktgen %s: these scripts were checked on pktgen 23.10.2 only "
+            .. "(bench/pktgen/README.md)", v)
+    end
+    return v
+end
+
+-- ARP packets a port has received so far (pktgen's own receive-path count,
+-- live, unlike the NIC counters). nil if pktgen.pktStats is unavailable.
+local function arp_received(port)
+    local ok, t = pcall(pktgen.pktStats, tostring(port))
+    if ok and type(t) == "table" and type(t[port]) == "table" then
+        return t[port].arp_pkts
+    end
+    return nil
+end
+
+-- Make `port` answer lbd's ARP requests for the real server `rs_ip`
+-- ("a.b.c.d/len") and wait until lbd has asked. Pktgen answers ARP
+-- requests when processing is on, and sends each answer at once. Its
+-- gratuitous ARP (send_arp "g") is no substitute, and is not sent: pktgen
+-- 23.10 only queues it, and it leaves when a sending port stops, i.e.
+-- after the run (counted in the run's packets). lbd asks
+-- every second while a real server is unresolved, so within about a second
+-- of the link coming up the answer is in. If lbd already knew the MAC (a
+-- fixed memif mac=, as in a previous run), it does not ask until its next
+-- refresh (neighbours.refresh s) and the wait times out, which is fine.
+--
+-- `set_address`: give the port rs_ip as its own address. Needed when the
+-- port is only the real server; not when it also sends the clients'
+-- packets (one-port rig), whose single-packet template holds the client
+-- address: pktgen 23.10 answers a request for any address that is not one
+-- of its sequence packets' (pktgen_find_matching_ipsrc falls back to the
+-- single packet), which is how one port plays clients and real server.
+-- Returns whether a request was seen.
+local function serve_real_server(port, rs_ip, wait_seconds, set_address)
+    local p = tostring(port)
+    if set_address then
+        pktgen.set_ipaddr(p, "src", rs_ip)
+    end
+    pktgen.process(p, "on")
+    local before = arp_received(port)
+    if before == nil then
+        log("note: cannot read port %s's ARP count: waiting %d s for lbd to resolve %s",
+            p, wait_seconds, rs_ip)
+        pktgen.delay(wait_seconds * 1000)
+        return false
+    end
+    for _ = 1, wait_seconds * 10 do
+        pktgen.delay(100)
+        if arp_received(port) > before then
+            -- The answer leaves at once; give lbd's control loop a moment.
+            pktgen.delay(500)
+            log("real server %s: lbd asked for it (ARP) and port %s answered", rs_ip, p)
+            return true
+        end
+    end
+    log("note: lbd did not ask for %s within %d s: it already knows port %s's MAC, or "
+        .. "the link is down. If lbd counts neigh_unresolved drops, check the link "
+        .. "(lbctl status) and RS_IP", rs_ip, wait_seconds, p)
+    return false
+end
+
+-- Stop with a clear message when pktgen's port counters do not move while
+-- it sends (see counters above).
+local function check_counters_move(port, before, after)
+    if after.opackets == before.opackets and after.ipackets == before.ipackets then
+        error("pktgen's counters of port " .. tostring(port) .. " did not move while "
+            .. "sending: pktgen 23.10 updates them only from its command-line timers, "
+            .. "which run during a script only in a build by scripts/pktgen-build")
+    end
+end
+
+-- Put a port in exactly one sending mode. Pktgen 23.10 has exclusive modes
+-- (single, range, sequence, random bits, PCAP, rate): turning one on turns
+-- the others off, silently, so a script must choose one and set it last.
+local function only_mode(port, mode)
+    local p = tostring(port)
+    pktgen.set_range(p, "off")
+    pktgen.pcap(p, "off")
+    if mode == "pcap" then
+        pktgen.pcap(p, "on")
+    elseif mode == "range" then
+        pktgen.set_range(p, "on")
+    end
+end
+
+-- Packets in a pcap file of equal-sized records (make-flows-pcap.py writes
+-- 60-byte frames), from its size; nil if it cannot be read.
+local function pcap_packets(path, frame_len)
+    local f = io.open(path, "rb")
+    if not f then
+        return nil
+    end
+    local size = f:seek("end")
+    f:close()
+    local rec = 16 + frame_len
+    if size < 24 or (size - 24) % rec ~= 0 then
+        return nil
+    end
+    return (size - 24) // rec
+end
+
 M.param = param
 M.log = log
-M.ip_to_int = ip_to_int
-M.int_to_ip = int_to_ip
-M.cli = cli
-M.set_range_tcp_flags = set_range_tcp_flags
-M.low_bits_mask = low_bits_mask
 M.counters = counters
 M.diff = diff
 M.wait = wait
 M.mpps = mpps
+M.check_version = check_version
+M.arp_received = arp_received
+M.serve_real_server = serve_real_server
+M.check_counters_move = check_counters_move
+M.only_mode = only_mode
+M.pcap_packets = pcap_packets
 
 return M

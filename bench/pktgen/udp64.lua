@@ -1,40 +1,39 @@
--- bench/pktgen/udp64.lua: 64-byte UDP to an lbd VIP, for Pktgen-DPDK.
+-- bench/pktgen/udp64.lua: 64-byte UDP to an lbd VIP, for Pktgen-DPDK 23.10.
 --
 -- What it measures: how many packets per second lbd forwards (direct
 -- routing) when clients send minimum-size UDP datagrams to a UDP virtual
--- service, with a very large number of client flows. Pktgen's port TX_PORT
--- is cabled to lbd's client-facing port; lbd forwards every datagram to the
+-- service over a fixed set of client flows. Pktgen's port TX_PORT is
+-- cabled to lbd's client-facing port; lbd forwards every datagram to the
 -- real server, whose address belongs to pktgen's port RX_PORT, so pktgen
--- counts on RX_PORT exactly what lbd forwarded. Cabling and the matching lbd
--- configuration: bench/pktgen/README.md.
+-- counts on RX_PORT exactly what lbd forwarded. Cabling, the memif rig and
+-- the matching lbd configuration: bench/pktgen/README.md.
 --
--- Run (as root, on the pktgen machine; see the README for the cores):
---   pktgen -l 0-4 -n 4 -- -P -m "[1:2].0,[3:4].1" -f bench/pktgen/udp64.lua
+-- The flows come from a pcap file that pktgen loads at start-up (-s):
+--   bench/pktgen/make-flows-pcap.py --proto udp /tmp/lbdpg/udp.pcap
+--   script -qc "pktgen ... -- -P -m 1.0 -s 0:/tmp/lbdpg/udp.pcap \
+--       -f bench/pktgen/udp64.lua" /dev/null
+-- (README: the pktgen build, the memif rig, cores, memory; pktgen needs a
+-- terminal, hence `script`). The file holds one datagram for each of FLOWS
+-- distinct flows (default 256 addresses x 4096 ports = 1,048,576), in a
+-- random order; in PCAP mode pktgen sends the file's packets in order,
+-- round after round, from buffers built once at start-up. The first round
+-- creates the FLOWS flows in lbd, every later datagram is a lookup of one
+-- of them (as long as a round takes less than lbd's UDP timeout, 300 s by
+-- default): lbd_connections_created_total (conn_created in lbd's exit
+-- report) goes up by exactly FLOWS over a run on a fresh lbd. The script
+-- prints FLOWS: compare.
+--
+-- Why a pcap: in pktgen 23.10.2 per-packet random bits are a mode
+-- exclusive with range mode (enabling one silently turns the other off),
+-- and they are applied only to the last burst before sending stops, not to
+-- the packets sent meanwhile; range mode builds one packet per transmit
+-- buffer when sending starts and repeats those; and randomising the source
+-- address would break the IPv4 checksum, which lbd verifies (memif, like
+-- many NICs, computes none on transmit).
 --
 -- Every parameter below can also be given in the environment as
 -- LBDPG_<NAME>, e.g. LBDPG_RATE_PERCENT=50 LBDPG_SECONDS=60 (pktgen must see
 -- the variable: run it from a root shell, or with `sudo env LBDPG_...=...`).
---
--- How the flows are made. Pktgen's range mode builds its packets once, one
--- per buffer of the transmit pool, when sending starts, and then re-sends
--- whichever buffers come back: in practice only about a thousand distinct
--- packets per transmit queue go on the wire, whatever the ranges say (see
--- Pktgen-DPDK issues #301, #322 and #349). So the source address range gives
--- the address variety, and the flow-per-packet variety comes from pktgen's
--- per-packet random bits ("rnd"): the low SPORT_RANDOM_BITS bits of the UDP
--- source port are drawn at random for every packet as it is sent. With 16
--- random bits and ~1000 addresses per transmit queue there are ~65 million
--- client (address, port) pairs per queue: for the first few seconds at line
--- rate almost every datagram starts a new lbd flow; later more and more of
--- them land on flows already in lbd's table (UDP flows live `timeouts.udp`
--- seconds, 300 by default). lbd's own counters say which is which:
--- lbd_connections_created_total counts the new flows.
---   * For a pure new-flow (connection-rate) test, keep SECONDS short, or
---     also randomise the source address (SRC_IP_RANDOM_BITS, below).
---   * For a bounded, "established" flow set, set SPORT_RANDOM_BITS = 0 and
---     SRC_IP_MAX close to SRC_IP_MIN: then the flows are the few hundred
---     range packets pktgen actually sends, all in lbd's table after the
---     first milliseconds (tcp_established.lua does this properly for TCP).
 --
 -- Bounded: pktgen stops after WARMUP_SECONDS + SECONDS.
 --
@@ -44,9 +43,9 @@
 --   * rx Mpps on RX_PORT: what lbd forwarded to the real-server side;
 --   * forwarded/offered, and RX_PORT's imissed (if non-zero, pktgen's own
 --     receive side was the limit, not lbd);
---   * on the lbd machine, over the same interval: lbctl list --stats,
---     /metrics (lbd_packets_total, lbd_drops_total, lbd_port_missed_total,
---     lbd_worker_polls_total, lbd_burst_latency_seconds); the README has the
+--   * on lbd's side, over the same interval: lbctl list --stats, /metrics
+--     (lbd_connections_created_total, lbd_packets_total, lbd_drops_total,
+--     lbd_port_missed_total, lbd_worker_polls_total); the README has the
 --     exact commands.
 
 ---------------------------------------------------------------- parameters
@@ -54,67 +53,37 @@
 -- Shared helpers (lbd_pktgen.lua, next to this script).
 local LIB_DIR = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./")
 local lib = dofile(LIB_DIR .. "lbd_pktgen.lua")
-local param, log, ip_to_int, low_bits_mask, counters, diff, wait, mpps = lib.param, lib.log, lib.ip_to_int, lib.low_bits_mask, lib.counters, lib.diff, lib.wait, lib.mpps
+local param, log, counters, diff, wait, mpps = lib.param, lib.log, lib.counters, lib.diff, lib.wait, lib.mpps
 
--- Pktgen port numbers: TX_PORT faces lbd's client-facing port; RX_PORT
--- plays the real server (cabled to lbd's real-server-facing port, or the
--- same segment as lbd's only port).
+-- Pktgen port numbers: TX_PORT sends the pcap (-s TX_PORT:PCAP) to lbd's
+-- client-facing port; RX_PORT plays the real server and counts what lbd
+-- forwards. The same port on the memif rig (one link: lbd sends the frames
+-- back out of the port they came in on); 1 on NICs with lbd-bench.ron.
 local TX_PORT = param("TX_PORT", 0)
-local RX_PORT = param("RX_PORT", 1)
+local RX_PORT = param("RX_PORT", 0)
 
--- Destination MAC of every packet: it MUST be the MAC of lbd's
--- client-facing port (`lbctl status` lists the ports' MACs; lbd also logs
--- them at start-up). lbd drops IPv4 frames not addressed to its port
--- (drop reason not_our_mac), and the NIC may not even deliver them. The
--- placeholder makes the script stop until it is set.
-local DIRECTOR_MAC = param("DIRECTOR_MAC", "00:00:00:00:00:00")
+-- The pcap file given to pktgen with -s TX_PORT:PCAP (the script reads its
+-- size to know FLOWS; the destination MAC inside must be lbd's
+-- client-facing port's: make-flows-pcap.py --dst-mac).
+local PCAP = param("PCAP", "/tmp/lbdpg/udp.pcap")
 
--- The real server's address, given to RX_PORT so that pktgen answers lbd's
--- ARP requests for it: it must be the real server in lbd's configuration,
--- on the subnet of lbd's real-server-facing port.
-local RS_IP = param("RS_IP", "198.19.0.10/24")
+-- The real server's address: pktgen answers lbd's ARP requests for it on
+-- RX_PORT. It must be the real server in lbd's configuration, on the subnet
+-- of lbd's port that faces RX_PORT (198.19.0.10/24 on NICs).
+local RS_IP = param("RS_IP", "198.18.0.10/24")
 
--- The virtual service (a UDP service in lbd's configuration).
-local VIP = param("VIP", "198.18.0.100")
-local VPORT = param("VPORT", 53)
-
--- Client source addresses, cycled by pktgen's range mode. They must not be
--- 0/8, 127/8, 224/4 and above, nor one of lbd's own addresses (lbd drops
--- those as bad sources). 198.18.0.0/15 is the benchmarking range (RFC 2544).
-local SRC_IP_MIN = param("SRC_IP_MIN", "198.18.1.0")
-local SRC_IP_MAX = param("SRC_IP_MAX", "198.18.255.255")
-
--- Client source ports, cycled by the range; with SPORT_RANDOM_BITS > 0 the
--- low bits are then replaced by random ones per packet.
-local SPORT_MIN = param("SPORT_MIN", 1024)
-local SPORT_MAX = param("SPORT_MAX", 65535)
-
--- Random low bits of the source port, drawn per packet (0 to 16). 16: every
--- datagram a new flow as far as possible (see the top of the file); 0: pure
--- range mode (a bounded, small flow set).
-local SPORT_RANDOM_BITS = param("SPORT_RANDOM_BITS", 16)
-
--- Random low bits of the source address, drawn per packet (0 to 16). Only
--- if the NIC computes IPv4 header checksums on transmit (pktgen uses the
--- offload when the NIC has it; from pktgen 25.05 it then leaves the field
--- to the NIC): randomising the address after pktgen built the header
--- otherwise breaks the checksum and lbd drops every packet
--- (drop_ipv4_bad_checksum in its counters: check them). With 16 bits the
--- addresses span the /16 of SRC_IP_MIN, which may include lbd's own
--- address and the VIP (a negligible share, dropped and counted).
-local SRC_IP_RANDOM_BITS = param("SRC_IP_RANDOM_BITS", 0)
-
--- Offered load, percent of the TX port's line rate (100 on 10GbE with 64-byte
--- frames = 14.88 Mpps).
+-- Offered load, percent of the TX port's line rate. memif reports 100 Gb/s,
+-- far more than pktgen makes, and pktgen waits for room on a full memif
+-- ring rather than drop: 100 means "as fast as pktgen and lbd go".
 local RATE_PERCENT = param("RATE_PERCENT", 100)
 
--- Frame size including the 4-byte FCS, as pktgen counts it.
-local PKT_SIZE = param("PKT_SIZE", 64)
-
--- Sending lasts WARMUP_SECONDS (not measured: lbd's tables fill, caches
+-- Sending lasts WARMUP_SECONDS (not measured: lbd creates the flows, caches
 -- warm) plus SECONDS (measured).
 local WARMUP_SECONDS = param("WARMUP_SECONDS", 3)
 local SECONDS = param("SECONDS", 30)
+
+-- How long to wait for lbd to ask for the real server's MAC before sending.
+local ARP_WAIT_SECONDS = param("ARP_WAIT_SECONDS", 5)
 
 -- One line per run is appended here ("" for none).
 local RESULT_FILE = param("RESULT_FILE", "/tmp/lbd-pktgen-results.txt")
@@ -124,77 +93,37 @@ local QUIT_WHEN_DONE = param("QUIT_WHEN_DONE", false)
 
 ---------------------------------------------------------------- checks
 
-assert(DIRECTOR_MAC ~= "00:00:00:00:00:00",
-    "set DIRECTOR_MAC (or LBDPG_DIRECTOR_MAC) to the MAC of lbd's client-facing port")
-assert(TX_PORT ~= RX_PORT, "TX_PORT and RX_PORT must differ")
-assert(SPORT_RANDOM_BITS >= 0 and SPORT_RANDOM_BITS <= 16, "SPORT_RANDOM_BITS: 0 to 16")
-assert(SRC_IP_RANDOM_BITS >= 0 and SRC_IP_RANDOM_BITS <= 16, "SRC_IP_RANDOM_BITS: 0 to 16")
-assert(ip_to_int(SRC_IP_MIN) <= ip_to_int(SRC_IP_MAX), "SRC_IP_MIN > SRC_IP_MAX")
-assert(SPORT_MIN >= 1 and SPORT_MIN <= SPORT_MAX and SPORT_MAX <= 65535, "bad source port range")
+-- make-flows-pcap.py --proto udp writes one 60-byte frame per flow.
+local FLOWS = lib.pcap_packets(PCAP, 60)
+assert(FLOWS and FLOWS >= 1, "PCAP " .. PCAP .. ": not a file written by make-flows-pcap.py (README)")
+
 assert(SECONDS >= 1 and SECONDS <= 3600, "SECONDS: 1 to 3600")
 assert(WARMUP_SECONDS >= 0 and WARMUP_SECONDS <= 600, "WARMUP_SECONDS: 0 to 600")
+assert(ARP_WAIT_SECONDS >= 0 and ARP_WAIT_SECONDS <= 60, "ARP_WAIT_SECONDS: 0 to 60")
 assert(RATE_PERCENT > 0 and RATE_PERCENT <= 100, "RATE_PERCENT: more than 0, at most 100")
 
 local tx, rx = tostring(TX_PORT), tostring(RX_PORT)
+local version = lib.check_version()
 
 ---------------------------------------------------------------- set-up
 
 pktgen.stop(tx)
-pktgen.stop(rx)
+if rx ~= tx then
+    pktgen.stop(rx)
+end
 
--- The real-server side: RX_PORT takes the real server's address and answers
--- ARP for it ("process" makes pktgen look at what it receives); a
--- gratuitous ARP teaches lbd its MAC at once (lbd learns real servers' MACs
--- from any ARP they send, and keeps asking every neighbours.refresh
--- seconds, so processing stays on during the run).
-pktgen.set_ipaddr(rx, "src", RS_IP)
-pktgen.process(rx, "on")
-pktgen.send_arp(rx, "g")
-
--- The client side: UDP, one VIP:port, ranges of source addresses and ports.
-pktgen.set(tx, "size", PKT_SIZE)
-pktgen.range.ip_proto(tx, "udp")
-pktgen.range.dst_mac(tx, "start", DIRECTOR_MAC)
-pktgen.range.dst_ip(tx, "start", VIP)
-pktgen.range.dst_ip(tx, "min", VIP)
-pktgen.range.dst_ip(tx, "max", VIP)
-pktgen.range.dst_ip(tx, "inc", "0.0.0.0")
-pktgen.range.dst_port(tx, "start", VPORT)
-pktgen.range.dst_port(tx, "min", VPORT)
-pktgen.range.dst_port(tx, "max", VPORT)
-pktgen.range.dst_port(tx, "inc", 0)
-pktgen.range.src_ip(tx, "start", SRC_IP_MIN)
-pktgen.range.src_ip(tx, "min", SRC_IP_MIN)
-pktgen.range.src_ip(tx, "max", SRC_IP_MAX)
-pktgen.range.src_ip(tx, "inc", "0.0.0.1")
-pktgen.range.src_port(tx, "start", SPORT_MIN)
-pktgen.range.src_port(tx, "min", SPORT_MIN)
-pktgen.range.src_port(tx, "max", SPORT_MAX)
-pktgen.range.src_port(tx, "inc", 1)
-pktgen.range.pkt_size(tx, "start", PKT_SIZE)
-pktgen.range.pkt_size(tx, "min", PKT_SIZE)
-pktgen.range.pkt_size(tx, "max", PKT_SIZE)
-pktgen.range.pkt_size(tx, "inc", 0)
-
--- Per-packet random bits, at byte offsets of an untagged IPv4 frame without
--- options: 34 = UDP source port, 28 = low 16 bits of the source address.
--- ("off" clears a field left over from an earlier run.) Enabling random
--- bits switches the port to single-packet mode, so range mode is turned on
--- after them.
-pktgen.rnd(tx, 0, 34, SPORT_RANDOM_BITS > 0 and low_bits_mask(SPORT_RANDOM_BITS) or "off")
-pktgen.rnd(tx, 1, 28, SRC_IP_RANDOM_BITS > 0 and low_bits_mask(SRC_IP_RANDOM_BITS) or "off")
-pktgen.set_range(tx, "on")
-
+-- PCAP mode (exclusive in 23.10: no random bits, no range), until stopped.
+pktgen.rnd(tx, 0, 34, "off")
+pktgen.rnd(tx, 1, 28, "off")
+lib.only_mode(tx, "pcap")
 pktgen.set(tx, "rate", RATE_PERCENT)
 pktgen.set(tx, "count", 0) -- 0: until stopped
 
-log("udp64: port %s -> MAC %s, %s:%d/udp, sources %s-%s ports %d-%d, "
-    .. "%d random port bits, %d random address bits, %s%% of line rate, %d+%d s",
-    tx, DIRECTOR_MAC, VIP, VPORT, SRC_IP_MIN, SRC_IP_MAX, SPORT_MIN, SPORT_MAX,
-    SPORT_RANDOM_BITS, SRC_IP_RANDOM_BITS, tostring(RATE_PERCENT), WARMUP_SECONDS, SECONDS)
+log("udp64 (pktgen %s): port %s sends %s: %d flows, round after round, %s%% of line rate, "
+    .. "%d+%d s", version, tx, PCAP, FLOWS, tostring(RATE_PERCENT), WARMUP_SECONDS, SECONDS)
 
--- Let lbd resolve the real server before traffic starts.
-pktgen.delay(2000)
+-- The real-server side, before any traffic: lbd must know its MAC.
+lib.serve_real_server(RX_PORT, RS_IP, ARP_WAIT_SECONDS, TX_PORT ~= RX_PORT)
 
 ---------------------------------------------------------------- run
 
@@ -208,6 +137,7 @@ pktgen.stop(tx)
 -- Let the last packets arrive and pktgen refresh its counters.
 pktgen.delay(2000)
 local t1_tx, t1_rx = counters(TX_PORT), counters(RX_PORT)
+lib.check_counters_move(TX_PORT, t0_tx, t1_tx)
 
 ---------------------------------------------------------------- results
 
@@ -217,7 +147,8 @@ local tx_mpps, rx_mpps = mpps(w_tx.opackets, SECONDS), mpps(w_rx.ipackets, SECON
 local ratio = a_tx.opackets > 0 and a_rx.ipackets / a_tx.opackets or 0
 
 log("")
-log("udp64 results (measured over %d s, after %d s of warm-up):", SECONDS, WARMUP_SECONDS)
+log("udp64 results, %d flows (measured over %d s, after %d s of warm-up):",
+    FLOWS, SECONDS, WARMUP_SECONDS)
 log("  offered   (port %s tx): %8.3f Mpps", tx, tx_mpps)
 log("  forwarded (port %s rx): %8.3f Mpps   <- what lbd forwarded", rx, rx_mpps)
 log("  whole run: %d sent, %d received (%.4f %%), port %s imissed %d, rx_nombuf %d, ierrors %d",
@@ -225,17 +156,20 @@ log("  whole run: %d sent, %d received (%.4f %%), port %s imissed %d, rx_nombuf 
 if a_rx.imissed > 0 or a_rx.rx_nombuf > 0 then
     log("  note: pktgen's receive port missed packets: its RX side, not lbd, may be the limit")
 end
+if a_rx.ipackets == 0 then
+    log("  warning: nothing forwarded: is %s loaded on port %s (-s %s:%s), with lbd's MAC?",
+        PCAP, tx, tx, PCAP)
+end
+log("  lbd should have created %d flows in this run (lbd_connections_created_total)", FLOWS)
 log("  now read lbd's side: lbctl list --stats, and the /metrics difference (README)")
 
 if RESULT_FILE ~= "" then
     local f = io.open(RESULT_FILE, "a")
     if f then
         f:write(string.format(
-            "%s udp64 vip=%s:%d src=%s-%s sport=%d-%d rnd_sport_bits=%d rnd_src_bits=%d "
-                .. "size=%d rate=%s%% seconds=%d tx_mpps=%.3f rx_mpps=%.3f "
-                .. "sent=%d received=%d rx_imissed=%d\n",
-            os.date("!%Y-%m-%dT%H:%M:%SZ"), VIP, VPORT, SRC_IP_MIN, SRC_IP_MAX, SPORT_MIN,
-            SPORT_MAX, SPORT_RANDOM_BITS, SRC_IP_RANDOM_BITS, PKT_SIZE, tostring(RATE_PERCENT),
+            "%s udp64 pktgen=%s pcap=%s flows=%d rate=%s%% seconds=%d tx_mpps=%.3f "
+                .. "rx_mpps=%.3f sent=%d received=%d rx_imissed=%d\n",
+            os.date("!%Y-%m-%dT%H:%M:%SZ"), version, PCAP, FLOWS, tostring(RATE_PERCENT),
             SECONDS, tx_mpps, rx_mpps, a_tx.opackets, a_rx.ipackets, a_rx.imissed))
         f:close()
         log("  appended to %s", RESULT_FILE)

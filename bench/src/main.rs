@@ -53,7 +53,7 @@ struct Common {
     /// (madvise); lbd does not today.
     #[arg(long)]
     hugepages: bool,
-    /// Real servers behind the service (wlc scans all of them per new flow).
+    /// Real servers behind the service (wlc; a new flow costs O(log n) in them).
     #[arg(long, default_value_t = 100)]
     real_servers: usize,
     /// Seed of the trace shuffle and the table hash.

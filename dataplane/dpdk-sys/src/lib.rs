@@ -74,6 +74,32 @@ pub const RTE_ETH_XSTATS_NAME_SIZE: usize = 64;
 
 /// `RTE_MBUF_F_RX_RSS_HASH`: `hash.rss` is valid.
 pub const RTE_MBUF_F_RX_RSS_HASH: u64 = 1 << 1;
+/// `RTE_MBUF_F_TX_TCP_CKSUM`: the NIC computes the TCP checksum (a value of
+/// the 2-bit L4 field [`RTE_MBUF_F_TX_L4_MASK`]).
+pub const RTE_MBUF_F_TX_TCP_CKSUM: u64 = 1 << 52;
+/// `RTE_MBUF_F_TX_UDP_CKSUM` (a value of the L4 field).
+pub const RTE_MBUF_F_TX_UDP_CKSUM: u64 = 3 << 52;
+/// `RTE_MBUF_F_TX_L4_MASK`: the L4 checksum request field.
+pub const RTE_MBUF_F_TX_L4_MASK: u64 = 3 << 52;
+/// `RTE_MBUF_F_TX_IP_CKSUM`: the NIC computes the IPv4 header checksum.
+pub const RTE_MBUF_F_TX_IP_CKSUM: u64 = 1 << 54;
+/// `RTE_MBUF_F_TX_IPV4`: the packet is IPv4 (needed by both requests).
+pub const RTE_MBUF_F_TX_IPV4: u64 = 1 << 55;
+
+/// `RTE_ETH_DEV_INTR_LSC` of `dev_flags`: the device raises link-state
+/// change interrupts.
+pub const RTE_ETH_DEV_INTR_LSC: u32 = 1 << 1;
+/// `RTE_ETH_EVENT_INTR_LSC` of `enum rte_eth_event_type`.
+pub const RTE_ETH_EVENT_INTR_LSC: c_int = 1;
+
+/// `rte_eth_dev_cb_fn`: `int (*)(uint16_t port_id, enum rte_eth_event_type
+/// event, void *cb_arg, void *ret_param)`, called on EAL's interrupt thread.
+pub type rte_eth_dev_cb_fn = unsafe extern "C" fn(
+    port_id: u16,
+    event: c_int,
+    cb_arg: *mut c_void,
+    ret_param: *mut c_void,
+) -> c_int;
 
 /// Opaque `struct rte_mempool`.
 #[repr(C)]
@@ -130,8 +156,12 @@ pub struct rte_mbuf {
     pub pool: *mut rte_mempool,
     /// Next segment, or null.
     pub next: *mut rte_mbuf,
-    /// tx_offload, shinfo, priv_size, timesync and the dynamic fields.
-    pub _rest: [u8; 56],
+    /// The `tx_offload` bit-field word: `l2_len` in bits 0-6, `l3_len` in
+    /// bits 7-15, then l4_len, tso_segsz and the outer lengths (packed by
+    /// the shim's `lbd_shim_tx_offload` in tests, to check the layout).
+    pub tx_offload: u64,
+    /// shinfo, priv_size, timesync and the dynamic fields.
+    pub _rest: [u8; 48],
 }
 
 // Compile-time layout checks: the same numbers are asserted in shim.c.
@@ -152,6 +182,7 @@ const _: () = assert!(offset_of!(rte_mbuf, vlan_tci_outer) == 52);
 const _: () = assert!(offset_of!(rte_mbuf, buf_len) == 54);
 const _: () = assert!(offset_of!(rte_mbuf, pool) == 56);
 const _: () = assert!(offset_of!(rte_mbuf, next) == 64);
+const _: () = assert!(offset_of!(rte_mbuf, tx_offload) == 72);
 const _: () = assert!(size_of::<rte_mbuf>() == 128);
 const _: () = assert!(core::mem::align_of::<rte_mbuf>() == 64);
 
@@ -204,14 +235,15 @@ pub struct lbd_dev_info {
     pub _pad: u8,
     /// Smallest RX buffer the device accepts.
     pub min_rx_bufsize: u32,
-    /// Padding.
-    pub _pad2: u32,
+    /// Device flags (`RTE_ETH_DEV_*`, e.g. [`RTE_ETH_DEV_INTR_LSC`]).
+    pub dev_flags: u32,
 }
 
 const _: () = assert!(offset_of!(lbd_dev_info, tx_offload_capa) == 48);
 const _: () = assert!(offset_of!(lbd_dev_info, min_mtu) == 56);
 const _: () = assert!(offset_of!(lbd_dev_info, hash_key_size) == 62);
 const _: () = assert!(offset_of!(lbd_dev_info, min_rx_bufsize) == 64);
+const _: () = assert!(offset_of!(lbd_dev_info, dev_flags) == 68);
 const _: () = assert!(size_of::<lbd_dev_info>() == 72);
 
 impl Default for lbd_dev_info {
@@ -235,7 +267,7 @@ impl Default for lbd_dev_info {
             hash_key_size: 0,
             _pad: 0,
             min_rx_bufsize: 0,
-            _pad2: 0,
+            dev_flags: 0,
         }
     }
 }
@@ -254,13 +286,16 @@ pub struct lbd_port_conf {
     pub rss_key: *const u8,
     /// Length of `rss_key` in bytes.
     pub rss_key_len: u8,
+    /// 1: link-state change interrupts on (`intr_conf.lsc`).
+    pub lsc: u8,
     /// Padding.
-    pub _pad: [u8; 3],
+    pub _pad: [u8; 2],
     /// MTU to configure (0: DPDK's default, 1500).
     pub mtu: u32,
 }
 const _: () = assert!(offset_of!(lbd_port_conf, rss_key) == 24);
 const _: () = assert!(offset_of!(lbd_port_conf, rss_key_len) == 32);
+const _: () = assert!(offset_of!(lbd_port_conf, lsc) == 33);
 const _: () = assert!(offset_of!(lbd_port_conf, mtu) == 36);
 const _: () = assert!(size_of::<lbd_port_conf>() == 40);
 
@@ -419,6 +454,19 @@ extern "C" {
     /// With `xstats` null, returns the number of extended stats.
     pub fn rte_eth_xstats_get(port_id: u16, xstats: *mut rte_eth_xstat, n: c_uint) -> c_int;
     pub fn rte_lcore_to_socket_id(lcore_id: c_uint) -> c_uint;
+    /// `event` is an `enum rte_eth_event_type` (e.g. [`RTE_ETH_EVENT_INTR_LSC`]).
+    pub fn rte_eth_dev_callback_register(
+        port_id: u16,
+        event: c_int,
+        cb_fn: rte_eth_dev_cb_fn,
+        cb_arg: *mut c_void,
+    ) -> c_int;
+    pub fn rte_eth_dev_callback_unregister(
+        port_id: u16,
+        event: c_int,
+        cb_fn: rte_eth_dev_cb_fn,
+        cb_arg: *mut c_void,
+    ) -> c_int;
 
     // ---- shim: static-inline functions and macros ----
     pub fn lbd_shim_rx_burst(port: u16, queue: u16, pkts: *mut *mut rte_mbuf, n: u16) -> u16;
@@ -465,6 +513,9 @@ extern "C" {
     pub fn lbd_shim_sizeof_stats() -> usize;
     pub fn lbd_shim_sizeof_mbuf() -> usize;
     pub fn lbd_shim_sizeof_port_conf() -> usize;
+    /// `tx_offload` with `l2_len` and `l3_len` set through the C bit-fields
+    /// (the rest zero): checks the packing Rust does by hand.
+    pub fn lbd_shim_tx_offload(l2_len: u64, l3_len: u64) -> u64;
 }
 
 #[cfg(test)]
@@ -482,6 +533,15 @@ mod tests {
             assert_eq!(lbd_shim_sizeof_stats(), size_of::<lbd_stats>());
             assert_eq!(lbd_shim_sizeof_mbuf(), size_of::<rte_mbuf>());
             assert_eq!(lbd_shim_sizeof_port_conf(), size_of::<lbd_port_conf>());
+        }
+    }
+
+    /// `tx_offload`'s bit-fields where [`rte_mbuf::tx_offload`] says.
+    #[test]
+    fn tx_offload_bit_fields() {
+        for (l2, l3) in [(14u64, 20u64), (18, 60), (127, 511)] {
+            // SAFETY: a pure function of its arguments.
+            assert_eq!(unsafe { lbd_shim_tx_offload(l2, l3) }, l2 | (l3 << 7));
         }
     }
 

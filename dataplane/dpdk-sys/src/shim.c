@@ -43,6 +43,7 @@ LBD_MBUF_OFF(vlan_tci_outer, 52);
 LBD_MBUF_OFF(buf_len, 54);
 LBD_MBUF_OFF(pool, 56);
 LBD_MBUF_OFF(next, 64);
+LBD_MBUF_OFF(tx_offload, 72);
 _Static_assert(sizeof(struct rte_mbuf) == 128, "struct rte_mbuf is not 128 bytes");
 _Static_assert(sizeof(((struct rte_mbuf *)0)->hash) == 8, "rte_mbuf.hash is not 8 bytes");
 _Static_assert(RTE_IOVA_AS_PA, "dpdk-sys expects buf_iova at offset 8 (RTE_IOVA_AS_PA)");
@@ -55,6 +56,26 @@ _Static_assert(RTE_PKTMBUF_HEADROOM == 128, "RTE_PKTMBUF_HEADROOM changed; updat
 _Static_assert(LCORE_ID_ANY == UINT32_MAX, "LCORE_ID_ANY changed; update dpdk-sys lib.rs");
 _Static_assert(sizeof(struct rte_ether_addr) == 6, "struct rte_ether_addr is not 6 bytes");
 _Static_assert(_Alignof(struct rte_ether_addr) == 2, "struct rte_ether_addr alignment changed");
+_Static_assert(RTE_MBUF_F_TX_TCP_CKSUM == (1ULL << 52), "TX flags changed; update dpdk-sys lib.rs");
+_Static_assert(RTE_MBUF_F_TX_UDP_CKSUM == (3ULL << 52), "TX flags changed; update dpdk-sys lib.rs");
+_Static_assert(RTE_MBUF_F_TX_L4_MASK == (3ULL << 52), "TX flags changed; update dpdk-sys lib.rs");
+_Static_assert(RTE_MBUF_F_TX_IP_CKSUM == (1ULL << 54), "TX flags changed; update dpdk-sys lib.rs");
+_Static_assert(RTE_MBUF_F_TX_IPV4 == (1ULL << 55), "TX flags changed; update dpdk-sys lib.rs");
+_Static_assert(RTE_ETH_DEV_INTR_LSC == (1u << 1), "RTE_ETH_DEV_INTR_LSC changed; update dpdk-sys lib.rs");
+_Static_assert(RTE_ETH_EVENT_INTR_LSC == 1, "RTE_ETH_EVENT_INTR_LSC changed; update dpdk-sys lib.rs");
+_Static_assert(sizeof(enum rte_eth_event_type) == sizeof(int), "enum rte_eth_event_type is not int-sized");
+
+/* tx_offload with l2_len and l3_len set through the bit-fields: the Rust
+ * side packs them by hand (l2 | l3 << 7) and checks against this. */
+uint64_t lbd_shim_tx_offload(uint64_t l2_len, uint64_t l3_len)
+{
+	struct rte_mbuf m;
+
+	memset(&m, 0, sizeof(m));
+	m.l2_len = l2_len;
+	m.l3_len = l3_len;
+	return m.tx_offload;
+}
 
 /* ---- fast path ---- */
 
@@ -164,12 +185,13 @@ struct lbd_dev_info {
 	uint8_t hash_key_size;
 	uint8_t _pad;
 	uint32_t min_rx_bufsize;
-	uint32_t _pad2;
+	uint32_t dev_flags;
 };
 _Static_assert(offsetof(struct lbd_dev_info, tx_offload_capa) == 48, "lbd_dev_info layout");
 _Static_assert(offsetof(struct lbd_dev_info, min_mtu) == 56, "lbd_dev_info layout");
 _Static_assert(offsetof(struct lbd_dev_info, hash_key_size) == 62, "lbd_dev_info layout");
 _Static_assert(offsetof(struct lbd_dev_info, min_rx_bufsize) == 64, "lbd_dev_info layout");
+_Static_assert(offsetof(struct lbd_dev_info, dev_flags) == 68, "lbd_dev_info layout");
 _Static_assert(sizeof(struct lbd_dev_info) == 72, "lbd_dev_info layout");
 
 /* Mirrored directly in Rust (lib.rs). */
@@ -204,6 +226,7 @@ int lbd_shim_dev_info(uint16_t port, struct lbd_dev_info *out)
 	out->reta_size = info.reta_size;
 	out->hash_key_size = info.hash_key_size;
 	out->min_rx_bufsize = info.min_rx_bufsize;
+	out->dev_flags = info.dev_flags != NULL ? *info.dev_flags : 0;
 	return 0;
 }
 
@@ -258,11 +281,13 @@ struct lbd_port_conf {
 	uint64_t tx_offloads;
 	const uint8_t *rss_key;
 	uint8_t rss_key_len;
-	uint8_t _pad[3];
+	uint8_t lsc;
+	uint8_t _pad[2];
 	uint32_t mtu;
 };
 _Static_assert(offsetof(struct lbd_port_conf, rss_key) == 24, "lbd_port_conf layout");
 _Static_assert(offsetof(struct lbd_port_conf, rss_key_len) == 32, "lbd_port_conf layout");
+_Static_assert(offsetof(struct lbd_port_conf, lsc) == 33, "lbd_port_conf layout");
 _Static_assert(offsetof(struct lbd_port_conf, mtu) == 36, "lbd_port_conf layout");
 _Static_assert(sizeof(struct lbd_port_conf) == 40, "lbd_port_conf layout");
 
@@ -282,6 +307,8 @@ int lbd_shim_port_configure_conf(uint16_t port, uint16_t nb_rx, uint16_t nb_tx,
 	conf.rxmode.offloads = c->rx_offloads;
 	conf.txmode.offloads = c->tx_offloads;
 	conf.rxmode.mtu = c->mtu;
+	/* Link-state changes by interrupt (the caller checked dev_flags). */
+	conf.intr_conf.lsc = c->lsc != 0;
 	if (c->rss_hf != 0) {
 		/* ethdev keeps this pointer (dev_conf is copied shallowly) and drivers
 		 * read it at start: the caller keeps the key alive until close. */

@@ -42,7 +42,10 @@ pub use error::{strerror, DpdkError, Result};
 pub use lcore::register_thread;
 pub use mbuf::{Mbuf, MbufBurst, Packet, BURST_SIZE};
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, HEADROOM, SOCKET_ID_ANY};
-pub use port::{LinkStatus, Port, PortConf, PortInfo, PortSetup, PortStats, RxQueue, TxQueue};
+pub use port::{
+    LinkChangeCallback, LinkStatus, Port, PortConf, PortInfo, PortSetup, PortStats, RxQueue,
+    TxQueue,
+};
 
 #[cfg(test)]
 mod tests;

@@ -135,6 +135,34 @@ impl Packet {
         self.hdr().ol_flags
     }
 
+    /// Ask the NIC to compute checksums on transmit: `flags` are
+    /// `RTE_MBUF_F_TX_*` bits (IPV4 with IP_CKSUM and/or one L4 checksum
+    /// request), `l2_len`/`l3_len` the header lengths (at most 127 and 511).
+    /// Earlier TX checksum requests are replaced; RX flags are kept. The
+    /// frame must be prepared as DPDK says (the IPv4 checksum field zero,
+    /// the L4 field holding the pseudo-header sum), and the port must have
+    /// negotiated the offloads: the driver trusts both.
+    #[inline]
+    pub fn request_tx_checksums(&mut self, l2_len: u8, l3_len: u16, flags: u64) {
+        const TX_CSUM: u64 =
+            sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_IP_CKSUM | sys::RTE_MBUF_F_TX_L4_MASK;
+        let m = self.raw();
+        // SAFETY: &mut self gives exclusive access to the mbuf header; these
+        // are plain integer fields (layout checked in dpdk-sys).
+        unsafe {
+            (*m).ol_flags = ((*m).ol_flags & !TX_CSUM) | (flags & TX_CSUM);
+            // l2_len: bits 0-6, l3_len: bits 7-15 (checked against the C
+            // bit-fields in dpdk-sys); the TSO and outer lengths stay zero.
+            (*m).tx_offload = u64::from(l2_len & 0x7f) | (u64::from(l3_len & 0x1ff) << 7);
+        }
+    }
+
+    /// The `tx_offload` word (header lengths for TX offloads).
+    #[inline]
+    pub fn tx_offload(&self) -> u64 {
+        self.hdr().tx_offload
+    }
+
     /// Packet type (`RTE_PTYPE_*`) as classified by the driver.
     #[inline]
     pub fn packet_type(&self) -> u32 {

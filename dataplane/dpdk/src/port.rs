@@ -136,6 +136,9 @@ pub struct PortConf {
     pub tx_offloads: u64,
     /// MTU (0: DPDK's default of 1500).
     pub mtu: u16,
+    /// Link-state change interrupts (`intr_conf.lsc`): only for a device
+    /// whose [`PortInfo::lsc_interrupt`] is set.
+    pub lsc: bool,
 }
 
 /// Link state (`rte_eth_link_get_nowait`).
@@ -206,6 +209,9 @@ pub struct PortInfo {
     pub hash_key_size: u8,
     /// Smallest RX buffer the device takes.
     pub min_rx_bufsize: u32,
+    /// The device raises link-state change interrupts
+    /// (`RTE_ETH_DEV_INTR_LSC` in its `dev_flags`).
+    pub lsc_interrupt: bool,
 }
 
 /// An Ethernet port (`port_id`). Cheap to copy; all operations serialise on a
@@ -326,6 +332,7 @@ impl Port {
             reta_size: info.reta_size,
             hash_key_size: info.hash_key_size,
             min_rx_bufsize: info.min_rx_bufsize,
+            lsc_interrupt: info.dev_flags & sys::RTE_ETH_DEV_INTR_LSC != 0,
         })
     }
 
@@ -447,7 +454,8 @@ impl Port {
                         slot.rss_key.as_ptr()
                     },
                     rss_key_len: key_len,
-                    _pad: [0; 3],
+                    lsc: u8::from(c.lsc),
+                    _pad: [0; 2],
                     mtu: u32::from(c.mtu),
                 };
                 rss_hf = c.rss_hf;
@@ -643,6 +651,36 @@ impl Port {
         })
     }
 
+    /// Call `notify` (with the port id) on every link-state change
+    /// interrupt of this port, until the returned handle is dropped. The
+    /// port must have been configured with [`PortConf::lsc`]. `notify` runs
+    /// on EAL's interrupt thread: it should only take note (set a flag,
+    /// wake a thread) and return.
+    pub fn on_link_change(
+        &self,
+        notify: impl Fn(u16) + Send + Sync + 'static,
+    ) -> Result<LinkChangeCallback> {
+        let _g = self.lock()?;
+        let arg: *mut LinkNotify = Box::into_raw(Box::new(Box::new(notify)));
+        // SAFETY: `link_change_trampoline` matches rte_eth_dev_cb_fn; `arg`
+        // stays valid until the callback is unregistered (Drop of the
+        // returned handle), or forever if that fails.
+        let ret = unsafe {
+            sys::rte_eth_dev_callback_register(
+                self.id,
+                sys::RTE_ETH_EVENT_INTR_LSC,
+                link_change_trampoline,
+                arg.cast(),
+            )
+        };
+        if let Err(e) = check("rte_eth_dev_callback_register", ret) {
+            // SAFETY: not registered: we still own the box.
+            drop(unsafe { Box::from_raw(arg) });
+            return Err(e);
+        }
+        Ok(LinkChangeCallback { port: self.id, arg })
+    }
+
     /// Counters.
     pub fn stats(&self) -> Result<PortStats> {
         let _g = self.lock()?;
@@ -707,6 +745,67 @@ impl Port {
         })
         .map(|_| ())
     }
+}
+
+/// What [`Port::on_link_change`] calls.
+type LinkNotify = Box<dyn Fn(u16) + Send + Sync>;
+
+/// Called by EAL's interrupt thread for `RTE_ETH_EVENT_INTR_LSC`.
+unsafe extern "C" fn link_change_trampoline(
+    port_id: u16,
+    _event: std::ffi::c_int,
+    cb_arg: *mut std::ffi::c_void,
+    _ret_param: *mut std::ffi::c_void,
+) -> std::ffi::c_int {
+    // SAFETY: cb_arg is the LinkNotify registered with this trampoline, alive
+    // until unregistered. A panic must not unwind into C.
+    let notify = unsafe { &*cb_arg.cast::<LinkNotify>() };
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| notify(port_id)));
+    0
+}
+
+/// A registered link-state change callback; unregistered on drop.
+pub struct LinkChangeCallback {
+    port: u16,
+    arg: *mut LinkNotify,
+}
+
+// SAFETY: the handle only unregisters and frees a Send + Sync closure.
+unsafe impl Send for LinkChangeCallback {}
+
+impl Drop for LinkChangeCallback {
+    fn drop(&mut self) {
+        if !crate::eal::is_initialized() {
+            return; // EAL is gone (and the callback with it): leak the box.
+        }
+        let _g = ports();
+        // -EAGAIN while the callback runs: retry a little.
+        for _ in 0..100 {
+            // SAFETY: the same (port, event, fn, arg) as registered.
+            let ret = unsafe {
+                sys::rte_eth_dev_callback_unregister(
+                    self.port,
+                    sys::RTE_ETH_EVENT_INTR_LSC,
+                    link_change_trampoline,
+                    self.arg.cast(),
+                )
+            };
+            if ret >= 0 {
+                // SAFETY: unregistered: no one else holds the pointer.
+                drop(unsafe { Box::from_raw(self.arg) });
+                return;
+            }
+            if ret != -libc_eagain() {
+                return; // not registered any more (port closed): leak it
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+/// EAGAIN on Linux.
+const fn libc_eagain() -> i32 {
+    11
 }
 
 /// Receive side of one port queue. One owner at a time: `Send` (move it to

@@ -284,3 +284,41 @@ fn burst_drain_hands_out_in_order() {
     assert!(b.is_empty());
     assert_eq!(tags, vec![0, 1, 2, 3, 4, 5]);
 }
+
+/// A TX checksum request sets exactly the TX checksum flags and the header
+/// lengths, keeps RX flags, and replaces an earlier request.
+#[test]
+fn tx_checksum_request_sets_flags_and_lengths() {
+    let mut m = fake_mbuf(1, 64);
+    // SAFETY: the fake header is ours; RX flags as a driver would set them.
+    unsafe { (*m.as_ptr()).ol_flags = sys::RTE_MBUF_F_RX_RSS_HASH };
+    m.request_tx_checksums(
+        14,
+        20,
+        sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_IP_CKSUM | sys::RTE_MBUF_F_TX_UDP_CKSUM,
+    );
+    assert_eq!(
+        m.ol_flags(),
+        sys::RTE_MBUF_F_RX_RSS_HASH
+            | sys::RTE_MBUF_F_TX_IPV4
+            | sys::RTE_MBUF_F_TX_IP_CKSUM
+            | sys::RTE_MBUF_F_TX_UDP_CKSUM
+    );
+    // SAFETY: a pure function (packs the C bit-fields).
+    assert_eq!(m.tx_offload(), unsafe { sys::lbd_shim_tx_offload(14, 20) });
+    // A second request (TCP only, IPv4 header with options) replaces it.
+    m.request_tx_checksums(
+        18,
+        60,
+        sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_TCP_CKSUM,
+    );
+    assert_eq!(
+        m.ol_flags(),
+        sys::RTE_MBUF_F_RX_RSS_HASH | sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_TCP_CKSUM
+    );
+    // SAFETY: the shim only packs two integers into DPDK's bit-field
+    // layout; it touches no memory.
+    let packed = unsafe { sys::lbd_shim_tx_offload(18, 60) };
+    assert_eq!(m.tx_offload(), packed);
+    destroy(m.into_raw());
+}

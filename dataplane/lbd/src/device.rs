@@ -19,7 +19,11 @@
 //!   works (virtio's queues are chosen by the peer), with a warning.
 //! * **Offloads** that the device offers and lbd can use: IPv4/TCP/UDP
 //!   checksums on TX, the RSS hash in the mbuf, and mbuf fast free when
-//!   every mbuf comes from one pool (one NUMA socket).
+//!   every mbuf comes from one pool (one NUMA socket). The TX checksums in
+//!   force are given to every worker ([`Plan::tx_checksums`]): rewrites
+//!   that recompute a checksum in full leave it to the egress port's NIC
+//!   (`lbcore::pipeline::buf`; which ones, and why NAT's TCP/UDP checksums
+//!   stay incremental: `pipeline/nat.rs` and docs/DEPLOYMENT.md).
 //! * **MTU** from the port's `mtu`, within the device's range. Each pool's
 //!   buffers hold the largest frame of its ports in one segment, so RX
 //!   scatter is never asked for; a frame a driver chains anyway is dropped
@@ -29,14 +33,21 @@
 //!   lcore of its port's socket when EAL has one, and a warning names each
 //!   worker that polls a port on another socket.
 //!
+//! * **Link state.** A device that raises link-state change interrupts
+//!   (`RTE_ETH_DEV_INTR_LSC` in its `dev_flags`) gets them turned on
+//!   (`intr_conf.lsc`); its callback only flags the port and wakes the link
+//!   watcher. Other devices are polled every 250 ms, and so are those whose
+//!   driver sets the flag but never calls back ([`LSC_NOT_DELIVERED`]).
+//!
 //! At run time a thread watches the links (logged and counted on change);
 //! `/metrics` reads the drivers' extended stats.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use lbcore::config::{Config, RssKey};
+use lbcore::pipeline::TxChecksums;
 use lbcore::wire::MacAddr;
 use tracing::{info, warn};
 
@@ -58,6 +69,16 @@ pub const RSS_WANTED: u64 = sys::RTE_ETH_RSS_IPV4
 pub const TX_CSUM: u64 = sys::RTE_ETH_TX_OFFLOAD_IPV4_CKSUM
     | sys::RTE_ETH_TX_OFFLOAD_TCP_CKSUM
     | sys::RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+
+/// Drivers that set `RTE_ETH_DEV_INTR_LSC` but never call the
+/// application's link-state callbacks: DPDK 22.11's `net_tap` only updates
+/// its own link status on the interrupt. Polled like drivers without LSC.
+pub const LSC_NOT_DELIVERED: &[&str] = &["net_tap"];
+
+/// Drivers that refuse a configuration with more TX than RX queues: DPDK
+/// 22.11's `net_tap` pairs each TX queue with an RX queue. Workers share
+/// their TX queues there, as on a device with few TX queues.
+pub const TX_PAIRED_WITH_RX: &[&str] = &["net_tap"];
 
 /// Key length used for a symmetric key when the driver does not say (the
 /// Toeplitz key of most NICs).
@@ -90,6 +111,8 @@ pub struct DevCaps {
     pub max_mtu: u16,
     /// Largest frame the device receives (0: not said).
     pub max_rx_pktlen: u32,
+    /// The device raises link-state change interrupts.
+    pub lsc_interrupt: bool,
 }
 
 impl From<&dpdk::PortInfo> for DevCaps {
@@ -109,6 +132,7 @@ impl From<&dpdk::PortInfo> for DevCaps {
             min_mtu: i.min_mtu,
             max_mtu: i.max_mtu,
             max_rx_pktlen: i.max_rx_pktlen,
+            lsc_interrupt: i.lsc_interrupt,
         }
     }
 }
@@ -166,8 +190,24 @@ pub struct Plan {
     /// Largest frame (IP MTU + [`L2_OVERHEAD`]): the pool's
     /// buffers hold this much in one segment.
     pub max_frame: u32,
+    /// Link-state changes by interrupt (else the link is polled).
+    pub lsc: bool,
     /// Things the operator should know (logged as warnings).
     pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The checksums this port's NIC computes on transmit, for the workers.
+    pub fn tx_checksums(&self) -> TxChecksums {
+        [
+            (sys::RTE_ETH_TX_OFFLOAD_IPV4_CKSUM, TxChecksums::IPV4),
+            (sys::RTE_ETH_TX_OFFLOAD_TCP_CKSUM, TxChecksums::TCP),
+            (sys::RTE_ETH_TX_OFFLOAD_UDP_CKSUM, TxChecksums::UDP),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| self.tx_offloads & bit != 0)
+        .fold(TxChecksums::NONE, |acc, (_, c)| acc.union(c))
+    }
 }
 
 /// A port that cannot be set up as configured.
@@ -228,12 +268,17 @@ pub fn plan(caps: &DevCaps, want: &Want) -> Result<Plan, PlanError> {
             max: caps.max_rx_queues,
         });
     }
-    let tx_queues = want.workers.min(caps.max_tx_queues).max(1);
+    let max_tx = if TX_PAIRED_WITH_RX.contains(&caps.driver.as_str()) {
+        caps.max_tx_queues.min(want.rx_queues)
+    } else {
+        caps.max_tx_queues
+    };
+    let tx_queues = want.workers.min(max_tx).max(1);
     if tx_queues < want.workers {
         warnings.push(format!(
-            "the device has {} TX queue(s) for {} workers: workers share them (a lock per \
-             burst)",
-            caps.max_tx_queues, want.workers
+            "the device takes {max_tx} TX queue(s) for {} workers: workers share them (a lock \
+             per burst)",
+            want.workers
         ));
     }
 
@@ -337,6 +382,7 @@ pub fn plan(caps: &DevCaps, want: &Want) -> Result<Plan, PlanError> {
         tx_offloads,
         mtu: want.mtu,
         max_frame,
+        lsc: caps.lsc_interrupt && !LSC_NOT_DELIVERED.contains(&caps.driver.as_str()),
         warnings,
     })
 }
@@ -425,6 +471,12 @@ pub struct DeviceInfo {
     pub rss_key: KeyKind,
     /// Offloads in use (names).
     pub offloads: Vec<&'static str>,
+    /// The checksums the NIC computes on transmit (given to the workers).
+    pub tx_checksums: TxChecksums,
+    /// Link-state changes come by interrupt (else the link is polled).
+    pub lsc: bool,
+    /// Set by the link-state change interrupt, cleared by the watcher.
+    link_event: AtomicBool,
     /// Link state changes seen since start.
     pub link_changes: AtomicU64,
     /// Last link state seen: 0 down, 1 up, 2 unknown.
@@ -635,6 +687,7 @@ pub fn bring_up(cfg: &Config, lcores: &[u32], from_config: bool) -> Result<Devic
             rx_offloads: p.rx_offloads,
             tx_offloads: p.tx_offloads,
             mtu: p.mtu,
+            lsc: p.lsc,
         };
         let (rx, tx) = port
             .configure_with(&setup, &conf, &pool)
@@ -657,12 +710,16 @@ pub fn bring_up(cfg: &Config, lcores: &[u32], from_config: bool) -> Result<Devic
             rss: rss_names(p.rss_hf),
             rss_key: p.key_kind,
             offloads: offload_names(p.rx_offloads, p.tx_offloads),
+            tx_checksums: p.tx_checksums(),
+            lsc: p.lsc,
+            link_event: AtomicBool::new(false),
             link_changes: AtomicU64::new(0),
             link_state: AtomicU8::new(u8::from(link.up)),
         };
         info!(
             "port {} ({}) {} mac {} link {} {} Mbit/s; driver {}, socket {}, {} RX / {} TX \
-             queues of {}/{} descriptors, mtu {}, rss [{}] key {}, offloads [{}]",
+             queues of {}/{} descriptors, mtu {}, rss [{}] key {}, offloads [{}], link state \
+             by {}",
             pc.name,
             pc.device,
             pc.address,
@@ -678,7 +735,8 @@ pub fn bring_up(cfg: &Config, lcores: &[u32], from_config: bool) -> Result<Devic
             info.mtu,
             info.rss.join(" "),
             info.rss_key.name(),
-            info.offloads.join(" ")
+            info.offloads.join(" "),
+            if info.lsc { "interrupt" } else { "polling" }
         );
         out.ports.push(port);
         out.macs.push(mac);
@@ -710,11 +768,15 @@ pub fn bring_up(cfg: &Config, lcores: &[u32], from_config: bool) -> Result<Devic
     Ok(out)
 }
 
-/// How often the link watcher looks at the links.
+/// How often the link watcher polls the links of devices without the
+/// link-state change interrupt (and looks at `stop`).
 const LINK_POLL: Duration = Duration::from_millis(250);
 
-/// Look at every port's link until `stop()`: log and count each change.
-/// (Polling works with every driver; the LSC interrupt does not.)
+/// Watch every port's link until `stop()`: log and count each change.
+/// Ports with the link-state change interrupt ([`DeviceInfo::lsc`]) are
+/// read when their interrupt flagged them (the callback wakes this thread);
+/// the others are polled every [`LINK_POLL`]. Every port is read once at
+/// the start, so a change before the callback was registered is seen.
 pub fn watch_links(
     ports: Vec<(String, dpdk::Port, Arc<DeviceInfo>)>,
     stop: impl Fn() -> bool + Send + 'static,
@@ -722,23 +784,69 @@ pub fn watch_links(
     std::thread::Builder::new()
         .name("lbd-link".into())
         .spawn(move || {
-            while !stop() {
-                for (name, port, info) in &ports {
-                    let Ok(l) = port.link() else { continue };
-                    let now = u8::from(l.up);
-                    let before = info.link_state.swap(now, Relaxed);
-                    if before != now {
-                        info.link_changes.fetch_add(1, Relaxed);
-                        if l.up {
-                            info!("port {name}: link up, {} Mbit/s", l.speed_mbps);
-                        } else {
-                            warn!("port {name}: link down");
-                        }
+            let me = std::thread::current();
+            // Held for as long as the watcher runs; unregistered on return.
+            let mut callbacks = Vec::new();
+            // Per port: polled (no interrupt, or its callback failed).
+            let mut polled = Vec::with_capacity(ports.len());
+            for (name, port, info) in &ports {
+                if !info.lsc {
+                    polled.push(true);
+                    continue;
+                }
+                let (flag, waker) = (info.clone(), me.clone());
+                match port.on_link_change(move |_| {
+                    // EAL's interrupt thread: flag the port, wake the watcher.
+                    flag.link_event.store(true, Relaxed);
+                    waker.unpark();
+                }) {
+                    Ok(cb) => {
+                        callbacks.push(cb);
+                        polled.push(false);
+                    }
+                    Err(e) => {
+                        warn!("port {name}: link-state interrupt not available ({e}): polling");
+                        polled.push(true);
                     }
                 }
-                std::thread::sleep(LINK_POLL);
             }
+            let mut first = true;
+            while !stop() {
+                for ((name, port, info), &poll) in ports.iter().zip(&polled) {
+                    if link_due(first, poll, &info.link_event) {
+                        read_link(name, port, info);
+                    }
+                }
+                first = false;
+                std::thread::park_timeout(LINK_POLL);
+            }
+            drop(callbacks);
         })
+}
+
+/// Whether the watcher reads a port's link now: on its first round, every
+/// round for a polled port, else when its interrupt flagged it (the flag
+/// is cleared).
+fn link_due(first: bool, polled: bool, event: &AtomicBool) -> bool {
+    // Clear the flag before reading, so a change during the read flags it
+    // again for the next round.
+    let flagged = event.swap(false, Relaxed);
+    first || polled || flagged
+}
+
+/// Read a port's link; log and count a change.
+fn read_link(name: &str, port: &dpdk::Port, info: &DeviceInfo) {
+    let Ok(l) = port.link() else { return };
+    let now = u8::from(l.up);
+    let before = info.link_state.swap(now, Relaxed);
+    if before != now {
+        info.link_changes.fetch_add(1, Relaxed);
+        if l.up {
+            info!("port {name}: link up, {} Mbit/s", l.speed_mbps);
+        } else {
+            warn!("port {name}: link down");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -766,6 +874,7 @@ mod tests {
             min_mtu: 68,
             max_mtu: 9600,
             max_rx_pktlen: 9618,
+            lsc_interrupt: true,
         }
     }
 
@@ -808,6 +917,81 @@ mod tests {
             rss_names(p.rss_hf),
             ["ipv4", "ipv4-tcp", "ipv4-udp", "ipv6", "ipv6-tcp", "ipv6-udp"]
         );
+    }
+
+    /// The workers are told exactly the checksums the port negotiated.
+    #[test]
+    fn workers_learn_the_negotiated_tx_checksums() {
+        let all = TxChecksums::IPV4
+            .union(TxChecksums::TCP)
+            .union(TxChecksums::UDP);
+        assert_eq!(plan(&full_nic(), &want(1)).unwrap().tx_checksums(), all);
+        // virtio-net: TCP and UDP, not the IPv4 header.
+        let mut caps = full_nic();
+        caps.tx_offload_capa =
+            sys::RTE_ETH_TX_OFFLOAD_TCP_CKSUM | sys::RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+        let p = plan(&caps, &want(1)).unwrap();
+        assert_eq!(p.tx_checksums(), TxChecksums::TCP.union(TxChecksums::UDP));
+        assert!(!p.tx_checksums().contains(TxChecksums::IPV4));
+        // Fast free is not a checksum.
+        caps.tx_offload_capa = sys::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+        assert_eq!(
+            plan(&caps, &want(1)).unwrap().tx_checksums(),
+            TxChecksums::NONE
+        );
+    }
+
+    /// Link-state interrupts where the device raises them (its dev_flags),
+    /// polling elsewhere.
+    #[test]
+    fn link_state_by_interrupt_only_where_offered() {
+        assert!(plan(&full_nic(), &want(1)).unwrap().lsc);
+        let mut caps = full_nic();
+        caps.lsc_interrupt = false;
+        let p = plan(&caps, &want(1)).unwrap();
+        assert!(!p.lsc);
+        assert!(
+            p.warnings.is_empty(),
+            "polling is no warning: {:?}",
+            p.warnings
+        );
+        // net_tap sets the flag but does not call back: polled.
+        let mut tap = full_nic();
+        tap.driver = "net_tap".into();
+        assert!(!plan(&tap, &want(1)).unwrap().lsc);
+    }
+
+    /// net_tap takes no more TX queues than RX queues: two ports' workers
+    /// share a port's one TX queue there.
+    #[test]
+    fn tap_tx_queues_pair_with_rx_queues() {
+        let mut tap = full_nic();
+        tap.driver = "net_tap".into();
+        let mut w = want(1);
+        w.workers = 2;
+        let p = plan(&tap, &w).unwrap();
+        assert_eq!((p.rx_queues, p.tx_queues), (1, 1));
+        assert!(
+            p.warnings.iter().any(|w| w.contains("share")),
+            "{:?}",
+            p.warnings
+        );
+        // Any other driver: a TX queue per worker.
+        assert_eq!(plan(&full_nic(), &w).unwrap().tx_queues, 2);
+    }
+
+    /// The watcher reads an interrupt port only when flagged (and once at
+    /// the start), a polled one every round.
+    #[test]
+    fn link_reads_follow_the_interrupt_flag() {
+        let ev = AtomicBool::new(false);
+        assert!(link_due(true, false, &ev), "first round reads every port");
+        assert!(!link_due(false, false, &ev), "no interrupt: not read");
+        ev.store(true, Relaxed);
+        assert!(link_due(false, false, &ev), "flagged: read");
+        assert!(!ev.load(Relaxed), "flag cleared");
+        assert!(!link_due(false, false, &ev), "once per interrupt");
+        assert!(link_due(false, true, &ev), "polled: every round");
     }
 
     #[test]

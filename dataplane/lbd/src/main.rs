@@ -474,6 +474,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         }
         None => None,
     };
+    let tx_checksums: Vec<_> = dev.info.iter().map(|i| i.tx_checksums).collect();
     for (w, (rx, tx)) in plans.into_iter().enumerate() {
         let h = &shared.workers[w];
         let seed = 0x5eed_0000_0000_0000 ^ dpdk::tsc::now().rotate_left(17) ^ w as u64;
@@ -490,6 +491,8 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             n_workers,
         ));
         pipeline.set_workers(n_workers);
+        // What each port's NIC checksums on transmit (from the device plan).
+        pipeline.set_tx_checksums(&tx_checksums);
         if let Some(q) = sync_queues.get(w) {
             pipeline = pipeline.with_sync(q.clone());
         }

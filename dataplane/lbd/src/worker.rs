@@ -15,9 +15,9 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use dpdk::{MbufBurst, RxQueue, TxQueue};
+use dpdk::{sys, MbufBurst, RxQueue, TxQueue};
 use lbcore::counters::{bump, Counter, WorkerStats};
-use lbcore::pipeline::{Verdict, Worker};
+use lbcore::pipeline::{TxChecksums, Verdict, Worker};
 
 use crate::control::conns::DumpSlot;
 use crate::dataplane::{Dataplane, Handoff};
@@ -338,6 +338,25 @@ impl lbcore::pipeline::PacketBuf for MbufBuf<'_> {
     #[inline]
     fn adj(&mut self, n: usize) -> bool {
         u16::try_from(n).is_ok_and(|n| self.0.adj(n).is_some())
+    }
+    /// The NIC computes them: the frame prepared as DPDK requires, the
+    /// mbuf's TX flags and header lengths set. The pipeline asks only for
+    /// checksums the egress port negotiated (`Worker::set_tx_checksums`).
+    #[inline]
+    fn offload_checksums(&mut self, l2_len: usize, l3_len: usize, what: TxChecksums) {
+        lbcore::pipeline::buf::prepare_for_nic(self.0.data_mut(), l2_len, l3_len, what);
+        let mut flags = 0;
+        if what.contains(TxChecksums::IPV4) {
+            flags |= sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_IP_CKSUM;
+        }
+        if what.contains(TxChecksums::TCP) {
+            flags |= sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_TCP_CKSUM;
+        } else if what.contains(TxChecksums::UDP) {
+            flags |= sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_UDP_CKSUM;
+        }
+        // Header lengths of Ethernet and IPv4 fit 7 and 9 bits.
+        self.0
+            .request_tx_checksums(l2_len as u8, l3_len as u16, flags);
     }
     #[inline]
     fn truncate(&mut self, len: usize) -> bool {

@@ -121,13 +121,13 @@ impl Worker {
         }
         if is_tcp && pkt.flags.syn() {
             if let Some((_, old)) = self.table.evict_embryonic(hash, now) {
-                forget(&self.stats, &old);
+                forget(self.counts(), &old);
                 self.stats.count(Counter::ConnEmbryonicEvicted);
                 // The freed slot, or (capacity was the limit) a free one of
                 // the key's windows.
                 if let Probe::Vacant { slot, evicted } = self.table.probe(key, hash, now) {
                     if let Some(old) = evicted {
-                        forget(&self.stats, &old);
+                        forget(self.counts(), &old);
                     }
                     return self.create_and_forward(frame, key, svc_idx, slot, pkt, now);
                 }

@@ -66,7 +66,7 @@
 //! in the table shared by all workers and are found from any queue.
 
 use super::nat::{reply_key, rs_port};
-use super::{Action, Verdict, Worker, ETH};
+use super::{Action, BufOp, Verdict, Worker, ETH};
 use crate::config::Forward;
 use crate::conntrack::{ConnKey, Tick};
 use crate::counters::Counter;
@@ -258,7 +258,9 @@ impl Worker {
                         Action::Tunnel(e)
                     }
                     // Never an ICMP error about an ICMP error.
-                    Action::FragNeeded(_) => Verdict::Drop(Counter::DropTunnelTooBig).into(),
+                    Action::Buf(BufOp::FragNeeded(_)) => {
+                        Verdict::Drop(Counter::DropTunnelTooBig).into()
+                    }
                     a => a,
                 }
             }

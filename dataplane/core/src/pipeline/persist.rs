@@ -161,7 +161,7 @@ impl Worker {
             self.stats.count(Counter::PersistTemplateUsed);
             return Some(j);
         }
-        let stats = &self.stats;
+        let counts = self.counts();
         let state = ConnState::None as u8;
         let made = nat.table.insert(
             &tk,
@@ -175,13 +175,12 @@ impl Worker {
                 // Expired entries reclaimed on the way: connections among
                 // them leave the counts as the sweep would do it.
                 if is_counted(old) {
-                    let st = &stats.rs[old.rs as usize];
                     if old.flags & ACTIVE != 0 {
-                        st.add_active(-1);
+                        counts.change(old.rs, -1, 0);
                     } else {
-                        st.add_inactive(-1);
+                        counts.change(old.rs, 0, -1);
                     }
-                    stats.count(Counter::ConnExpired);
+                    counts.stats.count(Counter::ConnExpired);
                 }
             },
         );
@@ -216,6 +215,23 @@ impl Worker {
     /// The scheduler's choice for a new connection, as an index into the
     /// service's `reals`.
     fn schedule(&mut self, key: &ConnKey, svc_idx: usize) -> Option<usize> {
+        // lc, wlc, sed, nq: the worker's index holds the choice (O(1) here,
+        // O(log n) per count change). Debug builds check it against the
+        // scan, which stays the reference.
+        if let Ok(choice) = self.least.pick(svc_idx) {
+            debug_assert_eq!(
+                choice,
+                self.scan(key, svc_idx),
+                "scheduler index disagrees with the scan"
+            );
+            return choice;
+        }
+        self.scan(key, svc_idx)
+    }
+
+    /// The scheduler's choice by looking at every real server (services the
+    /// index does not cover, and the index's reference).
+    fn scan(&mut self, key: &ConnKey, svc_idx: usize) -> Option<usize> {
         let svc = &self.snap.services[svc_idx];
         // The common schedulers read what they need straight from the
         // service and the counters: no candidate list is built per SYN.

@@ -334,11 +334,10 @@ impl Worker {
         let expires = now.wrapping_add(state.timeout_ms(&self.snap.timeouts));
         let mut conn = Conn::new(key, e.rs, e.state, now, expires);
         conn.active = state.is_active();
-        let st = &self.stats.rs[e.rs as usize];
         if conn.active {
-            st.add_active(1);
+            self.conn_counts(e.rs, 1, 0);
         } else {
-            st.add_inactive(1);
+            self.conn_counts(e.rs, 0, 1);
         }
         self.table.insert_at(slot, conn);
         self.stats.count(Counter::SyncAdopted);

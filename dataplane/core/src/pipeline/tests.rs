@@ -14,6 +14,7 @@ mod burst;
 mod down_server;
 mod flood;
 mod hostile;
+mod least_index;
 
 const DIR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
@@ -855,6 +856,42 @@ mod nat_two_workers {
         let rs = ext2.snapshot().services[0].reals[0].id as usize;
         let act = ext2.stats().rs[rs].active() + int2.stats().rs[rs].active();
         assert_eq!(act, 0);
+    }
+
+    /// Ports whose NIC computes IPv4 header checksums: both directions ask
+    /// for it (and nothing else), and what leaves the NIC is byte for byte
+    /// what the software path sends.
+    #[test]
+    fn nat_leaves_the_ipv4_checksum_to_a_nic_that_offers_it() {
+        use crate::pipeline::buf::NicBuf;
+        let all = TxChecksums::IPV4
+            .union(TxChecksums::TCP)
+            .union(TxChecksums::UDP);
+        let (mut ext_sw, mut int_sw) = nat_lab();
+        let (mut ext, mut int) = nat_lab();
+        ext.set_tx_checksums(&[all, all]);
+        int.set_tx_checksums(&[all, all]);
+        for (i, (frame, to_int)) in [
+            (client_tcp("S"), true),
+            (server_tcp("SA"), false),
+            (client_tcp("A"), true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (sw, hw, port) = if to_int {
+                (&mut ext_sw, &mut ext, 0)
+            } else {
+                (&mut int_sw, &mut int, 1)
+            };
+            let mut soft = frame.clone();
+            let v = sw.process_buf(&mut soft, port, i as u32);
+            let mut nic = NicBuf::new(frame);
+            assert_eq!(hw.process_buf(&mut nic, port, i as u32), v, "frame {i}");
+            assert_eq!(nic.requests, [(ETH, 20, TxChecksums::IPV4)], "frame {i}");
+            assert_eq!(nic.transmit(), soft, "frame {i}");
+            check(&soft);
+        }
     }
 
     fn client_tcp(flags: &str) -> Vec<u8> {

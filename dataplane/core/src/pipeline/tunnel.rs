@@ -35,6 +35,12 @@
 //!   frame per frame received, and fragments would need reassembly on the
 //!   real server. Clients rarely send large packets without DF (Linux and
 //!   other systems use path-MTU discovery for TCP by default).
+//! - **Checksums.** The outer header is new, so its checksum is computed in
+//!   full: by the NIC when the egress port negotiated IPv4 header checksum
+//!   offload ([`PacketBuf::offload_checksums`]), in software otherwise. So
+//!   is the IPv4 header of "fragmentation needed" (its ICMP checksum is
+//!   always computed here: no NIC offloads ICMP). The inner packet is never
+//!   touched.
 //! - **No headroom.** The outer header is written into the buffer's headroom
 //!   ([`PacketBuf::prepend`]); a buffer that cannot grow (a plain slice, or
 //!   an mbuf without headroom) drops the packet (`drop_tunnel_no_headroom`).
@@ -42,7 +48,7 @@
 use std::net::Ipv4Addr;
 
 use super::snapshot::{RsRoute, SourcePool};
-use super::{Action, PacketBuf, Verdict, Worker, ETH};
+use super::{Action, BufOp, PacketBuf, TxChecksums, Verdict, Worker, ETH};
 use crate::conntrack::ConnKey;
 use crate::counters::Counter;
 use crate::wire::ethernet::{EthernetFrame, ETHERTYPE_IPV4};
@@ -107,14 +113,28 @@ pub fn outer_source(pool: Option<SourcePool>, port_addr: Ipv4Addr, key: &ConnKey
     }
 }
 
-/// Wrap the frame's IP packet in an outer IPv4 header as `e` says. The
-/// frame's IPv4 header must have been validated (total length within the
-/// frame). On error the frame may have lost its Ethernet padding, nothing
-/// else.
+/// Fill the checksum of the 20-byte IPv4 header at [`ETH`]: left to the NIC
+/// when `nic` (the egress port's offloads) has it, computed here otherwise.
+/// A full checksum over 20 bytes costs more than the offload request.
+#[inline]
+fn finish_ipv4_header<B: PacketBuf + ?Sized>(pkt: &mut B, nic: TxChecksums) {
+    if nic.contains(TxChecksums::IPV4) {
+        pkt.offload_checksums(ETH, ipv4::HEADER_LEN, TxChecksums::IPV4);
+    } else {
+        Ipv4Packet::new_unchecked(&mut pkt.data_mut()[ETH..ETH + ipv4::HEADER_LEN]).fill_checksum();
+    }
+}
+
+/// Wrap the frame's IP packet in an outer IPv4 header as `e` says; its
+/// checksum is left to the NIC if `nic` (the egress port's TX checksum
+/// offloads) has IPv4's. The frame's IPv4 header must have been validated
+/// (total length within the frame). On error the frame may have lost its
+/// Ethernet padding, nothing else.
 pub fn encap_frame<B: PacketBuf + ?Sized>(
     pkt: &mut B,
     e: &Encap,
     ident: u16,
+    nic: TxChecksums,
 ) -> Result<(), Counter> {
     let inner = usize::from(e.inner_len);
     if pkt.data().len() < ETH + inner.max(ipv4::HEADER_LEN) {
@@ -138,7 +158,7 @@ pub fn encap_frame<B: PacketBuf + ?Sized>(
     eth.set_src(e.src_mac);
     eth.set_ethertype(ETHERTYPE_IPV4);
     let outer = &mut f[ETH..ETH + OVERHEAD];
-    ipv4::emit_header(
+    ipv4::emit_header_unsummed(
         outer,
         e.src,
         e.dst,
@@ -148,23 +168,23 @@ pub fn encap_frame<B: PacketBuf + ?Sized>(
         ident,
         df,
     );
-    if tos != 0 {
-        let mut ip = Ipv4Packet::new_unchecked(outer);
-        ip.set_dscp_ecn(tos);
-        ip.fill_checksum();
-    }
+    Ipv4Packet::new_unchecked(outer).set_dscp_ecn(tos);
+    finish_ipv4_header(pkt, nic);
     Ok(())
 }
 
 /// Turn the frame (a validated IPv4 packet from a client) into ICMP
 /// "fragmentation needed" back to that client, announcing `mtu`: from the
 /// packet's destination (the VIP), to its source, Ethernet to the frame's
-/// source MAC from `port_mac`. The frame shrinks to the message.
+/// source MAC from `port_mac`. The frame shrinks to the message. The IPv4
+/// header checksum is left to the NIC if `nic` (the port's TX checksum
+/// offloads) has it.
 pub fn frag_needed_frame<B: PacketBuf + ?Sized>(
     pkt: &mut B,
     port_mac: MacAddr,
     mtu: u16,
     ident: u16,
+    nic: TxChecksums,
 ) -> Result<(), Counter> {
     const ICMP_AT: usize = ETH + ipv4::HEADER_LEN;
     const QUOTE_AT: usize = ICMP_AT + icmp::HEADER_LEN;
@@ -195,7 +215,7 @@ pub fn frag_needed_frame<B: PacketBuf + ?Sized>(
     eth.set_src(port_mac);
     eth.set_ethertype(ETHERTYPE_IPV4);
     let msg_len = (icmp::HEADER_LEN + quote) as u16;
-    ipv4::emit_header(
+    ipv4::emit_header_unsummed(
         &mut f[ETH..],
         vip,
         client,
@@ -205,9 +225,7 @@ pub fn frag_needed_frame<B: PacketBuf + ?Sized>(
         ident,
         false,
     );
-    let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..ICMP_AT]);
-    ip.set_dscp_ecn(ICMP_ERROR_TOS);
-    ip.fill_checksum();
+    Ipv4Packet::new_unchecked(&mut f[ETH..ICMP_AT]).set_dscp_ecn(ICMP_ERROR_TOS);
     let mut m = Icmpv4Packet::new_unchecked(&mut f[ICMP_AT..len]);
     m.set_msg_type(icmp::ICMP_DEST_UNREACH);
     m.set_code(icmp::CODE_FRAG_NEEDED);
@@ -217,6 +235,7 @@ pub fn frag_needed_frame<B: PacketBuf + ?Sized>(
     if !pkt.truncate(len) {
         return Err(Counter::DropTunnelTooBig);
     }
+    finish_ipv4_header(pkt, nic);
     Ok(())
 }
 
@@ -240,7 +259,7 @@ impl Worker {
         };
         if usize::from(inner_len) + OVERHEAD > usize::from(out.mtu) {
             return if df {
-                Action::FragNeeded(out.mtu.saturating_sub(OVERHEAD as u16))
+                Action::Buf(BufOp::FragNeeded(out.mtu.saturating_sub(OVERHEAD as u16)))
             } else {
                 Verdict::Drop(Counter::DropTunnelTooBig).into()
             };
@@ -265,7 +284,7 @@ impl Worker {
     /// Carry out an encapsulation on the buffer and count it.
     pub(super) fn encapsulate<B: PacketBuf + ?Sized>(&mut self, pkt: &mut B, e: &Encap) -> Verdict {
         let ident = self.next_ident();
-        if let Err(c) = encap_frame(pkt, e, ident) {
+        if let Err(c) = encap_frame(pkt, e, ident, self.nic_checksums(e.port)) {
             return Verdict::Drop(c);
         }
         self.count_in(e.rs, e.svc, pkt.data().len());
@@ -283,7 +302,7 @@ impl Worker {
     ) -> Verdict {
         let mac = self.snap.ports[rx_port as usize].mac;
         let ident = self.next_ident();
-        match frag_needed_frame(pkt, mac, mtu, ident) {
+        match frag_needed_frame(pkt, mac, mtu, ident, self.nic_checksums(rx_port)) {
             Ok(()) => {
                 self.stats.count(Counter::IcmpFragNeededSent);
                 Verdict::Tx(rx_port)
@@ -356,7 +375,7 @@ mod tests {
             let orig = client_frame(100, df, tos);
             let mut f = orig.clone();
             let inner_len = (orig.len() - ETH) as u16;
-            encap_frame(&mut f, &encap(inner_len), 77).unwrap();
+            encap_frame(&mut f, &encap(inner_len), 77, TxChecksums::NONE).unwrap();
             assert_eq!(f.len(), orig.len() + OVERHEAD);
             assert_eq!(&f[0..6], &RS_MAC.0);
             assert_eq!(&f[6..12], &DIR_MAC.0);
@@ -387,6 +406,50 @@ mod tests {
         }
     }
 
+    /// With the NIC computing the outer checksum, the frame that leaves is
+    /// byte for byte the one software builds, and the request names the
+    /// outer header.
+    #[test]
+    fn outer_checksum_left_to_the_nic_is_what_software_computes() {
+        use crate::pipeline::buf::NicBuf;
+        for (df, tos) in [(true, 0), (false, 0xb8)] {
+            let orig = client_frame(100, df, tos);
+            let n = (orig.len() - ETH) as u16;
+            let mut soft = orig.clone();
+            encap_frame(&mut soft, &encap(n), 5, TxChecksums::NONE).unwrap();
+            let mut nic = NicBuf::new(orig.clone());
+            // A NIC with every offload: only the IPv4 header is asked for.
+            let all = TxChecksums::IPV4
+                .union(TxChecksums::TCP)
+                .union(TxChecksums::UDP);
+            encap_frame(&mut nic, &encap(n), 5, all).unwrap();
+            assert_eq!(nic.requests, [(ETH, 20, TxChecksums::IPV4)]);
+            assert_eq!(
+                &nic.frame[ETH + 10..ETH + 12],
+                &[0, 0],
+                "field zeroed for the NIC"
+            );
+            assert_eq!(nic.transmit(), soft);
+            // Software alone: no request.
+            let mut none = NicBuf::new(orig.clone());
+            encap_frame(&mut none, &encap(n), 5, TxChecksums::TCP).unwrap();
+            assert!(none.requests.is_empty());
+            assert_eq!(none.frame, soft);
+        }
+    }
+
+    #[test]
+    fn frag_needed_header_checksum_left_to_the_nic() {
+        use crate::pipeline::buf::NicBuf;
+        let orig = client_frame(1400, true, 0);
+        let mut soft = orig.clone();
+        frag_needed_frame(&mut soft, DIR_MAC, 1480, 9, TxChecksums::NONE).unwrap();
+        let mut nic = NicBuf::new(orig);
+        frag_needed_frame(&mut nic, DIR_MAC, 1480, 9, TxChecksums::IPV4).unwrap();
+        assert_eq!(nic.requests, [(ETH, 20, TxChecksums::IPV4)]);
+        assert_eq!(nic.transmit(), soft);
+    }
+
     #[test]
     fn padding_is_removed_before_encapsulation() {
         let mut orig = Vec::new();
@@ -398,7 +461,7 @@ mod tests {
         let ip_len = orig.len() - ETH;
         orig.resize(60, 0); // Ethernet minimum: padding after the IP packet
         let mut f = orig.clone();
-        encap_frame(&mut f, &encap(ip_len as u16), 1).unwrap();
+        encap_frame(&mut f, &encap(ip_len as u16), 1, TxChecksums::NONE).unwrap();
         assert_eq!(f.len(), ETH + OVERHEAD + ip_len);
         assert_eq!(&f[ETH + OVERHEAD..], &orig[ETH..ETH + ip_len]);
     }
@@ -409,7 +472,7 @@ mod tests {
         let n = (orig.len() - ETH) as u16;
         let mut s = SliceBuf(&mut orig);
         assert_eq!(
-            encap_frame(&mut s, &encap(n), 1),
+            encap_frame(&mut s, &encap(n), 1, TxChecksums::IPV4),
             Err(Counter::DropTunnelNoHeadroom)
         );
     }
@@ -418,7 +481,7 @@ mod tests {
     fn frag_needed_quotes_the_header_and_8_bytes() {
         let orig = client_frame(1400, true, 0);
         let mut f = orig.clone();
-        frag_needed_frame(&mut f, DIR_MAC, 1480, 9).unwrap();
+        frag_needed_frame(&mut f, DIR_MAC, 1480, 9, TxChecksums::NONE).unwrap();
         assert_eq!(f.len(), ETH + 20 + 8 + 20 + 8);
         assert_eq!(&f[0..6], &CLIENT_MAC.0);
         assert_eq!(&f[6..12], &DIR_MAC.0);

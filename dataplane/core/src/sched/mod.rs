@@ -14,9 +14,10 @@
 
 mod fo;
 pub mod lc;
+pub mod least;
 mod maglev;
 mod rr;
-mod sed;
+pub mod sed;
 mod sh;
 mod wrr;
 

@@ -471,6 +471,29 @@ pub fn emit_header(
     ident: u16,
     df: bool,
 ) -> usize {
+    let n = emit_header_unsummed(buf, src, dst, proto, ttl, payload_len, ident, df);
+    Ipv4Packet::new_unchecked(&mut buf[..HEADER_LEN]).fill_checksum();
+    n
+}
+
+/// [`emit_header`] with the checksum field left zero: for a header whose
+/// checksum the NIC computes on transmit (TX checksum offload), or that
+/// the caller changes further before summing it once.
+///
+/// # Panics
+/// If `buf.len() < 20`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn emit_header_unsummed(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    ttl: u8,
+    payload_len: u16,
+    ident: u16,
+    df: bool,
+) -> usize {
     assert!(
         buf.len() >= HEADER_LEN,
         "emit_header: buffer shorter than 20 bytes"
@@ -485,7 +508,7 @@ pub fn emit_header(
     p.set_protocol(proto);
     p.set_src(src);
     p.set_dst(dst);
-    p.fill_checksum();
+    p.set_checksum(0);
     HEADER_LEN
 }
 
