@@ -103,12 +103,17 @@ pub fn services(
         }
     }
     for s in services {
-        let name = format!(
-            "{}  {}:{}",
-            proto_upper(s.key.protocol),
-            s.key.vip,
-            s.key.port
-        );
+        // A service group as ipvsadm shows a fwmark service, with its
+        // members after it (lbd's own: ipvsadm has no such line).
+        let name = match s.key.fwmark {
+            Some(m) => format!("FWM  {m}"),
+            None => format!(
+                "{}  {}:{}",
+                proto_upper(s.key.protocol),
+                s.key.vip,
+                s.key.port
+            ),
+        };
         match mode {
             ListMode::Plain => {
                 push_line(
@@ -139,11 +144,28 @@ pub fn services(
                 push_line(&mut out, &format!("{name:<33}{}", rates(&v, exact)));
             }
         }
+        if !s.members.is_empty() {
+            push_line(&mut out, &format!("  match {}", members(&s.members)));
+        }
         for r in &s.reals {
             push_line(&mut out, &real_line(r, mode, exact));
         }
     }
     out
+}
+
+/// A service group's members: `198.18.0.100:80/tcp, 198.18.0.100:8000-8099/udp`.
+fn members(m: &[lb_api::config::GroupMatch]) -> String {
+    m.iter()
+        .map(|m| {
+            let p = match m.protocol {
+                lb_api::config::Protocol::Tcp => "tcp",
+                lb_api::config::Protocol::Udp => "udp",
+            };
+            format!("{}:{}/{p}", m.vip, m.ports)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The Flags column, as ipvsadm prints it: ` persistent 300`, and
@@ -547,11 +569,8 @@ mod tests {
         };
         vec![
             ServiceInfo {
-                key: ServiceKey {
-                    protocol: Protocol::Tcp,
-                    vip: "198.18.0.100".parse().unwrap(),
-                    port: 80,
-                },
+                members: Vec::new(),
+                key: ServiceKey::addr(Protocol::Tcp, "198.18.0.100".parse().unwrap(), 80),
                 scheduler: Scheduler::Rr,
                 persistence: Some(Persistence {
                     timeout: 300,
@@ -568,11 +587,8 @@ mod tests {
                 reals: vec![real("198.18.0.11", 1, 140, 2), r2],
             },
             ServiceInfo {
-                key: ServiceKey {
-                    protocol: Protocol::Udp,
-                    vip: "198.18.0.101".parse().unwrap(),
-                    port: 53,
-                },
+                members: Vec::new(),
+                key: ServiceKey::addr(Protocol::Udp, "198.18.0.101".parse().unwrap(), 53),
                 scheduler: Scheduler::Wlc,
                 persistence: Some(Persistence {
                     timeout: 60,

@@ -134,11 +134,7 @@ impl ProtoArg {
 }
 
 fn key(service: ServiceAddr, proto: ProtoArg) -> ServiceKey {
-    ServiceKey {
-        protocol: proto.protocol(),
-        vip: service.vip,
-        port: service.port,
-    }
+    ServiceKey::addr(proto.protocol(), service.vip, service.port)
 }
 
 #[derive(Subcommand, Debug)]
@@ -512,6 +508,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
         }),
         Cmd::Service(ServiceCmd::Edit {
             service,

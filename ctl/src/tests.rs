@@ -38,11 +38,7 @@ fn ip(s: &str) -> Ipv4Addr {
 }
 
 fn tcp_key(vip: &str, port: u16) -> ServiceKey {
-    ServiceKey {
-        protocol: Protocol::Tcp,
-        vip: ip(vip),
-        port,
-    }
+    ServiceKey::addr(Protocol::Tcp, ip(vip), port)
 }
 
 #[test]
@@ -93,6 +89,7 @@ fn service_add() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
         })
     );
     // Default scheduler is wlc; --udp, -s and the svc alias.
@@ -108,6 +105,7 @@ fn service_add() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
         })
     );
     for (name, want) in [
@@ -253,11 +251,7 @@ fn service_edit_and_del() {
     assert_eq!(
         req(&["service", "edit", "198.18.0.100:53", "--udp", "-s", "lc"]),
         Request::EditService {
-            key: ServiceKey {
-                protocol: Protocol::Udp,
-                vip: ip("198.18.0.100"),
-                port: 53
-            },
+            key: ServiceKey::addr(Protocol::Udp, ip("198.18.0.100"), 53),
             edit: ServiceEdit {
                 scheduler: Some(Scheduler::Lc),
                 persistence: None,
@@ -275,11 +269,7 @@ fn service_edit_and_del() {
     for alias in ["delete", "rm"] {
         assert_eq!(
             req(&["service", alias, "198.18.0.100:53", "-u"]),
-            Request::DeleteService(ServiceKey {
-                protocol: Protocol::Udp,
-                vip: ip("198.18.0.100"),
-                port: 53
-            })
+            Request::DeleteService(ServiceKey::addr(Protocol::Udp, ip("198.18.0.100"), 53))
         );
     }
     let (kind, _) = refused(&["service", "del"]);
@@ -315,11 +305,7 @@ fn real_add() {
             "--udp"
         ]),
         Request::AddReal {
-            service: ServiceKey {
-                protocol: Protocol::Udp,
-                vip: ip("198.18.0.100"),
-                port: 53
-            },
+            service: ServiceKey::addr(Protocol::Udp, ip("198.18.0.100"), 53),
             real: RealServerConfig {
                 address: ip("198.18.0.12"),
                 port: Some(53),

@@ -15,15 +15,12 @@ use lb_api::protocol::{
 };
 
 fn key() -> ServiceKey {
-    ServiceKey {
-        protocol: Protocol::Tcp,
-        vip: "198.18.0.100".parse().unwrap(),
-        port: 80,
-    }
+    ServiceKey::addr(Protocol::Tcp, "198.18.0.100".parse().unwrap(), 80)
 }
 
 fn services() -> Vec<ServiceInfo> {
     vec![ServiceInfo {
+        members: Vec::new(),
         key: key(),
         scheduler: Scheduler::Rr,
         persistence: None,
@@ -100,6 +97,7 @@ fn service_add_sends_the_service() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
         })]
     );
 }

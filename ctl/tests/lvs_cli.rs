@@ -14,11 +14,7 @@ use lb_api::protocol::{
 };
 
 fn key(vip: &str, port: u16) -> ServiceKey {
-    ServiceKey {
-        protocol: Protocol::Tcp,
-        vip: vip.parse().unwrap(),
-        port,
-    }
+    ServiceKey::addr(Protocol::Tcp, vip.parse().unwrap(), port)
 }
 
 fn status() -> StatusInfo {
@@ -40,11 +36,16 @@ fn status() -> StatusInfo {
 
 /// The lab's running configuration as lbd saves it, with `services`.
 fn running(services: &str) -> String {
+    running_with(services, "")
+}
+
+/// As [`running`], with more top-level `sections`.
+fn running_with(services: &str, sections: &str) -> String {
     let cfg = lb_api::config::parse(
         &format!(
             r#"(ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
                 address: "198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))],
-                services: [{services}])"#
+                services: [{services}], {sections})"#
         ),
         "running",
     )
@@ -98,6 +99,7 @@ fn seed_001_lines_run_verbatim() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
         })]
     );
 
@@ -124,6 +126,7 @@ fn seed_001_lines_run_verbatim() {
 
     // -Ln: ipvsadm's table, sorted, with its padding.
     let svc = ServiceInfo {
+        members: Vec::new(),
         key: key("192.168.11.200", 80),
         scheduler: Scheduler::Wlc,
         persistence: None,
@@ -244,6 +247,145 @@ fn save_prints_ipvsadm_save_rules_and_restore_applies_them_at_once() {
     assert_eq!(fake.requests(), [Request::Save]);
 }
 
+/// A persistent service group on 80 and 443, as lbd runs it.
+const GROUP: &str = r#"(fwmark: Some(3), persistence: Some((timeout: 300)),
+    real_servers: [(address: "198.18.0.12"), (address: "198.18.0.11", port: Some(80))])"#;
+
+/// What carries mark 3.
+const MARK3: &str = r#"fwmarks: [(mark: 3, match: [(vip: "198.18.0.100", ports: 80), (vip: "198.18.0.100", ports: 443)])]"#;
+
+#[test]
+fn fwmark_services_are_service_groups() {
+    // -A -f and -a -f: a group (its members are lbd's configuration's).
+    let fake = Fake::start(vec![ok(Response::Applied { generation: 2 })]);
+    let out = lbctl(
+        &fake.socket,
+        &["ipvsadm", "-A", "-f", "3", "-s", "wlc", "-p", "300"],
+        "",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = fake.requests();
+    let Request::AddService(g) = &got[0] else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        (g.fwmark, g.persistence.map(|p| p.timeout)),
+        (Some(3), Some(300))
+    );
+    let fake = Fake::start(vec![ok(Response::Applied { generation: 3 })]);
+    let out = lbctl(
+        &fake.socket,
+        &["ipvsadm", "-a", "-f", "3", "-r", "198.18.0.11:80", "-g"],
+        "",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(matches!(
+        &fake.requests()[0],
+        Request::AddReal { service, real } if *service == ServiceKey::group(3) && real.port == Some(80)
+    ));
+
+    // -Ln lists it as ipvsadm lists a fwmark service; -f 3 picks it.
+    let cfg = running_with(
+        &format!(
+            r#"(vip: "198.18.0.100", port: 22, real_servers: [(address: "198.18.0.11")]), {GROUP}"#
+        ),
+        MARK3,
+    );
+    let list = vec![
+        ServiceInfo {
+            members: Vec::new(),
+            key: key("198.18.0.100", 22),
+            scheduler: Scheduler::Wlc,
+            persistence: None,
+            counters: Counters::default(),
+            rates: Rates::default(),
+            reals: vec![real_dr("198.18.0.11")],
+        },
+        ServiceInfo {
+            members: parse_ron(&cfg).fwmarks[0].matches.clone(),
+            key: ServiceKey::group(3),
+            scheduler: Scheduler::Wlc,
+            persistence: Some(lb_api::config::Persistence::default()),
+            counters: Counters::default(),
+            rates: Rates::default(),
+            reals: vec![real_dr("198.18.0.11"), real_dr("198.18.0.12")],
+        },
+    ];
+    let fake = Fake::start(vec![
+        ok(Response::Status(status())),
+        ok(Response::Services(list.clone())),
+        ok(Response::Config(cfg.clone())),
+    ]);
+    let out = lbctl(&fake.socket, &["ipvsadm", "-L", "-n"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("TCP  198.18.0.100:22 wlc\n  -> 198.18.0.11:80")
+            && text.contains("\nFWM  3 wlc persistent 300\n  -> 198.18.0.11:80 "),
+        "{text}"
+    );
+    let fake = Fake::start(vec![
+        ok(Response::Services(list.clone())),
+        ok(Response::Config(cfg.clone())),
+    ]);
+    let out = lbctl(&fake.socket, &["ipvsadm", "-L", "-n", "-f", "3"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stdout(&out).contains("TCP"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("FWM  3 wlc persistent 300\n"),
+        "{}",
+        stdout(&out)
+    );
+    // lbctl's own listing names the members.
+    let fake = Fake::start(vec![
+        ok(Response::Status(status())),
+        ok(Response::Services(list)),
+    ]);
+    let out = lbctl(&fake.socket, &["list"], "");
+    assert!(
+        stdout(&out).contains(
+            "FWM  3 wlc persistent 300\n  match 198.18.0.100:80/tcp, 198.18.0.100:443/tcp\n"
+        ),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // -S: ipvsadm-save's rules, and a note that the members are lbd's.
+    let fake = Fake::start(vec![ok(Response::Config(cfg.clone()))]);
+    let out = lbctl(&fake.socket, &["ipvsadm", "-S", "-n"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rules = "\
+-A -t 198.18.0.100:22 -s wlc
+-a -t 198.18.0.100:22 -r 198.18.0.11:22 -g -w 1
+-A -f 3 -s wlc -p 300
+-a -f 3 -r 198.18.0.11:80 -g -w 1
+-a -f 3 -r 198.18.0.12:0 -g -w 1
+";
+    assert_eq!(stdout(&out), rules);
+    // Cleared and restored: the same configuration; its `fwmarks` are not
+    // rules, and stay.
+    let fake = Fake::start(vec![
+        ok(Response::Config(cfg.clone())),
+        ok(Response::Applied { generation: 9 }),
+    ]);
+    let out = lbctl(&fake.socket, &["ipvsadm", "-R"], &format!("-C\n{rules}"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = fake.requests();
+    let Request::Restore { ron } = &got[1] else {
+        panic!("{got:?}")
+    };
+    let mut want = parse_ron(&cfg);
+    want.services[1]
+        .real_servers
+        .sort_by_key(|r| u32::from(r.address));
+    assert_eq!(parse_ron(ron), want);
+    // And saved again: the same rules.
+    let fake = Fake::start(vec![ok(Response::Config(ron.clone()))]);
+    let out = lbctl(&fake.socket, &["ipvsadm", "-S", "-n"], "");
+    assert_eq!(stdout(&out), rules);
+}
+
 #[test]
 fn refusals_name_what_lbd_lacks_and_touch_nothing() {
     // A socket nobody listens on: connecting would exit 7, refusing is 64.
@@ -251,11 +393,7 @@ fn refusals_name_what_lbd_lacks_and_touch_nothing() {
     let nowhere = dir.0.join("none.sock");
     for (args, says) in [
         (
-            &["ipvsadm", "-A", "-f", "3", "-s", "rr"][..],
-            "lbd has no fwmark services yet",
-        ),
-        (
-            &["ipvsadm", "--start-daemon", "master", "--syncid", "3"],
+            &["ipvsadm", "--start-daemon", "master", "--syncid", "3"][..],
             "`--start-daemon master` is not supported",
         ),
         (
@@ -317,6 +455,7 @@ fn installed_as_ipvsadm() {
         std::os::unix::fs::symlink(lbctl_path(), bin.0.join(name)).unwrap();
     }
     let svc = ServiceInfo {
+        members: Vec::new(),
         key: key("198.18.0.100", 80),
         scheduler: Scheduler::Rr,
         persistence: None,
@@ -413,13 +552,15 @@ fn import_prints_a_configuration_and_lists_what_was_not_converted() {
     let text = stdout(&out);
     let top: Vec<&str> = text.lines().take_while(|l| l.starts_with("//")).collect();
     assert!(
-        top.iter()
-            .any(|l| l.contains("003-keepalived-fwmark.conf:18: `virtual_server fwmark 3`: not converted: lbd has no fwmark services yet")),
+        top.iter().any(|l| l.contains(
+            "003-keepalived-fwmark.conf:18: `virtual_server fwmark 3`: lbd reads no firewall marks"
+        ) && l.contains("its members are ASSUMED to be 172.16.0.30:80/tcp")),
         "{top:?}"
     );
     assert!(
-        stderr(&out)
-            .contains("003-keepalived-fwmark.conf:18: `virtual_server fwmark 3`: not converted"),
+        stderr(&out).contains(
+            "003-keepalived-fwmark.conf:18: `virtual_server fwmark 3`: lbd reads no firewall marks"
+        ),
         "{}",
         stderr(&out)
     );

@@ -2,14 +2,14 @@
 //! (`-A -t VIP:PORT -s rr`, `-a -t VIP:PORT -r RIP:PORT -g -w 1`), read
 //! with the same parser as `lbctl ipvsadm` and applied to an empty table.
 //! Host and service names (ipvsadm-save without `-n`) are resolved. What
-//! lbd lacks (fwmark services and their servers, thresholds, one-packet
-//! scheduling, other schedulers) becomes a note; a line that is not an
+//! lbd lacks (thresholds, one-packet scheduling, other schedulers) becomes
+//! a note, and so do fwmark services' members, which the rules do not say; a line that is not an
 //! ipvsadm rule at all is an error with its line number.
 
 use lb_api::config::Timeouts;
 
 use super::{ErrorKind, ImportError, Imported, ImportedService, Loc, Note};
-use crate::ipvsadm::rules::{self, ApplyError};
+use crate::ipvsadm::rules;
 use crate::ipvsadm::{self, Command, IpvsError, ServiceRef};
 
 /// Converts the rules in `text` (from the file shown as `shown`).
@@ -65,17 +65,22 @@ pub fn import(text: &str, shown: &str) -> Result<Imported, ImportError> {
         match rules::apply(&mut services, &mut timeouts, &cmd) {
             Ok(()) => match cmd {
                 Command::AddService(spec) => {
-                    if let ServiceRef::Addr(k) = spec.service {
-                        origins.insert(k, (loc.clone(), t.to_string()));
+                    let k = spec.service.key();
+                    origins.insert(k, (loc.clone(), t.to_string()));
+                    if let ServiceRef::Fwmark(m) = spec.service {
+                        imp.notes.push(Note::at(
+                            &loc,
+                            format!(
+                                "`{t}`: service group fwmark {m}: {}; until the configuration \
+                                 has one for mark {m}, the group takes no packets",
+                                ipvsadm::GROUP_MEMBERS
+                            ),
+                        ));
                     }
                 }
                 Command::SetTimeouts { .. } => timeouts_set = true,
                 _ => {}
             },
-            Err(ApplyError::Fwmark(m)) => imp.notes.push(Note::at(
-                &loc,
-                format!("`{t}`: fwmark service {m}: {}", ipvsadm::NO_FWMARK),
-            )),
             Err(e) => imp
                 .notes
                 .push(Note::at(&loc, format!("`{t}`: not applied: {e}"))),
@@ -84,11 +89,7 @@ pub fn import(text: &str, shown: &str) -> Result<Imported, ImportError> {
     imp.services = services
         .into_iter()
         .map(|config| {
-            let k = lb_api::protocol::ServiceKey {
-                protocol: config.protocol,
-                vip: config.vip,
-                port: config.port,
-            };
+            let k = lb_api::protocol::ServiceKey::of(&config);
             let (origin, what) = origins.remove(&k).unwrap_or_else(|| {
                 (
                     Loc {

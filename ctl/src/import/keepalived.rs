@@ -20,8 +20,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use lb_api::config::{
-    CheckKind, Fallback, Forward, HealthCheck, OnFailure, Persistence, Protocol, RealServerConfig,
-    Scheduler, ServiceConfig, VrrpConfig,
+    CheckKind, Fallback, Forward, FwmarkConfig, GroupMatch, HealthCheck, OnFailure, Persistence,
+    PortRange, Protocol, RealServerConfig, Scheduler, ServiceConfig, VrrpConfig,
 };
 use lb_api::protocol::TimeoutEdit;
 
@@ -445,6 +445,7 @@ pub fn import(
         },
         groups: HashMap::new(),
         vrrp_version: None,
+        vrrp_vips: Vec::new(),
     };
     c.convert(&nodes);
     Ok(c.imp)
@@ -491,6 +492,8 @@ struct Conv {
     imp: Imported,
     groups: HashMap<String, (Vec<GroupEntry>, Loc)>,
     vrrp_version: Option<u8>,
+    /// Every vrrp_instance's virtual_ipaddress (IPv4), each once.
+    vrrp_vips: Vec<Ipv4Addr>,
 }
 
 fn parse_bool(s: Option<&str>) -> Option<bool> {
@@ -637,6 +640,19 @@ impl Conv {
                 _ => self.skip(n),
             }
         }
+        // The VRRP addresses, for the members of fwmark services.
+        let vips = nodes
+            .iter()
+            .filter(|n| n.key == "vrrp_instance")
+            .flat_map(|n| n.children())
+            .filter(|c| c.key == "virtual_ipaddress")
+            .flat_map(|c| c.children())
+            .filter_map(|a| addr_prefix(&a.key).map(|(a, _)| a));
+        for a in vips {
+            if !self.vrrp_vips.contains(&a) {
+                self.vrrp_vips.push(a);
+            }
+        }
         for n in nodes.iter().filter(|n| n.key == "virtual_server") {
             self.virtual_server(n);
         }
@@ -760,14 +776,7 @@ impl Conv {
             .count();
         let targets: Vec<(Ipv4Addr, u16)> = match vs.arg(0) {
             Some("fwmark") => {
-                self.note(
-                    vs,
-                    format!(
-                        "`{what}`: not converted: {} (nor its {reals} real server{})",
-                        crate::ipvsadm::NO_FWMARK,
-                        if reals == 1 { "" } else { "s" }
-                    ),
-                );
+                self.fwmark_service(vs, &what, reals);
                 return;
             }
             Some("group") => {
@@ -786,8 +795,9 @@ impl Conv {
                         GroupEntry::Fwmark(m) => self.note(
                             vs,
                             format!(
-                                "`{what}`: group member fwmark {m}: not converted: {}",
-                                crate::ipvsadm::NO_FWMARK
+                                "`{what}`: group member fwmark {m}: not converted: lbd's \
+                                 service groups are `virtual_server fwmark` services, not \
+                                 members of a virtual_server_group"
                             ),
                         ),
                     }
@@ -830,7 +840,7 @@ impl Conv {
         let mut first = true;
         for (vip, port) in targets {
             let notes_before = self.imp.notes.len();
-            if let Some(svc) = self.service_body(vs, vip, port, &what) {
+            if let Some(svc) = self.service_body(vs, vip, port, None, &what) {
                 self.imp.services.push(ImportedService {
                     config: svc,
                     origin: vs.loc.clone(),
@@ -848,12 +858,114 @@ impl Conv {
         }
     }
 
-    /// The service a virtual_server body describes for `vip:port`.
+    /// `virtual_server fwmark MARK`: a service group. Its members are what
+    /// iptables rules outside keepalived.conf marked, which the file does
+    /// not say: they are assumed to be the VRRP addresses on the real
+    /// servers' ports, and a note says so (or that they are to be filled in).
+    fn fwmark_service(&mut self, vs: &Node, what: &str, reals: usize) {
+        // keepalived reads the mark with strtoul: decimal or 0x hex.
+        let arg = vs.arg(1).unwrap_or("");
+        let mark = match arg.strip_prefix("0x").or_else(|| arg.strip_prefix("0X")) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => arg.parse::<u32>().ok(),
+        };
+        let Some(mark) = mark.filter(|m| *m != 0) else {
+            self.note(
+                vs,
+                format!(
+                    "`{what}`: `{arg}` is not a firewall mark (1 to 4294967295): not converted                      (nor its {reals} real server{})",
+                    if reals == 1 { "" } else { "s" }
+                ),
+            );
+            return;
+        };
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let Some(mut svc) = self.service_body(vs, unspecified, 0, Some(mark), what) else {
+            return;
+        };
+        let nat = svc.real_servers.iter().map(|r| r.forward);
+        if nat
+            .chain(svc.fallback.map(|f| f.forward))
+            .any(|f| f == Forward::Nat)
+        {
+            self.note(
+                vs,
+                format!(
+                    "`{what}`: not converted: lbd's service groups forward by DR or tunnel, not \
+                     NAT (keepalived's default lb_kind)"
+                ),
+            );
+            return;
+        }
+        // A group's protocols are its members'.
+        let protocol = std::mem::replace(&mut svc.protocol, Protocol::Tcp);
+        let mut ports: Vec<u16> = svc.real_servers.iter().filter_map(|r| r.port).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let members: Vec<GroupMatch> = self
+            .vrrp_vips
+            .iter()
+            .flat_map(|&vip| {
+                ports.iter().map(move |&p| GroupMatch {
+                    vip,
+                    protocol,
+                    ports: PortRange::one(p),
+                })
+            })
+            .collect();
+        let why = format!(
+            "lbd reads no firewall marks (under IPVS, iptables rules outside keepalived.conf \
+             set mark {mark})"
+        );
+        if members.is_empty() {
+            self.note(
+                vs,
+                format!(
+                    "`{what}`: {why}; what carries it could not be assumed (no VRRP address or \
+                     no real server port): add a `fwmarks` entry for mark {mark} with the VIPs \
+                     and ports that were marked; until then the group takes no packets"
+                ),
+            );
+        } else {
+            let list = members
+                .iter()
+                .map(|m| {
+                    let p = match m.protocol {
+                        Protocol::Tcp => "tcp",
+                        Protocol::Udp => "udp",
+                    };
+                    format!("{}:{}/{p}", m.vip, m.ports)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.note(
+                vs,
+                format!(
+                    "`{what}`: {why}; its members are ASSUMED to be {list} (the VRRP addresses \
+                     on the real servers' ports): check them against the rules that set mark \
+                     {mark} and edit the `fwmarks` entry of mark {mark}"
+                ),
+            );
+            self.imp.fwmarks.push(FwmarkConfig {
+                mark,
+                matches: members,
+            });
+        }
+        self.imp.services.push(ImportedService {
+            config: svc,
+            origin: vs.loc.clone(),
+            what: what.to_string(),
+        });
+    }
+
+    /// The service a virtual_server body describes for `vip:port` (a
+    /// service group's for `fwmark`).
     fn service_body(
         &mut self,
         vs: &Node,
         vip: Ipv4Addr,
         port: u16,
+        fwmark: Option<u32>,
         what: &str,
     ) -> Option<ServiceConfig> {
         let mut svc = ServiceConfig {
@@ -866,6 +978,7 @@ impl Conv {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark,
         };
         // keepalived's default method is NAT.
         let mut method = Forward::Nat;
@@ -1103,7 +1216,11 @@ impl Conv {
         }
         let service_port = svc.port;
         if let Some(p) = rs_port {
-            if r.forward == Forward::Nat {
+            if svc.is_group() {
+                // A group has no port: the real server keeps its own (IPVS
+                // does too); lbd's checks use it.
+                r.port = (p != 0).then_some(p);
+            } else if r.forward == Forward::Nat {
                 r.port = (p != service_port).then_some(p);
             } else if p != service_port && service_port != 0 {
                 self.note(
@@ -1398,7 +1515,7 @@ impl Conv {
         if instances.is_empty() {
             return;
         }
-        let vips: Vec<Ipv4Addr> = self.imp.services.iter().map(|s| s.config.vip).collect();
+        let vips: Vec<Ipv4Addr> = self.imp.vips();
         let holds = |n: &Node| {
             n.children()
                 .iter()

@@ -27,6 +27,13 @@ use lb_api::config::{
 use super::{ErrorKind, ImportError, Imported, ImportedService, Loc, Note};
 use crate::ipvsadm::{port_number, resolve_host};
 
+/// ldirectord's fwmark virtual services are left to the user: lbd has
+/// service groups, but which VIP:ports a mark stood for is not in the file.
+const FWM_NOT_CONVERTED: &str = "ldirectord's fwmark services are not converted: lbd reads \
+                                 no firewall marks; write a service group (`fwmark` and \
+                                 `match`, see docs/coming-from-lvs.md) with the VIP:ports the \
+                                 mark was set on";
+
 /// A `key = value` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
@@ -324,7 +331,7 @@ impl Conv {
                     &v.loc,
                     format!(
                         "`{what}`: not converted: {} (nor its {} setting{})",
-                        crate::ipvsadm::NO_FWMARK,
+                        FWM_NOT_CONVERTED,
                         v.settings.len(),
                         if v.settings.len() == 1 { "" } else { "s" }
                     ),
@@ -344,7 +351,7 @@ impl Conv {
                 "fwm" => {
                     self.note(
                         &s.loc,
-                        format!("`{what}`: protocol=fwm: {}", crate::ipvsadm::NO_FWMARK),
+                        format!("`{what}`: protocol=fwm: {FWM_NOT_CONVERTED}"),
                     );
                     return;
                 }
@@ -386,6 +393,7 @@ impl Conv {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
         };
         let mut sh = self.global.clone();
         // Settings given in this virtual section override the global ones.

@@ -230,12 +230,32 @@ pub struct ImportedSync {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Imported {
     pub services: Vec<ImportedService>,
+    /// What carries each service group's mark (keepalived's `virtual_server
+    /// fwmark`): assumed, since the input does not say (see the notes).
+    pub fwmarks: Vec<lb_api::config::FwmarkConfig>,
     pub vrrp: Option<ImportedVrrp>,
     pub sync: Option<ImportedSync>,
     pub timeouts: Option<TimeoutEdit>,
     /// ldirectord's `autoreload`.
     pub autoreload: Option<bool>,
     pub notes: Vec<Note>,
+}
+
+impl Imported {
+    /// The services' VIPs: ordinary services' own, and the addresses that
+    /// carry the groups' marks.
+    pub fn vips(&self) -> Vec<Ipv4Addr> {
+        self.services
+            .iter()
+            .filter(|s| !s.config.is_group())
+            .map(|s| s.config.vip)
+            .chain(
+                self.fwmarks
+                    .iter()
+                    .flat_map(|f| f.matches.iter().map(|m| m.vip)),
+            )
+            .collect()
+    }
 }
 
 /// The input formats.
@@ -325,9 +345,8 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
         Some(own) => Ipv4Cidr { addr: own, prefix },
         None => {
             let any = imp
-                .services
-                .iter()
-                .map(|s| s.config.vip)
+                .vips()
+                .into_iter()
                 .chain(vrrp.into_iter().flat_map(|v| v.virtual_addresses.clone()))
                 .next()
                 .unwrap_or(Ipv4Addr::new(198, 18, 0, 0));
@@ -354,7 +373,7 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
 /// The base's port the imported services and VRRP belong on: the one whose
 /// subnet holds a VIP, else a real server, else the first.
 fn choose_port<'a>(ports: &'a [PortConfig], imp: &Imported) -> Option<&'a PortConfig> {
-    let vips = imp.services.iter().map(|s| s.config.vip).chain(
+    let vips = imp.vips().into_iter().chain(
         imp.vrrp
             .iter()
             .flat_map(|v| v.virtual_addresses.iter().copied()),
@@ -490,6 +509,10 @@ pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
         resolve_director_itself(s, port.as_ref(), &mut notes);
     }
     cfg.services = services.iter().map(|s| s.config.clone()).collect();
+    // The imported marks replace the base's of the same numbers.
+    cfg.fwmarks
+        .retain(|f| !imp.fwmarks.iter().any(|i| i.mark == f.mark));
+    cfg.fwmarks.extend(imp.fwmarks.iter().cloned());
 
     // The base's VRRP and sync stay unless the input has its own.
     if let Some(v) = &imp.vrrp {
@@ -654,7 +677,20 @@ fn placeholder_body(
         );
         out.push_str(&format!("        {},\n", ron_value(&s.config, "        ")));
     }
-    out.push_str("    ],\n)\n");
+    out.push_str("    ],\n");
+    if !cfg.fwmarks.is_empty() {
+        comment(
+            &mut out,
+            "    ",
+            "Which VIP:ports carry each service group's mark: ASSUMED (see the notes\n\
+             above); check them against the iptables rules that set the marks.",
+        );
+        out.push_str(&format!(
+            "    fwmarks: {},\n",
+            ron_value(&cfg.fwmarks, "    ")
+        ));
+    }
+    out.push_str(")\n");
     out
 }
 

@@ -127,6 +127,7 @@ fn seed_003_keepalived_with_notify_scripts() {
             vip: ip("172.16.0.30"),
             port: 80,
             protocol: Protocol::Tcp,
+            fwmark: None,
             scheduler: Scheduler::Rr,
             real_servers: vec![
                 real("172.16.0.31", 1, Forward::Dr),
@@ -220,25 +221,43 @@ fn seed_003_keepalived_with_notify_scripts() {
 }
 
 #[test]
-fn seed_003_fwmark_service_is_listed_as_not_converted() {
+fn seed_003_fwmark_service_becomes_a_service_group() {
     let imp = keepalived("seeds/003-keepalived-fwmark.conf", None);
-    assert!(imp.services.is_empty());
-    has_note(
-        &imp.notes,
-        "003-keepalived-fwmark.conf",
-        18,
-        "`virtual_server fwmark 3`: not converted: lbd has no fwmark services yet",
+    assert_eq!(imp.services.len(), 1);
+    let g = &imp.services[0].config;
+    assert_eq!(imp.services[0].what, "virtual_server fwmark 3");
+    assert_eq!(imp.services[0].origin.line, 18);
+    assert_eq!(g.fwmark, Some(3));
+    assert_eq!((g.vip, g.port), (Ipv4Addr::UNSPECIFIED, 0));
+    assert_eq!(g.scheduler, Scheduler::Rr);
+    assert_eq!(g.persistence, None, "persistence_timeout 0");
+    // The marks were set by iptables, outside keepalived.conf: the members
+    // are assumed (the VRRP address on the real servers' port), and said so.
+    assert_eq!(
+        imp.fwmarks,
+        [lb_api::config::FwmarkConfig {
+            mark: 3,
+            matches: vec![lb_api::config::GroupMatch {
+                vip: ip("172.16.0.30"),
+                protocol: Protocol::Tcp,
+                ports: lb_api::config::PortRange::one(80),
+            }],
+        }]
     );
     has_note(
         &imp.notes,
         "003-keepalived-fwmark.conf",
         18,
-        "nor its 2 real servers",
+        "`virtual_server fwmark 3`: lbd reads no firewall marks (under IPVS, iptables rules \
+         outside keepalived.conf set mark 3); its members are ASSUMED to be 172.16.0.30:80/tcp",
     );
-    // The VRRP instance still moves the VIP, now one of VRRP's own
-    // addresses.
-    assert_eq!(imp.vrrp.unwrap().config.addresses, [ip("172.16.0.30")]);
-    let imp = keepalived("seeds/003-keepalived-fwmark.conf", None);
+    // DR keeps the port: each real server keeps its own for its TCP check.
+    let mut want = real("172.16.0.31", 1, Forward::Dr);
+    want.port = Some(80);
+    assert_eq!(g.real_servers[0], want);
+    assert_eq!(g.health_check, Some(tcp_check(30_000, 3_000, 2)));
+    // The VIP is the group's now, not one of VRRP's extra addresses.
+    assert!(imp.vrrp.as_ref().unwrap().config.addresses.is_empty());
     let r = render(&imp, None, "keepalived x");
     let top: String = r
         .text
@@ -250,7 +269,46 @@ fn seed_003_fwmark_service_is_listed_as_not_converted() {
         top.contains("003-keepalived-fwmark.conf:18: `virtual_server fwmark 3`"),
         "{top}"
     );
+    assert!(top.contains("ASSUMED"), "{top}");
     reads_back(&r);
+    assert_eq!(r.config.fwmarks, imp.fwmarks);
+    // On the lab's addresses it is a valid configuration lbd would load.
+    let lab = keepalived_text(
+        "seeds/003-keepalived-fwmark.conf",
+        &to_lab(&read("seeds/003-keepalived-fwmark.conf")),
+        None,
+    )
+    .unwrap();
+    let r = render(&lab, Some(&lab_base("198.18.0.2")), "keepalived x");
+    let parsed = lb_api::config::parse(&r.text, "rendered").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed, r.config);
+    assert_eq!(parsed.fwmarks[0].matches[0].vip, ip("198.18.0.100"));
+}
+
+#[test]
+fn fwmark_members_that_cannot_be_assumed_are_to_be_filled_in() {
+    // No VRRP instance: no address to assume.
+    let text = read("seeds/003-keepalived-fwmark.conf");
+    let at = text.find("virtual_server").unwrap();
+    let imp = keepalived_text("x.conf", &text[at..], None).unwrap();
+    assert!(imp.fwmarks.is_empty());
+    assert_eq!(imp.services[0].config.fwmark, Some(3));
+    has_note(
+        &imp.notes,
+        "x.conf",
+        1,
+        "what carries it could not be assumed",
+    );
+    // NAT (keepalived's default lb_kind) cannot be a group; a mark of 0
+    // is none.
+    let nat = keepalived_text("x.conf", &text.replace("lb_kind DR", "lb_kind NAT"), None).unwrap();
+    assert!(nat.services.is_empty());
+    has_note(&nat.notes, "x.conf", 18, "forward by DR or tunnel");
+    let zero = keepalived_text("x.conf", &text.replace("fwmark 3", "fwmark 0"), None).unwrap();
+    assert!(zero.services.is_empty());
+    has_note(&zero.notes, "x.conf", 18, "is not a firewall mark");
+    let hex = keepalived_text("x.conf", &text.replace("fwmark 3", "fwmark 0x10"), None).unwrap();
+    assert_eq!(hex.services[0].config.fwmark, Some(16));
 }
 
 #[test]
@@ -265,6 +323,7 @@ fn seed_004_ldirectord() {
             vip: ip("192.168.214.140"),
             port: 80,
             protocol: Protocol::Tcp,
+            fwmark: None,
             scheduler: Scheduler::Rr,
             real_servers: vec![
                 real("192.168.214.143", 1, Forward::Dr),
@@ -714,7 +773,7 @@ fn ldirectord_corpus() {
         (26, "`checkinterval` in a virtual section"),
         (
             43,
-            "`virtual=7`: not converted: lbd has no fwmark services yet",
+            "`virtual=7`: not converted: ldirectord's fwmark services are not converted",
         ),
         (45, "IPv4 only"),
         (51, "`checktype=5`"),
@@ -775,7 +834,7 @@ fn ldirectord_sections() {
 fn ipvsadm_save_corpus() {
     let imp = ipvsadm("ipvsadm/saved.rules");
     let svcs: Vec<&ServiceConfig> = imp.services.iter().map(|s| &s.config).collect();
-    assert_eq!(svcs.len(), 4);
+    assert_eq!(svcs.len(), 5);
     assert_eq!(svcs[0].real_servers.len(), 2);
     assert_eq!(
         svcs[1].persistence,
@@ -793,17 +852,20 @@ fn ipvsadm_save_corpus() {
     assert_eq!(svcs[2].real_servers[0].port, Some(5353));
     // A port name, as ipvsadm-save writes without -n.
     assert_eq!(
-        Some(svcs[3].port),
+        Some(svcs[4].port),
         crate::ipvsadm::port_number("http-alt", Protocol::Tcp)
     );
-    assert_eq!(svcs[3].scheduler, Scheduler::Sed);
+    assert_eq!(svcs[4].scheduler, Scheduler::Sed);
+    // `-A -f 3`: a service group, its real server with the port -r gave.
+    assert_eq!(svcs[3].fwmark, Some(3));
+    assert!(imp.fwmarks.is_empty());
+    assert_eq!(svcs[3].real_servers[0].port, None, "198.18.0.11:0");
     assert_eq!(imp.services[1].origin.line, 4);
     for (line, text) in [
         (5, "`-x 1000`"),
         (5, "`-y 100`"),
         (6, "scheduler `dh`"),
-        (8, "fwmark service 3: lbd has no fwmark services yet"),
-        (9, "fwmark service 3"),
+        (8, "service group fwmark 3: lbd reads no firewall marks"),
     ] {
         has_note(&imp.notes, "saved.rules", line, text);
     }

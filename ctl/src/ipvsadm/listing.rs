@@ -122,15 +122,18 @@ fn shown_weight(s: &ServiceInfo, r: &RealInfo, configured: Option<&Weights>) -> 
 }
 
 fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec, configured: Option<&Weights>) {
-    let name = cut(
-        &format!(
-            "{}  {}:{}",
-            proto_upper(s.key.protocol),
-            s.key.vip,
-            s.key.port
+    let name = match s.key.fwmark {
+        Some(m) => format!("FWM  {m}"),
+        None => cut(
+            &format!(
+                "{}  {}:{}",
+                proto_upper(s.key.protocol),
+                s.key.vip,
+                s.key.port
+            ),
+            33,
         ),
-        33,
-    );
+    };
     let exact = spec.exact;
     match spec.columns {
         Columns::Stats => {
@@ -321,11 +324,8 @@ mod tests {
 
     fn svc(proto: Protocol, vip: &str, port: u16, reals: Vec<RealInfo>) -> ServiceInfo {
         ServiceInfo {
-            key: ServiceKey {
-                protocol: proto,
-                vip: vip.parse().unwrap(),
-                port,
-            },
+            members: Vec::new(),
+            key: ServiceKey::addr(proto, vip.parse().unwrap(), port),
             scheduler: Scheduler::Rr,
             persistence: None,
             counters: Counters::default(),
@@ -435,11 +435,7 @@ mod tests {
 
     #[test]
     fn weights_are_the_configured_ones_unless_a_check_has_the_server_out() {
-        let k = ServiceKey {
-            protocol: Protocol::Tcp,
-            vip: "10.0.0.1".parse().unwrap(),
-            port: 80,
-        };
+        let k = ServiceKey::addr(Protocol::Tcp, "10.0.0.1".parse().unwrap(), 80);
         // lbd holds .12 back for a moment (weight 0), .13 is down by its
         // check; both are configured with weight 2.
         let held = real("10.0.0.12", 0);

@@ -31,8 +31,18 @@ pub const MAX_PERSISTENCE: u32 = 2_073_600;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceRef {
     Addr(ServiceKey),
-    /// `-f MARK`: a firewall-mark service, which lbd does not have yet.
+    /// `-f MARK`: a firewall-mark service, lbd's service group.
     Fwmark(u32),
+}
+
+impl ServiceRef {
+    /// The key lbd knows the service by.
+    pub fn key(self) -> ServiceKey {
+        match self {
+            ServiceRef::Addr(k) => k,
+            ServiceRef::Fwmark(m) => ServiceKey::group(m),
+        }
+    }
 }
 
 impl fmt::Display for ServiceRef {
@@ -162,10 +172,10 @@ fn unsupported(what: impl Into<String>, why: impl Into<String>) -> IpvsError {
     }
 }
 
-/// The reason lbd gives for every `-f`: shared by the command line, `-R`
-/// and the importers.
-pub const NO_FWMARK: &str = "lbd has no fwmark services yet (firewall-mark service groups); \
-                             give each VIP:PORT its own service (-t/-u)";
+/// What ipvsadm's rules cannot say about a service group: which packets
+/// it takes (iptables marks them under IPVS). Shared by the importers.
+pub const GROUP_MEMBERS: &str = "lbd reads no firewall marks: which VIP:ports carry a mark is \
+                                 said by a `fwmarks` entry in lbd's configuration";
 
 /// ipvsadm's commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -805,11 +815,11 @@ fn apply(
             };
             g.protocol = Some(protocol);
             let (vip, port) = parse_host_port(&value_of(), protocol, "virtual server")?;
-            g.service = Some(ServiceRef::Addr(ServiceKey {
+            g.service = Some(ServiceRef::Addr(ServiceKey::addr(
                 protocol,
                 vip,
-                port: port.unwrap_or(0),
-            }));
+                port.unwrap_or(0),
+            )));
         }
         Meaning::Fwmark => {
             g.set_opt(Opt::Service)?;
@@ -1278,8 +1288,12 @@ Options:
   --exact        -X               exact numbers
   --nosort / --sort               lbd's order / ipvsadm's sorted order (default)
 
+  -f / --fwmark-service MARK      a service group (lbd's `fwmark` services):
+                                  the VIP:ports that carry the mark are the
+                                  `fwmarks` section of lbd's configuration
+                                  (lbd reads no firewall marks); -C leaves it
+
 Refused, with a message saying why (lbd has no such feature):
-  -f / --fwmark-service           lbd has no fwmark services yet
   --start-daemon, --stop-daemon, --mcast-interface, --syncid
                                   the sync is lbd's `sync` configuration section
   -x / -y (connection thresholds), -o / --ops (one-packet scheduling),

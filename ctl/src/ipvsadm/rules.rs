@@ -12,7 +12,7 @@ use std::fmt;
 use lb_api::config::{Forward, Persistence, RealServerConfig, ServiceConfig, Timeouts};
 use lb_api::protocol::ServiceKey;
 
-use super::{Command, ServerSpec, ServiceRef, ServiceSpec, NO_FWMARK};
+use super::{Command, ServerSpec, ServiceRef, ServiceSpec};
 
 /// Why a command could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +21,6 @@ pub enum ApplyError {
     Exists(String),
     /// `-E`, `-D`, `-a`, `-e`, `-d` of something that does not exist.
     NotFound(String),
-    /// A fwmark service (`-f`).
-    Fwmark(u32),
     /// A command that does not change the rules (`-L`, `-S`, `-Z`, ...).
     NotARule(&'static str),
 }
@@ -31,38 +29,34 @@ impl fmt::Display for ApplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ApplyError::Exists(m) | ApplyError::NotFound(m) => write!(f, "{m}"),
-            ApplyError::Fwmark(m) => write!(f, "-f {m}: {NO_FWMARK}"),
             ApplyError::NotARule(what) => write!(f, "{what} is not a rule (it changes nothing)"),
         }
     }
 }
 
 fn key_of(s: &ServiceConfig) -> ServiceKey {
-    ServiceKey {
-        protocol: s.protocol,
-        vip: s.vip,
-        port: s.port,
-    }
+    ServiceKey::of(s)
 }
 
 fn addr(service: ServiceRef) -> Result<ServiceKey, ApplyError> {
-    match service {
-        ServiceRef::Addr(k) => Ok(k),
-        ServiceRef::Fwmark(m) => Err(ApplyError::Fwmark(m)),
-    }
+    Ok(service.key())
 }
 
 /// The real server's port as lbd keeps it: `None` (the service's) unless
 /// NAT maps it to another one. Direct routing and tunnels cannot change
-/// the port, so IPVS uses the service's whatever `-r` said.
-pub fn real_port(spec: &ServerSpec, service_port: u16) -> Option<u16> {
+/// the port, so IPVS uses the service's whatever `-r` said. A service
+/// group has no port of its own: a real server keeps the one `-r` gave
+/// (as IPVS does; lbd's health checks use it).
+pub fn real_port(spec: &ServerSpec, service: &ServiceKey) -> Option<u16> {
     match (spec.forward, spec.port) {
-        (Forward::Nat, Some(p)) if p != service_port => Some(p),
+        (_, Some(p)) if service.fwmark.is_some() && p != 0 => Some(p),
+        (Forward::Nat, Some(p)) if p != service.port => Some(p),
         _ => None,
     }
 }
 
-/// A new service as `-A` makes it.
+/// A new service as `-A` makes it (`-f MARK`: a service group with no
+/// members yet).
 pub fn new_service(key: ServiceKey, spec: &ServiceSpec) -> ServiceConfig {
     ServiceConfig {
         vip: key.vip,
@@ -74,14 +68,15 @@ pub fn new_service(key: ServiceKey, spec: &ServiceSpec) -> ServiceConfig {
         health_check: None,
         fallback: None,
         sloppy_tcp: false,
+        fwmark: key.fwmark,
     }
 }
 
 /// A new real server as `-a` makes it.
-pub fn new_real(spec: &ServerSpec, service_port: u16) -> RealServerConfig {
+pub fn new_real(spec: &ServerSpec, service: &ServiceKey) -> RealServerConfig {
     RealServerConfig {
         address: spec.address,
-        port: real_port(spec, service_port),
+        port: real_port(spec, service),
         weight: spec.weight,
         forward: spec.forward,
         health_check: None,
@@ -128,12 +123,11 @@ pub fn apply(
                     spec.address
                 )));
             }
-            svc.real_servers.push(new_real(spec, k.port));
+            svc.real_servers.push(new_real(spec, &k));
         }
         Command::EditServer(spec) => {
             let k = addr(spec.service)?;
             let i = find(services, k)?;
-            let port = k.port;
             let r = services[i]
                 .real_servers
                 .iter_mut()
@@ -143,7 +137,7 @@ pub fn apply(
                 })?;
             r.weight = spec.weight;
             r.forward = spec.forward;
-            r.port = real_port(spec, port);
+            r.port = real_port(spec, &k);
         }
         Command::DeleteServer { service, address } => {
             let k = addr(*service)?;
@@ -176,11 +170,16 @@ pub fn apply(
     Ok(())
 }
 
-fn proto_flag(k: &ServiceKey) -> &'static str {
-    match k.protocol {
+/// How a rule names the service: `-t VIP:PORT`, `-u VIP:PORT`, `-f MARK`.
+fn service_flag(k: &ServiceKey) -> String {
+    if let Some(m) = k.fwmark {
+        return format!("-f {m}");
+    }
+    let p = match k.protocol {
         lb_api::config::Protocol::Tcp => "-t",
         lb_api::config::Protocol::Udp => "-u",
-    }
+    };
+    format!("{p} {}:{}", k.vip, k.port)
 }
 
 fn forward_flag(f: Forward) -> &'static str {
@@ -191,19 +190,23 @@ fn forward_flag(f: Forward) -> &'static str {
     }
 }
 
-/// ipvsadm's sort order of services: protocol (TCP before UDP), address,
-/// port.
+/// ipvsadm's sort order of services: firewall mark (services without one
+/// first), protocol (TCP before UDP), address, port.
 pub fn service_order(a: &ServiceKey, b: &ServiceKey) -> std::cmp::Ordering {
-    (a.protocol.ip_proto(), u32::from(a.vip), a.port).cmp(&(
-        b.protocol.ip_proto(),
-        u32::from(b.vip),
-        b.port,
-    ))
+    let order = |k: &ServiceKey| {
+        (
+            k.fwmark.unwrap_or(0),
+            k.protocol.ip_proto(),
+            u32::from(k.vip),
+            k.port,
+        )
+    };
+    order(a).cmp(&order(b))
 }
 
 /// The `-A` line of a service.
 pub fn service_rule(k: &ServiceKey, scheduler: &str, p: Option<Persistence>) -> String {
-    let mut line = format!("-A {} {}:{} -s {scheduler}", proto_flag(k), k.vip, k.port);
+    let mut line = format!("-A {} -s {scheduler}", service_flag(k));
     if let Some(p) = p {
         line.push_str(&format!(" -p {}", p.timeout));
         if p.netmask < 32 {
@@ -234,10 +237,8 @@ pub fn save(services: &[ServiceConfig], sort: bool) -> (String, Vec<String>) {
         }
         for r in reals {
             out.push_str(&format!(
-                "-a {} {}:{} -r {}:{} {} -w {}\n",
-                proto_flag(&k),
-                k.vip,
-                k.port,
+                "-a {} -r {}:{} {} -w {}\n",
+                service_flag(&k),
                 r.address,
                 r.port.unwrap_or(s.port),
                 forward_flag(r.forward),

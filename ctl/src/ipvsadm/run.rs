@@ -10,7 +10,7 @@ use lb_api::protocol::{
 };
 
 use super::rules::{self, ApplyError};
-use super::{listing, Command, IpvsError, ListWhat, ServiceRef, HELP, NO_FWMARK};
+use super::{listing, Command, IpvsError, ListWhat, ServiceRef, HELP};
 use crate::client::{Client, CtlError};
 
 /// What a command printed: standard output, and notes for standard error.
@@ -24,15 +24,8 @@ fn refused(e: IpvsError) -> CtlError {
     CtlError::Usage(e.to_string())
 }
 
-fn fwmark(m: u32) -> CtlError {
-    CtlError::Usage(format!("-f {m}: {NO_FWMARK}"))
-}
-
 fn key(s: ServiceRef) -> Result<lb_api::protocol::ServiceKey, CtlError> {
-    match s {
-        ServiceRef::Addr(k) => Ok(k),
-        ServiceRef::Fwmark(m) => Err(fwmark(m)),
-    }
+    Ok(s.key())
 }
 
 fn unexpected(request: &'static str, got: Response) -> CtlError {
@@ -66,7 +59,7 @@ pub fn change_request(cmd: &Command) -> Result<Option<Request>, CtlError> {
             let k = key(spec.service)?;
             Request::AddReal {
                 service: k,
-                real: rules::new_real(spec, k.port),
+                real: rules::new_real(spec, &k),
             }
         }
         // ipvsadm -e sets weight and method as given (else -w 1, -g).
@@ -116,7 +109,8 @@ fn running_config(client: &mut Client) -> Result<Config, CtlError> {
 }
 
 /// The rules of `text` (ipvsadm-save's format) applied to `cfg`; the first
-/// failing line is the error, with its number.
+/// failing line is the error, with its number. The configuration's
+/// `fwmarks` (what iptables rules are to IPVS) are not rules: they stay.
 pub fn restore_into(cfg: &mut Config, text: &str) -> Result<(), CtlError> {
     let parsed =
         rules::parse_rules(text).map_err(|(n, e)| CtlError::Usage(format!("line {n}: {e}")))?;
@@ -125,9 +119,7 @@ pub fn restore_into(cfg: &mut Config, text: &str) -> Result<(), CtlError> {
             let kind = match e {
                 ApplyError::Exists(_) => ErrorKind::AlreadyExists,
                 ApplyError::NotFound(_) => ErrorKind::NotFound,
-                ApplyError::Fwmark(_) | ApplyError::NotARule(_) => {
-                    return CtlError::Usage(format!("line {n}: {e}"))
-                }
+                ApplyError::NotARule(_) => return CtlError::Usage(format!("line {n}: {e}")),
             };
             CtlError::Api(lb_api::protocol::ApiError::new(
                 kind,
@@ -182,9 +174,6 @@ pub fn run(
             let mut client = connect()?;
             match spec.what {
                 ListWhat::Table => {
-                    if let Some(ServiceRef::Fwmark(m)) = spec.service {
-                        return Err(fwmark(m));
-                    }
                     let size = if spec.service.is_none() {
                         match client.call(Request::Status) {
                             Ok(Response::Status(st)) => Some(st.conn_capacity),
@@ -198,7 +187,7 @@ pub fn run(
                         Response::Services(v) => v,
                         other => return Err(unexpected("list", other)),
                     };
-                    if let Some(ServiceRef::Addr(k)) = spec.service {
+                    if let Some(k) = spec.service.map(ServiceRef::key) {
                         services.retain(|s| s.key == k);
                         if services.is_empty() {
                             return Err(CtlError::Api(lb_api::protocol::ApiError::new(
@@ -212,11 +201,7 @@ pub fn run(
                     let configured = running_config(&mut client).ok().map(|cfg| {
                         let mut w = listing::Weights::new();
                         for s in &cfg.services {
-                            let k = lb_api::protocol::ServiceKey {
-                                protocol: s.protocol,
-                                vip: s.vip,
-                                port: s.port,
-                            };
+                            let k = lb_api::protocol::ServiceKey::of(s);
                             for r in &s.real_servers {
                                 w.insert((k, r.address), r.weight);
                             }

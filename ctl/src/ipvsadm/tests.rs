@@ -23,11 +23,7 @@ fn err(line: &str) -> IpvsError {
 }
 
 fn tcp(vip: &str, port: u16) -> ServiceRef {
-    ServiceRef::Addr(ServiceKey {
-        protocol: Protocol::Tcp,
-        vip: vip.parse().unwrap(),
-        port,
-    })
+    ServiceRef::Addr(ServiceKey::addr(Protocol::Tcp, vip.parse().unwrap(), port))
 }
 
 fn ip(s: &str) -> Ipv4Addr {
@@ -175,11 +171,11 @@ fn options_cluster_and_take_values_as_ipvsadm_does() {
     );
     assert_eq!(
         ok("-D -u 10.0.0.1:53"),
-        Command::DeleteService(ServiceRef::Addr(ServiceKey {
-            protocol: Protocol::Udp,
-            vip: ip("10.0.0.1"),
-            port: 53
-        }))
+        Command::DeleteService(ServiceRef::Addr(ServiceKey::addr(
+            Protocol::Udp,
+            ip("10.0.0.1"),
+            53
+        )))
     );
 }
 
@@ -355,27 +351,52 @@ fn what_lbd_lacks_is_refused_by_name() {
 }
 
 #[test]
-fn fwmark_services_parse_but_are_refused_when_run() {
-    let cmd = ok("-A -f 3 -s rr");
+fn fwmark_services_are_service_groups() {
+    let cmd = ok("-A -f 3 -s rr -p 300");
     assert!(matches!(cmd, Command::AddService(s) if s.service == ServiceRef::Fwmark(3)));
-    let e = change_request(&cmd).unwrap_err();
-    assert_eq!(e.exit_code(), crate::client::exit::USAGE);
-    assert!(
-        e.to_string().contains("lbd has no fwmark services yet"),
-        "{e}"
+    let Some(Request::AddService(g)) = change_request(&cmd).unwrap() else {
+        panic!("not an AddService");
+    };
+    // A group: which packets carry mark 3 is lbd's `fwmarks` section.
+    assert_eq!(g.fwmark, Some(3));
+    assert_eq!((g.vip, g.port), (Ipv4Addr::UNSPECIFIED, 0));
+    assert_eq!(g.persistence.map(|p| p.timeout), Some(300));
+    assert!(lb_api::config::validate(&lb_api::config::Config {
+        services: vec![g],
+        ..lb_api::config::parse(
+            r#"(ports: [(name: "lan0", device: "net_null0", address: "10.0.0.2/24")])"#,
+            "t"
+        )
+        .unwrap()
+    })
+    .is_empty());
+    // A real server keeps the port -r gave (its checks use it).
+    assert_eq!(
+        change_request(&ok("-a -f 3 -r 10.0.0.11:80 -g -w 2")).unwrap(),
+        Some(Request::AddReal {
+            service: ServiceKey::group(3),
+            real: RealServerConfig {
+                address: ip("10.0.0.11"),
+                port: Some(80),
+                weight: 2,
+                forward: Forward::Dr,
+                health_check: None,
+            },
+        })
     );
-    for line in [
-        "-a -f 3 -r 10.0.0.11",
-        "-D -f 3",
-        "-d -f 3 -r 10.0.0.11",
-        "-Z -f 3",
-    ] {
-        let e = change_request(&ok(line)).unwrap_err();
-        assert!(
-            e.to_string().contains("no fwmark services yet"),
-            "{line}: {e}"
-        );
-    }
+    assert_eq!(
+        change_request(&ok("-D -f 3")).unwrap(),
+        Some(Request::DeleteService(ServiceKey::group(3)))
+    );
+    assert!(matches!(
+        change_request(&ok("-d -f 3 -r 10.0.0.11")).unwrap(),
+        Some(Request::DeleteReal { service, .. }) if service == ServiceKey::group(3)
+    ));
+    assert!(matches!(
+        change_request(&ok("-E -f 3 -s wlc")).unwrap(),
+        Some(Request::EditService { key, .. }) if key == ServiceKey::group(3)
+    ));
+    assert!(err("-A -f x").to_string().contains("invalid fwmark value"));
 }
 
 #[test]
@@ -394,11 +415,7 @@ fn typographic_dashes() {
 
 #[test]
 fn changes_become_lbctls_requests() {
-    let key = |vip: &str| ServiceKey {
-        protocol: Protocol::Tcp,
-        vip: ip(vip),
-        port: 80,
-    };
+    let key = |vip: &str| ServiceKey::addr(Protocol::Tcp, ip(vip), 80);
     assert_eq!(
         change_request(&ok("-A -t 10.0.0.1:80 -s rr -p 60")).unwrap(),
         Some(Request::AddService(ServiceConfig {
@@ -414,6 +431,7 @@ fn changes_become_lbctls_requests() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
         }))
     );
     // -E turns persistence off when -p is left out, as IPVS does.
@@ -546,6 +564,7 @@ fn svc(vip: &str, port: u16) -> ServiceConfig {
         health_check: None,
         fallback: None,
         sloppy_tcp: false,
+        fwmark: None,
     }
 }
 
@@ -579,7 +598,7 @@ fn rules_apply_as_ipvs_would() {
         ("-e -t 10.0.0.1:80 -r 10.0.0.99", "no real server 10.0.0.99"),
         ("-d -t 10.0.0.1:80 -r 10.0.0.99", "no real server 10.0.0.99"),
         ("-D -t 10.0.0.9:80", "no service"),
-        ("-A -f 3", "no fwmark services yet"),
+        ("-D -f 3", "no service fwmark 3"),
         ("-Ln", "is not a rule"),
     ] {
         let e = rules::apply(&mut s, &mut t, &ok(line)).unwrap_err();
@@ -666,6 +685,41 @@ fn saved_rules_restore_to_the_same_rules() {
     let (again, notes) = rules::save(&s, true);
     assert_eq!(again, text);
     assert!(notes.is_empty());
+}
+
+#[test]
+fn group_rules_save_and_restore_to_the_same_rules_and_marks() {
+    let text = "\
+-A -t 198.18.0.100:80 -s rr
+-a -t 198.18.0.100:80 -r 198.18.0.11:80 -g -w 1
+-A -f 3 -s wlc -p 300
+-a -f 3 -r 198.18.0.11:80 -g -w 1
+-a -f 3 -r 198.18.0.12:0 -i -w 2
+-A -f 10 -s rr
+";
+    let mut cfg = lb_api::config::parse(
+        r#"(ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")])"#,
+        "t",
+    )
+    .unwrap();
+    super::run::restore_into(&mut cfg, text).unwrap();
+    let (again, notes) = rules::save(&cfg.services, true);
+    assert_eq!(again, text);
+    assert!(notes.is_empty(), "{notes:?}");
+    // What carries mark 3 (as lbd's configuration says) is not a rule:
+    // cleared and restored, the configuration is the same.
+    cfg.fwmarks = ron::from_str(
+        r#"[(mark: 3, match: [(vip: "198.18.0.100", ports: 443), (vip: "198.18.0.101", ports: "8000-8009")])]"#,
+    )
+    .unwrap();
+    assert!(lb_api::config::validate(&cfg).is_empty());
+    assert_eq!(rules::save(&cfg.services, true).0, text);
+    let before = cfg.clone();
+    super::run::restore_into(&mut cfg, "-C\n").unwrap();
+    assert!(cfg.services.is_empty());
+    assert_eq!(cfg.fwmarks, before.fwmarks);
+    super::run::restore_into(&mut cfg, text).unwrap();
+    assert_eq!(cfg, before);
 }
 
 #[test]

@@ -56,13 +56,19 @@ pub fn render(
         let id = svc.id as usize;
         let _ = writeln!(
             s,
-            "service {} {}:{} {} conns={} packets={} bytes={}",
-            match svc.protocol {
-                lbcore::config::Protocol::Tcp => "TCP",
-                lbcore::config::Protocol::Udp => "UDP",
+            "service {} {} conns={} packets={} bytes={}",
+            match svc.fwmark {
+                Some(m) => format!("FWM {m}"),
+                None => format!(
+                    "{} {}:{}",
+                    match svc.protocol {
+                        lbcore::config::Protocol::Tcp => "TCP",
+                        lbcore::config::Protocol::Udp => "UDP",
+                    },
+                    svc.vip,
+                    svc.port
+                ),
             },
-            svc.vip,
-            svc.port,
             svc.scheduler.name(),
             sum(&|w| w.services[id].conns.load(Relaxed)),
             sum(&|w| w.services[id].packets.load(Relaxed)),

@@ -9,7 +9,8 @@
 //!   the listing as the documents show it; ipvsadm-save's rules round-trip;
 //! * seed 003's keepalived.conf imported for two directors: VRRP elects
 //!   one, rr alternates, a stopped real server is taken out, the backup
-//!   takes over;
+//!   takes over; its first scheme's `virtual_server fwmark 3` imported as a
+//!   service group on the assumed member, serving it;
 //! * seed 004's ldirectord.cf imported: rr alternates as the document's
 //!   curl loop shows, a stopped server is taken out, and the fallback (the
 //!   director's own web server, `fallback=127.0.0.1:80`) answers while all
@@ -222,9 +223,9 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
     assert!(err.contains("line 1: service"), "{err}");
     assert_eq!(shape(&shell_ok(&lab, &bin, "ipvsadm -Ln")), shape(&before));
     // What lbd has not: refused, by name, nothing changed.
-    let (code, _, err) = shell(&lab, &bin, "ipvsadm -A -f 3 -s rr");
+    let (code, _, err) = shell(&lab, &bin, &format!("ipvsadm -A -u {VIP}:5353 -o"));
     assert_eq!(code, 64);
-    assert!(err.contains("lbd has no fwmark services yet"), "{err}");
+    assert!(err.contains("`-o` is not supported"), "{err}");
     assert_eq!(shape(&shell_ok(&lab, &bin, "ipvsadm -Ln")), shape(&before));
 
     // Seed 004 on a cleared table: the listing the document prints.
@@ -550,4 +551,42 @@ fn ldirectord_seed_imported_with_its_fallback() {
     lbd.stop();
     let _ = fallback_web.kill();
     let _ = fallback_web.wait();
+}
+
+#[test]
+fn keepalived_fwmark_seed_imports_to_a_service_group() {
+    if !may_run("keepalived_fwmark_seed_imports_to_a_service_group") {
+        return;
+    }
+    let lab = Lab::up("lvfw", 2);
+    // Seed 003's first scheme: `virtual_server fwmark 3`, the marks set by
+    // iptables rules that keepalived.conf does not hold. Addresses
+    // rewritten; delay_loop 30 -> 1.
+    let conf = seed("003-keepalived-fwmark.conf")
+        .replace("172.16.0.30", VIP)
+        .replace("172.16.0.31", "198.18.0.11")
+        .replace("172.16.0.32", "198.18.0.12")
+        .replace("delay_loop 30", "delay_loop 1");
+    let input = lab.dir().join("fwmark.conf");
+    std::fs::write(&input, &conf).unwrap();
+    let ron = import("keepalived", &input, &base(&lab, "dir", 2));
+    let text = std::fs::read_to_string(&ron).unwrap();
+    assert!(
+        text.contains("its members are ASSUMED to be 198.18.0.100:80/tcp"),
+        "the assumed members are said at the top:\n{text}"
+    );
+    let lbd = lab.start_lbd_from("dir", ron.to_str().unwrap(), &[]);
+    wait("master", || vrrp_state(&lab, "dir") == "MASTER");
+    wait("both servers up", || {
+        let m = members(&lab, "dir");
+        up(&m, "198.18.0.11") == Some(true) && up(&m, "198.18.0.12") == Some(true)
+    });
+    // The group serves the assumed member: rr (persistence_timeout 0).
+    let r = answers(&lab, 6);
+    assert!(alternates(&r), "lb_algo rr: {r:?}");
+    let bin = ipvsadm_bin(&lab);
+    let listing = shell_ok(&lab, &bin, "ipvsadm -Ln");
+    assert!(listing.contains("\nFWM  3 rr\n"), "{listing}");
+    let r = lbd.stop();
+    assert_eq!(r.get("conn_created"), 6);
 }

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod error;
+mod groups;
 pub mod locate;
 pub mod types;
 pub mod validate;

@@ -66,6 +66,62 @@ pub struct Config {
     /// Virtual services (VIP:port) and their real servers.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// Firewall marks without a firewall: which (VIP, protocol, ports)
+    /// carry each mark, where IPVS has iptables rules. A service group
+    /// (`services[].fwmark`) serves its mark's. Like iptables rules, they
+    /// are not services: `ipvsadm -C` leaves them, so a group cleared and
+    /// restored serves the same ports again. Default: [].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fwmarks: Vec<FwmarkConfig>,
+}
+
+/// The (VIP, protocol, ports) that carry one mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FwmarkConfig {
+    pub mark: u32,
+    #[serde(rename = "match")]
+    pub matches: Vec<GroupMatch>,
+}
+
+impl Config {
+    /// What carries mark `mark` (every `fwmarks` entry of it).
+    pub fn marked(&self, mark: u32) -> impl Iterator<Item = &GroupMatch> + '_ {
+        self.fwmarks
+            .iter()
+            .filter(move |f| f.mark == mark)
+            .flat_map(|f| f.matches.iter())
+    }
+
+    /// The addresses service `s` is on: its VIP, or its mark's VIPs (each
+    /// once).
+    pub fn service_vips(&self, s: &ServiceConfig) -> Vec<Ipv4Addr> {
+        let Some(mark) = s.fwmark else {
+            return vec![s.vip];
+        };
+        let mut v: Vec<Ipv4Addr> = Vec::new();
+        for m in self.marked(mark) {
+            if !v.contains(&m.vip) {
+                v.push(m.vip);
+            }
+        }
+        v
+    }
+
+    /// Every (protocol, VIP, port) whose packets service `s` takes (port 0:
+    /// every port of the VIP not taken by another service).
+    pub fn lookup_keys<'a>(
+        &'a self,
+        s: &'a ServiceConfig,
+    ) -> impl Iterator<Item = (Protocol, Ipv4Addr, u16)> + 'a {
+        let own = (!s.is_group()).then_some((s.protocol, s.vip, s.port));
+        let members = s
+            .fwmark
+            .into_iter()
+            .flat_map(move |mark| self.marked(mark))
+            .flat_map(|m| m.ports.ports().map(move |p| (m.protocol, m.vip, p)));
+        own.into_iter().chain(members)
+    }
 }
 
 /// A VRRPv3 instance (RFC 5798) for the services' VIPs. Its
@@ -606,33 +662,39 @@ impl Forward {
     }
 }
 
-/// A virtual service: VIP, port, protocol, scheduler and real servers.
+/// A virtual service: VIP, port, protocol, scheduler and real servers —
+/// or, with `fwmark`, a service group: several (VIP, protocol, ports) in
+/// one service (IPVS's firewall-mark services).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ServiceText", into = "ServiceText")]
 pub struct ServiceConfig {
+    /// The VIP. Left out in a service group, whose addresses are in `match`.
     pub vip: Ipv4Addr,
+    /// The port; 0 (or left out): every port of the VIP (needs
+    /// persistence). Left out in a service group.
     pub port: u16,
-    #[serde(default = "default_protocol")]
+    /// A service group's mark (`ipvsadm -f MARK`, keepalived's
+    /// `virtual_server fwmark MARK`): the group serves every (VIP,
+    /// protocol, port) that [`Config::fwmarks`] gives this mark, with one
+    /// scheduler and, with persistence, one affinity per client across all
+    /// of them. `None`: an ordinary service on `vip`:`port`.
+    pub fwmark: Option<u32>,
+    /// TCP or UDP. A service group's protocols are its members'.
     pub protocol: Protocol,
-    #[serde(default)]
     pub scheduler: Scheduler,
-    #[serde(default)]
     pub real_servers: Vec<RealServerConfig>,
     /// Persistence (`ipvsadm -p TIMEOUT -M NETMASK`): a client keeps going
     /// to the real server it was first given, across connections, until
     /// `timeout` seconds pass without any of its packets. `None`: every
     /// connection is scheduled on its own. Required for port 0 (a service
     /// on all ports), as in IPVS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<Persistence>,
     /// How lbd checks this service's real servers (each real server may
     /// override it). `None`: not checked; real servers are always in
     /// service (as with plain ipvsadm).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
     /// The "sorry" server: scheduled only while every real server of the
     /// service is down by its health check (ldirectord's `fallback`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<Fallback>,
     /// IPVS's `sloppy_tcp`: a TCP segment of a connection the director
     /// does not know (not a SYN, not a RST) is adopted and scheduled instead
@@ -640,8 +702,237 @@ pub struct ServiceConfig {
     /// (with `sh` or `mh`, on the same real server; with other schedulers,
     /// possibly on another one, which then resets the connection). Off by
     /// default: it lets mid-flow probes create connections.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sloppy_tcp: bool,
+}
+
+/// A service as the file spells it: `vip` and `port` are required of an
+/// ordinary service and left out of a service group.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceText {
+    #[serde(default, with = "bare_option", skip_serializing_if = "Option::is_none")]
+    vip: Option<Ipv4Addr>,
+    #[serde(default, with = "bare_option", skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fwmark: Option<u32>,
+    #[serde(default = "default_protocol")]
+    protocol: Protocol,
+    #[serde(default)]
+    scheduler: Scheduler,
+    #[serde(default)]
+    real_servers: Vec<RealServerConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    persistence: Option<Persistence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    health_check: Option<HealthCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fallback: Option<Fallback>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    sloppy_tcp: bool,
+}
+
+/// An optional field written as its bare value (`vip: "198.18.0.10"`, not
+/// `Some(...)`): absent is `None`.
+mod bare_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => v.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        T::deserialize(d).map(Some)
+    }
+}
+
+impl TryFrom<ServiceText> for ServiceConfig {
+    type Error = String;
+    fn try_from(t: ServiceText) -> Result<ServiceConfig, String> {
+        // A group's stray vip or port is kept for validation to point at.
+        let group = t.fwmark.is_some();
+        let missing = |f: &str| {
+            format!(
+                "missing field named `{f}` (only a service group, with `fwmark`, leaves it \
+                 out)"
+            )
+        };
+        Ok(ServiceConfig {
+            vip: match t.vip {
+                Some(a) => a,
+                None if group => Ipv4Addr::UNSPECIFIED,
+                None => return Err(missing("vip")),
+            },
+            port: match t.port {
+                Some(p) => p,
+                None if group => 0,
+                None => return Err(missing("port")),
+            },
+            fwmark: t.fwmark,
+            protocol: t.protocol,
+            scheduler: t.scheduler,
+            real_servers: t.real_servers,
+            persistence: t.persistence,
+            health_check: t.health_check,
+            fallback: t.fallback,
+            sloppy_tcp: t.sloppy_tcp,
+        })
+    }
+}
+
+impl From<ServiceConfig> for ServiceText {
+    fn from(s: ServiceConfig) -> ServiceText {
+        let group = s.is_group();
+        ServiceText {
+            vip: (!group || !s.vip.is_unspecified()).then_some(s.vip),
+            port: (!group || s.port != 0).then_some(s.port),
+            fwmark: s.fwmark,
+            protocol: s.protocol,
+            scheduler: s.scheduler,
+            real_servers: s.real_servers,
+            persistence: s.persistence,
+            health_check: s.health_check,
+            fallback: s.fallback,
+            sloppy_tcp: s.sloppy_tcp,
+        }
+    }
+}
+
+/// Most ports all `fwmarks` entries may hold together: each is one entry
+/// of the lookup map every packet consults.
+pub const MAX_GROUP_PORTS: usize = 8192;
+
+/// One (VIP, protocol, ports) that carries a mark (a member of the service
+/// group of that mark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMatch {
+    pub vip: Ipv4Addr,
+    #[serde(default = "default_protocol")]
+    pub protocol: Protocol,
+    /// A port (`80`) or an inclusive range (`"8000-8099"`).
+    pub ports: PortRange,
+}
+
+/// An inclusive range of ports, written `80` or `"8000-8099"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortRange {
+    pub fn one(port: u16) -> PortRange {
+        PortRange {
+            first: port,
+            last: port,
+        }
+    }
+
+    /// How many ports it holds (0 if `last` is below `first`).
+    pub fn len(self) -> usize {
+        (self.last as usize + 1).saturating_sub(self.first as usize)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn ports(self) -> std::ops::RangeInclusive<u16> {
+        self.first..=self.last
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let num = |t: &str| {
+            t.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("`{t}` is not a port number (0 to 65535)"))
+        };
+        // iptables writes ranges 8000:8099; accept that too.
+        match s.split_once(['-', ':']) {
+            Some((a, b)) => Ok(PortRange {
+                first: num(a)?,
+                last: num(b)?,
+            }),
+            None => num(s).map(PortRange::one),
+        }
+    }
+}
+
+impl Serialize for PortRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.first == self.last {
+            s.serialize_u16(self.first)
+        } else {
+            s.collect_str(self)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = PortRange;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a port (80) or a range of ports (\"8000-8099\")")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<PortRange, E> {
+                u16::try_from(n)
+                    .map(PortRange::one)
+                    .map_err(|_| E::custom(format!("{n} is not a port number (0 to 65535)")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<PortRange, E> {
+                u64::try_from(n)
+                    .map_err(|_| E::custom(format!("{n} is not a port number (0 to 65535)")))
+                    .and_then(|n| self.visit_u64(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<PortRange, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+impl ServiceConfig {
+    /// A service group (it has a `fwmark`).
+    pub fn is_group(&self) -> bool {
+        self.fwmark.is_some()
+    }
+
+    /// How messages and listings name it: `198.18.0.100:80/tcp`, or
+    /// `fwmark 3`.
+    pub fn name(&self) -> String {
+        match self.fwmark {
+            Some(m) => format!("fwmark {m}"),
+            None => {
+                let p = match self.protocol {
+                    Protocol::Tcp => "tcp",
+                    Protocol::Udp => "udp",
+                };
+                format!("{}:{}/{p}", self.vip, self.port)
+            }
+        }
+    }
 }
 
 /// A service's fallback server (see [`ServiceConfig::fallback`]).
@@ -734,7 +1025,8 @@ pub enum CheckKind {
     },
     /// A command exits with status 0 within the timeout (keepalived's
     /// MISC_CHECK). It runs with `LBD_RS_ADDRESS`, `LBD_RS_PORT`,
-    /// `LBD_VIP`, `LBD_VPORT` and `LBD_PROTOCOL` in its environment.
+    /// `LBD_VIP`, `LBD_VPORT`, `LBD_PROTOCOL` and `LBD_FWMARK` (a service
+    /// group's mark, empty otherwise) in its environment.
     Exec {
         command: String,
         #[serde(default)]

@@ -80,7 +80,7 @@ pub fn parse_lcore_list(s: &str) -> Result<Vec<u32>, String> {
     Ok(cores)
 }
 
-fn proto_name(p: Protocol) -> &'static str {
+pub(super) fn proto_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
@@ -96,7 +96,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// Why `ip` cannot be used as a unicast address, if it cannot.
-fn special_address(ip: Ipv4Addr) -> Option<&'static str> {
+pub(super) fn special_address(ip: Ipv4Addr) -> Option<&'static str> {
     if ip.is_unspecified() {
         Some("the unspecified address")
     } else if ip.is_broadcast() {
@@ -119,7 +119,7 @@ fn subnet_broadcast(c: Ipv4Cidr) -> Ipv4Addr {
 }
 
 /// A port whose own address is `ip`.
-fn port_owning(ports: &[PortConfig], ip: Ipv4Addr) -> Option<&PortConfig> {
+pub(super) fn port_owning(ports: &[PortConfig], ip: Ipv4Addr) -> Option<&PortConfig> {
     ports.iter().find(|p| p.address.addr == ip)
 }
 
@@ -709,6 +709,7 @@ fn check_tables(cfg: &Config, v: &mut Vec<Problem>) {
 
 fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
     let mut seen: HashMap<(Ipv4Addr, u16, Protocol), usize> = HashMap::new();
+    super::groups::check_groups(cfg, &mut seen, v);
     let subnets = cfg
         .ports
         .iter()
@@ -718,16 +719,27 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
     for (i, svc) in cfg.services.iter().enumerate() {
         let at = |f: &str| format!("services[{i}].{f}");
         let key = (svc.vip, svc.port, svc.protocol);
-        let name = format!("{}:{}/{}", svc.vip, svc.port, proto_name(svc.protocol));
-        if let Some(&j) = seen.get(&key) {
-            v.push(Problem::new(
+        let name = svc.name();
+        let group = svc.is_group();
+        match seen.get(&key) {
+            _ if group => {}
+            Some(&j) if cfg.services[j].is_group() => v.push(Problem::new(
+                format!("services[{i}]"),
+                format!(
+                    "service {name} is also a member of services[{j}] ({}); a port belongs \
+                     to one service",
+                    cfg.services[j].name()
+                ),
+            )),
+            Some(&j) => v.push(Problem::new(
                 format!("services[{i}]"),
                 format!("duplicate service {name}, also defined at services[{j}]"),
-            ));
-        } else {
-            seen.insert(key, i);
+            )),
+            None => {
+                seen.insert(key, i);
+            }
         }
-        if svc.port == 0 && svc.persistence.is_none() {
+        if svc.port == 0 && svc.persistence.is_none() && !group {
             v.push(Problem::new(
                 at("port"),
                 "port 0 (a service on all ports) needs persistence, as in IPVS: add \
@@ -755,7 +767,9 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                 ));
             }
         }
-        if let Some(why) = special_address(svc.vip) {
+        if group {
+            // Its addresses were checked with its members (groups.rs).
+        } else if let Some(why) = special_address(svc.vip) {
             v.push(Problem::new(at("vip"), format!("VIP {} is {why}", svc.vip)));
         } else if let Some(p) = port_owning(&cfg.ports, svc.vip) {
             v.push(Problem::new(
@@ -769,7 +783,10 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
         }
 
         let port_less = |hc: &HealthCheck| {
-            svc.port == 0 && hc.port.is_none() && !matches!(hc.check, CheckKind::Exec { .. })
+            svc.port == 0
+                && !group
+                && hc.port.is_none()
+                && !matches!(hc.check, CheckKind::Exec { .. })
         };
         if let Some(hc) = &svc.health_check {
             check_health(hc, &at("health_check"), v);
@@ -822,6 +839,9 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                     ));
                 }
             }
+            if group {
+                super::groups::check_group_real(svc, rs, &here, v);
+            }
             if rs.weight > 65535 {
                 v.push(Problem::new(
                     rat("weight"),
@@ -840,7 +860,7 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             rat("address"),
                             format!("real server {ip} is {why}"),
                         ));
-                    } else if ip == svc.vip {
+                    } else if ip == svc.vip || (group && cfg.service_vips(svc).contains(&ip)) {
                         v.push(Problem::new(
                             rat("address"),
                             format!("real server {ip} is the service's own VIP"),
@@ -891,7 +911,10 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             ),
                         ));
                     }
-                    if svc.port == 0 && rs.port.is_some_and(|p| p != 0) {
+                    if group {
+                        // DR and tunnel keep each packet's port; a real
+                        // server's port in a group is for its health check.
+                    } else if svc.port == 0 && rs.port.is_some_and(|p| p != 0) {
                         v.push(Problem::new(
                             rat("port"),
                             format!(
@@ -1194,13 +1217,12 @@ fn check_tunnel(cfg: &Config, v: &mut Vec<Problem>) {
         ));
     }
     for svc in &cfg.services {
-        if inside(svc.vip) {
+        for vip in cfg.service_vips(svc).into_iter().filter(|a| inside(*a)) {
             v.push(Problem::new(
                 at,
                 format!(
-                    "source pool {pool} contains VIP {}: real servers hold the VIP themselves \
-                     and would drop packets from it",
-                    svc.vip
+                    "source pool {pool} contains VIP {vip}: real servers hold the VIP \
+                     themselves and would drop packets from it"
                 ),
             ));
         }

@@ -81,11 +81,7 @@ mod tests {
     use std::io::Cursor;
 
     fn sample_requests() -> Vec<Request> {
-        let key = ServiceKey {
-            protocol: Protocol::Tcp,
-            vip: "198.18.0.100".parse().unwrap(),
-            port: 80,
-        };
+        let key = ServiceKey::addr(Protocol::Tcp, "198.18.0.100".parse().unwrap(), 80);
         vec![
             Request::Status,
             Request::List,

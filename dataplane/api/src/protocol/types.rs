@@ -4,19 +4,63 @@ use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
 use crate::config::{
-    Forward, Persistence, Protocol, RealServerConfig, Scheduler, ServiceConfig, Timeouts,
+    Forward, GroupMatch, Persistence, Protocol, RealServerConfig, Scheduler, ServiceConfig,
+    Timeouts,
 };
 
-/// What identifies a service: protocol, VIP and port (`-t VIP:PORT`).
+/// What identifies a service: protocol, VIP and port (`-t VIP:PORT`), or
+/// a service group's mark (`-f MARK`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     pub protocol: Protocol,
     pub vip: Ipv4Addr,
     pub port: u16,
+    /// A service group's mark; then the other fields are TCP, 0.0.0.0
+    /// and 0 (see [`ServiceKey::group`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<u32>,
+}
+
+impl ServiceKey {
+    /// The service on `vip`:`port`/`protocol`.
+    pub fn addr(protocol: Protocol, vip: Ipv4Addr, port: u16) -> ServiceKey {
+        ServiceKey {
+            protocol,
+            vip,
+            port,
+            fwmark: None,
+        }
+    }
+
+    /// The service group with mark `mark`.
+    pub fn group(mark: u32) -> ServiceKey {
+        ServiceKey {
+            protocol: Protocol::Tcp,
+            vip: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            fwmark: Some(mark),
+        }
+    }
+
+    /// The key of a configured service (its mark, for a group).
+    pub fn of(s: &ServiceConfig) -> ServiceKey {
+        match s.fwmark {
+            Some(m) => ServiceKey::group(m),
+            None => ServiceKey::addr(s.protocol, s.vip, s.port),
+        }
+    }
+
+    /// Whether `s` is the service this key names.
+    pub fn names(&self, s: &ServiceConfig) -> bool {
+        *self == ServiceKey::of(s)
+    }
 }
 
 impl std::fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(m) = self.fwmark {
+            return write!(f, "fwmark {m}");
+        }
         let p = match self.protocol {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
@@ -210,6 +254,9 @@ pub struct RealHealth {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceInfo {
     pub key: ServiceKey,
+    /// A service group's members (its `match`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<GroupMatch>,
     pub scheduler: Scheduler,
     /// `ipvsadm -p TIMEOUT -M NETMASK`; `None`: not persistent.
     #[serde(default)]

@@ -72,6 +72,18 @@ pub fn template_key(proto: u8, client_ip: u32, p: Persistence, vip: u32, vport: 
     })
 }
 
+/// The template key of a client of `svc`. A service group's is keyed by
+/// its mark — protocol 0, the mark in the VIP field, port 0, as IPVS keys
+/// its firewall-mark templates — so one client's connections to every
+/// member (80 and 443, TCP and UDP) share one real server.
+#[inline]
+pub fn service_template_key(svc: &Service, proto: u8, client_ip: u32, p: Persistence) -> ConnKey {
+    match svc.fwmark {
+        Some(mark) => template_key(0, client_ip, p, mark, 0),
+        None => template_key(proto, client_ip, p, u32::from(svc.vip), svc.port),
+    }
+}
+
 /// The live template at `tk` and the index of its real server in `svc`.
 /// A template whose real server left the service is removed.
 #[inline]
@@ -118,7 +130,7 @@ impl Worker {
         let (Some(p), Some(nat)) = (svc.persistence, self.nat.as_ref()) else {
             return self.schedule(key, svc_idx);
         };
-        let tk = template_key(key.proto, key.client_ip, p, u32::from(svc.vip), svc.port);
+        let tk = service_template_key(svc, key.proto, key.client_ip, p);
         let hash = nat.table.hash(&tk);
         let deadline = now.wrapping_add(timeout_ms(p));
         if let Some((i, e)) = live_template(&nat.table, svc, &tk, hash, now) {
@@ -164,14 +176,20 @@ impl Worker {
         if made.is_ok() {
             self.stats.count(Counter::PersistTemplateCreated);
             if let Some(route) = self.snap.route(svc.reals[i].id) {
+                // The peer finds the service by the record's address: a
+                // group's is the member this connection came to.
+                let (vip, vport) = match svc.fwmark {
+                    Some(_) => (key.vip.into(), key.vport),
+                    None => (svc.vip, svc.port),
+                };
                 self.sync_record(crate::conntrack::sync::SyncRecord {
                     kind: crate::conntrack::sync::SyncKind::Template,
                     proto: key.proto,
                     state: 0,
                     client_ip: tk.client_ip.into(),
                     client_port: 0,
-                    vip: svc.vip,
-                    vport: svc.port,
+                    vip,
+                    vport,
                     rs_ip: route.addr,
                     rs_port: route.rport,
                     timeout_ms: timeout_ms(p),
@@ -261,7 +279,7 @@ impl Worker {
         let (Some(p), Some(nat)) = (svc.persistence, self.nat.as_ref()) else {
             return;
         };
-        let tk = template_key(key.proto, key.client_ip, p, u32::from(svc.vip), svc.port);
+        let tk = service_template_key(svc, key.proto, key.client_ip, p);
         if let Some(e) = nat.table.lookup(&tk, nat.table.hash(&tk), now) {
             refresh(&nat.table, &e, now.wrapping_add(timeout_ms(p)));
         }
@@ -293,12 +311,18 @@ mod tests {
     }
 
     fn config(services: &str) -> Config {
+        config_with(services, "")
+    }
+
+    /// With more top-level `sections` (`fwmarks: [...]`).
+    fn config_with(services: &str, sections: &str) -> Config {
         let cfg: Config = ron::from_str(&format!(
             r#"(
                 ports: [(name: "ext", device: "net_null0", address: "198.18.0.2/24"),
                         (name: "int", device: "net_null1", address: "198.19.0.1/24")],
                 eal: (cores: "0-2"),
                 services: [{services}],
+                {sections}
             )"#
         ))
         .unwrap();
@@ -317,7 +341,12 @@ mod tests {
     impl Lab {
         /// `n` workers sharing one table (as lbd's workers do).
         fn new(services: &str, n: usize) -> Lab {
-            let cfg = config(services);
+            Lab::with(services, "", n)
+        }
+
+        /// With more top-level configuration `sections`.
+        fn with(services: &str, sections: &str, n: usize) -> Lab {
+            let cfg = config_with(services, sections);
             let neigh = Arc::new(NeighTable::new(64));
             let mut reg = Registry::default();
             let snap =
@@ -477,6 +506,69 @@ mod tests {
         }
         assert_eq!(backup.count(Counter::PersistTemplateUsed), 4);
         assert_eq!(backup.count(Counter::PersistTemplateCreated), 0);
+    }
+
+    /// Ports 80 and 443 of the VIP as one service group, persistent.
+    const GROUP: &str = r#"(fwmark: Some(3), scheduler: Rr,
+        persistence: Some((timeout: 10)),
+        real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")])"#;
+    const MARK_80_443: &str = r#"fwmarks: [(mark: 3, match: [(vip: "198.18.0.100", ports: 80), (vip: "198.18.0.100", ports: 443)])]"#;
+
+    #[test]
+    fn a_group_shares_one_template_across_its_ports_and_workers() {
+        let mut l = Lab::with(GROUP, MARK_80_443, 2);
+        let mut seen = [0usize; 256];
+        for c in 1..=8u8 {
+            let client = [10, 1, 7, c];
+            let web = l.send(0, client, 40000, 80, true, c as u32);
+            seen[web as usize] += 1;
+            // Its HTTPS connection, even on the other worker, follows.
+            assert_eq!(l.send(1, client, 40001, 443, true, c as u32), web);
+            assert_eq!(l.send(0, client, 40002, 443, true, c as u32), web);
+        }
+        assert_eq!((seen[11], seen[12]), (4, 4), "rr over new clients");
+        // One template per client, keyed by the mark (protocol 0, the mark
+        // where the VIP goes, port 0), not by a member's VIP and port.
+        let t = l.templates(20);
+        assert_eq!(t.len(), 8);
+        assert!(t
+            .iter()
+            .all(|e| EntryKind::of(&e.key) == EntryKind::Template
+                && EntryKind::protocol(&e.key) == 0
+                && e.key.vip == 3
+                && e.key.vport == 0));
+        assert_eq!(l.count(Counter::PersistTemplateCreated), 8);
+        assert_eq!(l.count(Counter::PersistTemplateUsed), 16);
+    }
+
+    #[test]
+    fn a_group_template_is_synced_by_member_and_honoured_on_every_port() {
+        let q = Arc::new(crossbeam::queue::ArrayQueue::new(64));
+        let mut master = Lab::with(GROUP, MARK_80_443, 1);
+        let w = master.workers.remove(0).with_sync(q.clone());
+        master.workers.push(w);
+        let first = master.send(0, [10, 1, 7, 1], 40000, 443, true, 0);
+        let recs: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        let t: Vec<_> = recs
+            .iter()
+            .filter(|r| r.kind == crate::conntrack::sync::SyncKind::Template)
+            .collect();
+        assert_eq!(t.len(), 1, "{recs:?}");
+        // The record names the member the connection came to: the peer
+        // finds the group by it.
+        assert_eq!(
+            (t[0].vip, t[0].vport),
+            (Ipv4Addr::new(198, 18, 0, 100), 443)
+        );
+        let mut backup = Lab::with(GROUP, MARK_80_443, 1);
+        // Move the backup's rr on: both started at the same server, so the
+        // backup's own next choice would be the other one.
+        assert_eq!(backup.send(0, [10, 9, 9, 9], 40000, 80, true, 0), first);
+        let clients = ClientMacs::new(16);
+        let snap = backup.workers[0].snapshot().clone();
+        crate::pipeline::sync::apply(&backup.table, &clients, &snap, t[0], 1).unwrap();
+        assert_eq!(backup.send(0, [10, 1, 7, 1], 41000, 80, true, 2), first);
+        assert_eq!(backup.send(0, [10, 1, 7, 1], 41001, 443, true, 2), first);
     }
 
     #[test]

@@ -118,9 +118,14 @@ pub struct SourcePool {
 pub struct Service {
     /// Stable id (index into per-worker service stats).
     pub id: u32,
+    /// 0.0.0.0 in a service group (its members are in the lookup map).
     pub vip: Ipv4Addr,
+    /// 0 in a service group.
     pub port: u16,
     pub protocol: Protocol,
+    /// A service group's mark: its persistence templates are keyed by the
+    /// mark, not by VIP and port, so that all its members share them.
+    pub fwmark: Option<u32>,
     pub scheduler: Scheduler,
     pub reals: Vec<RealServer>,
     /// The scheduler's lookup tables (sh, mh), indexed like `reals`.
@@ -135,8 +140,9 @@ pub struct Service {
     pub consistent_hash: bool,
 }
 
-/// (protocol, VIP, port): what identifies a service.
-type ServiceKey = (u8, Ipv4Addr, u16);
+/// (protocol, VIP, port, mark): what identifies a service (a group: its
+/// mark, the rest 0).
+type ServiceKey = (u8, Ipv4Addr, u16, u32);
 /// (service, real server address, real server port).
 type RealKey = (ServiceKey, Ipv4Addr, u16);
 
@@ -310,7 +316,7 @@ impl Snapshot {
         let mut rs_keys = Vec::new();
         let mut neigh_ips = Vec::new();
         for s in &cfg.services {
-            let skey = (s.protocol.ip_proto(), s.vip, s.port);
+            let skey = (s.protocol.ip_proto(), s.vip, s.port, s.fwmark.unwrap_or(0));
             svc_keys.push(skey);
             let id = alloc_id(&mut registry.services, skey, MAX_SERVICES, &mut 0)
                 .ok_or(SnapshotError::TooManyServices)?;
@@ -389,23 +395,40 @@ impl Snapshot {
                 vip: s.vip,
                 port: s.port,
                 protocol: s.protocol,
+                fwmark: s.fwmark,
                 scheduler: s.scheduler,
                 tables: tables_for(s.scheduler, &reals),
                 reals,
                 persistence: s.persistence,
-                sloppy_tcp: s.sloppy_tcp && s.protocol == Protocol::Tcp,
+                // A group's UDP members have no mid-flow segments to adopt.
+                sloppy_tcp: s.sloppy_tcp && (s.is_group() || s.protocol == Protocol::Tcp),
                 consistent_hash: matches!(s.scheduler, Scheduler::Sh | Scheduler::Mh),
             });
         }
         registry.retain(&svc_keys, &rs_keys, &neigh_ips);
-        let mut service_map = FlatMap::with_capacity(services.len());
-        for (i, s) in services.iter().enumerate() {
-            service_map.insert(
-                service_key(s.protocol.ip_proto(), u32::from(s.vip), s.port),
-                i as u32,
-            );
+        // One entry per (protocol, VIP, port) a service takes: a group's
+        // port ranges are spelled out (validation bounds them by
+        // MAX_GROUP_PORTS), so the lookup stays one probe sequence.
+        let keys: Vec<(u64, u32)> = cfg
+            .services
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| {
+                cfg.lookup_keys(s).map(move |(p, vip, port)| {
+                    (service_key(p.ip_proto(), u32::from(vip), port), i as u32)
+                })
+            })
+            .collect();
+        let mut service_map = FlatMap::with_capacity(keys.len());
+        for (k, i) in keys {
+            service_map.insert(k, i);
         }
-        let mut vips: Vec<u32> = services.iter().map(|s| u32::from(s.vip)).collect();
+        let mut vips: Vec<u32> = cfg
+            .services
+            .iter()
+            .flat_map(|s| cfg.service_vips(s))
+            .map(u32::from)
+            .collect();
         vips.sort_unstable();
         vips.dedup();
         let own = ports.iter().map(|p| u32::from(p.addr)).collect();
@@ -454,13 +477,19 @@ impl Snapshot {
     }
 
     /// The service index for a packet's (protocol, destination, port): the
-    /// service on that port, or else the VIP's service on all ports (port 0).
+    /// service (or service group) on that port, or else the VIP's service
+    /// on all ports (port 0).
     #[inline(always)]
     pub fn service(&self, proto: u8, vip: u32, port: u16) -> Option<usize> {
         self.service_map
             .get(service_key(proto, vip, port))
             .or_else(|| self.service_map.get(service_key(proto, vip, 0)))
             .map(|i| i as usize)
+    }
+
+    /// Every address a service (or a member of a group) is on.
+    pub fn vip_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.vips.iter().map(|&a| Ipv4Addr::from(a))
     }
 
     /// [`is_vip`](Self::is_vip) for a packet's source: almost never a VIP,
@@ -600,6 +629,21 @@ impl Snapshot {
     }
 }
 
+impl Service {
+    /// How the API names it.
+    pub fn key(&self) -> crate::api::ServiceKey {
+        match self.fwmark {
+            Some(m) => crate::api::ServiceKey::group(m),
+            None => crate::api::ServiceKey::addr(self.protocol, self.vip, self.port),
+        }
+    }
+
+    /// How listings and metrics name it: `198.18.0.100:80/tcp`, `fwmark 3`.
+    pub fn name(&self) -> String {
+        self.key().to_string()
+    }
+}
+
 /// The scheduler's lookup tables (sh, mh) for `reals`.
 fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Tables {
     crate::sched::Tables::build(
@@ -733,6 +777,7 @@ mod tests {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            fwmark: None,
         });
         let b = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();
         assert_eq!(b.services[0].reals[1].id, a.services[0].reals[0].id);
@@ -785,6 +830,89 @@ mod tests {
         });
         let c = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 3).unwrap();
         assert_ne!(c.services[0].reals[1].id, old);
+    }
+
+    #[test]
+    fn group_members_and_ranges_look_up_to_one_service() {
+        let cfg: Config = ron::from_str(
+            r#"(
+                ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
+                services: [
+                    (vip: "198.18.0.100", port: 80, real_servers: [(address: "198.18.0.11")]),
+                    (vip: "198.18.0.101", port: 0, persistence: Some(()),
+                     real_servers: [(address: "198.18.0.11")]),
+                    (fwmark: Some(3), persistence: Some(()),
+                     real_servers: [(address: "198.18.0.12")]),
+                ],
+                fwmarks: [
+                    (mark: 3, match: [
+                        (vip: "198.18.0.101", ports: 80),
+                        (vip: "198.18.0.101", ports: "443"),
+                    ]),
+                    (mark: 3, match: [(vip: "198.18.0.102", protocol: Udp, ports: "8000-8099")]),
+                    // No service serves mark 5: it takes nothing.
+                    (mark: 5, match: [(vip: "198.18.0.103", ports: 80)]),
+                ],
+            )"#,
+        )
+        .unwrap();
+        assert!(crate::config::validate(&cfg).is_empty());
+        let neigh = NeighTable::new(16);
+        let mut reg = Registry::default();
+        let s = Snapshot::build(&cfg, &[MacAddr([2, 0, 0, 0, 0, 2])], &mut reg, &neigh, 1).unwrap();
+        let a = |d: u8| u32::from(Ipv4Addr::new(198, 18, 0, d));
+        assert_eq!(s.service(6, a(100), 80), Some(0));
+        // The group's ports win over the VIP's all-ports service; the rest
+        // of the VIP's ports still go to it.
+        assert_eq!(s.service(6, a(101), 80), Some(2));
+        assert_eq!(s.service(6, a(101), 443), Some(2));
+        assert_eq!(s.service(6, a(101), 444), Some(1));
+        assert_eq!(s.service(17, a(101), 80), None);
+        for port in [8000, 8042, 8099] {
+            assert_eq!(s.service(17, a(102), port), Some(2));
+        }
+        assert_eq!(s.service(17, a(102), 7999), None);
+        assert_eq!(s.service(17, a(102), 8100), None);
+        assert_eq!(s.service(6, a(102), 8000), None);
+        // Every member VIP is answered for (ARP, ping).
+        assert!(s.is_vip(a(102)));
+        assert_eq!(s.service(6, a(103), 80), None);
+        assert!(!s.is_vip(a(103)));
+        let g = &s.services[2];
+        assert_eq!(
+            (g.fwmark, g.vip, g.port),
+            (Some(3), Ipv4Addr::UNSPECIFIED, 0)
+        );
+        assert_eq!(g.name(), "fwmark 3");
+        assert_eq!(s.services[0].name(), "198.18.0.100:80/tcp");
+    }
+
+    #[test]
+    fn groups_keep_distinct_stable_ids() {
+        let two = |first: u32| -> Config {
+            ron::from_str(&format!(
+                r#"(
+                ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
+                services: [
+                    (fwmark: Some({first}), real_servers: [(address: "198.18.0.11")]),
+                    (fwmark: Some(9), real_servers: [(address: "198.18.0.11")]),
+                ],
+                fwmarks: [(mark: {first}, match: [(vip: "198.18.0.101", ports: 80)]),
+                          (mark: 9, match: [(vip: "198.18.0.101", ports: 81)])],
+            )"#
+            ))
+            .unwrap()
+        };
+        let neigh = NeighTable::new(16);
+        let mut reg = Registry::default();
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        let a = Snapshot::build(&two(3), &macs, &mut reg, &neigh, 1).unwrap();
+        // Groups share VIP 0.0.0.0 and port 0: their marks keep them apart.
+        assert_ne!(a.services[0].id, a.services[1].id);
+        assert_ne!(a.services[0].reals[0].id, a.services[1].reals[0].id);
+        let b = Snapshot::build(&two(4), &macs, &mut reg, &neigh, 2).unwrap();
+        assert_eq!(b.services[1].id, a.services[1].id);
+        assert_eq!(b.services[1].reals[0].id, a.services[1].reals[0].id);
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! Only misses pay: the hit path is unchanged.
 
 use super::nat::{reply_key, rs_port, REFRESH_SLACK_MS};
-use super::persist::template_key;
+use super::persist::service_template_key;
 use super::snapshot::Snapshot;
 use super::Worker;
 use crate::config::Persistence;
@@ -103,16 +103,16 @@ pub fn apply(
             EntryFlags::SYNCED,
         ),
         SyncKind::Template => (
-            // The record carries the masked client already.
-            template_key(
+            // The record carries the masked client already; the key is the
+            // service's (a group's by its mark).
+            service_template_key(
+                svc,
                 r.proto,
                 u32::from(r.client_ip),
                 Persistence {
                     timeout: 0,
                     netmask: 32,
                 },
-                vip,
-                r.vport,
             ),
             EntryFlags::TEMPLATE,
         ),

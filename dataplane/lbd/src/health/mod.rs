@@ -70,14 +70,6 @@ struct Job {
     probe: checks::Probe,
 }
 
-fn service_key(protocol: Protocol, vip: Ipv4Addr, port: u16) -> ServiceKey {
-    ServiceKey {
-        protocol,
-        vip,
-        port,
-    }
-}
-
 impl HealthBook {
     /// Make the targets those of `cfg`: new ones start in service and are
     /// checked at once; ones whose check changed are checked again at once
@@ -87,11 +79,7 @@ impl HealthBook {
         for s in &cfg.services {
             for r in &s.real_servers {
                 if let Some(hc) = r.health_check.as_ref().or(s.health_check.as_ref()) {
-                    let k = (
-                        service_key(s.protocol, s.vip, s.port),
-                        r.address,
-                        r.port.unwrap_or(s.port),
-                    );
+                    let k = (ServiceKey::of(s), r.address, r.port.unwrap_or(s.port));
                     want.insert(k, hc.clone());
                 }
             }
@@ -132,7 +120,7 @@ impl HealthBook {
 
     /// The health of real server `r` of `svc`, for `Snapshot::apply_health`.
     pub fn health_of(&self, svc: &Service, r: &RealServer) -> RsHealth {
-        let k = (service_key(svc.protocol, svc.vip, svc.port), r.addr, r.port);
+        let k = (svc.key(), r.addr, r.port);
         match self.targets.get(&k) {
             Some(t) if !t.up => RsHealth::Down {
                 quiesce: t.check.on_failure == OnFailure::Quiesce,
@@ -184,6 +172,11 @@ impl HealthBook {
                     ("LBD_RS_PORT".into(), port.to_string()),
                     ("LBD_VIP".into(), svc.vip.to_string()),
                     ("LBD_VPORT".into(), svc.port.to_string()),
+                    // A service group's: its VIP and port are 0.0.0.0 and 0.
+                    (
+                        "LBD_FWMARK".into(),
+                        svc.fwmark.map(|m| m.to_string()).unwrap_or_default(),
+                    ),
                     (
                         "LBD_PROTOCOL".into(),
                         match svc.protocol {
@@ -332,7 +325,7 @@ mod tests {
 
     fn key(ip: [u8; 4]) -> TargetKey {
         (
-            service_key(Protocol::Tcp, Ipv4Addr::new(198, 18, 0, 100), 80),
+            ServiceKey::addr(Protocol::Tcp, Ipv4Addr::new(198, 18, 0, 100), 80),
             Ipv4Addr::from(ip),
             80,
         )

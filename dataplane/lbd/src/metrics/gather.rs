@@ -63,7 +63,7 @@ pub fn gather(shared: &Shared) -> MetricInputs {
             .unwrap_or_else(|e| e.into_inner())
             .targets()
             .map(|((svc, addr, port), t)| HealthSample {
-                service: service_label(svc.protocol, svc.vip, svc.port),
+                service: service_label(svc),
                 real_server: format!("{addr}:{port}"),
                 up: t.up,
                 transitions: t.transitions,

@@ -243,12 +243,16 @@ fn counters(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     Ok(())
 }
 
-pub(super) fn service_label(proto: Protocol, vip: std::net::Ipv4Addr, port: u16) -> String {
-    let p = match proto {
+/// `tcp/198.18.0.100:80`, or `fwmark/3` for a service group.
+pub(super) fn service_label(svc: &lbcore::api::ServiceKey) -> String {
+    if let Some(m) = svc.fwmark {
+        return format!("fwmark/{m}");
+    }
+    let p = match svc.protocol {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
     };
-    format!("{p}/{vip}:{port}")
+    format!("{p}/{}:{}", svc.vip, svc.port)
 }
 
 fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
@@ -319,7 +323,7 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     )?;
     let ws = &m.workers;
     for svc in &m.snapshot.services {
-        let sl = service_label(svc.protocol, svc.vip, svc.port);
+        let sl = service_label(&svc.key());
         let id = svc.id as usize;
         let sum = |f: fn(&lbcore::counters::ServiceStats) -> u64| {
             ws.iter()

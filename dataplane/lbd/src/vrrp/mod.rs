@@ -184,9 +184,8 @@ impl Speaker {
     fn addresses(&self) -> Vec<(Ipv4Addr, usize)> {
         let snap = self.shared.dataplane.current();
         let mut v: Vec<(Ipv4Addr, usize)> = snap
-            .services
-            .iter()
-            .map(|s| (s.vip, self.port))
+            .vip_addresses()
+            .map(|a| (a, self.port))
             .chain(
                 snap.vrrp_addresses
                     .iter()

@@ -10,11 +10,7 @@ use lbcore::api::{
 use lbcore::config::{Config, RealServerConfig, ServiceConfig};
 
 pub fn key_of(s: &ServiceConfig) -> ServiceKey {
-    ServiceKey {
-        protocol: s.protocol,
-        vip: s.vip,
-        port: s.port,
-    }
+    ServiceKey::of(s)
 }
 
 fn not_found_service(k: &ServiceKey) -> ApiError {

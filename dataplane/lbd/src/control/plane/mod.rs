@@ -125,6 +125,7 @@ impl ControlPlane {
             }
             Request::List => Ok(Response::Services(report::list(
                 &self.snapshots.current(),
+                &self.running,
                 &self.counters,
                 &self.tally,
                 &*self.health,
@@ -438,7 +439,7 @@ impl ControlPlane {
             let rs = snap
                 .services
                 .iter()
-                .find(|s| s.protocol == key.protocol && s.vip == key.vip && s.port == key.port)
+                .find(|s| s.key() == *key)
                 .and_then(|s| s.reals.iter().find(|r| r.addr == *addr));
             match rs {
                 None => done.push((*key, *addr, false)),

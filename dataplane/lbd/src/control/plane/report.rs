@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use lbcore::api::{RealInfo, ServiceInfo, ServiceKey, StatusInfo};
+use lbcore::config::Config;
 use lbcore::counters::Counter;
 use lbcore::pipeline::Snapshot;
 
@@ -13,9 +14,11 @@ use super::tally::Tally;
 use crate::control::change::ChangeStatus;
 use crate::control::deps::{DirectorStatus, HealthView, WorkerCounters};
 
-/// `lbctl list`: the services and real servers of `snap`.
+/// `lbctl list`: the services and real servers of `snap` (and the marks
+/// of `running` its service groups serve).
 pub fn list(
     snap: &Snapshot,
+    running: &Config,
     counters: &WorkerCounters,
     tally: &Tally,
     health: &dyn HealthView,
@@ -25,13 +28,13 @@ pub fn list(
     snap.services
         .iter()
         .map(|s| {
-            let key = ServiceKey {
-                protocol: s.protocol,
-                vip: s.vip,
-                port: s.port,
-            };
+            let key = s.key();
             ServiceInfo {
                 key,
+                members: s
+                    .fwmark
+                    .map(|m| running.marked(m).copied().collect())
+                    .unwrap_or_default(),
                 scheduler: s.scheduler,
                 persistence: s.persistence,
                 counters: tally.since_zero(counters, (true, s.id)),

@@ -39,11 +39,7 @@ const CONFIG: &str = r#"(
 )"#;
 
 fn web() -> ServiceKey {
-    ServiceKey {
-        protocol: lbcore::config::Protocol::Tcp,
-        vip: VIP,
-        port: 80,
-    }
+    ServiceKey::addr(lbcore::config::Protocol::Tcp, VIP, 80)
 }
 
 // --- stand-ins for the plane's interfaces -----------------------------------
@@ -861,4 +857,47 @@ fn a_health_verdict_rebuilds_the_snapshot_without_writing() {
         r.changes.last().message,
         "health check change: applied (generation 3)"
     );
+}
+
+// --- service groups ------------------------------------------------------------
+
+#[test]
+fn a_service_group_is_added_listed_with_its_marks_and_cleared_without_them() {
+    let mut r = rig();
+    let marks = CONFIG.replace(
+        "\n)",
+        r#"
+    fwmarks: [(mark: 3, match: [(vip: "198.18.0.101", ports: 80), (vip: "198.18.0.101", ports: 443)])],
+)"#,
+    );
+    applied(r.ask(Request::Restore { ron: marks }));
+    // `ipvsadm -A -f 3 -p 300`, then `-a -f 3 -r 198.18.0.11:80`.
+    let group: config::ServiceConfig =
+        ron::from_str("(fwmark: Some(3), persistence: Some((timeout: 300)))").unwrap();
+    applied(r.ask(Request::AddService(group.clone())));
+    assert!(matches!(
+        r.ask(Request::AddService(group)),
+        Err(e) if e.kind == ErrorKind::AlreadyExists
+    ));
+    let mut rs = real_config(RS1, 1);
+    rs.port = Some(80);
+    applied(r.ask(Request::AddReal {
+        service: ServiceKey::group(3),
+        real: rs,
+    }));
+    let Ok(Response::Services(list)) = r.ask(Request::List) else {
+        panic!("not a list");
+    };
+    let g = list.iter().find(|s| s.key == ServiceKey::group(3)).unwrap();
+    assert_eq!(g.members.len(), 2);
+    assert_eq!((g.reals.len(), g.reals[0].port), (1, 80));
+    let snap = r.snapshots.current();
+    let vip = u32::from(Ipv4Addr::new(198, 18, 0, 101));
+    let i = snap.service(6, vip, 443).unwrap();
+    assert_eq!(snap.services[i].fwmark, Some(3));
+    // `ipvsadm -C`: the services go, the marks (iptables' part) stay.
+    applied(r.ask(Request::Clear));
+    assert!(r.persisted().services.is_empty());
+    assert_eq!(r.persisted().fwmarks.len(), 1);
+    assert_eq!(r.snapshots.current().service(6, vip, 443), None);
 }
