@@ -9,6 +9,8 @@ use lbbench::forward::{self, Forward, INT_MAC, NAT_RS_PORT};
 use lbbench::frames::{self, build_segment, client_of, FrameBuf, Segment, TCP_ACK};
 use lbbench::headroom::HeadroomBuf;
 use lbbench::{precreate_mapped, run, trace, Params, Report, Workload};
+use lbcore::conntrack::{ConnKey, ConnState};
+use lbcore::pipeline::nat::REPLY;
 use lbcore::pipeline::{PacketBuf, Verdict};
 
 const METHODS: [Forward; 4] = [
@@ -161,6 +163,40 @@ fn checked(frame: &[u8]) -> (etherparse::Ipv4Header, etherparse::TcpHeader) {
     let t = tcp.to_header();
     assert_eq!(t.checksum, t.calc_checksum_ipv4(&h, tcp.payload()).unwrap());
     (h, t)
+}
+
+#[test]
+fn precreated_nat_connections_are_established_both_ways() {
+    let mut d = forward::director(Forward::Nat, 64, 1, 3);
+    let table = d.nat.clone().unwrap();
+    let live = precreate_mapped(&mut d.worker, Forward::Nat, Some(&table), 40, 0, |j| j).unwrap();
+    assert_eq!(table.len(), 80, "a request and a reply entry each");
+    for (&no, &rs) in live.flows.iter().zip(&live.rs) {
+        let (ip, port) = client_of(no as u64);
+        let request = ConnKey {
+            proto: 6,
+            client_ip: ip,
+            client_port: port,
+            vip: u32::from(frames::VIP),
+            vport: frames::VPORT,
+        };
+        let e = table.lookup(&request, table.hash(&request), 0).unwrap();
+        assert_eq!(e.state, ConnState::Established as u8, "flow {no}");
+        let route = d.worker.snapshot().route(e.rs).unwrap();
+        assert_eq!(
+            u32::from(route.addr),
+            rs,
+            "the SYN-ACK came from its real server"
+        );
+        let reply = ConnKey {
+            proto: 6 | REPLY,
+            client_ip: rs,
+            client_port: NAT_RS_PORT,
+            vip: ip,
+            vport: port,
+        };
+        assert!(table.lookup(&reply, table.hash(&reply), 0).is_some());
+    }
 }
 
 #[test]
