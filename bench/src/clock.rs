@@ -23,12 +23,15 @@ pub fn ticks() -> u64 {
     }
 }
 
-/// Clock ticks per nanosecond, measured over `over`.
+/// Clock ticks per nanosecond, measured over `over` (at least).
+///
+/// Sleeps rather than spins: the TSC is invariant, so it counts through the
+/// sleep, and a run executes the same instructions however long the sleep
+/// really took (callgrind's instruction counts of two runs then differ only
+/// by what the runs were asked to do).
 pub fn calibrate(over: Duration) -> f64 {
     let (t0, c0) = (Instant::now(), ticks());
-    while t0.elapsed() < over {
-        std::hint::spin_loop();
-    }
+    std::thread::sleep(over);
     let (c1, el) = (ticks(), t0.elapsed());
     (c1.wrapping_sub(c0)) as f64 / el.as_nanos() as f64
 }

@@ -1,30 +1,36 @@
-//! `lb-bench`: drive `lbcore::pipeline::Worker::process` on one core with
+//! `lb-bench`: drive `lbcore::pipeline::Worker` on one core with
 //! synthetic frames, without DPDK, and measure ns/packet and burst latency.
 //!
 //! Set-up (untimed): one port 10.0.0.2/16, one TCP service 10.0.0.100:80
 //! under wlc with 100 real servers (10.0.1.1–10.0.1.100, weights 1, 2, 3
-//! in turn), every neighbour resolved. Frames are built once into a *trace*
-//! (one 64-byte-aligned buffer per packet, in the order they are sent), so
-//! frame data streams through memory as NIC-written mbufs would while the
+//! in turn), every neighbour resolved; DR by default, or tunnel or NAT
+//! (see [`forward`]). Frames are built once into a *trace* (one
+//! 64-byte-aligned buffer per packet, in the order they are sent), so frame
+//! data streams through memory as NIC-written mbufs would while the
 //! connection-table accesses land wherever the hash puts them.
 //!
-//! Timed: for each burst of `burst` frames, `process` on every frame, then
-//! the busy-poll housekeeping the real worker does (`housekeeping(now, 4)`).
-//! DR rewrites the MAC addresses, so a reused trace buffer gets its client
-//! MACs back after its burst (outside the timed region) before it comes
-//! round again.
+//! Timed: for each burst of `burst` frames, the burst pipeline on every
+//! frame, then the busy-poll housekeeping the real worker does
+//! (`housekeeping(now, 4)`). The worker rewrites the frames, so a reused
+//! trace buffer gets back what was rewritten after its burst (outside the
+//! timed region, see [`trace`]) before it comes round again.
 //!
-//! Every verdict is counted; a run in which any packet is not `Tx` fails.
+//! Every verdict is counted; a run in which any packet is not forwarded
+//! out of the port its method sends by fails.
 
 pub mod clock;
+pub mod forward;
 pub mod frames;
+pub mod headroom;
 // DPDK and the child processes are Linux-only (libc is a Linux dependency).
 #[cfg(target_os = "linux")]
 pub mod io;
 pub mod scale;
 pub mod stat;
 pub mod thp;
+pub mod trace;
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,16 +38,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lbcore::config::Config;
-use lbcore::conntrack::{ConnTable, Tick};
+use lbcore::conntrack::shared::SharedConnTable;
+use lbcore::conntrack::Tick;
 use lbcore::counters::{Counter, WorkerStats};
-use lbcore::neigh::NeighTable;
-use lbcore::pipeline::{
-    Registry, SliceBuf, Snapshot, Verdict, Worker, MAX_REAL_SERVERS, MAX_SERVICES,
-};
-use lbcore::wire::MacAddr;
+use lbcore::pipeline::{PacketBuf, Verdict, Worker};
 use serde::Serialize;
 
-use frames::{build_tcp, client_of, FrameBuf, DIR_MAC, TCP_ACK, TCP_SYN};
+pub use forward::Forward;
+use frames::{build_segment, build_tcp, client_of, FrameBuf, Segment, IP_DST_AT, TCP_ACK, TCP_SYN};
+use headroom::HeadroomBuf;
+use trace::{Trace, TraceFrame};
 
 /// Real servers behind the benchmark's service (default).
 pub const REAL_SERVERS: usize = 100;
@@ -67,6 +73,9 @@ pub enum Workload {
 #[derive(Debug, Clone, Serialize)]
 pub struct Params {
     pub workload: Workload,
+    /// How the real servers are reached (and, for NAT, which direction is
+    /// timed).
+    pub forward: Forward,
     /// Established: live connections. New: SYNs (= packets). Mixed: live
     /// connections the ACKs go to.
     pub flows: u64,
@@ -100,6 +109,7 @@ impl Params {
     pub fn new(workload: Workload, flows: u64, packets: u64) -> Params {
         Params {
             workload,
+            forward: Forward::Dr,
             flows,
             packets,
             burst: 32,
@@ -125,6 +135,7 @@ impl Params {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub workload: Workload,
+    pub forward: Forward,
     pub flows: u64,
     pub burst: usize,
     pub real_servers: usize,
@@ -133,10 +144,19 @@ pub struct Report {
     pub hugepages: bool,
     /// Packets processed in the timed part.
     pub packets: u64,
-    /// `Verdict::Tx` among them (must equal `packets`).
+    /// `Verdict::Tx` out of the method's port among them (must equal
+    /// `packets`, but for refused new flows).
     pub tx: u64,
     /// Connections created in the timed part.
     pub conns_created: u64,
+    /// Every worker counter the timed part changed, by name, and by how
+    /// much (e.g. `forwarded_nat`, `rx_frames`).
+    pub counters: BTreeMap<&'static str, u64>,
+    /// Packets the timed part counted towards the real servers (ipvsadm's
+    /// "in": DR, tunnel, NAT requests) and from them ("out": NAT replies),
+    /// summed over the real servers.
+    pub rs_packets_in: u64,
+    pub rs_packets_out: u64,
     /// New flows refused because their probe window was full
     /// (`DropConnTableFull`); always 0 for established.
     pub refused: u64,
@@ -153,10 +173,13 @@ pub struct Report {
     pub burst_p999_ns: f64,
     pub burst_max_ns: f64,
     pub bursts: u64,
+    /// The connection table's capacity, live entries and bytes: the
+    /// worker's own, or for NAT the shared table's (two entries per
+    /// connection: request and reply).
     pub table_capacity: usize,
     pub table_len: usize,
     pub table_bytes: usize,
-    /// `memory_bytes() / capacity`.
+    /// `memory_bytes()` per connection the table can hold.
     pub bytes_per_conn: f64,
     pub tsc_ticks_per_ns: f64,
     pub setup_seconds: f64,
@@ -166,48 +189,16 @@ pub struct Report {
     pub cpu: Option<usize>,
 }
 
-/// The benchmark's configuration: one port, one wlc service, `n` real
+/// The benchmark's DR configuration: one port, one wlc service, `n` real
 /// servers (weights 1, 2, 3 in turn).
 pub fn config(n: usize) -> Config {
-    let mut reals = String::new();
-    for i in 0..n {
-        reals.push_str(&format!(
-            "(address: \"{}\", weight: {}),",
-            real_server(i),
-            i % 3 + 1
-        ));
-    }
-    let text = format!(
-        r#"(
-            ports: [(name: "lan0", device: "net_null0", address: "{}/16")],
-            services: [(vip: "{}", port: {}, scheduler: Wlc, real_servers: [{reals}])],
-        )"#,
-        frames::DIR_IP,
-        frames::VIP,
-        frames::VPORT
-    );
-    ron::from_str(&text).expect("benchmark configuration parses")
+    forward::config(Forward::Dr, n)
 }
 
-/// A worker with a table for `capacity` connections, `reals` real servers
-/// and every real server's MAC learned.
+/// A DR worker with a table for `capacity` connections, `reals` real
+/// servers and every real server's MAC learned.
 pub fn worker(capacity: usize, seed: u64, reals: usize) -> Worker {
-    let cfg = config(reals);
-    let neigh = Arc::new(NeighTable::new(MAX_REAL_SERVERS));
-    let mut reg = Registry::default();
-    let snap = Snapshot::build(&cfg, &[MacAddr(DIR_MAC)], &mut reg, &neigh, 1)
-        .expect("benchmark snapshot builds");
-    for e in neigh.entries() {
-        let o = e.ip.octets();
-        let mac = MacAddr([0x02, 0, 0x11, o[1], o[2], o[3]]);
-        neigh.learn(e.slot, e.ip, mac, 0);
-    }
-    assert!(
-        neigh.entries().iter().all(|e| e.mac.is_some()),
-        "every neighbour resolved"
-    );
-    let stats = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
-    Worker::new(Arc::new(snap), ConnTable::new(capacity, seed), stats, neigh)
+    forward::director(Forward::Dr, capacity, seed, reals).worker
 }
 
 /// xorshift64*: a small, fast, good-enough generator for shuffles.
@@ -246,33 +237,57 @@ pub fn permutation(n: usize, rng: &mut Rng) -> Vec<u32> {
     p
 }
 
-fn expect_tx(v: Verdict, what: &str) -> Result<(), String> {
+fn expect_tx(v: Verdict, port: u16, what: &str) -> Result<(), String> {
     match v {
-        Verdict::Tx(0) => Ok(()),
-        v => Err(format!("{what}: expected Tx(0), got {v:?}")),
+        Verdict::Tx(p) if p == port => Ok(()),
+        v => Err(format!("{what}: expected Tx({port}), got {v:?}")),
     }
 }
 
-/// Open `n` flows (SYN then ACK each) at time `now`, untimed, and return
+/// The connections a run opened before timing.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Flow numbers (see [`client_of`]).
+    pub flows: Vec<u32>,
+    /// NAT: each flow's real server address (its replies' source); else
+    /// empty.
+    pub rs: Vec<u32>,
+}
+
+/// Open `n` DR flows (SYN then ACK each) at time `now`, untimed, and return
 /// their flow numbers. A SYN the table refuses (its probe window is full:
 /// `DropConnTableFull`, which happens well before capacity, see
 /// RESULTS.md) is skipped and the next flow number tried, so exactly `n`
 /// connections are live afterwards.
 pub fn precreate(w: &mut Worker, n: u64, now: Tick) -> Result<Vec<u32>, String> {
-    precreate_mapped(w, n, now, |j| j)
+    precreate_mapped(w, Forward::Dr, None, n, now, |j| j).map(|l| l.flows)
 }
 
-/// [`precreate`] with flow numbers `flow_no(0), flow_no(1), …` (a shard's).
+/// [`precreate`] for method `f` (NAT: the worker's shared table `nat`)
+/// with flow numbers `flow_no(0), flow_no(1), …` (a shard's). A NAT
+/// connection is opened as TCP opens it — the client's SYN, the real
+/// server's SYN-ACK, the client's ACK — so it is established in both
+/// directions.
 pub fn precreate_mapped(
     w: &mut Worker,
+    f: Forward,
+    nat: Option<&SharedConnTable>,
     n: u64,
     now: Tick,
     flow_no: impl Fn(u64) -> u64,
-) -> Result<Vec<u32>, String> {
-    let mut f = FrameBuf::ZERO;
-    let mut live = Vec::with_capacity(n as usize);
+) -> Result<Live, String> {
+    let (rx, tx) = f.request_ports();
+    let mut frame = FrameBuf::ZERO;
+    // A buffer with headroom: a tunnelled SYN grows.
+    let mut buf = HeadroomBuf::ZERO;
+    let mut send = |w: &mut Worker, s: &Segment, port: u16| {
+        build_segment(&mut frame, s);
+        buf.load(&frame);
+        (w.process_buf(&mut buf, port, now), buf)
+    };
+    let mut live = Live::default();
     let mut i = 0u64;
-    while (live.len() as u64) < n {
+    while (live.flows.len() as u64) < n {
         if i >= n.saturating_mul(2) + 1000 {
             return Err(format!("could not open {n} flows in {i} attempts"));
         }
@@ -280,23 +295,34 @@ pub fn precreate_mapped(
         if no > u32::MAX as u64 {
             return Err(format!("flow number {no} out of range"));
         }
-        let (ip, port) = client_of(no);
-        build_tcp(&mut f, ip, port, TCP_SYN);
-        match w.process(f.frame_mut(), 0, now) {
-            Verdict::Tx(0) => {
-                build_tcp(&mut f, ip, port, TCP_ACK);
-                expect_tx(w.process(f.frame_mut(), 0, now), "pre-create ACK")?;
-                live.push(no as u32);
-            }
-            Verdict::Drop(Counter::DropConnTableFull) => {}
-            v => return Err(format!("pre-create SYN: expected Tx(0), got {v:?}")),
-        }
         i += 1;
+        let (ip, port) = client_of(no);
+        let (v, sent) = send(w, &Segment::to_vip(ip, port, TCP_SYN), rx);
+        match v {
+            Verdict::Tx(p) if p == tx => {}
+            Verdict::Drop(Counter::DropConnTableFull) => continue,
+            v => return Err(format!("pre-create SYN: expected Tx({tx}), got {v:?}")),
+        }
+        if f.is_nat() {
+            // The SYN went to the real server the connection has.
+            let d = &sent.data()[IP_DST_AT..IP_DST_AT + 4];
+            let rs = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+            let syn_ack = forward::reply_segment(rs, ip, port, TCP_SYN | TCP_ACK);
+            let (v, _) = send(w, &syn_ack, tx);
+            expect_tx(v, rx, "pre-create SYN-ACK")?;
+            live.rs.push(rs);
+        }
+        let (v, _) = send(w, &Segment::to_vip(ip, port, TCP_ACK), rx);
+        expect_tx(v, tx, "pre-create ACK")?;
+        live.flows.push(no as u32);
     }
-    if w.table().len() as u64 != n {
+    let (held, want) = match nat {
+        Some(t) => (t.len() as u64, 2 * n),
+        None => (w.table().len() as u64, n),
+    };
+    if held != want {
         return Err(format!(
-            "pre-created {n} flows but the table holds {}",
-            w.table().len()
+            "pre-created {n} flows but the table holds {held} entries, not {want}"
         ));
     }
     Ok(live)
@@ -344,13 +370,21 @@ pub fn run(p: &Params) -> Result<Report, String> {
     prepare(p)?.time(None)
 }
 
+/// The trace of a run, by the buffer its method needs.
+enum Frames {
+    /// One cache line per frame, rewritten in place (DR, NAT).
+    Plain(Trace<FrameBuf>),
+    /// Two cache lines per frame, with headroom to grow (tunnel).
+    Headroom(Trace<HeadroomBuf>),
+}
+
 /// A worker and its trace, set up and ready to be timed.
 pub struct Prepared {
     p: Params,
     w: Worker,
-    trace: Vec<FrameBuf>,
+    nat: Option<Arc<SharedConnTable>>,
+    trace: Frames,
     packets: u64,
-    reusable: bool,
     setup: Instant,
     tpns: f64,
 }
@@ -374,6 +408,11 @@ pub fn prepare(p: &Params) -> Result<Prepared, String> {
     if p.workload == Workload::Established && p.flows < p.burst as u64 {
         return Err("established: flows must be at least the burst size".into());
     }
+    if p.forward == Forward::NatReply && p.workload != Workload::Established {
+        return Err(
+            "nat-reply times replies on open connections: use --workload established".into(),
+        );
+    }
     if p.hugepages {
         thp::enable();
     }
@@ -381,27 +420,37 @@ pub fn prepare(p: &Params) -> Result<Prepared, String> {
     // Shard 0 keeps the single-worker shuffle; others get their own.
     let seed = p.seed ^ (p.shard.0 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut rng = Rng::new(seed);
-    let (w, trace, packets, reusable) = match p.workload {
+    let f = p.forward;
+    let director = |capacity: u64| forward::director(f, capacity as usize, p.seed, p.real_servers);
+    let precreate = |w: &mut Worker, nat: &Option<Arc<SharedConnTable>>| {
+        precreate_mapped(w, f, nat.as_deref(), p.flows, 0, |j| p.flow_no(j))
+    };
+    let (d, frames, packets, replayed) = match p.workload {
         Workload::Established => {
-            let mut w = worker(p.flows as usize, p.seed, p.real_servers);
-            let live = precreate_mapped(&mut w, p.flows, 0, |j| p.flow_no(j))?;
+            let mut d = director(p.flows);
+            let live = precreate(&mut d.worker, &d.nat)?;
             let perm = permutation(p.flows as usize, &mut rng);
             let mut trace = frames::alloc(p.flows as usize);
-            for (f, &j) in trace.iter_mut().zip(&perm) {
-                let (ip, port) = client_of(live[j as usize] as u64);
-                build_tcp(f, ip, port, TCP_ACK);
+            for (fb, &j) in trace.iter_mut().zip(&perm) {
+                let (ip, port) = client_of(live.flows[j as usize] as u64);
+                let s = if f == Forward::NatReply {
+                    forward::reply_segment(live.rs[j as usize], ip, port, TCP_ACK)
+                } else {
+                    Segment::to_vip(ip, port, TCP_ACK)
+                };
+                build_segment(fb, &s);
             }
-            (w, trace, p.packets, true)
+            (d, trace, p.packets, true)
         }
         Workload::New => {
             let n = p.flows as usize;
-            let w = worker(n, p.seed, p.real_servers);
+            let d = director(p.flows);
             let mut trace = frames::alloc(n);
-            for (i, f) in trace.iter_mut().enumerate() {
+            for (i, fb) in trace.iter_mut().enumerate() {
                 let (ip, port) = client_of(p.flow_no(i as u64));
-                build_tcp(f, ip, port, TCP_SYN);
+                build_segment(fb, &Segment::to_vip(ip, port, TCP_SYN));
             }
-            (w, trace, p.flows, false)
+            (d, trace, p.flows, false)
         }
         Workload::Mixed => {
             if p.syn_percent > 100 {
@@ -411,32 +460,46 @@ pub fn prepare(p: &Params) -> Result<Prepared, String> {
             let syns = (0..p.packets)
                 .filter(|_| rng.below(100) < p.syn_percent as u64)
                 .count() as u64;
-            let mut w = worker((p.flows + syns) as usize, p.seed, p.real_servers);
-            let live = precreate_mapped(&mut w, p.flows, 0, |j| p.flow_no(j))?;
+            let mut d = director(p.flows + syns);
+            let live = precreate(&mut d.worker, &d.nat)?;
             let mut rng = Rng::new(seed);
             let mut trace = frames::alloc(p.packets as usize);
             // Fresh flows start after every one pre-creation tried.
-            let last = *live.last().expect("flows > 0") as u64;
+            let last = *live.flows.last().expect("flows > 0") as u64;
             let mut fresh = (last - p.shard.0 as u64) / p.shard.1 as u64 + 1;
-            for f in trace.iter_mut() {
+            for fb in trace.iter_mut() {
                 let (i, flags) = if rng.below(100) < p.syn_percent as u64 {
                     fresh += 1;
                     (p.flow_no(fresh - 1), TCP_SYN)
                 } else {
-                    (live[rng.below(p.flows) as usize] as u64, TCP_ACK)
+                    (live.flows[rng.below(p.flows) as usize] as u64, TCP_ACK)
                 };
                 let (ip, port) = client_of(i);
-                build_tcp(f, ip, port, flags);
+                build_segment(fb, &Segment::to_vip(ip, port, flags));
             }
-            (w, trace, p.packets, false)
+            (d, trace, p.packets, false)
         }
+    };
+    let trace = match (f, replayed) {
+        (Forward::Tunnel, _) => {
+            let bufs = frames.iter().map(HeadroomBuf::from_frame).collect();
+            drop(frames);
+            Frames::Headroom(if replayed {
+                Trace::replayed(bufs, trace::restore_encap)
+            } else {
+                Trace::once(bufs)
+            })
+        }
+        (_, false) => Frames::Plain(Trace::once(frames)),
+        (Forward::Dr, true) => Frames::Plain(Trace::replayed(frames, trace::restore_macs)),
+        (Forward::Nat | Forward::NatReply, true) => Frames::Plain(Trace::replayed_by_copy(frames)),
     };
     Ok(Prepared {
         p: p.clone(),
-        w,
+        w: d.worker,
+        nat: d.nat,
         trace,
         packets,
-        reusable,
         setup,
         tpns: clock::calibrate(Duration::from_millis(50)),
     })
@@ -451,22 +514,24 @@ impl Prepared {
         let Prepared {
             p,
             mut w,
+            nat,
             mut trace,
             packets,
-            reusable,
             setup,
             tpns,
         } = self;
-        let p = &p;
-        let r = time_loop(
-            p,
-            &mut w,
-            &mut trace,
+        let cx = Context {
+            p: &p,
+            nat: nat.as_deref(),
             packets,
-            reusable,
-            (setup, tpns),
+            setup,
+            tpns,
             stop,
-        );
+        };
+        let r = match &mut trace {
+            Frames::Plain(t) => time_loop(&cx, &mut w, t),
+            Frames::Headroom(t) => time_loop(&cx, &mut w, t),
+        };
         if let Some(s) = stop {
             s.store(true, Ordering::Relaxed);
         }
@@ -474,24 +539,38 @@ impl Prepared {
     }
 }
 
-fn time_loop(
-    p: &Params,
-    w: &mut Worker,
-    trace: &mut [FrameBuf],
+/// What the timed loop needs besides the worker and the trace.
+struct Context<'a> {
+    p: &'a Params,
+    nat: Option<&'a SharedConnTable>,
     packets: u64,
-    reusable: bool,
-    (setup, tpns): (Instant, f64),
-    stop: Option<&AtomicBool>,
+    setup: Instant,
+    tpns: f64,
+    stop: Option<&'a AtomicBool>,
+}
+
+fn time_loop<T: TraceFrame>(
+    cx: &Context,
+    w: &mut Worker,
+    trace: &mut Trace<T>,
 ) -> Result<Report, String> {
-    let created_before = w.stats().get(Counter::ConnCreated);
-    let fwd_before = w.stats().get(Counter::FwdDr);
-    let setup_seconds = setup.elapsed().as_secs_f64();
+    let (p, packets, tpns, stop) = (cx.p, cx.packets, cx.tpns, cx.stop);
+    let (rx_port, tx_port) = p.forward.timed_ports();
+    let fwd_counter = p.forward.counter();
+    let before = Tally::of(w.stats());
+    let setup_seconds = cx.setup.elapsed().as_secs_f64();
 
     let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1 << 40, 3)
         .map_err(|e| e.to_string())?;
     let deadline = p
         .seconds
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let reusable = trace.is_replayed();
+    let Trace {
+        frames: trace,
+        pristine,
+        restore,
+    } = trace;
     let trace_len = trace.len();
     let (mut done, mut tx, mut timed, mut bursts) = (0u64, 0u64, 0u64, 0u64);
     let mut refused = 0u64;
@@ -523,19 +602,20 @@ fn time_loop(
                 }
             }
             for f in head.iter_mut().chain(tail.iter_mut()) {
-                match black_box(w.process(black_box(f.frame_mut()), 0, now)) {
-                    Verdict::Tx(0) => tx += 1,
+                let mut buf = black_box(f.buf());
+                match black_box(w.process_buf(&mut buf, rx_port, now)) {
+                    Verdict::Tx(port) if port == tx_port => tx += 1,
                     Verdict::Drop(Counter::DropConnTableFull) => refused += 1,
                     _ => {}
                 }
             }
         } else {
             // What lbd's worker does: both stages of the burst pipeline.
-            w.begin_burst(head.iter().chain(tail.iter()).map(|f| f.frame()), 0);
+            w.begin_burst(head.iter().chain(tail.iter()).map(|f| f.frame()), rx_port);
             for (i, f) in head.iter_mut().chain(tail.iter_mut()).enumerate() {
-                let mut buf = SliceBuf(black_box(f.frame_mut()));
+                let mut buf = black_box(f.buf());
                 match black_box(w.process_in_burst(i, &mut buf, now)) {
-                    Verdict::Tx(0) => tx += 1,
+                    Verdict::Tx(port) if port == tx_port => tx += 1,
                     Verdict::Drop(Counter::DropConnTableFull) => refused += 1,
                     _ => {}
                 }
@@ -545,9 +625,13 @@ fn time_loop(
         let dt = clock::ticks().wrapping_sub(t0);
         timed += dt;
         hist.saturating_record(dt.max(1));
-        if reusable {
-            for f in head.iter_mut().chain(tail.iter_mut()) {
-                f.restore_macs();
+        if let Some(restore) = restore {
+            let copies = |r: std::ops::Range<usize>| pristine.get(r).unwrap_or(&[]);
+            if end <= trace_len {
+                restore(head, copies(pos..end));
+            } else {
+                restore(head, copies(pos..trace_len));
+                restore(tail, copies(0..end - trace_len));
             }
         }
         done += n as u64;
@@ -567,15 +651,17 @@ fn time_loop(
     let wall = wall.elapsed();
     black_box(&mut *trace);
 
-    let created = w.stats().get(Counter::ConnCreated) - created_before;
-    let fwd = w.stats().get(Counter::FwdDr) - fwd_before;
+    let change = Tally::of(w.stats()).since(&before);
+    let created = change.get(Counter::ConnCreated);
+    let fwd = change.get(fwd_counter);
     // Only a new flow the table has no room for may be refused; everything
-    // else must be forwarded.
+    // else must be forwarded, by the method measured.
     let refusable = p.workload != Workload::Established;
     if tx + refused != done || fwd != tx || (!refusable && refused > 0) {
         return Err(format!(
-            "{done} packets: {tx} Tx verdicts, {refused} refused for a full table, \
-             {fwd} forwarded: the benchmark measured drops"
+            "{done} packets: {tx} Tx({tx_port}) verdicts, {refused} refused for a full table, \
+             {fwd} counted {}: the benchmark measured drops",
+            fwd_counter.name()
         ));
     }
     // A non-reused trace was processed once from its start.
@@ -584,7 +670,7 @@ fn time_loop(
     } else {
         trace[..done as usize]
             .iter()
-            .filter(|f| f.0[frames::TCP_FLAGS_AT] & TCP_SYN != 0)
+            .filter(|f| f.sent_flags() & TCP_SYN != 0)
             .count() as u64
     };
     if created + refused != syns_sent {
@@ -597,9 +683,16 @@ fn time_loop(
     }
     let ns = |t: u64| t as f64 / tpns;
     let ns_per_packet = ns(timed) / done.max(1) as f64;
-    let t = w.table();
+    let (table_capacity, table_len, table_bytes, conns) = match cx.nat {
+        Some(t) => (t.capacity(), t.len(), t.memory_bytes(), t.capacity() / 2),
+        None => {
+            let t = w.table();
+            (t.capacity(), t.len(), t.memory_bytes(), t.capacity())
+        }
+    };
     Ok(Report {
         workload: p.workload,
+        forward: p.forward,
         flows: p.flows,
         burst: p.burst,
         real_servers: p.real_servers,
@@ -609,6 +702,9 @@ fn time_loop(
         packets: done,
         tx,
         conns_created: created,
+        counters: change.named(),
+        rs_packets_in: change.rs_in,
+        rs_packets_out: change.rs_out,
         refused,
         ns_per_packet,
         mpps: 1e3 / ns_per_packet,
@@ -619,15 +715,59 @@ fn time_loop(
         burst_p999_ns: ns(hist.value_at_quantile(0.999)),
         burst_max_ns: ns(hist.max()),
         bursts,
-        table_capacity: t.capacity(),
-        table_len: t.len(),
-        table_bytes: t.memory_bytes(),
-        bytes_per_conn: t.memory_bytes() as f64 / t.capacity() as f64,
+        table_capacity,
+        table_len,
+        table_bytes,
+        bytes_per_conn: table_bytes as f64 / conns.max(1) as f64,
         tsc_ticks_per_ns: tpns,
         setup_seconds,
         wall_seconds: wall.as_secs_f64(),
         cpu: current_cpu(),
     })
+}
+
+/// A worker's counters at one moment (or their change over a run).
+struct Tally {
+    counters: Vec<u64>,
+    rs_in: u64,
+    rs_out: u64,
+}
+
+impl Tally {
+    fn of(s: &WorkerStats) -> Tally {
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        Tally {
+            counters: Counter::ALL.iter().map(|&c| s.get(c)).collect(),
+            rs_in: s.rs.iter().map(|r| load(&r.packets)).sum(),
+            rs_out: s.rs.iter().map(|r| load(&r.packets_out)).sum(),
+        }
+    }
+
+    fn since(&self, before: &Tally) -> Tally {
+        Tally {
+            counters: self
+                .counters
+                .iter()
+                .zip(&before.counters)
+                .map(|(a, b)| a.wrapping_sub(*b))
+                .collect(),
+            rs_in: self.rs_in.wrapping_sub(before.rs_in),
+            rs_out: self.rs_out.wrapping_sub(before.rs_out),
+        }
+    }
+
+    fn get(&self, c: Counter) -> u64 {
+        self.counters[c as usize]
+    }
+
+    fn named(&self) -> BTreeMap<&'static str, u64> {
+        Counter::ALL
+            .iter()
+            .zip(&self.counters)
+            .filter(|(_, &n)| n != 0)
+            .map(|(c, &n)| (c.name(), n))
+            .collect()
+    }
 }
 
 /// Bytes of memory the run for `p` needs, roughly (trace + table), so `all`
@@ -641,8 +781,16 @@ pub fn memory_estimate(p: &Params) -> u64 {
         Workload::Mixed => p.flows + p.packets * p.syn_percent as u64 / 100,
         _ => p.flows,
     };
-    let slots = (conns + conns / 4).next_power_of_two();
-    frames * 64 + slots * 32 + p.flows * 4
+    // Tunnel frames take two cache lines; a replayed NAT trace keeps a
+    // pristine copy; a NAT connection takes two table entries.
+    let frame_bytes = match (p.forward, p.workload) {
+        (Forward::Tunnel, _) => 128,
+        (Forward::Nat | Forward::NatReply, Workload::Established) => 128,
+        _ => 64,
+    };
+    let entries = if p.forward.is_nat() { 2 * conns } else { conns };
+    let slots = (entries + entries / 4).next_power_of_two();
+    frames * frame_bytes + slots * 32 + p.flows * 8
 }
 
 /// Available memory from /proc/meminfo, if readable.
@@ -653,9 +801,9 @@ pub fn mem_available() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The address of real server `i` (10.0.1.1 upwards, 250 per /24).
+/// The address of DR real server `i` (10.0.1.1 upwards, 250 per /24).
 pub fn real_server(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8)
+    Forward::Dr.real_server(i)
 }
 
 /// The CPU the calling thread runs on, if known.

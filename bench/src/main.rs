@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! bench pipeline --workload established --flows 1000000 --packets 20000000
+//! bench pipeline --workload established --forward nat --flows 1000 --packets 100000
 //! bench all [--repeat 3] [--json]
 //! bench scale --workload established --flows 1000000 --threads 1,2
 //! bench io --duts testpmd-io,lbd --flows 10000 --repeat 3
@@ -14,7 +15,7 @@ use clap::{Parser, Subcommand};
 static ALLOC: lbbench::thp::Alloc = lbbench::thp::Alloc;
 
 use lbbench::stat::Stat;
-use lbbench::{mem_available, memory_estimate, run, Params, Report, Workload};
+use lbbench::{mem_available, memory_estimate, run, Forward, Params, Report, Workload};
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +71,11 @@ enum Cmd {
     Pipeline {
         #[arg(long, value_enum, default_value = "established")]
         workload: Workload,
+        /// How the real servers are reached: dr, tunnel (IPIP), nat (the
+        /// clients' requests timed) or nat-reply (the real servers'
+        /// replies timed; established only).
+        #[arg(long, value_enum, default_value = "dr")]
+        forward: Forward,
         /// Established/mixed: live connections; new: SYNs to send.
         #[arg(long, default_value_t = 1_000_000)]
         flows: u64,
@@ -203,6 +209,10 @@ fn row(s: &Summary) {
     let mut name = format!("{:?}", p.workload).to_lowercase();
     if p.workload == Workload::Mixed {
         name.push_str(&format!(" ({}% SYN)", p.syn_percent));
+    }
+    if p.forward != Forward::Dr {
+        let f = serde_json::to_value(p.forward).expect("serialises");
+        name.push_str(&format!(" {}", f.as_str().unwrap_or("?")));
     }
     if p.one_frame {
         name.push_str(" +one-frame");
@@ -395,11 +405,13 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Pipeline {
             workload,
+            forward,
             flows,
             packets,
             common,
         } => {
-            let p = params(workload, flows, packets, &common);
+            let mut p = params(workload, flows, packets, &common);
+            p.forward = forward;
             measure(&p, common.repeat, common.json).map(|s| {
                 if !common.json {
                     header();
