@@ -239,12 +239,13 @@ impl ConnTable {
     pub fn probe(&mut self, key: &ConnKey, hash: u64, now: Tick) -> Probe {
         let (k0, k1) = key.words();
         // The hit path: find a live entry for the key with two compares per
-        // entry and nothing else, home window first (new entries go there
+        // entry and nothing else, in the home window (new entries go there
         // while it has room).
-        for home in self.homes(hash) {
-            if let Some(idx) = self.find_live(home, k0, k1, now) {
-                return Probe::Hit(idx);
-            }
+        // (Only the home window here: a miss — every new flow — would
+        // otherwise read both windows twice; an entry in the second window
+        // is found by `probe_slow`.)
+        if let Some(idx) = self.find_live((hash as usize) & self.mask, k0, k1, now) {
+            return Probe::Hit(idx);
         }
         self.probe_slow(k0, k1, hash, now)
     }
@@ -266,8 +267,8 @@ impl ConnTable {
         None
     }
 
-    /// [`probe`](Self::probe) when neither window holds a live entry for the
-    /// key: look at both again, keeping track of room.
+    /// [`probe`](Self::probe) when the home window holds no live entry for
+    /// the key: look at both windows, keeping track of room.
     #[inline(never)]
     fn probe_slow(&mut self, k0: u64, k1: u64, hash: u64, now: Tick) -> Probe {
         // Per window: first free entry, first expired entry, free count.

@@ -273,8 +273,16 @@ impl Worker {
 
     /// A packet of an existing connection `key`: keep its client's template
     /// alive for `timeout` more.
-    #[inline]
+    #[inline(always)]
     pub(super) fn persist_touch(&self, key: &ConnKey, svc_idx: usize, now: Tick) {
+        // One test on the hit path; the refresh itself out of line.
+        if self.snap.services[svc_idx].persistence.is_some() {
+            self.persist_refresh(key, svc_idx, now);
+        }
+    }
+
+    #[inline(never)]
+    fn persist_refresh(&self, key: &ConnKey, svc_idx: usize, now: Tick) {
         let svc = &self.snap.services[svc_idx];
         let (Some(p), Some(nat)) = (svc.persistence, self.nat.as_ref()) else {
             return;
