@@ -61,7 +61,7 @@ impl Worker {
 /// MAC is not ours, a group or zero address, or another port's; the
 /// destination is this port's MAC; EtherType IPv4; version 4, no options,
 /// total length within the frame, header checksum, TTL > 0; the destination
-/// is a VIP and the director is not in standby (`standby`) or a two-box
+/// is a VIP (implied by the service found last) and the director is not in standby (`standby`) or a two-box
 /// pair; the source is not a bad (0/8, 127/8, class D/E), own, VIP or land
 /// address; not a fragment; TCP with a sane data offset and a valid flag
 /// combination, or UDP with a sane length; a service for (protocol, VIP,
@@ -120,7 +120,12 @@ fn parse(
         }
         let src_ip = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
         let dst_ip = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-        if !snap.is_vip(dst_ip)
+        // The destination being a VIP is tested in full by the service
+        // lookup below, which answers only for VIPs (the snapshot builds its
+        // VIP list from the same keys); the range test here only sends
+        // everything else (NAT replies, traffic to our own addresses) to
+        // the full classifier early.
+        if !snap.in_vip_range(dst_ip)
             || standby
             || !snap.peer_directors.is_empty()
             || super::bad_source(src_ip)

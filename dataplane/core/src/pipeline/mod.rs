@@ -284,13 +284,13 @@ impl Worker {
             stats,
             least: &self.least,
         };
-        let n = self.table.sweep(now, buckets, |c| forget(counts, c));
-        if n > 0 {
-            stats.conns_live.store(
-                self.table.len() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
+        self.table.sweep(now, buckets, |c| forget(counts, c));
+        // The live-connection gauge, once per poll rather than per new
+        // connection (entries also end on the hit path, by probe).
+        stats.conns_live.store(
+            self.table.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Process one frame held in a buffer that may grow at the front (an
@@ -735,10 +735,6 @@ impl Worker {
         self.table.insert_at(slot, conn);
         self.sync_conn(key, rs, state);
         self.stats.count(Counter::ConnCreated);
-        self.stats.conns_live.store(
-            self.table.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
         Ok(NewConn::Local(rs))
     }
 

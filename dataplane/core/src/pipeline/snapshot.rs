@@ -409,25 +409,30 @@ impl Snapshot {
         // One entry per (protocol, VIP, port) a service takes: a group's
         // port ranges are spelled out (validation bounds them by
         // MAX_GROUP_PORTS), so the lookup stays one probe sequence.
-        let keys: Vec<(u64, u32)> = cfg
+        let keys: Vec<(u64, u32, u32)> = cfg
             .services
             .iter()
             .enumerate()
             .flat_map(|(i, s)| {
                 cfg.lookup_keys(s).map(move |(p, vip, port)| {
-                    (service_key(p.ip_proto(), u32::from(vip), port), i as u32)
+                    let vip = u32::from(vip);
+                    (service_key(p.ip_proto(), vip, port), i as u32, vip)
                 })
             })
             .collect();
         let mut service_map = FlatMap::with_capacity(keys.len());
-        for (k, i) in keys {
+        for &(k, i, _) in &keys {
             service_map.insert(k, i);
         }
+        // Every address the service map answers for is a VIP (by
+        // construction: the burst pipeline's fast classifier relies on a
+        // found service meaning a VIP, and skips the separate VIP test).
         let mut vips: Vec<u32> = cfg
             .services
             .iter()
             .flat_map(|s| cfg.service_vips(s))
             .map(u32::from)
+            .chain(keys.iter().map(|&(_, _, vip)| vip))
             .collect();
         vips.sort_unstable();
         vips.dedup();
@@ -496,7 +501,14 @@ impl Snapshot {
     /// so a range test answers first.
     #[inline]
     pub fn is_vip_source(&self, ip: u32) -> bool {
-        ip >= self.vip_range.0 && ip <= self.vip_range.1 && self.is_vip(ip)
+        self.in_vip_range(ip) && self.is_vip(ip)
+    }
+
+    /// Whether `ip` lies between the lowest and the highest VIP (a
+    /// necessary condition of being one, in two compares).
+    #[inline(always)]
+    pub fn in_vip_range(&self, ip: u32) -> bool {
+        ip >= self.vip_range.0 && ip <= self.vip_range.1
     }
 
     #[inline(always)]
