@@ -12,7 +12,7 @@ use etherparse::{
 };
 use proptest::prelude::*;
 
-use super::icmpv6::{emit_error, echo_request_to_reply};
+use super::icmpv6::{echo_request_to_reply, emit_error};
 use super::ipv6::{self as v6, is_solicited_node};
 use super::ipv6_ext::{self, walk, MAX_CHAIN_LEN, MAX_HEADERS};
 use super::ndp::{self, FRAME_LEN};
@@ -84,7 +84,12 @@ fn exercise_v6_upper(bytes: &[u8], src: Ipv6Addr, dst: Ipv6Addr, hop: u8) {
         let _ = (ns.target(), ns.source_lla(), ns.options().count());
     }
     if let Ok(na) = NeighborAdvert::new_checked(bytes) {
-        let _ = (na.target(), na.flags(), na.target_lla(), na.options().count());
+        let _ = (
+            na.target(),
+            na.flags(),
+            na.target_lla(),
+            na.options().count(),
+        );
     }
     match ndp::parse(src, dst, hop, bytes) {
         Ok(Neighbor::Solicit(ns)) => {
