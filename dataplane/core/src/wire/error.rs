@@ -14,8 +14,7 @@ pub enum WireError {
     #[error("header length exceeds the buffer")]
     HeaderTruncated,
     /// A length field covering the payload (IPv4 total length, IPv6 payload
-    /// length, UDP length)
-    /// claims more bytes than the buffer holds.
+    /// length, UDP length) claims more bytes than the buffer holds.
     #[error("length field exceeds the buffer")]
     PayloadTruncated,
     /// The IP version nibble is not the view's (4 for IPv4, 6 for IPv6).

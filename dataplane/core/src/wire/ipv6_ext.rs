@@ -157,6 +157,7 @@ pub fn walk(mut next_header: u8, payload: &[u8]) -> Result<UpperLayer, Ipv6ExtEr
         next_header = payload[offset];
         offset += len;
     }
+    // Not reached: pass MAX_HEADERS returns above whatever it finds.
     Err(Ipv6ExtError::TooMany)
 }
 
