@@ -1,13 +1,17 @@
-//! Fuzz harnesses for the two decoders that take bytes from the network
+//! Fuzz harnesses for the decoders that take bytes from the network
 //! outside the packet path: connection-sync datagrams
-//! (`conntrack::sync::decode`) and VRRP advertisements (`wire::vrrp::parse`).
+//! (`conntrack::sync::decode`) and VRRP advertisements (`wire::vrrp::parse`);
+//! and for the IPv6 groundwork the pipeline will use: Neighbour Discovery
+//! (`wire::ndp::parse`) and the extension-header walk
+//! (`wire::ipv6_ext::walk`).
 //!
 //! For random and mutated inputs (mutations of valid encodings, so that
 //! most inputs get past the first checks):
 //! - decoding never panics;
 //! - the result is what an independent model of the format says: the same
 //!   records or advertisement, or the same typed error;
-//! - whatever decodes re-encodes to an equivalent message (round trip);
+//! - whatever decodes re-encodes to an equivalent message (round trip;
+//!   for NDP: the builders' frames parse to what was built);
 //! - sync records, applied to a director's table, are stored or refused
 //!   with a typed reason, never a panic.
 //!
@@ -15,7 +19,7 @@
 //! `LBD_FUZZ_CASES` scales the number of cases (default 256 → 4096 inputs
 //! per property).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use lbcore::conntrack::shared::SharedConnTable;
 use lbcore::conntrack::sync::{
@@ -25,8 +29,10 @@ use lbcore::conntrack::sync::{
 use lbcore::neigh::{ClientMacs, NeighTable};
 use lbcore::pipeline::sync::{apply, ApplyError};
 use lbcore::pipeline::{Registry, Snapshot};
+use lbcore::wire::ipv6_ext::{self, MAX_CHAIN_LEN, MAX_HEADERS};
+use lbcore::wire::ndp::{self, NdpError};
 use lbcore::wire::vrrp::{self, Advert, VrrpError, AUTH_LEN, GROUP, MAX_INTERVAL_CS};
-use lbcore::wire::MacAddr;
+use lbcore::wire::{ipv6, EthernetFrame, Ipv6ExtError, Ipv6Packet, MacAddr, Neighbor, UpperLayer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunConfig, RngSeed, TestCaseError, TestRunner};
 
@@ -633,7 +639,326 @@ fn a_v2_advert_with_a_zero_interval_round_trips() {
     }
 }
 
-/// Any bytes at all, to both decoders: the models' answers and the round
+// ---------------------------------------------------------------------------
+// IPv6 Neighbour Discovery.
+
+const HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+
+/// What an NS or NA says, as the model reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NdpFacts {
+    msg_type: u8,
+    target: Ipv6Addr,
+    /// The flags byte (NA) or 0 (NS).
+    flags: u8,
+    /// The first option of the message's own link-layer kind (source for
+    /// NS, target for NA), if it is one 8-byte unit.
+    lla: Option<[u8; 6]>,
+}
+
+/// Sum of the IPv6 pseudo-header (RFC 8200 §8.1) for ICMPv6, unfolded.
+fn pseudo6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> u32 {
+    let words = |a: Ipv6Addr| a.segments().iter().map(|&w| u32::from(w)).sum::<u32>();
+    words(src) + words(dst) + (len as u32 >> 16) + (len as u32 & 0xffff) + 58
+}
+
+/// RFC 4861 §4.3, §4.4, §4.6 and the checks of §7.1.1 / §7.1.2, read
+/// straight off the layout, in the order `ndp::parse` documents.
+fn model_ndp(src: Ipv6Addr, dst: Ipv6Addr, hop: u8, m: &[u8]) -> Result<NdpFacts, NdpError> {
+    let Some(&msg_type) = m.first() else {
+        return Err(NdpError::Truncated);
+    };
+    if msg_type != 135 && msg_type != 136 {
+        return Err(NdpError::NotNeighbor);
+    }
+    if m.len() < 24 {
+        return Err(NdpError::Truncated);
+    }
+    if hop != 255 {
+        return Err(NdpError::BadHopLimit);
+    }
+    if m[1] != 0 {
+        return Err(NdpError::BadCode);
+    }
+    if sum16(m, pseudo6(src, dst, m.len())) != 0xffff {
+        return Err(NdpError::BadChecksum);
+    }
+    let target = Ipv6Addr::from(<[u8; 16]>::try_from(&m[8..24]).unwrap());
+    if target.octets()[0] == 0xff {
+        return Err(NdpError::MulticastTarget);
+    }
+    // Options: (type, length in 8-byte units > 0), within the message.
+    let mut opts = Vec::new();
+    let mut at = 24;
+    while at < m.len() {
+        let units = *m.get(at + 1).ok_or(NdpError::BadOption)?;
+        let end = at + 8 * usize::from(units);
+        if units == 0 || end > m.len() {
+            return Err(NdpError::BadOption);
+        }
+        opts.push(&m[at..end]);
+        at = end;
+    }
+    let own_kind = if msg_type == 135 { 1 } else { 2 };
+    let lla = opts
+        .iter()
+        .find(|o| o[0] == own_kind)
+        .filter(|o| o.len() == 8)
+        .map(|o| <[u8; 6]>::try_from(&o[2..8]).unwrap());
+    let flags = if msg_type == 136 { m[4] } else { 0 };
+    if msg_type == 135 && src.is_unspecified() {
+        let o = dst.octets();
+        if o[..13] != [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff] {
+            return Err(NdpError::UnspecifiedNotToSolicitedNode);
+        }
+        if opts.iter().any(|o| o[0] == 1) {
+            return Err(NdpError::SourceLlaFromUnspecified);
+        }
+    }
+    if msg_type == 136 && dst.octets()[0] == 0xff && flags & 0x40 != 0 {
+        return Err(NdpError::SolicitedToMulticast);
+    }
+    Ok(NdpFacts {
+        msg_type,
+        target,
+        flags,
+        lla,
+    })
+}
+
+fn facts(n: &Neighbor<'_>) -> NdpFacts {
+    match n {
+        Neighbor::Solicit(ns) => NdpFacts {
+            msg_type: 135,
+            target: ns.target(),
+            flags: 0,
+            lla: ns.source_lla().map(|m| m.0),
+        },
+        Neighbor::Advert(na) => NdpFacts {
+            msg_type: 136,
+            target: na.target(),
+            flags: na.flags(),
+            lla: na.target_lla().map(|m| m.0),
+        },
+    }
+}
+
+/// The ICMPv6 message of a builder's frame, with its IPv6 addresses.
+fn built_msg(frame: &[u8]) -> (Ipv6Addr, Ipv6Addr, Vec<u8>) {
+    let eth = EthernetFrame::new_checked(frame).unwrap();
+    let ip = Ipv6Packet::new_checked(eth.payload()).unwrap();
+    (ip.src(), ip.dst(), ip.payload().to_vec())
+}
+
+fn check_ndp(src: Ipv6Addr, dst: Ipv6Addr, hop: u8, m: &[u8]) -> Result<(), String> {
+    let got = ndp::parse(src, dst, hop, m).map(|n| facts(&n));
+    let want = model_ndp(src, dst, hop, m);
+    if got != want {
+        return Err(format!("parse says {got:?}, RFC 4861 says {want:?}"));
+    }
+    let f = match want {
+        Ok(f) => f,
+        Err(e) if e.to_string().is_empty() => return Err(format!("{e:?} has no message")),
+        Err(_) => return Ok(()),
+    };
+    // Round trip through the builders: what they write for these facts
+    // parses back to them.
+    let Some(mac) = f.lla else { return Ok(()) };
+    let mut frame = [0u8; ndp::FRAME_LEN];
+    let (expect_src, expect_dst) = if f.msg_type == 135 {
+        ndp::build_ns(&mut frame, MacAddr(mac), src, f.target);
+        (src, ipv6::solicited_node(f.target))
+    } else {
+        ndp::build_unsolicited_na(&mut frame, MacAddr(mac), f.target);
+        (f.target, ipv6::ALL_NODES)
+    };
+    let (s, d, msg) = built_msg(&frame);
+    let back = ndp::parse(s, d, 255, &msg).map(|n| facts(&n));
+    let mut expect = f;
+    expect.flags = if f.msg_type == 136 {
+        ndp::FLAG_OVERRIDE
+    } else {
+        0
+    };
+    if (s, d) != (expect_src, expect_dst) || back != Ok(expect) {
+        return Err(format!(
+            "{f:?} rebuilt from {s} to {d} as {msg:02x?}, parsed as {back:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Messages: the builders' NS / NA frames (and a DAD probe), edited, with
+/// the checksum sometimes fixed after the edit so the later checks are
+/// reached, under a hop limit that is usually 255; or any bytes.
+fn ndp_message() -> impl Strategy<Value = (Ipv6Addr, Ipv6Addr, u8, Vec<u8>)> {
+    let hop = prop_oneof![4 => Just(255u8), 1 => any::<u8>()];
+    let built = (0u8..4, any::<[u8; 6]>(), any::<u16>()).prop_map(|(kind, mac, low)| {
+        let target = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, low);
+        let mut frame = [0u8; ndp::FRAME_LEN];
+        match kind {
+            0 => ndp::build_ns(&mut frame, MacAddr(mac), HOST6, target),
+            1 => ndp::build_solicited_na(&mut frame, MacAddr(mac), target, MacAddr(mac), HOST6),
+            2 => ndp::build_unsolicited_na(&mut frame, MacAddr(mac), target),
+            _ => ndp::build_ns(&mut frame, MacAddr(mac), Ipv6Addr::UNSPECIFIED, target),
+        };
+        let (src, dst, mut msg) = built_msg(&frame);
+        if kind == 3 {
+            // DAD probes carry no source link-layer address option.
+            msg.truncate(24);
+        }
+        (src, dst, msg)
+    });
+    prop_oneof![
+        4 => (built, hop.clone(), edits(), any::<bool>(), 0u8..4).prop_map(
+            |((src, dst, msg), hop, e, fix, addrs)| {
+                let mut m = edit(msg, &e);
+                // Sometimes other addresses: the checksum then covers them.
+                let (src, dst) = match addrs {
+                    0 => (Ipv6Addr::UNSPECIFIED, dst),
+                    1 => (src, VIP6),
+                    _ => (src, dst),
+                };
+                if fix && m.len() >= 4 {
+                    m[2..4].fill(0);
+                    let c = !sum16(&m, pseudo6(src, dst, m.len()));
+                    m[2..4].copy_from_slice(&c.to_be_bytes());
+                }
+                (src, dst, hop, m)
+            }
+        ),
+        1 => (proptest::collection::vec(any::<u8>(), 0..64), hop)
+            .prop_map(|(m, hop)| (HOST6, ipv6::solicited_node(VIP6), hop, m)),
+    ]
+}
+
+#[test]
+fn ndp_messages_validate_as_rfc4861_says_and_round_trip() {
+    fuzz("NDP messages", 16, ndp_message(), |(src, dst, hop, m)| {
+        check_ndp(src, dst, hop, &m)
+    });
+}
+
+/// The NDP checks can fail: the model disagrees with a wrong verdict.
+#[test]
+fn ndp_checks_catch_a_wrong_verdict() {
+    let mut frame = [0u8; ndp::FRAME_LEN];
+    ndp::build_ns(&mut frame, MacAddr([2, 0, 0, 0, 0, 1]), HOST6, VIP6);
+    let (s, d, msg) = built_msg(&frame);
+    check_ndp(s, d, 255, &msg).unwrap();
+    assert!(model_ndp(s, d, 255, &msg).is_ok());
+    assert_eq!(model_ndp(s, d, 254, &msg), Err(NdpError::BadHopLimit));
+    assert_eq!(model_ndp(s, VIP6, 255, &msg), Err(NdpError::BadChecksum));
+    // An NS for a foreign target is valid NDP: answering it or not is the
+    // caller's choice, and the target says whose it is.
+    assert_eq!(model_ndp(s, d, 255, &msg).unwrap().target, VIP6);
+    let mut dad = msg.clone();
+    dad[2..4].fill(0);
+    let c = !sum16(&dad, pseudo6(Ipv6Addr::UNSPECIFIED, d, dad.len()));
+    dad[2..4].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(
+        model_ndp(Ipv6Addr::UNSPECIFIED, d, 255, &dad),
+        Err(NdpError::SourceLlaFromUnspecified)
+    );
+    assert!(check_ndp(Ipv6Addr::UNSPECIFIED, d, 255, &dad).is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// IPv6 extension headers.
+
+/// The policy of `wire::ipv6_ext`, read off its documentation.
+fn model_walk(first: u8, b: &[u8]) -> Result<UpperLayer, Ipv6ExtError> {
+    let (mut nh, mut at, mut seen) = (first, 0usize, 0usize);
+    loop {
+        match nh {
+            0 | 43 | 60 => {
+                if nh == 0 && seen > 0 {
+                    return Err(Ipv6ExtError::HopByHopNotFirst);
+                }
+                let size = 8 * (1 + usize::from(*b.get(at + 1).ok_or(Ipv6ExtError::Truncated)?));
+                if at + size > b.len() {
+                    return Err(Ipv6ExtError::Truncated);
+                }
+                if nh == 43 && b[at + 3] != 0 {
+                    return Err(Ipv6ExtError::RoutingSegmentsLeft);
+                }
+                seen += 1;
+                if seen > MAX_HEADERS || at + size > MAX_CHAIN_LEN {
+                    return Err(Ipv6ExtError::TooMany);
+                }
+                nh = b[at];
+                at += size;
+            }
+            44 => return Err(Ipv6ExtError::Fragment),
+            50 | 51 => return Err(Ipv6ExtError::Unsupported(nh)),
+            protocol => {
+                return Ok(UpperLayer {
+                    protocol,
+                    offset: at,
+                })
+            }
+        }
+    }
+}
+
+/// Chains of extension headers, edited: mixed kinds, or one kind over and
+/// over (an "extension-header loop"), around the length limits.
+fn ext_chain() -> impl Strategy<Value = (u8, Vec<u8>)> {
+    let kind = proptest::sample::select(vec![0u8, 43, 44, 50, 60, 60, 60, 6, 17, 58, 59]);
+    let len = prop_oneof![4 => 0u8..3, 1 => any::<u8>()];
+    let seg = prop_oneof![3 => Just(0u8), 1 => any::<u8>()];
+    let mixed = proptest::collection::vec((kind.clone(), len.clone(), seg.clone()), 0..14);
+    let looped = (
+        proptest::sample::select(vec![43u8, 60]),
+        len,
+        seg,
+        MAX_HEADERS - 2..MAX_HEADERS + 3,
+        proptest::sample::select(vec![6u8, 17, 58]),
+    )
+        .prop_map(|(k, len, seg, n, upper)| {
+            let mut hs = vec![(k, len, seg); n];
+            hs[n - 1].0 = upper;
+            hs
+        });
+    (kind, prop_oneof![1 => mixed, 1 => looped], edits()).prop_map(|(first, headers, e)| {
+        let first = match headers.first() {
+            Some(&(k, _, _)) if k == 43 || k == 60 => k,
+            _ => first,
+        };
+        let mut b = Vec::new();
+        for (next, len, seg) in headers {
+            let start = b.len();
+            b.resize(start + 8 * (usize::from(len) + 1), seg);
+            b[start] = next;
+            b[start + 1] = len;
+        }
+        (first, edit(b, &e))
+    })
+}
+
+fn check_walk(first: u8, b: &[u8]) -> Result<(), String> {
+    let got = ipv6_ext::walk(first, b);
+    let want = model_walk(first, b);
+    if got != want {
+        return Err(format!("walk says {got:?}, the policy says {want:?}"));
+    }
+    if let Ok(u) = got {
+        if u.offset > b.len() {
+            return Err(format!("{u:?} past the end of {} bytes", b.len()));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn ipv6_extension_chains_walk_as_the_policy_says() {
+    fuzz("IPv6 extension chains", 16, ext_chain(), |(first, b)| {
+        check_walk(first, &b)
+    });
+}
+
+/// Any bytes at all, to every decoder: the models' answers and the round
 /// trips hold too (most inputs are refused early, for the right reason).
 /// Longer runs: `LBD_FUZZ_CASES=20000 cargo test --release -p lb-core
 /// --test fuzz_decoders`.
@@ -646,7 +971,12 @@ fn any_bytes_decode_as_the_models_say() {
         |b| {
             check_sync_datagram(&b)?;
             check_advert(&b, GROUP)?;
-            check_advert(&b, Ipv4Addr::new(198, 18, 0, 2))
+            check_advert(&b, Ipv4Addr::new(198, 18, 0, 2))?;
+            check_ndp(HOST6, ipv6::solicited_node(VIP6), 255, &b)?;
+            for first in [0, 43, 60] {
+                check_walk(first, &b)?;
+            }
+            Ok(())
         },
     );
 }

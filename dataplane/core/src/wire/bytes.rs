@@ -50,3 +50,10 @@ pub fn mac_at(data: &[u8], at: usize) -> u64 {
     let w: [u8; 8] = data[at..at + 8].try_into().expect("8 bytes");
     u64::from_le_bytes(w) & 0xffff_ffff_ffff
 }
+
+#[inline(always)]
+pub(super) fn get_ipv6(data: &[u8], off: usize) -> std::net::Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&data[off..off + 16]);
+    std::net::Ipv6Addr::from(a)
+}

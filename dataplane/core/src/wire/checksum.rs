@@ -17,7 +17,7 @@
 //! assert_eq!(!fold(sum(&data[4..], sum(&data[..4], 0))), checksum(&data));
 //! ```
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Adds `data` to the running ones' complement sum `initial`.
 ///
@@ -86,6 +86,20 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: u16) -> u
     let s = u32::from(src);
     let d = u32::from(dst);
     (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + u32::from(proto) + u32::from(len)
+}
+
+/// The (unfolded) sum of the IPv6 pseudo-header (RFC 8200 §8.1) used by
+/// ICMPv6, TCP and UDP over IPv6: source, destination, the upper-layer
+/// length as 32 bits (header + payload of the upper layer, not of any
+/// extension header) and three zero bytes + next header (the upper-layer
+/// protocol, not the first extension header).
+///
+/// Chain it like [`sum`]: `fold(sum(msg, pseudo_header_sum_v6(..)))`.
+#[inline]
+pub fn pseudo_header_sum_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, upper_len: u32) -> u32 {
+    let l = upper_len.to_be_bytes();
+    let tail = [l[0], l[1], l[2], l[3], 0, 0, 0, next_header];
+    sum(&tail, sum(&dst.octets(), sum(&src.octets(), 0)))
 }
 
 /// Incrementally updates a checksum after one 16-bit word of the covered data
@@ -184,6 +198,17 @@ mod tests {
             0x5f,
         );
         assert_eq!(s, 0xc0a8 + 0x0001 + 0xc0a8 + 0x00c7 + 17 + 0x5f);
+    }
+
+    #[test]
+    fn pseudo_header_v6_known() {
+        let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let dst: Ipv6Addr = "ff02::1:ff00:2".parse().unwrap();
+        let words: u32 = 0x2001 + 0x0db8 + 0x0001 + 0xff02 + 0x0001 + 0xff00 + 0x0002 + 32 + 58;
+        assert_eq!(fold(pseudo_header_sum_v6(src, dst, 58, 32)), fold(words));
+        // Lengths above 16 bits (jumbo-sized) are carried as two words.
+        let big = pseudo_header_sum_v6(src, dst, 6, 0x0001_0002);
+        assert_eq!(fold(big), fold(words - 32 - 58 + 1 + 2 + 6));
     }
 
     #[test]

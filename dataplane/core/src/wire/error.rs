@@ -13,12 +13,12 @@ pub enum WireError {
     /// the end of the buffer.
     #[error("header length exceeds the buffer")]
     HeaderTruncated,
-    /// A length field covering the payload (IPv4 total length, UDP length)
-    /// claims more bytes than the buffer holds.
+    /// A length field covering the payload (IPv4 total length, IPv6 payload
+    /// length, UDP length) claims more bytes than the buffer holds.
     #[error("length field exceeds the buffer")]
     PayloadTruncated,
-    /// IPv4: the version nibble is not 4.
-    #[error("IP version is not 4")]
+    /// The IP version nibble is not the view's (4 for IPv4, 6 for IPv6).
+    #[error("IP version is not the expected one")]
     BadVersion,
     /// IPv4: IHL < 5.
     #[error("IPv4 header length below 20 bytes")]

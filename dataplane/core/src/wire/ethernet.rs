@@ -24,6 +24,8 @@ pub const MIN_FRAME_LEN: usize = 60;
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// EtherType of IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// EtherType (TPID) of an IEEE 802.1Q VLAN tag.
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
 

@@ -12,9 +12,18 @@
 //! | [`TcpSegment`]       | TCP                            |
 //! | [`UdpDatagram`]      | UDP                            |
 //! | [`Icmpv4Packet`]     | ICMPv4                         |
+//! | [`Ipv6Packet`]       | IPv6 fixed header              |
+//! | [`ipv6_ext::walk`]   | IPv6 extension-header chain    |
+//! | [`Icmpv6Packet`]     | ICMPv6                         |
+//! | [`NeighborSolicit`], [`NeighborAdvert`] | IPv6 Neighbour Discovery |
 //!
-//! and [`checksum`] holds the Internet checksum (RFC 1071) and its incremental
-//! update (RFC 1624).
+//! and [`checksum`] holds the Internet checksum (RFC 1071), its incremental
+//! update (RFC 1624) and the IPv4 and IPv6 pseudo-header sums.
+//!
+//! The IPv6 views are groundwork: the packet pipeline does not use them
+//! yet. [`ipv6_ext`] documents the extension-header policy (fragments,
+//! routing headers with segments left, ESP/AH and over-long chains are
+//! typed outcomes, never a hang).
 //!
 //! # Contract
 //!
@@ -30,9 +39,11 @@
 //! * `new_unchecked` skips validation; fixed-offset accessors on such a view
 //!   panic if the buffer is shorter than the fixed header.
 //! * Views over a transport header (`TcpSegment`, `UdpDatagram`,
-//!   `Icmpv4Packet`) must be given exactly the IP payload
-//!   ([`Ipv4Packet::payload`]), not the rest of the Ethernet frame, because
-//!   the checksums cover "everything in the buffer" (TCP, ICMP).
+//!   `Icmpv4Packet`, `Icmpv6Packet`, the NDP views) must be given exactly the
+//!   IP payload ([`Ipv4Packet::payload`]; for IPv6 the upper-layer part of
+//!   [`Ipv6Packet::payload`], from the offset [`ipv6_ext::walk`] returns),
+//!   not the rest of the Ethernet frame, because the checksums cover
+//!   "everything in the buffer" (TCP, ICMP).
 //!
 //! # Example
 //!
@@ -60,24 +71,39 @@ pub mod checksum;
 mod error;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
+pub mod ipv6_ext;
+pub mod ndp;
 pub mod tcp;
 pub mod udp;
 pub mod vrrp;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ipv6;
 
 pub use arp::{build_arp, ArpPacket, ARP_FRAME_LEN, ARP_REPLY, ARP_REQUEST};
 pub use bytes::mac_at;
 pub use error::WireError;
-pub use ethernet::{EthernetFrame, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_VLAN, MIN_FRAME_LEN};
+pub use ethernet::{
+    EthernetFrame, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, MIN_FRAME_LEN,
+};
 pub use icmp::{
     Icmpv4Packet, ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED,
 };
+pub use icmpv6::{
+    Icmpv6Error, Icmpv6Packet, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
+    ICMPV6_NEIGHBOR_ADVERT, ICMPV6_NEIGHBOR_SOLICIT, ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED,
+};
 pub use ipv4::{emit_header, Ipv4Packet, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP};
+pub use ipv6::{multicast_mac, solicited_node, Ipv6Packet, ALL_NODES, PROTO_ICMPV6};
+pub use ipv6_ext::{Ipv6ExtError, UpperLayer};
 /// MAC addresses are part of the configuration schema (`lb-api`); the
 /// packet views use the same type.
 pub use lb_api::mac::MacAddr;
+pub use ndp::{NdpError, Neighbor, NeighborAdvert, NeighborSolicit};
 pub use tcp::{TcpFlags, TcpSegment};
 pub use udp::UdpDatagram;
