@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::error::Problem;
+use super::facts::{port_owning, proto_name, special_address};
 use super::types::{
     CheckKind, Config, Forward, Protocol, RealServerConfig, ServiceConfig, MAX_GROUP_PORTS,
 };
-use super::validate::{port_owning, proto_name, special_address};
 
 /// Check the groups and the marks, and enter the ports the groups take in
 /// `seen` (by service index) for the ordinary services' duplicate check

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod error;
+mod facts;
 mod groups;
 pub mod locate;
 pub mod types;

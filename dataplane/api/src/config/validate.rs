@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::error::Problem;
+use super::facts::{port_owning, special_address};
 use super::types::{
-    CheckKind, Config, Forward, HealthCheck, Ipv4Cidr, KernelPathConfig, PortConfig, Protocol,
+    CheckKind, Config, Forward, HealthCheck, Ipv4Cidr, KernelPathConfig, Protocol,
     RealServerConfig, RssKey,
 };
 
@@ -80,33 +81,11 @@ pub fn parse_lcore_list(s: &str) -> Result<Vec<u32>, String> {
     Ok(cores)
 }
 
-pub(super) fn proto_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-    }
-}
-
 fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
         format!("{n} {one}")
     } else {
         format!("{n} {many}")
-    }
-}
-
-/// Why `ip` cannot be used as a unicast address, if it cannot.
-pub(super) fn special_address(ip: Ipv4Addr) -> Option<&'static str> {
-    if ip.is_unspecified() {
-        Some("the unspecified address")
-    } else if ip.is_broadcast() {
-        Some("the broadcast address")
-    } else if ip.is_multicast() {
-        Some("a multicast address")
-    } else if ip.is_loopback() {
-        Some("a loopback address")
-    } else {
-        None
     }
 }
 
@@ -116,11 +95,6 @@ fn network(c: Ipv4Cidr) -> Ipv4Addr {
 
 fn subnet_broadcast(c: Ipv4Cidr) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(c.addr) | !c.netmask())
-}
-
-/// A port whose own address is `ip`.
-pub(super) fn port_owning(ports: &[PortConfig], ip: Ipv4Addr) -> Option<&PortConfig> {
-    ports.iter().find(|p| p.address.addr == ip)
 }
 
 /// Checks that need to know where the configuration file is (called by
