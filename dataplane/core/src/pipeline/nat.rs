@@ -582,20 +582,23 @@ mod tests {
     use super::*;
     use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 
+    /// A client's TCP (to port 80) or UDP (to port 53) frame to the VIP.
+    fn client_frame(proto: u8) -> Vec<u8> {
+        let b =
+            PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4([198, 18, 0, 1], [198, 18, 0, 100], 64);
+        let mut f = Vec::new();
+        if proto == ipv4::PROTO_TCP {
+            b.tcp(40000, 80, 7, 1000).write(&mut f, b"hello").unwrap();
+        } else {
+            b.udp(40000, 53).write(&mut f, b"hello").unwrap();
+        }
+        f
+    }
+
     #[test]
     fn rewrite_keeps_checksums_valid() {
         for proto in [ipv4::PROTO_TCP, ipv4::PROTO_UDP] {
-            let b = PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4(
-                [198, 18, 0, 1],
-                [198, 18, 0, 100],
-                64,
-            );
-            let mut f = Vec::new();
-            if proto == ipv4::PROTO_TCP {
-                b.tcp(40000, 80, 7, 1000).write(&mut f, b"hello").unwrap();
-            } else {
-                b.udp(40000, 53).write(&mut f, b"hello").unwrap();
-            }
+            let mut f = client_frame(proto);
             let l4 = ETH + 20;
             let end = f.len();
             rewrite(
@@ -651,17 +654,7 @@ mod tests {
         use crate::pipeline::buf::NicBuf;
         use crate::pipeline::PacketBuf;
         for proto in [ipv4::PROTO_TCP, ipv4::PROTO_UDP] {
-            let b = PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4(
-                [198, 18, 0, 1],
-                [198, 18, 0, 100],
-                64,
-            );
-            let mut f = Vec::new();
-            if proto == ipv4::PROTO_TCP {
-                b.tcp(40000, 80, 7, 1000).write(&mut f, b"hello").unwrap();
-            } else {
-                b.udp(40000, 53).write(&mut f, b"hello").unwrap();
-            }
+            let f = client_frame(proto);
             let (l4, end) = (ETH + 20, f.len());
             let rs = u32::from_be_bytes([198, 19, 0, 11]);
             let mut soft = f.clone();
