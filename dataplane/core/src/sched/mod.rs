@@ -13,6 +13,8 @@
 //! scheduler, while its existing connections continue.
 
 mod fo;
+#[cfg(test)]
+mod golden;
 mod hashing;
 mod inputs;
 pub mod lc;
