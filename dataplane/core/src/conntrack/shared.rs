@@ -2,9 +2,11 @@
 //! on more than one queue (NAT replies come back on the internal port, or on
 //! another RSS queue).
 //!
-//! Same geometry as [`super::table::ConnTable`] (32-byte entries, two per cache
-//! line, a window of 4 buckets per key), but every word of an entry is an
-//! atomic and the entry carries a version in its `meta` word, seqlock style:
+//! Same geometry as [`super::table::ConnTable`] (32-byte entries with IPv4
+//! keys, two per cache line, a window of 4 buckets per key; generic over the
+//! key type in the same way, one table per address family), but every word
+//! of an entry is an atomic and the entry carries a version in its `meta`
+//! word, seqlock style:
 //!
 //! * **Lookups write nothing and take no lock**: load `meta` (acquire), the
 //!   key words and the value, then `meta` again; if it changed, read again.
@@ -25,8 +27,9 @@
 
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
 
+use super::key::{ConnKey, KeyWords, TableKey};
 use super::keyspace::EntryFlags;
-use super::table::{tick_reached, ConnKey, Tick};
+use super::table::{tick_reached, Tick};
 
 const SLOTS_PER_BUCKET: usize = 2;
 /// Buckets of one key's window.
@@ -63,20 +66,12 @@ fn with_state(meta: u64, state: u8, flags: EntryFlags) -> u64 {
         | (flags.bits() as u64) << FLAGS_SHIFT
 }
 
-#[inline]
-fn key_words(k: &ConnKey) -> (u64, u64) {
-    (
-        ((k.client_ip as u64) << 32) | k.vip as u64,
-        ((k.client_port as u64) << 32) | ((k.vport as u64) << 16) | ((k.proto as u64) << 8) | 1,
-    )
-}
-
-#[derive(Default)]
 #[repr(C, align(32))]
-struct Slot {
+struct Slot<K: TableKey> {
     meta: AtomicU64,
-    k0: AtomicU64,
-    k1: AtomicU64,
+    /// The key's words (`key.rs`), written only between the claim and the
+    /// publication of the entry.
+    key: <K::Words as KeyWords>::Atomic,
     /// Tag (low 16 bits of the entry's version) in bits 48..64, real-server
     /// id in bits 32..48, deadline tick in bits 0..32. The tag lets an
     /// updater holding a stale copy of a removed entry see that the slot now
@@ -94,13 +89,24 @@ fn val_tag(v: u64) -> u64 {
     v >> 48
 }
 
-const _: () = assert!(core::mem::size_of::<Slot>() == 32);
+impl<K: TableKey> Default for Slot<K> {
+    fn default() -> Self {
+        Slot {
+            meta: AtomicU64::new(0),
+            key: K::Words::new_atomic(),
+            val: AtomicU64::new(0),
+        }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<Slot<ConnKey>>() == 32);
+const _: () = assert!(core::mem::size_of::<Slot<super::key::ConnKey6>>() == 64);
 
 /// A consistent copy of one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<K: TableKey = ConnKey> {
     pub index: usize,
-    pub key: ConnKey,
+    pub key: K,
     pub rs: u32,
     pub expires: Tick,
     pub state: u8,
@@ -110,7 +116,7 @@ pub struct Entry {
     pub meta: u64,
 }
 
-impl Entry {
+impl<K: TableKey> Entry<K> {
     pub fn is_expired(&self, now: Tick) -> bool {
         tick_reached(now, self.expires)
     }
@@ -130,16 +136,18 @@ pub enum InsertError {
     Full,
 }
 
-pub struct SharedConnTable {
-    slots: Box<[Slot]>,
+/// The table shared by all workers, for keys of one address family
+/// (`SharedConnTable` alone is the IPv4 table).
+pub struct SharedConnTable<K: TableKey = ConnKey> {
+    slots: Box<[Slot<K>]>,
     bucket_mask: usize,
     seed: u64,
     len: AtomicUsize,
     capacity: usize,
 }
 
-impl SharedConnTable {
-    pub fn new(capacity: usize, seed: u64) -> SharedConnTable {
+impl<K: TableKey> SharedConnTable<K> {
+    pub fn new(capacity: usize, seed: u64) -> SharedConnTable<K> {
         let capacity = capacity.max(16);
         let slots = (capacity + capacity / 4)
             .next_power_of_two()
@@ -167,12 +175,12 @@ impl SharedConnTable {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.slots.len() * core::mem::size_of::<Slot>()
+        self.slots.len() * core::mem::size_of::<Slot<K>>()
     }
 
     #[inline]
-    pub fn hash(&self, key: &ConnKey) -> u64 {
-        key.hash(self.seed)
+    pub fn hash(&self, key: &K) -> u64 {
+        key.seeded_hash(self.seed)
     }
 
     #[inline]
@@ -187,15 +195,14 @@ impl SharedConnTable {
 
     /// A consistent read of entry `i`, or None if it is free or being written.
     #[inline]
-    fn read(&self, i: usize) -> Option<Entry> {
+    fn read(&self, i: usize) -> Option<Entry<K>> {
         let s = &self.slots[i];
         for _ in 0..READ_RETRIES {
             let m1 = s.meta.load(Acquire);
             if m1 & OCCUPIED == 0 || is_writing(m1) {
                 return None;
             }
-            let k0 = s.k0.load(Relaxed);
-            let k1 = s.k1.load(Relaxed);
+            let k = K::Words::load(&s.key);
             let v = s.val.load(Relaxed);
             fence(Acquire);
             let m2 = s.meta.load(Relaxed);
@@ -204,13 +211,7 @@ impl SharedConnTable {
                 // may have moved on in m2; report the newer one.)
                 return Some(Entry {
                     index: i,
-                    key: ConnKey {
-                        proto: (k1 >> 8) as u8,
-                        client_ip: (k0 >> 32) as u32,
-                        client_port: (k1 >> 32) as u16,
-                        vip: k0 as u32,
-                        vport: (k1 >> 16) as u16,
-                    },
+                    key: K::from_words(&k),
                     rs: ((v >> 32) & 0xffff) as u32,
                     expires: v as u32,
                     state: state_of(m2),
@@ -226,7 +227,7 @@ impl SharedConnTable {
     /// The entries (consistent copies) of `buckets` buckets from the home
     /// bucket of `hash`; the first `PROBE_BUCKETS` are the window where a
     /// key with that hash is looked for and inserted.
-    pub fn entries_near(&self, hash: u64, buckets: usize) -> impl Iterator<Item = Entry> + '_ {
+    pub fn entries_near(&self, hash: u64, buckets: usize) -> impl Iterator<Item = Entry<K>> + '_ {
         let home = hash as usize & self.bucket_mask;
         let mask = self.bucket_mask;
         (0..buckets.min(mask + 1))
@@ -239,12 +240,12 @@ impl SharedConnTable {
 
     /// Find the live entry for `key` (expired entries are not returned).
     #[inline]
-    pub fn lookup(&self, key: &ConnKey, hash: u64, now: Tick) -> Option<Entry> {
-        let (k0, k1) = key_words(key);
+    pub fn lookup(&self, key: &K, hash: u64, now: Tick) -> Option<Entry<K>> {
+        let k = key.words();
         for i in self.window(hash) {
             let s = &self.slots[i];
             // Cheap filter before the consistent read.
-            if s.k0.load(Relaxed) != k0 || s.k1.load(Relaxed) != k1 {
+            if K::Words::load(&s.key) != k {
                 continue;
             }
             if let Some(e) = self.read(i) {
@@ -261,14 +262,14 @@ impl SharedConnTable {
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &self,
-        key: &ConnKey,
+        key: &K,
         hash: u64,
         rs: u32,
         expires: Tick,
         state: u8,
         flags: EntryFlags,
         now: Tick,
-        evicted: impl FnMut(&Entry),
+        evicted: impl FnMut(&Entry<K>),
     ) -> Result<usize, InsertError> {
         self.insert_keeping(
             key,
@@ -290,17 +291,17 @@ impl SharedConnTable {
     #[allow(clippy::too_many_arguments)]
     pub fn insert_keeping(
         &self,
-        key: &ConnKey,
+        key: &K,
         hash: u64,
         rs: u32,
         expires: Tick,
         state: u8,
         flags: EntryFlags,
         now: Tick,
-        keep: impl Fn(&Entry) -> bool,
-        mut evicted: impl FnMut(&Entry),
+        keep: impl Fn(&Entry<K>) -> bool,
+        mut evicted: impl FnMut(&Entry<K>),
     ) -> Result<usize, InsertError> {
-        let (k0, k1) = key_words(key);
+        let k = key.words();
         for _attempt in 0..4 {
             // Reclaim expired entries met in the window (including a stale
             // entry for this very key).
@@ -332,8 +333,7 @@ impl SharedConnTable {
                 // version and retries (the seqlock writer's fence).
                 fence(Release);
                 let version = (claimed + 1) & VERSION_MASK;
-                s.k0.store(k0, Relaxed);
-                s.k1.store(k1, Relaxed);
+                K::Words::store(&s.key, k);
                 s.val.store(pack_val(version, rs, expires), Relaxed);
                 let published = with_state(version | OCCUPIED, state, flags);
                 s.meta.store(published, Release);
@@ -346,7 +346,7 @@ impl SharedConnTable {
 
     /// Remove the entry `e` was read from, if it is still that entry.
     /// Returns whether this call removed it (exactly one remover wins).
-    pub fn remove(&self, e: &Entry) -> bool {
+    pub fn remove(&self, e: &Entry<K>) -> bool {
         let s = &self.slots[e.index];
         let mut m = s.meta.load(Relaxed);
         loop {
@@ -370,7 +370,7 @@ impl SharedConnTable {
     /// barely moves (see the pipeline), so a busy flow writes about once a
     /// second, not once a packet.
     #[inline]
-    pub fn set_expires(&self, e: &Entry, expires: Tick) -> bool {
+    pub fn set_expires(&self, e: &Entry<K>, expires: Tick) -> bool {
         let slot = &self.slots[e.index];
         let mut cur = slot.val.load(Relaxed);
         loop {
@@ -390,7 +390,7 @@ impl SharedConnTable {
     /// or None if the entry is no longer the one `e` was read from.
     pub fn update_state(
         &self,
-        e: &Entry,
+        e: &Entry<K>,
         mut f: impl FnMut(u8, EntryFlags) -> (u8, EntryFlags),
     ) -> Option<((u8, EntryFlags), (u8, EntryFlags))> {
         let s = &self.slots[e.index];
@@ -421,7 +421,7 @@ impl SharedConnTable {
 
     /// Visit live (or expired but not yet removed) entries of `count`
     /// buckets from `start`; returns where to continue, None at the end.
-    pub fn scan(&self, start: usize, count: usize, mut f: impl FnMut(&Entry)) -> Option<usize> {
+    pub fn scan(&self, start: usize, count: usize, mut f: impl FnMut(&Entry<K>)) -> Option<usize> {
         let end = start.saturating_add(count).min(self.bucket_count());
         for i in start * SLOTS_PER_BUCKET..end * SLOTS_PER_BUCKET {
             if let Some(e) = self.read(i) {
@@ -438,7 +438,7 @@ impl SharedConnTable {
         start: usize,
         count: usize,
         now: Tick,
-        mut on_expire: impl FnMut(&Entry),
+        mut on_expire: impl FnMut(&Entry<K>),
     ) -> usize {
         let n = self.bucket_count();
         let mut b = start % n;
@@ -458,25 +458,63 @@ impl SharedConnTable {
 
 #[cfg(test)]
 mod tests {
+    //! Every test runs over both key types (`both!`): the IPv4 and the
+    //! IPv6 shared table are one generic implementation.
     use super::*;
+    use crate::conntrack::key::ConnKey6;
     use std::collections::HashSet;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
-    fn key(owner: u32, i: u32) -> ConnKey {
-        ConnKey {
-            proto: 6,
-            client_ip: 0xC612_0000 | owner << 8 | (i >> 16),
-            client_port: i as u16,
-            vip: 0xC612_0064,
-            vport: 80,
+    /// The i-th key of an owner (a worker inserting its own flows).
+    trait Sample: TableKey {
+        fn key(owner: u32, i: u32) -> Self;
+    }
+
+    impl Sample for ConnKey {
+        fn key(owner: u32, i: u32) -> ConnKey {
+            ConnKey {
+                proto: 6,
+                client_ip: 0xC612_0000 | owner << 8 | (i >> 16),
+                client_port: i as u16,
+                vip: 0xC612_0064,
+                vport: 80,
+            }
         }
     }
 
-    #[test]
-    fn insert_lookup_update_remove() {
-        let t = SharedConnTable::new(1024, 7);
-        let k = key(0, 1);
+    impl Sample for ConnKey6 {
+        fn key(owner: u32, i: u32) -> ConnKey6 {
+            ConnKey6 {
+                proto: 6,
+                client_ip: (0x2001_0db8u128 << 96) | (owner as u128) << 64 | (i >> 16) as u128,
+                client_port: i as u16,
+                vip: (0x2001_0db8u128 << 96) | 0x100,
+                vport: 80,
+            }
+        }
+    }
+
+    macro_rules! both {
+        ($($name:ident),* $(,)?) => {
+            mod v4 {
+                $(#[test] fn $name() { super::$name::<super::ConnKey>() })*
+            }
+            mod v6 {
+                $(#[test] fn $name() { super::$name::<super::ConnKey6>() })*
+            }
+        };
+    }
+
+    both!(
+        insert_lookup_update_remove,
+        capacity_is_enforced,
+        stress_many_threads_no_entry_lost_or_duplicated,
+    );
+
+    fn insert_lookup_update_remove<K: Sample>() {
+        let t = SharedConnTable::<K>::new(1024, 7);
+        let k = K::key(0, 1);
         let h = t.hash(&k);
         assert!(t.lookup(&k, h, 0).is_none());
         let i = t
@@ -510,12 +548,11 @@ mod tests {
         assert_eq!(t.len(), 1);
     }
 
-    #[test]
-    fn capacity_is_enforced() {
-        let t = SharedConnTable::new(100, 1);
+    fn capacity_is_enforced<K: Sample>() {
+        let t = SharedConnTable::<K>::new(100, 1);
         let mut ok = 0;
         for i in 0..200 {
-            let k = key(0, i);
+            let k = K::key(0, i);
             if t.insert(&k, t.hash(&k), 0, 1000, 1, EntryFlags::NONE, 0, |_| {})
                 .is_ok()
             {
@@ -529,11 +566,10 @@ mod tests {
     /// keys; other threads look up, update states and sweep everyone's.
     /// No live key may ever be missed, none may exist twice, and the final
     /// content must equal what the owners believe.
-    #[test]
-    fn stress_many_threads_no_entry_lost_or_duplicated() {
+    fn stress_many_threads_no_entry_lost_or_duplicated<K: Sample>() {
         const OWNERS: u32 = 4;
         const KEYS: u32 = 20_000;
-        let t = Arc::new(SharedConnTable::new((OWNERS * KEYS) as usize, 99));
+        let t = Arc::new(SharedConnTable::<K>::new((OWNERS * KEYS) as usize, 99));
         let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
         // Updaters: change states of any key they find (like NAT replies).
@@ -546,7 +582,7 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 17;
                     x ^= x << 5;
-                    let k = key(x % OWNERS, (x >> 8) % KEYS);
+                    let k = K::key(x % OWNERS, (x >> 8) % KEYS);
                     if let Some(e) = t.lookup(&k, t.hash(&k), 1) {
                         t.update_state(&e, |s, f| (s.wrapping_add(1) | 1, f));
                         t.set_expires(&e, e.expires);
@@ -577,7 +613,7 @@ mod tests {
                     let mut live = HashSet::new();
                     for round in 0..3u32 {
                         for i in 0..KEYS {
-                            let k = key(o, i);
+                            let k = K::key(o, i);
                             let h = t.hash(&k);
                             let long = (i + round) % 2 == 0;
                             if live.contains(&i) {
@@ -608,7 +644,7 @@ mod tests {
         let mut expected = HashSet::new();
         for (o, h) in owners.into_iter().enumerate() {
             for i in h.join().unwrap() {
-                expected.insert(key(o as u32, i));
+                expected.insert(K::key(o as u32, i));
             }
         }
         stop.store(true, Relaxed);

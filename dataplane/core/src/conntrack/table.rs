@@ -1,11 +1,17 @@
 //! The connection table: fixed memory, open addressing, no allocation and no
 //! locks after start-up.
 //!
-//! Geometry: entries are 32 bytes; two entries make one 64-byte bucket (one
-//! cache line). A key hashes to a home bucket and may live anywhere in a
-//! window of [`PROBE_BUCKETS`] consecutive buckets (8 entries, 256 contiguous
-//! bytes that the hardware prefetcher streams). Lookups compare two `u64`
-//! words per entry (the packed key, whose low bit doubles as "occupied").
+//! The table is generic over its key type ([`TableKey`]): one instance per
+//! address family, monomorphised, so the IPv4 table's code is what it would
+//! be written for IPv4 alone (see `key.rs`).
+//!
+//! Geometry: with IPv4 keys entries are 32 bytes and two make one 64-byte
+//! bucket (one cache line); IPv6 entries are 64 bytes (buckets of two
+//! lines). A key hashes to a home bucket and may live anywhere in a window
+//! of [`PROBE_BUCKETS`] consecutive buckets (8 entries, 256 contiguous bytes
+//! for IPv4 that the hardware prefetcher streams). Lookups compare the
+//! packed key's words per entry (two for IPv4; the last word's low bit
+//! doubles as "occupied").
 //!
 //! Expiry never stops the world: an expired entry met by a lookup is evicted
 //! on the spot, and [`ConnTable::sweep`] walks a bounded number of buckets per
@@ -26,57 +32,16 @@ pub const PROBE_BUCKETS: usize = 4;
 /// (SYN-flood defence; bounded, off the hit path).
 pub const EVICT_SCAN_BUCKETS: usize = 64;
 const SLOTS_PER_BUCKET: usize = 2;
-const OCCUPIED: u64 = 1;
 
-/// The flow key the director tracks: the client→VIP 5-tuple.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnKey {
-    pub proto: u8,
-    pub client_ip: u32,
-    pub client_port: u16,
-    pub vip: u32,
-    pub vport: u16,
-}
+pub use super::key::{ConnKey, ConnKey6, KeyWords, TableKey};
 
-impl ConnKey {
-    #[inline]
-    fn words(&self) -> (u64, u64) {
-        let k0 = ((self.client_ip as u64) << 32) | self.vip as u64;
-        let k1 = ((self.client_port as u64) << 32)
-            | ((self.vport as u64) << 16)
-            | ((self.proto as u64) << 8)
-            | OCCUPIED;
-        (k0, k1)
-    }
-
-    /// Hash of the key under a per-table seed (keeps adversarial clients from
-    /// aiming at one bucket window). Both key words go through a full 64-bit
-    /// finalizer: a plain multiply would leave the low bits (the bucket
-    /// index) depending only on the VIP and port, which barely vary.
-    #[inline(always)]
-    pub fn hash(&self, seed: u64) -> u64 {
-        let (k0, k1) = self.words();
-        mix64(mix64(k0 ^ seed) ^ k1)
-    }
-}
-
-/// A 64-bit finalizer (xor-shift-multiply rounds): every input bit affects
-/// every output bit.
-#[inline(always)]
-fn mix64(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
-}
-
-/// One tracked connection (32 bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// One tracked connection: 32 bytes with an IPv4 key, 64 with an IPv6
+/// key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(32))]
-pub struct Conn {
-    k0: u64,
-    k1: u64,
+pub struct Conn<K: TableKey = ConnKey> {
+    /// The key's words; all zero when the slot is free.
+    k: K::Words,
     /// Real server id (see `pipeline::snapshot`).
     pub rs: u32,
     /// Tick at which the entry expires unless refreshed.
@@ -90,14 +55,27 @@ pub struct Conn {
     pub created: Tick,
 }
 
-const _: () = assert!(core::mem::size_of::<Conn>() == 32);
+const _: () = assert!(core::mem::size_of::<Conn<ConnKey>>() == 32);
+const _: () = assert!(core::mem::size_of::<Conn<ConnKey6>>() == 64);
 
-impl Conn {
-    pub fn new(key: &ConnKey, rs: u32, state: u8, now: Tick, expires: Tick) -> Conn {
-        let (k0, k1) = key.words();
+impl<K: TableKey> Default for Conn<K> {
+    fn default() -> Self {
         Conn {
-            k0,
-            k1,
+            k: K::Words::EMPTY,
+            rs: 0,
+            expires: 0,
+            state: 0,
+            active: false,
+            _pad: 0,
+            created: 0,
+        }
+    }
+}
+
+impl<K: TableKey> Conn<K> {
+    pub fn new(key: &K, rs: u32, state: u8, now: Tick, expires: Tick) -> Conn<K> {
+        Conn {
+            k: key.words(),
             rs,
             expires,
             state,
@@ -109,17 +87,11 @@ impl Conn {
 
     #[inline]
     pub fn is_occupied(&self) -> bool {
-        self.k1 & OCCUPIED != 0
+        self.k.is_occupied()
     }
 
-    pub fn key(&self) -> ConnKey {
-        ConnKey {
-            proto: (self.k1 >> 8) as u8,
-            client_ip: (self.k0 >> 32) as u32,
-            client_port: (self.k1 >> 32) as u16,
-            vip: self.k0 as u32,
-            vport: (self.k1 >> 16) as u16,
-        }
+    pub fn key(&self) -> K {
+        K::from_words(&self.k)
     }
 
     /// Whether the entry has expired at `now` (wrap-safe for timeouts below
@@ -138,26 +110,30 @@ pub fn tick_reached(now: Tick, deadline: Tick) -> bool {
 
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Bucket {
-    slots: [Conn; SLOTS_PER_BUCKET],
+struct Bucket<K: TableKey> {
+    slots: [Conn<K>; SLOTS_PER_BUCKET],
 }
 
 /// Result of looking a key up.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Probe {
+pub enum Probe<K: TableKey = ConnKey> {
     /// A live entry for the key, at this slot index.
     Hit(usize),
     /// No live entry; a free slot for it. If an expired entry was evicted to
     /// make the slot (the key's own stale entry, or another), it is returned
     /// for accounting.
-    Vacant { slot: usize, evicted: Option<Conn> },
+    Vacant {
+        slot: usize,
+        evicted: Option<Conn<K>>,
+    },
     /// No live entry and no room (window full of live entries, or capacity).
     Full,
 }
 
-/// A fixed-capacity connection table owned by one worker.
-pub struct ConnTable {
-    buckets: Box<[Bucket]>,
+/// A fixed-capacity connection table owned by one worker, for keys of one
+/// address family (`ConnTable` alone is the IPv4 table).
+pub struct ConnTable<K: TableKey = ConnKey> {
+    buckets: Box<[Bucket<K>]>,
     mask: usize,
     seed: u64,
     len: usize,
@@ -165,17 +141,17 @@ pub struct ConnTable {
     sweep_cursor: usize,
 }
 
-impl ConnTable {
+impl<K: TableKey> ConnTable<K> {
     /// A table able to hold `capacity` connections. All memory is reserved
     /// (and zeroed) here, never later.
-    pub fn new(capacity: usize, seed: u64) -> ConnTable {
+    pub fn new(capacity: usize, seed: u64) -> ConnTable<K> {
         let capacity = capacity.max(16);
         // 25% headroom keeps probe windows from filling before `capacity`.
         let slots = (capacity + capacity / 4).next_power_of_two();
         let n_buckets = (slots / SLOTS_PER_BUCKET).max(PROBE_BUCKETS);
         let buckets = vec![
             Bucket {
-                slots: [Conn::default(); SLOTS_PER_BUCKET]
+                slots: [Conn::<K>::default(); SLOTS_PER_BUCKET]
             };
             n_buckets
         ]
@@ -204,12 +180,12 @@ impl ConnTable {
 
     /// Bytes reserved for entries.
     pub fn memory_bytes(&self) -> usize {
-        self.buckets.len() * core::mem::size_of::<Bucket>()
+        self.buckets.len() * core::mem::size_of::<Bucket<K>>()
     }
 
     #[inline(always)]
-    pub fn hash(&self, key: &ConnKey) -> u64 {
-        key.hash(self.seed)
+    pub fn hash(&self, key: &K) -> u64 {
+        key.seeded_hash(self.seed)
     }
 
     /// Hint the CPU to load the key's home bucket (call a few packets ahead).
@@ -236,30 +212,30 @@ impl ConnTable {
     /// window of 8 entries, refusals started at about 11% load at 10 M
     /// entries (bench/RESULTS.md).
     #[inline(always)]
-    pub fn probe(&mut self, key: &ConnKey, hash: u64, now: Tick) -> Probe {
-        let (k0, k1) = key.words();
+    pub fn probe(&mut self, key: &K, hash: u64, now: Tick) -> Probe<K> {
+        let k = key.words();
         // The hit path: find a live entry for the key with two compares per
         // entry and nothing else, in the home window (new entries go there
         // while it has room).
         // (Only the home window here: a miss — every new flow — would
         // otherwise read both windows twice; an entry in the second window
         // is found by `probe_slow`.)
-        if let Some(idx) = self.find_live((hash as usize) & self.mask, k0, k1, now) {
+        if let Some(idx) = self.find_live((hash as usize) & self.mask, k, now) {
             return Probe::Hit(idx);
         }
-        self.probe_slow(k0, k1, hash, now)
+        self.probe_slow(k, hash, now)
     }
 
-    /// The slot of a live entry with key words `(k0, k1)` in the window of
-    /// bucket `home`.
+    /// The slot of a live entry with key words `k` in the window of bucket
+    /// `home`.
     #[inline(always)]
-    fn find_live(&self, home: usize, k0: u64, k1: u64, now: Tick) -> Option<usize> {
+    fn find_live(&self, home: usize, k: K::Words, now: Tick) -> Option<usize> {
         for i in 0..PROBE_BUCKETS {
             let b = (home + i) & self.mask;
             let bucket = &self.buckets[b];
             for s in 0..SLOTS_PER_BUCKET {
                 let c = &bucket.slots[s];
-                if c.k0 == k0 && c.k1 == k1 && !c.is_expired(now) {
+                if c.k.same(&k) && !c.is_expired(now) {
                     return Some(b * SLOTS_PER_BUCKET + s);
                 }
             }
@@ -270,7 +246,7 @@ impl ConnTable {
     /// [`probe`](Self::probe) when the home window holds no live entry for
     /// the key: look at both windows, keeping track of room.
     #[inline(never)]
-    fn probe_slow(&mut self, k0: u64, k1: u64, hash: u64, now: Tick) -> Probe {
+    fn probe_slow(&mut self, k: K::Words, hash: u64, now: Tick) -> Probe<K> {
         // Per window: first free entry, first expired entry, free count.
         let mut place = [(None::<usize>, None::<usize>, 0usize); 2];
         for (w, home) in self.homes(hash).into_iter().enumerate() {
@@ -279,7 +255,7 @@ impl ConnTable {
                 for s in 0..SLOTS_PER_BUCKET {
                     let c = &self.buckets[b].slots[s];
                     let idx = b * SLOTS_PER_BUCKET + s;
-                    if c.k0 == k0 && c.k1 == k1 {
+                    if c.k.same(&k) {
                         if !c.is_expired(now) {
                             return Probe::Hit(idx);
                         }
@@ -338,7 +314,7 @@ impl ConnTable {
     /// slots in the windows, none left in the budget), the oldest half-open
     /// entry of the next [`EVICT_SCAN_BUCKETS`] buckets goes instead: the
     /// caller then probes again and finds the window's free slot.
-    pub fn evict_embryonic(&mut self, hash: u64, now: Tick) -> Option<(usize, Conn)> {
+    pub fn evict_embryonic(&mut self, hash: u64, now: Tick) -> Option<(usize, Conn<K>)> {
         let mut oldest: Option<(usize, u32)> = None;
         for home in self.homes(hash) {
             self.oldest_embryonic(home, PROBE_BUCKETS, now, &mut oldest);
@@ -379,13 +355,13 @@ impl ConnTable {
     /// for [`probe`](Self::probe) or the sweep to remove): its live entry,
     /// if any.
     #[inline]
-    pub fn lookup(&self, key: &ConnKey, hash: u64, now: Tick) -> Option<&Conn> {
-        let (k0, k1) = key.words();
+    pub fn lookup(&self, key: &K, hash: u64, now: Tick) -> Option<&Conn<K>> {
+        let k = key.words();
         for home in self.homes(hash) {
             for i in 0..PROBE_BUCKETS {
                 let b = (home + i) & self.mask;
                 for c in &self.buckets[b].slots {
-                    if c.k0 == k0 && c.k1 == k1 {
+                    if c.k.same(&k) {
                         return (!c.is_expired(now)).then_some(c);
                     }
                 }
@@ -395,18 +371,18 @@ impl ConnTable {
     }
 
     #[inline]
-    pub fn get(&self, slot: usize) -> &Conn {
+    pub fn get(&self, slot: usize) -> &Conn<K> {
         &self.buckets[slot / SLOTS_PER_BUCKET].slots[slot % SLOTS_PER_BUCKET]
     }
 
     #[inline]
-    pub fn get_mut(&mut self, slot: usize) -> &mut Conn {
+    pub fn get_mut(&mut self, slot: usize) -> &mut Conn<K> {
         &mut self.buckets[slot / SLOTS_PER_BUCKET].slots[slot % SLOTS_PER_BUCKET]
     }
 
     /// Store `conn` in a slot returned by [`Probe::Vacant`].
     #[inline]
-    pub fn insert_at(&mut self, slot: usize, conn: Conn) {
+    pub fn insert_at(&mut self, slot: usize, conn: Conn<K>) {
         debug_assert!(!self.get(slot).is_occupied());
         *self.get_mut(slot) = conn;
         self.len += 1;
@@ -414,7 +390,7 @@ impl ConnTable {
 
     /// Remove and return the entry at `slot`.
     #[inline]
-    pub fn take(&mut self, slot: usize) -> Conn {
+    pub fn take(&mut self, slot: usize) -> Conn<K> {
         let c = core::mem::take(self.get_mut(slot));
         debug_assert!(c.is_occupied());
         self.len -= 1;
@@ -427,7 +403,7 @@ impl ConnTable {
         &mut self,
         now: Tick,
         max_buckets: usize,
-        mut on_expire: impl FnMut(&Conn),
+        mut on_expire: impl FnMut(&Conn<K>),
     ) -> usize {
         let mut n = 0;
         for _ in 0..max_buckets.min(self.buckets.len()) {
@@ -452,7 +428,7 @@ impl ConnTable {
         &self,
         start: usize,
         count: usize,
-        mut f: impl FnMut(&Conn),
+        mut f: impl FnMut(&Conn<K>),
     ) -> Option<usize> {
         let end = start.saturating_add(count).min(self.buckets.len());
         for b in &self.buckets[start.min(end)..end] {
@@ -471,7 +447,7 @@ impl ConnTable {
     }
 
     /// Every live entry (for listings and shutdown reports; not hot path).
-    pub fn iter(&self) -> impl Iterator<Item = &Conn> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = &Conn<K>> + '_ {
         self.buckets
             .iter()
             .flat_map(|b| b.slots.iter())
@@ -481,20 +457,87 @@ impl ConnTable {
 
 #[cfg(test)]
 mod tests {
+    //! Every behaviour test runs over both key types (`both!` below): the
+    //! IPv4 and the IPv6 table are one generic implementation.
     use super::*;
     use std::collections::HashMap;
 
-    fn key(i: u32) -> ConnKey {
-        ConnKey {
-            proto: 6,
-            client_ip: 0xC612_0000 | (i >> 16),
-            client_port: i as u16,
-            vip: 0xC612_0064,
-            vport: 80,
+    /// Keys for the tests: the i-th distinct flow, and a widely spread one.
+    trait Sample: TableKey {
+        fn nth(i: u32) -> Self;
+        fn spread(i: u32) -> Self;
+    }
+
+    impl Sample for ConnKey {
+        fn nth(i: u32) -> ConnKey {
+            ConnKey {
+                proto: 6,
+                client_ip: 0xC612_0000 | (i >> 16),
+                client_port: i as u16,
+                vip: 0xC612_0064,
+                vport: 80,
+            }
+        }
+        fn spread(i: u32) -> ConnKey {
+            ConnKey {
+                proto: 6,
+                client_ip: 0x0A00_0000 ^ i.wrapping_mul(2654435761),
+                client_port: (i >> 3) as u16,
+                vip: 0xC612_0064,
+                vport: 80,
+            }
         }
     }
 
-    fn insert(t: &mut ConnTable, k: &ConnKey, rs: u32, now: Tick, ttl: u32) -> bool {
+    /// 2001:db8::/32 clients and VIP; the varying bits sit in both halves
+    /// of the client address.
+    impl Sample for ConnKey6 {
+        fn nth(i: u32) -> ConnKey6 {
+            ConnKey6 {
+                proto: 6,
+                client_ip: (0x2001_0db8u128 << 96) | ((i >> 16) as u128) << 64 | 1,
+                client_port: i as u16,
+                vip: (0x2001_0db8u128 << 96) | 0x100,
+                vport: 80,
+            }
+        }
+        fn spread(i: u32) -> ConnKey6 {
+            ConnKey6 {
+                proto: 6,
+                client_ip: (0x2001_0db8u128 << 96) | (i.wrapping_mul(2654435761) as u128),
+                client_port: (i >> 3) as u16,
+                vip: (0x2001_0db8u128 << 96) | 0x100,
+                vport: 80,
+            }
+        }
+    }
+
+    /// Instantiate each generic test for the IPv4 and the IPv6 key.
+    macro_rules! both {
+        ($($name:ident),* $(,)?) => {
+            mod v4 {
+                $(#[test] fn $name() { super::$name::<super::ConnKey>() })*
+            }
+            mod v6 {
+                $(#[test] fn $name() { super::$name::<super::ConnKey6>() })*
+            }
+        };
+    }
+
+    both!(
+        key_round_trips_through_entry,
+        read_only_lookup_sees_live_entries_only,
+        insert_then_hit_then_expire_on_lookup,
+        fills_to_capacity_and_refuses_beyond,
+        a_million_connections_fit_without_refusals,
+        full_table_recycles_expired_entries,
+        sweep_expires_incrementally_and_completely,
+        scan_in_slices_sees_every_entry_once,
+        wrapping_clock,
+        model_check_against_hashmap,
+    );
+
+    fn insert<K: TableKey>(t: &mut ConnTable<K>, k: &K, rs: u32, now: Tick, ttl: u32) -> bool {
         let h = t.hash(k);
         match t.probe(k, h, now) {
             Probe::Vacant { slot, .. } => {
@@ -508,35 +551,34 @@ mod tests {
 
     #[test]
     fn layout() {
-        assert_eq!(core::mem::size_of::<Bucket>(), 64);
-        assert_eq!(core::mem::align_of::<Bucket>(), 64);
+        assert_eq!(core::mem::size_of::<Bucket<ConnKey>>(), 64);
+        assert_eq!(core::mem::align_of::<Bucket<ConnKey>>(), 64);
+        assert_eq!(core::mem::size_of::<Bucket<ConnKey6>>(), 128);
+        assert_eq!(core::mem::align_of::<Bucket<ConnKey6>>(), 64);
     }
 
-    #[test]
-    fn key_round_trips_through_entry() {
-        let k = key(123_456);
+    fn key_round_trips_through_entry<K: Sample>() {
+        let k = K::nth(123_456);
         let c = Conn::new(&k, 7, 2, 5, 10);
         assert_eq!(c.key(), k);
         assert!(c.is_occupied());
-        assert!(!Conn::default().is_occupied());
+        assert!(!Conn::<K>::default().is_occupied());
     }
 
-    #[test]
-    fn read_only_lookup_sees_live_entries_only() {
-        let mut t = ConnTable::new(1024, 42);
-        let k = key(9);
+    fn read_only_lookup_sees_live_entries_only<K: Sample>() {
+        let mut t = ConnTable::<K>::new(1024, 42);
+        let k = K::nth(9);
         assert!(t.lookup(&k, t.hash(&k), 0).is_none());
         assert!(insert(&mut t, &k, 4, 0, 100));
         assert_eq!(t.lookup(&k, t.hash(&k), 99).map(|c| c.rs), Some(4));
-        assert!(t.lookup(&key(10), t.hash(&key(10)), 99).is_none());
+        assert!(t.lookup(&K::nth(10), t.hash(&K::nth(10)), 99).is_none());
         assert!(t.lookup(&k, t.hash(&k), 100).is_none(), "expired");
         assert_eq!(t.len(), 1, "left in place");
     }
 
-    #[test]
-    fn insert_then_hit_then_expire_on_lookup() {
-        let mut t = ConnTable::new(1024, 42);
-        let k = key(1);
+    fn insert_then_hit_then_expire_on_lookup<K: Sample>() {
+        let mut t = ConnTable::<K>::new(1024, 42);
+        let k = K::nth(1);
         assert!(insert(&mut t, &k, 3, 0, 100));
         let h = t.hash(&k);
         match t.probe(&k, h, 50) {
@@ -553,13 +595,12 @@ mod tests {
         assert_eq!(t.len(), 0);
     }
 
-    #[test]
-    fn fills_to_capacity_and_refuses_beyond() {
+    fn fills_to_capacity_and_refuses_beyond<K: Sample>() {
         let cap = 10_000;
-        let mut t = ConnTable::new(cap, 7);
+        let mut t = ConnTable::<K>::new(cap, 7);
         let mut ok = 0;
         for i in 0..cap as u32 {
-            if insert(&mut t, &key(i), i, 0, 1000) {
+            if insert(&mut t, &K::nth(i), i, 0, 1000) {
                 ok += 1;
             }
         }
@@ -567,13 +608,13 @@ mod tests {
         assert!(ok >= cap * 99 / 100, "only {ok} of {cap} inserted");
         assert_eq!(t.len(), ok);
         for i in cap as u32..cap as u32 + 100 {
-            assert!(!insert(&mut t, &key(i), 0, 0, 1000) || t.len() <= cap);
+            assert!(!insert(&mut t, &K::nth(i), 0, 0, 1000) || t.len() <= cap);
         }
         assert!(t.len() <= cap);
         // Every inserted key is found with its value.
         let mut found = 0;
         for i in 0..cap as u32 + 100 {
-            let k = key(i);
+            let k = K::nth(i);
             let h = t.hash(&k);
             if let Probe::Hit(s) = t.probe(&k, h, 1) {
                 assert_eq!(t.get(s).rs, if i < cap as u32 { i } else { 0 });
@@ -583,19 +624,12 @@ mod tests {
         assert_eq!(found, t.len());
     }
 
-    #[test]
-    fn a_million_connections_fit_without_refusals() {
+    fn a_million_connections_fit_without_refusals<K: Sample>() {
         let cap = 1 << 20;
-        let mut t = ConnTable::new(cap, 12345);
+        let mut t = ConnTable::<K>::new(cap, 12345);
         let mut refused = 0;
         for i in 0..cap as u32 {
-            let k = ConnKey {
-                proto: 6,
-                client_ip: 0x0A00_0000 ^ i.wrapping_mul(2654435761),
-                client_port: (i >> 3) as u16,
-                vip: 0xC612_0064,
-                vport: 80,
-            };
+            let k = K::spread(i);
             let h = t.hash(&k);
             match t.probe(&k, h, 0) {
                 Probe::Vacant { slot, .. } => t.insert_at(slot, Conn::new(&k, 0, 1, 0, 1000)),
@@ -607,12 +641,11 @@ mod tests {
         assert!(refused * 10_000 <= cap, "{refused} of {cap} refused");
     }
 
-    #[test]
-    fn full_table_recycles_expired_entries() {
-        let mut t = ConnTable::new(64, 1);
+    fn full_table_recycles_expired_entries<K: Sample>() {
+        let mut t = ConnTable::<K>::new(64, 1);
         let mut n = 0;
         for i in 0..64 {
-            if insert(&mut t, &key(i), i, 0, 10) {
+            if insert(&mut t, &K::nth(i), i, 0, 10) {
                 n += 1;
             }
         }
@@ -620,7 +653,7 @@ mod tests {
         // After expiry, new keys get in by evicting old ones.
         let mut evicted = 0;
         for i in 100..164 {
-            let k = key(i);
+            let k = K::nth(i);
             let h = t.hash(&k);
             if let Probe::Vacant { slot, evicted: e } = t.probe(&k, h, 20) {
                 evicted += e.is_some() as usize;
@@ -631,13 +664,12 @@ mod tests {
         assert!(t.len() <= 64);
     }
 
-    #[test]
-    fn sweep_expires_incrementally_and_completely() {
-        let mut t = ConnTable::new(4096, 9);
+    fn sweep_expires_incrementally_and_completely<K: Sample>() {
+        let mut t = ConnTable::<K>::new(4096, 9);
         let mut live = 0;
         for i in 0..3000 {
             let ttl = if i % 2 == 0 { 10 } else { 1_000 };
-            if insert(&mut t, &key(i), i, 0, ttl) && ttl == 1_000 {
+            if insert(&mut t, &K::nth(i), i, 0, ttl) && ttl == 1_000 {
                 live += 1;
             }
         }
@@ -652,11 +684,10 @@ mod tests {
         assert_eq!(t.iter().count(), live);
     }
 
-    #[test]
-    fn scan_in_slices_sees_every_entry_once() {
-        let mut t = ConnTable::new(4096, 11);
+    fn scan_in_slices_sees_every_entry_once<K: Sample>() {
+        let mut t = ConnTable::<K>::new(4096, 11);
         for i in 0..3000 {
-            insert(&mut t, &key(i), i, 0, 1000);
+            insert(&mut t, &K::nth(i), i, 0, 1000);
         }
         let mut seen = std::collections::HashSet::new();
         let mut at = Some(0);
@@ -666,20 +697,18 @@ mod tests {
         assert_eq!(seen.len(), t.len());
     }
 
-    #[test]
-    fn wrapping_clock() {
-        let c = Conn::new(&key(1), 0, 0, u32::MAX - 5, 4); // deadline after wrap
+    fn wrapping_clock<K: Sample>() {
+        let c = Conn::new(&K::nth(1), 0, 0, u32::MAX - 5, 4); // deadline after wrap
         assert!(!c.is_expired(u32::MAX - 1));
         assert!(!c.is_expired(3));
         assert!(c.is_expired(4));
         assert!(c.is_expired(1000));
     }
 
-    #[test]
-    fn model_check_against_hashmap() {
+    fn model_check_against_hashmap<K: Sample>() {
         // Random operations; the table must agree with a simple model.
-        let mut t = ConnTable::new(2048, 3);
-        let mut model: HashMap<ConnKey, (u32, Tick)> = HashMap::new();
+        let mut t = ConnTable::<K>::new(2048, 3);
+        let mut model: HashMap<K, (u32, Tick)> = HashMap::new();
         let mut x: u64 = 0x1234_5678;
         let mut now: Tick = 0;
         for _ in 0..50_000 {
@@ -687,7 +716,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             now = now.wrapping_add((x % 3) as u32);
-            let k = key((x >> 20) as u32 % 3000);
+            let k = K::nth((x >> 20) as u32 % 3000);
             let h = t.hash(&k);
             let model_live = model
                 .get(&k)
