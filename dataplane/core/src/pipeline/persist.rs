@@ -264,7 +264,7 @@ impl Worker {
             });
         }
         let ctx = sched::PickCtx {
-            client_ip: key.client_ip,
+            client: std::net::Ipv4Addr::from(key.client_ip).into(),
             tables: &svc.tables,
         };
         let st = &mut self.sched[svc.id as usize];

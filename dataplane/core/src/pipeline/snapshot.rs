@@ -663,7 +663,7 @@ fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Table
         &reals
             .iter()
             .map(|r| crate::sched::Member {
-                addr: u32::from(r.addr),
+                addr: r.addr.into(),
                 port: r.port,
                 weight: r.weight,
             })

@@ -21,7 +21,7 @@ fn members() -> Vec<Member> {
 
 fn member(addr: Ipv4Addr, port: u16, weight: u32) -> Member {
     Member {
-        addr: u32::from(addr),
+        addr: addr.into(),
         port,
         weight,
     }
@@ -50,7 +50,7 @@ fn choose(s: Scheduler, t: &Tables, ms: &[Member], client: Ipv4Addr) -> Option<u
         })
         .collect();
     let ctx = PickCtx {
-        client_ip: u32::from(client),
+        client: client.into(),
         tables: t,
     };
     pick(s, &cands, &mut SchedState::default(), &ctx)

@@ -1,5 +1,7 @@
-//! Helpers of the table-building schedulers (sh, mh): a mixing function and
-//! sharing slots by weight.
+//! Helpers of the table-building schedulers (sh, mh): a mixing function,
+//! an address's octets as one word, and sharing slots by weight.
+
+use std::net::IpAddr;
 
 /// A 64-bit mixing function (the finaliser of MurmurHash3): every input bit
 /// affects every output bit.
@@ -12,6 +14,29 @@ pub(crate) fn mix64(mut x: u64) -> u64 {
     x ^= x >> 33;
     x
 }
+
+/// The word sh and mh hash for an address, from its octets. IPv4: the four
+/// octets as a big-endian number — exactly the host-order `u32` these
+/// schedulers hashed before they took IPv6, so an IPv4 client keeps its
+/// real server. IPv6: all sixteen octets, the high half mixed before the
+/// low half is folded in, so clients that differ only in their network
+/// prefix (or only in their interface id) still spread.
+#[inline(always)]
+pub(crate) fn addr_word(addr: &IpAddr) -> u64 {
+    match addr {
+        IpAddr::V4(a) => u32::from_be_bytes(a.octets()) as u64,
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            let hi = u64::from_be_bytes([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]]);
+            let lo = u64::from_be_bytes([o[8], o[9], o[10], o[11], o[12], o[13], o[14], o[15]]);
+            mix64(hi ^ V6_SEED) ^ lo
+        }
+    }
+}
+
+/// Seed of an IPv6 address's high half (keeps `addr_word` of `::x` from
+/// being a plain function of the low half).
+const V6_SEED: u64 = 0x4950_7636_4849_4748;
 
 /// Share `total` slots among servers by weight: each server of weight > 0
 /// gets one slot, and the rest go in proportion to the weights (largest

@@ -25,8 +25,8 @@ impl Candidate {
 /// its weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {
-    /// IPv4 address, host order.
-    pub addr: u32,
+    /// Its address, either family (a service may mix them).
+    pub addr: std::net::IpAddr,
     pub port: u16,
     pub weight: u32,
 }

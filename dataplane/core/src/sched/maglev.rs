@@ -14,7 +14,9 @@
 //! Lookup hashes the client address into the table: one multiply-shift and
 //! one load.
 
-use super::hashing::{apportion, mix64};
+use std::net::IpAddr;
+
+use super::hashing::{addr_word, apportion, mix64};
 use super::inputs::Member;
 
 /// Entries per server, at least (Maglev's rule of thumb is M >> 100 N).
@@ -77,6 +79,14 @@ fn gcd(a: u64, b: u64) -> u64 {
     }
 }
 
+/// What a server's permutation hashes: its address and port. For IPv4
+/// `address << 16 | port`, as before IPv6 (the same servers give the same
+/// table); an IPv6 address enters by its [`addr_word`].
+#[inline]
+fn member_id(m: &Member) -> u64 {
+    (addr_word(&m.addr) << 16) | m.port as u64
+}
+
 impl MaglevTable {
     pub fn build(members: &[Member]) -> MaglevTable {
         if members.len() >= EMPTY as usize {
@@ -111,7 +121,7 @@ impl MaglevTable {
         let mut pos = Vec::with_capacity(live.len());
         let mut skip = Vec::with_capacity(live.len());
         for &i in &live {
-            let id = ((members[i].addr as u64) << 16) | members[i].port as u64;
+            let id = member_id(&members[i]);
             pos.push(mix64(id ^ SEED_OFFSET) % m64);
             skip.push(mix64(id ^ SEED_SKIP) % (m64 - 1) + 1);
         }
@@ -149,13 +159,25 @@ impl MaglevTable {
         self.entries.len()
     }
 
-    /// The server index for a client address.
+    /// The server index for an IPv4 client address (host order).
     #[inline]
     pub fn lookup(&self, client_ip: u32) -> Option<usize> {
+        self.lookup_word(client_ip as u64)
+    }
+
+    /// The server index for a client address of either family.
+    #[inline]
+    pub fn lookup_addr(&self, client: &IpAddr) -> Option<usize> {
+        self.lookup_word(addr_word(client))
+    }
+
+    /// The server index for a client's [`addr_word`].
+    #[inline(always)]
+    fn lookup_word(&self, word: u64) -> Option<usize> {
         if self.entries.is_empty() {
             return None;
         }
-        let h = mix64(client_ip as u64 ^ SEED_CLIENT) >> 32;
+        let h = mix64(word ^ SEED_CLIENT) >> 32;
         let i = (h * self.entries.len() as u64) >> 32;
         Some(self.entries[i as usize] as usize)
     }
@@ -172,7 +194,7 @@ mod tests {
 
     fn member(i: u32, weight: u32) -> Member {
         Member {
-            addr: 0x0a00_0100 + i,
+            addr: std::net::Ipv4Addr::from(0x0a00_0100 + i).into(),
             port: 80,
             weight,
         }
@@ -198,11 +220,11 @@ mod tests {
     }
 
     /// The identity (address) each client maps to.
-    fn assign(t: &MaglevTable, ms: &[Member], cs: &[u32]) -> Vec<u32> {
+    fn assign(t: &MaglevTable, ms: &[Member], cs: &[u32]) -> Vec<IpAddr> {
         cs.iter().map(|&c| ms[t.lookup(c).unwrap()].addr).collect()
     }
 
-    fn moved(a: &[u32], b: &[u32]) -> f64 {
+    fn moved(a: &[IpAddr], b: &[IpAddr]) -> f64 {
         a.iter().zip(b).filter(|(x, y)| x != y).count() as f64 / a.len() as f64
     }
 
@@ -307,7 +329,7 @@ mod tests {
         let gone_addr = less.remove(gone).addr;
         let after = assign(&MaglevTable::build(&less), &less, &cs);
         let all = moved(&before, &after);
-        let (b2, a2): (Vec<u32>, Vec<u32>) = before
+        let (b2, a2): (Vec<IpAddr>, Vec<IpAddr>) = before
             .iter()
             .zip(&after)
             .filter(|(b, _)| **b != gone_addr)

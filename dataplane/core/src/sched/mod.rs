@@ -90,8 +90,9 @@ impl std::fmt::Debug for Tables {
 /// What a scheduler may look at besides the candidates.
 #[derive(Debug, Clone, Copy)]
 pub struct PickCtx<'a> {
-    /// The client's address (host order): what sh and mh hash.
-    pub client_ip: u32,
+    /// The client's address: what sh and mh hash (its octets, so an IPv6
+    /// client's full 128 bits count).
+    pub client: std::net::IpAddr,
     /// The service's tables.
     pub tables: &'a Tables,
 }
@@ -115,8 +116,8 @@ pub fn pick(
         Scheduler::Fo => fo::weighted_failover(cands),
         Scheduler::Sh | Scheduler::Mh => {
             let i = match ctx.tables {
-                Tables::Sh(t) => t.lookup(ctx.client_ip),
-                Tables::Mh(t) => t.lookup(ctx.client_ip),
+                Tables::Sh(t) => t.lookup_addr(&ctx.client),
+                Tables::Mh(t) => t.lookup_addr(&ctx.client),
                 Tables::None => None,
             }?;
             // Tables and candidates come from the same snapshot; a quiesced
@@ -160,7 +161,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, c)| Member {
-                addr: 0x0a00_0101 + i as u32,
+                addr: std::net::Ipv4Addr::from(0x0a00_0101 + i as u32).into(),
                 port: 80,
                 weight: c.weight,
             })
@@ -185,7 +186,7 @@ mod tests {
             c,
             st,
             &PickCtx {
-                client_ip,
+                client: std::net::Ipv4Addr::from(client_ip).into(),
                 tables: t,
             },
         )
@@ -328,6 +329,60 @@ mod tests {
                 assert!((*g as i64 - 1000).abs() <= 15, "{s:?}: {got:?}");
             }
         }
+    }
+
+    /// IPv6 clients spread over the servers whether they differ in the
+    /// network half of the address, the interface half, or only in bits a
+    /// truncation to 32 or 64 bits would drop; IPv4 clients give what the
+    /// IPv4 lookup gives.
+    #[test]
+    fn hashing_schedulers_hash_the_whole_ipv6_address() {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let members: Vec<Member> = (0..4u128)
+            .map(|i| Member {
+                addr: IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) | (0x10 + i))),
+                port: 80,
+                weight: 1,
+            })
+            .collect();
+        let base = 0x2001_0db8u128 << 96;
+        type Vary = (&'static str, fn(u128) -> u128);
+        let varying: [Vary; 3] = [
+            ("network half", |i| i << 64),
+            ("interface half", |i| i),
+            ("bits 64..80 only", |i| (i & 0xffff) << 64),
+        ];
+        for s in [Scheduler::Sh, Scheduler::Mh] {
+            let t = Tables::build(s, &members);
+            for (what, f) in varying {
+                let mut per = [0usize; 4];
+                for i in 1..=4000u128 {
+                    let c = IpAddr::V6(Ipv6Addr::from(base | f(i)));
+                    let i = match &t {
+                        Tables::Sh(t) => t.lookup_addr(&c),
+                        Tables::Mh(t) => t.lookup_addr(&c),
+                        Tables::None => None,
+                    };
+                    per[i.unwrap()] += 1;
+                }
+                for n in per {
+                    assert!((800..=1200).contains(&n), "{s:?}, {what}: {per:?}");
+                }
+            }
+            for n in 0..200 {
+                let ip = client(n);
+                let (a, b) = match &t {
+                    Tables::Sh(t) => (t.lookup(ip), t.lookup_addr(&Ipv4Addr::from(ip).into())),
+                    Tables::Mh(t) => (t.lookup(ip), t.lookup_addr(&Ipv4Addr::from(ip).into())),
+                    Tables::None => unreachable!(),
+                };
+                assert_eq!(a, b, "{s:?}");
+            }
+        }
+        assert_eq!(
+            super::hashing::addr_word(&Ipv4Addr::new(198, 18, 0, 1).into()),
+            0xC612_0001
+        );
     }
 
     #[test]

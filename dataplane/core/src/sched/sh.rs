@@ -4,7 +4,9 @@
 //! own none. The same client address always lands on the same server while
 //! the list and weights stay the same.
 
-use super::hashing::{apportion, mix64};
+use std::net::IpAddr;
+
+use super::hashing::{addr_word, apportion, mix64};
 
 /// Fewest buckets (IPVS's default table size).
 const MIN_BUCKETS: usize = 256;
@@ -52,13 +54,25 @@ impl ShTable {
         self.buckets.len()
     }
 
-    /// The server index for a client address.
+    /// The server index for an IPv4 client address (host order).
     #[inline]
     pub fn lookup(&self, client_ip: u32) -> Option<usize> {
+        self.lookup_word(client_ip as u64)
+    }
+
+    /// The server index for a client address of either family.
+    #[inline]
+    pub fn lookup_addr(&self, client: &IpAddr) -> Option<usize> {
+        self.lookup_word(addr_word(client))
+    }
+
+    /// The server index for a client's [`addr_word`].
+    #[inline(always)]
+    fn lookup_word(&self, word: u64) -> Option<usize> {
         if self.buckets.is_empty() {
             return None;
         }
-        let h = mix64(client_ip as u64 ^ SEED);
+        let h = mix64(word ^ SEED);
         let i = (h >> 32) as usize & (self.buckets.len() - 1);
         Some(self.buckets[i] as usize)
     }
