@@ -232,7 +232,7 @@ fn save_prints_ipvsadm_save_rules_and_restore_applies_them_at_once() {
     let mut want = parse_ron(&cfg);
     want.services[0]
         .real_servers
-        .sort_by_key(|r| u32::from(r.address));
+        .sort_by_key(|r| r.address);
     assert_eq!(parse_ron(ron), want);
 
     // A failing line changes nothing: lbd never gets a restore.
@@ -378,7 +378,7 @@ fn fwmark_services_are_service_groups() {
     let mut want = parse_ron(&cfg);
     want.services[1]
         .real_servers
-        .sort_by_key(|r| u32::from(r.address));
+        .sort_by_key(|r| r.address);
     assert_eq!(parse_ron(ron), want);
     // And saved again: the same rules.
     let fake = Fake::start(vec![ok(Response::Config(ron.clone()))]);
