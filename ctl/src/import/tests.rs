@@ -982,3 +982,65 @@ virtual_server 198.18.0.100 80 {
         Some(tcp_check(60_000, 5_000, 2))
     );
 }
+
+/// keepalived's IPv6 virtual and real servers (written bare, as
+/// keepalived.conf does) are converted as written; the rendering notes
+/// that lbd refuses them for now, and validation does.
+#[test]
+fn keepalived_ipv6_servers_convert_and_are_noted() {
+    let text = "virtual_server 2001:db8::100 80 {\n\
+                \x20   lb_algo rr\n\
+                \x20   lb_kind DR\n\
+                \x20   persistence_timeout 60\n\
+                \x20   persistence_granularity 64\n\
+                \x20   real_server 2001:db8::10 80 {\n\
+                \x20       weight 2\n\
+                \x20   }\n\
+                }\n";
+    let imp = keepalived_text("v6.conf", text, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(imp.services.len(), 1);
+    let s = &imp.services[0].config;
+    assert_eq!((s.vip, s.port), (ip("2001:db8::100"), 80));
+    assert_eq!(s.persistence.unwrap().prefix, Some(64));
+    assert_eq!(s.real_servers, vec![real("2001:db8::10", 2, Forward::Dr)]);
+    let r = render(&imp, Some(&lab_base("198.18.0.2")), "keepalived v6.conf");
+    has_note(&r.notes, "v6.conf", 1, "does not forward IPv6 yet");
+    reads_back(&r);
+    let e = lb_api::config::parse(&lb_api::config::to_ron_string(&r.config), "out").unwrap_err();
+    assert!(e.to_string().contains("IPv6 services are not forwarded yet"), "{e}");
+}
+
+/// ldirectord's bracketed `virtual=[...]:PORT` and `real=[...]:PORT`.
+#[test]
+fn ldirectord_bracketed_ipv6() {
+    let text = "virtual=[2001:db8::100]:80\n\
+                \x20   real=[2001:db8::10]:80 gate\n\
+                \x20   real=[2001:db8::11] gate 3\n\
+                \x20   fallback=[2001:db8::50]:80\n";
+    let imp = ldirectord::import(text, "v6.cf").unwrap_or_else(|e| panic!("{e}"));
+    let s = &imp.services[0].config;
+    assert_eq!((s.vip, s.port), (ip("2001:db8::100"), 80));
+    assert_eq!(
+        s.real_servers
+            .iter()
+            .map(|r| (r.address, r.weight))
+            .collect::<Vec<_>>(),
+        [(ip("2001:db8::10"), 1), (ip("2001:db8::11"), 3)]
+    );
+    assert_eq!(s.fallback.unwrap().address, ip("2001:db8::50"));
+    let r = render(&imp, None, "ldirectord v6.cf");
+    has_note(&r.notes, "v6.cf", 1, "does not forward IPv6 yet");
+}
+
+/// ipvsadm-save's IPv6 rules.
+#[test]
+fn ipvsadm_save_ipv6_rules() {
+    let text = "-A -t [2001:db8::100]:80 -s wlc\n\
+                -a -t [2001:db8::100]:80 -r [2001:db8::10]:80 -g -w 1\n";
+    let imp = ipvsadm_save::import(text, "v6.rules").unwrap_or_else(|e| panic!("{e}"));
+    let s = &imp.services[0].config;
+    assert_eq!(s.vip, ip("2001:db8::100"));
+    assert_eq!(s.real_servers[0].address, ip("2001:db8::10"));
+    let r = render(&imp, None, "ipvsadm v6.rules");
+    has_note(&r.notes, "v6.rules", 1, "does not forward IPv6 yet");
+}

@@ -525,6 +525,76 @@ mod tests {
         );
     }
 
+    /// IPv6 as ipvsadm lists it: bracketed, never cut (the column widens),
+    /// `mask` as a prefix length; IPv4 services sort before IPv6 ones.
+    #[test]
+    fn ipv6_is_listed_like_ipvsadm() {
+        let mut r = real("2001:db8::10", 1);
+        r.active = 2;
+        let mut s = svc(Protocol::Tcp, "2001:db8::100", 80, vec![r]);
+        s.persistence = Some(Persistence {
+            timeout: 300,
+            netmask: 32,
+            prefix: Some(64),
+        });
+        let v4 = svc(Protocol::Tcp, "198.18.0.100", 80, vec![]);
+        let text = table(None, &[s.clone(), v4], &spec(Columns::Plain), None);
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(
+            lines,
+            [
+                "TCP  198.18.0.100:80 rr",
+                "TCP  [2001:db8::100]:80 rr persistent 300 mask 64",
+                "  -> [2001:db8::10]:80            Route   1      2          0         ",
+            ]
+        );
+        // A long address is not cut, as ipvsadm cuts only IPv4 names.
+        let long = svc(
+            Protocol::Udp,
+            "2001:db8:aaaa:bbbb:cccc:dddd:eeee:100",
+            53,
+            vec![real("2001:db8:aaaa:bbbb:cccc:dddd:eeee:10", 1)],
+        );
+        let text = table(None, &[long], &spec(Columns::Stats), None);
+        assert!(
+            text.contains("UDP  [2001:db8:aaaa:bbbb:cccc:dddd:eeee:100]:53        0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  -> [2001:db8:aaaa:bbbb:cccc:dddd:eeee:10]:80        0"),
+            "{text}"
+        );
+        // The default prefix (128) shows no mask.
+        s.persistence = Some(Persistence::v4(300, 32));
+        let text = table(None, &[s], &spec(Columns::Plain), None);
+        assert!(text.contains("TCP  [2001:db8::100]:80 rr persistent 300\n"), "{text}");
+    }
+
+    #[test]
+    fn ipv6_connections_are_bracketed() {
+        let list = ConnList {
+            conns: vec![ConnInfo {
+                protocol: Protocol::Tcp,
+                client: "2001:db8::1".parse().unwrap(),
+                client_port: 40000,
+                vip: "2001:db8::100".parse().unwrap(),
+                vport: 80,
+                real: Some("2001:db8::10".parse().unwrap()),
+                real_port: 80,
+                state: "ESTABLISHED".into(),
+                expires_ms: 899_500,
+                worker: 0,
+                template: false,
+            }],
+            total: 1,
+            truncated: false,
+        };
+        assert_eq!(
+            connections(&list).lines().nth(2).unwrap(),
+            "TCP 14:59  ESTABLISHED [2001:db8::1]:40000 [2001:db8::100]:80 [2001:db8::10]:80"
+        );
+    }
+
     #[test]
     fn large_numbers_scale_as_ipvsadm() {
         assert_eq!(largenum(99_999_999, false), " 99999999");

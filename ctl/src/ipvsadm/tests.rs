@@ -48,6 +48,79 @@ fn seed_lines(file: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// ipvsadm's bracket syntax for IPv6, everywhere an address is taken.
+#[test]
+fn ipv6_addresses_in_brackets() {
+    let v6 = tcp("2001:db8::100", 80);
+    assert_eq!(
+        ok("-A -t [2001:db8::100]:80 -s rr -p 60 -M 64"),
+        Command::AddService(ServiceSpec {
+            service: v6,
+            scheduler: Scheduler::Rr,
+            persistence: Some(Persistence {
+                timeout: 60,
+                netmask: 32,
+                prefix: Some(64),
+            }),
+        })
+    );
+    assert_eq!(
+        ok("-a -t [2001:db8::100]:80 -r [2001:db8::10]:80 -g -w 2"),
+        Command::AddServer(ServerSpec {
+            service: v6,
+            address: ip("2001:db8::10"),
+            port: Some(80),
+            forward: Forward::Dr,
+            weight: 2,
+        })
+    );
+    // Without a port the brackets may be left out; service names work.
+    assert_eq!(
+        ok("-d -t [2001:db8::100]:http -r 2001:db8::10"),
+        Command::DeleteServer {
+            service: v6,
+            address: ip("2001:db8::10"),
+        }
+    );
+    assert!(matches!(
+        ok("-L -n -u [2001:db8::100]:53"),
+        Command::List(ListSpec { service: Some(ServiceRef::Addr(k)), .. })
+            if k.vip == ip("2001:db8::100") && k.port == 53
+    ));
+    for (line, says) in [
+        ("-A -t [2001:db8::100:80", "needs its `]`"),
+        ("-A -t 2001:db8::100:80x", "in brackets"),
+        ("-A -t [198.18.0.1]:80", "not an IP address"),
+        ("-A -t [2001:db8::100]:80 -p -M 129", "0 to 128"),
+        ("-A -t [2001:db8::100]:80 -p -M 255.255.255.0", "IPv6 prefix length"),
+    ] {
+        let e = err(line).to_string();
+        assert!(e.contains(says), "{line}: {e}");
+    }
+}
+
+/// `-S` writes IPv6 as ipvsadm-save does (sorted by protocol first), and
+/// `-R` reads it back.
+#[test]
+fn ipv6_rules_save_and_restore() {
+    let text = "-A -t [2001:db8::100]:80 -s rr -p 300 -M 64\n\
+                -a -t [2001:db8::100]:80 -r [2001:db8::10]:80 -g -w 1\n\
+                -A -u 198.18.0.100:53 -s wlc\n";
+    let mut services = Vec::new();
+    let mut timeouts = Timeouts::default();
+    for (_, c) in rules::parse_rules(text).unwrap() {
+        rules::apply(&mut services, &mut timeouts, &c).unwrap();
+    }
+    let (saved, notes) = rules::save(&services, true);
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(
+        saved,
+        "-A -t [2001:db8::100]:80 -s rr -p 300 -M 64\n\
+         -a -t [2001:db8::100]:80 -r [2001:db8::10]:80 -g -w 1\n\
+         -A -u 198.18.0.100:53 -s wlc\n"
+    );
+}
+
 #[test]
 fn seed_001_lines_parse_verbatim() {
     let lines = seed_lines("001-ipvsadm.sh");
