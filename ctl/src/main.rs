@@ -52,6 +52,10 @@ Every change is applied atomically and written to lbd's configuration file.
 
 Read commands print ipvsadm-style tables, or JSON with --json.
 
+Addresses: VIP:PORT and RIP[:PORT] as 198.18.0.100:80, or IPv6 in brackets
+as ipvsadm writes it, [2001:db8::100]:80. lbd refuses IPv6 services and real
+servers for now (its dataplane forwards IPv4 only).
+
 Coming from LVS: `lbctl ipvsadm ARGS` takes ipvsadm's own command line
 (also when lbctl is installed as `ipvsadm`, `ipvsadm-save` or
 `ipvsadm-restore`), and `lbctl import ipvsadm|keepalived|ldirectord FILE`
@@ -307,7 +311,8 @@ impl PersistArg {
 pub enum ServiceCmd {
     /// Add a virtual service with no real servers (ipvsadm -A).
     Add {
-        /// VIP:PORT, e.g. 198.18.0.100:80; VIP:0 serves every port (needs -p).
+        /// VIP:PORT, e.g. 198.18.0.100:80 ([2001:db8::100]:80 for IPv6); VIP:0
+        /// serves every port (needs -p).
         #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
         service: ServiceAddr,
         #[command(flatten)]

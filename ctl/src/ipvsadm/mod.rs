@@ -1278,7 +1278,8 @@ Options:
   --scheduler    -s NAME          rr wrr lc wlc sh mh sed nq fo (default wlc)
   --persistent   -p [timeout]     persistent service (default 300 s, at most
                                   2073600)
-  --netmask      -M netmask       persistence granularity (255.255.255.0 or 24)
+  --netmask      -M netmask       persistence granularity (255.255.255.0 or 24;
+                                  a prefix length, 0 to 128, for IPv6)
   --real-server  -r host[:port]   the real server (port: the service's if left
                                   out; direct routing and tunnels keep it)
   --gatewaying   -g               direct routing (the default)
@@ -1298,6 +1299,11 @@ Options:
                                   the VIP:ports that carry the mark are the
                                   `fwmarks` section of lbd's configuration
                                   (lbd reads no firewall marks); -C leaves it
+
+IPv6 addresses are written in brackets, as ipvsadm takes them:
+-t [2001:db8::100]:80, -r [2001:db8::10]:80 (without a port the brackets may
+be left out). lbctl reads them and lists them so; lbd refuses IPv6 services
+and real servers until its dataplane forwards IPv6.
 
 Refused, with a message saying why (lbd has no such feature):
   --start-daemon, --stop-daemon, --mcast-interface, --syncid
