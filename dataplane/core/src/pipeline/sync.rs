@@ -109,10 +109,7 @@ pub fn apply(
                 svc,
                 r.proto,
                 u32::from(r.client_ip),
-                Persistence {
-                    timeout: 0,
-                    netmask: 32,
-                },
+                Persistence::v4(0, 32),
             ),
             EntryFlags::TEMPLATE,
         ),
