@@ -339,7 +339,7 @@ impl Worker {
         let (vip, vport) = {
             let s = &self.snap.services[svc_idx];
             // A port-0 service keeps the packet's port on both sides.
-            (u32::from(s.vip), rs_port(s.port, q.dport))
+            (s.vip_v4, rs_port(s.port, q.dport))
         };
         let key = ConnKey {
             proto: q.proto,

@@ -420,7 +420,7 @@ impl Worker {
         let (vip, vport) = {
             let s = &self.snap.services[svc_idx];
             // A service on all ports: the real server kept the port.
-            (u32::from(s.vip), rs_port(s.port, sport))
+            (s.vip_v4, rs_port(s.port, sport))
         };
         let key = ConnKey {
             proto,

@@ -49,6 +49,8 @@
 //! `conn_table.nat_capacity`. When the table is full the connection is
 //! still scheduled and forwarded, just without a template.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use crate::config::{Persistence, Scheduler};
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable};
@@ -60,12 +62,44 @@ use super::nat::REFRESH_SLACK_MS;
 use super::snapshot::Service;
 use super::Worker;
 
-/// The template key of a client of a service.
+/// The network mask of an IPv4 prefix length (`-M`): 0 → 0.0.0.0,
+/// 24 → 255.255.255.0, 32 or more → every bit.
 #[inline]
-pub fn template_key(proto: u8, client_ip: u32, p: Persistence, vip: u32, vport: u16) -> ConnKey {
+pub fn prefix_mask_v4(prefix: u8) -> u32 {
+    match prefix {
+        0 => 0,
+        n if n >= 32 => u32::MAX,
+        n => u32::MAX << (32 - n as u32),
+    }
+}
+
+/// The network mask of an IPv6 prefix length (0..=128; more is 128).
+#[inline]
+pub fn prefix_mask_v6(prefix: u8) -> u128 {
+    match prefix {
+        0 => 0,
+        n if n >= 128 => u128::MAX,
+        n => u128::MAX << (128 - n as u32),
+    }
+}
+
+/// A client's affinity network: its address masked to `prefix`, a prefix
+/// length of the address's family (persistence's unit: clients of one
+/// network share a real server).
+pub fn client_network(client: IpAddr, prefix: u8) -> IpAddr {
+    match client {
+        IpAddr::V4(a) => Ipv4Addr::from(u32::from(a) & prefix_mask_v4(prefix)).into(),
+        IpAddr::V6(a) => Ipv6Addr::from(u128::from(a) & prefix_mask_v6(prefix)).into(),
+    }
+}
+
+/// The template key of a client of a service, the client's address masked
+/// to `prefix`.
+#[inline]
+pub fn template_key(proto: u8, client_ip: u32, prefix: u8, vip: u32, vport: u16) -> ConnKey {
     EntryKind::Template.mark(ConnKey {
         proto,
-        client_ip: client_ip & p.mask(),
+        client_ip: client_ip & prefix_mask_v4(prefix),
         client_port: 0,
         vip,
         vport,
@@ -75,12 +109,14 @@ pub fn template_key(proto: u8, client_ip: u32, p: Persistence, vip: u32, vport: 
 /// The template key of a client of `svc`. A service group's is keyed by
 /// its mark — protocol 0, the mark in the VIP field, port 0, as IPVS keys
 /// its firewall-mark templates — so one client's connections to every
-/// member (80 and 443, TCP and UDP) share one real server.
+/// member (80 and 443, TCP and UDP) share one real server. `prefix`: the
+/// service's ([`Service::persist_prefix`]), or 32 for an address masked
+/// already.
 #[inline]
-pub fn service_template_key(svc: &Service, proto: u8, client_ip: u32, p: Persistence) -> ConnKey {
+pub fn service_template_key(svc: &Service, proto: u8, client_ip: u32, prefix: u8) -> ConnKey {
     match svc.fwmark {
-        Some(mark) => template_key(0, client_ip, p, mark, 0),
-        None => template_key(proto, client_ip, p, u32::from(svc.vip), svc.port),
+        Some(mark) => template_key(0, client_ip, prefix, mark, 0),
+        None => template_key(proto, client_ip, prefix, svc.vip_v4, svc.port),
     }
 }
 
@@ -130,7 +166,7 @@ impl Worker {
         let (Some(p), Some(nat)) = (svc.persistence, self.nat.as_ref()) else {
             return self.schedule(key, svc_idx);
         };
-        let tk = service_template_key(svc, key.proto, key.client_ip, p);
+        let tk = service_template_key(svc, key.proto, key.client_ip, svc.persist_prefix);
         let hash = nat.table.hash(&tk);
         let deadline = now.wrapping_add(timeout_ms(p));
         if let Some((i, e)) = live_template(&nat.table, svc, &tk, hash, now) {
@@ -179,8 +215,8 @@ impl Worker {
                 // The peer finds the service by the record's address: a
                 // group's is the member this connection came to.
                 let (vip, vport) = match svc.fwmark {
-                    Some(_) => (key.vip.into(), key.vport),
-                    None => (svc.vip, svc.port),
+                    Some(_) => (Ipv4Addr::from(key.vip), key.vport),
+                    None => (Ipv4Addr::from(svc.vip_v4), svc.port),
                 };
                 self.sync_record(crate::conntrack::sync::SyncRecord {
                     kind: crate::conntrack::sync::SyncKind::Template,
@@ -287,7 +323,7 @@ impl Worker {
         let (Some(p), Some(nat)) = (svc.persistence, self.nat.as_ref()) else {
             return;
         };
-        let tk = service_template_key(svc, key.proto, key.client_ip, p);
+        let tk = service_template_key(svc, key.proto, key.client_ip, svc.persist_prefix);
         if let Some(e) = nat.table.lookup(&tk, nat.table.hash(&tk), now) {
             refresh(&nat.table, &e, now.wrapping_add(timeout_ms(p)));
         }
@@ -314,8 +350,12 @@ mod tests {
     const VIP: [u8; 4] = [198, 18, 0, 100];
 
     /// The MAC given to real server 198.18.0.N / 198.19.0.N: 02:..:N.
-    fn rs_mac(ip: Ipv4Addr) -> MacAddr {
-        MacAddr([0x02, 0, 0, 0, 0, ip.octets()[3]])
+    fn rs_mac(ip: impl Into<IpAddr>) -> MacAddr {
+        let last = match ip.into() {
+            IpAddr::V4(a) => a.octets()[3],
+            IpAddr::V6(a) => a.octets()[15],
+        };
+        MacAddr([0x02, 0, 0, 0, 0, last])
     }
 
     fn config(services: &str) -> Config {
@@ -460,6 +500,37 @@ mod tests {
 
     fn rr(netmask: u8) -> String {
         RR_PERSIST.replace("NETMASK", &netmask.to_string())
+    }
+
+    /// Prefix lengths as masks: IPv4 exactly as the `-M` netmask always
+    /// masked (the config's `Persistence::mask`), IPv6 over 128 bits.
+    #[test]
+    fn prefix_lengths_mask_either_family() {
+        for n in 0..=40u8 {
+            let netmask = crate::config::Persistence::v4(300, n).mask();
+            assert_eq!(prefix_mask_v4(n), netmask, "/{n}");
+        }
+        assert_eq!(prefix_mask_v4(24), 0xffff_ff00);
+        assert_eq!(prefix_mask_v6(0), 0);
+        assert_eq!(prefix_mask_v6(64), !0u128 << 64);
+        assert_eq!(prefix_mask_v6(128), u128::MAX);
+        assert_eq!(prefix_mask_v6(200), u128::MAX);
+        let c4: IpAddr = "198.18.7.200".parse().unwrap();
+        assert_eq!(
+            client_network(c4, 24),
+            "198.18.7.0".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_network(c4, 32), c4);
+        let c6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+        assert_eq!(
+            client_network(c6, 64),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_network(c6, 48),
+            "2001:db8:1::".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_network(c6, 128), c6);
     }
 
     #[test]
@@ -729,8 +800,7 @@ mod tests {
             .find(|r| rs_mac(r.addr).0[5] != a)
             .unwrap()
             .id;
-        let p = svc.persistence.unwrap();
-        let tk = template_key(6, u32::from_be_bytes(c), p, u32::from(svc.vip), 80);
+        let tk = template_key(6, u32::from_be_bytes(c), svc.persist_prefix, svc.vip_v4, 80);
         l.table
             .insert(
                 &tk,

@@ -54,7 +54,8 @@ impl PortInfo {
 pub struct RealServer {
     /// Stable id (index into per-worker real-server stats).
     pub id: u32,
-    pub addr: Ipv4Addr,
+    /// Its address (either family; how it is reached is its [`RsRoute`]).
+    pub addr: IpAddr,
     pub port: u16,
     pub weight: u32,
     pub forward: Forward,
@@ -119,7 +120,11 @@ pub struct Service {
     /// Stable id (index into per-worker service stats).
     pub id: u32,
     /// 0.0.0.0 in a service group (its members are in the lookup map).
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
+    /// `vip` as the IPv4 paths use it (host order; 0 for an IPv6 VIP):
+    /// NAT and ICMP translation restore it on every reply without a
+    /// family test.
+    pub vip_v4: u32,
     /// 0 in a service group.
     pub port: u16,
     pub protocol: Protocol,
@@ -132,6 +137,10 @@ pub struct Service {
     pub tables: crate::sched::Tables,
     /// Client affinity across connections (see `pipeline::persist`).
     pub persistence: Option<Persistence>,
+    /// The prefix length persistence applies to a client address of the
+    /// VIP's family (0..=32 for IPv4, 0..=128 for IPv6: `-M` as IPVS
+    /// takes it); meaningless without `persistence`.
+    pub persist_prefix: u8,
     /// Adopt mid-flow TCP segments of unknown connections (`sloppy_tcp`).
     pub sloppy_tcp: bool,
     /// The scheduler maps a client to a real server by a hash (sh, mh), so
@@ -142,9 +151,9 @@ pub struct Service {
 
 /// (protocol, VIP, port, mark): what identifies a service (a group: its
 /// mark, the rest 0).
-type ServiceKey = (u8, Ipv4Addr, u16, u32);
+type ServiceKey = (u8, IpAddr, u16, u32);
 /// (service, real server address, real server port).
-type RealKey = (ServiceKey, Ipv4Addr, u16);
+type RealKey = (ServiceKey, IpAddr, u16);
 
 /// Stable ids for services, real servers and neighbours, owned by the
 /// control plane and carried from one snapshot build to the next.
@@ -263,8 +272,14 @@ pub struct Snapshot {
     pub routes: Vec<Option<RsRoute>>,
     /// Neighbour slot by address (for learning from ARP).
     pub neighbours: HashMap<u32, u32>,
-    /// Service index by (protocol, VIP, port), as a small open-addressed map.
+    /// Service index by (protocol, IPv4 VIP, port), as a small
+    /// open-addressed map.
     service_map: FlatMap,
+    /// Service index by (IPv6 VIP, port, protocol): the IPv6 services'
+    /// map, kept apart so the IPv4 lookup stays one `u64` probe (empty
+    /// until IPv6 services are configured; not read by the packet path
+    /// yet).
+    service_map6: FlatMap6,
     /// VIPs (sorted, host order) for ARP and ICMP echo.
     vips: Vec<u32>,
     /// The lowest and highest VIP ((1, 0): none).
@@ -328,7 +343,7 @@ impl Snapshot {
         let mut rs_keys = Vec::new();
         let mut neigh_ips = Vec::new();
         for s in &cfg.services {
-            let vip = ipv4(s.vip)?;
+            let vip = s.vip;
             let skey = (s.protocol.ip_proto(), vip, s.port, s.fwmark.unwrap_or(0));
             svc_keys.push(skey);
             let id = alloc_id(&mut registry.services, skey, MAX_SERVICES, &mut 0)
@@ -350,8 +365,10 @@ impl Snapshot {
                 .chain(fallback.iter().map(|r| (r, true)));
             for (r, is_fallback) in members {
                 let port = r.port.unwrap_or(s.port);
+                // Real servers are reached over IPv4 only so far (routes,
+                // neighbours): an IPv6 one is an error here.
                 let address = ipv4(r.address)?;
-                let rkey = (skey, address, port);
+                let rkey = (skey, r.address, port);
                 rs_keys.push(rkey);
                 let rid = alloc_id(
                     &mut registry.reals,
@@ -396,7 +413,7 @@ impl Snapshot {
                 });
                 reals.push(RealServer {
                     id: rid,
-                    addr: address,
+                    addr: r.address,
                     port,
                     weight: r.weight,
                     forward: r.forward,
@@ -407,6 +424,10 @@ impl Snapshot {
             services.push(Service {
                 id,
                 vip,
+                vip_v4: match vip {
+                    IpAddr::V4(a) => u32::from(a),
+                    IpAddr::V6(_) => 0,
+                },
                 port: s.port,
                 protocol: s.protocol,
                 fwmark: s.fwmark,
@@ -414,6 +435,7 @@ impl Snapshot {
                 tables: tables_for(s.scheduler, &reals),
                 reals,
                 persistence: s.persistence,
+                persist_prefix: s.persistence.map_or(0, |p| p.client_prefix(vip)),
                 // A group's UDP members have no mid-flow segments to adopt.
                 sloppy_tcp: s.sloppy_tcp && (s.is_group() || s.protocol == Protocol::Tcp),
                 consistent_hash: matches!(s.scheduler, Scheduler::Sh | Scheduler::Mh),
@@ -423,20 +445,28 @@ impl Snapshot {
         // One entry per (protocol, VIP, port) a service takes: a group's
         // port ranges are spelled out (validation bounds them by
         // MAX_GROUP_PORTS), so the lookup stays one probe sequence.
-        let keys: Vec<(u64, u32, u32)> = cfg
-            .services
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| {
-                cfg.lookup_keys(s).map(move |(p, vip, port)| {
-                    let vip = u32::from(ipv4(vip)?);
-                    Ok((service_key(p.ip_proto(), vip, port), i as u32, vip))
-                })
-            })
-            .collect::<Result<_, SnapshotError>>()?;
+        // IPv4 keys go to the u64 map the fast path reads; IPv6 keys to
+        // their own map (which the packet path does not read yet).
+        let mut keys: Vec<(u64, u32, u32)> = Vec::new();
+        let mut keys6: Vec<(u128, u16, u8, u32)> = Vec::new();
+        for (i, s) in cfg.services.iter().enumerate() {
+            for (p, vip, port) in cfg.lookup_keys(s) {
+                match vip {
+                    IpAddr::V4(a) => {
+                        let vip = u32::from(a);
+                        keys.push((service_key(p.ip_proto(), vip, port), i as u32, vip));
+                    }
+                    IpAddr::V6(a) => keys6.push((u128::from(a), port, p.ip_proto(), i as u32)),
+                }
+            }
+        }
         let mut service_map = FlatMap::with_capacity(keys.len());
         for &(k, i, _) in &keys {
             service_map.insert(k, i);
+        }
+        let mut service_map6 = FlatMap6::with_capacity(keys6.len());
+        for &(vip, port, proto, i) in &keys6 {
+            service_map6.insert((vip, port, proto), i);
         }
         // Every address the service map answers for is a VIP (by
         // construction: the burst pipeline's fast classifier relies on a
@@ -445,9 +475,12 @@ impl Snapshot {
             .services
             .iter()
             .flat_map(|s| cfg.service_vips(s))
-            .map(|a| ipv4(a).map(u32::from))
-            .chain(keys.iter().map(|&(_, _, vip)| Ok(vip)))
-            .collect::<Result<_, SnapshotError>>()?;
+            .filter_map(|a| match a {
+                IpAddr::V4(a) => Some(u32::from(a)),
+                IpAddr::V6(_) => None,
+            })
+            .chain(keys.iter().map(|&(_, _, vip)| vip))
+            .collect();
         vips.sort_unstable();
         vips.dedup();
         let own = ports.iter().map(|p| u32::from(p.addr)).collect();
@@ -480,6 +513,7 @@ impl Snapshot {
             routes,
             neighbours,
             service_map,
+            service_map6,
             vip_range: match (vips.first(), vips.last()) {
                 (Some(&lo), Some(&hi)) => (lo, hi),
                 _ => (1, 0),
@@ -503,6 +537,16 @@ impl Snapshot {
         self.service_map
             .get(service_key(proto, vip, port))
             .or_else(|| self.service_map.get(service_key(proto, vip, 0)))
+            .map(|i| i as usize)
+    }
+
+    /// [`service`](Self::service) for an IPv6 destination (a number: the
+    /// address's octets big-endian).
+    #[inline]
+    pub fn service6(&self, proto: u8, vip: u128, port: u16) -> Option<usize> {
+        self.service_map6
+            .get((vip, port, proto))
+            .or_else(|| self.service_map6.get((vip, 0, proto)))
             .map(|i| i as usize)
     }
 
@@ -660,7 +704,7 @@ impl Service {
     pub fn key(&self) -> crate::api::ServiceKey {
         match self.fwmark {
             Some(m) => crate::api::ServiceKey::group(m),
-            None => crate::api::ServiceKey::addr(self.protocol, self.vip.into(), self.port),
+            None => crate::api::ServiceKey::addr(self.protocol, self.vip, self.port),
         }
     }
 
@@ -677,7 +721,7 @@ fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Table
         &reals
             .iter()
             .map(|r| crate::sched::Member {
-                addr: r.addr.into(),
+                addr: r.addr,
                 port: r.port,
                 weight: r.weight,
             })
@@ -738,6 +782,61 @@ impl FlatMap {
     }
 }
 
+/// The IPv6 services' map: (VIP, port, protocol) → service index, open
+/// addressing like [`FlatMap`], built once. Port 0 with protocol 0 never
+/// names a service, so it marks a free slot.
+#[derive(Debug, Clone)]
+struct FlatMap6 {
+    keys: Vec<(u128, u16, u8)>,
+    vals: Vec<u32>,
+    mask: usize,
+}
+
+impl FlatMap6 {
+    const FREE: (u128, u16, u8) = (0, 0, 0);
+
+    fn with_capacity(n: usize) -> FlatMap6 {
+        let size = (n * 2).next_power_of_two().max(8);
+        FlatMap6 {
+            keys: vec![Self::FREE; size],
+            vals: vec![0; size],
+            mask: size - 1,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, (vip, port, proto): (u128, u16, u8)) -> usize {
+        let folded = (vip as u64) ^ ((vip >> 64) as u64).rotate_left(29);
+        let k = folded ^ ((port as u64) << 8 | proto as u64).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+
+    fn insert(&mut self, key: (u128, u16, u8), val: u32) {
+        debug_assert!(key != Self::FREE);
+        let mut i = self.slot(key);
+        while self.keys[i] != Self::FREE && self.keys[i] != key {
+            i = (i + 1) & self.mask;
+        }
+        self.keys[i] = key;
+        self.vals[i] = val;
+    }
+
+    #[inline]
+    fn get(&self, key: (u128, u16, u8)) -> Option<u32> {
+        let mut i = self.slot(key);
+        loop {
+            let k = self.keys[i];
+            if k == key {
+                return Some(self.vals[i]);
+            }
+            if k == Self::FREE {
+                return None;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -775,24 +874,100 @@ mod tests {
         assert_eq!(neigh.entries().len(), 2);
     }
 
-    /// IPv6 in the configuration (which validation refuses for now) is an
-    /// error at the build, never a panic, and leaves the registry alone.
+    /// An IPv6 real server (which validation refuses for now) is an error
+    /// at the build, never a panic, and leaves the registry alone: real
+    /// servers are reached over IPv4 only so far.
     #[test]
-    fn ipv6_addresses_are_refused_by_the_build() {
+    fn ipv6_real_servers_are_refused_by_the_build() {
         let neigh = NeighTable::new(16);
         let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
         let v6: IpAddr = "2001:db8::11".parse().unwrap();
         let mut rs6 = lab_config();
         rs6.services[0].real_servers[0].address = v6;
-        let mut vip6 = lab_config();
-        vip6.services[0].vip = "2001:db8::100".parse().unwrap();
-        for (cfg, bad) in [(rs6, v6), (vip6, "2001:db8::100".parse().unwrap())] {
-            let mut reg = Registry::default();
-            let e = Snapshot::prepare(&cfg, &macs, &mut reg, &neigh, 1).unwrap_err();
-            assert_eq!(e, SnapshotError::Ipv6(bad));
-            assert!(e.to_string().contains("IPv4 only"), "{e}");
-        }
+        let mut reg = Registry::default();
+        let e = Snapshot::prepare(&rs6, &macs, &mut reg, &neigh, 1).unwrap_err();
+        assert_eq!(e, SnapshotError::Ipv6(v6));
+        assert!(e.to_string().contains("IPv4 only"), "{e}");
         assert!(neigh.entries().is_empty());
+    }
+
+    /// An IPv6 VIP (refused by validation for now) compiles into the IPv6
+    /// service map, never into the IPv4 one or its VIP list; the service
+    /// keeps its address as data (`IpAddr`), and the IPv4 services are
+    /// untouched.
+    #[test]
+    fn ipv6_vips_go_to_their_own_map() {
+        let neigh = NeighTable::new(16);
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        let mut cfg = lab_config();
+        let mut v6 = cfg.services[0].clone();
+        v6.vip = "2001:db8::100".parse().unwrap();
+        v6.port = 443;
+        cfg.services.push(v6);
+        let mut all = cfg.services[0].clone();
+        all.vip = "2001:db8::101".parse().unwrap();
+        all.port = 0;
+        cfg.services.push(all);
+        let mut reg = Registry::default();
+        let s = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 1).unwrap();
+        let vip6 = u128::from("2001:db8::100".parse::<std::net::Ipv6Addr>().unwrap());
+        let all6 = u128::from("2001:db8::101".parse::<std::net::Ipv6Addr>().unwrap());
+        assert_eq!(s.service6(6, vip6, 443), Some(1));
+        assert_eq!(s.service6(6, vip6, 80), None);
+        assert_eq!(s.service6(17, vip6, 443), None);
+        assert_eq!(s.service6(6, all6, 8080), Some(2), "port 0: every port");
+        assert_eq!(
+            s.services[1].vip,
+            "2001:db8::100".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(s.services[1].vip_v4, 0);
+        // The IPv4 side is as without them.
+        let vip4 = u32::from(Ipv4Addr::new(198, 18, 0, 100));
+        assert_eq!(s.service(6, vip4, 80), Some(0));
+        assert_eq!(s.services[0].vip_v4, vip4);
+        assert_eq!(
+            s.vip_addresses().collect::<Vec<_>>(),
+            [Ipv4Addr::new(198, 18, 0, 100)]
+        );
+        assert_eq!(s.service6(6, vip4 as u128, 80), None);
+    }
+
+    /// Persistence's prefix is the service family's: `-M`'s netmask for an
+    /// IPv4 service.
+    #[test]
+    fn persistence_prefix_follows_the_vip_family() {
+        let neigh = NeighTable::new(16);
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        let mut cfg = lab_config();
+        cfg.services[0].persistence = Some(Persistence::v4(300, 24));
+        let mut v6 = cfg.services[0].clone();
+        v6.vip = "2001:db8::100".parse().unwrap();
+        v6.persistence = Some(Persistence {
+            timeout: 300,
+            netmask: 24,
+            prefix: Some(64),
+        });
+        cfg.services.push(v6);
+        let mut reg = Registry::default();
+        let s = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 1).unwrap();
+        assert_eq!(s.services[0].persist_prefix, 24);
+        assert_eq!(s.services[1].persist_prefix, 64);
+    }
+
+    #[test]
+    fn flat_map6_many_keys() {
+        let mut m = FlatMap6::with_capacity(500);
+        let base = 0x2001_0db8u128 << 96;
+        for i in 0..500u32 {
+            m.insert((base | i as u128, 80, 6), i);
+            // Keys differing only in the high half must not collide away.
+            m.insert((base | (i as u128) << 64, 443, 6), 1000 + i);
+        }
+        for i in 0..500u32 {
+            assert_eq!(m.get((base | i as u128, 80, 6)), Some(i));
+            assert_eq!(m.get((base | (i as u128) << 64, 443, 6)), Some(1000 + i));
+            assert_eq!(m.get((base | i as u128, 80, 17)), None);
+        }
     }
 
     #[test]
@@ -927,7 +1102,7 @@ mod tests {
         let g = &s.services[2];
         assert_eq!(
             (g.fwmark, g.vip, g.port),
-            (Some(3), Ipv4Addr::UNSPECIFIED, 0)
+            (Some(3), IpAddr::from(Ipv4Addr::UNSPECIFIED), 0)
         );
         assert_eq!(g.name(), "fwmark 3");
         assert_eq!(s.services[0].name(), "198.18.0.100:80/tcp");

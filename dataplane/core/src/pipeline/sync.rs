@@ -26,7 +26,6 @@ use super::nat::{reply_key, rs_port, REFRESH_SLACK_MS};
 use super::persist::service_template_key;
 use super::snapshot::Snapshot;
 use super::Worker;
-use crate::config::Persistence;
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
 pub use crate::conntrack::sync::SyncQueue;
@@ -105,12 +104,7 @@ pub fn apply(
         SyncKind::Template => (
             // The record carries the masked client already; the key is the
             // service's (a group's by its mark).
-            service_template_key(
-                svc,
-                r.proto,
-                u32::from(r.client_ip),
-                Persistence::v4(0, 32),
-            ),
+            service_template_key(svc, r.proto, u32::from(r.client_ip), 32),
             EntryFlags::TEMPLATE,
         ),
     };

@@ -140,7 +140,7 @@ impl DumpSlot {
 
 /// The port a connection reaches its real server on: the server's own, or
 /// for a service on all ports (real-server port 0) the connection's.
-fn real_port(real: Option<(std::net::Ipv4Addr, u16)>, vport: u16) -> u16 {
+fn real_port(real: Option<(IpAddr, u16)>, vport: u16) -> u16 {
     real.map(|r| r.1).filter(|&p| p != 0).unwrap_or(vport)
 }
 
@@ -191,7 +191,7 @@ pub fn list(
     let mut rs_ids = filter.real.map(|ip| {
         reals
             .iter()
-            .filter(|(_, (a, _))| IpAddr::V4(*a) == ip)
+            .filter(|(_, (a, _))| *a == ip)
             .map(|(id, _)| *id)
             .collect::<Vec<u32>>()
     });
@@ -201,7 +201,10 @@ pub fn list(
         Some(IpAddr::V4(a)) => Some(u32::from(a)),
         _ => None,
     };
-    if [filter.client, filter.vip].iter().any(|a| a.is_some_and(|a| a.is_ipv6())) {
+    if [filter.client, filter.vip]
+        .iter()
+        .any(|a| a.is_some_and(|a| a.is_ipv6()))
+    {
         rs_ids = Some(Vec::new());
     }
     let raw = RawFilter {
@@ -278,7 +281,7 @@ pub fn list(
                     client_port: k.client_port,
                     vip: Ipv4Addr::from(k.vip).into(),
                     vport: k.vport,
-                    real: real.map(|r| r.0.into()),
+                    real: real.map(|r| r.0),
                     real_port: real_port(real, k.vport),
                     state: ConnState::from_u8(e.state).name().to_string(),
                     expires_ms: e.expires.wrapping_sub(now),
@@ -306,7 +309,7 @@ pub fn list(
                 client_port: k.client_port,
                 vip: Ipv4Addr::from(k.vip).into(),
                 vport: k.vport,
-                real: real.map(|r| r.0.into()),
+                real: real.map(|r| r.0),
                 real_port: real_port(real, k.vport),
                 state: ConnState::from_u8(c.state).name().to_string(),
                 expires_ms: left,

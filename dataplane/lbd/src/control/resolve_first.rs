@@ -59,8 +59,10 @@ impl ResolveFirst {
         self.pending.retain(|id, _| next.route(*id).is_some());
         for svc in &next.services {
             for r in &svc.reals {
-                if !r.fallback && prev.route(r.id).is_none() {
-                    self.pending.entry(r.id).or_insert((r.addr, now));
+                // The address whose MAC is awaited: its route's.
+                if let (false, None, Some(route)) = (r.fallback, prev.route(r.id), next.route(r.id))
+                {
+                    self.pending.entry(r.id).or_insert((route.addr, now));
                 }
             }
         }
@@ -105,7 +107,9 @@ impl ResolveFirst {
         for svc in &next.services {
             for r in &svc.reals {
                 if held.contains(&r.id) && !self.held.contains(&r.id) {
-                    events.push(HoldEvent::Held(r.addr));
+                    if let Some(&(addr, _)) = self.pending.get(&r.id) {
+                        events.push(HoldEvent::Held(addr));
+                    }
                 }
             }
         }

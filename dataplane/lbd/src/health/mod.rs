@@ -121,7 +121,7 @@ impl HealthBook {
 
     /// The health of real server `r` of `svc`, for `Snapshot::apply_health`.
     pub fn health_of(&self, svc: &Service, r: &RealServer) -> RsHealth {
-        let k = (svc.key(), r.addr.into(), r.port);
+        let k = (svc.key(), r.addr, r.port);
         match self.targets.get(&k) {
             Some(t) if !t.up => RsHealth::Down {
                 quiesce: t.check.on_failure == OnFailure::Quiesce,
@@ -248,7 +248,8 @@ impl HealthBook {
                 info!(
                     "health: real server {} of {svc} is UP after {} good check(s): {}",
                     SockAddr(*addr, *port),
-                    t.ok_streak, t.last
+                    t.ok_streak,
+                    t.last
                 );
             } else {
                 warn!(

@@ -358,7 +358,7 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
             .with_label_values(&[&sl])
             .inc_by(sum(|s| s.bytes_out.load(Relaxed)));
         for r in &svc.reals {
-            let rl = real_server_label(r.addr.into(), r.port);
+            let rl = real_server_label(r.addr, r.port);
             let labels = [sl.as_str(), rl.as_str()];
             let rid = r.id as usize;
             let rs = || ws.iter().filter_map(|w| w.rs.get(rid));

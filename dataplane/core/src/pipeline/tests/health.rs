@@ -36,7 +36,7 @@ fn apply(l: &mut Lab, down: &[(Ipv4Addr, RsHealth)], generation: u64) {
             .iter()
             .find(|r| r.fallback)
             .map(|r| Fallback {
-                address: r.addr.into(),
+                address: r.addr,
                 port: None,
                 forward: Forward::Dr,
             });

@@ -45,14 +45,14 @@ pub fn list(
                     .map(|r| {
                         let (active, inactive) = counters.conns_of(r.id);
                         RealInfo {
-                            address: r.addr.into(),
+                            address: r.addr,
                             port: r.port,
                             forward: r.forward,
                             weight: r.weight,
                             active: active.max(0) as u64,
                             inactive: inactive.max(0) as u64,
-                            draining: draining.contains(&(key, r.addr.into())),
-                            health: health.info(&(key, r.addr.into(), r.port), now),
+                            draining: draining.contains(&(key, r.addr)),
+                            health: health.info(&(key, r.addr, r.port), now),
                             fallback: r.fallback,
                             counters: tally.since_zero(counters, (false, r.id)),
                             rates: tally.rate((false, r.id)),

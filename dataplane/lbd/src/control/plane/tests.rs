@@ -125,7 +125,7 @@ impl HealthView for FakeHealth {
     }
 
     fn health_of(&self, _: &Service, r: &RealServer) -> RsHealth {
-        if self.down.lock().unwrap().contains(&r.addr) {
+        if self.down.lock().unwrap().iter().any(|d| r.addr == *d) {
             RsHealth::Down {
                 quiesce: false,
                 expire: false,
