@@ -37,6 +37,10 @@ pub trait KeyWords: Copy + Eq + Debug + Send + Sync + 'static {
     fn load(a: &Self::Atomic) -> Self;
     /// Store every word, relaxed.
     fn store(a: &Self::Atomic, w: Self);
+    /// Whether atomic words hold `w`, loading (relaxed) word by word and
+    /// stopping at the first difference: the shared table's cheap filter
+    /// before a consistent read.
+    fn holds(a: &Self::Atomic, w: &Self) -> bool;
 }
 
 impl<const N: usize> KeyWords for [u64; N] {
@@ -50,7 +54,21 @@ impl<const N: usize> KeyWords for [u64; N] {
 
     #[inline(always)]
     fn same(&self, other: &Self) -> bool {
-        self.iter().zip(other.iter()).all(|(a, b)| a == b)
+        // Spelled out for the IPv4 key's two words (the hit path's compare,
+        // as it was before the tables were generic: an iterator here was
+        // left un-unrolled in the out-of-line miss path); a plain loop for
+        // longer keys.
+        if N == 2 {
+            return self[0] == other[0] && self[N - 1] == other[N - 1];
+        }
+        let mut i = 0;
+        while i < N {
+            if self[i] != other[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
     }
 
     fn new_atomic() -> Self::Atomic {
@@ -67,6 +85,18 @@ impl<const N: usize> KeyWords for [u64; N] {
         for (a, w) in a.iter().zip(w) {
             a.store(w, Relaxed);
         }
+    }
+
+    #[inline(always)]
+    fn holds(a: &Self::Atomic, w: &Self) -> bool {
+        let mut i = 0;
+        while i < N {
+            if a[i].load(Relaxed) != w[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
     }
 }
 
@@ -269,5 +299,12 @@ mod tests {
         assert_eq!(<[u64; 5]>::load(&a), [0; 5]);
         <[u64; 5]>::store(&a, [1, 2, 3, 4, 5]);
         assert_eq!(<[u64; 5]>::load(&a), [1, 2, 3, 4, 5]);
+        assert!(<[u64; 5]>::holds(&a, &[1, 2, 3, 4, 5]));
+        assert!(!<[u64; 5]>::holds(&a, &[1, 2, 3, 4, 6]));
+        assert!(!<[u64; 5]>::holds(&a, &[0, 2, 3, 4, 5]));
+        assert!([7u64, 8].same(&[7, 8]) && ![7u64, 8].same(&[7, 9]) && ![6u64, 8].same(&[7, 8]));
+        assert!(
+            [1u64, 2, 3, 4, 5].same(&[1, 2, 3, 4, 5]) && ![1u64, 2, 3, 4, 5].same(&[1, 2, 3, 0, 5])
+        );
     }
 }

@@ -245,7 +245,7 @@ impl<K: TableKey> SharedConnTable<K> {
         for i in self.window(hash) {
             let s = &self.slots[i];
             // Cheap filter before the consistent read.
-            if K::Words::load(&s.key) != k {
+            if !K::Words::holds(&s.key, &k) {
                 continue;
             }
             if let Some(e) = self.read(i) {

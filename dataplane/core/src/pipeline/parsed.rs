@@ -2,6 +2,28 @@
 //! hash, service, L4 offsets, TCP flags), and what creating a connection
 //! needs besides ([`NewPacket`]). Plain data: the stages that fill and read
 //! them live in `flow.rs`, `burst.rs`, `mod.rs` and `flood.rs`.
+//!
+//! **Built once, passed on.** A frame's `Flow` is written once, by
+//! `flow::parse_into` (the burst's stage 1) or by the full classifier, and
+//! every later stage takes it by reference: the connection lookup, the TCP
+//! state, persistence, scheduling, NAT and tunnel rewrites read its key,
+//! hash, service and offsets instead of parsing the frame again. (The
+//! rewrites do write through unchecked header views at the offsets the
+//! classifier validated; they repeat no check.)
+//!
+//! **IPv6 (not parsed yet): how a flow will look.** The key is what differs
+//! by family — [`ConnKey`] is 16 bytes, `ConnKey6` 40 — and a key lives in
+//! its family's table (`conntrack::key`). So an IPv6 service packet will get
+//! a `Flow6`: the same fields around a `ConnKey6` (64 bytes), kept in a
+//! parallel per-burst array of the plan and marked by its own bit mask
+//! (beside `Plan::valid`), so an IPv4 flow stays 32 bytes and stage 2 learns
+//! the family from a bit test it makes anyway. The stages after the lookup
+//! become generic over the key type, monomorphised per family like the
+//! tables: the IPv4 path gets no family branch. `l4` already means "where
+//! the upper-layer header starts", which for IPv6 is after the extension
+//! headers the parser walked; the L3 header's start is a constant today
+//! (right after Ethernet) and becomes a field only if a frame can carry
+//! more in front (a VLAN tag).
 
 use crate::conntrack::ConnKey;
 use crate::wire::ipv4;
