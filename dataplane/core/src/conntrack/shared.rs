@@ -111,7 +111,7 @@ pub struct Entry<K: TableKey = ConnKey> {
     pub expires: Tick,
     pub state: u8,
     pub flags: EntryFlags,
-    /// The `meta` word read: pass it back to [`SharedConnTable::set_state`]
+    /// The `meta` word read: pass it back to [`SharedConnTable::update_state`]
     /// and [`SharedConnTable::remove`] so they act only on what was seen.
     pub meta: u64,
 }
