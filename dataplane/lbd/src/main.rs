@@ -15,6 +15,7 @@
 //! wires them to DPDK (`worker.rs`), runs the control loop (`control/`), the
 //! health checks (`health/`), VRRP (`vrrp/`) and the kernel path (`kernel/`).
 
+mod announce;
 mod clock;
 mod control;
 mod dataplane;
@@ -453,6 +454,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             message: format!("started with {}", cli.config.display()),
             at_unix: unix_now(),
         })),
+        announce: Arc::new(announce::Announce::new(&cfg)),
     });
     // Connection sync: one record queue per worker, and the socket (bound
     // now, so that a failure stops lbd with a clear message).
@@ -585,6 +587,41 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         }
         _ => None,
     };
+    // BGP announcement: the routes for the speaker, and the speaker's view.
+    let announce_threads = match &cfg.bgp {
+        Some(b) => {
+            let dev = cfg
+                .ports
+                .iter()
+                .find(|p| p.name == b.port)
+                .and_then(|p| p.kernel.as_ref())
+                .map(|k| k.iface.clone())
+                .ok_or_else(|| StartError("bgp.port: the port has no kernel interface".into()))?;
+            let (s1, s2, b) = (shared.clone(), shared.clone(), b.clone());
+            let routes = std::thread::Builder::new()
+                .name("lbd-announce".into())
+                .spawn(move || {
+                    let dp = &s1.dataplane;
+                    announce::run(
+                        &s1.announce,
+                        &b,
+                        dev,
+                        &|| dp.current(),
+                        // VRRP backup: the peer forwards (standby is set
+                        // until the first election with vrrp configured).
+                        &|| !dp.standby.load(Ordering::Relaxed),
+                        &|| dp.stopping(),
+                    )
+                })
+                .map_err(|e| StartError(format!("cannot start the announce thread: {e}")))?;
+            let speaker = std::thread::Builder::new()
+                .name("lbd-birdc".into())
+                .spawn(move || announce::poll_speaker(&s2.announce, &|| s2.dataplane.stopping()))
+                .map_err(|e| StartError(format!("cannot start the birdc thread: {e}")))?;
+            vec![routes, speaker]
+        }
+        None => Vec::new(),
+    };
     let kernel_thread = if taps.is_empty() {
         None
     } else {
@@ -618,6 +655,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             }),
             changes: shared.changes.clone(),
             director: Arc::new(control::live::LiveDirector(shared.clone())),
+            announce: shared.announce.clone(),
         },
         cfg.clone(),
         registry,
@@ -639,13 +677,25 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     let sighup = Arc::new(AtomicBool::new(false));
     {
         // Propagate a termination signal to the workers and control loop.
-        // A VRRP master first resigns (priority 0, so that the backup takes
+        // With BGP, the VIPs are withdrawn first and the workers go on
+        // forwarding `linger_ms` while the routers move the traffic. A
+        // VRRP master then resigns (priority 0, so that the backup takes
         // over at once) while the workers can still send it out.
         let shared = shared.clone();
         let has_vrrp = cfg.vrrp.is_some();
         std::thread::spawn(move || {
             while !shared.stopping() {
                 if terminate.load(Ordering::Relaxed) {
+                    // Read now: `linger_ms` may have changed by a reload.
+                    let bgp = shared.announce.running().bgp.clone();
+                    if let Some(b) = bgp {
+                        info!(
+                            "stopping: withdrawing the VIPs, then forwarding {} ms more",
+                            b.linger_ms
+                        );
+                        let done = announce::withdraw_and_linger(&shared.announce, b.linger_ms);
+                        info!("stopping: {done}");
+                    }
                     if has_vrrp {
                         shared.resigning.store(true, Ordering::Relaxed);
                         for _ in 0..10 {
@@ -694,6 +744,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         let _ = h.join();
     }
     if let Some(h) = sync_thread {
+        let _ = h.join();
+    }
+    for h in announce_threads {
         let _ = h.join();
     }
     let stats = shared.worker_stats();

@@ -7,6 +7,7 @@
 //! configs/lab.ron:23:17: services[1].real_servers[0].weight: weight 70000 is out of range (0 to 65535)
 //! ```
 
+pub mod bgp;
 pub mod error;
 mod facts;
 mod groups;
@@ -16,6 +17,7 @@ pub mod validate;
 
 use std::path::Path;
 
+pub use bgp::BgpConfig;
 pub use error::{ConfigError, Problem};
 pub use types::*;
 pub use validate::{

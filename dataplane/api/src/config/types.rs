@@ -56,6 +56,11 @@ pub struct Config {
     /// None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncConfig>,
+    /// Scale-out: announce the VIPs to the routers by BGP through a
+    /// speaker on this host (BIRD), see [`super::bgp::BgpConfig`]. Default:
+    /// None (nothing announced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<super::bgp::BgpConfig>,
     /// The two-box setup (LVS's two directors that are also real servers):
     /// the MAC addresses of the other director's ports. A frame for a VIP
     /// from one of them was scheduled by that director to this box as a

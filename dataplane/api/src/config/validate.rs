@@ -163,6 +163,7 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     check_tunnel(cfg, &mut v);
     check_vrrp(cfg, &mut v);
     check_sync(cfg, &mut v);
+    super::bgp::check_bgp(cfg, &mut v);
     check_control(cfg, &mut v);
     v
 }
@@ -2203,6 +2204,63 @@ mod tests {
             "vrrp.advert_interval_ms",
             "must be a multiple of 10",
             "advert_interval_ms:",
+        );
+    }
+
+    #[test]
+    fn config_bgp() {
+        let k = with(
+            r#""198.18.0.2/24")"#,
+            r#""198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))"#,
+        );
+        let t = |base: &str, x: &str| {
+            base.replacen("services:", &format!("bgp: Some({x}), services:"), 1)
+        };
+        let good = t(
+            &k,
+            r#"(port: "lan0", table: 100, birdc: Some("/run/bird/bird.ctl"))"#,
+        );
+        assert_eq!(problems(&good), vec![]);
+        let x = parse(&good, "t.ron").unwrap().bgp.unwrap();
+        assert_eq!(
+            (x.linger_ms, x.drain_quiet_ms, x.announce_without_servers),
+            (2000, 1000, false)
+        );
+        one(
+            &t(BASE, r#"(port: "lan0", table: 100)"#),
+            "bgp.port",
+            "port lan0 has no kernel interface",
+            "port: \"lan0\", table",
+        );
+        one(
+            &t(&k, r#"(port: "wan9", table: 100)"#),
+            "bgp.port",
+            "no port named \"wan9\"",
+            "port: \"wan9\"",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", table: 254)"#),
+            "bgp.table",
+            "table 254 is reserved",
+            "table:",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", table: 7, drain_quiet_ms: 5)"#),
+            "bgp.drain_quiet_ms",
+            "drain_quiet_ms 5 is out of range",
+            "drain_quiet_ms:",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", table: 7, linger_ms: 700000)"#),
+            "bgp.linger_ms",
+            "linger_ms 700000 is out of range",
+            "linger_ms:",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", table: 7, birdc: Some("bird.ctl"))"#),
+            "bgp.birdc",
+            "must be an absolute path",
+            "birdc:",
         );
     }
 
