@@ -44,7 +44,11 @@ impl RouteTable {
     /// Remove every route of the table: at start (what an lbd that died
     /// left behind) and at the end.
     pub fn flush(&self) -> Result<(), String> {
-        ip(&["route", "flush", "table", &self.table.to_string()])
+        match ip(&["route", "flush", "table", &self.table.to_string()]) {
+            // A table the kernel has not made yet holds no route.
+            Err(e) if e.contains("does not exist") => Ok(()),
+            other => other,
+        }
     }
 }
 
