@@ -100,14 +100,19 @@ counters! {
     /// SYN-flood defence: half-open (SYN_RECV, never ACKed) connections
     /// evicted to make room for a new one (also counted in `conn_expired`).
     ConnEmbryonicEvicted = "conn_embryonic_evicted",
-    /// SYN-flood defence: packets of services with a consistent-hash
-    /// scheduler (sh, mh) forwarded by the hash without a table entry (the
-    /// table had no room). Also counted in `forwarded_dr` or
-    /// `forwarded_tunnel`.
+    /// Packets of services with a consistent-hash scheduler (sh, mh)
+    /// forwarded by the hash without a table entry: the SYN-flood defence
+    /// when the table had no room, and ECMP mode's mid-flow RSTs. Also
+    /// counted in `forwarded_dr` or `forwarded_tunnel`.
     FwdStateless = "forwarded_stateless",
     /// Segments of unknown TCP connections adopted by a `sloppy_tcp`
     /// service (scheduled as new connections instead of dropped).
     SloppyAdopted = "sloppy_adopted",
+    /// ECMP mode: TCP segments (not SYN, not RST) of connections this
+    /// director did not know — moved here by the routers from another
+    /// director — forwarded by the consistent hash and their connection
+    /// created (also counted in `conn_created`).
+    ConnAdoptedMidflow = "conn_adopted_midflow",
     /// Frames handed to TX that the NIC refused (dropped after retry).
     TxFailed = "tx_failed",
     // --- drops, by reason ---

@@ -7,6 +7,7 @@
 //! configs/lab.ron:23:17: services[1].real_servers[0].weight: weight 70000 is out of range (0 to 65535)
 //! ```
 
+mod ecmp;
 pub mod error;
 mod facts;
 mod groups;

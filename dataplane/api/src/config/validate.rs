@@ -160,6 +160,7 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     check_workers(cfg, &mut v);
     check_tables(cfg, &mut v);
     check_services(cfg, &mut v);
+    super::ecmp::check_ecmp(cfg, &mut v);
     check_tunnel(cfg, &mut v);
     check_vrrp(cfg, &mut v);
     check_sync(cfg, &mut v);
