@@ -398,6 +398,8 @@ pub struct WorkerStats {
     /// Polls that returned packets / returned none (busy ratio).
     pub busy_polls: AtomicU64,
     pub idle_polls: AtomicU64,
+    /// Sleeps between idle polls (`workers.idle_sleep_us`).
+    pub idle_sleeps: AtomicU64,
     /// Connections currently in this worker's table.
     pub conns_live: AtomicU64,
     /// 1 while this worker's SYN-flood defence is engaged, else 0.
@@ -412,6 +414,7 @@ impl WorkerStats {
             services: (0..max_services).map(|_| ServiceStats::default()).collect(),
             busy_polls: AtomicU64::new(0),
             idle_polls: AtomicU64::new(0),
+            idle_sleeps: AtomicU64::new(0),
             conns_live: AtomicU64::new(0),
             flood_engaged: AtomicU64::new(0),
         }

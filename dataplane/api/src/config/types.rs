@@ -391,6 +391,13 @@ pub struct WorkersConfig {
     /// The RSS hash key of every port with more than one queue (see
     /// [`RssKey`]). Default: the driver's own key.
     pub rss_key: RssKey,
+    /// Idle backoff: after a run of empty polls (1024 in a row), a worker
+    /// sleeps this many microseconds (1 to 100000) before each further
+    /// poll, until packets come again. Saves the cores of a quiet
+    /// director at the price of latency for the first packets after a
+    /// quiet spell. None: busy-poll always (DPDK's usual way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_sleep_us: Option<u32>,
 }
 
 impl Default for WorkersConfig {
@@ -400,6 +407,7 @@ impl Default for WorkersConfig {
             burst: 32,
             mbufs: 8191,
             rss_key: RssKey::Default,
+            idle_sleep_us: None,
         }
     }
 }
