@@ -535,6 +535,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         }),
         Cmd::Service(ServiceCmd::Edit {

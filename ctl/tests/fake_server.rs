@@ -97,6 +97,7 @@ fn service_add_sends_the_service() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         })]
     );

@@ -99,6 +99,7 @@ fn seed_001_lines_run_verbatim() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         })]
     );

@@ -978,6 +978,7 @@ impl Conv {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark,
         };
         // keepalived's default method is NAT.

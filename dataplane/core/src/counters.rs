@@ -100,14 +100,19 @@ counters! {
     /// SYN-flood defence: half-open (SYN_RECV, never ACKed) connections
     /// evicted to make room for a new one (also counted in `conn_expired`).
     ConnEmbryonicEvicted = "conn_embryonic_evicted",
-    /// SYN-flood defence: packets of services with a consistent-hash
-    /// scheduler (sh, mh) forwarded by the hash without a table entry (the
-    /// table had no room). Also counted in `forwarded_dr` or
-    /// `forwarded_tunnel`.
+    /// Packets of services with a consistent-hash scheduler (sh, mh)
+    /// forwarded by the hash without a table entry: the SYN-flood defence
+    /// when the table had no room, and ECMP mode's mid-flow RSTs. Also
+    /// counted in `forwarded_dr` or `forwarded_tunnel`.
     FwdStateless = "forwarded_stateless",
     /// Segments of unknown TCP connections adopted by a `sloppy_tcp`
     /// service (scheduled as new connections instead of dropped).
     SloppyAdopted = "sloppy_adopted",
+    /// ECMP mode: TCP segments (not SYN, not RST) of connections this
+    /// director did not know — moved here by the routers from another
+    /// director — forwarded by the consistent hash and their connection
+    /// created (also counted in `conn_created`).
+    ConnAdoptedMidflow = "conn_adopted_midflow",
     /// Frames handed to TX that the NIC refused (dropped after retry).
     TxFailed = "tx_failed",
     // --- drops, by reason ---
@@ -393,6 +398,8 @@ pub struct WorkerStats {
     /// Polls that returned packets / returned none (busy ratio).
     pub busy_polls: AtomicU64,
     pub idle_polls: AtomicU64,
+    /// Sleeps between idle polls (`workers.idle_sleep_us`).
+    pub idle_sleeps: AtomicU64,
     /// Connections currently in this worker's table.
     pub conns_live: AtomicU64,
     /// 1 while this worker's SYN-flood defence is engaged, else 0.
@@ -407,6 +414,7 @@ impl WorkerStats {
             services: (0..max_services).map(|_| ServiceStats::default()).collect(),
             busy_polls: AtomicU64::new(0),
             idle_polls: AtomicU64::new(0),
+            idle_sleeps: AtomicU64::new(0),
             conns_live: AtomicU64::new(0),
             flood_engaged: AtomicU64::new(0),
         }

@@ -22,6 +22,7 @@ mod dataplane;
 mod device;
 mod eal_args;
 mod health;
+mod idle;
 mod kernel;
 mod latency;
 mod metrics;
@@ -509,6 +510,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             dump: h.dump.clone(),
             dataplane: dataplane.clone(),
             burst: cfg.workers.burst as usize,
+            idle: idle::IdleBackoff::new(cfg.workers.idle_sleep_us),
             kernel_budget: cfg
                 .ports
                 .iter()

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod bgp;
+mod ecmp;
 pub mod error;
 mod facts;
 mod groups;

@@ -396,6 +396,13 @@ pub struct WorkersConfig {
     /// The RSS hash key of every port with more than one queue (see
     /// [`RssKey`]). Default: the driver's own key.
     pub rss_key: RssKey,
+    /// Idle backoff: after a run of empty polls (1024 in a row), a worker
+    /// sleeps this many microseconds (1 to 100000) before each further
+    /// poll, until packets come again. Saves the cores of a quiet
+    /// director at the price of latency for the first packets after a
+    /// quiet spell. None: busy-poll always (DPDK's usual way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_sleep_us: Option<u32>,
 }
 
 impl Default for WorkersConfig {
@@ -405,6 +412,7 @@ impl Default for WorkersConfig {
             burst: 32,
             mbufs: 8191,
             rss_key: RssKey::Default,
+            idle_sleep_us: None,
         }
     }
 }
@@ -708,6 +716,16 @@ pub struct ServiceConfig {
     /// possibly on another one, which then resets the connection). Off by
     /// default: it lets mid-flow probes create connections.
     pub sloppy_tcp: bool,
+    /// ECMP mode, for several directors behind routers that spread flows
+    /// over them: a TCP segment that misses the connection table and is
+    /// not a SYN is forwarded by the consistent hash (the real server its
+    /// SYN would have got) instead of dropped, and its connection is
+    /// created (ESTABLISHED; FIN_WAIT for a FIN), so a flow the routers
+    /// move from another director keeps its real server. A mid-flow RST is
+    /// forwarded by the hash without an entry. Needs scheduler `mh`, the
+    /// one whose choice is the same on every director with the same real
+    /// servers. Default: false.
+    pub ecmp: bool,
 }
 
 /// A service as the file spells it: `vip` and `port` are required of an
@@ -735,6 +753,8 @@ struct ServiceText {
     fallback: Option<Fallback>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     sloppy_tcp: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ecmp: bool,
 }
 
 /// An optional field written as its bare value (`vip: "198.18.0.10"`, not
@@ -786,6 +806,7 @@ impl TryFrom<ServiceText> for ServiceConfig {
             health_check: t.health_check,
             fallback: t.fallback,
             sloppy_tcp: t.sloppy_tcp,
+            ecmp: t.ecmp,
         })
     }
 }
@@ -804,6 +825,7 @@ impl From<ServiceConfig> for ServiceText {
             health_check: s.health_check,
             fallback: s.fallback,
             sloppy_tcp: s.sloppy_tcp,
+            ecmp: s.ecmp,
         }
     }
 }

@@ -28,6 +28,9 @@ pub const MAX_TIMEOUT_SECS: u32 = 24 * 24 * 3600;
 pub const MAX_QUEUES_PER_PORT: u16 = 16;
 /// Largest receive burst.
 pub const MAX_BURST: u16 = 64;
+/// Longest sleep between idle polls (100 ms): beyond it, the first packet
+/// after a quiet spell waits longer than any RX ring could hold traffic.
+pub const MAX_IDLE_SLEEP_US: u32 = 100_000;
 /// Smallest mbuf pool.
 pub const MIN_MBUFS: u32 = 1023;
 /// Lcore numbers accepted in `eal.cores` are below this.
@@ -160,6 +163,7 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     check_workers(cfg, &mut v);
     check_tables(cfg, &mut v);
     check_services(cfg, &mut v);
+    super::ecmp::check_ecmp(cfg, &mut v);
     check_tunnel(cfg, &mut v);
     check_vrrp(cfg, &mut v);
     check_sync(cfg, &mut v);
@@ -577,6 +581,17 @@ fn check_workers(cfg: &Config, v: &mut Vec<Problem>) {
             "workers.mbufs",
             format!("mbufs {} is too small (at least {MIN_MBUFS})", w.mbufs),
         ));
+    }
+    if let Some(us) = w.idle_sleep_us {
+        if !(1..=MAX_IDLE_SLEEP_US).contains(&us) {
+            v.push(Problem::new(
+                "workers.idle_sleep_us",
+                format!(
+                    "idle_sleep_us {us} is out of range (1 to {MAX_IDLE_SLEEP_US} µs; None \
+                     busy-polls always)"
+                ),
+            ));
+        }
     }
     if let RssKey::Custom(text) = &w.rss_key {
         if RssKey::custom_bytes(text).is_none() {
@@ -1273,6 +1288,24 @@ mod tests {
     ],
 )
 "#;
+
+    #[test]
+    fn config_idle_sleep_range() {
+        let text = |v: &str| {
+            with(
+                "eal: (cores: \"0-1\"),",
+                &format!("eal: (cores: \"0-1\"), workers: (idle_sleep_us: {v}),"),
+            )
+        };
+        assert!(problems(&text("None")).is_empty());
+        assert!(problems(&text("Some(50)")).is_empty());
+        for bad in ["Some(0)", "Some(100001)"] {
+            let p = problems(&text(bad));
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+            assert_eq!(p[0].field, "workers.idle_sleep_us");
+            assert_eq!(p[0].line, Some(2), "{p:?}");
+        }
+    }
 
     /// `BASE` with one replacement, which must apply.
     fn with(from: &str, to: &str) -> String {

@@ -134,6 +134,9 @@ pub struct Service {
     pub persistence: Option<Persistence>,
     /// Adopt mid-flow TCP segments of unknown connections (`sloppy_tcp`).
     pub sloppy_tcp: bool,
+    /// ECMP mode (`services[].ecmp`, validated to schedule by mh): adopt
+    /// mid-flow TCP segments of unknown connections by the consistent hash.
+    pub ecmp: bool,
     /// The scheduler maps a client to a real server by a hash (sh, mh), so
     /// a packet can be forwarded right without state (the SYN-flood
     /// defence's stateless fallback).
@@ -402,6 +405,7 @@ impl Snapshot {
                 persistence: s.persistence,
                 // A group's UDP members have no mid-flow segments to adopt.
                 sloppy_tcp: s.sloppy_tcp && (s.is_group() || s.protocol == Protocol::Tcp),
+                ecmp: s.ecmp && s.scheduler == Scheduler::Mh,
                 consistent_hash: matches!(s.scheduler, Scheduler::Sh | Scheduler::Mh),
             });
         }
@@ -789,6 +793,7 @@ mod tests {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         });
         let b = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();

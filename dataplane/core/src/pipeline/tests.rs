@@ -17,6 +17,7 @@ mod arp_ping;
 mod burst;
 mod down_server;
 mod dr;
+mod ecmp;
 mod flood;
 mod fuzz;
 mod health;
