@@ -232,3 +232,66 @@ pub fn withdraw_and_linger(ann: &Announce, linger_ms: u32) -> String {
         format!("VIP routes not all withdrawn within 5 s; lingered {linger_ms} ms")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lbcore::neigh::NeighTable;
+    use lbcore::pipeline::snapshot::{RsHealth, MAX_NEIGHBOURS};
+    use lbcore::pipeline::Registry;
+    use lbcore::wire::MacAddr;
+
+    const CONFIG: &str = r#"(
+        ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24")],
+        services: [
+            (vip: "198.18.100.1", port: 80, real_servers: [(address: "198.18.0.11", weight: 0)]),
+            (vip: "198.18.100.1", port: 443, real_servers: [(address: "198.18.0.12")]),
+            (vip: "198.18.100.2", port: 80, real_servers: [(address: "198.18.0.13")]),
+            (vip: "198.18.100.3", port: 80, real_servers: []),
+            (fwmark: Some(7), real_servers: [(address: "198.18.0.14")]),
+        ],
+        fwmarks: [(mark: 7, match: [(vip: "198.18.100.4", ports: 80)])],
+    )"#;
+
+    fn live(v: &[VipInput], vip: &str) -> bool {
+        let vip: std::net::Ipv4Addr = vip.parse().unwrap();
+        v.iter()
+            .find(|x| x.vip == vip)
+            .expect("VIP listed")
+            .live_servers
+    }
+
+    #[test]
+    fn a_vip_is_live_when_one_of_its_services_has_a_server_in_service() {
+        let cfg = lbcore::config::parse(CONFIG, "t").unwrap();
+        let neigh = NeighTable::new(MAX_NEIGHBOURS);
+        let mut snap = Snapshot::build(
+            &cfg,
+            &[MacAddr([2, 0, 0, 0, 0, 2])],
+            &mut Registry::default(),
+            &neigh,
+            1,
+        )
+        .unwrap();
+        // 198.18.0.13 failed its health check.
+        snap.apply_health(|_, r| {
+            if r.addr == std::net::Ipv4Addr::new(198, 18, 0, 13) {
+                RsHealth::Down {
+                    quiesce: false,
+                    expire: false,
+                }
+            } else {
+                RsHealth::Up
+            }
+        });
+        let v = vip_inputs(&cfg, &snap);
+        assert_eq!(v.len(), 4, "each VIP once: {v:?}");
+        assert!(
+            live(&v, "198.18.100.1"),
+            "port 443 has a server (80's is quiesced)"
+        );
+        assert!(!live(&v, "198.18.100.2"), "its only server is down");
+        assert!(!live(&v, "198.18.100.3"), "no real server");
+        assert!(live(&v, "198.18.100.4"), "a service group's VIP");
+    }
+}
