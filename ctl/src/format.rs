@@ -535,7 +535,14 @@ pub fn status(st: &StatusInfo) -> String {
 /// speaker's BGP sessions.
 fn announce(out: &mut String, a: &lb_api::protocol::AnnounceInfo) {
     let drained = if a.drained { " (director drained)" } else { "" };
-    push_line(out, &format!("bgp: speaker {}{drained}", a.speaker.state));
+    let errors = match a.route_errors {
+        0 => String::new(),
+        n => format!(", {n} failed route changes (see the log)"),
+    };
+    push_line(
+        out,
+        &format!("bgp: speaker {}{drained}{errors}", a.speaker.state),
+    );
     for s in &a.speaker.sessions {
         push_line(
             out,
@@ -726,7 +733,7 @@ mod tests {
     fn status_shows_announcements_and_sessions() {
         use lb_api::protocol::{AnnounceInfo, BgpSession, SpeakerInfo, VipAnnouncement};
         let mut st = sample_status();
-        st.announce = Some(AnnounceInfo {
+        st.announce = Some(Box::new(AnnounceInfo {
             drained: true,
             vips: vec![VipAnnouncement {
                 vip: "198.18.100.1".parse().unwrap(),
@@ -741,7 +748,8 @@ mod tests {
                     info: "Established".into(),
                 }],
             },
-        });
+            route_errors: 0,
+        }));
         let text = status(&st);
         assert!(
             text.contains(

@@ -381,9 +381,10 @@ pub struct StatusInfo {
     /// The VRRP instance, when configured.
     #[serde(default)]
     pub vrrp: Option<VrrpInfo>,
-    /// BGP announcement of the VIPs, when `bgp` is configured.
+    /// BGP announcement of the VIPs, when `bgp` is configured (boxed: a
+    /// response stays small).
     #[serde(default)]
-    pub announce: Option<AnnounceInfo>,
+    pub announce: Option<Box<AnnounceInfo>>,
 }
 
 /// What the director announces by BGP, and the speaker's sessions
@@ -394,6 +395,9 @@ pub struct AnnounceInfo {
     pub drained: bool,
     pub vips: Vec<VipAnnouncement>,
     pub speaker: SpeakerInfo,
+    /// Route changes (`ip route`) that failed since start; each is retried.
+    #[serde(default)]
+    pub route_errors: u64,
 }
 
 /// One VIP's announcement.

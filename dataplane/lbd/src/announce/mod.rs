@@ -15,7 +15,7 @@ pub mod drain;
 pub mod machine;
 pub mod routes;
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +41,8 @@ pub struct Announce {
     pub stopping: AtomicBool,
     /// Set by the announce thread once stopping and nothing is announced.
     pub withdrawn: AtomicBool,
+    /// Route changes that failed (each is retried).
+    route_errors: AtomicU64,
     /// The running configuration (the control plane replaces it at each
     /// change): which VIPs, their services, the `bgp` settings.
     running: Mutex<Arc<Config>>,
@@ -55,6 +57,7 @@ impl Announce {
             drained: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             withdrawn: AtomicBool::new(false),
+            route_errors: AtomicU64::new(0),
             running: Mutex::new(Arc::new(cfg.clone())),
             vips: Mutex::new(Vec::new()),
             speaker: Mutex::new(SpeakerInfo {
@@ -88,6 +91,7 @@ impl Announce {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
+            route_errors: self.route_errors.load(Relaxed),
         })
     }
 }
@@ -155,7 +159,10 @@ pub fn run(
             let r = table.apply(a);
             match &r {
                 Ok(()) => info!("announce: {a:?}"),
-                Err(e) => warn!("announce: {a:?} failed: {e}"),
+                Err(e) => {
+                    ann.route_errors.fetch_add(1, Relaxed);
+                    warn!("announce: {a:?} failed (retried): {e}");
+                }
             }
             m.applied(a, r);
         }

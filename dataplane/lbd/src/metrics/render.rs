@@ -194,6 +194,14 @@ fn announce(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     drained
         .with_label_values(&[] as &[&str])
         .set(if a.drained { 1.0 } else { 0.0 });
+    let errors = b.counter(
+        "lbd_bgp_route_errors_total",
+        "Changes of the announce table (ip route) that failed since start; each is retried.",
+        &[],
+    )?;
+    errors
+        .with_label_values(&[] as &[&str])
+        .inc_by(a.route_errors);
     let speaker = b.gauge(
         "lbd_bgp_speaker_reachable",
         "1 when the BGP speaker's control socket (bgp.birdc) answered the last query, 0 otherwise.",
@@ -971,6 +979,7 @@ mod tests {
                             info: "Established".into(),
                         }],
                     },
+                    route_errors: 3,
                 }),
                 health: vec![HealthSample {
                     service: "tcp/198.18.0.100:80".into(),
@@ -1180,6 +1189,7 @@ mod tests {
             1.0
         );
         assert_eq!(p.get("lbd_bgp_drained", &[]), 0.0);
+        assert_eq!(p.get("lbd_bgp_route_errors_total", &[]), 3.0);
         assert_eq!(p.get("lbd_bgp_speaker_reachable", &[]), 1.0);
         assert_eq!(
             p.get(
