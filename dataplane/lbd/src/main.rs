@@ -63,11 +63,14 @@ use crate::snapshot_cell::SnapshotCell;
 /// Reads FILE (RON), takes over the DPDK ports it names, answers ARP and ping
 /// for its VIPs and own addresses, and forwards connections to real servers
 /// by direct routing, IPIP tunnel or NAT. It health-checks real servers
-/// (with a fallback server), shares the VIPs with a peer director by VRRP,
-/// and gives the host a kernel interface on each port that asks for one.
+/// (with a fallback server), shares the VIPs with a peer director by VRRP
+/// or announces them by BGP through BIRD (`bgp`: active-active directors
+/// behind ECMP), and gives the host a kernel interface on each port that
+/// asks for one.
 /// lbctl changes it live over the control socket; SIGHUP re-reads FILE;
-/// /metrics serves Prometheus. Stop it with SIGINT or SIGTERM; it prints its
-/// final counters on the way out (on stderr if stdout is closed).
+/// /metrics serves Prometheus. Stop it with SIGINT or SIGTERM (with `bgp`,
+/// it first withdraws the VIPs and forwards `bgp.linger_ms` more); it
+/// prints its final counters on the way out (on stderr if stdout is closed).
 ///
 /// Exit status: 0 after a clean stop (or a passing --check), 1 when lbd
 /// could not start, 2 when the configuration is invalid or asks for what

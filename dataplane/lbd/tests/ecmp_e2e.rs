@@ -8,8 +8,10 @@
 //!
 //! 1. spread: new connections from many clients reach all three directors;
 //! 2. graceful drain (`lbctl director drain`) of one director under 240
-//!    open keep-alive connections: they keep their real servers, and the
-//!    drained director gets no new flows; then `resume`;
+//!    open keep-alive connections, while new connections keep coming: the
+//!    drain waits until they stop reaching it, the open connections keep
+//!    their real servers, and the drained director gets no new flows; then
+//!    `resume`;
 //! 3. kill -9 of a director: the router drops it (BFD), measured; the open
 //!    connections keep their real servers;
 //! 4. the director comes back: announced again, spread again, connections
@@ -274,7 +276,8 @@ fn three_directors_spread_drain_die_and_return() {
         opened, KEEPALIVE_CONNS,
         "every keep-alive connection opened"
     );
-    let on_dir1 = flows(&lab, 1);
+    // The drain runs while new connections keep coming.
+    clients.send(&format!("new {NEW_CONNS}"));
     let t0 = Instant::now();
     let (code, out, err) = lab.lbctl_in(&role(1), &["director", "drain", "--wait", "30"]);
     println!(
@@ -283,6 +286,14 @@ fn three_directors_spread_drain_die_and_return() {
     );
     assert_eq!(code, 0, "drain: the traffic moved\n{out}\n{err}");
     assert!(out.contains("drained: traffic moved"), "{out}");
+    let during = clients.answers();
+    let answered = during.iter().filter(|a| a.is_some()).count();
+    println!("drain: {answered} of {NEW_CONNS} new connections made during the drain answered");
+    assert_eq!(
+        answered, NEW_CONNS,
+        "drain: new connections during the drain answered"
+    );
+    let on_dir1 = flows(&lab, 1);
     wait("director 1 out of the router's FIB", 30, || {
         !next_hops(&lab).contains(&lab.env["LAB_DIR1_IP"])
     });
