@@ -15,7 +15,9 @@
 //! 3. kill -9 of a director: the router drops it (BFD), measured; the open
 //!    connections keep their real servers;
 //! 4. the director comes back: announced again, spread again, connections
-//!    survive again.
+//!    survive again;
+//! 5. a director without a live real server (all quiesced there) withdraws
+//!    the VIP, and announces it again when they are back.
 //!
 //! Every wait is for a condition (BGP Established, next hops in the
 //! router's FIB, a drain's report), bounded.
@@ -350,6 +352,30 @@ fn three_directors_spread_drain_die_and_return() {
     );
     spread(&lab, &mut clients, "return");
     still_same(&mut clients, &first, "return");
+
+    // 5. No live real server on director 3 (both quiesced there): it
+    //    withdraws; with its servers back, it announces again.
+    let weights = |w: &str| {
+        for rs in ["198.18.0.11", "198.18.0.12"] {
+            let (code, out, err) = lab.lbctl_in(
+                &role(3),
+                &["real", "edit", &format!("{ECMP_VIP}:80"), rs, "--weight", w],
+            );
+            assert_eq!(code, 0, "real edit: {out}{err}");
+        }
+    };
+    weights("0");
+    wait("director 3 out of the router's FIB", 30, || {
+        !next_hops(&lab).contains(&lab.env["LAB_DIR3_IP"])
+    });
+    let text = lab.lbctl_in(&role(3), &["status"]).1;
+    assert!(text.contains("withdrawn no live real server"), "{text}");
+    println!("no live real server: director 3 withdrew the VIP");
+    weights("1");
+    wait("director 3 back in the router's FIB", 30, || {
+        next_hops(&lab).len() == DIRECTORS
+    });
+    still_same(&mut clients, &first, "servers back on director 3");
 
     // Stop: each withdraws first, lingers, then stops cleanly.
     drop(clients);
