@@ -110,7 +110,9 @@ pub fn parse_prefix6(s: &str) -> Result<u8, String> {
 /// prefix length (default 128), as ipvsadm's `-M` is for IPv6 services.
 pub fn persistence(timeout: u32, vip: IpAddr, mask: Option<&str>) -> Result<Persistence, String> {
     Ok(match vip {
-        IpAddr::V4(_) => Persistence::v4(timeout, mask.map(parse_netmask).transpose()?.unwrap_or(32)),
+        IpAddr::V4(_) => {
+            Persistence::v4(timeout, mask.map(parse_netmask).transpose()?.unwrap_or(32))
+        }
         IpAddr::V6(_) => Persistence {
             timeout,
             netmask: 32,
@@ -222,7 +224,9 @@ mod tests {
             parse_ip("[2001:db8::1]").unwrap(),
             "2001:db8::1".parse::<IpAddr>().unwrap()
         );
-        assert!(parse_ip("198.18.0.1:80").unwrap_err().contains("has a port"));
+        assert!(parse_ip("198.18.0.1:80")
+            .unwrap_err()
+            .contains("has a port"));
         assert_eq!(parse_prefix6("64"), Ok(64));
         assert!(parse_prefix6("129").is_err());
         let v6: IpAddr = "2001:db8::100".parse().unwrap();
@@ -234,7 +238,9 @@ mod tests {
             persistence(60, v4, Some("255.255.255.0")).unwrap(),
             Persistence::v4(60, 24)
         );
-        assert!(persistence(60, v4, Some("64")).unwrap_err().contains("out of range"));
+        assert!(persistence(60, v4, Some("64"))
+            .unwrap_err()
+            .contains("out of range"));
     }
 
     #[test]

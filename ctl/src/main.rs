@@ -303,7 +303,9 @@ impl PersistArg {
         self.persistent
             .map(|timeout| args::persistence(timeout, vip, self.netmask.as_deref()))
             .transpose()
-            .map_err(|e| CtlError::Usage(format!("-M {}: {e}", self.netmask.as_deref().unwrap_or(""))))
+            .map_err(|e| {
+                CtlError::Usage(format!("-M {}: {e}", self.netmask.as_deref().unwrap_or("")))
+            })
     }
 }
 

@@ -178,23 +178,51 @@ fn ipv6_addresses_in_brackets_everywhere() {
         }
         other => panic!("{other:?}"),
     }
-    let e = to_request(&parse(&["service", "add", "[2001:db8::100]:80", "-p", "-M", "255.255.255.0"]).cmd)
-        .unwrap_err();
+    let e = to_request(
+        &parse(&[
+            "service",
+            "add",
+            "[2001:db8::100]:80",
+            "-p",
+            "-M",
+            "255.255.255.0",
+        ])
+        .cmd,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("IPv6 prefix length"), "{e}");
-    match req(&["real", "add", "[2001:db8::100]:80", "[2001:db8::10]:80", "-w", "2"]) {
+    match req(&[
+        "real",
+        "add",
+        "[2001:db8::100]:80",
+        "[2001:db8::10]:80",
+        "-w",
+        "2",
+    ]) {
         Request::AddReal { service, real } => {
             assert_eq!(service, v6);
-            assert_eq!((real.address, real.port, real.weight), (ip("2001:db8::10"), Some(80), 2));
+            assert_eq!(
+                (real.address, real.port, real.weight),
+                (ip("2001:db8::10"), Some(80), 2)
+            );
         }
         other => panic!("{other:?}"),
     }
     match req(&["real", "del", "[2001:db8::100]:80", "2001:db8::10"]) {
-        Request::DeleteReal { service, address, .. } => {
+        Request::DeleteReal {
+            service, address, ..
+        } => {
             assert_eq!((service, address), (v6, ip("2001:db8::10")));
         }
         other => panic!("{other:?}"),
     }
-    match req(&["conns", "--vip", "2001:db8::100", "--client", "[2001:db8::1]"]) {
+    match req(&[
+        "conns",
+        "--vip",
+        "2001:db8::100",
+        "--client",
+        "[2001:db8::1]",
+    ]) {
         Request::Conns { filter, .. } => {
             assert_eq!(filter.vip, Some(ip("2001:db8::100")));
             assert_eq!(filter.client, Some(ip("2001:db8::1")));

@@ -230,9 +230,7 @@ fn save_prints_ipvsadm_save_rules_and_restore_applies_them_at_once() {
     // The same configuration, the real servers in ipvsadm's sorted order
     // (as `ipvsadm-save | ipvsadm-restore` leaves IPVS).
     let mut want = parse_ron(&cfg);
-    want.services[0]
-        .real_servers
-        .sort_by_key(|r| r.address);
+    want.services[0].real_servers.sort_by_key(|r| r.address);
     assert_eq!(parse_ron(ron), want);
 
     // A failing line changes nothing: lbd never gets a restore.
@@ -376,9 +374,7 @@ fn fwmark_services_are_service_groups() {
         panic!("{got:?}")
     };
     let mut want = parse_ron(&cfg);
-    want.services[1]
-        .real_servers
-        .sort_by_key(|r| r.address);
+    want.services[1].real_servers.sort_by_key(|r| r.address);
     assert_eq!(parse_ron(ron), want);
     // And saved again: the same rules.
     let fake = Fake::start(vec![ok(Response::Config(ron.clone()))]);

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use lb_api::addr::SockAddr;
 use lb_api::config::{
-    CheckKind, Fallback, Forward, FwmarkConfig, GroupMatch, HealthCheck, OnFailure,
-    PortRange, Protocol, RealServerConfig, Scheduler, ServiceConfig, VrrpConfig,
+    CheckKind, Fallback, Forward, FwmarkConfig, GroupMatch, HealthCheck, OnFailure, PortRange,
+    Protocol, RealServerConfig, Scheduler, ServiceConfig, VrrpConfig,
 };
 use lb_api::protocol::TimeoutEdit;
 
@@ -813,33 +813,28 @@ impl Conv {
                 }
                 t
             }
-            Some(ip) => {
-                match ip.parse::<IpAddr>() {
-                    Ok(a) => {
-                        let port = match vs.arg(1) {
-                            None => 0,
-                            Some(p) => match p.parse::<u16>() {
-                                Ok(p) => p,
-                                Err(_) => {
-                                    self.note(
-                                        vs,
-                                        format!("`{what}`: `{p}` is not a port: not converted"),
-                                    );
-                                    return;
-                                }
-                            },
-                        };
-                        vec![(a, port)]
-                    }
-                    Err(_) => {
-                        self.note(
-                            vs,
-                            format!("`{what}`: not an IP address: not converted"),
-                        );
-                        return;
-                    }
+            Some(ip) => match ip.parse::<IpAddr>() {
+                Ok(a) => {
+                    let port = match vs.arg(1) {
+                        None => 0,
+                        Some(p) => match p.parse::<u16>() {
+                            Ok(p) => p,
+                            Err(_) => {
+                                self.note(
+                                    vs,
+                                    format!("`{what}`: `{p}` is not a port: not converted"),
+                                );
+                                return;
+                            }
+                        },
+                    };
+                    vec![(a, port)]
                 }
-            }
+                Err(_) => {
+                    self.note(vs, format!("`{what}`: not an IP address: not converted"));
+                    return;
+                }
+            },
             None => {
                 self.note(vs, "virtual_server without an address: not converted");
                 return;

@@ -389,12 +389,9 @@ fn choose_port<'a>(ports: &'a [PortConfig], imp: &Imported) -> Option<&'a PortCo
         .find(|p| vips.iter().any(|v| p.on_subnet(*v)))
         .or_else(|| {
             ports.iter().find(|p| {
-                imp.services.iter().any(|s| {
-                    s.config
-                        .real_servers
-                        .iter()
-                        .any(|r| p.on_subnet(r.address))
-                })
+                imp.services
+                    .iter()
+                    .any(|s| s.config.real_servers.iter().any(|r| p.on_subnet(r.address)))
             })
         })
         .or_else(|| ports.first())
@@ -471,9 +468,11 @@ fn ipv6_notes(
 ) {
     for s in services {
         let c = &s.config;
-        let marked = c
-            .fwmark
-            .is_some_and(|m| fwmarks.iter().any(|f| f.mark == m && f.matches.iter().any(|g| g.vip.is_ipv6())));
+        let marked = c.fwmark.is_some_and(|m| {
+            fwmarks
+                .iter()
+                .any(|f| f.mark == m && f.matches.iter().any(|g| g.vip.is_ipv6()))
+        });
         let v6 = (!c.is_group() && c.vip.is_ipv6())
             || marked
             || c.real_servers.iter().any(|r| r.address.is_ipv6())

@@ -415,10 +415,7 @@ fn keepalived_grammar_corpus() {
             real("198.18.0.12", 1, Forward::Dr)
         ]
     );
-    assert_eq!(
-        web.persistence,
-        Some(Persistence::v4(600, 24))
-    );
+    assert_eq!(web.persistence, Some(Persistence::v4(600, 24)));
     assert_eq!(
         web.fallback,
         Some(Fallback {
@@ -517,7 +514,10 @@ fn keepalived_grammar_corpus() {
     );
     assert_eq!(v.own_address, Some(ip4("198.18.0.2")));
     let sync = imp.sync.as_ref().unwrap();
-    assert_eq!((sync.peer, sync.port), (Some(ip4("198.18.0.3")), Some(8850)));
+    assert_eq!(
+        (sync.peer, sync.port),
+        (Some(ip4("198.18.0.3")), Some(8850))
+    );
     assert_eq!(
         imp.timeouts,
         Some(TimeoutEdit {
@@ -698,10 +698,7 @@ fn ldirectord_corpus() {
     assert_eq!(web.real_servers.len(), 2);
     assert_eq!(web.real_servers[0].weight, 5);
     assert_eq!(web.scheduler, Scheduler::Wlc);
-    assert_eq!(
-        web.persistence,
-        Some(Persistence::v4(600, 24))
-    );
+    assert_eq!(web.persistence, Some(Persistence::v4(600, 24)));
     let hc = web.health_check.as_ref().unwrap();
     assert_eq!(
         hc.check,
@@ -844,10 +841,7 @@ fn ipvsadm_save_corpus() {
     let svcs: Vec<&ServiceConfig> = imp.services.iter().map(|s| &s.config).collect();
     assert_eq!(svcs.len(), 5);
     assert_eq!(svcs[0].real_servers.len(), 2);
-    assert_eq!(
-        svcs[1].persistence,
-        Some(Persistence::v4(600, 24))
-    );
+    assert_eq!(svcs[1].persistence, Some(Persistence::v4(600, 24)));
     assert_eq!(svcs[1].real_servers[0].weight, 3);
     assert_eq!(svcs[1].real_servers[0].forward, Forward::Tunnel);
     assert_eq!(
@@ -1007,7 +1001,11 @@ fn keepalived_ipv6_servers_convert_and_are_noted() {
     has_note(&r.notes, "v6.conf", 1, "does not forward IPv6 yet");
     reads_back(&r);
     let e = lb_api::config::parse(&lb_api::config::to_ron_string(&r.config), "out").unwrap_err();
-    assert!(e.to_string().contains("IPv6 services are not forwarded yet"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("IPv6 services are not forwarded yet"),
+        "{e}"
+    );
 }
 
 /// ldirectord's bracketed `virtual=[...]:PORT` and `real=[...]:PORT`.

@@ -567,7 +567,10 @@ mod tests {
         // The default prefix (128) shows no mask.
         s.persistence = Some(Persistence::v4(300, 32));
         let text = table(None, &[s], &spec(Columns::Plain), None);
-        assert!(text.contains("TCP  [2001:db8::100]:80 rr persistent 300\n"), "{text}");
+        assert!(
+            text.contains("TCP  [2001:db8::100]:80 rr persistent 300\n"),
+            "{text}"
+        );
     }
 
     #[test]

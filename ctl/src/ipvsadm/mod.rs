@@ -1090,9 +1090,8 @@ pub fn parse_host_port(
     let s = s.trim();
     let illegal = || usage(format!("illegal {what} address[:port] specified: `{s}`"));
     let (address, port) = if s.starts_with('[') || s.matches(':').count() > 1 {
-        lb_api::addr::split_endpoint(s).map_err(|e| {
-            usage(format!("illegal {what} address[:port] specified: {e}"))
-        })?
+        lb_api::addr::split_endpoint(s)
+            .map_err(|e| usage(format!("illegal {what} address[:port] specified: {e}")))?
     } else {
         let (host, port) = match s.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),

@@ -208,14 +208,7 @@ fn forward_flag(f: Forward) -> &'static str {
 /// ipvsadm's sort order of services: firewall mark (services without one
 /// first), protocol (TCP before UDP), address, port.
 pub fn service_order(a: &ServiceKey, b: &ServiceKey) -> std::cmp::Ordering {
-    let order = |k: &ServiceKey| {
-        (
-            k.fwmark.unwrap_or(0),
-            k.protocol.ip_proto(),
-            k.vip,
-            k.port,
-        )
-    };
+    let order = |k: &ServiceKey| (k.fwmark.unwrap_or(0), k.protocol.ip_proto(), k.vip, k.port);
     order(a).cmp(&order(b))
 }
 

@@ -92,7 +92,10 @@ fn ipv6_addresses_in_brackets() {
         ("-A -t 2001:db8::100:80x", "in brackets"),
         ("-A -t [198.18.0.1]:80", "not an IP address"),
         ("-A -t [2001:db8::100]:80 -p -M 129", "0 to 128"),
-        ("-A -t [2001:db8::100]:80 -p -M 255.255.255.0", "IPv6 prefix length"),
+        (
+            "-A -t [2001:db8::100]:80 -p -M 255.255.255.0",
+            "IPv6 prefix length",
+        ),
     ] {
         let e = err(line).to_string();
         assert!(e.contains(says), "{line}: {e}");

@@ -143,7 +143,10 @@ mod tests {
 
     #[test]
     fn displays_like_ipvsadm() {
-        assert_eq!(SockAddr(ip("198.18.0.100"), 80).to_string(), "198.18.0.100:80");
+        assert_eq!(
+            SockAddr(ip("198.18.0.100"), 80).to_string(),
+            "198.18.0.100:80"
+        );
         assert_eq!(
             SockAddr(ip("2001:db8::100"), 80).to_string(),
             "[2001:db8::100]:80"
@@ -162,7 +165,10 @@ mod tests {
             parse_endpoint("198.18.0.100:80"),
             Ok((ip("198.18.0.100"), Some(80)))
         );
-        assert_eq!(parse_endpoint(" 198.18.0.100 "), Ok((ip("198.18.0.100"), None)));
+        assert_eq!(
+            parse_endpoint(" 198.18.0.100 "),
+            Ok((ip("198.18.0.100"), None))
+        );
         assert_eq!(
             parse_endpoint("[2001:db8::100]:80"),
             Ok((ip("2001:db8::100"), Some(80)))
@@ -171,7 +177,10 @@ mod tests {
             parse_endpoint("[2001:db8::100]"),
             Ok((ip("2001:db8::100"), None))
         );
-        assert_eq!(parse_endpoint("2001:db8::10"), Ok((ip("2001:db8::10"), None)));
+        assert_eq!(
+            parse_endpoint("2001:db8::10"),
+            Ok((ip("2001:db8::10"), None))
+        );
         assert_eq!(parse_endpoint("[::1]:0"), Ok((ip("::1"), Some(0))));
     }
 

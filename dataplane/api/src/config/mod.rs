@@ -261,7 +261,11 @@ mod tests {
         let s = &cfg.services[0];
         assert_eq!(
             (s.vip, s.port, s.protocol),
-            (IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)), 80, Protocol::Tcp)
+            (
+                IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)),
+                80,
+                Protocol::Tcp
+            )
         );
         assert_eq!(s.scheduler, Scheduler::Rr);
         let rs: Vec<_> = s

@@ -897,9 +897,7 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                                 p.name, p.address
                             ),
                         ));
-                    } else if !cfg.ports.is_empty()
-                        && !cfg.ports.iter().any(|p| p.on_subnet(ip))
-                    {
+                    } else if !cfg.ports.is_empty() && !cfg.ports.iter().any(|p| p.on_subnet(ip)) {
                         let why = if rs.forward == Forward::Tunnel {
                             "tunnel real servers must be on a directly connected segment for \
                              now (lbd has no gateways or routes yet)"
@@ -2399,7 +2397,10 @@ mod tests {
         #[test]
         fn config_ipv6_real_server_and_fallback_are_refused() {
             one(
-                &with(r#"(address: "198.18.0.12")"#, r#"(address: "2001:db8::12")"#),
+                &with(
+                    r#"(address: "198.18.0.12")"#,
+                    r#"(address: "2001:db8::12")"#,
+                ),
                 "services[0].real_servers[1].address",
                 "IPv6 real servers are not forwarded yet",
                 r#"address: "2001:db8::12""#,
@@ -2476,7 +2477,12 @@ mod tests {
                 "scheduler: Rr, persistence: Some((timeout: 60, prefix: Some(129))),",
                 1,
             );
-            has(&v6, "services[0].persistence.prefix", "out of range (0 to 128)", "prefix:");
+            has(
+                &v6,
+                "services[0].persistence.prefix",
+                "out of range (0 to 128)",
+                "prefix:",
+            );
             let cfg: Config = ron::from_str(&v6.replace("129", "64")).unwrap();
             let p = cfg.services[0].persistence.unwrap();
             assert_eq!(p.client_prefix(cfg.services[0].vip), 64);
@@ -2493,7 +2499,10 @@ mod tests {
             let out = crate::config::to_ron_string(&cfg);
             assert!(out.contains("netmask: 24"), "{out}");
             assert!(!out.contains("address6"), "{out}");
-            assert!(!out.lines().any(|l| l.trim_start().starts_with("prefix:")), "{out}");
+            assert!(
+                !out.lines().any(|l| l.trim_start().starts_with("prefix:")),
+                "{out}"
+            );
         }
     }
 }

@@ -205,7 +205,11 @@ mod tests {
     fn ipv4_frames_are_unchanged_by_ip_addr() {
         let old_request = r#"{"version":1,"request":{"DeleteReal":{"service":{"protocol":"Tcp","vip":"198.18.0.100","port":80},"address":"198.18.0.11","mode":"Drain"}}}"#;
         let f: RequestFrame = decode(old_request.as_bytes()).unwrap();
-        let key = ServiceKey::addr(Protocol::Tcp, std::net::Ipv4Addr::new(198, 18, 0, 100).into(), 80);
+        let key = ServiceKey::addr(
+            Protocol::Tcp,
+            std::net::Ipv4Addr::new(198, 18, 0, 100).into(),
+            80,
+        );
         assert_eq!(
             f.request,
             Request::DeleteReal {
@@ -232,7 +236,11 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_travel_as_text() {
-        let key = ServiceKey::addr(Protocol::Udp, "2001:db8::100".parse::<std::net::IpAddr>().unwrap(), 53);
+        let key = ServiceKey::addr(
+            Protocol::Udp,
+            "2001:db8::100".parse::<std::net::IpAddr>().unwrap(),
+            53,
+        );
         let f = RequestFrame {
             version: PROTOCOL_VERSION,
             request: Request::EditReal {

@@ -201,7 +201,10 @@ pub fn list(
         Some(IpAddr::V4(a)) => Some(u32::from(a)),
         _ => None,
     };
-    if [filter.client, filter.vip].iter().any(|a| a.is_some_and(|a| a.is_ipv6())) {
+    if [filter.client, filter.vip]
+        .iter()
+        .any(|a| a.is_some_and(|a| a.is_ipv6()))
+    {
         rs_ids = Some(Vec::new());
     }
     let raw = RawFilter {

@@ -248,7 +248,8 @@ impl HealthBook {
                 info!(
                     "health: real server {} of {svc} is UP after {} good check(s): {}",
                     SockAddr(*addr, *port),
-                    t.ok_streak, t.last
+                    t.ok_streak,
+                    t.last
                 );
             } else {
                 warn!(

@@ -113,11 +113,7 @@ pub fn edit_real(
     Ok(())
 }
 
-pub fn delete_real(
-    c: &mut Config,
-    service: &ServiceKey,
-    address: IpAddr,
-) -> Result<(), ApiError> {
+pub fn delete_real(c: &mut Config, service: &ServiceKey, address: IpAddr) -> Result<(), ApiError> {
     find_real(c, service, address)?;
     find_service(c, service)?
         .real_servers
