@@ -820,6 +820,47 @@ TCP 04:59  NONE        198.18.0.0:0       198.18.0.100:80    198.18.0.11:80
     }
 
     #[test]
+    fn ipv6_is_bracketed_in_lists_and_conns() {
+        let v6 = ServiceInfo {
+            members: Vec::new(),
+            key: ServiceKey::addr(Protocol::Tcp, "2001:db8::100".parse().unwrap(), 80),
+            scheduler: Scheduler::Rr,
+            persistence: Some(Persistence {
+                timeout: 300,
+                netmask: 32,
+                prefix: Some(64),
+            }),
+            counters: Counters::default(),
+            rates: Rates::default(),
+            reals: vec![real("2001:db8::10", 1, 0, 0)],
+        };
+        let text = services(None, &[v6], ListMode::Plain, false);
+        assert!(
+            text.contains("TCP  [2001:db8::100]:80 rr persistent 300 mask 64\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  -> [2001:db8::10]:80            Route   1"),
+            "{text}"
+        );
+        let mut c = conn("ESTABLISHED", 899_999, Some("2001:db8::10"));
+        c.client = "2001:db8::1".parse().unwrap();
+        c.vip = "2001:db8::100".parse().unwrap();
+        let list = ConnList {
+            conns: vec![c],
+            total: 1,
+            truncated: false,
+        };
+        assert!(
+            conns(&list).ends_with(
+                "TCP 14:59  ESTABLISHED [2001:db8::1]:51234 [2001:db8::100]:80 [2001:db8::10]:80\n"
+            ),
+            "{}",
+            conns(&list)
+        );
+    }
+
+    #[test]
     fn timeouts_show_ipvsadm_order() {
         let text = timeouts(&Timeouts::default());
         assert!(text.starts_with("Timeout (tcp tcpfin udp): 900 120 300\n"));
