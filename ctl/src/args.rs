@@ -2,35 +2,35 @@
 //! names and durations. Each returns a message clap shows after
 //! "invalid value '...' for '<ARG>':", so the messages say what was expected.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use lb_api::config::Scheduler;
+use lb_api::addr::{split_endpoint, EndpointError};
+use lb_api::config::{Persistence, Scheduler};
 
-/// A service address as written on the command line: `VIP:PORT`.
+/// A service address as written on the command line: `VIP:PORT`, or
+/// `[VIP6]:PORT` for IPv6 (ipvsadm's bracket syntax).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceAddr {
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     pub port: u16,
 }
 
-/// A real server address: `RIP` or `RIP:PORT`.
+/// A real server address: `RIP`, `RIP:PORT`, `[RIP6]` or `[RIP6]:PORT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RealAddr {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: Option<u16>,
 }
 
-fn parse_ip(s: &str, what: &str) -> Result<Ipv4Addr, String> {
-    if s.is_empty() {
-        return Err(format!("the {what} address is missing"));
-    }
-    s.parse().map_err(|_| {
-        if s.contains(':') || s.starts_with('[') {
-            format!("`{s}` is not an IPv4 address (lbd serves IPv4 only)")
-        } else {
-            format!("`{s}` is not an IPv4 address (expected e.g. 198.18.0.100)")
-        }
+/// `ADDRESS[:PORT]` split, with messages that name what was expected.
+fn split<'a>(s: &'a str, what: &str, example: &str) -> Result<(IpAddr, Option<&'a str>), String> {
+    split_endpoint(s).map_err(|e| match e {
+        EndpointError::MissingAddress => format!("the {what} address is missing"),
+        EndpointError::NotAnAddress(a) => format!(
+            "`{a}` is not an IP address (expected e.g. {example}, or [2001:db8::100] for IPv6)"
+        ),
+        other => other.to_string(),
     })
 }
 
@@ -44,18 +44,25 @@ fn parse_port(s: &str) -> Result<u16, String> {
     }
 }
 
-/// Parses `VIP:PORT`, e.g. `198.18.0.100:80`. The port is required, as in
-/// `ipvsadm -t VIP:PORT`; port 0 is a service on all ports (which needs
-/// persistence, `-p`).
+/// Parses `VIP:PORT`, e.g. `198.18.0.100:80` or `[2001:db8::100]:80`. The
+/// port is required, as in `ipvsadm -t VIP:PORT`; port 0 is a service on
+/// all ports (which needs persistence, `-p`).
 pub fn parse_service_addr(s: &str) -> Result<ServiceAddr, String> {
     let s = s.trim();
-    let Some((ip, port)) = s.rsplit_once(':') else {
+    let (vip, port) = split(s, "virtual", "198.18.0.100:80")?;
+    if port.is_none() && vip.is_ipv6() && !s.starts_with('[') {
         return Err(format!(
-            "`{s}` has no port: write VIP:PORT, e.g. 198.18.0.100:80 (VIP:0 for all ports)"
+            "`{s}`: write an IPv6 VIP and its port with brackets, e.g. [2001:db8::100]:80"
+        ));
+    }
+    let Some(port) = port else {
+        return Err(format!(
+            "`{s}` has no port: write VIP:PORT, e.g. 198.18.0.100:80 or [2001:db8::100]:80 \
+             (VIP:0 for all ports)"
         ));
     };
     Ok(ServiceAddr {
-        vip: parse_ip(ip, "virtual")?,
+        vip,
         port: if port.trim() == "0" {
             0
         } else {
@@ -87,31 +94,56 @@ pub fn parse_netmask(s: &str) -> Result<u8, String> {
     Ok(m.leading_ones() as u8)
 }
 
-/// Parses `RIP` or `RIP:PORT`. Without a port the real server uses the
-/// service's port (which direct routing requires anyway).
-pub fn parse_real_addr(s: &str) -> Result<RealAddr, String> {
-    let s = s.trim();
-    match s.rsplit_once(':') {
-        Some((ip, port)) => Ok(RealAddr {
-            address: parse_ip(ip, "real server")?,
-            port: Some(parse_port(port)?),
-        }),
-        None => Ok(RealAddr {
-            address: parse_ip(s, "real server")?,
-            port: None,
-        }),
+/// Parses an IPv6 persistence prefix length (0 to 128).
+pub fn parse_prefix6(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<u8>() {
+        Ok(n) if n <= 128 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not an IPv6 prefix length (0 to 128; an IPv6 service's -M is a prefix \
+             length, as in ipvsadm)"
+        )),
     }
 }
 
-/// Parses a bare IPv4 address (filters, `real edit`, `real del`).
-pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
-    parse_ip(s.trim(), "IPv4")
+/// Persistence for a service on `vip` (`-p TIMEOUT [-M MASK]`): for IPv4,
+/// `MASK` is a prefix length or a dotted mask (default 32); for IPv6 a
+/// prefix length (default 128), as ipvsadm's `-M` is for IPv6 services.
+pub fn persistence(timeout: u32, vip: IpAddr, mask: Option<&str>) -> Result<Persistence, String> {
+    Ok(match vip {
+        IpAddr::V4(_) => {
+            Persistence::v4(timeout, mask.map(parse_netmask).transpose()?.unwrap_or(32))
+        }
+        IpAddr::V6(_) => Persistence {
+            timeout,
+            netmask: 32,
+            prefix: mask.map(parse_prefix6).transpose()?,
+        },
+    })
+}
+
+/// Parses `RIP` or `RIP:PORT` (`[RIP6]:PORT` for IPv6). Without a port the
+/// real server uses the service's port (which direct routing requires
+/// anyway).
+pub fn parse_real_addr(s: &str) -> Result<RealAddr, String> {
+    let (address, port) = split(s.trim(), "real server", "198.18.0.11")?;
+    Ok(RealAddr {
+        address,
+        port: port.map(parse_port).transpose()?,
+    })
+}
+
+/// Parses a bare address, IPv4 or IPv6, brackets allowed (filters).
+pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    match split(s.trim(), "IP", "198.18.0.100")? {
+        (ip, None) => Ok(ip),
+        (_, Some(_)) => Err(format!("`{}` has a port: give the address alone", s.trim())),
+    }
 }
 
 /// A real server given to `real edit`/`real del`: the address, optionally
 /// with a port, which must then be checked against the service's port by
 /// lbd. The protocol identifies real servers by address alone.
-pub fn parse_real_ip(s: &str) -> Result<Ipv4Addr, String> {
+pub fn parse_real_ip(s: &str) -> Result<IpAddr, String> {
     parse_real_addr(s).map(|r| r.address)
 }
 
@@ -158,10 +190,13 @@ mod tests {
             ("198.18.0.100:", "port is missing"),
             ("198.18.0.100:65536", "out of range"),
             ("198.18.0.100:http", "not a port number"),
-            ("198.18.0.300:80", "not an IPv4 address"),
+            ("198.18.0.300:80", "not an IP address"),
             (":80", "address is missing"),
-            ("[::1]:80", "IPv4 only"),
-            ("vip:80", "not an IPv4 address"),
+            ("vip:80", "not an IP address"),
+            ("[2001:db8::100]", "has no port"),
+            ("[2001:db8::100:80", "needs its `]`"),
+            ("2001:db8::100:80", "with brackets"),
+            ("[2001:db8::100]:0x50", "not a port number"),
         ] {
             let e = parse_service_addr(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
@@ -169,10 +204,50 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_in_brackets_as_ipvsadm_takes_it() {
+        assert_eq!(
+            parse_service_addr("[2001:db8::100]:80").unwrap(),
+            ServiceAddr {
+                vip: "2001:db8::100".parse().unwrap(),
+                port: 80
+            }
+        );
+        let r = parse_real_addr("[2001:db8::10]:8080").unwrap();
+        assert_eq!(
+            (r.address, r.port),
+            ("2001:db8::10".parse().unwrap(), Some(8080))
+        );
+        // Without a port, brackets are optional.
+        assert_eq!(parse_real_addr("2001:db8::10").unwrap().port, None);
+        assert_eq!(parse_real_addr("[2001:db8::10]").unwrap().port, None);
+        assert_eq!(
+            parse_ip("[2001:db8::1]").unwrap(),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
+        assert!(parse_ip("198.18.0.1:80")
+            .unwrap_err()
+            .contains("has a port"));
+        assert_eq!(parse_prefix6("64"), Ok(64));
+        assert!(parse_prefix6("129").is_err());
+        let v6: IpAddr = "2001:db8::100".parse().unwrap();
+        let v4: IpAddr = "198.18.0.100".parse().unwrap();
+        assert_eq!(persistence(60, v6, Some("64")).unwrap().prefix, Some(64));
+        assert_eq!(persistence(60, v6, None).unwrap().prefix, None);
+        assert!(persistence(60, v6, Some("255.255.255.0")).is_err());
+        assert_eq!(
+            persistence(60, v4, Some("255.255.255.0")).unwrap(),
+            Persistence::v4(60, 24)
+        );
+        assert!(persistence(60, v4, Some("64"))
+            .unwrap_err()
+            .contains("out of range"));
+    }
+
+    #[test]
     fn real_addresses() {
         let r = parse_real_addr("198.18.0.11").unwrap();
         assert_eq!(r.port, None);
-        assert_eq!(r.address, "198.18.0.11".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(r.address, "198.18.0.11".parse::<IpAddr>().unwrap());
         assert_eq!(
             parse_real_addr("198.18.0.11:8080").unwrap().port,
             Some(8080)
@@ -182,9 +257,9 @@ mod tests {
         assert!(parse_real_addr("").is_err());
         assert_eq!(
             parse_real_ip("198.18.0.11:80").unwrap(),
-            "198.18.0.11".parse::<Ipv4Addr>().unwrap()
+            "198.18.0.11".parse::<IpAddr>().unwrap()
         );
-        assert!(parse_ipv4("1.2.3").is_err());
+        assert!(parse_ip("1.2.3").is_err());
     }
 
     #[test]

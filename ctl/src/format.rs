@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use lb_api::addr::{Bracketed, SockAddr};
 use lb_api::config::{Protocol, Timeouts};
 use lb_api::protocol::{ConnInfo, ConnList, RealInfo, ServiceInfo, StatusInfo};
 
@@ -108,10 +109,9 @@ pub fn services(
         let name = match s.key.fwmark {
             Some(m) => format!("FWM  {m}"),
             None => format!(
-                "{}  {}:{}",
+                "{}  {}",
                 proto_upper(s.key.protocol),
-                s.key.vip,
-                s.key.port
+                SockAddr(s.key.vip, s.key.port)
             ),
         };
         match mode {
@@ -162,7 +162,7 @@ fn members(m: &[lb_api::config::GroupMatch]) -> String {
                 lb_api::config::Protocol::Tcp => "tcp",
                 lb_api::config::Protocol::Udp => "udp",
             };
-            format!("{}:{}/{p}", m.vip, m.ports)
+            format!("{}:{}/{p}", Bracketed(m.vip), m.ports)
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -175,8 +175,8 @@ fn flags(s: &ServiceInfo) -> String {
         return String::new();
     };
     let mut f = format!(" persistent {}", p.timeout);
-    if p.netmask < 32 {
-        let _ = write!(f, " mask {}", std::net::Ipv4Addr::from(p.mask()));
+    if let Some(m) = crate::ipvsadm::rules::mask_text(&p, s.key.vip) {
+        let _ = write!(f, " mask {m}");
     }
     f
 }
@@ -194,7 +194,7 @@ fn rates(v: &[f64], exact: bool) -> String {
 }
 
 fn real_line(r: &RealInfo, mode: ListMode, exact: bool) -> String {
-    let addr = format!("{}:{}", r.address, r.port);
+    let addr = SockAddr(r.address, r.port).to_string();
     let mut line = match mode {
         ListMode::Plain => format!(
             "  -> {:<28} {:<7} {:<6} {:<10} {:<10}",
@@ -263,7 +263,7 @@ pub fn conns(list: &ConnList) -> String {
 
 fn conn_line(c: &ConnInfo) -> String {
     let dest = match c.real {
-        Some(ip) => format!("{ip}:{}", c.real_port),
+        Some(ip) => SockAddr(ip, c.real_port).to_string(),
         None => "-".to_string(),
     };
     format!(
@@ -271,8 +271,8 @@ fn conn_line(c: &ConnInfo) -> String {
         proto_upper(c.protocol),
         mmss(c.expires_ms),
         c.state,
-        format!("{}:{}", c.client, c.client_port),
-        format!("{}:{}", c.vip, c.vport),
+        SockAddr(c.client, c.client_port),
+        SockAddr(c.vip, c.vport),
         dest
     )
 }
@@ -630,10 +630,7 @@ mod tests {
                 members: Vec::new(),
                 key: ServiceKey::addr(Protocol::Tcp, "198.18.0.100".parse().unwrap(), 80),
                 scheduler: Scheduler::Rr,
-                persistence: Some(Persistence {
-                    timeout: 300,
-                    netmask: 24,
-                }),
+                persistence: Some(Persistence::v4(300, 24)),
                 counters: Counters {
                     conns: 1240,
                     packets_in: 100_000_000,
@@ -648,10 +645,7 @@ mod tests {
                 members: Vec::new(),
                 key: ServiceKey::addr(Protocol::Udp, "198.18.0.101".parse().unwrap(), 53),
                 scheduler: Scheduler::Wlc,
-                persistence: Some(Persistence {
-                    timeout: 60,
-                    netmask: 32,
-                }),
+                persistence: Some(Persistence::v4(60, 32)),
                 counters: Counters::default(),
                 rates: Rates::default(),
                 reals: vec![],
@@ -937,6 +931,47 @@ TCP 04:59  NONE        198.18.0.0:0       198.18.0.100:80    198.18.0.11:80
             "(1 of 52000 connections shown; use --limit)"
         );
         assert_eq!(mmss(6_000_000), "100:00");
+    }
+
+    #[test]
+    fn ipv6_is_bracketed_in_lists_and_conns() {
+        let v6 = ServiceInfo {
+            members: Vec::new(),
+            key: ServiceKey::addr(Protocol::Tcp, "2001:db8::100".parse().unwrap(), 80),
+            scheduler: Scheduler::Rr,
+            persistence: Some(Persistence {
+                timeout: 300,
+                netmask: 32,
+                prefix: Some(64),
+            }),
+            counters: Counters::default(),
+            rates: Rates::default(),
+            reals: vec![real("2001:db8::10", 1, 0, 0)],
+        };
+        let text = services(None, &[v6], ListMode::Plain, false);
+        assert!(
+            text.contains("TCP  [2001:db8::100]:80 rr persistent 300 mask 64\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  -> [2001:db8::10]:80            Route   1"),
+            "{text}"
+        );
+        let mut c = conn("ESTABLISHED", 899_999, Some("2001:db8::10"));
+        c.client = "2001:db8::1".parse().unwrap();
+        c.vip = "2001:db8::100".parse().unwrap();
+        let list = ConnList {
+            conns: vec![c],
+            total: 1,
+            truncated: false,
+        };
+        assert!(
+            conns(&list).ends_with(
+                "TCP 14:59  ESTABLISHED [2001:db8::1]:51234 [2001:db8::100]:80 [2001:db8::10]:80\n"
+            ),
+            "{}",
+            conns(&list)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod ipvsadm;
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -51,6 +51,10 @@ Every change is applied atomically and written to lbd's configuration file.
 `completions` work without lbd.
 
 Read commands print ipvsadm-style tables, or JSON with --json.
+
+Addresses: VIP:PORT and RIP[:PORT] as 198.18.0.100:80, or IPv6 in brackets
+as ipvsadm writes it, [2001:db8::100]:80. lbd refuses IPv6 services and real
+servers for now (its dataplane forwards IPv4 only).
 
 Coming from LVS: `lbctl ipvsadm ARGS` takes ipvsadm's own command line
 (also when lbctl is installed as `ipvsadm`, `ipvsadm-save` or
@@ -269,7 +273,7 @@ pub enum Cmd {
 }
 
 /// `-p [TIMEOUT]` / `-M NETMASK`: persistence, as ipvsadm takes it.
-#[derive(Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersistArg {
     /// Persistent service (ipvsadm -p): a client keeps its real server,
     /// across connections, until TIMEOUT seconds (default 300) after its
@@ -285,23 +289,27 @@ pub struct PersistArg {
     persistent: Option<u32>,
     /// With -p: clients in the same network share their real server
     /// (ipvsadm -M): a prefix length (24) or a mask (255.255.255.0).
-    /// Default 32: each client address on its own.
+    /// Default 32: each client address on its own. For an IPv6 service, a
+    /// prefix length from 0 to 128 (default 128), as in ipvsadm.
     #[arg(
         long = "netmask",
         short = 'M',
         value_name = "NETMASK",
-        value_parser = args::parse_netmask,
         requires = "persistent"
     )]
-    netmask: Option<u8>,
+    netmask: Option<String>,
 }
 
 impl PersistArg {
-    fn persistence(self) -> Option<Persistence> {
-        self.persistent.map(|timeout| Persistence {
-            timeout,
-            netmask: self.netmask.unwrap_or(32),
-        })
+    /// The persistence asked for a service on `vip` (whose family says
+    /// what `-M` means).
+    fn persistence(&self, vip: IpAddr) -> Result<Option<Persistence>, CtlError> {
+        self.persistent
+            .map(|timeout| args::persistence(timeout, vip, self.netmask.as_deref()))
+            .transpose()
+            .map_err(|e| {
+                CtlError::Usage(format!("-M {}: {e}", self.netmask.as_deref().unwrap_or("")))
+            })
     }
 }
 
@@ -309,7 +317,8 @@ impl PersistArg {
 pub enum ServiceCmd {
     /// Add a virtual service with no real servers (ipvsadm -A).
     Add {
-        /// VIP:PORT, e.g. 198.18.0.100:80; VIP:0 serves every port (needs -p).
+        /// VIP:PORT, e.g. 198.18.0.100:80 ([2001:db8::100]:80 for IPv6); VIP:0
+        /// serves every port (needs -p).
         #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
         service: ServiceAddr,
         #[command(flatten)]
@@ -393,7 +402,7 @@ pub enum RealCmd {
         service: ServiceAddr,
         /// The real server's address.
         #[arg(value_parser = args::parse_real_ip, value_name = "RIP[:PORT]")]
-        real: Ipv4Addr,
+        real: IpAddr,
         /// New weight; 0 quiesces it (existing connections continue).
         #[arg(long, short = 'w', value_name = "N")]
         weight: Option<u32>,
@@ -425,7 +434,7 @@ pub enum RealCmd {
         #[arg(value_parser = args::parse_service_addr, value_name = "VIP:PORT")]
         service: ServiceAddr,
         #[arg(value_parser = args::parse_real_ip, value_name = "RIP[:PORT]")]
-        real: Ipv4Addr,
+        real: IpAddr,
         /// Set its weight to 0 and remove it once its last connection ends,
         /// instead of now (which drops its connections).
         #[arg(long)]
@@ -438,17 +447,17 @@ pub enum RealCmd {
 #[derive(Args, Debug)]
 pub struct ConnsArgs {
     /// Only connections from this client address.
-    #[arg(long, value_parser = args::parse_ipv4, value_name = "IP")]
-    client: Option<Ipv4Addr>,
+    #[arg(long, value_parser = args::parse_ip, value_name = "IP")]
+    client: Option<IpAddr>,
     /// Only connections to this virtual address.
-    #[arg(long, value_parser = args::parse_ipv4, value_name = "IP")]
-    vip: Option<Ipv4Addr>,
+    #[arg(long, value_parser = args::parse_ip, value_name = "IP")]
+    vip: Option<IpAddr>,
     /// Only connections to this virtual port.
     #[arg(long, value_name = "PORT")]
     vport: Option<u16>,
     /// Only connections forwarded to this real server.
-    #[arg(long, value_parser = args::parse_ipv4, value_name = "IP")]
-    real: Option<Ipv4Addr>,
+    #[arg(long, value_parser = args::parse_ip, value_name = "IP")]
+    real: Option<IpAddr>,
     /// Only connections in this state (ESTABLISHED, SYN_RECV, FIN_WAIT, ...).
     #[arg(long, value_name = "STATE")]
     state: Option<String>,
@@ -531,7 +540,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             protocol: proto.protocol(),
             scheduler: scheduler.unwrap_or_default(),
             real_servers: vec![],
-            persistence: persist.persistence(),
+            persistence: persist.persistence(service.vip)?,
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
@@ -548,7 +557,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             key: key(*service, *proto),
             edit: ServiceEdit {
                 scheduler: *scheduler,
-                persistence: match persist.persistence() {
+                persistence: match persist.persistence(service.vip)? {
                     Some(p) => Some(PersistenceChange::Set(p)),
                     None => no_persistent.then_some(PersistenceChange::Off),
                 },

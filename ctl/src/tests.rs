@@ -33,7 +33,7 @@ fn refused(args: &[&str]) -> (ClapKind, String) {
     }
 }
 
-fn ip(s: &str) -> Ipv4Addr {
+fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
@@ -163,8 +163,78 @@ fn service_add_persistent() {
     assert_eq!(kind, ClapKind::MissingRequiredArgument);
     let (_, msg) = refused(&with(&["-p", "0"]));
     assert!(msg.contains("0"), "{msg}");
-    let (_, msg) = refused(&with(&["-p", "-M", "40"]));
-    assert!(msg.contains("out of range"), "{msg}");
+    // -M's meaning depends on the VIP's family, known once both are read.
+    let e = to_request(&parse(&with(&["-p", "-M", "40"])).cmd).unwrap_err();
+    assert!(e.to_string().contains("out of range (0 to 32)"), "{e}");
+    assert!(matches!(e, CtlError::Usage(_)), "{e:?}");
+}
+
+#[test]
+fn ipv6_addresses_in_brackets_everywhere() {
+    let v6 = tcp_key("2001:db8::100", 80);
+    match req(&["service", "add", "[2001:db8::100]:80", "-p", "-M", "64"]) {
+        Request::AddService(s) => {
+            assert_eq!((s.vip, s.port), (ip("2001:db8::100"), 80));
+            let p = s.persistence.unwrap();
+            assert_eq!((p.timeout, p.prefix), (300, Some(64)));
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = to_request(
+        &parse(&[
+            "service",
+            "add",
+            "[2001:db8::100]:80",
+            "-p",
+            "-M",
+            "255.255.255.0",
+        ])
+        .cmd,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("IPv6 prefix length"), "{e}");
+    match req(&[
+        "real",
+        "add",
+        "[2001:db8::100]:80",
+        "[2001:db8::10]:80",
+        "-w",
+        "2",
+    ]) {
+        Request::AddReal { service, real } => {
+            assert_eq!(service, v6);
+            assert_eq!(
+                (real.address, real.port, real.weight),
+                (ip("2001:db8::10"), Some(80), 2)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match req(&["real", "del", "[2001:db8::100]:80", "2001:db8::10"]) {
+        Request::DeleteReal {
+            service, address, ..
+        } => {
+            assert_eq!((service, address), (v6, ip("2001:db8::10")));
+        }
+        other => panic!("{other:?}"),
+    }
+    match req(&[
+        "conns",
+        "--vip",
+        "2001:db8::100",
+        "--client",
+        "[2001:db8::1]",
+    ]) {
+        Request::Conns { filter, .. } => {
+            assert_eq!(filter.vip, Some(ip("2001:db8::100")));
+            assert_eq!(filter.client, Some(ip("2001:db8::1")));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, msg) = refused(&["service", "add", "2001:db8::100:80"]);
+    assert!(msg.contains("brackets"), "{msg}");
+    let (_, msg) = refused(&["service", "add", "[2001:db8::100:80"]);
+    assert!(msg.contains("needs its `]`"), "{msg}");
 }
 
 #[test]
@@ -185,10 +255,7 @@ fn service_edit_persistence() {
         ]),
         ServiceEdit {
             scheduler: None,
-            persistence: Some(PersistenceChange::Set(Persistence {
-                timeout: 120,
-                netmask: 24
-            })),
+            persistence: Some(PersistenceChange::Set(Persistence::v4(120, 24))),
         }
     );
     assert_eq!(
@@ -221,7 +288,7 @@ fn service_add_refuses_bad_input() {
     assert_eq!(kind, ClapKind::ValueValidation);
     assert!(msg.contains("has no port"), "{msg}");
     let (_, msg) = refused(&["service", "add", "198.18.0.256:80"]);
-    assert!(msg.contains("not an IPv4 address"), "{msg}");
+    assert!(msg.contains("not an IP address"), "{msg}");
     let (_, msg) = refused(&["service", "add", "198.18.0.100:99999"]);
     assert!(msg.contains("out of range"), "{msg}");
     let (kind, msg) = refused(&["service", "add", "198.18.0.100:80", "-s", "dh"]);
@@ -277,7 +344,7 @@ fn service_edit_and_del() {
     let (kind, _) = refused(&["service", "del"]);
     assert_eq!(kind, ClapKind::MissingRequiredArgument);
     let (_, msg) = refused(&["service", "del", "x:80"]);
-    assert!(msg.contains("not an IPv4 address"), "{msg}");
+    assert!(msg.contains("not an IP address"), "{msg}");
 }
 
 #[test]
@@ -328,7 +395,7 @@ fn real_add_refuses_bad_input() {
     let (kind, _) = refused(&["real", "add", "198.18.0.100:80"]);
     assert_eq!(kind, ClapKind::MissingRequiredArgument);
     let (_, msg) = refused(&["real", "add", "198.18.0.100:80", "rs1"]);
-    assert!(msg.contains("not an IPv4 address"), "{msg}");
+    assert!(msg.contains("not an IP address"), "{msg}");
     let (_, msg) = refused(&["real", "add", "198.18.0.100:80", "198.18.0.11:0"]);
     assert!(msg.contains("port 0"), "{msg}");
     let (kind, _) = refused(&[
@@ -489,7 +556,7 @@ fn conns() {
         other => panic!("{other:?}"),
     }
     let (_, msg) = refused(&["conns", "--client", "client1"]);
-    assert!(msg.contains("not an IPv4 address"), "{msg}");
+    assert!(msg.contains("not an IP address"), "{msg}");
     let (kind, _) = refused(&["conns", "--vport", "65536"]);
     assert_eq!(kind, ClapKind::ValueValidation);
     let (kind, _) = refused(&["conns", "--limit", "-5"]);

@@ -232,9 +232,7 @@ fn save_prints_ipvsadm_save_rules_and_restore_applies_them_at_once() {
     // The same configuration, the real servers in ipvsadm's sorted order
     // (as `ipvsadm-save | ipvsadm-restore` leaves IPVS).
     let mut want = parse_ron(&cfg);
-    want.services[0]
-        .real_servers
-        .sort_by_key(|r| u32::from(r.address));
+    want.services[0].real_servers.sort_by_key(|r| r.address);
     assert_eq!(parse_ron(ron), want);
 
     // A failing line changes nothing: lbd never gets a restore.
@@ -378,9 +376,7 @@ fn fwmark_services_are_service_groups() {
         panic!("{got:?}")
     };
     let mut want = parse_ron(&cfg);
-    want.services[1]
-        .real_servers
-        .sort_by_key(|r| u32::from(r.address));
+    want.services[1].real_servers.sort_by_key(|r| r.address);
     assert_eq!(parse_ron(ron), want);
     // And saved again: the same rules.
     let fake = Fake::start(vec![ok(Response::Config(ron.clone()))]);
@@ -680,4 +676,77 @@ fn import_apply_keeps_the_running_ports_vrrp_and_sync() {
     );
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let _ = fake.requests();
+}
+
+/// ipvsadm's bracket syntax for IPv6 goes to lbd as IPv6 addresses, and
+/// IPv6 services and connections are listed as ipvsadm lists them.
+#[test]
+fn ipv6_with_ipvsadms_brackets() {
+    let fake = Fake::start(vec![ok(Response::Applied { generation: 2 })]);
+    let out = lbctl(
+        &fake.socket,
+        &[
+            "ipvsadm",
+            "-a",
+            "-t",
+            "[2001:db8::100]:80",
+            "-r",
+            "[2001:db8::10]:80",
+            "-g",
+            "-w",
+            "2",
+        ],
+        "",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        fake.requests(),
+        [Request::AddReal {
+            service: key("2001:db8::100", 80),
+            real: RealServerConfig {
+                address: "2001:db8::10".parse().unwrap(),
+                // The service's port, as for IPv4: left to it.
+                port: None,
+                weight: 2,
+                forward: Forward::Dr,
+                health_check: None,
+            },
+        }]
+    );
+
+    // A bracket left open: a usage error naming it, before connecting (a
+    // socket nobody listens on would exit 7).
+    let dir = TempDir::new();
+    let out = lbctl(
+        &dir.0.join("none.sock"),
+        &["ipvsadm", "-A", "-t", "[2001:db8::100:80"],
+        "",
+    );
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    assert!(stderr(&out).contains("needs its `]`"), "{}", stderr(&out));
+
+    let svc = ServiceInfo {
+        members: Vec::new(),
+        key: key("2001:db8::100", 80),
+        scheduler: Scheduler::Rr,
+        persistence: None,
+        counters: Counters::default(),
+        rates: Rates::default(),
+        reals: vec![real_dr("2001:db8::10")],
+    };
+    let fake = Fake::start(vec![
+        ok(Response::Status(status())),
+        ok(Response::Services(vec![svc])),
+        ok(Response::Config(running_192())),
+    ]);
+    let out = lbctl(&fake.socket, &["ipvsadm", "-Ln"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "IP Virtual Server version 1.2.1 (size=65536)\n\
+         Prot LocalAddress:Port Scheduler Flags\n  \
+         -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+         TCP  [2001:db8::100]:80 rr\n  \
+         -> [2001:db8::10]:80            Route   1      0          0         \n"
+    );
 }

@@ -16,12 +16,13 @@
 //! converted, or is converted differently, becomes a [`Note`].
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
+use lb_api::addr::SockAddr;
 use lb_api::config::{
-    CheckKind, Fallback, Forward, FwmarkConfig, GroupMatch, HealthCheck, OnFailure, Persistence,
-    PortRange, Protocol, RealServerConfig, Scheduler, ServiceConfig, VrrpConfig,
+    CheckKind, Fallback, Forward, FwmarkConfig, GroupMatch, HealthCheck, OnFailure, PortRange,
+    Protocol, RealServerConfig, Scheduler, ServiceConfig, VrrpConfig,
 };
 use lb_api::protocol::TimeoutEdit;
 
@@ -484,7 +485,7 @@ impl Timing {
 /// An entry of a virtual_server_group.
 #[derive(Debug, Clone)]
 enum GroupEntry {
-    Addr(Ipv4Addr, u16),
+    Addr(IpAddr, u16),
     Fwmark(String),
 }
 
@@ -525,8 +526,16 @@ fn addr_prefix(s: &str) -> Option<(Ipv4Addr, Option<u8>)> {
     }
 }
 
-/// `A.B.C.D`, `A.B.C.D-E`, `A.B.C.D-A.B.C.E` or `A.B.C.D/N` (group ranges).
-fn addr_range(s: &str) -> Option<Vec<Ipv4Addr>> {
+/// `A.B.C.D`, `A.B.C.D-E`, `A.B.C.D-A.B.C.E` or `A.B.C.D/N` (group
+/// ranges), or one IPv6 address.
+fn addr_range(s: &str) -> Option<Vec<IpAddr>> {
+    if let Ok(v6) = s.parse::<std::net::Ipv6Addr>() {
+        return Some(vec![v6.into()]);
+    }
+    addr_range_v4(s).map(|v| v.into_iter().map(IpAddr::V4).collect())
+}
+
+fn addr_range_v4(s: &str) -> Option<Vec<Ipv4Addr>> {
     if let Some((a, p)) = s.split_once('/') {
         let a: Ipv4Addr = a.parse().ok()?;
         let p: u32 = p.parse().ok().filter(|p| *p <= 32)?;
@@ -756,8 +765,8 @@ impl Conv {
                 None => self.note(
                     n,
                     format!(
-                        "virtual_server_group {name}: `{}` is not an IPv4 address or range (lbd \
-                         serves IPv4 only): not converted",
+                        "virtual_server_group {name}: `{}` is not an address or an IPv4 range: \
+                         not converted",
                         n.text()
                     ),
                 ),
@@ -774,7 +783,7 @@ impl Conv {
             .iter()
             .filter(|n| n.key == "real_server")
             .count();
-        let targets: Vec<(Ipv4Addr, u16)> = match vs.arg(0) {
+        let targets: Vec<(IpAddr, u16)> = match vs.arg(0) {
             Some("fwmark") => {
                 self.fwmark_service(vs, &what, reals);
                 return;
@@ -804,33 +813,28 @@ impl Conv {
                 }
                 t
             }
-            Some(ip) => {
-                match ip.parse::<Ipv4Addr>() {
-                    Ok(a) => {
-                        let port = match vs.arg(1) {
-                            None => 0,
-                            Some(p) => match p.parse::<u16>() {
-                                Ok(p) => p,
-                                Err(_) => {
-                                    self.note(
-                                        vs,
-                                        format!("`{what}`: `{p}` is not a port: not converted"),
-                                    );
-                                    return;
-                                }
-                            },
-                        };
-                        vec![(a, port)]
-                    }
-                    Err(_) => {
-                        self.note(
-                        vs,
-                        format!("`{what}`: not an IPv4 address (lbd serves IPv4 only): not converted"),
-                    );
-                        return;
-                    }
+            Some(ip) => match ip.parse::<IpAddr>() {
+                Ok(a) => {
+                    let port = match vs.arg(1) {
+                        None => 0,
+                        Some(p) => match p.parse::<u16>() {
+                            Ok(p) => p,
+                            Err(_) => {
+                                self.note(
+                                    vs,
+                                    format!("`{what}`: `{p}` is not a port: not converted"),
+                                );
+                                return;
+                            }
+                        },
+                    };
+                    vec![(a, port)]
                 }
-            }
+                Err(_) => {
+                    self.note(vs, format!("`{what}`: not an IP address: not converted"));
+                    return;
+                }
+            },
             None => {
                 self.note(vs, "virtual_server without an address: not converted");
                 return;
@@ -845,7 +849,7 @@ impl Conv {
                     config: svc,
                     origin: vs.loc.clone(),
                     what: if vs.arg(0) == Some("group") {
-                        format!("{what} ({vip}:{port})")
+                        format!("{what} ({})", SockAddr(vip, port))
                     } else {
                         what.clone()
                     },
@@ -879,7 +883,7 @@ impl Conv {
             );
             return;
         };
-        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         let Some(mut svc) = self.service_body(vs, unspecified, 0, Some(mark), what) else {
             return;
         };
@@ -907,7 +911,7 @@ impl Conv {
             .iter()
             .flat_map(|&vip| {
                 ports.iter().map(move |&p| GroupMatch {
-                    vip,
+                    vip: vip.into(),
                     protocol,
                     ports: PortRange::one(p),
                 })
@@ -963,7 +967,7 @@ impl Conv {
     fn service_body(
         &mut self,
         vs: &Node,
-        vip: Ipv4Addr,
+        vip: IpAddr,
         port: u16,
         fwmark: Option<u32>,
         what: &str,
@@ -984,7 +988,7 @@ impl Conv {
         // keepalived's default method is NAT.
         let mut method = Forward::Nat;
         let mut timing = Timing::default();
-        let mut granularity: Option<u8> = None;
+        let mut granularity: Option<String> = None;
         let mut persistence_timeout: Option<u32> = None;
         let mut sorry: Option<&Node> = None;
         let mut sorry_method: Option<Forward> = None;
@@ -1051,9 +1055,11 @@ impl Conv {
                         },
                     }
                 }
-                "persistence_granularity" => match n.arg(0).map(crate::args::parse_netmask) {
-                    Some(Ok(m)) => granularity = Some(m),
-                    _ => self.note(n, format!("`{}`: not a netmask: not converted", n.text())),
+                // A netmask for IPv4 services, a prefix length for IPv6
+                // ones: checked below, where the family is known.
+                "persistence_granularity" => match n.arg(0) {
+                    Some(m) => granularity = Some(m.to_string()),
+                    None => self.note(n, format!("`{}`: not a netmask: not converted", n.text())),
                 },
                 "sorry_server" => sorry = Some(n),
                 "sorry_server_lvs_method" => sorry_method = n.arg(0).and_then(forward),
@@ -1083,10 +1089,16 @@ impl Conv {
                     ),
                 );
             }
-            svc.persistence = Some(Persistence {
-                timeout: t.min(max),
-                netmask: granularity.unwrap_or(32),
-            });
+            let p = crate::args::persistence(t.min(max), svc.vip, granularity.as_deref())
+                .unwrap_or_else(|e| {
+                    self.note(
+                        vs,
+                        format!("`{what}`: persistence_granularity: {e}: not converted"),
+                    );
+                    crate::args::persistence(t.min(max), svc.vip, None)
+                        .expect("no mask is always valid")
+                });
+            svc.persistence = Some(p);
         } else if granularity.is_some() {
             self.note(
                 vs,
@@ -1115,10 +1127,10 @@ impl Conv {
     }
 
     fn sorry_server(&mut self, n: &Node, port: u16, method: Forward) -> Option<Fallback> {
-        let Some(address) = n.arg(0).and_then(|a| a.parse::<Ipv4Addr>().ok()) else {
+        let Some(address) = n.arg(0).and_then(|a| a.parse::<IpAddr>().ok()) else {
             self.note(
                 n,
-                format!("`{}`: not an IPv4 address: not converted", n.text()),
+                format!("`{}`: not an IP address: not converted", n.text()),
             );
             return None;
         };
@@ -1152,13 +1164,10 @@ impl Conv {
         method: Forward,
         vs_timing: &Timing,
     ) -> Option<(RealServerConfig, Option<HealthCheck>)> {
-        let Some(address) = n.arg(0).and_then(|a| a.parse::<Ipv4Addr>().ok()) else {
+        let Some(address) = n.arg(0).and_then(|a| a.parse::<IpAddr>().ok()) else {
             self.note(
                 n,
-                format!(
-                    "`{}`: not an IPv4 address (lbd serves IPv4 only): not converted",
-                    n.text()
-                ),
+                format!("`{}`: not an IP address: not converted", n.text()),
             );
             return None;
         };
@@ -1516,14 +1525,14 @@ impl Conv {
         if instances.is_empty() {
             return;
         }
-        let vips: Vec<Ipv4Addr> = self.imp.vips();
+        let vips: Vec<IpAddr> = self.imp.vips();
         let holds = |n: &Node| {
             n.children()
                 .iter()
                 .filter(|c| c.key == "virtual_ipaddress")
                 .flat_map(|c| c.children())
                 .filter_map(|a| addr_prefix(&a.key))
-                .any(|(a, _)| vips.contains(&a))
+                .any(|(a, _)| vips.contains(&IpAddr::V4(a)))
         };
         let chosen = instances.iter().position(|n| holds(n)).unwrap_or(0);
         for (i, n) in instances.iter().enumerate() {
@@ -1542,7 +1551,7 @@ impl Conv {
         self.instance(instances[chosen], &vips);
     }
 
-    fn instance(&mut self, inst: &Node, service_vips: &[Ipv4Addr]) {
+    fn instance(&mut self, inst: &Node, service_vips: &[IpAddr]) {
         let name = inst.arg(0).unwrap_or("").to_string();
         let mut v = VrrpConfig {
             port: String::new(),
@@ -1789,7 +1798,7 @@ impl Conv {
             .virtual_addresses
             .iter()
             .copied()
-            .filter(|a| !service_vips.contains(a))
+            .filter(|a| !service_vips.contains(&IpAddr::V4(*a)))
             .collect();
         out.config = v;
         self.imp.vrrp = Some(out);

@@ -17,7 +17,7 @@
 //! quiescent as on_failure, fallback as the fallback server, autoreload.
 //! Everything else is noted.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use lb_api::config::{
     CheckKind, Fallback, Forward, HealthCheck, OnFailure, Persistence, Protocol, RealServerConfig,
@@ -316,16 +316,9 @@ impl Conv {
     }
 
     fn virtual_service(&mut self, v: &Virtual) {
-        let what = format!("virtual={}", v.spec);
-        if v.ipv6 || v.spec.starts_with('[') {
-            self.note(
-                &v.loc,
-                format!("`{what}`: not converted: lbd serves IPv4 only"),
-            );
-            return;
-        }
+        let what = format!("{}={}", if v.ipv6 { "virtual6" } else { "virtual" }, v.spec);
         let spec = v.spec.split_whitespace().next().unwrap_or("");
-        let Some((host, port)) = spec.rsplit_once(':') else {
+        let Some((host, port)) = split_host_port(spec) else {
             if spec.chars().all(|c| c.is_ascii_digit()) && !spec.is_empty() {
                 self.note(
                     &v.loc,
@@ -365,10 +358,10 @@ impl Conv {
             }
             protocol_given = true;
         }
-        let Some(vip) = resolve_host(host) else {
+        let Some(vip) = resolve(host) else {
             self.note(
                 &v.loc,
-                format!("`{what}`: `{host}` is not an IPv4 address or a known host: not converted"),
+                format!("`{what}`: `{host}` is not an IP address or a known host: not converted"),
             );
             return;
         };
@@ -424,7 +417,7 @@ impl Conv {
             }
             let val = unquote(&s.value);
             match s.key.as_str() {
-                "real" => reals.push(s),
+                "real" | "real6" => reals.push(s),
                 "protocol" => {}
                 "scheduler" => match crate::ipvsadm::parse_scheduler(&val) {
                     Ok(x) => svc.scheduler = x,
@@ -446,10 +439,7 @@ impl Conv {
                                 format!("`persistent={t}` is above lbd's {max} s: {max} is used"),
                             );
                         }
-                        svc.persistence = Some(Persistence {
-                            timeout: t.min(max),
-                            netmask: 32,
-                        })
+                        svc.persistence = Some(Persistence::v4(t.min(max), 32))
                     }
                     Err(_) => self.note(
                         &s.loc,
@@ -487,6 +477,8 @@ impl Conv {
         }
         if let Some((m, loc)) = netmask {
             match &mut svc.persistence {
+                // An IPv6 service's netmask is a prefix length.
+                Some(p) if vip.is_ipv6() => p.prefix = Some(m),
                 Some(p) => p.netmask = m,
                 None => self.note(&loc, "`netmask` without `persistent`: not converted"),
             }
@@ -534,7 +526,7 @@ impl Conv {
                 return None;
             }
         };
-        let (host, port) = match addr.rsplit_once(':') {
+        let (host, port) = match split_host_port(addr) {
             Some((h, p)) => match port_number(p, svc.protocol) {
                 Some(p) => (h, Some(p)),
                 None => {
@@ -545,12 +537,12 @@ impl Conv {
                     return None;
                 }
             },
-            None => (addr, None),
+            None => (unbracket(addr), None),
         };
-        let Some(address) = resolve_host(host) else {
+        let Some(address) = resolve(host) else {
             self.note(
                 &s.loc,
-                format!("`fallback={val}`: not an IPv4 address or a known host: not converted"),
+                format!("`fallback={val}`: not an IP address or a known host: not converted"),
             );
             return None;
         };
@@ -576,7 +568,8 @@ impl Conv {
         })
     }
 
-    /// `real=HOST[->HOST2][:PORT] METHOD [WEIGHT] ["REQUEST", "RECEIVE"]`.
+    /// `real=HOST[->HOST2][:PORT] METHOD [WEIGHT] ["REQUEST", "RECEIVE"]`
+    /// (`real6=[IPV6]:PORT ...` alike).
     fn real(
         &mut self,
         s: &Setting,
@@ -586,12 +579,12 @@ impl Conv {
         checkport: Option<u16>,
     ) {
         let val = s.value.trim();
-        let what = format!("real={val}");
+        let what = format!("{}={val}", s.key);
         let (target, rest) = match val.split_once(char::is_whitespace) {
             Some((t, r)) => (t, r.trim()),
             None => (val, ""),
         };
-        let (hosts, port) = match target.rsplit_once(':') {
+        let (hosts, port) = match split_host_port(target) {
             Some((h, p)) => match port_number(p, svc.protocol) {
                 Some(p) => (h, Some(p)),
                 None => {
@@ -602,14 +595,16 @@ impl Conv {
                     return;
                 }
             },
-            None => (target, None),
+            None => (unbracket(target), None),
         };
-        let addrs: Vec<Ipv4Addr> = match hosts.split_once("->") {
+        let addrs: Vec<IpAddr> = match hosts.split_once("->") {
             Some((a, b)) => match (resolve_host(a), resolve_host(b)) {
                 (Some(a), Some(b))
                     if u32::from(a) <= u32::from(b) && u32::from(b) - u32::from(a) < 65_536 =>
                 {
-                    (u32::from(a)..=u32::from(b)).map(Ipv4Addr::from).collect()
+                    (u32::from(a)..=u32::from(b))
+                        .map(|a| Ipv4Addr::from(a).into())
+                        .collect()
                 }
                 _ => {
                     self.note(
@@ -619,12 +614,12 @@ impl Conv {
                     return;
                 }
             },
-            None => match resolve_host(hosts) {
+            None => match resolve(hosts) {
                 Some(a) => vec![a],
                 None => {
                     self.note(
                         &s.loc,
-                        format!("`{what}`: not an IPv4 address or a known host: not converted"),
+                        format!("`{what}`: not an IP address or a known host: not converted"),
                     );
                     return;
                 }
@@ -889,4 +884,33 @@ struct CheckParams<'a> {
     checkcommand: &'a str,
     head: Option<&'a Loc>,
     virtualhost: Option<&'a str>,
+}
+
+/// `HOST:PORT` or `[IPV6]:PORT` split at the port's colon; `None` when
+/// there is no port.
+fn split_host_port(s: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return after.strip_prefix(':').map(|p| (host, p));
+    }
+    if s.matches(':').count() > 1 {
+        // A bare IPv6 address: its colons are its own.
+        return None;
+    }
+    s.rsplit_once(':')
+}
+
+/// `[IPV6]` without its brackets (an address given without a port).
+fn unbracket(s: &str) -> &str {
+    s.strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s)
+}
+
+/// An IPv6 address, or an IPv4 address or host name (its IPv4 address).
+fn resolve(host: &str) -> Option<IpAddr> {
+    if let Ok(v6) = host.parse::<std::net::Ipv6Addr>() {
+        return Some(v6.into());
+    }
+    resolve_host(host).map(IpAddr::V4)
 }

@@ -17,7 +17,7 @@ pub mod keepalived;
 pub mod ldirectord;
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use lb_api::config::{
     Config, Ipv4Cidr, KernelPathConfig, PortConfig, ServiceConfig, SyncConfig, VrrpConfig,
@@ -187,7 +187,7 @@ impl ImportError {
 /// Addresses in 127.0.0.0/8 stand for the director itself (ldirectord's
 /// `fallback=127.0.0.1:80`): lbd serves those as a local real server at
 /// the address of its port, which [`render`] fills in.
-pub fn is_director_itself(ip: Ipv4Addr) -> bool {
+pub fn is_director_itself(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
 
@@ -244,7 +244,7 @@ pub struct Imported {
 impl Imported {
     /// The services' VIPs: ordinary services' own, and the addresses that
     /// carry the groups' marks.
-    pub fn vips(&self) -> Vec<Ipv4Addr> {
+    pub fn vips(&self) -> Vec<IpAddr> {
         self.services
             .iter()
             .filter(|s| !s.config.is_group())
@@ -347,6 +347,10 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
             let any = imp
                 .vips()
                 .into_iter()
+                .filter_map(|a| match a {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(_) => None,
+                })
                 .chain(vrrp.into_iter().flat_map(|v| v.virtual_addresses.clone()))
                 .next()
                 .unwrap_or(Ipv4Addr::new(198, 18, 0, 0));
@@ -361,6 +365,7 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
         name: name.clone(),
         device: String::new(),
         address,
+        address6: None,
         mac: None,
         mtu: 1500,
         kernel: Some(KernelPathConfig {
@@ -376,20 +381,17 @@ fn choose_port<'a>(ports: &'a [PortConfig], imp: &Imported) -> Option<&'a PortCo
     let vips = imp.vips().into_iter().chain(
         imp.vrrp
             .iter()
-            .flat_map(|v| v.virtual_addresses.iter().copied()),
+            .flat_map(|v| v.virtual_addresses.iter().map(|&a| IpAddr::V4(a))),
     );
-    let vips: Vec<Ipv4Addr> = vips.collect();
+    let vips: Vec<IpAddr> = vips.collect();
     ports
         .iter()
-        .find(|p| vips.iter().any(|v| p.address.contains(*v)))
+        .find(|p| vips.iter().any(|v| p.on_subnet(*v)))
         .or_else(|| {
             ports.iter().find(|p| {
-                imp.services.iter().any(|s| {
-                    s.config
-                        .real_servers
-                        .iter()
-                        .any(|r| p.address.contains(r.address))
-                })
+                imp.services
+                    .iter()
+                    .any(|s| s.config.real_servers.iter().any(|r| p.on_subnet(r.address)))
             })
         })
         .or_else(|| ports.first())
@@ -402,7 +404,9 @@ fn resolve_director_itself(
     port: Option<&PortConfig>,
     notes: &mut Vec<Note>,
 ) {
-    let own = port.filter(|p| p.kernel.is_some()).map(|p| p.address.addr);
+    let own = port
+        .filter(|p| p.kernel.is_some())
+        .map(|p| IpAddr::V4(p.address.addr));
     let why = match port {
         None => "give --base or --apply, so that lbctl knows the director's address".to_string(),
         Some(p) => format!(
@@ -452,6 +456,38 @@ fn resolve_director_itself(
         kept.push(r);
     }
     svc.config.real_servers = kept;
+}
+
+/// IPv6 services and real servers are converted as written, but lbd's
+/// validation refuses them until its dataplane forwards IPv6: say so, for
+/// each service that has any.
+fn ipv6_notes(
+    services: &[ImportedService],
+    fwmarks: &[lb_api::config::FwmarkConfig],
+    notes: &mut Vec<Note>,
+) {
+    for s in services {
+        let c = &s.config;
+        let marked = c.fwmark.is_some_and(|m| {
+            fwmarks
+                .iter()
+                .any(|f| f.mark == m && f.matches.iter().any(|g| g.vip.is_ipv6()))
+        });
+        let v6 = (!c.is_group() && c.vip.is_ipv6())
+            || marked
+            || c.real_servers.iter().any(|r| r.address.is_ipv6())
+            || c.fallback.is_some_and(|f| f.address.is_ipv6());
+        if v6 {
+            notes.push(Note::at(
+                &s.origin,
+                format!(
+                    "{}: converted with its IPv6 addresses, but lbd does not forward IPv6 yet: \
+                     validation refuses them (keep the IPv4 services, or wait for IPv6 support)",
+                    s.what
+                ),
+            ));
+        }
+    }
 }
 
 fn pretty() -> ron::ser::PrettyConfig {
@@ -508,6 +544,7 @@ pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
     for s in &mut services {
         resolve_director_itself(s, port.as_ref(), &mut notes);
     }
+    ipv6_notes(&services, &imp.fwmarks, &mut notes);
     cfg.services = services.iter().map(|s| s.config.clone()).collect();
     // The imported marks replace the base's of the same numbers.
     cfg.fwmarks

@@ -53,7 +53,11 @@ fn has_note(imp_notes: &[Note], file: &str, line: usize, text: &str) {
     );
 }
 
-fn ip(s: &str) -> Ipv4Addr {
+fn ip4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
@@ -229,7 +233,7 @@ fn seed_003_fwmark_service_becomes_a_service_group() {
     assert_eq!(imp.services[0].what, "virtual_server fwmark 3");
     assert_eq!(imp.services[0].origin.line, 18);
     assert_eq!(g.fwmark, Some(3));
-    assert_eq!((g.vip, g.port), (Ipv4Addr::UNSPECIFIED, 0));
+    assert_eq!((g.vip, g.port), (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
     assert_eq!(g.scheduler, Scheduler::Rr);
     assert_eq!(g.persistence, None, "persistence_timeout 0");
     // The marks were set by iptables, outside keepalived.conf: the members
@@ -413,13 +417,7 @@ fn keepalived_grammar_corpus() {
             real("198.18.0.12", 1, Forward::Dr)
         ]
     );
-    assert_eq!(
-        web.persistence,
-        Some(Persistence {
-            timeout: 600,
-            netmask: 24
-        })
-    );
+    assert_eq!(web.persistence, Some(Persistence::v4(600, 24)));
     assert_eq!(
         web.fallback,
         Some(Fallback {
@@ -481,7 +479,7 @@ fn keepalived_grammar_corpus() {
     let misc = nat.real_servers[1].health_check.as_ref().unwrap();
     assert_eq!((misc.fall, misc.timeout_ms), (1, 3000));
     // The group expanded: .100, and the range .102-103.
-    let dns: Vec<(Ipv4Addr, u16, Protocol)> = svcs[3..]
+    let dns: Vec<(IpAddr, u16, Protocol)> = svcs[3..]
         .iter()
         .map(|s| (s.vip, s.port, s.protocol))
         .collect();
@@ -506,8 +504,8 @@ fn keepalived_grammar_corpus() {
             auth_pass: None,
             advert_interval_ms: 500,
             preempt: false,
-            addresses: vec![ip("198.19.0.1")],
-            unicast_peers: vec![ip("198.18.0.3")],
+            addresses: vec![ip4("198.19.0.1")],
+            unicast_peers: vec![ip4("198.18.0.3")],
             garp_count: 3,
             garp_refresh_s: 60,
             track_health: false,
@@ -516,9 +514,12 @@ fn keepalived_grammar_corpus() {
             notify_fault: Some("/usr/local/bin/vrrp-notify.sh INSTANCE VI_1 FAULT 90".into()),
         }
     );
-    assert_eq!(v.own_address, Some(ip("198.18.0.2")));
+    assert_eq!(v.own_address, Some(ip4("198.18.0.2")));
     let sync = imp.sync.as_ref().unwrap();
-    assert_eq!((sync.peer, sync.port), (Some(ip("198.18.0.3")), Some(8850)));
+    assert_eq!(
+        (sync.peer, sync.port),
+        (Some(ip4("198.18.0.3")), Some(8850))
+    );
     assert_eq!(
         imp.timeouts,
         Some(TimeoutEdit {
@@ -683,20 +684,23 @@ k $P ${P}0 $Px $Q
 #[test]
 fn ldirectord_corpus() {
     let imp = ldirectord("ldirectord/full.cf");
-    let svcs: Vec<&ServiceConfig> = imp.services.iter().map(|s| &s.config).collect();
-    assert_eq!(svcs.len(), 6);
+    let all: Vec<&ServiceConfig> = imp.services.iter().map(|s| &s.config).collect();
+    assert_eq!(all.len(), 7);
+    // virtual6= with real6=: converted as written (validation refuses it).
+    let v6 = all[3];
+    assert_eq!((v6.vip, v6.port), (ip("2001:db8::1"), 80));
+    assert_eq!(v6.real_servers.len(), 1);
+    assert_eq!(
+        (v6.real_servers[0].address, v6.real_servers[0].forward),
+        (ip("2001:db8::11"), Forward::Dr)
+    );
+    let svcs: Vec<&ServiceConfig> = all.iter().copied().filter(|s| s.vip.is_ipv4()).collect();
     let web = svcs[0];
     // The comment at column 0 did not end the section: both servers.
     assert_eq!(web.real_servers.len(), 2);
     assert_eq!(web.real_servers[0].weight, 5);
     assert_eq!(web.scheduler, Scheduler::Wlc);
-    assert_eq!(
-        web.persistence,
-        Some(Persistence {
-            timeout: 600,
-            netmask: 24
-        })
-    );
+    assert_eq!(web.persistence, Some(Persistence::v4(600, 24)));
     let hc = web.health_check.as_ref().unwrap();
     assert_eq!(
         hc.check,
@@ -777,7 +781,6 @@ fn ldirectord_corpus() {
             43,
             "`virtual=7`: not converted: ldirectord's fwmark services are not converted",
         ),
-        (45, "IPv4 only"),
         (51, "`checktype=5`"),
         (51, "converted to a TCP connect check"),
         (57, "`checktype=ping`"),
@@ -785,7 +788,9 @@ fn ldirectord_corpus() {
     ] {
         has_note(&imp.notes, "full.cf", line, text);
     }
-    reads_back(&render(&imp, None, "ldirectord full.cf"));
+    let r = render(&imp, None, "ldirectord full.cf");
+    has_note(&r.notes, "full.cf", 45, "does not forward IPv6 yet");
+    reads_back(&r);
 }
 
 #[test]
@@ -838,13 +843,7 @@ fn ipvsadm_save_corpus() {
     let svcs: Vec<&ServiceConfig> = imp.services.iter().map(|s| &s.config).collect();
     assert_eq!(svcs.len(), 5);
     assert_eq!(svcs[0].real_servers.len(), 2);
-    assert_eq!(
-        svcs[1].persistence,
-        Some(Persistence {
-            timeout: 600,
-            netmask: 24
-        })
-    );
+    assert_eq!(svcs[1].persistence, Some(Persistence::v4(600, 24)));
     assert_eq!(svcs[1].real_servers[0].weight, 3);
     assert_eq!(svcs[1].real_servers[0].forward, Forward::Tunnel);
     assert_eq!(
@@ -926,7 +925,7 @@ fn a_bases_vrrp_and_sync_stay_unless_the_input_has_its_own() {
         notify_fault: None,
     });
     base.sync = Some(SyncConfig {
-        peer: ip("198.18.0.3"),
+        peer: ip4("198.18.0.3"),
         port: 8848,
         max_kbps: 10_000,
         batch_ms: 50,
@@ -978,4 +977,70 @@ virtual_server 198.18.0.100 80 {
         r.config.services[0].health_check,
         Some(tcp_check(60_000, 5_000, 2))
     );
+}
+
+/// keepalived's IPv6 virtual and real servers (written bare, as
+/// keepalived.conf does) are converted as written; the rendering notes
+/// that lbd refuses them for now, and validation does.
+#[test]
+fn keepalived_ipv6_servers_convert_and_are_noted() {
+    let text = "virtual_server 2001:db8::100 80 {\n\
+                \x20   lb_algo rr\n\
+                \x20   lb_kind DR\n\
+                \x20   persistence_timeout 60\n\
+                \x20   persistence_granularity 64\n\
+                \x20   real_server 2001:db8::10 80 {\n\
+                \x20       weight 2\n\
+                \x20   }\n\
+                }\n";
+    let imp = keepalived_text("v6.conf", text, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(imp.services.len(), 1);
+    let s = &imp.services[0].config;
+    assert_eq!((s.vip, s.port), (ip("2001:db8::100"), 80));
+    assert_eq!(s.persistence.unwrap().prefix, Some(64));
+    assert_eq!(s.real_servers, vec![real("2001:db8::10", 2, Forward::Dr)]);
+    let r = render(&imp, Some(&lab_base("198.18.0.2")), "keepalived v6.conf");
+    has_note(&r.notes, "v6.conf", 1, "does not forward IPv6 yet");
+    reads_back(&r);
+    let e = lb_api::config::parse(&lb_api::config::to_ron_string(&r.config), "out").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("IPv6 services are not forwarded yet"),
+        "{e}"
+    );
+}
+
+/// ldirectord's bracketed `virtual=[...]:PORT` and `real=[...]:PORT`.
+#[test]
+fn ldirectord_bracketed_ipv6() {
+    let text = "virtual=[2001:db8::100]:80\n\
+                \x20   real=[2001:db8::10]:80 gate\n\
+                \x20   real=[2001:db8::11] gate 3\n\
+                \x20   fallback=[2001:db8::50]:80\n";
+    let imp = ldirectord::import(text, "v6.cf").unwrap_or_else(|e| panic!("{e}"));
+    let s = &imp.services[0].config;
+    assert_eq!((s.vip, s.port), (ip("2001:db8::100"), 80));
+    assert_eq!(
+        s.real_servers
+            .iter()
+            .map(|r| (r.address, r.weight))
+            .collect::<Vec<_>>(),
+        [(ip("2001:db8::10"), 1), (ip("2001:db8::11"), 3)]
+    );
+    assert_eq!(s.fallback.unwrap().address, ip("2001:db8::50"));
+    let r = render(&imp, None, "ldirectord v6.cf");
+    has_note(&r.notes, "v6.cf", 1, "does not forward IPv6 yet");
+}
+
+/// ipvsadm-save's IPv6 rules.
+#[test]
+fn ipvsadm_save_ipv6_rules() {
+    let text = "-A -t [2001:db8::100]:80 -s wlc\n\
+                -a -t [2001:db8::100]:80 -r [2001:db8::10]:80 -g -w 1\n";
+    let imp = ipvsadm_save::import(text, "v6.rules").unwrap_or_else(|e| panic!("{e}"));
+    let s = &imp.services[0].config;
+    assert_eq!(s.vip, ip("2001:db8::100"));
+    assert_eq!(s.real_servers[0].address, ip("2001:db8::10"));
+    let r = render(&imp, None, "ipvsadm v6.rules");
+    has_note(&r.notes, "v6.rules", 1, "does not forward IPv6 yet");
 }

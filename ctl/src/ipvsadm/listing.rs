@@ -5,12 +5,14 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
+
+use lb_api::addr::SockAddr;
 
 use lb_api::config::{Protocol, SyncConfig, Timeouts};
 use lb_api::protocol::{ConnList, RealInfo, ServiceInfo, ServiceKey};
 
-use super::rules::service_order;
+use super::rules::{mask_text, service_order};
 use super::{Columns, ListSpec};
 
 /// The version ipvsadm's first line names (the IPVS of every current
@@ -64,8 +66,13 @@ fn proto_upper(p: Protocol) -> &'static str {
     }
 }
 
-/// At most `n` characters of `s` (ipvsadm cuts its address columns).
-fn cut(s: &str, n: usize) -> String {
+/// At most `n` characters of `s` (ipvsadm cuts its IPv4 address
+/// columns); an IPv6 one (`ipv6`) is left whole and widens its column, as
+/// ipvsadm does.
+fn cut(s: &str, n: usize, ipv6: bool) -> String {
+    if ipv6 {
+        return s.to_string();
+    }
     s.chars().take(n).collect()
 }
 
@@ -99,13 +106,13 @@ fn shown_reals(s: &ServiceInfo, sort: bool) -> Vec<&RealInfo> {
         .filter(|r| !(r.fallback && r.weight == 0))
         .collect();
     if sort {
-        reals.sort_by_key(|r| (u32::from(r.address), r.port));
+        reals.sort_by_key(|r| (r.address, r.port));
     }
     reals
 }
 
 /// Real servers' configured weights, by service and address.
-pub type Weights = HashMap<(ServiceKey, Ipv4Addr), u32>;
+pub type Weights = HashMap<(ServiceKey, IpAddr), u32>;
 
 /// The weight ipvsadm shows: 0 while the health check has the server
 /// out (as IPVS shows a quiesced one), otherwise the configured weight —
@@ -126,12 +133,12 @@ fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec, configured:
         Some(m) => format!("FWM  {m}"),
         None => cut(
             &format!(
-                "{}  {}:{}",
+                "{}  {}",
                 proto_upper(s.key.protocol),
-                s.key.vip,
-                s.key.port
+                SockAddr(s.key.vip, s.key.port)
             ),
             33,
+            s.key.vip.is_ipv6(),
         ),
     };
     let exact = spec.exact;
@@ -166,15 +173,19 @@ fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec, configured:
             let _ = write!(out, "{name} {}", s.scheduler.name());
             if let Some(p) = s.persistence {
                 let _ = write!(out, " persistent {}", p.timeout);
-                if p.netmask < 32 {
-                    let _ = write!(out, " mask {}", std::net::Ipv4Addr::from(p.mask()));
+                if let Some(m) = mask_text(&p, s.key.vip) {
+                    let _ = write!(out, " mask {m}");
                 }
             }
         }
     }
     out.push('\n');
     for r in shown_reals(s, !spec.nosort) {
-        let d = cut(&format!("{}:{}", r.address, r.port), 28);
+        let d = cut(
+            &SockAddr(r.address, r.port).to_string(),
+            28,
+            r.address.is_ipv6(),
+        );
         match spec.columns {
             Columns::Plain => {
                 let _ = writeln!(
@@ -263,7 +274,7 @@ pub fn connections(list: &ConnList) -> String {
     for c in &list.conns {
         let secs = c.expires_ms / 1000;
         let dest = match c.real {
-            Some(ip) => format!("{ip}:{}", c.real_port),
+            Some(ip) => SockAddr(ip, c.real_port).to_string(),
             None => "-".to_string(),
         };
         let _ = writeln!(
@@ -272,8 +283,8 @@ pub fn connections(list: &ConnList) -> String {
             proto_upper(c.protocol),
             format!("{:02}:{:02}", secs / 60, secs % 60),
             c.state,
-            format!("{}:{}", c.client, c.client_port),
-            format!("{}:{}", c.vip, c.vport),
+            SockAddr(c.client, c.client_port),
+            SockAddr(c.vip, c.vport),
         );
     }
     out
@@ -369,10 +380,7 @@ mod tests {
     #[test]
     fn services_sort_like_ipvsadm_unless_nosort() {
         let mut p = svc(Protocol::Tcp, "10.0.0.2", 443, vec![]);
-        p.persistence = Some(Persistence {
-            timeout: 600,
-            netmask: 24,
-        });
+        p.persistence = Some(Persistence::v4(600, 24));
         let v = vec![
             svc(Protocol::Udp, "10.0.0.1", 53, vec![]),
             p,
@@ -514,6 +522,79 @@ mod tests {
                 "  -> 10.0.0.11:80                 0          0          3          4         \n"
             ),
             "{thr}"
+        );
+    }
+
+    /// IPv6 as ipvsadm lists it: bracketed, never cut (the column widens),
+    /// `mask` as a prefix length; IPv4 services sort before IPv6 ones.
+    #[test]
+    fn ipv6_is_listed_like_ipvsadm() {
+        let mut r = real("2001:db8::10", 1);
+        r.active = 2;
+        let mut s = svc(Protocol::Tcp, "2001:db8::100", 80, vec![r]);
+        s.persistence = Some(Persistence {
+            timeout: 300,
+            netmask: 32,
+            prefix: Some(64),
+        });
+        let v4 = svc(Protocol::Tcp, "198.18.0.100", 80, vec![]);
+        let text = table(None, &[s.clone(), v4], &spec(Columns::Plain), None);
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(
+            lines,
+            [
+                "TCP  198.18.0.100:80 rr",
+                "TCP  [2001:db8::100]:80 rr persistent 300 mask 64",
+                "  -> [2001:db8::10]:80            Route   1      2          0         ",
+            ]
+        );
+        // A long address is not cut, as ipvsadm cuts only IPv4 names.
+        let long = svc(
+            Protocol::Udp,
+            "2001:db8:aaaa:bbbb:cccc:dddd:eeee:100",
+            53,
+            vec![real("2001:db8:aaaa:bbbb:cccc:dddd:eeee:10", 1)],
+        );
+        let text = table(None, &[long], &spec(Columns::Stats), None);
+        assert!(
+            text.contains("UDP  [2001:db8:aaaa:bbbb:cccc:dddd:eeee:100]:53        0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  -> [2001:db8:aaaa:bbbb:cccc:dddd:eeee:10]:80        0"),
+            "{text}"
+        );
+        // The default prefix (128) shows no mask.
+        s.persistence = Some(Persistence::v4(300, 32));
+        let text = table(None, &[s], &spec(Columns::Plain), None);
+        assert!(
+            text.contains("TCP  [2001:db8::100]:80 rr persistent 300\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn ipv6_connections_are_bracketed() {
+        let list = ConnList {
+            conns: vec![ConnInfo {
+                protocol: Protocol::Tcp,
+                client: "2001:db8::1".parse().unwrap(),
+                client_port: 40000,
+                vip: "2001:db8::100".parse().unwrap(),
+                vport: 80,
+                real: Some("2001:db8::10".parse().unwrap()),
+                real_port: 80,
+                state: "ESTABLISHED".into(),
+                expires_ms: 899_500,
+                worker: 0,
+                template: false,
+            }],
+            total: 1,
+            truncated: false,
+        };
+        assert_eq!(
+            connections(&list).lines().nth(2).unwrap(),
+            "TCP 14:59  ESTABLISHED [2001:db8::1]:40000 [2001:db8::100]:80 [2001:db8::10]:80"
         );
     }
 

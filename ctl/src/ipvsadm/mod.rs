@@ -19,7 +19,7 @@ pub mod rules;
 pub mod run;
 
 use std::fmt;
-use std::net::{Ipv4Addr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 
 use lb_api::config::{Forward, Persistence, Protocol, Scheduler};
 use lb_api::protocol::ServiceKey;
@@ -67,7 +67,7 @@ pub struct ServiceSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerSpec {
     pub service: ServiceRef,
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     /// The port given with `-r`; `None`: the service's.
     pub port: Option<u16>,
     pub forward: Forward,
@@ -120,7 +120,7 @@ pub enum Command {
     EditServer(ServerSpec),
     DeleteServer {
         service: ServiceRef,
-        address: Ipv4Addr,
+        address: IpAddr,
     },
     /// `-C`.
     Clear,
@@ -503,7 +503,7 @@ const SPELLINGS: &[Spelling] = &[
     sp(
         "ipv6",
         Some('6'),
-        Meaning::Refused("lbd serves IPv4 only"),
+        Meaning::Refused("lbd's service groups (-f) are IPv4 only for now"),
         Takes::Nothing,
     ),
     sp(
@@ -902,7 +902,7 @@ fn finish(g: Gathered, dropped: &mut Vec<IpvsError>) -> Result<Command, IpvsErro
         return Err(usage(format!("unexpected argument {p}")));
     }
     let service = g.service;
-    let server = || -> Result<(Ipv4Addr, Option<u16>), IpvsError> {
+    let server = || -> Result<(IpAddr, Option<u16>), IpvsError> {
         let protocol = g.protocol.unwrap_or(Protocol::Tcp);
         parse_host_port(g.server.as_deref().unwrap_or(""), protocol, "real server")
     };
@@ -924,21 +924,27 @@ fn finish(g: Gathered, dropped: &mut Vec<IpvsError>) -> Result<Command, IpvsErro
             };
             let persistence = match &g.persistent {
                 None => None,
-                Some(t) => Some(Persistence {
-                    timeout: match parse_persistence_timeout(t.as_deref()) {
+                Some(t) => {
+                    let timeout = match parse_persistence_timeout(t.as_deref()) {
                         Err(e @ IpvsError::Unsupported { .. }) if lenient => {
                             dropped.push(e);
                             MAX_PERSISTENCE
                         }
                         r => r?,
-                    },
-                    netmask: match &g.netmask {
-                        Some(m) => crate::args::parse_netmask(m).map_err(|e| {
-                            usage(format!("illegal virtual server persistent mask: {e}"))
-                        })?,
-                        None => 32,
-                    },
-                }),
+                    };
+                    // -M is a netmask for IPv4 services and a prefix
+                    // length for IPv6 ones (a group's family is IPv4 here:
+                    // lbd has no `-6` for marks).
+                    let family = match service {
+                        ServiceRef::Addr(k) => k.vip,
+                        ServiceRef::Fwmark(_) => Ipv4Addr::UNSPECIFIED.into(),
+                    };
+                    Some(
+                        crate::args::persistence(timeout, family, g.netmask.as_deref()).map_err(
+                            |e| usage(format!("illegal virtual server persistent mask: {e}")),
+                        )?,
+                    )
+                }
             };
             if let ServiceRef::Addr(k) = service {
                 if k.port == 0 && persistence.is_none() {
@@ -1072,31 +1078,30 @@ fn parse_persistence_timeout(t: Option<&str>) -> Result<u32, IpvsError> {
     }
 }
 
-/// `HOST[:PORT]` as ipvsadm reads it: a dotted IPv4 address or a host
-/// name, and a port number or a service name from /etc/services.
+/// `HOST[:PORT]` as ipvsadm reads it: a dotted IPv4 address, an IPv6
+/// address in brackets (`[2001:db8::100]:80`; without a port the brackets
+/// may be left out) or a host name, and a port number or a service name
+/// from /etc/services.
 pub fn parse_host_port(
     s: &str,
     protocol: Protocol,
     what: &str,
-) -> Result<(Ipv4Addr, Option<u16>), IpvsError> {
+) -> Result<(IpAddr, Option<u16>), IpvsError> {
     let s = s.trim();
-    if s.starts_with('[') || s.matches(':').count() > 1 {
-        return Err(unsupported(
-            format!("the IPv6 {what} address `{s}`"),
-            "lbd serves IPv4 only",
-        ));
-    }
-    let (host, port) = match s.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (s, None),
+    let illegal = || usage(format!("illegal {what} address[:port] specified: `{s}`"));
+    let (address, port) = if s.starts_with('[') || s.matches(':').count() > 1 {
+        lb_api::addr::split_endpoint(s)
+            .map_err(|e| usage(format!("illegal {what} address[:port] specified: {e}")))?
+    } else {
+        let (host, port) = match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        };
+        if host.is_empty() {
+            return Err(illegal());
+        }
+        (IpAddr::V4(resolve_host(host).ok_or_else(illegal)?), port)
     };
-    if host.is_empty() {
-        return Err(usage(format!(
-            "illegal {what} address[:port] specified: `{s}`"
-        )));
-    }
-    let address = resolve_host(host)
-        .ok_or_else(|| usage(format!("illegal {what} address[:port] specified: `{s}`")))?;
     let port = match port {
         None => None,
         Some(p) => Some(
@@ -1272,7 +1277,8 @@ Options:
   --scheduler    -s NAME          rr wrr lc wlc sh mh sed nq fo (default wlc)
   --persistent   -p [timeout]     persistent service (default 300 s, at most
                                   2073600)
-  --netmask      -M netmask       persistence granularity (255.255.255.0 or 24)
+  --netmask      -M netmask       persistence granularity (255.255.255.0 or 24;
+                                  a prefix length, 0 to 128, for IPv6)
   --real-server  -r host[:port]   the real server (port: the service's if left
                                   out; direct routing and tunnels keep it)
   --gatewaying   -g               direct routing (the default)
@@ -1292,6 +1298,11 @@ Options:
                                   the VIP:ports that carry the mark are the
                                   `fwmarks` section of lbd's configuration
                                   (lbd reads no firewall marks); -C leaves it
+
+IPv6 addresses are written in brackets, as ipvsadm takes them:
+-t [2001:db8::100]:80, -r [2001:db8::10]:80 (without a port the brackets may
+be left out). lbctl reads them and lists them so; lbd refuses IPv6 services
+and real servers until its dataplane forwards IPv6.
 
 Refused, with a message saying why (lbd has no such feature):
   --start-daemon, --stop-daemon, --mcast-interface, --syncid

@@ -8,7 +8,9 @@
 //! that save, restore and save again gives the same text.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 
+use lb_api::addr::SockAddr;
 use lb_api::config::{Forward, Persistence, RealServerConfig, ServiceConfig, Timeouts};
 use lb_api::protocol::ServiceKey;
 
@@ -180,7 +182,20 @@ fn service_flag(k: &ServiceKey) -> String {
         lb_api::config::Protocol::Tcp => "-t",
         lb_api::config::Protocol::Udp => "-u",
     };
-    format!("{p} {}:{}", k.vip, k.port)
+    format!("{p} {}", SockAddr(k.vip, k.port))
+}
+
+/// How ipvsadm shows a persistent service's client mask (` mask ...` in
+/// listings, `-M ...` in rules), if it is not the whole address: a
+/// dotted netmask for IPv4, a prefix length for IPv6.
+pub fn mask_text(p: &Persistence, vip: IpAddr) -> Option<String> {
+    match vip {
+        IpAddr::V4(_) => (p.netmask < 32).then(|| Ipv4Addr::from(p.mask()).to_string()),
+        IpAddr::V6(_) => {
+            let n = p.client_prefix(vip);
+            (n < 128).then(|| n.to_string())
+        }
+    }
 }
 
 fn forward_flag(f: Forward) -> &'static str {
@@ -194,14 +209,7 @@ fn forward_flag(f: Forward) -> &'static str {
 /// ipvsadm's sort order of services: firewall mark (services without one
 /// first), protocol (TCP before UDP), address, port.
 pub fn service_order(a: &ServiceKey, b: &ServiceKey) -> std::cmp::Ordering {
-    let order = |k: &ServiceKey| {
-        (
-            k.fwmark.unwrap_or(0),
-            k.protocol.ip_proto(),
-            u32::from(k.vip),
-            k.port,
-        )
-    };
+    let order = |k: &ServiceKey| (k.fwmark.unwrap_or(0), k.protocol.ip_proto(), k.vip, k.port);
     order(a).cmp(&order(b))
 }
 
@@ -210,8 +218,8 @@ pub fn service_rule(k: &ServiceKey, scheduler: &str, p: Option<Persistence>) -> 
     let mut line = format!("-A {} -s {scheduler}", service_flag(k));
     if let Some(p) = p {
         line.push_str(&format!(" -p {}", p.timeout));
-        if p.netmask < 32 {
-            line.push_str(&format!(" -M {}", std::net::Ipv4Addr::from(p.mask())));
+        if let Some(m) = mask_text(&p, k.vip) {
+            line.push_str(&format!(" -M {m}"));
         }
     }
     line
@@ -234,14 +242,13 @@ pub fn save(services: &[ServiceConfig], sort: bool) -> (String, Vec<String>) {
         out.push('\n');
         let mut reals: Vec<&RealServerConfig> = s.real_servers.iter().collect();
         if sort {
-            reals.sort_by_key(|r| (u32::from(r.address), r.port.unwrap_or(s.port)));
+            reals.sort_by_key(|r| (r.address, r.port.unwrap_or(s.port)));
         }
         for r in reals {
             out.push_str(&format!(
-                "-a {} -r {}:{} {} -w {}\n",
+                "-a {} -r {} {} -w {}\n",
                 service_flag(&k),
-                r.address,
-                r.port.unwrap_or(s.port),
+                SockAddr(r.address, r.port.unwrap_or(s.port)),
                 forward_flag(r.forward),
                 r.weight
             ));

@@ -26,7 +26,7 @@ fn tcp(vip: &str, port: u16) -> ServiceRef {
     ServiceRef::Addr(ServiceKey::addr(Protocol::Tcp, vip.parse().unwrap(), port))
 }
 
-fn ip(s: &str) -> Ipv4Addr {
+fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
@@ -46,6 +46,82 @@ fn seed_lines(file: &str) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
+}
+
+/// ipvsadm's bracket syntax for IPv6, everywhere an address is taken.
+#[test]
+fn ipv6_addresses_in_brackets() {
+    let v6 = tcp("2001:db8::100", 80);
+    assert_eq!(
+        ok("-A -t [2001:db8::100]:80 -s rr -p 60 -M 64"),
+        Command::AddService(ServiceSpec {
+            service: v6,
+            scheduler: Scheduler::Rr,
+            persistence: Some(Persistence {
+                timeout: 60,
+                netmask: 32,
+                prefix: Some(64),
+            }),
+        })
+    );
+    assert_eq!(
+        ok("-a -t [2001:db8::100]:80 -r [2001:db8::10]:80 -g -w 2"),
+        Command::AddServer(ServerSpec {
+            service: v6,
+            address: ip("2001:db8::10"),
+            port: Some(80),
+            forward: Forward::Dr,
+            weight: 2,
+        })
+    );
+    // Without a port the brackets may be left out; service names work.
+    assert_eq!(
+        ok("-d -t [2001:db8::100]:http -r 2001:db8::10"),
+        Command::DeleteServer {
+            service: v6,
+            address: ip("2001:db8::10"),
+        }
+    );
+    assert!(matches!(
+        ok("-L -n -u [2001:db8::100]:53"),
+        Command::List(ListSpec { service: Some(ServiceRef::Addr(k)), .. })
+            if k.vip == ip("2001:db8::100") && k.port == 53
+    ));
+    for (line, says) in [
+        ("-A -t [2001:db8::100:80", "needs its `]`"),
+        ("-A -t 2001:db8::100:80x", "in brackets"),
+        ("-A -t [198.18.0.1]:80", "not an IP address"),
+        ("-A -t [2001:db8::100]:80 -p -M 129", "0 to 128"),
+        (
+            "-A -t [2001:db8::100]:80 -p -M 255.255.255.0",
+            "IPv6 prefix length",
+        ),
+    ] {
+        let e = err(line).to_string();
+        assert!(e.contains(says), "{line}: {e}");
+    }
+}
+
+/// `-S` writes IPv6 as ipvsadm-save does (sorted by protocol first), and
+/// `-R` reads it back.
+#[test]
+fn ipv6_rules_save_and_restore() {
+    let text = "-A -t [2001:db8::100]:80 -s rr -p 300 -M 64\n\
+                -a -t [2001:db8::100]:80 -r [2001:db8::10]:80 -g -w 1\n\
+                -A -u 198.18.0.100:53 -s wlc\n";
+    let mut services = Vec::new();
+    let mut timeouts = Timeouts::default();
+    for (_, c) in rules::parse_rules(text).unwrap() {
+        rules::apply(&mut services, &mut timeouts, &c).unwrap();
+    }
+    let (saved, notes) = rules::save(&services, true);
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(
+        saved,
+        "-A -t [2001:db8::100]:80 -s rr -p 300 -M 64\n\
+         -a -t [2001:db8::100]:80 -r [2001:db8::10]:80 -g -w 1\n\
+         -A -u 198.18.0.100:53 -s wlc\n"
+    );
 }
 
 #[test]
@@ -331,7 +407,6 @@ fn what_lbd_lacks_is_refused_by_name() {
         ("-A -f 1 -6", "`-6`"),
         ("-A -t 10.0.0.1:80 -s dh", "scheduler `dh`"),
         ("-A -t 10.0.0.1:80 -s lblc", "scheduler `lblc`"),
-        ("-A -t [2001:db8::1]:80", "IPv6"),
         (
             "-a -t 10.0.0.1:80 -r 10.0.0.11 -i --tun-type gue",
             "`--tun-type gue`",
@@ -359,7 +434,7 @@ fn fwmark_services_are_service_groups() {
     };
     // A group: which packets carry mark 3 is lbd's `fwmarks` section.
     assert_eq!(g.fwmark, Some(3));
-    assert_eq!((g.vip, g.port), (Ipv4Addr::UNSPECIFIED, 0));
+    assert_eq!((g.vip, g.port), (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
     assert_eq!(g.persistence.map(|p| p.timeout), Some(300));
     assert!(lb_api::config::validate(&lb_api::config::Config {
         services: vec![g],
@@ -424,10 +499,7 @@ fn changes_become_lbctls_requests() {
             protocol: Protocol::Tcp,
             scheduler: Scheduler::Rr,
             real_servers: vec![],
-            persistence: Some(Persistence {
-                timeout: 60,
-                netmask: 32
-            }),
+            persistence: Some(Persistence::v4(60, 32)),
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
@@ -519,10 +591,7 @@ fn lenient_parsing_for_importers() {
         Command::AddService(ServiceSpec {
             service: tcp("10.0.0.1", 80),
             scheduler: Scheduler::Wlc,
-            persistence: Some(Persistence {
-                timeout: MAX_PERSISTENCE,
-                netmask: 32
-            }),
+            persistence: Some(Persistence::v4(MAX_PERSISTENCE, 32)),
         })
     );
     assert_eq!(dropped.len(), 3, "{dropped:?}");
@@ -623,10 +692,7 @@ fn rules_apply_as_ipvs_would() {
 fn save_writes_ipvsadm_saves_format_sorted() {
     let mut a = svc("10.0.0.2", 443);
     a.scheduler = Scheduler::Rr;
-    a.persistence = Some(Persistence {
-        timeout: 600,
-        netmask: 24,
-    });
+    a.persistence = Some(Persistence::v4(600, 24));
     let real = |addr: &str, port: Option<u16>, w: u32, f: Forward| RealServerConfig {
         address: ip(addr),
         port,

@@ -5,6 +5,8 @@
 //! - [`config`]: the RON configuration schema — the document the control
 //!   socket carries and the file holds — with its validation and error
 //!   locations; `lbcore` re-exports it as `lbcore::config`;
+//! - [`addr`]: addresses with ports as ipvsadm writes and reads them
+//!   (`[2001:db8::100]:80`);
 //! - [`mac`]: the MAC address type the schema uses (`lbcore::wire` uses it
 //!   too).
 //!
@@ -13,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod addr;
 pub mod config;
 pub mod mac;
 pub mod protocol;

@@ -23,7 +23,7 @@
 /// The control protocol and the configuration schema live in `lb-api`
 /// (what `lbctl` needs, without the packet path); these re-exports keep
 /// their paths in this crate.
-pub use lb_api::{config, protocol as api};
+pub use lb_api::{addr, config, protocol as api};
 pub mod cache;
 pub mod conntrack;
 pub mod counters;

@@ -6,10 +6,10 @@
 //! are bounded ([`MAX_GROUP_PORTS`]), and a port belongs to one service only.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::error::Problem;
-use super::facts::{port_owning, proto_name, special_address};
+use super::facts::{ipv6_not_yet, port_owning, proto_name, special_address};
 use super::types::{
     CheckKind, Config, Forward, Protocol, RealServerConfig, ServiceConfig, MAX_GROUP_PORTS,
 };
@@ -19,7 +19,7 @@ use super::types::{
 /// that follows.
 pub(super) fn check_groups(
     cfg: &Config,
-    seen: &mut HashMap<(Ipv4Addr, u16, Protocol), usize>,
+    seen: &mut HashMap<(IpAddr, u16, Protocol), usize>,
     v: &mut Vec<Problem>,
 ) {
     // Which service serves each mark.
@@ -83,7 +83,9 @@ pub(super) fn check_groups(
         let owner = marks.get(&f.mark).copied();
         for (m, g) in f.matches.iter().enumerate() {
             let mat = |x: &str| format!("fwmarks[{k}].match[{m}].{x}");
-            if let Some(why) = special_address(g.vip) {
+            if g.vip.is_ipv6() {
+                v.push(Problem::new(mat("vip"), ipv6_not_yet("services")));
+            } else if let Some(why) = special_address(g.vip) {
                 v.push(Problem::new(mat("vip"), format!("VIP {} is {why}", g.vip)));
             } else if let Some(p) = port_owning(&cfg.ports, g.vip) {
                 v.push(Problem::new(
@@ -135,9 +137,9 @@ pub(super) fn check_groups(
                     v.push(Problem::new(
                         mat("ports"),
                         format!(
-                            "{}:{port}/{} is also matched by services[{j}] ({}); a port \
-                             belongs to one service",
-                            g.vip,
+                            "{}/{} is also matched by services[{j}] ({}); a port belongs to \
+                             one service",
+                            crate::addr::SockAddr(g.vip, port),
                             proto_name(g.protocol),
                             cfg.services[j].name()
                         ),

@@ -206,7 +206,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
     use std::path::PathBuf;
 
     fn configs_dir() -> PathBuf {
@@ -264,7 +264,11 @@ mod tests {
         let s = &cfg.services[0];
         assert_eq!(
             (s.vip, s.port, s.protocol),
-            (Ipv4Addr::new(198, 18, 0, 100), 80, Protocol::Tcp)
+            (
+                IpAddr::V4(Ipv4Addr::new(198, 18, 0, 100)),
+                80,
+                Protocol::Tcp
+            )
         );
         assert_eq!(s.scheduler, Scheduler::Rr);
         let rs: Vec<_> = s
@@ -275,8 +279,8 @@ mod tests {
         assert_eq!(
             rs,
             vec![
-                (Ipv4Addr::new(198, 18, 0, 11), 1, Forward::Dr),
-                (Ipv4Addr::new(198, 18, 0, 12), 1, Forward::Dr)
+                (Ipv4Addr::new(198, 18, 0, 11).into(), 1, Forward::Dr),
+                (Ipv4Addr::new(198, 18, 0, 12).into(), 1, Forward::Dr)
             ]
         );
 

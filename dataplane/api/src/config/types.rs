@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use crate::mac::MacAddr;
@@ -100,11 +100,11 @@ impl Config {
 
     /// The addresses service `s` is on: its VIP, or its mark's VIPs (each
     /// once).
-    pub fn service_vips(&self, s: &ServiceConfig) -> Vec<Ipv4Addr> {
+    pub fn service_vips(&self, s: &ServiceConfig) -> Vec<IpAddr> {
         let Some(mark) = s.fwmark else {
             return vec![s.vip];
         };
-        let mut v: Vec<Ipv4Addr> = Vec::new();
+        let mut v: Vec<IpAddr> = Vec::new();
         for m in self.marked(mark) {
             if !v.contains(&m.vip) {
                 v.push(m.vip);
@@ -118,7 +118,7 @@ impl Config {
     pub fn lookup_keys<'a>(
         &'a self,
         s: &'a ServiceConfig,
-    ) -> impl Iterator<Item = (Protocol, Ipv4Addr, u16)> + 'a {
+    ) -> impl Iterator<Item = (Protocol, IpAddr, u16)> + 'a {
         let own = (!s.is_group()).then_some((s.protocol, s.vip, s.port));
         let members = s
             .fwmark
@@ -326,6 +326,11 @@ pub struct PortConfig {
     /// The director's own address on this port, with the subnet prefix
     /// (e.g. "198.18.0.2/24"). Real servers for DR must be inside a port's subnet.
     pub address: Ipv4Cidr,
+    /// The director's own IPv6 address on this port, with its prefix (e.g.
+    /// "2001:db8::2/64"), next to `address`. Accepted by the file format;
+    /// validation refuses it until the dataplane forwards IPv6. Default: None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Cidr>,
     /// Override the port's MAC address (default: the device's own).
     #[serde(default)]
     pub mac: Option<MacAddr>,
@@ -350,6 +355,17 @@ pub struct PortConfig {
 
 fn default_mtu() -> u16 {
     1500
+}
+
+impl PortConfig {
+    /// Whether `ip` is on one of this port's subnets (`address`, or
+    /// `address6` for an IPv6 address).
+    pub fn on_subnet(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.address.contains(a),
+            IpAddr::V6(a) => self.address6.is_some_and(|c| c.contains(a)),
+        }
+    }
 }
 
 /// A port's kernel exception path (see [`PortConfig::kernel`]).
@@ -681,8 +697,10 @@ impl Forward {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ServiceText", into = "ServiceText")]
 pub struct ServiceConfig {
-    /// The VIP. Left out in a service group, whose addresses are in `match`.
-    pub vip: Ipv4Addr,
+    /// The VIP (IPv4, or IPv6 as the format allows; validation refuses
+    /// IPv6 until the dataplane forwards it). Left out in a service group,
+    /// whose addresses are in `match`.
+    pub vip: IpAddr,
     /// The port; 0 (or left out): every port of the VIP (needs
     /// persistence). Left out in a service group.
     pub port: u16,
@@ -734,7 +752,7 @@ pub struct ServiceConfig {
 #[serde(deny_unknown_fields)]
 struct ServiceText {
     #[serde(default, with = "bare_option", skip_serializing_if = "Option::is_none")]
-    vip: Option<Ipv4Addr>,
+    vip: Option<IpAddr>,
     #[serde(default, with = "bare_option", skip_serializing_if = "Option::is_none")]
     port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -790,7 +808,7 @@ impl TryFrom<ServiceText> for ServiceConfig {
         Ok(ServiceConfig {
             vip: match t.vip {
                 Some(a) => a,
-                None if group => Ipv4Addr::UNSPECIFIED,
+                None if group => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 None => return Err(missing("vip")),
             },
             port: match t.port {
@@ -839,7 +857,7 @@ pub const MAX_GROUP_PORTS: usize = 8192;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupMatch {
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     #[serde(default = "default_protocol")]
     pub protocol: Protocol,
     /// A port (`80`) or an inclusive range (`"8000-8099"`).
@@ -956,7 +974,7 @@ impl ServiceConfig {
                     Protocol::Tcp => "tcp",
                     Protocol::Udp => "udp",
                 };
-                format!("{}:{}/{p}", self.vip, self.port)
+                format!("{}/{p}", crate::addr::SockAddr(self.vip, self.port))
             }
         }
     }
@@ -966,7 +984,7 @@ impl ServiceConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fallback {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     /// Defaults to the service port.
     #[serde(default)]
     pub port: Option<u16>,
@@ -1086,9 +1104,14 @@ pub enum OnFailure {
 pub struct Persistence {
     /// Seconds a client's affinity outlives its last packet (IPVS's default 300).
     pub timeout: u32,
-    /// Prefix length applied to the client address: clients in the same
+    /// Prefix length applied to an IPv4 client address: clients in the same
     /// /`netmask` network share one affinity (32: each address its own).
     pub netmask: u8,
+    /// Prefix length applied to an IPv6 client address (0 to 128; `None`:
+    /// 128, each address its own), as `ipvsadm -M` takes a prefix length
+    /// for IPv6 services. Only for IPv6 services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<u8>,
 }
 
 impl Default for Persistence {
@@ -1096,11 +1119,31 @@ impl Default for Persistence {
         Persistence {
             timeout: 300,
             netmask: 32,
+            prefix: None,
         }
     }
 }
 
 impl Persistence {
+    /// IPv4 persistence with this timeout and netmask (a prefix length).
+    pub fn v4(timeout: u32, netmask: u8) -> Persistence {
+        Persistence {
+            timeout,
+            netmask,
+            prefix: None,
+        }
+    }
+
+    /// The prefix length applied to client addresses of a service on a
+    /// VIP of `vip`'s family: `netmask` for IPv4, `prefix` (default 128)
+    /// for IPv6.
+    pub fn client_prefix(self, vip: IpAddr) -> u8 {
+        match vip {
+            IpAddr::V4(_) => self.netmask,
+            IpAddr::V6(_) => self.prefix.unwrap_or(128),
+        }
+    }
+
     /// The client address mask (host order).
     pub fn mask(self) -> u32 {
         match self.netmask {
@@ -1119,7 +1162,7 @@ fn default_protocol() -> Protocol {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealServerConfig {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     /// Must equal the service port in DR and tunnel mode (the packet is not
     /// rewritten).
     /// Defaults to the service port.
@@ -1193,6 +1236,61 @@ impl Serialize for Ipv4Cidr {
 }
 
 impl<'de> Deserialize<'de> for Ipv4Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An IPv6 address with a prefix length, written "2001:db8::2/64".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv6Cidr {
+    pub addr: Ipv6Addr,
+    pub prefix: u8,
+}
+
+impl Ipv6Cidr {
+    /// Whether `ip` is inside this subnet.
+    pub fn contains(self, ip: Ipv6Addr) -> bool {
+        let mask = match self.prefix {
+            0 => 0,
+            p => u128::MAX << (128 - u32::from(p.min(128))),
+        };
+        (u128::from(ip) & mask) == (u128::from(self.addr) & mask)
+    }
+}
+
+impl fmt::Display for Ipv6Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Ipv6Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not ADDRESS/PREFIX (e.g. 2001:db8::2/64)"))?;
+        let addr: Ipv6Addr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IPv6 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 128)
+            .ok_or_else(|| format!("prefix `{p}` is not a number from 0 to 128"))?;
+        Ok(Ipv6Cidr { addr, prefix })
+    }
+}
+
+impl Serialize for Ipv6Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ipv6Cidr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)

@@ -8,10 +8,10 @@
 //! line and column in the text.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::error::Problem;
-use super::facts::{port_owning, special_address};
+use super::facts::{ipv6_not_yet, port_owning, special_address};
 use super::types::{
     CheckKind, Config, Forward, HealthCheck, Ipv4Cidr, KernelPathConfig, Protocol,
     RealServerConfig, RssKey,
@@ -461,8 +461,17 @@ fn check_ports(cfg: &Config, v: &mut Vec<Problem>) {
             devices.insert(&port.device, i);
         }
 
+        if let Some(a6) = port.address6 {
+            v.push(Problem::new(
+                at("address6"),
+                format!(
+                    "IPv6 port addresses are not used yet ({a6}): lbd's dataplane serves IPv4 \
+                     only for now; leave address6 out"
+                ),
+            ));
+        }
         let a = port.address;
-        if let Some(why) = special_address(a.addr) {
+        if let Some(why) = special_address(a.addr.into()) {
             v.push(Problem::new(
                 at("address"),
                 format!("address {a} is {why}; the port needs a unicast address"),
@@ -486,7 +495,7 @@ fn check_ports(cfg: &Config, v: &mut Vec<Problem>) {
             // Only compare with earlier ports whose address was fine.
             for (j, other) in cfg.ports[..i].iter().enumerate() {
                 let b = other.address;
-                if special_address(b.addr).is_some() || !(8..=30).contains(&b.prefix) {
+                if special_address(b.addr.into()).is_some() || !(8..=30).contains(&b.prefix) {
                     continue;
                 }
                 if a.contains(b.addr) || b.contains(a.addr) {
@@ -698,7 +707,7 @@ fn check_tables(cfg: &Config, v: &mut Vec<Problem>) {
 }
 
 fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
-    let mut seen: HashMap<(Ipv4Addr, u16, Protocol), usize> = HashMap::new();
+    let mut seen: HashMap<(IpAddr, u16, Protocol), usize> = HashMap::new();
     super::groups::check_groups(cfg, &mut seen, v);
     let subnets = cfg
         .ports
@@ -756,9 +765,28 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                     ),
                 ));
             }
+            match p.prefix {
+                Some(n) if n > 128 => v.push(Problem::new(
+                    at("persistence.prefix"),
+                    format!("persistence prefix /{n} is out of range (0 to 128)"),
+                )),
+                Some(n) if cfg.service_vips(svc).iter().any(|a| a.is_ipv4()) => {
+                    v.push(Problem::new(
+                        at("persistence.prefix"),
+                        format!(
+                            "persistence prefix /{n} is for IPv6 clients; an IPv4 service \
+                             groups its clients by `netmask` (e.g. netmask: {})",
+                            n.min(32)
+                        ),
+                    ))
+                }
+                _ => {}
+            }
         }
         if group {
             // Its addresses were checked with its members (groups.rs).
+        } else if svc.vip.is_ipv6() {
+            v.push(Problem::new(at("vip"), ipv6_not_yet("services")));
         } else if let Some(why) = special_address(svc.vip) {
             v.push(Problem::new(at("vip"), format!("VIP {} is {why}", svc.vip)));
         } else if let Some(p) = port_owning(&cfg.ports, svc.vip) {
@@ -807,7 +835,7 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                     .iter()
                     .map(|r| (format!("services[{i}].fallback"), r)),
             );
-        let mut addrs: HashMap<Ipv4Addr, String> = HashMap::new();
+        let mut addrs: HashMap<IpAddr, String> = HashMap::new();
         for (here, rs) in members {
             let rat = |f: &str| format!("{here}.{f}");
             let ip = rs.address;
@@ -845,7 +873,9 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
             };
             match rs.forward {
                 Forward::Dr | Forward::Tunnel | Forward::Nat => {
-                    if let Some(why) = special_address(ip) {
+                    if ip.is_ipv6() {
+                        v.push(Problem::new(rat("address"), ipv6_not_yet("real servers")));
+                    } else if let Some(why) = special_address(ip) {
                         v.push(Problem::new(
                             rat("address"),
                             format!("real server {ip} is {why}"),
@@ -871,8 +901,9 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             ));
                         }
                     } else if let Some(p) = cfg.ports.iter().find(|p| {
-                        p.address.contains(ip)
-                            && (ip == network(p.address) || ip == subnet_broadcast(p.address))
+                        p.on_subnet(ip)
+                            && (ip == IpAddr::V4(network(p.address))
+                                || ip == IpAddr::V4(subnet_broadcast(p.address)))
                     }) {
                         v.push(Problem::new(
                             rat("address"),
@@ -882,9 +913,7 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                                 p.name, p.address
                             ),
                         ));
-                    } else if !cfg.ports.is_empty()
-                        && !cfg.ports.iter().any(|p| p.address.contains(ip))
-                    {
+                    } else if !cfg.ports.is_empty() && !cfg.ports.iter().any(|p| p.on_subnet(ip)) {
                         let why = if rs.forward == Forward::Tunnel {
                             "tunnel real servers must be on a directly connected segment for \
                              now (lbd has no gateways or routes yet)"
@@ -1008,9 +1037,9 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     }
     for (i, a) in x.addresses.iter().enumerate() {
         let at = format!("vrrp.addresses[{i}]");
-        if let Some(why) = special_address(*a) {
+        if let Some(why) = special_address((*a).into()) {
             v.push(Problem::new(at, format!("address {a} is {why}")));
-        } else if let Some(p) = port_owning(&cfg.ports, *a) {
+        } else if let Some(p) = port_owning(&cfg.ports, (*a).into()) {
             v.push(Problem::new(
                 at,
                 format!(
@@ -1194,9 +1223,9 @@ fn check_tunnel(cfg: &Config, v: &mut Vec<Problem>) {
         ));
         return;
     };
-    let inside = |ip: Ipv4Addr| pool.contains(ip);
+    let inside = |ip: IpAddr| matches!(ip, IpAddr::V4(a) if pool.contains(a));
     let pa = port.address;
-    if inside(network(pa)) || inside(subnet_broadcast(pa)) {
+    if inside(network(pa).into()) || inside(subnet_broadcast(pa).into()) {
         v.push(Problem::new(
             at,
             format!(
@@ -1227,7 +1256,7 @@ fn check_tunnel(cfg: &Config, v: &mut Vec<Problem>) {
                     ),
                 ));
             }
-            let egress = cfg.ports.iter().find(|p| p.address.contains(rs.address));
+            let egress = cfg.ports.iter().find(|p| p.on_subnet(rs.address));
             if rs.forward == Forward::Tunnel && egress.is_some_and(|p| p.name != port.name) {
                 v.push(Problem::new(
                     at,
@@ -2429,6 +2458,142 @@ mod tests {
             ),
         ] {
             one(&t(pool), "tunnel.source_pool", msg, "source_pool");
+        }
+    }
+
+    /// The file format takes IPv6 wherever an address goes; validation
+    /// refuses it, at the field, until the dataplane forwards IPv6.
+    mod ipv6 {
+        use super::*;
+        use std::net::IpAddr;
+
+        #[test]
+        fn config_ipv6_vip_parses_and_is_refused_at_its_field() {
+            let text = with(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#);
+            one(
+                &text,
+                "services[0].vip",
+                "IPv6 services are not forwarded yet",
+                r#"vip: "2001:db8::100""#,
+            );
+            // The type holds it: the file format is ready.
+            let cfg: Config = ron::from_str(&text).unwrap();
+            assert_eq!(
+                cfg.services[0].vip,
+                "2001:db8::100".parse::<IpAddr>().unwrap()
+            );
+            assert_eq!(cfg.services[0].name(), "[2001:db8::100]:80/tcp");
+        }
+
+        #[test]
+        fn config_ipv6_real_server_and_fallback_are_refused() {
+            one(
+                &with(
+                    r#"(address: "198.18.0.12")"#,
+                    r#"(address: "2001:db8::12")"#,
+                ),
+                "services[0].real_servers[1].address",
+                "IPv6 real servers are not forwarded yet",
+                r#"address: "2001:db8::12""#,
+            );
+            one(
+                &with(
+                    "            real_servers: [",
+                    "            fallback: Some((address: \"2001:db8::50\")),\n            real_servers: [",
+                ),
+                "services[0].fallback.address",
+                "IPv6 real servers are not forwarded yet",
+                r#"address: "2001:db8::50""#,
+            );
+        }
+
+        #[test]
+        fn config_ipv6_port_address_parses_and_is_refused() {
+            let text = with(
+                r#"address: "198.18.0.2/24")"#,
+                r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))"#,
+            );
+            one(
+                &text,
+                "ports[0].address6",
+                "IPv6 port addresses are not used yet (2001:db8::2/64)",
+                "address6:",
+            );
+            let bad = with(
+                r#"address: "198.18.0.2/24")"#,
+                r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/129"))"#,
+            );
+            assert!(parse(&bad, "t.ron")
+                .unwrap_err()
+                .to_string()
+                .contains("prefix `129` is not a number from 0 to 128"));
+        }
+
+        #[test]
+        fn config_ipv6_fwmark_member_is_refused() {
+            let text = with(
+                "    services: [",
+                "    fwmarks: [(mark: 3, match: [(vip: \"2001:db8::100\", ports: 80)])],\n    services: [",
+            );
+            one(
+                &text,
+                "fwmarks[0].match[0].vip",
+                "IPv6 services are not forwarded yet",
+                r#"vip: "2001:db8::100""#,
+            );
+        }
+
+        #[test]
+        fn config_persistence_prefix_is_for_ipv6_services() {
+            // An IPv4 service keeps `netmask`; `prefix` is refused there.
+            let text = with(
+                "scheduler: Rr,",
+                "scheduler: Rr, persistence: Some((timeout: 60, prefix: Some(64))),",
+            );
+            one(
+                &text,
+                "services[0].persistence.prefix",
+                "is for IPv6 clients",
+                "prefix:",
+            );
+            let text = with(
+                "scheduler: Rr,",
+                "scheduler: Rr, persistence: Some((timeout: 60, netmask: 24)),",
+            );
+            assert_eq!(problems(&text), vec![]);
+            // On an IPv6 service the prefix parses (the service itself is
+            // refused for now), out of range is refused too.
+            let v6 = with(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#).replacen(
+                "scheduler: Rr,",
+                "scheduler: Rr, persistence: Some((timeout: 60, prefix: Some(129))),",
+                1,
+            );
+            has(
+                &v6,
+                "services[0].persistence.prefix",
+                "out of range (0 to 128)",
+                "prefix:",
+            );
+            let cfg: Config = ron::from_str(&v6.replace("129", "64")).unwrap();
+            let p = cfg.services[0].persistence.unwrap();
+            assert_eq!(p.client_prefix(cfg.services[0].vip), 64);
+            assert_eq!(p.client_prefix("198.18.0.100".parse().unwrap()), 32);
+        }
+
+        #[test]
+        fn config_ipv4_files_write_no_ipv6_fields() {
+            let text = with(
+                "scheduler: Rr,",
+                "scheduler: Rr, persistence: Some((timeout: 60, netmask: 24)),",
+            );
+            let cfg = parse(&text, "t.ron").unwrap();
+            let out = crate::config::to_ron_string(&cfg);
+            assert!(out.contains("netmask: 24"), "{out}");
+            assert!(!out.contains("address6"), "{out}");
+            assert!(
+                !out.lines().any(|l| l.trim_start().starts_with("prefix:")),
+                "{out}"
+            );
         }
     }
 }

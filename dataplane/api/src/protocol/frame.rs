@@ -101,10 +101,9 @@ mod tests {
                 key,
                 edit: ServiceEdit {
                     scheduler: Some(crate::config::Scheduler::Wrr),
-                    persistence: Some(PersistenceChange::Set(crate::config::Persistence {
-                        timeout: 60,
-                        netmask: 24,
-                    })),
+                    persistence: Some(PersistenceChange::Set(crate::config::Persistence::v4(
+                        60, 24,
+                    ))),
                 },
             },
             Request::SetTimeouts(TimeoutEdit {
@@ -196,6 +195,65 @@ mod tests {
             read_frame(&mut Cursor::new([])),
             Err(FrameError::Closed)
         ));
+    }
+
+    /// IPv4 addresses travel as they did when the protocol had IPv4 only
+    /// (`"198.18.0.100"`): frames written by an lbctl or lbd of before
+    /// `IpAddr` decode now, and frames written now decode there. The texts
+    /// below are what that version wrote.
+    #[test]
+    fn ipv4_frames_are_unchanged_by_ip_addr() {
+        let old_request = r#"{"version":1,"request":{"DeleteReal":{"service":{"protocol":"Tcp","vip":"198.18.0.100","port":80},"address":"198.18.0.11","mode":"Drain"}}}"#;
+        let f: RequestFrame = decode(old_request.as_bytes()).unwrap();
+        let key = ServiceKey::addr(
+            Protocol::Tcp,
+            std::net::Ipv4Addr::new(198, 18, 0, 100).into(),
+            80,
+        );
+        assert_eq!(
+            f.request,
+            Request::DeleteReal {
+                service: key,
+                address: "198.18.0.11".parse().unwrap(),
+                mode: RemoveMode::Drain,
+            }
+        );
+        assert_eq!(serde_json::to_string(&f).unwrap(), old_request);
+
+        let old_conn = r#"{"protocol":"Tcp","client":"198.18.0.1","client_port":40000,"vip":"198.18.0.100","vport":80,"real":"198.18.0.11","real_port":80,"state":"ESTABLISHED","expires_ms":900000,"worker":0,"template":false}"#;
+        let c: ConnInfo = serde_json::from_str(old_conn).unwrap();
+        assert_eq!(c.client, "198.18.0.1".parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(c.real, Some("198.18.0.11".parse().unwrap()));
+        assert_eq!(serde_json::to_string(&c).unwrap(), old_conn);
+
+        // Persistence without an IPv6 prefix is written as before.
+        let p = crate::config::Persistence::v4(60, 24);
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"timeout":60,"netmask":24}"#
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_travel_as_text() {
+        let key = ServiceKey::addr(
+            Protocol::Udp,
+            "2001:db8::100".parse::<std::net::IpAddr>().unwrap(),
+            53,
+        );
+        let f = RequestFrame {
+            version: PROTOCOL_VERSION,
+            request: Request::EditReal {
+                service: key,
+                address: "2001:db8::10".parse().unwrap(),
+                edit: RealEdit::default(),
+            },
+        };
+        let text = serde_json::to_string(&f).unwrap();
+        assert!(text.contains(r#""vip":"2001:db8::100""#), "{text}");
+        assert!(text.contains(r#""address":"2001:db8::10""#), "{text}");
+        assert_eq!(decode::<RequestFrame>(text.as_bytes()).unwrap(), f);
+        assert_eq!(key.to_string(), "[2001:db8::100]:53/udp");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Requests, responses and the data they carry.
 
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::config::{
     Forward, GroupMatch, Persistence, Protocol, RealServerConfig, Scheduler, ServiceConfig,
@@ -13,17 +13,17 @@ use crate::config::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     pub protocol: Protocol,
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     pub port: u16,
     /// A service group's mark; then the other fields are TCP, 0.0.0.0
-    /// and 0 (see [`ServiceKey::group`]).
+    /// (IPv4's unspecified address, whatever the members' family) and 0 (see [`ServiceKey::group`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fwmark: Option<u32>,
 }
 
 impl ServiceKey {
     /// The service on `vip`:`port`/`protocol`.
-    pub fn addr(protocol: Protocol, vip: Ipv4Addr, port: u16) -> ServiceKey {
+    pub fn addr(protocol: Protocol, vip: IpAddr, port: u16) -> ServiceKey {
         ServiceKey {
             protocol,
             vip,
@@ -36,7 +36,7 @@ impl ServiceKey {
     pub fn group(mark: u32) -> ServiceKey {
         ServiceKey {
             protocol: Protocol::Tcp,
-            vip: Ipv4Addr::UNSPECIFIED,
+            vip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: 0,
             fwmark: Some(mark),
         }
@@ -65,7 +65,7 @@ impl std::fmt::Display for ServiceKey {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
         };
-        write!(f, "{}:{}/{}", self.vip, self.port, p)
+        write!(f, "{}/{}", crate::addr::SockAddr(self.vip, self.port), p)
     }
 }
 
@@ -109,10 +109,10 @@ pub enum RemoveMode {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnFilter {
     pub protocol: Option<Protocol>,
-    pub client: Option<Ipv4Addr>,
-    pub vip: Option<Ipv4Addr>,
+    pub client: Option<IpAddr>,
+    pub vip: Option<IpAddr>,
     pub vport: Option<u16>,
-    pub real: Option<Ipv4Addr>,
+    pub real: Option<IpAddr>,
     /// State name as listed (`ESTABLISHED`, `SYN_RECV`, ...), case-insensitive.
     pub state: Option<String>,
 }
@@ -149,12 +149,12 @@ pub enum Request {
     },
     EditReal {
         service: ServiceKey,
-        address: Ipv4Addr,
+        address: IpAddr,
         edit: RealEdit,
     },
     DeleteReal {
         service: ServiceKey,
-        address: Ipv4Addr,
+        address: IpAddr,
         mode: RemoveMode,
     },
     /// Remove every service (`ipvsadm -C`).
@@ -225,7 +225,7 @@ pub struct Rates {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RealInfo {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: u16,
     pub forward: Forward,
     pub weight: u32,
@@ -279,12 +279,12 @@ pub struct ServiceInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnInfo {
     pub protocol: Protocol,
-    pub client: Ipv4Addr,
+    pub client: IpAddr,
     pub client_port: u16,
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     pub vport: u16,
     /// `None` when its real server has been removed.
-    pub real: Option<Ipv4Addr>,
+    pub real: Option<IpAddr>,
     pub real_port: u16,
     pub state: String,
     /// Milliseconds until it expires unless refreshed.

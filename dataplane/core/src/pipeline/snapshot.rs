@@ -10,7 +10,7 @@
 //! counters and the connections that point at it survive a reload.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::config::{Config, Forward, Persistence, Protocol, RealServerConfig, Scheduler};
 use crate::conntrack::{FloodPolicy, TimeoutsMs};
@@ -178,6 +178,18 @@ pub enum SnapshotError {
     TooManyRealServers,
     #[error("real server {0} is not on any port's subnet")]
     NoPortFor(Ipv4Addr),
+    /// The configuration's types take IPv6 but the dataplane forwards IPv4
+    /// only; validation refuses IPv6, so this is a caller that skipped it.
+    #[error("{0} is an IPv6 address: the dataplane forwards IPv4 only for now")]
+    Ipv6(IpAddr),
+}
+
+/// The configuration's address as the IPv4 the compiled tables hold.
+fn ipv4(ip: IpAddr) -> Result<Ipv4Addr, SnapshotError> {
+    match ip {
+        IpAddr::V4(a) => Ok(a),
+        IpAddr::V6(_) => Err(SnapshotError::Ipv6(ip)),
+    }
 }
 
 /// The id already given to `key`, or the first free one from `*next`
@@ -319,7 +331,8 @@ impl Snapshot {
         let mut rs_keys = Vec::new();
         let mut neigh_ips = Vec::new();
         for s in &cfg.services {
-            let skey = (s.protocol.ip_proto(), s.vip, s.port, s.fwmark.unwrap_or(0));
+            let vip = ipv4(s.vip)?;
+            let skey = (s.protocol.ip_proto(), vip, s.port, s.fwmark.unwrap_or(0));
             svc_keys.push(skey);
             let id = alloc_id(&mut registry.services, skey, MAX_SERVICES, &mut 0)
                 .ok_or(SnapshotError::TooManyServices)?;
@@ -340,7 +353,8 @@ impl Snapshot {
                 .chain(fallback.iter().map(|r| (r, true)));
             for (r, is_fallback) in members {
                 let port = r.port.unwrap_or(s.port);
-                let rkey = (skey, r.address, port);
+                let address = ipv4(r.address)?;
+                let rkey = (skey, address, port);
                 rs_keys.push(rkey);
                 let rid = alloc_id(
                     &mut registry.reals,
@@ -351,10 +365,10 @@ impl Snapshot {
                 .ok_or(SnapshotError::TooManyRealServers)?;
                 let egress = ports
                     .iter()
-                    .position(|p| p.subnet_contains(r.address))
-                    .ok_or(SnapshotError::NoPortFor(r.address))?;
-                let local = ports.iter().any(|p| p.addr == r.address);
-                let slot = match registry.neighbours.get(&r.address) {
+                    .position(|p| p.subnet_contains(address))
+                    .ok_or(SnapshotError::NoPortFor(address))?;
+                let local = ports.iter().any(|p| p.addr == address);
+                let slot = match registry.neighbours.get(&address) {
                     // Our own host needs no MAC resolution.
                     _ if local => u32::MAX,
                     Some(&slot) => slot,
@@ -364,20 +378,20 @@ impl Snapshot {
                         let slot = (0..neigh.capacity() as u32)
                             .find(|i| !used.contains(i))
                             .ok_or(SnapshotError::TooManyRealServers)?;
-                        registry.neighbours.insert(r.address, slot);
-                        registry.pending_assign.push((slot, r.address));
+                        registry.neighbours.insert(address, slot);
+                        registry.pending_assign.push((slot, address));
                         slot
                     }
                 };
                 if !local {
-                    neigh_ips.push(r.address);
-                    neighbours.insert(u32::from(r.address), slot);
+                    neigh_ips.push(address);
+                    neighbours.insert(u32::from(address), slot);
                 }
                 routes[rid as usize] = Some(RsRoute {
                     port: egress as u16,
                     neigh: slot,
                     forward: r.forward,
-                    addr: r.address,
+                    addr: address,
                     rport: port,
                     dead: false,
                     down: false,
@@ -385,7 +399,7 @@ impl Snapshot {
                 });
                 reals.push(RealServer {
                     id: rid,
-                    addr: r.address,
+                    addr: address,
                     port,
                     weight: r.weight,
                     forward: r.forward,
@@ -395,7 +409,7 @@ impl Snapshot {
             }
             services.push(Service {
                 id,
-                vip: s.vip,
+                vip,
                 port: s.port,
                 protocol: s.protocol,
                 fwmark: s.fwmark,
@@ -419,11 +433,11 @@ impl Snapshot {
             .enumerate()
             .flat_map(|(i, s)| {
                 cfg.lookup_keys(s).map(move |(p, vip, port)| {
-                    let vip = u32::from(vip);
-                    (service_key(p.ip_proto(), vip, port), i as u32, vip)
+                    let vip = u32::from(ipv4(vip)?);
+                    Ok((service_key(p.ip_proto(), vip, port), i as u32, vip))
                 })
             })
-            .collect();
+            .collect::<Result<_, SnapshotError>>()?;
         let mut service_map = FlatMap::with_capacity(keys.len());
         for &(k, i, _) in &keys {
             service_map.insert(k, i);
@@ -435,9 +449,9 @@ impl Snapshot {
             .services
             .iter()
             .flat_map(|s| cfg.service_vips(s))
-            .map(u32::from)
-            .chain(keys.iter().map(|&(_, _, vip)| vip))
-            .collect();
+            .map(|a| ipv4(a).map(u32::from))
+            .chain(keys.iter().map(|&(_, _, vip)| Ok(vip)))
+            .collect::<Result<_, SnapshotError>>()?;
         vips.sort_unstable();
         vips.dedup();
         let own = ports.iter().map(|p| u32::from(p.addr)).collect();
@@ -650,7 +664,7 @@ impl Service {
     pub fn key(&self) -> crate::api::ServiceKey {
         match self.fwmark {
             Some(m) => crate::api::ServiceKey::group(m),
-            None => crate::api::ServiceKey::addr(self.protocol, self.vip, self.port),
+            None => crate::api::ServiceKey::addr(self.protocol, self.vip.into(), self.port),
         }
     }
 
@@ -765,6 +779,26 @@ mod tests {
         assert_eq!(neigh.entries().len(), 2);
     }
 
+    /// IPv6 in the configuration (which validation refuses for now) is an
+    /// error at the build, never a panic, and leaves the registry alone.
+    #[test]
+    fn ipv6_addresses_are_refused_by_the_build() {
+        let neigh = NeighTable::new(16);
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        let v6: IpAddr = "2001:db8::11".parse().unwrap();
+        let mut rs6 = lab_config();
+        rs6.services[0].real_servers[0].address = v6;
+        let mut vip6 = lab_config();
+        vip6.services[0].vip = "2001:db8::100".parse().unwrap();
+        for (cfg, bad) in [(rs6, v6), (vip6, "2001:db8::100".parse().unwrap())] {
+            let mut reg = Registry::default();
+            let e = Snapshot::prepare(&cfg, &macs, &mut reg, &neigh, 1).unwrap_err();
+            assert_eq!(e, SnapshotError::Ipv6(bad));
+            assert!(e.to_string().contains("IPv4 only"), "{e}");
+        }
+        assert!(neigh.entries().is_empty());
+    }
+
     #[test]
     fn ids_are_stable_across_builds_and_freed() {
         let mut cfg = lab_config();
@@ -776,7 +810,7 @@ mod tests {
         cfg.services[0].real_servers.insert(
             0,
             RealServerConfig {
-                address: Ipv4Addr::new(198, 18, 0, 13),
+                address: Ipv4Addr::new(198, 18, 0, 13).into(),
                 port: None,
                 weight: 1,
                 forward: Forward::Dr,
@@ -784,7 +818,7 @@ mod tests {
             },
         );
         cfg.services.push(ServiceConfig {
-            vip: Ipv4Addr::new(198, 18, 0, 101),
+            vip: Ipv4Addr::new(198, 18, 0, 101).into(),
             port: 443,
             protocol: Protocol::Tcp,
             scheduler: Scheduler::Wlc,
@@ -814,7 +848,7 @@ mod tests {
         let mut reg = Registry::default();
         let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
         Snapshot::build(&cfg, &macs, &mut reg, &neigh, 1).unwrap();
-        cfg.services[0].real_servers[0].address = Ipv4Addr::new(198, 18, 0, 13);
+        cfg.services[0].real_servers[0].address = Ipv4Addr::new(198, 18, 0, 13).into();
         // A prepared change that is dropped leaves the table as it was.
         let mut trial = reg.clone();
         Snapshot::prepare(&cfg, &macs, &mut trial, &neigh, 2).unwrap();
@@ -839,7 +873,7 @@ mod tests {
         cfg.services[0].real_servers.remove(1);
         Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();
         cfg.services[0].real_servers.push(RealServerConfig {
-            address: Ipv4Addr::new(198, 18, 0, 14),
+            address: Ipv4Addr::new(198, 18, 0, 14).into(),
             port: None,
             weight: 1,
             forward: Forward::Dr,

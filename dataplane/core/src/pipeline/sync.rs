@@ -105,15 +105,7 @@ pub fn apply(
         SyncKind::Template => (
             // The record carries the masked client already; the key is the
             // service's (a group's by its mark).
-            service_template_key(
-                svc,
-                r.proto,
-                u32::from(r.client_ip),
-                Persistence {
-                    timeout: 0,
-                    netmask: 32,
-                },
-            ),
+            service_template_key(svc, r.proto, u32::from(r.client_ip), Persistence::v4(0, 32)),
             EntryFlags::TEMPLATE,
         ),
     };

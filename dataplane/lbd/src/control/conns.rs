@@ -6,6 +6,7 @@
 //! job, and marks it done at the end. A table of millions of entries is thus
 //! listed in many small steps between bursts, never in one long stall.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -187,17 +188,29 @@ pub fn list(
             reals.insert(r.id, (r.addr, r.port));
         }
     }
-    let rs_ids = filter.real.map(|ip| {
+    let mut rs_ids = filter.real.map(|ip| {
         reals
             .iter()
-            .filter(|(_, (a, _))| *a == ip)
+            .filter(|(_, (a, _))| IpAddr::V4(*a) == ip)
             .map(|(id, _)| *id)
             .collect::<Vec<u32>>()
     });
+    // The tables hold IPv4 connections only: an IPv6 client or VIP in the
+    // filter matches none (no real server is selected).
+    let v4 = |a: Option<IpAddr>| match a {
+        Some(IpAddr::V4(a)) => Some(u32::from(a)),
+        _ => None,
+    };
+    if [filter.client, filter.vip]
+        .iter()
+        .any(|a| a.is_some_and(|a| a.is_ipv6()))
+    {
+        rs_ids = Some(Vec::new());
+    }
     let raw = RawFilter {
         proto: filter.protocol.map(|p| p.ip_proto()),
-        client: filter.client.map(u32::from),
-        vip: filter.vip.map(u32::from),
+        client: v4(filter.client),
+        vip: v4(filter.vip),
         vport: filter.vport,
         rs: rs_ids,
         state,
@@ -264,11 +277,11 @@ pub fn list(
                     } else {
                         lbcore::config::Protocol::Tcp
                     },
-                    client: k.client_ip.into(),
+                    client: Ipv4Addr::from(k.client_ip).into(),
                     client_port: k.client_port,
-                    vip: k.vip.into(),
+                    vip: Ipv4Addr::from(k.vip).into(),
                     vport: k.vport,
-                    real: real.map(|r| r.0),
+                    real: real.map(|r| r.0.into()),
                     real_port: real_port(real, k.vport),
                     state: ConnState::from_u8(e.state).name().to_string(),
                     expires_ms: e.expires.wrapping_sub(now),
@@ -292,11 +305,11 @@ pub fn list(
                 } else {
                     lbcore::config::Protocol::Tcp
                 },
-                client: k.client_ip.into(),
+                client: Ipv4Addr::from(k.client_ip).into(),
                 client_port: k.client_port,
-                vip: k.vip.into(),
+                vip: Ipv4Addr::from(k.vip).into(),
                 vport: k.vport,
-                real: real.map(|r| r.0),
+                real: real.map(|r| r.0.into()),
                 real_port: real_port(real, k.vport),
                 state: ConnState::from_u8(c.state).name().to_string(),
                 expires_ms: left,

@@ -4,7 +4,7 @@
 //! (`ports[].kernel`) or any other route the host has.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ const HTTP_READ_LIMIT: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub kind: CheckKind,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// The port checked (the check's own port, or the real server's).
     pub port: u16,
     pub timeout: Duration,
@@ -88,7 +88,11 @@ fn http(
     let mut s = tcp(p)?;
     s.set_write_timeout(Some(left(deadline)?))
         .map_err(|e| e.to_string())?;
-    let host = host.map_or_else(|| p.addr.to_string(), str::to_string);
+    // An IPv6 literal in Host is bracketed (RFC 7230's IP-literal).
+    let host = host.map_or_else(
+        || lbcore::addr::Bracketed(p.addr).to_string(),
+        str::to_string,
+    );
     let req = format!(
         "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: lbd-health-check\r\nConnection: close\r\n\r\n"
     );
@@ -141,7 +145,11 @@ pub fn judge_http(answer: &[u8], want_status: u16, expect: Option<&str>) -> Resu
 }
 
 fn udp(p: &Probe, send: &str, expect: Option<&str>) -> Result<String, String> {
-    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| e.to_string())?;
+    let any: IpAddr = match p.addr {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let sock = UdpSocket::bind((any, 0)).map_err(|e| e.to_string())?;
     sock.connect((p.addr, p.port))
         .map_err(|e| format!("connect: {}", io_reason(&e)))?;
     sock.set_read_timeout(Some(p.timeout))
@@ -192,7 +200,7 @@ mod tests {
     fn probe(kind: CheckKind, port: u16) -> Probe {
         Probe {
             kind,
-            addr: Ipv4Addr::LOCALHOST,
+            addr: Ipv4Addr::LOCALHOST.into(),
             port,
             timeout: Duration::from_secs(5),
             env: vec![("LBD_RS_ADDRESS".into(), "127.0.0.1".into())],

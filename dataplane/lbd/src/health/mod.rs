@@ -16,11 +16,12 @@
 pub mod checks;
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel;
+use lbcore::addr::SockAddr;
 use lbcore::api::{RealHealth, ServiceKey};
 use lbcore::config::{CheckKind, Config, HealthCheck, OnFailure, Protocol};
 use lbcore::pipeline::snapshot::{RealServer, RsHealth, Service};
@@ -32,7 +33,7 @@ const POOL: usize = 8;
 const TICK: Duration = Duration::from_millis(20);
 
 /// (service, real server address, real server port).
-pub type TargetKey = (ServiceKey, Ipv4Addr, u16);
+pub type TargetKey = (ServiceKey, IpAddr, u16);
 
 /// One checked real server.
 #[derive(Debug, Clone)]
@@ -120,7 +121,7 @@ impl HealthBook {
 
     /// The health of real server `r` of `svc`, for `Snapshot::apply_health`.
     pub fn health_of(&self, svc: &Service, r: &RealServer) -> RsHealth {
-        let k = (svc.key(), r.addr, r.port);
+        let k = (svc.key(), r.addr.into(), r.port);
         match self.targets.get(&k) {
             Some(t) if !t.up => RsHealth::Down {
                 quiesce: t.check.on_failure == OnFailure::Quiesce,
@@ -245,13 +246,16 @@ impl HealthBook {
             self.dirty = true;
             if t.up {
                 info!(
-                    "health: real server {addr}:{port} of {svc} is UP after {} good check(s): {}",
-                    t.ok_streak, t.last
+                    "health: real server {} of {svc} is UP after {} good check(s): {}",
+                    SockAddr(*addr, *port),
+                    t.ok_streak,
+                    t.last
                 );
             } else {
                 warn!(
-                    "health: real server {addr}:{port} of {svc} is DOWN after {} failed check(s) \
+                    "health: real server {} of {svc} is DOWN after {} failed check(s) \
                      ({}): {}",
+                    SockAddr(*addr, *port),
                     t.fail_streak,
                     match t.check.on_failure {
                         OnFailure::Remove => "removed from scheduling",
@@ -262,7 +266,8 @@ impl HealthBook {
             }
         } else if first {
             info!(
-                "health: real server {addr}:{port} of {svc} checked: {} ({})",
+                "health: real server {} of {svc} checked: {} ({})",
+                SockAddr(*addr, *port),
                 if t.up { "up" } else { "down" },
                 t.last
             );
@@ -325,8 +330,8 @@ mod tests {
 
     fn key(ip: [u8; 4]) -> TargetKey {
         (
-            ServiceKey::addr(Protocol::Tcp, Ipv4Addr::new(198, 18, 0, 100), 80),
-            Ipv4Addr::from(ip),
+            ServiceKey::addr(Protocol::Tcp, [198, 18, 0, 100].into(), 80),
+            IpAddr::from(ip),
             80,
         )
     }

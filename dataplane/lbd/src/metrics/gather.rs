@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use crate::shared::Shared;
 
 use super::inputs::{HealthSample, KernelSample, MetricInputs, PortSample};
-use super::render::service_label;
+use super::render::{real_server_label, service_label};
 
 /// Read everything a scrape needs from `shared`. Takes, one at a time and
 /// briefly, the snapshot mutex, each worker's latency mutex (to clone the
@@ -65,7 +65,7 @@ pub fn gather(shared: &Shared) -> MetricInputs {
             .targets()
             .map(|((svc, addr, port), t)| HealthSample {
                 service: service_label(svc),
-                real_server: format!("{addr}:{port}"),
+                real_server: real_server_label(*addr, *port),
                 up: t.up,
                 transitions: t.transitions,
             })

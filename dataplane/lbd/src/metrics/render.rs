@@ -3,9 +3,11 @@
 //! synthetic inputs and check the text with a strict parser of their own
 //! and with the reference parser (python3-prometheus-client) when present.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 
 use hdrhistogram::Histogram;
+use lbcore::addr::SockAddr;
 use lbcore::config::Protocol;
 use lbcore::counters::Counter;
 use prometheus::core::{Collector, Desc};
@@ -298,7 +300,10 @@ fn counters(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     Ok(())
 }
 
-/// `tcp/198.18.0.100:80`, or `fwmark/3` for a service group.
+/// `tcp/198.18.0.100:80`, or `fwmark/3` for a service group. Labels hold
+/// an address with its port, so an IPv6 address is bracketed as in a URL
+/// and in Prometheus's own `instance` label: `tcp/[2001:db8::100]:80`
+/// (bare, its last colon could not be told from the port's).
 pub(super) fn service_label(svc: &lbcore::api::ServiceKey) -> String {
     if let Some(m) = svc.fwmark {
         return format!("fwmark/{m}");
@@ -307,7 +312,13 @@ pub(super) fn service_label(svc: &lbcore::api::ServiceKey) -> String {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
     };
-    format!("{p}/{}:{}", svc.vip, svc.port)
+    format!("{p}/{}", SockAddr(svc.vip, svc.port))
+}
+
+/// `198.18.0.11:80`, `[2001:db8::11]:80`: a real server's label (see
+/// [`service_label`]).
+pub(super) fn real_server_label(addr: IpAddr, port: u16) -> String {
+    SockAddr(addr, port).to_string()
 }
 
 fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
@@ -402,7 +413,7 @@ fn services(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
             .with_label_values(&[&sl])
             .inc_by(sum(|s| s.bytes_out.load(Relaxed)));
         for r in &svc.reals {
-            let rl = format!("{}:{}", r.addr, r.port);
+            let rl = real_server_label(r.addr.into(), r.port);
             let labels = [sl.as_str(), rl.as_str()];
             let rid = r.id as usize;
             let rs = || ws.iter().filter_map(|w| w.rs.get(rid));
@@ -651,6 +662,24 @@ mod tests {
     use lbcore::neigh::NeighTable;
     use lbcore::pipeline::{Registry as IdRegistry, MAX_REAL_SERVERS, MAX_SERVICES};
     use lbcore::wire::MacAddr;
+
+    #[test]
+    fn metrics_labels_bracket_ipv6_addresses_with_ports() {
+        use lbcore::api::ServiceKey;
+        let v4 = ServiceKey::addr(Protocol::Tcp, "198.18.0.100".parse().unwrap(), 80);
+        let v6 = ServiceKey::addr(Protocol::Udp, "2001:db8::100".parse().unwrap(), 53);
+        assert_eq!(service_label(&v4), "tcp/198.18.0.100:80");
+        assert_eq!(service_label(&v6), "udp/[2001:db8::100]:53");
+        assert_eq!(service_label(&ServiceKey::group(3)), "fwmark/3");
+        assert_eq!(
+            real_server_label("198.18.0.11".parse().unwrap(), 80),
+            "198.18.0.11:80"
+        );
+        assert_eq!(
+            real_server_label("2001:db8::11".parse().unwrap(), 8080),
+            "[2001:db8::11]:8080"
+        );
+    }
 
     const HZ: u64 = 1_000_000_000; // 1 cycle = 1 ns: easy arithmetic
 

@@ -13,7 +13,7 @@ const FB: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 50);
 fn lab_with_fallback() -> Lab {
     let mut cfg = config("Rr", (1, 1));
     cfg.services[0].fallback = Some(Fallback {
-        address: FB,
+        address: FB.into(),
         port: None,
         forward: Forward::Dr,
     });
@@ -36,7 +36,7 @@ fn apply(l: &mut Lab, down: &[(Ipv4Addr, RsHealth)], generation: u64) {
             .iter()
             .find(|r| r.fallback)
             .map(|r| Fallback {
-                address: r.addr,
+                address: r.addr.into(),
                 port: None,
                 forward: Forward::Dr,
             });

@@ -110,7 +110,7 @@ fn two_box_local_real_server_and_peer_frames() {
         rate_pps: 100,
     });
     // The second real server is this director itself (localnode).
-    cfg.services[0].real_servers[1].address = Ipv4Addr::from(DIR);
+    cfg.services[0].real_servers[1].address = Ipv4Addr::from(DIR).into();
     cfg.peer_directors = vec![PEER_MAC];
     assert_eq!(crate::config::validate(&cfg), vec![]);
     let mut l = lab_from(cfg, true);

@@ -2,7 +2,7 @@
 //! changes a copy of the running configuration or says why it cannot. No
 //! effects: the plane commits the result (`mod.rs`).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use lbcore::api::{
     ApiError, ErrorKind, PersistenceChange, RealEdit, ServiceEdit, ServiceKey, TimeoutEdit,
@@ -33,7 +33,7 @@ fn find_service<'a>(
 pub fn find_real<'a>(
     c: &'a mut Config,
     service: &ServiceKey,
-    address: Ipv4Addr,
+    address: IpAddr,
 ) -> Result<&'a mut RealServerConfig, ApiError> {
     find_service(c, service)?
         .real_servers
@@ -100,7 +100,7 @@ pub fn add_real(
 pub fn edit_real(
     c: &mut Config,
     service: &ServiceKey,
-    address: Ipv4Addr,
+    address: IpAddr,
     edit: &RealEdit,
 ) -> Result<(), ApiError> {
     let rs = find_real(c, service, address)?;
@@ -113,11 +113,7 @@ pub fn edit_real(
     Ok(())
 }
 
-pub fn delete_real(
-    c: &mut Config,
-    service: &ServiceKey,
-    address: Ipv4Addr,
-) -> Result<(), ApiError> {
+pub fn delete_real(c: &mut Config, service: &ServiceKey, address: IpAddr) -> Result<(), ApiError> {
     find_real(c, service, address)?;
     find_service(c, service)?
         .real_servers
@@ -127,7 +123,7 @@ pub fn delete_real(
 
 /// Weight 0: no new connections; the plane removes it once its
 /// connections are gone.
-pub fn drain_real(c: &mut Config, service: &ServiceKey, address: Ipv4Addr) -> Result<(), ApiError> {
+pub fn drain_real(c: &mut Config, service: &ServiceKey, address: IpAddr) -> Result<(), ApiError> {
     find_real(c, service, address)?.weight = 0;
     Ok(())
 }

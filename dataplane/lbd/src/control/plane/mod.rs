@@ -22,7 +22,7 @@ mod tally;
 mod tests;
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,7 +73,7 @@ pub struct ControlPlane {
     registry: Registry,
     port_macs: Vec<MacAddr>,
     /// Real servers being drained: removed once their connections end.
-    draining: HashSet<(ServiceKey, Ipv4Addr)>,
+    draining: HashSet<(ServiceKey, IpAddr)>,
     /// Counters since `zero`, and rates.
     tally: Tally,
     last_rate_sample: Instant,

@@ -2,7 +2,7 @@
 //! since the last `zero`, rates) and `lbctl status`.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use lbcore::api::{RealInfo, ServiceInfo, ServiceKey, StatusInfo};
@@ -22,7 +22,7 @@ pub fn list(
     counters: &WorkerCounters,
     tally: &Tally,
     health: &dyn HealthView,
-    draining: &HashSet<(ServiceKey, Ipv4Addr)>,
+    draining: &HashSet<(ServiceKey, IpAddr)>,
 ) -> Vec<ServiceInfo> {
     let now = Instant::now();
     snap.services
@@ -45,14 +45,14 @@ pub fn list(
                     .map(|r| {
                         let (active, inactive) = counters.conns_of(r.id);
                         RealInfo {
-                            address: r.addr,
+                            address: r.addr.into(),
                             port: r.port,
                             forward: r.forward,
                             weight: r.weight,
                             active: active.max(0) as u64,
                             inactive: inactive.max(0) as u64,
-                            draining: draining.contains(&(key, r.addr)),
-                            health: health.info(&(key, r.addr, r.port), now),
+                            draining: draining.contains(&(key, r.addr.into())),
+                            health: health.info(&(key, r.addr.into(), r.port), now),
                             fallback: r.fallback,
                             counters: tally.since_zero(counters, (false, r.id)),
                             rates: tally.rate((false, r.id)),

@@ -40,7 +40,7 @@ const CONFIG: &str = r#"(
 )"#;
 
 fn web() -> ServiceKey {
-    ServiceKey::addr(lbcore::config::Protocol::Tcp, VIP, 80)
+    ServiceKey::addr(lbcore::config::Protocol::Tcp, VIP.into(), 80)
 }
 
 // --- stand-ins for the plane's interfaces -----------------------------------
@@ -380,7 +380,7 @@ fn list_shows_services_real_servers_and_their_counters() {
 fn conns_are_listed_by_the_director() {
     let mut r = rig();
     let filter = ConnFilter {
-        vip: Some(VIP),
+        vip: Some(VIP.into()),
         ..Default::default()
     };
     let res = r.ask(Request::Conns {
@@ -558,7 +558,7 @@ fn a_real_server_is_edited_and_deleted() {
     let mut r = rig();
     applied(r.ask(Request::EditReal {
         service: web(),
-        address: RS2,
+        address: RS2.into(),
         edit: RealEdit {
             weight: Some(5),
             forward: None,
@@ -567,7 +567,7 @@ fn a_real_server_is_edited_and_deleted() {
     assert_eq!(r.real(RS2).unwrap().weight, 5);
     applied(r.ask(Request::DeleteReal {
         service: web(),
-        address: RS2,
+        address: RS2.into(),
         mode: RemoveMode::Immediate,
     }));
     assert!(r.real(RS2).is_none());
@@ -575,7 +575,7 @@ fn a_real_server_is_edited_and_deleted() {
     let e = r
         .ask(Request::DeleteReal {
             service: web(),
-            address: RS2,
+            address: RS2.into(),
             mode: RemoveMode::Immediate,
         })
         .unwrap_err();
@@ -594,7 +594,7 @@ fn a_drained_real_server_goes_when_its_last_connection_ends() {
     r.workers[1].rs[id].add_inactive(1);
     applied(r.ask(Request::DeleteReal {
         service: web(),
-        address: RS2,
+        address: RS2.into(),
         mode: RemoveMode::Drain,
     }));
     let rs = r.real(RS2).unwrap();
@@ -629,12 +629,12 @@ fn a_new_weight_ends_a_drain() {
     r.workers[0].rs[id].add_active(1);
     applied(r.ask(Request::DeleteReal {
         service: web(),
-        address: RS2,
+        address: RS2.into(),
         mode: RemoveMode::Drain,
     }));
     applied(r.ask(Request::EditReal {
         service: web(),
-        address: RS2,
+        address: RS2.into(),
         edit: RealEdit {
             weight: Some(2),
             forward: None,
@@ -762,7 +762,7 @@ fn a_change_that_cannot_be_written_is_rolled_back() {
     let e = r
         .ask(Request::EditReal {
             service: web(),
-            address: RS1,
+            address: RS1.into(),
             edit: RealEdit {
                 weight: Some(9),
                 forward: None,
@@ -781,7 +781,7 @@ fn a_change_that_cannot_be_written_is_rolled_back() {
     assert_eq!(
         applied(r.ask(Request::EditReal {
             service: web(),
-            address: RS1,
+            address: RS1.into(),
             edit: RealEdit {
                 weight: Some(9),
                 forward: None,
