@@ -403,7 +403,7 @@ pub struct AnnounceInfo {
 /// One VIP's announcement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VipAnnouncement {
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// Its route is in the announce table (the speaker exports it).
     pub announced: bool,
     /// Why: `announced`, `drained`, `stopping`, `not forwarding`,

@@ -6,7 +6,7 @@
 //! there.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// The director as a whole, at one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct Conditions {
 /// connections (health view applied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VipInput {
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     pub live_servers: bool,
 }
 
@@ -60,8 +60,8 @@ impl Why {
 /// A route change for the IO layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
-    Announce(Ipv4Addr),
-    Withdraw(Ipv4Addr),
+    Announce(IpAddr),
+    Withdraw(IpAddr),
 }
 
 /// The decision for one VIP.
@@ -83,10 +83,10 @@ pub fn decide(c: &Conditions, v: &VipInput) -> Why {
 /// decision per configured VIP.
 #[derive(Debug, Default)]
 pub struct Announcer {
-    installed: BTreeMap<Ipv4Addr, ()>,
-    decided: BTreeMap<Ipv4Addr, Why>,
+    installed: BTreeMap<IpAddr, ()>,
+    decided: BTreeMap<IpAddr, Why>,
     /// The last failed change per VIP, until one works.
-    errors: BTreeMap<Ipv4Addr, String>,
+    errors: BTreeMap<IpAddr, String>,
 }
 
 impl Announcer {
@@ -142,7 +142,7 @@ impl Announcer {
 
     /// Each configured VIP: installed, and why (or the error that keeps
     /// its route from being what was decided).
-    pub fn states(&self) -> Vec<(Ipv4Addr, bool, String)> {
+    pub fn states(&self) -> Vec<(IpAddr, bool, String)> {
         self.decided
             .iter()
             .map(|(vip, why)| {
@@ -159,9 +159,10 @@ impl Announcer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
-    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 1);
-    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 100, 2);
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 100, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 100, 2));
 
     fn up() -> Conditions {
         Conditions {
@@ -172,7 +173,7 @@ mod tests {
         }
     }
 
-    fn live(vip: Ipv4Addr, live_servers: bool) -> VipInput {
+    fn live(vip: IpAddr, live_servers: bool) -> VipInput {
         VipInput { vip, live_servers }
     }
 

@@ -261,7 +261,7 @@ mod tests {
     )"#;
 
     fn live(v: &[VipInput], vip: &str) -> bool {
-        let vip: std::net::Ipv4Addr = vip.parse().unwrap();
+        let vip: std::net::IpAddr = vip.parse().unwrap();
         v.iter()
             .find(|x| x.vip == vip)
             .expect("VIP listed")

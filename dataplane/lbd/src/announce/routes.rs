@@ -1,10 +1,10 @@
 //! The announce table: one kernel route per announced VIP
-//! (`VIP/32 dev IFACE proto static`) in routing table `bgp.table` of the
+//! (`VIP/32`, or `VIP/128` for IPv6, `dev IFACE proto static`) in routing table `bgp.table` of the
 //! director's network namespace, which the speaker's kernel protocol learns
 //! and exports by BGP. Changed with iproute2's `ip` (a system component,
 //! like the speaker): robust, and its errors are words an operator knows.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
 use super::machine::Action;
@@ -44,16 +44,24 @@ impl RouteTable {
     /// Remove every route of the table: at start (what an lbd that died
     /// left behind) and at the end.
     pub fn flush(&self) -> Result<(), String> {
-        match ip(&["route", "flush", "table", &self.table.to_string()]) {
-            // A table the kernel has not made yet holds no route.
-            Err(e) if e.contains("does not exist") => Ok(()),
-            other => other,
+        // `ip route flush` alone flushes IPv4 only.
+        let table = self.table.to_string();
+        for family in ["-4", "-6"] {
+            match ip(&[family, "route", "flush", "table", &table]) {
+                // A table the kernel has not made yet holds no route.
+                Err(e) if e.contains("does not exist") => {}
+                other => other?,
+            }
         }
+        Ok(())
     }
 }
 
-fn prefix(vip: Ipv4Addr) -> String {
-    format!("{vip}/32")
+fn prefix(vip: IpAddr) -> String {
+    match vip {
+        IpAddr::V4(v) => format!("{v}/32"),
+        IpAddr::V6(v) => format!("{v}/128"),
+    }
 }
 
 /// Run `ip ARGS`; the error is its first line on stderr.

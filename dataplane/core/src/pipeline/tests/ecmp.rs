@@ -202,7 +202,7 @@ proptest! {
         let neigh = NeighTable::new(64);
         let mut reg_b = Registry::default();
         let mut earlier = ecmp_config(true, &[4, 3]);
-        earlier.services[0].real_servers[0].address = Ipv4Addr::new(198, 18, 0, 99);
+        earlier.services[0].real_servers[0].address = Ipv4Addr::new(198, 18, 0, 99).into();
         Snapshot::build(&earlier, &[DIR_MAC], &mut reg_b, &neigh, 1).unwrap();
         let b = Snapshot::build(&weighted(&order), &[DIR_MAC], &mut reg_b, &neigh, 2).unwrap();
         prop_assert_eq!(mh_entries(&a), mh_entries(&b));
