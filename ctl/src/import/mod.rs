@@ -367,6 +367,7 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
             iface: format!("lbd-{name}"),
             rate_pps: 20_000,
         }),
+        vlans: Vec::new(),
     }
 }
 
