@@ -17,6 +17,10 @@
 //!                         .10.1    .20.11   .0.1       │
 //!                                  (NAT)            fab-rs2 198.19.5.10 (tunnel)
 //! ```
+//!
+//! and on the native VLAN too: a second director fab-dirB (198.18.0.3, its
+//! own lbd) and DR real servers fab-rs3, fab-rs4 (198.18.0.13, .14) of an
+//! ECMP-mode service on 198.18.0.102, served by both directors.
 
 mod common;
 
@@ -28,6 +32,12 @@ use std::time::{Duration, Instant};
 const P: &str = "fab";
 const NAT_VIP: &str = "198.18.0.100";
 const TUN_VIP: &str = "198.18.0.101";
+const ECMP_VIP: &str = "198.18.0.102";
+const DIR_A_MAC: &str = "02:00:c6:12:00:02";
+const DIR_B_MAC: &str = "02:00:c6:12:00:03";
+/// The ECMP-mode service, the same on both directors.
+const ECMP_SERVICE: &str = r#"(vip: "198.18.0.102", port: 80, scheduler: Mh, ecmp: true,
+         real_servers: [(address: "198.18.0.13"), (address: "198.18.0.14")])"#;
 
 /// `ip` with arguments; panics with the output on failure.
 fn ip(args: &[&str]) {
@@ -49,7 +59,9 @@ struct FabricLab {
     _serial: std::sync::MutexGuard<'static, ()>,
 }
 
-const NAMESPACES: [&str; 6] = ["sw", "client", "dir", "rt", "rs1", "rs2"];
+const NAMESPACES: [&str; 9] = [
+    "sw", "client", "dir", "dirB", "rt", "rs1", "rs2", "rs3", "rs4",
+];
 
 fn teardown(state: &std::path::Path) {
     for ns in NAMESPACES {
@@ -143,12 +155,21 @@ impl FabricLab {
             ip(&["-n", &name, "link", "set", "lo", "up"]);
         }
         // The director's trunk port: no address, the kernel silent.
-        link("dir", "eth0", "02:00:c6:12:00:02", "sw", "trunk");
-        nsx(
-            "dir",
-            &["sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=8"],
-        );
-        ip(&["-n", "fab-dir", "link", "set", "eth0", "promisc", "on"]);
+        link("dir", "eth0", DIR_A_MAC, "sw", "trunk");
+        // The second director, on the native VLAN.
+        link("dirB", "eth0", DIR_B_MAC, "sw", "dB");
+        for d in ["dir", "dirB"] {
+            nsx(d, &["sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=8"]);
+            ip(&[
+                "-n",
+                &format!("{P}-{d}"),
+                "link",
+                "set",
+                "eth0",
+                "promisc",
+                "on",
+            ]);
+        }
         // The client: VLAN 10 on eth0, the native VLAN on eth1; the NAT
         // VIP through VLAN 10, the tunnel VIP on the native VLAN.
         link("client", "eth0", "02:00:c6:12:0a:01", "sw", "c10");
@@ -262,22 +283,41 @@ impl FabricLab {
                 "net.ipv4.conf.all.arp_announce=2",
             ],
         );
-        for (ns, iface) in [
-            ("sw", "trunk"),
-            ("sw", "c10"),
-            ("sw", "c0"),
-            ("sw", "r20"),
-            ("sw", "rt0"),
-        ] {
+        // rs3, rs4: DR real servers of the ECMP service, on the native VLAN.
+        for (i, mac) in [(3, "02:00:c6:12:00:0d"), (4, "02:00:c6:12:00:0e")] {
+            let (ns, nsname) = (format!("rs{i}"), format!("{P}-rs{i}"));
+            link(&ns, "eth0", mac, "sw", &format!("r{i}"));
             ip(&[
                 "-n",
-                &format!("{P}-{ns}"),
-                "link",
-                "set",
-                iface,
-                "promisc",
-                "on",
+                &nsname,
+                "addr",
+                "add",
+                &format!("198.18.0.1{i}/24"),
+                "dev",
+                "eth0",
             ]);
+            ip(&[
+                "-n",
+                &nsname,
+                "addr",
+                "add",
+                &format!("{ECMP_VIP}/32"),
+                "dev",
+                "lo",
+            ]);
+            nsx(
+                &ns,
+                &[
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    "net.ipv4.conf.all.arp_ignore=1",
+                    "net.ipv4.conf.all.arp_announce=2",
+                ],
+            );
+        }
+        for iface in ["trunk", "c10", "c0", "r20", "rt0", "dB", "r3", "r4"] {
+            ip(&["-n", "fab-sw", "link", "set", iface, "promisc", "on"]);
         }
         let scripts = repo().join("scripts");
         let s = |f: &str| scripts.join(f).display().to_string();
@@ -298,6 +338,12 @@ impl FabricLab {
                 "c0=0",
                 "--access",
                 "rt0=0",
+                "--access",
+                "dB=0",
+                "--access",
+                "r3=0",
+                "--access",
+                "r4=0",
                 "--count-file",
                 &st("switch.json"),
                 "--max-seconds",
@@ -310,12 +356,14 @@ impl FabricLab {
             "rs1",
             &[&s("lab-httpd.py"), "--name", "rs1", "--port", "80"],
         );
-        start(
-            "rs2",
-            &lab.state,
-            "rs2",
-            &[&s("lab-httpd.py"), "--name", "rs2", "--port", "80"],
-        );
+        for rs in ["rs2", "rs3", "rs4"] {
+            start(
+                rs,
+                &lab.state,
+                rs,
+                &[&s("lab-httpd.py"), "--name", rs, "--port", "80"],
+            );
+        }
         start(
             "rs2",
             &lab.state,
@@ -350,14 +398,38 @@ impl FabricLab {
          real_servers: [(address: "198.18.20.11", forward: Nat)]),
         (vip: "{TUN_VIP}", port: 80, scheduler: Mh,
          real_servers: [(address: "198.19.5.10", forward: Tunnel)]),
+        {ECMP_SERVICE},
     ],
 )"#,
             sock = self.state.join("lbd.sock").display()
         );
-        let path = self.state.join("lbd.ron");
+        self.spawn("dir", &cfg)
+    }
+
+    /// Start the second director in fab-dirB: a plain port on the native
+    /// VLAN and the ECMP service only.
+    fn start_lbd_b(&self) -> Lbd {
+        let cfg = format!(
+            r#"(
+    eal: (cores: "0-1", no_huge: true, memory_mb: Some(512), no_pci: true,
+          file_prefix: Some("lbd-e2e-{P}B")),
+    ports: [(name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.3/24")],
+    workers: (idle_sleep_us: Some(50)),
+    conn_table: (capacity: 65536),
+    control: (socket: "{sock}"),
+    services: [{ECMP_SERVICE}],
+)"#,
+            sock = self.state.join("lbd-b.sock").display()
+        );
+        self.spawn("dirB", &cfg)
+    }
+
+    /// Run lbd in fab-`ns` with configuration `cfg`; wait until ready.
+    fn spawn(&self, ns: &str, cfg: &str) -> Lbd {
+        let path = self.state.join(format!("lbd-{ns}.ron"));
         std::fs::write(&path, cfg).unwrap();
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", "fab-dir"])
+        cmd.args(["netns", "exec", &format!("{P}-{ns}")])
             .arg(env!("CARGO_BIN_EXE_lbd"))
             .arg("--config")
             .arg(&path);
@@ -477,4 +549,153 @@ fn a_tunnel_real_server_behind_a_router_serves_requests() {
     let rep = lbd.stop();
     assert!(rep.get("forwarded_tunnel") >= 30, "forwarded_tunnel");
     assert_eq!(rep.get("drop_neigh_unresolved"), 0);
+}
+
+/// A client of one keep-alive HTTP connection (a Python program in the
+/// client namespace): each line written to it makes one request on the
+/// connection; it prints the answering real server's name, or "ERR ...".
+struct Conversation {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+const CLIENT_PY: &str = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=10, source_address=(sys.argv[2], 0))
+buf = b""
+for _ in sys.stdin:
+    try:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(4096)
+            if not d:
+                raise OSError("closed")
+            buf += d
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+        while len(buf) < n:
+            d = s.recv(4096)
+            if not d:
+                raise OSError("closed")
+            buf += d
+        print(buf[:n].decode().strip(), flush=True)
+        buf = buf[n:]
+    except OSError as e:
+        print("ERR", e, flush=True)
+        break
+"#;
+
+impl Conversation {
+    /// A connection to `vip` from the client's address `src`.
+    fn open(vip: &str, src: &str) -> Conversation {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "fab-client",
+                "python3",
+                "-c",
+                CLIENT_PY,
+                vip,
+                src,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        Conversation { child, out }
+    }
+
+    /// One request on the connection; the answer (within 10 s: the
+    /// client's socket timeout).
+    fn ask(&mut self) -> String {
+        use std::io::{BufRead, Write};
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        line.trim().to_string()
+    }
+}
+
+impl Drop for Conversation {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The client sends to the ECMP VIP through director `mac` (what the
+/// routers' ECMP choice does in a real network).
+fn route_vip_to(mac: &str) {
+    ip(&[
+        "-n",
+        "fab-client",
+        "neigh",
+        "replace",
+        ECMP_VIP,
+        "lladdr",
+        mac,
+        "dev",
+        "eth1",
+        "nud",
+        "permanent",
+    ]);
+}
+
+#[test]
+fn a_flow_moved_to_another_director_in_ecmp_mode_keeps_its_real_server() {
+    if !may_run("a_flow_moved_to_another_director_in_ecmp_mode_keeps_its_real_server") {
+        return;
+    }
+    let lab = FabricLab::up();
+    let a = lab.start_lbd();
+    let b = lab.start_lbd_b();
+    a.wait_resolved(&["198.18.0.13", "198.18.0.14"]);
+    b.wait_resolved(&["198.18.0.13", "198.18.0.14"]);
+    // Connections from eight client addresses (mh hashes the address):
+    // both real servers get some.
+    let sources: Vec<String> = (41..49).map(|i| format!("198.18.0.{i}")).collect();
+    for a in &sources {
+        ip(&[
+            "-n",
+            "fab-client",
+            "addr",
+            "add",
+            &format!("{a}/24"),
+            "dev",
+            "eth1",
+        ]);
+    }
+    route_vip_to(DIR_A_MAC);
+    let mut convs: Vec<Conversation> = sources
+        .iter()
+        .map(|a| Conversation::open(ECMP_VIP, a))
+        .collect();
+    let first: Vec<String> = convs.iter_mut().map(|c| c.ask()).collect();
+    eprintln!("through A: {first:?}");
+    assert!(first.iter().all(|a| a == "rs3" || a == "rs4"), "{first:?}");
+    assert!(
+        first.iter().any(|a| a == "rs3") && first.iter().any(|a| a == "rs4"),
+        "both real servers chosen: {first:?}"
+    );
+    // Director A dies (no connection sync); the routers move the flows
+    // to B, which has never seen them.
+    drop(a);
+    route_vip_to(DIR_B_MAC);
+    let second: Vec<String> = convs.iter_mut().map(|c| c.ask()).collect();
+    eprintln!("through B: {second:?}");
+    assert_eq!(
+        second, first,
+        "each connection answered by the same real server"
+    );
+    drop(convs);
+    let rep = b.stop();
+    assert!(
+        rep.get("conn_adopted_midflow") >= 8,
+        "B adopted the moved connections mid-flow"
+    );
+    assert_eq!(rep.get("drop_tcp_no_conn"), 0);
 }
