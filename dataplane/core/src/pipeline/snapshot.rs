@@ -365,6 +365,18 @@ impl Snapshot {
                 }
             })
             .collect();
+        // Interface index in `cfg.interfaces()` → in `ports` (the same
+        // unless fewer MACs than ports were given: those ports are left out).
+        let mut kept = 0;
+        let index_of: Vec<Option<usize>> = interfaces
+            .iter()
+            .map(|i| {
+                (i.port < phys_ports).then(|| {
+                    kept += 1;
+                    kept - 1
+                })
+            })
+            .collect();
         let vlans = ports
             .iter()
             .enumerate()
@@ -423,15 +435,15 @@ impl Snapshot {
                                 via: None,
                             }),
                     }
-                    .filter(|h| h.interface < ports.len())
+                    .and_then(|h| Some((index_of[h.interface]?, h.via)))
                     .ok_or(SnapshotError::NoPortFor(r.address))?;
-                let egress = hop.interface;
+                let (egress, via) = hop;
                 let local = ports.iter().any(|p| p.addr == r.address);
                 let slot = if local {
                     // Our own host needs no MAC resolution.
                     u32::MAX
                 } else {
-                    let ip = hop.via.unwrap_or(r.address);
+                    let ip = via.unwrap_or(r.address);
                     let slot = neighbour_slot(registry, neigh, ip)?;
                     neigh_ips.push(ip);
                     neighbours.insert(u32::from(ip), slot);
@@ -477,7 +489,7 @@ impl Snapshot {
         // clients behind them; tunnel real servers' gateways are above).
         let mut static_routes = Vec::with_capacity(cfg.routes.len());
         for r in &cfg.routes {
-            let Some(port) = routing::connected(&interfaces, r.via).filter(|&i| i < ports.len())
+            let Some(port) = routing::connected(&interfaces, r.via).and_then(|i| index_of[i])
             else {
                 continue;
             };

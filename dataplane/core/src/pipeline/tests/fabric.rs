@@ -303,3 +303,40 @@ fn nat_replies_to_a_client_behind_a_route_go_to_its_gateway() {
         Verdict::Drop(Counter::DropNeighUnresolved)
     );
 }
+
+#[test]
+fn interfaces_of_ports_without_a_mac_are_left_out_consistently() {
+    // Two ports, a VLAN on the first, and MACs for the first port only
+    // (as some tests build snapshots): the VLAN is interface 1, and its
+    // real server's route says so.
+    let cfg: Config = ron::from_str(
+        r#"(
+            ports: [(name: "a", device: "net_null0", address: "198.18.0.2/24",
+                     vlans: [(id: 20, address: "198.18.20.2/24")]),
+                    (name: "b", device: "net_null1", address: "198.19.0.1/24")],
+            eal: (cores: "0-2"),
+            services: [(vip: "198.18.0.100", port: 80, scheduler: Mh,
+                        real_servers: [(address: "198.18.20.11")])],
+        )"#,
+    )
+    .unwrap();
+    assert!(crate::config::validate(&cfg).is_empty());
+    let neigh = NeighTable::new(64);
+    let s = Snapshot::build(&cfg, &[DIR_MAC], &mut Registry::default(), &neigh, 1).unwrap();
+    let names: Vec<&str> = s.ports.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "a.20"]);
+    let rs = s.services[0].reals[0].id;
+    assert_eq!(s.route(rs).unwrap().port, 1);
+    let both = Snapshot::build(
+        &cfg,
+        &[DIR_MAC, RS1_MAC],
+        &mut Registry::default(),
+        &neigh,
+        1,
+    )
+    .unwrap();
+    let names: Vec<&str> = both.ports.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "a.20"]);
+    assert_eq!(both.route(both.services[0].reals[0].id).unwrap().port, 2);
+    assert_eq!(both.phys_ports, 2);
+}
