@@ -546,6 +546,21 @@ fn a_tunnel_real_server_behind_a_router_serves_requests() {
         count(&c, &["outer", "198.18.0.2>198.19.5.10"]) >= 30,
         "outer header director → rs2: {c}"
     );
+    // The running configuration holds the route and the VLANs.
+    let out = Command::new(lbctl_bin())
+        .arg("--socket")
+        .arg(lab.state.join("lbd.sock"))
+        .arg("save")
+        .output()
+        .expect("run lbctl");
+    let saved = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "lbctl save: {saved}");
+    assert!(
+        saved.contains("routes:")
+            && saved.contains("via: \"198.18.0.254\"")
+            && saved.contains("id: 20"),
+        "{saved}"
+    );
     let rep = lbd.stop();
     assert!(rep.get("forwarded_tunnel") >= 30, "forwarded_tunnel");
     assert_eq!(rep.get("drop_neigh_unresolved"), 0);
