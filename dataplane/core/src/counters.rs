@@ -133,7 +133,9 @@ counters! {
     DropEthBadSource = "drop_eth_bad_source",
     /// Ethertype we do not handle (IPv6, LLDP, ...).
     DropUnknownEthertype = "drop_unknown_ethertype",
-    /// 802.1Q tagged frames (VLANs are not supported yet).
+    /// 802.1Q tagged frames with a VLAN id their port does not carry
+    /// (`ports[].vlans`), or a tag inside a VLAN's tag; and frames for a
+    /// VLAN that could not be tagged (no headroom).
     DropVlan = "drop_vlan",
     /// ARP packet shorter than 28 bytes.
     DropArpTruncated = "drop_arp_truncated",

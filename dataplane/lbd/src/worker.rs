@@ -136,6 +136,11 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
             // Stage 2: this frame's lookup, state update and rewrite.
             let out = match worker.process_in_burst(at, &mut MbufBuf(&mut m), now) {
                 Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
+                // A VLAN interface: tagged, then sent on its port.
+                Verdict::Tx(p) => match worker.vlan_egress(&mut MbufBuf(&mut m), p) {
+                    Some(p) if (p as usize) < n_ports => &mut tx[p as usize],
+                    _ => &mut drop,
+                },
                 Verdict::Handoff => {
                     pass_on(dataplane, next, m, port, 1, &stats);
                     return;
@@ -222,6 +227,13 @@ fn serve_handoffs(ctx: &mut WorkerCtx, tx: &mut [MbufBurst], now: lbcore::conntr
             // At most HANDOFFS_PER_POLL (< burst capacity) frames per port.
             Verdict::Tx(p) if (p as usize) < n_ports => {
                 let _ = tx[p as usize].push(h.mbuf);
+            }
+            Verdict::Tx(p) => {
+                if let Some(p) = ctx.worker.vlan_egress(&mut MbufBuf(&mut h.mbuf), p) {
+                    if let Some(out) = tx.get_mut(p as usize) {
+                        let _ = out.push(h.mbuf);
+                    }
+                }
             }
             Verdict::Handoff => pass_on(
                 &ctx.dataplane,

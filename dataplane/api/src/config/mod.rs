@@ -13,6 +13,7 @@ pub mod error;
 mod facts;
 mod groups;
 pub mod locate;
+pub mod routing;
 pub mod types;
 pub mod validate;
 

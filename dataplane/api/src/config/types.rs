@@ -78,6 +78,36 @@ pub struct Config {
     /// restored serves the same ports again. Default: [].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fwmarks: Vec<FwmarkConfig>,
+    /// Static routes: networks reached through a gateway on one of the
+    /// director's subnets (a port's or a VLAN's). Tunnel real servers and
+    /// NAT clients may sit behind them; the gateway's MAC is resolved by
+    /// ARP like a neighbour's. The longest matching prefix wins, and a
+    /// directly connected subnet wins over a route of the same length.
+    /// Default: [].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One static route: `prefix` is reached through gateway `via`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The destination network, e.g. "198.19.5.0/24" (host bits zero).
+    pub prefix: Ipv4Cidr,
+    /// The gateway: an address on a port's or a VLAN's subnet.
+    pub via: Ipv4Addr,
+}
+
+/// An 802.1Q VLAN sub-interface of a port: frames tagged with `id` are
+/// handled as if they had arrived on an interface of their own, with this
+/// address and subnet; what goes out on it is tagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VlanConfig {
+    /// The VLAN id, 1 to 4094.
+    pub id: u16,
+    /// The director's address on the VLAN, with its prefix.
+    pub address: Ipv4Cidr,
 }
 
 /// The (VIP, protocol, ports) that carry one mark.
@@ -351,6 +381,12 @@ pub struct PortConfig {
     /// port. Default: None (no kernel path; such frames are dropped).
     #[serde(default)]
     pub kernel: Option<KernelPathConfig>,
+    /// 802.1Q VLANs carried tagged on this port (a trunk), each a
+    /// sub-interface with its own address: `[(id: 10, address:
+    /// "198.18.10.2/24")]`. Untagged frames belong to the port itself;
+    /// frames with another tag are dropped (`drop_vlan`). Default: [].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vlans: Vec<VlanConfig>,
 }
 
 fn default_mtu() -> u16 {

@@ -164,6 +164,8 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     check_tables(cfg, &mut v);
     check_services(cfg, &mut v);
     super::ecmp::check_ecmp(cfg, &mut v);
+    super::routing::check_vlans(cfg, &mut v);
+    super::routing::check_routes(cfg, &mut v);
     check_tunnel(cfg, &mut v);
     check_vrrp(cfg, &mut v);
     check_sync(cfg, &mut v);
@@ -709,8 +711,8 @@ fn check_tables(cfg: &Config, v: &mut Vec<Problem>) {
 fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
     let mut seen: HashMap<(IpAddr, u16, Protocol), usize> = HashMap::new();
     super::groups::check_groups(cfg, &mut seen, v);
-    let subnets = cfg
-        .ports
+    let interfaces = cfg.interfaces();
+    let subnets = interfaces
         .iter()
         .map(|p| format!("{} {}", p.name, p.address))
         .collect::<Vec<_>>()
@@ -913,10 +915,14 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                                 p.name, p.address
                             ),
                         ));
-                    } else if !cfg.ports.is_empty() && !cfg.ports.iter().any(|p| p.on_subnet(ip)) {
+                    } else if !cfg.ports.is_empty()
+                        // IPv6 real servers were refused above.
+                        && !matches!(ip, IpAddr::V4(v4)
+                            if super::routing::real_server_reachable(cfg, &interfaces, v4, rs.forward))
+                    {
                         let why = if rs.forward == Forward::Tunnel {
-                            "tunnel real servers must be on a directly connected segment for \
-                             now (lbd has no gateways or routes yet)"
+                            "tunnel real servers must be on a directly connected segment or \
+                             behind a gateway (`routes`)"
                         } else if rs.forward == Forward::Nat {
                             "NAT real servers must be on a segment of one of the director's \
                              ports, with the director as their default gateway"
@@ -2394,8 +2400,7 @@ mod tests {
             &tun(r#"(address: "10.1.1.1", forward: Tunnel)"#),
             "services[0].real_servers[1].address",
             "real server 10.1.1.1 is not on any port's subnet (lan0 198.18.0.2/24); tunnel real \
-             servers must be on a directly connected segment for now (lbd has no gateways or \
-             routes yet)",
+             servers must be on a directly connected segment or behind a gateway (`routes`)",
             r#"address: "10.1.1.1""#,
         );
         one(

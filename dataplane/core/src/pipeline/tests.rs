@@ -18,6 +18,7 @@ mod burst;
 mod down_server;
 mod dr;
 mod ecmp;
+mod fabric;
 mod flood;
 mod fuzz;
 mod health;
