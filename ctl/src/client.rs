@@ -29,6 +29,9 @@ pub mod exit {
     pub const EXISTS: u8 = 6;
     /// lbd is not reachable at the socket path.
     pub const CONNECT: u8 = 7;
+    /// `director drain`: the traffic had not moved when the wait ended
+    /// (the director stays drained).
+    pub const NOT_MOVED: u8 = 8;
     /// Bad command line (sysexits' EX_USAGE).
     pub const USAGE: u8 = 64;
 }

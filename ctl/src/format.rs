@@ -513,6 +513,9 @@ pub fn status(st: &StatusInfo) -> String {
             ),
         );
     }
+    if let Some(a) = &st.announce {
+        announce(&mut out, a);
+    }
     if !st.counters.is_empty() {
         // Events first, then drops: the drop reasons are what an operator
         // looks for when traffic goes missing.
@@ -526,6 +529,61 @@ pub fn status(st: &StatusInfo) -> String {
         }
     }
     out
+}
+
+/// The `bgp:` block of `lbctl status`: each VIP's announcement and the
+/// speaker's BGP sessions.
+fn announce(out: &mut String, a: &lb_api::protocol::AnnounceInfo) {
+    let drained = if a.drained { " (director drained)" } else { "" };
+    let errors = match a.route_errors {
+        0 => String::new(),
+        n => format!(", {n} failed route changes (see the log)"),
+    };
+    push_line(
+        out,
+        &format!("bgp: speaker {}{drained}{errors}", a.speaker.state),
+    );
+    for s in &a.speaker.sessions {
+        push_line(
+            out,
+            &format!("  session {:<12} {:<6} {}", s.name, s.state, s.info),
+        );
+    }
+    for v in &a.vips {
+        let state = if v.announced {
+            "ANNOUNCED"
+        } else {
+            "withdrawn"
+        };
+        push_line(out, &format!("  vip {:<15} {state:<9} {}", v.vip, v.reason));
+    }
+}
+
+/// What `lbctl director drain` says at the end. `waited`: it waited for
+/// the traffic to move (not `--no-wait`).
+pub fn drain(d: &lb_api::protocol::DrainReport, waited: bool) -> String {
+    let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+    let head = if !d.drained {
+        "not drained (resumed meanwhile?)".to_string()
+    } else if !waited {
+        "drained: VIPs withdrawn".to_string()
+    } else if d.moved {
+        format!(
+            "drained: traffic moved; no new connection for {} ({} since the withdrawal)",
+            secs(d.quiet_ms),
+            secs(d.since_ms)
+        )
+    } else {
+        format!(
+            "drained, but traffic NOT moved after {}: last new connection {} ago",
+            secs(d.since_ms),
+            secs(d.quiet_ms)
+        )
+    };
+    format!(
+        "{head}\nnew connections since the withdrawal: {}\nconnections still open: {}\n",
+        d.new_conns, d.open_conns
+    )
 }
 
 #[cfg(test)]
@@ -661,7 +719,63 @@ mod tests {
                 master: Some("198.18.0.2".parse().unwrap()),
                 transitions: 1,
             }),
+            announce: None,
         }
+    }
+
+    #[test]
+    fn status_shows_announcements_and_sessions() {
+        use lb_api::protocol::{AnnounceInfo, BgpSession, SpeakerInfo, VipAnnouncement};
+        let mut st = sample_status();
+        st.announce = Some(Box::new(AnnounceInfo {
+            drained: true,
+            vips: vec![VipAnnouncement {
+                vip: "198.18.100.1".parse().unwrap(),
+                announced: false,
+                reason: "drained".into(),
+            }],
+            speaker: SpeakerInfo {
+                state: "ok".into(),
+                sessions: vec![BgpSession {
+                    name: "router".into(),
+                    state: "up".into(),
+                    info: "Established".into(),
+                }],
+            },
+            route_errors: 0,
+        }));
+        let text = status(&st);
+        assert!(
+            text.contains(
+                "bgp: speaker ok (director drained)\n  session router       up     Established\n  \
+                 vip 198.18.100.1    withdrawn drained\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn drain_reports() {
+        let d = lb_api::protocol::DrainReport {
+            drained: true,
+            since_ms: 3200,
+            quiet_ms: 1000,
+            moved: true,
+            new_conns: 4,
+            open_conns: 120,
+        };
+        assert_eq!(
+            drain(&d, true),
+            "drained: traffic moved; no new connection for 1.0 s (3.2 s since the withdrawal)\n\
+             new connections since the withdrawal: 4\nconnections still open: 120\n"
+        );
+        let late = lb_api::protocol::DrainReport {
+            moved: false,
+            quiet_ms: 200,
+            ..d
+        };
+        assert!(drain(&late, true).starts_with("drained, but traffic NOT moved after 3.2 s"));
+        assert!(drain(&late, false).starts_with("drained: VIPs withdrawn\n"));
     }
 
     #[test]
@@ -817,6 +931,47 @@ TCP 04:59  NONE        198.18.0.0:0       198.18.0.100:80    198.18.0.11:80
             "(1 of 52000 connections shown; use --limit)"
         );
         assert_eq!(mmss(6_000_000), "100:00");
+    }
+
+    #[test]
+    fn ipv6_is_bracketed_in_lists_and_conns() {
+        let v6 = ServiceInfo {
+            members: Vec::new(),
+            key: ServiceKey::addr(Protocol::Tcp, "2001:db8::100".parse().unwrap(), 80),
+            scheduler: Scheduler::Rr,
+            persistence: Some(Persistence {
+                timeout: 300,
+                netmask: 32,
+                prefix: Some(64),
+            }),
+            counters: Counters::default(),
+            rates: Rates::default(),
+            reals: vec![real("2001:db8::10", 1, 0, 0)],
+        };
+        let text = services(None, &[v6], ListMode::Plain, false);
+        assert!(
+            text.contains("TCP  [2001:db8::100]:80 rr persistent 300 mask 64\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  -> [2001:db8::10]:80            Route   1"),
+            "{text}"
+        );
+        let mut c = conn("ESTABLISHED", 899_999, Some("2001:db8::10"));
+        c.client = "2001:db8::1".parse().unwrap();
+        c.vip = "2001:db8::100".parse().unwrap();
+        let list = ConnList {
+            conns: vec![c],
+            total: 1,
+            truncated: false,
+        };
+        assert!(
+            conns(&list).ends_with(
+                "TCP 14:59  ESTABLISHED [2001:db8::1]:51234 [2001:db8::100]:80 [2001:db8::10]:80\n"
+            ),
+            "{}",
+            conns(&list)
+        );
     }
 
     #[test]

@@ -32,8 +32,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use lb_api::config::{Forward, Persistence, Protocol, RealServerConfig, ServiceConfig};
 use lb_api::protocol::{
-    ConnFilter, PersistenceChange, RealEdit, RemoveMode, Request, Response, ServiceEdit,
-    ServiceKey, TimeoutEdit, DEFAULT_SOCKET,
+    ConnFilter, DrainReport, PersistenceChange, RealEdit, RemoveMode, Request, Response,
+    ServiceEdit, ServiceKey, TimeoutEdit, DEFAULT_SOCKET,
 };
 
 use args::{scheduler_parser, RealAddr, ServiceAddr};
@@ -207,6 +207,10 @@ pub enum Cmd {
     Status,
     /// Make lbd re-read its configuration file and apply it.
     Reload,
+    /// Scale-out: take this director out of the routers' ECMP set (drain)
+    /// or put it back (resume), through its BGP announcements.
+    #[command(subcommand)]
+    Director(DirectorCmd),
     /// Print a shell completion script (bash, zsh, fish, ...).
     Completions {
         #[arg(value_enum)]
@@ -468,6 +472,29 @@ pub struct ConnsArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum DirectorCmd {
+    /// Withdraw every VIP's BGP announcement, wait until the routers have
+    /// moved the traffic, and report.
+    ///
+    /// The traffic counts as moved once no new connection arrived for
+    /// `bgp.drain_quiet_ms`. Connections still open keep being forwarded
+    /// (the routers send their packets to the other directors, which pick
+    /// the same real server for `ecmp` services). The director stays
+    /// drained, across reloads, until `lbctl director resume`. Exit status
+    /// 0 when the traffic moved, 8 when it had not when the wait ended.
+    Drain {
+        /// How long to wait for the traffic to move, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = args::parse_timeout)]
+        wait: std::time::Duration,
+        /// Withdraw and return at once, without waiting.
+        #[arg(long, conflicts_with = "wait")]
+        no_wait: bool,
+    },
+    /// Announce the VIPs again (those with a live real server).
+    Resume,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum TimeoutsCmd {
     /// Set timeouts in seconds, in ipvsadm --set order; 0 leaves one unchanged.
     Set {
@@ -517,6 +544,7 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         }),
         Cmd::Service(ServiceCmd::Edit {
@@ -636,6 +664,8 @@ pub fn to_request(cmd: &Cmd) -> Result<Option<Request>, CtlError> {
         | Cmd::Import { .. } => return Ok(None),
         Cmd::Status => Request::Status,
         Cmd::Reload => Request::Reload,
+        Cmd::Director(DirectorCmd::Drain { .. }) => Request::DirectorDrain,
+        Cmd::Director(DirectorCmd::Resume) => Request::DirectorResume,
     };
     Ok(Some(req))
 }
@@ -773,6 +803,16 @@ fn run(cli: &Cli) -> Result<u8, CtlError> {
                 }
             }
         }
+        (Cmd::Director(DirectorCmd::Drain { wait, no_wait }), Response::Drain(first)) => {
+            return drain_wait(&mut client, first, (!*no_wait).then_some(*wait), cli.json);
+        }
+        (Cmd::Director(DirectorCmd::Resume), r @ Response::Done) => {
+            if cli.json {
+                emit_json(&r);
+            } else {
+                emit("resumed: the VIPs are announced again (those with a live real server)\n");
+            }
+        }
         (Cmd::Status, Response::Status(st)) => {
             if cli.json {
                 emit_json(&st);
@@ -826,6 +866,38 @@ fn run(cli: &Cli) -> Result<u8, CtlError> {
     Ok(exit::OK)
 }
 
+/// `director drain`: ask for the drain's progress until the traffic has
+/// moved or `wait` has passed, then report.
+fn drain_wait(
+    client: &mut Client,
+    first: DrainReport,
+    wait: Option<std::time::Duration>,
+    json: bool,
+) -> Result<u8, CtlError> {
+    let until = wait.map(|w| std::time::Instant::now() + w);
+    let mut last = first;
+    while let Some(until) = until {
+        if last.moved || std::time::Instant::now() >= until {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        last = match client.call(Request::DrainStatus)? {
+            Response::Drain(d) => d,
+            other => return Err(unexpected("director drain", other)),
+        };
+    }
+    if json {
+        emit_json(&last);
+    } else {
+        emit(&format::drain(&last, wait.is_some()));
+    }
+    Ok(if last.moved || wait.is_none() {
+        exit::OK
+    } else {
+        exit::NOT_MOVED
+    })
+}
+
 fn command_name(cmd: &Cmd) -> &'static str {
     match cmd {
         Cmd::Service(_) => "service",
@@ -840,6 +912,7 @@ fn command_name(cmd: &Cmd) -> &'static str {
         Cmd::Validate { .. } => "validate",
         Cmd::Status => "status",
         Cmd::Reload => "reload",
+        Cmd::Director(_) => "director",
         Cmd::Completions { .. } => "completions",
         Cmd::Man => "man",
         Cmd::Ipvsadm { .. } => "ipvsadm",

@@ -89,6 +89,7 @@ fn service_add() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         })
     );
@@ -105,6 +106,7 @@ fn service_add() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         })
     );

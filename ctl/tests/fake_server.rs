@@ -44,6 +44,7 @@ fn status() -> StatusInfo {
         conns: 2,
         counters: Default::default(),
         vrrp: None,
+        announce: None,
     }
 }
 
@@ -97,6 +98,7 @@ fn service_add_sends_the_service() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         })]
     );

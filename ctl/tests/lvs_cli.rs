@@ -31,6 +31,7 @@ fn status() -> StatusInfo {
         conns: 0,
         counters: Default::default(),
         vrrp: None,
+        announce: None,
     }
 }
 
@@ -99,6 +100,7 @@ fn seed_001_lines_run_verbatim() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         })]
     );

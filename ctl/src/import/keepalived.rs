@@ -765,8 +765,8 @@ impl Conv {
                 None => self.note(
                     n,
                     format!(
-                        "virtual_server_group {name}: `{}` is not an IPv4 address or range (lbd \
-                         serves IPv4 only): not converted",
+                        "virtual_server_group {name}: `{}` is not an address or an IPv4 range: \
+                         not converted",
                         n.text()
                     ),
                 ),
@@ -982,6 +982,7 @@ impl Conv {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark,
         };
         // keepalived's default method is NAT.

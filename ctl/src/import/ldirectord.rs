@@ -386,6 +386,7 @@ impl Conv {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         };
         let mut sh = self.global.clone();

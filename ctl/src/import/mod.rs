@@ -372,6 +372,7 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
             iface: format!("lbd-{name}"),
             rate_pps: 20_000,
         }),
+        vlans: Vec::new(),
     }
 }
 

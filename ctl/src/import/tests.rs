@@ -143,6 +143,7 @@ fn seed_003_keepalived_with_notify_scripts() {
             health_check: Some(tcp_check(30_000, 3_000, 2)),
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
         }
     );
     let v = imp.vrrp.as_ref().unwrap();
@@ -357,6 +358,7 @@ fn seed_004_ldirectord() {
                 forward: Forward::Dr,
             }),
             sloppy_tcp: false,
+            ecmp: false,
         }
     );
     has_note(&imp.notes, "004-ldirectord.cf", 7, "logfile");

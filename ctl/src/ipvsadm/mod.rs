@@ -503,7 +503,7 @@ const SPELLINGS: &[Spelling] = &[
     sp(
         "ipv6",
         Some('6'),
-        Meaning::Refused("lbd serves IPv4 only"),
+        Meaning::Refused("lbd's service groups (-f) are IPv4 only for now"),
         Takes::Nothing,
     ),
     sp(

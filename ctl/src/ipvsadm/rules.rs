@@ -70,6 +70,7 @@ pub fn new_service(key: ServiceKey, spec: &ServiceSpec) -> ServiceConfig {
         health_check: None,
         fallback: None,
         sloppy_tcp: false,
+        ecmp: false,
         fwmark: key.fwmark,
     }
 }
@@ -261,6 +262,9 @@ pub fn save(services: &[ServiceConfig], sort: bool) -> (String, Vec<String>) {
         }
         if s.sloppy_tcp {
             lost.push("sloppy_tcp");
+        }
+        if s.ecmp {
+            lost.push("ECMP mode");
         }
         if !lost.is_empty() {
             notes.push(format!(

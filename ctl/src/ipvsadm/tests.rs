@@ -503,6 +503,7 @@ fn changes_become_lbctls_requests() {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         }))
     );
@@ -633,6 +634,7 @@ fn svc(vip: &str, port: u16) -> ServiceConfig {
         health_check: None,
         fallback: None,
         sloppy_tcp: false,
+        ecmp: false,
         fwmark: None,
     }
 }

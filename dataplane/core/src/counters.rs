@@ -100,14 +100,19 @@ counters! {
     /// SYN-flood defence: half-open (SYN_RECV, never ACKed) connections
     /// evicted to make room for a new one (also counted in `conn_expired`).
     ConnEmbryonicEvicted = "conn_embryonic_evicted",
-    /// SYN-flood defence: packets of services with a consistent-hash
-    /// scheduler (sh, mh) forwarded by the hash without a table entry (the
-    /// table had no room). Also counted in `forwarded_dr` or
-    /// `forwarded_tunnel`.
+    /// Packets of services with a consistent-hash scheduler (sh, mh)
+    /// forwarded by the hash without a table entry: the SYN-flood defence
+    /// when the table had no room, and ECMP mode's mid-flow RSTs. Also
+    /// counted in `forwarded_dr` or `forwarded_tunnel`.
     FwdStateless = "forwarded_stateless",
     /// Segments of unknown TCP connections adopted by a `sloppy_tcp`
     /// service (scheduled as new connections instead of dropped).
     SloppyAdopted = "sloppy_adopted",
+    /// ECMP mode: TCP segments (not SYN, not RST) of connections this
+    /// director did not know — moved here by the routers from another
+    /// director — forwarded by the consistent hash and their connection
+    /// created (also counted in `conn_created`).
+    ConnAdoptedMidflow = "conn_adopted_midflow",
     /// Frames handed to TX that the NIC refused (dropped after retry).
     TxFailed = "tx_failed",
     // --- drops, by reason ---
@@ -128,7 +133,9 @@ counters! {
     DropEthBadSource = "drop_eth_bad_source",
     /// Ethertype we do not handle (IPv6, LLDP, ...).
     DropUnknownEthertype = "drop_unknown_ethertype",
-    /// 802.1Q tagged frames (VLANs are not supported yet).
+    /// 802.1Q tagged frames with a VLAN id their port does not carry
+    /// (`ports[].vlans`), or a tag inside a VLAN's tag; and frames for a
+    /// VLAN that could not be tagged (no headroom).
     DropVlan = "drop_vlan",
     /// ARP packet shorter than 28 bytes.
     DropArpTruncated = "drop_arp_truncated",
@@ -393,6 +400,8 @@ pub struct WorkerStats {
     /// Polls that returned packets / returned none (busy ratio).
     pub busy_polls: AtomicU64,
     pub idle_polls: AtomicU64,
+    /// Sleeps between idle polls (`workers.idle_sleep_us`).
+    pub idle_sleeps: AtomicU64,
     /// Connections currently in this worker's table.
     pub conns_live: AtomicU64,
     /// 1 while this worker's SYN-flood defence is engaged, else 0.
@@ -407,6 +416,7 @@ impl WorkerStats {
             services: (0..max_services).map(|_| ServiceStats::default()).collect(),
             busy_polls: AtomicU64::new(0),
             idle_polls: AtomicU64::new(0),
+            idle_sleeps: AtomicU64::new(0),
             conns_live: AtomicU64::new(0),
             flood_engaged: AtomicU64::new(0),
         }

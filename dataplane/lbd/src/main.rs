@@ -15,12 +15,14 @@
 //! wires them to DPDK (`worker.rs`), runs the control loop (`control/`), the
 //! health checks (`health/`), VRRP (`vrrp/`) and the kernel path (`kernel/`).
 
+mod announce;
 mod clock;
 mod control;
 mod dataplane;
 mod device;
 mod eal_args;
 mod health;
+mod idle;
 mod kernel;
 mod latency;
 mod metrics;
@@ -61,11 +63,14 @@ use crate::snapshot_cell::SnapshotCell;
 /// Reads FILE (RON), takes over the DPDK ports it names, answers ARP and ping
 /// for its VIPs and own addresses, and forwards connections to real servers
 /// by direct routing, IPIP tunnel or NAT. It health-checks real servers
-/// (with a fallback server), shares the VIPs with a peer director by VRRP,
-/// and gives the host a kernel interface on each port that asks for one.
+/// (with a fallback server), shares the VIPs with a peer director by VRRP
+/// or announces them by BGP through BIRD (`bgp`: active-active directors
+/// behind ECMP), and gives the host a kernel interface on each port that
+/// asks for one.
 /// lbctl changes it live over the control socket; SIGHUP re-reads FILE;
-/// /metrics serves Prometheus. Stop it with SIGINT or SIGTERM; it prints its
-/// final counters on the way out (on stderr if stdout is closed).
+/// /metrics serves Prometheus. Stop it with SIGINT or SIGTERM (with `bgp`,
+/// it first withdraws the VIPs and forwards `bgp.linger_ms` more); it
+/// prints its final counters on the way out (on stderr if stdout is closed).
 ///
 /// Exit status: 0 after a clean stop (or a passing --check), 1 when lbd
 /// could not start, 2 when the configuration is invalid or asks for what
@@ -453,6 +458,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             message: format!("started with {}", cli.config.display()),
             at_unix: unix_now(),
         })),
+        announce: Arc::new(announce::Announce::new(&cfg)),
     });
     // Connection sync: one record queue per worker, and the socket (bound
     // now, so that a failure stops lbd with a clear message).
@@ -507,6 +513,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             dump: h.dump.clone(),
             dataplane: dataplane.clone(),
             burst: cfg.workers.burst as usize,
+            idle: idle::IdleBackoff::new(cfg.workers.idle_sleep_us),
             kernel_budget: cfg
                 .ports
                 .iter()
@@ -585,6 +592,41 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         }
         _ => None,
     };
+    // BGP announcement: the routes for the speaker, and the speaker's view.
+    let announce_threads = match &cfg.bgp {
+        Some(b) => {
+            let dev = cfg
+                .ports
+                .iter()
+                .find(|p| p.name == b.port)
+                .and_then(|p| p.kernel.as_ref())
+                .map(|k| k.iface.clone())
+                .ok_or_else(|| StartError("bgp.port: the port has no kernel interface".into()))?;
+            let (s1, s2, b) = (shared.clone(), shared.clone(), b.clone());
+            let routes = std::thread::Builder::new()
+                .name("lbd-announce".into())
+                .spawn(move || {
+                    let dp = &s1.dataplane;
+                    announce::run(
+                        &s1.announce,
+                        &b,
+                        dev,
+                        &|| dp.current(),
+                        // VRRP backup: the peer forwards (standby is set
+                        // until the first election with vrrp configured).
+                        &|| !dp.standby.load(Ordering::Relaxed),
+                        &|| dp.stopping(),
+                    )
+                })
+                .map_err(|e| StartError(format!("cannot start the announce thread: {e}")))?;
+            let speaker = std::thread::Builder::new()
+                .name("lbd-birdc".into())
+                .spawn(move || announce::poll_speaker(&s2.announce, &|| s2.dataplane.stopping()))
+                .map_err(|e| StartError(format!("cannot start the birdc thread: {e}")))?;
+            vec![routes, speaker]
+        }
+        None => Vec::new(),
+    };
     let kernel_thread = if taps.is_empty() {
         None
     } else {
@@ -618,6 +660,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             }),
             changes: shared.changes.clone(),
             director: Arc::new(control::live::LiveDirector(shared.clone())),
+            announce: shared.announce.clone(),
         },
         cfg.clone(),
         registry,
@@ -639,13 +682,25 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     let sighup = Arc::new(AtomicBool::new(false));
     {
         // Propagate a termination signal to the workers and control loop.
-        // A VRRP master first resigns (priority 0, so that the backup takes
+        // With BGP, the VIPs are withdrawn first and the workers go on
+        // forwarding `linger_ms` while the routers move the traffic. A
+        // VRRP master then resigns (priority 0, so that the backup takes
         // over at once) while the workers can still send it out.
         let shared = shared.clone();
         let has_vrrp = cfg.vrrp.is_some();
         std::thread::spawn(move || {
             while !shared.stopping() {
                 if terminate.load(Ordering::Relaxed) {
+                    // Read now: `linger_ms` may have changed by a reload.
+                    let bgp = shared.announce.running().bgp.clone();
+                    if let Some(b) = bgp {
+                        info!(
+                            "stopping: withdrawing the VIPs, then forwarding {} ms more",
+                            b.linger_ms
+                        );
+                        let done = announce::withdraw_and_linger(&shared.announce, b.linger_ms);
+                        info!("stopping: {done}");
+                    }
                     if has_vrrp {
                         shared.resigning.store(true, Ordering::Relaxed);
                         for _ in 0..10 {
@@ -694,6 +749,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         let _ = h.join();
     }
     if let Some(h) = sync_thread {
+        let _ = h.join();
+    }
+    for h in announce_threads {
         let _ = h.join();
     }
     let stats = shared.worker_stats();

@@ -36,10 +36,11 @@ pub fn render(
     for (i, w) in workers.iter().enumerate() {
         let _ = writeln!(
             s,
-            "worker {i} busy_polls={} idle_polls={} conns={}",
+            "worker {i} busy_polls={} idle_polls={} conns={} idle_sleeps={}",
             w.busy_polls.load(Relaxed),
             w.idle_polls.load(Relaxed),
-            w.conns_live.load(Relaxed)
+            w.conns_live.load(Relaxed),
+            w.idle_sleeps.load(Relaxed)
         );
     }
     for &c in Counter::ALL {

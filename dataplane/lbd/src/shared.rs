@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use lbcore::counters::WorkerStats;
 
+use crate::announce::Announce;
 use crate::control::change::ChangeLog;
 use crate::control::conns::DumpSlot;
 use crate::dataplane::Dataplane;
@@ -60,6 +61,8 @@ pub struct Shared {
     pub sync_stats: Arc<SyncStats>,
     /// Health-checked real servers and their state (health/).
     pub health: Arc<Mutex<HealthBook>>,
+    /// BGP announcement of the VIPs (announce/).
+    pub announce: Arc<Announce>,
 }
 
 impl Shared {

@@ -8,7 +8,9 @@
 //! errors other workers could not place), the VRRP standby flag, and, on a
 //! port's queue-0 worker, the frames queued by the control thread and by
 //! the host's kernel interface; each is one check when empty. When a poll
-//! returns nothing, it does bounded housekeeping (table expiry). No
+//! returns nothing, it does bounded housekeeping (table expiry), and after
+//! a long run of empty polls it may sleep between polls
+//! (`workers.idle_sleep_us`, see `idle.rs`). No
 //! allocation, no lock, no syscall and no shared-counter atomics per
 //! packet.
 
@@ -21,6 +23,7 @@ use lbcore::pipeline::{TxChecksums, Verdict, Worker};
 
 use crate::control::conns::DumpSlot;
 use crate::dataplane::{Dataplane, Handoff};
+use crate::idle::IdleBackoff;
 use crate::kernel::path::KernelBudget;
 use crate::latency::{LatencyCell, LatencyRecorder};
 
@@ -49,6 +52,8 @@ pub struct WorkerCtx {
     pub dataplane: Arc<Dataplane>,
     /// Packets pulled per poll (config `workers.burst`, at most 64).
     pub burst: usize,
+    /// Whether to sleep between polls when idle (`workers.idle_sleep_us`).
+    pub idle: IdleBackoff,
     /// Per port: this worker's allowance of frames to the port's kernel
     /// interface (None: the port has no kernel path).
     pub kernel_budget: Vec<Option<KernelBudget>>,
@@ -91,10 +96,16 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
             send_control_frames(&mut ctx, &mut tx[p]);
         }
         let n = ctx.rx.rx_burst_upto(&mut rx, ctx.burst);
+        let nap = ctx.idle.after_poll(n);
         if n == 0 {
             bump(&stats.idle_polls, 1);
             latency.maybe_publish(dpdk::tsc::now(), &ctx.latency);
             ctx.worker.housekeeping(now, SWEEP_BUCKETS_IDLE);
+            if let Some(d) = nap {
+                // Idle for a while: give the core back (see idle.rs).
+                bump(&stats.idle_sleeps, 1);
+                std::thread::sleep(d);
+            }
             continue;
         }
         bump(&stats.busy_polls, 1);
@@ -125,6 +136,11 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
             // Stage 2: this frame's lookup, state update and rewrite.
             let out = match worker.process_in_burst(at, &mut MbufBuf(&mut m), now) {
                 Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
+                // A VLAN interface: tagged, then sent on its port.
+                Verdict::Tx(p) => match worker.vlan_egress(&mut MbufBuf(&mut m), p) {
+                    Some(p) if (p as usize) < n_ports => &mut tx[p as usize],
+                    _ => &mut drop,
+                },
                 Verdict::Handoff => {
                     pass_on(dataplane, next, m, port, 1, &stats);
                     return;
@@ -211,6 +227,13 @@ fn serve_handoffs(ctx: &mut WorkerCtx, tx: &mut [MbufBurst], now: lbcore::conntr
             // At most HANDOFFS_PER_POLL (< burst capacity) frames per port.
             Verdict::Tx(p) if (p as usize) < n_ports => {
                 let _ = tx[p as usize].push(h.mbuf);
+            }
+            Verdict::Tx(p) => {
+                if let Some(p) = ctx.worker.vlan_egress(&mut MbufBuf(&mut h.mbuf), p) {
+                    if let Some(out) = tx.get_mut(p as usize) {
+                        let _ = out.push(h.mbuf);
+                    }
+                }
             }
             Verdict::Handoff => pass_on(
                 &ctx.dataplane,

@@ -7,15 +7,19 @@
 //! configs/lab.ron:23:17: services[1].real_servers[0].weight: weight 70000 is out of range (0 to 65535)
 //! ```
 
+pub mod bgp;
+mod ecmp;
 pub mod error;
 mod facts;
 mod groups;
 pub mod locate;
+pub mod routing;
 pub mod types;
 pub mod validate;
 
 use std::path::Path;
 
+pub use bgp::BgpConfig;
 pub use error::{ConfigError, Problem};
 pub use types::*;
 pub use validate::{

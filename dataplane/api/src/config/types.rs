@@ -56,6 +56,11 @@ pub struct Config {
     /// None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncConfig>,
+    /// Scale-out: announce the VIPs to the routers by BGP through a
+    /// speaker on this host (BIRD), see [`super::bgp::BgpConfig`]. Default:
+    /// None (nothing announced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<super::bgp::BgpConfig>,
     /// The two-box setup (LVS's two directors that are also real servers):
     /// the MAC addresses of the other director's ports. A frame for a VIP
     /// from one of them was scheduled by that director to this box as a
@@ -73,6 +78,36 @@ pub struct Config {
     /// restored serves the same ports again. Default: [].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fwmarks: Vec<FwmarkConfig>,
+    /// Static routes: networks reached through a gateway on one of the
+    /// director's subnets (a port's or a VLAN's). Tunnel real servers and
+    /// NAT clients may sit behind them; the gateway's MAC is resolved by
+    /// ARP like a neighbour's. The longest matching prefix wins, and a
+    /// directly connected subnet wins over a route of the same length.
+    /// Default: [].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One static route: `prefix` is reached through gateway `via`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The destination network, e.g. "198.19.5.0/24" (host bits zero).
+    pub prefix: Ipv4Cidr,
+    /// The gateway: an address on a port's or a VLAN's subnet.
+    pub via: Ipv4Addr,
+}
+
+/// An 802.1Q VLAN sub-interface of a port: frames tagged with `id` are
+/// handled as if they had arrived on an interface of their own, with this
+/// address and subnet; what goes out on it is tagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VlanConfig {
+    /// The VLAN id, 1 to 4094.
+    pub id: u16,
+    /// The director's address on the VLAN, with its prefix.
+    pub address: Ipv4Cidr,
 }
 
 /// The (VIP, protocol, ports) that carry one mark.
@@ -346,6 +381,12 @@ pub struct PortConfig {
     /// port. Default: None (no kernel path; such frames are dropped).
     #[serde(default)]
     pub kernel: Option<KernelPathConfig>,
+    /// 802.1Q VLANs carried tagged on this port (a trunk), each a
+    /// sub-interface with its own address: `[(id: 10, address:
+    /// "198.18.10.2/24")]`. Untagged frames belong to the port itself;
+    /// frames with another tag are dropped (`drop_vlan`). Default: [].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vlans: Vec<VlanConfig>,
 }
 
 fn default_mtu() -> u16 {
@@ -407,6 +448,13 @@ pub struct WorkersConfig {
     /// The RSS hash key of every port with more than one queue (see
     /// [`RssKey`]). Default: the driver's own key.
     pub rss_key: RssKey,
+    /// Idle backoff: after a run of empty polls (1024 in a row), a worker
+    /// sleeps this many microseconds (1 to 100000) before each further
+    /// poll, until packets come again. Saves the cores of a quiet
+    /// director at the price of latency for the first packets after a
+    /// quiet spell. None: busy-poll always (DPDK's usual way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_sleep_us: Option<u32>,
 }
 
 impl Default for WorkersConfig {
@@ -416,6 +464,7 @@ impl Default for WorkersConfig {
             burst: 32,
             mbufs: 8191,
             rss_key: RssKey::Default,
+            idle_sleep_us: None,
         }
     }
 }
@@ -721,6 +770,16 @@ pub struct ServiceConfig {
     /// possibly on another one, which then resets the connection). Off by
     /// default: it lets mid-flow probes create connections.
     pub sloppy_tcp: bool,
+    /// ECMP mode, for several directors behind routers that spread flows
+    /// over them: a TCP segment that misses the connection table and is
+    /// not a SYN is forwarded by the consistent hash (the real server its
+    /// SYN would have got) instead of dropped, and its connection is
+    /// created (ESTABLISHED; FIN_WAIT for a FIN), so a flow the routers
+    /// move from another director keeps its real server. A mid-flow RST is
+    /// forwarded by the hash without an entry. Needs scheduler `mh`, the
+    /// one whose choice is the same on every director with the same real
+    /// servers. Default: false.
+    pub ecmp: bool,
 }
 
 /// A service as the file spells it: `vip` and `port` are required of an
@@ -748,6 +807,8 @@ struct ServiceText {
     fallback: Option<Fallback>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     sloppy_tcp: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ecmp: bool,
 }
 
 /// An optional field written as its bare value (`vip: "198.18.0.10"`, not
@@ -799,6 +860,7 @@ impl TryFrom<ServiceText> for ServiceConfig {
             health_check: t.health_check,
             fallback: t.fallback,
             sloppy_tcp: t.sloppy_tcp,
+            ecmp: t.ecmp,
         })
     }
 }
@@ -817,6 +879,7 @@ impl From<ServiceConfig> for ServiceText {
             health_check: s.health_check,
             fallback: s.fallback,
             sloppy_tcp: s.sloppy_tcp,
+            ecmp: s.ecmp,
         }
     }
 }

@@ -28,6 +28,9 @@ pub const MAX_TIMEOUT_SECS: u32 = 24 * 24 * 3600;
 pub const MAX_QUEUES_PER_PORT: u16 = 16;
 /// Largest receive burst.
 pub const MAX_BURST: u16 = 64;
+/// Longest sleep between idle polls (100 ms): beyond it, the first packet
+/// after a quiet spell waits longer than any RX ring could hold traffic.
+pub const MAX_IDLE_SLEEP_US: u32 = 100_000;
 /// Smallest mbuf pool.
 pub const MIN_MBUFS: u32 = 1023;
 /// Lcore numbers accepted in `eal.cores` are below this.
@@ -160,9 +163,13 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     check_workers(cfg, &mut v);
     check_tables(cfg, &mut v);
     check_services(cfg, &mut v);
+    super::ecmp::check_ecmp(cfg, &mut v);
+    super::routing::check_vlans(cfg, &mut v);
+    super::routing::check_routes(cfg, &mut v);
     check_tunnel(cfg, &mut v);
     check_vrrp(cfg, &mut v);
     check_sync(cfg, &mut v);
+    super::bgp::check_bgp(cfg, &mut v);
     check_control(cfg, &mut v);
     v
 }
@@ -586,6 +593,17 @@ fn check_workers(cfg: &Config, v: &mut Vec<Problem>) {
             format!("mbufs {} is too small (at least {MIN_MBUFS})", w.mbufs),
         ));
     }
+    if let Some(us) = w.idle_sleep_us {
+        if !(1..=MAX_IDLE_SLEEP_US).contains(&us) {
+            v.push(Problem::new(
+                "workers.idle_sleep_us",
+                format!(
+                    "idle_sleep_us {us} is out of range (1 to {MAX_IDLE_SLEEP_US} µs; None \
+                     busy-polls always)"
+                ),
+            ));
+        }
+    }
     if let RssKey::Custom(text) = &w.rss_key {
         if RssKey::custom_bytes(text).is_none() {
             v.push(Problem::new(
@@ -693,8 +711,8 @@ fn check_tables(cfg: &Config, v: &mut Vec<Problem>) {
 fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
     let mut seen: HashMap<(IpAddr, u16, Protocol), usize> = HashMap::new();
     super::groups::check_groups(cfg, &mut seen, v);
-    let subnets = cfg
-        .ports
+    let interfaces = cfg.interfaces();
+    let subnets = interfaces
         .iter()
         .map(|p| format!("{} {}", p.name, p.address))
         .collect::<Vec<_>>()
@@ -897,10 +915,14 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                                 p.name, p.address
                             ),
                         ));
-                    } else if !cfg.ports.is_empty() && !cfg.ports.iter().any(|p| p.on_subnet(ip)) {
+                    } else if !cfg.ports.is_empty()
+                        // IPv6 real servers were refused above.
+                        && !matches!(ip, IpAddr::V4(v4)
+                            if super::routing::real_server_reachable(cfg, &interfaces, v4, rs.forward))
+                    {
                         let why = if rs.forward == Forward::Tunnel {
-                            "tunnel real servers must be on a directly connected segment for \
-                             now (lbd has no gateways or routes yet)"
+                            "tunnel real servers must be on a directly connected segment or \
+                             behind a gateway (`routes`)"
                         } else if rs.forward == Forward::Nat {
                             "NAT real servers must be on a segment of one of the director's \
                              ports, with the director as their default gateway"
@@ -1301,6 +1323,24 @@ mod tests {
     ],
 )
 "#;
+
+    #[test]
+    fn config_idle_sleep_range() {
+        let text = |v: &str| {
+            with(
+                "eal: (cores: \"0-1\"),",
+                &format!("eal: (cores: \"0-1\"), workers: (idle_sleep_us: {v}),"),
+            )
+        };
+        assert!(problems(&text("None")).is_empty());
+        assert!(problems(&text("Some(50)")).is_empty());
+        for bad in ["Some(0)", "Some(100001)"] {
+            let p = problems(&text(bad));
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+            assert_eq!(p[0].field, "workers.idle_sleep_us");
+            assert_eq!(p[0].line, Some(2), "{p:?}");
+        }
+    }
 
     /// `BASE` with one replacement, which must apply.
     fn with(from: &str, to: &str) -> String {
@@ -2236,6 +2276,63 @@ mod tests {
     }
 
     #[test]
+    fn config_bgp() {
+        let k = with(
+            r#""198.18.0.2/24")"#,
+            r#""198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))"#,
+        );
+        let t = |base: &str, x: &str| {
+            base.replacen("services:", &format!("bgp: Some({x}), services:"), 1)
+        };
+        let good = t(
+            &k,
+            r#"(port: "lan0", table: 100, birdc: Some("/run/bird/bird.ctl"))"#,
+        );
+        assert_eq!(problems(&good), vec![]);
+        let x = parse(&good, "t.ron").unwrap().bgp.unwrap();
+        assert_eq!(
+            (x.linger_ms, x.drain_quiet_ms, x.announce_without_servers),
+            (2000, 1000, false)
+        );
+        one(
+            &t(BASE, r#"(port: "lan0", table: 100)"#),
+            "bgp.port",
+            "port lan0 has no kernel interface",
+            "port: \"lan0\", table",
+        );
+        one(
+            &t(&k, r#"(port: "wan9", table: 100)"#),
+            "bgp.port",
+            "no port named \"wan9\"",
+            "port: \"wan9\"",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", table: 254)"#),
+            "bgp.table",
+            "table 254 is reserved",
+            "table:",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", table: 7, drain_quiet_ms: 5)"#),
+            "bgp.drain_quiet_ms",
+            "drain_quiet_ms 5 is out of range",
+            "drain_quiet_ms:",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", table: 7, linger_ms: 700000)"#),
+            "bgp.linger_ms",
+            "linger_ms 700000 is out of range",
+            "linger_ms:",
+        );
+        one(
+            &t(&k, r#"(port: "lan0", table: 7, birdc: Some("bird.ctl"))"#),
+            "bgp.birdc",
+            "must be an absolute path",
+            "birdc:",
+        );
+    }
+
+    #[test]
     fn config_port_kernel_path() {
         let t = |k: &str| {
             with(
@@ -2303,8 +2400,7 @@ mod tests {
             &tun(r#"(address: "10.1.1.1", forward: Tunnel)"#),
             "services[0].real_servers[1].address",
             "real server 10.1.1.1 is not on any port's subnet (lan0 198.18.0.2/24); tunnel real \
-             servers must be on a directly connected segment for now (lbd has no gateways or \
-             routes yet)",
+             servers must be on a directly connected segment or behind a gateway (`routes`)",
             r#"address: "10.1.1.1""#,
         );
         one(

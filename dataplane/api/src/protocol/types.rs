@@ -175,6 +175,15 @@ pub enum Request {
     },
     /// Re-read the configuration file from disk and apply it.
     Reload,
+    /// Scale-out: withdraw every VIP's BGP announcement and keep them
+    /// withdrawn (`lbctl director drain`); connections keep being
+    /// forwarded. Answered at once with [`Response::Drain`]; the waiting
+    /// for the routers is `DrainStatus`'s.
+    DirectorDrain,
+    /// Announce again what should be (`lbctl director resume`).
+    DirectorResume,
+    /// How a drain is going ([`Response::Drain`]).
+    DrainStatus,
 }
 
 impl Request {
@@ -188,6 +197,7 @@ impl Request {
                 | Request::GetTimeouts
                 | Request::Save
                 | Request::Validate { .. }
+                | Request::DrainStatus
         )
     }
 }
@@ -371,6 +381,73 @@ pub struct StatusInfo {
     /// The VRRP instance, when configured.
     #[serde(default)]
     pub vrrp: Option<VrrpInfo>,
+    /// BGP announcement of the VIPs, when `bgp` is configured (boxed: a
+    /// response stays small).
+    #[serde(default)]
+    pub announce: Option<Box<AnnounceInfo>>,
+}
+
+/// What the director announces by BGP, and the speaker's sessions
+/// (`lbctl status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnounceInfo {
+    /// Drained by `lbctl director drain` (until `resume`).
+    pub drained: bool,
+    pub vips: Vec<VipAnnouncement>,
+    pub speaker: SpeakerInfo,
+    /// Route changes (`ip route`) that failed since start; each is retried.
+    #[serde(default)]
+    pub route_errors: u64,
+}
+
+/// One VIP's announcement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipAnnouncement {
+    pub vip: IpAddr,
+    /// Its route is in the announce table (the speaker exports it).
+    pub announced: bool,
+    /// Why: `announced`, `drained`, `stopping`, `not forwarding`,
+    /// `no live real server`, or an error applying the route.
+    pub reason: String,
+}
+
+/// The BGP speaker as its control socket reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SpeakerInfo {
+    /// `ok`, `not configured` (no `bgp.birdc`), `unknown` (not asked yet)
+    /// or why it could not be asked (`unreachable: ...`).
+    pub state: String,
+    pub sessions: Vec<BgpSession>,
+}
+
+/// One BGP session of the speaker (`birdc show protocols`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpSession {
+    /// The speaker's name for it (BIRD's protocol name).
+    pub name: String,
+    /// `up`, `down`, `start`, ... (BIRD's protocol state).
+    pub state: String,
+    /// BGP's state and detail: `Established`, `Active  Socket: ...`.
+    pub info: String,
+}
+
+/// How a director drain is going (`lbctl director drain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainReport {
+    /// The director is drained (its VIPs withdrawn).
+    pub drained: bool,
+    /// Milliseconds since the drain began (0 when not drained).
+    pub since_ms: u64,
+    /// Milliseconds since the last new connection (or since the drain
+    /// began, if none arrived since).
+    pub quiet_ms: u64,
+    /// The routers have moved the traffic: no new connection for
+    /// `bgp.drain_quiet_ms`.
+    pub moved: bool,
+    /// New connections that arrived since the drain began.
+    pub new_conns: u64,
+    /// Connections still in the tables.
+    pub open_conns: u64,
 }
 
 /// The VRRP instance's state (`lbctl status`).
@@ -403,6 +480,8 @@ pub enum Response {
     Config(String),
     /// The text is a valid configuration.
     Valid,
+    /// A director drain's progress.
+    Drain(DrainReport),
 }
 
 /// Why a request failed.

@@ -15,6 +15,10 @@
 //!    what still finds no room — and mid-flow segments that miss — by the
 //!    hash without an entry (`forwarded_stateless`), as Katran does when its
 //!    LRU is full: every packet of a client reaches the same real server.
+//!
+//! A service in ECMP mode (`services[].ecmp`, scheduler mh) adopts a TCP
+//! segment that misses the table and is not a SYN by the consistent hash,
+//! as Katran does on a miss: see [`Worker::ecmp_segment`].
 
 use super::parsed::NewPacket;
 use super::{forget, Action, NewConn, Verdict, Worker};
@@ -75,6 +79,9 @@ impl Worker {
     ) -> Action {
         let svc = &self.snap.services[svc_idx];
         let (sloppy, hashed) = (svc.sloppy_tcp, svc.consistent_hash);
+        if svc.ecmp {
+            return self.ecmp_segment(frame, key, svc_idx, slot, pkt, now);
+        }
         if let (true, Some(slot)) = (sloppy && !pkt.flags.rst(), slot) {
             // IPVS's sloppy_tcp: after a restart, established clients go
             // on (with sh/mh to the same real server).
@@ -85,6 +92,34 @@ impl Worker {
             return self.forward_stateless(frame, key, svc_idx, now);
         }
         Verdict::Drop(Counter::DropTcpNoConn).into()
+    }
+
+    /// ECMP mode: a mid-flow segment of a connection this director does
+    /// not know, most likely one the routers moved here from another
+    /// director. The service schedules by mh, so the hash gives the real
+    /// server the connection's SYN got wherever it arrived (unless the set
+    /// of real servers changed since). The connection is created
+    /// (ESTABLISHED, or FIN_WAIT for a FIN: IPVS's input-only state from
+    /// ESTABLISHED) so its next segments hit the table. A RST is forwarded
+    /// by the hash without an entry: it ends the connection, and an entry
+    /// would only linger in CLOSE. With no room in the table, the segment
+    /// is forwarded by the hash without an entry too.
+    fn ecmp_segment(
+        &mut self,
+        frame: &mut [u8],
+        key: &ConnKey,
+        svc_idx: usize,
+        slot: Option<usize>,
+        pkt: &NewPacket,
+        now: Tick,
+    ) -> Action {
+        match slot {
+            Some(slot) if !pkt.flags.rst() => {
+                self.stats.count(Counter::ConnAdoptedMidflow);
+                self.create_and_forward(frame, key, svc_idx, slot, pkt, now)
+            }
+            _ => self.forward_stateless(frame, key, svc_idx, now),
+        }
     }
 
     /// A new flow (or a segment of an unknown one) whose probe windows hold

@@ -100,7 +100,7 @@ fn parse(
             || src & 1 != 0 // group bit
             || src == 0
             || frame[12..14] != ethernet::ETHERTYPE_IPV4.to_be_bytes()
-            || (snap.ports.len() > 1 && snap.is_other_port_mac(MacAddr(src_bytes(frame)), rx_port))
+            || (snap.phys_ports > 1 && snap.is_other_port_mac(MacAddr(src_bytes(frame)), rx_port))
         {
             return None;
         }

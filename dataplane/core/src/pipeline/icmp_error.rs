@@ -351,8 +351,9 @@ impl Worker {
         let Some(e) = nat.table.lookup(&key, nat.table.hash(&key), now) else {
             return Verdict::Drop(Counter::DropIcmpErrorNoConn).into();
         };
-        let Some((mac, port)) = nat.clients.get(outer_dst) else {
-            return Verdict::Drop(Counter::DropNatNoClientMac).into();
+        let (mac, port) = match self.client_hop(&nat.clients, outer_dst) {
+            Ok(hop) => hop,
+            Err(c) => return Verdict::Drop(c).into(),
         };
         let Some(out_port) = self.snap.ports.get(port as usize) else {
             return Verdict::Drop(Counter::DropNatNoClientMac).into();

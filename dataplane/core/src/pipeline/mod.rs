@@ -23,6 +23,7 @@ pub mod buf;
 mod burst;
 mod conn_counts;
 mod encap;
+mod fabric;
 mod flood;
 mod flow;
 mod nat_state;
@@ -306,6 +307,9 @@ impl Worker {
     /// [`process_handed_off`](Self::process_handed_off).
     #[inline(always)]
     fn run<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
+        if fabric::is_tagged(pkt.data()) {
+            return self.run_tagged(pkt, rx_port, now);
+        }
         let action = self.classify(pkt.data_mut(), rx_port, now);
         self.complete(pkt, action, rx_port)
     }

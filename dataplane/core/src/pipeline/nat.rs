@@ -432,8 +432,9 @@ impl Worker {
         let Some(e) = table.lookup(&key, table.hash(&key), now) else {
             return Verdict::Drop(Counter::DropNatNoConn).into();
         };
-        let Some((mac, port)) = clients.get(dst) else {
-            return Verdict::Drop(Counter::DropNatNoClientMac).into();
+        let (mac, port) = match self.client_hop(clients, dst) {
+            Ok(hop) => hop,
+            Err(c) => return Verdict::Drop(c).into(),
         };
         if frame[ETH + 8] <= 1 {
             return Verdict::Drop(Counter::DropIpv4TtlExpired).into();

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::config::{Config, Forward, Persistence, Protocol, RealServerConfig, Scheduler};
+use crate::config::{routing, Config, Forward, Persistence, Protocol, RealServerConfig, Scheduler};
 use crate::conntrack::{FloodPolicy, TimeoutsMs};
 use crate::neigh::NeighTable;
 use crate::wire::MacAddr;
@@ -24,9 +24,13 @@ pub const MAX_SERVICES: usize = 1024;
 /// Neighbour slots (real servers plus room for churn).
 pub const MAX_NEIGHBOURS: usize = MAX_REAL_SERVERS;
 
-/// A director port as the pipeline sees it.
+/// A director interface as the pipeline sees it: a port, or an 802.1Q
+/// VLAN on a port (`ports[].vlans`). Frames are processed as arriving on
+/// an interface and leave by one; the I/O loop tags what leaves by a VLAN
+/// ([`Worker::vlan_egress`](super::Worker::vlan_egress)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortInfo {
+    /// The port's name, or `PORT.ID` for a VLAN.
     pub name: String,
     pub addr: Ipv4Addr,
     pub prefix: u8,
@@ -36,6 +40,10 @@ pub struct PortInfo {
     /// The port has a kernel exception path (`ports[].kernel`): traffic to
     /// its address that the dataplane does not answer goes to the kernel.
     pub kernel: bool,
+    /// The (physical) port index that carries it: its own for a port.
+    pub phys: u16,
+    /// Its VLAN id; 0 for a port itself (untagged).
+    pub vlan: u16,
 }
 
 impl PortInfo {
@@ -106,6 +114,19 @@ pub struct RsRoute {
     pub local: bool,
 }
 
+/// A static route (`routes`), compiled: the network, and the gateway's
+/// interface and neighbour slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticRoute {
+    /// Network and mask, host order.
+    pub net: u32,
+    pub mask: u32,
+    /// Interface (index into `ports`) the gateway is on.
+    pub port: u16,
+    /// Neighbour slot holding the gateway's MAC.
+    pub neigh: u32,
+}
+
 /// The outer source addresses of tunnelled packets (`tunnel.source_pool`):
 /// the addresses `base | (x & mask)` (host order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +164,9 @@ pub struct Service {
     pub persist_prefix: u8,
     /// Adopt mid-flow TCP segments of unknown connections (`sloppy_tcp`).
     pub sloppy_tcp: bool,
+    /// ECMP mode (`services[].ecmp`, validated to schedule by mh): adopt
+    /// mid-flow TCP segments of unknown connections by the consistent hash.
+    pub ecmp: bool,
     /// The scheduler maps a client to a real server by a hash (sh, mh), so
     /// a packet can be forwarded right without state (the SYN-flood
     /// defence's stateless fallback).
@@ -248,12 +272,40 @@ impl Registry {
     }
 }
 
+/// The neighbour slot of `ip`: the one it has in `registry`, or a free one
+/// (bound in `neigh` at [`Registry::commit`]).
+fn neighbour_slot(
+    registry: &mut Registry,
+    neigh: &NeighTable,
+    ip: Ipv4Addr,
+) -> Result<u32, SnapshotError> {
+    if let Some(&slot) = registry.neighbours.get(&ip) {
+        return Ok(slot);
+    }
+    let used: std::collections::HashSet<u32> = registry.neighbours.values().copied().collect();
+    let slot = (0..neigh.capacity() as u32)
+        .find(|i| !used.contains(i))
+        .ok_or(SnapshotError::TooManyRealServers)?;
+    registry.neighbours.insert(ip, slot);
+    registry.pending_assign.push((slot, ip));
+    Ok(slot)
+}
+
 /// The immutable, compiled configuration.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Increases with every published change.
     pub generation: u64,
+    /// The interfaces: the ports (their index is the DPDK port's), then
+    /// their VLANs.
     pub ports: Vec<PortInfo>,
+    /// How many of `ports` are ports (the rest are VLANs).
+    pub phys_ports: usize,
+    /// (port, VLAN id) → interface index, for tagged frames received.
+    vlans: Vec<(u16, u16, u16)>,
+    /// Static routes, longest prefix first (NAT replies to clients behind
+    /// a router).
+    pub static_routes: Vec<StaticRoute>,
     /// The other director's MACs in a two-box setup (`peer_directors`).
     pub peer_directors: Vec<MacAddr>,
     /// Connection sync is configured: misses look for synced entries.
@@ -320,18 +372,43 @@ impl Snapshot {
         neigh: &NeighTable,
         generation: u64,
     ) -> Result<Snapshot, SnapshotError> {
-        let ports: Vec<PortInfo> = cfg
-            .ports
+        let interfaces = cfg.interfaces();
+        let phys_ports = cfg.ports.len().min(port_macs.len());
+        let ports: Vec<PortInfo> = interfaces
             .iter()
-            .zip(port_macs)
-            .map(|(p, mac)| PortInfo {
-                name: p.name.clone(),
-                addr: p.address.addr,
-                prefix: p.address.prefix,
-                mac: p.mac.unwrap_or(*mac),
-                mtu: p.mtu,
-                kernel: p.kernel.is_some(),
+            .filter(|i| i.port < phys_ports)
+            .map(|i| {
+                let p = &cfg.ports[i.port];
+                PortInfo {
+                    name: i.name.clone(),
+                    addr: i.address.addr,
+                    prefix: i.address.prefix,
+                    mac: p.mac.unwrap_or(port_macs[i.port]),
+                    mtu: p.mtu,
+                    // The kernel path carries the port's untagged traffic.
+                    kernel: p.kernel.is_some() && i.vlan.is_none(),
+                    phys: i.port as u16,
+                    vlan: i.vlan.unwrap_or(0),
+                }
             })
+            .collect();
+        // Interface index in `cfg.interfaces()` → in `ports` (the same
+        // unless fewer MACs than ports were given: those ports are left out).
+        let mut kept = 0;
+        let index_of: Vec<Option<usize>> = interfaces
+            .iter()
+            .map(|i| {
+                (i.port < phys_ports).then(|| {
+                    kept += 1;
+                    kept - 1
+                })
+            })
+            .collect();
+        let vlans = ports
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.vlan != 0)
+            .map(|(i, p)| (p.phys, p.vlan, i as u16))
             .collect();
         if cfg.services.len() > MAX_SERVICES {
             return Err(SnapshotError::TooManyServices);
@@ -377,30 +454,32 @@ impl Snapshot {
                     &mut registry.next_real,
                 )
                 .ok_or(SnapshotError::TooManyRealServers)?;
-                let egress = ports
-                    .iter()
-                    .position(|p| p.subnet_contains(address))
-                    .ok_or(SnapshotError::NoPortFor(address))?;
-                let local = ports.iter().any(|p| p.addr == address);
-                let slot = match registry.neighbours.get(&address) {
-                    // Our own host needs no MAC resolution.
-                    _ if local => u32::MAX,
-                    Some(&slot) => slot,
-                    None => {
-                        let used: std::collections::HashSet<u32> =
-                            registry.neighbours.values().copied().collect();
-                        let slot = (0..neigh.capacity() as u32)
-                            .find(|i| !used.contains(i))
-                            .ok_or(SnapshotError::TooManyRealServers)?;
-                        registry.neighbours.insert(address, slot);
-                        registry.pending_assign.push((slot, address));
-                        slot
+                // DR and NAT real servers are on a subnet of ours; tunnel
+                // ones may be behind a gateway (`routes`), whose MAC the
+                // packets then go to.
+                let hop = match r.forward {
+                    Forward::Tunnel => routing::next_hop(cfg, &interfaces, address),
+                    Forward::Dr | Forward::Nat => {
+                        routing::connected(&interfaces, address).map(|interface| routing::NextHop {
+                            interface,
+                            via: None,
+                        })
                     }
-                };
-                if !local {
-                    neigh_ips.push(address);
-                    neighbours.insert(u32::from(address), slot);
                 }
+                .and_then(|h| Some((index_of[h.interface]?, h.via)))
+                .ok_or(SnapshotError::NoPortFor(address))?;
+                let (egress, via) = hop;
+                let local = ports.iter().any(|p| p.addr == address);
+                let slot = if local {
+                    // Our own host needs no MAC resolution.
+                    u32::MAX
+                } else {
+                    let ip = via.unwrap_or(address);
+                    let slot = neighbour_slot(registry, neigh, ip)?;
+                    neigh_ips.push(ip);
+                    neighbours.insert(u32::from(ip), slot);
+                    slot
+                };
                 routes[rid as usize] = Some(RsRoute {
                     port: egress as u16,
                     neigh: slot,
@@ -438,9 +517,33 @@ impl Snapshot {
                 persist_prefix: s.persistence.map_or(0, |p| p.client_prefix(vip)),
                 // A group's UDP members have no mid-flow segments to adopt.
                 sloppy_tcp: s.sloppy_tcp && (s.is_group() || s.protocol == Protocol::Tcp),
+                ecmp: s.ecmp && s.scheduler == Scheduler::Mh,
                 consistent_hash: matches!(s.scheduler, Scheduler::Sh | Scheduler::Mh),
             });
         }
+        // Gateways of `routes`: resolved like neighbours (NAT replies to
+        // clients behind them; tunnel real servers' gateways are above).
+        let mut static_routes = Vec::with_capacity(cfg.routes.len());
+        for r in &cfg.routes {
+            let Some(port) = routing::connected(&interfaces, r.via).and_then(|i| index_of[i])
+            else {
+                continue;
+            };
+            let slot = neighbour_slot(registry, neigh, r.via)?;
+            neigh_ips.push(r.via);
+            neighbours.insert(u32::from(r.via), slot);
+            static_routes.push((
+                r.prefix.prefix,
+                StaticRoute {
+                    net: u32::from(r.prefix.addr) & r.prefix.netmask(),
+                    mask: r.prefix.netmask(),
+                    port: port as u16,
+                    neigh: slot,
+                },
+            ));
+        }
+        static_routes.sort_by_key(|r| std::cmp::Reverse(r.0));
+        let static_routes = static_routes.into_iter().map(|(_, r)| r).collect();
         registry.retain(&svc_keys, &rs_keys, &neigh_ips);
         // One entry per (protocol, VIP, port) a service takes: a group's
         // port ranges are spelled out (validation bounds them by
@@ -503,6 +606,9 @@ impl Snapshot {
         Ok(Snapshot {
             generation,
             ports,
+            phys_ports,
+            vlans,
+            static_routes,
             peer_directors: cfg.peer_directors.clone(),
             sync_enabled: cfg.sync.is_some(),
             vrrp_addresses,
@@ -610,12 +716,28 @@ impl Snapshot {
     /// there is a single port.
     #[inline]
     pub fn is_other_port_mac(&self, mac: MacAddr, rx_port: u16) -> bool {
-        self.ports.len() > 1
-            && self
-                .ports
+        // VLANs share their port's MAC: only ports are compared.
+        self.phys_ports > 1
+            && self.ports[..self.phys_ports]
                 .iter()
                 .enumerate()
                 .any(|(i, p)| i != rx_port as usize && p.mac == mac)
+    }
+
+    /// The interface of VLAN `vid` on port `port`, if it has one.
+    #[inline]
+    pub fn vlan_interface(&self, port: u16, vid: u16) -> Option<u16> {
+        self.vlans
+            .iter()
+            .find(|&&(p, v, _)| p == port && v == vid)
+            .map(|&(_, _, i)| i)
+    }
+
+    /// The static route to `ip` (host order), longest prefix first; None
+    /// when no route covers it or there are none (one test).
+    #[inline]
+    pub fn static_route(&self, ip: u32) -> Option<&StaticRoute> {
+        self.static_routes.iter().find(|r| ip & r.mask == r.net)
     }
 
     /// Whether a frame from `mac` on port `rx_port` comes from the other
@@ -998,6 +1120,7 @@ mod tests {
             health_check: None,
             fallback: None,
             sloppy_tcp: false,
+            ecmp: false,
             fwmark: None,
         });
         let b = Snapshot::build(&cfg, &macs, &mut reg, &neigh, 2).unwrap();

@@ -17,6 +17,8 @@ mod arp_ping;
 mod burst;
 mod down_server;
 mod dr;
+mod ecmp;
+mod fabric;
 mod flood;
 mod fuzz;
 mod health;

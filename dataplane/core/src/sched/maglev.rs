@@ -32,9 +32,14 @@ const EMPTY: u16 = u16::MAX;
 
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct MaglevTable {
-    /// Server index (into the service's list) by entry; empty when no
-    /// server has a weight.
+    /// By entry, the server's rank in the canonical order (by address and
+    /// port) of the servers with a weight; empty when no server has one.
+    /// Ranks, not list indices: the same set of servers gives the same
+    /// bytes whatever order the list has, so two directors' tables can be
+    /// compared byte for byte.
     entries: Box<[u16]>,
+    /// The service's list index of each rank.
+    index: Box<[u16]>,
 }
 
 fn is_prime(n: u64) -> bool {
@@ -140,7 +145,7 @@ impl MaglevTable {
                         let e = pos[j] as usize;
                         pos[j] = (pos[j] + skip[j]) % m64;
                         if entries[e] == EMPTY {
-                            entries[e] = live[j] as u16;
+                            entries[e] = j as u16;
                             break;
                         }
                     }
@@ -151,6 +156,7 @@ impl MaglevTable {
         }
         MaglevTable {
             entries: entries.into_boxed_slice(),
+            index: live.iter().map(|&i| i as u16).collect(),
         }
     }
 
@@ -179,12 +185,25 @@ impl MaglevTable {
         }
         let h = mix64(word ^ SEED_CLIENT) >> 32;
         let i = (h * self.entries.len() as u64) >> 32;
-        Some(self.entries[i as usize] as usize)
+        let rank = self.entries[i as usize];
+        Some(self.index[rank as usize] as usize)
     }
 
-    #[cfg(test)]
-    pub(crate) fn entries(&self) -> &[u16] {
+    /// The table itself: by entry, the rank of its server among those with
+    /// a weight, ordered by address and port (the same on every director
+    /// with the same servers).
+    pub fn entries(&self) -> &[u16] {
         &self.entries
+    }
+
+    /// By entry, the server's index in the service's list (what the table
+    /// held before it held ranks): the mapping itself, for tests that pin it.
+    #[cfg(test)]
+    pub(crate) fn servers(&self) -> Vec<u16> {
+        self.entries
+            .iter()
+            .map(|&r| self.index[r as usize])
+            .collect()
     }
 }
 
@@ -249,7 +268,7 @@ mod tests {
             let total: u32 = ws.iter().sum();
             let mut per = vec![0usize; ws.len()];
             for &e in t.entries() {
-                per[e as usize] += 1;
+                per[t.index[e as usize] as usize] += 1;
             }
             for (i, &w) in ws.iter().enumerate() {
                 let share = per[i] as f64 / m as f64;
@@ -283,7 +302,7 @@ mod tests {
         assert!(t.len() > 70_000);
         let mut per = vec![0usize; ms.len()];
         for &e in t.entries() {
-            per[e as usize] += 1;
+            per[t.index[e as usize] as usize] += 1;
         }
         let fair = t.len() / ms.len();
         assert!(per.iter().all(|&n| n == fair || n == fair + 1), "{per:?}");
@@ -294,7 +313,7 @@ mod tests {
         let t = MaglevTable::build(&members(&[65535, 65534, 1]));
         let mut per = [0usize; 3];
         for &e in t.entries() {
-            per[e as usize] += 1;
+            per[t.index[e as usize] as usize] += 1;
         }
         assert!(per[2] >= 1 && per[2] <= 2, "{per:?}");
         assert!(per[0].abs_diff(per[1]) <= 2, "{per:?}");
@@ -317,6 +336,43 @@ mod tests {
         assert_eq!(assign(&a, &ms, &cs), assign(&c, &q, &cs));
         assert_eq!(MaglevTable::build(&members(&[0, 0])).lookup(1), None);
         assert_eq!(MaglevTable::build(&[]).lookup(1), None);
+    }
+
+    /// Distinct servers (address, port) with weights 0 to 5, some quiesced,
+    /// and the same servers in a shuffled order.
+    fn server_set_twice() -> impl proptest::strategy::Strategy<Value = (Vec<Member>, Vec<Member>)> {
+        use proptest::prelude::*;
+        proptest::collection::btree_map((any::<u32>(), 1u16..4), 0u32..6, 1..24)
+            .prop_map(|m| {
+                m.into_iter()
+                    .map(|((addr, port), weight)| Member {
+                        addr: std::net::Ipv4Addr::from(addr).into(),
+                        port,
+                        weight,
+                    })
+                    .collect::<Vec<Member>>()
+            })
+            .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle()))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// The same set of servers, listed in any order, gives a
+        /// byte-for-byte identical table (what several directors behind
+        /// ECMP rely on), and every client the same server.
+        #[test]
+        fn same_set_same_table_in_any_order(sets in server_set_twice()) {
+            let (set, shuffled) = sets;
+            let a = MaglevTable::build(&set);
+            let b = MaglevTable::build(&shuffled);
+            proptest::prop_assert_eq!(a.entries(), b.entries());
+            for c in clients(200) {
+                let who = |t: &MaglevTable, ms: &[Member]| {
+                    t.lookup(c).map(|i| (ms[i].addr, ms[i].port))
+                };
+                proptest::prop_assert_eq!(who(&a, &set), who(&b, &shuffled));
+            }
+        }
     }
 
     /// Fractions moved when server `gone` leaves 10 equal servers: (all,

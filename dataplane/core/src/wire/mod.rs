@@ -7,6 +7,7 @@
 //! | view                 | layer                          |
 //! |----------------------|--------------------------------|
 //! | [`EthernetFrame`]    | Ethernet II                    |
+//! | [`VlanFrame`]        | IEEE 802.1Q VLAN tag           |
 //! | [`ArpPacket`]        | ARP for Ethernet / IPv4        |
 //! | [`Ipv4Packet`]       | IPv4                           |
 //! | [`TcpSegment`]       | TCP                            |
@@ -78,6 +79,7 @@ pub mod ipv6_ext;
 pub mod ndp;
 pub mod tcp;
 pub mod udp;
+pub mod vlan;
 pub mod vrrp;
 
 #[cfg(test)]
@@ -107,3 +109,4 @@ pub use lb_api::mac::MacAddr;
 pub use ndp::{NdpError, Neighbor, NeighborAdvert, NeighborSolicit};
 pub use tcp::{TcpFlags, TcpSegment};
 pub use udp::UdpDatagram;
+pub use vlan::VlanFrame;

@@ -54,7 +54,9 @@ pub fn role(c: Counter) -> Role {
         | ConnEmbryonicEvicted
         // Also counted as forwarded_dr or forwarded_tunnel.
         | FwdStateless
-        | SloppyAdopted => Role::Info,
+        | SloppyAdopted
+        // ECMP mode: also counted as conn_created and forwarded_*.
+        | ConnAdoptedMidflow => Role::Info,
         IcmpErrorHandedOff | ToKernel | FwdLocal | LocalFromPeer | FromKernel | TxFailed
         | DropHandoffFull | DropKernelQueueFull | DropKernelRate | DropMultiSegment => {
             Role::IoLoop

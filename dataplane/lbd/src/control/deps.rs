@@ -113,6 +113,8 @@ pub struct DirectorStatus {
     /// Counters kept outside the workers (kernel path, sync), by name.
     pub other_counters: Vec<(String, u64)>,
     pub vrrp: Option<VrrpInfo>,
+    /// BGP announcement, with `bgp` configured.
+    pub announce: Option<lbcore::api::AnnounceInfo>,
 }
 
 /// The parts of the running director that need DPDK.

@@ -115,6 +115,7 @@ impl Director for LiveDirector {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
+            announce: shared.announce.info(),
         }
     }
 

@@ -76,8 +76,21 @@ pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
                 len: 0,
                 bytes: [0; 64],
             };
-            f.len = arp_request(&mut f.bytes, port.mac, port.addr, r.ip) as u16;
-            if dp.ctl_tx[idx].push(f).is_err() {
+            // On a VLAN: the request built after 4 spare bytes, then tagged
+            // in place, and sent on the VLAN's port.
+            let (tag, idx) = match port.vlan {
+                0 => (0, idx),
+                _ => (lbcore::wire::vlan::TAG_LEN, port.phys as usize),
+            };
+            f.len = arp_request(&mut f.bytes[tag..], port.mac, port.addr, r.ip) as u16;
+            if tag != 0 {
+                lbcore::wire::vlan::push_tag(&mut f.bytes[..tag + f.len as usize], port.vlan);
+                f.len += tag as u16;
+            }
+            let Some(queue) = dp.ctl_tx.get(idx) else {
+                continue;
+            };
+            if queue.push(f).is_err() {
                 warn!(port = %port.name, "control TX queue full; ARP request for {} dropped", r.ip);
             }
         }

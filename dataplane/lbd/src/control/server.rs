@@ -142,6 +142,9 @@ fn request_name(r: &Request) -> &'static str {
         Request::Restore { .. } => "restore",
         Request::Validate { .. } => "validate",
         Request::Reload => "reload",
+        Request::DirectorDrain => "director drain",
+        Request::DirectorResume => "director resume",
+        Request::DrainStatus => "director drain status",
     }
 }
 

@@ -57,6 +57,7 @@ pub fn gather(shared: &Shared) -> MetricInputs {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone(),
+        announce: shared.announce.info(),
         health: shared
             .health
             .lock()

@@ -52,6 +52,8 @@ pub struct MetricInputs {
     pub sync: Vec<(&'static str, u64)>,
     /// The VRRP instance, when configured.
     pub vrrp: Option<lbcore::api::VrrpInfo>,
+    /// BGP announcement, when `bgp` is configured.
+    pub announce: Option<lbcore::api::AnnounceInfo>,
     /// Health-checked real servers.
     pub health: Vec<HealthSample>,
     pub ports: Vec<PortSample>,

@@ -42,6 +42,7 @@ fn try_render(m: &MetricInputs) -> prometheus::Result<String> {
     kernel_paths(&b, m)?;
     health(&b, m)?;
     vrrp(&b, m)?;
+    announce(&b, m)?;
     if !m.sync.is_empty() {
         let c = b.counter(
             "lbd_sync_records_total",
@@ -171,6 +172,60 @@ fn vrrp(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
             .set(if v.state == s { 1.0 } else { 0.0 });
     }
     flips.with_label_values(&[&vrid]).inc_by(v.transitions);
+    Ok(())
+}
+
+fn announce(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
+    let Some(a) = &m.announce else {
+        return Ok(());
+    };
+    let vip = b.gauge(
+        "lbd_bgp_vip_announced",
+        "Each VIP: 1 while its route is in the announce table (the BGP speaker exports it), 0 withdrawn.",
+        &["vip"],
+    )?;
+    for v in &a.vips {
+        vip.with_label_values(&[&v.vip.to_string()])
+            .set(if v.announced { 1.0 } else { 0.0 });
+    }
+    let drained = b.gauge(
+        "lbd_bgp_drained",
+        "1 while the director is drained (lbctl director drain), 0 otherwise.",
+        &[],
+    )?;
+    drained
+        .with_label_values(&[] as &[&str])
+        .set(if a.drained { 1.0 } else { 0.0 });
+    let errors = b.counter(
+        "lbd_bgp_route_errors_total",
+        "Changes of the announce table (ip route) that failed since start; each is retried.",
+        &[],
+    )?;
+    errors
+        .with_label_values(&[] as &[&str])
+        .inc_by(a.route_errors);
+    let speaker = b.gauge(
+        "lbd_bgp_speaker_reachable",
+        "1 when the BGP speaker's control socket (bgp.birdc) answered the last query, 0 otherwise.",
+        &[],
+    )?;
+    speaker
+        .with_label_values(&[] as &[&str])
+        .set(if a.speaker.state == "ok" { 1.0 } else { 0.0 });
+    let session = b.gauge(
+        "lbd_bgp_session_established",
+        "Each BGP session of the speaker: 1 when Established, 0 otherwise (its state and detail as labels).",
+        &["session", "state", "info"],
+    )?;
+    for s in &a.speaker.sessions {
+        session
+            .with_label_values(&[&s.name, &s.state, &s.info])
+            .set(if s.info.starts_with("Established") {
+                1.0
+            } else {
+                0.0
+            });
+    }
     Ok(())
 }
 
@@ -938,6 +993,23 @@ mod tests {
                     master: None,
                     transitions: 2,
                 }),
+                announce: Some(lbcore::api::AnnounceInfo {
+                    drained: false,
+                    vips: vec![lbcore::api::VipAnnouncement {
+                        vip: "198.18.0.100".parse().unwrap(),
+                        announced: true,
+                        reason: "announced".into(),
+                    }],
+                    speaker: lbcore::api::SpeakerInfo {
+                        state: "ok".into(),
+                        sessions: vec![lbcore::api::BgpSession {
+                            name: "router".into(),
+                            state: "up".into(),
+                            info: "Established".into(),
+                        }],
+                    },
+                    route_errors: 3,
+                }),
                 health: vec![HealthSample {
                     service: "tcp/198.18.0.100:80".into(),
                     real_server: "198.18.0.12:80".into(),
@@ -1141,6 +1213,24 @@ mod tests {
         assert_eq!(p.get("lbd_vrrp_state", &st("BACKUP")), 1.0);
         assert_eq!(p.get("lbd_vrrp_state", &st("MASTER")), 0.0);
         assert_eq!(p.get("lbd_vrrp_transitions_total", &[("vrid", "51")]), 2.0);
+        assert_eq!(
+            p.get("lbd_bgp_vip_announced", &[("vip", "198.18.0.100")]),
+            1.0
+        );
+        assert_eq!(p.get("lbd_bgp_drained", &[]), 0.0);
+        assert_eq!(p.get("lbd_bgp_route_errors_total", &[]), 3.0);
+        assert_eq!(p.get("lbd_bgp_speaker_reachable", &[]), 1.0);
+        assert_eq!(
+            p.get(
+                "lbd_bgp_session_established",
+                &[
+                    ("session", "router"),
+                    ("state", "up"),
+                    ("info", "Established")
+                ]
+            ),
+            1.0
+        );
         assert_eq!(p.get("lbd_sync_records_total", &[("event", "sent")]), 12.0);
         assert_eq!(p.get("lbd_real_server_health_transitions_total", &rs2), 3.0);
         let k = |e| [("port", "lan0"), ("iface", "lbd-lan0"), ("event", e)];
@@ -1295,6 +1385,7 @@ mod tests {
         let m = MetricInputs {
             sync: vec![],
             vrrp: None,
+            announce: None,
             health: vec![],
             ports: vec![],
             kernel: vec![],

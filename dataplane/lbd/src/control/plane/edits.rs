@@ -169,5 +169,11 @@ pub fn restart_only_changes(running: &Config, cfg: &Config) -> Vec<&'static str>
     if cfg.sync != r.sync {
         fixed.push("sync");
     }
+    // The rest of `bgp` (timers, birdc, announce_without_servers) applies
+    // live; the table and the port's interface are set up at start.
+    let bgp_where = |c: &Config| c.bgp.as_ref().map(|b| (b.port.clone(), b.table));
+    if bgp_where(cfg) != bgp_where(r) {
+        fixed.push("bgp (presence, port, table)");
+    }
     fixed
 }

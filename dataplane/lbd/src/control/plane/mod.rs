@@ -37,8 +37,11 @@ use tracing::{info, warn};
 use super::change::{unix_now, ChangeLog, ChangeStatus};
 use super::deps::{ConfigStore, Director, HealthView, Stamp, WorkerCounters};
 use super::resolve_first::{HoldEvent, ResolveFirst, HOLD_MAX};
+use crate::announce::drain::{self, DrainWatch};
+use crate::announce::Announce;
 use crate::snapshot_cell::SnapshotCell;
 use edits::key_of;
+use std::sync::atomic::Ordering::Relaxed;
 use tally::Tally;
 
 /// How often `tick` samples the rates (IPVS's estimator period).
@@ -53,6 +56,9 @@ pub struct PlaneDeps {
     pub store: Box<dyn ConfigStore>,
     pub changes: Arc<ChangeLog>,
     pub director: Arc<dyn Director>,
+    /// BGP announcement: the drain switch, and the running configuration
+    /// the announce thread reads.
+    pub announce: Arc<Announce>,
 }
 
 pub struct ControlPlane {
@@ -75,6 +81,9 @@ pub struct ControlPlane {
     file_stamp: Option<Stamp>,
     /// Real servers added live, held out of scheduling until resolved.
     resolve_first: ResolveFirst,
+    announce: Arc<Announce>,
+    /// `lbctl director drain`'s progress, while drained.
+    drain: Option<DrainWatch>,
 }
 
 impl ControlPlane {
@@ -87,6 +96,7 @@ impl ControlPlane {
         port_macs: Vec<MacAddr>,
     ) -> ControlPlane {
         let file_stamp = deps.store.stamp();
+        deps.announce.set_running(&running);
         ControlPlane {
             snapshots: deps.snapshots,
             neigh: deps.neigh,
@@ -103,6 +113,8 @@ impl ControlPlane {
             last_rate_sample: Instant::now(),
             file_stamp,
             resolve_first: ResolveFirst::default(),
+            announce: deps.announce,
+            drain: None,
         }
     }
 
@@ -222,6 +234,9 @@ impl ControlPlane {
                 self.check_restart_fields(&cfg)?;
                 Ok(Response::Valid)
             }
+            Request::DirectorDrain => self.director_drain(),
+            Request::DirectorResume => self.director_resume(),
+            Request::DrainStatus => Ok(Response::Drain(self.drain_report(Instant::now()))),
             Request::Reload => self
                 .reload("lbctl reload")
                 .map(|g| Response::Applied { generation: g }),
@@ -229,6 +244,47 @@ impl ControlPlane {
     }
 
     /// `lbctl restore`: the whole configuration replaced, and persisted.
+    /// Withdraw every VIP and keep them withdrawn; connections keep being
+    /// forwarded. Drained twice: the first drain goes on.
+    fn director_drain(&mut self) -> Result<Response, ApiError> {
+        if self.running.bgp.is_none() {
+            return Err(ApiError::new(
+                ErrorKind::Invalid,
+                "no `bgp` section: this director announces nothing, so there is nothing to drain",
+            ));
+        }
+        let now = Instant::now();
+        if self.drain.is_none() {
+            info!("director drain: withdrawing every VIP");
+            self.drain = Some(DrainWatch::begin(now, self.conns_created()));
+            self.announce.drained.store(true, Relaxed);
+        }
+        Ok(Response::Drain(self.drain_report(now)))
+    }
+
+    /// Announce again what should be.
+    fn director_resume(&mut self) -> Result<Response, ApiError> {
+        if self.drain.take().is_some() {
+            info!("director resume: announcing again");
+        }
+        self.announce.drained.store(false, Relaxed);
+        Ok(Response::Done)
+    }
+
+    fn drain_report(&self, now: Instant) -> DrainReport {
+        let open = self.counters.conns_live();
+        match (&self.drain, &self.running.bgp) {
+            (Some(w), Some(b)) => {
+                w.report(now, Duration::from_millis(b.drain_quiet_ms as u64), open)
+            }
+            _ => drain::not_drained(open),
+        }
+    }
+
+    fn conns_created(&self) -> u64 {
+        self.counters.total(lbcore::counters::Counter::ConnCreated)
+    }
+
     fn restore(&mut self, ron: &str) -> Result<Response, ApiError> {
         let cfg = parse_request_config(ron, "restored configuration")?;
         let g = self.commit(cfg, true, "restore")?;
@@ -372,6 +428,7 @@ impl ControlPlane {
         self.registry = registry;
         self.snapshots.publish(Arc::new(snap));
         self.health.sync(&cfg, Instant::now());
+        self.announce.set_running(&cfg);
         self.running = cfg;
         Ok(generation)
     }
@@ -404,6 +461,10 @@ impl ControlPlane {
                 .sample(&self.snapshots.current(), &self.counters, now);
         }
         self.finish_drains();
+        if let Some(mut w) = self.drain {
+            w.observe(now, self.conns_created());
+            self.drain = Some(w);
+        }
         if self.health.take_dirty() {
             // Rebuild from the running configuration with the new health
             // states applied; nothing is written.

@@ -91,5 +91,6 @@ pub fn status(
             .filter(|&(_, v)| v > 0)
             .collect(),
         vrrp: d.vrrp,
+        announce: d.announce.map(Box::new),
     }
 }

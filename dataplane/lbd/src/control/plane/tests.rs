@@ -16,6 +16,7 @@ use lbcore::pipeline::{Registry, Snapshot, MAX_REAL_SERVERS, MAX_SERVICES};
 use lbcore::wire::MacAddr;
 
 use super::{ControlPlane, PlaneDeps};
+use crate::announce::Announce;
 use crate::control::change::{ChangeLog, ChangeStatus};
 use crate::control::deps::{
     ConfigStore, Director, DirectorStatus, HealthView, Stamp, WorkerCounters,
@@ -159,6 +160,7 @@ impl Director for FakeDirector {
             conn_capacity: 1 << 20,
             other_counters: vec![("sync_sent".into(), 5), ("sync_received".into(), 0)],
             vrrp: None,
+            announce: None,
         }
     }
 
@@ -183,10 +185,16 @@ struct Rig {
     store: MemStore,
     changes: Arc<ChangeLog>,
     director: Arc<FakeDirector>,
+    announce: Arc<Announce>,
 }
 
 fn rig() -> Rig {
-    let cfg = config::parse(CONFIG, "test").unwrap();
+    rig_on(CONFIG)
+}
+
+/// A rig on another configuration text.
+fn rig_on(text: &str) -> Rig {
+    let cfg = config::parse(text, "test").unwrap();
     let neigh = Arc::new(NeighTable::new(MAX_NEIGHBOURS));
     let mut registry = Registry::default();
     let snap = Snapshot::build(&cfg, &[PORT_MAC], &mut registry, &neigh, 1).unwrap();
@@ -196,7 +204,8 @@ fn rig() -> Rig {
         .collect();
     let health = Arc::new(FakeHealth::default());
     let store = MemStore::default();
-    store.edit_by_hand(CONFIG);
+    store.edit_by_hand(text);
+    let announce = Arc::new(Announce::new(&cfg));
     let changes = Arc::new(ChangeLog::new(ChangeStatus {
         ok: true,
         message: "started".into(),
@@ -212,6 +221,7 @@ fn rig() -> Rig {
             store: Box::new(store.clone()),
             changes: changes.clone(),
             director: director.clone(),
+            announce: announce.clone(),
         },
         cfg,
         registry,
@@ -226,6 +236,7 @@ fn rig() -> Rig {
         store,
         changes,
         director,
+        announce,
     }
 }
 
@@ -900,4 +911,100 @@ fn a_service_group_is_added_listed_with_its_marks_and_cleared_without_them() {
     assert!(r.persisted().services.is_empty());
     assert_eq!(r.persisted().fwmarks.len(), 1);
     assert_eq!(r.snapshots.current().service(6, vip, 443), None);
+}
+
+// --- director drain (BGP announcement) ---------------------------------------
+
+/// [`CONFIG`] with a kernel interface on the port and a `bgp` section.
+fn bgp_config() -> String {
+    CONFIG
+        .replace(
+            r#"address: "198.18.0.2/24")"#,
+            r#"address: "198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))"#,
+        )
+        .replace(
+            "    services:",
+            "    bgp: Some((port: \"lan0\", table: 100, drain_quiet_ms: 5000)),\n    services:",
+        )
+}
+
+#[test]
+fn director_drain_needs_bgp() {
+    let mut r = rig();
+    let e = r.plane.handle(Request::DirectorDrain).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.message.contains("no `bgp` section"), "{}", e.message);
+    assert!(!r
+        .announce
+        .drained
+        .load(std::sync::atomic::Ordering::Relaxed));
+    // Not drained: the status says so.
+    let Ok(Response::Drain(d)) = r.plane.handle(Request::DrainStatus) else {
+        panic!("no drain report")
+    };
+    assert!(!d.drained && !d.moved);
+}
+
+#[test]
+fn director_drain_withdraws_counts_new_connections_and_resumes() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut r = rig_on(&bgp_config());
+    assert!(
+        r.announce.info().is_some(),
+        "bgp configured: announce state shown"
+    );
+    r.workers[0].add(Counter::ConnCreated, 10);
+    let Ok(Response::Drain(d)) = r.plane.handle(Request::DirectorDrain) else {
+        panic!("no drain report")
+    };
+    assert!(d.drained && !d.moved, "{d:?}");
+    assert_eq!(d.new_conns, 0);
+    assert!(r.announce.drained.load(Relaxed));
+    // Connections still arriving (the routers have not moved yet).
+    r.workers[1].add(Counter::ConnCreated, 3);
+    bump(&r.workers[1].conns_live, 7);
+    r.plane.tick();
+    let Ok(Response::Drain(d)) = r.plane.handle(Request::DrainStatus) else {
+        panic!("no drain report")
+    };
+    // 5 s of quiet are needed: far more than this test takes.
+    assert!(d.drained && !d.moved, "{d:?}");
+    assert_eq!((d.new_conns, d.open_conns), (3, 7));
+    // A second drain goes on with the first one.
+    let Ok(Response::Drain(d)) = r.plane.handle(Request::DirectorDrain) else {
+        panic!("no drain report")
+    };
+    assert_eq!(d.new_conns, 3);
+    assert_eq!(r.plane.handle(Request::DirectorResume), Ok(Response::Done));
+    assert!(!r.announce.drained.load(Relaxed));
+    let Ok(Response::Drain(d)) = r.plane.handle(Request::DrainStatus) else {
+        panic!("no drain report")
+    };
+    assert!(!d.drained);
+}
+
+#[test]
+fn bgp_table_cannot_change_live_but_timers_can() {
+    let mut r = rig_on(&bgp_config());
+    let moved = bgp_config().replace("table: 100", "table: 101");
+    let e = r.plane.handle(Request::Restore { ron: moved }).unwrap_err();
+    assert!(
+        e.message.contains("bgp (presence, port, table)"),
+        "{}",
+        e.message
+    );
+    let slower = bgp_config().replace("drain_quiet_ms: 5000", "drain_quiet_ms: 9000");
+    assert!(r.plane.handle(Request::Restore { ron: slower }).is_ok());
+    // The announce thread reads the running configuration.
+    assert_eq!(
+        r.announce_running_quiet(),
+        9000,
+        "the announce state follows the running configuration"
+    );
+}
+
+impl Rig {
+    fn announce_running_quiet(&self) -> u32 {
+        self.announce.running().bgp.as_ref().unwrap().drain_quiet_ms
+    }
 }
