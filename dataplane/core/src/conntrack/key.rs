@@ -114,6 +114,9 @@ pub trait TableKey: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     fn seeded_hash(&self, seed: u64) -> u64;
     /// The IP protocol byte (with a shared-table kind marker, if any).
     fn proto(&self) -> u8;
+    /// The same key with another protocol byte (how the shared table's
+    /// key space marks a kind: `keyspace.rs`).
+    fn with_proto(self, proto: u8) -> Self;
 }
 
 /// The last word of both families' keys: ports, protocol, occupied bit.
@@ -172,6 +175,11 @@ impl TableKey for ConnKey {
     fn proto(&self) -> u8 {
         self.proto
     }
+
+    #[inline(always)]
+    fn with_proto(self, proto: u8) -> Self {
+        Self { proto, ..self }
+    }
 }
 
 impl ConnKey {
@@ -229,6 +237,11 @@ impl TableKey for ConnKey6 {
     #[inline(always)]
     fn proto(&self) -> u8 {
         self.proto
+    }
+
+    #[inline(always)]
+    fn with_proto(self, proto: u8) -> Self {
+        Self { proto, ..self }
     }
 }
 

@@ -7,8 +7,13 @@
 //! each entry carries flags that say how it is counted. The users name kinds
 //! and flags through the types below and never spell a bit themselves, so no
 //! module depends on another's encoding.
+//!
+//! The marking works on either family's key ([`TableKey::with_proto`]), so
+//! an IPv6 shared table will use the same key space.
 
-use super::table::ConnKey;
+use super::key::TableKey;
+#[cfg(test)]
+use super::key::{ConnKey, ConnKey6};
 
 /// What a shared-table key names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,19 +48,18 @@ impl EntryKind {
         }
     }
 
-    /// `key` (whose protocol is a plain IP protocol) as a key of this kind.
+    /// `key` (whose protocol is a plain IP protocol) as a key of this
+    /// kind; either family's key.
     #[inline]
-    pub const fn mark(self, key: ConnKey) -> ConnKey {
-        ConnKey {
-            proto: key.proto | self.marker(),
-            ..key
-        }
+    pub fn mark<K: TableKey>(self, key: K) -> K {
+        let proto = key.proto() | self.marker();
+        key.with_proto(proto)
     }
 
     /// The kind of a shared-table key.
     #[inline]
-    pub const fn of(key: &ConnKey) -> EntryKind {
-        match key.proto & KIND_BITS {
+    pub fn of<K: TableKey>(key: &K) -> EntryKind {
+        match key.proto() & KIND_BITS {
             0x80 => EntryKind::Reply,
             0x40 => EntryKind::Template,
             0x20 => EntryKind::Synced,
@@ -65,8 +69,8 @@ impl EntryKind {
 
     /// The IP protocol of a shared-table key, without its kind's marker.
     #[inline]
-    pub const fn protocol(key: &ConnKey) -> u8 {
-        key.proto & !KIND_BITS
+    pub fn protocol<K: TableKey>(key: &K) -> u8 {
+        key.proto() & !KIND_BITS
     }
 }
 
@@ -174,6 +178,16 @@ mod tests {
         }
     }
 
+    fn key6(proto: u8) -> ConnKey6 {
+        ConnKey6 {
+            proto,
+            client_ip: 0x2001_0db8_0000_0000_0000_0000_0000_0001,
+            client_port: 40000,
+            vip: 0x2001_0db8_0000_0000_0000_0000_0000_0100,
+            vport: 80,
+        }
+    }
+
     #[test]
     fn kinds_round_trip_and_never_meet() {
         for proto in [6u8, 17] {
@@ -182,6 +196,24 @@ mod tests {
                 assert_eq!(EntryKind::of(&k), *kind);
                 assert_eq!(EntryKind::protocol(&k), proto);
                 assert_eq!((k.client_ip, k.vport), (0xc612_0001, 80));
+            }
+            // The IPv6 key space is marked the same way.
+            let keys6 = KINDS.map(|k| k.mark(key6(proto)));
+            for (kind, k) in KINDS.iter().zip(keys6) {
+                assert_eq!(EntryKind::of(&k), *kind);
+                assert_eq!(EntryKind::protocol(&k), proto);
+                assert_eq!(
+                    k,
+                    ConnKey6 {
+                        proto: k.proto,
+                        ..key6(proto)
+                    }
+                );
+            }
+            for i in 0..keys6.len() {
+                for j in i + 1..keys6.len() {
+                    assert_ne!(keys6[i], keys6[j]);
+                }
             }
             for i in 0..keys.len() {
                 for j in i + 1..keys.len() {
