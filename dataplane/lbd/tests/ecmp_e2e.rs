@@ -16,8 +16,9 @@
 //!    connections keep their real servers;
 //! 4. the director comes back: announced again, spread again, connections
 //!    survive again;
-//! 5. a director without a live real server (all quiesced there) withdraws
-//!    the VIP, and announces it again when they are back.
+//! 5. a director whose health checks take every real server out withdraws
+//!    the VIP, and announces it again when they pass again;
+//! 6. the same with both real servers quiesced by hand (weight 0).
 //!
 //! Every wait is for a condition (BGP Established, next hops in the
 //! router's FIB, a drain's report), bounded.
@@ -36,8 +37,23 @@ const ECMP_VIP: &str = "198.18.100.1";
 const KEEPALIVE_CONNS: usize = 240;
 const NEW_CONNS: usize = 300;
 
-const SERVICES: &str = r#"(vip: "198.18.100.1", port: 80, scheduler: Mh, ecmp: true,
-    real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")])"#;
+/// The service on director `k`: an exec health check that fails while the
+/// file `down-dirK` exists in the lab's directory (so one director's checks
+/// can fail while the real servers keep serving the others).
+fn services(lab: &Lab, k: usize) -> String {
+    format!(
+        r#"(vip: "198.18.100.1", port: 80, scheduler: Mh, ecmp: true,
+    health_check: Some((check: Exec(command: "/bin/sh",
+                                    args: ["-c", "test ! -e {down}"]),
+                        interval_ms: 200, timeout_ms: 2000, rise: 1, fall: 1)),
+    real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")])"#,
+        down = down_file(lab, k).display()
+    )
+}
+
+fn down_file(lab: &Lab, k: usize) -> std::path::PathBuf {
+    lab.dir().join(format!("down-dir{k}"))
+}
 
 fn role(k: usize) -> String {
     format!("dir{k}")
@@ -61,7 +77,9 @@ fn sections(lab: &Lab, k: usize) -> String {
 }
 
 fn start(lab: &Lab, k: usize) -> Lbd {
-    let lbd = lab.start_lbd_in(&role(k), SERVICES, &sections(lab, k));
+    // A failed earlier run may have left its mark behind.
+    let _ = std::fs::remove_file(down_file(lab, k));
+    let lbd = lab.start_lbd_in(&role(k), &services(lab, k), &sections(lab, k));
     lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
     lbd
 }
@@ -353,7 +371,23 @@ fn three_directors_spread_drain_die_and_return() {
     spread(&lab, &mut clients, "return");
     still_same(&mut clients, &first, "return");
 
-    // 5. No live real server on director 3 (both quiesced there): it
+    // 5. Director 3's health checks fail for both real servers: it
+    //    withdraws; when they pass again, it announces again.
+    std::fs::write(down_file(&lab, 3), "").unwrap();
+    wait("director 3 out of the router's FIB (health)", 30, || {
+        !next_hops(&lab).contains(&lab.env["LAB_DIR3_IP"])
+    });
+    let text = lab.lbctl_in(&role(3), &["status"]).1;
+    assert!(text.contains("withdrawn no live real server"), "{text}");
+    println!("health checks down: director 3 withdrew the VIP");
+    std::fs::remove_file(down_file(&lab, 3)).unwrap();
+    wait("director 3 back in the router's FIB (health)", 30, || {
+        next_hops(&lab).len() == DIRECTORS
+    });
+    println!("health checks up again: director 3 announced the VIP again");
+    still_same(&mut clients, &first, "health checks back on director 3");
+
+    // 6. No live real server on director 3 (both quiesced there): it
     //    withdraws; with its servers back, it announces again.
     let weights = |w: &str| {
         for rs in ["198.18.0.11", "198.18.0.12"] {
