@@ -44,10 +44,17 @@ pub struct Config {
     /// IPIP tunnel forwarding (`Forward::Tunnel`): the outer source address.
     #[serde(default)]
     pub tunnel: TunnelConfig,
-    /// High availability: a VRRPv3 instance that owns the VIPs (built in,
-    /// instead of keepalived). `None`: this director always serves them.
+    /// High availability: a VRRPv3 instance that owns the IPv4 VIPs (built
+    /// in, instead of keepalived). `None`: this director always serves them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp: Option<VrrpConfig>,
+    /// The IPv6 VIPs' VRRPv3 instance (RFC 5798 over IPv6: advertisements
+    /// to ff02::12 from the port's link-local address), separate from the
+    /// IPv4 one as in keepalived. With both, the two act as one group
+    /// (keepalived's sync group): this director serves the VIPs while both
+    /// are master. Version 3 only, no extra `addresses`. Default: None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp6: Option<VrrpConfig>,
     /// Connection-state sync with the peer director (IPVS's sync daemon):
     /// while VRRP master (or always, without VRRP) this director sends its
     /// new and changed DR/tunnel connections and persistence templates to
@@ -194,10 +201,11 @@ pub struct VrrpConfig {
     /// by gratuitous ARP. Default: [].
     #[serde(default)]
     pub addresses: Vec<std::net::Ipv4Addr>,
-    /// Send advertisements to these peers instead of the multicast group.
-    /// Default: [] (multicast to 224.0.0.18).
+    /// Send advertisements to these peers instead of the multicast group
+    /// (addresses of the instance's family). Default: [] (multicast to
+    /// 224.0.0.18, or ff02::12 for `vrrp6`).
     #[serde(default)]
-    pub unicast_peers: Vec<std::net::Ipv4Addr>,
+    pub unicast_peers: Vec<IpAddr>,
     /// Gratuitous ARPs per VIP on becoming master. Default: 5.
     #[serde(default = "default_garp_count")]
     pub garp_count: u32,

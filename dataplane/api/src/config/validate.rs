@@ -168,6 +168,7 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     super::routing::check_routes(cfg, &mut v);
     check_tunnel(cfg, &mut v);
     check_vrrp(cfg, &mut v);
+    check_vrrp6(cfg, &mut v);
     check_sync(cfg, &mut v);
     super::bgp::check_bgp(cfg, &mut v);
     check_control(cfg, &mut v);
@@ -1015,18 +1016,79 @@ fn check_sync(cfg: &Config, v: &mut Vec<Problem>) {
     }
 }
 
-/// The VRRP instance: a port with a kernel interface, sane numbers.
+/// The IPv4 VRRP instance: a port with a kernel interface, sane numbers,
+/// IPv4 peers.
 fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     let Some(x) = &cfg.vrrp else {
         return;
     };
+    check_vrrp_instance(cfg, x, "vrrp", v);
+    for (i, a) in x.unicast_peers.iter().enumerate() {
+        if a.is_ipv6() {
+            v.push(Problem::new(
+                format!("vrrp.unicast_peers[{i}]"),
+                format!("{a} is an IPv6 address: IPv6 peers belong to the vrrp6 instance"),
+            ));
+        }
+    }
+    if cfg.vrrp6.is_none() && cfg.services.iter().any(|s| cfg.service_vips(s).iter().any(IpAddr::is_ipv6)) {
+        v.push(Problem::new(
+            "vrrp",
+            "the IPv6 VIPs need their own VRRP instance: add `vrrp6` (as keepalived, \
+             lbd keeps IPv4 and IPv6 addresses in separate instances)",
+        ));
+    }
+}
+
+/// The IPv6 VRRP instance (VRRPv3 over IPv6): as the IPv4 one, version 3
+/// only, IPv6 peers, no extra addresses; and the IPv4 VIPs, if any, in a
+/// `vrrp` instance of their own.
+fn check_vrrp6(cfg: &Config, v: &mut Vec<Problem>) {
+    let Some(x) = &cfg.vrrp6 else {
+        return;
+    };
+    check_vrrp_instance(cfg, x, "vrrp6", v);
+    if x.version != 3 {
+        v.push(Problem::new(
+            "vrrp6.version",
+            format!("version {}: VRRP over IPv6 is version 3 only", x.version),
+        ));
+    }
+    if !x.addresses.is_empty() {
+        v.push(Problem::new(
+            "vrrp6.addresses",
+            "the IPv6 instance holds the services' IPv6 VIPs only (floating \
+             addresses are IPv4, in `vrrp.addresses`)",
+        ));
+    }
+    for (i, a) in x.unicast_peers.iter().enumerate() {
+        if a.is_ipv4() {
+            v.push(Problem::new(
+                format!("vrrp6.unicast_peers[{i}]"),
+                format!("{a} is an IPv4 address: the vrrp6 instance speaks IPv6"),
+            ));
+        }
+    }
+    if cfg.vrrp.is_none() && cfg.services.iter().any(|s| cfg.service_vips(s).iter().any(IpAddr::is_ipv4)) {
+        v.push(Problem::new(
+            "vrrp6",
+            "the IPv4 VIPs need their own VRRP instance: add `vrrp` (as keepalived, \
+             lbd keeps IPv4 and IPv6 addresses in separate instances)",
+        ));
+    }
+}
+
+/// What the two instances share: a port with a kernel interface, sane
+/// numbers. `name` is the instance's field (`vrrp`, `vrrp6`).
+fn check_vrrp_instance(cfg: &Config, x: &super::types::VrrpConfig, name: &str, v: &mut Vec<Problem>) {
+    let at = |f: &str| format!("{name}.{f}");
     match cfg.ports.iter().find(|p| p.name == x.port) {
         None => v.push(Problem::new(
-            "vrrp.port",
+            at("port"),
             format!("no port named \"{}\"", x.port),
         )),
         Some(p) if p.kernel.is_none() => v.push(Problem::new(
-            "vrrp.port",
+            at("port"),
             format!(
                 "port {} has no kernel interface: VRRP speaks through it; add \
                  `kernel: Some((iface: \"lbd-{}\"))` to the port",
@@ -1037,12 +1099,12 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     }
     if x.vrid == 0 {
         v.push(Problem::new(
-            "vrrp.vrid",
+            at("vrid"),
             "vrid 0 is out of range (1 to 255)",
         ));
     }
     for (i, a) in x.addresses.iter().enumerate() {
-        let at = format!("vrrp.addresses[{i}]");
+        let at = format!("{name}.addresses[{i}]");
         if let Some(why) = special_address((*a).into()) {
             v.push(Problem::new(at, format!("address {a} is {why}")));
         } else if let Some(p) = port_owning(&cfg.ports, (*a).into()) {
@@ -1062,7 +1124,7 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     }
     if !(1..=254).contains(&x.priority) {
         v.push(Problem::new(
-            "vrrp.priority",
+            at("priority"),
             format!(
                 "priority {} is out of range (1 to 254; 255 is for the owner of the addresses)",
                 x.priority
@@ -1071,19 +1133,19 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     }
     if x.version != 2 && x.version != 3 {
         v.push(Problem::new(
-            "vrrp.version",
+            at("version"),
             format!("version {} is not spoken (2 or 3)", x.version),
         ));
     }
     if let Some(p) = &x.auth_pass {
         if x.version != 2 {
             v.push(Problem::new(
-                "vrrp.auth_pass",
+                at("auth_pass"),
                 "VRRPv3 has no authentication; auth_pass needs version: 2",
             ));
         } else if p.is_empty() || p.len() > 8 || !p.is_ascii() {
             v.push(Problem::new(
-                "vrrp.auth_pass",
+                at("auth_pass"),
                 "auth_pass must be 1 to 8 ASCII characters (keepalived sends 8)",
             ));
         }
@@ -1091,7 +1153,7 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     if x.version == 2 {
         if !(1000..=255_000).contains(&x.advert_interval_ms) || x.advert_interval_ms % 1000 != 0 {
             v.push(Problem::new(
-                "vrrp.advert_interval_ms",
+                at("advert_interval_ms"),
                 format!(
                     "advert_interval_ms {}: VRRPv2 counts whole seconds (1000 to 255000)",
                     x.advert_interval_ms
@@ -1100,7 +1162,7 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
         }
     } else if !(10..=40_950).contains(&x.advert_interval_ms) || x.advert_interval_ms % 10 != 0 {
         v.push(Problem::new(
-            "vrrp.advert_interval_ms",
+            at("advert_interval_ms"),
             format!(
                 "advert_interval_ms {} must be a multiple of 10 from 10 to 40950",
                 x.advert_interval_ms
@@ -1109,7 +1171,7 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     }
     if x.garp_count > 100 {
         v.push(Problem::new(
-            "vrrp.garp_count",
+            at("garp_count"),
             format!("garp_count {} is out of range (0 to 100)", x.garp_count),
         ));
     }
@@ -2272,6 +2334,106 @@ mod tests {
             "vrrp.advert_interval_ms",
             "must be a multiple of 10",
             "advert_interval_ms:",
+        );
+    }
+
+    #[test]
+    fn config_vrrp6_is_the_ipv6_instance() {
+        let k = with(
+            r#""198.18.0.2/24")"#,
+            r#""198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))"#,
+        );
+        let t = |base: &str, x: &str| {
+            base.replacen("services:", &format!("{x}, services:"), 1)
+        };
+        let v4 = r#"vrrp: Some((port: "lan0", vrid: 51, priority: 150))"#;
+        let v6 = r#"vrrp6: Some((port: "lan0", vrid: 51, priority: 150, unicast_peers: ["2001:db8::3"]))"#;
+        // Both instances, each with its family's peers.
+        let both = t(&k, &format!("{v4}, {v6}"));
+        assert_eq!(problems(&both), vec![]);
+        let c = parse(&both, "t.ron").unwrap();
+        let x = c.vrrp6.unwrap();
+        assert_eq!((x.vrid, x.version, x.advert_interval_ms), (51, 3, 1000));
+        assert_eq!(x.unicast_peers, vec!["2001:db8::3".parse::<IpAddr>().unwrap()]);
+        // The IPv4 VIPs are not the IPv6 instance's.
+        one(
+            &t(&k, v6),
+            "vrrp6",
+            "the IPv4 VIPs need their own VRRP instance",
+            "vrrp6:",
+        );
+        // Version 3 only; no floating addresses; IPv6 peers only.
+        one(
+            &t(
+                &k,
+                &format!(r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, version: 2))"#),
+            ),
+            "vrrp6.version",
+            "VRRP over IPv6 is version 3 only",
+            "version: 2",
+        );
+        one(
+            &t(
+                &k,
+                &format!(
+                    r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, addresses: ["198.18.0.1"]))"#
+                ),
+            ),
+            "vrrp6.addresses",
+            "holds the services' IPv6 VIPs only",
+            "addresses: [\"198.18.0.1\"]))",
+        );
+        one(
+            &t(
+                &k,
+                &format!(
+                    r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, unicast_peers: ["198.18.0.3"]))"#
+                ),
+            ),
+            "vrrp6.unicast_peers[0]",
+            "198.18.0.3 is an IPv4 address",
+            "\"198.18.0.3\"",
+        );
+        one(
+            &t(
+                &k,
+                r#"vrrp: Some((port: "lan0", vrid: 51, priority: 150, unicast_peers: ["2001:db8::3"]))"#,
+            ),
+            "vrrp.unicast_peers[0]",
+            "2001:db8::3 is an IPv6 address",
+            "\"2001:db8::3\"",
+        );
+        // The shared checks name the instance's field.
+        one(
+            &t(
+                &k,
+                &format!(r#"{v4}, vrrp6: Some((port: "lan9", vrid: 0, priority: 150))"#),
+            )
+            .replace("vrid: 0", "vrid: 7"),
+            "vrrp6.port",
+            "no port named \"lan9\"",
+            "port: \"lan9\"",
+        );
+        one(
+            &t(
+                &k,
+                &format!(r#"{v4}, vrrp6: Some((port: "lan0", vrid: 7, priority: 255))"#),
+            ),
+            "vrrp6.priority",
+            "priority 255 is out of range",
+            "priority: 255",
+        );
+        // An IPv6 service with only the IPv4 instance: its VIP needs vrrp6
+        // (among the other problems IPv6 services may still have).
+        let svc6 = t(&k, v4).replace(
+            r#"vip: "198.18.0.100","#,
+            r#"vip: "2001:db8::100","#,
+        );
+        has(
+            &svc6,
+            "vrrp",
+            "the IPv6 VIPs need their own VRRP instance",
+            "vrrp:",
         );
     }
 

@@ -458,7 +458,7 @@ pub struct VrrpInfo {
     pub vrid: u8,
     pub priority: u8,
     /// The current master's address, when known.
-    pub master: Option<Ipv4Addr>,
+    pub master: Option<std::net::IpAddr>,
     /// Changes of state since start.
     pub transitions: u64,
 }
