@@ -261,8 +261,22 @@ impl Director {
 /// re-teach the ones a reload unbinds and binds again).
 fn learn_all(neigh: &NeighTable) {
     for e in neigh.entries() {
-        neigh.learn(e.slot, e.ip, MacAddr(rs_mac(e.ip.octets())), 0);
+        neigh.learn(e.slot, e.ip, MacAddr(neigh_mac(e.ip)), 0);
     }
+}
+
+/// A neighbour's MAC, either family ([`rs_mac`] for IPv4).
+fn neigh_mac(ip: std::net::IpAddr) -> [u8; 6] {
+    match ip {
+        std::net::IpAddr::V4(a) => rs_mac(a.octets()),
+        std::net::IpAddr::V6(a) => rs6_mac(a),
+    }
+}
+
+/// An IPv6 real server's MAC: 02:00:00:66 and its address's last two bytes.
+fn rs6_mac(ip: std::net::Ipv6Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0, 0, 0x66, o[14], o[15]]
 }
 
 // ---------------------------------------------------------------------------

@@ -365,8 +365,10 @@ pub struct PortConfig {
     /// (e.g. "198.18.0.2/24"). Real servers for DR must be inside a port's subnet.
     pub address: Ipv4Cidr,
     /// The director's own IPv6 address on this port, with its prefix (e.g.
-    /// "2001:db8::2/64"), next to `address`. Accepted by the file format;
-    /// validation refuses it until the dataplane forwards IPv6. Default: None.
+    /// "2001:db8::2/64"), next to `address`: IPv6 DR real servers must be
+    /// inside it; the director answers Neighbour Discovery and ping for it
+    /// (and for the port's link-local address, derived from its MAC) and
+    /// solicits real servers' MACs from it. Default: None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address6: Option<Ipv6Cidr>,
     /// Override the port's MAC address (default: the device's own).
@@ -741,8 +743,8 @@ impl Forward {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ServiceText", into = "ServiceText")]
 pub struct ServiceConfig {
-    /// The VIP (IPv4, or IPv6 as the format allows; validation refuses
-    /// IPv6 until the dataplane forwards it). Left out in a service group,
+    /// The VIP, IPv4 or IPv6 (an IPv6 service's real servers are IPv6 and
+    /// forwarded by DR; service groups are IPv4). Left out in a service group,
     /// whose addresses are in `match`.
     pub vip: IpAddr,
     /// The port; 0 (or left out): every port of the VIP (needs

@@ -465,13 +465,20 @@ fn check_ports(cfg: &Config, v: &mut Vec<Problem>) {
         }
 
         if let Some(a6) = port.address6 {
-            v.push(Problem::new(
-                at("address6"),
-                format!(
-                    "IPv6 port addresses are not used yet ({a6}): lbd's dataplane serves IPv4 \
-                     only for now; leave address6 out"
-                ),
-            ));
+            if let Some(why) = special_address(a6.addr.into()) {
+                v.push(Problem::new(
+                    at("address6"),
+                    format!("address6 {a6} is {why}; the port needs a unicast address"),
+                ));
+            } else if a6.addr.segments()[0] & 0xffc0 == 0xfe80 {
+                v.push(Problem::new(
+                    at("address6"),
+                    format!(
+                        "address6 {a6} is link-local; give a global address (the port's \
+                         link-local address is derived from its MAC)"
+                    ),
+                ));
+            }
         }
         let a = port.address;
         if let Some(why) = special_address(a.addr.into()) {
@@ -716,6 +723,11 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
     let subnets = interfaces
         .iter()
         .map(|p| format!("{} {}", p.name, p.address))
+        .chain(
+            cfg.ports
+                .iter()
+                .filter_map(|p| p.address6.map(|a| format!("{} {a}", p.name))),
+        )
         .collect::<Vec<_>>()
         .join(", ");
     for (i, svc) in cfg.services.iter().enumerate() {
@@ -788,8 +800,6 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
         }
         if group {
             // Its addresses were checked with its members (groups.rs).
-        } else if svc.vip.is_ipv6() {
-            v.push(Problem::new(at("vip"), ipv6_not_yet("services")));
         } else if let Some(why) = special_address(svc.vip) {
             v.push(Problem::new(at("vip"), format!("VIP {} is {why}", svc.vip)));
         } else if let Some(p) = port_owning(&cfg.ports, svc.vip) {
@@ -876,8 +886,24 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
             };
             match rs.forward {
                 Forward::Dr | Forward::Tunnel | Forward::Nat => {
-                    if ip.is_ipv6() {
-                        v.push(Problem::new(rat("address"), ipv6_not_yet("real servers")));
+                    if ip.is_ipv6() && rs.forward != Forward::Dr {
+                        let what = match rs.forward {
+                            Forward::Tunnel => "tunnel-mode real servers",
+                            _ => "NAT real servers",
+                        };
+                        v.push(Problem::new(rat("address"), ipv6_not_yet(what)));
+                    } else if !group && ip.is_ipv6() != svc.vip.is_ipv6() {
+                        // DR keeps the packet as it came: its family is
+                        // the VIP's, and the real server must be reached
+                        // in it.
+                        v.push(Problem::new(
+                            rat("address"),
+                            format!(
+                                "real server {ip} is not of the VIP's address family ({}); DR \
+                                 forwards the client's packet as it is",
+                                svc.vip
+                            ),
+                        ));
                     } else if let Some(why) = special_address(ip) {
                         v.push(Problem::new(
                             rat("address"),
@@ -917,9 +943,17 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             ),
                         ));
                     } else if !cfg.ports.is_empty()
-                        // IPv6 real servers were refused above.
-                        && !matches!(ip, IpAddr::V4(v4)
-                            if super::routing::real_server_reachable(cfg, &interfaces, v4, rs.forward))
+                        && !match ip {
+                            IpAddr::V4(v4) => super::routing::real_server_reachable(
+                                cfg,
+                                &interfaces,
+                                v4,
+                                rs.forward,
+                            ),
+                            // IPv6: DR only (others were refused above), on
+                            // a port's `address6` subnet.
+                            IpAddr::V6(_) => cfg.ports.iter().any(|p| p.on_subnet(ip)),
+                        }
                     {
                         let why = if rs.forward == Forward::Tunnel {
                             "tunnel real servers must be on a directly connected segment or \
@@ -2629,21 +2663,28 @@ mod tests {
     }
 
     /// The file format takes IPv6 wherever an address goes; validation
-    /// refuses it, at the field, until the dataplane forwards IPv6.
+    /// takes what the dataplane forwards over IPv6 (services, DR real
+    /// servers, port addresses) and refuses the rest at its field.
     mod ipv6 {
         use super::*;
         use std::net::IpAddr;
 
+        /// BASE with an IPv6 address on the port and the service over
+        /// IPv6, its real servers on that subnet (DR).
+        fn v6_base() -> String {
+            with(
+                r#"address: "198.18.0.2/24")"#,
+                r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))"#,
+            )
+            .replacen(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#, 1)
+            .replacen(r#""198.18.0.11""#, r#""2001:db8::11""#, 1)
+            .replacen(r#""198.18.0.12""#, r#""2001:db8::12""#, 1)
+        }
+
         #[test]
-        fn config_ipv6_vip_parses_and_is_refused_at_its_field() {
-            let text = with(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#);
-            one(
-                &text,
-                "services[0].vip",
-                "IPv6 services are not forwarded yet",
-                r#"vip: "2001:db8::100""#,
-            );
-            // The type holds it: the file format is ready.
+        fn config_ipv6_dr_service_is_valid() {
+            let text = v6_base();
+            assert_eq!(problems(&text), vec![]);
             let cfg: Config = ron::from_str(&text).unwrap();
             assert_eq!(
                 cfg.services[0].vip,
@@ -2653,39 +2694,89 @@ mod tests {
         }
 
         #[test]
-        fn config_ipv6_real_server_and_fallback_are_refused() {
+        fn config_ipv6_real_server_must_be_on_an_ipv6_subnet() {
             one(
-                &with(
-                    r#"(address: "198.18.0.12")"#,
-                    r#"(address: "2001:db8::12")"#,
-                ),
+                &v6_base().replacen(r#""2001:db8::12""#, r#""2001:db9::12""#, 1),
                 "services[0].real_servers[1].address",
-                "IPv6 real servers are not forwarded yet",
-                r#"address: "2001:db8::12""#,
-            );
-            one(
-                &with(
-                    "            real_servers: [",
-                    "            fallback: Some((address: \"2001:db8::50\")),\n            real_servers: [",
-                ),
-                "services[0].fallback.address",
-                "IPv6 real servers are not forwarded yet",
-                r#"address: "2001:db8::50""#,
+                "real server 2001:db9::12 is not on any port's subnet (lan0 198.18.0.2/24, \
+                 lan0 2001:db8::2/64)",
+                r#"address: "2001:db9::12""#,
             );
         }
 
         #[test]
-        fn config_ipv6_port_address_parses_and_is_refused() {
+        fn config_ipv6_real_servers_by_tunnel_or_nat_are_refused() {
+            for (method, what) in [("Tunnel", "tunnel-mode"), ("Nat", "NAT")] {
+                one(
+                    &v6_base().replacen(
+                        r#"(address: "2001:db8::12")"#,
+                        &format!(r#"(address: "2001:db8::12", forward: {method})"#),
+                        1,
+                    ),
+                    "services[0].real_servers[1].address",
+                    &format!("IPv6 {what} real servers are not forwarded yet"),
+                    r#"address: "2001:db8::12""#,
+                );
+            }
+        }
+
+        #[test]
+        fn config_real_servers_keep_the_vip_family() {
+            // IPv6 VIP, IPv4 real server; and the other way round.
+            one(
+                &with(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#)
+                    .replacen(
+                        r#"address: "198.18.0.2/24")"#,
+                        r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))"#,
+                        1,
+                    )
+                    .replacen(r#""198.18.0.11""#, r#""2001:db8::11""#, 1),
+                "services[0].real_servers[1].address",
+                "is not of the VIP's address family",
+                r#"address: "198.18.0.12""#,
+            );
+            one(
+                &with(
+                    r#"address: "198.18.0.2/24")"#,
+                    r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))"#,
+                )
+                .replacen(r#""198.18.0.12""#, r#""2001:db8::12""#, 1),
+                "services[0].real_servers[1].address",
+                "is not of the VIP's address family",
+                r#"address: "2001:db8::12""#,
+            );
+            // The fallback server too.
+            one(
+                &v6_base().replacen(
+                    "            real_servers: [",
+                    "            fallback: Some((address: \"198.18.0.50\")),\n            real_servers: [",
+                    1,
+                ),
+                "services[0].fallback.address",
+                "is not of the VIP's address family",
+                r#"address: "198.18.0.50""#,
+            );
+        }
+
+        #[test]
+        fn config_ipv6_port_address_is_checked() {
             let text = with(
                 r#"address: "198.18.0.2/24")"#,
                 r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))"#,
             );
-            one(
-                &text,
-                "ports[0].address6",
-                "IPv6 port addresses are not used yet (2001:db8::2/64)",
-                "address6:",
-            );
+            assert_eq!(problems(&text), vec![]);
+            for (bad, why) in [
+                ("ff02::2/64", "is a multicast address"),
+                ("fe80::2/64", "is link-local"),
+                ("::/64", "is the unspecified address"),
+            ] {
+                one(
+                    &text.replace("2001:db8::2/64", bad),
+                    "ports[0].address6",
+                    why,
+                    "address6:",
+                );
+            }
             let bad = with(
                 r#"address: "198.18.0.2/24")"#,
                 r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/129"))"#,
@@ -2705,7 +2796,7 @@ mod tests {
             one(
                 &text,
                 "fwmarks[0].match[0].vip",
-                "IPv6 services are not forwarded yet",
+                "IPv6 service groups (fwmarks) are not forwarded yet",
                 r#"vip: "2001:db8::100""#,
             );
         }
@@ -2728,9 +2819,9 @@ mod tests {
                 "scheduler: Rr, persistence: Some((timeout: 60, netmask: 24)),",
             );
             assert_eq!(problems(&text), vec![]);
-            // On an IPv6 service the prefix parses (the service itself is
-            // refused for now), out of range is refused too.
-            let v6 = with(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#).replacen(
+            // On an IPv6 service the prefix parses; out of range is
+            // refused.
+            let v6 = v6_base().replacen(
                 "scheduler: Rr,",
                 "scheduler: Rr, persistence: Some((timeout: 60, prefix: Some(129))),",
                 1,

@@ -37,6 +37,7 @@ mod prefetch;
 pub mod snapshot;
 pub mod sync;
 pub mod tunnel;
+mod v6;
 
 use std::sync::Arc;
 
@@ -112,6 +113,9 @@ pub(crate) enum BufOp {
     /// Send on this port, the NIC computing the IPv4 header checksum
     /// ([`PacketBuf::offload_checksums`]).
     TxIpv4Offload(u16),
+    /// IPv6: send on this port the reply built in the worker's scratch
+    /// buffer (longer than the frame it answers; see `v6/ndp.rs`).
+    Scratch6(u16),
 }
 
 /// Where a newly scheduled connection lives.
@@ -169,6 +173,9 @@ pub struct Worker {
     /// Per port index: the checksums its NIC computes on transmit (none
     /// unless [`Worker::set_tx_checksums`] said so; see [`buf`]).
     tx_csum: Box<[TxChecksums]>,
+    /// IPv6's tables, made with the first snapshot that configures IPv6
+    /// (see [`v6`]).
+    v6: Option<Box<v6::V6State>>,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -183,7 +190,7 @@ impl Worker {
         let timeouts = snap.timeouts;
         let mut least = LeastIndex::new(MAX_REAL_SERVERS, MAX_SERVICES);
         conn_counts::build_index(&mut least, &snap, &stats);
-        Worker {
+        let mut w = Worker {
             snap,
             table,
             stats,
@@ -201,7 +208,32 @@ impl Worker {
             timeouts,
             plan: plan::Plan::new(),
             tx_csum: Box::default(),
+            v6: None,
+        };
+        w.make_v6_tables();
+        w
+    }
+
+    /// Make the IPv6 tables when the snapshot first configures IPv6: the
+    /// same number of connections as the IPv4 table, a seed derived from
+    /// its secret one. Between bursts (never per packet); kept afterwards.
+    fn make_v6_tables(&mut self) {
+        if self.snap.has_ipv6 && self.v6.is_none() {
+            let key = ConnKey {
+                proto: 0,
+                client_ip: 0,
+                client_port: 0,
+                vip: 0,
+                vport: 0x6666,
+            };
+            let seed = self.table.hash(&key);
+            self.v6 = Some(v6::V6State::new(self.table.capacity(), seed));
         }
+    }
+
+    /// The IPv6 connection table, once IPv6 is configured (listings).
+    pub fn table6(&self) -> Option<&ConnTable<crate::conntrack::ConnKey6>> {
+        self.v6.as_ref().map(|v| &v.table)
     }
 
     /// Tell the worker which checksums each port's NIC computes on
@@ -262,6 +294,7 @@ impl Worker {
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
         self.snap = snap;
         conn_counts::build_index(&mut self.least, &self.snap, &self.stats);
+        self.make_v6_tables();
         self.timeouts = self
             .snap
             .flood
@@ -286,10 +319,15 @@ impl Worker {
             least: &self.least,
         };
         self.table.sweep(now, buckets, |c| forget(counts, c));
+        let live6 = if self.v6.is_some() {
+            self.housekeeping6(now, buckets)
+        } else {
+            0
+        };
         // The live-connection gauge, once per poll rather than per new
         // connection (entries also end on the hit path, by probe).
-        stats.conns_live.store(
-            self.table.len() as u64,
+        self.stats.conns_live.store(
+            (self.table.len() + live6) as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
     }
@@ -322,6 +360,7 @@ impl Worker {
             Action::Tunnel(e) => self.encapsulate(pkt, &e),
             Action::Buf(BufOp::FragNeeded(mtu)) => self.frag_needed(pkt, mtu, rx_port),
             Action::Buf(BufOp::TxIpv4Offload(port)) => offload_ipv4(pkt, port),
+            Action::Buf(BufOp::Scratch6(port)) => self.send_scratch6(pkt, port),
         };
         if let Verdict::Drop(c) = v {
             self.stats.count(c);
@@ -364,6 +403,12 @@ impl Worker {
                 // port's kernel interface.
                 return Verdict::Kernel.into();
             }
+            if ethertype == ethernet::ETHERTYPE_IPV6 && dst.0[..2] == [0x33, 0x33] && self.snap.has_ipv6
+            {
+                // IPv6 multicast (RFC 2464 §7): Neighbour Solicitations
+                // for our addresses come to solicited-node groups.
+                return self.ipv6(frame, rx_port, src, now);
+            }
             return Verdict::Drop(Counter::DropNotOurMac).into();
         }
         match ethertype {
@@ -371,6 +416,7 @@ impl Worker {
             ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Counter::DropNotOurMac).into(),
             ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now).into(),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan).into(),
+            ethernet::ETHERTYPE_IPV6 if self.snap.has_ipv6 => self.ipv6(frame, rx_port, src, now),
             _ => Verdict::Drop(Counter::DropUnknownEthertype).into(),
         }
     }
@@ -899,8 +945,9 @@ fn offload_ipv4<B: PacketBuf>(pkt: &mut B, port: u16) -> Verdict {
     Verdict::Tx(port)
 }
 
-/// Undo a connection's contribution to ActiveConn/InActConn.
-fn forget(counts: conn_counts::ConnCounts, c: &Conn) {
+/// Undo a connection's contribution to ActiveConn/InActConn (either
+/// family's).
+fn forget<K: crate::conntrack::TableKey>(counts: conn_counts::ConnCounts, c: &Conn<K>) {
     if c.active {
         counts.change(c.rs, -1, 0);
     } else {
@@ -952,6 +999,28 @@ pub fn arp_request(
         MacAddr::ZERO,
         target,
     )
+}
+
+/// Build a Neighbour Solicitation from `port` asking for `target`'s MAC
+/// into `buf` (at least [`ndp::FRAME_LEN`](crate::wire::ndp::FRAME_LEN),
+/// 86 bytes): the IPv6 counterpart of [`arp_request`], sent to the
+/// target's solicited-node group from `port_ip` (the port's `address6`, or
+/// its link-local address). Returns the frame length.
+pub fn ndp_solicit(
+    buf: &mut [u8],
+    port_mac: MacAddr,
+    port_ip: std::net::Ipv6Addr,
+    target: std::net::Ipv6Addr,
+) -> usize {
+    crate::wire::ndp::build_ns(buf, port_mac, port_ip, target)
+}
+
+/// Build an unsolicited Neighbour Advertisement for `target` (a VIP this
+/// director takes over) from `port_mac` to all-nodes into `buf` (at least
+/// 86 bytes): the IPv6 counterpart of a gratuitous ARP. Returns the frame
+/// length.
+pub fn unsolicited_na(buf: &mut [u8], port_mac: MacAddr, target: std::net::Ipv6Addr) -> usize {
+    crate::wire::ndp::build_unsolicited_na(buf, port_mac, target)
 }
 
 #[cfg(test)]

@@ -257,6 +257,14 @@ fn outer_of<'a>(f: &'a [u8], orig: &[u8]) -> etherparse::Ipv4HeaderSlice<'a> {
     outer
 }
 
+/// A neighbour's IPv4 address (the IPv4 labs have no other).
+fn v4(ip: std::net::IpAddr) -> Ipv4Addr {
+    match ip {
+        std::net::IpAddr::V4(a) => a,
+        std::net::IpAddr::V6(a) => panic!("an IPv6 neighbour {a} in an IPv4 lab"),
+    }
+}
+
 /// A worker over the lab configuration (for tests elsewhere in the crate).
 pub(crate) fn any_worker() -> Worker {
     lab("Rr", (1, 1), true).w

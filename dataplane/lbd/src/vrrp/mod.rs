@@ -282,7 +282,7 @@ impl Speaker {
             for _ in 0..self.cfg.garp_count {
                 let mut f = CtlFrame {
                     len: 0,
-                    bytes: [0; 64],
+                    bytes: [0; crate::dataplane::CTL_FRAME_LEN],
                 };
                 f.len = arp::build_arp(
                     &mut f.bytes,
