@@ -395,12 +395,13 @@ impl Worker {
             return Verdict::Drop(Counter::DropEthBadSource).into();
         }
         if dst != port.mac && !dst.is_broadcast() {
-            if dst.0 == crate::wire::vrrp::GROUP_MAC
-                && ethertype == ethernet::ETHERTYPE_IPV4
-                && port.kernel
+            if port.kernel
+                && ((dst.0 == crate::wire::vrrp::GROUP_MAC && ethertype == ethernet::ETHERTYPE_IPV4)
+                    || (dst.0 == crate::wire::vrrp::GROUP6_MAC
+                        && ethertype == ethernet::ETHERTYPE_IPV6))
             {
-                // VRRP advertisements: lbd's VRRP speaker listens on the
-                // port's kernel interface.
+                // VRRP advertisements (224.0.0.18, ff02::12): lbd's VRRP
+                // speakers listen on the port's kernel interface.
                 return Verdict::Kernel.into();
             }
             if ethertype == ethernet::ETHERTYPE_IPV6 && dst.0[..2] == [0x33, 0x33] && self.snap.has_ipv6

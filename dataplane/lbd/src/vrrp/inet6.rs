@@ -11,11 +11,6 @@
 //! link-local address derives from the port's own MAC), router
 //! solicitations or router advertisements, so the address is usable at
 //! once.
-//!
-//! Unsolicited Neighbour Advertisements (the IPv6 gratuitous ARP) are
-//! whole Ethernet frames (`wire::ndp::build_unsolicited_na`) written to the
-//! TAP with a packet socket: what the kernel sends on the TAP goes out of
-//! the port.
 
 use std::net::Ipv6Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -272,32 +267,6 @@ pub fn accept(
             debug!("vrrp6: ignored a bad advertisement from {src}: {e}");
             None
         }
-    }
-}
-
-/// A packet socket on the kernel interface, for unsolicited Neighbour
-/// Advertisements (whole frames).
-pub struct FrameSender {
-    sock: OwnedFd,
-    ifindex: u32,
-}
-
-impl FrameSender {
-    pub fn open(ifindex: u32) -> std::io::Result<FrameSender> {
-        // Protocol 0: send only, nothing is received on it.
-        let s = sock::raw_socket(libc::AF_PACKET, 0)?;
-        Ok(FrameSender { sock: s, ifindex })
-    }
-
-    /// Send `frame` (Ethernet header first) out of the interface.
-    pub fn send(&self, frame: &[u8]) -> std::io::Result<()> {
-        // SAFETY: all-zero is a valid sockaddr_ll.
-        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sa.sll_family = libc::AF_PACKET as u16;
-        sa.sll_ifindex = self.ifindex as i32;
-        sa.sll_halen = 6;
-        sa.sll_addr[..6].copy_from_slice(&frame[..6]);
-        sock::send_to(&self.sock, frame, &sa)
     }
 }
 

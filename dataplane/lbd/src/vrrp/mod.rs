@@ -10,7 +10,8 @@
 //! what the kernel sends there goes out of the port. The state machine is
 //! in [`machine`]. As master the director answers ARP (and NDP) for the
 //! VIPs and forwards their traffic (after a burst of gratuitous ARPs, or
-//! unsolicited Neighbour Advertisements for IPv6); as backup or in fault
+//! unsolicited Neighbour Advertisements for IPv6, both sent by the
+//! workers from the control queues); as backup or in fault
 //! it does neither (`Dataplane::standby`, read by every worker once per
 //! loop). With both instances, they act as one group (keepalived's sync
 //! group): the director serves the VIPs while both are master. Notify
@@ -32,7 +33,6 @@ use std::time::{Duration, Instant};
 use lbcore::api::VrrpInfo;
 use lbcore::config::VrrpConfig;
 use lbcore::wire::arp;
-use lbcore::wire::ndp;
 use lbcore::wire::vrrp::{self, Advert, Advert6};
 use lbcore::wire::MacAddr;
 use tracing::{info, warn};
@@ -107,7 +107,6 @@ enum Inet {
         /// advertisements, our address in elections.
         my_ll: Ipv6Addr,
         ifindex: u32,
-        frames: inet6::FrameSender,
     },
 }
 
@@ -257,33 +256,28 @@ impl Speaker {
         }
     }
 
-    /// Queue `garp_count` gratuitous ARPs per address (for the ports'
-    /// queue-0 workers to send). What does not fit in a port's control
-    /// queue now waits in `garp_pending` and goes as room frees up.
+    /// Queue `garp_count` gratuitous ARPs (IPv6: unsolicited Neighbour
+    /// Advertisements) per address, for the ports' queue-0 workers to send.
+    /// What does not fit in a port's control queue now waits in
+    /// `garp_pending` and goes as room frees up.
     fn garp(&mut self) {
-        if let Inet::V6 { frames, .. } = &self.inet {
-            // IPv6: unsolicited Neighbour Advertisements, straight out of
-            // the kernel interface.
-            let mut f = [0u8; ndp::FRAME_LEN];
-            for vip in self.addresses6() {
-                let n = ndp::build_unsolicited_na(&mut f, self.mac, vip);
-                for _ in 0..self.cfg.garp_count {
-                    if let Err(e) = frames.send(&f[..n]) {
-                        warn!("vrrp6: cannot send a Neighbour Advertisement for {vip}: {e}");
-                        break;
-                    }
-                }
-            }
-            return;
-        }
         let snap = self.shared.dataplane.current();
-        for (vip, port) in self.addresses() {
-            let mac = snap.ports.get(port).map_or(self.mac, |p| p.mac);
-            for _ in 0..self.cfg.garp_count {
-                let mut f = CtlFrame {
-                    len: 0,
-                    bytes: [0; crate::dataplane::CTL_FRAME_LEN],
-                };
+        let mut frames: Vec<(usize, IpAddr, CtlFrame)> = Vec::new();
+        let blank = CtlFrame {
+            len: 0,
+            bytes: [0; crate::dataplane::CTL_FRAME_LEN],
+        };
+        if let Inet::V6 { .. } = self.inet {
+            let mac = snap.ports.get(self.port).map_or(self.mac, |p| p.mac);
+            for vip in self.addresses6() {
+                let mut f = blank;
+                f.len = lbcore::pipeline::unsolicited_na(&mut f.bytes, mac, vip) as u16;
+                frames.push((self.port, vip.into(), f));
+            }
+        } else {
+            for (vip, port) in self.addresses() {
+                let mac = snap.ports.get(port).map_or(self.mac, |p| p.mac);
+                let mut f = blank;
                 f.len = arp::build_arp(
                     &mut f.bytes,
                     arp::ARP_REQUEST,
@@ -294,10 +288,15 @@ impl Speaker {
                     MacAddr::ZERO,
                     vip,
                 ) as u16;
+                frames.push((port, vip.into(), f));
+            }
+        }
+        for (port, vip, f) in frames {
+            for _ in 0..self.cfg.garp_count {
                 if self.garp_pending.len() < MAX_PENDING_GARPS {
                     self.garp_pending.push_back((port, f));
                 } else {
-                    warn!("vrrp: too many gratuitous ARPs pending; one for {vip} dropped");
+                    warn!("{}: too many announcements pending; one for {vip} dropped", self.name);
                 }
             }
         }
@@ -427,8 +426,6 @@ pub fn prepare(
             let ifindex = sock::ifindex(iface).map_err(|x| e("find the interface", x))?;
             let sock = inet6::open(iface, ifindex, my_ll)
                 .map_err(|x| e("open a VRRP socket", x))?;
-            let frames = inet6::FrameSender::open(ifindex)
-                .map_err(|x| e("open a packet socket", x))?;
             info!("vrrp6: speaking from {my_ll} on {iface}");
             (
                 "vrrp6",
@@ -436,7 +433,6 @@ pub fn prepare(
                     sock,
                     my_ll,
                     ifindex,
-                    frames,
                 },
             )
         } else {

@@ -1,0 +1,201 @@
+//! End-to-end tests over IPv6: the real `lbd` on `net_af_packet` in a
+//! dual-stack lab (`scripts/lab up --ipv6`: 2001:db8::/64, real servers
+//! with the IPv6 VIP on `lo`, HTTP and UDP echo on IPv6). See
+//! `common/mod.rs` for the harness and the root requirement.
+//!
+//! Every wait is for a condition (a neighbour resolved, a VRRP state, a
+//! counter), bounded in time; none sleeps as a synchronisation.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+const VIP6: &str = "2001:db8::100";
+const RS1_6: &str = "2001:db8::11";
+const RS2_6: &str = "2001:db8::12";
+
+/// The director's port with its IPv6 address (and IPv4 one, unused or for
+/// dual-stack services).
+const PORTS6: &str = r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+    address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))],"#;
+
+/// A DR service on [VIP6]:80 with scheduler `sched` and real servers of
+/// weights `w1`, `w2`.
+fn dr_service(sched: &str, w1: u32, w2: u32) -> String {
+    format!(
+        r#"(vip: "{VIP6}", port: 80, scheduler: {sched}, real_servers: [
+            (address: "{RS1_6}", weight: {w1}), (address: "{RS2_6}", weight: {w2})])"#
+    )
+}
+
+/// The URL of the IPv6 VIP (bracketed; curl is told not to glob).
+fn url6() -> String {
+    format!("http://[{VIP6}]/")
+}
+
+/// One HTTP GET to the IPv6 VIP from the client: the body (the real
+/// server's name).
+fn get6(lab: &Lab) -> String {
+    let (ok, out, err) = lab.curl_args(&["-g", "-6"], &url6());
+    assert!(ok, "curl {} failed: {err}", url6());
+    out.trim().to_string()
+}
+
+/// Wait (at most 30 s) for `cond`, polling every 50 ms.
+fn wait(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Start lbd in the IPv6 lab with `services` and extra `sections`, and wait
+/// until both IPv6 real servers are resolved (by Neighbour Solicitation).
+fn start6(lab: &Lab, services: &str, sections: &str) -> Lbd {
+    let lbd = lab.start_lbd_with(services, &format!("{PORTS6}\n{sections}"));
+    lbd.wait_resolved(&[RS1_6, RS2_6]);
+    lbd
+}
+
+#[test]
+fn ipv6_dr_rr_alternates_and_reports() {
+    if !may_run("ipv6_dr_rr_alternates_and_reports") {
+        return;
+    }
+    let lab = Lab::up_with("v6rr", 2, &["--ipv6"]);
+    let lbd = start6(&lab, &dr_service("Rr", 1, 1), "");
+    let answers: Vec<String> = (0..10).map(|_| get6(&lab)).collect();
+    eprintln!("answers: {answers:?}");
+    for pair in answers.windows(2) {
+        assert_ne!(pair[0], pair[1], "round robin must alternate: {answers:?}");
+    }
+    assert!(
+        answers.iter().all(|a| a == "rs1" || a == "rs2"),
+        "{answers:?}"
+    );
+    // lbctl lists the service and its real servers with brackets.
+    let list = lab.lbctl_ok(&["list"]);
+    assert!(list.contains(&format!("[{VIP6}]:80")), "{list}");
+    assert!(list.contains(&format!("[{RS1_6}]:80")), "{list}");
+    // The client learnt the VIP at the director's MAC, not a real server's.
+    let (_, neigh, _) = lab.exec("client", &["ip", "-6", "neigh", "show", VIP6]);
+    let dir_mac = &lab.env["LAB_DIR_MAC"];
+    assert!(neigh.contains(dir_mac.as_str()), "{neigh}");
+    let r = lbd.stop();
+    assert_eq!(r.real_server(RS1_6)["conns"], "5");
+    assert_eq!(r.real_server(RS2_6)["conns"], "5");
+    assert_eq!(r.real_server(RS1_6)["active"], "0");
+}
+
+#[test]
+fn ipv6_weighted_schedulers_follow_weights() {
+    if !may_run("ipv6_weighted_schedulers_follow_weights") {
+        return;
+    }
+    let lab = Lab::up_with("v6wt", 2, &["--ipv6"]);
+    let lbd = start6(&lab, &dr_service("Wrr", 3, 1), "");
+    let n = 40;
+    let rs1 = (0..n).filter(|_| get6(&lab) == "rs1").count();
+    eprintln!("wrr 3:1: rs1 answered {rs1} of {n}");
+    // Weighted round robin is exact: 3 of every 4.
+    assert_eq!(rs1, 30, "weights 3:1 over {n} connections");
+    let r = lbd.stop();
+    assert_eq!(r.real_server(RS1_6)["conns"], "30");
+    assert_eq!(r.real_server(RS2_6)["conns"], "10");
+}
+
+#[test]
+fn ipv6_ping_and_neighbour_discovery_for_the_vip() {
+    if !may_run("ipv6_ping_and_neighbour_discovery_for_the_vip") {
+        return;
+    }
+    let lab = Lab::up_with("v6png", 2, &["--ipv6"]);
+    // Without a director the real servers stay silent for the VIP (the VIP
+    // on lo is not answered by Neighbour Discovery on eth0).
+    let (ok, _, _) = lab.exec("client", &["ping", "-6", "-c", "1", "-W", "1", VIP6]);
+    assert!(!ok, "nobody may answer for the VIP without the director");
+    let lbd = start6(&lab, &dr_service("Rr", 1, 1), "");
+    let (ok, out, err) = lab.exec("client", &["ping", "-6", "-c", "3", "-W", "2", VIP6]);
+    assert!(ok, "ping {VIP6} failed:\n{out}\n{err}");
+    let (_, neigh, _) = lab.exec("client", &["ip", "-6", "neigh", "show", VIP6]);
+    let dir_mac = &lab.env["LAB_DIR_MAC"];
+    assert!(neigh.contains(dir_mac.as_str()), "{neigh}");
+    for rs_mac in lab.env["LAB_RS_MACS"].split_whitespace() {
+        assert!(!neigh.contains(rs_mac), "a real server answered for the VIP: {neigh}");
+    }
+    // The director's own IPv6 address answers too.
+    let (ok, _, err) = lab.exec("client", &["ping", "-6", "-c", "1", "-W", "2", "2001:db8::2"]);
+    assert!(ok, "ping 2001:db8::2: {err}");
+    let _ = lbd.stop();
+}
+
+/// One UDP datagram from the client to `[addr]:port`; the answer.
+fn udp6(lab: &Lab, addr: &str, port: u16, payload: &str) -> String {
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+         s.settimeout(5)\n\
+         s.sendto(b'{payload}', ('{addr}', {port}))\n\
+         d, a = s.recvfrom(2048)\n\
+         print(d.decode(), a[0])\n"
+    );
+    let (ok, out, err) = lab.exec("client", &["python3", "-c", &script]);
+    assert!(ok, "UDP to [{addr}]:{port}: {err}");
+    out.trim().to_string()
+}
+
+#[test]
+fn ipv6_udp_service_answers_from_the_vip() {
+    if !may_run("ipv6_udp_service_answers_from_the_vip") {
+        return;
+    }
+    let lab = Lab::up_with("v6udp", 2, &["--ipv6"]);
+    let svc = format!(
+        r#"(vip: "{VIP6}", port: 5353, protocol: Udp, scheduler: Rr, real_servers: [
+            (address: "{RS1_6}"), (address: "{RS2_6}")])"#
+    );
+    let lbd = start6(&lab, &svc, "");
+    let mut seen = Vec::new();
+    for i in 0..4 {
+        let a = udp6(&lab, VIP6, 5353, &format!("ping{i}"));
+        eprintln!("udp: {a}");
+        // "rsN:pingI VIP": answered by a real server, from the VIP.
+        let (body, from) = a.split_once(' ').expect("answer and source");
+        assert!(body.ends_with(&format!(":ping{i}")), "{a}");
+        assert_eq!(from, VIP6, "the answer comes from the VIP");
+        seen.push(body.split(':').next().unwrap().to_string());
+    }
+    // Each datagram from a new socket is a new flow: rr alternates.
+    assert_eq!(seen, ["rs1", "rs2", "rs1", "rs2"], "{seen:?}");
+    let r = lbd.stop();
+    assert_eq!(r.real_server(RS1_6)["conns"], "2");
+}
+
+#[test]
+fn ipv4_and_ipv6_services_side_by_side() {
+    if !may_run("ipv4_and_ipv6_services_side_by_side") {
+        return;
+    }
+    let lab = Lab::up_with("v6ds", 2, &["--ipv6"]);
+    let svc4 = r#"(vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+        (address: "198.18.0.11"), (address: "198.18.0.12")])"#;
+    let lbd = start6(&lab, &format!("{svc4}, {}", dr_service("Rr", 1, 1)), "");
+    lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for _ in 0..4 {
+        v4.push(lab.curl(&format!("http://{VIP}/")));
+        v6.push(get6(&lab));
+    }
+    eprintln!("IPv4: {v4:?} IPv6: {v6:?}");
+    // Two services, each with its own round robin.
+    assert_eq!(v4, ["rs1", "rs2", "rs1", "rs2"]);
+    assert_eq!(v6, ["rs1", "rs2", "rs1", "rs2"]);
+    let list = lab.lbctl_ok(&["list"]);
+    assert!(list.contains("198.18.0.100:80") && list.contains(&format!("[{VIP6}]:80")), "{list}");
+    let r = lbd.stop();
+    assert_eq!(r.real_server("198.18.0.11")["conns"], "2");
+    assert_eq!(r.real_server(RS1_6)["conns"], "2");
+}
