@@ -199,3 +199,248 @@ fn ipv4_and_ipv6_services_side_by_side() {
     assert_eq!(r.real_server("198.18.0.11")["conns"], "2");
     assert_eq!(r.real_server(RS1_6)["conns"], "2");
 }
+
+// ---- VRRPv3 over IPv6 ------------------------------------------------------
+
+/// The VRRP state lbd in `role` reports (`lbctl --json status`: the first
+/// instance, `vrrp` if configured, else `vrrp6`), and the master it knows.
+fn vrrp_status(lab: &Lab, role: &str) -> (String, String) {
+    let (code, out, _) = lab.lbctl_in(role, &["--json", "status"]);
+    if code != 0 {
+        return (String::new(), String::new());
+    }
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    (
+        v["vrrp"]["state"].as_str().unwrap_or("").to_string(),
+        v["vrrp"]["master"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+fn vrrp_state(lab: &Lab, role: &str) -> String {
+    vrrp_status(lab, role).0
+}
+
+/// The MAC address the client's neighbour table holds for `ip`.
+fn client_mac_for(lab: &Lab, ip: &str) -> String {
+    let (_, out, _) = lab.exec("client", &["ip", "neigh", "show", ip, "dev", "eth0"]);
+    out.split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A director's sections: port addresses `addr4`/`addr6` with a kernel
+/// interface, the IPv6 VRRP instance (and the IPv4 one with `dual`), both
+/// with priority `prio` and 200 ms advertisements.
+fn vrrp_sections(addr4: &str, addr6: &str, prio: u8, dual: bool) -> String {
+    let v4 = if dual {
+        format!(r#"vrrp: Some((port: "lan0", vrid: 51, priority: {prio}, advert_interval_ms: 200)),"#)
+    } else {
+        String::new()
+    };
+    format!(
+        r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+                    address: "{addr4}/24", address6: Some("{addr6}/64"),
+                    kernel: Some((iface: "lbd-lan0")))],
+           vrrp6: Some((port: "lan0", vrid: 51, priority: {prio}, advert_interval_ms: 200)),
+           {v4}"#
+    )
+}
+
+/// Wait until lbd logged that its IPv6 instance entered `state`.
+fn wait_vrrp6(lbd: &Lbd, state: &str) {
+    let needle = format!(": {state}");
+    lbd.wait_for(
+        |_, e| {
+            e.iter()
+                .rev()
+                .find(|l| l.contains("vrrp6: vrid 51"))
+                .is_some_and(|l| l.contains(&needle))
+        },
+        &format!("vrrp6 {state}"),
+    );
+}
+
+const DUAL_SERVICES: &str = r#"(vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
+    (address: "198.18.0.11"), (address: "198.18.0.12")]),
+    (vip: "2001:db8::100", port: 80, scheduler: Rr, real_servers: [
+    (address: "2001:db8::11"), (address: "2001:db8::12")])"#;
+
+/// Two lbd directors with both instances (IPv4 and IPv6 VIPs): the master
+/// serves both families; when it dies the backup takes both over and
+/// announces them (gratuitous ARP, unsolicited Neighbour Advertisement);
+/// the higher priority takes them back.
+#[test]
+fn vrrp6_dual_stack_failover_between_two_lbd() {
+    if !may_run("vrrp6_dual_stack_failover_between_two_lbd") {
+        return;
+    }
+    let lab = Lab::up_with("v6vr", 2, &["--ipv6", "--dir2"]);
+    let (mac_a, mac_b) = (
+        lab.env["LAB_DIR_MAC"].clone(),
+        lab.env["LAB_DIR2_MAC"].clone(),
+    );
+    let start = |role: &str, prio: u8| {
+        let (a4, a6) = if role == "dir" {
+            ("198.18.0.2", "2001:db8::2")
+        } else {
+            ("198.18.0.3", "2001:db8::3")
+        };
+        lab.start_lbd_in(role, DUAL_SERVICES, &vrrp_sections(a4, a6, prio, true))
+    };
+    let a = start("dir", 150);
+    let b = start("dir2", 100);
+    for d in [&a, &b] {
+        d.wait_resolved(&[RS1_6, RS2_6, "198.18.0.11", "198.18.0.12"]);
+    }
+    wait_vrrp6(&a, "MASTER");
+    wait_vrrp6(&b, "BACKUP");
+    wait("A master, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    let r = get6(&lab);
+    assert!(r == "rs1" || r == "rs2", "{r}");
+    let r = lab.curl(&format!("http://{VIP}/"));
+    assert!(r == "rs1" || r == "rs2", "{r}");
+    assert_eq!(client_mac_for(&lab, VIP6), mac_a, "the master answers NS for the VIP");
+    assert_eq!(client_mac_for(&lab, VIP), mac_a);
+
+    // The master dies without a goodbye: B takes both instances over and
+    // announces the VIPs; the client's entries move without it asking.
+    drop(a);
+    wait_vrrp6(&b, "MASTER");
+    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    wait("the client's IPv6 neighbour entry moved to B", || {
+        client_mac_for(&lab, VIP6) == mac_b
+    });
+    wait("the client's IPv4 neighbour entry moved to B", || {
+        client_mac_for(&lab, VIP) == mac_b
+    });
+    for _ in 0..3 {
+        let r = get6(&lab);
+        assert!(r == "rs1" || r == "rs2", "{r}");
+    }
+
+    // A returns with the higher priority and preempts both.
+    let a = start("dir", 150);
+    wait_vrrp6(&a, "MASTER");
+    wait("A master again, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    wait_vrrp6(&b, "BACKUP");
+    wait("the client's IPv6 neighbour entry back to A", || {
+        client_mac_for(&lab, VIP6) == mac_a
+    });
+    let r = get6(&lab);
+    assert!(r == "rs1" || r == "rs2", "{r}");
+    let rb = b.stop();
+    assert!(rb.get("forwarded_dr") > 0, "B served the VIPs while master");
+    a.stop();
+}
+
+/// lbd's IPv6 instance and keepalived's (VRRPv3 over IPv6, in P-dir2 on its
+/// kernel interface) elect one master, both ways.
+#[test]
+fn vrrp6_lbd_and_keepalived_elect_one_master() {
+    if !may_run("vrrp6_lbd_and_keepalived_elect_one_master") {
+        return;
+    }
+    let lab = Lab::up_with("v6ka", 2, &["--ipv6", "--dir2"]);
+    let svc = dr_service("Rr", 1, 1);
+    // dir2 becomes a plain Linux host (IPv6 on eth0, link-local from its
+    // MAC, no DAD) running keepalived.
+    for args in [
+        &["nft", "delete", "table", "netdev", "lbd_lab_eth0"][..],
+        &["sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=0"][..],
+        &["ip", "-6", "addr", "add", "2001:db8::3/64", "dev", "eth0", "nodad"][..],
+    ] {
+        let (ok, _, err) = lab.exec("dir2", args);
+        assert!(ok, "{args:?}: {err}");
+    }
+    let ka_ll = "fe80::c6ff:fe12:3"; // EUI-64 of 02:00:c6:12:00:03
+    wait("dir2's link-local address", || {
+        lab.exec("dir2", &["ip", "-6", "-br", "addr", "show", "dev", "eth0"])
+            .1
+            .contains(ka_ll)
+    });
+    let ka_dir = lab.dir().join("keepalived6");
+    std::fs::create_dir_all(&ka_dir).unwrap();
+    let conf = ka_dir.join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global_defs {{\n  vrrp_version 3\n  router_id lab_ka6\n}}\n\
+             vrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+             priority 100\n  advert_int 1\n  virtual_ipaddress {{\n    \
+             {VIP6}/128 dev eth0\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let start_ka = || {
+        let st = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.ns("dir2"), "keepalived", "--vrrp", "-f"])
+            .arg(&conf)
+            .arg("-p")
+            .arg(ka_dir.join("keepalived.pid"))
+            .arg("-r")
+            .arg(ka_dir.join("vrrp.pid"))
+            .status()
+            .expect("keepalived");
+        assert!(st.success(), "keepalived failed to start");
+    };
+    let ka_has_vip = || {
+        lab.exec("dir2", &["ip", "-6", "-br", "addr", "show", "dev", "eth0"])
+            .1
+            .contains(VIP6)
+    };
+    let lbd_sections = |prio: u8| {
+        format!(
+            r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+                        address: "198.18.0.2/24", address6: Some("2001:db8::2/64"),
+                        kernel: Some((iface: "lbd-lan0")))],
+               vrrp6: Some((port: "lan0", vrid: 51, priority: {prio})),"#
+        )
+    };
+    start_ka();
+    let lbd = lab.start_lbd_with(&svc, &lbd_sections(150));
+    lbd.wait_resolved(&[RS1_6, RS2_6]);
+    // lbd (150) wins; keepalived stays (or goes back to) backup.
+    wait("lbd master, keepalived without the VIP", || {
+        vrrp_state(&lab, "dir") == "MASTER" && !ka_has_vip()
+    });
+    let r = get6(&lab);
+    assert!(r == "rs1" || r == "rs2", "{r}");
+
+    // lbd stops (resigning): keepalived takes the VIP and answers for it.
+    lbd.stop();
+    wait("keepalived master (holds the VIP)", ka_has_vip);
+    let (ok, out, err) = lab.exec("client", &["ping", "-6", "-c", "1", "-W", "3", VIP6]);
+    assert!(ok, "the VIP answers through keepalived's host: {out}{err}");
+
+    // lbd with a lower priority hears keepalived's advertisements (from
+    // its link-local address): it stays backup and knows the master.
+    let low = lab.start_lbd_with(&svc, &lbd_sections(50));
+    wait("lbd backup of keepalived", || {
+        vrrp_status(&lab, "dir") == ("BACKUP".to_string(), ka_ll.to_string())
+    });
+    assert!(ka_has_vip());
+    let r = low.stop();
+    assert_eq!(r.get("forwarded_dr"), 0, "a backup forwards nothing");
+
+    // lbd returns with the higher priority and preempts keepalived; its
+    // unsolicited Neighbour Advertisement moves the client's entry.
+    let lbd = lab.start_lbd_with(&svc, &lbd_sections(150));
+    wait("lbd master again, keepalived backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && !ka_has_vip()
+    });
+    wait("the client's neighbour entry points at lbd", || {
+        client_mac_for(&lab, VIP6) == lab.env["LAB_DIR_MAC"]
+    });
+    let r = get6(&lab);
+    assert!(r == "rs1" || r == "rs2", "{r}");
+    lbd.stop();
+    if let Ok(pid) = std::fs::read_to_string(ka_dir.join("keepalived.pid")) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+}

@@ -85,18 +85,25 @@ pub fn link_local(iface: &str) -> Option<Ipv6Addr> {
     found
 }
 
-/// IPv6 on `iface`, and its link-local address once it has one (bounded
-/// wait).
-pub fn prepare_iface(iface: &str) -> std::io::Result<Ipv6Addr> {
+/// IPv6 on `iface`, and the VRRP socket bound to its link-local address
+/// (index `ifindex`) once it has one that is no longer tentative (bounded
+/// wait: the address appears, then duplicate address detection, even when
+/// skipped, finishes a moment later).
+pub fn prepare(iface: &str, ifindex: u32) -> std::io::Result<(OwnedFd, Ipv6Addr)> {
     enable_ipv6(iface)?;
     let until = Instant::now() + LINK_LOCAL_WAIT;
     loop {
-        if let Some(a) = link_local(iface) {
-            return Ok(a);
-        }
+        let last = match link_local(iface) {
+            Some(a) => match open(iface, ifindex, a) {
+                Ok(s) => return Ok((s, a)),
+                Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => e,
+                Err(e) => return Err(e),
+            },
+            None => std::io::Error::other("no IPv6 link-local address"),
+        };
         if Instant::now() >= until {
             return Err(std::io::Error::other(format!(
-                "{iface} has no IPv6 link-local address after {} s",
+                "{iface}: {last} after {} s",
                 LINK_LOCAL_WAIT.as_secs()
             )));
         }

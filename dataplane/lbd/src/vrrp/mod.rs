@@ -422,10 +422,9 @@ pub fn prepare(
             let e = |what: &str, e: std::io::Error| {
                 format!("vrrp6: cannot {what} on {iface}: {e}")
             };
-            let my_ll = inet6::prepare_iface(iface).map_err(|x| e("use IPv6", x))?;
             let ifindex = sock::ifindex(iface).map_err(|x| e("find the interface", x))?;
-            let sock = inet6::open(iface, ifindex, my_ll)
-                .map_err(|x| e("open a VRRP socket", x))?;
+            let (sock, my_ll) =
+                inet6::prepare(iface, ifindex).map_err(|x| e("open a VRRP socket", x))?;
             info!("vrrp6: speaking from {my_ll} on {iface}");
             (
                 "vrrp6",
