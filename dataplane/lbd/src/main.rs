@@ -468,6 +468,24 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             .collect(),
         None => Vec::new(),
     };
+    // IPv6 connections: their own queues, and a shared table where the
+    // peer's records wait for adoption (the NAT table is IPv4's).
+    let sync6 = sync::Sync6 {
+        queues: match &cfg.sync {
+            Some(_) => (0..n_workers)
+                .map(|_| Arc::new(ArrayQueue::new(sync::QUEUE_DEPTH)))
+                .collect(),
+            None => Vec::new(),
+        },
+        synced: Arc::new(SharedConnTable::new(
+            if cfg.sync.is_some() {
+                cfg.conn_table.capacity as usize
+            } else {
+                64
+            },
+            dpdk::tsc::now() ^ 0x5359_4e36,
+        )),
+    };
     let sync_socket = match &cfg.sync {
         Some(sc) => {
             let local = cfg
@@ -501,6 +519,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         pipeline.set_tx_checksums(&tx_checksums);
         if let Some(q) = sync_queues.get(w) {
             pipeline = pipeline.with_sync(q.clone());
+        }
+        if let Some(q) = sync6.queues.get(w) {
+            pipeline = pipeline.with_sync6(q.clone(), sync6.synced.clone());
         }
         let ctx = worker::WorkerCtx {
             index: w,
@@ -587,7 +608,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             Some(
                 std::thread::Builder::new()
                     .name("lbd-sync".into())
-                    .spawn(move || sync::run(dataplane, stats, sc, sock, sync_queues))
+                    .spawn(move || sync::run(dataplane, stats, sc, sock, sync_queues, sync6))
                     .map_err(|e| StartError(format!("cannot start the sync thread: {e}")))?,
             )
         }

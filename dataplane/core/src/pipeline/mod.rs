@@ -36,6 +36,7 @@ pub mod persist;
 mod prefetch;
 pub mod snapshot;
 pub mod sync;
+pub mod sync6;
 pub mod tunnel;
 mod v6;
 
@@ -162,6 +163,8 @@ pub struct Worker {
     standby: bool,
     /// Where this worker's connection-sync records go (see [`sync`]).
     sync_out: Option<crate::conntrack::sync::SyncQueue>,
+    /// IPv6 connection sync (`sync6.rs`), when configured.
+    sync6: Option<Box<sync6::Sync6>>,
     /// The SYN-flood defence's state (see [`flood`]).
     flood: FloodGuard,
     /// The timeouts in force: the snapshot's, with a short SYN_RECV
@@ -204,6 +207,7 @@ impl Worker {
             workers: 1,
             standby: false,
             sync_out: None,
+            sync6: None,
             flood: FloodGuard::default(),
             timeouts,
             plan: plan::Plan::new(),

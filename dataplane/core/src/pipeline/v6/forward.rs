@@ -73,6 +73,7 @@ impl Worker {
             return Err(Counter::DropIpv6NotLocal);
         };
         let hash = v6.table.hash(key);
+        let mut missed = false;
         let slot = match v6.table.probe(key, hash, now) {
             Probe::Hit(slot) => {
                 let c = *v6.table.get(slot);
@@ -81,6 +82,9 @@ impl Worker {
                 if !(dead || (syn && (state.reusable_by_syn() || self.snap.unavailable(c.rs)))) {
                     self.update_conn6(slot, is_tcp, flags, now);
                     self.persist_touch6(key, svc_idx, now);
+                    if self.sync6.is_some() {
+                        self.sync_changed6(key, slot, c.state, svc_idx);
+                    }
                     return Ok(c.rs);
                 }
                 // A closing flow's port reused, a dead server's entry, or a
@@ -96,10 +100,18 @@ impl Worker {
                 if let Some(old) = evicted {
                     forget(self.counts(), &old);
                 }
+                missed = true;
                 slot
             }
             Probe::Full => return Err(Counter::DropConnTableFull),
         };
+        if missed && !syn && self.sync6.is_some() {
+            // After a failover: a connection the peer director synced.
+            if let Some(rs) = self.adopt_synced6(key, svc_idx, slot, now) {
+                self.update_conn6(slot, is_tcp, flags, now);
+                return Ok(rs);
+            }
+        }
         let state = if !is_tcp {
             ConnState::Udp
         } else if flags.syn() {
@@ -135,7 +147,20 @@ impl Worker {
             v6.table.insert_at(slot, conn);
         }
         self.stats.count(Counter::ConnCreated);
+        if self.sync6.is_some() {
+            self.sync_conn6(key, rs, state, svc_idx);
+        }
         Ok(rs)
+    }
+
+    /// Sync the connection at `slot` if its state changed from `before`.
+    #[cold]
+    fn sync_changed6(&self, key: &ConnKey6, slot: usize, before: u8, svc_idx: usize) {
+        let Some(v6) = self.v6.as_ref() else { return };
+        let c = v6.table.get(slot);
+        if c.state != before {
+            self.sync_conn6(key, c.rs, ConnState::from_u8(c.state), svc_idx);
+        }
     }
 
     fn v6_table_take(&mut self, slot: usize) -> Conn<ConnKey6> {
