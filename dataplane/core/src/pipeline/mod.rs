@@ -403,7 +403,9 @@ impl Worker {
                 // port's kernel interface.
                 return Verdict::Kernel.into();
             }
-            if ethertype == ethernet::ETHERTYPE_IPV6 && dst.0[..2] == [0x33, 0x33] && self.snap.has_ipv6
+            if ethertype == ethernet::ETHERTYPE_IPV6
+                && dst.0[..2] == [0x33, 0x33]
+                && self.snap.has_ipv6
             {
                 // IPv6 multicast (RFC 2464 §7): Neighbour Solicitations
                 // for our addresses come to solicited-node groups.

@@ -22,7 +22,7 @@ use crate::conntrack::Tick;
 use crate::counters::Counter;
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::ipv6::solicited_node;
-use crate::wire::ndp::{self, Neighbor, NdpError, FRAME_LEN};
+use crate::wire::ndp::{self, NdpError, Neighbor, FRAME_LEN};
 use crate::wire::MacAddr;
 
 use super::super::{Action, BufOp, PacketBuf, Verdict, Worker};
@@ -35,13 +35,15 @@ impl Worker {
     /// A Neighbour Solicitation or Advertisement (see the module notes).
     pub(super) fn ndp(&mut self, frame: &mut [u8], p: &Packet6, rx_port: u16, now: Tick) -> Action {
         let eth_src = EthernetFrame::new_unchecked(&frame[..]).src();
-        let (solicit, target, lla) = match ndp::parse(p.src, p.dst, p.hop_limit, &frame[p.l4..p.l4_end])
-        {
-            Ok(Neighbor::Solicit(ns)) => (true, ns.target(), ns.source_lla()),
-            Ok(Neighbor::Advert(na)) => (false, na.target(), na.target_lla()),
-            Err(NdpError::BadChecksum) => return Verdict::Drop(Counter::DropIcmpv6BadChecksum).into(),
-            Err(_) => return Verdict::Drop(Counter::DropNdpInvalid).into(),
-        };
+        let (solicit, target, lla) =
+            match ndp::parse(p.src, p.dst, p.hop_limit, &frame[p.l4..p.l4_end]) {
+                Ok(Neighbor::Solicit(ns)) => (true, ns.target(), ns.source_lla()),
+                Ok(Neighbor::Advert(na)) => (false, na.target(), na.target_lla()),
+                Err(NdpError::BadChecksum) => {
+                    return Verdict::Drop(Counter::DropIcmpv6BadChecksum).into()
+                }
+                Err(_) => return Verdict::Drop(Counter::DropNdpInvalid).into(),
+            };
         if let Some(mac) = lla {
             if mac.is_group_or_zero() || self.snap.ports.iter().any(|p| p.mac == mac) {
                 // As for ARP: an address no other station has is neither
@@ -52,7 +54,10 @@ impl Worker {
         // Who the message speaks for: a solicitation's sender, an
         // advertisement's target.
         let about = if solicit { p.src } else { target };
-        let learned = match (lla.or((!solicit).then_some(eth_src)), self.snap.neighbours6.get(&u128::from(about))) {
+        let learned = match (
+            lla.or((!solicit).then_some(eth_src)),
+            self.snap.neighbours6.get(&u128::from(about)),
+        ) {
             (Some(mac), Some(&slot)) if !about.is_unspecified() => {
                 self.neigh.learn(slot as usize, about, mac, now);
                 self.stats.count(Counter::NdpLearned);
@@ -109,7 +114,8 @@ impl Worker {
         let Some(v6) = self.v6.as_mut() else {
             return Verdict::Drop(Counter::DropIpv6NotLocal).into();
         };
-        v6.scratch_len = ndp::build_solicited_na(&mut v6.scratch, my_mac, target, asker_mac, asker_ip);
+        v6.scratch_len =
+            ndp::build_solicited_na(&mut v6.scratch, my_mac, target, asker_mac, asker_ip);
         Action::Buf(BufOp::Scratch6(rx_port))
     }
 
@@ -117,7 +123,11 @@ impl Worker {
     /// the scratch buffer (grown at the front as needed), sent on `port`.
     #[cold]
     #[inline(never)]
-    pub(in crate::pipeline) fn send_scratch6<B: PacketBuf>(&mut self, pkt: &mut B, port: u16) -> Verdict {
+    pub(in crate::pipeline) fn send_scratch6<B: PacketBuf>(
+        &mut self,
+        pkt: &mut B,
+        port: u16,
+    ) -> Verdict {
         let Some(v6) = self.v6.as_ref() else {
             return Verdict::Drop(Counter::DropIpv6NotLocal);
         };
