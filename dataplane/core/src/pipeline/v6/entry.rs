@@ -73,7 +73,7 @@ impl Worker {
         };
         if p.dst.is_multicast() {
             // Neighbour Discovery is the only multicast a director takes.
-            return self.multicast6(frame, &p, rx_port, now).into();
+            return self.multicast6(frame, &p, rx_port, now);
         }
         if p.proto == PROTO_ICMPV6 && self.is_ndp(frame, &p) {
             // Unicast solicitations (reachability checks) and
