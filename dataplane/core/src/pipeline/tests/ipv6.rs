@@ -334,29 +334,40 @@ fn ndp_answers_for_vips_and_own_addresses() {
 }
 
 #[test]
-fn ndp_dad_is_answered_to_all_nodes_even_from_a_short_frame() {
+fn ndp_dad_is_answered_to_all_nodes() {
     let mut l = lab6("Rr", true);
-    // A duplicate address detection probe: from ::, no option (78 bytes).
-    let mut f = ns(Ipv6Addr::UNSPECIFIED, CLIENT_MAC, VIP6);
-    let short = ETH + 40 + 24;
-    f.truncate(short);
-    f[ETH + 4..ETH + 6].copy_from_slice(&24u16.to_be_bytes());
-    crate::wire::icmpv6::Icmpv6Packet::new_unchecked(&mut f[ETH + 40..])
-        .fill_checksum(Ipv6Addr::UNSPECIFIED, solicited_node(VIP6));
-    assert_eq!(run(&mut l.w, &mut f, 1), Verdict::Tx(0));
-    assert_eq!(f.len(), ndp::FRAME_LEN);
-    assert_eq!(
-        dst_mac(&f),
-        crate::wire::ipv6::multicast_mac(crate::wire::ipv6::ALL_NODES)
-    );
-    let msg = &f[ETH + 40..];
-    match ndp::parse(VIP6, crate::wire::ipv6::ALL_NODES, 255, msg).unwrap() {
-        ndp::Neighbor::Advert(na) => {
-            assert_eq!(na.target(), VIP6);
-            assert!(!na.solicited());
-            assert_eq!(na.target_lla(), Some(DIR_MAC));
+    // A duplicate address detection probe: from ::, with a nonce option
+    // (as Linux sends it) or bare (78 bytes).
+    for bare in [false, true] {
+        let mut f = ns(Ipv6Addr::UNSPECIFIED, CLIENT_MAC, VIP6);
+        let group = solicited_node(VIP6);
+        if bare {
+            f.truncate(ETH + 40 + 24);
+            f[ETH + 4..ETH + 6].copy_from_slice(&24u16.to_be_bytes());
+        } else {
+            // The option slot becomes a nonce (type 14).
+            f[ETH + 40 + 24] = 14;
         }
-        other => panic!("{other:?}"),
+        crate::wire::icmpv6::Icmpv6Packet::new_unchecked(&mut f[ETH + 40..])
+            .fill_checksum(Ipv6Addr::UNSPECIFIED, group);
+        let len = f.len();
+        assert_eq!(run(&mut l.w, &mut f, 1), Verdict::Tx(0), "bare: {bare}");
+        assert_eq!(f.len(), len);
+        assert_eq!(
+            dst_mac(&f),
+            crate::wire::ipv6::multicast_mac(crate::wire::ipv6::ALL_NODES)
+        );
+        let plen = usize::from(u16::from_be_bytes([f[ETH + 4], f[ETH + 5]]));
+        let msg = &f[ETH + 40..ETH + 40 + plen];
+        match ndp::parse(VIP6, crate::wire::ipv6::ALL_NODES, 255, msg).unwrap() {
+            ndp::Neighbor::Advert(na) => {
+                assert_eq!(na.target(), VIP6);
+                assert!(!na.solicited() && na.override_flag());
+                let lla = if bare { None } else { Some(DIR_MAC) };
+                assert_eq!(na.target_lla(), lla);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
 
