@@ -114,9 +114,6 @@ pub(crate) enum BufOp {
     /// Send on this port, the NIC computing the IPv4 header checksum
     /// ([`PacketBuf::offload_checksums`]).
     TxIpv4Offload(u16),
-    /// IPv6: send on this port the reply built in the worker's scratch
-    /// buffer (longer than the frame it answers; see `v6/ndp.rs`).
-    Scratch6(u16),
 }
 
 /// Where a newly scheduled connection lives.
@@ -364,7 +361,6 @@ impl Worker {
             Action::Tunnel(e) => self.encapsulate(pkt, &e),
             Action::Buf(BufOp::FragNeeded(mtu)) => self.frag_needed(pkt, mtu, rx_port),
             Action::Buf(BufOp::TxIpv4Offload(port)) => offload_ipv4(pkt, port),
-            Action::Buf(BufOp::Scratch6(port)) => self.send_scratch6(pkt, port),
         };
         if let Verdict::Drop(c) = v {
             self.stats.count(c);
@@ -408,7 +404,9 @@ impl Worker {
                 // speakers listen on the port's kernel interface.
                 return Verdict::Kernel.into();
             }
-            if ethertype == ethernet::ETHERTYPE_IPV6 && dst.0[..2] == [0x33, 0x33] && self.snap.has_ipv6
+            if ethertype == ethernet::ETHERTYPE_IPV6
+                && dst.0[..2] == [0x33, 0x33]
+                && self.snap.has_ipv6
             {
                 // IPv6 multicast (RFC 2464 §7): Neighbour Solicitations
                 // for our addresses come to solicited-node groups.

@@ -60,8 +60,22 @@ pub struct PortInfo {
 pub fn link_local(mac: MacAddr) -> Ipv6Addr {
     let m = mac.0;
     Ipv6Addr::from([
-        0xfe, 0x80, 0, 0, 0, 0, 0, 0,
-        m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5],
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        m[0] ^ 0x02,
+        m[1],
+        m[2],
+        0xff,
+        0xfe,
+        m[3],
+        m[4],
+        m[5],
     ])
 }
 

@@ -24,6 +24,7 @@ mod fuzz;
 mod health;
 mod hostile;
 mod icmp_error;
+mod ipv6;
 mod kernel_path;
 mod least_index;
 mod nat;

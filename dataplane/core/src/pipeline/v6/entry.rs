@@ -53,10 +53,7 @@ fn ext_error(e: Ipv6ExtError) -> Counter {
 /// unspecified address is allowed only for duplicate address detection
 /// (a solicitation), which the caller lets through before asking.
 fn bad_source(ip: Ipv6Addr) -> bool {
-    ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_loopback()
-        || ip.to_ipv4_mapped().is_some()
+    ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() || ip.to_ipv4_mapped().is_some()
 }
 
 impl Worker {
@@ -76,7 +73,7 @@ impl Worker {
         };
         if p.dst.is_multicast() {
             // Neighbour Discovery is the only multicast a director takes.
-            return self.multicast6(frame, &p, rx_port, now).into();
+            return self.multicast6(frame, &p, rx_port, now);
         }
         if p.proto == PROTO_ICMPV6 && self.is_ndp(frame, &p) {
             // Unicast solicitations (reachability checks) and
@@ -146,9 +143,7 @@ impl Worker {
 
     /// Whether the upper layer is a Neighbour Solicitation or Advertisement.
     fn is_ndp(&self, frame: &[u8], p: &Packet6) -> bool {
-        frame
-            .get(p.l4)
-            .is_some_and(|&t| ndp::is_neighbor_type(t))
+        frame.get(p.l4).is_some_and(|&t| ndp::is_neighbor_type(t))
     }
 
     /// A packet to a multicast group: Neighbour Discovery, or a drop.

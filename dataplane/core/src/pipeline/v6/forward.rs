@@ -66,7 +66,13 @@ impl Worker {
     }
 
     /// The real server of `key`'s connection: found, or created.
-    fn conn6(&mut self, key: &ConnKey6, svc_idx: usize, flags: TcpFlags, now: Tick) -> Result<u32, Counter> {
+    fn conn6(
+        &mut self,
+        key: &ConnKey6,
+        svc_idx: usize,
+        flags: TcpFlags,
+        now: Tick,
+    ) -> Result<u32, Counter> {
         let is_tcp = key.proto == PROTO_TCP;
         let syn = is_tcp && flags.syn() && !flags.ack();
         let Some(v6) = self.v6.as_mut() else {
@@ -130,7 +136,9 @@ impl Worker {
             });
             tcp_input_only(ConnState::Established, flags)
         };
-        let i = self.pick_real6(key, svc_idx, now).ok_or(Counter::DropNoRealServer)?;
+        let i = self
+            .pick_real6(key, svc_idx, now)
+            .ok_or(Counter::DropNoRealServer)?;
         let svc = &self.snap.services[svc_idx];
         let rs = svc.reals[i].id;
         let expires = now.wrapping_add(state.timeout_ms(&self.timeouts));
@@ -175,7 +183,11 @@ impl Worker {
         let Some(v6) = self.v6.as_mut() else { return };
         let c = v6.table.get_mut(slot);
         let old = c.state;
-        let new = ConnState::from_u8(if is_tcp { tcp_input_only_u8(old, flags) } else { old });
+        let new = ConnState::from_u8(if is_tcp {
+            tcp_input_only_u8(old, flags)
+        } else {
+            old
+        });
         c.expires = now.wrapping_add(new.timeout_ms(&self.timeouts));
         if new as u8 != old {
             c.state = new as u8;
@@ -230,8 +242,10 @@ impl Worker {
         let i = self.schedule6(key, svc_idx)?;
         let rs = self.snap.services[svc_idx].reals[i].id;
         if let (Some(slot), Some(v6)) = (vacant, self.v6.as_mut()) {
-            v6.templates
-                .insert_at(slot, Conn::new(&tk, rs, ConnState::None as u8, now, deadline));
+            v6.templates.insert_at(
+                slot,
+                Conn::new(&tk, rs, ConnState::None as u8, now, deadline),
+            );
             self.stats.count(Counter::PersistTemplateCreated);
         }
         Some(i)

@@ -28,7 +28,13 @@ const HOP_LIMIT: u8 = 64;
 
 impl Worker {
     /// An ICMPv6 message to a VIP or an own address (NDP was handled).
-    pub(super) fn icmp6(&mut self, frame: &mut [u8], p: &Packet6, rx_port: u16, now: Tick) -> Action {
+    pub(super) fn icmp6(
+        &mut self,
+        frame: &mut [u8],
+        p: &Packet6,
+        rx_port: u16,
+        now: Tick,
+    ) -> Action {
         let msg = &frame[p.l4..p.l4_end];
         let (msg_type, code) = match Icmpv6Packet::new_checked(msg) {
             Ok(m) if !m.verify_checksum(p.src, p.dst) => {

@@ -56,23 +56,17 @@
 mod entry;
 mod forward;
 mod icmp;
-pub mod ndp;
+mod ndp;
 
 use crate::conntrack::{ConnKey6, ConnTable};
 
-/// What a worker keeps for IPv6: its connection table, its persistence
-/// templates, and room to build a reply that is longer than the frame it
-/// answers.
+/// What a worker keeps for IPv6: its connection table and its persistence
+/// templates.
 pub(crate) struct V6State {
     pub table: ConnTable<ConnKey6>,
-    /// Persistence templates: key (protocol, client network, 0, VIP, VIP
-    /// port), the real server id, and the template's deadline.
+    /// Persistence templates: key (protocol, client network, 0, VIP,
+    /// service port), the real server id, and the template's deadline.
     pub templates: ConnTable<ConnKey6>,
-    /// A reply built here when the frame it answers is too short to hold
-    /// it (a duplicate-address-detection solicitation has no option, the
-    /// advertisement answering it needs one); see `BufOp::Scratch6`.
-    pub scratch: [u8; ndp::SCRATCH_LEN],
-    pub scratch_len: usize,
 }
 
 impl V6State {
@@ -83,8 +77,6 @@ impl V6State {
         Box::new(V6State {
             table: ConnTable::new(capacity, seed ^ 0x6666_0000_6666),
             templates: ConnTable::new((capacity / 4).max(64), seed ^ 0x7e6d),
-            scratch: [0; ndp::SCRATCH_LEN],
-            scratch_len: 0,
         })
     }
 }
