@@ -444,3 +444,59 @@ fn vrrp6_lbd_and_keepalived_elect_one_master() {
         let _ = std::process::Command::new("kill").arg(pid.trim()).status();
     }
 }
+
+/// A status counter of the lbd in `role` (0 when absent).
+fn counter(lab: &Lab, role: &str, name: &str) -> u64 {
+    let (_, out, _) = lab.lbctl_in(role, &["--json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    v["counters"][name].as_u64().unwrap_or(0)
+}
+
+/// A keep-alive IPv6 connection through master A keeps its real server
+/// when A dies and the backup B, which A synced the connection to, takes
+/// over.
+#[test]
+fn synced_ipv6_connections_survive_a_failover() {
+    if !may_run("synced_ipv6_connections_survive_a_failover") {
+        return;
+    }
+    let lab = Lab::up_with("v6sync", 2, &["--ipv6", "--dir2"]);
+    let svc = dr_service("Rr", 1, 1);
+    let with_sync = |addr4: &str, addr6: &str, prio: u8, peer: &str| {
+        format!(
+            "{}\n sync: Some((peer: \"{peer}\", batch_ms: 20)),",
+            vrrp_sections(addr4, addr6, prio, false)
+        )
+    };
+    let a = lab.start_lbd_in("dir", &svc, &with_sync("198.18.0.2", "2001:db8::2", 150, "198.18.0.3"));
+    let b = lab.start_lbd_in("dir2", &svc, &with_sync("198.18.0.3", "2001:db8::3", 100, "198.18.0.2"));
+    a.wait_resolved(&[RS1_6, RS2_6]);
+    b.wait_resolved(&[RS1_6, RS2_6]);
+    wait("A master, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    let mut client = KeepAlive::open_to(&lab, VIP6);
+    let first = client.ask();
+    assert!(first == "rs1" || first == "rs2", "{first:?}");
+    assert_eq!(client.ask(), first);
+    wait("B holds A's connection", || {
+        counter(&lab, "dir2", "sync_received") >= 2
+    });
+    // A dies. The next request on the same connection is answered, by the
+    // same real server, once B has taken over.
+    let t0 = Instant::now();
+    drop(a);
+    let answer = client.ask();
+    eprintln!(
+        "IPv6 failover gap seen by an established connection: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(answer, first, "the connection kept its real server");
+    for _ in 0..3 {
+        assert_eq!(client.ask(), first);
+    }
+    assert!(counter(&lab, "dir2", "sync_adopted") >= 1);
+    assert_eq!(vrrp_state(&lab, "dir2"), "MASTER");
+    let r = b.stop();
+    assert_eq!(r.get("drop_tcp_no_conn"), 0, "no segment of it was refused");
+}
