@@ -49,7 +49,9 @@
 //!   port; with several RX queues a client's connections keep their real
 //!   server as long as RSS puts them on one worker (RSS on addresses only
 //!   does; on ports it may not).
-//! - **Connection sync**: IPv6 connections are not synced yet.
+//! - **Connection sync**: DR connections are synced (`pipeline::sync6`:
+//!   records queued in `forward.rs` on creation and TCP state changes,
+//!   adopted there on a miss); persistence templates are not.
 //! - A full table drops the new flow (`drop_conn_table_full`); the SYN-flood
 //!   defence's stateless forwarding is IPv4's only.
 
