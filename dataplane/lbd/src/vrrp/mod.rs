@@ -553,3 +553,24 @@ fn receive(inet: &Inet, cfg: &VrrpConfig, buf: &mut [u8]) -> Option<Option<(IpAd
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_group_serves_while_every_instance_is_master() {
+        let g = Group::new(2);
+        assert!(!g.set_master(0, true), "the IPv6 instance is not master yet");
+        assert!(g.set_master(1, true));
+        assert!(!g.set_master(1, false), "one backup: the group stands by");
+        assert!(g.set_master(1, true));
+        // Resigning: both must have before lbd may go on stopping.
+        assert!(!g.resign(0));
+        assert!(!g.set_master(1, true), "a resigned instance is not master");
+        assert!(g.resign(1));
+        let one = Group::new(1);
+        assert!(one.set_master(0, true));
+        assert!(one.resign(0));
+    }
+}
