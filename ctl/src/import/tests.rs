@@ -505,7 +505,7 @@ fn keepalived_grammar_corpus() {
             advert_interval_ms: 500,
             preempt: false,
             addresses: vec![ip4("198.19.0.1")],
-            unicast_peers: vec![ip4("198.18.0.3")],
+            unicast_peers: vec![ip4("198.18.0.3").into()],
             garp_count: 3,
             garp_refresh_s: 60,
             track_health: false,

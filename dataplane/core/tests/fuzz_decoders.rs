@@ -32,7 +32,9 @@ use lbcore::pipeline::sync::{apply, ApplyError};
 use lbcore::pipeline::{Registry, Snapshot};
 use lbcore::wire::ipv6_ext::{self, MAX_CHAIN_LEN, MAX_HEADERS};
 use lbcore::wire::ndp::{self, NdpError};
-use lbcore::wire::vrrp::{self, Advert, Advert6, VrrpError, AUTH_LEN, GROUP, GROUP6, MAX_INTERVAL_CS};
+use lbcore::wire::vrrp::{
+    self, Advert, Advert6, VrrpError, AUTH_LEN, GROUP, GROUP6, MAX_INTERVAL_CS,
+};
 use lbcore::wire::{ipv6, EthernetFrame, Ipv6ExtError, Ipv6Packet, MacAddr, Neighbor, UpperLayer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunConfig, RngSeed, TestCaseError, TestRunner};
@@ -1056,7 +1058,10 @@ fn advert6() -> impl Strategy<Value = Advert6> {
 /// Valid IPv6 advertisements, edited, the checksum sometimes fixed after
 /// the edit; or any bytes.
 fn message6() -> impl Strategy<Value = (Vec<u8>, Ipv6Addr)> {
-    let dst = prop_oneof![Just(GROUP6), Just("2001:db8::3".parse::<Ipv6Addr>().unwrap())];
+    let dst = prop_oneof![
+        Just(GROUP6),
+        Just("2001:db8::3".parse::<Ipv6Addr>().unwrap())
+    ];
     prop_oneof![
         4 => (advert6(), dst.clone(), edits(), any::<bool>()).prop_map(|(a, dst, e, fix)| {
             let mut m = edit(vrrp::build6(&a, SRC6, dst), &e);
@@ -1088,24 +1093,26 @@ fn record6() -> impl Strategy<Value = SyncRecord6> {
         any::<u32>(),
         any::<[u8; 6]>(),
     )
-        .prop_map(|(kind, [proto, state, via], ips, ports, timeout_ms, client_mac)| SyncRecord6 {
-            kind: match kind {
-                1 => SyncKind::Conn,
-                2 => SyncKind::Template,
-                _ => SyncKind::NatConn,
+        .prop_map(
+            |(kind, [proto, state, via], ips, ports, timeout_ms, client_mac)| SyncRecord6 {
+                kind: match kind {
+                    1 => SyncKind::Conn,
+                    2 => SyncKind::Template,
+                    _ => SyncKind::NatConn,
+                },
+                proto,
+                state,
+                client_ip: ips[0].into(),
+                client_port: ports[0],
+                vip: ips[1].into(),
+                vport: ports[1],
+                rs_ip: ips[2].into(),
+                rs_port: ports[2],
+                timeout_ms,
+                client_mac,
+                client_via_port: via,
             },
-            proto,
-            state,
-            client_ip: ips[0].into(),
-            client_port: ports[0],
-            vip: ips[1].into(),
-            vport: ports[1],
-            rs_ip: ips[2].into(),
-            rs_port: ports[2],
-            timeout_ms,
-            client_mac,
-            client_via_port: via,
-        })
+        )
 }
 
 /// Version-2 datagrams, as the format says: the records' raw bytes, or

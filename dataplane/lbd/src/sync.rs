@@ -157,6 +157,8 @@ pub fn run(
                 }
             }
         }
-        stats.sent.fetch_add((out.len() + out6.len()) as u64, Relaxed);
+        stats
+            .sent
+            .fetch_add((out.len() + out6.len()) as u64, Relaxed);
     }
 }

@@ -123,10 +123,16 @@ fn ipv6_ping_and_neighbour_discovery_for_the_vip() {
     let dir_mac = &lab.env["LAB_DIR_MAC"];
     assert!(neigh.contains(dir_mac.as_str()), "{neigh}");
     for rs_mac in lab.env["LAB_RS_MACS"].split_whitespace() {
-        assert!(!neigh.contains(rs_mac), "a real server answered for the VIP: {neigh}");
+        assert!(
+            !neigh.contains(rs_mac),
+            "a real server answered for the VIP: {neigh}"
+        );
     }
     // The director's own IPv6 address answers too.
-    let (ok, _, err) = lab.exec("client", &["ping", "-6", "-c", "1", "-W", "2", "2001:db8::2"]);
+    let (ok, _, err) = lab.exec(
+        "client",
+        &["ping", "-6", "-c", "1", "-W", "2", "2001:db8::2"],
+    );
     assert!(ok, "ping 2001:db8::2: {err}");
     let _ = lbd.stop();
 }
@@ -194,7 +200,10 @@ fn ipv4_and_ipv6_services_side_by_side() {
     assert_eq!(v4, ["rs1", "rs2", "rs1", "rs2"]);
     assert_eq!(v6, ["rs1", "rs2", "rs1", "rs2"]);
     let list = lab.lbctl_ok(&["list"]);
-    assert!(list.contains("198.18.0.100:80") && list.contains(&format!("[{VIP6}]:80")), "{list}");
+    assert!(
+        list.contains("198.18.0.100:80") && list.contains(&format!("[{VIP6}]:80")),
+        "{list}"
+    );
     let r = lbd.stop();
     assert_eq!(r.real_server("198.18.0.11")["conns"], "2");
     assert_eq!(r.real_server(RS1_6)["conns"], "2");
@@ -235,7 +244,9 @@ fn client_mac_for(lab: &Lab, ip: &str) -> String {
 /// with priority `prio` and 200 ms advertisements.
 fn vrrp_sections(addr4: &str, addr6: &str, prio: u8, dual: bool) -> String {
     let v4 = if dual {
-        format!(r#"vrrp: Some((port: "lan0", vrid: 51, priority: {prio}, advert_interval_ms: 200)),"#)
+        format!(
+            r#"vrrp: Some((port: "lan0", vrid: 51, priority: {prio}, advert_interval_ms: 200)),"#
+        )
     } else {
         String::new()
     };
@@ -303,7 +314,11 @@ fn vrrp6_dual_stack_failover_between_two_lbd() {
     assert!(r == "rs1" || r == "rs2", "{r}");
     let r = lab.curl(&format!("http://{VIP}/"));
     assert!(r == "rs1" || r == "rs2", "{r}");
-    assert_eq!(client_mac_for(&lab, VIP6), mac_a, "the master answers NS for the VIP");
+    assert_eq!(
+        client_mac_for(&lab, VIP6),
+        mac_a,
+        "the master answers NS for the VIP"
+    );
     assert_eq!(client_mac_for(&lab, VIP), mac_a);
 
     // The master dies without a goodbye: B takes both instances over and
@@ -353,7 +368,16 @@ fn vrrp6_lbd_and_keepalived_elect_one_master() {
     for args in [
         &["nft", "delete", "table", "netdev", "lbd_lab_eth0"][..],
         &["sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=0"][..],
-        &["ip", "-6", "addr", "add", "2001:db8::3/64", "dev", "eth0", "nodad"][..],
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "2001:db8::3/64",
+            "dev",
+            "eth0",
+            "nodad",
+        ][..],
     ] {
         let (ok, _, err) = lab.exec("dir2", args);
         assert!(ok, "{args:?}: {err}");
@@ -379,7 +403,14 @@ fn vrrp6_lbd_and_keepalived_elect_one_master() {
     .unwrap();
     let start_ka = || {
         let st = std::process::Command::new("ip")
-            .args(["netns", "exec", &lab.ns("dir2"), "keepalived", "--vrrp", "-f"])
+            .args([
+                "netns",
+                "exec",
+                &lab.ns("dir2"),
+                "keepalived",
+                "--vrrp",
+                "-f",
+            ])
             .arg(&conf)
             .arg("-p")
             .arg(ka_dir.join("keepalived.pid"))
@@ -468,8 +499,16 @@ fn synced_ipv6_connections_survive_a_failover() {
             vrrp_sections(addr4, addr6, prio, false)
         )
     };
-    let a = lab.start_lbd_in("dir", &svc, &with_sync("198.18.0.2", "2001:db8::2", 150, "198.18.0.3"));
-    let b = lab.start_lbd_in("dir2", &svc, &with_sync("198.18.0.3", "2001:db8::3", 100, "198.18.0.2"));
+    let a = lab.start_lbd_in(
+        "dir",
+        &svc,
+        &with_sync("198.18.0.2", "2001:db8::2", 150, "198.18.0.3"),
+    );
+    let b = lab.start_lbd_in(
+        "dir2",
+        &svc,
+        &with_sync("198.18.0.3", "2001:db8::3", 100, "198.18.0.2"),
+    );
     a.wait_resolved(&[RS1_6, RS2_6]);
     b.wait_resolved(&[RS1_6, RS2_6]);
     wait("A master, B backup", || {

@@ -1065,7 +1065,12 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
             ));
         }
     }
-    if cfg.vrrp6.is_none() && cfg.services.iter().any(|s| cfg.service_vips(s).iter().any(IpAddr::is_ipv6)) {
+    if cfg.vrrp6.is_none()
+        && cfg
+            .services
+            .iter()
+            .any(|s| cfg.service_vips(s).iter().any(IpAddr::is_ipv6))
+    {
         v.push(Problem::new(
             "vrrp",
             "the IPv6 VIPs need their own VRRP instance: add `vrrp6` (as keepalived, \
@@ -1103,7 +1108,12 @@ fn check_vrrp6(cfg: &Config, v: &mut Vec<Problem>) {
             ));
         }
     }
-    if cfg.vrrp.is_none() && cfg.services.iter().any(|s| cfg.service_vips(s).iter().any(IpAddr::is_ipv4)) {
+    if cfg.vrrp.is_none()
+        && cfg
+            .services
+            .iter()
+            .any(|s| cfg.service_vips(s).iter().any(IpAddr::is_ipv4))
+    {
         v.push(Problem::new(
             "vrrp6",
             "the IPv4 VIPs need their own VRRP instance: add `vrrp` (as keepalived, \
@@ -1114,7 +1124,12 @@ fn check_vrrp6(cfg: &Config, v: &mut Vec<Problem>) {
 
 /// What the two instances share: a port with a kernel interface, sane
 /// numbers. `name` is the instance's field (`vrrp`, `vrrp6`).
-fn check_vrrp_instance(cfg: &Config, x: &super::types::VrrpConfig, name: &str, v: &mut Vec<Problem>) {
+fn check_vrrp_instance(
+    cfg: &Config,
+    x: &super::types::VrrpConfig,
+    name: &str,
+    v: &mut Vec<Problem>,
+) {
     let at = |f: &str| format!("{name}.{f}");
     match cfg.ports.iter().find(|p| p.name == x.port) {
         None => v.push(Problem::new(
@@ -1185,7 +1200,9 @@ fn check_vrrp_instance(cfg: &Config, x: &super::types::VrrpConfig, name: &str, v
         }
     }
     if x.version == 2 {
-        if !(1000..=255_000).contains(&x.advert_interval_ms) || x.advert_interval_ms % 1000 != 0 {
+        if !(1000..=255_000).contains(&x.advert_interval_ms)
+            || !x.advert_interval_ms.is_multiple_of(1000)
+        {
             v.push(Problem::new(
                 at("advert_interval_ms"),
                 format!(
@@ -1194,7 +1211,9 @@ fn check_vrrp_instance(cfg: &Config, x: &super::types::VrrpConfig, name: &str, v
                 ),
             ));
         }
-    } else if !(10..=40_950).contains(&x.advert_interval_ms) || x.advert_interval_ms % 10 != 0 {
+    } else if !(10..=40_950).contains(&x.advert_interval_ms)
+        || !x.advert_interval_ms.is_multiple_of(10)
+    {
         v.push(Problem::new(
             at("advert_interval_ms"),
             format!(
@@ -2377,9 +2396,7 @@ mod tests {
             r#""198.18.0.2/24")"#,
             r#""198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))"#,
         );
-        let t = |base: &str, x: &str| {
-            base.replacen("services:", &format!("{x}, services:"), 1)
-        };
+        let t = |base: &str, x: &str| base.replacen("services:", &format!("{x}, services:"), 1);
         let v4 = r#"vrrp: Some((port: "lan0", vrid: 51, priority: 150))"#;
         let v6 = r#"vrrp6: Some((port: "lan0", vrid: 51, priority: 150, unicast_peers: ["2001:db8::3"]))"#;
         // Both instances, each with its family's peers.
@@ -2388,7 +2405,10 @@ mod tests {
         let c = parse(&both, "t.ron").unwrap();
         let x = c.vrrp6.unwrap();
         assert_eq!((x.vrid, x.version, x.advert_interval_ms), (51, 3, 1000));
-        assert_eq!(x.unicast_peers, vec!["2001:db8::3".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            x.unicast_peers,
+            vec!["2001:db8::3".parse::<IpAddr>().unwrap()]
+        );
         // The IPv4 VIPs are not the IPv6 instance's.
         one(
             &t(&k, v6),
@@ -2400,7 +2420,9 @@ mod tests {
         one(
             &t(
                 &k,
-                &format!(r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, version: 2))"#),
+                &format!(
+                    r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, version: 2))"#
+                ),
             ),
             "vrrp6.version",
             "VRRP over IPv6 is version 3 only",
@@ -2459,10 +2481,7 @@ mod tests {
         );
         // An IPv6 service with only the IPv4 instance: its VIP needs vrrp6
         // (among the other problems IPv6 services may still have).
-        let svc6 = t(&k, v4).replace(
-            r#"vip: "198.18.0.100","#,
-            r#"vip: "2001:db8::100","#,
-        );
+        let svc6 = t(&k, v4).replace(r#"vip: "198.18.0.100","#, r#"vip: "2001:db8::100","#);
         has(
             &svc6,
             "vrrp",

@@ -464,6 +464,9 @@ pub struct VrrpInfo {
 }
 
 /// A successful answer.
+// One answer per request on the control socket, never on the packet path:
+// a large Status variant costs nothing worth boxing it for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     /// A change was applied and persisted; the new config generation.

@@ -419,10 +419,7 @@ mod tests {
     #[test]
     fn bad_ipv6_datagrams_are_refused() {
         let d = encode6(&[rec6(1)]).remove(0);
-        assert_eq!(
-            decode_any(&d[..d.len() - 1]),
-            Err(SyncError::Truncated(1))
-        );
+        assert_eq!(decode_any(&d[..d.len() - 1]), Err(SyncError::Truncated(1)));
         let mut k = d.clone();
         k[HEADER_LEN] = 9;
         assert_eq!(decode_any(&k), Err(SyncError::Kind(0)));

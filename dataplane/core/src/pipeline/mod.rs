@@ -396,7 +396,8 @@ impl Worker {
         }
         if dst != port.mac && !dst.is_broadcast() {
             if port.kernel
-                && ((dst.0 == crate::wire::vrrp::GROUP_MAC && ethertype == ethernet::ETHERTYPE_IPV4)
+                && ((dst.0 == crate::wire::vrrp::GROUP_MAC
+                    && ethertype == ethernet::ETHERTYPE_IPV4)
                     || (dst.0 == crate::wire::vrrp::GROUP6_MAC
                         && ethertype == ethernet::ETHERTYPE_IPV6))
             {

@@ -19,8 +19,8 @@
 
 use std::sync::Arc;
 
-use super::sync::ApplyError;
 use super::snapshot::Snapshot;
+use super::sync::ApplyError;
 use super::Worker;
 use crate::config::Forward;
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
@@ -108,7 +108,11 @@ impl Worker {
         if self.standby {
             return;
         }
-        let Some(real) = self.snap.services[svc_idx].reals.iter().find(|r| r.id == rs) else {
+        let Some(real) = self.snap.services[svc_idx]
+            .reals
+            .iter()
+            .find(|r| r.id == rs)
+        else {
             return;
         };
         let std::net::IpAddr::V6(rs_ip) = real.addr else {
@@ -147,7 +151,11 @@ impl Worker {
         let sk = sync_key6(key);
         let e = s.synced.lookup(&sk, s.synced.hash(&sk), now)?;
         s.synced.remove(&e);
-        if !self.snap.services[svc_idx].reals.iter().any(|r| r.id == e.rs) {
+        if !self.snap.services[svc_idx]
+            .reals
+            .iter()
+            .any(|r| r.id == e.rs)
+        {
             return None;
         }
         let state = ConnState::from_u8(e.state);

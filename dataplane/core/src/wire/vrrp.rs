@@ -356,7 +356,10 @@ mod tests {
             vrid: 51,
             priority: 150,
             interval_cs: 100,
-            addrs: vec!["2001:db8::100".parse().unwrap(), "2001:db8::101".parse().unwrap()],
+            addrs: vec![
+                "2001:db8::100".parse().unwrap(),
+                "2001:db8::101".parse().unwrap(),
+            ],
         };
         let m = build6(&adv, SRC6, GROUP6);
         assert_eq!(m.len(), 8 + 32);
@@ -408,7 +411,10 @@ mod tests {
         let mut bad = m.clone();
         bad[2] ^= 1;
         assert_eq!(parse6(&bad, SRC6, GROUP6), Err(VrrpError::Checksum));
-        let zero = Advert6 { interval_cs: 0, ..adv };
+        let zero = Advert6 {
+            interval_cs: 0,
+            ..adv
+        };
         let z = build6(&zero, SRC6, GROUP6);
         assert_eq!(parse6(&z, SRC6, GROUP6), Err(VrrpError::ZeroInterval));
         // Trailing bytes beyond the counted addresses are not part of it.

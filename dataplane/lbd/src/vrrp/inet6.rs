@@ -40,8 +40,9 @@ pub fn enable_ipv6(iface: &str) -> std::io::Result<()> {
         ("accept_ra", "0"),
         ("disable_ipv6", "0"),
     ] {
-        std::fs::write(format!("/proc/sys/net/ipv6/conf/{iface}/{key}"), val)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("net.ipv6.conf.{iface}.{key}: {e}")))?;
+        std::fs::write(format!("/proc/sys/net/ipv6/conf/{iface}/{key}"), val).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("net.ipv6.conf.{iface}.{key}: {e}"))
+        })?;
     }
     Ok(())
 }

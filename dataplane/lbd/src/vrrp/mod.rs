@@ -296,7 +296,10 @@ impl Speaker {
                 if self.garp_pending.len() < MAX_PENDING_GARPS {
                     self.garp_pending.push_back((port, f));
                 } else {
-                    warn!("{}: too many announcements pending; one for {vip} dropped", self.name);
+                    warn!(
+                        "{}: too many announcements pending; one for {vip} dropped",
+                        self.name
+                    );
                 }
             }
         }
@@ -407,21 +410,22 @@ fn notify(cmd: &str, s: State) {
     }
 }
 
+/// A speaker, ready to run on its thread.
+pub type SpeakerFn = Box<dyn FnOnce() + Send>;
+
 /// Open each instance's socket (at start-up, so that errors stop lbd with
 /// a clear message); the speakers to run, one thread each, with their
 /// names.
 pub fn prepare(
     shared: Arc<Shared>,
     specs: Vec<InstanceSpec>,
-) -> Result<Vec<(&'static str, Box<dyn FnOnce() + Send>)>, String> {
+) -> Result<Vec<(&'static str, SpeakerFn)>, String> {
     let group = Arc::new(Group::new(specs.len()));
-    let mut out: Vec<(&'static str, Box<dyn FnOnce() + Send>)> = Vec::new();
+    let mut out: Vec<(&'static str, SpeakerFn)> = Vec::new();
     for (index, spec) in specs.into_iter().enumerate() {
         let iface = &spec.iface;
         let (name, inet) = if spec.six {
-            let e = |what: &str, e: std::io::Error| {
-                format!("vrrp6: cannot {what} on {iface}: {e}")
-            };
+            let e = |what: &str, e: std::io::Error| format!("vrrp6: cannot {what} on {iface}: {e}");
             let ifindex = sock::ifindex(iface).map_err(|x| e("find the interface", x))?;
             let (sock, my_ll) =
                 inet6::prepare(iface, ifindex).map_err(|x| e("open a VRRP socket", x))?;
@@ -561,7 +565,10 @@ mod tests {
     #[test]
     fn the_group_serves_while_every_instance_is_master() {
         let g = Group::new(2);
-        assert!(!g.set_master(0, true), "the IPv6 instance is not master yet");
+        assert!(
+            !g.set_master(0, true),
+            "the IPv6 instance is not master yet"
+        );
         assert!(g.set_master(1, true));
         assert!(!g.set_master(1, false), "one backup: the group stands by");
         assert!(g.set_master(1, true));
