@@ -18,7 +18,7 @@ use lbcore::conntrack::{ConnTable, Tick};
 use lbcore::counters::{Counter, WorkerStats};
 use lbcore::neigh::NeighTable;
 use lbcore::pipeline::{
-    Registry, SliceBuf, Snapshot, Verdict, Worker, MAX_REAL_SERVERS, MAX_SERVICES,
+    PacketBuf, Registry, Snapshot, Verdict, Worker, MAX_REAL_SERVERS, MAX_SERVICES,
 };
 use lbcore::wire::MacAddr;
 
@@ -39,16 +39,51 @@ const VPORT: u16 = 80;
 #[repr(C, align(64))]
 pub struct Frame6(pub [u8; 128]);
 
+/// The worker's view of a [`Frame6`]: a fixed buffer like `SliceBuf`, but
+/// its own type, so that the worker's code is instantiated for it apart
+/// from the IPv4 runs' (sharing one instance, the IPv4 loop lost the
+/// inlining of the burst stage: +34 instructions per packet in callgrind,
+/// an artefact of the benchmark, not of the packet path).
+pub struct Buf6<'a>(&'a mut [u8]);
+
+impl PacketBuf for Buf6<'_> {
+    fn data(&self) -> &[u8] {
+        self.0
+    }
+    fn data_mut(&mut self) -> &mut [u8] {
+        self.0
+    }
+    fn prepend(&mut self, _n: usize) -> bool {
+        false
+    }
+    fn adj(&mut self, n: usize) -> bool {
+        if n > self.0.len() {
+            return false;
+        }
+        let s = std::mem::take(&mut self.0);
+        self.0 = &mut s[n..];
+        true
+    }
+    fn truncate(&mut self, len: usize) -> bool {
+        if len > self.0.len() {
+            return false;
+        }
+        let s = std::mem::take(&mut self.0);
+        self.0 = &mut s[..len];
+        true
+    }
+}
+
 impl TraceFrame for Frame6 {
-    type Buf<'a> = SliceBuf<'a>;
+    type Buf<'a> = Buf6<'a>;
 
     #[inline]
     fn frame(&self) -> &[u8] {
         &self.0[..FRAME_LEN]
     }
     #[inline]
-    fn buf(&mut self) -> SliceBuf<'_> {
-        SliceBuf(&mut self.0[..FRAME_LEN])
+    fn buf(&mut self) -> Buf6<'_> {
+        Buf6(&mut self.0[..FRAME_LEN])
     }
     fn sent_flags(&self) -> u8 {
         self.0[TCP_FLAGS_AT]

@@ -26,10 +26,6 @@ use crate::wire::MacAddr;
 const VALID: u64 = 1 << 63;
 
 struct Slot {
-    /// The address as 128 bits (high, low words; see [`addr_bits`]);
-    /// 0 = slot unused.
-    ip_hi: AtomicU64,
-    ip_lo: AtomicU64,
     /// MAC in the low 48 bits, `VALID` when resolved.
     mac: AtomicU64,
     /// Tick of the last ARP or NDP heard from this neighbour.
@@ -43,6 +39,11 @@ struct Slot {
 /// Fixed-size table of neighbours shared by workers and the control thread.
 pub struct NeighTable {
     slots: Box<[Slot]>,
+    /// Each slot's address as 128 bits (high, low words; see
+    /// [`addr_bits`]); 0 = slot unused. Apart from the slots, which the
+    /// hot path reads: a slot stays 24 bytes, as it was with IPv4
+    /// addresses only.
+    addrs: Box<[[AtomicU64; 2]]>,
 }
 
 /// What the control thread should do for one neighbour at a tick: ask for
@@ -108,28 +109,30 @@ impl NeighTable {
     pub fn new(capacity: usize) -> NeighTable {
         let slots = (0..capacity)
             .map(|_| Slot {
-                ip_hi: AtomicU64::new(0),
-                ip_lo: AtomicU64::new(0),
                 mac: AtomicU64::new(0),
                 confirmed: AtomicU32::new(0),
                 requested: AtomicU32::new(0),
                 wanted: AtomicBool::new(false),
             })
             .collect();
-        NeighTable { slots }
+        let addrs = (0..capacity)
+            .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+            .collect();
+        NeighTable { slots, addrs }
     }
 
     pub fn capacity(&self) -> usize {
         self.slots.len()
     }
 
-    /// The address slot `s` is bound to, as bits (0: unused). The two
+    /// The address slot `slot` is bound to, as bits (0: unused). The two
     /// words are read separately: a slot rebound while a worker learns may
     /// give a mix of old and new, which matches no address a frame
     /// carries, so the learn is ignored (the next ARP/NA is not).
     #[inline]
-    fn bound(s: &Slot) -> u128 {
-        ((s.ip_hi.load(Relaxed) as u128) << 64) | s.ip_lo.load(Relaxed) as u128
+    fn bound(&self, slot: usize) -> u128 {
+        let a = &self.addrs[slot];
+        ((a[0].load(Relaxed) as u128) << 64) | a[1].load(Relaxed) as u128
     }
 
     /// Control plane: bind a slot to an address of either family (clears
@@ -139,15 +142,15 @@ impl NeighTable {
         let s = &self.slots[slot];
         s.mac.store(0, Relaxed);
         s.wanted.store(true, Relaxed);
-        s.ip_hi.store((bits >> 64) as u64, Relaxed);
-        s.ip_lo.store(bits as u64, Relaxed);
+        self.addrs[slot][0].store((bits >> 64) as u64, Relaxed);
+        self.addrs[slot][1].store(bits as u64, Relaxed);
     }
 
     /// Control plane: free a slot.
     pub fn release(&self, slot: usize) {
         let s = &self.slots[slot];
-        s.ip_hi.store(0, Relaxed);
-        s.ip_lo.store(0, Relaxed);
+        self.addrs[slot][0].store(0, Relaxed);
+        self.addrs[slot][1].store(0, Relaxed);
         s.mac.store(0, Relaxed);
         s.wanted.store(false, Relaxed);
     }
@@ -174,7 +177,7 @@ impl NeighTable {
     #[inline]
     pub fn learn(&self, slot: usize, ip: impl Into<IpAddr>, mac: MacAddr, now: Tick) {
         let s = &self.slots[slot];
-        if Self::bound(s) != addr_bits(ip.into()) || mac.is_multicast() || mac == MacAddr::ZERO {
+        if self.bound(slot) != addr_bits(ip.into()) || mac.is_multicast() || mac == MacAddr::ZERO {
             return;
         }
         let v = pack(mac);
@@ -201,7 +204,7 @@ impl NeighTable {
         out: &mut Vec<ArpRequest>,
     ) {
         for (i, s) in self.slots.iter().enumerate() {
-            let ip = Self::bound(s);
+            let ip = self.bound(i);
             if ip == 0 {
                 continue;
             }
@@ -232,7 +235,7 @@ impl NeighTable {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                let ip = Self::bound(s);
+                let ip = self.bound(i);
                 (ip != 0).then(|| {
                     let v = s.mac.load(Relaxed);
                     NeighEntry {

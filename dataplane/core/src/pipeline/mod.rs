@@ -405,13 +405,10 @@ impl Worker {
                 // speakers listen on the port's kernel interface.
                 return Verdict::Kernel.into();
             }
-            if ethertype == ethernet::ETHERTYPE_IPV6
-                && dst.0[..2] == [0x33, 0x33]
-                && self.snap.has_ipv6
-            {
-                // IPv6 multicast (RFC 2464 §7): Neighbour Solicitations
-                // for our addresses come to solicited-node groups.
-                return self.ipv6(frame, rx_port, src, now);
+            if ethertype == ethernet::ETHERTYPE_IPV6 {
+                // Maybe IPv6 multicast: Neighbour Solicitations for our
+                // addresses come to solicited-node groups (v6).
+                return self.ipv6_multicast_mac(frame, rx_port, src, dst, now);
             }
             return Verdict::Drop(Counter::DropNotOurMac).into();
         }
@@ -420,8 +417,8 @@ impl Worker {
             ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Counter::DropNotOurMac).into(),
             ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now).into(),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan).into(),
-            ethernet::ETHERTYPE_IPV6 if self.snap.has_ipv6 => self.ipv6(frame, rx_port, src, now),
-            _ => Verdict::Drop(Counter::DropUnknownEthertype).into(),
+            // IPv6 (out of line, see v6), and the other ethertypes.
+            _ => self.other_ethertype(frame, rx_port, src, ethertype, now),
         }
     }
 
