@@ -395,19 +395,18 @@ impl Worker {
             return Verdict::Drop(Counter::DropEthBadSource).into();
         }
         if dst != port.mac && !dst.is_broadcast() {
-            if port.kernel
-                && ((dst.0 == crate::wire::vrrp::GROUP_MAC
-                    && ethertype == ethernet::ETHERTYPE_IPV4)
-                    || (dst.0 == crate::wire::vrrp::GROUP6_MAC
-                        && ethertype == ethernet::ETHERTYPE_IPV6))
+            if dst.0 == crate::wire::vrrp::GROUP_MAC
+                && ethertype == ethernet::ETHERTYPE_IPV4
+                && port.kernel
             {
-                // VRRP advertisements (224.0.0.18, ff02::12): lbd's VRRP
-                // speakers listen on the port's kernel interface.
+                // VRRP advertisements: lbd's VRRP speaker listens on the
+                // port's kernel interface.
                 return Verdict::Kernel.into();
             }
             if ethertype == ethernet::ETHERTYPE_IPV6 {
                 // Maybe IPv6 multicast: Neighbour Solicitations for our
-                // addresses come to solicited-node groups (v6).
+                // addresses come to solicited-node groups, VRRP
+                // advertisements to ff02::12 (v6).
                 return self.ipv6_multicast_mac(frame, rx_port, src, dst, now);
             }
             return Verdict::Drop(Counter::DropNotOurMac).into();

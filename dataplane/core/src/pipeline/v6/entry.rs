@@ -77,7 +77,10 @@ impl Worker {
         Verdict::Drop(Counter::DropUnknownEthertype).into()
     }
 
-    /// An IPv6 frame to a MAC other than ours: taken when IPv6 is
+    /// An IPv6 frame to a MAC other than ours: a VRRP advertisement (to
+    /// ff02::12's MAC) goes to the port's kernel interface, where lbd's
+    /// `vrrp6` speaker listens (as IPv4's 224.0.0.18 does, whether IPv6
+    /// services are configured or not); otherwise taken when IPv6 is
     /// configured and it is an IPv6 multicast MAC (33:33:xx:xx:xx:xx, RFC
     /// 2464 §7), else dropped as any frame for another MAC.
     #[cold]
@@ -90,6 +93,15 @@ impl Worker {
         dst_mac: MacAddr,
         now: Tick,
     ) -> Action {
+        if dst_mac.0 == crate::wire::vrrp::GROUP6_MAC
+            && self
+                .snap
+                .ports
+                .get(rx_port as usize)
+                .is_some_and(|p| p.kernel)
+        {
+            return Verdict::Kernel.into();
+        }
         if dst_mac.0[..2] == [0x33, 0x33] && self.snap.has_ipv6 {
             return self.ipv6(frame, rx_port, src_mac, now);
         }
