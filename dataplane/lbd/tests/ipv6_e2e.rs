@@ -292,13 +292,28 @@ fn vrrp6_dual_stack_failover_between_two_lbd() {
         lab.env["LAB_DIR_MAC"].clone(),
         lab.env["LAB_DIR2_MAC"].clone(),
     );
+    let notes_b = lab.dir().join("notes-b");
+    let _ = std::fs::remove_file(&notes_b);
     let start = |role: &str, prio: u8| {
         let (a4, a6) = if role == "dir" {
             ("198.18.0.2", "2001:db8::2")
         } else {
             ("198.18.0.3", "2001:db8::3")
         };
-        lab.start_lbd_in(role, DUAL_SERVICES, &vrrp_sections(a4, a6, prio, true))
+        // Each instance's notify_master says which instance it is.
+        let sections = vrrp_sections(a4, a6, prio, true).replace(
+            "advert_interval_ms: 200)",
+            &format!(
+                r#"advert_interval_ms: 200, notify_master: Some("echo $LBD_VRRP_INSTANCE >> {}"))"#,
+                notes_b.display()
+            ),
+        );
+        let sections = if role == "dir" {
+            sections.replace("notes-b", "notes-a")
+        } else {
+            sections
+        };
+        lab.start_lbd_in(role, DUAL_SERVICES, &sections)
     };
     let a = start("dir", 150);
     let b = start("dir2", 100);
@@ -336,6 +351,12 @@ fn vrrp6_dual_stack_failover_between_two_lbd() {
         let r = get6(&lab);
         assert!(r == "rs1" || r == "rs2", "{r}");
     }
+    wait("both notify_master commands ran on B", || {
+        std::fs::read_to_string(&notes_b).is_ok_and(|s| {
+            let l: Vec<&str> = s.lines().collect();
+            l.contains(&"vrrp") && l.contains(&"vrrp6")
+        })
+    });
 
     // A returns with the higher priority and preempts both.
     let a = start("dir", 150);

@@ -361,7 +361,7 @@ impl Speaker {
             State::Init => &None,
         };
         if let Some(cmd) = cmd {
-            notify(cmd, s);
+            notify(cmd, s, self.name);
         }
     }
 
@@ -393,11 +393,14 @@ impl Speaker {
     }
 }
 
-/// Run a notify command without waiting for it (a thread reaps it).
-fn notify(cmd: &str, s: State) {
+/// Run a notify command of `instance` without waiting for it (a thread
+/// reaps it).
+fn notify(cmd: &str, s: State, instance: &str) {
     let child = std::process::Command::new("/bin/sh")
         .args(["-c", cmd])
         .env("LBD_VRRP_STATE", s.name())
+        // `vrrp` or `vrrp6`: one command may serve both instances.
+        .env("LBD_VRRP_INSTANCE", instance)
         .stdin(std::process::Stdio::null())
         .spawn();
     match child {
