@@ -214,7 +214,8 @@ pub struct VrrpConfig {
     #[serde(default)]
     pub garp_refresh_s: u32,
     /// Shell commands run on becoming master, backup or faulty
-    /// (keepalived's notify_master, ...), with `LBD_VRRP_STATE` set.
+    /// (keepalived's notify_master, ...), with `LBD_VRRP_STATE` and
+    /// `LBD_VRRP_INSTANCE` (`vrrp` or `vrrp6`) set.
     /// Track the health checks: while every checked real server is down
     /// (this director could serve nothing), go to FAULT and leave the VIPs
     /// to the peer (keepalived's track_script). Default: false.
