@@ -6,7 +6,7 @@ use std::net::Ipv6Addr;
 
 use crate::conntrack::Tick;
 use crate::counters::Counter;
-use crate::wire::ethernet::ETHERTYPE_IPV6;
+use crate::wire::ethernet::{EthernetFrame, ETHERTYPE_IPV6};
 use crate::wire::icmpv6::{self, ICMPV6_ECHO_REQUEST};
 use crate::wire::ipv4::{PROTO_TCP, PROTO_UDP};
 use crate::wire::ipv6::{self, Ipv6Packet, PROTO_ICMPV6};
@@ -60,17 +60,18 @@ fn bad_source(ip: Ipv6Addr) -> bool {
 impl Worker {
     /// A frame to our MAC whose ethertype is neither IPv4, ARP nor 802.1Q:
     /// IPv6 when IPv6 is configured, else a counted drop (as every such
-    /// frame was before). Out of line, as the IPv6 path is: the full
-    /// classifier's IPv4 code stays as it was (callgrind).
+    /// frame was before). Out of line, as the IPv6 path is, and given only
+    /// what the caller holds anyway (the Ethernet fields are read again
+    /// here): the full classifier's IPv4 code stays as it was (callgrind).
     #[inline(never)]
     pub(in crate::pipeline) fn other_ethertype(
         &mut self,
         frame: &mut [u8],
         rx_port: u16,
-        src_mac: MacAddr,
-        ethertype: u16,
         now: Tick,
     ) -> Action {
+        let eth = EthernetFrame::new_unchecked(&frame[..]);
+        let (ethertype, src_mac) = (eth.ethertype(), eth.src());
         if ethertype == ETHERTYPE_IPV6 && self.snap.has_ipv6 {
             return self.ipv6(frame, rx_port, src_mac, now);
         }
@@ -86,10 +87,10 @@ impl Worker {
         &mut self,
         frame: &mut [u8],
         rx_port: u16,
-        src_mac: MacAddr,
-        dst_mac: MacAddr,
         now: Tick,
     ) -> Action {
+        let eth = EthernetFrame::new_unchecked(&frame[..]);
+        let (dst_mac, src_mac) = (eth.dst(), eth.src());
         if dst_mac.0[..2] == [0x33, 0x33] && self.snap.has_ipv6 {
             return self.ipv6(frame, rx_port, src_mac, now);
         }
