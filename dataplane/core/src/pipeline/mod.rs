@@ -402,7 +402,7 @@ impl Worker {
             if ethertype == ethernet::ETHERTYPE_IPV6 {
                 // Maybe IPv6 multicast: Neighbour Solicitations for our
                 // addresses come to solicited-node groups (v6).
-                return self.ipv6_multicast_mac(frame, rx_port, now);
+                return self.ipv6_multicast_mac(frame, rx_port, now).into();
             }
             return Verdict::Drop(Counter::DropNotOurMac).into();
         }
@@ -412,7 +412,7 @@ impl Worker {
             ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now).into(),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan).into(),
             // IPv6 (out of line, see v6), and the other ethertypes.
-            _ => self.other_ethertype(frame, rx_port, now),
+            _ => self.other_ethertype(frame, rx_port, now).into(),
         }
     }
 
