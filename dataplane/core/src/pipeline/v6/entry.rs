@@ -63,6 +63,7 @@ impl Worker {
     /// frame was before). Out of line, as the IPv6 path is, and given only
     /// what the caller holds anyway (the Ethernet fields are read again
     /// here): the full classifier's IPv4 code stays as it was (callgrind).
+    #[cold]
     #[inline(never)]
     pub(in crate::pipeline) fn other_ethertype(
         &mut self,
