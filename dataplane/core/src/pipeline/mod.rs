@@ -407,7 +407,7 @@ impl Worker {
                 // Maybe IPv6 multicast: Neighbour Solicitations for our
                 // addresses come to solicited-node groups, VRRP
                 // advertisements to ff02::12 (v6).
-                return self.ipv6_multicast_mac(frame, rx_port, src, dst, now);
+                return self.ipv6_multicast_mac(frame, rx_port, now).into();
             }
             return Verdict::Drop(Counter::DropNotOurMac).into();
         }
@@ -417,7 +417,7 @@ impl Worker {
             ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now).into(),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan).into(),
             // IPv6 (out of line, see v6), and the other ethertypes.
-            _ => self.other_ethertype(frame, rx_port, src, ethertype, now),
+            _ => self.other_ethertype(frame, rx_port, now).into(),
         }
     }
 

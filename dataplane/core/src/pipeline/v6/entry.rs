@@ -6,7 +6,7 @@ use std::net::Ipv6Addr;
 
 use crate::conntrack::Tick;
 use crate::counters::Counter;
-use crate::wire::ethernet::ETHERTYPE_IPV6;
+use crate::wire::ethernet::{EthernetFrame, ETHERTYPE_IPV6};
 use crate::wire::icmpv6::{self, ICMPV6_ECHO_REQUEST};
 use crate::wire::ipv4::{PROTO_TCP, PROTO_UDP};
 use crate::wire::ipv6::{self, Ipv6Packet, PROTO_ICMPV6};
@@ -14,7 +14,7 @@ use crate::wire::ipv6_ext::{self, Ipv6ExtError};
 use crate::wire::ndp;
 use crate::wire::{MacAddr, WireError};
 
-use super::super::{Action, Verdict, Worker, ETH};
+use super::super::{Verdict, Worker, ETH};
 
 /// What the entry learned of a packet, for the stages after it.
 #[derive(Debug, Clone, Copy)]
@@ -60,21 +60,23 @@ fn bad_source(ip: Ipv6Addr) -> bool {
 impl Worker {
     /// A frame to our MAC whose ethertype is neither IPv4, ARP nor 802.1Q:
     /// IPv6 when IPv6 is configured, else a counted drop (as every such
-    /// frame was before). Out of line, as the IPv6 path is: the full
-    /// classifier's IPv4 code stays as it was (callgrind).
+    /// frame was before). Out of line, as the IPv6 path is, and given only
+    /// what the caller holds anyway (the Ethernet fields are read again
+    /// here): the full classifier's IPv4 code stays as it was (callgrind).
+    #[cold]
     #[inline(never)]
     pub(in crate::pipeline) fn other_ethertype(
         &mut self,
         frame: &mut [u8],
         rx_port: u16,
-        src_mac: MacAddr,
-        ethertype: u16,
         now: Tick,
-    ) -> Action {
+    ) -> Verdict {
+        let eth = EthernetFrame::new_unchecked(&frame[..]);
+        let (ethertype, src_mac) = (eth.ethertype(), eth.src());
         if ethertype == ETHERTYPE_IPV6 && self.snap.has_ipv6 {
             return self.ipv6(frame, rx_port, src_mac, now);
         }
-        Verdict::Drop(Counter::DropUnknownEthertype).into()
+        Verdict::Drop(Counter::DropUnknownEthertype)
     }
 
     /// An IPv6 frame to a MAC other than ours: a VRRP advertisement (to
@@ -89,10 +91,10 @@ impl Worker {
         &mut self,
         frame: &mut [u8],
         rx_port: u16,
-        src_mac: MacAddr,
-        dst_mac: MacAddr,
         now: Tick,
-    ) -> Action {
+    ) -> Verdict {
+        let eth = EthernetFrame::new_unchecked(&frame[..]);
+        let (dst_mac, src_mac) = (eth.dst(), eth.src());
         if dst_mac.0 == crate::wire::vrrp::GROUP6_MAC
             && self
                 .snap
@@ -100,20 +102,20 @@ impl Worker {
                 .get(rx_port as usize)
                 .is_some_and(|p| p.kernel)
         {
-            return Verdict::Kernel.into();
+            return Verdict::Kernel;
         }
         if dst_mac.0[..2] == [0x33, 0x33] && self.snap.has_ipv6 {
             return self.ipv6(frame, rx_port, src_mac, now);
         }
-        Verdict::Drop(Counter::DropNotOurMac).into()
+        Verdict::Drop(Counter::DropNotOurMac)
     }
 
     /// An IPv6 frame (ethertype 0x86dd) to our MAC or to an IPv6 multicast
     /// MAC.
-    fn ipv6(&mut self, frame: &mut [u8], rx_port: u16, src_mac: MacAddr, now: Tick) -> Action {
+    fn ipv6(&mut self, frame: &mut [u8], rx_port: u16, src_mac: MacAddr, now: Tick) -> Verdict {
         let p = match self.parse6(frame) {
             Ok(p) => p,
-            Err(c) => return Verdict::Drop(c).into(),
+            Err(c) => return Verdict::Drop(c),
         };
         if p.dst.is_multicast() {
             // Neighbour Discovery is the only multicast a director takes.
@@ -126,7 +128,7 @@ impl Worker {
             return self.ndp(frame, &p, rx_port, now);
         }
         if bad_source(p.src) || self.snap.own_port6(p.src).is_some() {
-            return Verdict::Drop(Counter::DropIpv6BadSource).into();
+            return Verdict::Drop(Counter::DropIpv6BadSource);
         }
         let dst = u128::from(p.dst);
         let snap = &*self.snap;
@@ -137,36 +139,35 @@ impl Worker {
                 return Verdict::Local {
                     port: rx_port,
                     peer: true,
-                }
-                .into();
+                };
             }
             if self.standby {
-                return Verdict::Drop(Counter::DropVrrpBackup).into();
+                return Verdict::Drop(Counter::DropVrrpBackup);
             }
         }
         if p.src == p.dst || snap.is_vip6(u128::from(p.src)) {
-            return Verdict::Drop(Counter::DropIpv6Land).into();
+            return Verdict::Drop(Counter::DropIpv6Land);
         }
         if !to_vip {
             let port = &snap.ports[rx_port as usize];
             if !port.owns6(p.dst) {
-                return Verdict::Drop(Counter::DropIpv6NotLocal).into();
+                return Verdict::Drop(Counter::DropIpv6NotLocal);
             }
             let echo = p.proto == PROTO_ICMPV6 && frame.get(p.l4) == Some(&ICMPV6_ECHO_REQUEST);
             if !echo {
                 // The director's own host: the dataplane answers pings
                 // and Neighbour Discovery, the kernel gets the rest.
                 return if port.kernel {
-                    Verdict::Kernel.into()
+                    Verdict::Kernel
                 } else {
-                    Verdict::Drop(Counter::DropIpv6NotLocal).into()
+                    Verdict::Drop(Counter::DropIpv6NotLocal)
                 };
             }
         }
         match p.proto {
             PROTO_ICMPV6 => self.icmp6(frame, &p, rx_port, now),
             PROTO_TCP | PROTO_UDP => self.service_packet6(frame, &p, rx_port, now),
-            _ => Verdict::Drop(Counter::DropIpv6UnknownProtocol).into(),
+            _ => Verdict::Drop(Counter::DropIpv6UnknownProtocol),
         }
     }
 
@@ -191,11 +192,11 @@ impl Worker {
     }
 
     /// A packet to a multicast group: Neighbour Discovery, or a drop.
-    fn multicast6(&mut self, frame: &mut [u8], p: &Packet6, rx_port: u16, now: Tick) -> Action {
+    fn multicast6(&mut self, frame: &mut [u8], p: &Packet6, rx_port: u16, now: Tick) -> Verdict {
         if p.proto == PROTO_ICMPV6 && self.is_ndp(frame, p) {
             return self.ndp(frame, p, rx_port, now);
         }
-        Verdict::Drop(Counter::DropIpv6Multicast).into()
+        Verdict::Drop(Counter::DropIpv6Multicast)
     }
 }
 

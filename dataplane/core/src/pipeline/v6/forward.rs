@@ -20,7 +20,7 @@ use crate::wire::udp::UdpDatagram;
 use crate::wire::TcpFlags;
 
 use super::super::persist::prefix_mask_v6;
-use super::super::{forget, Action, Verdict, Worker};
+use super::super::{forget, Verdict, Worker};
 use super::entry::Packet6;
 
 impl Worker {
@@ -32,25 +32,25 @@ impl Worker {
         p: &Packet6,
         _rx_port: u16,
         now: Tick,
-    ) -> Action {
+    ) -> Verdict {
         let l4 = &frame[p.l4..p.l4_end];
         let (sport, dport, flags) = if p.proto == PROTO_TCP {
             match TcpSegment::new_checked(l4) {
                 Ok(t) if !t.flags().is_valid_combination() => {
-                    return Verdict::Drop(Counter::DropTcpBadFlags).into()
+                    return Verdict::Drop(Counter::DropTcpBadFlags)
                 }
                 Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
-                Err(_) => return Verdict::Drop(Counter::DropTcpMalformed).into(),
+                Err(_) => return Verdict::Drop(Counter::DropTcpMalformed),
             }
         } else {
             match UdpDatagram::new_checked(l4) {
                 Ok(u) => (u.src_port(), u.dst_port(), TcpFlags(0)),
-                Err(_) => return Verdict::Drop(Counter::DropUdpMalformed).into(),
+                Err(_) => return Verdict::Drop(Counter::DropUdpMalformed),
             }
         };
         let vip = u128::from(p.dst);
         let Some(svc_idx) = self.snap.service6(p.proto, vip, dport) else {
-            return Verdict::Drop(Counter::DropNoService).into();
+            return Verdict::Drop(Counter::DropNoService);
         };
         let key = ConnKey6 {
             proto: p.proto,
@@ -61,7 +61,7 @@ impl Worker {
         };
         match self.conn6(&key, svc_idx, flags, now) {
             Ok(rs) => self.forward6(frame, rs, svc_idx),
-            Err(c) => Verdict::Drop(c).into(),
+            Err(c) => Verdict::Drop(c),
         }
     }
 
@@ -201,15 +201,17 @@ impl Worker {
     }
 
     /// Send to real server `rs` (DR; or the director's own host).
-    fn forward6(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize) -> Action {
+    fn forward6(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize) -> Verdict {
         let Some(route) = self.snap.route_ref(rs) else {
-            return Verdict::Drop(Counter::DropRealServerGone).into();
+            return Verdict::Drop(Counter::DropRealServerGone);
         };
         if route.local {
+            // The director's own host (as `Worker::forward_local`).
             let port = route.port;
-            return self.forward_local(frame.len(), rs, svc_idx, port);
+            self.count_in(rs, self.snap.services[svc_idx].id, frame.len());
+            return Verdict::Local { port, peer: false };
         }
-        self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr).into()
+        self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr)
     }
 
     /// The real server (index into the service's `reals`) for a new
@@ -281,7 +283,7 @@ impl Worker {
             });
         }
         let ctx = sched::PickCtx {
-            client: std::net::Ipv6Addr::from(key.client_ip).into(),
+            client: std::net::IpAddr::V6(key.client_ip.into()),
             tables: &svc.tables,
         };
         debug_assert!(svc.scheduler != Scheduler::Sh || matches!(svc.tables, sched::Tables::Sh(_)));

@@ -26,27 +26,31 @@ use crate::wire::ipv6::{self, solicited_node, Ipv6Packet};
 use crate::wire::ndp::{self, NdpError, Neighbor, FRAME_LEN};
 use crate::wire::MacAddr;
 
-use super::super::{Action, Verdict, Worker, ETH};
+use super::super::{Verdict, Worker, ETH};
 use super::entry::Packet6;
 
 impl Worker {
     /// A Neighbour Solicitation or Advertisement (see the module notes).
-    pub(super) fn ndp(&mut self, frame: &mut [u8], p: &Packet6, rx_port: u16, now: Tick) -> Action {
+    pub(super) fn ndp(
+        &mut self,
+        frame: &mut [u8],
+        p: &Packet6,
+        rx_port: u16,
+        now: Tick,
+    ) -> Verdict {
         let eth_src = EthernetFrame::new_unchecked(&frame[..]).src();
         let (solicit, target, lla) =
             match ndp::parse(p.src, p.dst, p.hop_limit, &frame[p.l4..p.l4_end]) {
                 Ok(Neighbor::Solicit(ns)) => (true, ns.target(), ns.source_lla()),
                 Ok(Neighbor::Advert(na)) => (false, na.target(), na.target_lla()),
-                Err(NdpError::BadChecksum) => {
-                    return Verdict::Drop(Counter::DropIcmpv6BadChecksum).into()
-                }
-                Err(_) => return Verdict::Drop(Counter::DropNdpInvalid).into(),
+                Err(NdpError::BadChecksum) => return Verdict::Drop(Counter::DropIcmpv6BadChecksum),
+                Err(_) => return Verdict::Drop(Counter::DropNdpInvalid),
             };
         if let Some(mac) = lla {
             if mac.is_group_or_zero() || self.snap.ports.iter().any(|p| p.mac == mac) {
                 // As for ARP: an address no other station has is neither
                 // learned nor answered.
-                return Verdict::Drop(Counter::DropEthBadSource).into();
+                return Verdict::Drop(Counter::DropEthBadSource);
             }
         }
         // Who the message speaks for: a solicitation's sender, an
@@ -73,13 +77,13 @@ impl Worker {
             let port = &self.snap.ports[rx_port as usize];
             if port.kernel && port.owns6(p.dst) {
                 // The answer to the kernel's own solicitation.
-                return Verdict::Kernel.into();
+                return Verdict::Kernel;
             }
         }
         if learned {
-            Verdict::Consumed.into()
+            Verdict::Consumed
         } else {
-            Verdict::Drop(Counter::DropNdpNotForUs).into()
+            Verdict::Drop(Counter::DropNdpNotForUs)
         }
     }
 
@@ -106,7 +110,7 @@ impl Worker {
         target: Ipv6Addr,
         asker_mac: MacAddr,
         asker_ip: Ipv6Addr,
-    ) -> Action {
+    ) -> Verdict {
         let my_mac = self.snap.ports[rx_port as usize].mac;
         if frame.len() >= FRAME_LEN {
             ndp::build_solicited_na(frame, my_mac, target, asker_mac, asker_ip);
@@ -117,7 +121,7 @@ impl Worker {
             ndp::build_solicited_na(&mut na, my_mac, target, asker_mac, asker_ip);
             let bare = FRAME_LEN - ndp::LLA_OPT_LEN;
             let Some(out) = frame.get_mut(..bare) else {
-                return Verdict::Drop(Counter::DropNdpInvalid).into();
+                return Verdict::Drop(Counter::DropNdpInvalid);
             };
             out.copy_from_slice(&na[..bare]);
             let mut ip = Ipv6Packet::new_unchecked(&mut out[ETH..]);
@@ -126,6 +130,6 @@ impl Worker {
             Icmpv6Packet::new_unchecked(&mut out[ETH + ipv6::HEADER_LEN..]).fill_checksum(src, dst);
         }
         self.stats.count(Counter::NdpAdvertised);
-        Verdict::Tx(rx_port).into()
+        Verdict::Tx(rx_port)
     }
 }
