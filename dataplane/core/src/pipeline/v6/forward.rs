@@ -10,7 +10,6 @@
 //! real server is out of service, starts a new connection; an entry whose
 //! server died with `expire_connections` ends at its next packet.
 
-use crate::config::Scheduler;
 use crate::conntrack::{tcp_input_only, tcp_input_only_u8, Conn, ConnKey6, ConnState, Probe, Tick};
 use crate::counters::Counter;
 use crate::sched::{self, Candidate};
@@ -261,7 +260,6 @@ impl Worker {
             client: std::net::IpAddr::V6(key.client_ip.into()),
             tables: &svc.tables,
         };
-        debug_assert!(svc.scheduler != Scheduler::Sh || matches!(svc.tables, sched::Tables::Sh(_)));
         let st = &mut self.sched[svc.id as usize];
         sched::pick(svc.scheduler, &self.cands, st, &ctx)
     }
