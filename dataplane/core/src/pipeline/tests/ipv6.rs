@@ -688,6 +688,39 @@ fn ipv6_malformed_frames_are_dropped_by_reason() {
 }
 
 #[test]
+fn control_frames_solicit_and_announce() {
+    // What the control side sends: a solicitation for a real server (the
+    // counterpart of `arp_request`), an unsolicited advertisement for a
+    // VIP taken over (the counterpart of a gratuitous ARP). Both fit a
+    // 96-byte control frame and pass RFC 4861's checks.
+    let mut buf = [0u8; 96];
+    let n = ndp_solicit(&mut buf, DIR_MAC, DIR6, RS1_6);
+    assert_eq!(n, ndp::FRAME_LEN);
+    let group = solicited_node(RS1_6);
+    assert_eq!(&buf[..6], &crate::wire::ipv6::multicast_mac(group).0);
+    match ndp::parse(DIR6, group, 255, &buf[ETH + 40..n]).unwrap() {
+        ndp::Neighbor::Solicit(ns) => {
+            assert_eq!(ns.target(), RS1_6);
+            assert_eq!(ns.source_lla(), Some(DIR_MAC));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut buf = [0u8; 96];
+    let n = unsolicited_na(&mut buf, DIR_MAC, VIP6);
+    let all = crate::wire::ipv6::ALL_NODES;
+    assert_eq!(&buf[..6], &crate::wire::ipv6::multicast_mac(all).0);
+    assert_eq!(&buf[6..12], &DIR_MAC.0);
+    match ndp::parse(VIP6, all, 255, &buf[ETH + 40..n]).unwrap() {
+        ndp::Neighbor::Advert(na) => {
+            assert_eq!(na.target(), VIP6);
+            assert!(na.override_flag() && !na.solicited());
+            assert_eq!(na.target_lla(), Some(DIR_MAC));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn ipv4_only_configurations_drop_ipv6_as_before() {
     let mut l = lab("Rr", (1, 1), true);
     assert!(l.w.table6().is_none());
