@@ -19,7 +19,7 @@ use crate::wire::udp::UdpDatagram;
 use crate::wire::TcpFlags;
 
 use super::super::persist::prefix_mask_v6;
-use super::super::{forget, Verdict, Worker};
+use super::super::{forget, Action, Verdict, Worker};
 use super::entry::Packet6;
 
 impl Worker {
@@ -29,27 +29,27 @@ impl Worker {
         &mut self,
         frame: &mut [u8],
         p: &Packet6,
-        _rx_port: u16,
+        rx_port: u16,
         now: Tick,
-    ) -> Verdict {
+    ) -> Action {
         let l4 = &frame[p.l4..p.l4_end];
         let (sport, dport, flags) = if p.proto == PROTO_TCP {
             match TcpSegment::new_checked(l4) {
                 Ok(t) if !t.flags().is_valid_combination() => {
-                    return Verdict::Drop(Counter::DropTcpBadFlags)
+                    return Verdict::Drop(Counter::DropTcpBadFlags).into()
                 }
                 Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
-                Err(_) => return Verdict::Drop(Counter::DropTcpMalformed),
+                Err(_) => return Verdict::Drop(Counter::DropTcpMalformed).into(),
             }
         } else {
             match UdpDatagram::new_checked(l4) {
                 Ok(u) => (u.src_port(), u.dst_port(), TcpFlags(0)),
-                Err(_) => return Verdict::Drop(Counter::DropUdpMalformed),
+                Err(_) => return Verdict::Drop(Counter::DropUdpMalformed).into(),
             }
         };
         let vip = u128::from(p.dst);
         let Some(svc_idx) = self.snap.service6(p.proto, vip, dport) else {
-            return Verdict::Drop(Counter::DropNoService);
+            return Verdict::Drop(Counter::DropNoService).into();
         };
         let key = ConnKey6 {
             proto: p.proto,
@@ -59,8 +59,8 @@ impl Worker {
             vport: dport,
         };
         match self.conn6(&key, svc_idx, flags, now) {
-            Ok(rs) => self.forward6(frame, rs, svc_idx),
-            Err(c) => Verdict::Drop(c),
+            Ok(rs) => self.send_to_real6(frame, p, rs, svc_idx, rx_port, Counter::FwdDr),
+            Err(c) => Verdict::Drop(c).into(),
         }
     }
 
@@ -172,20 +172,6 @@ impl Worker {
                 self.conn_counts(rs, d, -d);
             }
         }
-    }
-
-    /// Send to real server `rs` (DR; or the director's own host).
-    fn forward6(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize) -> Verdict {
-        let Some(route) = self.snap.route_ref(rs) else {
-            return Verdict::Drop(Counter::DropRealServerGone);
-        };
-        if route.local {
-            // The director's own host (as `Worker::forward_local`).
-            let port = route.port;
-            self.count_in(rs, self.snap.services[svc_idx].id, frame.len());
-            return Verdict::Local { port, peer: false };
-        }
-        self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr)
     }
 
     /// The real server (index into the service's `reals`) for a new
