@@ -240,6 +240,9 @@ counters! {
     NdpLearned = "ndp_learned",
     /// ICMPv6 echo requests answered.
     Icmpv6EchoReplied = "icmpv6_echo_replied",
+    /// ICMPv6 Packet Too Big sent to a client whose packet would exceed
+    /// the egress MTU once tunnelled in IPv6 (40 bytes more).
+    Icmpv6PtbSent = "icmpv6_ptb_sent",
     /// IPv6 header cut short (fewer than 40 bytes after Ethernet).
     DropIpv6Truncated = "drop_ipv6_truncated",
     /// Version field not 6.
@@ -345,6 +348,7 @@ impl Counter {
             Counter::IcmpEchoReplied => packets("icmp_echo_replied"),
             Counter::NdpAdvertised => packets("ndp_advertised"),
             Counter::Icmpv6EchoReplied => packets("icmpv6_echo_replied"),
+            Counter::Icmpv6PtbSent => packets("icmpv6_ptb_sent"),
             Counter::IcmpErrorForwarded => packets("icmp_error_forwarded"),
             Counter::IcmpErrorNatForwarded => packets("icmp_error_nat_forwarded"),
             Counter::IcmpErrorNatReply => packets("icmp_error_nat_reply"),

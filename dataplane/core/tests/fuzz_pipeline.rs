@@ -96,6 +96,8 @@ const EXT_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
 const RS6_1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
 const RS6_2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x12);
+/// The IPv6 tunnel-mode real server (TCP 443 of the IPv6 VIP).
+const TUN6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x21);
 
 /// The internal port's MTU: tunnelled packets above 980 bytes are too big.
 const INT_MTU: u16 = 1000;
@@ -159,6 +161,8 @@ fn parse_config(variant: u8) -> Config {
                     (address: "2001:db8::11"), {dr6_2}]),
                 (vip: "2001:db8::100", port: 53, protocol: Udp, real_servers: [
                     (address: "2001:db8::11")]),
+                (vip: "2001:db8::100", port: 443, real_servers: [
+                    (address: "2001:db8::21", forward: Tunnel)]),
             ],
         )"#
     ))
@@ -372,6 +376,10 @@ enum Seed {
     V6IcmpShort,
     V6EchoReply,
     V6UdpBadLength,
+    V6TunnelSyn,
+    V6TunnelAck,
+    V6TunnelBig,
+    V6NsBadHopLimit,
 }
 
 const SEEDS: &[Seed] = &[
@@ -444,6 +452,10 @@ const SEEDS: &[Seed] = &[
     Seed::V6IcmpShort,
     Seed::V6EchoReply,
     Seed::V6UdpBadLength,
+    Seed::V6TunnelSyn,
+    Seed::V6TunnelAck,
+    Seed::V6TunnelBig,
+    Seed::V6NsBadHopLimit,
 ];
 
 /// A client and its source port.
@@ -849,7 +861,17 @@ fn build(seed: Seed, n: u8) -> (Vec<u8>, u16) {
         | Seed::V6Land
         | Seed::V6IcmpShort
         | Seed::V6EchoReply
-        | Seed::V6UdpBadLength => (build6(seed, &c), 0),
+        | Seed::V6UdpBadLength
+        | Seed::V6TunnelSyn
+        | Seed::V6TunnelAck
+        | Seed::V6TunnelBig => (build6(seed, &c), 0),
+        Seed::V6NsBadHopLimit => {
+            // Crossed a router: not Neighbour Discovery any more.
+            let mut f = vec![0; lbcore::wire::ndp::FRAME_LEN];
+            lbcore::wire::ndp::build_ns(&mut f, MacAddr(c.mac), client6(&c), VIP6);
+            f[ETH + 7] = 254;
+            (f, 0)
+        }
         Seed::V6NsVip | Seed::V6NsOwn | Seed::V6NsForeign => {
             let target = match seed {
                 Seed::V6NsVip => VIP6,
@@ -954,6 +976,18 @@ fn build6(seed: Seed, c: &Flow) -> Vec<u8> {
                 .icmpv6(t)
                 .write(&mut out, &quoted)
                 .unwrap()
+        }
+        Seed::V6TunnelSyn | Seed::V6TunnelAck | Seed::V6TunnelBig => {
+            // 40 + 20 + 1401 bytes: one more than fits the 1500-byte
+            // port once tunnelled.
+            let (t, data) = match seed {
+                Seed::V6TunnelSyn => (b.tcp(c.port, 443, 1000, 65535).syn(), 0),
+                Seed::V6TunnelAck => (b.tcp(c.port, 443, 1000, 65535).ack(5001), 20),
+                // A SYN with data: a new connection whose first packet
+                // does not fit.
+                _ => (b.tcp(c.port, 443, 1000, 65535).syn(), 1401),
+            };
+            t.write(&mut out, &vec![b'y'; data]).unwrap();
         }
         _ => {
             let f = match seed {
@@ -1419,6 +1453,36 @@ fn check_sent6(
                     .any(|&r| Some(<[u8; 6]>::try_from(dst).unwrap()) == known.rs6_mac(r)),
                 "IPv6 DR to {dst:02x?}, no real server's MAC"
             );
+        }
+        Counter::FwdTunnel => {
+            ensure!(
+                ip.next_header() == etherparse::IpNumber::IPV6,
+                "IPv6 tunnel: next header {:?}",
+                ip.next_header()
+            );
+            ensure!(s6 == EXT_ADDR6 && d6 == TUN6, "IPv6 tunnel: {s6} → {d6}");
+            ensure!(
+                Some(<[u8; 6]>::try_from(dst).unwrap()) == known.rs6_mac(TUN6),
+                "IPv6 tunnel: MAC of another server"
+            );
+            let inner = etherparse::Ipv6HeaderSlice::from_slice(&input[ETH..])
+                .map_err(|e| e.to_string())?;
+            let inner_len = 40 + usize::from(inner.payload_length());
+            ensure!(
+                plen == inner_len && msg == &input[ETH..ETH + inner_len],
+                "IPv6 tunnel: inner packet changed"
+            );
+            ensure!(ETH + 40 + plen <= 1514, "IPv6 tunnel: above the MTU");
+        }
+        Counter::Icmpv6PtbSent => {
+            ensure!(dst == &input[6..12], "PTB: not to the client's MAC");
+            ensure!(msg.first() == Some(&2), "PTB: type {:?}", msg.first());
+            ensure!(icmp_sum_ok(msg), "PTB: checksum");
+            let mtu = u32::from_be_bytes([msg[4], msg[5], msg[6], msg[7]]);
+            ensure!(mtu == 1460, "PTB: MTU {mtu}");
+            ensure!(40 + plen <= 1280, "PTB: longer than 1280 bytes");
+            let q = &msg[8..];
+            ensure!(q == &input[ETH..ETH + q.len()], "PTB: quote");
         }
         Counter::NdpAdvertised => {
             ensure!(icmp_sum_ok(msg), "NA checksum");
@@ -2616,6 +2680,11 @@ fn seeds_get_their_documented_outcomes() {
         (V6IcmpShort, 0, Ok(DropIcmpv6Malformed)),
         (V6EchoReply, 0, Ok(DropIcmpv6Unsupported)),
         (V6UdpBadLength, 0, Ok(DropUdpMalformed)),
+        (V6TunnelAck, 0, Ok(DropTcpNoConn)),
+        (V6TunnelSyn, 0, Ok(FwdTunnel)),
+        (V6TunnelAck, 0, Ok(FwdTunnel)),
+        (V6TunnelBig, 0, Ok(Icmpv6PtbSent)),
+        (V6NsBadHopLimit, 0, Ok(DropNdpInvalid)),
     ];
     let covered: std::collections::HashSet<_> =
         expect.iter().map(|(s, _, _)| format!("{s:?}")).collect();

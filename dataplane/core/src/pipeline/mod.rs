@@ -417,7 +417,7 @@ impl Worker {
             ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now).into(),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan).into(),
             // IPv6 (out of line, see v6), and the other ethertypes.
-            _ => self.other_ethertype(frame, rx_port, now).into(),
+            _ => self.other_ethertype(frame, rx_port, now),
         }
     }
 

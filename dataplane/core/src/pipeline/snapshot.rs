@@ -257,9 +257,9 @@ pub enum SnapshotError {
     #[error("real server {0} is not on any port's subnet")]
     NoPortFor(IpAddr),
     /// An IPv6 real server by a method the dataplane does not forward over
-    /// IPv6 (tunnel, NAT); validation refuses it, so this is a caller that
-    /// skipped it.
-    #[error("{0} is an IPv6 address: the dataplane forwards IPv6 by DR only for now")]
+    /// IPv6 (NAT); validation refuses it, so this is a caller that skipped
+    /// it.
+    #[error("{0} is an IPv6 address: the dataplane forwards IPv6 by DR and tunnel only for now")]
     Ipv6(IpAddr),
 }
 
@@ -372,6 +372,9 @@ pub struct Snapshot {
     /// Some IPv6 service or port address is configured: the worker keeps
     /// an IPv6 connection table.
     pub has_ipv6: bool,
+    /// IPv6 real servers' addresses by real-server id (0: none; empty
+    /// without IPv6 real servers): a tunnel's outer destination.
+    rs_addr6: Vec<u128>,
     /// Service index by (protocol, IPv4 VIP, port), as a small
     /// open-addressed map.
     service_map: FlatMap,
@@ -468,6 +471,7 @@ impl Snapshot {
         let mut routes = vec![None; MAX_REAL_SERVERS];
         let mut neighbours = HashMap::new();
         let mut neighbours6 = HashMap::new();
+        let mut rs_addr6: Vec<u128> = Vec::new();
         let mut svc_keys = Vec::new();
         let mut rs_keys = Vec::new();
         let mut neigh_ips = Vec::new();
@@ -522,12 +526,13 @@ impl Snapshot {
                         (hop.0, hop.1.map(IpAddr::V4), address, local)
                     }
                     IpAddr::V6(a6) => {
-                        // IPv6 real servers are reached by DR on a port's
-                        // IPv6 subnet (`address6`): their MAC is all the
-                        // packets need.
-                        if r.forward != Forward::Dr {
+                        // IPv6 real servers are reached by DR or tunnel
+                        // on a port's IPv6 subnet (`address6`).
+                        if r.forward == Forward::Nat {
                             return Err(SnapshotError::Ipv6(r.address));
                         }
+                        rs_addr6.resize(MAX_REAL_SERVERS, 0);
+                        rs_addr6[rid as usize] = u128::from(a6);
                         let egress = ports
                             .iter()
                             .position(|p| p.subnet6_contains(a6))
@@ -703,6 +708,7 @@ impl Snapshot {
             neighbours6,
             vips6,
             has_ipv6,
+            rs_addr6,
             service_map,
             service_map6,
             vip_range: match (vips.first(), vips.last()) {
@@ -739,6 +745,15 @@ impl Snapshot {
             .get((vip, port, proto))
             .or_else(|| self.service_map6.get((vip, 0, proto)))
             .map(|i| i as usize)
+    }
+
+    /// The address of IPv6 real server `rs`.
+    #[inline]
+    pub fn rs_addr6(&self, rs: u32) -> Option<Ipv6Addr> {
+        match self.rs_addr6.get(rs as usize) {
+            Some(&a) if a != 0 => Some(Ipv6Addr::from(a)),
+            _ => None,
+        }
     }
 
     /// Whether `ip` (an IPv6 address as a number) is a VIP.
@@ -1114,16 +1129,18 @@ mod tests {
         assert_eq!(e, SnapshotError::NoPortFor(v6));
         assert!(neigh.entries().is_empty());
         rs6.ports[0].address6 = Some("2001:db8::2/64".parse().unwrap());
-        let mut tunnel = rs6.clone();
-        tunnel.services[0].real_servers[0].forward = Forward::Tunnel;
-        let e = Snapshot::prepare(&tunnel, &macs, &mut reg, &neigh, 1).unwrap_err();
+        let mut nat = rs6.clone();
+        nat.services[0].real_servers[0].forward = Forward::Nat;
+        let e = Snapshot::prepare(&nat, &macs, &mut reg, &neigh, 1).unwrap_err();
         assert_eq!(e, SnapshotError::Ipv6(v6));
-        assert!(e.to_string().contains("DR only"), "{e}");
+        assert!(e.to_string().contains("DR and tunnel only"), "{e}");
         let snap = Snapshot::build(&rs6, &macs, &mut reg, &neigh, 1).unwrap();
         let rid = snap.services[0].reals[0].id;
         let route = snap.route(rid).unwrap();
         let slot = snap.neighbours6[&u128::from("2001:db8::11".parse::<Ipv6Addr>().unwrap())];
         assert_eq!((route.port, route.neigh, route.local), (0, slot, false));
+        assert_eq!(snap.rs_addr6(rid), Some("2001:db8::11".parse().unwrap()));
+        assert_eq!(snap.rs_addr6(rid + 1), None);
         assert_eq!(neigh.entries()[0].ip, v6);
         assert!(snap.has_ipv6);
         assert!(snap.is_vip6(u128::from("2001:db8::100".parse::<Ipv6Addr>().unwrap())));

@@ -2,8 +2,10 @@
 //! whose design this follows, and `conntrack::sync` for the records).
 //!
 //! * **Sender** (the master): a worker queues a [`SyncRecord6`] for every
-//!   IPv6 DR connection it creates and every change of its TCP state, into
-//!   its own bounded IPv6 queue (no lock; a full queue is counted
+//!   IPv6 DR or tunnel connection it creates and every change of its TCP
+//!   state, into
+//!   its own bounded IPv6 queue (tunnel connections too: the table does
+//!   not tell the methods apart; no lock; a full queue is counted
 //!   `sync_queue_full`).
 //! * **Receiver** (the backup): the sync thread stores each record in a
 //!   shared IPv6 table ([`SharedConnTable<ConnKey6>`], its own: the NAT
@@ -42,7 +44,7 @@ pub fn sync_key6(key: &ConnKey6) -> ConnKey6 {
 }
 
 /// Store a received IPv6 record in `table` (the receiver's side). Only
-/// DR connections (kind `Conn`) are stored; templates and NAT
+/// DR and tunnel connections (kind `Conn`) are stored; templates and NAT
 /// connections are refused (`KindMismatch`).
 pub fn apply6(
     table: &SharedConnTable<ConnKey6>,

@@ -43,7 +43,8 @@ pub fn role(c: Counter) -> Role {
         | IcmpErrorNatForwarded
         | IcmpErrorNatReply
         | NdpAdvertised
-        | Icmpv6EchoReplied => Role::Sent,
+        | Icmpv6EchoReplied
+        | Icmpv6PtbSent => Role::Sent,
         ArpLearned
         | ConnCreated
         | ConnExpired

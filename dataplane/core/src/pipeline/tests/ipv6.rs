@@ -688,6 +688,39 @@ fn ipv6_malformed_frames_are_dropped_by_reason() {
 }
 
 #[test]
+fn control_frames_solicit_and_announce() {
+    // What the control side sends: a solicitation for a real server (the
+    // counterpart of `arp_request`), an unsolicited advertisement for a
+    // VIP taken over (the counterpart of a gratuitous ARP). Both fit a
+    // 96-byte control frame and pass RFC 4861's checks.
+    let mut buf = [0u8; 96];
+    let n = ndp_solicit(&mut buf, DIR_MAC, DIR6, RS1_6);
+    assert_eq!(n, ndp::FRAME_LEN);
+    let group = solicited_node(RS1_6);
+    assert_eq!(&buf[..6], &crate::wire::ipv6::multicast_mac(group).0);
+    match ndp::parse(DIR6, group, 255, &buf[ETH + 40..n]).unwrap() {
+        ndp::Neighbor::Solicit(ns) => {
+            assert_eq!(ns.target(), RS1_6);
+            assert_eq!(ns.source_lla(), Some(DIR_MAC));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut buf = [0u8; 96];
+    let n = unsolicited_na(&mut buf, DIR_MAC, VIP6);
+    let all = crate::wire::ipv6::ALL_NODES;
+    assert_eq!(&buf[..6], &crate::wire::ipv6::multicast_mac(all).0);
+    assert_eq!(&buf[6..12], &DIR_MAC.0);
+    match ndp::parse(VIP6, all, 255, &buf[ETH + 40..n]).unwrap() {
+        ndp::Neighbor::Advert(na) => {
+            assert_eq!(na.target(), VIP6);
+            assert!(na.override_flag() && !na.solicited());
+            assert_eq!(na.target_lla(), Some(DIR_MAC));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn ipv4_only_configurations_drop_ipv6_as_before() {
     let mut l = lab("Rr", (1, 1), true);
     assert!(l.w.table6().is_none());
@@ -767,4 +800,159 @@ fn ipv6_connections_sync_and_continue_on_the_backup() {
     let mut r = back[1];
     r.kind = SyncKind::Template;
     assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::KindMismatch));
+/// A worker whose IPv6 service [2001:db8::100]:443 tunnels to RS1_6 and
+/// RS2_6, on a port of MTU `mtu`.
+fn tunnel6_lab(mtu: u16) -> Worker {
+    let cfg: Config = ron::from_str(&format!(
+        r#"(
+            ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24",
+                     address6: Some("2001:db8::2/64"), mtu: {mtu})],
+            services: [
+                (vip: "2001:db8::100", port: 443, scheduler: Rr, real_servers: [
+                    (address: "2001:db8::11", forward: Tunnel),
+                    (address: "2001:db8::12", forward: Tunnel)]),
+            ],
+        )"#
+    ))
+    .unwrap();
+    let errors = crate::config::validate(&cfg);
+    assert!(errors.is_empty(), "{errors:?}");
+    let neigh = Arc::new(NeighTable::new(64));
+    let mut reg = Registry::default();
+    let snap = Arc::new(Snapshot::build(&cfg, &[DIR_MAC], &mut reg, &neigh, 1).unwrap());
+    for e in neigh.entries() {
+        neigh.learn(e.slot, e.ip, rs_mac6(e.ip), 0);
+    }
+    let stats = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
+    Worker::new(snap, ConnTable::new(1024, 5), stats, neigh)
+}
+
+/// A TCP segment to [VIP6]:443 with `payload` bytes of data.
+fn tcp6_sized(sport: u16, syn: bool, payload: usize) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)
+        .ipv6(CLIENT6.octets(), VIP6.octets(), 64)
+        .tcp(sport, 443, 1000, 65535);
+    b = if syn { b.syn() } else { b.ack(1) };
+    let mut out = Vec::new();
+    b.write(&mut out, &vec![b'x'; payload]).unwrap();
+    out
+}
+
+/// Process a frame in a growable buffer (an mbuf's headroom), checking
+/// its accounting.
+fn run_buf(w: &mut Worker, frame: &mut Vec<u8>) -> Verdict {
+    let before = Counts::of(w.stats());
+    let v = w.process_buf(frame, 0, 1);
+    check_frame(&before, &Counts::of(w.stats()), v, true).unwrap();
+    v
+}
+
+#[test]
+fn ipv6_tunnel_adds_an_outer_ipv6_header() {
+    let mut w = tunnel6_lab(1500);
+    let mut rs_seen = Vec::new();
+    for sport in [1000, 1001] {
+        let orig = tcp6_sized(sport, true, 0);
+        let mut f = orig.clone();
+        assert_eq!(run_buf(&mut w, &mut f), Verdict::Tx(0));
+        assert_eq!(f.len(), orig.len() + 40);
+        assert_eq!(&f[6..12], &DIR_MAC.0);
+        assert_eq!(&f[12..14], &[0x86, 0xdd]);
+        let outer = etherparse::Ipv6HeaderSlice::from_slice(&f[ETH..]).unwrap();
+        assert_eq!(outer.next_header(), etherparse::IpNumber::IPV6);
+        assert_eq!(outer.source_addr(), DIR6);
+        assert_eq!(outer.hop_limit(), 64);
+        assert_eq!(usize::from(outer.payload_length()), orig.len() - ETH);
+        assert_eq!(&f[ETH + 40..], &orig[ETH..], "inner packet untouched");
+        let rs = outer.destination_addr();
+        assert_eq!(dst_mac(&f), rs_mac6(rs.into()));
+        rs_seen.push(rs);
+    }
+    assert_eq!(rs_seen, [RS1_6, RS2_6]);
+    assert_eq!(count(&w, Counter::FwdTunnel), 2);
+    // An ICMPv6 error about the first connection is tunnelled to its
+    // real server too.
+    let reply = {
+        let b = PacketBuilder::ip(etherparse::IpHeaders::Ipv6(
+            etherparse::Ipv6Header {
+                source: VIP6.octets(),
+                destination: CLIENT6.octets(),
+                hop_limit: 64,
+                ..Default::default()
+            },
+            Default::default(),
+        ))
+        .tcp(443, 1000, 5000, 65535)
+        .ack(1);
+        let mut out = Vec::new();
+        b.write(&mut out, &[0u8; 100]).unwrap();
+        out
+    };
+    let router = Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 1);
+    let orig = icmp6_error(router, Icmpv6Type::PacketTooBig { mtu: 1280 }, &reply);
+    let mut f = orig.clone();
+    assert_eq!(run_buf(&mut w, &mut f), Verdict::Tx(0));
+    let outer = etherparse::Ipv6HeaderSlice::from_slice(&f[ETH..]).unwrap();
+    assert_eq!(outer.destination_addr(), RS1_6);
+    assert_eq!(&f[ETH + 40..], &orig[ETH..]);
+    assert_eq!(count(&w, Counter::IcmpErrorForwarded), 1);
+}
+
+#[test]
+fn ipv6_tunnel_answers_too_big_packets_with_packet_too_big() {
+    let mut w = tunnel6_lab(1400);
+    let mut s = tcp6_sized(1000, true, 0);
+    run_buf(&mut w, &mut s);
+    // 40 + 20 + 1301 = 1361 bytes of IPv6: 1401 once tunnelled.
+    let orig = tcp6_sized(1000, false, 1301);
+    let mut f = orig.clone();
+    assert_eq!(run_buf(&mut w, &mut f), Verdict::Tx(0));
+    assert_eq!(count(&w, Counter::Icmpv6PtbSent), 1);
+    assert_eq!(dst_mac(&f), CLIENT_MAC);
+    let p = SlicedPacket::from_ethernet(&f).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &p.net else {
+        panic!("not IPv6")
+    };
+    assert_eq!(ip.header().source_addr(), VIP6);
+    assert_eq!(ip.header().destination_addr(), CLIENT6);
+    let Some(TransportSlice::Icmpv6(icmp)) = &p.transport else {
+        panic!("not ICMPv6")
+    };
+    assert_eq!(icmp.icmp_type(), Icmpv6Type::PacketTooBig { mtu: 1360 });
+    let sum = icmp
+        .icmp_type()
+        .calc_checksum(VIP6.octets(), CLIENT6.octets(), icmp.payload())
+        .unwrap();
+    assert_eq!(icmp.checksum(), sum);
+    // As much of the packet as fits in 1280 bytes.
+    assert!(icmp.payload() == &orig[ETH..ETH + 1232], "quote");
+    // One that fits goes through.
+    let mut f = tcp6_sized(1000, false, 1300);
+    assert_eq!(run_buf(&mut w, &mut f), Verdict::Tx(0));
+    assert_eq!(count(&w, Counter::FwdTunnel), 2);
+}
+
+#[test]
+fn ipv6_tunnel_respects_the_minimum_mtu() {
+    // A port of MTU 1300 cannot carry 1280-byte packets in a tunnel.
+    let mut w = tunnel6_lab(1300);
+    let mut s = tcp6_sized(1000, true, 0);
+    run_buf(&mut w, &mut s);
+    // 1280 bytes of IPv6: never announced below 1280, so dropped.
+    let mut f = tcp6_sized(1000, false, 1280 - 60);
+    assert_eq!(
+        run_buf(&mut w, &mut f),
+        Verdict::Drop(Counter::DropTunnelTooBig)
+    );
+    // Above 1280: Packet Too Big announcing 1280, quoting 1232 bytes.
+    let orig = tcp6_sized(1000, false, 1400);
+    let mut f = orig.clone();
+    assert_eq!(run_buf(&mut w, &mut f), Verdict::Tx(0));
+    assert_eq!(f.len(), ETH + 1280);
+    let p = SlicedPacket::from_ethernet(&f).unwrap();
+    let Some(TransportSlice::Icmpv6(icmp)) = &p.transport else {
+        panic!("not ICMPv6")
+    };
+    assert_eq!(icmp.icmp_type(), Icmpv6Type::PacketTooBig { mtu: 1280 });
+    assert!(icmp.payload() == &orig[ETH..ETH + 1232], "quote");
 }

@@ -14,7 +14,7 @@ use crate::wire::ipv6_ext::{self, Ipv6ExtError};
 use crate::wire::ndp;
 use crate::wire::{MacAddr, WireError};
 
-use super::super::{Verdict, Worker, ETH};
+use super::super::{Action, Verdict, Worker, ETH};
 
 /// What the entry learned of a packet, for the stages after it.
 #[derive(Debug, Clone, Copy)]
@@ -70,13 +70,13 @@ impl Worker {
         frame: &mut [u8],
         rx_port: u16,
         now: Tick,
-    ) -> Verdict {
+    ) -> Action {
         let eth = EthernetFrame::new_unchecked(&frame[..]);
         let (ethertype, src_mac) = (eth.ethertype(), eth.src());
         if ethertype == ETHERTYPE_IPV6 && self.snap.has_ipv6 {
             return self.ipv6(frame, rx_port, src_mac, now);
         }
-        Verdict::Drop(Counter::DropUnknownEthertype)
+        Verdict::Drop(Counter::DropUnknownEthertype).into()
     }
 
     /// An IPv6 frame to a MAC other than ours: a VRRP advertisement (to
@@ -105,30 +105,35 @@ impl Worker {
             return Verdict::Kernel;
         }
         if dst_mac.0[..2] == [0x33, 0x33] && self.snap.has_ipv6 {
-            return self.ipv6(frame, rx_port, src_mac, now);
+            // What comes to a group is answered or dropped, never
+            // forwarded (no tunnel): a verdict.
+            return match self.ipv6(frame, rx_port, src_mac, now) {
+                Action::Done(v) => v,
+                _ => Verdict::Drop(Counter::DropIpv6Multicast),
+            };
         }
         Verdict::Drop(Counter::DropNotOurMac)
     }
 
     /// An IPv6 frame (ethertype 0x86dd) to our MAC or to an IPv6 multicast
     /// MAC.
-    fn ipv6(&mut self, frame: &mut [u8], rx_port: u16, src_mac: MacAddr, now: Tick) -> Verdict {
+    fn ipv6(&mut self, frame: &mut [u8], rx_port: u16, src_mac: MacAddr, now: Tick) -> Action {
         let p = match self.parse6(frame) {
             Ok(p) => p,
-            Err(c) => return Verdict::Drop(c),
+            Err(c) => return Verdict::Drop(c).into(),
         };
         if p.dst.is_multicast() {
             // Neighbour Discovery is the only multicast a director takes.
-            return self.multicast6(frame, &p, rx_port, now);
+            return self.multicast6(frame, &p, rx_port, now).into();
         }
         if p.proto == PROTO_ICMPV6 && self.is_ndp(frame, &p) {
             // Unicast solicitations (reachability checks) and
             // advertisements: from link-local or unspecified sources too,
             // so before the source checks.
-            return self.ndp(frame, &p, rx_port, now);
+            return self.ndp(frame, &p, rx_port, now).into();
         }
         if bad_source(p.src) || self.snap.own_port6(p.src).is_some() {
-            return Verdict::Drop(Counter::DropIpv6BadSource);
+            return Verdict::Drop(Counter::DropIpv6BadSource).into();
         }
         let dst = u128::from(p.dst);
         let snap = &*self.snap;
@@ -139,35 +144,36 @@ impl Worker {
                 return Verdict::Local {
                     port: rx_port,
                     peer: true,
-                };
+                }
+                .into();
             }
             if self.standby {
-                return Verdict::Drop(Counter::DropVrrpBackup);
+                return Verdict::Drop(Counter::DropVrrpBackup).into();
             }
         }
         if p.src == p.dst || snap.is_vip6(u128::from(p.src)) {
-            return Verdict::Drop(Counter::DropIpv6Land);
+            return Verdict::Drop(Counter::DropIpv6Land).into();
         }
         if !to_vip {
             let port = &snap.ports[rx_port as usize];
             if !port.owns6(p.dst) {
-                return Verdict::Drop(Counter::DropIpv6NotLocal);
+                return Verdict::Drop(Counter::DropIpv6NotLocal).into();
             }
             let echo = p.proto == PROTO_ICMPV6 && frame.get(p.l4) == Some(&ICMPV6_ECHO_REQUEST);
             if !echo {
                 // The director's own host: the dataplane answers pings
                 // and Neighbour Discovery, the kernel gets the rest.
                 return if port.kernel {
-                    Verdict::Kernel
+                    Verdict::Kernel.into()
                 } else {
-                    Verdict::Drop(Counter::DropIpv6NotLocal)
+                    Verdict::Drop(Counter::DropIpv6NotLocal).into()
                 };
             }
         }
         match p.proto {
             PROTO_ICMPV6 => self.icmp6(frame, &p, rx_port, now),
             PROTO_TCP | PROTO_UDP => self.service_packet6(frame, &p, rx_port, now),
-            _ => Verdict::Drop(Counter::DropIpv6UnknownProtocol),
+            _ => Verdict::Drop(Counter::DropIpv6UnknownProtocol).into(),
         }
     }
 

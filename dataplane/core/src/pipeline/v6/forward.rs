@@ -10,7 +10,6 @@
 //! real server is out of service, starts a new connection; an entry whose
 //! server died with `expire_connections` ends at its next packet.
 
-use crate::config::Scheduler;
 use crate::conntrack::{tcp_input_only, tcp_input_only_u8, Conn, ConnKey6, ConnState, Probe, Tick};
 use crate::counters::Counter;
 use crate::sched::{self, Candidate};
@@ -20,7 +19,7 @@ use crate::wire::udp::UdpDatagram;
 use crate::wire::TcpFlags;
 
 use super::super::persist::prefix_mask_v6;
-use super::super::{forget, Verdict, Worker};
+use super::super::{forget, Action, Verdict, Worker};
 use super::entry::Packet6;
 
 impl Worker {
@@ -30,27 +29,27 @@ impl Worker {
         &mut self,
         frame: &mut [u8],
         p: &Packet6,
-        _rx_port: u16,
+        rx_port: u16,
         now: Tick,
-    ) -> Verdict {
+    ) -> Action {
         let l4 = &frame[p.l4..p.l4_end];
         let (sport, dport, flags) = if p.proto == PROTO_TCP {
             match TcpSegment::new_checked(l4) {
                 Ok(t) if !t.flags().is_valid_combination() => {
-                    return Verdict::Drop(Counter::DropTcpBadFlags)
+                    return Verdict::Drop(Counter::DropTcpBadFlags).into()
                 }
                 Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
-                Err(_) => return Verdict::Drop(Counter::DropTcpMalformed),
+                Err(_) => return Verdict::Drop(Counter::DropTcpMalformed).into(),
             }
         } else {
             match UdpDatagram::new_checked(l4) {
                 Ok(u) => (u.src_port(), u.dst_port(), TcpFlags(0)),
-                Err(_) => return Verdict::Drop(Counter::DropUdpMalformed),
+                Err(_) => return Verdict::Drop(Counter::DropUdpMalformed).into(),
             }
         };
         let vip = u128::from(p.dst);
         let Some(svc_idx) = self.snap.service6(p.proto, vip, dport) else {
-            return Verdict::Drop(Counter::DropNoService);
+            return Verdict::Drop(Counter::DropNoService).into();
         };
         let key = ConnKey6 {
             proto: p.proto,
@@ -60,8 +59,8 @@ impl Worker {
             vport: dport,
         };
         match self.conn6(&key, svc_idx, flags, now) {
-            Ok(rs) => self.forward6(frame, rs, svc_idx),
-            Err(c) => Verdict::Drop(c),
+            Ok(rs) => self.send_to_real6(frame, p, rs, svc_idx, rx_port, Counter::FwdDr),
+            Err(c) => Verdict::Drop(c).into(),
         }
     }
 
@@ -200,20 +199,6 @@ impl Worker {
         }
     }
 
-    /// Send to real server `rs` (DR; or the director's own host).
-    fn forward6(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize) -> Verdict {
-        let Some(route) = self.snap.route_ref(rs) else {
-            return Verdict::Drop(Counter::DropRealServerGone);
-        };
-        if route.local {
-            // The director's own host (as `Worker::forward_local`).
-            let port = route.port;
-            self.count_in(rs, self.snap.services[svc_idx].id, frame.len());
-            return Verdict::Local { port, peer: false };
-        }
-        self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr)
-    }
-
     /// The real server (index into the service's `reals`) for a new
     /// connection: its client network's template if it has a live one,
     /// else the scheduler's choice (and a new template).
@@ -286,7 +271,6 @@ impl Worker {
             client: std::net::IpAddr::V6(key.client_ip.into()),
             tables: &svc.tables,
         };
-        debug_assert!(svc.scheduler != Scheduler::Sh || matches!(svc.tables, sched::Tables::Sh(_)));
         let st = &mut self.sched[svc.id as usize];
         sched::pick(svc.scheduler, &self.cands, st, &ctx)
     }

@@ -20,7 +20,7 @@ use crate::wire::ipv4::{PROTO_TCP, PROTO_UDP};
 use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::ipv6_ext;
 
-use super::super::{Verdict, Worker};
+use super::super::{Action, Verdict, Worker};
 use super::entry::{is_relayed_error, Packet6};
 
 /// Hop limit of the replies the director builds.
@@ -34,22 +34,22 @@ impl Worker {
         p: &Packet6,
         rx_port: u16,
         now: Tick,
-    ) -> Verdict {
+    ) -> Action {
         let msg = &frame[p.l4..p.l4_end];
         let (msg_type, code) = match Icmpv6Packet::new_checked(msg) {
             Ok(m) if !m.verify_checksum(p.src, p.dst) => {
-                return Verdict::Drop(Counter::DropIcmpv6BadChecksum)
+                return Verdict::Drop(Counter::DropIcmpv6BadChecksum).into()
             }
             Ok(m) => (m.msg_type(), m.code()),
-            Err(_) => return Verdict::Drop(Counter::DropIcmpv6Malformed),
+            Err(_) => return Verdict::Drop(Counter::DropIcmpv6Malformed).into(),
         };
         if msg_type == ICMPV6_ECHO_REQUEST && code == 0 {
-            return self.echo6(frame, p, rx_port);
+            return self.echo6(frame, p, rx_port).into();
         }
         if is_relayed_error(msg_type) {
-            return self.icmp6_error(frame, p, now);
+            return self.icmp6_error(frame, p, rx_port, now);
         }
-        Verdict::Drop(Counter::DropIcmpv6Unsupported)
+        Verdict::Drop(Counter::DropIcmpv6Unsupported).into()
     }
 
     /// Turn an echo request into its reply, in place.
@@ -70,26 +70,28 @@ impl Worker {
 
     /// An ICMPv6 error to a VIP: relay it to the real server of the
     /// connection it quotes (see the module notes).
-    fn icmp6_error(&mut self, frame: &mut [u8], p: &Packet6, now: Tick) -> Verdict {
+    fn icmp6_error(&mut self, frame: &mut [u8], p: &Packet6, rx_port: u16, now: Tick) -> Action {
         let Some(key) = quoted_key(&frame[p.l4..p.l4_end]) else {
-            return Verdict::Drop(Counter::DropIcmpErrorMalformed);
+            return Verdict::Drop(Counter::DropIcmpErrorMalformed).into();
         };
         if u128::from(p.dst) != key.vip {
             // The quoted packet did not come from the VIP the error was
             // sent to: no connection of ours.
-            return Verdict::Drop(Counter::DropIcmpErrorNoConn);
+            return Verdict::Drop(Counter::DropIcmpErrorNoConn).into();
         }
         let Some(svc_idx) = self.snap.service6(key.proto, key.vip, key.vport) else {
-            return Verdict::Drop(Counter::DropIcmpErrorNoConn);
+            return Verdict::Drop(Counter::DropIcmpErrorNoConn).into();
         };
         let rs = self.v6.as_ref().and_then(|v6| {
             let t = &v6.table;
             t.lookup(&key, t.hash(&key), now).map(|c| c.rs)
         });
         match rs {
-            Some(rs) => self.forward_dr_as(frame, rs, svc_idx, Counter::IcmpErrorForwarded),
-            None if self.handoff_on_miss => Verdict::Handoff,
-            None => Verdict::Drop(Counter::DropIcmpErrorNoConn),
+            Some(rs) => {
+                self.send_to_real6(frame, p, rs, svc_idx, rx_port, Counter::IcmpErrorForwarded)
+            }
+            None if self.handoff_on_miss => Verdict::Handoff.into(),
+            None => Verdict::Drop(Counter::DropIcmpErrorNoConn).into(),
         }
     }
 }

@@ -8,7 +8,9 @@
 //!   every packet passes, then the dispatch by upper layer;
 //! - `forward.rs`: service packets — the worker's IPv6 connection table,
 //!   scheduling (every scheduler; sh and mh hash the full 128-bit client
-//!   address), persistence, TCP state tracking, DR;
+//!   address), persistence, TCP state tracking;
+//! - `tunnel.rs`: to the real server by DR or IPv6-in-IPv6, and Packet Too
+//!   Big for what would not fit the tunnel;
 //! - `ndp.rs`: Neighbour Discovery — answering solicitations for VIPs and
 //!   own addresses, learning real servers' MACs, and the frame builders the
 //!   control side sends (solicitations, unsolicited advertisements);
@@ -41,9 +43,10 @@
 //!   [`snapshot::link_local`](super::snapshot::link_local)): answered by
 //!   NDP and ping; other traffic to them goes to the port's kernel
 //!   interface if it has one, else `drop_ipv6_not_local`.
-//! - **Forwarding**: DR only (the MAC rewrite to the real server's
-//!   neighbour slot). Tunnel (IPv6-in-IPv6) and NAT66 real servers are
-//!   refused by validation.
+//! - **Forwarding**: DR (the MAC rewrite to the real server's neighbour
+//!   slot) and tunnel (IPv6-in-IPv6 with Packet Too Big, `tunnel.rs`); the
+//!   real servers are on a port's `address6` subnet (no IPv6 routes). NAT66
+//!   real servers are refused by validation.
 //! - **Persistence** templates live in the worker's own table (not the
 //!   shared NAT table the IPv4 templates use): exact with one worker per
 //!   port; with several RX queues a client's connections keep their real
@@ -59,6 +62,7 @@ mod entry;
 mod forward;
 mod icmp;
 mod ndp;
+mod tunnel;
 
 use crate::conntrack::{ConnKey6, ConnTable};
 
