@@ -736,70 +736,6 @@ fn ipv4_only_configurations_drop_ipv6_as_before() {
     );
 }
 
-#[test]
-fn ipv6_connections_sync_and_continue_on_the_backup() {
-    use crate::conntrack::shared::SharedConnTable;
-    use crate::conntrack::sync::{decode_any, encode6, Records, SyncKind};
-    use crate::pipeline::sync::ApplyError;
-    use crate::pipeline::sync6::apply6;
-    use crossbeam::queue::ArrayQueue;
-    // The master: its records of a connection (SYN_RECV, then
-    // ESTABLISHED) go to its IPv6 queue.
-    let q = Arc::new(ArrayQueue::new(64));
-    let mut master = lab6("Rr", true)
-        .w
-        .with_sync6(q.clone(), Arc::new(SharedConnTable::new(64, 3)));
-    let mut s = tcp6(CLIENT6, VIP6, 40000, 80, true);
-    assert_eq!(run(&mut master, &mut s, 1), Verdict::Tx(0));
-    let rs_mac = dst_mac(&s);
-    let mut a = tcp6(CLIENT6, VIP6, 40000, 80, false);
-    assert_eq!(run(&mut master, &mut a, 2), Verdict::Tx(0));
-    let recs: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
-    assert_eq!(recs.len(), 2, "{recs:?}");
-    assert_eq!(
-        (recs[1].client_ip, recs[1].vip, recs[1].rs_ip),
-        (CLIENT6, VIP6, RS1_6)
-    );
-    assert_eq!(recs[1].state, ConnState::Established as u8);
-    // A standby master queues nothing.
-    master.set_standby(true);
-    let mut a = tcp6(CLIENT6, VIP6, 40000, 80, false);
-    run(&mut master, &mut a, 3);
-    assert!(q.is_empty());
-    // Through the wire format to the backup, which stores them.
-    let Records::V6(back) = decode_any(&encode6(&recs)[0]).unwrap() else {
-        panic!("IPv6 records read as IPv4");
-    };
-    let table = Arc::new(SharedConnTable::new(1024, 4));
-    let mut backup = lab6("Rr", true)
-        .w
-        .with_sync6(Arc::new(ArrayQueue::new(64)), table.clone());
-    for r in &back {
-        apply6(&table, backup.snapshot(), r, 10).unwrap();
-    }
-    // After a failover the connection's next segment is adopted and goes
-    // to the same real server; a flow nobody synced is refused.
-    let mut next = tcp6(CLIENT6, VIP6, 40000, 80, false);
-    assert_eq!(run(&mut backup, &mut next, 11), Verdict::Tx(0));
-    assert_eq!(dst_mac(&next), rs_mac);
-    assert_eq!(count(&backup, Counter::SyncAdopted), 1);
-    assert_eq!(backup.table6().unwrap().len(), 1);
-    let mut other = tcp6(CLIENT6, VIP6, 40001, 80, false);
-    assert_eq!(
-        run(&mut backup, &mut other, 12),
-        Verdict::Drop(Counter::DropTcpNoConn)
-    );
-    // Records the backup cannot place are refused.
-    let snap = backup.snapshot().clone();
-    let mut r = back[1];
-    r.vport = 81;
-    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::NoService));
-    let mut r = back[1];
-    r.rs_ip = "2001:db8::99".parse().unwrap();
-    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::NoRealServer));
-    let mut r = back[1];
-    r.kind = SyncKind::Template;
-    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::KindMismatch));
 /// A worker whose IPv6 service [2001:db8::100]:443 tunnels to RS1_6 and
 /// RS2_6, on a port of MTU `mtu`.
 fn tunnel6_lab(mtu: u16) -> Worker {
@@ -955,4 +891,70 @@ fn ipv6_tunnel_respects_the_minimum_mtu() {
     };
     assert_eq!(icmp.icmp_type(), Icmpv6Type::PacketTooBig { mtu: 1280 });
     assert!(icmp.payload() == &orig[ETH..ETH + 1232], "quote");
+}
+
+#[test]
+fn ipv6_connections_sync_and_continue_on_the_backup() {
+    use crate::conntrack::shared::SharedConnTable;
+    use crate::conntrack::sync::{decode_any, encode6, Records, SyncKind};
+    use crate::pipeline::sync::ApplyError;
+    use crate::pipeline::sync6::apply6;
+    use crossbeam::queue::ArrayQueue;
+    // The master: its records of a connection (SYN_RECV, then
+    // ESTABLISHED) go to its IPv6 queue.
+    let q = Arc::new(ArrayQueue::new(64));
+    let mut master = lab6("Rr", true)
+        .w
+        .with_sync6(q.clone(), Arc::new(SharedConnTable::new(64, 3)));
+    let mut s = tcp6(CLIENT6, VIP6, 40000, 80, true);
+    assert_eq!(run(&mut master, &mut s, 1), Verdict::Tx(0));
+    let rs_mac = dst_mac(&s);
+    let mut a = tcp6(CLIENT6, VIP6, 40000, 80, false);
+    assert_eq!(run(&mut master, &mut a, 2), Verdict::Tx(0));
+    let recs: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    assert_eq!(
+        (recs[1].client_ip, recs[1].vip, recs[1].rs_ip),
+        (CLIENT6, VIP6, RS1_6)
+    );
+    assert_eq!(recs[1].state, ConnState::Established as u8);
+    // A standby master queues nothing.
+    master.set_standby(true);
+    let mut a = tcp6(CLIENT6, VIP6, 40000, 80, false);
+    run(&mut master, &mut a, 3);
+    assert!(q.is_empty());
+    // Through the wire format to the backup, which stores them.
+    let Records::V6(back) = decode_any(&encode6(&recs)[0]).unwrap() else {
+        panic!("IPv6 records read as IPv4");
+    };
+    let table = Arc::new(SharedConnTable::new(1024, 4));
+    let mut backup = lab6("Rr", true)
+        .w
+        .with_sync6(Arc::new(ArrayQueue::new(64)), table.clone());
+    for r in &back {
+        apply6(&table, backup.snapshot(), r, 10).unwrap();
+    }
+    // After a failover the connection's next segment is adopted and goes
+    // to the same real server; a flow nobody synced is refused.
+    let mut next = tcp6(CLIENT6, VIP6, 40000, 80, false);
+    assert_eq!(run(&mut backup, &mut next, 11), Verdict::Tx(0));
+    assert_eq!(dst_mac(&next), rs_mac);
+    assert_eq!(count(&backup, Counter::SyncAdopted), 1);
+    assert_eq!(backup.table6().unwrap().len(), 1);
+    let mut other = tcp6(CLIENT6, VIP6, 40001, 80, false);
+    assert_eq!(
+        run(&mut backup, &mut other, 12),
+        Verdict::Drop(Counter::DropTcpNoConn)
+    );
+    // Records the backup cannot place are refused.
+    let snap = backup.snapshot().clone();
+    let mut r = back[1];
+    r.vport = 81;
+    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::NoService));
+    let mut r = back[1];
+    r.rs_ip = "2001:db8::99".parse().unwrap();
+    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::NoRealServer));
+    let mut r = back[1];
+    r.kind = SyncKind::Template;
+    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::KindMismatch));
 }
