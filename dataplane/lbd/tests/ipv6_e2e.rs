@@ -560,3 +560,118 @@ fn synced_ipv6_connections_survive_a_failover() {
     let r = b.stop();
     assert_eq!(r.get("drop_tcp_no_conn"), 0, "no segment of it was refused");
 }
+
+// ---- IPv6-in-IPv6 tunnel ------------------------------------------------------
+
+/// Real server `i`'s decapsulator counts (`scripts/lab up --decap`).
+fn decap_counts(lab: &Lab, i: usize) -> serde_json::Value {
+    let path = lab.state_dir().join(format!("rs{i}.decap.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}: {text}"))
+}
+
+fn tunnel_service() -> String {
+    format!(
+        r#"(vip: "{VIP6}", port: 80, scheduler: Rr, real_servers: [
+            (address: "{RS1_6}", forward: Tunnel), (address: "{RS2_6}", forward: Tunnel)])"#
+    )
+}
+
+/// IPv6-in-IPv6 (next header 41) from the port's address6 to each real
+/// server, which decapsulates (the lab's user-space decapsulator: the lab
+/// kernel has no ip6_tunnel) and answers from the VIP.
+#[test]
+fn ipv6_tunnel_rr_and_real_servers_decapsulate() {
+    if !may_run("ipv6_tunnel_rr_and_real_servers_decapsulate") {
+        return;
+    }
+    let lab = Lab::up_with("v6tn", 2, &["--ipv6", "--decap"]);
+    let lbd = start6(&lab, &tunnel_service(), "");
+    let answers: Vec<String> = (0..6).map(|_| get6(&lab)).collect();
+    eprintln!("answers: {answers:?}");
+    assert_eq!(answers, ["rs1", "rs2", "rs1", "rs2", "rs1", "rs2"]);
+    // Each real server decapsulated its three connections' packets (at
+    // least SYN, ACK, request, FIN, ACK each), all from the director's
+    // address6 to its own.
+    for (i, rs) in [(1, RS1_6), (2, RS2_6)] {
+        let pair = format!("2001:db8::2>{rs}");
+        wait(&format!("rs{i} decapsulated 9 packets"), || {
+            decap_counts(&lab, i)["outer"][&pair].as_u64().unwrap_or(0) >= 9
+        });
+        let c = decap_counts(&lab, i);
+        eprintln!("rs{i} decapsulator: {c}");
+        assert_eq!(
+            c["outer"].as_object().unwrap().len(),
+            1,
+            "one outer pair: {c}"
+        );
+        assert_eq!(c["ignored"].as_u64(), Some(0), "{c}");
+    }
+    let r = lbd.stop();
+    assert!(r.get("forwarded_tunnel") >= 18, "SYN, ACK, request, ...");
+    assert_eq!(r.get("forwarded_dr"), 0);
+    assert_eq!(r.real_server(RS1_6)["conns"], "3");
+}
+
+/// Path MTU discovery through the tunnel: a client packet that would not
+/// fit the port's MTU with the 40-byte outer header is answered with
+/// Packet Too Big (MTU - 40); the client's kernel learns it and the
+/// request goes through in segments that fit.
+#[test]
+fn ipv6_tunnel_packet_too_big() {
+    if !may_run("ipv6_tunnel_packet_too_big") {
+        return;
+    }
+    let lab = Lab::up_with("v6tm", 2, &["--ipv6", "--decap"]);
+    let ports = PORTS6.replace(
+        r#"address6: Some("2001:db8::2/64"))"#,
+        r#"address6: Some("2001:db8::2/64"), mtu: 1400)"#,
+    );
+    assert!(ports.contains("mtu: 1400"));
+    let lbd = lab.start_lbd_with(&tunnel_service(), &ports);
+    lbd.wait_resolved(&[RS1_6, RS2_6]);
+    let route = |lab: &Lab| {
+        let (ok, out, err) = lab.exec("client", &["ip", "-6", "route", "get", VIP6]);
+        assert!(ok, "ip -6 route get: {err}");
+        out
+    };
+    assert!(!route(&lab).contains("mtu"), "{}", route(&lab));
+    // A 3000-byte POST body: the client's full-size segments (1500-byte
+    // packets) are too big for the tunnel; whatever the server makes of a
+    // POST, the client's kernel learns the path MTU.
+    let body = "b".repeat(3000);
+    let url = url6();
+    let (ok, out, err) = lab.curl_args(
+        &[
+            "-g",
+            "-6",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-d",
+            &body,
+        ],
+        &url,
+    );
+    eprintln!("POST: ok={ok} code={out} {err}");
+    let learnt = route(&lab);
+    eprintln!("client: ip -6 route get {VIP6}: {learnt}");
+    assert!(
+        learnt.contains("mtu 1360"),
+        "the client learnt the path MTU 1400 - 40: {learnt}"
+    );
+    // A large request now goes through in segments that fit the tunnel.
+    let pad = format!("X-Pad: {}", "p".repeat(2000));
+    let (ok, out, err) = lab.curl_args(&["-g", "-6", "-H", &pad], &url);
+    assert!(ok, "large GET through the tunnel failed: {err}");
+    let who = out.trim();
+    assert!(who == "rs1" || who == "rs2", "{out}");
+    let r = lbd.stop();
+    assert!(
+        r.get("icmpv6_ptb_sent") > 0,
+        "the director sent Packet Too Big"
+    );
+    assert_eq!(r.get("drop_tunnel_too_big"), 0);
+    assert!(r.get("forwarded_tunnel") > 0);
+}
