@@ -17,8 +17,16 @@ server's network namespace:
     address is routed through eth0, not ipip0, and a strict reverse-path
     filter would drop the inner packets.
 
+With --ipv6, IPv6-in-IPv6 too (the lab kernel has no ip6_tunnel module
+either): a raw IPv6 socket for next header 41 receives the payload after
+the outer IPv6 header (the kernel strips it; IPV6_PKTINFO gives its
+destination), the client's IPv6 packet, which goes into the same TUN
+device. Handing next header 41 to a raw socket also keeps the kernel from
+answering it with a "parameter problem".
+
 Only packets whose outer and inner addresses are all inside 198.18.0.0/15
-(the lab's range) are decapsulated; anything else is counted and ignored.
+(IPv4) or 2001:db8::/32 (IPv6), the lab's ranges, are decapsulated;
+anything else is counted and ignored.
 
 The count file (--count-file) is JSON, rewritten atomically every
 --interval seconds and on exit (SIGTERM, SIGINT, --max-seconds):
@@ -28,6 +36,7 @@ where "outer" counts decapsulated packets by outer source>destination.
 
 A real Linux server would instead use the kernel's decapsulation:
   modprobe ipip; ip link set tunl0 up   (plus rp_filter=0 on tunl0 and all)
+  modprobe ip6_tunnel; ip link set ip6tnl0 up  (IPv6-in-IPv6)
 """
 
 import argparse
@@ -46,11 +55,35 @@ TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 IPPROTO_IPIP = 4
+IPPROTO_IPV6 = 41
 LAB_NET = ipaddress.ip_network("198.18.0.0/15")
+LAB_NET6 = ipaddress.ip_network("2001:db8::/32")
+IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
+IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
+# struct in6_pktinfo { struct in6_addr ipi6_addr; int ipi6_ifindex; }
+PKTINFO6 = struct.Struct("=16si")
 
 
 def in_lab(raw4):
     return ipaddress.IPv4Address(raw4) in LAB_NET
+
+
+def in_lab6(raw16):
+    return ipaddress.IPv6Address(raw16) in LAB_NET6
+
+
+def decapsulate6(inner, outer_src, outer_dst):
+    """The inner IPv6 packet of an IPv6-in-IPv6 packet whose outer header
+    the kernel has removed, or None when it is not a well-formed IPv6 packet
+    with every address inside the lab range."""
+    if len(inner) < 40 or inner[0] >> 4 != 6:
+        return None
+    total = 40 + struct.unpack("!H", inner[4:6])[0]
+    if total > len(inner):
+        return None
+    if not all(in_lab6(a) for a in (outer_src, outer_dst, inner[8:24], inner[24:40])):
+        return None
+    return inner[:total]
 
 
 def set_sysctl(path, value):
@@ -126,6 +159,8 @@ def decapsulate(pkt):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tun", default="ipip0", help="TUN device name (default ipip0)")
+    ap.add_argument("--ipv6", action="store_true",
+                    help="also decapsulate IPv6-in-IPv6 (next header 41)")
     ap.add_argument("--pid-file", help="write our pid here once ready")
     ap.add_argument("--count-file", help="JSON counts, rewritten periodically and on exit")
     ap.add_argument("--interval", type=float, default=0.2,
@@ -141,6 +176,10 @@ def main():
         ap.error("--tun: interface names have at most 15 bytes")
 
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_IPIP)
+    raw6 = None
+    if args.ipv6:
+        raw6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_IPV6)
+        raw6.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
     tun = open_tun(args.tun)
     link_up(args.tun)
     set_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", "0")
@@ -172,10 +211,31 @@ def main():
                 break
             timeout = max(0.0, min(next_write, deadline) - now)
             try:
-                ready, _, _ = select.select([raw], [], [], timeout)
+                ready, _, _ = select.select([raw] + ([raw6] if raw6 else []), [], [], timeout)
             except InterruptedError:
                 continue
-            if ready:
+            if raw6 is not None and raw6 in ready:
+                inner, anc, _flags, peer = raw6.recvmsg(65535, socket.CMSG_SPACE(PKTINFO6.size))
+                outer_dst = None
+                for level, kind, cdata in anc:
+                    if level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO \
+                            and len(cdata) >= PKTINFO6.size:
+                        outer_dst = PKTINFO6.unpack_from(cdata)[0]
+                outer_src = socket.inet_pton(socket.AF_INET6, peer[0].split("%")[0])
+                got = None
+                if outer_dst is not None:
+                    got = decapsulate6(inner, outer_src, outer_dst)
+                if got is None:
+                    counts.ignored += 1
+                else:
+                    os.write(tun, got)
+                    counts.packets += 1
+                    counts.bytes += len(got)
+                    pair = "%s>%s" % (socket.inet_ntop(socket.AF_INET6, outer_src),
+                                      socket.inet_ntop(socket.AF_INET6, outer_dst))
+                    counts.outer[pair] = counts.outer.get(pair, 0) + 1
+                dirty = True
+            if raw in ready:
                 pkt = raw.recv(65535)
                 got = decapsulate(pkt)
                 if got is None:
@@ -197,6 +257,8 @@ def main():
         counts.write()
         os.close(tun)
         raw.close()
+        if raw6 is not None:
+            raw6.close()
     return 0
 
 

@@ -3,7 +3,8 @@
 
 GET / (and any other path) answers "<name>\\n" with the header
 "X-Real-Server: <name>".  HTTP/1.1 with keep-alive (Content-Length is always
-set).  Threaded, bound to 0.0.0.0 by default, request logging off.
+set).  Threaded, bound to 0.0.0.0 by default (--bind :: for IPv6: an IPv6-only
+socket, beside an IPv4 server on the same port), request logging off.
 
 With --log-file, one line per request is appended to that file:
     <peer address> <peer port> <method> <path>
@@ -15,6 +16,7 @@ import argparse
 import http.server
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -67,6 +69,15 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
 
+class Server6(Server):
+    """IPv6 only: the IPv4 server of the same port keeps IPv4."""
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", required=True, help="server name returned in the body")
@@ -77,7 +88,8 @@ def main():
     args = ap.parse_args()
 
     log = open(args.log_file, "a", buffering=1) if args.log_file else None
-    httpd = Server((args.bind, args.port), make_handler(args.name, log))
+    cls = Server6 if ":" in args.bind else Server
+    httpd = cls((args.bind, args.port), make_handler(args.name, log))
     if args.pid_file:
         tmp = args.pid_file + ".tmp"
         with open(tmp, "w") as f:

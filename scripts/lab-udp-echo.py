@@ -5,7 +5,8 @@ Each datagram is answered with "<name>:" followed by the datagram itself,
 sent back to the sender's address and port.  The answer leaves from the
 address the datagram was sent to (IP_PKTINFO), so a DR real server holding
 the VIP on lo answers from the VIP, as a TCP server would; a NAT real
-server answers from its own address.
+server answers from its own address. With --bind :: the socket is IPv6
+only (IPV6_PKTINFO likewise), beside an IPv4 server on the same port.
 
 Bounded: the server exits after --max-seconds (default one day), on SIGTERM
 or SIGINT.  With --log-file, one line per datagram is appended:
@@ -26,6 +27,10 @@ import time
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 # struct in_pktinfo { int ipi_ifindex; struct in_addr ipi_spec_dst, ipi_addr; }
 PKTINFO = struct.Struct("=i4s4s")
+# struct in6_pktinfo { struct in6_addr ipi6_addr; int ipi6_ifindex; }
+IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
+IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
+PKTINFO6 = struct.Struct("=16si")
 MAX_DATAGRAM = 65535
 # At most this many datagrams handled per wakeup, so a flood cannot keep the
 # loop from checking its deadline.
@@ -46,9 +51,14 @@ def main():
         ap.error("--max-seconds must be in (0, 2592000]")
 
     prefix = (args.name + ":").encode()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v6 = ":" in args.bind
+    sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    if v6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     sock.bind((args.bind, args.port))
     sock.setblocking(False)
 
@@ -82,7 +92,7 @@ def main():
         for _ in range(BATCH):
             try:
                 data, anc, _flags, peer = sock.recvmsg(
-                    MAX_DATAGRAM, socket.CMSG_SPACE(PKTINFO.size))
+                    MAX_DATAGRAM, socket.CMSG_SPACE(PKTINFO6.size))
             except BlockingIOError:
                 break
             local = None
@@ -91,9 +101,15 @@ def main():
                         and len(cdata) >= PKTINFO.size:
                     _ifindex, _spec_dst, addr = PKTINFO.unpack_from(cdata)
                     local = addr
+                elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO \
+                        and len(cdata) >= PKTINFO6.size:
+                    local, _ifindex = PKTINFO6.unpack_from(cdata)
             answer = prefix + data
             try:
-                if local is not None:
+                if local is not None and v6:
+                    info = PKTINFO6.pack(local, 0)
+                    sock.sendmsg([answer], [(socket.IPPROTO_IPV6, IPV6_PKTINFO, info)], 0, peer)
+                elif local is not None:
                     # Answer from the address the datagram was sent to.
                     info = PKTINFO.pack(0, local, b"\0\0\0\0")
                     sock.sendmsg([answer], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, peer)
@@ -103,7 +119,10 @@ def main():
                 print("lab-udp-echo: send to %s:%d failed: %s" % (peer[0], peer[1], e),
                       file=sys.stderr)
             if log is not None:
-                local_s = socket.inet_ntoa(local) if local is not None else "-"
+                if local is None:
+                    local_s = "-"
+                else:
+                    local_s = socket.inet_ntop(socket.AF_INET6 if v6 else socket.AF_INET, local)
                 log.write("%s %d %s %d\n" % (peer[0], peer[1], local_s, len(data)))
     sock.close()
     if log is not None:

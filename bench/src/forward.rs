@@ -179,7 +179,10 @@ pub fn director(f: Forward, capacity: usize, seed: u64, reals: usize) -> Directo
     };
     let snap = Snapshot::build(&cfg, macs, &mut reg, &neigh, 1).expect("benchmark snapshot builds");
     for e in neigh.entries() {
-        neigh.learn(e.slot, e.ip, MacAddr(rs_mac(e.ip)), 0);
+        let std::net::IpAddr::V4(ip) = e.ip else {
+            unreachable!("the IPv4 benchmark has IPv4 neighbours only")
+        };
+        neigh.learn(e.slot, ip, MacAddr(rs_mac(ip)), 0);
     }
     assert!(
         neigh.entries().iter().all(|e| e.mac.is_some()),

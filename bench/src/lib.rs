@@ -29,6 +29,7 @@ pub mod scale;
 pub mod stat;
 pub mod thp;
 pub mod trace;
+pub mod v6;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -103,6 +104,8 @@ pub struct Params {
     /// `(index, count)` takes flow numbers `index, index + count, …` of the
     /// single-worker sequence. `(0, 1)`: all of them.
     pub shard: (u32, u32),
+    /// IPv6 clients, VIP and real servers (DR; see [`v6`]).
+    pub ipv6: bool,
 }
 
 impl Params {
@@ -121,6 +124,7 @@ impl Params {
             hugepages: false,
             seed: 0x1bd_5eed,
             shard: (0, 1),
+            ipv6: false,
         }
     }
 
@@ -135,6 +139,8 @@ impl Params {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub workload: Workload,
+    /// An IPv6 run (`--ipv6`).
+    pub ipv6: bool,
     pub forward: Forward,
     pub flows: u64,
     pub burst: usize,
@@ -376,6 +382,8 @@ enum Frames {
     Plain(Trace<FrameBuf>),
     /// Two cache lines per frame, with headroom to grow (tunnel).
     Headroom(Trace<HeadroomBuf>),
+    /// IPv6 frames, two cache lines each (`--ipv6`).
+    V6(Trace<v6::Frame6>),
 }
 
 /// A worker and its trace, set up and ready to be timed.
@@ -420,6 +428,9 @@ pub fn prepare(p: &Params) -> Result<Prepared, String> {
     // Shard 0 keeps the single-worker shuffle; others get their own.
     let seed = p.seed ^ (p.shard.0 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut rng = Rng::new(seed);
+    if p.ipv6 {
+        return v6::prepare(p, setup, &mut rng);
+    }
     let f = p.forward;
     let director = |capacity: u64| forward::director(f, capacity as usize, p.seed, p.real_servers);
     let precreate = |w: &mut Worker, nat: &Option<Arc<SharedConnTable>>| {
@@ -531,6 +542,7 @@ impl Prepared {
         let r = match &mut trace {
             Frames::Plain(t) => time_loop(&cx, &mut w, t),
             Frames::Headroom(t) => time_loop(&cx, &mut w, t),
+            Frames::V6(t) => time_loop(&cx, &mut w, t),
         };
         if let Some(s) = stop {
             s.store(true, Ordering::Relaxed);
@@ -685,13 +697,17 @@ fn time_loop<T: TraceFrame>(
     let ns_per_packet = ns(timed) / done.max(1) as f64;
     let (table_capacity, table_len, table_bytes, conns) = match cx.nat {
         Some(t) => (t.capacity(), t.len(), t.memory_bytes(), t.capacity() / 2),
-        None => {
-            let t = w.table();
-            (t.capacity(), t.len(), t.memory_bytes(), t.capacity())
-        }
+        None => match w.table6().filter(|_| p.ipv6) {
+            Some(t) => (t.capacity(), t.len(), t.memory_bytes(), t.capacity()),
+            None => {
+                let t = w.table();
+                (t.capacity(), t.len(), t.memory_bytes(), t.capacity())
+            }
+        },
     };
     Ok(Report {
         workload: p.workload,
+        ipv6: p.ipv6,
         forward: p.forward,
         flows: p.flows,
         burst: p.burst,

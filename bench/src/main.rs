@@ -63,6 +63,10 @@ struct Common {
     /// Runs of each measurement; the median is reported with the spread.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// IPv6: clients, VIP and real servers over IPv6 (DR; established or
+    /// new).
+    #[arg(long)]
+    ipv6: bool,
 }
 
 #[derive(Subcommand)]
@@ -145,6 +149,7 @@ fn params(workload: Workload, flows: u64, packets: u64, c: &Common) -> Params {
     p.seconds = c.seconds;
     p.syn_percent = c.syn_percent;
     p.one_frame = c.one_frame;
+    p.ipv6 = c.ipv6;
     p.prefetch = c.prefetch;
     p.hugepages = c.hugepages;
     p.real_servers = c.real_servers;
@@ -213,6 +218,9 @@ fn row(s: &Summary) {
     if p.forward != Forward::Dr {
         let f = serde_json::to_value(p.forward).expect("serialises");
         name.push_str(&format!(" {}", f.as_str().unwrap_or("?")));
+    }
+    if p.ipv6 {
+        name.push_str(" ipv6");
     }
     if p.one_frame {
         name.push_str(" +one-frame");

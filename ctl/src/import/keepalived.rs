@@ -670,8 +670,8 @@ impl Conv {
         if let Some(s) = &mut self.imp.sync {
             if s.peer.is_none() {
                 if let Some(v) = &self.imp.vrrp {
-                    if v.config.unicast_peers.len() == 1 {
-                        s.peer = Some(v.config.unicast_peers[0]);
+                    if let [std::net::IpAddr::V4(p)] = v.config.unicast_peers[..] {
+                        s.peer = Some(p);
                     }
                 }
             }
@@ -1692,7 +1692,7 @@ impl Conv {
                 "unicast_peer" => {
                     for a in n.children() {
                         match a.key.parse::<Ipv4Addr>() {
-                            Ok(p) => v.unicast_peers.push(p),
+                            Ok(p) => v.unicast_peers.push(p.into()),
                             Err(_) => self.note(
                                 a,
                                 format!("`{}`: not an IPv4 address: not converted", a.text()),

@@ -482,8 +482,9 @@ fn ipv6_notes(
             notes.push(Note::at(
                 &s.origin,
                 format!(
-                    "{}: converted with its IPv6 addresses, but lbd does not forward IPv6 yet: \
-                     validation refuses them (keep the IPv4 services, or wait for IPv6 support)",
+                    "{}: converted with its IPv6 addresses; lbd forwards IPv6 to DR and tunnel \
+                     real servers only (IPv6 NAT and firewall-mark groups are refused) and needs an \
+                     IPv6 address on a port on their subnet (`ports[].address6`)",
                     s.what
                 ),
             ));

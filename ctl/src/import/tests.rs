@@ -505,7 +505,7 @@ fn keepalived_grammar_corpus() {
             advert_interval_ms: 500,
             preempt: false,
             addresses: vec![ip4("198.19.0.1")],
-            unicast_peers: vec![ip4("198.18.0.3")],
+            unicast_peers: vec![ip4("198.18.0.3").into()],
             garp_count: 3,
             garp_refresh_s: 60,
             track_health: false,
@@ -789,7 +789,7 @@ fn ldirectord_corpus() {
         has_note(&imp.notes, "full.cf", line, text);
     }
     let r = render(&imp, None, "ldirectord full.cf");
-    has_note(&r.notes, "full.cf", 45, "does not forward IPv6 yet");
+    has_note(&r.notes, "full.cf", 45, "forwards IPv6 to DR and tunnel");
     reads_back(&r);
 }
 
@@ -1000,12 +1000,12 @@ fn keepalived_ipv6_servers_convert_and_are_noted() {
     assert_eq!(s.persistence.unwrap().prefix, Some(64));
     assert_eq!(s.real_servers, vec![real("2001:db8::10", 2, Forward::Dr)]);
     let r = render(&imp, Some(&lab_base("198.18.0.2")), "keepalived v6.conf");
-    has_note(&r.notes, "v6.conf", 1, "does not forward IPv6 yet");
+    has_note(&r.notes, "v6.conf", 1, "forwards IPv6 to DR and tunnel");
     reads_back(&r);
     let e = lb_api::config::parse(&lb_api::config::to_ron_string(&r.config), "out").unwrap_err();
     assert!(
         e.to_string()
-            .contains("IPv6 services are not forwarded yet"),
+            .contains("real server 2001:db8::10 is not on any port's subnet"),
         "{e}"
     );
 }
@@ -1029,7 +1029,7 @@ fn ldirectord_bracketed_ipv6() {
     );
     assert_eq!(s.fallback.unwrap().address, ip("2001:db8::50"));
     let r = render(&imp, None, "ldirectord v6.cf");
-    has_note(&r.notes, "v6.cf", 1, "does not forward IPv6 yet");
+    has_note(&r.notes, "v6.cf", 1, "forwards IPv6 to DR and tunnel");
 }
 
 /// ipvsadm-save's IPv6 rules.
@@ -1042,5 +1042,5 @@ fn ipvsadm_save_ipv6_rules() {
     assert_eq!(s.vip, ip("2001:db8::100"));
     assert_eq!(s.real_servers[0].address, ip("2001:db8::10"));
     let r = render(&imp, None, "ipvsadm v6.rules");
-    has_note(&r.notes, "v6.rules", 1, "does not forward IPv6 yet");
+    has_note(&r.notes, "v6.rules", 1, "forwards IPv6 to DR and tunnel");
 }

@@ -230,6 +230,61 @@ counters! {
     /// No room for the 20-byte outer header in front of the frame (a fixed
     /// buffer, or an mbuf without headroom).
     DropTunnelNoHeadroom = "drop_tunnel_no_headroom",
+    // --- IPv6 (pipeline/v6) ---
+    /// Neighbour Solicitations for a VIP or an own IPv6 address answered
+    /// with a Neighbour Advertisement.
+    NdpAdvertised = "ndp_advertised",
+    /// Neighbour Discovery messages (advertisements, or solicitations with
+    /// a source link-layer address) from which a neighbour's MAC was
+    /// learned or confirmed.
+    NdpLearned = "ndp_learned",
+    /// ICMPv6 echo requests answered.
+    Icmpv6EchoReplied = "icmpv6_echo_replied",
+    /// ICMPv6 Packet Too Big sent to a client whose packet would exceed
+    /// the egress MTU once tunnelled in IPv6 (40 bytes more).
+    Icmpv6PtbSent = "icmpv6_ptb_sent",
+    /// IPv6 header cut short (fewer than 40 bytes after Ethernet).
+    DropIpv6Truncated = "drop_ipv6_truncated",
+    /// Version field not 6.
+    DropIpv6BadVersion = "drop_ipv6_bad_version",
+    /// Payload length beyond the frame.
+    DropIpv6BadPayloadLen = "drop_ipv6_bad_payload_len",
+    /// Source address no client can have (unspecified, multicast,
+    /// loopback, IPv4-mapped, ours).
+    DropIpv6BadSource = "drop_ipv6_bad_source",
+    /// A "land" packet: the source is the destination or a VIP.
+    DropIpv6Land = "drop_ipv6_land",
+    /// Fragments (policy: not reassembled, dropped).
+    DropIpv6Fragment = "drop_ipv6_fragment",
+    /// An extension header that does not fit in the payload.
+    DropIpv6ExtTruncated = "drop_ipv6_ext_truncated",
+    /// An extension-header chain longer than the walk allows (more than 8
+    /// headers or 512 bytes): what a chain that loops becomes.
+    DropIpv6ExtTooMany = "drop_ipv6_ext_too_many",
+    /// Extension headers the director does not pass: hop-by-hop options
+    /// not first, a routing header with segments left, ESP, AH.
+    DropIpv6ExtUnsupported = "drop_ipv6_ext_unsupported",
+    /// Destination is neither a VIP nor one of our IPv6 addresses.
+    DropIpv6NotLocal = "drop_ipv6_not_local",
+    /// To a multicast address: only Neighbour Solicitations for our
+    /// addresses are taken (router and multicast-listener messages, pings
+    /// to all-nodes, ... are not for a director).
+    DropIpv6Multicast = "drop_ipv6_multicast",
+    /// An upper-layer protocol we do not serve on this address.
+    DropIpv6UnknownProtocol = "drop_ipv6_unknown_protocol",
+    /// ICMPv6 message shorter than its 8-byte header.
+    DropIcmpv6Malformed = "drop_icmpv6_malformed",
+    /// ICMPv6 checksum wrong (over the pseudo-header).
+    DropIcmpv6BadChecksum = "drop_icmpv6_bad_checksum",
+    /// ICMPv6 other than echo requests to our addresses, Neighbour
+    /// Discovery and the errors about tracked connections.
+    DropIcmpv6Unsupported = "drop_icmpv6_unsupported",
+    /// Neighbour Discovery failing RFC 4861's checks (hop limit not 255,
+    /// code not 0, cut short, multicast target, bad option, ...).
+    DropNdpInvalid = "drop_ndp_invalid",
+    /// A Neighbour Solicitation for an address that is not ours (no VIP,
+    /// no own address), or an advertisement from no neighbour we track.
+    DropNdpNotForUs = "drop_ndp_not_for_us",
 }
 
 impl Counter {
@@ -251,7 +306,7 @@ pub struct MetricFamily {
 }
 
 const PACKETS_HELP: &str =
-    "Frames the workers sent on: forwarded to a real server (DR, tunnel, NAT) or answered (ARP, ICMP echo, ICMP fragmentation needed), ICMP errors about connections relayed, or frames for the director's own host queued for its kernel interface (to_kernel).";
+    "Frames the workers sent on: forwarded to a real server (DR, tunnel, NAT) or answered (ARP, NDP, ICMP and ICMPv6 echo, ICMP fragmentation needed), ICMP errors about connections relayed, or frames for the director's own host queued for its kernel interface (to_kernel).";
 
 impl Counter {
     /// Drops all go to `lbd_drops_total{reason}`. Frames that were forwarded or
@@ -291,6 +346,9 @@ impl Counter {
             Counter::IcmpFragNeededSent => packets("icmp_frag_needed_sent"),
             Counter::ArpReplied => packets("arp_replied"),
             Counter::IcmpEchoReplied => packets("icmp_echo_replied"),
+            Counter::NdpAdvertised => packets("ndp_advertised"),
+            Counter::Icmpv6EchoReplied => packets("icmpv6_echo_replied"),
+            Counter::Icmpv6PtbSent => packets("icmpv6_ptb_sent"),
             Counter::IcmpErrorForwarded => packets("icmp_error_forwarded"),
             Counter::IcmpErrorNatForwarded => packets("icmp_error_nat_forwarded"),
             Counter::IcmpErrorNatReply => packets("icmp_error_nat_reply"),
@@ -304,6 +362,10 @@ impl Counter {
             Counter::ArpLearned => single(
                 "lbd_arp_learned_total",
                 "ARP packets from which a real server's MAC address was learned or confirmed.",
+            ),
+            Counter::NdpLearned => single(
+                "lbd_ndp_learned_total",
+                "Neighbour Discovery messages from which a real server's MAC address was learned or confirmed.",
             ),
             Counter::ConnCreated => single(
                 "lbd_connections_created_total",

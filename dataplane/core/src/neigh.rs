@@ -1,16 +1,23 @@
-//! The neighbour (ARP) table: real servers' MAC addresses.
+//! The neighbour table: real servers' (and gateways') MAC addresses, for
+//! both address families.
 //!
 //! The director resolves real servers itself. Workers read a neighbour's MAC
-//! on every forwarded packet and learn MACs from ARP they receive; the control
-//! thread decides when to send ARP requests (unresolved, asked for by a
+//! on every forwarded packet and learn MACs from ARP (IPv4) and Neighbour
+//! Discovery (IPv6) they receive; the control thread decides when to ask
+//! (an ARP request or a Neighbour Solicitation: unresolved, asked for by a
 //! worker, or due for refresh) and when to forget a silent neighbour.
+//!
+//! A slot holds a MAC whatever the family: its address is kept as 128 bits,
+//! an IPv4 address in its IPv4-mapped form (`::ffff:a.b.c.d`, which no IPv6
+//! neighbour can have), so one table, one slot numbering and one expiry
+//! serve both families.
 //!
 //! Every slot field is a single atomic word, so readers never see a torn MAC
 //! and nobody takes a lock: a worker's read is one relaxed load. Slots are
 //! assigned by the control plane (see `pipeline::snapshot::Registry`) and
 //! never move, so a snapshot can name them by index.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use crate::conntrack::{tick_reached, Tick};
@@ -19,13 +26,11 @@ use crate::wire::MacAddr;
 const VALID: u64 = 1 << 63;
 
 struct Slot {
-    /// Host-order IPv4 address; 0 = slot unused.
-    ip: AtomicU32,
     /// MAC in the low 48 bits, `VALID` when resolved.
     mac: AtomicU64,
-    /// Tick of the last ARP heard from this neighbour.
+    /// Tick of the last ARP or NDP heard from this neighbour.
     confirmed: AtomicU32,
-    /// Tick of the last ARP request sent for it.
+    /// Tick of the last ARP request or solicitation sent for it.
     requested: AtomicU32,
     /// A worker had a packet for it while unresolved: resolve now.
     wanted: AtomicBool,
@@ -34,22 +39,48 @@ struct Slot {
 /// Fixed-size table of neighbours shared by workers and the control thread.
 pub struct NeighTable {
     slots: Box<[Slot]>,
+    /// Each slot's address as 128 bits (high, low words; see
+    /// [`addr_bits`]); 0 = slot unused. Apart from the slots, which the
+    /// hot path reads: a slot stays 24 bytes, as it was with IPv4
+    /// addresses only.
+    addrs: Box<[[AtomicU64; 2]]>,
 }
 
-/// What the control thread should do for one neighbour at a tick.
+/// What the control thread should do for one neighbour at a tick: ask for
+/// its MAC, by an ARP request (IPv4) or a Neighbour Solicitation (IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArpRequest {
     pub slot: usize,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
 }
 
 /// Snapshot of one entry, for listings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeighEntry {
     pub slot: usize,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub mac: Option<MacAddr>,
     pub confirmed: Tick,
+}
+
+/// An address as a slot stores it: IPv6 as its 128 bits, IPv4 mapped
+/// (`::ffff:a.b.c.d`). Never 0 for an address a slot is bound to (the
+/// unspecified address is no neighbour's).
+#[inline]
+fn addr_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// The address a slot's bits stand for (the inverse of [`addr_bits`]).
+fn bits_addr(bits: u128) -> IpAddr {
+    let v6 = Ipv6Addr::from(bits);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
 }
 
 fn pack(mac: MacAddr) -> u64 {
@@ -78,32 +109,48 @@ impl NeighTable {
     pub fn new(capacity: usize) -> NeighTable {
         let slots = (0..capacity)
             .map(|_| Slot {
-                ip: AtomicU32::new(0),
                 mac: AtomicU64::new(0),
                 confirmed: AtomicU32::new(0),
                 requested: AtomicU32::new(0),
                 wanted: AtomicBool::new(false),
             })
             .collect();
-        NeighTable { slots }
+        let addrs = (0..capacity)
+            .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+            .collect();
+        NeighTable { slots, addrs }
     }
 
     pub fn capacity(&self) -> usize {
         self.slots.len()
     }
 
-    /// Control plane: bind a slot to an address (clears any old state).
-    pub fn assign(&self, slot: usize, ip: Ipv4Addr) {
+    /// The address slot `slot` is bound to, as bits (0: unused). The two
+    /// words are read separately: a slot rebound while a worker learns may
+    /// give a mix of old and new, which matches no address a frame
+    /// carries, so the learn is ignored (the next ARP/NA is not).
+    #[inline]
+    fn bound(&self, slot: usize) -> u128 {
+        let a = &self.addrs[slot];
+        ((a[0].load(Relaxed) as u128) << 64) | a[1].load(Relaxed) as u128
+    }
+
+    /// Control plane: bind a slot to an address of either family (clears
+    /// any old state).
+    pub fn assign(&self, slot: usize, ip: impl Into<IpAddr>) {
+        let bits = addr_bits(ip.into());
         let s = &self.slots[slot];
         s.mac.store(0, Relaxed);
         s.wanted.store(true, Relaxed);
-        s.ip.store(u32::from(ip), Relaxed);
+        self.addrs[slot][0].store((bits >> 64) as u64, Relaxed);
+        self.addrs[slot][1].store(bits as u64, Relaxed);
     }
 
     /// Control plane: free a slot.
     pub fn release(&self, slot: usize) {
         let s = &self.slots[slot];
-        s.ip.store(0, Relaxed);
+        self.addrs[slot][0].store(0, Relaxed);
+        self.addrs[slot][1].store(0, Relaxed);
         s.mac.store(0, Relaxed);
         s.wanted.store(false, Relaxed);
     }
@@ -124,12 +171,13 @@ impl NeighTable {
         }
     }
 
-    /// A worker heard ARP from `ip` with `mac` (reply, request or gratuitous).
-    /// Ignored unless `slot` is bound to `ip`.
+    /// A worker heard from `ip` with `mac`: ARP (reply, request or
+    /// gratuitous), or a Neighbour Advertisement or Solicitation carrying a
+    /// link-layer address. Ignored unless `slot` is bound to `ip`.
     #[inline]
-    pub fn learn(&self, slot: usize, ip: Ipv4Addr, mac: MacAddr, now: Tick) {
+    pub fn learn(&self, slot: usize, ip: impl Into<IpAddr>, mac: MacAddr, now: Tick) {
         let s = &self.slots[slot];
-        if s.ip.load(Relaxed) != u32::from(ip) || mac.is_multicast() || mac == MacAddr::ZERO {
+        if self.bound(slot) != addr_bits(ip.into()) || mac.is_multicast() || mac == MacAddr::ZERO {
             return;
         }
         let v = pack(mac);
@@ -156,7 +204,7 @@ impl NeighTable {
         out: &mut Vec<ArpRequest>,
     ) {
         for (i, s) in self.slots.iter().enumerate() {
-            let ip = s.ip.load(Relaxed);
+            let ip = self.bound(i);
             if ip == 0 {
                 continue;
             }
@@ -175,7 +223,7 @@ impl NeighTable {
                 s.requested.store(now.max(1), Relaxed);
                 out.push(ArpRequest {
                     slot: i,
-                    ip: Ipv4Addr::from(ip),
+                    ip: bits_addr(ip),
                 });
             }
         }
@@ -187,12 +235,12 @@ impl NeighTable {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                let ip = s.ip.load(Relaxed);
+                let ip = self.bound(i);
                 (ip != 0).then(|| {
                     let v = s.mac.load(Relaxed);
                     NeighEntry {
                         slot: i,
-                        ip: Ipv4Addr::from(ip),
+                        ip: bits_addr(ip),
                         mac: (v & VALID != 0).then(|| unpack(v)),
                         confirmed: s.confirmed.load(Relaxed),
                     }
@@ -205,6 +253,7 @@ impl NeighTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     const IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x11]);
@@ -216,7 +265,13 @@ mod tests {
         assert_eq!(t.mac(1), None);
         let mut out = Vec::new();
         t.tick(1000, 1000, 30_000, 90_000, &mut out);
-        assert_eq!(out, [ArpRequest { slot: 1, ip: IP }]);
+        assert_eq!(
+            out,
+            [ArpRequest {
+                slot: 1,
+                ip: IP.into()
+            }]
+        );
         // Retry is rate limited.
         out.clear();
         t.tick(1500, 1000, 30_000, 90_000, &mut out);
@@ -249,6 +304,36 @@ mod tests {
         t.release(0);
         assert_eq!(t.mac(0), None);
         assert!(t.entries().is_empty());
+    }
+
+    #[test]
+    fn ipv6_neighbours_share_the_table() {
+        let ip6: Ipv6Addr = "2001:db8::11".parse().unwrap();
+        let t = NeighTable::new(2);
+        t.assign(0, IP);
+        t.assign(1, ip6);
+        let mut out = Vec::new();
+        t.tick(1000, 1000, 30_000, 90_000, &mut out);
+        assert_eq!(
+            out,
+            [
+                ArpRequest {
+                    slot: 0,
+                    ip: IP.into()
+                },
+                ArpRequest {
+                    slot: 1,
+                    ip: ip6.into()
+                }
+            ]
+        );
+        // Each slot learns from its own address only, whatever the family.
+        t.learn(1, IpAddr::from(IP), MAC, 5);
+        assert_eq!(t.mac(1), None);
+        t.learn(1, ip6, MAC, 5);
+        assert_eq!(t.mac(1), Some(MAC));
+        let ips: Vec<IpAddr> = t.entries().iter().map(|e| e.ip).collect();
+        assert_eq!(ips, [IpAddr::from(IP), IpAddr::from(ip6)]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Fuzz harnesses for the decoders that take bytes from the network
 //! outside the packet path: connection-sync datagrams
-//! (`conntrack::sync::decode`) and VRRP advertisements (`wire::vrrp::parse`);
+//! (`conntrack::sync::decode`, and `decode_any` for IPv6's version 2) and
+//! VRRP advertisements (`wire::vrrp::parse`, and `parse6` over IPv6);
 //! and for the IPv6 groundwork the pipeline will use: Neighbour Discovery
 //! (`wire::ndp::parse`) and the extension-header walk
 //! (`wire::ipv6_ext::walk`).
@@ -23,15 +24,17 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use lbcore::conntrack::shared::SharedConnTable;
 use lbcore::conntrack::sync::{
-    decode, encode, SyncError, SyncKind, SyncRecord, HEADER_LEN, MAGIC, MAX_RECORDS, RECORD_LEN,
-    VERSION,
+    decode, decode_any, encode, encode6, Records, SyncError, SyncKind, SyncRecord, SyncRecord6,
+    HEADER_LEN, MAGIC, MAX_RECORDS, RECORD6_LEN, RECORD_LEN, VERSION, VERSION6,
 };
 use lbcore::neigh::{ClientMacs, NeighTable};
 use lbcore::pipeline::sync::{apply, ApplyError};
 use lbcore::pipeline::{Registry, Snapshot};
 use lbcore::wire::ipv6_ext::{self, MAX_CHAIN_LEN, MAX_HEADERS};
 use lbcore::wire::ndp::{self, NdpError};
-use lbcore::wire::vrrp::{self, Advert, VrrpError, AUTH_LEN, GROUP, MAX_INTERVAL_CS};
+use lbcore::wire::vrrp::{
+    self, Advert, Advert6, VrrpError, AUTH_LEN, GROUP, GROUP6, MAX_INTERVAL_CS,
+};
 use lbcore::wire::{ipv6, EthernetFrame, Ipv6ExtError, Ipv6Packet, MacAddr, Neighbor, UpperLayer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunConfig, RngSeed, TestCaseError, TestRunner};
@@ -979,4 +982,210 @@ fn any_bytes_decode_as_the_models_say() {
             Ok(())
         },
     );
+}
+
+// ---------------------------------------------------------------------------
+// VRRPv3 over IPv6 and IPv6 sync records.
+
+const SRC6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xc6ff, 0xfe12, 2);
+
+/// RFC 5798 §5 over IPv6, read off the layout: what `parse6` must return.
+fn model_parse6(m: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Advert6, VrrpError> {
+    if m.len() < 8 {
+        return Err(VrrpError::Truncated);
+    }
+    let (version, kind) = (m[0] >> 4, m[0] & 0x0f);
+    if version != 3 {
+        return Err(VrrpError::Version(version));
+    }
+    if kind != 1 {
+        return Err(VrrpError::Type(kind));
+    }
+    let n = usize::from(m[3]);
+    let len = 8 + 16 * n;
+    if m.len() < len {
+        return Err(VrrpError::Truncated);
+    }
+    // The pseudo header's next header is 112, not ICMPv6's 58.
+    let pseudo = pseudo6(src, dst, len) - 58 + 112;
+    if sum16(&m[..len], pseudo) != 0xffff {
+        return Err(VrrpError::Checksum);
+    }
+    let interval_cs = u16::from_be_bytes([m[4] & 0x0f, m[5]]);
+    if interval_cs == 0 {
+        return Err(VrrpError::ZeroInterval);
+    }
+    let addrs = (0..n)
+        .map(|i| Ipv6Addr::from(<[u8; 16]>::try_from(&m[8 + 16 * i..24 + 16 * i]).unwrap()))
+        .collect();
+    Ok(Advert6 {
+        vrid: m[1],
+        priority: m[2],
+        interval_cs,
+        addrs,
+    })
+}
+
+fn check_advert6(m: &[u8], dst: Ipv6Addr) -> Result<(), String> {
+    let got = vrrp::parse6(m, SRC6, dst);
+    let want = model_parse6(m, SRC6, dst);
+    if got != want {
+        return Err(format!("parse6 says {got:?}, the RFC layout says {want:?}"));
+    }
+    let Ok(adv) = got else { return Ok(()) };
+    let again = vrrp::build6(&adv, SRC6, dst);
+    if vrrp::parse6(&again, SRC6, dst).as_ref() != Ok(&adv) || again[8..] != m[8..again.len()] {
+        return Err(format!("{adv:?} re-encoded as {again:02x?}, from {m:02x?}"));
+    }
+    Ok(())
+}
+
+fn advert6() -> impl Strategy<Value = Advert6> {
+    (
+        any::<u8>(),
+        any::<u8>(),
+        0..=MAX_INTERVAL_CS,
+        proptest::collection::vec(any::<u128>().prop_map(Ipv6Addr::from), 0..4),
+    )
+        .prop_map(|(vrid, priority, interval_cs, addrs)| Advert6 {
+            vrid,
+            priority,
+            interval_cs,
+            addrs,
+        })
+}
+
+/// Valid IPv6 advertisements, edited, the checksum sometimes fixed after
+/// the edit; or any bytes.
+fn message6() -> impl Strategy<Value = (Vec<u8>, Ipv6Addr)> {
+    let dst = prop_oneof![
+        Just(GROUP6),
+        Just("2001:db8::3".parse::<Ipv6Addr>().unwrap())
+    ];
+    prop_oneof![
+        4 => (advert6(), dst.clone(), edits(), any::<bool>()).prop_map(|(a, dst, e, fix)| {
+            let mut m = edit(vrrp::build6(&a, SRC6, dst), &e);
+            let len = m.get(3).map(|&n| 8 + 16 * usize::from(n));
+            if let Some(len) = len.filter(|&l| fix && m.len() >= l) {
+                m[6..8].fill(0);
+                let c = !sum16(&m[..len], pseudo6(SRC6, dst, len) - 58 + 112);
+                m[6..8].copy_from_slice(&c.to_be_bytes());
+            }
+            (m, dst)
+        }),
+        1 => (proptest::collection::vec(any::<u8>(), 0..80), dst),
+    ]
+}
+
+#[test]
+fn vrrp6_adverts_parse_as_the_rfc_says_and_round_trip() {
+    fuzz("VRRP IPv6 advertisements", 16, message6(), |(m, dst)| {
+        check_advert6(&m, dst)
+    });
+}
+
+fn record6() -> impl Strategy<Value = SyncRecord6> {
+    (
+        1u8..=3,
+        any::<[u8; 3]>(),
+        any::<[u128; 3]>(),
+        any::<[u16; 3]>(),
+        any::<u32>(),
+        any::<[u8; 6]>(),
+    )
+        .prop_map(
+            |(kind, [proto, state, via], ips, ports, timeout_ms, client_mac)| SyncRecord6 {
+                kind: match kind {
+                    1 => SyncKind::Conn,
+                    2 => SyncKind::Template,
+                    _ => SyncKind::NatConn,
+                },
+                proto,
+                state,
+                client_ip: ips[0].into(),
+                client_port: ports[0],
+                vip: ips[1].into(),
+                vport: ports[1],
+                rs_ip: ips[2].into(),
+                rs_port: ports[2],
+                timeout_ms,
+                client_mac,
+                client_via_port: via,
+            },
+        )
+}
+
+/// Version-2 datagrams, as the format says: the records' raw bytes, or
+/// the error.
+fn model_decode6(d: &[u8]) -> Result<Vec<[u8; RECORD6_LEN]>, SyncError> {
+    if d.len() < HEADER_LEN || d[..4] != MAGIC {
+        return Err(SyncError::Magic);
+    }
+    if d[4] != VERSION6 {
+        return Err(SyncError::Version(d[4]));
+    }
+    let n = usize::from(u16::from_be_bytes([d[6], d[7]]));
+    if d.len() < HEADER_LEN + n * RECORD6_LEN {
+        return Err(SyncError::Truncated(n as u16));
+    }
+    (0..n)
+        .map(|i| {
+            let r: [u8; RECORD6_LEN] = d[HEADER_LEN + i * RECORD6_LEN..][..RECORD6_LEN]
+                .try_into()
+                .unwrap();
+            if (1..=3).contains(&r[0]) {
+                Ok(r)
+            } else {
+                Err(SyncError::Kind(i))
+            }
+        })
+        .collect()
+}
+
+fn check_sync6(d: &[u8]) -> Result<(), String> {
+    if d.get(4) == Some(&VERSION) {
+        return Ok(()); // version 1: the IPv4 harness's
+    }
+    let got = decode_any(d);
+    match (got, model_decode6(d)) {
+        (Err(a), Err(b)) if a == b => Ok(()),
+        (Ok(Records::V6(recs)), Ok(raw)) if recs.len() == raw.len() => {
+            // Each record re-encodes to the bytes it came from (the
+            // reserved bytes excepted).
+            for (r, want) in recs.iter().zip(&raw) {
+                let again = encode6(&[*r]).remove(0);
+                let got = &again[HEADER_LEN..];
+                let same = got[..58] == want[..58] && got[60..70] == want[60..70];
+                if !same {
+                    return Err(format!("{r:?} re-encoded as {got:02x?}, from {want:02x?}"));
+                }
+            }
+            Ok(())
+        }
+        (got, want) => Err(format!("decode_any says {got:?}, the format says {want:?}")),
+    }
+}
+
+/// IPv6 datagrams: valid ones edited (their version kept or not), or any
+/// bytes after the magic.
+fn datagram6() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => (proptest::collection::vec(record6(), 0..4), edits())
+            .prop_map(|(r, e)| edit(encode6(&r).pop().unwrap_or_else(|| {
+                let mut d = MAGIC.to_vec();
+                d.extend_from_slice(&[VERSION6, 0, 0, 0]);
+                d
+            }), &e)),
+        1 => proptest::collection::vec(any::<u8>(), 0..200).prop_map(|b| {
+            let mut d = MAGIC.to_vec();
+            d.push(VERSION6);
+            d.extend_from_slice(&b);
+            d
+        }),
+    ]
+}
+
+#[test]
+fn ipv6_sync_datagrams_decode_as_the_format_says_and_round_trip() {
+    fuzz("IPv6 sync datagrams", 16, datagram6(), |d| check_sync6(&d));
 }

@@ -30,7 +30,7 @@
 //! See docs/fuzzing.md, also for the bugs it found (each now a test).
 
 use std::cell::RefCell;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
@@ -90,6 +90,15 @@ const CLIENTS: [([u8; 4], [u8; 6]); 3] = [
     ([198, 18, 0, 5], [0x02, 0, 0, 0, 0, 0x05]),
     ([198, 18, 7, 9], ROUTER_MAC),
 ];
+/// IPv6: the external port's address6 (2001:db8::2/64), the IPv6 VIP (DR,
+/// TCP 80 and UDP 53) and its real servers on the external segment.
+const EXT_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+const RS6_1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
+const RS6_2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x12);
+/// The IPv6 tunnel-mode real server (TCP 443 of the IPv6 VIP).
+const TUN6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x21);
+
 /// The internal port's MTU: tunnelled packets above 980 bytes are too big.
 const INT_MTU: u16 = 1000;
 
@@ -106,6 +115,11 @@ fn config(variant: u8) -> &'static Config {
 }
 
 fn parse_config(variant: u8) -> Config {
+    let dr6_2 = if variant == 1 {
+        ""
+    } else {
+        r#"(address: "2001:db8::12"),"#
+    };
     let (dr2, tunnel, nat_weight) = if variant == 1 {
         ("", "", 0)
     } else {
@@ -120,6 +134,7 @@ fn parse_config(variant: u8) -> Config {
         r#"(
             ports: [
                 (name: "ext", device: "net_null0", address: "198.18.0.2/24",
+                 address6: Some("2001:db8::2/64"),
                  kernel: Some((iface: "lbd-ext", rate_pps: 1000))),
                 (name: "int", device: "net_null1", address: "198.19.0.1/24", mtu: {INT_MTU}),
             ],
@@ -142,6 +157,12 @@ fn parse_config(variant: u8) -> Config {
                     (address: "198.19.0.31", port: Some(8080), forward: Nat, weight: {nat_weight})]),
                 (vip: "198.18.0.101", port: 53, protocol: Udp, real_servers: [
                     (address: "198.19.0.31", forward: Nat, weight: {nat_weight})]),
+                (vip: "2001:db8::100", port: 80, scheduler: Rr, real_servers: [
+                    (address: "2001:db8::11"), {dr6_2}]),
+                (vip: "2001:db8::100", port: 53, protocol: Udp, real_servers: [
+                    (address: "2001:db8::11")]),
+                (vip: "2001:db8::100", port: 443, real_servers: [
+                    (address: "2001:db8::21", forward: Tunnel)]),
             ],
         )"#
     ))
@@ -261,8 +282,22 @@ impl Director {
 /// re-teach the ones a reload unbinds and binds again).
 fn learn_all(neigh: &NeighTable) {
     for e in neigh.entries() {
-        neigh.learn(e.slot, e.ip, MacAddr(rs_mac(e.ip.octets())), 0);
+        neigh.learn(e.slot, e.ip, MacAddr(neigh_mac(e.ip)), 0);
     }
+}
+
+/// A neighbour's MAC, either family ([`rs_mac`] for IPv4).
+fn neigh_mac(ip: std::net::IpAddr) -> [u8; 6] {
+    match ip {
+        std::net::IpAddr::V4(a) => rs_mac(a.octets()),
+        std::net::IpAddr::V6(a) => rs6_mac(a),
+    }
+}
+
+/// An IPv6 real server's MAC: 02:00:00:66 and its address's last two bytes.
+fn rs6_mac(ip: std::net::Ipv6Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0, 0, 0x66, o[14], o[15]]
 }
 
 // ---------------------------------------------------------------------------
@@ -323,6 +358,28 @@ enum Seed {
     FromPeerDirector,
     Vlan,
     Ipv6,
+    V6DrSyn,
+    V6DrAck,
+    V6DrFin,
+    V6DrRst,
+    V6DrUdp,
+    V6NsVip,
+    V6NsOwn,
+    V6NsForeign,
+    V6NaFromRealServer,
+    V6Echo,
+    V6ErrAboutDr,
+    V6ExtLoop,
+    V6Fragment,
+    V6HopByHopLate,
+    V6Land,
+    V6IcmpShort,
+    V6EchoReply,
+    V6UdpBadLength,
+    V6TunnelSyn,
+    V6TunnelAck,
+    V6TunnelBig,
+    V6NsBadHopLimit,
 }
 
 const SEEDS: &[Seed] = &[
@@ -377,6 +434,28 @@ const SEEDS: &[Seed] = &[
     Seed::FromPeerDirector,
     Seed::Vlan,
     Seed::Ipv6,
+    Seed::V6DrSyn,
+    Seed::V6DrAck,
+    Seed::V6DrFin,
+    Seed::V6DrRst,
+    Seed::V6DrUdp,
+    Seed::V6NsVip,
+    Seed::V6NsOwn,
+    Seed::V6NsForeign,
+    Seed::V6NaFromRealServer,
+    Seed::V6Echo,
+    Seed::V6ErrAboutDr,
+    Seed::V6ExtLoop,
+    Seed::V6Fragment,
+    Seed::V6HopByHopLate,
+    Seed::V6Land,
+    Seed::V6IcmpShort,
+    Seed::V6EchoReply,
+    Seed::V6UdpBadLength,
+    Seed::V6TunnelSyn,
+    Seed::V6TunnelAck,
+    Seed::V6TunnelBig,
+    Seed::V6NsBadHopLimit,
 ];
 
 /// A client and its source port.
@@ -769,7 +848,193 @@ fn build(seed: Seed, n: u8) -> (Vec<u8>, u16) {
                 .unwrap();
             (f, 0)
         }
+        Seed::V6DrSyn
+        | Seed::V6DrAck
+        | Seed::V6DrFin
+        | Seed::V6DrRst
+        | Seed::V6DrUdp
+        | Seed::V6Echo
+        | Seed::V6ErrAboutDr
+        | Seed::V6ExtLoop
+        | Seed::V6Fragment
+        | Seed::V6HopByHopLate
+        | Seed::V6Land
+        | Seed::V6IcmpShort
+        | Seed::V6EchoReply
+        | Seed::V6UdpBadLength
+        | Seed::V6TunnelSyn
+        | Seed::V6TunnelAck
+        | Seed::V6TunnelBig => (build6(seed, &c), 0),
+        Seed::V6NsBadHopLimit => {
+            // Crossed a router: not Neighbour Discovery any more.
+            let mut f = vec![0; lbcore::wire::ndp::FRAME_LEN];
+            lbcore::wire::ndp::build_ns(&mut f, MacAddr(c.mac), client6(&c), VIP6);
+            f[ETH + 7] = 254;
+            (f, 0)
+        }
+        Seed::V6NsVip | Seed::V6NsOwn | Seed::V6NsForeign => {
+            let target = match seed {
+                Seed::V6NsVip => VIP6,
+                Seed::V6NsOwn => EXT_ADDR6,
+                _ => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x77),
+            };
+            let mut f = vec![0; lbcore::wire::ndp::FRAME_LEN];
+            lbcore::wire::ndp::build_ns(&mut f, MacAddr(c.mac), client6(&c), target);
+            (f, 0)
+        }
+        Seed::V6NaFromRealServer => {
+            let rs = if c.alt { RS6_2 } else { RS6_1 };
+            let mut f = vec![0; lbcore::wire::ndp::FRAME_LEN];
+            lbcore::wire::ndp::build_solicited_na(
+                &mut f,
+                MacAddr(rs6_mac(rs)),
+                rs,
+                MacAddr(EXT_MAC),
+                EXT_ADDR6,
+            );
+            (f, 0)
+        }
     }
+}
+
+/// A client's IPv6 address: 2001:db8:1:: and its IPv4 address's last byte.
+fn client6(c: &Flow) -> Ipv6Addr {
+    Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        1,
+        0,
+        0,
+        0,
+        u16::from(c.ip[2]),
+        u16::from(c.ip[3]),
+    )
+}
+
+/// The IPv6 seeds that etherparse builds: DR TCP/UDP to the IPv6 VIP, a
+/// ping, an ICMPv6 error quoting a DR connection's reply, and packets with
+/// an extension-header loop or a fragment header.
+fn build6(seed: Seed, c: &Flow) -> Vec<u8> {
+    use etherparse::Icmpv6Type;
+    let src = if seed == Seed::V6Land {
+        // From another address of the service's: spoofed.
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100).octets()
+    } else {
+        client6(c).octets()
+    };
+    let vip = VIP6.octets();
+    let b = PacketBuilder::ethernet2(c.mac, EXT_MAC).ipv6(src, vip, 64);
+    let mut out = Vec::new();
+    let payload: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
+    match seed {
+        Seed::V6DrUdp => b.udp(c.port, 53).write(&mut out, b"query").unwrap(),
+        Seed::V6UdpBadLength => {
+            // A UDP length beyond the IPv6 payload.
+            b.udp(c.port, 53).write(&mut out, b"query").unwrap();
+            out[ETH + 44..ETH + 46].copy_from_slice(&200u16.to_be_bytes());
+        }
+        Seed::V6Echo => b
+            .icmpv6_echo_request(7, c.port)
+            .write(&mut out, b"ping6")
+            .unwrap(),
+        Seed::V6EchoReply => b
+            .icmpv6_echo_reply(7, c.port)
+            .write(&mut out, b"pong6")
+            .unwrap(),
+        Seed::V6IcmpShort => {
+            // Four bytes of ICMPv6: shorter than its header.
+            b.icmpv6_echo_request(7, c.port)
+                .write(&mut out, &[])
+                .unwrap();
+            out.truncate(ETH + 44);
+            out[ETH + 4..ETH + 6].copy_from_slice(&4u16.to_be_bytes());
+        }
+        Seed::V6ErrAboutDr => {
+            // What a real server sent the client, quoted back by a router.
+            let mut quoted = Vec::new();
+            PacketBuilder::ip(etherparse::IpHeaders::Ipv6(
+                etherparse::Ipv6Header {
+                    source: vip,
+                    destination: src,
+                    hop_limit: 64,
+                    ..Default::default()
+                },
+                Default::default(),
+            ))
+            .tcp(80, c.port, 5000, 65535)
+            .ack(1)
+            .write(&mut quoted, &[0u8; 64])
+            .unwrap();
+            let t = if c.alt {
+                Icmpv6Type::PacketTooBig { mtu: 1280 }
+            } else {
+                Icmpv6Type::TimeExceeded(etherparse::icmpv6::TimeExceededCode::HopLimitExceeded)
+            };
+            let router = [0x20, 0x01, 0x0d, 0xb8, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            PacketBuilder::ethernet2(c.mac, EXT_MAC)
+                .ipv6(router, vip, 64)
+                .icmpv6(t)
+                .write(&mut out, &quoted)
+                .unwrap()
+        }
+        Seed::V6TunnelSyn | Seed::V6TunnelAck | Seed::V6TunnelBig => {
+            // 40 + 20 + 1401 bytes: one more than fits the 1500-byte
+            // port once tunnelled.
+            let (t, data) = match seed {
+                Seed::V6TunnelSyn => (b.tcp(c.port, 443, 1000, 65535).syn(), 0),
+                Seed::V6TunnelAck => (b.tcp(c.port, 443, 1000, 65535).ack(5001), 20),
+                // A SYN with data: a new connection whose first packet
+                // does not fit.
+                _ => (b.tcp(c.port, 443, 1000, 65535).syn(), 1401),
+            };
+            t.write(&mut out, &vec![b'y'; data]).unwrap();
+        }
+        _ => {
+            let f = match seed {
+                Seed::V6DrAck => ACK,
+                Seed::V6DrFin => FIN_ACK,
+                Seed::V6DrRst => RST,
+                _ => SYN,
+            };
+            let mut t = b.tcp(c.port, 80, 1000, 65535);
+            if f.syn {
+                t = t.syn();
+            }
+            if f.ack {
+                t = t.ack(5001);
+            }
+            if f.fin {
+                t = t.fin();
+            }
+            if f.rst {
+                t = t.rst();
+            }
+            t.write(&mut out, if f.ack { payload } else { &[] })
+                .unwrap();
+        }
+    }
+    let ext: Vec<u8> = match seed {
+        // Nine destination-options headers: past the walk's bound.
+        Seed::V6ExtLoop => [60u8, 0, 1, 4, 0, 0, 0, 0].repeat(9),
+        Seed::V6Fragment => vec![0, 0, 0, 1, 0, 0, 0, 1],
+        // Destination options, then hop-by-hop (allowed first only).
+        Seed::V6HopByHopLate => [[0u8, 0, 1, 4, 0, 0, 0, 0], [0, 0, 1, 4, 0, 0, 0, 0]].concat(),
+        _ => return out,
+    };
+    // Insert the headers after the fixed one, naming them in turn.
+    let first = match seed {
+        Seed::V6Fragment => 44,
+        _ => 60,
+    };
+    let upper = out[ETH + 6];
+    let mut ext = ext;
+    let last = ext.len() - 8;
+    ext[last] = upper;
+    out[ETH + 6] = first;
+    out.splice(ETH + 40..ETH + 40, ext);
+    let plen = (out.len() - ETH - 40) as u16;
+    out[ETH + 4..ETH + 6].copy_from_slice(&plen.to_be_bytes());
+    out
 }
 
 // ---------------------------------------------------------------------------
@@ -1136,12 +1401,134 @@ impl Known<'_> {
         e.mac.map(|m| m.0)
     }
 
+    /// The MAC the director holds for IPv6 real server `ip`.
+    fn rs6_mac(&self, ip: Ipv6Addr) -> Option<[u8; 6]> {
+        let e = self.neigh.entries().into_iter().find(|e| e.ip == ip)?;
+        e.mac.map(|m| m.0)
+    }
+
     /// Where replies to client `ip` go: its MAC and port.
     fn client(&self, ip: [u8; 4]) -> Option<([u8; 6], u16)> {
         self.clients
             .get(u32::from(Ipv4Addr::from(ip)))
             .map(|(m, p)| (m.0, p))
     }
+}
+
+/// [`check_sent`] for an IPv6 frame.
+fn check_sent6(
+    known: &Known,
+    input: &[u8],
+    out: &[u8],
+    port: u16,
+    outcome: Counter,
+) -> Result<(), String> {
+    use lbcore::wire::ndp;
+    let (dst, src) = (&out[0..6], &out[6..12]);
+    ensure!(
+        port == 0 && src == EXT_MAC,
+        "IPv6 sent on port {port} from {src:02x?}"
+    );
+    ensure!(out.len() >= ETH + 40, "IPv6: {} bytes", out.len());
+    let ip = etherparse::Ipv6HeaderSlice::from_slice(&out[ETH..]).map_err(|e| e.to_string())?;
+    let plen = usize::from(ip.payload_length());
+    ensure!(ETH + 40 + plen <= out.len(), "IPv6: payload length {plen}");
+    let (s6, d6) = (ip.source_addr(), ip.destination_addr());
+    let msg = &out[ETH + 40..ETH + 40 + plen];
+    let icmp_sum_ok = |msg: &[u8]| {
+        sums_ok(
+            msg,
+            pseudo(&s6.octets(), &d6.octets(), 58, 0) + (msg.len() as u32),
+        )
+    };
+    match outcome {
+        Counter::FwdDr | Counter::IcmpErrorForwarded => {
+            ensure!(
+                out[12..] == input[12..],
+                "IPv6 DR changed more than the MACs"
+            );
+            ensure!(
+                [RS6_1, RS6_2]
+                    .iter()
+                    .any(|&r| Some(<[u8; 6]>::try_from(dst).unwrap()) == known.rs6_mac(r)),
+                "IPv6 DR to {dst:02x?}, no real server's MAC"
+            );
+        }
+        Counter::FwdTunnel => {
+            ensure!(
+                ip.next_header() == etherparse::IpNumber::IPV6,
+                "IPv6 tunnel: next header {:?}",
+                ip.next_header()
+            );
+            ensure!(s6 == EXT_ADDR6 && d6 == TUN6, "IPv6 tunnel: {s6} → {d6}");
+            ensure!(
+                Some(<[u8; 6]>::try_from(dst).unwrap()) == known.rs6_mac(TUN6),
+                "IPv6 tunnel: MAC of another server"
+            );
+            let inner = etherparse::Ipv6HeaderSlice::from_slice(&input[ETH..])
+                .map_err(|e| e.to_string())?;
+            let inner_len = 40 + usize::from(inner.payload_length());
+            ensure!(
+                plen == inner_len && msg == &input[ETH..ETH + inner_len],
+                "IPv6 tunnel: inner packet changed"
+            );
+            ensure!(ETH + 40 + plen <= 1514, "IPv6 tunnel: above the MTU");
+        }
+        Counter::Icmpv6PtbSent => {
+            ensure!(dst == &input[6..12], "PTB: not to the client's MAC");
+            ensure!(msg.first() == Some(&2), "PTB: type {:?}", msg.first());
+            ensure!(icmp_sum_ok(msg), "PTB: checksum");
+            let mtu = u32::from_be_bytes([msg[4], msg[5], msg[6], msg[7]]);
+            ensure!(mtu == 1460, "PTB: MTU {mtu}");
+            ensure!(40 + plen <= 1280, "PTB: longer than 1280 bytes");
+            let q = &msg[8..];
+            ensure!(q == &input[ETH..ETH + q.len()], "PTB: quote");
+        }
+        Counter::NdpAdvertised => {
+            ensure!(icmp_sum_ok(msg), "NA checksum");
+            match ndp::parse(s6, d6, ip.hop_limit(), msg) {
+                Ok(ndp::Neighbor::Advert(na)) => {
+                    ensure!(na.target() == s6, "NA: target {} from {s6}", na.target());
+                    ensure!(
+                        na.target_lla() == Some(MacAddr(EXT_MAC)),
+                        "NA: target link-layer address"
+                    );
+                    ensure!(
+                        s6 == VIP6 || s6 == EXT_ADDR6 || s6.segments()[0] == 0xfe80,
+                        "NA for {s6}, not ours"
+                    );
+                }
+                other => return Err(format!("NA: {other:?}")),
+            }
+            // To the solicitation's source link-layer address (its option,
+            // or its frame's source), or to all-nodes for `::`.
+            let at = ETH + 40 + 24;
+            let option = (input.len() >= at + 8 && input[at] == 1 && input[at + 1] == 1)
+                .then(|| &input[at + 2..at + 8]);
+            ensure!(
+                dst == &input[6..12] || Some(dst) == option || dst == [0x33, 0x33, 0, 0, 0, 1],
+                "NA to {dst:02x?}"
+            );
+        }
+        Counter::Icmpv6EchoReplied => {
+            ensure!(out.len() == input.len(), "echo6: length changed");
+            ensure!(dst == &input[6..12], "echo6: not to the sender's MAC");
+            ensure!(msg.first() == Some(&129), "echo6: type {:?}", msg.first());
+            ensure!(icmp_sum_ok(msg), "echo6: checksum");
+            let inp = etherparse::Ipv6HeaderSlice::from_slice(&input[ETH..])
+                .map_err(|e| e.to_string())?;
+            ensure!(
+                s6 == inp.destination_addr() && d6 == inp.source_addr(),
+                "echo6: addresses"
+            );
+            ensure!(
+                msg[4..] == input[ETH + 44..ETH + 40 + plen],
+                "echo6: identifier, sequence or data changed"
+            );
+        }
+        other => return Err(format!("IPv6 sent, counted as {}", other.name())),
+    }
+    Ok(())
 }
 
 /// Check a frame the director transmits on `port`, counted as `outcome`,
@@ -1160,6 +1547,9 @@ fn check_sent(
     ensure!(out.len() >= ETH, "no Ethernet header ({} bytes)", out.len());
     let eth = etherparse::Ethernet2HeaderSlice::from_slice(out).map_err(|e| e.to_string())?;
     let (dst, src) = (eth.destination(), eth.source());
+    if eth.ether_type() == etherparse::EtherType::IPV6 {
+        return check_sent6(known, input, out, port, outcome);
+    }
     let bad_dst = dst == [0; 6] || dst[0] & 1 == 1 || PORT_MACS.contains(&dst);
     ensure!(
         !bad_dst,
@@ -2267,7 +2657,34 @@ fn seeds_get_their_documented_outcomes() {
             }),
         ),
         (Vlan, 0, Ok(DropVlan)),
-        (Ipv6, 0, Ok(DropUnknownEthertype)),
+        (Ipv6, 0, Ok(DropIpv6NotLocal)),
+        (V6DrAck, 0, Ok(DropTcpNoConn)),
+        (V6DrSyn, 0, Ok(FwdDr)),
+        (V6DrAck, 0, Ok(FwdDr)),
+        (V6ErrAboutDr, 0, Ok(IcmpErrorForwarded)),
+        (V6ErrAboutDr, 0x80, Ok(IcmpErrorForwarded)),
+        (V6DrFin, 0, Ok(FwdDr)),
+        (V6DrRst, 0, Ok(FwdDr)),
+        (V6DrUdp, 0, Ok(FwdDr)),
+        (V6NsVip, 0, Ok(NdpAdvertised)),
+        (V6NsOwn, 0, Ok(NdpAdvertised)),
+        (V6NsForeign, 0, Ok(DropNdpNotForUs)),
+        // To the port's own address: the kernel's solicitation answered
+        // (learned from too).
+        (V6NaFromRealServer, 0, Err(Verdict::Kernel)),
+        (V6Echo, 0, Ok(Icmpv6EchoReplied)),
+        (V6ExtLoop, 0, Ok(DropIpv6ExtTooMany)),
+        (V6Fragment, 0, Ok(DropIpv6Fragment)),
+        (V6HopByHopLate, 0, Ok(DropIpv6ExtUnsupported)),
+        (V6Land, 0, Ok(DropIpv6Land)),
+        (V6IcmpShort, 0, Ok(DropIcmpv6Malformed)),
+        (V6EchoReply, 0, Ok(DropIcmpv6Unsupported)),
+        (V6UdpBadLength, 0, Ok(DropUdpMalformed)),
+        (V6TunnelAck, 0, Ok(DropTcpNoConn)),
+        (V6TunnelSyn, 0, Ok(FwdTunnel)),
+        (V6TunnelAck, 0, Ok(FwdTunnel)),
+        (V6TunnelBig, 0, Ok(Icmpv6PtbSent)),
+        (V6NsBadHopLimit, 0, Ok(DropNdpInvalid)),
     ];
     let covered: std::collections::HashSet<_> =
         expect.iter().map(|(s, _, _)| format!("{s:?}")).collect();

@@ -15,13 +15,18 @@ use crate::clock::Clock;
 use crate::kernel::path::KernelPath;
 use crate::snapshot_cell::SnapshotCell;
 
-/// A small frame built by the control thread (ARP requests, later
-/// gratuitous ARP) for a worker to transmit on its port.
+/// A small frame built by the control thread (ARP requests and Neighbour
+/// Solicitations, gratuitous ARP and unsolicited Neighbour Advertisements)
+/// for a worker to transmit on its port.
 #[derive(Clone, Copy)]
 pub struct CtlFrame {
     pub len: u16,
-    pub bytes: [u8; 64],
+    pub bytes: [u8; CTL_FRAME_LEN],
 }
+
+/// Room in a [`CtlFrame`]: a Neighbour Discovery frame (86 bytes) with a
+/// VLAN tag.
+pub const CTL_FRAME_LEN: usize = 96;
 
 /// Frames the control thread queues per port; the worker on queue 0 of that
 /// port drains it between bursts.

@@ -436,7 +436,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             cfg.conn_table.nat_capacity as usize * 2,
             dpdk::tsc::now() ^ 0x4e41_5400,
         )),
-        standby: AtomicBool::new(cfg.vrrp.is_some()),
+        standby: AtomicBool::new(cfg.vrrp.is_some() || cfg.vrrp6.is_some()),
     });
     let shared = Arc::new(Shared {
         dataplane: dataplane.clone(),
@@ -467,6 +467,24 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             .map(|_| Arc::new(ArrayQueue::new(sync::QUEUE_DEPTH)))
             .collect(),
         None => Vec::new(),
+    };
+    // IPv6 connections: their own queues, and a shared table where the
+    // peer's records wait for adoption (the NAT table is IPv4's).
+    let sync6 = sync::Sync6 {
+        queues: match &cfg.sync {
+            Some(_) => (0..n_workers)
+                .map(|_| Arc::new(ArrayQueue::new(sync::QUEUE_DEPTH)))
+                .collect(),
+            None => Vec::new(),
+        },
+        synced: Arc::new(SharedConnTable::new(
+            if cfg.sync.is_some() {
+                cfg.conn_table.capacity as usize
+            } else {
+                64
+            },
+            dpdk::tsc::now() ^ 0x5359_4e36,
+        )),
     };
     let sync_socket = match &cfg.sync {
         Some(sc) => {
@@ -501,6 +519,9 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         pipeline.set_tx_checksums(&tx_checksums);
         if let Some(q) = sync_queues.get(w) {
             pipeline = pipeline.with_sync(q.clone());
+        }
+        if let Some(q) = sync6.queues.get(w) {
+            pipeline = pipeline.with_sync6(q.clone(), sync6.synced.clone());
         }
         let ctx = worker::WorkerCtx {
             index: w,
@@ -550,43 +571,44 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     };
     // VRRP: the speaker's socket is opened now, so that a failure stops lbd
     // with a clear message.
-    let vrrp_thread = match &cfg.vrrp {
-        Some(v) => {
-            let p = cfg
-                .ports
-                .iter()
-                .position(|p| p.name == v.port)
-                .ok_or_else(|| StartError(format!("vrrp.port: no port {}", v.port)))?;
-            let iface = cfg.ports[p]
-                .kernel
-                .as_ref()
-                .map(|k| k.iface.clone())
-                .ok_or_else(|| StartError("vrrp.port: the port has no kernel interface".into()))?;
-            let speaker = vrrp::prepare(
-                shared.clone(),
-                v.clone(),
-                p,
-                &iface,
-                cfg.ports[p].address.addr,
-                snap.ports[p].mac,
-            )
-            .map_err(StartError)?;
-            Some(
-                std::thread::Builder::new()
-                    .name("lbd-vrrp".into())
-                    .spawn(speaker)
-                    .map_err(|e| StartError(format!("cannot start the VRRP thread: {e}")))?,
-            )
-        }
-        None => None,
-    };
+    let mut vrrp_specs = Vec::new();
+    for (name, six, v) in [("vrrp", false, &cfg.vrrp), ("vrrp6", true, &cfg.vrrp6)] {
+        let Some(v) = v else { continue };
+        let p = cfg
+            .ports
+            .iter()
+            .position(|p| p.name == v.port)
+            .ok_or_else(|| StartError(format!("{name}.port: no port {}", v.port)))?;
+        let iface = cfg.ports[p]
+            .kernel
+            .as_ref()
+            .map(|k| k.iface.clone())
+            .ok_or_else(|| StartError(format!("{name}.port: the port has no kernel interface")))?;
+        vrrp_specs.push(vrrp::InstanceSpec {
+            cfg: v.clone(),
+            six,
+            port: p,
+            iface,
+            my_ip: cfg.ports[p].address.addr,
+            mac: snap.ports[p].mac,
+        });
+    }
+    let mut vrrp_threads = Vec::new();
+    for (name, speaker) in vrrp::prepare(shared.clone(), vrrp_specs).map_err(StartError)? {
+        vrrp_threads.push(
+            std::thread::Builder::new()
+                .name(format!("lbd-{name}"))
+                .spawn(speaker)
+                .map_err(|e| StartError(format!("cannot start the VRRP thread: {e}")))?,
+        );
+    }
     let sync_thread = match (&cfg.sync, sync_socket) {
         (Some(sc), Some(sock)) => {
             let (dataplane, stats, sc) = (dataplane.clone(), shared.sync_stats.clone(), sc.clone());
             Some(
                 std::thread::Builder::new()
                     .name("lbd-sync".into())
-                    .spawn(move || sync::run(dataplane, stats, sc, sock, sync_queues))
+                    .spawn(move || sync::run(dataplane, stats, sc, sock, sync_queues, sync6))
                     .map_err(|e| StartError(format!("cannot start the sync thread: {e}")))?,
             )
         }
@@ -687,7 +709,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         // VRRP master then resigns (priority 0, so that the backup takes
         // over at once) while the workers can still send it out.
         let shared = shared.clone();
-        let has_vrrp = cfg.vrrp.is_some();
+        let has_vrrp = cfg.vrrp.is_some() || cfg.vrrp6.is_some();
         std::thread::spawn(move || {
             while !shared.stopping() {
                 if terminate.load(Ordering::Relaxed) {
@@ -745,7 +767,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
     }
     let _ = health_thread.join();
     let _ = link_thread.join();
-    if let Some(h) = vrrp_thread {
+    for h in vrrp_threads {
         let _ = h.join();
     }
     if let Some(h) = sync_thread {

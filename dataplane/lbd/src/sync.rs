@@ -7,6 +7,8 @@
 //! over UDP, and stores what the peer sent in the shared table for the
 //! workers to adopt after a failover. The UDP socket is an ordinary host
 //! socket on the port's address: it talks through the kernel interface.
+//! IPv6 connections go in datagrams of their own (format version 2), on
+//! the same socket; the peer's wait in a shared IPv6 table.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -14,8 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lbcore::config::SyncConfig;
-use lbcore::conntrack::sync::{decode, encode, SyncRecord, RECORD_LEN};
+use lbcore::conntrack::shared::SharedConnTable;
+use lbcore::conntrack::sync::{
+    decode_any, encode, encode6, Records, SyncQueue6, SyncRecord, SyncRecord6, RECORD_LEN,
+};
+use lbcore::conntrack::ConnKey6;
 use lbcore::pipeline::sync::{apply, SyncQueue};
+use lbcore::pipeline::sync6::apply6;
 use tracing::{debug, info, warn};
 
 use crate::dataplane::Dataplane;
@@ -36,6 +43,12 @@ pub struct SyncStats {
     pub send_errors: AtomicU64,
 }
 
+/// IPv6 sync: the workers' queues and the table of the peer's records.
+pub struct Sync6 {
+    pub queues: Vec<SyncQueue6>,
+    pub synced: Arc<SharedConnTable<ConnKey6>>,
+}
+
 /// Bind the sync socket on `local` (at start-up, so errors stop lbd).
 pub fn bind(local: Ipv4Addr, cfg: &SyncConfig) -> Result<UdpSocket, String> {
     let sock = UdpSocket::bind(SocketAddrV4::new(local, cfg.port))
@@ -52,6 +65,7 @@ pub fn run(
     cfg: SyncConfig,
     sock: UdpSocket,
     queues: Vec<SyncQueue>,
+    sync6: Sync6,
 ) {
     let peer = SocketAddrV4::new(cfg.peer, cfg.port);
     let batch = Duration::from_millis(cfg.batch_ms as u64);
@@ -62,6 +76,7 @@ pub fn run(
         peer, cfg.batch_ms, per_batch
     );
     let mut out: Vec<SyncRecord> = Vec::with_capacity(per_batch);
+    let mut out6: Vec<SyncRecord6> = Vec::new();
     let mut buf = vec![0u8; 65536];
     while !dataplane.stopping() {
         std::thread::sleep(batch);
@@ -73,7 +88,7 @@ pub fn run(
                         stats.bad_datagrams.fetch_add(1, Relaxed);
                         continue;
                     }
-                    let recs = match decode(&buf[..n]) {
+                    let recs = match decode_any(&buf[..n]) {
                         Ok(r) => r,
                         Err(e) => {
                             debug!("sync: bad datagram from {from}: {e}");
@@ -83,11 +98,24 @@ pub fn run(
                     };
                     let snap = dataplane.current();
                     let now = dataplane.clock.now();
-                    for r in &recs {
-                        match apply(&dataplane.nat, &dataplane.nat_clients, &snap, r, now) {
-                            Ok(()) => stats.received.fetch_add(1, Relaxed),
-                            Err(_) => stats.rejected.fetch_add(1, Relaxed),
-                        };
+                    let results: Vec<bool> = match &recs {
+                        Records::V4(recs) => recs
+                            .iter()
+                            .map(|r| {
+                                apply(&dataplane.nat, &dataplane.nat_clients, &snap, r, now).is_ok()
+                            })
+                            .collect(),
+                        Records::V6(recs) => recs
+                            .iter()
+                            .map(|r| apply6(&sync6.synced, &snap, r, now).is_ok())
+                            .collect(),
+                    };
+                    for ok in results {
+                        if ok {
+                            stats.received.fetch_add(1, Relaxed);
+                        } else {
+                            stats.rejected.fetch_add(1, Relaxed);
+                        }
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -110,16 +138,27 @@ pub fn run(
                 }
             }
         }
-        if out.is_empty() {
+        // IPv6 records (twice an IPv4 record's size) in what room is left.
+        out6.clear();
+        let room6 = ((per_batch - out.len()) / 2).max(usize::from(out.is_empty()));
+        for q in &sync6.queues {
+            while out6.len() < room6 {
+                let Some(r) = q.pop() else { break };
+                out6.push(r);
+            }
+        }
+        if out.is_empty() && out6.is_empty() {
             continue;
         }
-        for d in encode(&out) {
+        for d in encode(&out).into_iter().chain(encode6(&out6)) {
             if let Err(e) = sock.send_to(&d, peer) {
                 if stats.send_errors.fetch_add(1, Relaxed) == 0 {
                     warn!("sync: cannot send to {peer}: {e}");
                 }
             }
         }
-        stats.sent.fetch_add(out.len() as u64, Relaxed);
+        stats
+            .sent
+            .fetch_add((out.len() + out6.len()) as u64, Relaxed);
     }
 }

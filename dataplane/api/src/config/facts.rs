@@ -38,8 +38,12 @@ pub(super) fn port_owning(ports: &[PortConfig], ip: IpAddr) -> Option<&PortConfi
 }
 
 /// Why an IPv6 address cannot be used here yet, phrased for the place it
-/// was written in (`what`: "services", "real servers", ...): the dataplane
-/// forwards IPv4 only, so the file format's IPv6 is refused until it does.
+/// was written in (`what`: "NAT real servers", "service groups", ...): the
+/// dataplane forwards IPv6 services to DR and tunnel real servers, and the
+/// file format's other IPv6 uses are refused until it does them.
 pub(super) fn ipv6_not_yet(what: &str) -> String {
-    format!("IPv6 {what} are not forwarded yet: lbd's dataplane serves IPv4 only for now")
+    format!(
+        "IPv6 {what} are not forwarded yet: lbd's dataplane forwards IPv6 to DR and tunnel \
+         real servers only for now"
+    )
 }

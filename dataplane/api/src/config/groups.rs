@@ -84,7 +84,10 @@ pub(super) fn check_groups(
         for (m, g) in f.matches.iter().enumerate() {
             let mat = |x: &str| format!("fwmarks[{k}].match[{m}].{x}");
             if g.vip.is_ipv6() {
-                v.push(Problem::new(mat("vip"), ipv6_not_yet("services")));
+                v.push(Problem::new(
+                    mat("vip"),
+                    ipv6_not_yet("service groups (fwmarks)"),
+                ));
             } else if let Some(why) = special_address(g.vip) {
                 v.push(Problem::new(mat("vip"), format!("VIP {} is {why}", g.vip)));
             } else if let Some(p) = port_owning(&cfg.ports, g.vip) {

@@ -44,10 +44,17 @@ pub struct Config {
     /// IPIP tunnel forwarding (`Forward::Tunnel`): the outer source address.
     #[serde(default)]
     pub tunnel: TunnelConfig,
-    /// High availability: a VRRPv3 instance that owns the VIPs (built in,
-    /// instead of keepalived). `None`: this director always serves them.
+    /// High availability: a VRRPv3 instance that owns the IPv4 VIPs (built
+    /// in, instead of keepalived). `None`: this director always serves them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp: Option<VrrpConfig>,
+    /// The IPv6 VIPs' VRRPv3 instance (RFC 5798 over IPv6: advertisements
+    /// to ff02::12 from the port's link-local address), separate from the
+    /// IPv4 one as in keepalived. With both, the two act as one group
+    /// (keepalived's sync group): this director serves the VIPs while both
+    /// are master. Version 3 only, no extra `addresses`. Default: None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp6: Option<VrrpConfig>,
     /// Connection-state sync with the peer director (IPVS's sync daemon):
     /// while VRRP master (or always, without VRRP) this director sends its
     /// new and changed DR/tunnel connections and persistence templates to
@@ -194,10 +201,11 @@ pub struct VrrpConfig {
     /// by gratuitous ARP. Default: [].
     #[serde(default)]
     pub addresses: Vec<std::net::Ipv4Addr>,
-    /// Send advertisements to these peers instead of the multicast group.
-    /// Default: [] (multicast to 224.0.0.18).
+    /// Send advertisements to these peers instead of the multicast group
+    /// (addresses of the instance's family). Default: [] (multicast to
+    /// 224.0.0.18, or ff02::12 for `vrrp6`).
     #[serde(default)]
-    pub unicast_peers: Vec<std::net::Ipv4Addr>,
+    pub unicast_peers: Vec<IpAddr>,
     /// Gratuitous ARPs per VIP on becoming master. Default: 5.
     #[serde(default = "default_garp_count")]
     pub garp_count: u32,
@@ -206,7 +214,8 @@ pub struct VrrpConfig {
     #[serde(default)]
     pub garp_refresh_s: u32,
     /// Shell commands run on becoming master, backup or faulty
-    /// (keepalived's notify_master, ...), with `LBD_VRRP_STATE` set.
+    /// (keepalived's notify_master, ...), with `LBD_VRRP_STATE` and
+    /// `LBD_VRRP_INSTANCE` (`vrrp` or `vrrp6`) set.
     /// Track the health checks: while every checked real server is down
     /// (this director could serve nothing), go to FAULT and leave the VIPs
     /// to the peer (keepalived's track_script). Default: false.
@@ -357,8 +366,10 @@ pub struct PortConfig {
     /// (e.g. "198.18.0.2/24"). Real servers for DR must be inside a port's subnet.
     pub address: Ipv4Cidr,
     /// The director's own IPv6 address on this port, with its prefix (e.g.
-    /// "2001:db8::2/64"), next to `address`. Accepted by the file format;
-    /// validation refuses it until the dataplane forwards IPv6. Default: None.
+    /// "2001:db8::2/64"), next to `address`: IPv6 DR real servers must be
+    /// inside it; the director answers Neighbour Discovery and ping for it
+    /// (and for the port's link-local address, derived from its MAC) and
+    /// solicits real servers' MACs from it. Default: None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address6: Option<Ipv6Cidr>,
     /// Override the port's MAC address (default: the device's own).
@@ -733,8 +744,8 @@ impl Forward {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ServiceText", into = "ServiceText")]
 pub struct ServiceConfig {
-    /// The VIP (IPv4, or IPv6 as the format allows; validation refuses
-    /// IPv6 until the dataplane forwards it). Left out in a service group,
+    /// The VIP, IPv4 or IPv6 (an IPv6 service's real servers are IPv6 and
+    /// forwarded by DR; service groups are IPv4). Left out in a service group,
     /// whose addresses are in `match`.
     pub vip: IpAddr,
     /// The port; 0 (or left out): every port of the VIP (needs

@@ -168,6 +168,7 @@ pub fn validate(cfg: &Config) -> Vec<Problem> {
     super::routing::check_routes(cfg, &mut v);
     check_tunnel(cfg, &mut v);
     check_vrrp(cfg, &mut v);
+    check_vrrp6(cfg, &mut v);
     check_sync(cfg, &mut v);
     super::bgp::check_bgp(cfg, &mut v);
     check_control(cfg, &mut v);
@@ -464,13 +465,20 @@ fn check_ports(cfg: &Config, v: &mut Vec<Problem>) {
         }
 
         if let Some(a6) = port.address6 {
-            v.push(Problem::new(
-                at("address6"),
-                format!(
-                    "IPv6 port addresses are not used yet ({a6}): lbd's dataplane serves IPv4 \
-                     only for now; leave address6 out"
-                ),
-            ));
+            if let Some(why) = special_address(a6.addr.into()) {
+                v.push(Problem::new(
+                    at("address6"),
+                    format!("address6 {a6} is {why}; the port needs a unicast address"),
+                ));
+            } else if a6.addr.segments()[0] & 0xffc0 == 0xfe80 {
+                v.push(Problem::new(
+                    at("address6"),
+                    format!(
+                        "address6 {a6} is link-local; give a global address (the port's \
+                         link-local address is derived from its MAC)"
+                    ),
+                ));
+            }
         }
         let a = port.address;
         if let Some(why) = special_address(a.addr.into()) {
@@ -715,6 +723,11 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
     let subnets = interfaces
         .iter()
         .map(|p| format!("{} {}", p.name, p.address))
+        .chain(
+            cfg.ports
+                .iter()
+                .filter_map(|p| p.address6.map(|a| format!("{} {a}", p.name))),
+        )
         .collect::<Vec<_>>()
         .join(", ");
     for (i, svc) in cfg.services.iter().enumerate() {
@@ -787,8 +800,6 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
         }
         if group {
             // Its addresses were checked with its members (groups.rs).
-        } else if svc.vip.is_ipv6() {
-            v.push(Problem::new(at("vip"), ipv6_not_yet("services")));
         } else if let Some(why) = special_address(svc.vip) {
             v.push(Problem::new(at("vip"), format!("VIP {} is {why}", svc.vip)));
         } else if let Some(p) = port_owning(&cfg.ports, svc.vip) {
@@ -875,8 +886,23 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
             };
             match rs.forward {
                 Forward::Dr | Forward::Tunnel | Forward::Nat => {
-                    if ip.is_ipv6() {
-                        v.push(Problem::new(rat("address"), ipv6_not_yet("real servers")));
+                    if ip.is_ipv6() && rs.forward == Forward::Nat {
+                        v.push(Problem::new(
+                            rat("address"),
+                            ipv6_not_yet("NAT real servers"),
+                        ));
+                    } else if !group && ip.is_ipv6() != svc.vip.is_ipv6() {
+                        // DR keeps the packet as it came: its family is
+                        // the VIP's, and the real server must be reached
+                        // in it.
+                        v.push(Problem::new(
+                            rat("address"),
+                            format!(
+                                "real server {ip} is not of the VIP's address family ({}); DR \
+                                 forwards the client's packet as it is",
+                                svc.vip
+                            ),
+                        ));
                     } else if let Some(why) = special_address(ip) {
                         v.push(Problem::new(
                             rat("address"),
@@ -916,9 +942,17 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                             ),
                         ));
                     } else if !cfg.ports.is_empty()
-                        // IPv6 real servers were refused above.
-                        && !matches!(ip, IpAddr::V4(v4)
-                            if super::routing::real_server_reachable(cfg, &interfaces, v4, rs.forward))
+                        && !match ip {
+                            IpAddr::V4(v4) => super::routing::real_server_reachable(
+                                cfg,
+                                &interfaces,
+                                v4,
+                                rs.forward,
+                            ),
+                            // IPv6: DR or tunnel (NAT was refused above), on
+                            // a port's `address6` subnet (no IPv6 routes).
+                            IpAddr::V6(_) => cfg.ports.iter().any(|p| p.on_subnet(ip)),
+                        }
                     {
                         let why = if rs.forward == Forward::Tunnel {
                             "tunnel real servers must be on a directly connected segment or \
@@ -1015,18 +1049,94 @@ fn check_sync(cfg: &Config, v: &mut Vec<Problem>) {
     }
 }
 
-/// The VRRP instance: a port with a kernel interface, sane numbers.
+/// The IPv4 VRRP instance: a port with a kernel interface, sane numbers,
+/// IPv4 peers.
 fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     let Some(x) = &cfg.vrrp else {
         return;
     };
+    check_vrrp_instance(cfg, x, "vrrp", v);
+    for (i, a) in x.unicast_peers.iter().enumerate() {
+        if a.is_ipv6() {
+            v.push(Problem::new(
+                format!("vrrp.unicast_peers[{i}]"),
+                format!("{a} is an IPv6 address: IPv6 peers belong to the vrrp6 instance"),
+            ));
+        }
+    }
+    if cfg.vrrp6.is_none()
+        && cfg
+            .services
+            .iter()
+            .any(|s| cfg.service_vips(s).iter().any(IpAddr::is_ipv6))
+    {
+        v.push(Problem::new(
+            "vrrp",
+            "the IPv6 VIPs need their own VRRP instance: add `vrrp6` (as keepalived, \
+             lbd keeps IPv4 and IPv6 addresses in separate instances)",
+        ));
+    }
+}
+
+/// The IPv6 VRRP instance (VRRPv3 over IPv6): as the IPv4 one, version 3
+/// only, IPv6 peers, no extra addresses; and the IPv4 VIPs, if any, in a
+/// `vrrp` instance of their own.
+fn check_vrrp6(cfg: &Config, v: &mut Vec<Problem>) {
+    let Some(x) = &cfg.vrrp6 else {
+        return;
+    };
+    check_vrrp_instance(cfg, x, "vrrp6", v);
+    if x.version != 3 {
+        v.push(Problem::new(
+            "vrrp6.version",
+            format!("version {}: VRRP over IPv6 is version 3 only", x.version),
+        ));
+    }
+    if !x.addresses.is_empty() {
+        v.push(Problem::new(
+            "vrrp6.addresses",
+            "the IPv6 instance holds the services' IPv6 VIPs only (floating \
+             addresses are IPv4, in `vrrp.addresses`)",
+        ));
+    }
+    for (i, a) in x.unicast_peers.iter().enumerate() {
+        if a.is_ipv4() {
+            v.push(Problem::new(
+                format!("vrrp6.unicast_peers[{i}]"),
+                format!("{a} is an IPv4 address: the vrrp6 instance speaks IPv6"),
+            ));
+        }
+    }
+    if cfg.vrrp.is_none()
+        && cfg
+            .services
+            .iter()
+            .any(|s| cfg.service_vips(s).iter().any(IpAddr::is_ipv4))
+    {
+        v.push(Problem::new(
+            "vrrp6",
+            "the IPv4 VIPs need their own VRRP instance: add `vrrp` (as keepalived, \
+             lbd keeps IPv4 and IPv6 addresses in separate instances)",
+        ));
+    }
+}
+
+/// What the two instances share: a port with a kernel interface, sane
+/// numbers. `name` is the instance's field (`vrrp`, `vrrp6`).
+fn check_vrrp_instance(
+    cfg: &Config,
+    x: &super::types::VrrpConfig,
+    name: &str,
+    v: &mut Vec<Problem>,
+) {
+    let at = |f: &str| format!("{name}.{f}");
     match cfg.ports.iter().find(|p| p.name == x.port) {
         None => v.push(Problem::new(
-            "vrrp.port",
+            at("port"),
             format!("no port named \"{}\"", x.port),
         )),
         Some(p) if p.kernel.is_none() => v.push(Problem::new(
-            "vrrp.port",
+            at("port"),
             format!(
                 "port {} has no kernel interface: VRRP speaks through it; add \
                  `kernel: Some((iface: \"lbd-{}\"))` to the port",
@@ -1037,12 +1147,12 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     }
     if x.vrid == 0 {
         v.push(Problem::new(
-            "vrrp.vrid",
+            at("vrid"),
             "vrid 0 is out of range (1 to 255)",
         ));
     }
     for (i, a) in x.addresses.iter().enumerate() {
-        let at = format!("vrrp.addresses[{i}]");
+        let at = format!("{name}.addresses[{i}]");
         if let Some(why) = special_address((*a).into()) {
             v.push(Problem::new(at, format!("address {a} is {why}")));
         } else if let Some(p) = port_owning(&cfg.ports, (*a).into()) {
@@ -1062,7 +1172,7 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     }
     if !(1..=254).contains(&x.priority) {
         v.push(Problem::new(
-            "vrrp.priority",
+            at("priority"),
             format!(
                 "priority {} is out of range (1 to 254; 255 is for the owner of the addresses)",
                 x.priority
@@ -1071,36 +1181,40 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     }
     if x.version != 2 && x.version != 3 {
         v.push(Problem::new(
-            "vrrp.version",
+            at("version"),
             format!("version {} is not spoken (2 or 3)", x.version),
         ));
     }
     if let Some(p) = &x.auth_pass {
         if x.version != 2 {
             v.push(Problem::new(
-                "vrrp.auth_pass",
+                at("auth_pass"),
                 "VRRPv3 has no authentication; auth_pass needs version: 2",
             ));
         } else if p.is_empty() || p.len() > 8 || !p.is_ascii() {
             v.push(Problem::new(
-                "vrrp.auth_pass",
+                at("auth_pass"),
                 "auth_pass must be 1 to 8 ASCII characters (keepalived sends 8)",
             ));
         }
     }
     if x.version == 2 {
-        if !(1000..=255_000).contains(&x.advert_interval_ms) || x.advert_interval_ms % 1000 != 0 {
+        if !(1000..=255_000).contains(&x.advert_interval_ms)
+            || !x.advert_interval_ms.is_multiple_of(1000)
+        {
             v.push(Problem::new(
-                "vrrp.advert_interval_ms",
+                at("advert_interval_ms"),
                 format!(
                     "advert_interval_ms {}: VRRPv2 counts whole seconds (1000 to 255000)",
                     x.advert_interval_ms
                 ),
             ));
         }
-    } else if !(10..=40_950).contains(&x.advert_interval_ms) || x.advert_interval_ms % 10 != 0 {
+    } else if !(10..=40_950).contains(&x.advert_interval_ms)
+        || !x.advert_interval_ms.is_multiple_of(10)
+    {
         v.push(Problem::new(
-            "vrrp.advert_interval_ms",
+            at("advert_interval_ms"),
             format!(
                 "advert_interval_ms {} must be a multiple of 10 from 10 to 40950",
                 x.advert_interval_ms
@@ -1109,7 +1223,7 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
     }
     if x.garp_count > 100 {
         v.push(Problem::new(
-            "vrrp.garp_count",
+            at("garp_count"),
             format!("garp_count {} is out of range (0 to 100)", x.garp_count),
         ));
     }
@@ -2276,6 +2390,106 @@ mod tests {
     }
 
     #[test]
+    fn config_vrrp6_is_the_ipv6_instance() {
+        let k = with(
+            r#""198.18.0.2/24")"#,
+            r#""198.18.0.2/24", kernel: Some((iface: "lbd-lan0")))"#,
+        );
+        let t = |base: &str, x: &str| base.replacen("services:", &format!("{x}, services:"), 1);
+        let v4 = r#"vrrp: Some((port: "lan0", vrid: 51, priority: 150))"#;
+        let v6 = r#"vrrp6: Some((port: "lan0", vrid: 51, priority: 150, unicast_peers: ["2001:db8::3"]))"#;
+        // Both instances, each with its family's peers.
+        let both = t(&k, &format!("{v4}, {v6}"));
+        assert_eq!(problems(&both), vec![]);
+        let c = parse(&both, "t.ron").unwrap();
+        let x = c.vrrp6.unwrap();
+        assert_eq!((x.vrid, x.version, x.advert_interval_ms), (51, 3, 1000));
+        assert_eq!(
+            x.unicast_peers,
+            vec!["2001:db8::3".parse::<IpAddr>().unwrap()]
+        );
+        // The IPv4 VIPs are not the IPv6 instance's.
+        one(
+            &t(&k, v6),
+            "vrrp6",
+            "the IPv4 VIPs need their own VRRP instance",
+            "vrrp6:",
+        );
+        // Version 3 only; no floating addresses; IPv6 peers only.
+        one(
+            &t(
+                &k,
+                &format!(
+                    r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, version: 2))"#
+                ),
+            ),
+            "vrrp6.version",
+            "VRRP over IPv6 is version 3 only",
+            "version: 2",
+        );
+        one(
+            &t(
+                &k,
+                &format!(
+                    r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, addresses: ["198.18.0.1"]))"#
+                ),
+            ),
+            "vrrp6.addresses",
+            "holds the services' IPv6 VIPs only",
+            "addresses: [\"198.18.0.1\"]))",
+        );
+        one(
+            &t(
+                &k,
+                &format!(
+                    r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, unicast_peers: ["198.18.0.3"]))"#
+                ),
+            ),
+            "vrrp6.unicast_peers[0]",
+            "198.18.0.3 is an IPv4 address",
+            "\"198.18.0.3\"",
+        );
+        one(
+            &t(
+                &k,
+                r#"vrrp: Some((port: "lan0", vrid: 51, priority: 150, unicast_peers: ["2001:db8::3"]))"#,
+            ),
+            "vrrp.unicast_peers[0]",
+            "2001:db8::3 is an IPv6 address",
+            "\"2001:db8::3\"",
+        );
+        // The shared checks name the instance's field.
+        one(
+            &t(
+                &k,
+                &format!(r#"{v4}, vrrp6: Some((port: "lan9", vrid: 0, priority: 150))"#),
+            )
+            .replace("vrid: 0", "vrid: 7"),
+            "vrrp6.port",
+            "no port named \"lan9\"",
+            "port: \"lan9\"",
+        );
+        one(
+            &t(
+                &k,
+                &format!(r#"{v4}, vrrp6: Some((port: "lan0", vrid: 7, priority: 255))"#),
+            ),
+            "vrrp6.priority",
+            "priority 255 is out of range",
+            "priority: 255",
+        );
+        // An IPv6 service with only the IPv4 instance: its VIP needs vrrp6
+        // (among the other problems IPv6 services may still have).
+        let svc6 = t(&k, v4).replace(r#"vip: "198.18.0.100","#, r#"vip: "2001:db8::100","#);
+        has(
+            &svc6,
+            "vrrp",
+            "the IPv6 VIPs need their own VRRP instance",
+            "vrrp:",
+        );
+    }
+
+    #[test]
     fn config_bgp() {
         let k = with(
             r#""198.18.0.2/24")"#,
@@ -2467,21 +2681,28 @@ mod tests {
     }
 
     /// The file format takes IPv6 wherever an address goes; validation
-    /// refuses it, at the field, until the dataplane forwards IPv6.
+    /// takes what the dataplane forwards over IPv6 (services, DR real
+    /// servers, port addresses) and refuses the rest at its field.
     mod ipv6 {
         use super::*;
         use std::net::IpAddr;
 
+        /// BASE with an IPv6 address on the port and the service over
+        /// IPv6, its real servers on that subnet (DR).
+        fn v6_base() -> String {
+            with(
+                r#"address: "198.18.0.2/24")"#,
+                r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))"#,
+            )
+            .replacen(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#, 1)
+            .replacen(r#""198.18.0.11""#, r#""2001:db8::11""#, 1)
+            .replacen(r#""198.18.0.12""#, r#""2001:db8::12""#, 1)
+        }
+
         #[test]
-        fn config_ipv6_vip_parses_and_is_refused_at_its_field() {
-            let text = with(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#);
-            one(
-                &text,
-                "services[0].vip",
-                "IPv6 services are not forwarded yet",
-                r#"vip: "2001:db8::100""#,
-            );
-            // The type holds it: the file format is ready.
+        fn config_ipv6_dr_service_is_valid() {
+            let text = v6_base();
+            assert_eq!(problems(&text), vec![]);
             let cfg: Config = ron::from_str(&text).unwrap();
             assert_eq!(
                 cfg.services[0].vip,
@@ -2491,39 +2712,91 @@ mod tests {
         }
 
         #[test]
-        fn config_ipv6_real_server_and_fallback_are_refused() {
+        fn config_ipv6_real_server_must_be_on_an_ipv6_subnet() {
             one(
-                &with(
-                    r#"(address: "198.18.0.12")"#,
-                    r#"(address: "2001:db8::12")"#,
-                ),
+                &v6_base().replacen(r#""2001:db8::12""#, r#""2001:db9::12""#, 1),
                 "services[0].real_servers[1].address",
-                "IPv6 real servers are not forwarded yet",
-                r#"address: "2001:db8::12""#,
-            );
-            one(
-                &with(
-                    "            real_servers: [",
-                    "            fallback: Some((address: \"2001:db8::50\")),\n            real_servers: [",
-                ),
-                "services[0].fallback.address",
-                "IPv6 real servers are not forwarded yet",
-                r#"address: "2001:db8::50""#,
+                "real server 2001:db9::12 is not on any port's subnet (lan0 198.18.0.2/24, \
+                 lan0 2001:db8::2/64)",
+                r#"address: "2001:db9::12""#,
             );
         }
 
         #[test]
-        fn config_ipv6_port_address_parses_and_is_refused() {
+        fn config_ipv6_tunnel_real_servers_are_valid_nat_ones_refused() {
+            let with_method = |method: &str| {
+                v6_base().replacen(
+                    r#"(address: "2001:db8::12")"#,
+                    &format!(r#"(address: "2001:db8::12", forward: {method})"#),
+                    1,
+                )
+            };
+            assert_eq!(problems(&with_method("Tunnel")), vec![]);
+            one(
+                &with_method("Nat"),
+                "services[0].real_servers[1].address",
+                "IPv6 NAT real servers are not forwarded yet",
+                r#"address: "2001:db8::12""#,
+            );
+        }
+
+        #[test]
+        fn config_real_servers_keep_the_vip_family() {
+            // IPv6 VIP, IPv4 real server; and the other way round.
+            one(
+                &with(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#)
+                    .replacen(
+                        r#"address: "198.18.0.2/24")"#,
+                        r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))"#,
+                        1,
+                    )
+                    .replacen(r#""198.18.0.11""#, r#""2001:db8::11""#, 1),
+                "services[0].real_servers[1].address",
+                "is not of the VIP's address family",
+                r#"address: "198.18.0.12""#,
+            );
+            one(
+                &with(
+                    r#"address: "198.18.0.2/24")"#,
+                    r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))"#,
+                )
+                .replacen(r#""198.18.0.12""#, r#""2001:db8::12""#, 1),
+                "services[0].real_servers[1].address",
+                "is not of the VIP's address family",
+                r#"address: "2001:db8::12""#,
+            );
+            // The fallback server too.
+            one(
+                &v6_base().replacen(
+                    "            real_servers: [",
+                    "            fallback: Some((address: \"198.18.0.50\")),\n            real_servers: [",
+                    1,
+                ),
+                "services[0].fallback.address",
+                "is not of the VIP's address family",
+                r#"address: "198.18.0.50""#,
+            );
+        }
+
+        #[test]
+        fn config_ipv6_port_address_is_checked() {
             let text = with(
                 r#"address: "198.18.0.2/24")"#,
                 r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))"#,
             );
-            one(
-                &text,
-                "ports[0].address6",
-                "IPv6 port addresses are not used yet (2001:db8::2/64)",
-                "address6:",
-            );
+            assert_eq!(problems(&text), vec![]);
+            for (bad, why) in [
+                ("ff02::2/64", "is a multicast address"),
+                ("fe80::2/64", "is link-local"),
+                ("::/64", "is the unspecified address"),
+            ] {
+                one(
+                    &text.replace("2001:db8::2/64", bad),
+                    "ports[0].address6",
+                    why,
+                    "address6:",
+                );
+            }
             let bad = with(
                 r#"address: "198.18.0.2/24")"#,
                 r#"address: "198.18.0.2/24", address6: Some("2001:db8::2/129"))"#,
@@ -2543,7 +2816,7 @@ mod tests {
             one(
                 &text,
                 "fwmarks[0].match[0].vip",
-                "IPv6 services are not forwarded yet",
+                "IPv6 service groups (fwmarks) are not forwarded yet",
                 r#"vip: "2001:db8::100""#,
             );
         }
@@ -2566,9 +2839,9 @@ mod tests {
                 "scheduler: Rr, persistence: Some((timeout: 60, netmask: 24)),",
             );
             assert_eq!(problems(&text), vec![]);
-            // On an IPv6 service the prefix parses (the service itself is
-            // refused for now), out of range is refused too.
-            let v6 = with(r#"vip: "198.18.0.100""#, r#"vip: "2001:db8::100""#).replacen(
+            // On an IPv6 service the prefix parses; out of range is
+            // refused.
+            let v6 = v6_base().replacen(
                 "scheduler: Rr,",
                 "scheduler: Rr, persistence: Some((timeout: 60, prefix: Some(129))),",
                 1,

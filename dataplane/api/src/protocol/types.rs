@@ -458,12 +458,15 @@ pub struct VrrpInfo {
     pub vrid: u8,
     pub priority: u8,
     /// The current master's address, when known.
-    pub master: Option<Ipv4Addr>,
+    pub master: Option<std::net::IpAddr>,
     /// Changes of state since start.
     pub transitions: u64,
 }
 
 /// A successful answer.
+// One answer per request on the control socket, never on the packet path:
+// a large Status variant costs nothing worth boxing it for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     /// A change was applied and persisted; the new config generation.

@@ -36,7 +36,9 @@ pub mod persist;
 mod prefetch;
 pub mod snapshot;
 pub mod sync;
+pub mod sync6;
 pub mod tunnel;
+mod v6;
 
 use std::sync::Arc;
 
@@ -158,6 +160,8 @@ pub struct Worker {
     standby: bool,
     /// Where this worker's connection-sync records go (see [`sync`]).
     sync_out: Option<crate::conntrack::sync::SyncQueue>,
+    /// IPv6 connection sync (`sync6.rs`), when configured.
+    sync6: Option<Box<sync6::Sync6>>,
     /// The SYN-flood defence's state (see [`flood`]).
     flood: FloodGuard,
     /// The timeouts in force: the snapshot's, with a short SYN_RECV
@@ -169,6 +173,9 @@ pub struct Worker {
     /// Per port index: the checksums its NIC computes on transmit (none
     /// unless [`Worker::set_tx_checksums`] said so; see [`buf`]).
     tx_csum: Box<[TxChecksums]>,
+    /// IPv6's tables, made with the first snapshot that configures IPv6
+    /// (see [`v6`]).
+    v6: Option<Box<v6::V6State>>,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -183,7 +190,7 @@ impl Worker {
         let timeouts = snap.timeouts;
         let mut least = LeastIndex::new(MAX_REAL_SERVERS, MAX_SERVICES);
         conn_counts::build_index(&mut least, &snap, &stats);
-        Worker {
+        let mut w = Worker {
             snap,
             table,
             stats,
@@ -197,11 +204,37 @@ impl Worker {
             workers: 1,
             standby: false,
             sync_out: None,
+            sync6: None,
             flood: FloodGuard::default(),
             timeouts,
             plan: plan::Plan::new(),
             tx_csum: Box::default(),
+            v6: None,
+        };
+        w.make_v6_tables();
+        w
+    }
+
+    /// Make the IPv6 tables when the snapshot first configures IPv6: the
+    /// same number of connections as the IPv4 table, a seed derived from
+    /// its secret one. Between bursts (never per packet); kept afterwards.
+    fn make_v6_tables(&mut self) {
+        if self.snap.has_ipv6 && self.v6.is_none() {
+            let key = ConnKey {
+                proto: 0,
+                client_ip: 0,
+                client_port: 0,
+                vip: 0,
+                vport: 0x6666,
+            };
+            let seed = self.table.hash(&key);
+            self.v6 = Some(v6::V6State::new(self.table.capacity(), seed));
         }
+    }
+
+    /// The IPv6 connection table, once IPv6 is configured (listings).
+    pub fn table6(&self) -> Option<&ConnTable<crate::conntrack::ConnKey6>> {
+        self.v6.as_ref().map(|v| &v.table)
     }
 
     /// Tell the worker which checksums each port's NIC computes on
@@ -262,6 +295,7 @@ impl Worker {
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
         self.snap = snap;
         conn_counts::build_index(&mut self.least, &self.snap, &self.stats);
+        self.make_v6_tables();
         self.timeouts = self
             .snap
             .flood
@@ -286,10 +320,15 @@ impl Worker {
             least: &self.least,
         };
         self.table.sweep(now, buckets, |c| forget(counts, c));
+        let live6 = if self.v6.is_some() {
+            self.housekeeping6(now, buckets)
+        } else {
+            0
+        };
         // The live-connection gauge, once per poll rather than per new
         // connection (entries also end on the hit path, by probe).
-        stats.conns_live.store(
-            self.table.len() as u64,
+        self.stats.conns_live.store(
+            (self.table.len() + live6) as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
     }
@@ -364,6 +403,12 @@ impl Worker {
                 // port's kernel interface.
                 return Verdict::Kernel.into();
             }
+            if ethertype == ethernet::ETHERTYPE_IPV6 {
+                // Maybe IPv6 multicast: Neighbour Solicitations for our
+                // addresses come to solicited-node groups, VRRP
+                // advertisements to ff02::12 (v6).
+                return self.ipv6_multicast_mac(frame, rx_port, now).into();
+            }
             return Verdict::Drop(Counter::DropNotOurMac).into();
         }
         match ethertype {
@@ -371,7 +416,8 @@ impl Worker {
             ethernet::ETHERTYPE_IPV4 => Verdict::Drop(Counter::DropNotOurMac).into(),
             ethernet::ETHERTYPE_ARP => self.arp(frame, rx_port, now).into(),
             ethernet::ETHERTYPE_VLAN => Verdict::Drop(Counter::DropVlan).into(),
-            _ => Verdict::Drop(Counter::DropUnknownEthertype).into(),
+            // IPv6 (out of line, see v6), and the other ethertypes.
+            _ => self.other_ethertype(frame, rx_port, now),
         }
     }
 
@@ -899,8 +945,9 @@ fn offload_ipv4<B: PacketBuf>(pkt: &mut B, port: u16) -> Verdict {
     Verdict::Tx(port)
 }
 
-/// Undo a connection's contribution to ActiveConn/InActConn.
-fn forget(counts: conn_counts::ConnCounts, c: &Conn) {
+/// Undo a connection's contribution to ActiveConn/InActConn (either
+/// family's).
+fn forget<K: crate::conntrack::TableKey>(counts: conn_counts::ConnCounts, c: &Conn<K>) {
     if c.active {
         counts.change(c.rs, -1, 0);
     } else {
@@ -952,6 +999,28 @@ pub fn arp_request(
         MacAddr::ZERO,
         target,
     )
+}
+
+/// Build a Neighbour Solicitation from `port` asking for `target`'s MAC
+/// into `buf` (at least [`ndp::FRAME_LEN`](crate::wire::ndp::FRAME_LEN),
+/// 86 bytes): the IPv6 counterpart of [`arp_request`], sent to the
+/// target's solicited-node group from `port_ip` (the port's `address6`, or
+/// its link-local address). Returns the frame length.
+pub fn ndp_solicit(
+    buf: &mut [u8],
+    port_mac: MacAddr,
+    port_ip: std::net::Ipv6Addr,
+    target: std::net::Ipv6Addr,
+) -> usize {
+    crate::wire::ndp::build_ns(buf, port_mac, port_ip, target)
+}
+
+/// Build an unsolicited Neighbour Advertisement for `target` (a VIP this
+/// director takes over) from `port_mac` to all-nodes into `buf` (at least
+/// 86 bytes): the IPv6 counterpart of a gratuitous ARP. Returns the frame
+/// length.
+pub fn unsolicited_na(buf: &mut [u8], port_mac: MacAddr, target: std::net::Ipv6Addr) -> usize {
+    crate::wire::ndp::build_unsolicited_na(buf, port_mac, target)
 }
 
 #[cfg(test)]

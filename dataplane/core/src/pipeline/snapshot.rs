@@ -10,7 +10,7 @@
 //! counters and the connections that point at it survive a reload.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::{routing, Config, Forward, Persistence, Protocol, RealServerConfig, Scheduler};
 use crate::conntrack::{FloodPolicy, TimeoutsMs};
@@ -44,6 +44,39 @@ pub struct PortInfo {
     pub phys: u16,
     /// Its VLAN id; 0 for a port itself (untagged).
     pub vlan: u16,
+    /// Its IPv6 address and subnet (`ports[].address6`; VLANs have none).
+    pub addr6: Option<Ipv6Addr>,
+    pub prefix6: u8,
+    /// Its IPv6 link-local address, fe80::/64 with the modified EUI-64
+    /// interface identifier of its MAC (RFC 4291 §2.5.1, appendix A): every
+    /// IPv6 interface has one, and Neighbour Discovery on the link may use
+    /// it. Answered by NDP and ping like `addr6`.
+    pub link_local: Ipv6Addr,
+}
+
+/// The link-local address of an interface with MAC `mac`: fe80::/64 and
+/// the modified EUI-64 identifier (the MAC with ff:fe in its middle and the
+/// universal/local bit flipped).
+pub fn link_local(mac: MacAddr) -> Ipv6Addr {
+    let m = mac.0;
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        m[0] ^ 0x02,
+        m[1],
+        m[2],
+        0xff,
+        0xfe,
+        m[3],
+        m[4],
+        m[5],
+    ])
 }
 
 impl PortInfo {
@@ -54,6 +87,20 @@ impl PortInfo {
             u32::MAX << (32 - self.prefix as u32)
         };
         (u32::from(ip) & m) == (u32::from(self.addr) & m)
+    }
+
+    /// Whether `ip` is on the interface's IPv6 subnet (`address6`).
+    pub fn subnet6_contains(&self, ip: Ipv6Addr) -> bool {
+        self.addr6.is_some_and(|a| {
+            let m = super::persist::prefix_mask_v6(self.prefix6);
+            (u128::from(ip) & m) == (u128::from(a) & m)
+        })
+    }
+
+    /// Whether `ip` is one of the interface's own IPv6 addresses (its
+    /// `address6` or its link-local address).
+    pub fn owns6(&self, ip: Ipv6Addr) -> bool {
+        ip == self.link_local || self.addr6 == Some(ip)
     }
 }
 
@@ -95,7 +142,8 @@ pub struct RsRoute {
     pub neigh: u32,
     /// How packets reach it (DR: MACs rewritten; Tunnel: IPIP to `addr`).
     pub forward: Forward,
-    /// Its address (the outer destination of tunnelled packets).
+    /// Its address (the outer destination of tunnelled packets); 0.0.0.0
+    /// for an IPv6 real server (reached by DR: its MAC is all it needs).
     pub addr: Ipv4Addr,
     /// Its port (NAT rewrites the destination port to it).
     pub rport: u16,
@@ -190,12 +238,12 @@ type RealKey = (ServiceKey, IpAddr, u16);
 pub struct Registry {
     services: HashMap<ServiceKey, u32>,
     reals: HashMap<RealKey, u32>,
-    neighbours: HashMap<Ipv4Addr, u32>,
+    neighbours: HashMap<IpAddr, u32>,
     /// Where the next id search starts: ids are handed out round robin so a
     /// removed real server's id (and any stale state keyed by it) is not
     /// reused until all others have been.
     next_real: u32,
-    pending_assign: Vec<(u32, Ipv4Addr)>,
+    pending_assign: Vec<(u32, IpAddr)>,
     pending_release: Vec<u32>,
 }
 
@@ -207,19 +255,12 @@ pub enum SnapshotError {
     #[error("too many real servers (at most {MAX_REAL_SERVERS} over all services)")]
     TooManyRealServers,
     #[error("real server {0} is not on any port's subnet")]
-    NoPortFor(Ipv4Addr),
-    /// The configuration's types take IPv6 but the dataplane forwards IPv4
-    /// only; validation refuses IPv6, so this is a caller that skipped it.
-    #[error("{0} is an IPv6 address: the dataplane forwards IPv4 only for now")]
+    NoPortFor(IpAddr),
+    /// An IPv6 real server by a method the dataplane does not forward over
+    /// IPv6 (NAT); validation refuses it, so this is a caller that skipped
+    /// it.
+    #[error("{0} is an IPv6 address: the dataplane forwards IPv6 by DR and tunnel only for now")]
     Ipv6(IpAddr),
-}
-
-/// The configuration's address as the IPv4 the compiled tables hold.
-fn ipv4(ip: IpAddr) -> Result<Ipv4Addr, SnapshotError> {
-    match ip {
-        IpAddr::V4(a) => Ok(a),
-        IpAddr::V6(_) => Err(SnapshotError::Ipv6(ip)),
-    }
 }
 
 /// The id already given to `key`, or the first free one from `*next`
@@ -246,7 +287,7 @@ fn alloc_id<K: std::hash::Hash + Eq>(
 impl Registry {
     /// Forget ids of things absent from a build; neighbour slots to free
     /// are remembered until [`Registry::commit`].
-    fn retain(&mut self, services: &[ServiceKey], reals: &[RealKey], neigh: &[Ipv4Addr]) {
+    fn retain(&mut self, services: &[ServiceKey], reals: &[RealKey], neigh: &[IpAddr]) {
         self.services.retain(|k, _| services.contains(k));
         self.reals.retain(|k, _| reals.contains(k));
         let mut gone = Vec::new();
@@ -277,7 +318,7 @@ impl Registry {
 fn neighbour_slot(
     registry: &mut Registry,
     neigh: &NeighTable,
-    ip: Ipv4Addr,
+    ip: IpAddr,
 ) -> Result<u32, SnapshotError> {
     if let Some(&slot) = registry.neighbours.get(&ip) {
         return Ok(slot);
@@ -324,6 +365,16 @@ pub struct Snapshot {
     pub routes: Vec<Option<RsRoute>>,
     /// Neighbour slot by address (for learning from ARP).
     pub neighbours: HashMap<u32, u32>,
+    /// Neighbour slot by IPv6 address (for learning from NDP).
+    pub neighbours6: HashMap<u128, u32>,
+    /// IPv6 VIPs (sorted), for NDP and ICMPv6 echo.
+    vips6: Vec<u128>,
+    /// Some IPv6 service or port address is configured: the worker keeps
+    /// an IPv6 connection table.
+    pub has_ipv6: bool,
+    /// IPv6 real servers' addresses by real-server id (0: none; empty
+    /// without IPv6 real servers): a tunnel's outer destination.
+    rs_addr6: Vec<u128>,
     /// Service index by (protocol, IPv4 VIP, port), as a small
     /// open-addressed map.
     service_map: FlatMap,
@@ -389,6 +440,9 @@ impl Snapshot {
                     kernel: p.kernel.is_some() && i.vlan.is_none(),
                     phys: i.port as u16,
                     vlan: i.vlan.unwrap_or(0),
+                    addr6: p.address6.filter(|_| i.vlan.is_none()).map(|c| c.addr),
+                    prefix6: p.address6.map_or(0, |c| c.prefix),
+                    link_local: link_local(p.mac.unwrap_or(port_macs[i.port])),
                 }
             })
             .collect();
@@ -416,6 +470,8 @@ impl Snapshot {
         let mut services = Vec::with_capacity(cfg.services.len());
         let mut routes = vec![None; MAX_REAL_SERVERS];
         let mut neighbours = HashMap::new();
+        let mut neighbours6 = HashMap::new();
+        let mut rs_addr6: Vec<u128> = Vec::new();
         let mut svc_keys = Vec::new();
         let mut rs_keys = Vec::new();
         let mut neigh_ips = Vec::new();
@@ -442,9 +498,6 @@ impl Snapshot {
                 .chain(fallback.iter().map(|r| (r, true)));
             for (r, is_fallback) in members {
                 let port = r.port.unwrap_or(s.port);
-                // Real servers are reached over IPv4 only so far (routes,
-                // neighbours): an IPv6 one is an error here.
-                let address = ipv4(r.address)?;
                 let rkey = (skey, r.address, port);
                 rs_keys.push(rkey);
                 let rid = alloc_id(
@@ -454,30 +507,51 @@ impl Snapshot {
                     &mut registry.next_real,
                 )
                 .ok_or(SnapshotError::TooManyRealServers)?;
-                // DR and NAT real servers are on a subnet of ours; tunnel
-                // ones may be behind a gateway (`routes`), whose MAC the
-                // packets then go to.
-                let hop = match r.forward {
-                    Forward::Tunnel => routing::next_hop(cfg, &interfaces, address),
-                    Forward::Dr | Forward::Nat => {
-                        routing::connected(&interfaces, address).map(|interface| routing::NextHop {
-                            interface,
-                            via: None,
-                        })
+                let (egress, via, address, local) = match r.address {
+                    IpAddr::V4(address) => {
+                        // DR and NAT real servers are on a subnet of ours;
+                        // tunnel ones may be behind a gateway (`routes`),
+                        // whose MAC the packets then go to.
+                        let hop = match r.forward {
+                            Forward::Tunnel => routing::next_hop(cfg, &interfaces, address),
+                            Forward::Dr | Forward::Nat => routing::connected(&interfaces, address)
+                                .map(|interface| routing::NextHop {
+                                    interface,
+                                    via: None,
+                                }),
+                        }
+                        .and_then(|h| Some((index_of[h.interface]?, h.via)))
+                        .ok_or(SnapshotError::NoPortFor(r.address))?;
+                        let local = ports.iter().any(|p| p.addr == address);
+                        (hop.0, hop.1.map(IpAddr::V4), address, local)
                     }
-                }
-                .and_then(|h| Some((index_of[h.interface]?, h.via)))
-                .ok_or(SnapshotError::NoPortFor(address))?;
-                let (egress, via) = hop;
-                let local = ports.iter().any(|p| p.addr == address);
+                    IpAddr::V6(a6) => {
+                        // IPv6 real servers are reached by DR or tunnel
+                        // on a port's IPv6 subnet (`address6`).
+                        if r.forward == Forward::Nat {
+                            return Err(SnapshotError::Ipv6(r.address));
+                        }
+                        rs_addr6.resize(MAX_REAL_SERVERS, 0);
+                        rs_addr6[rid as usize] = u128::from(a6);
+                        let egress = ports
+                            .iter()
+                            .position(|p| p.subnet6_contains(a6))
+                            .ok_or(SnapshotError::NoPortFor(r.address))?;
+                        let local = ports.iter().any(|p| p.owns6(a6));
+                        (egress, None, Ipv4Addr::UNSPECIFIED, local)
+                    }
+                };
                 let slot = if local {
                     // Our own host needs no MAC resolution.
                     u32::MAX
                 } else {
-                    let ip = via.unwrap_or(address);
+                    let ip = via.unwrap_or(r.address);
                     let slot = neighbour_slot(registry, neigh, ip)?;
                     neigh_ips.push(ip);
-                    neighbours.insert(u32::from(ip), slot);
+                    match ip {
+                        IpAddr::V4(a) => neighbours.insert(u32::from(a), slot),
+                        IpAddr::V6(a) => neighbours6.insert(u128::from(a), slot),
+                    };
                     slot
                 };
                 routes[rid as usize] = Some(RsRoute {
@@ -529,8 +603,8 @@ impl Snapshot {
             else {
                 continue;
             };
-            let slot = neighbour_slot(registry, neigh, r.via)?;
-            neigh_ips.push(r.via);
+            let slot = neighbour_slot(registry, neigh, r.via.into())?;
+            neigh_ips.push(r.via.into());
             neighbours.insert(u32::from(r.via), slot);
             static_routes.push((
                 r.prefix.prefix,
@@ -586,6 +660,19 @@ impl Snapshot {
             .collect();
         vips.sort_unstable();
         vips.dedup();
+        let mut vips6: Vec<u128> = cfg
+            .services
+            .iter()
+            .flat_map(|s| cfg.service_vips(s))
+            .filter_map(|a| match a {
+                IpAddr::V6(a) => Some(u128::from(a)),
+                IpAddr::V4(_) => None,
+            })
+            .chain(keys6.iter().map(|&(vip, ..)| vip))
+            .collect();
+        vips6.sort_unstable();
+        vips6.dedup();
+        let has_ipv6 = !vips6.is_empty() || ports.iter().any(|p| p.addr6.is_some());
         let own = ports.iter().map(|p| u32::from(p.addr)).collect();
         let has_nat = services
             .iter()
@@ -618,6 +705,10 @@ impl Snapshot {
             flood: FloodPolicy::from_config(&cfg.syn_flood),
             routes,
             neighbours,
+            neighbours6,
+            vips6,
+            has_ipv6,
+            rs_addr6,
             service_map,
             service_map6,
             vip_range: match (vips.first(), vips.last()) {
@@ -654,6 +745,28 @@ impl Snapshot {
             .get((vip, port, proto))
             .or_else(|| self.service_map6.get((vip, 0, proto)))
             .map(|i| i as usize)
+    }
+
+    /// The address of IPv6 real server `rs`.
+    #[inline]
+    pub fn rs_addr6(&self, rs: u32) -> Option<Ipv6Addr> {
+        match self.rs_addr6.get(rs as usize) {
+            Some(&a) if a != 0 => Some(Ipv6Addr::from(a)),
+            _ => None,
+        }
+    }
+
+    /// Whether `ip` (an IPv6 address as a number) is a VIP.
+    #[inline]
+    pub fn is_vip6(&self, ip: u128) -> bool {
+        self.vips6.binary_search(&ip).is_ok()
+    }
+
+    /// The interface whose own IPv6 address (`address6` or link-local) is
+    /// `ip`.
+    #[inline]
+    pub fn own_port6(&self, ip: Ipv6Addr) -> Option<usize> {
+        self.ports.iter().position(|p| p.owns6(ip))
     }
 
     /// Every address a service (or a member of a group) is on.
@@ -996,21 +1109,50 @@ mod tests {
         assert_eq!(neigh.entries().len(), 2);
     }
 
-    /// An IPv6 real server (which validation refuses for now) is an error
-    /// at the build, never a panic, and leaves the registry alone: real
-    /// servers are reached over IPv4 only so far.
+    /// An IPv6 real server is reached by DR on a port's `address6` subnet:
+    /// it gets a route and a neighbour slot of its own. One on no IPv6
+    /// subnet, or by tunnel (which validation refuses), is an error at the
+    /// build, never a panic, and leaves the registry alone.
     #[test]
-    fn ipv6_real_servers_are_refused_by_the_build() {
+    fn ipv6_real_servers_get_routes_and_neighbour_slots() {
         let neigh = NeighTable::new(16);
         let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
         let v6: IpAddr = "2001:db8::11".parse().unwrap();
         let mut rs6 = lab_config();
-        rs6.services[0].real_servers[0].address = v6;
+        rs6.services[0].vip = "2001:db8::100".parse().unwrap();
+        for r in &mut rs6.services[0].real_servers {
+            r.address = v6;
+        }
+        rs6.services[0].real_servers.truncate(1);
         let mut reg = Registry::default();
         let e = Snapshot::prepare(&rs6, &macs, &mut reg, &neigh, 1).unwrap_err();
-        assert_eq!(e, SnapshotError::Ipv6(v6));
-        assert!(e.to_string().contains("IPv4 only"), "{e}");
+        assert_eq!(e, SnapshotError::NoPortFor(v6));
         assert!(neigh.entries().is_empty());
+        rs6.ports[0].address6 = Some("2001:db8::2/64".parse().unwrap());
+        let mut nat = rs6.clone();
+        nat.services[0].real_servers[0].forward = Forward::Nat;
+        let e = Snapshot::prepare(&nat, &macs, &mut reg, &neigh, 1).unwrap_err();
+        assert_eq!(e, SnapshotError::Ipv6(v6));
+        assert!(e.to_string().contains("DR and tunnel only"), "{e}");
+        let snap = Snapshot::build(&rs6, &macs, &mut reg, &neigh, 1).unwrap();
+        let rid = snap.services[0].reals[0].id;
+        let route = snap.route(rid).unwrap();
+        let slot = snap.neighbours6[&u128::from("2001:db8::11".parse::<Ipv6Addr>().unwrap())];
+        assert_eq!((route.port, route.neigh, route.local), (0, slot, false));
+        assert_eq!(snap.rs_addr6(rid), Some("2001:db8::11".parse().unwrap()));
+        assert_eq!(snap.rs_addr6(rid + 1), None);
+        assert_eq!(neigh.entries()[0].ip, v6);
+        assert!(snap.has_ipv6);
+        assert!(snap.is_vip6(u128::from("2001:db8::100".parse::<Ipv6Addr>().unwrap())));
+        // The port's link-local address: fe80::/64 + modified EUI-64.
+        assert_eq!(
+            snap.ports[0].link_local,
+            "fe80::ff:fe00:2".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            link_local(MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56])),
+            "fe80::5054:ff:fe12:3456".parse::<Ipv6Addr>().unwrap()
+        );
     }
 
     /// An IPv6 VIP (refused by validation for now) compiles into the IPv6
@@ -1146,13 +1288,13 @@ mod tests {
         let mut trial = reg.clone();
         Snapshot::prepare(&cfg, &macs, &mut trial, &neigh, 2).unwrap();
         let ips: Vec<_> = neigh.entries().iter().map(|e| e.ip).collect();
-        assert!(ips.contains(&Ipv4Addr::new(198, 18, 0, 11)));
-        assert!(!ips.contains(&Ipv4Addr::new(198, 18, 0, 13)));
+        assert!(ips.contains(&Ipv4Addr::new(198, 18, 0, 11).into()));
+        assert!(!ips.contains(&Ipv4Addr::new(198, 18, 0, 13).into()));
         // Committed, it binds the new neighbour and frees the old one.
         trial.commit(&neigh);
         let ips: Vec<_> = neigh.entries().iter().map(|e| e.ip).collect();
-        assert!(!ips.contains(&Ipv4Addr::new(198, 18, 0, 11)));
-        assert!(ips.contains(&Ipv4Addr::new(198, 18, 0, 13)));
+        assert!(!ips.contains(&Ipv4Addr::new(198, 18, 0, 11).into()));
+        assert!(ips.contains(&Ipv4Addr::new(198, 18, 0, 13).into()));
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod fuzz;
 mod health;
 mod hostile;
 mod icmp_error;
+mod ipv6;
 mod kernel_path;
 mod least_index;
 mod nat;
@@ -255,6 +256,14 @@ fn outer_of<'a>(f: &'a [u8], orig: &[u8]) -> etherparse::Ipv4HeaderSlice<'a> {
     assert_eq!(outer.total_len() as usize, f.len() - ETH);
     assert_eq!(&f[ETH + 20..], &orig[ETH..], "inner packet untouched");
     outer
+}
+
+/// A neighbour's IPv4 address (the IPv4 labs have no other).
+fn v4(ip: std::net::IpAddr) -> Ipv4Addr {
+    match ip {
+        std::net::IpAddr::V4(a) => a,
+        std::net::IpAddr::V6(a) => panic!("an IPv6 neighbour {a} in an IPv4 lab"),
+    }
 }
 
 /// A worker over the lab configuration (for tests elsewhere in the crate).

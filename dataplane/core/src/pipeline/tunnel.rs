@@ -258,6 +258,10 @@ impl Worker {
 
     /// Carry out an encapsulation on the buffer and count it.
     pub(super) fn encapsulate<B: PacketBuf + ?Sized>(&mut self, pkt: &mut B, e: &Encap) -> Verdict {
+        if e.dst.is_unspecified() {
+            // An IPv6 tunnel or Packet Too Big (pipeline/v6/tunnel.rs).
+            return self.encapsulate6(pkt, e);
+        }
         let ident = self.next_ident();
         if let Err(c) = encap_frame(pkt, e, ident, self.nic_checksums(e.port)) {
             return Verdict::Drop(c);

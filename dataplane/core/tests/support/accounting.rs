@@ -41,7 +41,10 @@ pub fn role(c: Counter) -> Role {
         | FwdNatReply
         | IcmpErrorForwarded
         | IcmpErrorNatForwarded
-        | IcmpErrorNatReply => Role::Sent,
+        | IcmpErrorNatReply
+        | NdpAdvertised
+        | Icmpv6EchoReplied
+        | Icmpv6PtbSent => Role::Sent,
         ArpLearned
         | ConnCreated
         | ConnExpired
@@ -56,7 +59,9 @@ pub fn role(c: Counter) -> Role {
         | FwdStateless
         | SloppyAdopted
         // ECMP mode: also counted as conn_created and forwarded_*.
-        | ConnAdoptedMidflow => Role::Info,
+        | ConnAdoptedMidflow
+        // A learning-only NDP frame is Consumed, like ARP.
+        | NdpLearned => Role::Info,
         IcmpErrorHandedOff | ToKernel | FwdLocal | LocalFromPeer | FromKernel | TxFailed
         | DropHandoffFull | DropKernelQueueFull | DropKernelRate | DropMultiSegment => {
             Role::IoLoop
@@ -102,7 +107,24 @@ pub fn role(c: Counter) -> Role {
         | DropNatDisabled
         | DropRealServerGone
         | DropTunnelTooBig
-        | DropTunnelNoHeadroom => Role::Drop,
+        | DropTunnelNoHeadroom
+        | DropIpv6Truncated
+        | DropIpv6BadVersion
+        | DropIpv6BadPayloadLen
+        | DropIpv6BadSource
+        | DropIpv6Land
+        | DropIpv6Fragment
+        | DropIpv6ExtTruncated
+        | DropIpv6ExtTooMany
+        | DropIpv6ExtUnsupported
+        | DropIpv6NotLocal
+        | DropIpv6Multicast
+        | DropIpv6UnknownProtocol
+        | DropIcmpv6Malformed
+        | DropIcmpv6BadChecksum
+        | DropIcmpv6Unsupported
+        | DropNdpInvalid
+        | DropNdpNotForUs => Role::Drop,
     }
 }
 
@@ -138,7 +160,8 @@ impl Counts {
 ///
 /// * `Tx`: exactly one `Sent` counter moved, by one, and no drop;
 /// * `Drop(c)`: `c` is a drop reason and moved by one, nothing else did;
-/// * `Consumed`: an ARP frame learned from (`arp_learned`), nothing sent
+/// * `Consumed`: an ARP or NDP frame learned from (`arp_learned`,
+///   `ndp_learned`), nothing sent
 ///   or dropped;
 /// * `Kernel`, `Local`, `Handoff`: nothing sent or dropped (lbd's I/O loop
 ///   counts these);
@@ -186,7 +209,10 @@ pub fn check_frame(
             if !sent.is_empty() || !drops.is_empty() {
                 return Err(why("a consumed frame was also sent or dropped"));
             }
-            if !moved.iter().any(|&(c, _)| c == Counter::ArpLearned) {
+            if !moved
+                .iter()
+                .any(|&(c, _)| c == Counter::ArpLearned || c == Counter::NdpLearned)
+            {
                 return Err(why("a consumed frame taught nothing"));
             }
         }

@@ -1,16 +1,18 @@
 //! The control thread's periodic work (on the main lcore, never on workers):
-//! resolving real servers' MAC addresses, reporting neighbour changes, and
+//! resolving real servers' MAC addresses (ARP requests for IPv4 neighbours,
+//! Neighbour Solicitations for IPv6 ones), reporting neighbour changes, and
 //! the control plane's timers (rates, drains, SIGHUP and file-watch reloads),
 //! and feeding systemd's watchdog while the workers are alive.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lbcore::neigh::ArpRequest;
-use lbcore::pipeline::arp_request;
+use lbcore::pipeline::snapshot::PortInfo;
+use lbcore::pipeline::{arp_request, ndp_solicit};
 use lbcore::wire::MacAddr;
 use tracing::{info, warn};
 
@@ -20,13 +22,13 @@ use crate::shared::Shared;
 
 /// How often the control loop runs.
 const PERIOD: Duration = Duration::from_millis(100);
-/// Retry interval for an unanswered ARP request.
+/// Retry interval for an unanswered ARP request or solicitation.
 const ARP_RETRY_MS: u32 = 1000;
 
 /// Run until `shared.stop` is set. `sighup` is raised by the signal handler.
 pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
     let mut requests: Vec<ArpRequest> = Vec::new();
-    let mut known: HashMap<Ipv4Addr, Option<MacAddr>> = HashMap::new();
+    let mut known: HashMap<IpAddr, Option<MacAddr>> = HashMap::new();
     let polls = || -> Vec<u64> {
         let w = &shared.workers;
         w.iter()
@@ -64,17 +66,18 @@ pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
             &mut requests,
         );
         for r in &requests {
+            // The interface whose subnet holds the neighbour.
             let Some((idx, port)) = snap
                 .ports
                 .iter()
                 .enumerate()
-                .find(|(_, p)| p.subnet_contains(r.ip))
+                .find(|(_, p)| on_subnet(p, r.ip))
             else {
                 continue;
             };
             let mut f = CtlFrame {
                 len: 0,
-                bytes: [0; 64],
+                bytes: [0; crate::dataplane::CTL_FRAME_LEN],
             };
             // On a VLAN: the request built after 4 spare bytes, then tagged
             // in place, and sent on the VLAN's port.
@@ -82,7 +85,16 @@ pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
                 0 => (0, idx),
                 _ => (lbcore::wire::vlan::TAG_LEN, port.phys as usize),
             };
-            f.len = arp_request(&mut f.bytes[tag..], port.mac, port.addr, r.ip) as u16;
+            f.len = match r.ip {
+                IpAddr::V4(ip) => arp_request(&mut f.bytes[tag..], port.mac, port.addr, ip),
+                // From the port's address6 (on the neighbour's subnet).
+                IpAddr::V6(ip) => ndp_solicit(
+                    &mut f.bytes[tag..],
+                    port.mac,
+                    port.addr6.unwrap_or(port.link_local),
+                    ip,
+                ),
+            } as u16;
             if tag != 0 {
                 lbcore::wire::vlan::push_tag(&mut f.bytes[..tag + f.len as usize], port.vlan);
                 f.len += tag as u16;
@@ -91,7 +103,7 @@ pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
                 continue;
             };
             if queue.push(f).is_err() {
-                warn!(port = %port.name, "control TX queue full; ARP request for {} dropped", r.ip);
+                warn!(port = %port.name, "control TX queue full; neighbour request for {} dropped", r.ip);
             }
         }
         // Log neighbour transitions so operators (and tests) see resolution.
@@ -107,5 +119,13 @@ pub fn run(shared: &Shared, plane: &Mutex<ControlPlane>, sighup: &AtomicBool) {
         }
         known.retain(|ip, _| dp.neigh.entries().iter().any(|e| e.ip == *ip));
         std::thread::sleep(PERIOD);
+    }
+}
+
+/// Whether `ip` is on `port`'s subnet of its family.
+fn on_subnet(port: &PortInfo, ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => port.subnet_contains(a),
+        IpAddr::V6(a) => port.subnet6_contains(a),
     }
 }

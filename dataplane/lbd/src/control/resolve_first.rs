@@ -17,7 +17,7 @@
 //! state changed so that a new snapshot is due.
 
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use lbcore::pipeline::snapshot::{RealServer, Service};
@@ -29,15 +29,15 @@ pub const HOLD_MAX: Duration = Duration::from_secs(5);
 /// What happened to a held server, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldEvent {
-    Held(Ipv4Addr),
-    Resolved(Ipv4Addr),
-    TimedOut(Ipv4Addr),
+    Held(IpAddr),
+    Resolved(IpAddr),
+    TimedOut(IpAddr),
 }
 
 #[derive(Debug, Default)]
 pub struct ResolveFirst {
     /// Real servers (by id) added live and not yet resolved: since when.
-    pending: HashMap<u32, (Ipv4Addr, Instant)>,
+    pending: HashMap<u32, (IpAddr, Instant)>,
     /// The ones the last plan held.
     held: HashSet<u32>,
 }
@@ -51,7 +51,7 @@ impl ResolveFirst {
         &mut self,
         prev: &Snapshot,
         next: &Snapshot,
-        resolved: impl Fn(Ipv4Addr) -> bool,
+        resolved: impl Fn(IpAddr) -> bool,
         in_service: impl Fn(&Service, &RealServer) -> bool,
         now: Instant,
     ) -> (HashSet<u32>, Vec<HoldEvent>) {
@@ -59,10 +59,15 @@ impl ResolveFirst {
         self.pending.retain(|id, _| next.route(*id).is_some());
         for svc in &next.services {
             for r in &svc.reals {
-                // The address whose MAC is awaited: its route's.
+                // The address whose MAC is awaited: its route's (an IPv6
+                // server's route holds no IPv4 address: its own).
                 if let (false, None, Some(route)) = (r.fallback, prev.route(r.id), next.route(r.id))
                 {
-                    self.pending.entry(r.id).or_insert((route.addr, now));
+                    let addr = match r.addr {
+                        IpAddr::V4(_) => IpAddr::V4(route.addr),
+                        IpAddr::V6(_) => r.addr,
+                    };
+                    self.pending.entry(r.id).or_insert((addr, now));
                 }
             }
         }
@@ -119,7 +124,7 @@ impl ResolveFirst {
 
     /// Whether a held server resolved or ran out of time since the last
     /// plan (a new snapshot is due).
-    pub fn due(&self, resolved: impl Fn(Ipv4Addr) -> bool, now: Instant) -> bool {
+    pub fn due(&self, resolved: impl Fn(IpAddr) -> bool, now: Instant) -> bool {
         self.held.iter().any(|id| {
             self.pending.get(id).is_none_or(|&(addr, since)| {
                 resolved(addr) || now.duration_since(since) >= HOLD_MAX
@@ -173,7 +178,7 @@ mod tests {
     const A: &str = "198.18.0.11";
     const B: &str = "198.18.0.12";
 
-    fn ip(s: &str) -> Ipv4Addr {
+    fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
@@ -189,13 +194,13 @@ mod tests {
         let next = w.snap(&[A, B]);
         let mut rf = ResolveFirst::default();
         let b_id = next.services[0].reals[1].id;
-        let resolved_a = |x: Ipv4Addr| x == ip(A);
+        let resolved_a = |x: IpAddr| x == ip(A);
         let (held, ev) = rf.plan(&prev, &next, resolved_a, |_, _| true, t0);
         assert_eq!(held, HashSet::from([b_id]));
         assert_eq!(ev, vec![HoldEvent::Held(ip(B))]);
         assert!(!rf.due(resolved_a, t0 + Duration::from_millis(100)));
         // B answers ARP: due, and the next plan releases it.
-        let both = |_: Ipv4Addr| true;
+        let both = |_: IpAddr| true;
         assert!(rf.due(both, t0 + Duration::from_millis(200)));
         let (held, ev) = rf.plan(&next, &next, both, |_, _| true, t0);
         assert!(held.is_empty());
@@ -214,7 +219,7 @@ mod tests {
         let prev = w.snap(&[A]);
         let next = w.snap(&[A, B]);
         let mut rf = ResolveFirst::default();
-        let only_a = |x: Ipv4Addr| x == ip(A);
+        let only_a = |x: IpAddr| x == ip(A);
         let (held, _) = rf.plan(&prev, &next, only_a, |_, _| true, t0);
         assert_eq!(held.len(), 1);
         let late = t0 + HOLD_MAX;

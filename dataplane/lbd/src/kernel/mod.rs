@@ -80,10 +80,18 @@ pub fn open(
         .map_err(|e| format!("kernel interface {}: setting MAC {mac}: {e}", k.iface))?;
     dev.start()
         .map_err(|e| format!("kernel interface {}: {e}", k.iface))?;
-    let _ = std::fs::write(
-        format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", k.iface),
-        "1",
-    );
+    // IPv6 only with the port's `address6` (health checks to IPv6 real
+    // servers go from it); no duplicate address detection: the dataplane
+    // answers Neighbour Discovery for the port's addresses.
+    let v6 = pc.address6.is_some();
+    let conf = |key: &str, val: &str| {
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{}/{key}", k.iface), val);
+    };
+    if v6 {
+        conf("accept_dad", "0");
+        conf("accept_ra", "0");
+    }
+    conf("disable_ipv6", if v6 { "0" } else { "1" });
     // The host's ARP requests must come from the port's address, never a
     // VIP it holds on lo (a local real server): the dataplane hands the
     // kernel only ARP replies addressed to the port's address.
@@ -92,6 +100,17 @@ pub fn open(
         "2",
     );
     ip(&["addr", "replace", &pc.address.to_string(), "dev", &k.iface])?;
+    if let Some(a6) = pc.address6 {
+        ip(&[
+            "-6",
+            "addr",
+            "replace",
+            &a6.to_string(),
+            "dev",
+            &k.iface,
+            "nodad",
+        ])?;
+    }
     ip(&[
         "link",
         "set",

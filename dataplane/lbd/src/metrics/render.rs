@@ -1121,6 +1121,7 @@ mod tests {
                     || [
                         "lbd_rx_frames_total",
                         "lbd_arp_learned_total",
+                        "lbd_ndp_learned_total",
                         "lbd_connections_created_total",
                         "lbd_connections_expired_total",
                         "lbd_ipv4_options_total",

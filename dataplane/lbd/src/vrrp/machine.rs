@@ -1,8 +1,11 @@
 //! The VRRPv3 state machine of RFC 5798 §6.4, without I/O: events in
 //! (start, an advertisement, a timer, the link), actions out (send an
-//! advertisement, change state). Times are `Instant`s passed in.
+//! advertisement, change state). Times are `Instant`s passed in. The same
+//! machine runs an IPv4 or an IPv6 virtual router: addresses are `IpAddr`
+//! (for IPv6, the routers' link-local addresses, compared as numbers in
+//! ties, RFC 5798 §6.4.3).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// The RFC's states, plus Fault (the link is down: keepalived's FAULT).
@@ -43,7 +46,7 @@ pub struct Machine {
     pub adver_int: Duration,
     /// Our primary address (ties between equal priorities go to the
     /// higher address).
-    pub my_ip: Ipv4Addr,
+    pub my_ip: IpAddr,
     state: State,
     /// The master's advertisement interval, learned as backup.
     master_adver_int: Duration,
@@ -51,11 +54,11 @@ pub struct Machine {
     /// master-down timer as backup; None otherwise.
     deadline: Option<Instant>,
     /// The current master's address, when known.
-    pub master_ip: Option<Ipv4Addr>,
+    pub master_ip: Option<IpAddr>,
 }
 
 impl Machine {
-    pub fn new(priority: u8, preempt: bool, adver_int: Duration, my_ip: Ipv4Addr) -> Machine {
+    pub fn new(priority: u8, preempt: bool, adver_int: Duration, my_ip: IpAddr) -> Machine {
         Machine {
             priority,
             preempt,
@@ -134,7 +137,7 @@ impl Machine {
     pub fn on_advert(
         &mut self,
         now: Instant,
-        src: Ipv4Addr,
+        src: IpAddr,
         priority: u8,
         interval: Duration,
     ) -> Vec<Action> {
@@ -157,7 +160,7 @@ impl Machine {
                     out.push(Action::Advertise(self.priority));
                     self.deadline = Some(now + self.adver_int);
                 } else if priority > self.priority
-                    || (priority == self.priority && u32::from(src) > u32::from(self.my_ip))
+                    || (priority == self.priority && src > self.my_ip)
                 {
                     self.master_adver_int = interval;
                     self.master_ip = Some(src);
@@ -207,8 +210,10 @@ impl Machine {
 mod tests {
     use super::*;
 
-    const ME: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-    const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const ME: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2));
+    const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3));
     const SEC: Duration = Duration::from_secs(1);
 
     #[test]
@@ -267,6 +272,18 @@ mod tests {
         b.start(t0);
         b.on_timer(b.deadline().unwrap());
         assert!(b.on_advert(t0, ME, 100, SEC).is_empty());
+        // IPv6: the higher link-local address wins the tie.
+        let lo6 = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xc6ff, 0xfe12, 2));
+        let hi6 = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xc6ff, 0xfe12, 3));
+        let mut c = Machine::new(100, true, SEC, lo6);
+        c.start(t0);
+        c.on_timer(c.deadline().unwrap());
+        assert_eq!(
+            c.on_advert(t0, hi6, 100, SEC),
+            vec![Action::Enter(State::Backup)],
+            "fe80::c6ff:fe12:3 beats fe80::c6ff:fe12:2"
+        );
+        assert_eq!(c.master_ip, Some(hi6));
     }
 
     #[test]

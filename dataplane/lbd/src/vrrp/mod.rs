@@ -1,31 +1,41 @@
 //! Built-in VRRPv3 (RFC 5798) for the services' VIPs: what keepalived does
 //! next to IPVS, in lbd.
 //!
-//! The speaker runs on its own thread. It sends and receives
-//! advertisements with a raw IP socket (protocol 112) bound to the port's
-//! kernel interface (`ports[].kernel`): the workers pass frames for the
-//! VRRP group's MAC to that interface, and what the kernel sends there goes
-//! out of the port. The state machine is in [`machine`]. As master the
-//! director answers ARP for the VIPs and forwards their traffic (after a
-//! burst of gratuitous ARPs); as backup or in fault it does neither
-//! (`Dataplane::standby`, read by every worker once per loop). Notify commands
-//! run on every change of state.
+//! Each instance (`vrrp` for the IPv4 VIPs, `vrrp6` for the IPv6 ones, as
+//! keepalived keeps the families apart) runs on its own thread. It sends
+//! and receives advertisements with a raw socket (IPv4 protocol 112, or
+//! IPv6 next header 112 from the port's link-local address: `inet4`,
+//! `inet6`) bound to the port's kernel interface (`ports[].kernel`): the
+//! workers pass frames for the VRRP groups' MACs to that interface, and
+//! what the kernel sends there goes out of the port. The state machine is
+//! in [`machine`]. As master the director answers ARP (and NDP) for the
+//! VIPs and forwards their traffic (after a burst of gratuitous ARPs, or
+//! unsolicited Neighbour Advertisements for IPv6, both sent by the
+//! workers from the control queues); as backup or in fault
+//! it does neither (`Dataplane::standby`, read by every worker once per
+//! loop). With both instances, they act as one group (keepalived's sync
+//! group): the director serves the VIPs while both are master. Notify
+//! commands run on every change of state.
 
 pub mod machine;
 
-use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+mod inet4;
+mod inet6;
+mod sock;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lbcore::api::VrrpInfo;
 use lbcore::config::VrrpConfig;
 use lbcore::wire::arp;
-use lbcore::wire::ipv4::Ipv4Packet;
-use lbcore::wire::vrrp::{self, Advert};
+use lbcore::wire::vrrp::{self, Advert, Advert6};
 use lbcore::wire::MacAddr;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use self::machine::{Action, Machine, State};
 use crate::dataplane::CtlFrame;
@@ -41,124 +51,78 @@ const GARP_REPEAT_AFTER: Duration = Duration::from_secs(1);
 /// for 100 addresses at the largest `garp_count`).
 const MAX_PENDING_GARPS: usize = 100 * 100;
 
-/// A raw VRRP socket on the kernel interface `iface` (address `my_ip`).
-fn open_socket(iface: &str, my_ip: Ipv4Addr) -> std::io::Result<OwnedFd> {
-    let err = std::io::Error::last_os_error;
-    // SAFETY: plain socket(2); the descriptor is owned right away.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            vrrp::PROTO_VRRP as i32,
-        )
-    };
-    if fd < 0 {
-        return Err(err());
-    }
-    // SAFETY: fd is a fresh descriptor nobody else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let name = std::ffi::CString::new(iface).map_err(std::io::Error::other)?;
-    // SAFETY: if_nametoindex reads the NUL-terminated name.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if ifindex == 0 {
-        return Err(err());
-    }
-    let set = |level: i32, opt: i32, val: *const libc::c_void, len: usize| -> std::io::Result<()> {
-        // SAFETY: val points to `len` readable bytes for the call.
-        let r = unsafe { libc::setsockopt(fd, level, opt, val, len as libc::socklen_t) };
-        if r < 0 {
-            Err(err())
-        } else {
-            Ok(())
+/// One instance to run: its configuration and where it speaks.
+pub struct InstanceSpec {
+    pub cfg: VrrpConfig,
+    /// The IPv6 instance (`vrrp6`).
+    pub six: bool,
+    /// The port's index, kernel interface, IPv4 address and MAC.
+    pub port: usize,
+    pub iface: String,
+    pub my_ip: Ipv4Addr,
+    pub mac: MacAddr,
+}
+
+/// The instances of one director, as one group: it serves the VIPs while
+/// every instance is master (keepalived's sync group), and has resigned
+/// when every instance has.
+struct Group {
+    masters: Mutex<Vec<bool>>,
+    resigned: AtomicUsize,
+}
+
+impl Group {
+    fn new(n: usize) -> Group {
+        Group {
+            masters: Mutex::new(vec![false; n]),
+            resigned: AtomicUsize::new(0),
         }
-    };
-    let bytes = iface.as_bytes();
-    set(
-        libc::SOL_SOCKET,
-        libc::SO_BINDTODEVICE,
-        bytes.as_ptr().cast(),
-        bytes.len(),
-    )?;
-    let mreq = libc::ip_mreqn {
-        imr_multiaddr: libc::in_addr {
-            s_addr: u32::from(vrrp::GROUP).to_be(),
-        },
-        imr_address: libc::in_addr {
-            s_addr: u32::from(my_ip).to_be(),
-        },
-        imr_ifindex: ifindex as i32,
-    };
-    let p = (&mreq as *const libc::ip_mreqn).cast();
-    let n = std::mem::size_of::<libc::ip_mreqn>();
-    set(libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, p, n)?;
-    set(libc::IPPROTO_IP, libc::IP_MULTICAST_IF, p, n)?;
-    let ttl: libc::c_int = 255;
-    let pi = (&ttl as *const libc::c_int).cast();
-    let ni = std::mem::size_of::<libc::c_int>();
-    // RFC 5798: TTL 255 on every advertisement, multicast or unicast.
-    set(libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, pi, ni)?;
-    set(libc::IPPROTO_IP, libc::IP_TTL, pi, ni)?;
-    let off: libc::c_int = 0;
-    set(
-        libc::IPPROTO_IP,
-        libc::IP_MULTICAST_LOOP,
-        (&off as *const libc::c_int).cast(),
-        ni,
-    )?;
-    Ok(sock)
-}
+    }
 
-fn send_to(sock: &OwnedFd, msg: &[u8], dst: Ipv4Addr) -> std::io::Result<()> {
-    let sa = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(dst).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: msg and sa are valid for the call.
-    let r = unsafe {
-        libc::sendto(
-            sock.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            0,
-            (&sa as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
+    /// Instance `i` is (or is no longer) master: whether the whole group
+    /// is now.
+    fn set_master(&self, i: usize, master: bool) -> bool {
+        let mut m = self.masters.lock().unwrap_or_else(|e| e.into_inner());
+        m[i] = master;
+        m.iter().all(|&x| x)
+    }
+
+    /// Instance `i` resigned: whether all have.
+    fn resign(&self, i: usize) -> bool {
+        self.set_master(i, false);
+        let n = self.masters.lock().unwrap_or_else(|e| e.into_inner()).len();
+        self.resigned.fetch_add(1, Relaxed) + 1 == n
     }
 }
 
-/// Wait up to `wait` for the socket to be readable.
-fn readable(sock: &OwnedFd, wait: Duration) -> bool {
-    let mut p = libc::pollfd {
-        fd: sock.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut p, 1, ms) > 0 }
+/// Where an instance speaks: its socket and its own address.
+enum Inet {
+    V4 {
+        sock: OwnedFd,
+        my_ip: Ipv4Addr,
+    },
+    V6 {
+        sock: OwnedFd,
+        /// The kernel interface's link-local address: the source of our
+        /// advertisements, our address in elections.
+        my_ll: Ipv6Addr,
+        ifindex: u32,
+    },
 }
 
-/// One received datagram (IP header included), without blocking.
-fn recv(sock: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
-    // SAFETY: buf is valid for writes of its length.
-    let n = unsafe {
-        libc::recv(
-            sock.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    usize::try_from(n).ok()
+impl Inet {
+    fn my_ip(&self) -> IpAddr {
+        match self {
+            Inet::V4 { my_ip, .. } => IpAddr::V4(*my_ip),
+            Inet::V6 { my_ll, .. } => IpAddr::V6(*my_ll),
+        }
+    }
+
+    fn sock(&self) -> &OwnedFd {
+        match self {
+            Inet::V4 { sock, .. } | Inet::V6 { sock, .. } => sock,
+        }
+    }
 }
 
 /// The speaker's view of the world, and what it does with the machine's
@@ -167,9 +131,16 @@ struct Speaker {
     shared: Arc<Shared>,
     cfg: VrrpConfig,
     port: usize,
-    my_ip: Ipv4Addr,
     mac: MacAddr,
-    sock: OwnedFd,
+    inet: Inet,
+    /// Its place in the group, and the group.
+    index: usize,
+    group: Arc<Group>,
+    /// `vrrp` or `vrrp6`, for the logs.
+    name: &'static str,
+    /// Whether this instance's state is the one `lbctl status` and
+    /// `/metrics` show (the first instance).
+    publishes: bool,
     transitions: u64,
     /// Pending gratuitous ARP rounds.
     garp_at: Vec<Instant>,
@@ -179,8 +150,24 @@ struct Speaker {
 }
 
 impl Speaker {
-    /// The addresses the instance covers: every service's VIP and the
-    /// extra addresses, in order, each with the port it is announced on.
+    /// The IPv6 instance's addresses: every IPv6 service VIP, in order.
+    fn addresses6(&self) -> Vec<Ipv6Addr> {
+        let snap = self.shared.dataplane.current();
+        let mut v: Vec<Ipv6Addr> = snap
+            .services
+            .iter()
+            .filter_map(|s| match s.vip {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The IPv4 instance's addresses: every IPv4 service VIP and the extra
+    /// addresses, in order, each with the port it is announced on.
     fn addresses(&self) -> Vec<(Ipv4Addr, usize)> {
         let snap = self.shared.dataplane.current();
         let mut v: Vec<(Ipv4Addr, usize)> = snap
@@ -205,39 +192,92 @@ impl Speaker {
     }
 
     fn advertise(&self, priority: u8) {
+        let interval_cs = (self.cfg.advert_interval_ms / 10) as u16;
+        let (sock, my_ip) = match &self.inet {
+            Inet::V4 { sock, my_ip } => (sock, *my_ip),
+            Inet::V6 {
+                sock,
+                my_ll,
+                ifindex,
+                ..
+            } => {
+                let adv = Advert6 {
+                    vrid: self.cfg.vrid,
+                    priority,
+                    interval_cs,
+                    addrs: self.addresses6(),
+                };
+                let mut peers: Vec<Ipv6Addr> = self
+                    .cfg
+                    .unicast_peers
+                    .iter()
+                    .filter_map(|p| match p {
+                        IpAddr::V6(a) => Some(*a),
+                        IpAddr::V4(_) => None,
+                    })
+                    .collect();
+                if peers.is_empty() {
+                    peers.push(vrrp::GROUP6);
+                }
+                for dst in peers {
+                    let msg = vrrp::build6(&adv, *my_ll, dst);
+                    if let Err(e) = inet6::send_to(sock, &msg, dst, *ifindex) {
+                        warn!("vrrp6: cannot send an advertisement to {dst}: {e}");
+                    }
+                }
+                return;
+            }
+        };
         let adv = Advert {
             version: self.cfg.version,
             vrid: self.cfg.vrid,
             priority,
-            interval_cs: (self.cfg.advert_interval_ms / 10) as u16,
+            interval_cs,
             addrs: self.vips(),
             auth: self.cfg.auth_pass.as_deref().map(vrrp::auth_data),
         };
-        let peers: Vec<Ipv4Addr> = if self.cfg.unicast_peers.is_empty() {
-            vec![vrrp::GROUP]
-        } else {
-            self.cfg.unicast_peers.clone()
-        };
+        let mut peers: Vec<Ipv4Addr> = self
+            .cfg
+            .unicast_peers
+            .iter()
+            .filter_map(|p| match p {
+                IpAddr::V4(a) => Some(*a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        if peers.is_empty() {
+            peers.push(vrrp::GROUP);
+        }
         for dst in peers {
-            let msg = vrrp::build(&adv, self.my_ip, dst);
-            if let Err(e) = send_to(&self.sock, &msg, dst) {
+            let msg = vrrp::build(&adv, my_ip, dst);
+            if let Err(e) = inet4::send_to(sock, &msg, dst) {
                 warn!("vrrp: cannot send an advertisement to {dst}: {e}");
             }
         }
     }
 
-    /// Queue `garp_count` gratuitous ARPs per address (for the ports'
-    /// queue-0 workers to send). What does not fit in a port's control
-    /// queue now waits in `garp_pending` and goes as room frees up.
+    /// Queue `garp_count` gratuitous ARPs (IPv6: unsolicited Neighbour
+    /// Advertisements) per address, for the ports' queue-0 workers to send.
+    /// What does not fit in a port's control queue now waits in
+    /// `garp_pending` and goes as room frees up.
     fn garp(&mut self) {
         let snap = self.shared.dataplane.current();
-        for (vip, port) in self.addresses() {
-            let mac = snap.ports.get(port).map_or(self.mac, |p| p.mac);
-            for _ in 0..self.cfg.garp_count {
-                let mut f = CtlFrame {
-                    len: 0,
-                    bytes: [0; 64],
-                };
+        let mut frames: Vec<(usize, IpAddr, CtlFrame)> = Vec::new();
+        let blank = CtlFrame {
+            len: 0,
+            bytes: [0; crate::dataplane::CTL_FRAME_LEN],
+        };
+        if let Inet::V6 { .. } = self.inet {
+            let mac = snap.ports.get(self.port).map_or(self.mac, |p| p.mac);
+            for vip in self.addresses6() {
+                let mut f = blank;
+                f.len = lbcore::pipeline::unsolicited_na(&mut f.bytes, mac, vip) as u16;
+                frames.push((self.port, vip.into(), f));
+            }
+        } else {
+            for (vip, port) in self.addresses() {
+                let mac = snap.ports.get(port).map_or(self.mac, |p| p.mac);
+                let mut f = blank;
                 f.len = arp::build_arp(
                     &mut f.bytes,
                     arp::ARP_REQUEST,
@@ -248,10 +288,18 @@ impl Speaker {
                     MacAddr::ZERO,
                     vip,
                 ) as u16;
+                frames.push((port, vip.into(), f));
+            }
+        }
+        for (port, vip, f) in frames {
+            for _ in 0..self.cfg.garp_count {
                 if self.garp_pending.len() < MAX_PENDING_GARPS {
                     self.garp_pending.push_back((port, f));
                 } else {
-                    warn!("vrrp: too many gratuitous ARPs pending; one for {vip} dropped");
+                    warn!(
+                        "{}: too many announcements pending; one for {vip} dropped",
+                        self.name
+                    );
                 }
             }
         }
@@ -281,7 +329,8 @@ impl Speaker {
     fn enter(&mut self, m: &Machine, s: State, now: Instant) {
         self.transitions += 1;
         let master = s == State::Master;
-        self.shared.dataplane.standby.store(!master, Relaxed);
+        let serve = self.group.set_master(self.index, master);
+        self.shared.dataplane.standby.store(!serve, Relaxed);
         if master {
             self.garp();
             self.garp_at = vec![now + GARP_REPEAT_AFTER];
@@ -294,7 +343,8 @@ impl Speaker {
             self.next_refresh = None;
         }
         info!(
-            "vrrp: vrid {} priority {}: {}{}",
+            "{}: vrid {} priority {}: {}{}",
+            self.name,
             self.cfg.vrid,
             self.cfg.priority,
             s.name(),
@@ -311,11 +361,14 @@ impl Speaker {
             State::Init => &None,
         };
         if let Some(cmd) = cmd {
-            notify(cmd, s);
+            notify(cmd, s, self.name);
         }
     }
 
     fn publish(&self, m: &Machine, s: State) {
+        if !self.publishes {
+            return;
+        }
         *self.shared.vrrp.lock().unwrap_or_else(|e| e.into_inner()) = Some(VrrpInfo {
             state: s.name().to_string(),
             vrid: self.cfg.vrid,
@@ -340,11 +393,14 @@ impl Speaker {
     }
 }
 
-/// Run a notify command without waiting for it (a thread reaps it).
-fn notify(cmd: &str, s: State) {
+/// Run a notify command of `instance` without waiting for it (a thread
+/// reaps it).
+fn notify(cmd: &str, s: State, instance: &str) {
     let child = std::process::Command::new("/bin/sh")
         .args(["-c", cmd])
         .env("LBD_VRRP_STATE", s.name())
+        // `vrrp` or `vrrp6`: one command may serve both instances.
+        .env("LBD_VRRP_INSTANCE", instance)
         .stdin(std::process::Stdio::null())
         .spawn();
     match child {
@@ -357,31 +413,63 @@ fn notify(cmd: &str, s: State) {
     }
 }
 
-/// Open the speaker's socket (at start-up, so that errors stop lbd with a
-/// clear message).
+/// A speaker, ready to run on its thread.
+pub type SpeakerFn = Box<dyn FnOnce() + Send>;
+
+/// Open each instance's socket (at start-up, so that errors stop lbd with
+/// a clear message); the speakers to run, one thread each, with their
+/// names.
 pub fn prepare(
     shared: Arc<Shared>,
-    cfg: VrrpConfig,
-    port: usize,
-    iface: &str,
-    my_ip: Ipv4Addr,
-    mac: MacAddr,
-) -> Result<impl FnOnce() + Send, String> {
-    let sock = open_socket(iface, my_ip)
-        .map_err(|e| format!("vrrp: cannot open a VRRP socket on {iface}: {e}"))?;
-    let sp = Speaker {
-        shared,
-        cfg,
-        port,
-        my_ip,
-        mac,
-        sock,
-        transitions: 0,
-        garp_at: Vec::new(),
-        next_refresh: None,
-        garp_pending: std::collections::VecDeque::new(),
-    };
-    Ok(move || run(sp))
+    specs: Vec<InstanceSpec>,
+) -> Result<Vec<(&'static str, SpeakerFn)>, String> {
+    let group = Arc::new(Group::new(specs.len()));
+    let mut out: Vec<(&'static str, SpeakerFn)> = Vec::new();
+    for (index, spec) in specs.into_iter().enumerate() {
+        let iface = &spec.iface;
+        let (name, inet) = if spec.six {
+            let e = |what: &str, e: std::io::Error| format!("vrrp6: cannot {what} on {iface}: {e}");
+            let ifindex = sock::ifindex(iface).map_err(|x| e("find the interface", x))?;
+            let (sock, my_ll) =
+                inet6::prepare(iface, ifindex).map_err(|x| e("open a VRRP socket", x))?;
+            info!("vrrp6: speaking from {my_ll} on {iface}");
+            (
+                "vrrp6",
+                Inet::V6 {
+                    sock,
+                    my_ll,
+                    ifindex,
+                },
+            )
+        } else {
+            let sock = inet4::open(iface, spec.my_ip)
+                .map_err(|e| format!("vrrp: cannot open a VRRP socket on {iface}: {e}"))?;
+            (
+                "vrrp",
+                Inet::V4 {
+                    sock,
+                    my_ip: spec.my_ip,
+                },
+            )
+        };
+        let sp = Speaker {
+            shared: shared.clone(),
+            cfg: spec.cfg,
+            port: spec.port,
+            mac: spec.mac,
+            inet,
+            index,
+            group: group.clone(),
+            name,
+            publishes: index == 0,
+            transitions: 0,
+            garp_at: Vec::new(),
+            next_refresh: None,
+            garp_pending: std::collections::VecDeque::new(),
+        };
+        out.push((name, Box::new(move || run(sp))));
+    }
+    Ok(out)
 }
 
 fn run(mut sp: Speaker) {
@@ -389,7 +477,7 @@ fn run(mut sp: Speaker) {
         sp.cfg.priority,
         sp.cfg.preempt,
         Duration::from_millis(sp.cfg.advert_interval_ms as u64),
-        sp.my_ip,
+        sp.inet.my_ip(),
     );
     let now = Instant::now();
     let a = m.start(now);
@@ -402,16 +490,17 @@ fn run(mut sp: Speaker) {
             .deadline()
             .map_or(MAX_WAIT, |d| d.saturating_duration_since(now))
             .min(MAX_WAIT);
-        if readable(&sp.sock, wait) {
-            while let Some(n) = recv(&sp.sock, &mut buf) {
-                if let Some((src, adv)) = accept(&buf[..n], sp.my_ip, &sp.cfg) {
-                    let now = Instant::now();
-                    let interval = Duration::from_millis(adv.interval_cs as u64 * 10);
-                    let a = m.on_advert(now, src, adv.priority, interval);
-                    sp.apply(&m, a, now);
-                    if m.state() == State::Backup && m.master_ip == Some(src) {
-                        sp.publish(&m, State::Backup);
-                    }
+        if sock::readable(sp.inet.sock(), wait) {
+            while let Some(got) = receive(&sp.inet, &sp.cfg, &mut buf) {
+                let Some((src, priority, interval_cs)) = got else {
+                    continue;
+                };
+                let now = Instant::now();
+                let interval = Duration::from_millis(interval_cs as u64 * 10);
+                let a = m.on_advert(now, src, priority, interval);
+                sp.apply(&m, a, now);
+                if m.state() == State::Backup && m.master_ip == Some(src) {
+                    sp.publish(&m, State::Backup);
                 }
             }
         }
@@ -444,43 +533,30 @@ fn run(mut sp: Speaker) {
     let a = m.shutdown();
     sp.apply(&m, a, Instant::now());
     sp.shared.dataplane.standby.store(true, Relaxed);
-    sp.shared.resigned.store(true, Relaxed);
+    if sp.group.resign(sp.index) {
+        sp.shared.resigned.store(true, Relaxed);
+    }
 }
 
-/// A received datagram (IP header first) that is a valid advertisement
-/// for our virtual router (id, version and, for v2, password) from someone
-/// else: its source and contents.
-fn accept(dgram: &[u8], my_ip: Ipv4Addr, cfg: &VrrpConfig) -> Option<(Ipv4Addr, Advert)> {
-    let ip = Ipv4Packet::new_checked(dgram).ok()?;
-    let src = ip.src();
-    if src == my_ip {
-        return None;
-    }
-    if ip.ttl() != 255 || ip.protocol() != vrrp::PROTO_VRRP {
-        debug!(
-            "vrrp: ignored a packet from {src} (TTL {} not 255)",
-            ip.ttl()
-        );
-        return None;
-    }
-    let payload = &dgram[ip.header_len()..ip.total_len() as usize];
-    match vrrp::parse(payload, src, ip.dst()) {
-        Ok(a) if a.vrid != cfg.vrid => None,
-        Ok(a) if a.version != cfg.version => {
-            debug!(
-                "vrrp: ignored a version {} advertisement from {src}",
-                a.version
-            );
-            None
+/// The next queued message: None when there is none; Some(None) for one
+/// that is not an advertisement for us; else its sender, priority and
+/// interval.
+#[allow(clippy::option_option)]
+fn receive(inet: &Inet, cfg: &VrrpConfig, buf: &mut [u8]) -> Option<Option<(IpAddr, u8, u16)>> {
+    match inet {
+        Inet::V4 { sock, my_ip } => {
+            let n = inet4::recv(sock, buf)?;
+            Some(
+                inet4::accept(&buf[..n], *my_ip, cfg)
+                    .map(|(src, a)| (IpAddr::V4(src), a.priority, a.interval_cs)),
+            )
         }
-        Ok(a) if a.auth != cfg.auth_pass.as_deref().map(vrrp::auth_data) => {
-            warn!("vrrp: ignored an advertisement from {src}: authentication mismatch");
-            None
-        }
-        Ok(a) => Some((src, a)),
-        Err(e) => {
-            debug!("vrrp: ignored a bad advertisement from {src}: {e}");
-            None
+        Inet::V6 { sock, my_ll, .. } => {
+            let r = inet6::recv(sock, buf)?;
+            Some(
+                inet6::accept(&buf[..r.len], &r, *my_ll, cfg)
+                    .map(|(src, a)| (IpAddr::V6(src), a.priority, a.interval_cs)),
+            )
         }
     }
 }
@@ -490,81 +566,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_only_valid_adverts_for_our_router_from_others() {
-        let me = Ipv4Addr::new(198, 18, 0, 2);
-        let peer = Ipv4Addr::new(198, 18, 0, 3);
-        let adv = Advert {
-            version: 3,
-            vrid: 51,
-            priority: 100,
-            interval_cs: 100,
-            addrs: vec![Ipv4Addr::new(198, 18, 0, 100)],
-            auth: None,
-        };
-        let cfg = |vrid: u8, version: u8, pass: Option<&str>| VrrpConfig {
-            port: "lan0".into(),
-            vrid,
-            priority: 100,
-            version,
-            auth_pass: pass.map(str::to_string),
-            advert_interval_ms: 1000,
-            preempt: true,
-            unicast_peers: vec![],
-            garp_count: 5,
-            garp_refresh_s: 0,
-            addresses: vec![],
-            track_health: false,
-            notify_master: None,
-            notify_backup: None,
-            notify_fault: None,
-        };
-        let datagram = |src: Ipv4Addr, ttl: u8, adv: &Advert| {
-            let msg = vrrp::build(adv, src, vrrp::GROUP);
-            let mut d = vec![0u8; 20];
-            {
-                let mut ip = Ipv4Packet::new_unchecked(&mut d[..]);
-                ip.set_version(4);
-                ip.set_header_len(20);
-                ip.set_total_len((20 + msg.len()) as u16);
-                ip.set_ttl(ttl);
-                ip.set_protocol(vrrp::PROTO_VRRP);
-                ip.set_src(src);
-                ip.set_dst(vrrp::GROUP);
-                ip.fill_checksum();
-            }
-            d.extend_from_slice(&msg);
-            d
-        };
-        let c51 = cfg(51, 3, None);
-        assert_eq!(
-            accept(&datagram(peer, 255, &adv), me, &c51),
-            Some((peer, adv.clone()))
+    fn the_group_serves_while_every_instance_is_master() {
+        let g = Group::new(2);
+        assert!(
+            !g.set_master(0, true),
+            "the IPv6 instance is not master yet"
         );
-        assert_eq!(accept(&datagram(peer, 64, &adv), me, &c51), None, "TTL");
-        assert_eq!(accept(&datagram(me, 255, &adv), me, &c51), None, "our own");
-        assert_eq!(
-            accept(&datagram(peer, 255, &adv), me, &cfg(52, 3, None)),
-            None,
-            "vrid"
-        );
-        assert_eq!(accept(&[0x45, 0, 0], me, &c51), None);
-        // Version 2: the version and the password must match.
-        let v2 = Advert {
-            version: 2,
-            auth: Some(vrrp::auth_data("1111")),
-            ..adv
-        };
-        let c2 = cfg(51, 2, Some("1111"));
-        assert!(accept(&datagram(peer, 255, &v2), me, &c2).is_some());
-        assert_eq!(accept(&datagram(peer, 255, &v2), me, &c51), None, "version");
-        assert_eq!(
-            accept(&datagram(peer, 255, &v2), me, &cfg(51, 2, Some("2222"))),
-            None,
-            "password"
-        );
-        assert_eq!(
-            accept(&datagram(peer, 255, &v2), me, &cfg(51, 2, None)),
-            None
-        );
+        assert!(g.set_master(1, true));
+        assert!(!g.set_master(1, false), "one backup: the group stands by");
+        assert!(g.set_master(1, true));
+        // Resigning: both must have before lbd may go on stopping.
+        assert!(!g.resign(0));
+        assert!(!g.set_master(1, true), "a resigned instance is not master");
+        assert!(g.resign(1));
+        let one = Group::new(1);
+        assert!(one.set_master(0, true));
+        assert!(one.resign(0));
     }
 }

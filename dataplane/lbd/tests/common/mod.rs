@@ -592,10 +592,15 @@ for line in sys.stdin:
 
 impl KeepAlive {
     pub fn open(lab: &Lab) -> KeepAlive {
+        KeepAlive::open_to(lab, VIP)
+    }
+
+    /// The same to another address (an IPv6 VIP, unbracketed).
+    pub fn open_to(lab: &Lab, vip: &str) -> KeepAlive {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &lab.ns("client"), "/usr/bin/python3", "-c"])
             .arg(KEEPALIVE_PY)
-            .arg(VIP)
+            .arg(vip)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -43,7 +43,7 @@ fn director(cfg: &Config) -> Worker {
     let mut reg = Registry::default();
     let snap = Arc::new(Snapshot::build(cfg, &[DIR_MAC], &mut reg, &neigh, 1).unwrap());
     for e in neigh.entries() {
-        neigh.learn(e.slot, e.ip, rs_mac(e.ip.octets()[3]), 0);
+        neigh.learn(e.slot, e.ip, rs_mac(super::v4(e.ip).octets()[3]), 0);
     }
     let stats = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
     Worker::new(snap, ConnTable::new(1024, 5), stats, neigh)

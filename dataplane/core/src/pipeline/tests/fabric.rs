@@ -34,7 +34,7 @@ fn fabric_lab(routes: &str, reals: &str) -> Worker {
     let mut reg = Registry::default();
     let snap = Arc::new(Snapshot::build(&cfg, &[DIR_MAC], &mut reg, &neigh, 1).unwrap());
     for e in neigh.entries() {
-        let mac = match e.ip.octets() {
+        let mac = match super::v4(e.ip).octets() {
             [198, 18, 20, 11] => RS_V20_MAC,
             [198, 18, 0, 254] => GW_MAC,
             [198, 18, 10, 254] => GW2_MAC,

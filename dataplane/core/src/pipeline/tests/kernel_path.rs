@@ -96,6 +96,18 @@ fn a_standby_director_leaves_the_vips_alone() {
         )
         .unwrap();
     assert_eq!(l.w.process(&mut adv, 0, 3), Verdict::Kernel);
+    // And VRRPv3 over IPv6 (to ff02::12), for the vrrp6 instance.
+    let mut adv6 = Vec::new();
+    let ll3: [u8; 16] = "fe80::3".parse::<std::net::Ipv6Addr>().unwrap().octets();
+    PacketBuilder::ethernet2(RS1_MAC.0, crate::wire::vrrp::GROUP6_MAC)
+        .ipv6(ll3, crate::wire::vrrp::GROUP6.octets(), 255)
+        .write(
+            &mut adv6,
+            etherparse::IpNumber(112),
+            &[0x31, 1, 100, 0, 0, 100, 0, 0],
+        )
+        .unwrap();
+    assert_eq!(l.w.process(&mut adv6, 0, 3), Verdict::Kernel);
     // Master again: the VIP is answered.
     l.w.set_standby(false);
     assert_eq!(l.w.process(&mut q2, 0, 4), Verdict::Tx(0));

@@ -166,6 +166,9 @@ pub fn restart_only_changes(running: &Config, cfg: &Config) -> Vec<&'static str>
     if cfg.vrrp != r.vrrp {
         fixed.push("vrrp");
     }
+    if cfg.vrrp6 != r.vrrp6 {
+        fixed.push("vrrp6");
+    }
     if cfg.sync != r.sync {
         fixed.push("sync");
     }

@@ -22,7 +22,7 @@ mod tally;
 mod tests;
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -379,11 +379,7 @@ impl ControlPlane {
             let (held, events) = self.resolve_first.plan(
                 &prev,
                 &snap,
-                |ip| {
-                    prev.neighbours
-                        .get(&u32::from(ip))
-                        .is_some_and(|&slot| self.neigh.mac(slot as usize).is_some())
-                },
+                |ip| resolved_in(&prev, &self.neigh, ip),
                 |s, r| r.weight > 0 && health.health_of(s, r) == RsHealth::Up,
                 Instant::now(),
             );
@@ -472,11 +468,7 @@ impl ControlPlane {
         } else {
             let prev = self.snapshots.current();
             let neigh = &self.neigh;
-            let resolved = |ip: Ipv4Addr| {
-                prev.neighbours
-                    .get(&u32::from(ip))
-                    .is_some_and(|&slot| neigh.mac(slot as usize).is_some())
-            };
+            let resolved = |ip: IpAddr| resolved_in(&prev, neigh, ip);
             if self.resolve_first.due(resolved, now) {
                 let _ = self.commit(self.running.clone(), false, "new real server resolved");
             }
@@ -532,4 +524,14 @@ impl ControlPlane {
 /// A configuration sent with a request (restore, validate), parsed.
 fn parse_request_config(ron: &str, origin: &str) -> Result<Config, ApiError> {
     config::parse(ron, origin).map_err(|e| ApiError::new(ErrorKind::Invalid, e.to_string()))
+}
+
+/// Whether `snap` binds `ip` (either family) to a neighbour slot whose MAC
+/// is resolved.
+fn resolved_in(snap: &Snapshot, neigh: &NeighTable, ip: IpAddr) -> bool {
+    let slot = match ip {
+        IpAddr::V4(a) => snap.neighbours.get(&u32::from(a)),
+        IpAddr::V6(a) => snap.neighbours6.get(&u128::from(a)),
+    };
+    slot.is_some_and(|&slot| neigh.mac(slot as usize).is_some())
 }

@@ -1,0 +1,177 @@
+//! Connection sync for IPv6 connections (see [`super::sync`] for IPv4's,
+//! whose design this follows, and `conntrack::sync` for the records).
+//!
+//! * **Sender** (the master): a worker queues a [`SyncRecord6`] for every
+//!   IPv6 DR or tunnel connection it creates and every change of its TCP
+//!   state, into
+//!   its own bounded IPv6 queue (tunnel connections too: the table does
+//!   not tell the methods apart; no lock; a full queue is counted
+//!   `sync_queue_full`).
+//! * **Receiver** (the backup): the sync thread stores each record in a
+//!   shared IPv6 table ([`SharedConnTable<ConnKey6>`], its own: the NAT
+//!   table is IPv4's) under a sync key ([`EntryKind::Synced`]). After a
+//!   failover, a worker that misses an IPv6 flow with a packet that cannot
+//!   start a connection (TCP without SYN; any UDP) adopts the synced entry
+//!   into its IPv6 table: the connection keeps its real server
+//!   (`sync_adopted`).
+//!
+//! Not synced (yet): IPv6 persistence templates (they live in each
+//! worker's own table, see `v6`), and NAT66 connections (no NAT66).
+//! Records of those kinds are refused on receipt.
+
+use std::sync::Arc;
+
+use super::snapshot::Snapshot;
+use super::sync::ApplyError;
+use super::Worker;
+use crate::config::Forward;
+use crate::conntrack::keyspace::{EntryFlags, EntryKind};
+use crate::conntrack::shared::{Entry, SharedConnTable};
+use crate::conntrack::sync::{SyncKind, SyncQueue6, SyncRecord6};
+use crate::conntrack::{Conn, ConnKey6, ConnState, Tick};
+use crate::counters::Counter;
+
+/// A worker's IPv6 sync: where its records go, and where the peer's wait.
+pub(crate) struct Sync6 {
+    out: SyncQueue6,
+    synced: Arc<SharedConnTable<ConnKey6>>,
+}
+
+/// The shared-table key of a synced IPv6 connection.
+#[inline]
+pub fn sync_key6(key: &ConnKey6) -> ConnKey6 {
+    EntryKind::Synced.mark(*key)
+}
+
+/// Store a received IPv6 record in `table` (the receiver's side). Only
+/// DR and tunnel connections (kind `Conn`) are stored; templates and NAT
+/// connections are refused (`KindMismatch`).
+pub fn apply6(
+    table: &SharedConnTable<ConnKey6>,
+    snap: &Snapshot,
+    r: &SyncRecord6,
+    now: Tick,
+) -> Result<(), ApplyError> {
+    let vip = u128::from(r.vip);
+    let svc_idx = snap
+        .service6(r.proto, vip, r.vport)
+        .ok_or(ApplyError::NoService)?;
+    let svc = &snap.services[svc_idx];
+    let real = svc
+        .reals
+        .iter()
+        .find(|x| x.addr == std::net::IpAddr::V6(r.rs_ip) && x.port == r.rs_port)
+        .ok_or(ApplyError::NoRealServer)?;
+    if r.kind != SyncKind::Conn || real.forward == Forward::Nat {
+        return Err(ApplyError::KindMismatch);
+    }
+    let key = sync_key6(&ConnKey6 {
+        proto: r.proto,
+        client_ip: u128::from(r.client_ip),
+        client_port: r.client_port,
+        vip,
+        vport: r.vport,
+    });
+    let hash = table.hash(&key);
+    if let Some(old) = table.lookup(&key, hash, now) {
+        table.remove(&old);
+    }
+    table
+        .insert_keeping(
+            &key,
+            hash,
+            real.id,
+            now.wrapping_add(r.timeout_ms),
+            r.state,
+            EntryFlags::SYNCED,
+            now,
+            Entry::is_counted,
+            |_| {},
+        )
+        .map(|_| ())
+        .map_err(|_| ApplyError::Full)
+}
+
+impl Worker {
+    /// Sync IPv6 connections: send this worker's records to `out` (while
+    /// not in VRRP standby), adopt the peer's from `synced`.
+    pub fn with_sync6(mut self, out: SyncQueue6, synced: Arc<SharedConnTable<ConnKey6>>) -> Worker {
+        self.sync6 = Some(Box::new(Sync6 { out, synced }));
+        self
+    }
+
+    /// Queue a record of the IPv6 connection `key` → real server `rs` of
+    /// service `svc_idx`, if syncing and master.
+    #[cold]
+    pub(super) fn sync_conn6(&self, key: &ConnKey6, rs: u32, state: ConnState, svc_idx: usize) {
+        let Some(s) = self.sync6.as_ref() else {
+            return;
+        };
+        if self.standby {
+            return;
+        }
+        let Some(real) = self.snap.services[svc_idx]
+            .reals
+            .iter()
+            .find(|r| r.id == rs)
+        else {
+            return;
+        };
+        let std::net::IpAddr::V6(rs_ip) = real.addr else {
+            return;
+        };
+        let r = SyncRecord6 {
+            kind: SyncKind::Conn,
+            proto: key.proto,
+            state: state as u8,
+            client_ip: key.client_ip.into(),
+            client_port: key.client_port,
+            vip: key.vip.into(),
+            vport: key.vport,
+            rs_ip,
+            rs_port: real.port,
+            timeout_ms: state.timeout_ms(&self.snap.timeouts),
+            client_mac: [0; 6],
+            client_via_port: 0,
+        };
+        if s.out.push(r).is_err() {
+            self.stats.count(Counter::SyncQueueFull);
+        }
+    }
+
+    /// After a miss in this worker's IPv6 table: adopt the synced
+    /// connection `key` into `slot`, if the peer sent one whose real
+    /// server is still in the service. Returns its real server id.
+    pub(super) fn adopt_synced6(
+        &mut self,
+        key: &ConnKey6,
+        svc_idx: usize,
+        slot: usize,
+        now: Tick,
+    ) -> Option<u32> {
+        let s = self.sync6.as_ref()?;
+        let sk = sync_key6(key);
+        let e = s.synced.lookup(&sk, s.synced.hash(&sk), now)?;
+        s.synced.remove(&e);
+        if !self.snap.services[svc_idx]
+            .reals
+            .iter()
+            .any(|r| r.id == e.rs)
+        {
+            return None;
+        }
+        let state = ConnState::from_u8(e.state);
+        let expires = now.wrapping_add(state.timeout_ms(&self.snap.timeouts));
+        let mut conn = Conn::new(key, e.rs, e.state, now, expires);
+        conn.active = state.is_active();
+        if conn.active {
+            self.conn_counts(e.rs, 1, 0);
+        } else {
+            self.conn_counts(e.rs, 0, 1);
+        }
+        let v6 = self.v6.as_mut()?;
+        v6.table.insert_at(slot, conn);
+        self.stats.count(Counter::SyncAdopted);
+        Some(e.rs)
+    }
+}

@@ -1,0 +1,88 @@
+//! IPv6: the packet path for frames of ethertype 0x86dd.
+//!
+//! IPv6 enters through the full classifier's ethertype match (never the
+//! burst's fast classifier, which is IPv4's), so an IPv4 packet pays
+//! nothing for it. The pieces, one job each:
+//!
+//! - `entry.rs`: the fixed header, the extension-header walk and the checks
+//!   every packet passes, then the dispatch by upper layer;
+//! - `forward.rs`: service packets — the worker's IPv6 connection table,
+//!   scheduling (every scheduler; sh and mh hash the full 128-bit client
+//!   address), persistence, TCP state tracking;
+//! - `tunnel.rs`: to the real server by DR or IPv6-in-IPv6, and Packet Too
+//!   Big for what would not fit the tunnel;
+//! - `ndp.rs`: Neighbour Discovery — answering solicitations for VIPs and
+//!   own addresses, learning real servers' MACs, and the frame builders the
+//!   control side sends (solicitations, unsolicited advertisements);
+//! - `icmp.rs`: ICMPv6 — echo replies, and errors about forwarded
+//!   connections relayed to their real server.
+//!
+//! # Policies
+//!
+//! - **Checks.** Fixed header: length, version 6, payload length within the
+//!   frame (Ethernet padding after it is ignored). Sources no client can
+//!   have (unspecified, multicast, loopback, IPv4-mapped, our own) and
+//!   "land" packets (source = destination or a VIP) are dropped. The hop
+//!   limit is not checked: DR forwards without routing (as IPv4's DR keeps
+//!   the TTL), and the real server is the packet's destination.
+//! - **Extension headers** follow `wire::ipv6_ext`'s walk: hop-by-hop (first
+//!   only), destination options and routing headers with no segments left
+//!   are passed untouched to reach the upper layer; fragments are dropped
+//!   and counted (`drop_ipv6_fragment`: no reassembly, as for IPv4); chains
+//!   longer than 8 headers or 512 bytes — a "loop" of headers is one — are
+//!   `drop_ipv6_ext_too_many`; a header cut short `drop_ipv6_ext_truncated`;
+//!   hop-by-hop not first, routing with segments left, ESP and AH
+//!   `drop_ipv6_ext_unsupported`. DR forwards the packet as it came,
+//!   extension headers included.
+//! - **Multicast destinations**: only Neighbour Solicitations (to a
+//!   solicited-node group of ours) and advertisements are taken; frames to
+//!   33:33:xx:xx:xx:xx MACs enter here for them. Everything else sent to a
+//!   group is `drop_ipv6_multicast`.
+//! - **Own addresses** are a port's `address6` and its link-local address
+//!   (fe80::/64 + the modified EUI-64 of its MAC, see
+//!   [`snapshot::link_local`](super::snapshot::link_local)): answered by
+//!   NDP and ping; other traffic to them goes to the port's kernel
+//!   interface if it has one, else `drop_ipv6_not_local`.
+//! - **Forwarding**: DR (the MAC rewrite to the real server's neighbour
+//!   slot) and tunnel (IPv6-in-IPv6 with Packet Too Big, `tunnel.rs`); the
+//!   real servers are on a port's `address6` subnet (no IPv6 routes). NAT66
+//!   real servers are refused by validation.
+//! - **Persistence** templates live in the worker's own table (not the
+//!   shared NAT table the IPv4 templates use): exact with one worker per
+//!   port; with several RX queues a client's connections keep their real
+//!   server as long as RSS puts them on one worker (RSS on addresses only
+//!   does; on ports it may not).
+//! - **Connection sync**: DR connections are synced (`pipeline::sync6`:
+//!   records queued in `forward.rs` on creation and TCP state changes,
+//!   adopted there on a miss); persistence templates are not.
+//! - A full table drops the new flow (`drop_conn_table_full`); the SYN-flood
+//!   defence's stateless forwarding is IPv4's only.
+
+mod entry;
+mod forward;
+mod icmp;
+mod ndp;
+mod tunnel;
+
+use crate::conntrack::{ConnKey6, ConnTable};
+
+/// What a worker keeps for IPv6: its connection table and its persistence
+/// templates.
+pub(crate) struct V6State {
+    pub table: ConnTable<ConnKey6>,
+    /// Persistence templates: key (protocol, client network, 0, VIP,
+    /// service port), the real server id, and the template's deadline.
+    pub templates: ConnTable<ConnKey6>,
+}
+
+impl V6State {
+    /// Tables of `capacity` connections (the IPv4 table's size) and a
+    /// templates table of a quarter of that (a template stands for all of
+    /// a client network's connections).
+    pub fn new(capacity: usize, seed: u64) -> Box<V6State> {
+        Box::new(V6State {
+            table: ConnTable::new(capacity, seed ^ 0x6666_0000_6666),
+            templates: ConnTable::new((capacity / 4).max(64), seed ^ 0x7e6d),
+        })
+    }
+}
