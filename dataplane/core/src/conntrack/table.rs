@@ -188,6 +188,12 @@ impl<K: TableKey> ConnTable<K> {
         key.seeded_hash(self.seed)
     }
 
+    /// [`hash`](Self::hash) of a key already packed into its words.
+    #[inline(always)]
+    pub fn hash_words(&self, words: &K::Words) -> u64 {
+        K::hash_words(words, self.seed)
+    }
+
     /// Hint the CPU to load the key's home bucket (call a few packets ahead).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
@@ -213,7 +219,13 @@ impl<K: TableKey> ConnTable<K> {
     /// entries (bench/RESULTS.md).
     #[inline(always)]
     pub fn probe(&mut self, key: &K, hash: u64, now: Tick) -> Probe<K> {
-        let k = key.words();
+        self.probe_words(key.words(), hash, now)
+    }
+
+    /// [`probe`](Self::probe) for a key already packed into its words (the
+    /// burst pipeline's flows carry them, so a hit packs nothing).
+    #[inline(always)]
+    pub fn probe_words(&mut self, k: K::Words, hash: u64, now: Tick) -> Probe<K> {
         // The hit path: find a live entry for the key with two compares per
         // entry and nothing else, in the home window (new entries go there
         // while it has room).

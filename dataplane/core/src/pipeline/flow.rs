@@ -118,8 +118,11 @@ fn parse(
         {
             return None;
         }
-        let src_ip = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
-        let dst_ip = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+        // (source, destination) in one load: the flow key's first word.
+        let addrs = u64::from_be_bytes([
+            ip[12], ip[13], ip[14], ip[15], ip[16], ip[17], ip[18], ip[19],
+        ]);
+        let (src_ip, dst_ip) = ((addrs >> 32) as u32, addrs as u32);
         // The destination being a VIP is tested in full by the service
         // lookup below, which answers only for VIPs (the snapshot builds its
         // VIP list from the same keys); the range test here only sends
@@ -157,18 +160,13 @@ fn parse(
             }
             _ => return None,
         };
-        let sport = u16::from_be_bytes([seg[0], seg[1]]);
-        let dport = u16::from_be_bytes([seg[2], seg[3]]);
-        let svc_idx = snap.service(proto, dst_ip, dport)?;
-        let key = ConnKey {
-            proto,
-            client_ip: src_ip,
-            client_port: sport,
-            vip: dst_ip,
-            vport: dport,
-        };
-        out.hash = table.hash(&key);
-        out.key = key;
+        // (source port, destination port) in one load; the key is packed
+        // here once, as the table stores it.
+        let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
+        let words = ConnKey::words_of_wire(addrs, ports, proto);
+        let svc_idx = snap.service_of_words(&words)?;
+        out.hash = table.hash_words(&words);
+        out.words = words;
         out.svc_idx = svc_idx as u16;
         out.l4 = l4 as u16;
         out.l4_end = l4_end as u16;

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use crate::config::{Forward, Protocol};
 use crate::conntrack::{
     tcp_input_only, tcp_input_only_u8, Conn, ConnKey, ConnState, ConnTable, FloodGuard, Probe,
-    Tick, TimeoutsMs,
+    TableKey, Tick, TimeoutsMs,
 };
 use crate::counters::{Counter, WorkerStats};
 use crate::neigh::NeighTable;
@@ -592,16 +592,17 @@ impl Worker {
         let Some(svc_idx) = self.snap.service(proto, dst, dport) else {
             return Verdict::Drop(Counter::DropNoService).into();
         };
-        let key = ConnKey {
+        let words = ConnKey {
             proto,
             client_ip: src,
             client_port: sport,
             vip: dst,
             vport: dport,
-        };
+        }
+        .words();
         let flow = Flow {
-            key,
-            hash: self.table.hash(&key),
+            words,
+            hash: self.table.hash_words(&words),
             svc_idx: svc_idx as u16,
             l4: l4 as u16,
             l4_end: l4_end as u16,
@@ -615,8 +616,11 @@ impl Worker {
     #[inline(always)]
     fn service_flow(&mut self, frame: &mut [u8], flow: &Flow, rx_port: u16, now: Tick) -> Action {
         let Flow {
-            key, hash, flags, ..
+            words, hash, flags, ..
         } = *flow;
+        // The fields, for the paths that need them (unpacked from the
+        // words where used: the hit path reads only the words).
+        let key = flow.key();
         let (svc_idx, l4, l4_end) = (
             flow.svc_idx as usize,
             flow.l4 as usize,
@@ -628,7 +632,7 @@ impl Worker {
             }
         }
         let is_tcp = flow.is_tcp();
-        let rs = match self.table.probe(&key, hash, now) {
+        let rs = match self.table.probe_words(words, hash, now) {
             Probe::Hit(slot) => {
                 let c = *self.table.get(slot);
                 let state = ConnState::from_u8(c.state);

@@ -635,6 +635,16 @@ impl Snapshot {
         })
     }
 
+    /// [`service`](Self::service) for a flow key packed as the IPv4
+    /// connection table's words (`ConnKey::words`): no repacking.
+    #[inline(always)]
+    pub fn service_of_words(&self, w: &[u64; 2]) -> Option<usize> {
+        self.service_map
+            .get(service_key_of_words(w, false))
+            .or_else(|| self.service_map.get(service_key_of_words(w, true)))
+            .map(|i| i as usize)
+    }
+
     /// The service index for a packet's (protocol, destination, port): the
     /// service (or service group) on that port, or else the VIP's service
     /// on all ports (port 0).
@@ -851,9 +861,22 @@ fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Table
     )
 }
 
+/// The service map's key: (VIP, port, protocol) laid out as in an IPv4
+/// connection key's words (`conntrack::key`), so that
+/// [`Snapshot::service_of_words`] takes it from a packed flow key with a
+/// shift and a mask. Bit 0 is always set (0 marks a free slot).
 #[inline(always)]
 fn service_key(proto: u8, vip: u32, port: u16) -> u64 {
-    ((vip as u64) << 24) | ((port as u64) << 8) | proto as u64 | (1 << 63)
+    ((vip as u64) << 32) | ((port as u64) << 16) | ((proto as u64) << 8) | 1
+}
+
+/// [`service_key`] of packed IPv4 connection-key words: the VIP from the
+/// low half of the first word, (VIP port, protocol, occupied bit) from the
+/// second; `any_port` clears the port.
+#[inline(always)]
+fn service_key_of_words(w: &[u64; 2], any_port: bool) -> u64 {
+    let keep = if any_port { 0xff01 } else { 0xffff_ff01 };
+    (w[0] << 32) | (w[1] & keep)
 }
 
 /// A tiny open-addressed u64→u32 map, built once, read on the hot path.
@@ -1269,5 +1292,20 @@ mod tests {
             assert_eq!(m.get(service_key(6, 0xC612_0000 + i, 80)), Some(i));
             assert_eq!(m.get(service_key(17, 0xC612_0000 + i, 80)), None);
         }
+    }
+
+    #[test]
+    fn service_key_of_flow_key_words() {
+        use crate::conntrack::{ConnKey, TableKey};
+        let k = ConnKey {
+            proto: 17,
+            client_ip: 0xC612_C801,
+            client_port: 40000,
+            vip: 0xC612_0064,
+            vport: 53,
+        };
+        let w = k.words();
+        assert_eq!(service_key_of_words(&w, false), service_key(17, 0xC612_0064, 53));
+        assert_eq!(service_key_of_words(&w, true), service_key(17, 0xC612_0064, 0));
     }
 }

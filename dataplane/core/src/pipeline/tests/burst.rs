@@ -278,7 +278,7 @@ fn the_fast_classifier_takes_plain_service_packets_only() {
     };
     // Service packets: parsed, with their service and ports.
     let f = take(Seed::Tcp(1000, 0, 80, 0x10), 0).expect("plain ACK");
-    assert_eq!((f.key.client_port, f.key.vport, f.l4), (1000, 80, 34));
+    assert_eq!((f.key().client_port, f.key().vport, f.l4), (1000, 80, 34));
     assert!(take(Seed::Tcp(1000, 1, 80, 0x02), 0).is_some(), "NAT SYN");
     assert!(take(Seed::Udp(1000, 0, 53), 0).is_some(), "UDP");
     // Everything else is for the full classifier.
