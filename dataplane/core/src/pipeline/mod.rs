@@ -615,19 +615,18 @@ impl Worker {
     /// and forward it by its real server's method.
     #[inline(always)]
     fn service_flow(&mut self, frame: &mut [u8], flow: &Flow, rx_port: u16, now: Tick) -> Action {
+        // The key's fields (`flow.key()`) are unpacked only where a path
+        // needs them: the hit path reads the packed words alone.
         let Flow {
             words, hash, flags, ..
         } = *flow;
-        // The fields, for the paths that need them (unpacked from the
-        // words where used: the hit path reads only the words).
-        let key = flow.key();
         let (svc_idx, l4, l4_end) = (
             flow.svc_idx as usize,
             flow.l4 as usize,
             flow.l4_end as usize,
         );
         if self.snap.has_nat {
-            if let Some(a) = self.nat_request(frame, &key, svc_idx, l4, l4_end, flags, now) {
+            if let Some(a) = self.nat_request(frame, &flow.key(), svc_idx, l4, l4_end, flags, now) {
                 return a;
             }
         }
@@ -656,10 +655,10 @@ impl Worker {
                         flags,
                         rx_port,
                     };
-                    return self.create_and_forward(frame, &key, svc_idx, slot, &pkt, now);
+                    return self.create_and_forward(frame, &flow.key(), svc_idx, slot, &pkt, now);
                 } else {
                     self.update_conn(slot, is_tcp, flags, now);
-                    self.persist_touch(&key, svc_idx, now);
+                    self.persist_touch(&words, svc_idx, now);
                     c.rs
                 }
             }
@@ -669,13 +668,13 @@ impl Worker {
                 }
                 // After a failover: a connection the peer director synced.
                 let adopted = if self.snap.sync_enabled && !(is_tcp && flags.syn()) {
-                    self.adopt_synced(&key, svc_idx, slot, now)
+                    self.adopt_synced(&flow.key(), svc_idx, slot, now)
                 } else {
                     None
                 };
                 if let Some(rs) = adopted {
                     self.update_conn(slot, is_tcp, flags, now);
-                    return self.forward(frame, rs, svc_idx, &key);
+                    return self.forward(frame, rs, svc_idx, &words);
                 }
                 let pkt = NewPacket {
                     l4,
@@ -684,9 +683,9 @@ impl Worker {
                     rx_port,
                 };
                 if is_tcp && !flags.syn() {
-                    return self.untracked_segment(frame, &key, svc_idx, Some(slot), &pkt, now);
+                    return self.untracked_segment(frame, &flow.key(), svc_idx, Some(slot), &pkt, now);
                 }
-                return self.create_and_forward(frame, &key, svc_idx, slot, &pkt, now);
+                return self.create_and_forward(frame, &flow.key(), svc_idx, slot, &pkt, now);
             }
             Probe::Full => {
                 let pkt = NewPacket {
@@ -695,10 +694,10 @@ impl Worker {
                     flags,
                     rx_port,
                 };
-                return self.no_room(frame, &key, hash, svc_idx, &pkt, now);
+                return self.no_room(frame, &flow.key(), hash, svc_idx, &pkt, now);
             }
         };
-        self.forward(frame, rs, svc_idx, &key)
+        self.forward(frame, rs, svc_idx, &words)
     }
 
     /// Schedule a real server for a new flow and insert its entry at `slot`.
@@ -796,7 +795,7 @@ impl Worker {
 
     /// Send to real server `rs` by its forwarding method.
     #[inline(always)]
-    fn forward(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize, key: &ConnKey) -> Action {
+    fn forward(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize, words: &[u64; 2]) -> Action {
         let Some(route) = self.snap.route_ref(rs) else {
             return Verdict::Drop(Counter::DropRealServerGone).into();
         };
@@ -807,7 +806,7 @@ impl Worker {
         if route.local {
             self.forward_local(frame.len(), rs, svc_idx, route.port)
         } else if route.forward == Forward::Tunnel {
-            self.forward_tunnel(frame, rs, route, svc_idx, key)
+            self.forward_tunnel(frame, rs, route, svc_idx, words)
         } else {
             self.dr_to(frame, &route, rs, svc_idx, Counter::FwdDr)
                 .into()

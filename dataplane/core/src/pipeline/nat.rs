@@ -40,7 +40,7 @@
 
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
-use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, Tick};
+use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, TableKey, Tick};
 use crate::counters::{bump, Counter};
 use crate::wire::checksum::{incremental_update16, incremental_update32};
 use crate::wire::ethernet::EthernetFrame;
@@ -214,7 +214,7 @@ impl Worker {
             key.client_port,
         );
         self.nat_advance(table, &e, &rk, Dir::Input, is_tcp, flags, now);
-        self.persist_touch(key, svc_idx, now);
+        self.persist_touch(&key.words(), svc_idx, now);
         Some(self.nat_forward_request(frame, e.rs, svc_idx, l4, l4_end, key.proto, now))
     }
 

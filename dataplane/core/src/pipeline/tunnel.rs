@@ -50,7 +50,7 @@ use std::net::Ipv4Addr;
 pub use super::encap::Encap;
 use super::snapshot::{RsRoute, SourcePool};
 use super::{Action, BufOp, PacketBuf, TxChecksums, Verdict, Worker, ETH};
-use crate::conntrack::ConnKey;
+use crate::conntrack::{ConnKey, TableKey};
 use crate::counters::Counter;
 use crate::wire::ethernet::{EthernetFrame, ETHERTYPE_IPV4};
 use crate::wire::icmp::{self, Icmpv4Packet};
@@ -224,7 +224,7 @@ impl Worker {
         rs: u32,
         route: RsRoute,
         svc_idx: usize,
-        key: &ConnKey,
+        words: &[u64; 2],
     ) -> Action {
         let snap = &*self.snap;
         let out = &snap.ports[route.port as usize];
@@ -247,7 +247,11 @@ impl Worker {
             port: route.port,
             dst_mac: mac,
             src_mac: out.mac,
-            src: outer_source(snap.tunnel_pool, out.addr, key),
+            // The key's fields only for a pool (the hash of the flow).
+            src: match snap.tunnel_pool {
+                None => out.addr,
+                pool => outer_source(pool, out.addr, &ConnKey::from_words(words)),
+            },
             dst: route.addr,
             inner_len,
             rs,
