@@ -639,9 +639,12 @@ impl Snapshot {
     /// connection table's words (`ConnKey::words`): no repacking.
     #[inline(always)]
     pub fn service_of_words(&self, w: &[u64; 2]) -> Option<usize> {
+        // Spelled out: `or_else` was left as a call on the hit path.
+        if let Some(i) = self.service_map.get(service_key_of_words(w, false)) {
+            return Some(i as usize);
+        }
         self.service_map
-            .get(service_key_of_words(w, false))
-            .or_else(|| self.service_map.get(service_key_of_words(w, true)))
+            .get(service_key_of_words(w, true))
             .map(|i| i as usize)
     }
 
@@ -880,10 +883,11 @@ fn service_key_of_words(w: &[u64; 2], any_port: bool) -> u64 {
 }
 
 /// A tiny open-addressed u64→u32 map, built once, read on the hot path.
+/// Each key sits beside its value (one bounds check and one line per
+/// probe step).
 #[derive(Debug, Clone)]
 struct FlatMap {
-    keys: Vec<u64>,
-    vals: Vec<u32>,
+    slots: Vec<(u64, u32)>,
     mask: usize,
 }
 
@@ -891,8 +895,7 @@ impl FlatMap {
     fn with_capacity(n: usize) -> FlatMap {
         let size = (n * 2).next_power_of_two().max(8);
         FlatMap {
-            keys: vec![0; size],
-            vals: vec![0; size],
+            slots: vec![(0, 0); size],
             mask: size - 1,
         }
     }
@@ -904,20 +907,19 @@ impl FlatMap {
 
     fn insert(&mut self, key: u64, val: u32) {
         let mut i = self.slot(key);
-        while self.keys[i] != 0 && self.keys[i] != key {
+        while self.slots[i].0 != 0 && self.slots[i].0 != key {
             i = (i + 1) & self.mask;
         }
-        self.keys[i] = key;
-        self.vals[i] = val;
+        self.slots[i] = (key, val);
     }
 
     #[inline(always)]
     fn get(&self, key: u64) -> Option<u32> {
         let mut i = self.slot(key);
         loop {
-            let k = self.keys[i];
+            let (k, v) = self.slots[i];
             if k == key {
-                return Some(self.vals[i]);
+                return Some(v);
             }
             if k == 0 {
                 return None;
