@@ -244,9 +244,9 @@ impl Worker {
         match self.snap.route(rs) {
             Some(route) if route.forward == Forward::Tunnel => {
                 match self.forward_tunnel(frame, rs, route, svc_idx, &key.words()) {
-                    Action::Tunnel(mut e) => {
-                        e.outcome = Counter::IcmpErrorForwarded;
-                        Action::Tunnel(e)
+                    Action::Tunnel => {
+                        self.encap.outcome = Counter::IcmpErrorForwarded;
+                        Action::Tunnel
                     }
                     // Never an ICMP error about an ICMP error.
                     Action::Buf(BufOp::FragNeeded(_)) => {

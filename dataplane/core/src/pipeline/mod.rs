@@ -95,8 +95,12 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
     Done(Verdict),
-    /// Encapsulate in IPIP and send (20 bytes of headroom needed).
-    Tunnel(encap::Encap),
+    /// Encapsulate in IPIP as [`Worker::encap`] says, and send (20 bytes of
+    /// headroom needed). The encapsulation waits in the worker rather than
+    /// in the variant: an `Action` small enough for two registers is
+    /// returned and matched without a trip through memory on every path
+    /// (measured with callgrind: the DR and tunnel paths both gain).
+    Tunnel,
     /// A small decision that needs the buffer ([`BufOp`]). (One variant
     /// for both: a fourth variant made every `Action` costlier to match,
     /// measured with callgrind on the DR path.)
@@ -169,6 +173,9 @@ pub struct Worker {
     /// Per port index: the checksums its NIC computes on transmit (none
     /// unless [`Worker::set_tx_checksums`] said so; see [`buf`]).
     tx_csum: Box<[TxChecksums]>,
+    /// The encapsulation an [`Action::Tunnel`] asks for (written by
+    /// `forward_tunnel` just before it returns that action).
+    encap: encap::Encap,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -201,6 +208,7 @@ impl Worker {
             timeouts,
             plan: plan::Plan::new(),
             tx_csum: Box::default(),
+            encap: encap::Encap::NONE,
         }
     }
 
@@ -319,7 +327,7 @@ impl Worker {
     fn complete<B: PacketBuf>(&mut self, pkt: &mut B, action: Action, rx_port: u16) -> Verdict {
         let v = match action {
             Action::Done(v) => v,
-            Action::Tunnel(e) => self.encapsulate(pkt, &e),
+            Action::Tunnel => self.encapsulate(pkt),
             Action::Buf(BufOp::FragNeeded(mtu)) => self.frag_needed(pkt, mtu, rx_port),
             Action::Buf(BufOp::TxIpv4Offload(port)) => offload_ipv4(pkt, port),
         };

@@ -243,7 +243,7 @@ impl Worker {
             self.neigh.want(route.neigh as usize);
             return Verdict::Drop(Counter::DropNeighUnresolved).into();
         };
-        Action::Tunnel(Encap {
+        self.encap = Encap {
             port: route.port,
             dst_mac: mac,
             src_mac: out.mac,
@@ -257,12 +257,15 @@ impl Worker {
             rs,
             svc: snap.services[svc_idx].id,
             outcome: Counter::FwdTunnel,
-        })
+        };
+        Action::Tunnel
     }
 
-    /// Carry out an encapsulation on the buffer and count it.
-    pub(super) fn encapsulate<B: PacketBuf + ?Sized>(&mut self, pkt: &mut B, e: &Encap) -> Verdict {
+    /// Carry out the encapsulation [`Action::Tunnel`] asked for (in
+    /// `self.encap`, read in place) on the buffer and count it.
+    pub(super) fn encapsulate<B: PacketBuf + ?Sized>(&mut self, pkt: &mut B) -> Verdict {
         let ident = self.next_ident();
+        let e = &self.encap;
         if let Err(c) = encap_frame(pkt, e, ident, self.nic_checksums(e.port)) {
             return Verdict::Drop(c);
         }
