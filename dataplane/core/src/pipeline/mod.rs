@@ -691,7 +691,14 @@ impl Worker {
                     rx_port,
                 };
                 if is_tcp && !flags.syn() {
-                    return self.untracked_segment(frame, &flow.key(), svc_idx, Some(slot), &pkt, now);
+                    return self.untracked_segment(
+                        frame,
+                        &flow.key(),
+                        svc_idx,
+                        Some(slot),
+                        &pkt,
+                        now,
+                    );
                 }
                 return self.create_and_forward(frame, &flow.key(), svc_idx, slot, &pkt, now);
             }

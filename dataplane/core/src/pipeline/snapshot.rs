@@ -1307,7 +1307,13 @@ mod tests {
             vport: 53,
         };
         let w = k.words();
-        assert_eq!(service_key_of_words(&w, false), service_key(17, 0xC612_0064, 53));
-        assert_eq!(service_key_of_words(&w, true), service_key(17, 0xC612_0064, 0));
+        assert_eq!(
+            service_key_of_words(&w, false),
+            service_key(17, 0xC612_0064, 53)
+        );
+        assert_eq!(
+            service_key_of_words(&w, true),
+            service_key(17, 0xC612_0064, 0)
+        );
     }
 }
