@@ -183,6 +183,12 @@ impl<K: TableKey> SharedConnTable<K> {
         key.seeded_hash(self.seed)
     }
 
+    /// [`hash`](Self::hash) of a key already packed into its words.
+    #[inline(always)]
+    pub fn hash_words(&self, words: &K::Words) -> u64 {
+        K::hash_words(words, self.seed)
+    }
+
     #[inline]
     fn window(&self, hash: u64) -> impl Iterator<Item = usize> {
         let home = hash as usize & self.bucket_mask;
@@ -257,7 +263,14 @@ impl<K: TableKey> SharedConnTable<K> {
     /// Find the live entry for `key` (expired entries are not returned).
     #[inline]
     pub fn lookup(&self, key: &K, hash: u64, now: Tick) -> Option<Entry<K>> {
-        let k = key.words();
+        self.lookup_packed(key, &key.words(), hash, now)
+    }
+
+    /// [`lookup`](Self::lookup) for a key whose packed words `k` the caller
+    /// holds already (the burst pipeline's flows carry them).
+    #[inline]
+    pub fn lookup_packed(&self, key: &K, k: &K::Words, hash: u64, now: Tick) -> Option<Entry<K>> {
+        let k = *k;
         for i in self.window(hash) {
             let s = &self.slots[i];
             // Cheap filter before the consistent read.

@@ -634,7 +634,9 @@ impl Worker {
             flow.l4_end as usize,
         );
         if self.snap.has_nat {
-            if let Some(a) = self.nat_request(frame, &flow.key(), svc_idx, l4, l4_end, flags, now) {
+            if let Some(a) =
+                self.nat_request(frame, &flow.key(), &words, svc_idx, l4, l4_end, flags, now)
+            {
                 return a;
             }
         }

@@ -40,7 +40,7 @@
 
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
-use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, TableKey, Tick};
+use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, Tick};
 use crate::counters::{bump, Counter};
 use crate::wire::checksum::fold;
 use crate::wire::ethernet::EthernetFrame;
@@ -194,6 +194,7 @@ impl Worker {
         &self,
         frame: &mut [u8],
         key: &ConnKey,
+        words: &[u64; 2],
         svc_idx: usize,
         l4: usize,
         l4_end: usize,
@@ -202,7 +203,9 @@ impl Worker {
     ) -> Option<Action> {
         let nat = self.nat.as_ref()?;
         let table = &*nat.table;
-        let e = table.lookup(key, table.hash(key), now)?;
+        // `words` is `key` packed (the flow's): no repacking to hash and
+        // compare.
+        let e = table.lookup_packed(key, words, table.hash_words(words), now)?;
         let is_tcp = key.proto == ipv4::PROTO_TCP;
         let route = self.snap.route(e.rs);
         if is_tcp
@@ -240,7 +243,7 @@ impl Worker {
             key.client_port,
         );
         self.nat_advance(table, &e, &rk, Dir::Input, is_tcp, flags, now);
-        self.persist_touch(&key.words(), svc_idx, now);
+        self.persist_touch(words, svc_idx, now);
         Some(self.nat_forward_request(frame, e.rs, svc_idx, l4, l4_end, key.proto, now))
     }
 
