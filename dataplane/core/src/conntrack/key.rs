@@ -111,7 +111,14 @@ pub trait TableKey: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     /// at one bucket window). Every word goes through a full 64-bit
     /// finalizer: a plain multiply would leave the low bits (the bucket
     /// index) depending only on the VIP and port, which barely vary.
-    fn seeded_hash(&self, seed: u64) -> u64;
+    #[inline(always)]
+    fn seeded_hash(&self, seed: u64) -> u64 {
+        Self::hash_words(&self.words(), seed)
+    }
+    /// [`seeded_hash`](Self::seeded_hash) of a key already packed (the
+    /// burst's classifier builds the words straight from the frame and
+    /// never packs a key again).
+    fn hash_words(w: &Self::Words, seed: u64) -> u64;
     /// The IP protocol byte (with a shared-table kind marker, if any).
     fn proto(&self) -> u8;
     /// The same key with another protocol byte (how the shared table's
@@ -166,8 +173,7 @@ impl TableKey for ConnKey {
     }
 
     #[inline(always)]
-    fn seeded_hash(&self, seed: u64) -> u64 {
-        let [k0, k1] = self.words();
+    fn hash_words(&[k0, k1]: &[u64; 2], seed: u64) -> u64 {
         mix64(mix64(k0 ^ seed) ^ k1)
     }
 
@@ -183,6 +189,25 @@ impl TableKey for ConnKey {
 }
 
 impl ConnKey {
+    /// The packed words of the key of an IPv4 packet, from two loads of
+    /// the frame: `addrs` is the IPv4 header's source and destination
+    /// (bytes 12..20) read as one big-endian `u64` — (client, VIP), the
+    /// first word as it is — and `ports` the L4 header's first four bytes
+    /// read as a big-endian `u32` — (client port, VIP port).
+    #[inline(always)]
+    pub fn words_of_wire(addrs: u64, ports: u32, proto: u8) -> [u64; 2] {
+        [
+            addrs,
+            ((ports as u64) << 16) | ((proto as u64) << 8) | OCCUPIED,
+        ]
+    }
+
+    /// The protocol byte of packed IPv4 key words.
+    #[inline(always)]
+    pub fn proto_of_words(w: &[u64; 2]) -> u8 {
+        (w[1] >> 8) as u8
+    }
+
     /// [`TableKey::seeded_hash`] (the name callers have always used).
     #[inline(always)]
     pub fn hash(&self, seed: u64) -> u64 {
@@ -230,8 +255,8 @@ impl TableKey for ConnKey6 {
     }
 
     #[inline(always)]
-    fn seeded_hash(&self, seed: u64) -> u64 {
-        self.words().into_iter().fold(seed, |h, w| mix64(h ^ w))
+    fn hash_words(w: &[u64; 5], seed: u64) -> u64 {
+        w.iter().fold(seed, |h, &w| mix64(h ^ w))
     }
 
     #[inline(always)]
@@ -276,6 +301,11 @@ mod tests {
         assert_eq!(k.words(), [k0, k1]);
         assert_eq!(k.hash(7), mix64(mix64(k0 ^ 7) ^ k1));
         assert_eq!(ConnKey::from_words(&k.words()), k);
+        let addrs = u64::from_be_bytes([0xC6, 0x12, 0xC8, 0x01, 0xC6, 0x12, 0x00, 0x64]);
+        let ports = u32::from_be_bytes([0x9c, 0x40, 0, 80]);
+        assert_eq!(ConnKey::words_of_wire(addrs, ports, 6), k.words());
+        assert_eq!(ConnKey::proto_of_words(&k.words()), 6);
+        assert_eq!(ConnKey::hash_words(&k.words(), 7), k.hash(7));
     }
 
     #[test]

@@ -183,6 +183,12 @@ impl<K: TableKey> SharedConnTable<K> {
         key.seeded_hash(self.seed)
     }
 
+    /// [`hash`](Self::hash) of a key already packed into its words.
+    #[inline(always)]
+    pub fn hash_words(&self, words: &K::Words) -> u64 {
+        K::hash_words(words, self.seed)
+    }
+
     #[inline]
     fn window(&self, hash: u64) -> impl Iterator<Item = usize> {
         let home = hash as usize & self.bucket_mask;
@@ -196,6 +202,22 @@ impl<K: TableKey> SharedConnTable<K> {
     /// A consistent read of entry `i`, or None if it is free or being written.
     #[inline]
     fn read(&self, i: usize) -> Option<Entry<K>> {
+        self.read_as(i, |w| Some(K::from_words(w)))
+    }
+
+    /// [`read`](Self::read) of entry `i` if it holds `key`, whose packed
+    /// words are `k`: the consistent words are compared as they are and
+    /// the entry takes the caller's key, so a lookup neither unpacks the
+    /// stored key nor compares it field by field.
+    #[inline(always)]
+    fn read_key(&self, i: usize, key: &K, k: &K::Words) -> Option<Entry<K>> {
+        self.read_as(i, |w| w.same(k).then_some(*key))
+    }
+
+    /// A consistent read of entry `i` whose key `key_of` gives from the
+    /// stored words (None: not wanted).
+    #[inline(always)]
+    fn read_as(&self, i: usize, key_of: impl Fn(&K::Words) -> Option<K>) -> Option<Entry<K>> {
         let s = &self.slots[i];
         for _ in 0..READ_RETRIES {
             let m1 = s.meta.load(Acquire);
@@ -211,7 +233,7 @@ impl<K: TableKey> SharedConnTable<K> {
                 // may have moved on in m2; report the newer one.)
                 return Some(Entry {
                     index: i,
-                    key: K::from_words(&k),
+                    key: key_of(&k)?,
                     rs: ((v >> 32) & 0xffff) as u32,
                     expires: v as u32,
                     state: state_of(m2),
@@ -241,17 +263,22 @@ impl<K: TableKey> SharedConnTable<K> {
     /// Find the live entry for `key` (expired entries are not returned).
     #[inline]
     pub fn lookup(&self, key: &K, hash: u64, now: Tick) -> Option<Entry<K>> {
-        let k = key.words();
+        self.lookup_packed(key, &key.words(), hash, now)
+    }
+
+    /// [`lookup`](Self::lookup) for a key whose packed words `k` the caller
+    /// holds already (the burst pipeline's flows carry them).
+    #[inline]
+    pub fn lookup_packed(&self, key: &K, k: &K::Words, hash: u64, now: Tick) -> Option<Entry<K>> {
+        let k = *k;
         for i in self.window(hash) {
             let s = &self.slots[i];
             // Cheap filter before the consistent read.
             if !K::Words::holds(&s.key, &k) {
                 continue;
             }
-            if let Some(e) = self.read(i) {
-                if e.key == *key {
-                    return (!e.is_expired(now)).then_some(e);
-                }
+            if let Some(e) = self.read_key(i, key, &k) {
+                return (!e.is_expired(now)).then_some(e);
             }
         }
         None

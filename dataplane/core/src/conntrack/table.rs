@@ -188,6 +188,12 @@ impl<K: TableKey> ConnTable<K> {
         key.seeded_hash(self.seed)
     }
 
+    /// [`hash`](Self::hash) of a key already packed into its words.
+    #[inline(always)]
+    pub fn hash_words(&self, words: &K::Words) -> u64 {
+        K::hash_words(words, self.seed)
+    }
+
     /// Hint the CPU to load the key's home bucket (call a few packets ahead).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
@@ -213,7 +219,13 @@ impl<K: TableKey> ConnTable<K> {
     /// entries (bench/RESULTS.md).
     #[inline(always)]
     pub fn probe(&mut self, key: &K, hash: u64, now: Tick) -> Probe<K> {
-        let k = key.words();
+        self.probe_words(key.words(), hash, now)
+    }
+
+    /// [`probe`](Self::probe) for a key already packed into its words (the
+    /// burst pipeline's flows carry them, so a hit packs nothing).
+    #[inline(always)]
+    pub fn probe_words(&mut self, k: K::Words, hash: u64, now: Tick) -> Probe<K> {
         // The hit path: find a live entry for the key with two compares per
         // entry and nothing else, in the home window (new entries go there
         // while it has room).
@@ -247,6 +259,9 @@ impl<K: TableKey> ConnTable<K> {
     /// the key: look at both windows, keeping track of room.
     #[inline(never)]
     fn probe_slow(&mut self, k: K::Words, hash: u64, now: Tick) -> Probe<K> {
+        if self.len == 0 {
+            return self.probe_empty(hash);
+        }
         // Per window: first free entry, first expired entry, free count.
         let mut place = [(None::<usize>, None::<usize>, 0usize); 2];
         for (w, home) in self.homes(hash).into_iter().enumerate() {
@@ -299,6 +314,24 @@ impl<K: TableKey> ConnTable<K> {
                 evicted: None,
             },
             _ => Probe::Full,
+        }
+    }
+
+    /// [`probe_slow`](Self::probe_slow) on an empty table: nothing to find
+    /// and nothing expired, so the scan would choose the home window's
+    /// first slot (or refuse, with no capacity). A NAT director's workers
+    /// keep their connections in the shared table, so every new NAT
+    /// connection gets here with this table empty. Out of line, so that the
+    /// scan's callers pay one test.
+    #[cold]
+    #[inline(never)]
+    fn probe_empty(&self, hash: u64) -> Probe<K> {
+        if self.capacity == 0 {
+            return Probe::Full;
+        }
+        Probe::Vacant {
+            slot: ((hash as usize) & self.mask) * SLOTS_PER_BUCKET,
+            evicted: None,
         }
     }
 
@@ -525,6 +558,7 @@ mod tests {
     }
 
     both!(
+        an_empty_table_answers_as_the_scan_would,
         key_round_trips_through_entry,
         read_only_lookup_sees_live_entries_only,
         insert_then_hit_then_expire_on_lookup,
@@ -555,6 +589,31 @@ mod tests {
         assert_eq!(core::mem::align_of::<Bucket<ConnKey>>(), 64);
         assert_eq!(core::mem::size_of::<Bucket<ConnKey6>>(), 128);
         assert_eq!(core::mem::align_of::<Bucket<ConnKey6>>(), 64);
+    }
+
+    fn an_empty_table_answers_as_the_scan_would<K: Sample>() {
+        // The empty table's shortcut gives the slot the full scan gives
+        // when the table holds something elsewhere (but nothing in the
+        // key's windows).
+        let mut empty = ConnTable::<K>::new(1024, 42);
+        for i in 0..200 {
+            let k = K::spread(i);
+            let h = empty.hash(&k);
+            let mut other = ConnTable::<K>::new(1024, 42);
+            let far = (0..).map(K::spread).find(|f| {
+                let fh = other.hash(f);
+                let d = ((fh as usize) & other.mask).wrapping_sub((h as usize) & other.mask)
+                    & other.mask;
+                d > PROBE_BUCKETS
+                    && d < other.mask + 1 - PROBE_BUCKETS
+                    && other.homes(fh)[1].abs_diff(other.homes(h)[0]) > PROBE_BUCKETS
+                    && other.homes(fh)[1].abs_diff(other.homes(h)[1]) > PROBE_BUCKETS
+                    && other.homes(h)[1].abs_diff(other.homes(fh)[0]) > PROBE_BUCKETS
+            });
+            let far = far.unwrap();
+            assert!(insert(&mut other, &far, 1, 0, 100));
+            assert_eq!(empty.probe(&k, h, 5), other.probe(&k, h, 5), "key {i}");
+        }
     }
 
     fn key_round_trips_through_entry<K: Sample>() {

@@ -19,7 +19,10 @@
 use crate::conntrack::Tick;
 use crate::counters::Counter;
 
-use super::flow;
+use crate::conntrack::ConnKey;
+
+use super::flow::{self, Kind};
+use super::parsed::Flow;
 use super::plan::MAX_BURST;
 use super::{PacketBuf, Verdict, Worker};
 
@@ -31,20 +34,29 @@ impl Worker {
     /// frame, in order, before the next burst.
     pub fn begin_burst<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>, rx_port: u16) {
         let mut n = 0usize;
-        let mut valid = 0u64;
+        let (mut valid, mut reply) = (0u64, 0u64);
         let (snap, table, plan) = (&*self.snap, &self.table, &mut self.plan);
         for f in frames {
             if n < MAX_BURST {
                 let slot = &mut plan.frames[n];
-                if flow::parse_into(snap, table, self.standby, f, rx_port, &mut slot.flow) {
-                    table.prefetch(slot.flow.hash);
-                    slot.len = f.len() as u16;
-                    valid |= 1 << n;
+                match flow::parse_into(snap, table, self.standby, f, rx_port, &mut slot.flow) {
+                    Some(Kind::Service) => {
+                        table.prefetch(slot.flow.hash);
+                        slot.len = f.len() as u16;
+                        valid |= 1 << n;
+                    }
+                    Some(Kind::NatReply) => {
+                        slot.len = f.len() as u16;
+                        valid |= 1 << n;
+                        reply |= 1 << n;
+                    }
+                    None => {}
                 }
             }
             n += 1;
         }
         self.plan.valid = valid;
+        self.plan.reply = reply;
         self.plan.rx_port = rx_port;
         self.stats.add(Counter::RxFrames, n as u64);
     }
@@ -59,11 +71,33 @@ impl Worker {
             self.plan.valid &= !bit;
             let p = self.plan.frames[i];
             if p.len as usize == pkt.data().len() {
+                if self.plan.reply & bit != 0 {
+                    return self.nat_reply_planned(pkt, &p.flow, rx_port, now);
+                }
                 let action = self.service_flow(pkt.data_mut(), &p.flow, rx_port, now);
                 return self.complete(pkt, action, rx_port);
             }
         }
         self.run_unplanned(pkt, rx_port, now)
+    }
+
+    /// A candidate NAT reply stage 1 planned: what the full classifier
+    /// would do with it, without classifying it again (out of line: the
+    /// service packets' path stays small).
+    #[inline(never)]
+    fn nat_reply_planned<B: PacketBuf>(
+        &mut self,
+        pkt: &mut B,
+        f: &Flow,
+        rx_port: u16,
+        now: Tick,
+    ) -> Verdict {
+        let [addrs, _] = f.words;
+        let proto = ConnKey::proto_of_words(&f.words);
+        let (src, dst) = ((addrs >> 32) as u32, addrs as u32);
+        let (l4, l4_end) = (f.l4 as usize, f.l4_end as usize);
+        let action = self.nat_reply(pkt.data_mut(), proto, src, dst, l4, l4_end, now);
+        self.complete(pkt, action, rx_port)
     }
 
     /// The full path for a frame stage 1 did not plan (ARP, ICMP, tagged

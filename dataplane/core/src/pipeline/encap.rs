@@ -31,3 +31,18 @@ pub struct Encap {
     /// `icmp_error_forwarded` for an ICMP error relayed to the real server.
     pub outcome: Counter,
 }
+
+impl Encap {
+    /// A placeholder (the worker's slot before any encapsulation).
+    pub const NONE: Encap = Encap {
+        port: 0,
+        dst_mac: MacAddr::ZERO,
+        src_mac: MacAddr::ZERO,
+        src: Ipv4Addr::UNSPECIFIED,
+        dst: Ipv4Addr::UNSPECIFIED,
+        inner_len: 0,
+        rs: 0,
+        svc: 0,
+        outcome: Counter::FwdTunnel,
+    };
+}

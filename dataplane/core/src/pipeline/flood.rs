@@ -23,7 +23,7 @@
 use super::parsed::NewPacket;
 use super::{forget, Action, NewConn, Verdict, Worker};
 use crate::config::Forward;
-use crate::conntrack::{ConnKey, FloodChange, Probe, Tick};
+use crate::conntrack::{ConnKey, FloodChange, Probe, TableKey, Tick};
 use crate::counters::Counter;
 
 impl Worker {
@@ -40,7 +40,7 @@ impl Worker {
     ) -> Action {
         let is_tcp = key.proto == crate::wire::PROTO_TCP;
         match self.new_conn(key, svc_idx, slot, is_tcp, pkt.flags, now) {
-            Ok(NewConn::Local(rs)) => self.forward(frame, rs, svc_idx, key),
+            Ok(NewConn::Local(rs)) => self.forward(frame, rs, svc_idx, &key.words()),
             Ok(NewConn::Nat(rs)) => {
                 let a = self.nat_create(
                     frame,
@@ -186,7 +186,7 @@ impl Worker {
             return Verdict::Drop(Counter::DropConnTableFull).into();
         }
         let rs = r.id;
-        let a = self.forward(frame, rs, svc_idx, key);
+        let a = self.forward(frame, rs, svc_idx, &key.words());
         if !matches!(a, Action::Done(Verdict::Drop(_))) {
             self.stats.count(Counter::FwdStateless);
         }

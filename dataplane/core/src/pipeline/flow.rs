@@ -18,6 +18,12 @@
 //! that will be dropped, returns `None` and goes through the full classifier
 //! ([`Worker::process_buf`]'s path), which decides and counts it. Both paths
 //! end in the same [`Worker::service_flow`].
+//!
+//! It also recognises the other common frame of a NAT director, a real
+//! server's reply (TCP or UDP to an address outside the VIP range, after
+//! the same Ethernet and IPv4 checks): [`Kind::NatReply`], which stage 2
+//! hands straight to the NAT reply path with the arguments the full
+//! classifier would give it.
 
 use crate::conntrack::ConnKey;
 use crate::wire::checksum;
@@ -38,24 +44,32 @@ impl Worker {
     /// [`parse_into`] on this worker's state (for tests).
     #[cfg(test)]
     pub(crate) fn fast_flow(&self, frame: &[u8], rx_port: u16) -> Option<Flow> {
+        self.fast_kind(frame, rx_port)
+            .and_then(|(k, f)| (k == Kind::Service).then_some(f))
+    }
+
+    /// [`parse_into`] on this worker's state, with the kind (for tests).
+    #[cfg(test)]
+    pub(crate) fn fast_kind(&self, frame: &[u8], rx_port: u16) -> Option<(Kind, Flow)> {
         let mut flow = Flow::EMPTY;
-        parse_into(
+        let k = parse_into(
             &self.snap,
             &self.table,
             self.standby,
             frame,
             rx_port,
             &mut flow,
-        )
-        .then_some(flow)
+        )?;
+        Some((k, flow))
     }
 }
 
 /// Classify a frame that arrived on `rx_port` without side effects: write
 /// its [`Flow`] into `out` (a burst's slot, so nothing is copied) and return
-/// true if it is a plain service packet; false for anything the full
-/// classifier must look at (see the module documentation). `out` is
-/// complete only when true is returned.
+/// [`Kind::Service`] if it is a plain service packet, [`Kind::NatReply`]
+/// for a plain packet that the full classifier would hand to the NAT reply
+/// path; `None` for anything else, which the full classifier must look at
+/// (see the module documentation).
 ///
 /// The checks, in the full classifier's terms: the port exists; the source
 /// MAC is not ours, a group or zero address, or another port's; the
@@ -74,8 +88,20 @@ pub(crate) fn parse_into(
     frame: &[u8],
     rx_port: u16,
     out: &mut Flow,
-) -> bool {
-    parse(snap, table, standby, frame, rx_port, out).is_some()
+) -> Option<Kind> {
+    parse(snap, table, standby, frame, rx_port, out)
+}
+
+/// What stage 1 found a frame to be (when not "the full classifier
+/// decides").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A service packet: its [`Flow`] is complete.
+    Service,
+    /// A candidate NAT reply (see [`reply`]): only the flow's `words` (the
+    /// packet's own addresses and ports, as they are), `l4` and `l4_end`
+    /// are set.
+    NatReply,
 }
 
 #[inline(always)]
@@ -86,7 +112,7 @@ fn parse(
     frame: &[u8],
     rx_port: u16,
     out: &mut Flow,
-) -> Option<()> {
+) -> Option<Kind> {
     {
         let port = snap.ports.get(rx_port as usize)?;
         if frame.len() < MIN_FAST || frame.len() > u16::MAX as usize {
@@ -118,15 +144,21 @@ fn parse(
         {
             return None;
         }
-        let src_ip = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
-        let dst_ip = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+        // (source, destination) in one load: the flow key's first word.
+        let addrs = u64::from_be_bytes([
+            ip[12], ip[13], ip[14], ip[15], ip[16], ip[17], ip[18], ip[19],
+        ]);
+        let (src_ip, dst_ip) = ((addrs >> 32) as u32, addrs as u32);
         // The destination being a VIP is tested in full by the service
         // lookup below, which answers only for VIPs (the snapshot builds its
         // VIP list from the same keys); the range test here only sends
         // everything else (NAT replies, traffic to our own addresses) to
         // the full classifier early.
-        if !snap.in_vip_range(dst_ip)
-            || standby
+        if !snap.in_vip_range(dst_ip) {
+            // Not a VIP: perhaps a real server's reply to a NAT connection.
+            return reply(snap, frame, ip, addrs, total, out);
+        }
+        if standby
             || !snap.peer_directors.is_empty()
             || super::bad_source(src_ip)
             || src_ip == dst_ip
@@ -157,24 +189,53 @@ fn parse(
             }
             _ => return None,
         };
-        let sport = u16::from_be_bytes([seg[0], seg[1]]);
-        let dport = u16::from_be_bytes([seg[2], seg[3]]);
-        let svc_idx = snap.service(proto, dst_ip, dport)?;
-        let key = ConnKey {
-            proto,
-            client_ip: src_ip,
-            client_port: sport,
-            vip: dst_ip,
-            vport: dport,
-        };
-        out.hash = table.hash(&key);
-        out.key = key;
+        // (source port, destination port) in one load; the key is packed
+        // here once, as the table stores it.
+        let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
+        let words = ConnKey::words_of_wire(addrs, ports, proto);
+        let svc_idx = snap.service_of_words(&words)?;
+        out.hash = table.hash_words(&words);
+        out.words = words;
         out.svc_idx = svc_idx as u16;
         out.l4 = l4 as u16;
         out.l4_end = l4_end as u16;
         out.flags = flags;
-        Some(())
+        Some(Kind::Service)
     }
+}
+
+/// The full classifier's NAT-reply case, for a frame that passed the
+/// Ethernet and IPv4 header checks above and whose destination is outside
+/// the VIP range: TCP or UDP, not to one of our addresses, from a source a
+/// host can have, on a director with NAT services. Such a frame goes to
+/// [`Worker::nat_reply`](super::Worker) with exactly the arguments the full
+/// classifier would give it (`out.words` holds the raw (source,
+/// destination) and ports; `l4`, `l4_end`). ICMP errors and everything
+/// else: the full path.
+#[inline(always)]
+fn reply(
+    snap: &Snapshot,
+    frame: &[u8],
+    ip: &[u8],
+    addrs: u64,
+    total: usize,
+    out: &mut Flow,
+) -> Option<Kind> {
+    let (src_ip, dst_ip) = ((addrs >> 32) as u32, addrs as u32);
+    let proto = ip[9];
+    if !snap.has_nat
+        || (proto != ipv4::PROTO_TCP && proto != ipv4::PROTO_UDP)
+        || super::bad_source(src_ip)
+        || snap.own_port(dst_ip).is_some()
+    {
+        return None;
+    }
+    let l4 = ETH + ipv4::HEADER_LEN;
+    let ports = u32::from_be_bytes([frame[l4], frame[l4 + 1], frame[l4 + 2], frame[l4 + 3]]);
+    out.words = ConnKey::words_of_wire(addrs, ports, proto);
+    out.l4 = l4 as u16;
+    out.l4_end = (ETH + total) as u16;
+    Some(Kind::NatReply)
 }
 
 /// The source MAC's octets (for the rare multi-port check).

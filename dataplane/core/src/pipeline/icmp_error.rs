@@ -68,7 +68,7 @@
 use super::nat::{reply_key, rs_port};
 use super::{Action, BufOp, Verdict, Worker, ETH};
 use crate::config::Forward;
-use crate::conntrack::{ConnKey, Tick};
+use crate::conntrack::{ConnKey, TableKey, Tick};
 use crate::counters::Counter;
 use crate::wire::checksum::{incremental_update16, incremental_update32};
 use crate::wire::ethernet::EthernetFrame;
@@ -243,10 +243,10 @@ impl Worker {
         };
         match self.snap.route(rs) {
             Some(route) if route.forward == Forward::Tunnel => {
-                match self.forward_tunnel(frame, rs, route, svc_idx, &key) {
-                    Action::Tunnel(mut e) => {
-                        e.outcome = Counter::IcmpErrorForwarded;
-                        Action::Tunnel(e)
+                match self.forward_tunnel(frame, rs, route, svc_idx, &key.words()) {
+                    Action::Tunnel => {
+                        self.encap.outcome = Counter::IcmpErrorForwarded;
+                        Action::Tunnel
                     }
                     // Never an ICMP error about an ICMP error.
                     Action::Buf(BufOp::FragNeeded(_)) => {

@@ -45,7 +45,7 @@ use std::sync::Arc;
 use crate::config::{Forward, Protocol};
 use crate::conntrack::{
     tcp_input_only, tcp_input_only_u8, Conn, ConnKey, ConnState, ConnTable, FloodGuard, Probe,
-    Tick, TimeoutsMs,
+    TableKey, Tick, TimeoutsMs,
 };
 use crate::counters::{Counter, WorkerStats};
 use crate::neigh::NeighTable;
@@ -97,8 +97,12 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
     Done(Verdict),
-    /// Encapsulate in IPIP and send (20 bytes of headroom needed).
-    Tunnel(encap::Encap),
+    /// Encapsulate in IPIP as [`Worker::encap`] says, and send (20 bytes of
+    /// headroom needed). The encapsulation waits in the worker rather than
+    /// in the variant: an `Action` small enough for two registers is
+    /// returned and matched without a trip through memory on every path
+    /// (measured with callgrind: the DR and tunnel paths both gain).
+    Tunnel,
     /// A small decision that needs the buffer ([`BufOp`]). (One variant
     /// for both: a fourth variant made every `Action` costlier to match,
     /// measured with callgrind on the DR path.)
@@ -176,6 +180,10 @@ pub struct Worker {
     /// IPv6's tables, made with the first snapshot that configures IPv6
     /// (see [`v6`]).
     v6: Option<Box<v6::V6State>>,
+    /// The encapsulation an [`Action::Tunnel`] asks for (written by
+    /// `forward_tunnel` or `send_to_real6` just before it returns that
+    /// action).
+    encap: encap::Encap,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -210,6 +218,7 @@ impl Worker {
             plan: plan::Plan::new(),
             tx_csum: Box::default(),
             v6: None,
+            encap: encap::Encap::NONE,
         };
         w.make_v6_tables();
         w
@@ -358,7 +367,7 @@ impl Worker {
     fn complete<B: PacketBuf>(&mut self, pkt: &mut B, action: Action, rx_port: u16) -> Verdict {
         let v = match action {
             Action::Done(v) => v,
-            Action::Tunnel(e) => self.encapsulate(pkt, &e),
+            Action::Tunnel => self.encapsulate(pkt),
             Action::Buf(BufOp::FragNeeded(mtu)) => self.frag_needed(pkt, mtu, rx_port),
             Action::Buf(BufOp::TxIpv4Offload(port)) => offload_ipv4(pkt, port),
         };
@@ -638,16 +647,17 @@ impl Worker {
         let Some(svc_idx) = self.snap.service(proto, dst, dport) else {
             return Verdict::Drop(Counter::DropNoService).into();
         };
-        let key = ConnKey {
+        let words = ConnKey {
             proto,
             client_ip: src,
             client_port: sport,
             vip: dst,
             vport: dport,
-        };
+        }
+        .words();
         let flow = Flow {
-            key,
-            hash: self.table.hash(&key),
+            words,
+            hash: self.table.hash_words(&words),
             svc_idx: svc_idx as u16,
             l4: l4 as u16,
             l4_end: l4_end as u16,
@@ -660,8 +670,10 @@ impl Worker {
     /// and forward it by its real server's method.
     #[inline(always)]
     fn service_flow(&mut self, frame: &mut [u8], flow: &Flow, rx_port: u16, now: Tick) -> Action {
+        // The key's fields (`flow.key()`) are unpacked only where a path
+        // needs them: the hit path reads the packed words alone.
         let Flow {
-            key, hash, flags, ..
+            words, hash, flags, ..
         } = *flow;
         let (svc_idx, l4, l4_end) = (
             flow.svc_idx as usize,
@@ -669,12 +681,14 @@ impl Worker {
             flow.l4_end as usize,
         );
         if self.snap.has_nat {
-            if let Some(a) = self.nat_request(frame, &key, svc_idx, l4, l4_end, flags, now) {
+            if let Some(a) =
+                self.nat_request(frame, &flow.key(), &words, svc_idx, l4, l4_end, flags, now)
+            {
                 return a;
             }
         }
         let is_tcp = flow.is_tcp();
-        let rs = match self.table.probe(&key, hash, now) {
+        let rs = match self.table.probe_words(words, hash, now) {
             Probe::Hit(slot) => {
                 let c = *self.table.get(slot);
                 let state = ConnState::from_u8(c.state);
@@ -698,10 +712,10 @@ impl Worker {
                         flags,
                         rx_port,
                     };
-                    return self.create_and_forward(frame, &key, svc_idx, slot, &pkt, now);
+                    return self.create_and_forward(frame, &flow.key(), svc_idx, slot, &pkt, now);
                 } else {
                     self.update_conn(slot, is_tcp, flags, now);
-                    self.persist_touch(&key, svc_idx, now);
+                    self.persist_touch(&words, svc_idx, now);
                     c.rs
                 }
             }
@@ -711,13 +725,13 @@ impl Worker {
                 }
                 // After a failover: a connection the peer director synced.
                 let adopted = if self.snap.sync_enabled && !(is_tcp && flags.syn()) {
-                    self.adopt_synced(&key, svc_idx, slot, now)
+                    self.adopt_synced(&flow.key(), svc_idx, slot, now)
                 } else {
                     None
                 };
                 if let Some(rs) = adopted {
                     self.update_conn(slot, is_tcp, flags, now);
-                    return self.forward(frame, rs, svc_idx, &key);
+                    return self.forward(frame, rs, svc_idx, &words);
                 }
                 let pkt = NewPacket {
                     l4,
@@ -726,9 +740,16 @@ impl Worker {
                     rx_port,
                 };
                 if is_tcp && !flags.syn() {
-                    return self.untracked_segment(frame, &key, svc_idx, Some(slot), &pkt, now);
+                    return self.untracked_segment(
+                        frame,
+                        &flow.key(),
+                        svc_idx,
+                        Some(slot),
+                        &pkt,
+                        now,
+                    );
                 }
-                return self.create_and_forward(frame, &key, svc_idx, slot, &pkt, now);
+                return self.create_and_forward(frame, &flow.key(), svc_idx, slot, &pkt, now);
             }
             Probe::Full => {
                 let pkt = NewPacket {
@@ -737,10 +758,10 @@ impl Worker {
                     flags,
                     rx_port,
                 };
-                return self.no_room(frame, &key, hash, svc_idx, &pkt, now);
+                return self.no_room(frame, &flow.key(), hash, svc_idx, &pkt, now);
             }
         };
-        self.forward(frame, rs, svc_idx, &key)
+        self.forward(frame, rs, svc_idx, &words)
     }
 
     /// Schedule a real server for a new flow and insert its entry at `slot`.
@@ -838,7 +859,7 @@ impl Worker {
 
     /// Send to real server `rs` by its forwarding method.
     #[inline(always)]
-    fn forward(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize, key: &ConnKey) -> Action {
+    fn forward(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize, words: &[u64; 2]) -> Action {
         let Some(route) = self.snap.route_ref(rs) else {
             return Verdict::Drop(Counter::DropRealServerGone).into();
         };
@@ -849,7 +870,7 @@ impl Worker {
         if route.local {
             self.forward_local(frame.len(), rs, svc_idx, route.port)
         } else if route.forward == Forward::Tunnel {
-            self.forward_tunnel(frame, rs, route, svc_idx, key)
+            self.forward_tunnel(frame, rs, route, svc_idx, words)
         } else {
             self.dr_to(frame, &route, rs, svc_idx, Counter::FwdDr)
                 .into()
@@ -899,9 +920,12 @@ impl Worker {
             return Verdict::Drop(Counter::DropNeighUnresolved);
         };
         let out_mac = snap.ports[route.port as usize].mac;
-        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-        eth.set_dst(mac);
-        eth.set_src(out_mac);
+        // Both MACs through one bounds check (every frame here passed the
+        // classifier's Ethernet check).
+        if let Some(h) = frame.first_chunk_mut::<12>() {
+            h[..6].copy_from_slice(&mac.0);
+            h[6..].copy_from_slice(&out_mac.0);
+        }
         self.count_in(rs, snap.services[svc_idx].id, frame.len());
         self.stats.count(outcome);
         Verdict::Tx(route.port)

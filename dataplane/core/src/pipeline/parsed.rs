@@ -25,7 +25,7 @@
 //! (right after Ethernet) and becomes a field only if a frame can carry
 //! more in front (a VLAN tag).
 
-use crate::conntrack::ConnKey;
+use crate::conntrack::{ConnKey, TableKey};
 use crate::wire::ipv4;
 use crate::wire::TcpFlags;
 
@@ -33,8 +33,11 @@ use crate::wire::TcpFlags;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(16))]
 pub(crate) struct Flow {
-    /// The client→VIP 5-tuple.
-    pub key: ConnKey,
+    /// The client→VIP 5-tuple, packed as the connection table stores it
+    /// ([`ConnKey`]'s words): built once from the frame, compared as it is
+    /// by the table's probe and the service lookup; [`Flow::key`] unpacks
+    /// it for the paths that need the fields (new connections, NAT).
+    pub words: [u64; 2],
     /// `key`'s hash in this worker's connection table.
     pub hash: u64,
     /// The service's index in the snapshot (< `MAX_SERVICES`).
@@ -54,13 +57,7 @@ const _: () = assert!(super::snapshot::MAX_SERVICES <= u16::MAX as usize);
 impl Flow {
     /// A placeholder (storage for flows not yet parsed).
     pub const EMPTY: Flow = Flow {
-        key: ConnKey {
-            proto: 0,
-            client_ip: 0,
-            client_port: 0,
-            vip: 0,
-            vport: 0,
-        },
+        words: [0; 2],
         hash: 0,
         svc_idx: 0,
         l4: 0,
@@ -70,7 +67,13 @@ impl Flow {
 
     #[inline(always)]
     pub fn is_tcp(&self) -> bool {
-        self.key.proto == ipv4::PROTO_TCP
+        ConnKey::proto_of_words(&self.words) == ipv4::PROTO_TCP
+    }
+
+    /// The flow key's fields.
+    #[inline(always)]
+    pub fn key(&self) -> ConnKey {
+        ConnKey::from_words(&self.words)
     }
 }
 

@@ -54,7 +54,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::config::{Persistence, Scheduler};
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable};
-use crate::conntrack::{ConnKey, ConnState, Tick};
+use crate::conntrack::{ConnKey, ConnState, TableKey, Tick};
 use crate::counters::Counter;
 use crate::sched::{self, Candidate};
 
@@ -310,15 +310,16 @@ impl Worker {
     /// A packet of an existing connection `key`: keep its client's template
     /// alive for `timeout` more.
     #[inline(always)]
-    pub(super) fn persist_touch(&self, key: &ConnKey, svc_idx: usize, now: Tick) {
+    pub(super) fn persist_touch(&self, words: &[u64; 2], svc_idx: usize, now: Tick) {
         // One test on the hit path; the refresh itself out of line.
         if self.snap.services[svc_idx].persistence.is_some() {
-            self.persist_refresh(key, svc_idx, now);
+            self.persist_refresh(words, svc_idx, now);
         }
     }
 
     #[inline(never)]
-    fn persist_refresh(&self, key: &ConnKey, svc_idx: usize, now: Tick) {
+    fn persist_refresh(&self, words: &[u64; 2], svc_idx: usize, now: Tick) {
+        let key = &ConnKey::from_words(words);
         let svc = &self.snap.services[svc_idx];
         let (Some(p), Some(nat)) = (svc.persistence, self.nat.as_ref()) else {
             return;

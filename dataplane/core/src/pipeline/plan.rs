@@ -23,6 +23,9 @@ pub(crate) struct Plan {
     pub(super) frames: Box<[Planned]>,
     /// Bit i: `frames[i]` holds frame i's flow, not yet processed.
     pub(super) valid: u64,
+    /// Bit i (a subset of `valid`): that flow is a candidate NAT reply
+    /// (`flow::Kind::NatReply`), not a service packet.
+    pub(super) reply: u64,
     pub(super) rx_port: u16,
 }
 
@@ -35,6 +38,7 @@ impl Plan {
         Plan {
             frames: vec![empty; MAX_BURST].into_boxed_slice(),
             valid: 0,
+            reply: 0,
             rx_port: 0,
         }
     }

@@ -726,6 +726,19 @@ impl Snapshot {
         })
     }
 
+    /// [`service`](Self::service) for a flow key packed as the IPv4
+    /// connection table's words (`ConnKey::words`): no repacking.
+    #[inline(always)]
+    pub fn service_of_words(&self, w: &[u64; 2]) -> Option<usize> {
+        // Spelled out: `or_else` was left as a call on the hit path.
+        if let Some(i) = self.service_map.get(service_key_of_words(w, false)) {
+            return Some(i as usize);
+        }
+        self.service_map
+            .get(service_key_of_words(w, true))
+            .map(|i| i as usize)
+    }
+
     /// The service index for a packet's (protocol, destination, port): the
     /// service (or service group) on that port, or else the VIP's service
     /// on all ports (port 0).
@@ -964,16 +977,30 @@ fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Table
     )
 }
 
+/// The service map's key: (VIP, port, protocol) laid out as in an IPv4
+/// connection key's words (`conntrack::key`), so that
+/// [`Snapshot::service_of_words`] takes it from a packed flow key with a
+/// shift and a mask. Bit 0 is always set (0 marks a free slot).
 #[inline(always)]
 fn service_key(proto: u8, vip: u32, port: u16) -> u64 {
-    ((vip as u64) << 24) | ((port as u64) << 8) | proto as u64 | (1 << 63)
+    ((vip as u64) << 32) | ((port as u64) << 16) | ((proto as u64) << 8) | 1
+}
+
+/// [`service_key`] of packed IPv4 connection-key words: the VIP from the
+/// low half of the first word, (VIP port, protocol, occupied bit) from the
+/// second; `any_port` clears the port.
+#[inline(always)]
+fn service_key_of_words(w: &[u64; 2], any_port: bool) -> u64 {
+    let keep = if any_port { 0xff01 } else { 0xffff_ff01 };
+    (w[0] << 32) | (w[1] & keep)
 }
 
 /// A tiny open-addressed u64→u32 map, built once, read on the hot path.
+/// Each key sits beside its value (one bounds check and one line per
+/// probe step).
 #[derive(Debug, Clone)]
 struct FlatMap {
-    keys: Vec<u64>,
-    vals: Vec<u32>,
+    slots: Vec<(u64, u32)>,
     mask: usize,
 }
 
@@ -981,8 +1008,7 @@ impl FlatMap {
     fn with_capacity(n: usize) -> FlatMap {
         let size = (n * 2).next_power_of_two().max(8);
         FlatMap {
-            keys: vec![0; size],
-            vals: vec![0; size],
+            slots: vec![(0, 0); size],
             mask: size - 1,
         }
     }
@@ -994,20 +1020,19 @@ impl FlatMap {
 
     fn insert(&mut self, key: u64, val: u32) {
         let mut i = self.slot(key);
-        while self.keys[i] != 0 && self.keys[i] != key {
+        while self.slots[i].0 != 0 && self.slots[i].0 != key {
             i = (i + 1) & self.mask;
         }
-        self.keys[i] = key;
-        self.vals[i] = val;
+        self.slots[i] = (key, val);
     }
 
     #[inline(always)]
     fn get(&self, key: u64) -> Option<u32> {
         let mut i = self.slot(key);
         loop {
-            let k = self.keys[i];
+            let (k, v) = self.slots[i];
             if k == key {
-                return Some(self.vals[i]);
+                return Some(v);
             }
             if k == 0 {
                 return None;
@@ -1411,5 +1436,26 @@ mod tests {
             assert_eq!(m.get(service_key(6, 0xC612_0000 + i, 80)), Some(i));
             assert_eq!(m.get(service_key(17, 0xC612_0000 + i, 80)), None);
         }
+    }
+
+    #[test]
+    fn service_key_of_flow_key_words() {
+        use crate::conntrack::{ConnKey, TableKey};
+        let k = ConnKey {
+            proto: 17,
+            client_ip: 0xC612_C801,
+            client_port: 40000,
+            vip: 0xC612_0064,
+            vport: 53,
+        };
+        let w = k.words();
+        assert_eq!(
+            service_key_of_words(&w, false),
+            service_key(17, 0xC612_0064, 53)
+        );
+        assert_eq!(
+            service_key_of_words(&w, true),
+            service_key(17, 0xC612_0064, 0)
+        );
     }
 }

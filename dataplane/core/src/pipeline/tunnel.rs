@@ -50,7 +50,7 @@ use std::net::Ipv4Addr;
 pub use super::encap::Encap;
 use super::snapshot::{RsRoute, SourcePool};
 use super::{Action, BufOp, PacketBuf, TxChecksums, Verdict, Worker, ETH};
-use crate::conntrack::ConnKey;
+use crate::conntrack::{ConnKey, TableKey};
 use crate::counters::Counter;
 use crate::wire::ethernet::{EthernetFrame, ETHERTYPE_IPV4};
 use crate::wire::icmp::{self, Icmpv4Packet};
@@ -224,7 +224,7 @@ impl Worker {
         rs: u32,
         route: RsRoute,
         svc_idx: usize,
-        key: &ConnKey,
+        words: &[u64; 2],
     ) -> Action {
         let snap = &*self.snap;
         let out = &snap.ports[route.port as usize];
@@ -243,26 +243,34 @@ impl Worker {
             self.neigh.want(route.neigh as usize);
             return Verdict::Drop(Counter::DropNeighUnresolved).into();
         };
-        Action::Tunnel(Encap {
+        self.encap = Encap {
             port: route.port,
             dst_mac: mac,
             src_mac: out.mac,
-            src: outer_source(snap.tunnel_pool, out.addr, key),
+            // The key's fields only for a pool (the hash of the flow).
+            src: match snap.tunnel_pool {
+                None => out.addr,
+                pool => outer_source(pool, out.addr, &ConnKey::from_words(words)),
+            },
             dst: route.addr,
             inner_len,
             rs,
             svc: snap.services[svc_idx].id,
             outcome: Counter::FwdTunnel,
-        })
+        };
+        Action::Tunnel
     }
 
-    /// Carry out an encapsulation on the buffer and count it.
-    pub(super) fn encapsulate<B: PacketBuf + ?Sized>(&mut self, pkt: &mut B, e: &Encap) -> Verdict {
-        if e.dst.is_unspecified() {
+    /// Carry out the encapsulation [`Action::Tunnel`] asked for (in
+    /// `self.encap`, read in place) on the buffer and count it.
+    pub(super) fn encapsulate<B: PacketBuf + ?Sized>(&mut self, pkt: &mut B) -> Verdict {
+        if self.encap.dst.is_unspecified() {
             // An IPv6 tunnel or Packet Too Big (pipeline/v6/tunnel.rs).
-            return self.encapsulate6(pkt, e);
+            let e = self.encap;
+            return self.encapsulate6(pkt, &e);
         }
         let ident = self.next_ident();
+        let e = &self.encap;
         if let Err(c) = encap_frame(pkt, e, ident, self.nic_checksums(e.port)) {
             return Verdict::Drop(c);
         }

@@ -270,7 +270,7 @@ proptest! {
 }
 
 #[test]
-fn the_fast_classifier_takes_plain_service_packets_only() {
+fn the_fast_classifier_takes_plain_service_packets_and_nat_replies_only() {
     let w = mixed_worker();
     let take = |s: Seed, port: u16| {
         let (f, _) = seed_frame(&s);
@@ -278,7 +278,7 @@ fn the_fast_classifier_takes_plain_service_packets_only() {
     };
     // Service packets: parsed, with their service and ports.
     let f = take(Seed::Tcp(1000, 0, 80, 0x10), 0).expect("plain ACK");
-    assert_eq!((f.key.client_port, f.key.vport, f.l4), (1000, 80, 34));
+    assert_eq!((f.key().client_port, f.key().vport, f.l4), (1000, 80, 34));
     assert!(take(Seed::Tcp(1000, 1, 80, 0x02), 0).is_some(), "NAT SYN");
     assert!(take(Seed::Udp(1000, 0, 53), 0).is_some(), "UDP");
     // Everything else is for the full classifier.
@@ -291,6 +291,16 @@ fn the_fast_classifier_takes_plain_service_packets_only() {
         (Seed::Ping, 0),
     ] {
         assert_eq!(take(s.clone(), port), None, "{s:?} on {port}");
+    }
+    // A NAT real server's reply: planned as one (the NAT reply path gets it
+    // without the full classifier), with its own addresses and ports.
+    let kind = |s: Seed, port: u16| w.fast_kind(&seed_frame(&s).0, port);
+    let (k, f) = kind(Seed::NatReply(1000, 0x10), 1).expect("a NAT reply");
+    assert_eq!(k, crate::pipeline::flow::Kind::NatReply);
+    assert_eq!((f.key().client_port, f.key().vport, f.l4), (8080, 1000, 34));
+    assert_eq!(f.key().client_ip, u32::from_be_bytes(NAT_RS));
+    for (s, port) in [(Seed::Arp(0), 1), (Seed::Ping, 1)] {
+        assert_eq!(kind(s.clone(), port), None, "{s:?} on {port}");
     }
     // Options, fragments, a bad checksum, TTL 0: the full path decides.
     let (plain, _) = seed_frame(&Seed::Tcp(1000, 0, 80, 0x10));

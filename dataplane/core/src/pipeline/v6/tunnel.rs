@@ -72,7 +72,7 @@ impl Worker {
                 return Verdict::Drop(Counter::DropTunnelTooBig).into();
             }
             let client_mac = EthernetFrame::new_unchecked(&frame[..]).src();
-            return Action::Tunnel(Encap {
+            self.encap = Encap {
                 port: rx_port,
                 dst_mac: client_mac,
                 src_mac: self.snap.ports[rx_port as usize].mac,
@@ -82,7 +82,8 @@ impl Worker {
                 rs,
                 svc: svc_id,
                 outcome: Counter::Icmpv6PtbSent,
-            });
+            };
+            return Action::Tunnel;
         }
         let Some(mac) = self.neigh.mac(route.neigh as usize) else {
             self.neigh.want(route.neigh as usize);
@@ -93,7 +94,7 @@ impl Worker {
         } else {
             outcome
         };
-        Action::Tunnel(Encap {
+        self.encap = Encap {
             port: route.port,
             dst_mac: mac,
             src_mac: out.mac,
@@ -103,7 +104,8 @@ impl Worker {
             rs,
             svc: svc_id,
             outcome,
-        })
+        };
+        Action::Tunnel
     }
 
     /// Carry out an IPv6 tunnel or Packet Too Big decided by
