@@ -459,9 +459,9 @@ fn resolve_director_itself(
     svc.config.real_servers = kept;
 }
 
-/// IPv6 services and real servers are converted as written, but lbd's
-/// validation refuses them until its dataplane forwards IPv6: say so, for
-/// each service that has any.
+/// IPv6 services and real servers are converted as written; lbd forwards
+/// IPv6 to DR and tunnel real servers only and needs a port's `address6`:
+/// say so, for each service that has any.
 fn ipv6_notes(
     services: &[ImportedService],
     fwmarks: &[lb_api::config::FwmarkConfig],

@@ -1301,8 +1301,9 @@ Options:
 
 IPv6 addresses are written in brackets, as ipvsadm takes them:
 -t [2001:db8::100]:80, -r [2001:db8::10]:80 (without a port the brackets may
-be left out). lbctl reads them and lists them so; lbd refuses IPv6 services
-and real servers until its dataplane forwards IPv6.
+be left out). lbctl reads them and lists them so; lbd forwards IPv6 to
+direct-routing (-g) and tunnel (-i) real servers; it refuses IPv6 masquerading
+(-m) real servers and a real server of the other family than its VIP.
 
 Refused, with a message saying why (lbd has no such feature):
   --start-daemon, --stop-daemon, --mcast-interface, --syncid
