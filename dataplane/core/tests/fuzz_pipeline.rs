@@ -140,6 +140,7 @@ fn parse_config(variant: u8) -> Config {
             ],
             eal: (cores: "0-2"),
             vrrp: Some((port: "ext", vrid: 51, priority: 100, addresses: ["198.19.0.254"])),
+            vrrp6: Some((port: "ext", vrid: 52, priority: 100)),
             sync: Some((peer: "198.18.0.3")),
             services: [
                 (vip: "198.18.0.100", port: 80, scheduler: Rr, real_servers: [
