@@ -266,6 +266,9 @@ counters! {
     DropIpv6ExtUnsupported = "drop_ipv6_ext_unsupported",
     /// Destination is neither a VIP nor one of our IPv6 addresses.
     DropIpv6NotLocal = "drop_ipv6_not_local",
+    /// A NAT66 packet (or ICMPv6 error) arriving with a hop limit of 1 or
+    /// less: the director routes NAT66 and would send it out with 0.
+    DropIpv6HopLimitExpired = "drop_ipv6_hop_limit_expired",
     /// To a multicast address: only Neighbour Solicitations for our
     /// addresses are taken (router and multicast-listener messages, pings
     /// to all-nodes, ... are not for a director).

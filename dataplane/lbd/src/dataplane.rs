@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
 use lbcore::conntrack::shared::SharedConnTable;
+use lbcore::conntrack::ConnKey6;
 use lbcore::neigh::{ClientMacs, NeighTable};
-use lbcore::pipeline::Snapshot;
+use lbcore::pipeline::{ClientMacs6, Snapshot};
 
 use crate::clock::Clock;
 use crate::kernel::path::KernelPath;
@@ -68,6 +69,10 @@ pub struct Dataplane {
     pub nat_clients: Arc<ClientMacs>,
     /// NAT connections, shared by all workers (two entries each).
     pub nat: Arc<SharedConnTable>,
+    /// NAT66 connections, shared by all workers (two entries each), and
+    /// where their clients' packets come from.
+    pub nat6: Arc<SharedConnTable<ConnKey6>>,
+    pub nat6_clients: Arc<ClientMacs6>,
     /// VRRP backup or fault: the workers leave the VIPs alone (vrrp/).
     pub standby: AtomicBool,
 }

@@ -436,6 +436,23 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
             cfg.conn_table.nat_capacity as usize * 2,
             dpdk::tsc::now() ^ 0x4e41_5400,
         )),
+        // NAT66 real servers are on a port's `address6` subnet: without
+        // one (ports are not changed by a reload) the table stays tiny.
+        nat6: Arc::new(SharedConnTable::new(
+            if cfg.ports.iter().any(|p| p.address6.is_some()) {
+                cfg.conn_table.nat_capacity as usize * 2
+            } else {
+                64
+            },
+            dpdk::tsc::now() ^ 0x4e41_5436,
+        )),
+        nat6_clients: Arc::new(lbcore::pipeline::ClientMacs6::new(
+            if cfg.ports.iter().any(|p| p.address6.is_some()) {
+                1 << 16
+            } else {
+                16
+            },
+        )),
         standby: AtomicBool::new(cfg.vrrp.is_some() || cfg.vrrp6.is_some()),
     });
     let shared = Arc::new(Shared {
@@ -511,6 +528,12 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         .with_nat(NatState::new(
             dataplane.nat.clone(),
             nat_clients.clone(),
+            w,
+            n_workers,
+        ))
+        .with_nat6(lbcore::pipeline::Nat6State::new(
+            dataplane.nat6.clone(),
+            dataplane.nat6_clients.clone(),
             w,
             n_workers,
         ));

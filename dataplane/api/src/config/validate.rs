@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::error::Problem;
-use super::facts::{ipv6_not_yet, port_owning, special_address};
+use super::facts::{port_owning, special_address};
 use super::types::{
     CheckKind, Config, Forward, HealthCheck, Ipv4Cidr, KernelPathConfig, Protocol,
     RealServerConfig, RssKey,
@@ -886,10 +886,20 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
             };
             match rs.forward {
                 Forward::Dr | Forward::Tunnel | Forward::Nat => {
-                    if ip.is_ipv6() && rs.forward == Forward::Nat {
+                    if !group
+                        && ip.is_ipv6() != svc.vip.is_ipv6()
+                        && rs.forward == Forward::Nat
+                    {
+                        // NAT rewrites addresses and ports, not the IP
+                        // version (no NAT64/NAT46).
                         v.push(Problem::new(
                             rat("address"),
-                            ipv6_not_yet("NAT real servers"),
+                            format!(
+                                "real server {ip} is not of the VIP's address family ({}); NAT \
+                                 translates addresses within one family (NAT44 or NAT66), not \
+                                 between IPv4 and IPv6",
+                                svc.vip
+                            ),
                         ));
                     } else if !group && ip.is_ipv6() != svc.vip.is_ipv6() {
                         // DR keeps the packet as it came: its family is
@@ -949,8 +959,8 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                                 v4,
                                 rs.forward,
                             ),
-                            // IPv6: DR or tunnel (NAT was refused above), on
-                            // a port's `address6` subnet (no IPv6 routes).
+                            // IPv6: DR, tunnel or NAT, on a port's
+                            // `address6` subnet (no IPv6 routes).
                             IpAddr::V6(_) => cfg.ports.iter().any(|p| p.on_subnet(ip)),
                         }
                     {
@@ -2723,7 +2733,7 @@ mod tests {
         }
 
         #[test]
-        fn config_ipv6_tunnel_real_servers_are_valid_nat_ones_refused() {
+        fn config_ipv6_tunnel_and_nat_real_servers_are_valid() {
             let with_method = |method: &str| {
                 v6_base().replacen(
                     r#"(address: "2001:db8::12")"#,
@@ -2732,11 +2742,30 @@ mod tests {
                 )
             };
             assert_eq!(problems(&with_method("Tunnel")), vec![]);
+            assert_eq!(problems(&with_method("Nat")), vec![]);
+            // NAT66 with port mapping, as NAT44.
+            let mapped = v6_base().replacen(
+                r#"(address: "2001:db8::12")"#,
+                r#"(address: "2001:db8::12", port: Some(8080), forward: Nat)"#,
+                1,
+            );
+            assert_eq!(problems(&mapped), vec![]);
+        }
+
+        #[test]
+        fn config_nat_real_servers_keep_the_vip_family() {
+            // An IPv6 VIP with an IPv4 NAT real server: no NAT46/NAT64.
             one(
-                &with_method("Nat"),
+                &v6_base().replacen(
+                    r#"(address: "2001:db8::12")"#,
+                    r#"(address: "198.18.0.12", forward: Nat)"#,
+                    1,
+                ),
                 "services[0].real_servers[1].address",
-                "IPv6 NAT real servers are not forwarded yet",
-                r#"address: "2001:db8::12""#,
+                "real server 198.18.0.12 is not of the VIP's address family (2001:db8::100); NAT \
+                 translates addresses within one family (NAT44 or NAT66), not between IPv4 and \
+                 IPv6",
+                r#"address: "198.18.0.12""#,
             );
         }
 

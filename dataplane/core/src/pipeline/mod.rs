@@ -39,6 +39,7 @@ pub mod sync;
 pub mod sync6;
 pub mod tunnel;
 mod v6;
+pub use v6::{ClientMacs6, Nat6State};
 
 use std::sync::Arc;
 
@@ -180,6 +181,9 @@ pub struct Worker {
     /// IPv6's tables, made with the first snapshot that configures IPv6
     /// (see [`v6`]).
     v6: Option<Box<v6::V6State>>,
+    /// The shared NAT66 table and this worker's share of its upkeep (see
+    /// `v6::nat`; None: NAT66 traffic is dropped and counted).
+    nat6: Option<Box<v6::Nat6State>>,
     /// The encapsulation an [`Action::Tunnel`] asks for (written by
     /// `forward_tunnel` or `send_to_real6` just before it returns that
     /// action).
@@ -218,6 +222,7 @@ impl Worker {
             plan: plan::Plan::new(),
             tx_csum: Box::default(),
             v6: None,
+            nat6: None,
             encap: encap::Encap::NONE,
         };
         w.make_v6_tables();
@@ -323,6 +328,7 @@ impl Worker {
     pub fn housekeeping(&mut self, now: Tick, buckets: usize) {
         self.flood_observe(now);
         self.nat_housekeeping(now, buckets);
+        self.nat6_housekeeping(now, buckets);
         let stats = &self.stats;
         let counts = conn_counts::ConnCounts {
             stats,

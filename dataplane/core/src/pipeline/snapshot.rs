@@ -256,11 +256,11 @@ pub enum SnapshotError {
     TooManyRealServers,
     #[error("real server {0} is not on any port's subnet")]
     NoPortFor(IpAddr),
-    /// An IPv6 real server by a method the dataplane does not forward over
-    /// IPv6 (NAT); validation refuses it, so this is a caller that skipped
-    /// it.
-    #[error("{0} is an IPv6 address: the dataplane forwards IPv6 by DR and tunnel only for now")]
-    Ipv6(IpAddr),
+    /// A NAT real server of the other address family than its VIP (NAT
+    /// translates within a family: NAT44 or NAT66); validation refuses it,
+    /// so this is a caller that skipped it.
+    #[error("NAT real server {0} is not of its VIP's address family (no NAT between IPv4 and IPv6)")]
+    NatFamily(IpAddr),
 }
 
 /// The id already given to `key`, or the first free one from `*next`
@@ -391,8 +391,11 @@ pub struct Snapshot {
     own: Vec<u32>,
     /// Outer source addresses for tunnelled flows; `None`: the egress port's.
     pub tunnel_pool: Option<SourcePool>,
-    /// Some real server forwards by NAT: replies must be looked for.
+    /// Some IPv4 real server forwards by NAT: replies must be looked for.
     pub has_nat: bool,
+    /// Some IPv6 real server forwards by NAT (NAT66): IPv6 replies must be
+    /// looked for.
+    pub has_nat6: bool,
     /// Service index by stable service id (`u16::MAX`: none).
     service_by_id: Vec<u16>,
 }
@@ -507,6 +510,9 @@ impl Snapshot {
                     &mut registry.next_real,
                 )
                 .ok_or(SnapshotError::TooManyRealServers)?;
+                if r.forward == Forward::Nat && r.address.is_ipv6() != vip.is_ipv6() {
+                    return Err(SnapshotError::NatFamily(r.address));
+                }
                 let (egress, via, address, local) = match r.address {
                     IpAddr::V4(address) => {
                         // DR and NAT real servers are on a subnet of ours;
@@ -526,11 +532,8 @@ impl Snapshot {
                         (hop.0, hop.1.map(IpAddr::V4), address, local)
                     }
                     IpAddr::V6(a6) => {
-                        // IPv6 real servers are reached by DR or tunnel
-                        // on a port's IPv6 subnet (`address6`).
-                        if r.forward == Forward::Nat {
-                            return Err(SnapshotError::Ipv6(r.address));
-                        }
+                        // IPv6 real servers are reached by DR, tunnel or
+                        // NAT on a port's IPv6 subnet (`address6`).
                         rs_addr6.resize(MAX_REAL_SERVERS, 0);
                         rs_addr6[rid as usize] = u128::from(a6);
                         let egress = ports
@@ -674,9 +677,14 @@ impl Snapshot {
         vips6.dedup();
         let has_ipv6 = !vips6.is_empty() || ports.iter().any(|p| p.addr6.is_some());
         let own = ports.iter().map(|p| u32::from(p.addr)).collect();
-        let has_nat = services
-            .iter()
-            .any(|s| s.reals.iter().any(|r| r.forward == Forward::Nat));
+        let nat_of = |v6: bool| {
+            services.iter().any(|s| {
+                s.reals
+                    .iter()
+                    .any(|r| r.forward == Forward::Nat && r.addr.is_ipv6() == v6)
+            })
+        };
+        let (has_nat, has_nat6) = (nat_of(false), nat_of(true));
         let mut service_by_id = vec![u16::MAX; MAX_SERVICES];
         for (i, s) in services.iter().enumerate() {
             service_by_id[s.id as usize] = i as u16;
@@ -722,6 +730,7 @@ impl Snapshot {
                 mask: !c.netmask(),
             }),
             has_nat,
+            has_nat6,
             service_by_id,
         })
     }
@@ -1156,9 +1165,12 @@ mod tests {
         rs6.ports[0].address6 = Some("2001:db8::2/64".parse().unwrap());
         let mut nat = rs6.clone();
         nat.services[0].real_servers[0].forward = Forward::Nat;
-        let e = Snapshot::prepare(&nat, &macs, &mut reg, &neigh, 1).unwrap_err();
-        assert_eq!(e, SnapshotError::Ipv6(v6));
-        assert!(e.to_string().contains("DR and tunnel only"), "{e}");
+        let nat_snap = Snapshot::prepare(&nat, &macs, &mut reg.clone(), &neigh, 1).unwrap();
+        assert!(nat_snap.has_nat6 && !nat_snap.has_nat);
+        let mut mixed = nat.clone();
+        mixed.services[0].real_servers[0].address = "198.18.0.11".parse().unwrap();
+        let e = Snapshot::prepare(&mixed, &macs, &mut reg.clone(), &neigh, 1).unwrap_err();
+        assert_eq!(e, SnapshotError::NatFamily(mixed.services[0].real_servers[0].address));
         let snap = Snapshot::build(&rs6, &macs, &mut reg, &neigh, 1).unwrap();
         let rid = snap.services[0].reals[0].id;
         let route = snap.route(rid).unwrap();

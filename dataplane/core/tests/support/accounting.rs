@@ -118,6 +118,7 @@ pub fn role(c: Counter) -> Role {
         | DropIpv6ExtTooMany
         | DropIpv6ExtUnsupported
         | DropIpv6NotLocal
+        | DropIpv6HopLimitExpired
         | DropIpv6Multicast
         | DropIpv6UnknownProtocol
         | DropIcmpv6Malformed

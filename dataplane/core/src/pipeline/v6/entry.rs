@@ -157,6 +157,10 @@ impl Worker {
         if !to_vip {
             let port = &snap.ports[rx_port as usize];
             if !port.owns6(p.dst) {
+                if snap.has_nat6 && snap.own_port6(p.dst).is_none() {
+                    // From a NAT66 real server to a client, perhaps.
+                    return self.nat6_inbound(frame, &p, now);
+                }
                 return Verdict::Drop(Counter::DropIpv6NotLocal).into();
             }
             let echo = p.proto == PROTO_ICMPV6 && frame.get(p.l4) == Some(&ICMPV6_ECHO_REQUEST);
@@ -174,6 +178,18 @@ impl Worker {
             PROTO_ICMPV6 => self.icmp6(frame, &p, rx_port, now),
             PROTO_TCP | PROTO_UDP => self.service_packet6(frame, &p, rx_port, now),
             _ => Verdict::Drop(Counter::DropIpv6UnknownProtocol).into(),
+        }
+    }
+
+    /// A packet to an address neither a VIP nor ours while NAT66 is
+    /// configured: a real server's reply, or an ICMPv6 error about a
+    /// request, on its way to a client (`nat.rs`, `nat_icmp.rs`).
+    #[cold]
+    fn nat6_inbound(&mut self, frame: &mut [u8], p: &Packet6, now: Tick) -> Action {
+        match p.proto {
+            PROTO_TCP | PROTO_UDP => self.nat6_reply(frame, p, now),
+            PROTO_ICMPV6 => self.nat6_icmp_error_to_client(frame, p, now),
+            _ => Verdict::Drop(Counter::DropIpv6NotLocal).into(),
         }
     }
 

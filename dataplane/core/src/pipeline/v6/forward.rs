@@ -10,7 +10,10 @@
 //! real server is out of service, starts a new connection; an entry whose
 //! server died with `expire_connections` ends at its next packet.
 
-use crate::conntrack::{tcp_input_only, tcp_input_only_u8, Conn, ConnKey6, ConnState, Probe, Tick};
+use crate::config::Forward;
+use crate::conntrack::{
+    tcp_input_only, tcp_input_only_u8, tcp_nat, Conn, ConnKey6, ConnState, Dir, Probe, Tick,
+};
 use crate::counters::Counter;
 use crate::sched::{self, Candidate};
 use crate::wire::ipv4::PROTO_TCP;
@@ -58,20 +61,32 @@ impl Worker {
             vip,
             vport: dport,
         };
+        if self.snap.has_nat6 {
+            // NAT66 connections live in the shared table (`nat.rs`).
+            if let Some(a) = self.nat6_request(frame, p, &key, svc_idx, flags, now) {
+                return a;
+            }
+        }
         match self.conn6(&key, svc_idx, flags, now) {
-            Ok(rs) => self.send_to_real6(frame, p, rs, svc_idx, rx_port, Counter::FwdDr),
+            Ok(Conn6::Known(rs)) => {
+                self.send_to_real6(frame, p, rs, svc_idx, rx_port, Counter::FwdDr)
+            }
+            Ok(Conn6::NewNat(rs, state)) => {
+                self.nat6_create(frame, p, &key, svc_idx, rs, state, rx_port, now)
+            }
             Err(c) => Verdict::Drop(c).into(),
         }
     }
 
-    /// The real server of `key`'s connection: found, or created.
+    /// The real server of `key`'s connection: found, or created (a NAT
+    /// real server's connection is left to `nat6_create`).
     fn conn6(
         &mut self,
         key: &ConnKey6,
         svc_idx: usize,
         flags: TcpFlags,
         now: Tick,
-    ) -> Result<u32, Counter> {
+    ) -> Result<Conn6, Counter> {
         let is_tcp = key.proto == PROTO_TCP;
         let syn = is_tcp && flags.syn() && !flags.ack();
         let Some(v6) = self.v6.as_mut() else {
@@ -90,7 +105,7 @@ impl Worker {
                     if self.sync6.is_some() {
                         self.sync_changed6(key, slot, c.state, svc_idx);
                     }
-                    return Ok(c.rs);
+                    return Ok(Conn6::Known(c.rs));
                 }
                 // A closing flow's port reused, a dead server's entry, or a
                 // SYN to a server out of service: the entry ends.
@@ -114,7 +129,7 @@ impl Worker {
             // After a failover: a connection the peer director synced.
             if let Some(rs) = self.adopt_synced6(key, svc_idx, slot, now) {
                 self.update_conn6(slot, is_tcp, flags, now);
-                return Ok(rs);
+                return Ok(Conn6::Known(rs));
             }
         }
         let state = if !is_tcp {
@@ -140,6 +155,9 @@ impl Worker {
             .ok_or(Counter::DropNoRealServer)?;
         let svc = &self.snap.services[svc_idx];
         let rs = svc.reals[i].id;
+        if svc.reals[i].forward == Forward::Nat {
+            return Ok(Conn6::NewNat(rs, nat_state(flags, is_tcp)));
+        }
         let expires = now.wrapping_add(state.timeout_ms(&self.timeouts));
         let mut conn = Conn::new(key, rs, state as u8, now, expires);
         conn.active = state.is_active();
@@ -157,7 +175,7 @@ impl Worker {
         if self.sync6.is_some() {
             self.sync_conn6(key, rs, state, svc_idx);
         }
-        Ok(rs)
+        Ok(Conn6::Known(rs))
     }
 
     /// Sync the connection at `slot` if its state changed from `before`.
@@ -286,6 +304,28 @@ impl Worker {
         v6.table.sweep(now, buckets, |c| forget(counts, c));
         v6.templates.sweep(now, buckets, |_| {});
         v6.table.len()
+    }
+}
+
+/// What [`Worker::conn6`] found for a packet.
+enum Conn6 {
+    /// The real server of a connection in the worker's table (DR, tunnel).
+    Known(u32),
+    /// A new connection scheduled to NAT real server `.0`, to be created in
+    /// the shared NAT66 table in state `.1`.
+    NewNat(u32, ConnState),
+}
+
+/// A new NAT66 connection's first state, by IPVS's NAT table (both
+/// directions) rather than the input-only one: a SYN, or a segment adopted
+/// mid-flow (sloppy_tcp, ECMP) as established.
+fn nat_state(flags: TcpFlags, is_tcp: bool) -> ConnState {
+    if !is_tcp {
+        ConnState::Udp
+    } else if flags.syn() {
+        tcp_nat(ConnState::None, Dir::Input, flags)
+    } else {
+        tcp_nat(ConnState::Established, Dir::Input, flags)
     }
 }
 

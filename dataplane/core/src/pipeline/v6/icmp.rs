@@ -82,6 +82,11 @@ impl Worker {
         let Some(svc_idx) = self.snap.service6(key.proto, key.vip, key.vport) else {
             return Verdict::Drop(Counter::DropIcmpErrorNoConn).into();
         };
+        if self.snap.has_nat6 {
+            if let Some(a) = self.nat6_icmp_error_to_rs(frame, p, &key, svc_idx, now) {
+                return a;
+            }
+        }
         let rs = self.v6.as_ref().and_then(|v6| {
             let t = &v6.table;
             t.lookup(&key, t.hash(&key), now).map(|c| c.rs)

@@ -58,11 +58,17 @@
 //! - A full table drops the new flow (`drop_conn_table_full`); the SYN-flood
 //!   defence's stateless forwarding is IPv4's only.
 
+mod clients;
 mod entry;
 mod forward;
 mod icmp;
+mod nat;
+mod nat_icmp;
 mod ndp;
 mod tunnel;
+
+pub use clients::ClientMacs6;
+pub use nat::Nat6State;
 
 use crate::conntrack::{ConnKey6, ConnTable};
 
