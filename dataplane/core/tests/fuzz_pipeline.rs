@@ -42,6 +42,7 @@ use lbcore::conntrack::{ConnTable, Tick};
 use lbcore::counters::{Counter, WorkerStats};
 use lbcore::neigh::{ClientMacs, NeighTable};
 use lbcore::pipeline::nat::NatState;
+use lbcore::pipeline::{ClientMacs6, Nat6State};
 use lbcore::pipeline::snapshot::RsHealth;
 use lbcore::pipeline::sync::apply;
 use lbcore::pipeline::{
@@ -98,6 +99,9 @@ const RS6_1: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
 const RS6_2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x12);
 /// The IPv6 tunnel-mode real server (TCP 443 of the IPv6 VIP).
 const TUN6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x21);
+/// NAT66: the internal port's address6 (2001:db8:10::1/64) and the real
+/// server of the IPv6 VIP's TCP 8080 (→ 80) and UDP 5353.
+const NAT6_RS: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x31);
 
 /// The internal port's MTU: tunnelled packets above 980 bytes are too big.
 const INT_MTU: u16 = 1000;
@@ -136,7 +140,8 @@ fn parse_config(variant: u8) -> Config {
                 (name: "ext", device: "net_null0", address: "198.18.0.2/24",
                  address6: Some("2001:db8::2/64"),
                  kernel: Some((iface: "lbd-ext", rate_pps: 1000))),
-                (name: "int", device: "net_null1", address: "198.19.0.1/24", mtu: {INT_MTU}),
+                (name: "int", device: "net_null1", address: "198.19.0.1/24", mtu: {INT_MTU},
+                 address6: Some("2001:db8:10::1/64")),
             ],
             eal: (cores: "0-2"),
             vrrp: Some((port: "ext", vrid: 51, priority: 100, addresses: ["198.19.0.254"])),
@@ -164,6 +169,11 @@ fn parse_config(variant: u8) -> Config {
                     (address: "2001:db8::11")]),
                 (vip: "2001:db8::100", port: 443, real_servers: [
                     (address: "2001:db8::21", forward: Tunnel)]),
+                (vip: "2001:db8::100", port: 8080, real_servers: [
+                    (address: "2001:db8:10::31", port: Some(80), forward: Nat,
+                     weight: {nat_weight})]),
+                (vip: "2001:db8::100", port: 5353, protocol: Udp, real_servers: [
+                    (address: "2001:db8:10::31", forward: Nat, weight: {nat_weight})]),
             ],
         )"#
     ))
@@ -183,6 +193,7 @@ struct Director {
     queues: Vec<Arc<ArrayQueue<SyncRecord>>>,
     table: Arc<SharedConnTable>,
     clients: Arc<ClientMacs>,
+    clients6: Arc<ClientMacs6>,
     neigh: Arc<NeighTable>,
     reg: Registry,
     generation: u64,
@@ -198,6 +209,8 @@ impl Director {
         // Small tables, so that "full" is reachable within a sequence.
         let table = Arc::new(SharedConnTable::new(32, 7 + id));
         let clients = Arc::new(ClientMacs::new(16));
+        let table6 = Arc::new(SharedConnTable::new(32, 9 + id));
+        let clients6 = Arc::new(ClientMacs6::new(16));
         let mut workers = Vec::new();
         let mut queues = Vec::new();
         for i in 0..WORKERS {
@@ -210,6 +223,12 @@ impl Director {
                 neigh.clone(),
             )
             .with_nat(NatState::new(table.clone(), clients.clone(), i, WORKERS))
+            .with_nat6(Nat6State::new(
+                table6.clone(),
+                clients6.clone(),
+                i,
+                WORKERS,
+            ))
             .with_sync(q.clone());
             w.set_workers(WORKERS);
             workers.push(w);
@@ -220,6 +239,7 @@ impl Director {
             queues,
             table,
             clients,
+            clients6,
             neigh,
             reg,
             generation: 1,
@@ -381,6 +401,17 @@ enum Seed {
     V6TunnelAck,
     V6TunnelBig,
     V6NsBadHopLimit,
+    V6NatSyn,
+    V6NatAck,
+    V6NatFin,
+    V6NatReplySynAck,
+    V6NatReplyAck,
+    V6NatUdpQuery,
+    V6NatUdpAnswer,
+    V6ErrAboutNatReply,
+    V6ErrAboutNatRequest,
+    V6NatHopLimit,
+    V6NotLocal,
 }
 
 const SEEDS: &[Seed] = &[
@@ -457,6 +488,17 @@ const SEEDS: &[Seed] = &[
     Seed::V6TunnelAck,
     Seed::V6TunnelBig,
     Seed::V6NsBadHopLimit,
+    Seed::V6NatSyn,
+    Seed::V6NatAck,
+    Seed::V6NatFin,
+    Seed::V6NatReplySynAck,
+    Seed::V6NatReplyAck,
+    Seed::V6NatUdpQuery,
+    Seed::V6NatUdpAnswer,
+    Seed::V6ErrAboutNatReply,
+    Seed::V6ErrAboutNatRequest,
+    Seed::V6NatHopLimit,
+    Seed::V6NotLocal,
 ];
 
 /// A client and its source port.
@@ -883,6 +925,17 @@ fn build(seed: Seed, n: u8) -> (Vec<u8>, u16) {
             lbcore::wire::ndp::build_ns(&mut f, MacAddr(c.mac), client6(&c), target);
             (f, 0)
         }
+        Seed::V6NatSyn
+        | Seed::V6NatAck
+        | Seed::V6NatFin
+        | Seed::V6NatReplySynAck
+        | Seed::V6NatReplyAck
+        | Seed::V6NatUdpQuery
+        | Seed::V6NatUdpAnswer
+        | Seed::V6ErrAboutNatReply
+        | Seed::V6ErrAboutNatRequest
+        | Seed::V6NatHopLimit
+        | Seed::V6NotLocal => build_nat6(seed, &c),
         Seed::V6NaFromRealServer => {
             let rs = if c.alt { RS6_2 } else { RS6_1 };
             let mut f = vec![0; lbcore::wire::ndp::FRAME_LEN];
@@ -1036,6 +1089,118 @@ fn build6(seed: Seed, c: &Flow) -> Vec<u8> {
     let plen = (out.len() - ETH - 40) as u16;
     out[ETH + 4..ETH + 6].copy_from_slice(&plen.to_be_bytes());
     out
+}
+
+/// An IPv6 packet (no Ethernet header) from `src`:`sport` to `dst`:`dport`:
+/// TCP with `f` (and `data`), or UDP (`f` None).
+fn ip6_l4(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, f: Option<Flags>, data: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ip(etherparse::IpHeaders::Ipv6(
+        etherparse::Ipv6Header {
+            source: src.octets(),
+            destination: dst.octets(),
+            hop_limit: 64,
+            ..Default::default()
+        },
+        Default::default(),
+    ));
+    let mut out = Vec::new();
+    match f {
+        None => b.udp(sport, dport).write(&mut out, data).unwrap(),
+        Some(f) => {
+            let mut t = b.tcp(sport, dport, 1000, 65535);
+            if f.syn {
+                t = t.syn();
+            }
+            if f.ack {
+                t = t.ack(5001);
+            }
+            if f.fin {
+                t = t.fin();
+            }
+            if f.rst {
+                t = t.rst();
+            }
+            t.write(&mut out, data).unwrap();
+        }
+    }
+    out
+}
+
+/// The NAT66 seeds: a client's TCP to [VIP6]:8080 and UDP to [VIP6]:5353,
+/// the real server's answers from NAT6_RS on the internal port, ICMPv6
+/// errors about each direction, a request whose hop limit is spent, and a
+/// ping to an address that is nobody's here.
+fn build_nat6(seed: Seed, c: &Flow) -> (Vec<u8>, u16) {
+    use etherparse::Icmpv6Type;
+    let cl = client6(c);
+    let from_rs = seed_from_rs6(seed);
+    let (eth, port) = if from_rs {
+        ((rs6_mac(NAT6_RS), INT_MAC), 1)
+    } else {
+        ((c.mac, EXT_MAC), 0)
+    };
+    let packet = match seed {
+        Seed::V6NatSyn | Seed::V6NatHopLimit => ip6_l4(cl, VIP6, c.port, 8080, Some(SYN), &[]),
+        Seed::V6NatAck => ip6_l4(cl, VIP6, c.port, 8080, Some(ACK), b"GET / HTTP/1.0\r\n\r\n"),
+        Seed::V6NatFin => ip6_l4(cl, VIP6, c.port, 8080, Some(FIN_ACK), &[]),
+        Seed::V6NatReplySynAck => ip6_l4(NAT6_RS, cl, 80, c.port, Some(SYN_ACK), &[]),
+        Seed::V6NatReplyAck => ip6_l4(NAT6_RS, cl, 80, c.port, Some(ACK), b"HTTP/1.0 200 OK"),
+        Seed::V6NatUdpQuery => ip6_l4(cl, VIP6, c.port, 5353, None, b"query"),
+        Seed::V6NatUdpAnswer => ip6_l4(NAT6_RS, cl, 5353, c.port, None, b"answer"),
+        Seed::V6ErrAboutNatReply | Seed::V6ErrAboutNatRequest => {
+            let (src, dst, t, quoted) = if seed == Seed::V6ErrAboutNatReply {
+                // A router on the client's side, about the translated reply.
+                let reply = ip6_l4(VIP6, cl, 8080, c.port, Some(SYN_ACK), &[0; 64]);
+                let router = Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 1);
+                (router, VIP6, Icmpv6Type::PacketTooBig { mtu: 1280 }, reply)
+            } else {
+                // The real server: port unreachable about the query.
+                let query = ip6_l4(cl, NAT6_RS, c.port, 5353, None, b"query");
+                let t = Icmpv6Type::DestinationUnreachable(
+                    etherparse::icmpv6::DestUnreachableCode::Port,
+                );
+                (NAT6_RS, cl, t, query)
+            };
+            let quoted = &quoted[..if c.alt { 48 } else { quoted.len() }];
+            let mut out = Vec::new();
+            PacketBuilder::ethernet2(eth.0, eth.1)
+                .ipv6(src.octets(), dst.octets(), 64)
+                .icmpv6(t)
+                .write(&mut out, quoted)
+                .unwrap();
+            return (out, port);
+        }
+        _ => {
+            let mut out = Vec::new();
+            let nobody = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x64);
+            PacketBuilder::ethernet2(eth.0, eth.1)
+                .ipv6(cl.octets(), nobody.octets(), 64)
+                .icmpv6_echo_request(7, c.port)
+                .write(&mut out, b"ping6")
+                .unwrap();
+            return (out, port);
+        }
+    };
+    // Ethernet: destination, source, ethertype.
+    let mut out = eth.1.to_vec();
+    out.extend_from_slice(&eth.0);
+    out.extend_from_slice(&[0x86, 0xdd]);
+    out.extend_from_slice(&packet);
+    if seed == Seed::V6NatHopLimit {
+        out[ETH + 7] = 1;
+    }
+    (out, port)
+}
+
+/// Whether a NAT66 seed comes from the real server's side.
+fn seed_from_rs6(seed: Seed) -> bool {
+    matches!(
+        seed,
+        Seed::V6NatReplySynAck
+            | Seed::V6NatReplyAck
+            | Seed::V6NatUdpAnswer
+            | Seed::V6ErrAboutNatRequest
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -1392,6 +1557,7 @@ macro_rules! ensure {
 struct Known<'a> {
     neigh: &'a NeighTable,
     clients: &'a ClientMacs,
+    clients6: &'a ClientMacs6,
 }
 
 impl Known<'_> {
@@ -1406,6 +1572,11 @@ impl Known<'_> {
     fn rs6_mac(&self, ip: Ipv6Addr) -> Option<[u8; 6]> {
         let e = self.neigh.entries().into_iter().find(|e| e.ip == ip)?;
         e.mac.map(|m| m.0)
+    }
+
+    /// Where NAT66 replies to client `ip` go: its MAC and port.
+    fn client6(&self, ip: Ipv6Addr) -> Option<([u8; 6], u16)> {
+        self.clients6.get(u128::from(ip)).map(|(m, p)| (m.0, p))
     }
 
     /// Where replies to client `ip` go: its MAC and port.
@@ -1426,9 +1597,14 @@ fn check_sent6(
 ) -> Result<(), String> {
     use lbcore::wire::ndp;
     let (dst, src) = (&out[0..6], &out[6..12]);
+    let nat_to_rs = matches!(outcome, Counter::FwdNat | Counter::IcmpErrorNatForwarded);
+    // NAT66 requests go out of the internal port; everything else to the
+    // external one (where every IPv6 client is).
+    let want_port = u16::from(nat_to_rs);
     ensure!(
-        port == 0 && src == EXT_MAC,
-        "IPv6 sent on port {port} from {src:02x?}"
+        port == want_port && src == PORT_MACS[usize::from(want_port)],
+        "IPv6 {} sent on port {port} from {src:02x?}",
+        outcome.name()
     );
     ensure!(out.len() >= ETH + 40, "IPv6: {} bytes", out.len());
     let ip = etherparse::Ipv6HeaderSlice::from_slice(&out[ETH..]).map_err(|e| e.to_string())?;
@@ -1526,6 +1702,86 @@ fn check_sent6(
                 msg[4..] == input[ETH + 44..ETH + 40 + plen],
                 "echo6: identifier, sequence or data changed"
             );
+        }
+        Counter::FwdNat | Counter::FwdNatReply => {
+            let inp = etherparse::Ipv6HeaderSlice::from_slice(&input[ETH..])
+                .map_err(|e| e.to_string())?;
+            ensure!(out.len() == input.len(), "NAT66: length changed");
+            ensure!(
+                ip.hop_limit() + 1 == inp.hop_limit(),
+                "NAT66: hop limit not decremented"
+            );
+            let proto = ip.next_header();
+            ensure!(
+                proto == inp.next_header() && (proto == IpNumber::TCP || proto == IpNumber::UDP),
+                "NAT66: {proto:?} (extension headers are walked, not expected here)"
+            );
+            let (sport, dport) = ports16(msg);
+            let (in_sport, in_dport) = ports16(&input[ETH + 40..]);
+            if outcome == Counter::FwdNat {
+                ensure!(d6 == NAT6_RS, "NAT66: to {d6}");
+                ensure!(s6 == inp.source_addr(), "NAT66: source changed");
+                let rport = if proto == IpNumber::TCP { 80 } else { 5353 };
+                ensure!(dport == rport && sport == in_sport, "NAT66: ports");
+                ensure!(
+                    Some(<[u8; 6]>::try_from(dst).unwrap()) == known.rs6_mac(NAT6_RS),
+                    "NAT66: MAC of another server"
+                );
+            } else {
+                let from = (s6, sport, proto);
+                ensure!(
+                    [(VIP6, 8080, IpNumber::TCP), (VIP6, 5353, IpNumber::UDP)].contains(&from),
+                    "NAT66 reply: from {from:?}, no NAT66 service"
+                );
+                ensure!(dport == in_dport, "NAT66 reply: client port changed");
+                ensure!(d6 == inp.destination_addr(), "NAT66 reply: destination");
+                ensure!(
+                    known.client6(d6) == Some((dst.try_into().unwrap(), port)),
+                    "NAT66 reply: not where the client's packets came from"
+                );
+            }
+            // The TCP/UDP checksum is as valid as it came (the addresses
+            // are in its pseudo-header).
+            let l4_ok = |f: &[u8], s: Ipv6Addr, d: Ipv6Addr| {
+                let seg = &f[ETH + 40..];
+                sums_ok(seg, pseudo(&s.octets(), &d.octets(), proto.0, 0) + seg.len() as u32)
+            };
+            let udp_none = proto == IpNumber::UDP && input[ETH + 46..ETH + 48] == [0, 0];
+            ensure!(
+                udp_none || l4_ok(input, inp.source_addr(), inp.destination_addr()) == l4_ok(out, s6, d6),
+                "NAT66: L4 checksum changed validity"
+            );
+        }
+        Counter::IcmpErrorNatForwarded | Counter::IcmpErrorNatReply => {
+            let inp = etherparse::Ipv6HeaderSlice::from_slice(&input[ETH..])
+                .map_err(|e| e.to_string())?;
+            ensure!(out.len() == input.len(), "NAT66 error: length changed");
+            ensure!(
+                ip.hop_limit() + 1 == inp.hop_limit(),
+                "NAT66 error: hop limit not decremented"
+            );
+            ensure!(icmp_sum_ok(msg), "NAT66 error: ICMPv6 checksum");
+            ensure!(msg.len() >= 8 + 40 + 4, "NAT66 error: quote too short");
+            let q = etherparse::Ipv6HeaderSlice::from_slice(&msg[8..])
+                .map_err(|e| format!("NAT66 error: quoted header: {e}"))?;
+            let (qs, qd) = ports16(&msg[48..]);
+            if outcome == Counter::IcmpErrorNatForwarded {
+                ensure!(d6 == NAT6_RS, "NAT66 error: to {d6}");
+                ensure!(q.source_addr() == NAT6_RS, "NAT66 error: quoted source");
+                ensure!(qs == 80 || qs == 5353, "NAT66 error: quoted source port {qs}");
+                ensure!(
+                    Some(<[u8; 6]>::try_from(dst).unwrap()) == known.rs6_mac(NAT6_RS),
+                    "NAT66 error: MAC of another server"
+                );
+            } else {
+                ensure!(q.destination_addr() == VIP6, "NAT66 error: quoted destination");
+                ensure!(s6 == VIP6, "NAT66 error: from {s6}");
+                ensure!(qd == 8080 || qd == 5353, "NAT66 error: quoted destination port {qd}");
+                ensure!(
+                    known.client6(d6) == Some((dst.try_into().unwrap(), port)),
+                    "NAT66 error: not where the client's packets came from"
+                );
+            }
         }
         other => return Err(format!("IPv6 sent, counted as {}", other.name())),
     }
@@ -1998,6 +2254,8 @@ const OPENINGS: &[&[Seed]] = &[
     &[Seed::NatSynOtherVip, Seed::NatReplySynAck],
     &[Seed::NatUdpQuery, Seed::NatUdpAnswer],
     &[Seed::PersistSyn, Seed::PersistAck],
+    &[Seed::V6NatSyn, Seed::V6NatReplySynAck, Seed::V6NatAck],
+    &[Seed::V6NatUdpQuery, Seed::V6NatUdpAnswer],
 ];
 
 /// What floods open.
@@ -2071,6 +2329,7 @@ impl Run {
                     let known = Known {
                         neigh: &d.neigh,
                         clients: &d.clients,
+                        clients6: &d.clients6,
                     };
                     check_sent(&known, &pass_in, &f, p, outcome).map_err(|e| {
                         ctx(format!("{}: {e}\n  sent: {}", outcome.name(), hex(&f)))
@@ -2658,7 +2917,23 @@ fn seeds_get_their_documented_outcomes() {
             }),
         ),
         (Vlan, 0, Ok(DropVlan)),
-        (Ipv6, 0, Ok(DropIpv6NotLocal)),
+        // Not to a VIP nor ours while NAT66 is configured: looked up as
+        // a NAT66 reply (as IPv4 does with NAT), and no connection.
+        (Ipv6, 0, Ok(DropNatNoConn)),
+        (V6NotLocal, 0, Ok(DropIpv6NotLocal)),
+        (V6NatAck, 0, Ok(DropTcpNoConn)),
+        (V6NatHopLimit, 0, Ok(DropIpv6HopLimitExpired)),
+        (V6NatSyn, 0, Ok(FwdNat)),
+        (V6NatReplySynAck, 0, Ok(FwdNatReply)),
+        (V6NatAck, 0, Ok(FwdNat)),
+        (V6NatReplyAck, 0, Ok(FwdNatReply)),
+        (V6ErrAboutNatReply, 0, Ok(IcmpErrorNatForwarded)),
+        // Quoting only the ports (no TCP checksum to patch).
+        (V6ErrAboutNatReply, 0x80, Ok(IcmpErrorNatForwarded)),
+        (V6NatFin, 0, Ok(FwdNat)),
+        (V6NatUdpQuery, 0, Ok(FwdNat)),
+        (V6NatUdpAnswer, 0, Ok(FwdNatReply)),
+        (V6ErrAboutNatRequest, 0, Ok(IcmpErrorNatReply)),
         (V6DrAck, 0, Ok(DropTcpNoConn)),
         (V6DrSyn, 0, Ok(FwdDr)),
         (V6DrAck, 0, Ok(FwdDr)),
@@ -2731,6 +3006,7 @@ fn the_oracle_catches_broken_frames() {
     let known = Known {
         neigh: &d.neigh.clone(),
         clients: &d.clients.clone(),
+        clients6: &d.clients6.clone(),
     };
     let mut good = input.clone();
     assert_eq!(

@@ -28,6 +28,7 @@ mod ipv6;
 mod kernel_path;
 mod least_index;
 mod nat;
+mod nat66;
 mod sched;
 mod sync;
 mod tunnel;

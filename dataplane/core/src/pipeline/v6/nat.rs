@@ -299,6 +299,10 @@ impl Worker {
         let Some((rs_ip, port)) = self.nat6_target(rs, key.vport) else {
             return Verdict::Drop(Counter::DropRealServerGone).into();
         };
+        if p.hop_limit <= 1 {
+            // Not forwarded: no connection for it either.
+            return Verdict::Drop(Counter::DropIpv6HopLimitExpired).into();
+        }
         let expires = now.wrapping_add(state.timeout_ms(&self.timeouts));
         let rk = reply_key6(key.proto, rs_ip, port, key.client_ip, key.client_port);
         let rh = table.hash(&rk);
