@@ -675,3 +675,136 @@ fn ipv6_tunnel_packet_too_big() {
     assert_eq!(r.get("drop_tunnel_too_big"), 0);
     assert!(r.get("forwarded_tunnel") > 0);
 }
+
+// --- NAT66 -----------------------------------------------------------------
+
+/// The NAT66 real server (the two-armed lab's internal segment,
+/// `scripts/lab up --nat --ipv6`: 2001:db8:1::/64, its default route via
+/// the director's internal address6 2001:db8:1::1).
+const NAT_RS6: &str = "2001:db8:1::11";
+/// The lab client's IPv6 address.
+const CLIENT6: &str = "2001:db8::1";
+
+/// TCP [VIP6]:80 mapped to the real server's port 8080, and UDP [VIP6]:53
+/// mapped to its UDP echo on 5353, both by NAT.
+fn nat66_services() -> String {
+    format!(
+        r#"(vip: "{VIP6}", port: 80, scheduler: Rr, real_servers: [
+            (address: "{NAT_RS6}", port: Some(8080), forward: Nat)]),
+        (vip: "{VIP6}", port: 53, protocol: Udp, real_servers: [
+            (address: "{NAT_RS6}", port: Some(5353), forward: Nat)])"#
+    )
+}
+
+/// The two-armed lab's ports, each with an IPv6 address, and a worker per
+/// port (as the IPv4 NAT tests: replies are found by the other worker).
+fn nat66_sections(lab: &Lab) -> String {
+    format!(
+        r#"eal: (lcores: Some("(0-2)@(0-1)"), no_huge: true, memory_mb: Some(512), no_pci: true, file_prefix: Some("lbd-e2e-{}")),
+    ports: [
+      (name: "ext", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24",
+       address6: Some("2001:db8::2/64")),
+      (name: "int", device: "net_af_packet1,iface=eth1", address: "198.19.0.1/24",
+       address6: Some("2001:db8:1::1/64")),
+    ],"#,
+        lab.prefix
+    )
+}
+
+/// The lines of a file in the lab's state dir once it has `n` of them
+/// (a server writes its log line after answering), waiting at most 5 s.
+fn state_lines(lab: &Lab, file: &str, n: usize) -> Vec<String> {
+    let path = lab.state_dir().join(file);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn nat66_with_port_mapping_and_udp() {
+    if !may_run("nat66_with_port_mapping_and_udp") {
+        return;
+    }
+    let lab = Lab::up_with("v6nat", 1, &["--nat", "--ipv6"]);
+    let lbd = lab.start_lbd_with(&nat66_services(), &nat66_sections(&lab));
+    lbd.wait_resolved(&[NAT_RS6]);
+
+    // HTTP: the real server's port 8080 server answers (port mapping), and
+    // sees the client's own address (no source NAT).
+    for _ in 0..3 {
+        assert_eq!(get6(&lab), "rs1");
+    }
+    let lines = state_lines(&lab, "rs1.v6.8080.access.log", 3);
+    eprintln!("rs1 [::]:8080 access log: {lines:?}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.split_whitespace().next() == Some(CLIENT6)),
+        "the real server must see the client {CLIENT6}: {lines:?}"
+    );
+    let port80 = state_lines(&lab, "rs1.v6.access.log", 0);
+    assert!(port80.is_empty(), "nothing for port 80: {port80:?}");
+
+    // UDP: answered through the director, from the VIP's port 53.
+    let answer = udp6(&lab, VIP6, 53, "hello-nat66");
+    eprintln!("UDP answer: {answer}");
+    assert_eq!(answer, format!("rs1:hello-nat66 {VIP6}"));
+    let peers = state_lines(&lab, "rs1.v6.udp-peers.log", 1);
+    eprintln!("rs1 UDP peers: {peers:?}");
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    let f: Vec<&str> = peers[0].split_whitespace().collect();
+    assert_eq!((f[0], f[2]), (CLIENT6, NAT_RS6), "{peers:?}");
+
+    // The listing shows the NAT66 service and its mapped real server.
+    let list = lab.lbctl_ok(&["list", "-n"]);
+    eprintln!("{list}");
+    assert!(list.contains(&format!("[{VIP6}]:80")), "{list}");
+    assert!(list.contains(&format!("[{NAT_RS6}]:8080")), "{list}");
+    assert!(list.contains(&format!("[{NAT_RS6}]:5353")), "{list}");
+    // The three HTTP connections went through TCP's states both ways:
+    // closed (TIME_WAIT), so inactive, none active any more.
+    let rs_tcp: Vec<&str> = list
+        .lines()
+        .find(|l| l.contains(&format!("[{NAT_RS6}]:8080")))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(rs_tcp[1..], ["Masq", "1", "0", "3"], "{list}");
+
+    let r = lbd.stop();
+    let all = r.lines.join("\n");
+    assert_eq!(r.get("conn_created"), 4, "3 TCP, 1 UDP:\n{all}");
+    // SYN, ACK, request, ACKs and FIN each way: at least 3 per connection.
+    assert!(r.get("forwarded_nat") >= 3 * 3 + 1, "{all}");
+    assert!(r.get("forwarded_nat_reply") >= 3 * 3 + 1, "{all}");
+    assert_eq!(r.get("forwarded_dr"), 0, "{all}");
+    let rs = r.real_server(NAT_RS6);
+    eprintln!("real server: {rs:?}");
+    // Both workers did work: requests in on ext, replies in on int.
+    let workers = r.workers();
+    assert_eq!(workers.len(), 2, "{all}");
+    for (i, w) in workers.iter().enumerate() {
+        assert!(w.get("busy_polls").copied().unwrap_or(0) > 0, "worker {i}:\n{all}");
+    }
+    // No NAT66 drops: no reply without its connection or client, no hop
+    // limit spent.
+    for c in [
+        "drop_nat_no_conn",
+        "drop_nat_no_client_mac",
+        "drop_ipv6_hop_limit_expired",
+        "drop_neigh_unresolved",
+        "drop_conn_table_full",
+    ] {
+        assert_eq!(r.get(c), 0, "{c}:\n{all}");
+    }
+}
