@@ -779,7 +779,7 @@ fn nat66_with_port_mapping_and_udp() {
         .unwrap()
         .split_whitespace()
         .collect();
-    assert_eq!(rs_tcp[1..], ["Masq", "1", "0", "3"], "{list}");
+    assert_eq!(rs_tcp[2..], ["Masq", "1", "0", "3"], "{list}");
 
     let r = lbd.stop();
     let all = r.lines.join("\n");
