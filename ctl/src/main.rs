@@ -53,8 +53,8 @@ Every change is applied atomically and written to lbd's configuration file.
 Read commands print ipvsadm-style tables, or JSON with --json.
 
 Addresses: VIP:PORT and RIP[:PORT] as 198.18.0.100:80, or IPv6 in brackets
-as ipvsadm writes it, [2001:db8::100]:80. lbd forwards IPv6 to DR and tunnel
-real servers; IPv6 NAT real servers and mixed families are refused.
+as ipvsadm writes it, [2001:db8::100]:80. lbd forwards IPv6 to DR, tunnel
+and NAT real servers (NAT66); mixed families (NAT64/NAT46) are refused.
 
 Coming from LVS: `lbctl ipvsadm ARGS` takes ipvsadm's own command line
 (also when lbctl is installed as `ipvsadm`, `ipvsadm-save` or

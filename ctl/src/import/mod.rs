@@ -460,7 +460,7 @@ fn resolve_director_itself(
 }
 
 /// IPv6 services and real servers are converted as written; lbd forwards
-/// IPv6 to DR and tunnel real servers only and needs a port's `address6`:
+/// IPv6 to DR, tunnel and NAT real servers and needs a port's `address6`:
 /// say so, for each service that has any.
 fn ipv6_notes(
     services: &[ImportedService],
@@ -482,9 +482,9 @@ fn ipv6_notes(
             notes.push(Note::at(
                 &s.origin,
                 format!(
-                    "{}: converted with its IPv6 addresses; lbd forwards IPv6 to DR and tunnel \
-                     real servers only (IPv6 NAT and firewall-mark groups are refused) and needs an \
-                     IPv6 address on a port on their subnet (`ports[].address6`)",
+                    "{}: converted with its IPv6 addresses; lbd forwards IPv6 to DR, tunnel and \
+                     NAT real servers (IPv6 firewall-mark groups are refused) and needs an IPv6 \
+                     address on a port on their subnet (`ports[].address6`)",
                     s.what
                 ),
             ));

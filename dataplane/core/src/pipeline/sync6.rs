@@ -16,7 +16,8 @@
 //!   (`sync_adopted`).
 //!
 //! Not synced (yet): IPv6 persistence templates (they live in each
-//! worker's own table, see `v6`), and NAT66 connections (no NAT66).
+//! worker's own table, see `v6`), and NAT66 connections (they live in the
+//! shared NAT66 table; a failover ends them).
 //! Records of those kinds are refused on receipt.
 
 use std::sync::Arc;

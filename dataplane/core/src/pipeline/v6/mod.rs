@@ -15,7 +15,10 @@
 //!   own addresses, learning real servers' MACs, and the frame builders the
 //!   control side sends (solicitations, unsolicited advertisements);
 //! - `icmp.rs`: ICMPv6 — echo replies, and errors about forwarded
-//!   connections relayed to their real server.
+//!   connections relayed to their real server;
+//! - `nat.rs`, `nat_icmp.rs`, `clients.rs`: NAT66 — the shared NAT66
+//!   table, the request and reply rewrites, ICMPv6 errors about NAT66
+//!   connections translated both ways, and where replies go back to.
 //!
 //! # Policies
 //!
@@ -44,9 +47,20 @@
 //!   NDP and ping; other traffic to them goes to the port's kernel
 //!   interface if it has one, else `drop_ipv6_not_local`.
 //! - **Forwarding**: DR (the MAC rewrite to the real server's neighbour
-//!   slot) and tunnel (IPv6-in-IPv6 with Packet Too Big, `tunnel.rs`); the
-//!   real servers are on a port's `address6` subnet (no IPv6 routes). NAT66
-//!   real servers are refused by validation.
+//!   slot), tunnel (IPv6-in-IPv6 with Packet Too Big, `tunnel.rs`) and
+//!   NAT66 (`nat.rs`); the real servers are on a port's `address6` subnet
+//!   (no IPv6 routes). Mixed families (an IPv4 real server for an IPv6 VIP,
+//!   NAT64/NAT46) are refused by validation.
+//! - **NAT66** follows IPv4 NAT: a connection is in the IPv6 table shared
+//!   by all workers under a request and a reply key (a reply finds it on
+//!   any worker), TCP state by IPVS's NAT table from both directions,
+//!   incremental TCP/UDP checksums, the hop limit decremented (a packet
+//!   arriving with 1 or less is `drop_ipv6_hop_limit_expired`: no Time
+//!   Exceeded, as IPv4 NAT does with the TTL). While NAT66 is configured, a
+//!   TCP/UDP packet to an address that is neither a VIP nor ours is looked
+//!   up as a reply (`drop_nat_no_conn` if none, as IPv4 does), and an
+//!   ICMPv6 error to such an address as an error about a NAT66 request;
+//!   other packets to it stay `drop_ipv6_not_local`.
 //! - **Persistence** templates live in the worker's own table (not the
 //!   shared NAT table the IPv4 templates use): exact with one worker per
 //!   port; with several RX queues a client's connections keep their real
@@ -54,9 +68,11 @@
 //!   does; on ports it may not).
 //! - **Connection sync**: DR connections are synced (`pipeline::sync6`:
 //!   records queued in `forward.rs` on creation and TCP state changes,
-//!   adopted there on a miss); persistence templates are not.
+//!   adopted there on a miss); persistence templates and NAT66 connections
+//!   are not.
 //! - A full table drops the new flow (`drop_conn_table_full`); the SYN-flood
-//!   defence's stateless forwarding is IPv4's only.
+//!   defence's stateless forwarding and its eviction of half-open NAT
+//!   connections are IPv4's only.
 
 mod clients;
 mod entry;
