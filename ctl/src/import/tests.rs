@@ -789,7 +789,12 @@ fn ldirectord_corpus() {
         has_note(&imp.notes, "full.cf", line, text);
     }
     let r = render(&imp, None, "ldirectord full.cf");
-    has_note(&r.notes, "full.cf", 45, "forwards IPv6 to DR, tunnel and NAT");
+    has_note(
+        &r.notes,
+        "full.cf",
+        45,
+        "forwards IPv6 to DR, tunnel and NAT",
+    );
     reads_back(&r);
 }
 
@@ -1000,7 +1005,12 @@ fn keepalived_ipv6_servers_convert_and_are_noted() {
     assert_eq!(s.persistence.unwrap().prefix, Some(64));
     assert_eq!(s.real_servers, vec![real("2001:db8::10", 2, Forward::Dr)]);
     let r = render(&imp, Some(&lab_base("198.18.0.2")), "keepalived v6.conf");
-    has_note(&r.notes, "v6.conf", 1, "forwards IPv6 to DR, tunnel and NAT");
+    has_note(
+        &r.notes,
+        "v6.conf",
+        1,
+        "forwards IPv6 to DR, tunnel and NAT",
+    );
     reads_back(&r);
     let e = lb_api::config::parse(&lb_api::config::to_ron_string(&r.config), "out").unwrap_err();
     assert!(
@@ -1042,5 +1052,10 @@ fn ipvsadm_save_ipv6_rules() {
     assert_eq!(s.vip, ip("2001:db8::100"));
     assert_eq!(s.real_servers[0].address, ip("2001:db8::10"));
     let r = render(&imp, None, "ipvsadm v6.rules");
-    has_note(&r.notes, "v6.rules", 1, "forwards IPv6 to DR, tunnel and NAT");
+    has_note(
+        &r.notes,
+        "v6.rules",
+        1,
+        "forwards IPv6 to DR, tunnel and NAT",
+    );
 }

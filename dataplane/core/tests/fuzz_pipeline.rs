@@ -42,9 +42,9 @@ use lbcore::conntrack::{ConnTable, Tick};
 use lbcore::counters::{Counter, WorkerStats};
 use lbcore::neigh::{ClientMacs, NeighTable};
 use lbcore::pipeline::nat::NatState;
-use lbcore::pipeline::{ClientMacs6, Nat6State};
 use lbcore::pipeline::snapshot::RsHealth;
 use lbcore::pipeline::sync::apply;
+use lbcore::pipeline::{ClientMacs6, Nat6State};
 use lbcore::pipeline::{
     PacketBuf, Registry, SliceBuf, Snapshot, Verdict, Worker, MAX_REAL_SERVERS, MAX_SERVICES,
 };
@@ -223,12 +223,7 @@ impl Director {
                 neigh.clone(),
             )
             .with_nat(NatState::new(table.clone(), clients.clone(), i, WORKERS))
-            .with_nat6(Nat6State::new(
-                table6.clone(),
-                clients6.clone(),
-                i,
-                WORKERS,
-            ))
+            .with_nat6(Nat6State::new(table6.clone(), clients6.clone(), i, WORKERS))
             .with_sync(q.clone());
             w.set_workers(WORKERS);
             workers.push(w);
@@ -1093,7 +1088,14 @@ fn build6(seed: Seed, c: &Flow) -> Vec<u8> {
 
 /// An IPv6 packet (no Ethernet header) from `src`:`sport` to `dst`:`dport`:
 /// TCP with `f` (and `data`), or UDP (`f` None).
-fn ip6_l4(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, f: Option<Flags>, data: &[u8]) -> Vec<u8> {
+fn ip6_l4(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    sport: u16,
+    dport: u16,
+    f: Option<Flags>,
+    data: &[u8],
+) -> Vec<u8> {
     let b = PacketBuilder::ip(etherparse::IpHeaders::Ipv6(
         etherparse::Ipv6Header {
             source: src.octets(),
@@ -1744,11 +1746,16 @@ fn check_sent6(
             // are in its pseudo-header).
             let l4_ok = |f: &[u8], s: Ipv6Addr, d: Ipv6Addr| {
                 let seg = &f[ETH + 40..];
-                sums_ok(seg, pseudo(&s.octets(), &d.octets(), proto.0, 0) + seg.len() as u32)
+                sums_ok(
+                    seg,
+                    pseudo(&s.octets(), &d.octets(), proto.0, 0) + seg.len() as u32,
+                )
             };
             let udp_none = proto == IpNumber::UDP && input[ETH + 46..ETH + 48] == [0, 0];
             ensure!(
-                udp_none || l4_ok(input, inp.source_addr(), inp.destination_addr()) == l4_ok(out, s6, d6),
+                udp_none
+                    || l4_ok(input, inp.source_addr(), inp.destination_addr())
+                        == l4_ok(out, s6, d6),
                 "NAT66: L4 checksum changed validity"
             );
         }
@@ -1768,15 +1775,24 @@ fn check_sent6(
             if outcome == Counter::IcmpErrorNatForwarded {
                 ensure!(d6 == NAT6_RS, "NAT66 error: to {d6}");
                 ensure!(q.source_addr() == NAT6_RS, "NAT66 error: quoted source");
-                ensure!(qs == 80 || qs == 5353, "NAT66 error: quoted source port {qs}");
+                ensure!(
+                    qs == 80 || qs == 5353,
+                    "NAT66 error: quoted source port {qs}"
+                );
                 ensure!(
                     Some(<[u8; 6]>::try_from(dst).unwrap()) == known.rs6_mac(NAT6_RS),
                     "NAT66 error: MAC of another server"
                 );
             } else {
-                ensure!(q.destination_addr() == VIP6, "NAT66 error: quoted destination");
+                ensure!(
+                    q.destination_addr() == VIP6,
+                    "NAT66 error: quoted destination"
+                );
                 ensure!(s6 == VIP6, "NAT66 error: from {s6}");
-                ensure!(qd == 8080 || qd == 5353, "NAT66 error: quoted destination port {qd}");
+                ensure!(
+                    qd == 8080 || qd == 5353,
+                    "NAT66 error: quoted destination port {qd}"
+                );
                 ensure!(
                     known.client6(d6) == Some((dst.try_into().unwrap(), port)),
                     "NAT66 error: not where the client's packets came from"

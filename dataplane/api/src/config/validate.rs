@@ -886,10 +886,7 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
             };
             match rs.forward {
                 Forward::Dr | Forward::Tunnel | Forward::Nat => {
-                    if !group
-                        && ip.is_ipv6() != svc.vip.is_ipv6()
-                        && rs.forward == Forward::Nat
-                    {
+                    if !group && ip.is_ipv6() != svc.vip.is_ipv6() && rs.forward == Forward::Nat {
                         // NAT rewrites addresses and ports, not the IP
                         // version (no NAT64/NAT46).
                         v.push(Problem::new(

@@ -259,7 +259,9 @@ pub enum SnapshotError {
     /// A NAT real server of the other address family than its VIP (NAT
     /// translates within a family: NAT44 or NAT66); validation refuses it,
     /// so this is a caller that skipped it.
-    #[error("NAT real server {0} is not of its VIP's address family (no NAT between IPv4 and IPv6)")]
+    #[error(
+        "NAT real server {0} is not of its VIP's address family (no NAT between IPv4 and IPv6)"
+    )]
     NatFamily(IpAddr),
 }
 
@@ -1170,7 +1172,10 @@ mod tests {
         let mut mixed = nat.clone();
         mixed.services[0].real_servers[0].address = "198.18.0.11".parse().unwrap();
         let e = Snapshot::prepare(&mixed, &macs, &mut reg.clone(), &neigh, 1).unwrap_err();
-        assert_eq!(e, SnapshotError::NatFamily(mixed.services[0].real_servers[0].address));
+        assert_eq!(
+            e,
+            SnapshotError::NatFamily(mixed.services[0].real_servers[0].address)
+        );
         let snap = Snapshot::build(&rs6, &macs, &mut reg, &neigh, 1).unwrap();
         let rid = snap.services[0].reals[0].id;
         let route = snap.route(rid).unwrap();

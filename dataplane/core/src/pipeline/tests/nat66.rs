@@ -178,7 +178,10 @@ fn nat66_tcp_maps_the_port_both_ways_across_workers() {
     let mut s = client_tcp6(VIP6, 80, "S", 64);
     assert_eq!(go(&mut l.ext, &mut s, 0, 1), Verdict::Tx(1));
     assert_eq!(check6(&s), (CLIENT6, RS6, 40000, 8080, 63));
-    assert_eq!((dst_mac(&s), MacAddr(s[6..12].try_into().unwrap())), (RS_MAC, INT_MAC));
+    assert_eq!(
+        (dst_mac(&s), MacAddr(s[6..12].try_into().unwrap())),
+        (RS_MAC, INT_MAC)
+    );
     assert_eq!(l.table.len(), 2, "a request and a reply entry");
     assert_eq!(conns(&l), (0, 1), "SYN_RECV is inactive");
 
@@ -186,7 +189,10 @@ fn nat66_tcp_maps_the_port_both_ways_across_workers() {
     let mut sa = server_tcp6(8080, "SA", 64);
     assert_eq!(go(&mut l.int, &mut sa, 1, 2), Verdict::Tx(0));
     assert_eq!(check6(&sa), (VIP6, CLIENT6, 80, 40000, 63));
-    assert_eq!((dst_mac(&sa), MacAddr(sa[6..12].try_into().unwrap())), (CLIENT_MAC, EXT_MAC));
+    assert_eq!(
+        (dst_mac(&sa), MacAddr(sa[6..12].try_into().unwrap())),
+        (CLIENT_MAC, EXT_MAC)
+    );
     let mut a = client_tcp6(VIP6, 80, "A", 64);
     assert_eq!(go(&mut l.ext, &mut a, 0, 3), Verdict::Tx(1));
     assert_eq!(conns(&l), (1, 0), "established is active");
@@ -336,7 +342,13 @@ fn nat66_syn_on_a_closed_connection_starts_a_new_one() {
 }
 
 /// An ICMPv6 error from `src` to `dst` (on the given side) quoting `quoted`.
-fn icmp6_err(from_rs_side: bool, src: Ipv6Addr, dst: Ipv6Addr, ty: Icmpv6Type, quoted: &[u8]) -> Vec<u8> {
+fn icmp6_err(
+    from_rs_side: bool,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ty: Icmpv6Type,
+    quoted: &[u8],
+) -> Vec<u8> {
     let (smac, dmac) = if from_rs_side {
         (RS_MAC, INT_MAC)
     } else {

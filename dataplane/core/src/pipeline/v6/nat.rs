@@ -334,10 +334,7 @@ impl Worker {
             |e| forget_entry6(counts, e),
         );
         if reply.is_err() {
-            if let Some(e) = table
-                .lookup(key, kh, now)
-                .filter(|e| e.index == fwd)
-            {
+            if let Some(e) = table.lookup(key, kh, now).filter(|e| e.index == fwd) {
                 table.remove(&e);
             }
             return Verdict::Drop(Counter::DropConnTableFull).into();
@@ -434,7 +431,9 @@ impl Worker {
         flags: TcpFlags,
         now: Tick,
     ) {
-        let Some(nat) = self.nat6.as_ref() else { return };
+        let Some(nat) = self.nat6.as_ref() else {
+            return;
+        };
         let table = &*nat.table;
         let mut new_state = ConnState::from_u8(e.state);
         if is_tcp {
