@@ -685,15 +685,39 @@ const NAT_RS6: &str = "2001:db8:1::11";
 /// The lab client's IPv6 address.
 const CLIENT6: &str = "2001:db8::1";
 
-/// TCP [VIP6]:80 mapped to the real server's port 8080, and UDP [VIP6]:53
-/// mapped to its UDP echo on 5353, both by NAT.
+/// TCP [VIP6]:80 mapped to the real server's port 8080, UDP [VIP6]:53
+/// mapped to its UDP echo on 5353, and UDP [VIP6]:54 mapped to a port
+/// where nothing listens (5354), all by NAT.
 fn nat66_services() -> String {
     format!(
         r#"(vip: "{VIP6}", port: 80, scheduler: Rr, real_servers: [
             (address: "{NAT_RS6}", port: Some(8080), forward: Nat)]),
         (vip: "{VIP6}", port: 53, protocol: Udp, real_servers: [
-            (address: "{NAT_RS6}", port: Some(5353), forward: Nat)])"#
+            (address: "{NAT_RS6}", port: Some(5353), forward: Nat)]),
+        (vip: "{VIP6}", port: 54, protocol: Udp, real_servers: [
+            (address: "{NAT_RS6}", port: Some(5354), forward: Nat)])"#
     )
+}
+
+/// One datagram from the client to [VIP6]:`port` on a connected socket:
+/// "refused" when an ICMPv6 port unreachable came back for it (the
+/// client's kernel matched the error's quoted packet to the socket), else
+/// the answer.
+fn udp6_connected(lab: &Lab, port: u16) -> String {
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+         s.settimeout(5)\n\
+         s.connect(('{VIP6}', {port}))\n\
+         s.send(b'anyone')\n\
+         try:\n\
+         \x20   print(s.recv(2048).decode())\n\
+         except ConnectionRefusedError:\n\
+         \x20   print('refused')\n"
+    );
+    let (ok, out, err) = lab.exec("client", &["python3", "-c", &script]);
+    assert!(ok, "UDP to [{VIP6}]:{port}: {err}");
+    out.trim().to_string()
 }
 
 /// The two-armed lab's ports, each with an IPv6 address, and a worker per
@@ -765,6 +789,11 @@ fn nat66_with_port_mapping_and_udp() {
     let f: Vec<&str> = peers[0].split_whitespace().collect();
     assert_eq!((f[0], f[2]), (CLIENT6, NAT_RS6), "{peers:?}");
 
+    // Nothing listens on the real server's 5354: its port unreachable is
+    // translated back (from the VIP, quoting what the client sent), and
+    // the client's kernel takes it for its socket's.
+    assert_eq!(udp6_connected(&lab, 54), "refused");
+
     // The listing shows the NAT66 service and its mapped real server.
     let list = lab.lbctl_ok(&["list", "-n"]);
     eprintln!("{list}");
@@ -783,7 +812,8 @@ fn nat66_with_port_mapping_and_udp() {
 
     let r = lbd.stop();
     let all = r.lines.join("\n");
-    assert_eq!(r.get("conn_created"), 4, "3 TCP, 1 UDP:\n{all}");
+    assert_eq!(r.get("conn_created"), 5, "3 TCP, 2 UDP:\n{all}");
+    assert_eq!(r.get("icmp_error_nat_reply"), 1, "{all}");
     // SYN, ACK, request, ACKs and FIN each way: at least 3 per TCP
     // connection, and the datagram: 10 each way.
     let least = 3 * 3 + 1;
