@@ -485,3 +485,24 @@ fn nat66_icmpv6_errors_are_translated_both_ways() {
         Verdict::Drop(Counter::DropIcmpErrorNoConn)
     );
 }
+
+#[test]
+fn nat66_one_client_port_to_one_real_server_port_through_two_vips_conflicts() {
+    let mut l = lab66();
+    // [VIP6]:80 → RS6:8080, then [VIP6_ALL]:8080 → RS6:8080 from the same
+    // client port: the real server's replies could not be told apart.
+    let mut s = client_tcp6(VIP6, 80, "S", 64);
+    assert_eq!(go(&mut l.ext, &mut s, 0, 1), Verdict::Tx(1));
+    let mut s2 = client_tcp6(VIP6_ALL, 8080, "S", 64);
+    assert_eq!(
+        go(&mut l.ext, &mut s2, 0, 2),
+        Verdict::Drop(Counter::DropNatConflict)
+    );
+    assert_eq!(l.table.len(), 2, "nothing of the second left behind");
+    assert_eq!(conns(&l), (0, 1));
+    // Another client port is fine.
+    let mut s3 = client_tcp6(VIP6_ALL, 8080, "S", 64);
+    s3[ETH + 40..ETH + 42].copy_from_slice(&40002u16.to_be_bytes());
+    assert_eq!(go(&mut l.ext, &mut s3, 0, 3), Verdict::Tx(1));
+    assert_eq!(l.table.len(), 4);
+}
