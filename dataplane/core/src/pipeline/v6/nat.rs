@@ -28,7 +28,7 @@
 //! Exceeded is sent, as IPv4 NAT does for the TTL). Requests go out of the
 //! real server's port to its neighbour (resolved by NDP); replies go back
 //! to the MAC and port the client's packets came from
-//! ([`ClientMacs6`](super::clients::ClientMacs6), learned when the
+//! ([`ClientMacs6`], learned when the
 //! connection was made).
 //!
 //! Not done for NAT66 (documented in `v6`): connection sync, the SYN-flood
