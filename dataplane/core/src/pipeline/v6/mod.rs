@@ -86,3 +86,10 @@ impl V6State {
         })
     }
 }
+
+impl super::Worker {
+    /// The IPv6 persistence templates, once IPv6 is configured (listings).
+    pub fn templates6(&self) -> Option<&ConnTable<ConnKey6>> {
+        self.v6.as_ref().map(|v| &v.templates)
+    }
+}
