@@ -52,9 +52,14 @@
 //!   port; with several RX queues a client's connections keep their real
 //!   server as long as RSS puts them on one worker (RSS on addresses only
 //!   does; on ports it may not).
-//! - **Connection sync**: DR connections are synced (`pipeline::sync6`:
-//!   records queued in `forward.rs` on creation and TCP state changes,
-//!   adopted there on a miss); persistence templates are not.
+//! - **Connection sync** (`pipeline::sync6`): DR and tunnel connections
+//!   (records queued in `forward.rs` on creation and TCP state changes,
+//!   adopted there on a miss) and persistence templates (a record when a
+//!   worker creates one; a backup worker without a template for a client
+//!   network takes the peer's before scheduling, into its own table).
+//! - **Listings** (`lbctl conns`): each worker lists its IPv6 connections
+//!   and templates with its IPv4 connections (`Worker::table6`,
+//!   `Worker::templates6`).
 //! - A full table drops the new flow (`drop_conn_table_full`); the SYN-flood
 //!   defence's stateless forwarding is IPv4's only.
 
