@@ -684,7 +684,7 @@ fn ipv6_connections_and_templates_are_listed_and_filtered() {
     assert_eq!(est6.len(), 1, "{est6:?}");
     // Text: bracketed, as ipvsadm -Lnc prints IPv6.
     let line = format!("ESTABLISHED [2001:db8::1]:{port6} [2001:db8::100]:80 [{rs6}]:80");
-    for args in [&["conns"][..], &["-Lnc"][..]] {
+    for args in [&["conns"][..], &["ipvsadm", "-Lnc"][..]] {
         let text = lab.lbctl_ok(args);
         assert!(text.contains(&line), "lbctl {args:?}:\n{text}");
         assert!(

@@ -583,3 +583,95 @@ fn nat_connections_survive_a_failover() {
         "B translated the replies"
     );
 }
+
+/// With both instances (`vrrp` for the IPv4 VIPs, `vrrp6` for the IPv6
+/// ones), `lbctl status` — text and JSON — and /metrics show each, under
+/// its name.
+#[test]
+fn both_instances_show_in_status_and_metrics() {
+    if !may_run("both_instances_show_in_status_and_metrics") {
+        return;
+    }
+    let lab = Lab::up_with("vrrp46", 2, &["--ipv6"]);
+    let services = format!(
+        r#"{SERVICES},
+        (vip: "2001:db8::100", port: 80, scheduler: Rr, real_servers: [
+            (address: "2001:db8::11"), (address: "2001:db8::12")])"#
+    );
+    let sections = r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+            address: "198.18.0.2/24", address6: Some("2001:db8::2/64"),
+            kernel: Some((iface: "lbd-lan0")))],
+        vrrp: Some((port: "lan0", vrid: 51, priority: 150, advert_interval_ms: 200)),
+        vrrp6: Some((port: "lan0", vrid: 52, priority: 120, advert_interval_ms: 200)),"#;
+    let lbd = lab.start_lbd_with(&services, sections);
+    // Alone on the link, each instance becomes master.
+    let status = || -> serde_json::Value {
+        let (code, out, _) = lab.lbctl(&["--json", "status"]);
+        if code != 0 {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_str(&out).unwrap_or_default()
+    };
+    wait("both instances master", || {
+        let s = status();
+        let i = &s["vrrp_instances"];
+        i[0]["state"] == "MASTER" && i[1]["state"] == "MASTER"
+    });
+    let s = status();
+    let i = &s["vrrp_instances"];
+    assert_eq!(
+        (&i[0]["instance"], &i[0]["vrid"]),
+        (&"vrrp".into(), &51.into()),
+        "{s}"
+    );
+    assert_eq!(
+        (&i[1]["instance"], &i[1]["vrid"]),
+        (&"vrrp6".into(), &52.into()),
+        "{s}"
+    );
+    assert_eq!(i[1]["priority"], 120);
+    assert_eq!(
+        s["vrrp"]["instance"], "vrrp",
+        "`vrrp` is the first instance"
+    );
+    let text = lab.lbctl_ok(&["status"]);
+    assert!(
+        text.contains("\nvrrp: MASTER (vrid 51, priority 150"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nvrrp6: MASTER (vrid 52, priority 120"),
+        "{text}"
+    );
+    let (ok, metrics, err) = lab.exec(
+        "dir",
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "http://127.0.0.1:9300/metrics",
+        ],
+    );
+    assert!(ok, "scrape failed: {err}");
+    let value = |instance: &str, state: &str| -> Vec<&str> {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("lbd_vrrp_state{")
+                    && l.contains(&format!("vrrp_instance=\"{instance}\""))
+                    && l.contains(&format!("state=\"{state}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next())
+            .collect()
+    };
+    assert_eq!(value("vrrp", "MASTER"), ["1"], "{metrics}");
+    assert_eq!(value("vrrp6", "MASTER"), ["1"], "{metrics}");
+    assert_eq!(value("vrrp6", "BACKUP"), ["0"], "{metrics}");
+    let flips = metrics
+        .lines()
+        .filter(|l| l.starts_with("lbd_vrrp_transitions_total{"))
+        .count();
+    assert_eq!(flips, 2, "one series per instance:\n{metrics}");
+    lbd.stop();
+}
