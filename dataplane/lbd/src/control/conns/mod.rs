@@ -169,8 +169,9 @@ pub fn list(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    // The shared tables, read from here. A shared IPv6 table (NAT66) is
-    // one more `list_shared` call into `shared`, its total added.
+    // The shared tables, read from here. NAT66's shared IPv6 table (a
+    // `SharedConnTable<ConnKey6>` in `Dataplane`) is one more call:
+    //     shared_total += list_shared(&dataplane.nat6, &raw, now, &mut shared);
     let now = dataplane.clock.now();
     let mut shared = Found::new(limit);
     let shared_total = list_shared(&dataplane.nat, &raw, now, &mut shared);

@@ -127,4 +127,54 @@ mod tests {
         assert_eq!(f.matched, 1);
         assert!(!f.entries[0].template);
     }
+
+    /// The IPv4 NAT table and an IPv6 one listed into one answer, as
+    /// `list` does with both: one limit, one total.
+    #[test]
+    fn both_families_share_one_limit() {
+        use lbcore::conntrack::ConnKey;
+        let t4 = SharedConnTable::<ConnKey>::new(1024, 1);
+        let t6 = SharedConnTable::<ConnKey6>::new(1024, 2);
+        for p in 0..3u16 {
+            let k = ConnKey {
+                proto: 17,
+                client_ip: 0xc612_0001,
+                client_port: 1000 + p,
+                vip: 0xc612_0064,
+                vport: 53,
+            };
+            t4.insert(&k, t4.hash(&k), 1, 5_000, 0, EntryFlags::NONE, 0, |_| {})
+                .unwrap();
+            let k6 = ConnKey6 {
+                proto: 17,
+                client_ip: v6("2001:db8::1"),
+                client_port: 1000 + p,
+                vip: v6("2001:db8::100"),
+                vport: 53,
+            };
+            t6.insert(&k6, t6.hash(&k6), 2, 5_000, 0, EntryFlags::NONE, 0, |_| {})
+                .unwrap();
+        }
+        let mut found = Found::new(4);
+        let f = RawFilter::default();
+        // Request entries alone stand for half a connection each here (no
+        // reply entries): the totals follow the table's own count.
+        let total = list_shared(&t4, &f, 0, &mut found) + list_shared(&t6, &f, 0, &mut found);
+        assert_eq!(total, 2);
+        assert_eq!((found.matched, found.entries.len()), (6, 4));
+        assert_eq!(
+            found.entries.iter().filter(|e| e.client.is_ipv6()).count(),
+            1
+        );
+        let udp6 = RawFilter {
+            vip: Some("2001:db8::100".parse().unwrap()),
+            proto: Some(17),
+            ..Default::default()
+        };
+        let mut only6 = Found::new(10);
+        list_shared(&t4, &udp6, 0, &mut only6);
+        list_shared(&t6, &udp6, 0, &mut only6);
+        assert_eq!(only6.matched, 3);
+        assert!(only6.entries.iter().all(|e| e.rs == 2 && e.vport == 53));
+    }
 }
