@@ -500,7 +500,15 @@ pub fn status(st: &StatusInfo) -> String {
             st.conns, st.conn_capacity
         ),
     );
-    if let Some(v) = &st.vrrp {
+    // One line per VRRP instance, named as in the configuration (an older
+    // lbd reports one, unnamed).
+    let old = st.vrrp.iter().filter(|_| st.vrrp_instances.is_empty());
+    for v in st.vrrp_instances.iter().chain(old) {
+        let name = if v.instance.is_empty() {
+            "vrrp"
+        } else {
+            v.instance.as_str()
+        };
         let master = match v.master {
             Some(ip) => format!(", master {ip}"),
             None => String::new(),
@@ -508,7 +516,7 @@ pub fn status(st: &StatusInfo) -> String {
         push_line(
             &mut out,
             &format!(
-                "vrrp: {} (vrid {}, priority {}{master}, {} transitions)",
+                "{name}: {} (vrid {}, priority {}{master}, {} transitions)",
                 v.state, v.vrid, v.priority, v.transitions
             ),
         );
@@ -713,14 +721,58 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             vrrp: Some(lb_api::protocol::VrrpInfo {
+                instance: "vrrp".into(),
                 state: "MASTER".into(),
                 vrid: 51,
                 priority: 150,
                 master: Some("198.18.0.2".parse().unwrap()),
                 transitions: 1,
             }),
+            vrrp_instances: Vec::new(),
             announce: None,
         }
+    }
+
+    #[test]
+    fn status_shows_both_vrrp_instances() {
+        let mut st = sample_status();
+        let v4 = st.vrrp.clone().unwrap();
+        let v6 = lb_api::protocol::VrrpInfo {
+            instance: "vrrp6".into(),
+            state: "BACKUP".into(),
+            vrid: 51,
+            priority: 100,
+            master: Some("fe80::2".parse().unwrap()),
+            transitions: 2,
+        };
+        st.vrrp_instances = vec![v4, v6.clone()];
+        let text = status(&st);
+        assert!(
+            text.contains(
+                "vrrp: MASTER (vrid 51, priority 150, master 198.18.0.2, 1 transitions)\n\
+                 vrrp6: BACKUP (vrid 51, priority 100, master fe80::2, 2 transitions)\n"
+            ),
+            "{text}"
+        );
+        // Only the IPv6 instance: its line alone, under its name.
+        st.vrrp = Some(v6.clone());
+        st.vrrp_instances = vec![v6];
+        let text = status(&st);
+        assert!(!text.contains("vrrp: "), "{text}");
+        assert!(text.contains("vrrp6: BACKUP"), "{text}");
+        // JSON: `vrrp` is the first instance as before, `vrrp_instances`
+        // all; an answer from an older lbd (neither `vrrp_instances` nor
+        // `instance`) still reads, and prints as before.
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!(json["vrrp"]["state"], "BACKUP");
+        assert_eq!(json["vrrp_instances"][0]["instance"], "vrrp6");
+        let mut old = serde_json::to_value(sample_status()).unwrap();
+        let o = old.as_object_mut().unwrap();
+        o.remove("vrrp_instances");
+        o["vrrp"].as_object_mut().unwrap().remove("instance");
+        let back: StatusInfo = serde_json::from_value(old).unwrap();
+        assert!(back.vrrp_instances.is_empty());
+        assert!(status(&back).contains("vrrp: MASTER (vrid 51"));
     }
 
     #[test]

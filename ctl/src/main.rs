@@ -166,6 +166,12 @@ pub enum Cmd {
         numeric: bool,
     },
     /// List connections (ipvsadm -Lnc), filtered.
+    ///
+    /// IPv4 and IPv6 connections, and persistence templates (state NONE,
+    /// client port 0, the client's masked address), of every worker and the
+    /// shared NAT table. IPv6 addresses are bracketed as ipvsadm prints them
+    /// ([2001:db8::1]:51234), plain in --json. The filters take either
+    /// family; an address of one family selects that family's entries.
     #[command(visible_alias = "connections")]
     Conns(ConnsArgs),
     /// Remove every service, without asking (ipvsadm -C).
@@ -204,6 +210,10 @@ pub enum Cmd {
         remote: bool,
     },
     /// Show lbd's version, uptime, configuration, ports, workers and table use.
+    ///
+    /// Also each VRRP instance that runs, a line each (`vrrp:` for the IPv4
+    /// VIPs, `vrrp6:` for the IPv6 ones; in --json, `vrrp_instances`), the
+    /// BGP announcements, and the non-zero counters.
     Status,
     /// Make lbd re-read its configuration file and apply it.
     Reload,
@@ -446,16 +456,16 @@ pub enum RealCmd {
 
 #[derive(Args, Debug)]
 pub struct ConnsArgs {
-    /// Only connections from this client address.
+    /// Only connections from this client address (IPv4 or IPv6).
     #[arg(long, value_parser = args::parse_ip, value_name = "IP")]
     client: Option<IpAddr>,
-    /// Only connections to this virtual address.
+    /// Only connections to this virtual address (IPv4 or IPv6).
     #[arg(long, value_parser = args::parse_ip, value_name = "IP")]
     vip: Option<IpAddr>,
     /// Only connections to this virtual port.
     #[arg(long, value_name = "PORT")]
     vport: Option<u16>,
-    /// Only connections forwarded to this real server.
+    /// Only connections forwarded to this real server (IPv4 or IPv6).
     #[arg(long, value_parser = args::parse_ip, value_name = "IP")]
     real: Option<IpAddr>,
     /// Only connections in this state (ESTABLISHED, SYN_RECV, FIN_WAIT, ...).

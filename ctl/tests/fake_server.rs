@@ -44,6 +44,7 @@ fn status() -> StatusInfo {
         conns: 2,
         counters: Default::default(),
         vrrp: None,
+        vrrp_instances: Vec::new(),
         announce: None,
     }
 }

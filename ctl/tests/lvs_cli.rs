@@ -31,6 +31,7 @@ fn status() -> StatusInfo {
         conns: 0,
         counters: Default::default(),
         vrrp: None,
+        vrrp_instances: Vec::new(),
         announce: None,
     }
 }

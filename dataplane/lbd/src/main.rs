@@ -463,6 +463,7 @@ fn run(cli: &Cli, cfg: Config, eal_args: Vec<String>) -> Result<(), StartError> 
         resigning: AtomicBool::new(false),
         resigned: AtomicBool::new(false),
         vrrp: Mutex::new(None),
+        vrrp6: Mutex::new(None),
         sync_configured: cfg.sync.is_some(),
         sync_stats: Default::default(),
         health: Arc::new(Mutex::new({

@@ -53,8 +53,10 @@ pub struct Shared {
     pub resigning: AtomicBool,
     /// ... and says when it has.
     pub resigned: AtomicBool,
-    /// The VRRP instance's state, for status.
+    /// The VRRP instances' states (`vrrp`, `vrrp6`), for status and
+    /// metrics: each written by its speaker.
     pub vrrp: Mutex<Option<lbcore::api::VrrpInfo>>,
+    pub vrrp6: Mutex<Option<lbcore::api::VrrpInfo>>,
     /// Connection sync is configured.
     pub sync_configured: bool,
     /// Connection sync's counters (sync.rs).
@@ -68,6 +70,15 @@ pub struct Shared {
 impl Shared {
     pub fn stopping(&self) -> bool {
         self.dataplane.stopping()
+    }
+
+    /// The VRRP instances that have reported a state, in order: `vrrp`,
+    /// `vrrp6`.
+    pub fn vrrp_instances(&self) -> Vec<lbcore::api::VrrpInfo> {
+        [&self.vrrp, &self.vrrp6]
+            .into_iter()
+            .filter_map(|m| m.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect()
     }
 
     pub fn worker_stats(&self) -> Vec<Arc<WorkerStats>> {

@@ -84,7 +84,7 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
             standby = sb;
         }
         let now = ctx.dataplane.clock.now();
-        ctx.dump.serve(ctx.worker.table(), now);
+        ctx.dump.serve(&ctx.worker, now);
         if !ctx.dataplane.handoff[ctx.index].is_empty() {
             serve_handoffs(&mut ctx, &mut tx, now);
         }

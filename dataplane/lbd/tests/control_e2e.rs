@@ -587,3 +587,115 @@ fn conns_zero_timeouts_concurrency_rollback_and_autoreload() {
     assert!(g(&lab) > before);
     lbd.stop();
 }
+
+/// IPv6 connections and persistence templates in `lbctl conns` next to
+/// IPv4 ones: bracketed in text (`conns` and ipvsadm's `-Lnc`), plain in
+/// JSON, and filtered by client, VIP and real server of either family.
+#[test]
+fn ipv6_connections_and_templates_are_listed_and_filtered() {
+    if !may_run("ipv6_connections_and_templates_are_listed_and_filtered") {
+        return;
+    }
+    let lab = Lab::up_with("c2v6c", 2, &["--ipv6"]);
+    let services = r#"(vip: "2001:db8::100", port: 80, scheduler: Rr,
+            persistence: Some((timeout: 300, prefix: Some(64))),
+            real_servers: [(address: "2001:db8::11"), (address: "2001:db8::12")]),
+        (vip: "198.18.0.100", port: 80, scheduler: Rr,
+            real_servers: [(address: "198.18.0.11"), (address: "198.18.0.12")])"#;
+    let lbd = lab.start_lbd_with(
+        services,
+        r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+            address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))],"#,
+    );
+    lbd.wait_resolved(&["2001:db8::11", "2001:db8::12", "198.18.0.11", "198.18.0.12"]);
+    // One open connection of each family.
+    let mut c6 = KeepAlive::open_to(&lab, "2001:db8::100");
+    let rs = c6.ask();
+    let rs6 = match rs.as_str() {
+        "rs1" => "2001:db8::11",
+        "rs2" => "2001:db8::12",
+        other => panic!("IPv6 request answered {other:?}"),
+    };
+    let mut c4 = KeepAlive::open(&lab);
+    assert!(c4.ask().starts_with("rs"));
+    let conns = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["--json", "conns"];
+        all.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_str(&lab.lbctl_ok(&all)).unwrap();
+        v["conns"].as_array().unwrap().clone()
+    };
+    let all = conns(&[]);
+    let open6: Vec<_> = all
+        .iter()
+        .filter(|c| c["client"] == "2001:db8::1" && c["state"] == "ESTABLISHED")
+        .collect();
+    assert_eq!(open6.len(), 1, "{all:?}");
+    let c = open6[0];
+    assert_eq!(
+        (
+            &c["vip"],
+            &c["vport"],
+            &c["real"],
+            &c["real_port"],
+            &c["template"]
+        ),
+        (
+            &"2001:db8::100".into(),
+            &80.into(),
+            &rs6.into(),
+            &80.into(),
+            &false.into()
+        ),
+        "{c}"
+    );
+    let port6 = c["client_port"].as_u64().unwrap();
+    // The client's /64 template, like ipvsadm's: state NONE, port 0.
+    let templates: Vec<_> = all.iter().filter(|c| c["template"] == true).collect();
+    assert_eq!(templates.len(), 1, "{all:?}");
+    let t = templates[0];
+    assert_eq!(
+        (&t["client"], &t["client_port"], &t["state"], &t["real"]),
+        (&"2001:db8::".into(), &0.into(), &"NONE".into(), &rs6.into()),
+        "{t}"
+    );
+    assert!(all
+        .iter()
+        .any(|c| c["client"] == "198.18.0.1" && c["state"] == "ESTABLISHED"));
+    // Filters, of either family.
+    let by_client6 = conns(&["--client", "2001:db8::1"]);
+    assert!(!by_client6.is_empty());
+    assert!(
+        by_client6.iter().all(|c| c["client"] == "2001:db8::1"),
+        "{by_client6:?}"
+    );
+    let by_vip4 = conns(&["--vip", "198.18.0.100"]);
+    assert!(!by_vip4.is_empty());
+    assert!(
+        by_vip4.iter().all(|c| c["vip"] == "198.18.0.100"),
+        "{by_vip4:?}"
+    );
+    let by_real6 = conns(&["--real", rs6]);
+    assert!(by_real6.iter().all(|c| c["real"] == rs6), "{by_real6:?}");
+    assert!(by_real6.iter().any(|c| c["template"] == true));
+    assert!(by_real6
+        .iter()
+        .any(|c| c["client_port"].as_u64() == Some(port6)));
+    let est6 = conns(&["--vip", "2001:db8::100", "--state", "established"]);
+    assert_eq!(est6.len(), 1, "{est6:?}");
+    // Text: bracketed, as ipvsadm -Lnc prints IPv6.
+    let line = format!("ESTABLISHED [2001:db8::1]:{port6} [2001:db8::100]:80 [{rs6}]:80");
+    for args in [&["conns"][..], &["ipvsadm", "-Lnc"][..]] {
+        let text = lab.lbctl_ok(args);
+        assert!(text.contains(&line), "lbctl {args:?}:\n{text}");
+        assert!(
+            text.contains("NONE        [2001:db8::]:0"),
+            "lbctl {args:?}:\n{text}"
+        );
+        assert!(
+            text.contains(" 198.18.0.100:80 "),
+            "lbctl {args:?}:\n{text}"
+        );
+    }
+    drop((c4, c6));
+    lbd.stop();
+}

@@ -583,3 +583,172 @@ fn nat_connections_survive_a_failover() {
         "B translated the replies"
     );
 }
+
+/// With both instances (`vrrp` for the IPv4 VIPs, `vrrp6` for the IPv6
+/// ones), `lbctl status` — text and JSON — and /metrics show each, under
+/// its name.
+#[test]
+fn both_instances_show_in_status_and_metrics() {
+    if !may_run("both_instances_show_in_status_and_metrics") {
+        return;
+    }
+    let lab = Lab::up_with("vrrp46", 2, &["--ipv6"]);
+    let services = format!(
+        r#"{SERVICES},
+        (vip: "2001:db8::100", port: 80, scheduler: Rr, real_servers: [
+            (address: "2001:db8::11"), (address: "2001:db8::12")])"#
+    );
+    let sections = r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+            address: "198.18.0.2/24", address6: Some("2001:db8::2/64"),
+            kernel: Some((iface: "lbd-lan0")))],
+        vrrp: Some((port: "lan0", vrid: 51, priority: 150, advert_interval_ms: 200)),
+        vrrp6: Some((port: "lan0", vrid: 52, priority: 120, advert_interval_ms: 200)),"#;
+    let lbd = lab.start_lbd_with(&services, sections);
+    // Alone on the link, each instance becomes master.
+    let status = || -> serde_json::Value {
+        let (code, out, _) = lab.lbctl(&["--json", "status"]);
+        if code != 0 {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_str(&out).unwrap_or_default()
+    };
+    wait("both instances master", || {
+        let s = status();
+        let i = &s["vrrp_instances"];
+        i[0]["state"] == "MASTER" && i[1]["state"] == "MASTER"
+    });
+    let s = status();
+    let i = &s["vrrp_instances"];
+    assert_eq!(
+        (&i[0]["instance"], &i[0]["vrid"]),
+        (&"vrrp".into(), &51.into()),
+        "{s}"
+    );
+    assert_eq!(
+        (&i[1]["instance"], &i[1]["vrid"]),
+        (&"vrrp6".into(), &52.into()),
+        "{s}"
+    );
+    assert_eq!(i[1]["priority"], 120);
+    assert_eq!(
+        s["vrrp"]["instance"], "vrrp",
+        "`vrrp` is the first instance"
+    );
+    let text = lab.lbctl_ok(&["status"]);
+    assert!(
+        text.contains("\nvrrp: MASTER (vrid 51, priority 150"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nvrrp6: MASTER (vrid 52, priority 120"),
+        "{text}"
+    );
+    let (ok, metrics, err) = lab.exec(
+        "dir",
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "http://127.0.0.1:9300/metrics",
+        ],
+    );
+    assert!(ok, "scrape failed: {err}");
+    let value = |instance: &str, state: &str| -> Vec<&str> {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("lbd_vrrp_state{")
+                    && l.contains(&format!("vrrp_instance=\"{instance}\""))
+                    && l.contains(&format!("state=\"{state}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next())
+            .collect()
+    };
+    assert_eq!(value("vrrp", "MASTER"), ["1"], "{metrics}");
+    assert_eq!(value("vrrp6", "MASTER"), ["1"], "{metrics}");
+    assert_eq!(value("vrrp6", "BACKUP"), ["0"], "{metrics}");
+    let flips = metrics
+        .lines()
+        .filter(|l| l.starts_with("lbd_vrrp_transitions_total{"))
+        .count();
+    assert_eq!(flips, 2, "one series per instance:\n{metrics}");
+    lbd.stop();
+}
+
+/// An IPv6 client's persistence template, made on master A, is synced to
+/// B: after A dies, the client's next connection goes where A sent it.
+/// B lists the real servers the other way round, so its own round robin
+/// would pick the other one.
+#[test]
+fn a_synced_ipv6_template_keeps_its_client_after_a_failover() {
+    if !may_run("a_synced_ipv6_template_keeps_its_client_after_a_failover") {
+        return;
+    }
+    let lab = Lab::up_with("vr6tp", 2, &["--ipv6", "--dir2"]);
+    let service = |first: &str, second: &str| {
+        format!(
+            r#"(vip: "2001:db8::100", port: 80, scheduler: Rr,
+                persistence: Some((timeout: 300, prefix: Some(64))),
+                real_servers: [(address: "{first}"), (address: "{second}")])"#
+        )
+    };
+    let sections = |a4: &str, a6: &str, prio: u8, peer: &str| {
+        format!(
+            r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
+                address: "{a4}/24", address6: Some("{a6}/64"),
+                kernel: Some((iface: "lbd-lan0")))],
+            vrrp6: Some((port: "lan0", vrid: 51, priority: {prio}, advert_interval_ms: 200)),
+            sync: Some((peer: "{peer}", batch_ms: 20)),"#
+        )
+    };
+    let (rs1, rs2) = ("2001:db8::11", "2001:db8::12");
+    let a = lab.start_lbd_in(
+        "dir",
+        &service(rs1, rs2),
+        &sections("198.18.0.2", "2001:db8::2", 150, "198.18.0.3"),
+    );
+    let b = lab.start_lbd_in(
+        "dir2",
+        &service(rs2, rs1),
+        &sections("198.18.0.3", "2001:db8::3", 100, "198.18.0.2"),
+    );
+    a.wait_resolved(&[rs1, rs2]);
+    b.wait_resolved(&[rs1, rs2]);
+    // With only `vrrp6`, `vrrp` in the status is that instance.
+    wait("A master, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    let get6 = || {
+        let (ok, out, err) = lab.curl_args(&["-g", "-6"], "http://[2001:db8::100]/");
+        assert!(ok, "curl -6 failed: {err}");
+        out.trim().to_string()
+    };
+    let first = get6();
+    assert_eq!(first, "rs1", "A's round robin starts with its first server");
+    assert_eq!(get6(), first, "persistent");
+    // The template's record goes out before its connection's.
+    wait("B holds A's template", || {
+        counter(&lab, "dir2", "sync_received") >= 2
+    });
+    drop(a);
+    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    for _ in 0..3 {
+        assert_eq!(get6(), first, "the client stays with A's choice");
+    }
+    assert!(counter(&lab, "dir2", "persist_template_used") >= 1);
+    let conns = lab
+        .lbctl_in("dir2", &["--json", "conns", "--vip", "2001:db8::100"])
+        .1;
+    let v: serde_json::Value = serde_json::from_str(&conns).unwrap();
+    let templates: Vec<_> = v["conns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["template"] == true)
+        .collect();
+    assert_eq!(templates.len(), 1, "{v}");
+    assert_eq!(templates[0]["real"], rs1);
+    assert_eq!(templates[0]["client"], "2001:db8::");
+    b.stop();
+}

@@ -378,9 +378,14 @@ pub struct StatusInfo {
     /// `lbcore::counters::Counter`). Since start; `zero` does not reset them.
     #[serde(default)]
     pub counters: std::collections::BTreeMap<String, u64>,
-    /// The VRRP instance, when configured.
+    /// The first VRRP instance, when configured: `vrrp` (the IPv4 VIPs'),
+    /// or `vrrp6` when it is the only one. Kept for scripts that read one
+    /// state; `vrrp_instances` has them all.
     #[serde(default)]
     pub vrrp: Option<VrrpInfo>,
+    /// Every VRRP instance that runs, in order: `vrrp`, then `vrrp6`.
+    #[serde(default)]
+    pub vrrp_instances: Vec<VrrpInfo>,
     /// BGP announcement of the VIPs, when `bgp` is configured (boxed: a
     /// response stays small).
     #[serde(default)]
@@ -453,6 +458,10 @@ pub struct DrainReport {
 /// The VRRP instance's state (`lbctl status`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VrrpInfo {
+    /// Which instance: `vrrp` (IPv4 VIPs) or `vrrp6` (IPv6 VIPs), as in
+    /// the configuration ("" from an lbd that did not say).
+    #[serde(default)]
+    pub instance: String,
     /// INIT, BACKUP, MASTER or FAULT.
     pub state: String,
     pub vrid: u8,

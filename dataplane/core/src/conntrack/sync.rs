@@ -13,9 +13,10 @@
 //!                    client_mac(6) reserved(2)
 //! ```
 //!
-//! IPv6 connections travel in datagrams of their own, version 2
-//! ([`VERSION6`]): the same header and fields, in the same order, with
-//! 16-byte addresses (a 72-byte record, [`RECORD6_LEN`]). The version says
+//! IPv6 connections and persistence templates travel in datagrams of
+//! their own, version 2 ([`VERSION6`]): the same header and fields, in the
+//! same order, with 16-byte addresses (a 72-byte record, [`RECORD6_LEN`]);
+//! the kind byte tells a template from a connection. The version says
 //! the family, so IPv4 datagrams stay byte for byte what they were, and a
 //! director that knows only version 1 refuses an IPv6 datagram whole
 //! (`Version(2)`) instead of misreading it:

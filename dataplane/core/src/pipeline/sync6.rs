@@ -15,10 +15,18 @@
 //!   into its IPv6 table: the connection keeps its real server
 //!   (`sync_adopted`).
 //!
-//! Not synced (yet): IPv6 persistence templates (they live in each
-//! worker's own table, see `v6`), and NAT66 connections (they live in the
-//! shared NAT66 table; a failover ends them).
-//! Records of those kinds are refused on receipt.
+//! * **Persistence templates**: a worker queues a record (kind
+//!   `Template`: the masked client, the service's port) when it creates a
+//!   template in its own IPv6 template table. The receiver stores it in
+//!   the same shared table under a template key ([`EntryKind::Template`],
+//!   flag [`EntryFlags::TEMPLATE`]). A backup worker that has no template
+//!   for a new connection's client network looks there before scheduling:
+//!   it copies the peer's template into its own table and sends the client
+//!   where the master did (`persist_template_used`). Like IPv4's, a
+//!   template is synced when created, not when refreshed.
+//!
+//! Not synced (yet): NAT66 connections (they live in the shared NAT66
+//! table; a failover ends them); their records are refused on receipt.
 
 use std::sync::Arc;
 
@@ -44,8 +52,15 @@ pub fn sync_key6(key: &ConnKey6) -> ConnKey6 {
     EntryKind::Synced.mark(*key)
 }
 
-/// Store a received IPv6 record in `table` (the receiver's side). Only
-/// DR and tunnel connections (kind `Conn`) are stored; templates and NAT
+/// The shared-table key of a synced IPv6 persistence template: the
+/// template's own key (masked client, port 0, VIP, service port), marked.
+#[inline]
+pub fn synced_template_key6(template: &ConnKey6) -> ConnKey6 {
+    EntryKind::Template.mark(*template)
+}
+
+/// Store a received IPv6 record in `table` (the receiver's side): DR and
+/// tunnel connections (kind `Conn`) and persistence templates; NAT
 /// connections are refused (`KindMismatch`).
 pub fn apply6(
     table: &SharedConnTable<ConnKey6>,
@@ -63,16 +78,32 @@ pub fn apply6(
         .iter()
         .find(|x| x.addr == std::net::IpAddr::V6(r.rs_ip) && x.port == r.rs_port)
         .ok_or(ApplyError::NoRealServer)?;
-    if r.kind != SyncKind::Conn || real.forward == Forward::Nat {
-        return Err(ApplyError::KindMismatch);
-    }
-    let key = sync_key6(&ConnKey6 {
-        proto: r.proto,
-        client_ip: u128::from(r.client_ip),
-        client_port: r.client_port,
-        vip,
-        vport: r.vport,
-    });
+    let (key, flags) = match r.kind {
+        SyncKind::Conn if real.forward != Forward::Nat => (
+            sync_key6(&ConnKey6 {
+                proto: r.proto,
+                client_ip: u128::from(r.client_ip),
+                client_port: r.client_port,
+                vip,
+                vport: r.vport,
+            }),
+            EntryFlags::SYNCED,
+        ),
+        // The record carries the masked client; the key is the service's
+        // (its port: 0 for a service on all ports), as `forward.rs` keys
+        // its templates.
+        SyncKind::Template => (
+            synced_template_key6(&ConnKey6 {
+                proto: r.proto,
+                client_ip: u128::from(r.client_ip),
+                client_port: 0,
+                vip,
+                vport: svc.port,
+            }),
+            EntryFlags::TEMPLATE,
+        ),
+        SyncKind::Conn | SyncKind::NatConn => return Err(ApplyError::KindMismatch),
+    };
     let hash = table.hash(&key);
     if let Some(old) = table.lookup(&key, hash, now) {
         table.remove(&old);
@@ -84,7 +115,7 @@ pub fn apply6(
             real.id,
             now.wrapping_add(r.timeout_ms),
             r.state,
-            EntryFlags::SYNCED,
+            flags,
             now,
             Entry::is_counted,
             |_| {},
@@ -138,6 +169,69 @@ impl Worker {
         if s.out.push(r).is_err() {
             self.stats.count(Counter::SyncQueueFull);
         }
+    }
+
+    /// Queue a record of the persistence template `tk` (masked client,
+    /// port 0, VIP, service port) → real server `rs`, living `timeout_ms`,
+    /// if syncing and master.
+    #[cold]
+    pub(super) fn sync_template6(&self, tk: &ConnKey6, rs: u32, svc_idx: usize, timeout_ms: u32) {
+        let Some(s) = self.sync6.as_ref() else {
+            return;
+        };
+        if self.standby {
+            return;
+        }
+        let Some(real) = self.snap.services[svc_idx]
+            .reals
+            .iter()
+            .find(|r| r.id == rs)
+        else {
+            return;
+        };
+        let std::net::IpAddr::V6(rs_ip) = real.addr else {
+            return;
+        };
+        let r = SyncRecord6 {
+            kind: SyncKind::Template,
+            proto: tk.proto,
+            state: ConnState::None as u8,
+            client_ip: tk.client_ip.into(),
+            client_port: 0,
+            vip: tk.vip.into(),
+            vport: tk.vport,
+            rs_ip,
+            rs_port: real.port,
+            timeout_ms,
+            client_mac: [0; 6],
+            client_via_port: 0,
+        };
+        if s.out.push(r).is_err() {
+            self.stats.count(Counter::SyncQueueFull);
+        }
+    }
+
+    /// With no template of its own for `tk`: the peer's synced template,
+    /// if it sent one whose real server is in service here. Returns the
+    /// server's index in the service's `reals` and its id. The synced
+    /// entry stays for the other workers (it expires by itself).
+    #[cold]
+    pub(super) fn synced_template6(
+        &self,
+        tk: &ConnKey6,
+        svc_idx: usize,
+        now: Tick,
+    ) -> Option<(usize, u32)> {
+        let s = self.sync6.as_ref()?;
+        let sk = synced_template_key6(tk);
+        let e = s.synced.lookup(&sk, s.synced.hash(&sk), now)?;
+        // A server removed by its health check keeps no clients (as for
+        // the worker's own templates).
+        let i = self.snap.services[svc_idx]
+            .reals
+            .iter()
+            .position(|r| r.id == e.rs && r.up)?;
+        Some((i, e.rs))
     }
 
     /// After a miss in this worker's IPv6 table: adopt the synced

@@ -112,7 +112,8 @@ pub struct DirectorStatus {
     pub conn_capacity: u64,
     /// Counters kept outside the workers (kernel path, sync), by name.
     pub other_counters: Vec<(String, u64)>,
-    pub vrrp: Option<VrrpInfo>,
+    /// The VRRP instances that run, in order: `vrrp`, `vrrp6`.
+    pub vrrp: Vec<VrrpInfo>,
     /// BGP announcement, with `bgp` configured.
     pub announce: Option<lbcore::api::AnnounceInfo>,
 }

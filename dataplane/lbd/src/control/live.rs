@@ -110,11 +110,7 @@ impl Director for LiveDirector {
                     .map(|(k, v)| (k.to_string(), v))
                 })
                 .collect(),
-            vrrp: shared
-                .vrrp
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            vrrp: shared.vrrp_instances(),
             announce: shared.announce.info(),
         }
     }

@@ -52,11 +52,7 @@ pub fn gather(shared: &Shared) -> MetricInputs {
             .filter(|_| shared.sync_configured)
             .collect()
         },
-        vrrp: shared
-            .vrrp
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone(),
+        vrrp: shared.vrrp_instances(),
         announce: shared.announce.info(),
         health: shared
             .health

@@ -50,8 +50,8 @@ pub struct HealthSample {
 pub struct MetricInputs {
     /// Connection sync: (event, records or datagrams), when configured.
     pub sync: Vec<(&'static str, u64)>,
-    /// The VRRP instance, when configured.
-    pub vrrp: Option<lbcore::api::VrrpInfo>,
+    /// The VRRP instances that run (`vrrp`, `vrrp6`).
+    pub vrrp: Vec<lbcore::api::VrrpInfo>,
     /// BGP announcement, when `bgp` is configured.
     pub announce: Option<lbcore::api::AnnounceInfo>,
     /// Health-checked real servers.

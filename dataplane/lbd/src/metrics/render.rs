@@ -151,27 +151,34 @@ fn ports(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
     Ok(())
 }
 
+/// Each VRRP instance's series, told apart by `vrrp_instance` (`vrrp`,
+/// `vrrp6`: both may use one vrid). Not `instance`: Prometheus gives that
+/// label to the scrape target.
 fn vrrp(b: &Builder, m: &MetricInputs) -> prometheus::Result<()> {
-    let Some(v) = &m.vrrp else {
+    if m.vrrp.is_empty() {
         return Ok(());
-    };
+    }
     let state = b.gauge(
         "lbd_vrrp_state",
-        "The VRRP instance's state: 1 for the current one (INIT, BACKUP, MASTER, FAULT), 0 for the others.",
-        &["vrid", "state"],
+        "Each VRRP instance's state: 1 for the current one (INIT, BACKUP, MASTER, FAULT), 0 for the others.",
+        &["vrrp_instance", "vrid", "state"],
     )?;
     let flips = b.counter(
         "lbd_vrrp_transitions_total",
-        "Changes of the VRRP instance's state since lbd started.",
-        &["vrid"],
+        "Changes of each VRRP instance's state since lbd started.",
+        &["vrrp_instance", "vrid"],
     )?;
-    let vrid = v.vrid.to_string();
-    for s in ["INIT", "BACKUP", "MASTER", "FAULT"] {
-        state
-            .with_label_values(&[&vrid, s])
-            .set(if v.state == s { 1.0 } else { 0.0 });
+    for v in &m.vrrp {
+        let (name, vrid) = (v.instance.as_str(), v.vrid.to_string());
+        for s in ["INIT", "BACKUP", "MASTER", "FAULT"] {
+            state
+                .with_label_values(&[name, vrid.as_str(), s])
+                .set(if v.state == s { 1.0 } else { 0.0 });
+        }
+        flips
+            .with_label_values(&[name, vrid.as_str()])
+            .inc_by(v.transitions);
     }
-    flips.with_label_values(&[&vrid]).inc_by(v.transitions);
     Ok(())
 }
 
@@ -986,13 +993,24 @@ mod tests {
         Lab {
             inputs: MetricInputs {
                 sync: vec![("sent", 12), ("received", 0)],
-                vrrp: Some(lbcore::api::VrrpInfo {
-                    state: "BACKUP".into(),
-                    vrid: 51,
-                    priority: 100,
-                    master: None,
-                    transitions: 2,
-                }),
+                vrrp: vec![
+                    lbcore::api::VrrpInfo {
+                        instance: "vrrp".into(),
+                        state: "BACKUP".into(),
+                        vrid: 51,
+                        priority: 100,
+                        master: None,
+                        transitions: 2,
+                    },
+                    lbcore::api::VrrpInfo {
+                        instance: "vrrp6".into(),
+                        state: "MASTER".into(),
+                        vrid: 51,
+                        priority: 100,
+                        master: Some("fe80::2".parse().unwrap()),
+                        transitions: 1,
+                    },
+                ],
                 announce: Some(lbcore::api::AnnounceInfo {
                     drained: false,
                     vips: vec![lbcore::api::VipAnnouncement {
@@ -1210,10 +1228,16 @@ mod tests {
             ("real", "198.18.0.12:80"),
         ];
         assert_eq!(p.get("lbd_real_server_up", &rs2), 0.0);
-        let st = |s| [("vrid", "51"), ("state", s)];
-        assert_eq!(p.get("lbd_vrrp_state", &st("BACKUP")), 1.0);
-        assert_eq!(p.get("lbd_vrrp_state", &st("MASTER")), 0.0);
-        assert_eq!(p.get("lbd_vrrp_transitions_total", &[("vrid", "51")]), 2.0);
+        // Both instances, each under its name (same vrid).
+        let st = |i, s| [("vrrp_instance", i), ("vrid", "51"), ("state", s)];
+        assert_eq!(p.get("lbd_vrrp_state", &st("vrrp", "BACKUP")), 1.0);
+        assert_eq!(p.get("lbd_vrrp_state", &st("vrrp", "MASTER")), 0.0);
+        assert_eq!(p.get("lbd_vrrp_state", &st("vrrp6", "MASTER")), 1.0);
+        assert_eq!(p.get("lbd_vrrp_state", &st("vrrp6", "BACKUP")), 0.0);
+        assert_eq!(p.series("lbd_vrrp_state").len(), 8);
+        let flips = |i| [("vrrp_instance", i), ("vrid", "51")];
+        assert_eq!(p.get("lbd_vrrp_transitions_total", &flips("vrrp")), 2.0);
+        assert_eq!(p.get("lbd_vrrp_transitions_total", &flips("vrrp6")), 1.0);
         assert_eq!(
             p.get("lbd_bgp_vip_announced", &[("vip", "198.18.0.100")]),
             1.0
@@ -1385,7 +1409,7 @@ mod tests {
         .unwrap();
         let m = MetricInputs {
             sync: vec![],
-            vrrp: None,
+            vrrp: vec![],
             announce: None,
             health: vec![],
             ports: vec![],

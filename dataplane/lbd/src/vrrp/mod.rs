@@ -138,9 +138,6 @@ struct Speaker {
     group: Arc<Group>,
     /// `vrrp` or `vrrp6`, for the logs.
     name: &'static str,
-    /// Whether this instance's state is the one `lbctl status` and
-    /// `/metrics` show (the first instance).
-    publishes: bool,
     transitions: u64,
     /// Pending gratuitous ARP rounds.
     garp_at: Vec<Instant>,
@@ -365,11 +362,15 @@ impl Speaker {
         }
     }
 
+    /// Show this instance's state in `lbctl status` and `/metrics`, each
+    /// instance in its own place.
     fn publish(&self, m: &Machine, s: State) {
-        if !self.publishes {
-            return;
-        }
-        *self.shared.vrrp.lock().unwrap_or_else(|e| e.into_inner()) = Some(VrrpInfo {
+        let slot = match self.inet {
+            Inet::V4 { .. } => &self.shared.vrrp,
+            Inet::V6 { .. } => &self.shared.vrrp6,
+        };
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(VrrpInfo {
+            instance: self.name.to_string(),
             state: s.name().to_string(),
             vrid: self.cfg.vrid,
             priority: self.cfg.priority,
@@ -461,7 +462,6 @@ pub fn prepare(
             index,
             group: group.clone(),
             name,
-            publishes: index == 0,
             transitions: 0,
             garp_at: Vec::new(),
             next_refresh: None,

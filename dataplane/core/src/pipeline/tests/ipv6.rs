@@ -260,6 +260,169 @@ fn ipv6_persistence_groups_a_client_prefix() {
 }
 
 #[test]
+fn ipv6_templates_sync_and_the_backup_keeps_the_affinity() {
+    use crate::conntrack::shared::SharedConnTable;
+    use crate::conntrack::sync::{decode_any, encode6, Records, SyncKind};
+    use crate::pipeline::sync6::apply6;
+    use crossbeam::queue::ArrayQueue;
+    let vip101 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101);
+    // The master: a client of 2001:db8:7:7::/64 on the /64-persistent
+    // service, another on the all-ports one (per address).
+    let q = Arc::new(ArrayQueue::new(64));
+    let mut master = lab6("Rr", true)
+        .w
+        .with_sync6(q.clone(), Arc::new(SharedConnTable::new(64, 3)));
+    let a = Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, 1);
+    let mut f = tcp6(a, VIP6, 1000, 8443, true);
+    assert_eq!(run(&mut master, &mut f, 1), Verdict::Tx(0));
+    let first = dst_mac(&f);
+    let mut g = tcp6(a, vip101, 1001, 22, true);
+    assert_eq!(run(&mut master, &mut g, 1), Verdict::Tx(0));
+    let first101 = dst_mac(&g);
+    let recs: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+    let t: Vec<_> = recs
+        .iter()
+        .filter(|r| r.kind == SyncKind::Template)
+        .copied()
+        .collect();
+    assert_eq!(t.len(), 2, "{recs:?}");
+    assert_eq!(
+        t[0].client_ip,
+        Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, 0),
+        "masked /64"
+    );
+    assert_eq!((t[0].vip, t[0].vport, t[0].client_port), (VIP6, 8443, 0));
+    assert_eq!(t[0].timeout_ms, 60_000, "the persistence timeout");
+    assert_eq!((t[1].client_ip, t[1].vip, t[1].vport), (a, vip101, 0));
+    assert_eq!(t[1].timeout_ms, 300_000);
+    // A connection of the same client network reuses the template: no new
+    // record.
+    let mut f = tcp6(a, VIP6, 1002, 8443, true);
+    run(&mut master, &mut f, 2);
+    assert!(std::iter::from_fn(|| q.pop()).all(|r| r.kind == SyncKind::Conn));
+    // The backup, its rr moved on by a client of another network (both
+    // directors' rr start at the same server: without the template the
+    // backup would send the next client elsewhere).
+    let table = Arc::new(SharedConnTable::new(1024, 4));
+    let bq = Arc::new(ArrayQueue::new(64));
+    let mut backup = lab6("Rr", true).w.with_sync6(bq.clone(), table.clone());
+    let elsewhere = Ipv6Addr::new(0x2001, 0xdb8, 9, 9, 0, 0, 0, 1);
+    let mut f = tcp6(elsewhere, VIP6, 1000, 8443, true);
+    run(&mut backup, &mut f, 1);
+    assert_eq!(dst_mac(&f), first);
+    let mut f = tcp6(elsewhere, vip101, 1000, 22, true);
+    run(&mut backup, &mut f, 1);
+    assert_eq!(dst_mac(&f), first101);
+    let Records::V6(back) = decode_any(&encode6(&t)[0]).unwrap() else {
+        panic!("IPv6 records read as IPv4");
+    };
+    for r in &back {
+        apply6(&table, backup.snapshot(), r, 10).unwrap();
+    }
+    let made = count(&backup, Counter::PersistTemplateCreated);
+    // Another address of the client's /64, and the client on another port
+    // of the all-ports service: where the master sent them.
+    let b = Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0xffff, 0, 0, 2);
+    let mut f = tcp6(b, VIP6, 2000, 8443, true);
+    assert_eq!(run(&mut backup, &mut f, 11), Verdict::Tx(0));
+    assert_eq!(dst_mac(&f), first);
+    let mut g = tcp6(a, vip101, 2001, 8080, true);
+    assert_eq!(run(&mut backup, &mut g, 11), Verdict::Tx(0));
+    assert_eq!(dst_mac(&g), first101);
+    assert_eq!(count(&backup, Counter::PersistTemplateUsed), 2);
+    assert_eq!(count(&backup, Counter::PersistTemplateCreated), made);
+    // Adopted into the worker's own table (listed, refreshed there), and
+    // not sent back to the peer as new.
+    assert_eq!(backup.templates6().unwrap().len(), 4);
+    let again: Vec<_> = std::iter::from_fn(|| bq.pop()).collect();
+    let sent: Vec<_> = again
+        .iter()
+        .filter(|r| r.kind == SyncKind::Template)
+        .collect();
+    assert_eq!(sent.len(), 2, "only the backup's own two: {sent:?}");
+    assert!(sent
+        .iter()
+        .all(|r| r.client_ip != t[0].client_ip && r.client_ip != a));
+    let mut f = tcp6(b, VIP6, 2002, 8443, true);
+    run(&mut backup, &mut f, 12);
+    assert_eq!(dst_mac(&f), first);
+    assert_eq!(count(&backup, Counter::PersistTemplateUsed), 3);
+}
+
+#[test]
+fn a_synced_ipv6_template_to_a_server_out_of_service_is_not_used() {
+    use crate::conntrack::shared::SharedConnTable;
+    use crate::conntrack::sync::{SyncKind, SyncRecord6};
+    use crate::pipeline::sync::ApplyError;
+    use crate::pipeline::sync6::apply6;
+    use crossbeam::queue::ArrayQueue;
+    let table = Arc::new(SharedConnTable::new(1024, 4));
+    let mut backup = lab6("Rr", true)
+        .w
+        .with_sync6(Arc::new(ArrayQueue::new(64)), table.clone());
+    let net = Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, 0);
+    let rec = SyncRecord6 {
+        kind: SyncKind::Template,
+        proto: 6,
+        state: 0,
+        client_ip: net,
+        client_port: 0,
+        vip: VIP6,
+        vport: 8443,
+        rs_ip: RS2_6,
+        rs_port: 8443,
+        timeout_ms: 60_000,
+        client_mac: [0; 6],
+        client_via_port: 0,
+    };
+    let snap = backup.snapshot().clone();
+    // A real server or service this director does not have: refused.
+    let gone = SyncRecord6 {
+        rs_ip: "2001:db8::99".parse().unwrap(),
+        ..rec
+    };
+    assert_eq!(
+        apply6(&table, &snap, &gone, 1),
+        Err(ApplyError::NoRealServer)
+    );
+    let nat = SyncRecord6 {
+        kind: SyncKind::NatConn,
+        ..rec
+    };
+    assert_eq!(
+        apply6(&table, &snap, &nat, 1),
+        Err(ApplyError::KindMismatch)
+    );
+    apply6(&table, &snap, &rec, 1).unwrap();
+    // RS2 is down here: the client is scheduled (rr's first, RS1) and
+    // gets a template of its own.
+    use crate::pipeline::snapshot::RsHealth;
+    let mut down = (*snap).clone();
+    down.apply_health(|_, r| {
+        if r.addr == std::net::IpAddr::V6(RS2_6) {
+            RsHealth::Down {
+                quiesce: false,
+                expire: false,
+            }
+        } else {
+            RsHealth::Up
+        }
+    });
+    backup.set_snapshot(Arc::new(down));
+    let mut f = tcp6(
+        Ipv6Addr::new(0x2001, 0xdb8, 7, 7, 0, 0, 0, 5),
+        VIP6,
+        1000,
+        8443,
+        true,
+    );
+    assert_eq!(run(&mut backup, &mut f, 2), Verdict::Tx(0));
+    assert_eq!(dst_mac(&f), RS1_MAC);
+    assert_eq!(count(&backup, Counter::PersistTemplateUsed), 0);
+    assert_eq!(count(&backup, Counter::PersistTemplateCreated), 1);
+}
+
+#[test]
 fn ipv6_connections_expire_and_counts_return_to_zero() {
     let mut l = lab6("Wlc", true);
     for sport in 0..10 {
@@ -955,6 +1118,6 @@ fn ipv6_connections_sync_and_continue_on_the_backup() {
     r.rs_ip = "2001:db8::99".parse().unwrap();
     assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::NoRealServer));
     let mut r = back[1];
-    r.kind = SyncKind::Template;
+    r.kind = SyncKind::NatConn;
     assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::KindMismatch));
 }

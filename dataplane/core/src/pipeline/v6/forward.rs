@@ -244,14 +244,32 @@ impl Worker {
             Probe::Vacant { slot, .. } => Some(slot),
             Probe::Full => None,
         };
-        let i = self.schedule6(key, svc_idx)?;
-        let rs = self.snap.services[svc_idx].reals[i].id;
+        // On a backup become master: the template the peer synced.
+        let synced = if self.sync6.is_some() {
+            self.synced_template6(&tk, svc_idx, now)
+        } else {
+            None
+        };
+        let (i, rs) = match synced {
+            Some(found) => found,
+            None => {
+                let i = self.schedule6(key, svc_idx)?;
+                (i, self.snap.services[svc_idx].reals[i].id)
+            }
+        };
         if let (Some(slot), Some(v6)) = (vacant, self.v6.as_mut()) {
             v6.templates.insert_at(
                 slot,
                 Conn::new(&tk, rs, ConnState::None as u8, now, deadline),
             );
+        }
+        if synced.is_some() {
+            self.stats.count(Counter::PersistTemplateUsed);
+        } else if vacant.is_some() {
             self.stats.count(Counter::PersistTemplateCreated);
+            if self.sync6.is_some() {
+                self.sync_template6(&tk, rs, svc_idx, p.timeout.saturating_mul(1000));
+            }
         }
         Some(i)
     }

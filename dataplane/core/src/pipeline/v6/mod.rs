@@ -66,10 +66,15 @@
 //!   port; with several RX queues a client's connections keep their real
 //!   server as long as RSS puts them on one worker (RSS on addresses only
 //!   does; on ports it may not).
-//! - **Connection sync**: DR connections are synced (`pipeline::sync6`:
-//!   records queued in `forward.rs` on creation and TCP state changes,
-//!   adopted there on a miss); persistence templates and NAT66 connections
-//!   are not.
+//! - **Connection sync** (`pipeline::sync6`): DR and tunnel connections
+//!   (records queued in `forward.rs` on creation and TCP state changes,
+//!   adopted there on a miss) and persistence templates (a record when a
+//!   worker creates one; a backup worker without a template for a client
+//!   network takes the peer's before scheduling, into its own table).
+//!   NAT66 connections are not synced.
+//! - **Listings** (`lbctl conns`): each worker lists its IPv6 connections
+//!   and templates with its IPv4 connections (`Worker::table6`,
+//!   `Worker::templates6`); the control side lists the shared NAT66 table.
 //! - A full table drops the new flow (`drop_conn_table_full`); the SYN-flood
 //!   defence's stateless forwarding and its eviction of half-open NAT
 //!   connections are IPv4's only.
@@ -106,5 +111,12 @@ impl V6State {
             table: ConnTable::new(capacity, seed ^ 0x6666_0000_6666),
             templates: ConnTable::new((capacity / 4).max(64), seed ^ 0x7e6d),
         })
+    }
+}
+
+impl super::Worker {
+    /// The IPv6 persistence templates, once IPv6 is configured (listings).
+    pub fn templates6(&self) -> Option<&ConnTable<ConnKey6>> {
+        self.v6.as_ref().map(|v| &v.templates)
     }
 }

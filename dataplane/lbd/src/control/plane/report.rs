@@ -90,7 +90,8 @@ pub fn status(
             .chain(d.other_counters)
             .filter(|&(_, v)| v > 0)
             .collect(),
-        vrrp: d.vrrp,
+        vrrp: d.vrrp.first().cloned(),
+        vrrp_instances: d.vrrp,
         announce: d.announce.map(Box::new),
     }
 }

@@ -159,7 +159,7 @@ impl Director for FakeDirector {
             workers: Vec::new(),
             conn_capacity: 1 << 20,
             other_counters: vec![("sync_sent".into(), 5), ("sync_received".into(), 0)],
-            vrrp: None,
+            vrrp: Vec::new(),
             announce: None,
         }
     }
