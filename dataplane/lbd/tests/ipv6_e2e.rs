@@ -810,6 +810,28 @@ fn nat66_with_port_mapping_and_udp() {
         .collect();
     assert_eq!(rs_tcp[2..], ["Masq", "1", "0", "3"], "{list}");
 
+    // `lbctl conns` (-Lnc) lists the NAT66 connections from the shared
+    // table: the 3 HTTP ones mapped 80 → 8080, the 2 UDP ones.
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.lbctl_ok(&["--json", "conns", "--real", NAT_RS6])).unwrap();
+    let conns = v["conns"].as_array().unwrap();
+    assert_eq!(conns.len(), 5, "3 TCP, 2 UDP: {v}");
+    assert!(
+        conns
+            .iter()
+            .all(|c| c["client"] == CLIENT6 && c["vip"] == VIP6 && c["real"] == NAT_RS6),
+        "{v}"
+    );
+    let http = conns
+        .iter()
+        .filter(|c| c["vport"] == 80 && c["real_port"] == 8080)
+        .count();
+    assert_eq!(http, 3, "{v}");
+    let text = lab.lbctl_ok(&["conns"]);
+    eprintln!("{text}");
+    assert!(text.contains(&format!("[{VIP6}]:80")), "{text}");
+    assert!(text.contains(&format!("[{NAT_RS6}]:8080")), "{text}");
+
     let r = lbd.stop();
     let all = r.lines.join("\n");
     assert_eq!(r.get("conn_created"), 5, "3 TCP, 2 UDP:\n{all}");
