@@ -260,6 +260,21 @@ impl<K: TableKey> SharedConnTable<K> {
             .filter_map(|i| self.read(i))
     }
 
+    /// Bring the cache line of `hash`'s home bucket in ahead of a lookup
+    /// (the burst's stage 1, for NAT replies).
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        let home = hash as usize & self.bucket_mask;
+        crate::cache::prefetch(&self.slots[home * SLOTS_PER_BUCKET]);
+    }
+
+    /// [`lookup`](Self::lookup) by packed words alone (the entry's key is
+    /// unpacked from them only if the caller reads it).
+    #[inline(always)]
+    pub fn lookup_words(&self, k: &K::Words, hash: u64, now: Tick) -> Option<Entry<K>> {
+        self.lookup_packed(&K::from_words(k), k, hash, now)
+    }
+
     /// Find the live entry for `key` (expired entries are not returned).
     #[inline]
     pub fn lookup(&self, key: &K, hash: u64, now: Tick) -> Option<Entry<K>> {

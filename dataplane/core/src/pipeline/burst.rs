@@ -36,10 +36,11 @@ impl Worker {
         let mut n = 0usize;
         let (mut valid, mut reply) = (0u64, 0u64);
         let (snap, table, plan) = (&*self.snap, &self.table, &mut self.plan);
+        let nat = self.nat.as_ref().map(|n| &*n.table);
         for f in frames {
             if n < MAX_BURST {
                 let slot = &mut plan.frames[n];
-                match flow::parse_into(snap, table, self.standby, f, rx_port, &mut slot.flow) {
+                match flow::parse_into(snap, table, nat, self.standby, f, rx_port, &mut slot.flow) {
                     Some(Kind::Service) => {
                         table.prefetch(slot.flow.hash);
                         slot.len = f.len() as u16;
@@ -94,9 +95,9 @@ impl Worker {
     ) -> Verdict {
         let [addrs, _] = f.words;
         let proto = ConnKey::proto_of_words(&f.words);
-        let (src, dst) = ((addrs >> 32) as u32, addrs as u32);
         let (l4, l4_end) = (f.l4 as usize, f.l4_end as usize);
-        let action = self.nat_reply(pkt.data_mut(), proto, src, dst, l4, l4_end, now);
+        let frame = pkt.data_mut();
+        let action = self.nat_reply_hashed(frame, proto, addrs, l4, l4_end, Some(f.hash), now);
         self.complete(pkt, action, rx_port)
     }
 

@@ -33,6 +33,8 @@ use crate::wire::{mac_at, MacAddr, TcpFlags};
 
 use super::parsed::Flow;
 use super::{Snapshot, Worker};
+use crate::conntrack::keyspace::EntryKind;
+use crate::conntrack::shared::SharedConnTable;
 use crate::conntrack::ConnTable;
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -55,6 +57,7 @@ impl Worker {
         let k = parse_into(
             &self.snap,
             &self.table,
+            self.nat.as_ref().map(|n| &*n.table),
             self.standby,
             frame,
             rx_port,
@@ -84,12 +87,13 @@ impl Worker {
 pub(crate) fn parse_into(
     snap: &Snapshot,
     table: &ConnTable,
+    nat: Option<&SharedConnTable>,
     standby: bool,
     frame: &[u8],
     rx_port: u16,
     out: &mut Flow,
 ) -> Option<Kind> {
-    parse(snap, table, standby, frame, rx_port, out)
+    parse(snap, table, nat, standby, frame, rx_port, out)
 }
 
 /// What stage 1 found a frame to be (when not "the full classifier
@@ -99,8 +103,9 @@ pub(crate) enum Kind {
     /// A service packet: its [`Flow`] is complete.
     Service,
     /// A candidate NAT reply (see [`reply`]): only the flow's `words` (the
-    /// packet's own addresses and ports, as they are), `l4` and `l4_end`
-    /// are set.
+    /// packet's own addresses and ports, as they are), `hash` (the reply
+    /// key's in the shared NAT table, whose bucket is being prefetched),
+    /// `l4` and `l4_end` are set.
     NatReply,
 }
 
@@ -108,6 +113,7 @@ pub(crate) enum Kind {
 fn parse(
     snap: &Snapshot,
     table: &ConnTable,
+    nat: Option<&SharedConnTable>,
     standby: bool,
     frame: &[u8],
     rx_port: u16,
@@ -156,7 +162,7 @@ fn parse(
         // the full classifier early.
         if !snap.in_vip_range(dst_ip) {
             // Not a VIP: perhaps a real server's reply to a NAT connection.
-            return reply(snap, frame, ip, addrs, total, out);
+            return reply(snap, nat, frame, ip, addrs, total, out);
         }
         if standby
             || !snap.peer_directors.is_empty()
@@ -215,6 +221,7 @@ fn parse(
 #[inline(always)]
 fn reply(
     snap: &Snapshot,
+    nat: Option<&SharedConnTable>,
     frame: &[u8],
     ip: &[u8],
     addrs: u64,
@@ -232,7 +239,15 @@ fn reply(
     }
     let l4 = ETH + ipv4::HEADER_LEN;
     let ports = u32::from_be_bytes([frame[l4], frame[l4 + 1], frame[l4 + 2], frame[l4 + 3]]);
-    out.words = ConnKey::words_of_wire(addrs, ports, proto);
+    let words = ConnKey::words_of_wire(addrs, ports, proto);
+    // The reply key (the packet's 5-tuple, marked) hashed and its bucket
+    // prefetched here, so stage 2's lookup finds it in cache. Without a
+    // NAT table stage 2 drops the frame before any lookup.
+    if let Some(t) = nat {
+        out.hash = t.hash_words(&EntryKind::Reply.mark_words(words));
+        t.prefetch(out.hash);
+    }
+    out.words = words;
     out.l4 = l4 as u16;
     out.l4_end = (ETH + total) as u16;
     Some(Kind::NatReply)

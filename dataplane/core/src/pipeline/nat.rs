@@ -40,7 +40,7 @@
 
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
-use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, Tick};
+use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, TableKey, Tick};
 use crate::counters::{bump, Counter};
 use crate::wire::checksum::fold;
 use crate::wire::ethernet::EthernetFrame;
@@ -235,14 +235,18 @@ impl Worker {
         let Some(route) = route else {
             return Some(Verdict::Drop(Counter::DropRealServerGone).into());
         };
-        let rk = reply_key(
-            key.proto,
-            u32::from(route.addr),
-            rs_port(route.rport, key.vport),
-            key.client_ip,
-            key.client_port,
-        );
-        self.nat_advance(table, &e, &rk, Dir::Input, is_tcp, flags, now);
+        // The reply entry is looked up only if its deadline must move.
+        let reply_entry = || {
+            let rk = reply_key(
+                key.proto,
+                u32::from(route.addr),
+                rs_port(route.rport, key.vport),
+                key.client_ip,
+                key.client_port,
+            );
+            table.lookup(&rk, table.hash(&rk), now)
+        };
+        self.nat_advance(table, &e, reply_entry, Dir::Input, is_tcp, flags, now);
         self.persist_touch(words, svc_idx, now);
         Some(self.nat_forward_request(frame, e.rs, svc_idx, l4, l4_end, key.proto, now))
     }
@@ -414,6 +418,27 @@ impl Worker {
         l4_end: usize,
         now: Tick,
     ) -> Action {
+        let addrs = (u64::from(src) << 32) | u64::from(dst);
+        self.nat_reply_hashed(frame, proto, addrs, l4, l4_end, None, now)
+    }
+
+    /// [`nat_reply`](Self::nat_reply) for the IPv4 header's (source,
+    /// destination) `addrs` as one word, with the reply key's hash in the
+    /// shared table when the burst's stage 1 computed it (`rk_hash`; the
+    /// same value, computed without side effects).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn nat_reply_hashed(
+        &self,
+        frame: &mut [u8],
+        proto: u8,
+        addrs: u64,
+        l4: usize,
+        l4_end: usize,
+        rk_hash: Option<u64>,
+        now: Tick,
+    ) -> Action {
+        let dst = addrs as u32;
         let Some(nat) = self.nat.as_ref() else {
             return Verdict::Drop(Counter::DropIpv4NotLocal).into();
         };
@@ -429,8 +454,8 @@ impl Worker {
             })
             .into();
         }
-        let sport = u16::from_be_bytes([seg[0], seg[1]]);
-        let dport = u16::from_be_bytes([seg[2], seg[3]]);
+        let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
+        let (sport, dport) = ((ports >> 16) as u16, ports as u16);
         let flags = if proto == ipv4::PROTO_TCP {
             TcpFlags(seg[13])
         } else {
@@ -439,8 +464,11 @@ impl Worker {
         if proto == ipv4::PROTO_TCP && !flags.is_valid_combination() {
             return Verdict::Drop(Counter::DropTcpBadFlags).into();
         }
-        let rk = reply_key(proto, src, sport, dst, dport);
-        let Some(re) = table.lookup(&rk, table.hash(&rk), now) else {
+        // The reply key is the packet's own 5-tuple, marked: packed from
+        // the header words as they are (`reply_key` of the fields).
+        let rk = EntryKind::Reply.mark_words(ConnKey::words_of_wire(addrs, ports, proto));
+        let rh = rk_hash.unwrap_or_else(|| table.hash_words(&rk));
+        let Some(re) = table.lookup_words(&rk, rh, now) else {
             return Verdict::Drop(Counter::DropNatNoConn).into();
         };
         let Some(svc_idx) = self.snap.service_index(re.rs) else {
@@ -458,7 +486,8 @@ impl Worker {
             vip,
             vport,
         };
-        let Some(e) = table.lookup(&key, table.hash(&key), now) else {
+        let kw = key.words();
+        let Some(e) = table.lookup_packed(&key, &kw, table.hash_words(&kw), now) else {
             return Verdict::Drop(Counter::DropNatNoConn).into();
         };
         let (mac, port) = match self.client_hop(clients, dst) {
@@ -468,10 +497,11 @@ impl Worker {
         if frame[ETH + 8] <= 1 {
             return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
         }
+        // The reply entry was just read: its deadline needs no lookup.
         self.nat_advance(
             table,
             &e,
-            &rk,
+            || Some(re),
             Dir::Output,
             proto == ipv4::PROTO_TCP,
             flags,
@@ -492,13 +522,15 @@ impl Worker {
     }
 
     /// Move the connection's state for one packet in `dir`, keep ActiveConn
-    /// right, and push the deadlines of both entries when they would move.
+    /// right, and push the deadlines of both entries when they would move
+    /// (`reply_entry` gives the reply entry, called only then: about once a
+    /// second per busy flow).
     #[allow(clippy::too_many_arguments)]
     fn nat_advance(
         &self,
         table: &SharedConnTable,
         e: &Entry,
-        rk: &ConnKey,
+        reply_entry: impl FnOnce() -> Option<Entry>,
         dir: Dir,
         is_tcp: bool,
         flags: TcpFlags,
@@ -531,7 +563,7 @@ impl Worker {
         // or earlier at all (a closing state has a shorter timeout).
         if (moves as i32) > REFRESH_SLACK_MS as i32 || (moves as i32) < 0 {
             table.set_expires(e, target);
-            if let Some(re) = table.lookup(rk, table.hash(rk), now) {
+            if let Some(re) = reply_entry() {
                 table.set_expires(&re, target.wrapping_add(REFRESH_SLACK_MS * 2));
             }
         }
