@@ -35,14 +35,17 @@ impl Worker {
     pub fn begin_burst<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>, rx_port: u16) {
         let mut n = 0usize;
         let (mut valid, mut reply) = (0u64, 0u64);
+        // `Worker::nat_table`, spelled out: the plan is borrowed mutably.
+        let nat = match &self.nat {
+            Some(n) if self.snap.has_nat => Some(&*n.table),
+            _ => None,
+        };
         let (snap, table, plan) = (&*self.snap, &self.table, &mut self.plan);
-        let nat = self.nat.as_ref().map(|n| &*n.table);
         for f in frames {
             if n < MAX_BURST {
                 let slot = &mut plan.frames[n];
                 match flow::parse_into(snap, table, nat, self.standby, f, rx_port, &mut slot.flow) {
                     Some(Kind::Service) => {
-                        table.prefetch(slot.flow.hash);
                         slot.len = f.len() as u16;
                         valid |= 1 << n;
                     }

@@ -57,7 +57,7 @@ impl Worker {
         let k = parse_into(
             &self.snap,
             &self.table,
-            self.nat.as_ref().map(|n| &*n.table),
+            self.nat_table(),
             self.standby,
             frame,
             rx_port,
@@ -67,7 +67,9 @@ impl Worker {
     }
 }
 
-/// Classify a frame that arrived on `rx_port` without side effects: write
+/// Classify a frame that arrived on `rx_port` without side effects (`nat`:
+/// [`Worker::nat_table`], the shared table a NAT director looks flows up in
+/// first; only its bucket is prefetched): write
 /// its [`Flow`] into `out` (a burst's slot, so nothing is copied) and return
 /// [`Kind::Service`] if it is a plain service packet, [`Kind::NatReply`]
 /// for a plain packet that the full classifier would hand to the NAT reply
@@ -200,7 +202,20 @@ fn parse(
         let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
         let words = ConnKey::words_of_wire(addrs, ports, proto);
         let svc_idx = snap.service_of_words(&words)?;
-        out.hash = table.hash_words(&words);
+        // The table the connection is looked up in first: on a NAT
+        // director the shared one (`Flow::hash`).
+        out.hash = match nat {
+            Some(t) => {
+                let h = t.hash_words(&words);
+                t.prefetch(h);
+                h
+            }
+            _ => {
+                let h = table.hash_words(&words);
+                table.prefetch(h);
+                h
+            }
+        };
         out.words = words;
         out.svc_idx = svc_idx as u16;
         out.l4 = l4 as u16;

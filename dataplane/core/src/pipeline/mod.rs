@@ -655,9 +655,13 @@ impl Worker {
             vport: dport,
         }
         .words();
+        let hash = match self.nat_table() {
+            Some(t) => t.hash_words(&words),
+            None => self.table.hash_words(&words),
+        };
         let flow = Flow {
             words,
-            hash: self.table.hash_words(&words),
+            hash,
             svc_idx: svc_idx as u16,
             l4: l4 as u16,
             l4_end: l4_end as u16,
@@ -680,12 +684,23 @@ impl Worker {
             flow.l4 as usize,
             flow.l4_end as usize,
         );
-        if self.snap.has_nat {
-            if let Some(a) =
-                self.nat_request(frame, &flow.key(), &words, svc_idx, l4, l4_end, flags, now)
-            {
+        let mut hash = hash;
+        if self.nat_table().is_some() {
+            // `hash` is the shared table's (`Flow::hash`).
+            if let Some(a) = self.nat_request(
+                frame,
+                &flow.key(),
+                &words,
+                hash,
+                svc_idx,
+                l4,
+                l4_end,
+                flags,
+                now,
+            ) {
                 return a;
             }
+            hash = self.table.hash_words(&words);
         }
         let is_tcp = flow.is_tcp();
         let rs = match self.table.probe_words(words, hash, now) {

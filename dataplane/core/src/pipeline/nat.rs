@@ -161,6 +161,17 @@ fn change32(old: u32, new: u32) -> u32 {
 }
 
 impl Worker {
+    /// The shared NAT table, when this director has NAT services (and the
+    /// worker a table): where a service packet's connection is looked up
+    /// first, and which table [`Flow::hash`](super::parsed::Flow) is for.
+    #[inline(always)]
+    pub(super) fn nat_table(&self) -> Option<&SharedConnTable> {
+        match &self.nat {
+            Some(n) if self.snap.has_nat => Some(&n.table),
+            _ => None,
+        }
+    }
+
     /// Give this worker the NAT table (lbd does for every worker).
     pub fn with_nat(mut self, nat: NatState) -> Worker {
         self.nat = Some(nat);
@@ -195,6 +206,7 @@ impl Worker {
         frame: &mut [u8],
         key: &ConnKey,
         words: &[u64; 2],
+        hash: u64,
         svc_idx: usize,
         l4: usize,
         l4_end: usize,
@@ -203,9 +215,9 @@ impl Worker {
     ) -> Option<Action> {
         let nat = self.nat.as_ref()?;
         let table = &*nat.table;
-        // `words` is `key` packed (the flow's): no repacking to hash and
-        // compare.
-        let e = table.lookup_packed(key, words, table.hash_words(words), now)?;
+        // `words` is `key` packed (the flow's) and `hash` their hash in
+        // this table: no repacking or hashing again.
+        let e = table.lookup_packed(key, words, hash, now)?;
         let is_tcp = key.proto == ipv4::PROTO_TCP;
         let route = self.snap.route(e.rs);
         if is_tcp
