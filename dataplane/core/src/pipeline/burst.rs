@@ -21,7 +21,7 @@ use crate::counters::Counter;
 
 use crate::conntrack::ConnKey;
 
-use super::flow::{self, Kind};
+use super::flow::{self, BurstCtx, Kind};
 use super::parsed::Flow;
 use super::plan::MAX_BURST;
 use super::{PacketBuf, Verdict, Worker};
@@ -41,10 +41,12 @@ impl Worker {
             _ => None,
         };
         let (snap, table, plan) = (&*self.snap, &self.table, &mut self.plan);
+        // A port that does not exist: every frame takes the full path.
+        let ctx = BurstCtx::new(snap, self.standby, rx_port);
         for f in frames {
-            if n < MAX_BURST {
+            if let (true, Some(ctx)) = (n < MAX_BURST, &ctx) {
                 let slot = &mut plan.frames[n];
-                match flow::parse_into(snap, table, nat, self.standby, f, rx_port, &mut slot.flow) {
+                match flow::parse_into(snap, table, nat, ctx, f, &mut slot.flow) {
                     Some(Kind::Service) => {
                         slot.len = f.len() as u16;
                         valid |= 1 << n;

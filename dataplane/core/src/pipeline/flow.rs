@@ -54,20 +54,49 @@ impl Worker {
     #[cfg(test)]
     pub(crate) fn fast_kind(&self, frame: &[u8], rx_port: u16) -> Option<(Kind, Flow)> {
         let mut flow = Flow::EMPTY;
+        let ctx = BurstCtx::new(&self.snap, self.standby, rx_port)?;
         let k = parse_into(
             &self.snap,
             &self.table,
             self.nat_table(),
-            self.standby,
+            &ctx,
             frame,
-            rx_port,
             &mut flow,
         )?;
         Some((k, flow))
     }
 }
 
-/// Classify a frame that arrived on `rx_port` without side effects (`nat`:
+/// What stage 1's checks read of the snapshot and the worker that is the
+/// same for every frame of a burst: read once per burst, not per frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BurstCtx {
+    /// The receiving port's MAC, as [`mac_at`] reads one.
+    mine: u64,
+    rx_port: u16,
+    /// More than one physical port: a source MAC may be another port's.
+    multi_port: bool,
+    /// Service packets may take the fast path: the director is neither in
+    /// VRRP standby nor one of a two-box pair.
+    services: bool,
+}
+
+impl BurstCtx {
+    /// The context of a burst received on `rx_port`; None when the port
+    /// does not exist (the full classifier drops its frames).
+    #[inline(always)]
+    pub(crate) fn new(snap: &Snapshot, standby: bool, rx_port: u16) -> Option<BurstCtx> {
+        let port = snap.ports.get(rx_port as usize)?;
+        Some(BurstCtx {
+            mine: port.mac.to_u64(),
+            rx_port,
+            multi_port: snap.phys_ports > 1,
+            services: !standby && snap.peer_directors.is_empty(),
+        })
+    }
+}
+
+/// Classify a frame that arrived on `ctx.rx_port` without side effects (`nat`:
 /// [`Worker::nat_table`], the shared table a NAT director looks flows up in
 /// first; only its bucket is prefetched): write
 /// its [`Flow`] into `out` (a burst's slot, so nothing is copied) and return
@@ -80,7 +109,7 @@ impl Worker {
 /// MAC is not ours, a group or zero address, or another port's; the
 /// destination is this port's MAC; EtherType IPv4; version 4, no options,
 /// total length within the frame, header checksum, TTL > 0; the destination
-/// is a VIP (implied by the service found last) and the director is not in standby (`standby`) or a two-box
+/// is a VIP (implied by the service found last) and the director is not in standby or a two-box (`BurstCtx`)
 /// pair; the source is not a bad (0/8, 127/8, class D/E), own, VIP or land
 /// address; not a fragment; TCP with a sane data offset and a valid flag
 /// combination, or UDP with a sane length; a service for (protocol, VIP,
@@ -90,12 +119,11 @@ pub(crate) fn parse_into(
     snap: &Snapshot,
     table: &ConnTable,
     nat: Option<&SharedConnTable>,
-    standby: bool,
+    ctx: &BurstCtx,
     frame: &[u8],
-    rx_port: u16,
     out: &mut Flow,
 ) -> Option<Kind> {
-    parse(snap, table, nat, standby, frame, rx_port, out)
+    parse(snap, table, nat, ctx, frame, out)
 }
 
 /// What stage 1 found a frame to be (when not "the full classifier
@@ -116,25 +144,23 @@ fn parse(
     snap: &Snapshot,
     table: &ConnTable,
     nat: Option<&SharedConnTable>,
-    standby: bool,
+    ctx: &BurstCtx,
     frame: &[u8],
-    rx_port: u16,
     out: &mut Flow,
 ) -> Option<Kind> {
     {
-        let port = snap.ports.get(rx_port as usize)?;
         if frame.len() < MIN_FAST || frame.len() > u16::MAX as usize {
             return None;
         }
         // Both MACs by one 8-byte load each (the frame is longer than 14).
         let (dst, src) = (mac_at(frame, 0), mac_at(frame, 6));
-        let mine = port.mac.to_u64();
+        let mine = ctx.mine;
         if dst != mine
             || src == mine
             || src & 1 != 0 // group bit
             || src == 0
             || frame[12..14] != ethernet::ETHERTYPE_IPV4.to_be_bytes()
-            || (snap.phys_ports > 1 && snap.is_other_port_mac(MacAddr(src_bytes(frame)), rx_port))
+            || (ctx.multi_port && snap.is_other_port_mac(MacAddr(src_bytes(frame)), ctx.rx_port))
         {
             return None;
         }
@@ -166,8 +192,7 @@ fn parse(
             // Not a VIP: perhaps a real server's reply to a NAT connection.
             return reply(snap, nat, frame, ip, addrs, total, out);
         }
-        if standby
-            || !snap.peer_directors.is_empty()
+        if !ctx.services
             || super::bad_source(src_ip)
             || src_ip == dst_ip
             || snap.is_vip_source(src_ip)

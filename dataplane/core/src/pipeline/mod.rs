@@ -1008,7 +1008,8 @@ fn ipv4_error(e: WireError) -> Counter {
 #[inline]
 fn bad_source(ip: u32) -> bool {
     let first = (ip >> 24) as u8;
-    first == 0 || first == 127 || first >= 224
+    // 0/8 and 224/3 in one compare (0 wraps to 255), then 127/8.
+    first.wrapping_sub(1) >= 223 || first == 127
 }
 
 /// Which protocol a service number means (for listings).
