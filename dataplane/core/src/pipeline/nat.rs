@@ -548,7 +548,6 @@ impl Worker {
         flags: TcpFlags,
         now: Tick,
     ) {
-        let timeouts = self.timeouts;
         let mut new_state = ConnState::from_u8(e.state);
         if is_tcp {
             if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {
@@ -569,7 +568,7 @@ impl Worker {
                 }
             }
         }
-        let target = now.wrapping_add(new_state.timeout_ms(&timeouts));
+        let target = now.wrapping_add(new_state.timeout_ms(&self.timeouts));
         let moves = target.wrapping_sub(e.expires);
         // Refresh when the deadline would move later by more than the slack,
         // or earlier at all (a closing state has a shorter timeout).
