@@ -88,6 +88,7 @@ pub(crate) fn rs_port(rport: u16, vport: u16) -> u16 {
 /// the TTL, and patch the checksums incrementally — the IPv4 header's only
 /// when the NIC does not compute it (`nic_ipv4` false).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn rewrite(
     frame: &mut [u8],
     l4: usize,
