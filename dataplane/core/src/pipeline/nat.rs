@@ -583,6 +583,7 @@ impl Worker {
 
     /// Rewrite a client packet to the real server and choose its way out.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn nat_forward_request(
         &self,
         frame: &mut [u8],
