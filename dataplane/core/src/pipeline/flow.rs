@@ -109,8 +109,8 @@ impl BurstCtx {
 /// MAC is not ours, a group or zero address, or another port's; the
 /// destination is this port's MAC; EtherType IPv4; version 4, no options,
 /// total length within the frame, header checksum, TTL > 0; the destination
-/// is a VIP (implied by the service found last) and the director is not in standby or a two-box (`BurstCtx`)
-/// pair; the source is not a bad (0/8, 127/8, class D/E), own, VIP or land
+/// is a VIP (implied by the service found last) and the director is not in standby or a two-box
+/// pair (`BurstCtx`); the source is not a bad (0/8, 127/8, class D/E), own, VIP or land
 /// address; not a fragment; TCP with a sane data offset and a valid flag
 /// combination, or UDP with a sane length; a service for (protocol, VIP,
 /// port).

@@ -52,10 +52,10 @@ use super::snapshot::{RsRoute, SourcePool};
 use super::{Action, BufOp, PacketBuf, TxChecksums, Verdict, Worker, ETH};
 use crate::conntrack::{ConnKey, TableKey};
 use crate::counters::Counter;
+use crate::wire::checksum::fold;
 use crate::wire::ethernet::{EthernetFrame, ETHERTYPE_IPV4};
 use crate::wire::icmp::{self, Icmpv4Packet};
 use crate::wire::ipv4::{self, Ipv4Packet};
-use crate::wire::checksum::fold;
 use crate::wire::MacAddr;
 
 /// Bytes the outer header adds to a tunnelled packet.
