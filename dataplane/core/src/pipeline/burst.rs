@@ -72,8 +72,9 @@ impl Worker {
     #[inline]
     pub fn process_in_burst<B: PacketBuf>(&mut self, i: usize, pkt: &mut B, now: Tick) -> Verdict {
         let rx_port = self.plan.rx_port;
-        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
-        if self.plan.valid & bit != 0 {
+        // `i < MAX_BURST` also spares `frames[i]` its bounds check (an array).
+        if i < MAX_BURST && self.plan.valid & (1 << i) != 0 {
+            let bit = 1u64 << i;
             self.plan.valid &= !bit;
             let p = self.plan.frames[i];
             if p.len as usize == pkt.data().len() {
