@@ -881,13 +881,14 @@ impl Worker {
         if route.forward == Forward::Dr && !route.local {
             return self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr).into();
         }
-        let route = *route;
         if route.local {
-            self.forward_local(frame.len(), rs, svc_idx, route.port)
+            let port = route.port;
+            self.forward_local(frame.len(), rs, svc_idx, port)
         } else if route.forward == Forward::Tunnel {
-            self.forward_tunnel(frame, rs, route, svc_idx, words)
+            let hop = tunnel::TunnelHop::from(route);
+            self.forward_tunnel(frame, rs, hop, svc_idx, words)
         } else {
-            self.dr_to(frame, &route, rs, svc_idx, Counter::FwdDr)
+            self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr)
                 .into()
         }
     }
