@@ -44,7 +44,7 @@ use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, TableKey, Tick};
 use crate::counters::{bump, Counter};
 use crate::wire::checksum::fold;
 use crate::wire::ethernet::EthernetFrame;
-use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::ipv4;
 use crate::wire::TcpFlags;
 
 pub use super::nat_state::NatState;
@@ -100,40 +100,64 @@ fn rewrite(
     nic_ipv4: bool,
 ) {
     let old_ip = {
-        let mut p = Ipv4Packet::new_unchecked(&mut frame[ETH..]);
-        let old = if dst { p.dst_u32() } else { p.src_u32() };
-        let ttl = p.ttl();
-        let old_word = u16::from_be_bytes([ttl, p.protocol()]);
-        p.set_ttl(ttl - 1);
-        let new_word = u16::from_be_bytes([ttl - 1, p.protocol()]);
-        if dst {
-            p.set_dst(ip.into());
-        } else {
-            p.set_src(ip.into());
-        }
+        // The fixed header as an array: every field below at a constant
+        // offset, behind this one bounds check.
+        let h: &mut [u8; ipv4::HEADER_LEN] = (&mut frame[ETH..ETH + ipv4::HEADER_LEN])
+            .try_into()
+            .expect("20 bytes");
+        let at = if dst { 16 } else { 12 };
+        let old = u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let (ttl, protocol) = (h[8], h[9]);
+        let old_word = u16::from_be_bytes([ttl, protocol]);
+        let new_word = u16::from_be_bytes([ttl - 1, protocol]);
+        h[8] = ttl - 1;
+        h[at..at + 4].copy_from_slice(&ip.to_be_bytes());
         if !nic_ipv4 {
             let c = patch(
-                p.checksum(),
+                u16::from_be_bytes([h[10], h[11]]),
                 change32(old, ip) + change16(old_word, new_word),
             );
-            p.set_checksum(c);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
         }
         old
     };
     let seg = &mut frame[l4..l4_end];
     let port_at = if dst { 2 } else { 0 };
-    let old_port = u16::from_be_bytes([seg[port_at], seg[port_at + 1]]);
-    seg[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
-    let csum_at = if proto == ipv4::PROTO_TCP { 16 } else { 6 };
-    let old_csum = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
-    if proto == ipv4::PROTO_UDP && old_csum == 0 {
+    // The L4 header up to its checksum as an array (TCP's 18 bytes, UDP's
+    // 8): the fields at constant offsets behind one length check.
+    if proto == ipv4::PROTO_TCP {
+        let h = seg.first_chunk_mut::<18>().expect("a validated TCP header");
+        patch_l4(h, port_at, 16, false, change32(old_ip, ip), port);
+    } else {
+        let h = seg.first_chunk_mut::<8>().expect("a validated UDP header");
+        patch_l4(h, port_at, 6, true, change32(old_ip, ip), port);
+    }
+}
+
+/// Write `port` at `port_at` of the L4 header `h` and update its checksum
+/// at `csum_at` for that change and the address change `ip_change` (a
+/// [`change32`] term); a UDP checksum (`udp`) that is absent (0) stays
+/// absent, and one that comes out 0 is sent as 0xffff.
+#[inline(always)]
+fn patch_l4<const N: usize>(
+    h: &mut [u8; N],
+    port_at: usize,
+    csum_at: usize,
+    udp: bool,
+    ip_change: u32,
+    port: u16,
+) {
+    let old_port = u16::from_be_bytes([h[port_at], h[port_at + 1]]);
+    h[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+    let old_csum = u16::from_be_bytes([h[csum_at], h[csum_at + 1]]);
+    if udp && old_csum == 0 {
         return; // no UDP checksum: stays absent
     }
-    let mut c = patch(old_csum, change32(old_ip, ip) + change16(old_port, port));
-    if proto == ipv4::PROTO_UDP && c == 0 {
+    let mut c = patch(old_csum, ip_change + change16(old_port, port));
+    if udp && c == 0 {
         c = 0xffff;
     }
-    seg[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+    h[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 /// RFC 1624's incremental update (`checksum::incremental_update16`) for
