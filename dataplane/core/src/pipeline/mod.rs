@@ -888,8 +888,7 @@ impl Worker {
             let hop = tunnel::TunnelHop::from(route);
             self.forward_tunnel(frame, rs, hop, svc_idx, words)
         } else {
-            self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr)
-                .into()
+            self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr).into()
         }
     }
 
