@@ -303,6 +303,10 @@ impl Worker {
     /// Switch to a new snapshot (call between bursts).
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
         self.snap = snap;
+        // A burst planned under the old snapshot (its service indices, and
+        // which table its hashes are for) is not continued: any frame of
+        // it still to come takes the full path.
+        self.plan.valid = 0;
         conn_counts::build_index(&mut self.least, &self.snap, &self.stats);
         self.make_v6_tables();
         self.timeouts = self
