@@ -56,6 +56,15 @@ impl EntryKind {
         key.with_proto(proto)
     }
 
+    /// IPv4 key words (`ConnKey::words`, a plain IP protocol) as the
+    /// words of this kind's key: the marker set in the protocol byte
+    /// without unpacking the key (what [`mark`](Self::mark) then
+    /// `words` gives).
+    #[inline(always)]
+    pub fn mark_words(self, w: [u64; 2]) -> [u64; 2] {
+        [w[0], w[1] | (self.marker() as u64) << 8]
+    }
+
     /// The kind of a shared-table key.
     #[inline]
     pub fn of<K: TableKey>(key: &K) -> EntryKind {

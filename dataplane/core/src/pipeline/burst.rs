@@ -21,7 +21,7 @@ use crate::counters::Counter;
 
 use crate::conntrack::ConnKey;
 
-use super::flow::{self, Kind};
+use super::flow::{self, BurstCtx, Kind};
 use super::parsed::Flow;
 use super::plan::MAX_BURST;
 use super::{PacketBuf, Verdict, Worker};
@@ -35,13 +35,19 @@ impl Worker {
     pub fn begin_burst<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>, rx_port: u16) {
         let mut n = 0usize;
         let (mut valid, mut reply) = (0u64, 0u64);
+        // `Worker::nat_table`, spelled out: the plan is borrowed mutably.
+        let nat = match &self.nat {
+            Some(n) if self.snap.has_nat => Some(&*n.table),
+            _ => None,
+        };
         let (snap, table, plan) = (&*self.snap, &self.table, &mut self.plan);
+        // A port that does not exist: every frame takes the full path.
+        let ctx = BurstCtx::new(snap, self.standby, rx_port);
         for f in frames {
-            if n < MAX_BURST {
+            if let (true, Some(ctx)) = (n < MAX_BURST, &ctx) {
                 let slot = &mut plan.frames[n];
-                match flow::parse_into(snap, table, self.standby, f, rx_port, &mut slot.flow) {
+                match flow::parse_into(snap, table, nat, ctx, f, &mut slot.flow) {
                     Some(Kind::Service) => {
-                        table.prefetch(slot.flow.hash);
                         slot.len = f.len() as u16;
                         valid |= 1 << n;
                     }
@@ -66,8 +72,9 @@ impl Worker {
     #[inline]
     pub fn process_in_burst<B: PacketBuf>(&mut self, i: usize, pkt: &mut B, now: Tick) -> Verdict {
         let rx_port = self.plan.rx_port;
-        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
-        if self.plan.valid & bit != 0 {
+        // `i < MAX_BURST` also spares `frames[i]` its bounds check (an array).
+        if i < MAX_BURST && self.plan.valid & (1 << i) != 0 {
+            let bit = 1u64 << i;
             self.plan.valid &= !bit;
             let p = self.plan.frames[i];
             if p.len as usize == pkt.data().len() {
@@ -94,9 +101,9 @@ impl Worker {
     ) -> Verdict {
         let [addrs, _] = f.words;
         let proto = ConnKey::proto_of_words(&f.words);
-        let (src, dst) = ((addrs >> 32) as u32, addrs as u32);
         let (l4, l4_end) = (f.l4 as usize, f.l4_end as usize);
-        let action = self.nat_reply(pkt.data_mut(), proto, src, dst, l4, l4_end, now);
+        let frame = pkt.data_mut();
+        let action = self.nat_reply_hashed(frame, proto, addrs, l4, l4_end, Some(f.hash), now);
         self.complete(pkt, action, rx_port)
     }
 

@@ -33,6 +33,8 @@ use crate::wire::{mac_at, MacAddr, TcpFlags};
 
 use super::parsed::Flow;
 use super::{Snapshot, Worker};
+use crate::conntrack::keyspace::EntryKind;
+use crate::conntrack::shared::SharedConnTable;
 use crate::conntrack::ConnTable;
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -52,19 +54,51 @@ impl Worker {
     #[cfg(test)]
     pub(crate) fn fast_kind(&self, frame: &[u8], rx_port: u16) -> Option<(Kind, Flow)> {
         let mut flow = Flow::EMPTY;
+        let ctx = BurstCtx::new(&self.snap, self.standby, rx_port)?;
         let k = parse_into(
             &self.snap,
             &self.table,
-            self.standby,
+            self.nat_table(),
+            &ctx,
             frame,
-            rx_port,
             &mut flow,
         )?;
         Some((k, flow))
     }
 }
 
-/// Classify a frame that arrived on `rx_port` without side effects: write
+/// What stage 1's checks read of the snapshot and the worker that is the
+/// same for every frame of a burst: read once per burst, not per frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BurstCtx {
+    /// The receiving port's MAC, as [`mac_at`] reads one.
+    mine: u64,
+    rx_port: u16,
+    /// More than one physical port: a source MAC may be another port's.
+    multi_port: bool,
+    /// Service packets may take the fast path: the director is neither in
+    /// VRRP standby nor one of a two-box pair.
+    services: bool,
+}
+
+impl BurstCtx {
+    /// The context of a burst received on `rx_port`; None when the port
+    /// does not exist (the full classifier drops its frames).
+    #[inline(always)]
+    pub(crate) fn new(snap: &Snapshot, standby: bool, rx_port: u16) -> Option<BurstCtx> {
+        let port = snap.ports.get(rx_port as usize)?;
+        Some(BurstCtx {
+            mine: port.mac.to_u64(),
+            rx_port,
+            multi_port: snap.phys_ports > 1,
+            services: !standby && snap.peer_directors.is_empty(),
+        })
+    }
+}
+
+/// Classify a frame that arrived on `ctx.rx_port` without side effects (`nat`:
+/// [`Worker::nat_table`], the shared table a NAT director looks flows up in
+/// first; only its bucket is prefetched): write
 /// its [`Flow`] into `out` (a burst's slot, so nothing is copied) and return
 /// [`Kind::Service`] if it is a plain service packet, [`Kind::NatReply`]
 /// for a plain packet that the full classifier would hand to the NAT reply
@@ -75,8 +109,8 @@ impl Worker {
 /// MAC is not ours, a group or zero address, or another port's; the
 /// destination is this port's MAC; EtherType IPv4; version 4, no options,
 /// total length within the frame, header checksum, TTL > 0; the destination
-/// is a VIP (implied by the service found last) and the director is not in standby (`standby`) or a two-box
-/// pair; the source is not a bad (0/8, 127/8, class D/E), own, VIP or land
+/// is a VIP (implied by the service found last) and the director is not in standby or a two-box
+/// pair (`BurstCtx`); the source is not a bad (0/8, 127/8, class D/E), own, VIP or land
 /// address; not a fragment; TCP with a sane data offset and a valid flag
 /// combination, or UDP with a sane length; a service for (protocol, VIP,
 /// port).
@@ -84,12 +118,12 @@ impl Worker {
 pub(crate) fn parse_into(
     snap: &Snapshot,
     table: &ConnTable,
-    standby: bool,
+    nat: Option<&SharedConnTable>,
+    ctx: &BurstCtx,
     frame: &[u8],
-    rx_port: u16,
     out: &mut Flow,
 ) -> Option<Kind> {
-    parse(snap, table, standby, frame, rx_port, out)
+    parse(snap, table, nat, ctx, frame, out)
 }
 
 /// What stage 1 found a frame to be (when not "the full classifier
@@ -99,8 +133,9 @@ pub(crate) enum Kind {
     /// A service packet: its [`Flow`] is complete.
     Service,
     /// A candidate NAT reply (see [`reply`]): only the flow's `words` (the
-    /// packet's own addresses and ports, as they are), `l4` and `l4_end`
-    /// are set.
+    /// packet's own addresses and ports, as they are), `hash` (the reply
+    /// key's in the shared NAT table, whose bucket is being prefetched),
+    /// `l4` and `l4_end` are set.
     NatReply,
 }
 
@@ -108,25 +143,24 @@ pub(crate) enum Kind {
 fn parse(
     snap: &Snapshot,
     table: &ConnTable,
-    standby: bool,
+    nat: Option<&SharedConnTable>,
+    ctx: &BurstCtx,
     frame: &[u8],
-    rx_port: u16,
     out: &mut Flow,
 ) -> Option<Kind> {
     {
-        let port = snap.ports.get(rx_port as usize)?;
         if frame.len() < MIN_FAST || frame.len() > u16::MAX as usize {
             return None;
         }
         // Both MACs by one 8-byte load each (the frame is longer than 14).
         let (dst, src) = (mac_at(frame, 0), mac_at(frame, 6));
-        let mine = port.mac.to_u64();
+        let mine = ctx.mine;
         if dst != mine
             || src == mine
             || src & 1 != 0 // group bit
             || src == 0
             || frame[12..14] != ethernet::ETHERTYPE_IPV4.to_be_bytes()
-            || (snap.phys_ports > 1 && snap.is_other_port_mac(MacAddr(src_bytes(frame)), rx_port))
+            || (ctx.multi_port && snap.is_other_port_mac(MacAddr(src_bytes(frame)), ctx.rx_port))
         {
             return None;
         }
@@ -156,10 +190,9 @@ fn parse(
         // the full classifier early.
         if !snap.in_vip_range(dst_ip) {
             // Not a VIP: perhaps a real server's reply to a NAT connection.
-            return reply(snap, frame, ip, addrs, total, out);
+            return reply(snap, nat, frame, ip, addrs, total, out);
         }
-        if standby
-            || !snap.peer_directors.is_empty()
+        if !ctx.services
             || super::bad_source(src_ip)
             || src_ip == dst_ip
             || snap.is_vip_source(src_ip)
@@ -194,7 +227,20 @@ fn parse(
         let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
         let words = ConnKey::words_of_wire(addrs, ports, proto);
         let svc_idx = snap.service_of_words(&words)?;
-        out.hash = table.hash_words(&words);
+        // The table the connection is looked up in first: on a NAT
+        // director the shared one (`Flow::hash`).
+        out.hash = match nat {
+            Some(t) => {
+                let h = t.hash_words(&words);
+                t.prefetch(h);
+                h
+            }
+            _ => {
+                let h = table.hash_words(&words);
+                table.prefetch(h);
+                h
+            }
+        };
         out.words = words;
         out.svc_idx = svc_idx as u16;
         out.l4 = l4 as u16;
@@ -215,6 +261,7 @@ fn parse(
 #[inline(always)]
 fn reply(
     snap: &Snapshot,
+    nat: Option<&SharedConnTable>,
     frame: &[u8],
     ip: &[u8],
     addrs: u64,
@@ -232,7 +279,15 @@ fn reply(
     }
     let l4 = ETH + ipv4::HEADER_LEN;
     let ports = u32::from_be_bytes([frame[l4], frame[l4 + 1], frame[l4 + 2], frame[l4 + 3]]);
-    out.words = ConnKey::words_of_wire(addrs, ports, proto);
+    let words = ConnKey::words_of_wire(addrs, ports, proto);
+    // The reply key (the packet's 5-tuple, marked) hashed and its bucket
+    // prefetched here, so stage 2's lookup finds it in cache. Without a
+    // NAT table stage 2 drops the frame before any lookup.
+    if let Some(t) = nat {
+        out.hash = t.hash_words(&EntryKind::Reply.mark_words(words));
+        t.prefetch(out.hash);
+    }
+    out.words = words;
     out.l4 = l4 as u16;
     out.l4_end = (ETH + total) as u16;
     Some(Kind::NatReply)

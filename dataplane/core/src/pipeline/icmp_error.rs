@@ -243,7 +243,8 @@ impl Worker {
         };
         match self.snap.route(rs) {
             Some(route) if route.forward == Forward::Tunnel => {
-                match self.forward_tunnel(frame, rs, route, svc_idx, &key.words()) {
+                let hop = super::tunnel::TunnelHop::from(&route);
+                match self.forward_tunnel(frame, rs, hop, svc_idx, &key.words()) {
                     Action::Tunnel => {
                         self.encap.outcome = Counter::IcmpErrorForwarded;
                         Action::Tunnel

@@ -308,6 +308,10 @@ impl Worker {
     /// Switch to a new snapshot (call between bursts).
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
         self.snap = snap;
+        // A burst planned under the old snapshot (its service indices, and
+        // which table its hashes are for) is not continued: any frame of
+        // it still to come takes the full path.
+        self.plan.valid = 0;
         conn_counts::build_index(&mut self.least, &self.snap, &self.stats);
         self.make_v6_tables();
         self.timeouts = self
@@ -661,9 +665,13 @@ impl Worker {
             vport: dport,
         }
         .words();
+        let hash = match self.nat_table() {
+            Some(t) => t.hash_words(&words),
+            None => self.table.hash_words(&words),
+        };
         let flow = Flow {
             words,
-            hash: self.table.hash_words(&words),
+            hash,
             svc_idx: svc_idx as u16,
             l4: l4 as u16,
             l4_end: l4_end as u16,
@@ -686,12 +694,23 @@ impl Worker {
             flow.l4 as usize,
             flow.l4_end as usize,
         );
-        if self.snap.has_nat {
-            if let Some(a) =
-                self.nat_request(frame, &flow.key(), &words, svc_idx, l4, l4_end, flags, now)
-            {
+        let mut hash = hash;
+        if self.nat_table().is_some() {
+            // `hash` is the shared table's (`Flow::hash`).
+            if let Some(a) = self.nat_request(
+                frame,
+                &flow.key(),
+                &words,
+                hash,
+                svc_idx,
+                l4,
+                l4_end,
+                flags,
+                now,
+            ) {
                 return a;
             }
+            hash = self.table.hash_words(&words);
         }
         let is_tcp = flow.is_tcp();
         let rs = match self.table.probe_words(words, hash, now) {
@@ -872,14 +891,14 @@ impl Worker {
         if route.forward == Forward::Dr && !route.local {
             return self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr).into();
         }
-        let route = *route;
         if route.local {
-            self.forward_local(frame.len(), rs, svc_idx, route.port)
+            let port = route.port;
+            self.forward_local(frame.len(), rs, svc_idx, port)
         } else if route.forward == Forward::Tunnel {
-            self.forward_tunnel(frame, rs, route, svc_idx, words)
+            let hop = tunnel::TunnelHop::from(route);
+            self.forward_tunnel(frame, rs, hop, svc_idx, words)
         } else {
-            self.dr_to(frame, &route, rs, svc_idx, Counter::FwdDr)
-                .into()
+            self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr).into()
         }
     }
 
@@ -999,7 +1018,8 @@ fn ipv4_error(e: WireError) -> Counter {
 #[inline]
 fn bad_source(ip: u32) -> bool {
     let first = (ip >> 24) as u8;
-    first == 0 || first == 127 || first >= 224
+    // 0/8 and 224/3 in one compare (0 wraps to 255), then 127/8.
+    first.wrapping_sub(1) >= 223 || first == 127
 }
 
 /// Which protocol a service number means (for listings).

@@ -40,11 +40,11 @@
 
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
-use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, Tick};
+use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, TableKey, Tick};
 use crate::counters::{bump, Counter};
 use crate::wire::checksum::fold;
 use crate::wire::ethernet::EthernetFrame;
-use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::ipv4;
 use crate::wire::TcpFlags;
 
 pub use super::nat_state::NatState;
@@ -88,6 +88,7 @@ pub(crate) fn rs_port(rport: u16, vport: u16) -> u16 {
 /// the TTL, and patch the checksums incrementally — the IPv4 header's only
 /// when the NIC does not compute it (`nic_ipv4` false).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn rewrite(
     frame: &mut [u8],
     l4: usize,
@@ -99,40 +100,64 @@ fn rewrite(
     nic_ipv4: bool,
 ) {
     let old_ip = {
-        let mut p = Ipv4Packet::new_unchecked(&mut frame[ETH..]);
-        let old = if dst { p.dst_u32() } else { p.src_u32() };
-        let ttl = p.ttl();
-        let old_word = u16::from_be_bytes([ttl, p.protocol()]);
-        p.set_ttl(ttl - 1);
-        let new_word = u16::from_be_bytes([ttl - 1, p.protocol()]);
-        if dst {
-            p.set_dst(ip.into());
-        } else {
-            p.set_src(ip.into());
-        }
+        // The fixed header as an array: every field below at a constant
+        // offset, behind this one bounds check.
+        let h: &mut [u8; ipv4::HEADER_LEN] = (&mut frame[ETH..ETH + ipv4::HEADER_LEN])
+            .try_into()
+            .expect("20 bytes");
+        let at = if dst { 16 } else { 12 };
+        let old = u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let (ttl, protocol) = (h[8], h[9]);
+        let old_word = u16::from_be_bytes([ttl, protocol]);
+        let new_word = u16::from_be_bytes([ttl - 1, protocol]);
+        h[8] = ttl - 1;
+        h[at..at + 4].copy_from_slice(&ip.to_be_bytes());
         if !nic_ipv4 {
             let c = patch(
-                p.checksum(),
+                u16::from_be_bytes([h[10], h[11]]),
                 change32(old, ip) + change16(old_word, new_word),
             );
-            p.set_checksum(c);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
         }
         old
     };
     let seg = &mut frame[l4..l4_end];
     let port_at = if dst { 2 } else { 0 };
-    let old_port = u16::from_be_bytes([seg[port_at], seg[port_at + 1]]);
-    seg[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
-    let csum_at = if proto == ipv4::PROTO_TCP { 16 } else { 6 };
-    let old_csum = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
-    if proto == ipv4::PROTO_UDP && old_csum == 0 {
+    // The L4 header up to its checksum as an array (TCP's 18 bytes, UDP's
+    // 8): the fields at constant offsets behind one length check.
+    if proto == ipv4::PROTO_TCP {
+        let h = seg.first_chunk_mut::<18>().expect("a validated TCP header");
+        patch_l4(h, port_at, 16, false, change32(old_ip, ip), port);
+    } else {
+        let h = seg.first_chunk_mut::<8>().expect("a validated UDP header");
+        patch_l4(h, port_at, 6, true, change32(old_ip, ip), port);
+    }
+}
+
+/// Write `port` at `port_at` of the L4 header `h` and update its checksum
+/// at `csum_at` for that change and the address change `ip_change` (a
+/// [`change32`] term); a UDP checksum (`udp`) that is absent (0) stays
+/// absent, and one that comes out 0 is sent as 0xffff.
+#[inline(always)]
+fn patch_l4<const N: usize>(
+    h: &mut [u8; N],
+    port_at: usize,
+    csum_at: usize,
+    udp: bool,
+    ip_change: u32,
+    port: u16,
+) {
+    let old_port = u16::from_be_bytes([h[port_at], h[port_at + 1]]);
+    h[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+    let old_csum = u16::from_be_bytes([h[csum_at], h[csum_at + 1]]);
+    if udp && old_csum == 0 {
         return; // no UDP checksum: stays absent
     }
-    let mut c = patch(old_csum, change32(old_ip, ip) + change16(old_port, port));
-    if proto == ipv4::PROTO_UDP && c == 0 {
+    let mut c = patch(old_csum, ip_change + change16(old_port, port));
+    if udp && c == 0 {
         c = 0xffff;
     }
-    seg[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+    h[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 /// RFC 1624's incremental update (`checksum::incremental_update16`) for
@@ -161,6 +186,17 @@ fn change32(old: u32, new: u32) -> u32 {
 }
 
 impl Worker {
+    /// The shared NAT table, when this director has NAT services (and the
+    /// worker a table): where a service packet's connection is looked up
+    /// first, and which table [`Flow::hash`](super::parsed::Flow) is for.
+    #[inline(always)]
+    pub(super) fn nat_table(&self) -> Option<&SharedConnTable> {
+        match &self.nat {
+            Some(n) if self.snap.has_nat => Some(&n.table),
+            _ => None,
+        }
+    }
+
     /// Give this worker the NAT table (lbd does for every worker).
     pub fn with_nat(mut self, nat: NatState) -> Worker {
         self.nat = Some(nat);
@@ -195,6 +231,7 @@ impl Worker {
         frame: &mut [u8],
         key: &ConnKey,
         words: &[u64; 2],
+        hash: u64,
         svc_idx: usize,
         l4: usize,
         l4_end: usize,
@@ -203,9 +240,9 @@ impl Worker {
     ) -> Option<Action> {
         let nat = self.nat.as_ref()?;
         let table = &*nat.table;
-        // `words` is `key` packed (the flow's): no repacking to hash and
-        // compare.
-        let e = table.lookup_packed(key, words, table.hash_words(words), now)?;
+        // `words` is `key` packed (the flow's) and `hash` their hash in
+        // this table: no repacking or hashing again.
+        let e = table.lookup_packed(key, words, hash, now)?;
         let is_tcp = key.proto == ipv4::PROTO_TCP;
         let route = self.snap.route(e.rs);
         if is_tcp
@@ -235,14 +272,18 @@ impl Worker {
         let Some(route) = route else {
             return Some(Verdict::Drop(Counter::DropRealServerGone).into());
         };
-        let rk = reply_key(
-            key.proto,
-            u32::from(route.addr),
-            rs_port(route.rport, key.vport),
-            key.client_ip,
-            key.client_port,
-        );
-        self.nat_advance(table, &e, &rk, Dir::Input, is_tcp, flags, now);
+        // The reply entry is looked up only if its deadline must move.
+        let reply_entry = || {
+            let rk = reply_key(
+                key.proto,
+                u32::from(route.addr),
+                rs_port(route.rport, key.vport),
+                key.client_ip,
+                key.client_port,
+            );
+            table.lookup(&rk, table.hash(&rk), now)
+        };
+        self.nat_advance(table, &e, reply_entry, Dir::Input, is_tcp, flags, now);
         self.persist_touch(words, svc_idx, now);
         Some(self.nat_forward_request(frame, e.rs, svc_idx, l4, l4_end, key.proto, now))
     }
@@ -414,6 +455,27 @@ impl Worker {
         l4_end: usize,
         now: Tick,
     ) -> Action {
+        let addrs = (u64::from(src) << 32) | u64::from(dst);
+        self.nat_reply_hashed(frame, proto, addrs, l4, l4_end, None, now)
+    }
+
+    /// [`nat_reply`](Self::nat_reply) for the IPv4 header's (source,
+    /// destination) `addrs` as one word, with the reply key's hash in the
+    /// shared table when the burst's stage 1 computed it (`rk_hash`; the
+    /// same value, computed without side effects).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn nat_reply_hashed(
+        &self,
+        frame: &mut [u8],
+        proto: u8,
+        addrs: u64,
+        l4: usize,
+        l4_end: usize,
+        rk_hash: Option<u64>,
+        now: Tick,
+    ) -> Action {
+        let dst = addrs as u32;
         let Some(nat) = self.nat.as_ref() else {
             return Verdict::Drop(Counter::DropIpv4NotLocal).into();
         };
@@ -429,8 +491,8 @@ impl Worker {
             })
             .into();
         }
-        let sport = u16::from_be_bytes([seg[0], seg[1]]);
-        let dport = u16::from_be_bytes([seg[2], seg[3]]);
+        let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
+        let (sport, dport) = ((ports >> 16) as u16, ports as u16);
         let flags = if proto == ipv4::PROTO_TCP {
             TcpFlags(seg[13])
         } else {
@@ -439,8 +501,11 @@ impl Worker {
         if proto == ipv4::PROTO_TCP && !flags.is_valid_combination() {
             return Verdict::Drop(Counter::DropTcpBadFlags).into();
         }
-        let rk = reply_key(proto, src, sport, dst, dport);
-        let Some(re) = table.lookup(&rk, table.hash(&rk), now) else {
+        // The reply key is the packet's own 5-tuple, marked: packed from
+        // the header words as they are (`reply_key` of the fields).
+        let rk = EntryKind::Reply.mark_words(ConnKey::words_of_wire(addrs, ports, proto));
+        let rh = rk_hash.unwrap_or_else(|| table.hash_words(&rk));
+        let Some(re) = table.lookup_words(&rk, rh, now) else {
             return Verdict::Drop(Counter::DropNatNoConn).into();
         };
         let Some(svc_idx) = self.snap.service_index(re.rs) else {
@@ -458,7 +523,8 @@ impl Worker {
             vip,
             vport,
         };
-        let Some(e) = table.lookup(&key, table.hash(&key), now) else {
+        let kw = key.words();
+        let Some(e) = table.lookup_packed(&key, &kw, table.hash_words(&kw), now) else {
             return Verdict::Drop(Counter::DropNatNoConn).into();
         };
         let (mac, port) = match self.client_hop(clients, dst) {
@@ -468,10 +534,11 @@ impl Worker {
         if frame[ETH + 8] <= 1 {
             return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
         }
+        // The reply entry was just read: its deadline needs no lookup.
         self.nat_advance(
             table,
             &e,
-            &rk,
+            || Some(re),
             Dir::Output,
             proto == ipv4::PROTO_TCP,
             flags,
@@ -492,19 +559,20 @@ impl Worker {
     }
 
     /// Move the connection's state for one packet in `dir`, keep ActiveConn
-    /// right, and push the deadlines of both entries when they would move.
+    /// right, and push the deadlines of both entries when they would move
+    /// (`reply_entry` gives the reply entry, called only then: about once a
+    /// second per busy flow).
     #[allow(clippy::too_many_arguments)]
     fn nat_advance(
         &self,
         table: &SharedConnTable,
         e: &Entry,
-        rk: &ConnKey,
+        reply_entry: impl FnOnce() -> Option<Entry>,
         dir: Dir,
         is_tcp: bool,
         flags: TcpFlags,
         now: Tick,
     ) {
-        let timeouts = self.timeouts;
         let mut new_state = ConnState::from_u8(e.state);
         if is_tcp {
             if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {
@@ -525,13 +593,13 @@ impl Worker {
                 }
             }
         }
-        let target = now.wrapping_add(new_state.timeout_ms(&timeouts));
+        let target = now.wrapping_add(new_state.timeout_ms(&self.timeouts));
         let moves = target.wrapping_sub(e.expires);
         // Refresh when the deadline would move later by more than the slack,
         // or earlier at all (a closing state has a shorter timeout).
         if (moves as i32) > REFRESH_SLACK_MS as i32 || (moves as i32) < 0 {
             table.set_expires(e, target);
-            if let Some(re) = table.lookup(rk, table.hash(rk), now) {
+            if let Some(re) = reply_entry() {
                 table.set_expires(&re, target.wrapping_add(REFRESH_SLACK_MS * 2));
             }
         }
@@ -539,6 +607,7 @@ impl Worker {
 
     /// Rewrite a client packet to the real server and choose its way out.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn nat_forward_request(
         &self,
         frame: &mut [u8],

@@ -38,7 +38,12 @@ pub(crate) struct Flow {
     /// by the table's probe and the service lookup; [`Flow::key`] unpacks
     /// it for the paths that need the fields (new connections, NAT).
     pub words: [u64; 2],
-    /// `key`'s hash in this worker's connection table.
+    /// `key`'s hash in the table its connection is looked up in first: the
+    /// shared NAT table on a director with NAT (`Snapshot::has_nat` and a
+    /// NAT table: `Worker::nat_table`), this worker's table otherwise. A
+    /// NAT director's stage 1 then hashes each packet once for the table a
+    /// NAT connection lives in; its DR and tunnel flows hash again for the
+    /// worker's table after the NAT lookup misses.
     pub hash: u64,
     /// The service's index in the snapshot (< `MAX_SERVICES`).
     pub svc_idx: u16,

@@ -20,7 +20,9 @@ pub(crate) struct Planned {
 /// flow is a bit mask, so that stage 1 writes only the flows it found and
 /// stage 2 reads them in place.
 pub(crate) struct Plan {
-    pub(super) frames: Box<[Planned]>,
+    /// A fixed-size array: an index checked against `MAX_BURST` needs no
+    /// other bounds check.
+    pub(super) frames: Box<[Planned; MAX_BURST]>,
     /// Bit i: `frames[i]` holds frame i's flow, not yet processed.
     pub(super) valid: u64,
     /// Bit i (a subset of `valid`): that flow is a candidate NAT reply
@@ -36,7 +38,7 @@ impl Plan {
             len: 0,
         };
         Plan {
-            frames: vec![empty; MAX_BURST].into_boxed_slice(),
+            frames: Box::new([empty; MAX_BURST]),
             valid: 0,
             reply: 0,
             rx_port: 0,

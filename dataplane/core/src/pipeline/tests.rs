@@ -271,3 +271,13 @@ fn v4(ip: std::net::IpAddr) -> Ipv4Addr {
 pub(crate) fn any_worker() -> Worker {
     lab("Rr", (1, 1), true).w
 }
+
+/// `bad_source`'s two compares are the three tests it stands for: 0/8,
+/// 127/8, 224/3 (classes D and E), for every first octet.
+#[test]
+fn bad_source_is_0_127_and_224_up() {
+    for first in 0..=255u32 {
+        let want = first == 0 || first == 127 || first >= 224;
+        assert_eq!(bad_source(first << 24 | 0x0001_0203), want, "{first}");
+    }
+}

@@ -37,7 +37,7 @@ pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 
 /// Don't-fragment flag, in the 16-bit flags/fragment-offset word.
-const FLAG_DF: u16 = 0x4000;
+pub const FLAG_DF: u16 = 0x4000;
 /// More-fragments flag, in the 16-bit flags/fragment-offset word.
 const FLAG_MF: u16 = 0x2000;
 /// Fragment offset mask (8-byte units), in the flags/fragment-offset word.

@@ -328,3 +328,27 @@ fn a_burst_counts_its_frames_once_and_forwards_like_frames() {
     // Persistence: one client, one real server for all its connections.
     assert!(frames.iter().all(|f| dst_mac(f) == RS1_MAC));
 }
+
+/// A snapshot published between the stages ends the planned burst: the
+/// frames still to come take the full path (the plan's service indices and
+/// table hashes were the old snapshot's), with the same outcome.
+#[test]
+fn a_new_snapshot_mid_burst_sends_the_rest_through_the_full_path() {
+    let mut w = mixed_worker();
+    let mut frames: Vec<Vec<u8>> = (0..4u16)
+        .map(|i| seed_frame(&Seed::Tcp(3000 + i, 0, 443, 0x02)).0)
+        .collect();
+    w.begin_burst(frames.iter().map(|f| f.as_slice()), 0);
+    assert_eq!(w.plan.valid, 0b1111);
+    let first = w.process_in_burst(0, &mut SliceBuf(&mut frames[0]), 1);
+    w.set_snapshot(w.snap.clone());
+    assert_eq!(w.plan.valid, 0, "the plan is dropped");
+    let rest: Vec<Verdict> = frames[1..]
+        .iter_mut()
+        .enumerate()
+        .map(|(i, f)| w.process_in_burst(i + 1, &mut SliceBuf(f), 1))
+        .collect();
+    assert_eq!(first, Verdict::Tx(0));
+    assert!(rest.iter().all(|&v| v == Verdict::Tx(0)), "{rest:?}");
+    assert_eq!(w.stats().get(Counter::ConnCreated), 4);
+}
