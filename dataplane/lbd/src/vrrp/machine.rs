@@ -35,6 +35,9 @@ pub enum Action {
     Advertise(u8),
     /// The state changed to this one.
     Enter(State),
+    /// Announce our addresses again (gratuitous ARPs, unsolicited NAs):
+    /// another router believed it was master and may have announced them.
+    Reassert,
 }
 
 /// One virtual router.
@@ -55,6 +58,8 @@ pub struct Machine {
     deadline: Option<Instant>,
     /// The current master's address, when known.
     pub master_ip: Option<IpAddr>,
+    /// When we last answered a lower master's advertisement (as master).
+    reasserted: Option<Instant>,
 }
 
 impl Machine {
@@ -68,6 +73,7 @@ impl Machine {
             master_adver_int: adver_int,
             deadline: None,
             master_ip: None,
+            reasserted: None,
         }
     }
 
@@ -165,6 +171,21 @@ impl Machine {
                     self.master_adver_int = interval;
                     self.master_ip = Some(src);
                     self.become_backup(now, &mut out);
+                } else if self.reasserted.is_none_or(|t| now >= t + self.adver_int) {
+                    // A lower router believes it is master: it did not hear
+                    // us (both started at once on a busy box, or a healed
+                    // partition) and has announced our addresses as its
+                    // own. The RFC discards this advert; keepalived (by
+                    // default) answers it at once, so the other yields
+                    // without waiting for our next interval, and announces
+                    // its addresses again so that neighbours' entries come
+                    // back. We do both, at most once per interval, so a
+                    // peer that keeps sending lower adverts cannot make us
+                    // flood the segment.
+                    self.reasserted = Some(now);
+                    self.deadline = Some(now + self.adver_int);
+                    out.push(Action::Advertise(self.priority));
+                    out.push(Action::Reassert);
                 }
             }
             State::Init | State::Fault => {}
@@ -248,8 +269,19 @@ mod tests {
         let t = m.deadline().unwrap();
         m.on_timer(t);
         assert_eq!(m.state(), State::Master);
-        // A lower master does not take over; a higher one does.
-        assert!(m.on_advert(t, PEER, 100, SEC).is_empty());
+        // A lower master does not take over: we answer it with an advert
+        // and announce our addresses again, at most once per interval; a
+        // higher one takes over.
+        assert_eq!(
+            m.on_advert(t, PEER, 100, SEC),
+            vec![Action::Advertise(150), Action::Reassert]
+        );
+        assert_eq!(m.deadline(), Some(t + SEC));
+        assert!(m.on_advert(t + SEC / 2, PEER, 100, SEC).is_empty());
+        assert_eq!(
+            m.on_advert(t + SEC, PEER, 100, SEC),
+            vec![Action::Advertise(150), Action::Reassert]
+        );
         assert_eq!(
             m.on_advert(t, PEER, 200, SEC),
             vec![Action::Enter(State::Backup)]
@@ -271,7 +303,12 @@ mod tests {
         let mut b = Machine::new(100, true, SEC, PEER);
         b.start(t0);
         b.on_timer(b.deadline().unwrap());
-        assert!(b.on_advert(t0, ME, 100, SEC).is_empty());
+        assert_eq!(
+            b.on_advert(t0, ME, 100, SEC),
+            vec![Action::Advertise(100), Action::Reassert],
+            ".2 yields to .3: .3 stays master and answers"
+        );
+        assert_eq!(b.state(), State::Master);
         // IPv6: the higher link-local address wins the tie.
         let lo6 = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xc6ff, 0xfe12, 2));
         let hi6 = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xc6ff, 0xfe12, 3));

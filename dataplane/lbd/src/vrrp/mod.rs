@@ -319,6 +319,13 @@ impl Speaker {
             match a {
                 Action::Advertise(p) => self.advertise(p),
                 Action::Enter(s) => self.enter(m, s, now),
+                Action::Reassert => {
+                    info!(
+                        "{}: vrid {}: a lower router advertised as master; announcing our addresses again",
+                        self.name, self.cfg.vrid
+                    );
+                    self.garp();
+                }
             }
         }
     }
