@@ -81,6 +81,7 @@
 
 mod clients;
 mod entry;
+mod flood;
 mod forward;
 mod icmp;
 mod nat;
