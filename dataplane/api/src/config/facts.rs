@@ -36,4 +36,3 @@ pub(super) fn port_owning(ports: &[PortConfig], ip: IpAddr) -> Option<&PortConfi
         IpAddr::V6(a) => p.address6.is_some_and(|c| c.addr == a),
     })
 }
-

@@ -199,8 +199,14 @@ impl Worker {
         // The fullest of this worker's table, its IPv6 table and the
         // shared NAT table.
         let (mut len, mut cap) = (self.table.len(), self.table.capacity());
-        let nat = self.nat.as_ref().map(|n| (n.table.len(), n.table.capacity()));
-        let v6 = self.v6.as_ref().map(|v| (v.table.len(), v.table.capacity()));
+        let nat = self
+            .nat
+            .as_ref()
+            .map(|n| (n.table.len(), n.table.capacity()));
+        let v6 = self
+            .v6
+            .as_ref()
+            .map(|v| (v.table.len(), v.table.capacity()));
         for (l, c) in nat.into_iter().chain(v6) {
             if l.saturating_mul(cap) > len.saturating_mul(c) {
                 (len, cap) = (l, c);

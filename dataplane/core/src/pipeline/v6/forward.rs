@@ -22,8 +22,8 @@ use crate::wire::udp::UdpDatagram;
 use crate::wire::TcpFlags;
 
 use super::super::persist::prefix_mask_v6;
-use super::super::{forget, Action, Verdict, Worker};
 use super::super::snapshot::Service;
+use super::super::{forget, Action, Verdict, Worker};
 use super::entry::Packet6;
 use super::flood::Room6;
 
@@ -239,7 +239,12 @@ impl Worker {
     /// The real server (index into the service's `reals`) for a new
     /// connection: its client network's template if it has a live one,
     /// else the scheduler's choice (and a new template).
-    pub(super) fn pick_real6(&mut self, key: &ConnKey6, svc_idx: usize, now: Tick) -> Option<usize> {
+    pub(super) fn pick_real6(
+        &mut self,
+        key: &ConnKey6,
+        svc_idx: usize,
+        now: Tick,
+    ) -> Option<usize> {
         let svc = &self.snap.services[svc_idx];
         let Some(p) = svc.persistence else {
             return self.schedule6(key, svc_idx);
