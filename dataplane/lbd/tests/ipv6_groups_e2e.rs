@@ -175,10 +175,7 @@ fn ipv6_persistent_group_sends_a_clients_80_and_443_to_one_real_server() {
     let templates: Vec<&str> = conns.lines().filter(|l| l.contains(" NONE ")).collect();
     assert_eq!(templates.len(), 1, "{conns}");
     let saved = ipvsadm(&lab, "ipvsadm-save -n");
-    assert!(
-        saved.contains("-A -f 3 -6 -s rr -p 300 -M 64\n"),
-        "{saved}"
-    );
+    assert!(saved.contains("-A -f 3 -6 -s rr -p 300 -M 64\n"), "{saved}");
     assert!(
         saved.contains("-a -f 3 -6 -r [2001:db8::11]:0 -g -w 1\n"),
         "{saved}"
