@@ -285,3 +285,43 @@ fn ipv6_group_members_are_in_the_snapshot() {
     assert!(s.is_vip6(vipb), "a group's VIP is a VIP (NDP, ping)");
     assert_eq!(s.services[g.unwrap()].name(), "fwmark 3");
 }
+
+#[test]
+fn a_full_nat66_table_engages_the_defence() {
+    let cfg: Config = ron::from_str(
+        r#"(
+            ports: [(name: "lan0", device: "net_null0", address: "198.18.0.2/24",
+                     address6: Some("2001:db8::2/64"))],
+            services: [(vip: "2001:db8::100", port: 80, scheduler: Rr, real_servers: [
+                (address: "2001:db8::11", port: Some(8080), forward: Nat)])],
+        )"#,
+    )
+    .unwrap();
+    assert!(crate::config::validate(&cfg).is_empty());
+    let l = lab(cfg, 1024);
+    let table = Arc::new(SharedConnTable::new(64, 7));
+    let clients = Arc::new(crate::pipeline::ClientMacs6::new(256));
+    let mut w = Worker::new(
+        l.w.snapshot().clone(),
+        ConnTable::new(1024, 5),
+        Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES)),
+        l.neigh.clone(),
+    )
+    .with_nat6(crate::pipeline::Nat6State::new(table, clients, 0, 1));
+    let mut t = 0;
+    let mut refused = 0;
+    // Bounded: four times the shared table's capacity.
+    for i in 0..256u32 {
+        t += 1;
+        let mut f = tcp6(flood_src(i), VIP6, 1024 + i as u16, 80, true);
+        if run(&mut w, &mut f, t) == Verdict::Drop(Counter::DropConnTableFull) {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the NAT66 table filled");
+    assert!(w.flood_engaged(), "a refusal engages the defence");
+    assert_eq!(w.stats().get(Counter::FloodEngaged), 1);
+    // Housekeeping sees the full NAT66 table and keeps it engaged.
+    w.housekeeping(t, 1);
+    assert!(w.flood_engaged());
+}

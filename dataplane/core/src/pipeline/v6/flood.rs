@@ -14,8 +14,10 @@
 //!    client reaches the same real server.
 //!
 //! NAT66 connections live in the shared NAT66 table (`nat.rs`), which
-//! refuses new ones when full (`drop_conn_table_full`): NAT cannot forward
-//! without an entry, and the half-open eviction there is not done yet.
+//! refuses new ones when full (`drop_conn_table_full`; NAT cannot forward
+//! without an entry). A refusal engages the defence (`forward.rs`), so new
+//! half-open connections get the short timeout; evicting the table's
+//! half-open entries is not done yet.
 //!
 //! [`FloodGuard`]: crate::conntrack::FloodGuard
 

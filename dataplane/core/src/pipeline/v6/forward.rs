@@ -81,7 +81,13 @@ impl Worker {
                 a
             }
             Ok(Conn6::NewNat(rs, state)) => {
-                self.nat6_create(frame, p, &key, svc_idx, rs, state, rx_port, now)
+                let a = self.nat6_create(frame, p, &key, svc_idx, rs, state, rx_port, now);
+                if a == Action::Done(Verdict::Drop(Counter::DropConnTableFull)) {
+                    // The shared NAT66 table is full: short half-open
+                    // timeouts from now on (as IPv4 NAT does).
+                    self.flood_pressure(now);
+                }
+                a
             }
             Err(c) => Verdict::Drop(c).into(),
         }

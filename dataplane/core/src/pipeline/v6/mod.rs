@@ -90,8 +90,9 @@
 //!   entry of its probe windows, and sh/mh services forward what still
 //!   finds no room (and unknown mid-flow segments) by the hash without an
 //!   entry; otherwise `drop_conn_table_full`. The shared NAT66 table
-//!   refuses new connections when full: its half-open eviction is IPv4's
-//!   only so far.
+//!   refuses new connections when full, which engages the defence (short
+//!   half-open timeouts; the guard watches its fill too); evicting its
+//!   half-open entries is IPv4 NAT's only so far.
 
 mod clients;
 mod entry;
