@@ -175,7 +175,8 @@ fn flags(s: &ServiceInfo) -> String {
         return String::new();
     };
     let mut f = format!(" persistent {}", p.timeout);
-    if let Some(m) = crate::ipvsadm::rules::mask_text(&p, s.key.vip) {
+    let family = crate::ipvsadm::rules::info_family(s);
+    if let Some(m) = crate::ipvsadm::rules::mask_text(&p, family) {
         let _ = write!(f, " mask {m}");
     }
     f

@@ -12,7 +12,7 @@ use lb_api::addr::SockAddr;
 use lb_api::config::{Protocol, SyncConfig, Timeouts};
 use lb_api::protocol::{ConnList, RealInfo, ServiceInfo, ServiceKey};
 
-use super::rules::{mask_text, service_order};
+use super::rules::{info_family, mask_text, service_order};
 use super::{Columns, ListSpec};
 
 /// The version ipvsadm's first line names (the IPVS of every current
@@ -130,6 +130,8 @@ fn shown_weight(s: &ServiceInfo, r: &RealInfo, configured: Option<&Weights>) -> 
 
 fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec, configured: Option<&Weights>) {
     let name = match s.key.fwmark {
+        // ipvsadm marks an IPv6 firewall-mark service so.
+        Some(m) if info_family(s).is_ipv6() => format!("FWM  {m} IPv6"),
         Some(m) => format!("FWM  {m}"),
         None => cut(
             &format!(
@@ -173,7 +175,7 @@ fn service_block(out: &mut String, s: &ServiceInfo, spec: &ListSpec, configured:
             let _ = write!(out, "{name} {}", s.scheduler.name());
             if let Some(p) = s.persistence {
                 let _ = write!(out, " persistent {}", p.timeout);
-                if let Some(m) = mask_text(&p, s.key.vip) {
+                if let Some(m) = mask_text(&p, info_family(s)) {
                     let _ = write!(out, " mask {m}");
                 }
             }
@@ -571,6 +573,30 @@ mod tests {
             text.contains("TCP  [2001:db8::100]:80 rr persistent 300\n"),
             "{text}"
         );
+    }
+
+    /// An IPv6 service group as ipvsadm lists an IPv6 firewall-mark
+    /// service (`FWM  3 IPv6`), its mask a prefix length.
+    #[test]
+    fn ipv6_groups_are_marked_ipv6() {
+        let mut g = svc(Protocol::Tcp, "0.0.0.0", 0, vec![real("2001:db8::10", 1)]);
+        g.key = ServiceKey::group(3);
+        g.members = vec![lb_api::config::GroupMatch {
+            vip: "2001:db8::100".parse().unwrap(),
+            protocol: Protocol::Tcp,
+            ports: lb_api::config::PortRange {
+                first: 80,
+                last: 80,
+            },
+        }];
+        g.persistence = Some(Persistence {
+            timeout: 300,
+            netmask: 32,
+            prefix: Some(64),
+        });
+        let text = table(None, &[g], &spec(Columns::Plain), None);
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(lines[0], "FWM  3 IPv6 rr persistent 300 mask 64");
     }
 
     #[test]

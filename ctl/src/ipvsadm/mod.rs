@@ -19,7 +19,7 @@ pub mod rules;
 pub mod run;
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 use lb_api::config::{Forward, Persistence, Protocol, Scheduler};
 use lb_api::protocol::ServiceKey;
@@ -301,6 +301,8 @@ enum Meaning {
     Tcp,
     Udp,
     Fwmark,
+    /// `-6` after `-f`: an IPv6 service group.
+    Ipv6,
     Masq,
     Ipip,
     Gate,
@@ -500,12 +502,7 @@ const SPELLINGS: &[Spelling] = &[
         Meaning::Refused("lbd's schedulers take no flags (sh-port, sh-fallback, mh-port, ...)"),
         Takes::Value,
     ),
-    sp(
-        "ipv6",
-        Some('6'),
-        Meaning::Refused("lbd's service groups (-f) are IPv4 only for now"),
-        Takes::Nothing,
-    ),
+    sp("ipv6", Some('6'), Meaning::Ipv6, Takes::Nothing),
     sp(
         "sctp-service",
         None,
@@ -612,6 +609,8 @@ struct Gathered {
     positional: Vec<String>,
     /// The protocol of `-t`/`-u` (for port names of `-r`).
     protocol: Option<Protocol>,
+    /// `-6`: the `-f` group is IPv6 (its `-M` is a prefix length).
+    ipv6: bool,
     /// Lenient (importer) mode: what lbd lacks is collected in `dropped`
     /// and left out instead of refusing the line.
     lenient: bool,
@@ -832,6 +831,15 @@ fn apply(
                 .ok_or_else(|| usage(format!("invalid fwmark value `{v}` specified")))?;
             g.service = Some(ServiceRef::Fwmark(mark));
         }
+        Meaning::Ipv6 => {
+            // As ipvsadm: `-6` qualifies the firewall mark given before
+            // it (an address says its family itself). lbd takes a group's
+            // family from its `fwmarks` VIPs; `-6` makes `-M` a prefix.
+            if !matches!(g.service, Some(ServiceRef::Fwmark(_))) {
+                return Err(usage("-6 used before -f"));
+            }
+            g.ipv6 = true;
+        }
         Meaning::Masq | Meaning::Ipip | Meaning::Gate => {
             g.set_opt(Opt::Forward)?;
             g.forward = Some(match s.meaning {
@@ -933,10 +941,10 @@ fn finish(g: Gathered, dropped: &mut Vec<IpvsError>) -> Result<Command, IpvsErro
                         r => r?,
                     };
                     // -M is a netmask for IPv4 services and a prefix
-                    // length for IPv6 ones (a group's family is IPv4 here:
-                    // lbd has no `-6` for marks).
+                    // length for IPv6 ones (`-f N -6`).
                     let family = match service {
                         ServiceRef::Addr(k) => k.vip,
+                        ServiceRef::Fwmark(_) if g.ipv6 => Ipv6Addr::UNSPECIFIED.into(),
                         ServiceRef::Fwmark(_) => Ipv4Addr::UNSPECIFIED.into(),
                     };
                     Some(
@@ -1298,6 +1306,9 @@ Options:
                                   the VIP:ports that carry the mark are the
                                   `fwmarks` section of lbd's configuration
                                   (lbd reads no firewall marks); -C leaves it
+  -6 / --ipv6     (after -f)      an IPv6 service group: its VIPs in
+                                  `fwmarks` are IPv6 (a mark is one family,
+                                  as in IPVS) and -M is a prefix length
 
 IPv6 addresses are written in brackets, as ipvsadm takes them:
 -t [2001:db8::100]:80, -r [2001:db8::10]:80 (without a port the brackets may
@@ -1309,7 +1320,7 @@ Refused, with a message saying why (lbd has no such feature):
   --start-daemon, --stop-daemon, --mcast-interface, --syncid
                                   the sync is lbd's `sync` configuration section
   -x / -y (connection thresholds), -o / --ops (one-packet scheduling),
-  --pe (persistence engines), -b / --sched-flags, -6 / --ipv6,
+  --pe (persistence engines), -b / --sched-flags,
   --sctp-service, --tun-port / --tun-*csum, --persistent-conn,
   -Z with a service (lbd zeroes all counters at once),
   schedulers lblc, lblcr, dh, ovf and twos.

@@ -173,10 +173,14 @@ pub fn apply(
     Ok(())
 }
 
-/// How a rule names the service: `-t VIP:PORT`, `-u VIP:PORT`, `-f MARK`.
-fn service_flag(k: &ServiceKey) -> String {
+/// How a rule names the service: `-t VIP:PORT`, `-u VIP:PORT`, `-f MARK`,
+/// `-f MARK -6` (an IPv6 group: `family` is an address of its family).
+fn service_flag(k: &ServiceKey, family: IpAddr) -> String {
     if let Some(m) = k.fwmark {
-        return format!("-f {m}");
+        return match family {
+            IpAddr::V4(_) => format!("-f {m}"),
+            IpAddr::V6(_) => format!("-f {m} -6"),
+        };
     }
     let p = match k.protocol {
         lb_api::config::Protocol::Tcp => "-t",
@@ -213,12 +217,44 @@ pub fn service_order(a: &ServiceKey, b: &ServiceKey) -> std::cmp::Ordering {
     order(a).cmp(&order(b))
 }
 
-/// The `-A` line of a service.
-pub fn service_rule(k: &ServiceKey, scheduler: &str, p: Option<Persistence>) -> String {
-    let mut line = format!("-A {} -s {scheduler}", service_flag(k));
+/// An address of the family of `s`'s clients: its VIP, or for a service
+/// group (whose `vip` is unset) its real servers' (validation keeps them
+/// in the family of the group's VIPs), or IPv6 if its persistence has a
+/// prefix length. A group with neither is written as IPv4, which restores
+/// to the same configuration.
+pub fn config_family(s: &ServiceConfig) -> IpAddr {
+    if s.fwmark.is_none() {
+        return s.vip;
+    }
+    match s.real_servers.first() {
+        Some(r) => r.address,
+        None if s.persistence.is_some_and(|p| p.prefix.is_some()) => {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        }
+        None => Ipv4Addr::UNSPECIFIED.into(),
+    }
+}
+
+/// An address of the family of a listed service's clients: its VIP, or a
+/// service group's first member's.
+pub fn info_family(s: &lb_api::protocol::ServiceInfo) -> IpAddr {
+    match (s.key.fwmark, s.members.first()) {
+        (Some(_), Some(m)) => m.vip,
+        _ => s.key.vip,
+    }
+}
+
+/// The `-A` line of a service (`family`: see [`config_family`]).
+pub fn service_rule(
+    k: &ServiceKey,
+    family: IpAddr,
+    scheduler: &str,
+    p: Option<Persistence>,
+) -> String {
+    let mut line = format!("-A {} -s {scheduler}", service_flag(k, family));
     if let Some(p) = p {
         line.push_str(&format!(" -p {}", p.timeout));
-        if let Some(m) = mask_text(&p, k.vip) {
+        if let Some(m) = mask_text(&p, family) {
             line.push_str(&format!(" -M {m}"));
         }
     }
@@ -238,7 +274,8 @@ pub fn save(services: &[ServiceConfig], sort: bool) -> (String, Vec<String>) {
     let mut notes = Vec::new();
     for s in order {
         let k = key_of(s);
-        out.push_str(&service_rule(&k, s.scheduler.name(), s.persistence));
+        let family = config_family(s);
+        out.push_str(&service_rule(&k, family, s.scheduler.name(), s.persistence));
         out.push('\n');
         let mut reals: Vec<&RealServerConfig> = s.real_servers.iter().collect();
         if sort {
@@ -247,7 +284,7 @@ pub fn save(services: &[ServiceConfig], sort: bool) -> (String, Vec<String>) {
         for r in reals {
             out.push_str(&format!(
                 "-a {} -r {} {} -w {}\n",
-                service_flag(&k),
+                service_flag(&k, family),
                 SockAddr(r.address, r.port.unwrap_or(s.port)),
                 forward_flag(r.forward),
                 r.weight

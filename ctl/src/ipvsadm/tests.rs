@@ -404,7 +404,6 @@ fn what_lbd_lacks_is_refused_by_name() {
         ("-a -t 10.0.0.1:80 -r 10.0.0.11 -y 10", "`-y 10`"),
         ("-A -t 10.0.0.1:80 --pe sip", "`--pe sip`"),
         ("-A -t 10.0.0.1:80 -s sh -b sh-port", "`-b sh-port`"),
-        ("-A -f 1 -6", "`-6`"),
         ("-A -t 10.0.0.1:80 -s dh", "scheduler `dh`"),
         ("-A -t 10.0.0.1:80 -s lblc", "scheduler `lblc`"),
         (
@@ -798,4 +797,38 @@ fn rules_files_skip_comments_and_name_the_failing_line() {
     assert!(e.to_string().contains("-q"), "{e}");
     let good = rules::parse_rules(&text.replace(" -q", " -r 10.0.0.12")).unwrap();
     assert_eq!(good.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [3, 4, 5]);
+}
+
+#[test]
+fn ipv6_service_groups_take_dash_6_after_the_mark() {
+    // `-6` qualifies `-f`: -M is then a prefix length.
+    let cmd = ok("-A -f 3 -6 -s rr -p 300 -M 64");
+    let Command::AddService(spec) = &cmd else {
+        panic!("not an AddService: {cmd:?}");
+    };
+    assert_eq!(spec.service, ServiceRef::Fwmark(3));
+    assert_eq!(spec.persistence.and_then(|p| p.prefix), Some(64));
+    // As ipvsadm: an address says its family, `-6` goes after `-f`.
+    for line in ["-A -6 -f 3 -s rr", "-A -t 10.0.0.1:80 -6"] {
+        assert!(
+            err(line).to_string().contains("-6 used before -f"),
+            "{line}"
+        );
+    }
+    // Saved with `-6` on the group's lines, and restored to the same rules.
+    let text = "\
+-A -f 3 -6 -s rr -p 300 -M 64
+-a -f 3 -6 -r [2001:db8::11]:80 -g -w 1
+-a -f 3 -6 -r [2001:db8::12]:80 -i -w 2
+";
+    let mut s = Vec::new();
+    let mut t = Timeouts::default();
+    for (_, cmd) in rules::parse_rules(text).unwrap() {
+        rules::apply(&mut s, &mut t, &cmd).unwrap();
+    }
+    assert_eq!(s[0].fwmark, Some(3));
+    assert_eq!(s[0].real_servers[1].address, ip("2001:db8::12"));
+    let (again, notes) = rules::save(&s, true);
+    assert_eq!(again, text);
+    assert!(notes.is_empty());
 }

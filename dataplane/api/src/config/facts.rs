@@ -36,14 +36,3 @@ pub(super) fn port_owning(ports: &[PortConfig], ip: IpAddr) -> Option<&PortConfi
         IpAddr::V6(a) => p.address6.is_some_and(|c| c.addr == a),
     })
 }
-
-/// Why an IPv6 address cannot be used here yet, phrased for the place it
-/// was written in (`what`: "NAT real servers", "service groups", ...): the
-/// dataplane forwards IPv6 services to DR, tunnel and NAT real servers, and
-/// the file format's other IPv6 uses are refused until it does them.
-pub(super) fn ipv6_not_yet(what: &str) -> String {
-    format!(
-        "IPv6 {what} are not forwarded yet: lbd's dataplane forwards IPv6 services with \
-         their own VIP:port to DR, tunnel and NAT real servers only for now"
-    )
-}

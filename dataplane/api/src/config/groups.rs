@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::error::Problem;
-use super::facts::{ipv6_not_yet, port_owning, proto_name, special_address};
+use super::facts::{port_owning, proto_name, special_address};
 use super::types::{
     CheckKind, Config, Forward, Protocol, RealServerConfig, ServiceConfig, MAX_GROUP_PORTS,
 };
@@ -72,6 +72,9 @@ pub(super) fn check_groups(
         }
     }
     let mut total = 0usize;
+    // The family of each mark: its first VIP's (a group is one family, as
+    // an IPVS firewall-mark service is: `-f N` IPv4, `-f N -6` IPv6).
+    let mut family: HashMap<u32, IpAddr> = HashMap::new();
     for (k, f) in cfg.fwmarks.iter().enumerate() {
         if f.mark == 0 {
             v.push(Problem::new(
@@ -83,10 +86,16 @@ pub(super) fn check_groups(
         let owner = marks.get(&f.mark).copied();
         for (m, g) in f.matches.iter().enumerate() {
             let mat = |x: &str| format!("fwmarks[{k}].match[{m}].{x}");
-            if g.vip.is_ipv6() {
+            let first = *family.entry(f.mark).or_insert(g.vip);
+            if first.is_ipv6() != g.vip.is_ipv6() {
                 v.push(Problem::new(
                     mat("vip"),
-                    ipv6_not_yet("service groups (fwmarks)"),
+                    format!(
+                        "mark {} mixes IPv4 and IPv6 VIPs ({} and {}); a service group is one \
+                         address family, as an IPVS firewall-mark service is (ipvsadm -f N \
+                         for IPv4, -f N -6 for IPv6): give the other family its own mark",
+                        f.mark, first, g.vip
+                    ),
                 ));
             } else if let Some(why) = special_address(g.vip) {
                 v.push(Problem::new(mat("vip"), format!("VIP {} is {why}", g.vip)));
@@ -159,11 +168,27 @@ pub(super) fn check_groups(
 /// What a group asks of each of its real servers (and its fallback), on
 /// top of the ordinary checks.
 pub(super) fn check_group_real(
+    cfg: &Config,
     svc: &ServiceConfig,
     rs: &RealServerConfig,
     here: &str,
     v: &mut Vec<Problem>,
 ) {
+    // DR and tunnel keep the client's packet: the real server is reached
+    // in the family of the group's VIPs.
+    if let Some(vip) = cfg.service_vips(svc).first() {
+        if vip.is_ipv6() != rs.address.is_ipv6() {
+            v.push(Problem::new(
+                format!("{here}.address"),
+                format!(
+                    "real server {} is not of the address family of {}'s VIPs ({vip}); DR \
+                     and tunnel forward the client's packet as it is",
+                    rs.address,
+                    svc.name()
+                ),
+            ));
+        }
+    }
     if rs.forward == Forward::Nat {
         v.push(Problem::new(
             format!("{here}.forward"),

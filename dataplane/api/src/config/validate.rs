@@ -871,7 +871,7 @@ fn check_services(cfg: &Config, v: &mut Vec<Problem>) {
                 }
             }
             if group {
-                super::groups::check_group_real(svc, rs, &here, v);
+                super::groups::check_group_real(cfg, svc, rs, &here, v);
             }
             if rs.weight > 65535 {
                 v.push(Problem::new(
@@ -2833,17 +2833,59 @@ mod tests {
                 .contains("prefix `129` is not a number from 0 to 128"));
         }
 
+        /// `v6_base` with its service made group mark 3, whose `fwmarks`
+        /// entries are `marks`.
+        fn v6_group(marks: &str) -> String {
+            v6_base()
+                .replacen(
+                    "    services: [",
+                    &format!("    fwmarks: [{marks}],\n    services: ["),
+                    1,
+                )
+                .replacen(
+                    r#"vip: "2001:db8::100",
+            port: 80,"#,
+                    "fwmark: Some(3), persistence: Some((timeout: 300, prefix: Some(64))),",
+                    1,
+                )
+        }
+
         #[test]
-        fn config_ipv6_fwmark_member_is_refused() {
-            let text = with(
-                "    services: [",
-                "    fwmarks: [(mark: 3, match: [(vip: \"2001:db8::100\", ports: 80)])],\n    services: [",
+        fn config_ipv6_service_group_is_valid() {
+            let text = v6_group(
+                r#"(mark: 3, match: [(vip: "2001:db8::100", ports: 80), (vip: "2001:db8::101", ports: 443)])"#,
             );
+            assert_eq!(problems(&text), vec![]);
+            let cfg: Config = ron::from_str(&text).unwrap();
+            let vips = cfg.service_vips(&cfg.services[0]);
+            assert_eq!(vips.len(), 2);
+            assert!(vips.iter().all(IpAddr::is_ipv6));
+        }
+
+        #[test]
+        fn config_fwmark_mixing_families_is_refused() {
+            let text = v6_group(
+                r#"(mark: 3, match: [(vip: "2001:db8::100", ports: 80), (vip: "198.18.0.100", ports: 443)])"#,
+            );
+            has(
+                &text,
+                "fwmarks[0].match[1].vip",
+                "mark 3 mixes IPv4 and IPv6 VIPs (2001:db8::100 and 198.18.0.100); a service \
+                 group is one address family",
+                r#"vip: "198.18.0.100""#,
+            );
+        }
+
+        #[test]
+        fn config_ipv6_group_real_server_keeps_the_family() {
+            let text = v6_group(r#"(mark: 3, match: [(vip: "2001:db8::100", ports: 80)])"#)
+                .replacen(r#""2001:db8::12""#, r#""198.18.0.12""#, 1);
             one(
                 &text,
-                "fwmarks[0].match[0].vip",
-                "IPv6 service groups (fwmarks) are not forwarded yet",
-                r#"vip: "2001:db8::100""#,
+                "services[0].real_servers[1].address",
+                "real server 198.18.0.12 is not of the address family of fwmark 3's VIPs \
+                 (2001:db8::100)",
+                r#"address: "198.18.0.12""#,
             );
         }
 

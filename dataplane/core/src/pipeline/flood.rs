@@ -196,10 +196,22 @@ impl Worker {
     /// Re-evaluate the defence against the table's fill (housekeeping).
     #[inline]
     pub(super) fn flood_observe(&mut self, now: Tick) {
-        // The fuller of this worker's table and the shared NAT table.
+        // The fullest of this worker's table, its IPv6 table and the
+        // shared NAT and NAT66 tables.
         let (mut len, mut cap) = (self.table.len(), self.table.capacity());
-        if let Some(n) = &self.nat {
-            let (l, c) = (n.table.len(), n.table.capacity());
+        let nat = self
+            .nat
+            .as_ref()
+            .map(|n| (n.table.len(), n.table.capacity()));
+        let nat6 = self
+            .nat6
+            .as_ref()
+            .map(|n| (n.table.len(), n.table.capacity()));
+        let v6 = self
+            .v6
+            .as_ref()
+            .map(|v| (v.table.len(), v.table.capacity()));
+        for (l, c) in nat.into_iter().chain(nat6).chain(v6) {
             if l.saturating_mul(cap) > len.saturating_mul(c) {
                 (len, cap) = (l, c);
             }

@@ -593,7 +593,10 @@ impl Snapshot {
                 tables: tables_for(s.scheduler, &reals),
                 reals,
                 persistence: s.persistence,
-                persist_prefix: s.persistence.map_or(0, |p| p.client_prefix(vip)),
+                // A group's clients are of its VIPs' family (one per mark).
+                persist_prefix: s.persistence.map_or(0, |p| {
+                    p.client_prefix(cfg.service_vips(s).first().copied().unwrap_or(vip))
+                }),
                 // A group's UDP members have no mid-flow segments to adopt.
                 sloppy_tcp: s.sloppy_tcp && (s.is_group() || s.protocol == Protocol::Tcp),
                 ecmp: s.ecmp && s.scheduler == Scheduler::Mh,

@@ -25,6 +25,7 @@ mod health;
 mod hostile;
 mod icmp_error;
 mod ipv6;
+mod ipv6_groups;
 mod kernel_path;
 mod least_index;
 mod nat;

@@ -22,8 +22,10 @@ use crate::wire::udp::UdpDatagram;
 use crate::wire::TcpFlags;
 
 use super::super::persist::prefix_mask_v6;
+use super::super::snapshot::Service;
 use super::super::{forget, Action, Verdict, Worker};
 use super::entry::Packet6;
+use super::flood::Room6;
 
 impl Worker {
     /// TCP/UDP to an IPv6 VIP: parse the ports, find the service and the
@@ -71,8 +73,21 @@ impl Worker {
             Ok(Conn6::Known(rs)) => {
                 self.send_to_real6(frame, p, rs, svc_idx, rx_port, Counter::FwdDr)
             }
+            Ok(Conn6::Stateless(rs)) => {
+                let a = self.send_to_real6(frame, p, rs, svc_idx, rx_port, Counter::FwdDr);
+                if !matches!(a, Action::Done(Verdict::Drop(_))) {
+                    self.stats.count(Counter::FwdStateless);
+                }
+                a
+            }
             Ok(Conn6::NewNat(rs, state)) => {
-                self.nat6_create(frame, p, &key, svc_idx, rs, state, rx_port, now)
+                let a = self.nat6_create(frame, p, &key, svc_idx, rs, state, rx_port, now);
+                if a == Action::Done(Verdict::Drop(Counter::DropConnTableFull)) {
+                    // The shared NAT66 table is full: short half-open
+                    // timeouts from now on (as IPv4 NAT does).
+                    self.flood_pressure(now);
+                }
+                a
             }
             Err(c) => Verdict::Drop(c).into(),
         }
@@ -123,7 +138,14 @@ impl Worker {
                 missed = true;
                 slot
             }
-            Probe::Full => return Err(Counter::DropConnTableFull),
+            // The SYN-flood defence (`flood.rs`).
+            Probe::Full => match self.no_room6(key, hash, svc_idx, flags, now)? {
+                Room6::Slot(slot) => {
+                    missed = true;
+                    slot
+                }
+                Room6::Stateless(rs) => return Ok(Conn6::Stateless(rs)),
+            },
         };
         if missed && !syn && self.sync6.is_some() {
             // After a failover: a connection the peer director synced.
@@ -139,6 +161,9 @@ impl Worker {
         } else {
             let svc = &self.snap.services[svc_idx];
             if flags.rst() || !(svc.sloppy_tcp || svc.ecmp) {
+                if self.stateless_untracked6(svc_idx) {
+                    return self.stateless6(key, svc_idx, now).map(Conn6::Stateless);
+                }
                 return Err(Counter::DropTcpNoConn);
             }
             // sloppy_tcp, or ECMP mode's flow moved here by the routers:
@@ -220,12 +245,18 @@ impl Worker {
     /// The real server (index into the service's `reals`) for a new
     /// connection: its client network's template if it has a live one,
     /// else the scheduler's choice (and a new template).
-    fn pick_real6(&mut self, key: &ConnKey6, svc_idx: usize, now: Tick) -> Option<usize> {
+    pub(super) fn pick_real6(
+        &mut self,
+        key: &ConnKey6,
+        svc_idx: usize,
+        now: Tick,
+    ) -> Option<usize> {
         let svc = &self.snap.services[svc_idx];
         let Some(p) = svc.persistence else {
             return self.schedule6(key, svc_idx);
         };
-        let tk = template_key6(key, svc.persist_prefix, svc.port);
+        let tk = template_key6(key, svc);
+        let group = svc.fwmark.is_some();
         let deadline = now.wrapping_add(p.timeout.saturating_mul(1000));
         let v6 = self.v6.as_mut()?;
         let hash = v6.templates.hash(&tk);
@@ -245,7 +276,8 @@ impl Worker {
             Probe::Full => None,
         };
         // On a backup become master: the template the peer synced.
-        let synced = if self.sync6.is_some() {
+        // A group's templates are not synced (see the module notes).
+        let synced = if self.sync6.is_some() && !group {
             self.synced_template6(&tk, svc_idx, now)
         } else {
             None
@@ -267,7 +299,7 @@ impl Worker {
             self.stats.count(Counter::PersistTemplateUsed);
         } else if vacant.is_some() {
             self.stats.count(Counter::PersistTemplateCreated);
-            if self.sync6.is_some() {
+            if self.sync6.is_some() && !group {
                 self.sync_template6(&tk, rs, svc_idx, p.timeout.saturating_mul(1000));
             }
         }
@@ -278,7 +310,7 @@ impl Worker {
     fn persist_touch6(&mut self, key: &ConnKey6, svc_idx: usize, now: Tick) {
         let svc = &self.snap.services[svc_idx];
         let Some(p) = svc.persistence else { return };
-        let tk = template_key6(key, svc.persist_prefix, svc.port);
+        let tk = template_key6(key, svc);
         let Some(v6) = self.v6.as_mut() else { return };
         let hash = v6.templates.hash(&tk);
         if let Probe::Hit(slot) = v6.templates.probe(&tk, hash, now) {
@@ -332,6 +364,9 @@ enum Conn6 {
     /// A new connection scheduled to NAT real server `.0`, to be created in
     /// the shared NAT66 table in state `.1`.
     NewNat(u32, ConnState),
+    /// No room in the table while the SYN-flood defence is engaged:
+    /// forward to real server `.0` without an entry (`flood.rs`).
+    Stateless(u32),
 }
 
 /// A new NAT66 connection's first state, by IPVS's NAT table (both
@@ -347,14 +382,29 @@ fn nat_state(flags: TcpFlags, is_tcp: bool) -> ConnState {
     }
 }
 
-/// The persistence template key of a client: its address masked to the
-/// service's prefix length, client port 0, the service's port (0 for a
-/// service on all ports: one template for every port, as IPVS keeps it).
-fn template_key6(key: &ConnKey6, prefix: u8, service_port: u16) -> ConnKey6 {
-    ConnKey6 {
-        client_ip: key.client_ip & prefix_mask_v6(prefix),
-        client_port: 0,
-        vport: service_port,
-        ..*key
+/// The persistence template key of a client of `svc`: its address masked
+/// to the service's prefix length, client port 0, the service's port (0 for
+/// a service on all ports: one template for every port, as IPVS keeps it).
+/// A service group's is keyed by its mark — protocol 0, the mark in the
+/// VIP field, port 0, as IPVS keys its firewall-mark templates and as the
+/// IPv4 side does (`persist::service_template_key`) — so one client's
+/// connections to every member (ports, VIPs, TCP and UDP) share one real
+/// server.
+fn template_key6(key: &ConnKey6, svc: &Service) -> ConnKey6 {
+    let client_ip = key.client_ip & prefix_mask_v6(svc.persist_prefix);
+    match svc.fwmark {
+        Some(mark) => ConnKey6 {
+            proto: 0,
+            client_ip,
+            client_port: 0,
+            vip: u128::from(mark),
+            vport: 0,
+        },
+        None => ConnKey6 {
+            client_ip,
+            client_port: 0,
+            vport: svc.port,
+            ..*key
+        },
     }
 }

@@ -9,6 +9,8 @@
 //! - `forward.rs`: service packets — the worker's IPv6 connection table,
 //!   scheduling (every scheduler; sh and mh hash the full 128-bit client
 //!   address), persistence, TCP state tracking;
+//! - `flood.rs`: the SYN-flood defence over the IPv6 table (eviction of
+//!   half-open entries, stateless forwarding by consistent hash);
 //! - `tunnel.rs`: to the real server by DR or IPv6-in-IPv6, and Packet Too
 //!   Big for what would not fit the tunnel;
 //! - `ndp.rs`: Neighbour Discovery — answering solicitations for VIPs and
@@ -66,21 +68,35 @@
 //!   port; with several RX queues a client's connections keep their real
 //!   server as long as RSS puts them on one worker (RSS on addresses only
 //!   does; on ports it may not).
+//! - **Service groups** (`fwmarks` entries with IPv6 VIPs; a mark is one
+//!   family, checked by validation): the snapshot's IPv6 service map holds
+//!   each member (VIP, port, protocol) like an IPv4 group's, and a
+//!   client's template is keyed by the mark (protocol 0, the mark as the
+//!   VIP, port 0), so its connections to every member share a real
+//!   server. A group's templates are not synced (its connections are).
 //! - **Connection sync** (`pipeline::sync6`): DR and tunnel connections
 //!   (records queued in `forward.rs` on creation and TCP state changes,
 //!   adopted there on a miss) and persistence templates (a record when a
 //!   worker creates one; a backup worker without a template for a client
 //!   network takes the peer's before scheduling, into its own table).
-//!   NAT66 connections are not synced.
+//!   NAT66 connections are not synced, nor are service groups' templates
+//!   (the receiver finds a record's service by its VIP and port).
 //! - **Listings** (`lbctl conns`): each worker lists its IPv6 connections
 //!   and templates with its IPv4 connections (`Worker::table6`,
 //!   `Worker::templates6`); the control side lists the shared NAT66 table.
-//! - A full table drops the new flow (`drop_conn_table_full`); the SYN-flood
-//!   defence's stateless forwarding and its eviction of half-open NAT
-//!   connections are IPv4's only.
+//! - **A full table** (`flood.rs`): IPv4's SYN-flood defence, driven by the
+//!   worker's one guard (which watches the fuller of its IPv4 and IPv6
+//!   tables): engaged, a SYN that finds no room evicts the oldest half-open
+//!   entry of its probe windows, and sh/mh services forward what still
+//!   finds no room (and unknown mid-flow segments) by the hash without an
+//!   entry; otherwise `drop_conn_table_full`. The shared NAT66 table
+//!   refuses new connections when full, which engages the defence (short
+//!   half-open timeouts; the guard watches its fill too); evicting its
+//!   half-open entries is IPv4 NAT's only so far.
 
 mod clients;
 mod entry;
+mod flood;
 mod forward;
 mod icmp;
 mod nat;
