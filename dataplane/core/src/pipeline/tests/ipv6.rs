@@ -317,7 +317,7 @@ fn ipv6_templates_sync_and_the_backup_keeps_the_affinity() {
         panic!("IPv6 records read as IPv4");
     };
     for r in &back {
-        apply6(&table, backup.snapshot(), r, 10).unwrap();
+        apply6(&table, no_nat6(), backup.snapshot(), r, 10).unwrap();
     }
     let made = count(&backup, Counter::PersistTemplateCreated);
     // Another address of the client's /64, and the client on another port
@@ -382,7 +382,7 @@ fn a_synced_ipv6_template_to_a_server_out_of_service_is_not_used() {
         ..rec
     };
     assert_eq!(
-        apply6(&table, &snap, &gone, 1),
+        apply6(&table, no_nat6(), &snap, &gone, 1),
         Err(ApplyError::NoRealServer)
     );
     let nat = SyncRecord6 {
@@ -390,10 +390,10 @@ fn a_synced_ipv6_template_to_a_server_out_of_service_is_not_used() {
         ..rec
     };
     assert_eq!(
-        apply6(&table, &snap, &nat, 1),
+        apply6(&table, no_nat6(), &snap, &nat, 1),
         Err(ApplyError::KindMismatch)
     );
-    apply6(&table, &snap, &rec, 1).unwrap();
+    apply6(&table, no_nat6(), &snap, &rec, 1).unwrap();
     // RS2 is down here: the client is scheduled (rr's first, RS1) and
     // gets a template of its own.
     use crate::pipeline::snapshot::RsHealth;
@@ -1095,7 +1095,7 @@ fn ipv6_connections_sync_and_continue_on_the_backup() {
         .w
         .with_sync6(Arc::new(ArrayQueue::new(64)), table.clone());
     for r in &back {
-        apply6(&table, backup.snapshot(), r, 10).unwrap();
+        apply6(&table, no_nat6(), backup.snapshot(), r, 10).unwrap();
     }
     // After a failover the connection's next segment is adopted and goes
     // to the same real server; a flow nobody synced is refused.
@@ -1113,11 +1113,30 @@ fn ipv6_connections_sync_and_continue_on_the_backup() {
     let snap = backup.snapshot().clone();
     let mut r = back[1];
     r.vport = 81;
-    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::NoService));
+    assert_eq!(
+        apply6(&table, no_nat6(), &snap, &r, 13),
+        Err(ApplyError::NoService)
+    );
     let mut r = back[1];
     r.rs_ip = "2001:db8::99".parse().unwrap();
-    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::NoRealServer));
+    assert_eq!(
+        apply6(&table, no_nat6(), &snap, &r, 13),
+        Err(ApplyError::NoRealServer)
+    );
     let mut r = back[1];
     r.kind = SyncKind::NatConn;
-    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::KindMismatch));
+    assert_eq!(
+        apply6(&table, no_nat6(), &snap, &r, 13),
+        Err(ApplyError::KindMismatch)
+    );
+}
+
+/// A NAT66 table and clients for `apply6` in tests of DR records.
+fn no_nat6() -> crate::pipeline::sync6::Nat6Sink<'static> {
+    crate::pipeline::sync6::Nat6Sink {
+        table: Box::leak(Box::new(crate::conntrack::shared::SharedConnTable::new(
+            64, 1,
+        ))),
+        clients: Box::leak(Box::new(crate::pipeline::ClientMacs6::new(16))),
+    }
 }

@@ -89,6 +89,7 @@ mod ndp;
 mod tunnel;
 
 pub use clients::ClientMacs6;
+pub(super) use nat::reply_key6;
 pub use nat::Nat6State;
 
 use crate::conntrack::{ConnKey6, ConnTable};
