@@ -1140,3 +1140,115 @@ fn no_nat6() -> crate::pipeline::sync6::Nat6Sink<'static> {
         clients: Box::leak(Box::new(crate::pipeline::ClientMacs6::new(16))),
     }
 }
+
+/// A NAT66 director whose internal port holds a floating gateway
+/// (`vrrp6.addresses`) for its real servers.
+fn floating6_lab() -> Worker {
+    let cfg: Config = ron::from_str(
+        r#"(
+            ports: [(name: "ext", device: "net_null0", address: "198.18.0.2/24",
+                     address6: Some("2001:db8::2/64"), kernel: Some((iface: "lbd-ext"))),
+                    (name: "int", device: "net_null1", address: "198.19.0.1/24",
+                     address6: Some("2001:db8:1::1/64"))],
+            eal: (cores: "0-2"),
+            services: [
+                (vip: "2001:db8::100", port: 80, real_servers: [
+                    (address: "2001:db8:1::11", forward: Nat)]),
+            ],
+            vrrp6: Some((port: "ext", vrid: 51, priority: 150,
+                         addresses: ["2001:db8:1::254"])),
+        )"#,
+    )
+    .unwrap();
+    let errors = crate::config::validate(&cfg);
+    assert!(errors.is_empty(), "{errors:?}");
+    let neigh = Arc::new(NeighTable::new(64));
+    let mut reg = Registry::default();
+    let snap = Arc::new(Snapshot::build(&cfg, &[EXT_MAC, INT_MAC], &mut reg, &neigh, 1).unwrap());
+    assert_eq!(snap.vrrp_addresses6, vec![(u128::from(GW6), 1)]);
+    let stats = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
+    Worker::new(snap, ConnTable::new(1024, 5), stats, neigh)
+}
+
+const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x254);
+const RS_INT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x11);
+
+/// Process `frame` arriving on `port`, with the accounting checked.
+fn run_on(w: &mut Worker, frame: &mut Vec<u8>, port: u16) -> Verdict {
+    let before = Counts::of(w.stats());
+    let v = w.process_buf(frame, port, 1);
+    let after = Counts::of(w.stats());
+    check_frame(&before, &after, v, true).unwrap();
+    v
+}
+
+#[test]
+fn vrrp6_floating_addresses_are_answered_on_their_port_while_master() {
+    let mut w = floating6_lab();
+    // NDP: answered on the internal port, with that port's MAC.
+    let mut f = ns(RS_INT6, RS1_MAC, GW6);
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Tx(1));
+    assert_eq!(dst_mac(&f), RS1_MAC);
+    match ndp::parse(GW6, RS_INT6, 255, &f[ETH + 40..]).unwrap() {
+        ndp::Neighbor::Advert(na) => {
+            assert_eq!(na.target(), GW6);
+            assert!(na.solicited() && na.override_flag());
+            assert_eq!(na.target_lla(), Some(INT_MAC));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Not on another port: the address is held where its subnet is.
+    let mut f = ns(CLIENT6, CLIENT_MAC, GW6);
+    assert_eq!(
+        run_on(&mut w, &mut f, 0),
+        Verdict::Drop(Counter::DropNdpNotForUs)
+    );
+    // ping6 to it: answered by the master; other traffic is not ours.
+    let mut f = to_int(echo6(RS_INT6, GW6));
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Tx(1));
+    let p = SlicedPacket::from_ethernet(&f).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &p.net else {
+        panic!("not IPv6")
+    };
+    assert_eq!(ip.header().source_addr(), GW6);
+    let mut f = to_int(tcp6(RS_INT6, GW6, 1000, 22, true));
+    assert_eq!(
+        run_on(&mut w, &mut f, 1),
+        Verdict::Drop(Counter::DropIpv6NotLocal)
+    );
+    // The backup holds nothing of it.
+    w.set_standby(true);
+    let mut f = ns(RS_INT6, RS1_MAC, GW6);
+    // The asker is a real server: its MAC is learned, nothing is answered.
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Consumed);
+    let mut f = ns(
+        Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x77),
+        RS2_MAC,
+        GW6,
+    );
+    assert_eq!(
+        run_on(&mut w, &mut f, 1),
+        Verdict::Drop(Counter::DropNdpNotForUs)
+    );
+    let mut f = to_int(echo6(RS_INT6, GW6));
+    assert_eq!(
+        run_on(&mut w, &mut f, 1),
+        Verdict::Drop(Counter::DropIpv6NotLocal)
+    );
+    // Its own address stays answered.
+    let mut f = ns(
+        RS_INT6,
+        RS1_MAC,
+        Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1),
+    );
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Tx(1));
+    w.set_standby(false);
+    let mut f = ns(RS_INT6, RS1_MAC, GW6);
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Tx(1));
+}
+
+/// `f` sent to the internal port's MAC.
+fn to_int(mut f: Vec<u8>) -> Vec<u8> {
+    f[..6].copy_from_slice(&INT_MAC.0);
+    f
+}
