@@ -1799,6 +1799,7 @@ impl Conv {
             .iter()
             .copied()
             .filter(|a| !service_vips.contains(&IpAddr::V4(*a)))
+            .map(IpAddr::V4)
             .collect();
         out.config = v;
         self.imp.vrrp = Some(out);

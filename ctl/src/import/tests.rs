@@ -504,7 +504,7 @@ fn keepalived_grammar_corpus() {
             auth_pass: None,
             advert_interval_ms: 500,
             preempt: false,
-            addresses: vec![ip4("198.19.0.1")],
+            addresses: vec![std::net::IpAddr::V4(ip4("198.19.0.1"))],
             unicast_peers: vec![ip4("198.18.0.3").into()],
             garp_count: 3,
             garp_refresh_s: 60,

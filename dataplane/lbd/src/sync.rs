@@ -22,7 +22,7 @@ use lbcore::conntrack::sync::{
 };
 use lbcore::conntrack::ConnKey6;
 use lbcore::pipeline::sync::{apply, SyncQueue};
-use lbcore::pipeline::sync6::apply6;
+use lbcore::pipeline::sync6::{apply6, Nat6Sink};
 use tracing::{debug, info, warn};
 
 use crate::dataplane::Dataplane;
@@ -107,7 +107,13 @@ pub fn run(
                             .collect(),
                         Records::V6(recs) => recs
                             .iter()
-                            .map(|r| apply6(&sync6.synced, &snap, r, now).is_ok())
+                            .map(|r| {
+                                let nat = Nat6Sink {
+                                    table: &dataplane.nat6,
+                                    clients: &dataplane.nat6_clients,
+                                };
+                                apply6(&sync6.synced, nat, &snap, r, now).is_ok()
+                            })
                             .collect(),
                     };
                     for ok in results {

@@ -865,3 +865,136 @@ fn nat66_with_port_mapping_and_udp() {
         assert_eq!(r.get(c), 0, "{c}:\n{all}");
     }
 }
+
+// --- NAT66 under HA ----------------------------------------------------------
+
+/// The NAT66 real servers' gateway (`scripts/lab up --nat --ipv6`: their
+/// default route): a floating address of the directors' `vrrp6` instance.
+const NAT_GW6: &str = "2001:db8:1::1";
+
+/// The MAC address of `iface` in the namespace of `role`.
+fn mac_of(lab: &Lab, role: &str, iface: &str) -> String {
+    let (ok, out, err) = lab.exec(role, &["ip", "-br", "link", "show", iface]);
+    assert!(ok, "ip link show {iface} in {role}: {err}");
+    out.split_whitespace().nth(2).unwrap_or("").to_string()
+}
+
+/// The MAC address real server `rs` (e.g. "rs1") holds for `ip` ("" if
+/// none, or while the entry is unresolved).
+fn rs_mac_for(lab: &Lab, rs: &str, ip: &str) -> String {
+    let (_, out, _) = lab.exec(rs, &["ip", "-6", "neigh", "show", ip, "dev", "eth0"]);
+    out.split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Two NAT66 directors, A (master) and B, share the real servers' gateway
+/// 2001:db8:1::1 as a `vrrp6` floating address, and A syncs its NAT66
+/// connections to B. A keep-alive connection made through A is answered,
+/// after A dies, by the same real server through B: B had the connection
+/// (both its entries and the client's MAC) from the sync, and the real
+/// server's replies reach B because B announced the gateway address by
+/// unsolicited Neighbour Advertisements on taking over.
+#[test]
+fn nat66_connections_survive_a_failover() {
+    if !may_run("nat66_connections_survive_a_failover") {
+        return;
+    }
+    let lab = Lab::up_with("v6nha", 2, &["--nat", "--ipv6", "--dir2"]);
+    let director = |role: &str, n: u8, prio: u8, peer: u8| {
+        format!(
+            r#"eal: (lcores: Some("(0-2)@(0-1)"), no_huge: true, memory_mb: Some(512), no_pci: true,
+                     file_prefix: Some("lbd-e2e-v6nha-{role}")),
+               ports: [
+                 (name: "ext", device: "net_af_packet0,iface=eth0", address: "198.18.0.{n}/24",
+                  address6: Some("2001:db8::{n}/64"), kernel: Some((iface: "lbd-ext"))),
+                 (name: "int", device: "net_af_packet1,iface=eth1", address: "198.19.0.{n}/24",
+                  address6: Some("2001:db8:1::{n}/64")),
+               ],
+               vrrp6: Some((port: "ext", vrid: 51, priority: {prio}, advert_interval_ms: 200,
+                            addresses: ["{NAT_GW6}"])),
+               sync: Some((peer: "198.18.0.{peer}", batch_ms: 20)),"#
+        )
+    };
+    let (rs1, rs2) = ("2001:db8:1::11", "2001:db8:1::12");
+    let services = format!(
+        r#"(vip: "{VIP6}", port: 80, scheduler: Rr, real_servers: [
+            (address: "{rs1}", forward: Nat), (address: "{rs2}", forward: Nat)])"#
+    );
+    let a = lab.start_lbd_in("dir", &services, &director("a", 2, 150, 3));
+    let b = lab.start_lbd_in("dir2", &services, &director("b", 3, 100, 2));
+    a.wait_resolved(&[rs1, rs2]);
+    b.wait_resolved(&[rs1, rs2]);
+    wait("A master, B backup", || {
+        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+    });
+    let (a_int, b_int) = (mac_of(&lab, "dir", "eth1"), mac_of(&lab, "dir2", "eth1"));
+    assert!(!a_int.is_empty() && a_int != b_int, "{a_int} {b_int}");
+
+    let mut client = KeepAlive::open_to(&lab, VIP6);
+    let first = client.ask();
+    assert!(first == "rs1" || first == "rs2", "{first:?}");
+    assert_eq!(client.ask(), first);
+    // The real server reached its gateway at A (B, backup, does not
+    // answer for it) — unless B was master for a while (a missed
+    // advertisement on a loaded machine), and announced it then.
+    let logs = |l: &Lbd| l.err.lock().unwrap().join("\n");
+    let b_was_master = b
+        .err
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("vrrp6: vrid 51") && l.contains(": MASTER"));
+    let gw = rs_mac_for(&lab, &first, NAT_GW6);
+    if b_was_master {
+        eprintln!("B was master for a while: the gateway before the failover is {gw}");
+    } else if gw != a_int {
+        let (_, neigh, _) = lab.exec(&first, &["ip", "-6", "neigh"]);
+        panic!(
+            "the gateway is not A ({a_int}) but {gw:?}: {neigh}\nA's log: {}\nB's log: {}",
+            logs(&a),
+            logs(&b)
+        );
+    }
+    wait("B holds A's NAT66 connection", || {
+        counter(&lab, "dir2", "sync_received") >= 2
+    });
+
+    // A dies. The next request on the same connection is answered, by the
+    // same real server, once B has taken over.
+    let t0 = Instant::now();
+    drop(a);
+    let answer = client.ask();
+    eprintln!(
+        "NAT66 failover gap seen by an established connection: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(answer, first, "the NAT66 connection kept its real server");
+    for _ in 0..3 {
+        assert_eq!(client.ask(), first);
+    }
+    assert_eq!(vrrp_state(&lab, "dir2"), "MASTER");
+    // B announced the gateway: the real server's entry for it is B's.
+    wait("the real server's gateway is B", || {
+        rs_mac_for(&lab, &first, NAT_GW6) == b_int
+    });
+    drop(client);
+    // New connections work through B too.
+    assert!(["rs1", "rs2"].contains(&get6(&lab).as_str()));
+    let r = b.stop();
+    let all = r.lines.join("\n");
+    assert!(
+        r.get("forwarded_nat_reply") >= 4,
+        "B translated replies:\n{all}"
+    );
+    assert_eq!(r.get("conn_created"), 1, "only the new connection:\n{all}");
+    for c in [
+        "drop_nat_no_conn",
+        "drop_nat_no_client_mac",
+        "drop_tcp_no_conn",
+    ] {
+        assert_eq!(r.get(c), 0, "{c}:\n{all}");
+    }
+}

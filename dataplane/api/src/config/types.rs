@@ -52,7 +52,7 @@ pub struct Config {
     /// to ff02::12 from the port's link-local address), separate from the
     /// IPv4 one as in keepalived. With both, the two act as one group
     /// (keepalived's sync group): this director serves the VIPs while both
-    /// are master. Version 3 only, no extra `addresses`. Default: None.
+    /// are master. Version 3 only; its `addresses` are IPv6. Default: None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp6: Option<VrrpConfig>,
     /// Connection-state sync with the peer director (IPVS's sync daemon):
@@ -197,10 +197,12 @@ pub struct VrrpConfig {
     /// More addresses the master holds besides the services' VIPs, each on
     /// the port whose subnet contains it: typically the real servers'
     /// default gateway in NAT mode (keepalived's virtual_ipaddress on the
-    /// internal side). The master answers ARP for them and announces them
-    /// by gratuitous ARP. Default: [].
+    /// internal side). Addresses of the instance's family: IPv4 in `vrrp`
+    /// (answered by ARP, announced by gratuitous ARP), IPv6 in `vrrp6`
+    /// (answered by NDP and ping, announced by unsolicited Neighbour
+    /// Advertisements). Default: [].
     #[serde(default)]
-    pub addresses: Vec<std::net::Ipv4Addr>,
+    pub addresses: Vec<IpAddr>,
     /// Send advertisements to these peers instead of the multicast group
     /// (addresses of the instance's family). Default: [] (multicast to
     /// 224.0.0.18, or ff02::12 for `vrrp6`).

@@ -1086,7 +1086,7 @@ fn check_vrrp(cfg: &Config, v: &mut Vec<Problem>) {
 }
 
 /// The IPv6 VRRP instance (VRRPv3 over IPv6): as the IPv4 one, version 3
-/// only, IPv6 peers, no extra addresses; and the IPv4 VIPs, if any, in a
+/// only, IPv6 peers and extra addresses; and the IPv4 VIPs, if any, in a
 /// `vrrp` instance of their own.
 fn check_vrrp6(cfg: &Config, v: &mut Vec<Problem>) {
     let Some(x) = &cfg.vrrp6 else {
@@ -1097,13 +1097,6 @@ fn check_vrrp6(cfg: &Config, v: &mut Vec<Problem>) {
         v.push(Problem::new(
             "vrrp6.version",
             format!("version {}: VRRP over IPv6 is version 3 only", x.version),
-        ));
-    }
-    if !x.addresses.is_empty() {
-        v.push(Problem::new(
-            "vrrp6.addresses",
-            "the IPv6 instance holds the services' IPv6 VIPs only (floating \
-             addresses are IPv4, in `vrrp.addresses`)",
         ));
     }
     for (i, a) in x.unicast_peers.iter().enumerate() {
@@ -1158,11 +1151,28 @@ fn check_vrrp_instance(
             "vrid 0 is out of range (1 to 255)",
         ));
     }
+    // Each instance holds addresses of its own family (`vrrp6` is IPv6).
+    let v6 = name == "vrrp6";
     for (i, a) in x.addresses.iter().enumerate() {
         let at = format!("{name}.addresses[{i}]");
-        if let Some(why) = special_address((*a).into()) {
+        if a.is_ipv6() != v6 {
+            let (family, other) = if v6 {
+                ("an IPv4", "vrrp.addresses")
+            } else {
+                ("an IPv6", "vrrp6.addresses")
+            };
+            v.push(Problem::new(
+                at,
+                format!("{a} is {family} address: it belongs in `{other}`"),
+            ));
+        } else if let Some(why) = special_address(*a) {
             v.push(Problem::new(at, format!("address {a} is {why}")));
-        } else if let Some(p) = port_owning(&cfg.ports, (*a).into()) {
+        } else if matches!(a, IpAddr::V6(b) if b.is_unicast_link_local()) {
+            v.push(Problem::new(
+                at,
+                format!("address {a} is link-local: each port has its own"),
+            ));
+        } else if let Some(p) = port_owning(&cfg.ports, *a) {
             v.push(Problem::new(
                 at,
                 format!(
@@ -1170,10 +1180,11 @@ fn check_vrrp_instance(
                     p.name
                 ),
             ));
-        } else if !cfg.ports.iter().any(|p| p.address.contains(*a)) {
+        } else if !cfg.ports.iter().any(|p| p.on_subnet(*a)) {
+            let which = if v6 { "address6 " } else { "" };
             v.push(Problem::new(
                 at,
-                format!("address {a} is not on any port's subnet"),
+                format!("address {a} is not on any port's {which}subnet"),
             ));
         }
     }
@@ -2422,7 +2433,7 @@ mod tests {
             "the IPv4 VIPs need their own VRRP instance",
             "vrrp6:",
         );
-        // Version 3 only; no floating addresses; IPv6 peers only.
+        // Version 3 only; IPv6 floating addresses and peers only.
         one(
             &t(
                 &k,
@@ -2441,9 +2452,63 @@ mod tests {
                     r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, addresses: ["198.18.0.1"]))"#
                 ),
             ),
-            "vrrp6.addresses",
-            "holds the services' IPv6 VIPs only",
-            "addresses: [\"198.18.0.1\"]))",
+            "vrrp6.addresses[0]",
+            "198.18.0.1 is an IPv4 address: it belongs in `vrrp.addresses`",
+            "\"198.18.0.1\"",
+        );
+        // Floating IPv6 addresses: on a port's address6 subnet, not the
+        // port's own, not link-local; IPv6 ones not in the IPv4 instance.
+        let k6 = k.replacen(
+            "kernel: Some",
+            r#"address6: Some("2001:db8::2/64"), kernel: Some"#,
+            1,
+        );
+        let gw = |a: &str| {
+            t(
+                &k6,
+                &format!(
+                    r#"{v4}, vrrp6: Some((port: "lan0", vrid: 51, priority: 150, addresses: ["{a}"]))"#
+                ),
+            )
+        };
+        let ok = gw("2001:db8::254");
+        assert_eq!(problems(&ok), vec![]);
+        assert_eq!(
+            parse(&ok, "t.ron").unwrap().vrrp6.unwrap().addresses,
+            vec!["2001:db8::254".parse::<IpAddr>().unwrap()]
+        );
+        one(
+            &gw("2001:db8:9::1"),
+            "vrrp6.addresses[0]",
+            "address 2001:db8:9::1 is not on any port's address6 subnet",
+            "\"2001:db8:9::1\"",
+        );
+        one(
+            &gw("2001:db8::2"),
+            "vrrp6.addresses[0]",
+            "the director's own address on port lan0",
+            "\"2001:db8::2\"",
+        );
+        one(
+            &gw("fe80::1"),
+            "vrrp6.addresses[0]",
+            "address fe80::1 is link-local",
+            "\"fe80::1\"",
+        );
+        one(
+            &gw("ff02::1"),
+            "vrrp6.addresses[0]",
+            "is a multicast address",
+            "\"ff02::1\"",
+        );
+        one(
+            &t(
+                &k6,
+                r#"vrrp: Some((port: "lan0", vrid: 51, priority: 150, addresses: ["2001:db8::254"]))"#,
+            ),
+            "vrrp.addresses[0]",
+            "2001:db8::254 is an IPv6 address: it belongs in `vrrp6.addresses`",
+            "\"2001:db8::254\"",
         );
         one(
             &t(

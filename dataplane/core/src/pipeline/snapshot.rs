@@ -356,6 +356,9 @@ pub struct Snapshot {
     /// VRRP's extra addresses (`vrrp.addresses`, host order) and the port
     /// each is on: answered by ARP while master.
     pub vrrp_addresses: Vec<(u32, u16)>,
+    /// The IPv6 instance's extra addresses (`vrrp6.addresses`) and the
+    /// interface each is on: answered by NDP and ping while master.
+    pub vrrp_addresses6: Vec<(u128, u16)>,
     /// Some route is dead (set by [`Snapshot::apply_health`]): only then
     /// does a hit look at its route's `dead` flag.
     pub any_dead: bool,
@@ -699,8 +702,20 @@ impl Snapshot {
             .iter()
             .flat_map(|v| v.addresses.iter())
             .filter_map(|a| {
-                let p = ports.iter().position(|p| p.subnet_contains(*a))?;
-                Some((u32::from(*a), p as u16))
+                let IpAddr::V4(a) = *a else { return None };
+                let p = ports.iter().position(|p| p.subnet_contains(a))?;
+                Some((u32::from(a), p as u16))
+            })
+            .collect();
+        // As IPv4's: on the first interface whose subnet holds it.
+        let vrrp_addresses6 = cfg
+            .vrrp6
+            .iter()
+            .flat_map(|v| v.addresses.iter())
+            .filter_map(|a| {
+                let IpAddr::V6(a) = *a else { return None };
+                let p = ports.iter().position(|p| p.subnet6_contains(a))?;
+                Some((u128::from(a), p as u16))
             })
             .collect();
         Ok(Snapshot {
@@ -712,6 +727,7 @@ impl Snapshot {
             peer_directors: cfg.peer_directors.clone(),
             sync_enabled: cfg.sync.is_some(),
             vrrp_addresses,
+            vrrp_addresses6,
             any_dead: false,
             services,
             timeouts: TimeoutsMs::from_config(&cfg.timeouts),
@@ -794,6 +810,15 @@ impl Snapshot {
     #[inline]
     pub fn own_port6(&self, ip: Ipv6Addr) -> Option<usize> {
         self.ports.iter().position(|p| p.owns6(ip))
+    }
+
+    /// Whether `ip` is one of `vrrp6.addresses` held on interface `port`.
+    #[inline]
+    pub fn is_vrrp_address6(&self, ip: Ipv6Addr, port: u16) -> bool {
+        let ip = u128::from(ip);
+        self.vrrp_addresses6
+            .iter()
+            .any(|&(a, p)| a == ip && p == port)
     }
 
     /// Every address a service (or a member of a group) is on.

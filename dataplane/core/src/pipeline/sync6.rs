@@ -25,20 +25,41 @@
 //!   where the master did (`persist_template_used`). Like IPv4's, a
 //!   template is synced when created, not when refreshed.
 //!
-//! Not synced (yet): NAT66 connections (they live in the shared NAT66
-//! table; a failover ends them); their records are refused on receipt.
+//! * **NAT66 connections** (kind `NatConn`) follow IPv4 NAT's: the master
+//!   queues a record when a worker creates one and on each change of its
+//!   TCP state, with the client's MAC and the port its packets came in
+//!   on. The receiver stores the connection directly in its own shared
+//!   NAT66 table under both keys (request and reply, flagged
+//!   [`EntryFlags::SYNCED`]: not counted in ActiveConn/InActConn) and
+//!   remembers the client's MAC in [`ClientMacs6`]. After a failover the
+//!   new master's workers find it from either direction (a client's
+//!   request or a real server's reply) as one of their own; nothing is
+//!   adopted into a worker's table. A record for a real server not in the
+//!   service here is refused (`NoRealServer`), as is one whose forwarding
+//!   method differs (`KindMismatch`).
 
 use std::sync::Arc;
 
+use super::nat::{rs_port, REFRESH_SLACK_MS};
 use super::snapshot::Snapshot;
 use super::sync::ApplyError;
+use super::v6::{reply_key6, ClientMacs6};
 use super::Worker;
 use crate::config::Forward;
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
-use crate::conntrack::shared::{Entry, SharedConnTable};
+use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
 use crate::conntrack::sync::{SyncKind, SyncQueue6, SyncRecord6};
 use crate::conntrack::{Conn, ConnKey6, ConnState, Tick};
 use crate::counters::Counter;
+use crate::wire::MacAddr;
+
+/// Where a backup stores the peer's NAT66 connections: the director's
+/// shared NAT66 table and its clients' return paths.
+#[derive(Clone, Copy)]
+pub struct Nat6Sink<'a> {
+    pub table: &'a SharedConnTable<ConnKey6>,
+    pub clients: &'a ClientMacs6,
+}
 
 /// A worker's IPv6 sync: where its records go, and where the peer's wait.
 pub(crate) struct Sync6 {
@@ -59,11 +80,12 @@ pub fn synced_template_key6(template: &ConnKey6) -> ConnKey6 {
     EntryKind::Template.mark(*template)
 }
 
-/// Store a received IPv6 record in `table` (the receiver's side): DR and
-/// tunnel connections (kind `Conn`) and persistence templates; NAT
-/// connections are refused (`KindMismatch`).
+/// Store a received IPv6 record (the receiver's side): DR and tunnel
+/// connections (kind `Conn`) and persistence templates in `table`, NAT66
+/// connections (kind `NatConn`) in `nat`'s table.
 pub fn apply6(
     table: &SharedConnTable<ConnKey6>,
+    nat: Nat6Sink<'_>,
     snap: &Snapshot,
     r: &SyncRecord6,
     now: Tick,
@@ -102,6 +124,9 @@ pub fn apply6(
             }),
             EntryFlags::TEMPLATE,
         ),
+        SyncKind::NatConn if real.forward == Forward::Nat => {
+            return apply_nat6(nat, svc.id, real.id, r, now)
+        }
         SyncKind::Conn | SyncKind::NatConn => return Err(ApplyError::KindMismatch),
     };
     let hash = table.hash(&key);
@@ -122,6 +147,88 @@ pub fn apply6(
         )
         .map(|_| ())
         .map_err(|_| ApplyError::Full)
+}
+
+/// Whether this director holds its own (counted) entry for the NAT66
+/// connection `key`: the peer's record of it is then not stored (as
+/// IPv4's `own_nat_entry`).
+fn own_nat6_entry(table: &SharedConnTable<ConnKey6>, key: &ConnKey6) -> bool {
+    table
+        .entries_near(table.hash(key), PROBE_BUCKETS)
+        .any(|e| e.key == *key && e.is_counted())
+}
+
+/// Store a synced NAT66 connection: its request entry (real server `rs`)
+/// and its reply entry (service `svc_id`), replacing older copies, and
+/// its client's return path.
+fn apply_nat6(
+    nat: Nat6Sink<'_>,
+    svc_id: u32,
+    rs: u32,
+    r: &SyncRecord6,
+    now: Tick,
+) -> Result<(), ApplyError> {
+    let table = nat.table;
+    let key = ConnKey6 {
+        proto: r.proto,
+        client_ip: u128::from(r.client_ip),
+        client_port: r.client_port,
+        vip: u128::from(r.vip),
+        vport: r.vport,
+    };
+    let rk = reply_key6(
+        r.proto,
+        u128::from(r.rs_ip),
+        rs_port(r.rs_port, r.vport),
+        key.client_ip,
+        key.client_port,
+    );
+    if own_nat6_entry(table, &key) {
+        // Ours (after a failover and back): keep it, with its accounting.
+        return Ok(());
+    }
+    for k in [&key, &rk] {
+        let h = table.hash(k);
+        if let Some(old) = table.lookup(k, h, now) {
+            table.remove(&old);
+        }
+    }
+    let state = ConnState::from_u8(r.state);
+    let active = EntryFlags::active_if(state.is_active());
+    let expires = now.wrapping_add(r.timeout_ms);
+    table
+        .insert_keeping(
+            &key,
+            table.hash(&key),
+            rs,
+            expires,
+            r.state,
+            EntryFlags::SYNCED | active,
+            now,
+            Entry::is_counted,
+            |_| {},
+        )
+        .map_err(|_| ApplyError::Full)?;
+    table
+        .insert_keeping(
+            &rk,
+            table.hash(&rk),
+            svc_id,
+            expires.wrapping_add(REFRESH_SLACK_MS * 2),
+            0,
+            EntryFlags::REPLY | EntryFlags::SYNCED,
+            now,
+            Entry::is_counted,
+            |_| {},
+        )
+        .map_err(|_| ApplyError::Full)?;
+    // A record naming a group or null MAC is not trusted for replies.
+    let mac = MacAddr(r.client_mac);
+    if mac.is_unicast() && r.client_mac != [0; 6] {
+        nat.clients
+            .learn(key.client_ip, mac, u16::from(r.client_via_port));
+    }
+    Ok(())
 }
 
 impl Worker {
@@ -165,6 +272,45 @@ impl Worker {
             timeout_ms: state.timeout_ms(&self.snap.timeouts),
             client_mac: [0; 6],
             client_via_port: 0,
+        };
+        if s.out.push(r).is_err() {
+            self.stats.count(Counter::SyncQueueFull);
+        }
+    }
+
+    /// Queue a record of the NAT66 connection `key` → real server `rs`, with
+    /// where its client's packets come from, if syncing and master.
+    #[cold]
+    pub(super) fn sync_nat6(&self, key: &ConnKey6, rs: u32, state: ConnState) {
+        let Some(s) = self.sync6.as_ref() else {
+            return;
+        };
+        if self.standby {
+            return;
+        }
+        let (Some(route), Some(rs_ip)) = (self.snap.route_ref(rs), self.snap.rs_addr6(rs)) else {
+            return;
+        };
+        let (mac, via) = self
+            .nat6
+            .as_ref()
+            .and_then(|n| n.clients.get(key.client_ip))
+            .unwrap_or((MacAddr::ZERO, 0));
+        let r = SyncRecord6 {
+            kind: SyncKind::NatConn,
+            proto: key.proto,
+            state: state as u8,
+            client_ip: key.client_ip.into(),
+            client_port: key.client_port,
+            vip: key.vip.into(),
+            vport: key.vport,
+            rs_ip,
+            // As configured (0 in a service on all ports): what identifies
+            // the real server in the service.
+            rs_port: route.rport,
+            timeout_ms: state.timeout_ms(&self.snap.timeouts),
+            client_mac: mac.0,
+            client_via_port: via as u8,
         };
         if s.out.push(r).is_err() {
             self.stats.count(Counter::SyncQueueFull);

@@ -147,16 +147,23 @@ struct Speaker {
 }
 
 impl Speaker {
-    /// The IPv6 instance's addresses: every IPv6 service VIP, in order.
-    fn addresses6(&self) -> Vec<Ipv6Addr> {
+    /// The IPv6 instance's addresses: every IPv6 service VIP and the extra
+    /// addresses (`vrrp6.addresses`), in order, each with the port it is
+    /// announced on (as the IPv4 instance's).
+    fn addresses6(&self) -> Vec<(Ipv6Addr, usize)> {
         let snap = self.shared.dataplane.current();
-        let mut v: Vec<Ipv6Addr> = snap
+        let mut v: Vec<(Ipv6Addr, usize)> = snap
             .services
             .iter()
             .filter_map(|s| match s.vip {
-                IpAddr::V6(a) => Some(a),
+                IpAddr::V6(a) => Some((a, self.port)),
                 IpAddr::V4(_) => None,
             })
+            .chain(
+                snap.vrrp_addresses6
+                    .iter()
+                    .map(|&(a, p)| (Ipv6Addr::from(a), p as usize)),
+            )
             .collect();
         v.sort();
         v.dedup();
@@ -202,7 +209,7 @@ impl Speaker {
                     vrid: self.cfg.vrid,
                     priority,
                     interval_cs,
-                    addrs: self.addresses6(),
+                    addrs: self.addresses6().into_iter().map(|(a, _)| a).collect(),
                 };
                 let mut peers: Vec<Ipv6Addr> = self
                     .cfg
@@ -265,11 +272,11 @@ impl Speaker {
             bytes: [0; crate::dataplane::CTL_FRAME_LEN],
         };
         if let Inet::V6 { .. } = self.inet {
-            let mac = snap.ports.get(self.port).map_or(self.mac, |p| p.mac);
-            for vip in self.addresses6() {
+            for (vip, port) in self.addresses6() {
+                let mac = snap.ports.get(port).map_or(self.mac, |p| p.mac);
                 let mut f = blank;
                 f.len = lbcore::pipeline::unsolicited_na(&mut f.bytes, mac, vip) as u16;
-                frames.push((self.port, vip.into(), f));
+                frames.push((port, vip.into(), f));
             }
         } else {
             for (vip, port) in self.addresses() {

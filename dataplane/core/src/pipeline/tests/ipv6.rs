@@ -317,7 +317,7 @@ fn ipv6_templates_sync_and_the_backup_keeps_the_affinity() {
         panic!("IPv6 records read as IPv4");
     };
     for r in &back {
-        apply6(&table, backup.snapshot(), r, 10).unwrap();
+        apply6(&table, no_nat6(), backup.snapshot(), r, 10).unwrap();
     }
     let made = count(&backup, Counter::PersistTemplateCreated);
     // Another address of the client's /64, and the client on another port
@@ -382,7 +382,7 @@ fn a_synced_ipv6_template_to_a_server_out_of_service_is_not_used() {
         ..rec
     };
     assert_eq!(
-        apply6(&table, &snap, &gone, 1),
+        apply6(&table, no_nat6(), &snap, &gone, 1),
         Err(ApplyError::NoRealServer)
     );
     let nat = SyncRecord6 {
@@ -390,10 +390,10 @@ fn a_synced_ipv6_template_to_a_server_out_of_service_is_not_used() {
         ..rec
     };
     assert_eq!(
-        apply6(&table, &snap, &nat, 1),
+        apply6(&table, no_nat6(), &snap, &nat, 1),
         Err(ApplyError::KindMismatch)
     );
-    apply6(&table, &snap, &rec, 1).unwrap();
+    apply6(&table, no_nat6(), &snap, &rec, 1).unwrap();
     // RS2 is down here: the client is scheduled (rr's first, RS1) and
     // gets a template of its own.
     use crate::pipeline::snapshot::RsHealth;
@@ -1095,7 +1095,7 @@ fn ipv6_connections_sync_and_continue_on_the_backup() {
         .w
         .with_sync6(Arc::new(ArrayQueue::new(64)), table.clone());
     for r in &back {
-        apply6(&table, backup.snapshot(), r, 10).unwrap();
+        apply6(&table, no_nat6(), backup.snapshot(), r, 10).unwrap();
     }
     // After a failover the connection's next segment is adopted and goes
     // to the same real server; a flow nobody synced is refused.
@@ -1113,11 +1113,142 @@ fn ipv6_connections_sync_and_continue_on_the_backup() {
     let snap = backup.snapshot().clone();
     let mut r = back[1];
     r.vport = 81;
-    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::NoService));
+    assert_eq!(
+        apply6(&table, no_nat6(), &snap, &r, 13),
+        Err(ApplyError::NoService)
+    );
     let mut r = back[1];
     r.rs_ip = "2001:db8::99".parse().unwrap();
-    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::NoRealServer));
+    assert_eq!(
+        apply6(&table, no_nat6(), &snap, &r, 13),
+        Err(ApplyError::NoRealServer)
+    );
     let mut r = back[1];
     r.kind = SyncKind::NatConn;
-    assert_eq!(apply6(&table, &snap, &r, 13), Err(ApplyError::KindMismatch));
+    assert_eq!(
+        apply6(&table, no_nat6(), &snap, &r, 13),
+        Err(ApplyError::KindMismatch)
+    );
+}
+
+/// A NAT66 table and clients for `apply6` in tests of DR records.
+fn no_nat6() -> crate::pipeline::sync6::Nat6Sink<'static> {
+    crate::pipeline::sync6::Nat6Sink {
+        table: Box::leak(Box::new(crate::conntrack::shared::SharedConnTable::new(
+            64, 1,
+        ))),
+        clients: Box::leak(Box::new(crate::pipeline::ClientMacs6::new(16))),
+    }
+}
+
+/// A NAT66 director whose internal port holds a floating gateway
+/// (`vrrp6.addresses`) for its real servers.
+fn floating6_lab() -> Worker {
+    let cfg: Config = ron::from_str(
+        r#"(
+            ports: [(name: "ext", device: "net_null0", address: "198.18.0.2/24",
+                     address6: Some("2001:db8::2/64"), kernel: Some((iface: "lbd-ext"))),
+                    (name: "int", device: "net_null1", address: "198.19.0.1/24",
+                     address6: Some("2001:db8:1::1/64"))],
+            eal: (cores: "0-2"),
+            services: [
+                (vip: "2001:db8::100", port: 80, real_servers: [
+                    (address: "2001:db8:1::11", forward: Nat)]),
+            ],
+            vrrp6: Some((port: "ext", vrid: 51, priority: 150,
+                         addresses: ["2001:db8:1::254"])),
+        )"#,
+    )
+    .unwrap();
+    let errors = crate::config::validate(&cfg);
+    assert!(errors.is_empty(), "{errors:?}");
+    let neigh = Arc::new(NeighTable::new(64));
+    let mut reg = Registry::default();
+    let snap = Arc::new(Snapshot::build(&cfg, &[EXT_MAC, INT_MAC], &mut reg, &neigh, 1).unwrap());
+    assert_eq!(snap.vrrp_addresses6, vec![(u128::from(GW6), 1)]);
+    let stats = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
+    Worker::new(snap, ConnTable::new(1024, 5), stats, neigh)
+}
+
+const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x254);
+const RS_INT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x11);
+
+/// Process `frame` arriving on `port`, with the accounting checked.
+fn run_on(w: &mut Worker, frame: &mut Vec<u8>, port: u16) -> Verdict {
+    let before = Counts::of(w.stats());
+    let v = w.process_buf(frame, port, 1);
+    let after = Counts::of(w.stats());
+    check_frame(&before, &after, v, true).unwrap();
+    v
+}
+
+#[test]
+fn vrrp6_floating_addresses_are_answered_on_their_port_while_master() {
+    let mut w = floating6_lab();
+    // NDP: answered on the internal port, with that port's MAC.
+    let mut f = ns(RS_INT6, RS1_MAC, GW6);
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Tx(1));
+    assert_eq!(dst_mac(&f), RS1_MAC);
+    match ndp::parse(GW6, RS_INT6, 255, &f[ETH + 40..]).unwrap() {
+        ndp::Neighbor::Advert(na) => {
+            assert_eq!(na.target(), GW6);
+            assert!(na.solicited() && na.override_flag());
+            assert_eq!(na.target_lla(), Some(INT_MAC));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Not on another port: the address is held where its subnet is.
+    let mut f = ns(CLIENT6, CLIENT_MAC, GW6);
+    assert_eq!(
+        run_on(&mut w, &mut f, 0),
+        Verdict::Drop(Counter::DropNdpNotForUs)
+    );
+    // ping6 to it: answered by the master; other traffic is not ours.
+    let mut f = to_int(echo6(RS_INT6, GW6));
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Tx(1));
+    let p = SlicedPacket::from_ethernet(&f).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &p.net else {
+        panic!("not IPv6")
+    };
+    assert_eq!(ip.header().source_addr(), GW6);
+    let mut f = to_int(tcp6(RS_INT6, GW6, 1000, 22, true));
+    assert_eq!(
+        run_on(&mut w, &mut f, 1),
+        Verdict::Drop(Counter::DropIpv6NotLocal)
+    );
+    // The backup holds nothing of it.
+    w.set_standby(true);
+    let mut f = ns(RS_INT6, RS1_MAC, GW6);
+    // The asker is a real server: its MAC is learned, nothing is answered.
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Consumed);
+    let mut f = ns(
+        Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x77),
+        RS2_MAC,
+        GW6,
+    );
+    assert_eq!(
+        run_on(&mut w, &mut f, 1),
+        Verdict::Drop(Counter::DropNdpNotForUs)
+    );
+    let mut f = to_int(echo6(RS_INT6, GW6));
+    assert_eq!(
+        run_on(&mut w, &mut f, 1),
+        Verdict::Drop(Counter::DropIpv6NotLocal)
+    );
+    // Its own address stays answered.
+    let mut f = ns(
+        RS_INT6,
+        RS1_MAC,
+        Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1),
+    );
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Tx(1));
+    w.set_standby(false);
+    let mut f = ns(RS_INT6, RS1_MAC, GW6);
+    assert_eq!(run_on(&mut w, &mut f, 1), Verdict::Tx(1));
+}
+
+/// `f` sent to the internal port's MAC.
+fn to_int(mut f: Vec<u8>) -> Vec<u8> {
+    f[..6].copy_from_slice(&INT_MAC.0);
+    f
 }

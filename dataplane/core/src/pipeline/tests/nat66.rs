@@ -23,6 +23,7 @@ struct Lab66 {
     ext: Worker,
     int: Worker,
     table: Arc<SharedConnTable<ConnKey6>>,
+    clients: Arc<ClientMacs6>,
 }
 
 /// TCP [VIP6]:80 → [RS6]:8080, UDP [VIP6]:53 → [RS6]:53, and [VIP6_ALL]
@@ -70,7 +71,12 @@ fn lab66() -> Lab66 {
         .collect::<Vec<_>>();
     let int = ws.pop().unwrap();
     let ext = ws.pop().unwrap();
-    Lab66 { ext, int, table }
+    Lab66 {
+        ext,
+        int,
+        table,
+        clients,
+    }
 }
 
 /// A client's TCP segment to `vip`:`dport` with `flags` (S, A, F, R).
@@ -505,4 +511,148 @@ fn nat66_one_client_port_to_one_real_server_port_through_two_vips_conflicts() {
     s3[ETH + 40..ETH + 42].copy_from_slice(&40002u16.to_be_bytes());
     assert_eq!(go(&mut l.ext, &mut s3, 0, 3), Verdict::Tx(1));
     assert_eq!(l.table.len(), 4);
+}
+
+/// The backup's side of NAT66 sync: where `apply6` stores the peer's
+/// NAT66 connections (the lab's table) and its own clients' return paths.
+fn sink(l: &Lab66) -> (Arc<SharedConnTable<ConnKey6>>, Arc<ClientMacs6>) {
+    (l.table.clone(), l.clients.clone())
+}
+
+#[test]
+fn nat66_connections_sync_and_the_backup_carries_them_both_ways() {
+    use crate::conntrack::sync::{decode_any, encode6, Records, SyncKind};
+    use crate::pipeline::sync6::{apply6, Nat6Sink};
+    use crossbeam::queue::ArrayQueue;
+    // The master: both workers queue records (a state change may come from
+    // either direction).
+    let q = Arc::new(ArrayQueue::new(64));
+    let synced = Arc::new(SharedConnTable::new(64, 3));
+    let mut m = lab66();
+    m.ext = m.ext.with_sync6(q.clone(), synced.clone());
+    m.int = m.int.with_sync6(q.clone(), synced.clone());
+    let mut s = client_tcp6(VIP6, 80, "S", 64);
+    assert_eq!(go(&mut m.ext, &mut s, 0, 1), Verdict::Tx(1));
+    let mut sa = server_tcp6(8080, "SA", 64);
+    assert_eq!(go(&mut m.int, &mut sa, 1, 2), Verdict::Tx(0));
+    let mut a = client_tcp6(VIP6, 80, "A", 64);
+    assert_eq!(go(&mut m.ext, &mut a, 0, 3), Verdict::Tx(1));
+    let recs: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+    assert!(recs.iter().all(|r| r.kind == SyncKind::NatConn), "{recs:?}");
+    let first = recs.first().expect("a record on creation");
+    assert_eq!(
+        (first.client_ip, first.client_port, first.vip, first.vport),
+        (CLIENT6, 40000, VIP6, 80)
+    );
+    assert_eq!((first.rs_ip, first.rs_port), (RS6, 8080));
+    assert_eq!(first.state, ConnState::SynRecv as u8);
+    assert_eq!((first.client_mac, first.client_via_port), (CLIENT_MAC.0, 0));
+    let last = recs.last().unwrap();
+    assert_eq!(last.state, ConnState::Established as u8, "{recs:?}");
+
+    // On the wire and back (a version-2 datagram).
+    let Records::V6(back) = decode_any(&encode6(&recs)[0]).unwrap() else {
+        panic!("IPv6 records read as IPv4");
+    };
+    assert_eq!(back, recs);
+
+    // Two backups: one sees the real server's packet first after the
+    // failover, the other the client's; each carries the connection on
+    // from either direction, to the same real server and port.
+    for reply_first in [true, false] {
+        let mut b = lab66();
+        let (table, clients) = sink(&b);
+        let nat = Nat6Sink {
+            table: &table,
+            clients: &clients,
+        };
+        let own = SharedConnTable::new(64, 9);
+        let snap = b.ext.snapshot().clone();
+        for r in &back {
+            apply6(&own, nat, &snap, r, 10).unwrap();
+        }
+        assert_eq!(table.len(), 2, "the request and the reply entry");
+        assert_eq!(own.len(), 0, "nothing under a sync key");
+        let reply = |b: &mut Lab66| {
+            let mut d = server_tcp6(8080, "A", 64);
+            assert_eq!(go(&mut b.int, &mut d, 1, 11), Verdict::Tx(0));
+            assert_eq!(check6(&d), (VIP6, CLIENT6, 80, 40000, 63));
+            // The client's MAC came with the record.
+            assert_eq!(dst_mac(&d), CLIENT_MAC);
+        };
+        let request = |b: &mut Lab66| {
+            let mut d = client_tcp6(VIP6, 80, "A", 64);
+            assert_eq!(go(&mut b.ext, &mut d, 0, 12), Verdict::Tx(1));
+            assert_eq!(check6(&d), (CLIENT6, RS6, 40000, 8080, 63));
+        };
+        if reply_first {
+            reply(&mut b);
+            request(&mut b);
+        } else {
+            request(&mut b);
+            reply(&mut b);
+        }
+        assert_eq!(b.ext.stats().get(Counter::ConnCreated), 0, "not a new one");
+        // The peer's connection is not counted here (as IPv4 NAT's).
+        assert_eq!(conns(&b), (0, 0));
+        // The client closes through the new master: the state moves on and
+        // the counts stay right.
+        let mut fin = client_tcp6(VIP6, 80, "FA", 64);
+        assert_eq!(go(&mut b.ext, &mut fin, 0, 13), Verdict::Tx(1));
+        assert_eq!(conns(&b), (0, 0));
+        let later = 10 * 60 * 1000;
+        for w in [&mut b.ext, &mut b.int] {
+            w.housekeeping(later, 1 << 20);
+        }
+        assert_eq!(table.len(), 0, "expired and swept");
+        assert_eq!(conns(&b), (0, 0));
+    }
+}
+
+#[test]
+fn a_synced_nat66_connection_to_a_server_not_here_is_refused() {
+    use crate::conntrack::sync::{SyncKind, SyncRecord6};
+    use crate::pipeline::sync::ApplyError;
+    use crate::pipeline::sync6::{apply6, Nat6Sink};
+    let b = lab66();
+    let (table, clients) = sink(&b);
+    let nat = Nat6Sink {
+        table: &table,
+        clients: &clients,
+    };
+    let own = SharedConnTable::new(64, 9);
+    let snap = b.ext.snapshot().clone();
+    let rec = SyncRecord6 {
+        kind: SyncKind::NatConn,
+        proto: 6,
+        state: ConnState::Established as u8,
+        client_ip: CLIENT6,
+        client_port: 40000,
+        vip: VIP6,
+        vport: 80,
+        rs_ip: "2001:db8:10::99".parse().unwrap(),
+        rs_port: 8080,
+        timeout_ms: 900_000,
+        client_mac: CLIENT_MAC.0,
+        client_via_port: 0,
+    };
+    assert_eq!(
+        apply6(&own, nat, &snap, &rec, 1),
+        Err(ApplyError::NoRealServer)
+    );
+    // A DR record for a real server forwarded by NAT here: refused too.
+    let dr = SyncRecord6 {
+        kind: SyncKind::Conn,
+        rs_ip: RS6,
+        ..rec
+    };
+    assert_eq!(
+        apply6(&own, nat, &snap, &dr, 1),
+        Err(ApplyError::KindMismatch)
+    );
+    assert_eq!((table.len(), own.len()), (0, 0));
+    // Nothing stored: the client's next segment (no SYN) finds nothing.
+    let mut b = b;
+    let mut a = client_tcp6(VIP6, 80, "A", 64);
+    assert!(matches!(go(&mut b.ext, &mut a, 0, 2), Verdict::Drop(_)));
 }

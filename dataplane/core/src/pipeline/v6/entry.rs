@@ -157,6 +157,9 @@ impl Worker {
         if !to_vip {
             let port = &snap.ports[rx_port as usize];
             if !port.owns6(p.dst) {
+                if !snap.vrrp_addresses6.is_empty() && snap.is_vrrp_address6(p.dst, rx_port) {
+                    return self.vrrp_address6(frame, &p, rx_port, now);
+                }
                 if snap.has_nat6 && snap.own_port6(p.dst).is_none() {
                     // From a NAT66 real server to a client, perhaps.
                     return self.nat6_inbound(frame, &p, now);
@@ -179,6 +182,19 @@ impl Worker {
             PROTO_TCP | PROTO_UDP => self.service_packet6(frame, &p, rx_port, now),
             _ => Verdict::Drop(Counter::DropIpv6UnknownProtocol).into(),
         }
+    }
+
+    /// A packet to one of `vrrp6.addresses` (the real servers' floating
+    /// gateway, typically): the master answers pings to it; nothing else
+    /// is for the director (the kernel does not hold the address), and the
+    /// backup takes nothing for it.
+    #[cold]
+    fn vrrp_address6(&mut self, frame: &mut [u8], p: &Packet6, rx_port: u16, now: Tick) -> Action {
+        let echo = p.proto == PROTO_ICMPV6 && frame.get(p.l4) == Some(&ICMPV6_ECHO_REQUEST);
+        if echo && !self.standby {
+            return self.icmp6(frame, p, rx_port, now);
+        }
+        Verdict::Drop(Counter::DropIpv6NotLocal).into()
     }
 
     /// A packet to an address neither a VIP nor ours while NAT66 is

@@ -48,6 +48,13 @@
 //!   [`snapshot::link_local`](super::snapshot::link_local)): answered by
 //!   NDP and ping; other traffic to them goes to the port's kernel
 //!   interface if it has one, else `drop_ipv6_not_local`.
+//! - **Floating addresses** (`vrrp6.addresses`, e.g. the NAT66 real
+//!   servers' gateway) are held on the first interface whose `address6`
+//!   subnet holds them, by the VRRP master only: NDP and ping answered
+//!   there while master; other traffic to them, and everything on the
+//!   backup, is `drop_ipv6_not_local` (NDP: `drop_ndp_not_for_us`). The
+//!   control side announces them by unsolicited advertisements on
+//!   takeover, with the VIPs.
 //! - **Forwarding**: DR (the MAC rewrite to the real server's neighbour
 //!   slot), tunnel (IPv6-in-IPv6 with Packet Too Big, `tunnel.rs`) and
 //!   NAT66 (`nat.rs`); the real servers are on a port's `address6` subnet
@@ -79,8 +86,11 @@
 //!   adopted there on a miss) and persistence templates (a record when a
 //!   worker creates one; a backup worker without a template for a client
 //!   network takes the peer's before scheduling, into its own table).
-//!   NAT66 connections are not synced, nor are service groups' templates
-//!   (the receiver finds a record's service by its VIP and port).
+//!   NAT66 connections: records queued in `nat.rs` on creation and TCP
+//!   state changes; the backup stores both entries in its own NAT66
+//!   table (flagged synced, uncounted), found from either direction after
+//!   a failover, as IPv4 NAT does. Service groups' templates are not
+//!   synced (the receiver finds a record's service by its VIP and port).
 //! - **Listings** (`lbctl conns`): each worker lists its IPv6 connections
 //!   and templates with its IPv4 connections (`Worker::table6`,
 //!   `Worker::templates6`); the control side lists the shared NAT66 table.
@@ -105,6 +115,7 @@ mod ndp;
 mod tunnel;
 
 pub use clients::ClientMacs6;
+pub(super) use nat::reply_key6;
 pub use nat::Nat6State;
 
 use crate::conntrack::{ConnKey6, ConnTable};

@@ -31,7 +31,11 @@
 //! ([`ClientMacs6`], learned when the
 //! connection was made).
 //!
-//! Not done for NAT66 (documented in `v6`): connection sync, the SYN-flood
+//! Connection sync follows IPv4 NAT's (`pipeline::sync6`): a record on
+//! creation and on each TCP state change; the backup stores both entries
+//! in its own NAT66 table (flagged [`EntryFlags::SYNCED`], not counted).
+//!
+//! Not done for NAT66 (documented in `v6`): the SYN-flood
 //! defence's eviction of half-open connections (a full table drops the new
 //! connection), and static routes towards clients. ICMPv6 errors are in
 //! `nat_icmp.rs`.
@@ -92,7 +96,7 @@ impl Nat6State {
 
 /// The reply key of a NAT66 connection: what the real server's replies
 /// carry (real server, its port, client, client port).
-pub(super) fn reply_key6(
+pub(in crate::pipeline) fn reply_key6(
     proto: u8,
     rs_ip: u128,
     rs_port: u16,
@@ -349,6 +353,7 @@ impl Worker {
         bump(&self.stats.rs[rs as usize].conns, 1);
         bump(&self.stats.services[svc_id as usize].conns, 1);
         self.stats.count(Counter::ConnCreated);
+        self.sync_nat6(key, rs, state);
         self.nat6_forward_request(frame, p, rs, svc_idx, rs_ip, port)
     }
 
@@ -442,8 +447,14 @@ impl Worker {
                 (ns as u8, fl.with(EntryFlags::ACTIVE, ns.is_active()))
             }) {
                 new_state = ConnState::from_u8(st);
+                if st != e.state {
+                    self.sync_nat6(&e.key, e.rs, new_state);
+                }
+                // A connection synced from the peer is not counted.
                 let active = new_flags.contains(EntryFlags::ACTIVE);
-                if old_flags.contains(EntryFlags::ACTIVE) != active {
+                if old_flags.contains(EntryFlags::ACTIVE) != active
+                    && !old_flags.contains(EntryFlags::SYNCED)
+                {
                     let d = if active { 1 } else { -1 };
                     self.conn_counts(e.rs, d, -d);
                 }

@@ -1,7 +1,8 @@
 //! Neighbour Discovery in the packet path: solicitations for our addresses
 //! answered, real servers' MACs learned, like `Worker::arp` for IPv4.
 //!
-//! - A Neighbour Solicitation for a VIP (unless VRRP standby) or for an own
+//! - A Neighbour Solicitation for a VIP or a `vrrp6.addresses` address of
+//!   the port it arrived on (unless VRRP standby), or for an own
 //!   address of the port it arrived on (`address6`, link-local), sent to
 //!   that target's solicited-node group or to the target itself, is
 //!   answered with a solicited advertisement (override set, our MAC as
@@ -88,10 +89,12 @@ impl Worker {
     }
 
     /// Whether the director answers solicitations for `target` on `rx_port`:
-    /// a VIP (not while VRRP standby), or one of the port's own addresses.
+    /// a VIP or one of `vrrp6.addresses` held on this port (not while VRRP
+    /// standby), or one of the port's own addresses.
     fn answers_for(&self, target: Ipv6Addr, rx_port: u16) -> bool {
-        (self.snap.is_vip6(u128::from(target)) && !self.standby)
-            || self.snap.ports[rx_port as usize].owns6(target)
+        let floating =
+            self.snap.is_vip6(u128::from(target)) || self.snap.is_vrrp_address6(target, rx_port);
+        (floating && !self.standby) || self.snap.ports[rx_port as usize].owns6(target)
     }
 
     /// Answer a solicitation for `target` from `asker_ip`/`asker_mac`, in
