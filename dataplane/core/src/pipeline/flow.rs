@@ -196,7 +196,7 @@ fn parse(
             || super::bad_source(src_ip)
             || src_ip == dst_ip
             || snap.is_vip_source(src_ip)
-            || snap.own_port(src_ip).is_some()
+            || snap.is_own(src_ip)
         {
             return None;
         }
@@ -273,7 +273,7 @@ fn reply(
     if !snap.has_nat
         || (proto != ipv4::PROTO_TCP && proto != ipv4::PROTO_UDP)
         || super::bad_source(src_ip)
-        || snap.own_port(dst_ip).is_some()
+        || snap.is_own(dst_ip)
     {
         return None;
     }
