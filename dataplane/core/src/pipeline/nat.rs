@@ -513,10 +513,10 @@ impl Worker {
         let Some(svc_idx) = self.snap.service_index(re.rs) else {
             return Verdict::Drop(Counter::DropNatNoConn).into();
         };
-        let (vip, vport) = {
+        let (vip, vport, svc_id) = {
             let s = &self.snap.services[svc_idx];
             // A service on all ports: the real server kept the port.
-            (s.vip_v4, rs_port(s.port, sport))
+            (s.vip_v4, rs_port(s.port, sport), s.id)
         };
         let key = ConnKey {
             proto,
@@ -555,7 +555,7 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_mac);
-        self.count_out(e.rs, self.snap.services[svc_idx].id, frame.len());
+        self.count_out(e.rs, svc_id, frame.len());
         self.stats.count(Counter::FwdNatReply);
         send(port, nic_ipv4)
     }
