@@ -837,7 +837,7 @@ impl Snapshot {
     /// with a range test first (the hit path's question).
     #[inline(always)]
     pub fn is_own(&self, ip: u32) -> bool {
-        ip >= self.own_range.0 && ip <= self.own_range.1 && self.own.contains(&ip)
+        listed_in_range(&self.own, self.own_range, ip)
     }
 
     /// The service with stable id `id`, as an index into `services`.
@@ -1000,11 +1000,13 @@ fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Table
     )
 }
 
-/// The service map's key: (VIP, port, protocol) laid out as in an IPv4
-/// connection key's words (`conntrack::key`), so that
-/// [`Snapshot::service_of_words`] takes it from a packed flow key with a
-/// shift and a mask. Bit 0 is always set (0 marks a free slot).
+/// Whether `ip` is in `list`, whose lowest and highest addresses are
+/// `range` ([`range_of`]): two compares answer for most addresses.
 #[inline(always)]
+fn listed_in_range(list: &[u32], range: (u32, u32), ip: u32) -> bool {
+    ip >= range.0 && ip <= range.1 && list.contains(&ip)
+}
+
 /// The lowest and highest of `addrs`; (1, 0), which contains nothing, when
 /// there are none.
 fn range_of(addrs: impl Iterator<Item = u32>) -> (u32, u32) {
@@ -1017,6 +1019,11 @@ fn range_of(addrs: impl Iterator<Item = u32>) -> (u32, u32) {
     })
 }
 
+/// The service map's key: (VIP, port, protocol) laid out as in an IPv4
+/// connection key's words (`conntrack::key`), so that
+/// [`Snapshot::service_of_words`] takes it from a packed flow key with a
+/// shift and a mask. Bit 0 is always set (0 marks a free slot).
+#[inline(always)]
 fn service_key(proto: u8, vip: u32, port: u16) -> u64 {
     ((vip as u64) << 32) | ((port as u64) << 16) | ((proto as u64) << 8) | 1
 }
@@ -1159,12 +1166,10 @@ mod tests {
             vec![base + 2],
             vec![base + 900, base + 2, base + 600],
         ] {
-            let snap_own = |ip: u32| {
-                let (lo, hi) = range_of(own.iter().copied());
-                ip >= lo && ip <= hi && own.contains(&ip)
-            };
+            let range = range_of(own.iter().copied());
             for ip in (0..1024).map(|i| base + i).chain([0, 1, u32::MAX]) {
-                assert_eq!(snap_own(ip), own.contains(&ip), "{own:?} {ip}");
+                let is_own = listed_in_range(&own, range, ip);
+                assert_eq!(is_own, own.contains(&ip), "{own:?} {ip}");
             }
         }
         assert_eq!(range_of([5u32, 3, 9].into_iter()), (3, 9));
