@@ -74,7 +74,13 @@ pub(crate) struct BurstCtx {
     /// The receiving port's MAC, as [`mac_at`] reads one.
     mine: u64,
     rx_port: u16,
-    /// More than one physical port: a source MAC may be another port's.
+    /// The other physical ports' MACs (as [`mac_at`] reads one) when there
+    /// are at most two: a source MAC equal to one is spoofed or looped.
+    /// Unused entries hold `mine`, which the checks refuse before.
+    others: [u64; 2],
+    /// More than two other ports: [`Snapshot::is_other_port_mac`] scans.
+    scan_others: bool,
+    /// More than one physical port (else `others` is unused).
     multi_port: bool,
     /// Service packets may take the fast path: the director is neither in
     /// VRRP standby nor one of a two-box pair.
@@ -87,12 +93,38 @@ impl BurstCtx {
     #[inline(always)]
     pub(crate) fn new(snap: &Snapshot, standby: bool, rx_port: u16) -> Option<BurstCtx> {
         let port = snap.ports.get(rx_port as usize)?;
+        let mine = port.mac.to_u64();
+        let (mut others, mut n) = ([mine; 2], 0);
+        // VLANs share their port's MAC: only ports are compared.
+        for (i, p) in snap.ports[..snap.phys_ports].iter().enumerate() {
+            if i != rx_port as usize {
+                if let Some(o) = others.get_mut(n) {
+                    *o = p.mac.to_u64();
+                }
+                n += 1;
+            }
+        }
         Some(BurstCtx {
-            mine: port.mac.to_u64(),
+            mine,
             rx_port,
+            others,
+            scan_others: n > others.len(),
             multi_port: snap.phys_ports > 1,
             services: !standby && snap.peer_directors.is_empty(),
         })
+    }
+
+    /// [`Snapshot::is_other_port_mac`] for a frame's source MAC `src` (as
+    /// [`mac_at`] reads it): two compares with up to three ports, not a
+    /// scan of the snapshot's ports per frame.
+    #[inline(always)]
+    fn is_other_port_mac(&self, snap: &Snapshot, frame: &[u8], src: u64) -> bool {
+        // One predictable test on a single-port director.
+        self.multi_port
+            && (src == self.others[0]
+                || src == self.others[1]
+                || (self.scan_others
+                    && snap.is_other_port_mac(MacAddr(src_bytes(frame)), self.rx_port)))
     }
 }
 
@@ -160,7 +192,7 @@ fn parse(
             || src & 1 != 0 // group bit
             || src == 0
             || frame[12..14] != ethernet::ETHERTYPE_IPV4.to_be_bytes()
-            || (ctx.multi_port && snap.is_other_port_mac(MacAddr(src_bytes(frame)), ctx.rx_port))
+            || ctx.is_other_port_mac(snap, frame, src)
         {
             return None;
         }
@@ -196,7 +228,7 @@ fn parse(
             || super::bad_source(src_ip)
             || src_ip == dst_ip
             || snap.is_vip_source(src_ip)
-            || snap.own_port(src_ip).is_some()
+            || snap.is_own(src_ip)
         {
             return None;
         }
@@ -273,7 +305,7 @@ fn reply(
     if !snap.has_nat
         || (proto != ipv4::PROTO_TCP && proto != ipv4::PROTO_UDP)
         || super::bad_source(src_ip)
-        || snap.own_port(dst_ip).is_some()
+        || snap.is_own(dst_ip)
     {
         return None;
     }

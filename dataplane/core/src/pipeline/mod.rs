@@ -533,7 +533,7 @@ impl Worker {
                     return Verdict::Drop(Counter::DropVrrpBackup).into();
                 }
             }
-            if !to_vip && snap.own_port(dst).is_none() {
+            if !to_vip && !snap.is_own(dst) {
                 let p = ip.protocol();
                 if snap.has_nat
                     && (p == ipv4::PROTO_TCP || p == ipv4::PROTO_UDP || p == ipv4::PROTO_ICMP)
@@ -550,7 +550,7 @@ impl Worker {
                 }
                 return Verdict::Drop(Counter::DropIpv4NotLocal).into();
             }
-            if bad_source(src) || snap.own_port(src).is_some() {
+            if bad_source(src) || snap.is_own(src) {
                 return Verdict::Drop(Counter::DropIpv4BadSource).into();
             }
             if src == dst || snap.is_vip_source(src) {

@@ -48,6 +48,7 @@ use crate::wire::ipv4;
 use crate::wire::TcpFlags;
 
 pub use super::nat_state::NatState;
+use super::snapshot::RsRoute;
 use super::{Action, BufOp, TxChecksums, Verdict, Worker, ETH};
 
 /// Buckets searched for a half-open connection to evict when the window
@@ -244,7 +245,8 @@ impl Worker {
         // this table: no repacking or hashing again.
         let e = table.lookup_packed(key, words, hash, now)?;
         let is_tcp = key.proto == ipv4::PROTO_TCP;
-        let route = self.snap.route(e.rs);
+        // Borrowed: the forward below takes this route, not a second lookup.
+        let route = self.snap.route_ref(e.rs);
         if is_tcp
             && flags.syn()
             && !flags.ack()
@@ -285,7 +287,7 @@ impl Worker {
         };
         self.nat_advance(table, &e, reply_entry, Dir::Input, is_tcp, flags, now);
         self.persist_touch(words, svc_idx, now);
-        Some(self.nat_forward_request(frame, e.rs, svc_idx, l4, l4_end, key.proto, now))
+        Some(self.nat_forward_request(frame, e.rs, route, svc_idx, l4, l4_end, key.proto))
     }
 
     /// Create a NAT connection to real server `rs` (already scheduled) for
@@ -393,7 +395,7 @@ impl Worker {
         bump(&self.stats.services[svc_id as usize].conns, 1);
         self.stats.count(Counter::ConnCreated);
         self.sync_nat(key, rs, state);
-        self.nat_forward_request(frame, rs, svc_idx, l4, l4_end, key.proto, now)
+        self.nat_forward_request(frame, rs, &route, svc_idx, l4, l4_end, key.proto)
     }
 
     /// While the SYN-flood defence is engaged: evict the half-open NAT
@@ -511,10 +513,10 @@ impl Worker {
         let Some(svc_idx) = self.snap.service_index(re.rs) else {
             return Verdict::Drop(Counter::DropNatNoConn).into();
         };
-        let (vip, vport) = {
+        let (vip, vport, svc_id) = {
             let s = &self.snap.services[svc_idx];
             // A service on all ports: the real server kept the port.
-            (s.vip_v4, rs_port(s.port, sport))
+            (s.vip_v4, rs_port(s.port, sport), s.id)
         };
         let key = ConnKey {
             proto,
@@ -553,7 +555,7 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_mac);
-        self.count_out(e.rs, self.snap.services[svc_idx].id, frame.len());
+        self.count_out(e.rs, svc_id, frame.len());
         self.stats.count(Counter::FwdNatReply);
         send(port, nic_ipv4)
     }
@@ -605,22 +607,20 @@ impl Worker {
         }
     }
 
-    /// Rewrite a client packet to the real server and choose its way out.
+    /// Rewrite a client packet to real server `rs` (whose route the caller
+    /// has looked up: `route`) and choose its way out.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn nat_forward_request(
         &self,
         frame: &mut [u8],
         rs: u32,
+        route: &RsRoute,
         svc_idx: usize,
         l4: usize,
         l4_end: usize,
         proto: u8,
-        _now: Tick,
     ) -> Action {
-        let Some(route) = self.snap.route(rs) else {
-            return Verdict::Drop(Counter::DropRealServerGone).into();
-        };
         let Some(mac) = self.neigh.mac(route.neigh as usize) else {
             self.neigh.want(route.neigh as usize);
             return Verdict::Drop(Counter::DropNeighUnresolved).into();

@@ -392,8 +392,12 @@ pub struct Snapshot {
     vips: Vec<u32>,
     /// The lowest and highest VIP ((1, 0): none).
     vip_range: (u32, u32),
-    /// Port addresses (host order).
+    /// Port addresses (host order), by port index.
     own: Vec<u32>,
+    /// The lowest and highest port address ((1, 0): none): a packet's
+    /// address is almost never ours, and two compares say so before the
+    /// scan of `own` (the test runs on every service packet and NAT reply).
+    own_range: (u32, u32),
     /// Outer source addresses for tunnelled flows; `None`: the egress port's.
     pub tunnel_pool: Option<SourcePool>,
     /// Some IPv4 real server forwards by NAT: replies must be looked for.
@@ -684,7 +688,7 @@ impl Snapshot {
         vips6.sort_unstable();
         vips6.dedup();
         let has_ipv6 = !vips6.is_empty() || ports.iter().any(|p| p.addr6.is_some());
-        let own = ports.iter().map(|p| u32::from(p.addr)).collect();
+        let own: Vec<u32> = ports.iter().map(|p| u32::from(p.addr)).collect();
         let nat_of = |v6: bool| {
             services.iter().any(|s| {
                 s.reals
@@ -745,6 +749,7 @@ impl Snapshot {
                 _ => (1, 0),
             },
             vips,
+            own_range: range_of(own.iter().copied()),
             own,
             tunnel_pool: cfg.tunnel.source_pool.map(|c| SourcePool {
                 base: u32::from(c.addr) & c.netmask(),
@@ -854,6 +859,13 @@ impl Snapshot {
     #[inline]
     pub fn own_port(&self, ip: u32) -> Option<usize> {
         self.own.iter().position(|&a| a == ip)
+    }
+
+    /// Whether `ip` is one of our ports' addresses: [`own_port`](Self::own_port)`.is_some()`,
+    /// with a range test first (the hit path's question).
+    #[inline(always)]
+    pub fn is_own(&self, ip: u32) -> bool {
+        listed_in_range(&self.own, self.own_range, ip)
     }
 
     /// The service with stable id `id`, as an index into `services`.
@@ -1016,6 +1028,25 @@ fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Table
     )
 }
 
+/// Whether `ip` is in `list`, whose lowest and highest addresses are
+/// `range` ([`range_of`]): two compares answer for most addresses.
+#[inline(always)]
+fn listed_in_range(list: &[u32], range: (u32, u32), ip: u32) -> bool {
+    ip >= range.0 && ip <= range.1 && list.contains(&ip)
+}
+
+/// The lowest and highest of `addrs`; (1, 0), which contains nothing, when
+/// there are none.
+fn range_of(addrs: impl Iterator<Item = u32>) -> (u32, u32) {
+    addrs.fold((1, 0), |(lo, hi), a| {
+        if lo > hi {
+            (a, a)
+        } else {
+            (lo.min(a), hi.max(a))
+        }
+    })
+}
+
 /// The service map's key: (VIP, port, protocol) laid out as in an IPv4
 /// connection key's words (`conntrack::key`), so that
 /// [`Snapshot::service_of_words`] takes it from a packed flow key with a
@@ -1156,6 +1187,24 @@ mod tests {
     }
 
     #[test]
+    fn own_address_test_is_the_scan() {
+        let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
+        for own in [
+            vec![],
+            vec![base + 2],
+            vec![base + 900, base + 2, base + 600],
+        ] {
+            let range = range_of(own.iter().copied());
+            for ip in (0..1024).map(|i| base + i).chain([0, 1, u32::MAX]) {
+                let is_own = listed_in_range(&own, range, ip);
+                assert_eq!(is_own, own.contains(&ip), "{own:?} {ip}");
+            }
+        }
+        assert_eq!(range_of([5u32, 3, 9].into_iter()), (3, 9));
+        assert!(range_of(core::iter::empty()).0 > range_of(core::iter::empty()).1);
+    }
+
+    #[test]
     fn builds_and_looks_up() {
         let cfg = lab_config();
         let neigh = NeighTable::new(16);
@@ -1167,6 +1216,8 @@ mod tests {
         assert_eq!(s.service(6, vip, 81), None);
         assert!(s.is_vip(vip));
         assert_eq!(s.own_port(u32::from(Ipv4Addr::new(198, 18, 0, 2))), Some(0));
+        assert!(s.is_own(u32::from(Ipv4Addr::new(198, 18, 0, 2))));
+        assert!(!s.is_own(u32::from(Ipv4Addr::new(198, 18, 0, 3))));
         let r = &s.services[0].reals;
         assert_eq!(r.len(), 2);
         assert!(s.route(r[0].id).is_some());

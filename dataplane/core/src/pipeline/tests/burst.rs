@@ -304,6 +304,15 @@ fn the_fast_classifier_takes_plain_service_packets_and_nat_replies_only() {
     }
     // Options, fragments, a bad checksum, TTL 0: the full path decides.
     let (plain, _) = seed_frame(&Seed::Tcp(1000, 0, 80, 0x10));
+    // From the other port's MAC (spoofed or looped), on either port: the
+    // full path decides (and drops it).
+    let mut f = plain.clone();
+    f[6..12].copy_from_slice(&INT_MAC.0);
+    assert_eq!(w.fast_flow(&f, 0), None, "source: the other port's MAC");
+    let (mut f, _) = seed_frame(&Seed::NatReply(1000, 0x10));
+    assert!(w.fast_kind(&f, 1).is_some());
+    f[6..12].copy_from_slice(&DIR_MAC.0);
+    assert_eq!(w.fast_kind(&f, 1), None, "reply from the other port's MAC");
     for (at, val) in [(ETH, 0x46u8), (ETH + 6, 0x20), (ETH + 10, 0), (ETH + 8, 0)] {
         let mut f = plain.clone();
         f[at] = val;
