@@ -1008,6 +1008,10 @@ fn import_main(
                 imported.vrrp.is_some() && rendered.config.vrrp != running.vrrp,
             ),
             (
+                "vrrp6",
+                imported.vrrp6.is_some() && rendered.config.vrrp6 != running.vrrp6,
+            ),
+            (
                 "sync",
                 imported.sync.is_some() && rendered.config.sync != running.sync,
             ),
@@ -1025,6 +1029,7 @@ fn import_main(
             }
         }
         rendered.config.vrrp = running.vrrp.clone();
+        rendered.config.vrrp6 = running.vrrp6.clone();
         rendered.config.sync = running.sync.clone();
         for n in &rendered.notes {
             eprintln!("lbctl import: note: {n}");

@@ -11,7 +11,7 @@
 //! are [`ImportError`]s with file and line.
 //!
 //! Converting maps virtual servers (and virtual_server_group), their real
-//! servers and checkers, the sorry server, one vrrp_instance, lvs_sync_daemon
+//! servers and checkers, the sorry server, one IPv4 and one IPv6 vrrp_instance, lvs_sync_daemon
 //! and lvs_timeouts onto lbd's configuration. Every keyword that is not
 //! converted, or is converted differently, becomes a [`Note`].
 
@@ -447,6 +447,7 @@ pub fn import(
         groups: HashMap::new(),
         vrrp_version: None,
         vrrp_vips: Vec::new(),
+        cross_family: Vec::new(),
     };
     c.convert(&nodes);
     Ok(c.imp)
@@ -493,8 +494,13 @@ struct Conv {
     imp: Imported,
     groups: HashMap<String, (Vec<GroupEntry>, Loc)>,
     vrrp_version: Option<u8>,
-    /// Every vrrp_instance's virtual_ipaddress (IPv4), each once.
+    /// Every vrrp_instance's IPv4 virtual_ipaddress, each once: the
+    /// assumed members of firewall-mark groups (lbd's groups are IPv4).
     vrrp_vips: Vec<Ipv4Addr>,
+    /// Addresses and unicast peers of the other family than their
+    /// instance's (keepalived's virtual_ipaddress_excluded may mix them):
+    /// they go to lbd's instance of their family, if the file has one.
+    cross_family: Vec<CrossFamily>,
 }
 
 fn parse_bool(s: Option<&str>) -> Option<bool> {
@@ -518,12 +524,58 @@ fn ms(v: f64) -> u32 {
     (v * 1000.0).round().min(u32::MAX as f64) as u32
 }
 
-/// An address and optional `/prefix` (virtual_ipaddress entries).
-fn addr_prefix(s: &str) -> Option<(Ipv4Addr, Option<u8>)> {
-    match s.split_once('/') {
-        Some((a, p)) => Some((a.parse().ok()?, Some(p.parse().ok().filter(|p| *p <= 32)?))),
-        None => Some((s.parse().ok()?, None)),
+/// An address or unicast peer found in an instance of the other family.
+struct CrossFamily {
+    addr: IpAddr,
+    peer: bool,
+    loc: Loc,
+    text: String,
+}
+
+/// An IPv4 or IPv6 address and optional `/prefix` (virtual_ipaddress
+/// entries).
+fn addr_prefix(s: &str) -> Option<(IpAddr, Option<u8>)> {
+    let (a, p) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let a: IpAddr = a.parse().ok()?;
+    let max = if a.is_ipv6() { 128 } else { 32 };
+    match p {
+        Some(p) => Some((a, Some(p.parse().ok().filter(|p| *p <= max)?))),
+        None => Some((a, None)),
     }
+}
+
+/// The family keepalived gives an instance: the first virtual_ipaddress's,
+/// else IPv6 with `native_ipv6`, else the family of its unicast_src_ip or
+/// first unicast_peer; IPv4 when nothing says.
+fn instance_is_ipv6(inst: &Node) -> bool {
+    let children = inst.children();
+    let first_vip = children
+        .iter()
+        .filter(|c| c.key == "virtual_ipaddress")
+        .flat_map(|c| c.children())
+        .find_map(|a| addr_prefix(&a.key));
+    if let Some((a, _)) = first_vip {
+        return a.is_ipv6();
+    }
+    if children.iter().any(|c| c.key == "native_ipv6") {
+        return true;
+    }
+    let unicast = children
+        .iter()
+        .filter(|c| c.key == "unicast_src_ip")
+        .filter_map(|c| c.arg(0))
+        .chain(
+            children
+                .iter()
+                .filter(|c| c.key == "unicast_peer")
+                .flat_map(|c| c.children())
+                .map(|p| p.key.as_str()),
+        )
+        .find_map(|a| a.parse::<IpAddr>().ok());
+    unicast.is_some_and(|a| a.is_ipv6())
 }
 
 /// `A.B.C.D`, `A.B.C.D-E`, `A.B.C.D-A.B.C.E` or `A.B.C.D/N` (group
@@ -606,7 +658,10 @@ fn reason(key: &str) -> &'static str {
              director whose real servers are all down give way)"
         }
         "vrrp_script" | "vrrp_track_process" => "lbd's VRRP tracks no scripts, processes or files",
-        "vrrp_sync_group" => "lbd runs one VRRP instance; there is nothing to group",
+        "vrrp_sync_group" => {
+            "lbd runs one IPv4 and one IPv6 instance, which act as one group (the director \
+             serves while both are master)"
+        }
         "static_ipaddress" | "static_routes" | "static_rules" | "virtual_routes"
         | "virtual_rules" => "lbd manages no routes or host addresses besides its VIPs",
         "warmup" => "lbd starts every check at once",
@@ -617,11 +672,14 @@ fn reason(key: &str) -> &'static str {
         "smtp_alert" => "lbd sends no email",
         "snmp_name" => "lbd has no SNMP; see /metrics",
         "mcast_src_ip" => "lbd advertises from its port's address",
-        "dont_track_primary" | "use_vmac" | "vmac_xmit_base" | "native_ipv6" | "use_ipvlan" => {
+        "dont_track_primary" | "use_vmac" | "vmac_xmit_base" | "use_ipvlan" => {
             "lbd's VRRP uses the port's own MAC and address"
         }
         k if k.starts_with("vrrp_") => "lbd's VRRP has no such setting",
-        "ip_family" => "lbd serves IPv4 only",
+        "ip_family" => {
+            "lbd takes a service's family from its VIP (ip_family matters only to firewall-mark \
+             services)"
+        }
         "http_protocol" => "lbd's HTTP check speaks HTTP/1.0",
         "fast_recovery" => "lbd checks one URL, at every interval",
         "digest" => "lbd's HTTP check compares status and body text, not an MD5 digest",
@@ -656,7 +714,10 @@ impl Conv {
             .flat_map(|n| n.children())
             .filter(|c| c.key == "virtual_ipaddress")
             .flat_map(|c| c.children())
-            .filter_map(|a| addr_prefix(&a.key).map(|(a, _)| a));
+            .filter_map(|a| match addr_prefix(&a.key) {
+                Some((IpAddr::V4(a), _)) => Some(a),
+                _ => None,
+            });
         for a in vips {
             if !self.vrrp_vips.contains(&a) {
                 self.vrrp_vips.push(a);
@@ -1519,46 +1580,124 @@ impl Conv {
         }
     }
 
-    /// One vrrp_instance becomes lbd's VRRP: the one holding a service's
-    /// VIP, else the first; others are noted.
+    /// keepalived's IPv4 instances become lbd's `vrrp`, its IPv6 ones
+    /// (VRRPv3 over IPv6) `vrrp6`: of each family, the instance holding a
+    /// service's VIP, else the first; the others are noted.
     fn vrrp(&mut self, instances: &[&Node]) {
-        if instances.is_empty() {
-            return;
-        }
         let vips: Vec<IpAddr> = self.imp.vips();
-        let holds = |n: &Node| {
-            n.children()
+        for v6 in [false, true] {
+            let of_family: Vec<&Node> = instances
                 .iter()
-                .filter(|c| c.key == "virtual_ipaddress")
-                .flat_map(|c| c.children())
-                .filter_map(|a| addr_prefix(&a.key))
-                .any(|(a, _)| vips.contains(&IpAddr::V4(a)))
-        };
-        let chosen = instances.iter().position(|n| holds(n)).unwrap_or(0);
-        for (i, n) in instances.iter().enumerate() {
-            if i != chosen {
-                self.note(
-                    n,
-                    format!(
-                        "`{}`: not converted: lbd runs one VRRP instance (`vrrp_instance {}` \
-                         is converted)",
-                        n.text(),
-                        instances[chosen].args.join(" ")
-                    ),
-                );
+                .copied()
+                .filter(|n| instance_is_ipv6(n) == v6)
+                .collect();
+            if of_family.is_empty() {
+                continue;
+            }
+            let holds = |n: &Node| {
+                n.children()
+                    .iter()
+                    .filter(|c| c.key == "virtual_ipaddress")
+                    .flat_map(|c| c.children())
+                    .filter_map(|a| addr_prefix(&a.key))
+                    .any(|(a, _)| vips.contains(&a))
+            };
+            let chosen = of_family.iter().position(|n| holds(n)).unwrap_or(0);
+            let (family, field) = if v6 {
+                ("IPv6", "vrrp6")
+            } else {
+                ("IPv4", "vrrp")
+            };
+            for (i, n) in of_family.iter().enumerate() {
+                if i != chosen {
+                    self.note(
+                        n,
+                        format!(
+                            "`{}`: not converted: lbd runs one {family} VRRP instance, `{field}` \
+                             (`vrrp_instance {}` is converted); its addresses are not held",
+                            n.text(),
+                            of_family[chosen].args.join(" ")
+                        ),
+                    );
+                }
+            }
+            let out = self.instance(of_family[chosen], &vips, v6);
+            if v6 {
+                self.imp.vrrp6 = Some(out);
+            } else {
+                self.imp.vrrp = Some(out);
             }
         }
-        self.instance(instances[chosen], &vips);
+        self.place_cross_family(&vips);
     }
 
-    fn instance(&mut self, inst: &Node, service_vips: &[IpAddr]) {
+    /// Addresses and peers written in an instance of the other family go
+    /// to lbd's instance of their own family, when there is one (lbd's two
+    /// instances act as one group, like a keepalived sync group).
+    fn place_cross_family(&mut self, service_vips: &[IpAddr]) {
+        for x in std::mem::take(&mut self.cross_family) {
+            let (slot, field) = if x.addr.is_ipv6() {
+                (self.imp.vrrp6.as_mut(), "vrrp6")
+            } else {
+                (self.imp.vrrp.as_mut(), "vrrp")
+            };
+            let family = if x.addr.is_ipv6() { "IPv6" } else { "IPv4" };
+            let Some(inst) = slot else {
+                let why = if x.peer {
+                    "a unicast peer"
+                } else {
+                    "an address"
+                };
+                self.imp.notes.push(Note::at(
+                    &x.loc,
+                    format!(
+                        "`{}`: not converted: {why} of the other family than its instance's; \
+                         lbd keeps {family} addresses and peers in its {family} instance \
+                         (`{field}`), which this file does not have",
+                        x.text
+                    ),
+                ));
+                continue;
+            };
+            let c = &mut inst.config;
+            if x.peer {
+                if !c.unicast_peers.contains(&x.addr) {
+                    c.unicast_peers.push(x.addr);
+                }
+            } else {
+                if !inst.virtual_addresses.contains(&x.addr) {
+                    inst.virtual_addresses.push(x.addr);
+                }
+                if !service_vips.contains(&x.addr) && !c.addresses.contains(&x.addr) {
+                    c.addresses.push(x.addr);
+                }
+            }
+            let what = if x.peer { "peer" } else { "address" };
+            self.imp.notes.push(Note::at(
+                &x.loc,
+                format!(
+                    "`{}`: an {family} {what} in an instance of the other family: lbd keeps it \
+                     in its {family} instance, `{field}`",
+                    x.text
+                ),
+            ));
+        }
+    }
+
+    /// One vrrp_instance, IPv6 (`v6`: lbd's `vrrp6`) or IPv4.
+    fn instance(&mut self, inst: &Node, service_vips: &[IpAddr], v6: bool) -> ImportedVrrp {
         let name = inst.arg(0).unwrap_or("").to_string();
         let mut v = VrrpConfig {
             port: String::new(),
             vrid: 0,
             priority: 100,
-            // keepalived's default version is 2.
-            version: self.vrrp_version.unwrap_or(2),
+            // keepalived's default version is 2; over IPv6 it speaks
+            // VRRPv3 whatever vrrp_version says.
+            version: if v6 {
+                3
+            } else {
+                self.vrrp_version.unwrap_or(2)
+            },
             auth_pass: None,
             advert_interval_ms: 1000,
             preempt: true,
@@ -1619,9 +1758,16 @@ impl Conv {
                     advert = secs(n.arg(0)).map(|s| (s, n.loc.clone()));
                 }
                 "version" => match n.arg(0).and_then(|x| x.parse::<u8>().ok()) {
+                    Some(2) if v6 => self.note(
+                        n,
+                        "`version 2`: VRRP over IPv6 is version 3 (keepalived uses 3 as well): \
+                         3 is used",
+                    ),
                     Some(x @ (2 | 3)) => v.version = x,
                     _ => self.note(n, format!("`{}`: not a VRRP version (2 or 3)", n.text())),
                 },
+                // The family is decided before (`instance_is_ipv6`).
+                "native_ipv6" => {}
                 "nopreempt" => v.preempt = false,
                 "preempt" => v.preempt = true,
                 "authentication" => {
@@ -1658,8 +1804,31 @@ impl Conv {
                     }
                 }
                 "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
+                    let excluded = n.key == "virtual_ipaddress_excluded";
                     for a in n.children() {
                         match addr_prefix(&a.key) {
+                            // keepalived ignores a virtual_ipaddress of the
+                            // other family; virtual_ipaddress_excluded may
+                            // mix them.
+                            Some((addr, _)) if addr.is_ipv6() != v6 && !excluded => self.note(
+                                a,
+                                format!(
+                                    "`{}`: not converted: its family differs from the \
+                                     instance's first address (keepalived ignores it too); \
+                                     lbd holds {} addresses in `{}`",
+                                    a.text(),
+                                    if addr.is_ipv6() { "IPv6" } else { "IPv4" },
+                                    if addr.is_ipv6() { "vrrp6" } else { "vrrp" },
+                                ),
+                            ),
+                            Some((addr, _)) if addr.is_ipv6() != v6 => {
+                                self.cross_family.push(CrossFamily {
+                                    addr,
+                                    peer: false,
+                                    loc: a.loc.clone(),
+                                    text: a.text(),
+                                })
+                            }
                             Some((addr, prefix)) => {
                                 if out.prefix.is_none() {
                                     out.prefix = prefix;
@@ -1681,8 +1850,8 @@ impl Conv {
                             None => self.note(
                                 a,
                                 format!(
-                                    "`{}`: not an IPv4 address (lbd serves IPv4 only): not \
-                                     converted",
+                                    "`{}`: not an IPv4 or IPv6 address (a host name or a \
+                                     malformed address): not converted",
                                     a.text()
                                 ),
                             ),
@@ -1691,11 +1860,20 @@ impl Conv {
                 }
                 "unicast_peer" => {
                     for a in n.children() {
-                        match a.key.parse::<Ipv4Addr>() {
-                            Ok(p) => v.unicast_peers.push(p.into()),
+                        match a.key.parse::<IpAddr>() {
+                            Ok(p) if p.is_ipv6() != v6 => self.cross_family.push(CrossFamily {
+                                addr: p,
+                                peer: true,
+                                loc: a.loc.clone(),
+                                text: a.text(),
+                            }),
+                            Ok(p) => v.unicast_peers.push(p),
                             Err(_) => self.note(
                                 a,
-                                format!("`{}`: not an IPv4 address: not converted", a.text()),
+                                format!(
+                                    "`{}`: not an IPv4 or IPv6 address: not converted",
+                                    a.text()
+                                ),
                             ),
                         }
                         if !a.args.is_empty() {
@@ -1792,16 +1970,26 @@ impl Conv {
             }
             v.advert_interval_ms = m;
         }
+        // VRRPv3 has no authentication.
+        if v.version == 3 && v.auth_pass.is_some() {
+            v.auth_pass = None;
+            if let Some(a) = inst.children().iter().find(|c| c.key == "authentication") {
+                self.note(
+                    a,
+                    "`authentication`: not converted: VRRPv3 has no authentication \
+                     (keepalived ignores it as well)",
+                );
+            }
+        }
         // The services' VIPs are held by the master anyway; other addresses
         // (a NAT gateway, say) are VRRP's own.
         v.addresses = out
             .virtual_addresses
             .iter()
             .copied()
-            .filter(|a| !service_vips.contains(&IpAddr::V4(*a)))
-            .map(IpAddr::V4)
+            .filter(|a| !service_vips.contains(a))
             .collect();
         out.config = v;
-        self.imp.vrrp = Some(out);
+        out
     }
 }

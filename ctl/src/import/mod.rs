@@ -20,7 +20,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use lb_api::config::{
-    Config, Ipv4Cidr, KernelPathConfig, PortConfig, ServiceConfig, SyncConfig, VrrpConfig,
+    Config, Ipv4Cidr, Ipv6Cidr, KernelPathConfig, PortConfig, ServiceConfig, SyncConfig, VrrpConfig,
 };
 use lb_api::protocol::TimeoutEdit;
 
@@ -200,19 +200,20 @@ pub struct ImportedService {
     pub what: String,
 }
 
-/// A VRRP instance; `config.port` holds the input's interface name until
-/// [`render`] puts lbd's port there.
+/// A VRRP instance (lbd's `vrrp` for IPv4, `vrrp6` for IPv6); [`render`]
+/// puts lbd's port in `config.port`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportedVrrp {
     pub config: VrrpConfig,
     /// The interface it ran on (keepalived's `interface`).
     pub interface: Option<String>,
     /// keepalived's `unicast_src_ip`: the director's own address.
-    pub own_address: Option<Ipv4Addr>,
+    pub own_address: Option<IpAddr>,
     /// The prefix of the virtual addresses, when given (`172.16.0.30/24`).
     pub prefix: Option<u8>,
-    /// The VIPs it holds (services' VIPs among them).
-    pub virtual_addresses: Vec<Ipv4Addr>,
+    /// The VIPs it holds (services' VIPs among them), of the instance's
+    /// family.
+    pub virtual_addresses: Vec<IpAddr>,
     pub origin: Loc,
 }
 
@@ -233,7 +234,10 @@ pub struct Imported {
     /// What carries each service group's mark (keepalived's `virtual_server
     /// fwmark`): assumed, since the input does not say (see the notes).
     pub fwmarks: Vec<lb_api::config::FwmarkConfig>,
+    /// The IPv4 VRRP instance (lbd's `vrrp`).
     pub vrrp: Option<ImportedVrrp>,
+    /// The IPv6 VRRP instance (lbd's `vrrp6`, VRRPv3 over IPv6).
+    pub vrrp6: Option<ImportedVrrp>,
     pub sync: Option<ImportedSync>,
     pub timeouts: Option<TimeoutEdit>,
     /// ldirectord's `autoreload`.
@@ -337,22 +341,22 @@ fn port_name(interface: Option<&str>) -> String {
 fn placeholder_port(imp: &Imported) -> PortConfig {
     let vrrp = imp.vrrp.as_ref();
     let interface = vrrp
+        .or(imp.vrrp6.as_ref())
         .and_then(|v| v.interface.clone())
         .or_else(|| imp.sync.as_ref().and_then(|s| s.interface.clone()));
     let name = port_name(interface.as_deref());
     let prefix = vrrp.and_then(|v| v.prefix).unwrap_or(24);
     let address = match vrrp.and_then(|v| v.own_address) {
-        Some(own) => Ipv4Cidr { addr: own, prefix },
-        None => {
+        Some(IpAddr::V4(own)) => Ipv4Cidr { addr: own, prefix },
+        _ => {
             let any = imp
                 .vips()
                 .into_iter()
-                .filter_map(|a| match a {
+                .chain(vrrp.into_iter().flat_map(|v| v.virtual_addresses.clone()))
+                .find_map(|a| match a {
                     IpAddr::V4(a) => Some(a),
                     IpAddr::V6(_) => None,
                 })
-                .chain(vrrp.into_iter().flat_map(|v| v.virtual_addresses.clone()))
-                .next()
                 .unwrap_or(Ipv4Addr::new(198, 18, 0, 0));
             let c = Ipv4Cidr { addr: any, prefix };
             Ipv4Cidr {
@@ -365,7 +369,7 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
         name: name.clone(),
         device: String::new(),
         address,
-        address6: None,
+        address6: placeholder_address6(imp),
         mac: None,
         mtu: 1500,
         kernel: Some(KernelPathConfig {
@@ -376,15 +380,44 @@ fn placeholder_port(imp: &Imported) -> PortConfig {
     }
 }
 
+/// The placeholder port's IPv6 address when the input has IPv6 VIPs or an
+/// IPv6 VRRP instance: the director's own (`unicast_src_ip`), else the
+/// network address of the first IPv6 VIP's subnet (a /64 unless the input
+/// gives the prefix), which validation refuses until it is replaced.
+fn placeholder_address6(imp: &Imported) -> Option<Ipv6Cidr> {
+    let v6 = |a: IpAddr| match a {
+        IpAddr::V6(a) => Some(a),
+        IpAddr::V4(_) => None,
+    };
+    let vrrp6 = imp.vrrp6.as_ref();
+    let prefix = vrrp6.and_then(|v| v.prefix).unwrap_or(64);
+    if let Some(own) = vrrp6.and_then(|v| v.own_address).and_then(v6) {
+        return Some(Ipv6Cidr { addr: own, prefix });
+    }
+    let any = imp
+        .vips()
+        .into_iter()
+        .chain(vrrp6.into_iter().flat_map(|v| v.virtual_addresses.clone()))
+        .find_map(v6)?;
+    let mask = match prefix {
+        0 => 0,
+        p => u128::MAX << (128 - u32::from(p.min(128))),
+    };
+    Some(Ipv6Cidr {
+        addr: (u128::from(any) & mask).into(),
+        prefix,
+    })
+}
+
 /// The base's port the imported services and VRRP belong on: the one whose
 /// subnet holds a VIP, else a real server, else the first.
 fn choose_port<'a>(ports: &'a [PortConfig], imp: &Imported) -> Option<&'a PortConfig> {
-    let vips = imp.vips().into_iter().chain(
-        imp.vrrp
-            .iter()
-            .flat_map(|v| v.virtual_addresses.iter().map(|&a| IpAddr::V4(a))),
-    );
-    let vips: Vec<IpAddr> = vips.collect();
+    let vrrp = imp.vrrp.iter().chain(imp.vrrp6.iter());
+    let vips: Vec<IpAddr> = imp
+        .vips()
+        .into_iter()
+        .chain(vrrp.flat_map(|v| v.virtual_addresses.iter().copied()))
+        .collect();
     ports
         .iter()
         .find(|p| vips.iter().any(|v| p.on_subnet(*v)))
@@ -396,6 +429,17 @@ fn choose_port<'a>(ports: &'a [PortConfig], imp: &Imported) -> Option<&'a PortCo
             })
         })
         .or_else(|| ports.first())
+}
+
+/// The port the IPv6 VRRP instance speaks on: the one whose `address6`
+/// subnet holds its first address (the services' port may have only an
+/// IPv4 address), else `fallback` (the services' port).
+fn instance_port(ports: &[PortConfig], v: &ImportedVrrp, fallback: &str) -> String {
+    v.virtual_addresses
+        .iter()
+        .find_map(|a| ports.iter().find(|p| p.on_subnet(*a)))
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| fallback.to_string())
 }
 
 /// Puts the director's own address where the input said 127.0.0.1; drops
@@ -560,6 +604,12 @@ pub fn render(imp: &Imported, base: Option<&Config>, origin: &str) -> Rendered {
             ..v.config.clone()
         });
     }
+    if let Some(v) = &imp.vrrp6 {
+        cfg.vrrp6 = Some(VrrpConfig {
+            port: instance_port(&cfg.ports, v, &port_label),
+            ..v.config.clone()
+        });
+    }
     let mut sync_placeholder = None;
     if let Some(s) = &imp.sync {
         match s.peer {
@@ -659,6 +709,7 @@ fn placeholder_body(
     let iface = imp
         .vrrp
         .as_ref()
+        .or(imp.vrrp6.as_ref())
         .and_then(|v| v.interface.clone())
         .map(|i| format!("\n(The input's interface was `{i}`.)"))
         .unwrap_or_default();
@@ -694,6 +745,12 @@ fn placeholder_body(
             comment(&mut out, "    ", &format!("From {}.", iv.origin));
         }
         out.push_str(&format!("    vrrp: Some({}),\n", ron_value(v, "    ")));
+    }
+    if let Some(v) = &cfg.vrrp6 {
+        if let Some(iv) = &imp.vrrp6 {
+            comment(&mut out, "    ", &format!("From {}.", iv.origin));
+        }
+        out.push_str(&format!("    vrrp6: Some({}),\n", ron_value(v, "    ")));
     }
     if let Some(s) = &cfg.sync {
         out.push_str(&format!("    sync: Some({}),\n", ron_value(s, "    ")));

@@ -514,7 +514,7 @@ fn keepalived_grammar_corpus() {
             notify_fault: Some("/usr/local/bin/vrrp-notify.sh INSTANCE VI_1 FAULT 90".into()),
         }
     );
-    assert_eq!(v.own_address, Some(ip4("198.18.0.2")));
+    assert_eq!(v.own_address, Some(ip("198.18.0.2")));
     let sync = imp.sync.as_ref().unwrap();
     assert_eq!(
         (sync.peer, sync.port),
@@ -534,7 +534,7 @@ fn keepalived_grammar_corpus() {
         ("full.conf", 21, "lvs_sync_daemon id 7"),
         ("full.conf", 30, "without a config id"),
         ("full.conf", 45, "track_script"),
-        ("full.conf", 50, "lbd runs one VRRP instance"),
+        ("full.conf", 50, "lbd runs one IPv4 VRRP instance, `vrrp`"),
         ("full.conf", 41, "the options after the address"),
         (
             "10-https.conf",
