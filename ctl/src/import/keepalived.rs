@@ -494,9 +494,9 @@ struct Conv {
     imp: Imported,
     groups: HashMap<String, (Vec<GroupEntry>, Loc)>,
     vrrp_version: Option<u8>,
-    /// Every vrrp_instance's IPv4 virtual_ipaddress, each once: the
-    /// assumed members of firewall-mark groups (lbd's groups are IPv4).
-    vrrp_vips: Vec<Ipv4Addr>,
+    /// Every vrrp_instance's virtual_ipaddress, each once: the assumed
+    /// members of firewall-mark groups (those of the group's `ip_family`).
+    vrrp_vips: Vec<IpAddr>,
     /// Addresses and unicast peers of the other family than their
     /// instance's (keepalived's virtual_ipaddress_excluded may mix them):
     /// they go to lbd's instance of their family, if the file has one.
@@ -676,10 +676,6 @@ fn reason(key: &str) -> &'static str {
             "lbd's VRRP uses the port's own MAC and address"
         }
         k if k.starts_with("vrrp_") => "lbd's VRRP has no such setting",
-        "ip_family" => {
-            "lbd takes a service's family from its VIP (ip_family matters only to firewall-mark \
-             services)"
-        }
         "http_protocol" => "lbd's HTTP check speaks HTTP/1.0",
         "fast_recovery" => "lbd checks one URL, at every interval",
         "digest" => "lbd's HTTP check compares status and body text, not an MD5 digest",
@@ -714,10 +710,7 @@ impl Conv {
             .flat_map(|n| n.children())
             .filter(|c| c.key == "virtual_ipaddress")
             .flat_map(|c| c.children())
-            .filter_map(|a| match addr_prefix(&a.key) {
-                Some((IpAddr::V4(a), _)) => Some(a),
-                _ => None,
-            });
+            .filter_map(|a| addr_prefix(&a.key).map(|(a, _)| a));
         for a in vips {
             if !self.vrrp_vips.contains(&a) {
                 self.vrrp_vips.push(a);
@@ -967,12 +960,19 @@ impl Conv {
         let mut ports: Vec<u16> = svc.real_servers.iter().filter_map(|r| r.port).collect();
         ports.sort_unstable();
         ports.dedup();
+        // keepalived's `ip_family inet6` makes the mark's service IPv6
+        // (inet, the default, IPv4): its members are of that family.
+        let v6 = vs
+            .children()
+            .iter()
+            .any(|c| c.key == "ip_family" && c.arg(0) == Some("inet6"));
         let members: Vec<GroupMatch> = self
             .vrrp_vips
             .iter()
+            .filter(|vip| vip.is_ipv6() == v6)
             .flat_map(|&vip| {
                 ports.iter().map(move |&p| GroupMatch {
-                    vip: vip.into(),
+                    vip,
                     protocol,
                     ports: PortRange::one(p),
                 })
@@ -986,8 +986,8 @@ impl Conv {
             self.note(
                 vs,
                 format!(
-                    "`{what}`: {why}; what carries it could not be assumed (no VRRP address or \
-                     no real server port): add a `fwmarks` entry for mark {mark} with the VIPs \
+                    "`{what}`: {why}; what carries it could not be assumed (no VRRP address of \
+                     its family or no real server port): add a `fwmarks` entry for mark {mark} with the VIPs \
                      and ports that were marked; until then the group takes no packets"
                 ),
             );
@@ -1067,6 +1067,9 @@ impl Conv {
                         ),
                     ),
                 },
+                // A firewall-mark service's family (`fwmark_service` reads
+                // it); an address service's is its VIP's.
+                "ip_family" => {}
                 "lb_kind" | "lvs_method" => match n.arg(0).and_then(forward) {
                     Some(f) => {
                         method = f;

@@ -202,7 +202,11 @@ struct Shared {
     checkinterval: Option<u32>,
     failurecount: Option<u32>,
     quiescent: Option<bool>,
+    /// `fallback=` (globally: the IPv4 services').
     fallback: Option<Setting>,
+    /// `fallback6=` (globally: the IPv6 services'; in a virtual section
+    /// the same as `fallback=`, as in ldirectord).
+    fallback6: Option<Setting>,
 }
 
 #[derive(Default)]
@@ -239,7 +243,6 @@ fn why_not(key: &str) -> &'static str {
         k if k.starts_with("emailalert") || k == "smtp" => {
             "lbd sends no email; its log and /metrics report changes of state"
         }
-        k if k.ends_with('6') => "lbd serves IPv4 only",
         _ => "ldirectord has no such setting, or lbd no equivalent",
     }
 }
@@ -287,6 +290,7 @@ impl Conv {
                 None => bad(self, "yes or no"),
             },
             "fallback" => sh.fallback = Some(s.clone()),
+            "fallback6" => sh.fallback6 = Some(s.clone()),
             _ => return false,
         }
         true
@@ -372,6 +376,15 @@ impl Conv {
             );
             return;
         };
+        if vip.is_ipv6() && !v.ipv6 {
+            self.note(
+                &v.loc,
+                format!(
+                    "`{what}`: ldirectord wants `virtual6=` for an IPv6 address (it refuses this \
+                     line); converted as an IPv6 service"
+                ),
+            );
+        }
         if !protocol_given && vport == 53 {
             protocol = Protocol::Udp;
         }
@@ -392,6 +405,7 @@ impl Conv {
         let mut sh = self.global.clone();
         // Settings given in this virtual section override the global ones.
         sh.fallback = None;
+        sh.fallback6 = None;
         let mut checktype = "negotiate".to_string();
         let mut checktype_loc = v.loc.clone();
         let mut service: Option<String> = None;
@@ -483,8 +497,18 @@ impl Conv {
                 None => self.note(&loc, "`netmask` without `persistent`: not converted"),
             }
         }
-        let fallback = sh.fallback.clone().or_else(|| self.global.fallback.clone());
-        if let Some(f) = fallback {
+        // In a section, fallback= and fallback6= are one setting (the later
+        // wins); the global one is the service's family's.
+        let local = match (&sh.fallback, &sh.fallback6) {
+            (Some(a), Some(b)) => Some(if a.loc.line > b.loc.line { a } else { b }),
+            (a, b) => a.as_ref().or(b.as_ref()),
+        };
+        let global = if vip.is_ipv6() {
+            &self.global.fallback6
+        } else {
+            &self.global.fallback
+        };
+        if let Some(f) = local.or(global.as_ref()).cloned() {
             svc.fallback = self.fallback(&f, &svc);
         }
         let service = service.unwrap_or_else(|| service_of_port(vport).to_string());
@@ -512,6 +536,7 @@ impl Conv {
 
     fn fallback(&mut self, s: &Setting, svc: &ServiceConfig) -> Option<Fallback> {
         let val = unquote(&s.value);
+        let key = &s.key;
         let mut words = val.split_whitespace();
         let addr = words.next().unwrap_or("");
         let method = match words.next() {
@@ -521,7 +546,7 @@ impl Conv {
             Some(m) => {
                 self.note(
                     &s.loc,
-                    format!("`fallback={val}`: `{m}` is not gate, masq or ipip: not converted"),
+                    format!("`{key}={val}`: `{m}` is not gate, masq or ipip: not converted"),
                 );
                 return None;
             }
@@ -532,7 +557,7 @@ impl Conv {
                 None => {
                     self.note(
                         &s.loc,
-                        format!("`fallback={val}`: `{p}` is not a port: not converted"),
+                        format!("`{key}={val}`: `{p}` is not a port: not converted"),
                     );
                     return None;
                 }
@@ -542,17 +567,33 @@ impl Conv {
         let Some(address) = resolve(host) else {
             self.note(
                 &s.loc,
-                format!("`fallback={val}`: not an IP address or a known host: not converted"),
+                format!("`{key}={val}`: not an IP address or a known host: not converted"),
             );
             return None;
         };
+        if address.is_ipv6() != svc.vip.is_ipv6() {
+            let (family, other) = if svc.vip.is_ipv6() {
+                ("IPv6", "fallback6")
+            } else {
+                ("IPv4", "fallback")
+            };
+            self.note(
+                &s.loc,
+                format!(
+                    "`{key}={val}`: not converted for {}: the service is {family} and its \
+                     fallback server must be too (`{other}=`)",
+                    lb_api::addr::SockAddr(svc.vip, svc.port)
+                ),
+            );
+            return None;
+        }
         let port = match (method, port) {
             (Forward::Nat, Some(p)) if p != svc.port => Some(p),
             (_, Some(p)) if p != svc.port => {
                 self.note(
                     &s.loc,
                     format!(
-                        "`fallback={val}`: direct routing and tunnels cannot change the port: \
+                        "`{key}={val}`: direct routing and tunnels cannot change the port: \
                          the service port {} is used",
                         svc.port
                     ),
@@ -605,6 +646,16 @@ impl Conv {
                     (u32::from(a)..=u32::from(b))
                         .map(|a| Ipv4Addr::from(a).into())
                         .collect()
+                }
+                _ if a.contains(':') || b.contains(':') => {
+                    self.note(
+                        &s.loc,
+                        format!(
+                            "`{what}`: not converted: ldirectord has no IPv6 address ranges \
+                             (one real6= line per server)"
+                        ),
+                    );
+                    return;
                 }
                 _ => {
                     self.note(

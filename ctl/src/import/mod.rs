@@ -449,21 +449,32 @@ fn resolve_director_itself(
     port: Option<&PortConfig>,
     notes: &mut Vec<Note>,
 ) {
-    let own = port
-        .filter(|p| p.kernel.is_some())
-        .map(|p| IpAddr::V4(p.address.addr));
-    let why = match port {
+    // The director's address of the family the input wrote (127.0.0.1 or
+    // ::1).
+    let own = |v6: bool| {
+        let p = port.filter(|p| p.kernel.is_some())?;
+        if v6 {
+            p.address6.map(|c| IpAddr::V6(c.addr))
+        } else {
+            Some(IpAddr::V4(p.address.addr))
+        }
+    };
+    let why = |v6: bool| match port {
         None => "give --base or --apply, so that lbctl knows the director's address".to_string(),
-        Some(p) => format!(
+        Some(p) if p.kernel.is_none() => format!(
             "port {} has no kernel interface, which lbd needs to serve a local real server",
             p.name
         ),
+        Some(p) if v6 => format!("port {} has no IPv6 address (`address6`)", p.name),
+        Some(p) => format!("port {} cannot serve it", p.name),
     };
     let what = svc.what.clone();
     let origin = svc.origin.clone();
     if let Some(fb) = svc.config.fallback {
         if is_director_itself(fb.address) {
-            match own {
+            let v6 = fb.address.is_ipv6();
+            let why = why(v6);
+            match own(v6) {
                 Some(a) => {
                     svc.config.fallback = Some(lb_api::config::Fallback { address: a, ..fb })
                 }
@@ -484,7 +495,9 @@ fn resolve_director_itself(
     let mut kept = Vec::new();
     for mut r in std::mem::take(&mut svc.config.real_servers) {
         if is_director_itself(r.address) {
-            match own {
+            let v6 = r.address.is_ipv6();
+            let why = why(v6);
+            match own(v6) {
                 Some(a) => r.address = a,
                 None => {
                     notes.push(Note::at(
@@ -527,8 +540,9 @@ fn ipv6_notes(
                 &s.origin,
                 format!(
                     "{}: converted with its IPv6 addresses; lbd forwards IPv6 to DR, tunnel and \
-                     NAT real servers (IPv6 firewall-mark groups are refused) and needs an IPv6 \
-                     address on a port on their subnet (`ports[].address6`)",
+                     NAT real servers and needs an IPv6 address on a port on their subnet \
+                     (`ports[].address6`), and a `vrrp6` instance for IPv6 VIPs when it runs \
+                     VRRP",
                     s.what
                 ),
             ));
