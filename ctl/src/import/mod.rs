@@ -541,8 +541,7 @@ fn ipv6_notes(
                 format!(
                     "{}: converted with its IPv6 addresses; lbd forwards IPv6 to DR, tunnel and \
                      NAT real servers and needs an IPv6 address on a port on their subnet \
-                     (`ports[].address6`), and a `vrrp6` instance for IPv6 VIPs when it runs \
-                     VRRP",
+                     (`ports[].address6`)",
                     s.what
                 ),
             ));

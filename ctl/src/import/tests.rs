@@ -986,7 +986,7 @@ virtual_server 198.18.0.100 80 {
 
 /// keepalived's IPv6 virtual and real servers (written bare, as
 /// keepalived.conf does) are converted as written; the rendering notes
-/// that lbd refuses them for now, and validation does.
+/// what lbd needs for them (a port's address6), and validation says so.
 #[test]
 fn keepalived_ipv6_servers_convert_and_are_noted() {
     let text = "virtual_server 2001:db8::100 80 {\n\
@@ -1018,6 +1018,312 @@ fn keepalived_ipv6_servers_convert_and_are_noted() {
             .contains("real server 2001:db8::10 is not on any port's subnet"),
         "{e}"
     );
+}
+
+/// A base with two dual-stack ports: lan0 faces the clients (198.18.0.2,
+/// 2001:db8::2), lan1 the NAT real servers (198.18.1.2, 2001:db8:1::2).
+fn dual_stack_base() -> Config {
+    lb_api::config::parse(
+        r#"(eal: (cores: "0-2"), ports: [
+            (name: "lan0", device: "net_af_packet0,iface=eth0", address: "198.18.0.2/24",
+             address6: Some("2001:db8::2/64"), kernel: Some((iface: "lbd-lan0"))),
+            (name: "lan1", device: "net_af_packet1,iface=eth1", address: "198.18.1.2/24",
+             address6: Some("2001:db8:1::2/64"), kernel: Some((iface: "lbd-lan1"))),
+        ])"#,
+        "base",
+    )
+    .unwrap()
+}
+
+/// An IPv4 and an IPv6 vrrp_instance become `vrrp` and `vrrp6`: the IPv6
+/// one VRRPv3 whatever vrrp_version says, its floating NAT66 gateway in
+/// `vrrp6.addresses`, the peers and excluded addresses of the other
+/// family moved to the instance of their family; the whole validates.
+#[test]
+fn keepalived_dual_stack_becomes_vrrp_and_vrrp6() {
+    let file = "keepalived/dual-stack.conf";
+    let imp = keepalived(file, None);
+    let v4 = imp.vrrp.as_ref().unwrap();
+    let v6 = imp.vrrp6.as_ref().unwrap();
+    assert_eq!(v4.origin.line, 9);
+    assert_eq!(v6.origin.line, 28);
+    assert_eq!(v6.own_address, Some(ip("2001:db8::2")));
+    assert_eq!(v6.prefix, Some(64));
+    let r = render(&imp, Some(&dual_stack_base()), "keepalived dual-stack.conf");
+    reads_back(&r);
+    let vrrp = r.config.vrrp.as_ref().unwrap();
+    let vrrp6 = r.config.vrrp6.as_ref().unwrap();
+    assert_eq!(
+        (vrrp.port.as_str(), vrrp.vrid, vrrp.priority, vrrp.version),
+        ("lan0", 51, 150, 2)
+    );
+    assert_eq!(vrrp.auth_pass.as_deref(), Some("s3cret"));
+    assert_eq!(vrrp.unicast_peers, [ip("198.18.0.3")]);
+    // The service VIP is held anyway; the IPv4 gateway written in the IPv6
+    // instance's virtual_ipaddress_excluded is the IPv4 instance's.
+    assert_eq!(vrrp.addresses, [ip("198.18.1.1")]);
+    assert_eq!(vrrp.notify_master.as_deref(), Some("/etc/lbd/master.sh"));
+    assert_eq!(
+        (
+            vrrp6.port.as_str(),
+            vrrp6.vrid,
+            vrrp6.priority,
+            vrrp6.version
+        ),
+        ("lan0", 52, 150, 3)
+    );
+    assert_eq!(vrrp6.advert_interval_ms, 500);
+    assert!(!vrrp6.preempt);
+    assert_eq!(vrrp6.unicast_peers, [ip("2001:db8::3")]);
+    assert_eq!(vrrp6.addresses, [ip("2001:db8:1::1")]);
+    assert_eq!(vrrp6.notify_master.as_deref(), Some("/etc/lbd/master6.sh"));
+    let services: Vec<(IpAddr, u16, Forward)> = r
+        .config
+        .services
+        .iter()
+        .map(|s| (s.vip, s.port, s.real_servers[0].forward))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            (ip("198.18.0.100"), 80, Forward::Dr),
+            (ip("2001:db8::100"), 80, Forward::Dr),
+            (ip("2001:db8::100"), 443, Forward::Nat),
+        ]
+    );
+    has_note(
+        &r.notes,
+        file,
+        20,
+        "an IPv6 peer in an instance of the other family",
+    );
+    has_note(&r.notes, file, 20, "`vrrp6`");
+    has_note(
+        &r.notes,
+        file,
+        40,
+        "an IPv4 address in an instance of the other family",
+    );
+    has_note(
+        &r.notes,
+        file,
+        37,
+        "the options after the address are not converted",
+    );
+    // Nothing says lbd is IPv4 only, or refuses a second family.
+    for n in &r.notes {
+        assert!(!n.text.contains("IPv4 only"), "{n}");
+        assert!(!n.text.contains("one VRRP instance"), "{n}");
+    }
+    let ron = lb_api::config::to_ron_string(&r.config);
+    lb_api::config::parse(&ron, "out").unwrap_or_else(|e| panic!("{e}\n{ron}"));
+    // Without a base the placeholder port gets an IPv6 address as well, and
+    // the text holds both instances.
+    let p = render(&imp, None, "keepalived dual-stack.conf");
+    reads_back(&p);
+    let port = &p.config.ports[0];
+    assert_eq!(
+        port.address6.map(|c| c.addr),
+        Some("2001:db8::2".parse().unwrap())
+    );
+    assert_eq!(p.config.vrrp6.as_ref().unwrap().port, port.name);
+    assert!(p.text.contains("vrrp6: Some("), "{}", p.text);
+}
+
+/// Two instances of one family: the one holding a service's VIP becomes
+/// lbd's instance of that family, the other is noted; an address of the
+/// other family in virtual_ipaddress is ignored (as keepalived does), and
+/// cross-family peers or excluded addresses without an instance of their
+/// family are noted with why.
+#[test]
+fn keepalived_instances_of_one_family_and_mixed_families_are_noted() {
+    let text = "\
+vrrp_instance A6 {
+    virtual_router_id 60
+    native_ipv6
+    version 2
+    authentication {
+        auth_type PASS
+        auth_pass x
+    }
+    unicast_peer {
+        2001:db8::3
+    }
+}
+vrrp_instance B6 {
+    virtual_router_id 61
+    virtual_ipaddress {
+        2001:db8::100
+        198.18.0.50
+    }
+    virtual_ipaddress_excluded {
+        198.18.0.51
+    }
+    unicast_peer {
+        198.18.0.3
+    }
+}
+virtual_server 2001:db8::100 80 {
+    lb_kind DR
+    real_server 2001:db8::11 80 {
+    }
+}
+";
+    let imp = keepalived_text("two6.conf", text, None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(imp.vrrp.is_none());
+    let v6 = imp.vrrp6.as_ref().unwrap();
+    // B6 holds the service's VIP.
+    assert_eq!(v6.config.vrid, 61);
+    assert_eq!(v6.config.version, 3);
+    assert_eq!(v6.virtual_addresses, [ip("2001:db8::100")]);
+    assert!(v6.config.addresses.is_empty());
+    let n = &imp.notes;
+    has_note(
+        n,
+        "two6.conf",
+        1,
+        "lbd runs one IPv6 VRRP instance, `vrrp6`",
+    );
+    has_note(
+        n,
+        "two6.conf",
+        17,
+        "its family differs from the instance's first address",
+    );
+    has_note(n, "two6.conf", 20, "which this file does not have");
+    has_note(n, "two6.conf", 23, "a unicast peer of the other family");
+    // An instance that is not converted says nothing about its own lines.
+    assert!(!n
+        .iter()
+        .any(|x| x.loc.as_ref().is_some_and(|l| l.line == 4)));
+}
+
+/// An IPv6 instance's own settings: `version 2` and authentication are
+/// VRRPv2's, which IPv6 does not have.
+#[test]
+fn keepalived_ipv6_instance_is_vrrpv3() {
+    let text = "\
+vrrp_instance V6 {
+    virtual_router_id 60
+    native_ipv6
+    version 2
+    advert_int 0.25
+    authentication {
+        auth_type PASS
+        auth_pass x
+    }
+}
+";
+    let imp = keepalived_text("v3.conf", text, None).unwrap_or_else(|e| panic!("{e}"));
+    let v6 = imp.vrrp6.as_ref().unwrap();
+    assert_eq!(v6.config.version, 3);
+    assert_eq!(v6.config.advert_interval_ms, 250);
+    assert_eq!(v6.config.auth_pass, None);
+    has_note(&imp.notes, "v3.conf", 4, "VRRP over IPv6 is version 3");
+    has_note(&imp.notes, "v3.conf", 6, "VRRPv3 has no authentication");
+    assert!(!imp.notes.iter().any(|n| n.text.contains("native_ipv6")));
+}
+
+/// `virtual_server fwmark` with `ip_family inet6`: its assumed members
+/// are the IPv6 VRRP addresses.
+#[test]
+fn keepalived_ipv6_fwmark_group_takes_the_ipv6_vrrp_addresses() {
+    let text = "\
+vrrp_instance V4 {
+    virtual_router_id 51
+    virtual_ipaddress {
+        198.18.0.100
+    }
+}
+vrrp_instance V6 {
+    virtual_router_id 52
+    virtual_ipaddress {
+        2001:db8::100
+    }
+}
+virtual_server fwmark 6 {
+    ip_family inet6
+    lb_kind DR
+    real_server 2001:db8::11 80 {
+    }
+}
+";
+    let imp = keepalived_text("fw6.conf", text, None).unwrap_or_else(|e| panic!("{e}"));
+    let members: Vec<IpAddr> = imp.fwmarks[0].matches.iter().map(|m| m.vip).collect();
+    assert_eq!(members, [ip("2001:db8::100")]);
+    assert!(!imp.notes.iter().any(|n| n.text.contains("ip_family")));
+}
+
+/// ldirectord's IPv6 directives: virtual6=, real6=, fallback6= (global for
+/// the IPv6 services, while the global fallback= is the IPv4 ones').
+#[test]
+fn ldirectord_virtual6_real6_fallback6() {
+    let text = "\
+fallback=198.18.0.50:80
+fallback6=[2001:db8::50]:80
+checktimeout=3
+
+virtual6=[2001:db8::100]:80
+    real6=[2001:db8::10]:80 gate 2
+    real6=[2001:db8::11]:80 ipip
+    checktype=connect
+
+virtual6=[2001:db8::100]:443
+    real6=[2001:db8:1::10]:8443 masq
+    real6=[2001:db8::20]->[2001:db8::21]:443 gate
+    fallback6=[::1]:443
+
+virtual=198.18.0.100:80
+    real=198.18.0.11:80 gate
+
+virtual=[2001:db8::101]:80
+    real=[2001:db8::12]:80 gate
+    fallback=198.18.0.50:80
+";
+    let imp = ldirectord::import(text, "v6.cf").unwrap_or_else(|e| panic!("{e}"));
+    let s: Vec<&ServiceConfig> = imp.services.iter().map(|s| &s.config).collect();
+    assert_eq!(s.len(), 4);
+    assert_eq!((s[0].vip, s[0].port), (ip("2001:db8::100"), 80));
+    assert_eq!(
+        s[0].real_servers
+            .iter()
+            .map(|r| (r.address, r.weight, r.forward))
+            .collect::<Vec<_>>(),
+        [
+            (ip("2001:db8::10"), 2, Forward::Dr),
+            (ip("2001:db8::11"), 1, Forward::Tunnel)
+        ]
+    );
+    assert_eq!(s[0].fallback.unwrap().address, ip("2001:db8::50"));
+    assert_eq!(s[1].real_servers[0].forward, Forward::Nat);
+    assert_eq!(s[1].real_servers[0].port, Some(8443));
+    assert_eq!(s[1].fallback.unwrap().address, ip("::1"));
+    assert_eq!(s[2].fallback.unwrap().address, ip("198.18.0.50"));
+    assert_eq!(s[3].fallback, None);
+    has_note(
+        &imp.notes,
+        "v6.cf",
+        12,
+        "ldirectord has no IPv6 address ranges",
+    );
+    has_note(&imp.notes, "v6.cf", 18, "ldirectord wants `virtual6=`");
+    has_note(
+        &imp.notes,
+        "v6.cf",
+        20,
+        "its fallback server must be too (`fallback6=`)",
+    );
+    for n in &imp.notes {
+        assert!(!n.text.contains("IPv4 only"), "{n}");
+    }
+    // ::1 is the director itself: its port's IPv6 address.
+    let r = render(&imp, Some(&dual_stack_base()), "ldirectord v6.cf");
+    let fb = r.config.services[1].fallback.unwrap();
+    assert_eq!(fb.address, ip("2001:db8::2"));
+    reads_back(&r);
+    // No VRRP in ldirectord.cf: the configuration validates as it is.
+    let ron = lb_api::config::to_ron_string(&r.config);
+    lb_api::config::parse(&ron, "out").unwrap_or_else(|e| panic!("{e}\n{ron}"));
 }
 
 /// ldirectord's bracketed `virtual=[...]:PORT` and `real=[...]:PORT`.
