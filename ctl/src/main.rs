@@ -264,7 +264,7 @@ pub enum Cmd {
         file: PathBuf,
         /// An lbd configuration file whose sections (ports, eal, control,
         /// ...) the result keeps; its services are replaced by the imported
-        /// ones, and its vrrp and sync when the input has them. The result
+        /// ones, and its vrrp, vrrp6 and sync when the input has them. The result
         /// is checked: exit 2 (with the problems on standard error) if it
         /// is not valid.
         #[arg(long, value_name = "FILE", conflicts_with = "apply")]

@@ -11,8 +11,9 @@
 //! are [`ImportError`]s with file and line.
 //!
 //! Converting maps virtual servers (and virtual_server_group), their real
-//! servers and checkers, the sorry server, one IPv4 and one IPv6 vrrp_instance, lvs_sync_daemon
-//! and lvs_timeouts onto lbd's configuration. Every keyword that is not
+//! servers and checkers, the sorry server, one IPv4 vrrp_instance (lbd's
+//! `vrrp`) and one IPv6 (`vrrp6`), lvs_sync_daemon and lvs_timeouts onto
+//! lbd's configuration. Every keyword that is not
 //! converted, or is converted differently, becomes a [`Note`].
 
 use std::collections::HashMap;

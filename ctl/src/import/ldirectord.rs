@@ -2,7 +2,8 @@
 //! it, and converted.
 //!
 //! The file is `key = value` lines. Global settings start at the beginning
-//! of a line; `virtual=VIP:PORT` opens a virtual service whose settings
+//! of a line; `virtual=VIP:PORT` (`virtual6=[IPV6]:PORT` for IPv6) opens
+//! a virtual service whose settings
 //! follow on lines indented by at least four spaces or a tab. A blank line,
 //! or a line that is not indented, ends the virtual section; comment lines
 //! (`#` as the first non-blank character) do not, wherever they start. `#`
@@ -11,10 +12,12 @@
 //! failurecount, fallback, quiescent, ...).
 //!
 //! Converted: real servers (`real=HOST[->HOST2][:PORT] gate|masq|ipip
-//! [WEIGHT] ["REQUEST", "RECEIVE"]`), scheduler, persistence, protocol,
+//! [WEIGHT] ["REQUEST", "RECEIVE"]`, `real6=[IPV6]:PORT ...`), scheduler,
+//! persistence, protocol,
 //! checktype/service/request/receive/checkport/checktimeout/
 //! negotiatetimeout/checkinterval/failurecount as lbd health checks,
-//! quiescent as on_failure, fallback as the fallback server, autoreload.
+//! quiescent as on_failure, fallback (fallback6 for the IPv6 services) as
+//! the fallback server, autoreload.
 //! Everything else is noted.
 
 use std::net::{IpAddr, Ipv4Addr};
