@@ -730,6 +730,24 @@ impl Conv {
                     }
                 }
             }
+            // lbd's sync datagrams (IPv6 connections' records among them)
+            // travel over IPv4: an IPv6 peer cannot be the sync peer.
+            let v6_peer = self
+                .imp
+                .vrrp6
+                .as_ref()
+                .and_then(|v| v.config.unicast_peers.first().copied());
+            if let (None, Some(p)) = (s.peer, v6_peer) {
+                let origin = s.origin.clone();
+                self.imp.notes.push(Note::at(
+                    &origin,
+                    format!(
+                        "lvs_sync_daemon: the IPv6 VRRP peer {p} is not used for sync: lbd's \
+                         sync (IPv6 connections included) goes to the peer director's IPv4 \
+                         address"
+                    ),
+                ));
+            }
         }
     }
 

@@ -734,7 +734,8 @@ fn placeholder_body(
              director uses, nor its own address.{iface}\n\
              Give `device` (a PCI address such as \"0000:3b:00.0\", or\n\
              \"net_af_packet0,iface=eth0\") and `address`, the director's address with\n\
-             its prefix (the VIPs' network address stands in). The kernel interface\n\
+             its prefix (the VIPs' network address stands in), and `address6`\n\
+             likewise when there is one. The kernel interface\n\
              carries health checks, VRRP and sync. Or run `lbctl import ... --base\n\
              FILE` with an lbd configuration whose ports are kept, or `--apply` (the\n\
              running lbd's)."

@@ -1198,6 +1198,34 @@ virtual_server 2001:db8::100 80 {
         .any(|x| x.loc.as_ref().is_some_and(|l| l.line == 4)));
 }
 
+/// lbd's sync goes over IPv4: an IPv6-only file's VRRP peer is not taken
+/// as the sync peer, and the note says why.
+#[test]
+fn keepalived_sync_peer_is_not_an_ipv6_vrrp_peer() {
+    let text = "\
+global_defs {
+    lvs_sync_daemon eth0 V6
+}
+vrrp_instance V6 {
+    virtual_router_id 60
+    unicast_peer {
+        2001:db8::3
+    }
+    virtual_ipaddress {
+        2001:db8::100
+    }
+}
+";
+    let imp = keepalived_text("s6.conf", text, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(imp.sync.as_ref().unwrap().peer, None);
+    has_note(
+        &imp.notes,
+        "s6.conf",
+        2,
+        "goes to the peer director's IPv4 address",
+    );
+}
+
 /// An IPv6 instance's own settings: `version 2` and authentication are
 /// VRRPv2's, which IPv6 does not have.
 #[test]
