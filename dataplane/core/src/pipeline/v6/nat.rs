@@ -53,6 +53,7 @@ use crate::wire::TcpFlags;
 
 use super::super::conn_counts::ConnCounts;
 use super::super::nat::{rs_port, REFRESH_SLACK_MS};
+use super::super::nat_state::sweep_slice;
 use super::super::{Action, Verdict, Worker, ETH};
 use super::clients::ClientMacs6;
 use super::entry::Packet6;
@@ -80,15 +81,12 @@ impl Nat6State {
         index: usize,
         workers: usize,
     ) -> Nat6State {
-        let n = table.bucket_count();
-        let w = workers.max(1);
-        let lo = n * index / w;
-        let hi = n * (index + 1) / w;
+        let (lo, hi) = sweep_slice(table.bucket_count(), index, workers);
         Nat6State {
             table,
             clients,
             sweep_lo: lo,
-            sweep_hi: hi.max(lo + 1).min(n),
+            sweep_hi: hi,
             cursor: lo,
         }
     }
