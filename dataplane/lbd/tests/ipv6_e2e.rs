@@ -259,14 +259,16 @@ fn vrrp_sections(addr4: &str, addr6: &str, prio: u8, dual: bool) -> String {
     )
 }
 
-/// Wait until lbd logged that its IPv6 instance entered `state`.
+/// Wait until lbd logged that its IPv6 instance entered `state` (its last
+/// state-change line, "vrrp6: vrid 51 priority N: STATE"; other lines about
+/// the instance do not count).
 fn wait_vrrp6(lbd: &Lbd, state: &str) {
     let needle = format!(": {state}");
     lbd.wait_for(
         |_, e| {
             e.iter()
                 .rev()
-                .find(|l| l.contains("vrrp6: vrid 51"))
+                .find(|l| l.contains("vrrp6: vrid 51 priority"))
                 .is_some_and(|l| l.contains(&needle))
         },
         &format!("vrrp6 {state}"),
