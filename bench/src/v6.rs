@@ -25,8 +25,8 @@ use lbcore::conntrack::{ConnTable, Tick};
 use lbcore::counters::{Counter, WorkerStats};
 use lbcore::neigh::NeighTable;
 use lbcore::pipeline::{
-    ClientMacs6, Nat6State, PacketBuf, Registry, Snapshot, Verdict, Worker, MAX_REAL_SERVERS,
-    MAX_SERVICES,
+    ClientMacs6, Nat6State, PacketBuf, Registry, SliceBuf, Snapshot, Verdict, Worker,
+    MAX_REAL_SERVERS, MAX_SERVICES,
 };
 use lbcore::wire::MacAddr;
 
@@ -55,33 +55,23 @@ pub struct Frame6(pub [u8; 128]);
 /// from the IPv4 runs' (sharing one instance, the IPv4 loop lost the
 /// inlining of the burst stage: +34 instructions per packet in callgrind,
 /// an artefact of the benchmark, not of the packet path).
-pub struct Buf6<'a>(&'a mut [u8]);
+pub struct Buf6<'a>(SliceBuf<'a>);
 
 impl PacketBuf for Buf6<'_> {
     fn data(&self) -> &[u8] {
-        self.0
+        self.0.data()
     }
     fn data_mut(&mut self) -> &mut [u8] {
-        self.0
+        self.0.data_mut()
     }
-    fn prepend(&mut self, _n: usize) -> bool {
-        false
+    fn prepend(&mut self, n: usize) -> bool {
+        self.0.prepend(n)
     }
     fn adj(&mut self, n: usize) -> bool {
-        if n > self.0.len() {
-            return false;
-        }
-        let s = std::mem::take(&mut self.0);
-        self.0 = &mut s[n..];
-        true
+        self.0.adj(n)
     }
     fn truncate(&mut self, len: usize) -> bool {
-        if len > self.0.len() {
-            return false;
-        }
-        let s = std::mem::take(&mut self.0);
-        self.0 = &mut s[..len];
-        true
+        self.0.truncate(len)
     }
 }
 
@@ -94,7 +84,7 @@ impl TraceFrame for Frame6 {
     }
     #[inline]
     fn buf(&mut self) -> Buf6<'_> {
-        Buf6(&mut self.0[..FRAME_LEN])
+        Buf6(SliceBuf(&mut self.0[..FRAME_LEN]))
     }
     fn sent_flags(&self) -> u8 {
         self.0[TCP_FLAGS_AT]
