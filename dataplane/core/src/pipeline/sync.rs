@@ -25,7 +25,7 @@
 use super::nat::{reply_key, rs_port};
 use super::persist::service_template_key;
 use super::snapshot::Snapshot;
-use super::sync_store::{self, NatPair};
+use super::sync_store;
 use super::Worker;
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::SharedConnTable;
@@ -136,25 +136,8 @@ fn apply_nat(
         key.client_ip,
         key.client_port,
     );
-    let pair = NatPair {
-        request: key,
-        reply: rk,
-        rs,
-        svc_id,
-        state: r.state,
-        timeout_ms: r.timeout_ms,
-    };
-    if !sync_store::store_nat_pair(table, &pair, now)? {
-        // Ours (after a failover and back): keep it, with its accounting.
-        return Ok(());
-    }
-    // A record naming a group or null MAC is not trusted for replies.
-    if MacAddr(r.client_mac).is_unicast() && r.client_mac != [0; 6] {
-        clients.learn(
-            key.client_ip,
-            MacAddr(r.client_mac),
-            r.client_via_port as u16,
-        );
+    if let Some(mac) = sync_store::store_nat(table, &key, &rk, rs, svc_id, r, now)? {
+        clients.learn(key.client_ip, mac, u16::from(r.client_via_port));
     }
     Ok(())
 }

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use super::nat::rs_port;
 use super::snapshot::Snapshot;
 use super::sync::ApplyError;
-use super::sync_store::{self, NatPair};
+use super::sync_store;
 use super::v6::{reply_key6, ClientMacs6};
 use super::Worker;
 use crate::config::Forward;
@@ -143,7 +143,6 @@ fn apply_nat6(
     r: &SyncRecord6,
     now: Tick,
 ) -> Result<(), ApplyError> {
-    let table = nat.table;
     let key = ConnKey6 {
         proto: r.proto,
         client_ip: u128::from(r.client_ip),
@@ -158,21 +157,7 @@ fn apply_nat6(
         key.client_ip,
         key.client_port,
     );
-    let pair = NatPair {
-        request: key,
-        reply: rk,
-        rs,
-        svc_id,
-        state: r.state,
-        timeout_ms: r.timeout_ms,
-    };
-    if !sync_store::store_nat_pair(table, &pair, now)? {
-        // Ours (after a failover and back): keep it, with its accounting.
-        return Ok(());
-    }
-    // A record naming a group or null MAC is not trusted for replies.
-    let mac = MacAddr(r.client_mac);
-    if mac.is_unicast() && r.client_mac != [0; 6] {
+    if let Some(mac) = sync_store::store_nat(nat.table, &key, &rk, rs, svc_id, r, now)? {
         nat.clients
             .learn(key.client_ip, mac, u16::from(r.client_via_port));
     }

@@ -12,7 +12,9 @@ use super::nat::REFRESH_SLACK_MS;
 use super::sync::ApplyError;
 use crate::conntrack::keyspace::EntryFlags;
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
+use crate::conntrack::sync::SyncRecordOf;
 use crate::conntrack::{ConnState, TableKey, Tick};
+use crate::wire::MacAddr;
 
 /// Store `key` → `rs` for `timeout_ms` with `state` and `flags`, replacing
 /// a live entry for the same key.
@@ -45,19 +47,6 @@ pub(super) fn replace<K: TableKey>(
         .map_err(|_| ApplyError::Full)
 }
 
-/// A NAT connection as the receiver stores it: the request key (client →
-/// VIP) and the reply key (real server → client).
-pub(super) struct NatPair<K> {
-    pub request: K,
-    pub reply: K,
-    /// The real server (the request entry's value).
-    pub rs: u32,
-    /// The service's id (the reply entry's value).
-    pub svc_id: u32,
-    pub state: u8,
-    pub timeout_ms: u32,
-}
-
 /// Whether this director holds its own entry for the NAT connection `key`
 /// (one its workers count in ActiveConn/InActConn), live or expired but
 /// not yet swept. The peer's record of it is then not stored: only a
@@ -69,35 +58,44 @@ fn own_nat_entry<K: TableKey>(table: &SharedConnTable<K>, key: &K) -> bool {
         .any(|e| e.key == *key && e.is_counted())
 }
 
-/// Store a synced NAT connection under both its keys, flagged
-/// [`EntryFlags::SYNCED`] (not counted here), replacing older copies.
-/// Returns false, storing nothing, when the connection is this director's
-/// own ([`own_nat_entry`]: after a failover and back, it keeps its
+/// Store the synced NAT connection `r` under both its keys — `request`
+/// (client → VIP, value: real server `rs`) and `reply` (real server →
+/// client, value: service `svc_id`) — flagged [`EntryFlags::SYNCED`] (not
+/// counted here), replacing older copies. Returns the client's MAC for the
+/// caller to remember as the replies' way back, if the record's can be
+/// trusted (unicast, not null).
+///
+/// Nothing is stored when the connection is this director's own
+/// ([`own_nat_entry`]: after a failover and back, it keeps its
 /// accounting).
-pub(super) fn store_nat_pair<K: TableKey>(
+pub(super) fn store_nat<K: TableKey, A>(
     table: &SharedConnTable<K>,
-    p: &NatPair<K>,
+    request: &K,
+    reply: &K,
+    rs: u32,
+    svc_id: u32,
+    r: &SyncRecordOf<A>,
     now: Tick,
-) -> Result<bool, ApplyError> {
-    if own_nat_entry(table, &p.request) {
-        return Ok(false);
+) -> Result<Option<MacAddr>, ApplyError> {
+    if own_nat_entry(table, request) {
+        return Ok(None);
     }
-    for k in [&p.request, &p.reply] {
+    for k in [request, reply] {
         let h = table.hash(k);
         if let Some(old) = table.lookup(k, h, now) {
             table.remove(&old);
         }
     }
-    let active = EntryFlags::active_if(ConnState::from_u8(p.state).is_active());
-    let expires = now.wrapping_add(p.timeout_ms);
+    let active = EntryFlags::active_if(ConnState::from_u8(r.state).is_active());
+    let expires = now.wrapping_add(r.timeout_ms);
     // Expired entries our workers count stay for their sweep to end.
     table
         .insert_keeping(
-            &p.request,
-            table.hash(&p.request),
-            p.rs,
+            request,
+            table.hash(request),
+            rs,
             expires,
-            p.state,
+            r.state,
             EntryFlags::SYNCED | active,
             now,
             Entry::is_counted,
@@ -108,9 +106,9 @@ pub(super) fn store_nat_pair<K: TableKey>(
     // give it (nat.rs), so a late reply still finds its connection.
     table
         .insert_keeping(
-            &p.reply,
-            table.hash(&p.reply),
-            p.svc_id,
+            reply,
+            table.hash(reply),
+            svc_id,
             expires.wrapping_add(REFRESH_SLACK_MS * 2),
             0,
             EntryFlags::REPLY | EntryFlags::SYNCED,
@@ -119,5 +117,7 @@ pub(super) fn store_nat_pair<K: TableKey>(
             |_| {},
         )
         .map_err(|_| ApplyError::Full)?;
-    Ok(true)
+    // A record naming a group or null MAC is not trusted for replies.
+    let mac = MacAddr(r.client_mac);
+    Ok((mac.is_unicast() && r.client_mac != [0; 6]).then_some(mac))
 }
