@@ -587,6 +587,7 @@ fn time_loop<T: TraceFrame>(
     let (mut done, mut tx, mut timed, mut bursts) = (0u64, 0u64, 0u64, 0u64);
     let mut refused = 0u64;
     let mut pos = 0usize;
+    let mut verdicts = vec![Verdict::Consumed; p.burst];
     let wall = Instant::now();
     while done < packets {
         if pos == trace_len {
@@ -624,9 +625,12 @@ fn time_loop<T: TraceFrame>(
         } else {
             // What lbd's worker does: both stages of the burst pipeline.
             w.begin_burst(head.iter().chain(tail.iter()).map(|f| f.frame()), rx_port);
-            for (i, f) in head.iter_mut().chain(tail.iter_mut()).enumerate() {
-                let mut buf = black_box(f.buf());
-                match black_box(w.process_in_burst(i, &mut buf, now)) {
+            let out = &mut verdicts[..n];
+            let bufs = head.iter_mut().chain(tail.iter_mut()).map(|f| f.buf());
+            w.process_planned(bufs, now, out);
+            // Every verdict checked, as the one-frame loop does.
+            for v in black_box(&*out) {
+                match *v {
                     Verdict::Tx(port) if port == tx_port => tx += 1,
                     Verdict::Drop(Counter::DropConnTableFull) => refused += 1,
                     _ => {}
