@@ -556,7 +556,7 @@ impl Worker {
         eth.set_dst(mac);
         eth.set_src(out_mac);
         self.count_out(e.rs, svc_id, frame.len());
-        self.stats.count(Counter::FwdNatReply);
+        self.tally.count(Counter::FwdNatReply);
         send(port, nic_ipv4)
     }
 
@@ -644,8 +644,10 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_mac);
-        self.count_in(rs, self.snap.services[svc_idx].id, frame.len());
-        self.stats.count(Counter::FwdNat);
+        self.count_rs_in(rs, frame.len());
+        self.tally
+            .service_in(&self.stats, &self.snap, svc_idx, frame.len());
+        self.tally.count(Counter::FwdNat);
         send(route.port, nic_ipv4)
     }
 }
