@@ -1017,9 +1017,7 @@ impl Worker {
         let st = &self.stats.rs[rs as usize];
         crate::counters::bump(&st.packets_out, 1);
         crate::counters::bump(&st.bytes_out, len as u64);
-        let ss = &self.stats.services[svc_id as usize];
-        crate::counters::bump(&ss.packets_out, 1);
-        crate::counters::bump(&ss.bytes_out, len as u64);
+        self.tally.service_out(&self.stats, svc_id, len);
     }
 }
 

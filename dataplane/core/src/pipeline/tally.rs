@@ -11,7 +11,9 @@
 //! - the "in" packets and bytes of one service at a time: a burst's packets
 //!   mostly go to one service, so consecutive packets of the same service
 //!   (by snapshot index: no lookup of its stable id per packet) add to two
-//!   plain integers, and a change of service flushes the run.
+//!   plain integers, and a change of service flushes the run;
+//! - the "out" packets and bytes (NAT replies) the same way, by the
+//!   service's stable id (what the reply path has in hand).
 //!
 //! The per-real-server counters are not tallied: a burst spreads over the
 //! real servers, so a per-server accumulator would cost what the direct
@@ -49,7 +51,15 @@ pub(crate) struct Tally {
     svc: Cell<usize>,
     svc_packets: Cell<u64>,
     svc_bytes: Cell<u64>,
+    /// The same for replies: the service's stable id (`NO_SERVICE_ID`:
+    /// none), packets and bytes.
+    out_svc: Cell<u32>,
+    out_packets: Cell<u64>,
+    out_bytes: Cell<u64>,
 }
+
+/// No reply run in progress.
+const NO_SERVICE_ID: u32 = u32::MAX;
 
 impl Tally {
     pub fn new() -> Tally {
@@ -59,6 +69,9 @@ impl Tally {
             svc: Cell::new(NO_SERVICE),
             svc_packets: Cell::new(0),
             svc_bytes: Cell::new(0),
+            out_svc: Cell::new(NO_SERVICE_ID),
+            out_packets: Cell::new(0),
+            out_bytes: Cell::new(0),
         }
     }
 
@@ -90,6 +103,31 @@ impl Tally {
         self.svc.set(svc_idx);
     }
 
+    /// Count a reply of `len` bytes of the service with stable id `svc_id`.
+    #[inline(always)]
+    pub fn service_out(&self, stats: &WorkerStats, svc_id: u32, len: usize) {
+        if self.out_svc.get() != svc_id {
+            self.switch_service_out(stats, svc_id);
+        }
+        self.out_packets.set(self.out_packets.get() + 1);
+        self.out_bytes.set(self.out_bytes.get() + len as u64);
+    }
+
+    #[inline(never)]
+    fn switch_service_out(&self, stats: &WorkerStats, svc_id: u32) {
+        self.flush_service_out(stats);
+        self.out_svc.set(svc_id);
+    }
+
+    fn flush_service_out(&self, stats: &WorkerStats) {
+        let id = self.out_svc.replace(NO_SERVICE_ID);
+        let (packets, bytes) = (self.out_packets.replace(0), self.out_bytes.replace(0));
+        if let Some(ss) = stats.services.get(id as usize) {
+            crate::counters::bump(&ss.packets_out, packets);
+            crate::counters::bump(&ss.bytes_out, bytes);
+        }
+    }
+
     fn flush_service(&self, stats: &WorkerStats, snap: &Snapshot) {
         let idx = self.svc.replace(NO_SERVICE);
         let (packets, bytes) = (self.svc_packets.replace(0), self.svc_bytes.replace(0));
@@ -103,7 +141,9 @@ impl Tally {
     /// Whether anything is waiting to be added.
     #[inline(always)]
     pub fn is_empty(&self) -> bool {
-        self.dirty.get() == 0 && self.svc.get() == NO_SERVICE
+        self.dirty.get() == 0
+            && self.svc.get() == NO_SERVICE
+            && self.out_svc.get() == NO_SERVICE_ID
     }
 
     /// Add everything counted since the last flush to `stats` (the service
@@ -119,5 +159,6 @@ impl Tally {
             }
         }
         self.flush_service(stats, snap);
+        self.flush_service_out(stats);
     }
 }
