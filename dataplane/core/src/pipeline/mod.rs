@@ -713,11 +713,9 @@ impl Worker {
         let Flow {
             words, hash, flags, ..
         } = *flow;
-        let (svc_idx, l4, l4_end) = (
-            flow.svc_idx as usize,
-            flow.l4 as usize,
-            flow.l4_end as usize,
-        );
+        // The L4 offsets are read where a path needs them (not loaded and
+        // kept for the whole function: the hit path does not).
+        let svc_idx = flow.svc_idx as usize;
         let mut hash = hash;
         if self.nat_table().is_some() {
             // `hash` is the shared table's (`Flow::hash`).
@@ -727,8 +725,8 @@ impl Worker {
                 &words,
                 hash,
                 svc_idx,
-                l4,
-                l4_end,
+                flow.l4 as usize,
+                flow.l4_end as usize,
                 flags,
                 now,
             ) {
@@ -756,8 +754,8 @@ impl Worker {
                         return Verdict::Drop(Counter::DropRealServerDown).into();
                     }
                     let pkt = NewPacket {
-                        l4,
-                        l4_end,
+                        l4: flow.l4 as usize,
+                        l4_end: flow.l4_end as usize,
                         flags,
                         rx_port,
                     };
@@ -783,8 +781,8 @@ impl Worker {
                     return self.forward(frame, rs, svc_idx, &words);
                 }
                 let pkt = NewPacket {
-                    l4,
-                    l4_end,
+                    l4: flow.l4 as usize,
+                    l4_end: flow.l4_end as usize,
                     flags,
                     rx_port,
                 };
@@ -802,8 +800,8 @@ impl Worker {
             }
             Probe::Full => {
                 let pkt = NewPacket {
-                    l4,
-                    l4_end,
+                    l4: flow.l4 as usize,
+                    l4_end: flow.l4_end as usize,
                     flags,
                     rx_port,
                 };
