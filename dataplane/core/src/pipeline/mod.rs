@@ -982,7 +982,8 @@ impl Worker {
             h[6..].copy_from_slice(&out_mac.0);
         }
         self.count_rs_in(rs, frame.len());
-        self.tally.service_in(&self.stats, snap, svc_idx, frame.len());
+        self.tally
+            .service_in(&self.stats, snap, svc_idx, frame.len());
         self.tally.count(outcome);
         Verdict::Tx(route.port)
     }

@@ -141,9 +141,7 @@ impl Tally {
     /// Whether anything is waiting to be added.
     #[inline(always)]
     pub fn is_empty(&self) -> bool {
-        self.dirty.get() == 0
-            && self.svc.get() == NO_SERVICE
-            && self.out_svc.get() == NO_SERVICE_ID
+        self.dirty.get() == 0 && self.svc.get() == NO_SERVICE && self.out_svc.get() == NO_SERVICE_ID
     }
 
     /// Add everything counted since the last flush to `stats` (the service

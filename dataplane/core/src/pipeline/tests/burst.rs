@@ -260,12 +260,16 @@ fn counters(w: &Worker) -> Vec<u64> {
     v
 }
 
+/// A burst: its frames, each with the port it arrives on, and the ticks
+/// before it.
+type Burst = (Vec<(Vec<u8>, u16)>, u32);
+
 /// Run `bursts` (frames with their port, and the ticks before each burst)
 /// through three workers: whole bursts (`process_burst`, i.e.
 /// `process_planned`), bursts frame by frame (`process_in_burst`), and
 /// frames alone (`process_buf`); verdicts, frames, counters and tables
 /// must agree after every burst.
-fn three_ways(bursts: Vec<(Vec<(Vec<u8>, u16)>, u32)>) -> Result<(), TestCaseError> {
+fn three_ways(bursts: Vec<Burst>) -> Result<(), TestCaseError> {
     let mut a = mixed_worker();
     let mut b = mixed_worker();
     let mut c = mixed_worker();
@@ -285,10 +289,7 @@ fn three_ways(bursts: Vec<(Vec<(Vec<u8>, u16)>, u32)>) -> Result<(), TestCaseErr
             let (mut pb, mut pc) = (pa.clone(), pa.clone());
             let mut va = vec![Verdict::Consumed; pa.len()];
             a.process_burst(&mut pa, port, now, &mut va);
-            let vb: Vec<Verdict> = pb
-                .iter_mut()
-                .map(|f| b.process_buf(f, port, now))
-                .collect();
+            let vb: Vec<Verdict> = pb.iter_mut().map(|f| b.process_buf(f, port, now)).collect();
             let mut vc = Vec::new();
             for chunk in pc.chunks_mut(MAX_BURST) {
                 c.begin_burst(chunk.iter().map(|f| f.as_slice()), port);
