@@ -984,7 +984,7 @@ impl Worker {
         self.count_rs_in(rs, frame.len());
         self.tally
             .service_in(&self.stats, snap, svc_idx, frame.len());
-        self.tally.count(outcome);
+        self.stats.count(outcome);
         Verdict::Tx(route.port)
     }
 }

@@ -556,7 +556,7 @@ impl Worker {
         eth.set_dst(mac);
         eth.set_src(out_mac);
         self.count_out(e.rs, svc_id, frame.len());
-        self.tally.count(Counter::FwdNatReply);
+        self.stats.count(Counter::FwdNatReply);
         send(port, nic_ipv4)
     }
 
@@ -647,7 +647,7 @@ impl Worker {
         self.count_rs_in(rs, frame.len());
         self.tally
             .service_in(&self.stats, &self.snap, svc_idx, frame.len());
-        self.tally.count(Counter::FwdNat);
+        self.stats.count(Counter::FwdNat);
         send(route.port, nic_ipv4)
     }
 }

@@ -5,9 +5,6 @@
 //! and store each, behind the `Arc` and a bounds check); the tally is plain
 //! worker memory. What it holds:
 //!
-//! - the forwarding outcomes (`forwarded_dr`, `forwarded_tunnel`,
-//!   `forwarded_nat`): one add per packet, added to the shared counter per
-//!   burst for each counter that moved (a bit mask says which);
 //! - the "in" packets and bytes of one service at a time: a burst's packets
 //!   mostly go to one service, so consecutive packets of the same service
 //!   (by snapshot index: no lookup of its stable id per packet) add to two
@@ -15,9 +12,13 @@
 //! - the "out" packets and bytes (NAT replies) the same way, by the
 //!   service's stable id (what the reply path has in hand).
 //!
-//! The per-real-server counters are not tallied: a burst spreads over the
-//! real servers, so a per-server accumulator would cost what the direct
-//! add costs (measured with callgrind).
+//! Not tallied, because the direct add is as cheap (measured with
+//! callgrind): the per-real-server counters (a burst spreads over the real
+//! servers, so a per-server accumulator would cost what the add costs),
+//! and the outcome counters such as `forwarded_dr` (the shared add is one
+//! `inc` on the counter's address; a tallied one was an add plus a bit in
+//! a mask of counters to flush, and for a counter not known at compile
+//! time, as on the IPv6 paths, a 128-bit shift: IPv6 DR +12 per packet).
 //!
 //! **Exactness.** Every entry point that processes frames
 //! (`process_planned`, `process_in_burst`, `process_buf`,
@@ -30,11 +31,9 @@
 
 use std::cell::Cell;
 
-use crate::counters::{Counter, WorkerStats};
+use crate::counters::WorkerStats;
 
 use super::snapshot::Snapshot;
-
-const _: () = assert!(Counter::COUNT <= 128, "the dirty mask is a u128");
 
 /// No service run in progress.
 const NO_SERVICE: usize = usize::MAX;
@@ -42,10 +41,6 @@ const NO_SERVICE: usize = usize::MAX;
 /// The counts of the burst in progress (cells: the forwarding paths count
 /// through `&self`, as they did on the shared counters).
 pub(crate) struct Tally {
-    /// Outcome counts by `Counter` index since the last flush.
-    counts: [Cell<u32>; Counter::COUNT],
-    /// Bit c: `counts[c]` is not zero.
-    dirty: Cell<u128>,
     /// The service (snapshot index) of the run being counted, and the
     /// run's packets and bytes.
     svc: Cell<usize>,
@@ -64,8 +59,6 @@ const NO_SERVICE_ID: u32 = u32::MAX;
 impl Tally {
     pub fn new() -> Tally {
         Tally {
-            counts: std::array::from_fn(|_| Cell::new(0)),
-            dirty: Cell::new(0),
             svc: Cell::new(NO_SERVICE),
             svc_packets: Cell::new(0),
             svc_bytes: Cell::new(0),
@@ -73,15 +66,6 @@ impl Tally {
             out_packets: Cell::new(0),
             out_bytes: Cell::new(0),
         }
-    }
-
-    /// Count one `c` (an outcome; at most `u32::MAX` per burst, and a
-    /// burst is at most `MAX_BURST` frames).
-    #[inline(always)]
-    pub fn count(&self, c: Counter) {
-        let i = c as usize;
-        self.counts[i].set(self.counts[i].get() + 1);
-        self.dirty.set(self.dirty.get() | 1u128 << i);
     }
 
     /// Count a packet of `len` bytes towards service `svc_idx` (index in
@@ -141,21 +125,13 @@ impl Tally {
     /// Whether anything is waiting to be added.
     #[inline(always)]
     pub fn is_empty(&self) -> bool {
-        self.dirty.get() == 0 && self.svc.get() == NO_SERVICE && self.out_svc.get() == NO_SERVICE_ID
+        self.svc.get() == NO_SERVICE && self.out_svc.get() == NO_SERVICE_ID
     }
 
     /// Add everything counted since the last flush to `stats` (the service
     /// run by `snap`, the snapshot it was counted under).
     #[inline(never)]
     pub fn flush(&self, stats: &WorkerStats, snap: &Snapshot) {
-        let mut dirty = self.dirty.replace(0);
-        while dirty != 0 {
-            let i = dirty.trailing_zeros() as usize;
-            dirty &= dirty - 1;
-            if let (Some(n), Some(&c)) = (self.counts.get(i), Counter::ALL.get(i)) {
-                stats.add(c, u64::from(n.replace(0)));
-            }
-        }
         self.flush_service(stats, snap);
         self.flush_service_out(stats);
     }

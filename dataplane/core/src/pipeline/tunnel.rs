@@ -325,7 +325,7 @@ impl Worker {
             return Verdict::Drop(c);
         }
         self.count_in(e.rs, e.svc, pkt.data().len());
-        self.tally.count(e.outcome);
+        self.stats.count(e.outcome);
         Verdict::Tx(e.port)
     }
 
