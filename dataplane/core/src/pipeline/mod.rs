@@ -974,9 +974,10 @@ impl Worker {
             self.neigh.want(route.neigh as usize);
             return Verdict::Drop(Counter::DropNeighUnresolved);
         };
-        let out_mac = snap.ports[route.port as usize].mac;
+        let out_mac = &snap.ports[route.port as usize].mac;
         // Both MACs through one bounds check (every frame here passed the
-        // classifier's Ethernet check).
+        // classifier's Ethernet check); the port's copied from the
+        // snapshot straight into the frame.
         if let Some(h) = frame.first_chunk_mut::<12>() {
             h[..6].copy_from_slice(&mac.0);
             h[6..].copy_from_slice(&out_mac.0);
