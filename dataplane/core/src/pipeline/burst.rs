@@ -11,7 +11,8 @@
 //!    loop and the bench), [`Worker::process_in_burst`] one frame `i` of
 //!    it: a parsed flow goes straight to connection lookup, state update
 //!    and rewrite; any other frame takes the full one-frame path. The
-//!    burst's per-packet counters are added once, when it ends (`tally`).
+//!    burst's per-service packet and byte counts are added to the shared
+//!    counters when it ends (`tally`).
 //!
 //! Because stage 1 changes nothing, the outcome — verdicts, rewrites,
 //! counters, table contents — is exactly that of processing the frames one

@@ -189,7 +189,7 @@ pub struct Worker {
     /// `forward_tunnel` or `send_to_real6` just before it returns that
     /// action).
     encap: encap::Encap,
-    /// The burst's per-packet counters, added to `stats` when it ends (see
+    /// The burst's per-service counts, added to `stats` when it ends (see
     /// [`tally`]).
     tally: tally::Tally,
 }

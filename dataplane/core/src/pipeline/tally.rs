@@ -1,8 +1,9 @@
-//! A burst's per-packet counters, accumulated in the worker and added to
-//! its shared [`WorkerStats`] once, when the burst ends.
+//! A burst's per-service packet and byte counts, accumulated in the worker
+//! and added to its shared [`WorkerStats`] when the service changes and
+//! when the burst ends.
 //!
-//! The shared counters are atomics other threads read (a relaxed load, add
-//! and store each, behind the `Arc` and a bounds check); the tally is plain
+//! The shared counters are atomics other threads read (an add each, behind
+//! the `Arc`, the service's id and a bounds check); the tally is plain
 //! worker memory. What it holds:
 //!
 //! - the "in" packets and bytes of one service at a time: a burst's packets
