@@ -7,7 +7,7 @@ CALLGRIND_OUT must come from `valgrind --tool=callgrind --dump-instr=yes
 --toggle-collect='lbbench::Prepared::time' ... BINARY pipeline ...`. Every
 instruction's self cost is attributed, with `addr2line -a -f -i`, to the
 stage it was inlined into (the outermost of `begin_burst`,
-`process_in_burst`/`nat_reply_planned`, `housekeeping`; anything else is
+`process_planned`/`process_in_burst`/`nat_reply_planned`, `housekeeping`; anything else is
 the harness or an out-of-line function) and to the innermost `lbcore`
 function, then divided by PACKETS (the run's `--packets`; the run's
 set-up, about 2 per packet at 100 000 packets, is included).
@@ -37,6 +37,12 @@ def costs(path, binary):
             if m.group(2):
                 obs[m.group(1)] = m.group(2)
             cur = obs.get(m.group(1))
+        elif line.startswith("cob="):
+            # An object first named by a call into it (`cob=(N) path`);
+            # later `ob=(N)` lines give the number alone.
+            m = re.match(r"cob=\((\d+)\)(?: (.*))?", line.strip())
+            if m.group(2):
+                obs[m.group(1)] = m.group(2)
         elif line.startswith("calls="):
             skip = True  # the next cost line is a call's inclusive cost
         elif line[0] in "0123456789+-*":
@@ -87,7 +93,7 @@ def main():
             if "begin_burst" in n:
                 st = "stage 1"
                 break
-            if "process_in_burst" in n or "nat_reply_planned" in n:
+            if "process_planned" in n or "process_in_burst" in n or "nat_reply_planned" in n:
                 st = "stage 2"
                 break
             if "housekeeping" in n:

@@ -120,29 +120,8 @@ impl PacketBuf for HeadroomBuf {
     }
 }
 
-/// The timed loop hands the worker a `&mut HeadroomBuf`.
-impl PacketBuf for &mut HeadroomBuf {
-    #[inline]
-    fn data(&self) -> &[u8] {
-        (**self).data()
-    }
-    #[inline]
-    fn data_mut(&mut self) -> &mut [u8] {
-        (**self).data_mut()
-    }
-    #[inline]
-    fn prepend(&mut self, n: usize) -> bool {
-        (**self).prepend(n)
-    }
-    #[inline]
-    fn adj(&mut self, n: usize) -> bool {
-        (**self).adj(n)
-    }
-    #[inline]
-    fn truncate(&mut self, len: usize) -> bool {
-        (**self).truncate(len)
-    }
-}
+// The timed loop hands the worker a `&mut HeadroomBuf`: lbcore's
+// `PacketBuf` for `&mut B` forwards to the impl above.
 
 #[cfg(test)]
 mod tests {

@@ -64,6 +64,9 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
     let mut rx = MbufBurst::new();
     let mut tx: Vec<MbufBurst> = (0..n_ports).map(|_| MbufBurst::new()).collect();
     let mut drop = MbufBurst::new();
+    // One verdict per frame of a burst (`MbufBurst` holds at most
+    // `dpdk::BURST_SIZE`).
+    let mut verdicts = [Verdict::Consumed; dpdk::BURST_SIZE];
     let mut generation = ctx.worker.snapshot().generation;
     let stats = ctx.worker.stats().clone();
     let drains_ctl = ctx.queue == 0;
@@ -110,31 +113,37 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         }
         bump(&stats.busy_polls, 1);
         let t0 = dpdk::tsc::now();
+        // The pipeline sees the first segment only: a chained frame would
+        // be parsed truncated (or its tail forwarded unseen). Pools hold the
+        // port's largest frame in one mbuf, so only a PMD that chains anyway
+        // (virtio's mergeable buffers) gives one; it is received and
+        // dropped here, before the pipeline sees the burst.
+        if rx.iter().any(|p| p.nb_segs() != 1) {
+            drop_chained(&mut rx, &stats);
+        }
         // Stage 1 of the burst pipeline: parse and classify every frame and
         // prefetch its connection bucket, so the burst's table misses
         // overlap (counts rx_frames for the whole burst).
         ctx.worker
             .begin_burst(rx.iter().map(dpdk::Packet::data), ctx.port);
+        // Stage 2: every frame's lookup, state update and rewrite, the
+        // burst's counters added once at its end.
+        let n = rx.len();
+        ctx.worker
+            .process_planned(rx.iter_mut().map(MbufBuf), now, &mut verdicts[..n]);
         let worker = &mut ctx.worker;
         let port = ctx.port;
         let dataplane = &*ctx.dataplane;
         let next = (ctx.index + 1) % dataplane.handoff.len();
         let budgets = &mut ctx.kernel_budget;
-        let mut i = 0usize;
+        let mut verdict = verdicts[..n].iter();
         rx.drain(|mut m| {
-            let at = i;
-            i += 1;
-            // The pipeline sees the first segment only: a chained frame
-            // would be parsed truncated (or its tail forwarded unseen).
-            // Pools hold the port's largest frame in one mbuf, so only a
-            // PMD that chains anyway (virtio's mergeable buffers) gets here.
-            if m.nb_segs() != 1 {
-                stats.count(Counter::DropMultiSegment);
+            let Some(&v) = verdict.next() else {
+                // Not reached: one verdict per frame of the burst.
                 let _ = drop.push(m);
                 return;
-            }
-            // Stage 2: this frame's lookup, state update and rewrite.
-            let out = match worker.process_in_burst(at, &mut MbufBuf(&mut m), now) {
+            };
+            let out = match v {
                 Verdict::Tx(p) if (p as usize) < n_ports => &mut tx[p as usize],
                 // A VLAN interface: tagged, then sent on its port.
                 Verdict::Tx(p) => match worker.vlan_egress(&mut MbufBuf(&mut m), p) {
@@ -166,6 +175,19 @@ pub fn run(mut ctx: WorkerCtx) -> i32 {
         ctx.worker.housekeeping(now, SWEEP_BUCKETS_BUSY);
     }
     0
+}
+
+/// Drop the frames of `rx` that came in several mbufs (counted received
+/// and `drop_multi_segment`), keeping the others in order. Out of line:
+/// the common burst has none.
+#[cold]
+#[inline(never)]
+fn drop_chained(rx: &mut MbufBurst, stats: &WorkerStats) {
+    let before = rx.len();
+    rx.retain(|p| p.nb_segs() == 1);
+    let chained = (before - rx.len()) as u64;
+    stats.add(Counter::RxFrames, chained);
+    stats.add(Counter::DropMultiSegment, chained);
 }
 
 /// Send every non-empty burst of `bursts` (index = port) on its port,
@@ -343,7 +365,7 @@ fn send_control_frames(ctx: &mut WorkerCtx, out: &mut MbufBurst) {
 }
 
 /// An mbuf as the pipeline's packet buffer (grows into its headroom).
-struct MbufBuf<'a>(&'a mut dpdk::Mbuf);
+struct MbufBuf<'a>(&'a mut dpdk::Packet);
 
 impl lbcore::pipeline::PacketBuf for MbufBuf<'_> {
     #[inline]

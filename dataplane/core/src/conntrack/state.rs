@@ -296,6 +296,24 @@ pub fn tcp_nat(state: ConnState, dir: Dir, flags: TcpFlags) -> ConnState {
 mod tests {
     use super::*;
 
+    /// The hit path's shortcut (`Worker::update_conn`): a segment with
+    /// none of FIN, SYN, RST leaves ESTABLISHED as it is, whatever else
+    /// it carries.
+    #[test]
+    fn established_stays_without_fin_syn_rst() {
+        for f in (0..=255u8).filter(|f| f & 0x07 == 0) {
+            let st = ConnState::Established;
+            assert_eq!(tcp_input_only(st, TcpFlags(f)), st, "flags {f:#x}");
+            assert_eq!(tcp_input_only_u8(st as u8, TcpFlags(f)), st as u8);
+        }
+        // FIN and RST do move it (SYN does not, but the shortcut leaves
+        // any of the three to the table).
+        for f in [0x11u8, 0x14] {
+            let st = ConnState::Established;
+            assert_ne!(tcp_input_only(st, TcpFlags(f)), st, "flags {f:#x}");
+        }
+    }
+
     #[test]
     fn input_only_table_is_the_rule_for_every_flag_byte() {
         for st in 0..10u8 {

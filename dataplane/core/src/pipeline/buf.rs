@@ -135,6 +135,35 @@ pub fn prepare_for_nic(frame: &mut [u8], l2_len: usize, l3_len: usize, what: TxC
     l4[field..field + 2].copy_from_slice(&phdr.to_be_bytes());
 }
 
+/// A buffer borrowed: what a burst's iterator of `&mut` buffers hands to
+/// `Worker::process_planned`.
+impl<B: PacketBuf + ?Sized> PacketBuf for &mut B {
+    #[inline(always)]
+    fn data(&self) -> &[u8] {
+        (**self).data()
+    }
+    #[inline(always)]
+    fn data_mut(&mut self) -> &mut [u8] {
+        (**self).data_mut()
+    }
+    #[inline(always)]
+    fn prepend(&mut self, n: usize) -> bool {
+        (**self).prepend(n)
+    }
+    #[inline(always)]
+    fn adj(&mut self, n: usize) -> bool {
+        (**self).adj(n)
+    }
+    #[inline(always)]
+    fn truncate(&mut self, len: usize) -> bool {
+        (**self).truncate(len)
+    }
+    #[inline(always)]
+    fn offload_checksums(&mut self, l2_len: usize, l3_len: usize, what: TxChecksums) {
+        (**self).offload_checksums(l2_len, l3_len, what)
+    }
+}
+
 /// A plain slice: rewrites in place only, cannot grow.
 pub struct SliceBuf<'a>(pub &'a mut [u8]);
 

@@ -7,9 +7,12 @@
 //!    connection-table bucket. The burst's cache misses then overlap
 //!    instead of being paid one after another, and every frame is parsed
 //!    and hashed exactly once.
-//! 2. [`Worker::process_in_burst`] processes frame `i`: a parsed flow goes
-//!    straight to connection lookup, state update and rewrite; any other
-//!    frame takes the full one-frame path.
+//! 2. [`Worker::process_planned`] processes the whole burst (lbd's worker
+//!    loop and the bench), [`Worker::process_in_burst`] one frame `i` of
+//!    it: a parsed flow goes straight to connection lookup, state update
+//!    and rewrite; any other frame takes the full one-frame path. The
+//!    burst's per-service packet and byte counts are added to the shared
+//!    counters when it ends (`tally`).
 //!
 //! Because stage 1 changes nothing, the outcome — verdicts, rewrites,
 //! counters, table contents — is exactly that of processing the frames one
@@ -23,7 +26,7 @@ use crate::conntrack::ConnKey;
 
 use super::flow::{self, BurstCtx, Kind};
 use super::parsed::Flow;
-use super::plan::MAX_BURST;
+use super::plan::{self, Planned, MAX_BURST};
 use super::{PacketBuf, Verdict, Worker};
 
 impl Worker {
@@ -32,6 +35,7 @@ impl Worker {
     /// their connection buckets. Counts `rx_frames` for every frame given.
     /// Follow with [`process_in_burst`](Self::process_in_burst) for each
     /// frame, in order, before the next burst.
+    #[inline(never)]
     pub fn begin_burst<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>, rx_port: u16) {
         let mut n = 0usize;
         let (mut valid, mut reply) = (0u64, 0u64);
@@ -40,12 +44,13 @@ impl Worker {
             Some(n) if self.snap.has_nat => Some(&*n.table),
             _ => None,
         };
-        let (snap, table, plan) = (&*self.snap, &self.table, &mut self.plan);
-        // A port that does not exist: every frame takes the full path.
-        let ctx = BurstCtx::new(snap, self.standby, rx_port);
+        let (snap, table) = (&*self.snap, &self.table);
+        // A port that does not exist (or no storage for the flows, see
+        // `Plan::take_frames`): every frame takes the full path.
+        let mut burst = BurstCtx::new(snap, self.standby, rx_port).zip(self.plan.frames_mut());
         for f in frames {
-            if let (true, Some(ctx)) = (n < MAX_BURST, &ctx) {
-                let slot = &mut plan.frames[n];
+            if let (true, Some((ctx, slots))) = (n < MAX_BURST, &mut burst) {
+                let slot = &mut slots[n];
                 match flow::parse_into(snap, table, nat, ctx, f, &mut slot.flow) {
                     Some(Kind::Service) => {
                         slot.len = f.len() as u16;
@@ -67,18 +72,75 @@ impl Worker {
         self.stats.add(Counter::RxFrames, n as u64);
     }
 
+    /// Stage 2 over the whole burst begun by
+    /// [`begin_burst`](Self::begin_burst): `pkts` are its frames, in order
+    /// and unchanged since; frame `i`'s verdict goes to `out[i]` (`out` at
+    /// least as long as `pkts`). The plan is read once for the burst, and
+    /// its per-packet counters are added to the shared ones once, at the
+    /// end. The outcome is exactly that of
+    /// [`process_in_burst`](Self::process_in_burst) for each frame in turn
+    /// (frames of one flow are processed in their order).
+    #[inline(never)]
+    pub fn process_planned<B: PacketBuf>(
+        &mut self,
+        pkts: impl IntoIterator<Item = B>,
+        now: Tick,
+        out: &mut [Verdict],
+    ) {
+        let rx_port = self.plan.rx_port;
+        let taken = self.plan.take_frames();
+        // Every planned frame is processed below, exactly once.
+        let valid = std::mem::take(&mut self.plan.valid);
+        let reply = self.plan.reply;
+        let frames = plan::frames_of(&taken);
+        for (i, mut pkt) in pkts.into_iter().enumerate() {
+            let v = self.planned_frame(frames, i, valid, reply, &mut pkt, rx_port, now);
+            match out.get_mut(i) {
+                Some(o) => *o = v,
+                None => panic!("process_planned: one verdict per frame"),
+            }
+        }
+        self.plan.give_back(taken);
+        self.flush_tally();
+    }
+
     /// Stage 2: process frame `i` of the burst begun by
     /// [`begin_burst`](Self::begin_burst) — the same frame, unchanged since.
     #[inline]
     pub fn process_in_burst<B: PacketBuf>(&mut self, i: usize, pkt: &mut B, now: Tick) -> Verdict {
-        let rx_port = self.plan.rx_port;
+        let taken = self.plan.take_frames();
+        let (valid, reply) = (self.plan.valid, self.plan.reply);
+        if i < MAX_BURST {
+            self.plan.valid &= !(1u64 << i);
+        }
+        let frames = plan::frames_of(&taken);
+        let v = self.planned_frame(frames, i, valid, reply, pkt, self.plan.rx_port, now);
+        self.plan.give_back(taken);
+        self.flush_tally();
+        v
+    }
+
+    /// Frame `i` of the burst: its planned flow in `frames` if bit `i` of
+    /// `valid` says it has one (a candidate NAT reply if bit `i` of `reply`
+    /// says so), the full path otherwise.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn planned_frame<B: PacketBuf>(
+        &mut self,
+        frames: &[Planned; MAX_BURST],
+        i: usize,
+        valid: u64,
+        reply: u64,
+        pkt: &mut B,
+        rx_port: u16,
+        now: Tick,
+    ) -> Verdict {
         // `i < MAX_BURST` also spares `frames[i]` its bounds check (an array).
-        if i < MAX_BURST && self.plan.valid & (1 << i) != 0 {
+        if i < MAX_BURST && valid & (1 << i) != 0 {
             let bit = 1u64 << i;
-            self.plan.valid &= !bit;
-            let p = self.plan.frames[i];
+            let p = &frames[i];
             if p.len as usize == pkt.data().len() {
-                if self.plan.reply & bit != 0 {
+                if reply & bit != 0 {
                     return self.nat_reply_planned(pkt, &p.flow, rx_port, now);
                 }
                 let action = self.service_flow(pkt.data_mut(), &p.flow, rx_port, now);
@@ -128,9 +190,7 @@ impl Worker {
         assert_eq!(pkts.len(), out.len(), "one verdict per frame");
         for (pkts, out) in pkts.chunks_mut(MAX_BURST).zip(out.chunks_mut(MAX_BURST)) {
             self.begin_burst(pkts.iter().map(|p| p.data()), rx_port);
-            for (i, (p, v)) in pkts.iter_mut().zip(out.iter_mut()).enumerate() {
-                *v = self.process_in_burst(i, p, now);
-            }
+            self.process_planned(pkts.iter_mut(), now, out);
         }
     }
 }

@@ -29,6 +29,7 @@ mod flow;
 mod nat_state;
 mod parsed;
 mod plan;
+mod tally;
 use parsed::{Flow, NewPacket};
 pub mod icmp_error;
 pub mod nat;
@@ -189,9 +190,15 @@ pub struct Worker {
     /// `forward_tunnel` or `send_to_real6` just before it returns that
     /// action).
     encap: encap::Encap,
+    /// The burst's per-service counts, added to `stats` when it ends (see
+    /// [`tally`]).
+    tally: tally::Tally,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
+
+/// The TCP flags that can move an ESTABLISHED connection's state.
+const TRANSITIONS: TcpFlags = TcpFlags(TcpFlags::FIN.0 | TcpFlags::SYN.0 | TcpFlags::RST.0);
 
 impl Worker {
     pub fn new(
@@ -225,6 +232,7 @@ impl Worker {
             v6: None,
             nat6: None,
             encap: encap::Encap::NONE,
+            tally: tally::Tally::new(),
         };
         w.make_v6_tables();
         w
@@ -298,6 +306,7 @@ impl Worker {
         self.handoff_on_miss = keep && hops + 1 < self.workers;
         let v = self.run(pkt, rx_port, now);
         self.handoff_on_miss = keep;
+        self.flush_tally();
         v
     }
 
@@ -308,6 +317,8 @@ impl Worker {
 
     /// Switch to a new snapshot (call between bursts).
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
+        // The tally's service indices are the old snapshot's.
+        self.flush_tally();
         self.snap = snap;
         // A burst planned under the old snapshot (its service indices, and
         // which table its hashes are for) is not continued: any frame of
@@ -331,6 +342,7 @@ impl Worker {
 
     /// Idle-time work: expire up to `buckets` buckets of the table.
     pub fn housekeeping(&mut self, now: Tick, buckets: usize) {
+        self.flush_tally();
         self.flood_observe(now);
         self.nat_housekeeping(now, buckets);
         self.nat6_housekeeping(now, buckets);
@@ -359,7 +371,19 @@ impl Worker {
     #[inline]
     pub fn process_buf<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
         self.stats.count(Counter::RxFrames);
-        self.run(pkt, rx_port, now)
+        let v = self.run(pkt, rx_port, now);
+        self.flush_tally();
+        v
+    }
+
+    /// Add the tally of the frames processed since the last flush to the
+    /// shared counters: every entry point that processes frames calls it
+    /// before it returns (see [`tally`]).
+    #[inline(always)]
+    fn flush_tally(&self) {
+        if !self.tally.is_empty() {
+            self.tally.flush(&self.stats, &self.snap);
+        }
     }
 
     /// The packet path proper, for [`process_buf`](Self::process_buf) and
@@ -690,11 +714,9 @@ impl Worker {
         let Flow {
             words, hash, flags, ..
         } = *flow;
-        let (svc_idx, l4, l4_end) = (
-            flow.svc_idx as usize,
-            flow.l4 as usize,
-            flow.l4_end as usize,
-        );
+        // The L4 offsets are read where a path needs them (not loaded and
+        // kept for the whole function: the hit path does not).
+        let svc_idx = flow.svc_idx as usize;
         let mut hash = hash;
         if self.nat_table().is_some() {
             // `hash` is the shared table's (`Flow::hash`).
@@ -704,8 +726,8 @@ impl Worker {
                 &words,
                 hash,
                 svc_idx,
-                l4,
-                l4_end,
+                flow.l4 as usize,
+                flow.l4_end as usize,
                 flags,
                 now,
             ) {
@@ -733,8 +755,8 @@ impl Worker {
                         return Verdict::Drop(Counter::DropRealServerDown).into();
                     }
                     let pkt = NewPacket {
-                        l4,
-                        l4_end,
+                        l4: flow.l4 as usize,
+                        l4_end: flow.l4_end as usize,
                         flags,
                         rx_port,
                     };
@@ -760,8 +782,8 @@ impl Worker {
                     return self.forward(frame, rs, svc_idx, &words);
                 }
                 let pkt = NewPacket {
-                    l4,
-                    l4_end,
+                    l4: flow.l4 as usize,
+                    l4_end: flow.l4_end as usize,
                     flags,
                     rx_port,
                 };
@@ -779,8 +801,8 @@ impl Worker {
             }
             Probe::Full => {
                 let pkt = NewPacket {
-                    l4,
-                    l4_end,
+                    l4: flow.l4 as usize,
+                    l4_end: flow.l4_end as usize,
                     flags,
                     rx_port,
                 };
@@ -840,6 +862,14 @@ impl Worker {
     fn update_conn(&mut self, slot: usize, is_tcp: bool, flags: TcpFlags, now: Tick) {
         let c = self.table.get_mut(slot);
         let old = c.state;
+        if is_tcp && old == ConnState::Established as u8 && !flags.intersects(TRANSITIONS) {
+            // The common segment: ESTABLISHED sees none of FIN, SYN, RST,
+            // which is no transition in IPVS's table (test
+            // `established_stays_without_fin_syn_rst`); only the deadline
+            // moves.
+            c.expires = now.wrapping_add(self.timeouts.by_state[ConnState::Established as usize]);
+            return;
+        }
         let new = if is_tcp {
             tcp_input_only_u8(old, flags)
         } else {
@@ -945,14 +975,17 @@ impl Worker {
             self.neigh.want(route.neigh as usize);
             return Verdict::Drop(Counter::DropNeighUnresolved);
         };
-        let out_mac = snap.ports[route.port as usize].mac;
+        let out_mac = &snap.ports[route.port as usize].mac;
         // Both MACs through one bounds check (every frame here passed the
-        // classifier's Ethernet check).
+        // classifier's Ethernet check); the port's copied from the
+        // snapshot straight into the frame.
         if let Some(h) = frame.first_chunk_mut::<12>() {
             h[..6].copy_from_slice(&mac.0);
             h[6..].copy_from_slice(&out_mac.0);
         }
-        self.count_in(rs, snap.services[svc_idx].id, frame.len());
+        self.count_rs_in(rs, frame.len());
+        self.tally
+            .service_in(&self.stats, snap, svc_idx, frame.len());
         self.stats.count(outcome);
         Verdict::Tx(route.port)
     }
@@ -963,12 +996,19 @@ impl Worker {
     /// service with id `svc_id` (ipvsadm's "in" direction).
     #[inline(always)]
     fn count_in(&self, rs: u32, svc_id: u32, len: usize) {
-        let st = &self.stats.rs[rs as usize];
-        crate::counters::bump(&st.packets, 1);
-        crate::counters::bump(&st.bytes, len as u64);
+        self.count_rs_in(rs, len);
         let ss = &self.stats.services[svc_id as usize];
         crate::counters::bump(&ss.packets, 1);
         crate::counters::bump(&ss.bytes, len as u64);
+    }
+
+    /// The real server's half of [`count_in`](Self::count_in) (the
+    /// service's goes to the burst's tally on the forwarding paths).
+    #[inline(always)]
+    fn count_rs_in(&self, rs: u32, len: usize) {
+        let st = &self.stats.rs[rs as usize];
+        crate::counters::bump(&st.packets, 1);
+        crate::counters::bump(&st.bytes, len as u64);
     }
 
     /// Count a reply of `len` bytes from real server `rs` to a client
@@ -978,9 +1018,7 @@ impl Worker {
         let st = &self.stats.rs[rs as usize];
         crate::counters::bump(&st.packets_out, 1);
         crate::counters::bump(&st.bytes_out, len as u64);
-        let ss = &self.stats.services[svc_id as usize];
-        crate::counters::bump(&ss.packets_out, 1);
-        crate::counters::bump(&ss.bytes_out, len as u64);
+        self.tally.service_out(&self.stats, svc_id, len);
     }
 }
 

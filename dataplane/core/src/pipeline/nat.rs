@@ -644,7 +644,9 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_mac);
-        self.count_in(rs, self.snap.services[svc_idx].id, frame.len());
+        self.count_rs_in(rs, frame.len());
+        self.tally
+            .service_in(&self.stats, &self.snap, svc_idx, frame.len());
         self.stats.count(Counter::FwdNat);
         send(route.port, nic_ipv4)
     }

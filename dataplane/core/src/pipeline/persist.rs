@@ -311,8 +311,9 @@ impl Worker {
     /// alive for `timeout` more.
     #[inline(always)]
     pub(super) fn persist_touch(&self, words: &[u64; 2], svc_idx: usize, now: Tick) {
-        // One test on the hit path; the refresh itself out of line.
-        if self.snap.services[svc_idx].persistence.is_some() {
+        // One flag load on the hit path unless some service has
+        // persistence; the refresh itself out of line.
+        if self.snap.any_persistence && self.snap.services[svc_idx].persistence.is_some() {
             self.persist_refresh(words, svc_idx, now);
         }
     }

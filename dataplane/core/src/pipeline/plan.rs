@@ -21,8 +21,11 @@ pub(crate) struct Planned {
 /// stage 2 reads them in place.
 pub(crate) struct Plan {
     /// A fixed-size array: an index checked against `MAX_BURST` needs no
-    /// other bounds check.
-    pub(super) frames: Box<[Planned; MAX_BURST]>,
+    /// other bounds check. Stage 2 takes it out of the worker while it
+    /// reads it (`Plan::take_frames`): the flows are then read in place,
+    /// not copied out first to keep them from the worker's `&mut self`.
+    /// `None` only while taken.
+    frames: Option<Box<[Planned; MAX_BURST]>>,
     /// Bit i: `frames[i]` holds frame i's flow, not yet processed.
     pub(super) valid: u64,
     /// Bit i (a subset of `valid`): that flow is a candidate NAT reply
@@ -31,17 +34,55 @@ pub(crate) struct Plan {
     pub(super) rx_port: u16,
 }
 
+/// No frame planned: what stage 2 reads if the frames were not given back
+/// (a panic in an earlier stage 2; `valid` is then cleared too).
+static NO_FRAMES: [Planned; MAX_BURST] = [Planned::EMPTY; MAX_BURST];
+
+impl Planned {
+    const EMPTY: Planned = Planned {
+        flow: Flow::EMPTY,
+        len: 0,
+    };
+}
+
 impl Plan {
     pub fn new() -> Plan {
-        let empty = Planned {
-            flow: Flow::EMPTY,
-            len: 0,
-        };
         Plan {
-            frames: Box::new([empty; MAX_BURST]),
+            frames: Some(Box::new([Planned::EMPTY; MAX_BURST])),
             valid: 0,
             reply: 0,
             rx_port: 0,
         }
     }
+}
+
+impl Plan {
+    /// Stage 1's storage for the burst's flows (None: lost to a panic, and
+    /// nothing is planned).
+    #[inline(always)]
+    pub(super) fn frames_mut(&mut self) -> Option<&mut [Planned; MAX_BURST]> {
+        self.frames.as_deref_mut()
+    }
+
+    /// Take the burst's flows out for stage 2 (give them back with
+    /// [`give_back`](Self::give_back)).
+    #[inline(always)]
+    pub(super) fn take_frames(&mut self) -> Option<Box<[Planned; MAX_BURST]>> {
+        let f = self.frames.take();
+        if f.is_none() {
+            self.valid = 0;
+        }
+        f
+    }
+
+    #[inline(always)]
+    pub(super) fn give_back(&mut self, frames: Option<Box<[Planned; MAX_BURST]>>) {
+        self.frames = frames;
+    }
+}
+
+/// The frames `taken` holds, or none.
+#[inline(always)]
+pub(super) fn frames_of(taken: &Option<Box<[Planned; MAX_BURST]>>) -> &[Planned; MAX_BURST] {
+    taken.as_deref().unwrap_or(&NO_FRAMES)
 }

@@ -362,6 +362,9 @@ pub struct Snapshot {
     /// Some route is dead (set by [`Snapshot::apply_health`]): only then
     /// does a hit look at its route's `dead` flag.
     pub any_dead: bool,
+    /// Some service has persistence: only then does a hit look at its
+    /// service's (`Worker::persist_touch`).
+    pub any_persistence: bool,
     pub services: Vec<Service>,
     pub timeouts: TimeoutsMs,
     /// The SYN-flood defence's settings.
@@ -733,6 +736,7 @@ impl Snapshot {
             vrrp_addresses,
             vrrp_addresses6,
             any_dead: false,
+            any_persistence: services.iter().any(|s| s.persistence.is_some()),
             services,
             timeouts: TimeoutsMs::from_config(&cfg.timeouts),
             flood: FloodPolicy::from_config(&cfg.syn_flood),

@@ -1,8 +1,11 @@
 //! The burst pipeline against one-frame processing: random mixed bursts
 //! (DR, tunnel and NAT services, persistence, ARP, ICMP, malformed and
 //! mutated frames) give exactly the same verdicts, rewrites, counters and
-//! connection tables through `process_burst` as through `process_buf`
-//! frame by frame. And the fast classifier takes the frames it is for.
+//! connection tables through `process_burst` (stage 2 over the whole
+//! burst, `process_planned`) and through `begin_burst` + `process_in_burst`
+//! frame by frame as through `process_buf` frame by frame; bursts of a few
+//! flows mixing SYN, ACK, FIN and RST on the same flow too. And the fast
+//! classifier takes the frames it is for.
 
 use super::*;
 use crate::conntrack::shared::SharedConnTable;
@@ -207,7 +210,29 @@ fn frame() -> impl Strategy<Value = (Vec<u8>, u16)> {
         })
 }
 
+/// A burst of a few flows (one to three client ports of the DR/tunnel
+/// service on port 80, the persistent one on 443 and the NAT one), each
+/// frame a SYN, ACK, FIN+ACK, RST, PSH+ACK or SYN+ACK: the same flow is
+/// created, found, moved through its states and reused within a burst.
+fn few_flows_frame() -> impl Strategy<Value = (Vec<u8>, u16)> {
+    let flags = prop_oneof![
+        Just(0x02u8),
+        Just(0x10),
+        Just(0x11),
+        Just(0x04),
+        Just(0x18),
+        Just(0x12),
+    ];
+    (
+        1000u16..1003,
+        prop_oneof![Just((0u8, 80u16)), Just((0, 443)), Just((1, 80))],
+        flags,
+    )
+        .prop_map(|(sport, (v, dport), f)| seed_frame(&Seed::Tcp(sport, v, dport, f)))
+}
+
 fn counters(w: &Worker) -> Vec<u64> {
+    use std::sync::atomic::Ordering::Relaxed;
     let s = w.stats();
     let mut v: Vec<u64> = Counter::ALL.iter().map(|&c| s.get(c)).collect();
     for rs in 0..8 {
@@ -215,11 +240,77 @@ fn counters(w: &Worker) -> Vec<u64> {
         v.extend([
             r.active() as u64,
             r.inactive() as u64,
-            r.packets.load(std::sync::atomic::Ordering::Relaxed),
-            r.bytes.load(std::sync::atomic::Ordering::Relaxed),
+            r.conns.load(Relaxed),
+            r.packets.load(Relaxed),
+            r.bytes.load(Relaxed),
+            r.packets_out.load(Relaxed),
+            r.bytes_out.load(Relaxed),
+        ]);
+    }
+    for svc in 0..8 {
+        let c = &s.services[svc];
+        v.extend([
+            c.conns.load(Relaxed),
+            c.packets.load(Relaxed),
+            c.bytes.load(Relaxed),
+            c.packets_out.load(Relaxed),
+            c.bytes_out.load(Relaxed),
         ]);
     }
     v
+}
+
+/// A burst: its frames, each with the port it arrives on, and the ticks
+/// before it.
+type Burst = (Vec<(Vec<u8>, u16)>, u32);
+
+/// Run `bursts` (frames with their port, and the ticks before each burst)
+/// through three workers: whole bursts (`process_burst`, i.e.
+/// `process_planned`), bursts frame by frame (`process_in_burst`), and
+/// frames alone (`process_buf`); verdicts, frames, counters and tables
+/// must agree after every burst.
+fn three_ways(bursts: Vec<Burst>) -> Result<(), TestCaseError> {
+    let mut a = mixed_worker();
+    let mut b = mixed_worker();
+    let mut c = mixed_worker();
+    let mut now: Tick = 1;
+    for (frames, wait) in bursts {
+        now += wait;
+        // A burst arrives on one port: split the frames by port, in order.
+        for port in 0..3u16 {
+            let mut pa: Vec<Vec<u8>> = frames
+                .iter()
+                .filter(|f| f.1 == port)
+                .map(|f| f.0.clone())
+                .collect();
+            if pa.is_empty() {
+                continue;
+            }
+            let (mut pb, mut pc) = (pa.clone(), pa.clone());
+            let mut va = vec![Verdict::Consumed; pa.len()];
+            a.process_burst(&mut pa, port, now, &mut va);
+            let vb: Vec<Verdict> = pb.iter_mut().map(|f| b.process_buf(f, port, now)).collect();
+            let mut vc = Vec::new();
+            for chunk in pc.chunks_mut(MAX_BURST) {
+                c.begin_burst(chunk.iter().map(|f| f.as_slice()), port);
+                for (i, f) in chunk.iter_mut().enumerate() {
+                    vc.push(c.process_in_burst(i, f, now));
+                }
+            }
+            prop_assert_eq!(&va, &vb);
+            prop_assert_eq!(&vc, &vb);
+            prop_assert_eq!(&pa, &pb);
+            prop_assert_eq!(&pc, &pb);
+        }
+        prop_assert_eq!(counters(&a), counters(&b));
+        prop_assert_eq!(counters(&c), counters(&b));
+        prop_assert_eq!(table_of(&a), table_of(&b));
+        prop_assert_eq!(table_of(&c), table_of(&b));
+        a.housekeeping(now, 8);
+        b.housekeeping(now, 8);
+        c.housekeeping(now, 8);
+    }
+    Ok(())
 }
 
 fn table_of(w: &Worker) -> Vec<(ConnKey, u32, u8)> {
@@ -243,29 +334,17 @@ proptest! {
             1..8,
         )
     ) {
-        let mut a = mixed_worker();
-        let mut b = mixed_worker();
-        let mut now: Tick = 1;
-        for (frames, wait) in bursts {
-            now += wait;
-            // A burst arrives on one port: split the frames by port, in order.
-            for port in 0..3u16 {
-                let mut pa: Vec<Vec<u8>> = frames.iter().filter(|f| f.1 == port).map(|f| f.0.clone()).collect();
-                if pa.is_empty() {
-                    continue;
-                }
-                let mut pb = pa.clone();
-                let mut va = vec![Verdict::Consumed; pa.len()];
-                a.process_burst(&mut pa, port, now, &mut va);
-                let vb: Vec<Verdict> = pb.iter_mut().map(|f| b.process_buf(f, port, now)).collect();
-                prop_assert_eq!(&va, &vb);
-                prop_assert_eq!(&pa, &pb);
-            }
-            prop_assert_eq!(counters(&a), counters(&b));
-            prop_assert_eq!(table_of(&a), table_of(&b));
-            a.housekeeping(now, 8);
-            b.housekeeping(now, 8);
-        }
+        three_ways(bursts)?;
+    }
+
+    #[test]
+    fn bursts_of_a_few_flows_do_what_frames_one_by_one_do(
+        bursts in proptest::collection::vec(
+            (proptest::collection::vec(few_flows_frame(), 1..=MAX_BURST), 0u32..3000),
+            1..6,
+        )
+    ) {
+        three_ways(bursts)?;
     }
 }
 
