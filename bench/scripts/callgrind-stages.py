@@ -32,7 +32,12 @@ def costs(path, binary):
         return int(tok, 0)
 
     for line in open(path):
-        if line.startswith("ob="):
+        # A call's object (`cob=`) may be the first to name an object.
+        if line.startswith("cob="):
+            m = re.match(r"cob=\((\d+)\)(?: (.*))?", line.strip())
+            if m.group(2):
+                obs[m.group(1)] = m.group(2)
+        elif line.startswith("ob="):
             m = re.match(r"ob=\((\d+)\)(?: (.*))?", line.strip())
             if m.group(2):
                 obs[m.group(1)] = m.group(2)
