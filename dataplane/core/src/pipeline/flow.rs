@@ -197,9 +197,10 @@ fn parse(
     // Both MACs by one 8-byte load each.
     let (dst, src) = (mac_at(head, 0), mac_at(head, 6));
     let mine = ctx.mine;
-    // The EtherType first, as its two bytes in place (after the MACs the
-    // compiler would take it out of the source MAC's 8-byte load with
-    // masks).
+    // EtherType IPv4; the destination is this port's MAC; the source is
+    // not ours, not a group or zero address, not another port's. (Any
+    // frame failing one goes to the full classifier, so the order is only
+    // the compiler's concern.)
     if head[12..14] != ethernet::ETHERTYPE_IPV4.to_be_bytes()
         || dst != mine
         || src == mine
@@ -211,12 +212,11 @@ fn parse(
     }
     let ip: &[u8; ipv4::HEADER_LEN] = head[ETH..ETH + ipv4::HEADER_LEN].try_into().ok()?;
     let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-    // The header checksum (first: after the field tests the compiler
-    // would rebuild the words it sums from the bytes they tested); version
-    // 4 with a 20-byte header (options: the full path); neither MF nor a
-    // fragment offset (DF may be set): bits 0x3fff of bytes 6..8, read
-    // little-endian (one test of the two bytes in place); a total length
-    // covering the header and L4 ports, inside the frame; TTL > 0.
+    // The header checksum; version 4 with a 20-byte header (options: the
+    // full path); neither MF nor a fragment offset (DF may be set): bits
+    // 0x3fff of bytes 6..8, read little-endian (one test of the two
+    // bytes); a total length covering the header and L4 ports, inside the
+    // frame; TTL > 0.
     if !checksum::ipv4_header_ok(ip)
         || ip[0] != 0x45
         || u16::from_le_bytes([ip[6], ip[7]]) & 0xff3f != 0
