@@ -17,7 +17,7 @@
 //! the second, low and high alike: the tests below hold both windows, for
 //! clients in a /16, consecutive ports, a /24 × 256 ports and strided
 //! clients over several services, to a bound of uniform (a single multiply
-//! fails them, at up to 13 times the uniform chi-square). That is all a
+//! fails them, at up to 13.5 times the uniform chi-square). That is all a
 //! table needs. The previous hash, a full 64-bit finalizer per word
 //! (`mix64` twice: 26 instructions), is now two multiplies and a few xors.
 //!
