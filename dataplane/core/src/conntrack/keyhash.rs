@@ -3,9 +3,9 @@
 //! (the product's halves xor'd); that folded again with a third secret word.
 //!
 //! **Why this is enough.** A table places a key by its hash's low bits (the
-//! home bucket) and by bits 32 and up (the second window,
-//! `ConnTable::homes`, `SharedConnTable`'s window); nothing else is taken
-//! from the hash (no tag or fingerprint bits). An IPv4 key is (client,
+//! home bucket, in both tables) and by bits 32 and up (the worker table's
+//! second window, `ConnTable::homes`); nothing else is taken from the hash
+//! (no tag or fingerprint bits). An IPv4 key is (client,
 //! VIP), (client port, VIP port, protocol): what varies between a
 //! service's flows sits in bits 32..64 of the first word and 32..48 of the
 //! second. The first product carries those bits into every bit from 32 up
@@ -25,10 +25,12 @@
 //! seed ([`HashKeys::new`]), so a client cannot compute which keys share a
 //! bucket: the products' bits depend on all of both factors. The one weak
 //! key of a multiply — a factor of zero, which would put every key with the
-//! same other word in one bucket — needs a key word equal to a secret
-//! word, which a client can hit only by chance (the ports word is 48 bits
-//! of a 64-bit secret's; an address word, one in 2^32 per address tried),
-//! with no way to tell it succeeded short of timing a full table.
+//! same other word in one bucket — needs a key word equal to its secret
+//! word. The parts of a word a client does not choose (the VIP; the VIP
+//! port, protocol and the zero bits above the client port) must match the
+//! secret first, which holds for one table in 2^32 (the addresses word)
+//! or 2^48 (the ports word); only then does one client address in 2^32
+//! hit it, with no way to tell it did short of timing a full table.
 //!
 //! IPv6 keys (five words) take two such products of two words each, a
 //! third that combines them with the ports word, and the same final
