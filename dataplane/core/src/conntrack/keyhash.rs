@@ -30,7 +30,8 @@
 //! port, protocol and the zero bits above the client port) must match the
 //! secret first, which holds for one table in 2^32 (the addresses word)
 //! or 2^48 (the ports word); only then does one client address in 2^32
-//! hit it, with no way to tell it did short of timing a full table.
+//! (one client port in 2^16) hit it, with no way to tell it did short of
+//! timing a full table.
 //!
 //! IPv6 keys (five words) take two such products of two words each, a
 //! third that combines them with the ports word, and the same final
