@@ -61,19 +61,22 @@ pub enum SyncKind {
     NatConn = 3,
 }
 
-/// One connection or template, as synced.
+/// One connection or template, as synced, with addresses of family `A`
+/// ([`SyncRecord`] for IPv4, [`SyncRecord6`] for IPv6: the two families'
+/// records have the same fields in the same order, so one type and one
+/// codec serve both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncRecord {
+pub struct SyncRecordOf<A> {
     pub kind: SyncKind,
     /// TCP or UDP (without any key marker).
     pub proto: u8,
     /// The connection's state (`ConnState` as u8); 0 for templates.
     pub state: u8,
-    pub client_ip: Ipv4Addr,
+    pub client_ip: A,
     pub client_port: u16,
-    pub vip: Ipv4Addr,
+    pub vip: A,
     pub vport: u16,
-    pub rs_ip: Ipv4Addr,
+    pub rs_ip: A,
     pub rs_port: u16,
     /// How long the entry lives on the receiver without news.
     pub timeout_ms: u32,
@@ -83,22 +86,49 @@ pub struct SyncRecord {
     pub client_via_port: u8,
 }
 
-/// One IPv6 connection or template, as synced: [`SyncRecord`]'s fields
-/// with IPv6 addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncRecord6 {
-    pub kind: SyncKind,
-    pub proto: u8,
-    pub state: u8,
-    pub client_ip: Ipv6Addr,
-    pub client_port: u16,
-    pub vip: Ipv6Addr,
-    pub vport: u16,
-    pub rs_ip: Ipv6Addr,
-    pub rs_port: u16,
-    pub timeout_ms: u32,
-    pub client_mac: [u8; 6],
-    pub client_via_port: u8,
+/// An IPv4 connection or template, as synced (version 1 datagrams).
+pub type SyncRecord = SyncRecordOf<Ipv4Addr>;
+/// An IPv6 connection or template, as synced (version 2 datagrams).
+pub type SyncRecord6 = SyncRecordOf<Ipv6Addr>;
+
+/// An address family's part of the format: its version, its address
+/// length and how many records fit in a datagram.
+pub trait SyncAddr: Copy {
+    /// The version of datagrams carrying this family's records.
+    const VERSION: u8;
+    /// Bytes per address.
+    const LEN: usize;
+    /// Records per datagram.
+    const MAX_RECORDS: usize;
+    fn put(&self, out: &mut Vec<u8>);
+    /// The address at the start of `b` (at least [`LEN`](Self::LEN) bytes).
+    fn at(b: &[u8]) -> Self;
+}
+
+impl SyncAddr for Ipv4Addr {
+    const VERSION: u8 = VERSION;
+    const LEN: usize = 4;
+    const MAX_RECORDS: usize = MAX_RECORDS;
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.octets());
+    }
+    fn at(b: &[u8]) -> Self {
+        Ipv4Addr::new(b[0], b[1], b[2], b[3])
+    }
+}
+
+impl SyncAddr for Ipv6Addr {
+    const VERSION: u8 = VERSION6;
+    const LEN: usize = 16;
+    const MAX_RECORDS: usize = MAX_RECORDS6;
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.octets());
+    }
+    fn at(b: &[u8]) -> Self {
+        let mut o = [0u8; 16];
+        o.copy_from_slice(&b[..16]);
+        Ipv6Addr::from(o)
+    }
 }
 
 /// What one datagram carried: records of one family.
@@ -121,7 +151,10 @@ pub enum SyncError {
     Kind(usize),
 }
 
-impl SyncRecord {
+impl<A: SyncAddr> SyncRecordOf<A> {
+    /// Bytes per record: three addresses and 24 bytes of other fields.
+    pub const LEN: usize = 24 + 3 * A::LEN;
+
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&[
             self.kind as u8,
@@ -129,11 +162,11 @@ impl SyncRecord {
             self.state,
             self.client_via_port,
         ]);
-        out.extend_from_slice(&self.client_ip.octets());
+        self.client_ip.put(out);
         out.extend_from_slice(&self.client_port.to_be_bytes());
         out.extend_from_slice(&self.vport.to_be_bytes());
-        out.extend_from_slice(&self.vip.octets());
-        out.extend_from_slice(&self.rs_ip.octets());
+        self.vip.put(out);
+        self.rs_ip.put(out);
         out.extend_from_slice(&self.rs_port.to_be_bytes());
         out.extend_from_slice(&[0, 0]);
         out.extend_from_slice(&self.timeout_ms.to_be_bytes());
@@ -141,26 +174,35 @@ impl SyncRecord {
         out.extend_from_slice(&[0, 0]);
     }
 
-    fn read(b: &[u8]) -> Option<SyncRecord> {
-        let ip = |i: usize| Ipv4Addr::new(b[i], b[i + 1], b[i + 2], b[i + 3]);
+    /// A record from its [`LEN`](Self::LEN) bytes; None for an unknown
+    /// kind.
+    fn read(b: &[u8]) -> Option<Self> {
+        let l = A::LEN;
         let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-        let kind = kind_of(b[0])?;
-        Some(SyncRecord {
-            kind,
+        let m = 16 + 3 * l;
+        Some(SyncRecordOf {
+            kind: kind_of(b[0])?,
             proto: b[1],
             state: b[2],
-            client_ip: ip(4),
-            client_port: u16_at(8),
-            vport: u16_at(10),
-            vip: ip(12),
-            rs_ip: ip(16),
-            rs_port: u16_at(20),
-            timeout_ms: u32::from_be_bytes([b[24], b[25], b[26], b[27]]),
-            client_mac: [b[28], b[29], b[30], b[31], b[32], b[33]],
             client_via_port: b[3],
+            client_ip: A::at(&b[4..]),
+            client_port: u16_at(4 + l),
+            vport: u16_at(6 + l),
+            vip: A::at(&b[8 + l..]),
+            rs_ip: A::at(&b[8 + 2 * l..]),
+            rs_port: u16_at(8 + 3 * l),
+            timeout_ms: u32::from_be_bytes([
+                b[12 + 3 * l],
+                b[13 + 3 * l],
+                b[14 + 3 * l],
+                b[15 + 3 * l],
+            ]),
+            client_mac: [b[m], b[m + 1], b[m + 2], b[m + 3], b[m + 4], b[m + 5]],
         })
     }
 }
+
+const _: () = assert!(SyncRecord::LEN == RECORD_LEN && SyncRecord6::LEN == RECORD6_LEN);
 
 fn kind_of(b: u8) -> Option<SyncKind> {
     match b {
@@ -171,126 +213,68 @@ fn kind_of(b: u8) -> Option<SyncKind> {
     }
 }
 
-impl SyncRecord6 {
-    fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[
-            self.kind as u8,
-            self.proto,
-            self.state,
-            self.client_via_port,
-        ]);
-        out.extend_from_slice(&self.client_ip.octets());
-        out.extend_from_slice(&self.client_port.to_be_bytes());
-        out.extend_from_slice(&self.vport.to_be_bytes());
-        out.extend_from_slice(&self.vip.octets());
-        out.extend_from_slice(&self.rs_ip.octets());
-        out.extend_from_slice(&self.rs_port.to_be_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(&self.timeout_ms.to_be_bytes());
-        out.extend_from_slice(&self.client_mac);
-        out.extend_from_slice(&[0, 0]);
-    }
-
-    fn read(b: &[u8]) -> Option<SyncRecord6> {
-        let ip = |i: usize| {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(&b[i..i + 16]);
-            Ipv6Addr::from(o)
-        };
-        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-        Some(SyncRecord6 {
-            kind: kind_of(b[0])?,
-            proto: b[1],
-            state: b[2],
-            client_via_port: b[3],
-            client_ip: ip(4),
-            client_port: u16_at(20),
-            vport: u16_at(22),
-            vip: ip(24),
-            rs_ip: ip(40),
-            rs_port: u16_at(56),
-            timeout_ms: u32::from_be_bytes([b[60], b[61], b[62], b[63]]),
-            client_mac: [b[64], b[65], b[66], b[67], b[68], b[69]],
+/// Encode `records` into datagrams of their family's version, at most
+/// `A::MAX_RECORDS` each.
+fn encode_of<A: SyncAddr>(records: &[SyncRecordOf<A>]) -> Vec<Vec<u8>> {
+    records
+        .chunks(A::MAX_RECORDS)
+        .map(|chunk| {
+            let mut d = Vec::with_capacity(HEADER_LEN + chunk.len() * SyncRecordOf::<A>::LEN);
+            d.extend_from_slice(&MAGIC);
+            d.push(A::VERSION);
+            d.push(0);
+            d.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+            for r in chunk {
+                r.write(&mut d);
+            }
+            d
         })
+        .collect()
+}
+
+/// Decode one datagram of family `A`'s version.
+fn decode_of<A: SyncAddr>(d: &[u8]) -> Result<Vec<SyncRecordOf<A>>, SyncError> {
+    if d.len() < HEADER_LEN || d[..4] != MAGIC {
+        return Err(SyncError::Magic);
     }
+    if d[4] != A::VERSION {
+        return Err(SyncError::Version(d[4]));
+    }
+    let count = u16::from_be_bytes([d[6], d[7]]);
+    let body = &d[HEADER_LEN..];
+    let len = SyncRecordOf::<A>::LEN;
+    if body.len() < count as usize * len {
+        return Err(SyncError::Truncated(count));
+    }
+    body.chunks_exact(len)
+        .take(count as usize)
+        .enumerate()
+        .map(|(i, b)| SyncRecordOf::read(b).ok_or(SyncError::Kind(i)))
+        .collect()
 }
 
 /// Encode IPv6 `records` into version-2 datagrams of at most
 /// [`MAX_RECORDS6`] each.
 pub fn encode6(records: &[SyncRecord6]) -> Vec<Vec<u8>> {
-    records
-        .chunks(MAX_RECORDS6)
-        .map(|chunk| {
-            let mut d = Vec::with_capacity(HEADER_LEN + chunk.len() * RECORD6_LEN);
-            d.extend_from_slice(&MAGIC);
-            d.push(VERSION6);
-            d.push(0);
-            d.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
-            for r in chunk {
-                r.write(&mut d);
-            }
-            d
-        })
-        .collect()
+    encode_of(records)
 }
 
 /// Decode one datagram of either version.
 pub fn decode_any(d: &[u8]) -> Result<Records, SyncError> {
-    if d.len() < HEADER_LEN || d[..4] != MAGIC {
-        return Err(SyncError::Magic);
+    match d.get(4) {
+        Some(&VERSION6) if d[..4] == MAGIC => decode_of(d).map(Records::V6),
+        _ => decode(d).map(Records::V4),
     }
-    if d[4] != VERSION6 {
-        return decode(d).map(Records::V4);
-    }
-    let count = u16::from_be_bytes([d[6], d[7]]);
-    let body = &d[HEADER_LEN..];
-    if body.len() < count as usize * RECORD6_LEN {
-        return Err(SyncError::Truncated(count));
-    }
-    body.chunks_exact(RECORD6_LEN)
-        .take(count as usize)
-        .enumerate()
-        .map(|(i, b)| SyncRecord6::read(b).ok_or(SyncError::Kind(i)))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Records::V6)
 }
 
 /// Encode `records` into datagrams of at most [`MAX_RECORDS`] each.
 pub fn encode(records: &[SyncRecord]) -> Vec<Vec<u8>> {
-    records
-        .chunks(MAX_RECORDS)
-        .map(|chunk| {
-            let mut d = Vec::with_capacity(HEADER_LEN + chunk.len() * RECORD_LEN);
-            d.extend_from_slice(&MAGIC);
-            d.push(VERSION);
-            d.push(0);
-            d.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
-            for r in chunk {
-                r.write(&mut d);
-            }
-            d
-        })
-        .collect()
+    encode_of(records)
 }
 
 /// Decode one IPv4 (version 1) datagram.
 pub fn decode(d: &[u8]) -> Result<Vec<SyncRecord>, SyncError> {
-    if d.len() < HEADER_LEN || d[..4] != MAGIC {
-        return Err(SyncError::Magic);
-    }
-    if d[4] != VERSION {
-        return Err(SyncError::Version(d[4]));
-    }
-    let count = u16::from_be_bytes([d[6], d[7]]);
-    let body = &d[HEADER_LEN..];
-    if body.len() < count as usize * RECORD_LEN {
-        return Err(SyncError::Truncated(count));
-    }
-    body.chunks_exact(RECORD_LEN)
-        .take(count as usize)
-        .enumerate()
-        .map(|(i, b)| SyncRecord::read(b).ok_or(SyncError::Kind(i)))
-        .collect()
+    decode_of(d)
 }
 
 /// A worker's outgoing sync records.

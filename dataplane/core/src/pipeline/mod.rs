@@ -37,6 +37,7 @@ mod prefetch;
 pub mod snapshot;
 pub mod sync;
 pub mod sync6;
+mod sync_store;
 pub mod tunnel;
 mod v6;
 pub use v6::{ClientMacs6, Nat6State};

@@ -22,12 +22,13 @@
 //!
 //! Only misses pay: the hit path is unchanged.
 
-use super::nat::{reply_key, rs_port, REFRESH_SLACK_MS};
+use super::nat::{reply_key, rs_port};
 use super::persist::service_template_key;
 use super::snapshot::Snapshot;
+use super::sync_store;
 use super::Worker;
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
-use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
+use crate::conntrack::shared::SharedConnTable;
 pub use crate::conntrack::sync::SyncQueue;
 use crate::conntrack::sync::{SyncKind, SyncRecord};
 use crate::conntrack::{Conn, ConnKey, ConnState, Tick};
@@ -108,35 +109,7 @@ pub fn apply(
             EntryFlags::TEMPLATE,
         ),
     };
-    let hash = table.hash(&key);
-    if let Some(old) = table.lookup(&key, hash, now) {
-        table.remove(&old);
-    }
-    table
-        .insert_keeping(
-            &key,
-            hash,
-            rs,
-            now.wrapping_add(r.timeout_ms),
-            r.state,
-            flags,
-            now,
-            Entry::is_counted,
-            |_| {},
-        )
-        .map(|_| ())
-        .map_err(|_| ApplyError::Full)
-}
-
-/// Whether this director holds its own entry for the NAT connection `key`
-/// (one its workers count in ActiveConn/InActConn), live or expired but
-/// not yet swept. The peer's record of it is then not stored: only a
-/// worker may end an entry it counts, and a second entry for the key would
-/// hide or duplicate it.
-fn own_nat_entry(table: &SharedConnTable, key: &ConnKey) -> bool {
-    table
-        .entries_near(table.hash(key), PROBE_BUCKETS)
-        .any(|e| e.key == *key && e.is_counted())
+    sync_store::replace(table, &key, rs, r.timeout_ms, r.state, flags, now)
 }
 
 /// Store a synced NAT connection: its request entry (real server `rs`)
@@ -163,53 +136,8 @@ fn apply_nat(
         key.client_ip,
         key.client_port,
     );
-    if own_nat_entry(table, &key) {
-        // Ours (after a failover and back): keep it, with its accounting.
-        return Ok(());
-    }
-    for k in [&key, &rk] {
-        let h = table.hash(k);
-        if let Some(old) = table.lookup(k, h, now) {
-            table.remove(&old);
-        }
-    }
-    let state = ConnState::from_u8(r.state);
-    let active = EntryFlags::active_if(state.is_active());
-    let expires = now.wrapping_add(r.timeout_ms);
-    // Expired entries our workers count stay for their sweep to end.
-    table
-        .insert_keeping(
-            &key,
-            table.hash(&key),
-            rs,
-            expires,
-            r.state,
-            EntryFlags::SYNCED | active,
-            now,
-            Entry::is_counted,
-            |_| {},
-        )
-        .map_err(|_| ApplyError::Full)?;
-    table
-        .insert_keeping(
-            &rk,
-            table.hash(&rk),
-            svc_id,
-            expires.wrapping_add(REFRESH_SLACK_MS * 2),
-            0,
-            EntryFlags::REPLY | EntryFlags::SYNCED,
-            now,
-            Entry::is_counted,
-            |_| {},
-        )
-        .map_err(|_| ApplyError::Full)?;
-    // A record naming a group or null MAC is not trusted for replies.
-    if MacAddr(r.client_mac).is_unicast() && r.client_mac != [0; 6] {
-        clients.learn(
-            key.client_ip,
-            MacAddr(r.client_mac),
-            r.client_via_port as u16,
-        );
+    if let Some(mac) = sync_store::store_nat(table, &key, &rk, rs, svc_id, r, now)? {
+        clients.learn(key.client_ip, mac, u16::from(r.client_via_port));
     }
     Ok(())
 }

@@ -40,14 +40,15 @@
 
 use std::sync::Arc;
 
-use super::nat::{rs_port, REFRESH_SLACK_MS};
+use super::nat::rs_port;
 use super::snapshot::Snapshot;
 use super::sync::ApplyError;
+use super::sync_store;
 use super::v6::{reply_key6, ClientMacs6};
 use super::Worker;
 use crate::config::Forward;
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
-use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
+use crate::conntrack::shared::SharedConnTable;
 use crate::conntrack::sync::{SyncKind, SyncQueue6, SyncRecord6};
 use crate::conntrack::{Conn, ConnKey6, ConnState, Tick};
 use crate::counters::Counter;
@@ -129,33 +130,7 @@ pub fn apply6(
         }
         SyncKind::Conn | SyncKind::NatConn => return Err(ApplyError::KindMismatch),
     };
-    let hash = table.hash(&key);
-    if let Some(old) = table.lookup(&key, hash, now) {
-        table.remove(&old);
-    }
-    table
-        .insert_keeping(
-            &key,
-            hash,
-            real.id,
-            now.wrapping_add(r.timeout_ms),
-            r.state,
-            flags,
-            now,
-            Entry::is_counted,
-            |_| {},
-        )
-        .map(|_| ())
-        .map_err(|_| ApplyError::Full)
-}
-
-/// Whether this director holds its own (counted) entry for the NAT66
-/// connection `key`: the peer's record of it is then not stored (as
-/// IPv4's `own_nat_entry`).
-fn own_nat6_entry(table: &SharedConnTable<ConnKey6>, key: &ConnKey6) -> bool {
-    table
-        .entries_near(table.hash(key), PROBE_BUCKETS)
-        .any(|e| e.key == *key && e.is_counted())
+    sync_store::replace(table, &key, real.id, r.timeout_ms, r.state, flags, now)
 }
 
 /// Store a synced NAT66 connection: its request entry (real server `rs`)
@@ -168,7 +143,6 @@ fn apply_nat6(
     r: &SyncRecord6,
     now: Tick,
 ) -> Result<(), ApplyError> {
-    let table = nat.table;
     let key = ConnKey6 {
         proto: r.proto,
         client_ip: u128::from(r.client_ip),
@@ -183,48 +157,7 @@ fn apply_nat6(
         key.client_ip,
         key.client_port,
     );
-    if own_nat6_entry(table, &key) {
-        // Ours (after a failover and back): keep it, with its accounting.
-        return Ok(());
-    }
-    for k in [&key, &rk] {
-        let h = table.hash(k);
-        if let Some(old) = table.lookup(k, h, now) {
-            table.remove(&old);
-        }
-    }
-    let state = ConnState::from_u8(r.state);
-    let active = EntryFlags::active_if(state.is_active());
-    let expires = now.wrapping_add(r.timeout_ms);
-    table
-        .insert_keeping(
-            &key,
-            table.hash(&key),
-            rs,
-            expires,
-            r.state,
-            EntryFlags::SYNCED | active,
-            now,
-            Entry::is_counted,
-            |_| {},
-        )
-        .map_err(|_| ApplyError::Full)?;
-    table
-        .insert_keeping(
-            &rk,
-            table.hash(&rk),
-            svc_id,
-            expires.wrapping_add(REFRESH_SLACK_MS * 2),
-            0,
-            EntryFlags::REPLY | EntryFlags::SYNCED,
-            now,
-            Entry::is_counted,
-            |_| {},
-        )
-        .map_err(|_| ApplyError::Full)?;
-    // A record naming a group or null MAC is not trusted for replies.
-    let mac = MacAddr(r.client_mac);
-    if mac.is_unicast() && r.client_mac != [0; 6] {
+    if let Some(mac) = sync_store::store_nat(nat.table, &key, &rk, rs, svc_id, r, now)? {
         nat.clients
             .learn(key.client_ip, mac, u16::from(r.client_via_port));
     }
