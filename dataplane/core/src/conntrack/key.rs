@@ -16,6 +16,8 @@ use core::fmt::Debug;
 use core::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::keyhash::HashKeys;
+
 /// Bit 0 of a key's last word: set in every stored key.
 pub(crate) const OCCUPIED: u64 = 1;
 
@@ -107,18 +109,17 @@ pub trait TableKey: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     fn words(&self) -> Self::Words;
     /// The key back from a stored key's words.
     fn from_words(w: &Self::Words) -> Self;
-    /// Hash under a per-table seed (keeps adversarial clients from aiming
-    /// at one bucket window). Every word goes through a full 64-bit
-    /// finalizer: a plain multiply would leave the low bits (the bucket
-    /// index) depending only on the VIP and port, which barely vary.
+    /// Hash under a table's secret keys (keeps adversarial clients from
+    /// aiming at one bucket window; why the hash is what it is:
+    /// `keyhash.rs`).
     #[inline(always)]
-    fn seeded_hash(&self, seed: u64) -> u64 {
-        Self::hash_words(&self.words(), seed)
+    fn keyed_hash(&self, keys: &HashKeys) -> u64 {
+        Self::hash_words(&self.words(), keys)
     }
-    /// [`seeded_hash`](Self::seeded_hash) of a key already packed (the
+    /// [`keyed_hash`](Self::keyed_hash) of a key already packed (the
     /// burst's classifier builds the words straight from the frame and
     /// never packs a key again).
-    fn hash_words(w: &Self::Words, seed: u64) -> u64;
+    fn hash_words(w: &Self::Words, keys: &HashKeys) -> u64;
     /// The IP protocol byte (with a shared-table kind marker, if any).
     fn proto(&self) -> u8;
     /// The same key with another protocol byte (how the shared table's
@@ -173,8 +174,8 @@ impl TableKey for ConnKey {
     }
 
     #[inline(always)]
-    fn hash_words(&[k0, k1]: &[u64; 2], seed: u64) -> u64 {
-        mix64(mix64(k0 ^ seed) ^ k1)
+    fn hash_words(w: &[u64; 2], keys: &HashKeys) -> u64 {
+        keys.hash2(w)
     }
 
     #[inline(always)]
@@ -206,12 +207,6 @@ impl ConnKey {
     #[inline(always)]
     pub fn proto_of_words(w: &[u64; 2]) -> u8 {
         (w[1] >> 8) as u8
-    }
-
-    /// [`TableKey::seeded_hash`] (the name callers have always used).
-    #[inline(always)]
-    pub fn hash(&self, seed: u64) -> u64 {
-        self.seeded_hash(seed)
     }
 }
 
@@ -255,8 +250,8 @@ impl TableKey for ConnKey6 {
     }
 
     #[inline(always)]
-    fn hash_words(w: &[u64; 5], seed: u64) -> u64 {
-        w.iter().fold(seed, |h, &w| mix64(h ^ w))
+    fn hash_words(w: &[u64; 5], keys: &HashKeys) -> u64 {
+        keys.hash5(w)
     }
 
     #[inline(always)]
@@ -270,25 +265,13 @@ impl TableKey for ConnKey6 {
     }
 }
 
-/// A 64-bit finalizer (xor-shift-multiply rounds): every input bit affects
-/// every output bit.
-#[inline(always)]
-pub(crate) fn mix64(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn v4_words_and_hash_are_those_of_before() {
-        // The layout and hash the IPv4 table has always used (the bench's
-        // and the tests' table fill depend on them).
+    fn v4_words_and_hash() {
+        // The layout the IPv4 table has always used; the hash of its words.
         let k = ConnKey {
             proto: 6,
             client_ip: 0xC612_C801,
@@ -299,13 +282,14 @@ mod tests {
         let k0 = (0xC612_C801u64 << 32) | 0xC612_0064;
         let k1 = (40000u64 << 32) | (80 << 16) | (6 << 8) | 1;
         assert_eq!(k.words(), [k0, k1]);
-        assert_eq!(k.hash(7), mix64(mix64(k0 ^ 7) ^ k1));
+        let keys = HashKeys::new(7);
+        assert_eq!(k.keyed_hash(&keys), keys.hash2(&[k0, k1]));
         assert_eq!(ConnKey::from_words(&k.words()), k);
         let addrs = u64::from_be_bytes([0xC6, 0x12, 0xC8, 0x01, 0xC6, 0x12, 0x00, 0x64]);
         let ports = u32::from_be_bytes([0x9c, 0x40, 0, 80]);
         assert_eq!(ConnKey::words_of_wire(addrs, ports, 6), k.words());
         assert_eq!(ConnKey::proto_of_words(&k.words()), 6);
-        assert_eq!(ConnKey::hash_words(&k.words(), 7), k.hash(7));
+        assert_eq!(ConnKey::hash_words(&k.words(), &keys), k.keyed_hash(&keys));
     }
 
     #[test]
@@ -330,8 +314,9 @@ mod tests {
                 vip: k.vip ^ (1 << bit),
                 ..k
             };
-            assert_ne!(c.seeded_hash(1), k.seeded_hash(1), "client bit {bit}");
-            assert_ne!(v.seeded_hash(1), k.seeded_hash(1), "vip bit {bit}");
+            let keys = HashKeys::new(1);
+            assert_ne!(c.keyed_hash(&keys), k.keyed_hash(&keys), "client bit {bit}");
+            assert_ne!(v.keyed_hash(&keys), k.keyed_hash(&keys), "vip bit {bit}");
         }
         assert!(!<[u64; 5]>::EMPTY.is_occupied());
     }

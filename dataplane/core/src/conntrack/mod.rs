@@ -12,6 +12,7 @@
 
 pub mod flood;
 pub mod key;
+pub mod keyhash;
 pub mod keyspace;
 pub mod shared;
 pub mod state;

@@ -28,6 +28,7 @@
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
 
 use super::key::{ConnKey, KeyWords, TableKey};
+use super::keyhash::HashKeys;
 use super::keyspace::EntryFlags;
 use super::table::{tick_reached, Tick};
 
@@ -141,7 +142,8 @@ pub enum InsertError {
 pub struct SharedConnTable<K: TableKey = ConnKey> {
     slots: Box<[Slot<K>]>,
     bucket_mask: usize,
-    seed: u64,
+    /// The hash's secret words, from the seed given to `new`.
+    keys: HashKeys,
     len: AtomicUsize,
     capacity: usize,
 }
@@ -155,7 +157,7 @@ impl<K: TableKey> SharedConnTable<K> {
         SharedConnTable {
             slots: (0..slots).map(|_| Slot::default()).collect(),
             bucket_mask: slots / SLOTS_PER_BUCKET - 1,
-            seed,
+            keys: HashKeys::new(seed),
             len: AtomicUsize::new(0),
             capacity,
         }
@@ -180,13 +182,13 @@ impl<K: TableKey> SharedConnTable<K> {
 
     #[inline]
     pub fn hash(&self, key: &K) -> u64 {
-        key.seeded_hash(self.seed)
+        key.keyed_hash(&self.keys)
     }
 
     /// [`hash`](Self::hash) of a key already packed into its words.
     #[inline(always)]
     pub fn hash_words(&self, words: &K::Words) -> u64 {
-        K::hash_words(words, self.seed)
+        K::hash_words(words, &self.keys)
     }
 
     #[inline]

@@ -34,6 +34,7 @@ pub const EVICT_SCAN_BUCKETS: usize = 64;
 const SLOTS_PER_BUCKET: usize = 2;
 
 pub use super::key::{ConnKey, ConnKey6, KeyWords, TableKey};
+use super::keyhash::HashKeys;
 
 /// One tracked connection: 32 bytes with an IPv4 key, 64 with an IPv6
 /// key.
@@ -135,7 +136,8 @@ pub enum Probe<K: TableKey = ConnKey> {
 pub struct ConnTable<K: TableKey = ConnKey> {
     buckets: Box<[Bucket<K>]>,
     mask: usize,
-    seed: u64,
+    /// The hash's secret words, from the seed given to `new`.
+    keys: HashKeys,
     len: usize,
     capacity: usize,
     sweep_cursor: usize,
@@ -159,7 +161,7 @@ impl<K: TableKey> ConnTable<K> {
         ConnTable {
             buckets,
             mask: n_buckets - 1,
-            seed,
+            keys: HashKeys::new(seed),
             len: 0,
             capacity,
             sweep_cursor: 0,
@@ -185,13 +187,13 @@ impl<K: TableKey> ConnTable<K> {
 
     #[inline(always)]
     pub fn hash(&self, key: &K) -> u64 {
-        key.seeded_hash(self.seed)
+        key.keyed_hash(&self.keys)
     }
 
     /// [`hash`](Self::hash) of a key already packed into its words.
     #[inline(always)]
     pub fn hash_words(&self, words: &K::Words) -> u64 {
-        K::hash_words(words, self.seed)
+        K::hash_words(words, &self.keys)
     }
 
     /// Hint the CPU to load the key's home bucket (call a few packets ahead).

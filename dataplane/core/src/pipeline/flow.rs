@@ -32,6 +32,7 @@ use crate::wire::ipv4;
 use crate::wire::{mac_at, MacAddr, TcpFlags};
 
 use super::parsed::Flow;
+use super::snapshot::LastService;
 use super::{Snapshot, Worker};
 use crate::conntrack::keyspace::EntryKind;
 use crate::conntrack::shared::SharedConnTable;
@@ -39,8 +40,13 @@ use crate::conntrack::ConnTable;
 
 const ETH: usize = ethernet::HEADER_LEN;
 /// Ethernet + an option-free IPv4 header + the 8 bytes of L4 header every
-/// accepted packet has (UDP's whole header, TCP's ports and sequence).
+/// accepted packet has (UDP's whole header, TCP's ports and sequence): the
+/// part of the frame the fast classifier reads, every field at a constant
+/// offset behind this one length check (TCP's data offset and flags behind
+/// one more).
 const MIN_FAST: usize = ETH + ipv4::HEADER_LEN + 8;
+/// Up to TCP's flags (the data offset and flags bytes, 12 and 13).
+const TCP_FLAGS_END: usize = ETH + ipv4::HEADER_LEN + 14;
 
 impl Worker {
     /// [`parse_into`] on this worker's state (for tests).
@@ -69,7 +75,7 @@ impl Worker {
 
 /// What stage 1's checks read of the snapshot and the worker that is the
 /// same for every frame of a burst: read once per burst, not per frame.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct BurstCtx {
     /// The receiving port's MAC, as [`mac_at`] reads one.
     mine: u64,
@@ -85,6 +91,8 @@ pub(crate) struct BurstCtx {
     /// Service packets may take the fast path: the director is neither in
     /// VRRP standby nor one of a two-box pair.
     services: bool,
+    /// The burst's last service lookup (made for this burst's snapshot).
+    last_service: LastService,
 }
 
 impl BurstCtx {
@@ -111,6 +119,7 @@ impl BurstCtx {
             scan_others: n > others.len(),
             multi_port: snap.phys_ports > 1,
             services: !standby && snap.peer_directors.is_empty(),
+            last_service: LastService::new(),
         })
     }
 
@@ -180,106 +189,113 @@ fn parse(
     frame: &[u8],
     out: &mut Flow,
 ) -> Option<Kind> {
-    {
-        if frame.len() < MIN_FAST || frame.len() > u16::MAX as usize {
-            return None;
-        }
-        // Both MACs by one 8-byte load each (the frame is longer than 14).
-        let (dst, src) = (mac_at(frame, 0), mac_at(frame, 6));
-        let mine = ctx.mine;
-        if dst != mine
-            || src == mine
-            || src & 1 != 0 // group bit
-            || src == 0
-            || frame[12..14] != ethernet::ETHERTYPE_IPV4.to_be_bytes()
-            || ctx.is_other_port_mac(snap, frame, src)
-        {
-            return None;
-        }
-        let ip = &frame[ETH..ETH + ipv4::HEADER_LEN];
-        let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-        // Version 4 with a 20-byte header (options: the full path), a total
-        // length covering the header and L4 ports, inside the frame.
-        if ip[0] != 0x45
-            || total < ipv4::HEADER_LEN + 8
-            || ETH + total > frame.len()
-            || ip[8] == 0
-            || checksum::fold(checksum::sum(ip, 0)) != 0xffff
-            // MF or a fragment offset.
-            || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0
-        {
-            return None;
-        }
-        // (source, destination) in one load: the flow key's first word.
-        let addrs = u64::from_be_bytes([
-            ip[12], ip[13], ip[14], ip[15], ip[16], ip[17], ip[18], ip[19],
-        ]);
-        let (src_ip, dst_ip) = ((addrs >> 32) as u32, addrs as u32);
-        // The destination being a VIP is tested in full by the service
-        // lookup below, which answers only for VIPs (the snapshot builds its
-        // VIP list from the same keys); the range test here only sends
-        // everything else (NAT replies, traffic to our own addresses) to
-        // the full classifier early.
-        if !snap.in_vip_range(dst_ip) {
-            // Not a VIP: perhaps a real server's reply to a NAT connection.
-            return reply(snap, nat, frame, ip, addrs, total, out);
-        }
-        if !ctx.services
-            || super::bad_source(src_ip)
-            || src_ip == dst_ip
-            || snap.is_vip_source(src_ip)
-            || snap.is_own(src_ip)
-        {
-            return None;
-        }
-        let proto = ip[9];
-        let l4 = ETH + ipv4::HEADER_LEN;
-        let l4_end = ETH + total;
-        let seg = &frame[l4..l4_end];
-        let flags = match proto {
-            ipv4::PROTO_TCP => {
-                let hl = ((*seg.get(12)? >> 4) as usize) * 4;
-                let flags = TcpFlags(*seg.get(13)?);
-                if hl < 20 || hl > seg.len() || !flags.is_valid_combination() {
-                    return None;
-                }
-                flags
-            }
-            ipv4::PROTO_UDP => {
-                let len = u16::from_be_bytes([seg[4], seg[5]]) as usize;
-                if len < 8 || len > seg.len() {
-                    return None;
-                }
-                TcpFlags(0)
-            }
-            _ => return None,
-        };
-        // (source port, destination port) in one load; the key is packed
-        // here once, as the table stores it.
-        let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
-        let words = ConnKey::words_of_wire(addrs, ports, proto);
-        let svc_idx = snap.service_of_words(&words)?;
-        // The table the connection is looked up in first: on a NAT
-        // director the shared one (`Flow::hash`).
-        out.hash = match nat {
-            Some(t) => {
-                let h = t.hash_words(&words);
-                t.prefetch(h);
-                h
-            }
-            _ => {
-                let h = table.hash_words(&words);
-                table.prefetch(h);
-                h
-            }
-        };
-        out.words = words;
-        out.svc_idx = svc_idx as u16;
-        out.l4 = l4 as u16;
-        out.l4_end = l4_end as u16;
-        out.flags = flags;
-        Some(Kind::Service)
+    if frame.len() > u16::MAX as usize {
+        return None;
     }
+    // The one length check: every read below is at a constant offset.
+    let head: &[u8; MIN_FAST] = frame.get(..MIN_FAST)?.try_into().ok()?;
+    // Both MACs by one 8-byte load each.
+    let (dst, src) = (mac_at(head, 0), mac_at(head, 6));
+    let mine = ctx.mine;
+    // EtherType IPv4; the destination is this port's MAC; the source is
+    // not ours, not a group or zero address, not another port's. (Any
+    // frame failing one goes to the full classifier, so the order is only
+    // the compiler's concern.)
+    if head[12..14] != ethernet::ETHERTYPE_IPV4.to_be_bytes()
+        || dst != mine
+        || src == mine
+        || src & 1 != 0 // group bit
+        || src == 0
+        || ctx.is_other_port_mac(snap, frame, src)
+    {
+        return None;
+    }
+    let ip: &[u8; ipv4::HEADER_LEN] = head[ETH..ETH + ipv4::HEADER_LEN].try_into().ok()?;
+    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    // The header checksum; version 4 with a 20-byte header (options: the
+    // full path); neither MF nor a fragment offset (DF may be set): bits
+    // 0x3fff of bytes 6..8, read little-endian (one test of the two
+    // bytes); a total length covering the header and L4 ports, inside the
+    // frame; TTL > 0.
+    if !checksum::ipv4_header_ok(ip)
+        || ip[0] != 0x45
+        || u16::from_le_bytes([ip[6], ip[7]]) & 0xff3f != 0
+        || total < ipv4::HEADER_LEN + 8
+        || ETH + total > frame.len()
+        || ip[8] == 0
+    {
+        return None;
+    }
+    // (source, destination) in one load: the flow key's first word.
+    let addrs = u64::from_be_bytes([
+        ip[12], ip[13], ip[14], ip[15], ip[16], ip[17], ip[18], ip[19],
+    ]);
+    let (src_ip, dst_ip) = ((addrs >> 32) as u32, addrs as u32);
+    // The destination being a VIP is tested in full by the service
+    // lookup below, which answers only for VIPs (the snapshot builds its
+    // VIP list from the same keys); the range test here only sends
+    // everything else (NAT replies, traffic to our own addresses) to
+    // the full classifier early.
+    if !snap.in_vip_range(dst_ip) {
+        // Not a VIP: perhaps a real server's reply to a NAT connection.
+        return reply(snap, nat, head, addrs, total, out);
+    }
+    if !ctx.services || super::bad_source(src_ip) || src_ip == dst_ip || snap.is_vip_or_own(src_ip)
+    {
+        return None;
+    }
+    let proto = ip[9];
+    let l4 = ETH + ipv4::HEADER_LEN;
+    let seg: &[u8; 8] = head[l4..].try_into().ok()?;
+    // The L4 header's bytes in the frame (at least 8: `total` above).
+    let seg_len = total - ipv4::HEADER_LEN;
+    let flags = match proto {
+        ipv4::PROTO_TCP => {
+            // A data offset of 5 words or more, within the segment; a
+            // valid flag combination. (A frame too short for the flags
+            // has too short a segment: the full path refuses it.)
+            let tcp: &[u8; 14] = frame.get(l4..TCP_FLAGS_END)?.try_into().ok()?;
+            let hl = ((tcp[12] >> 4) as usize) * 4;
+            let flags = TcpFlags(tcp[13]);
+            if hl < 20 || hl > seg_len || !flags.is_valid_combination() {
+                return None;
+            }
+            flags
+        }
+        ipv4::PROTO_UDP => {
+            let len = u16::from_be_bytes([seg[4], seg[5]]) as usize;
+            if len < 8 || len > seg_len {
+                return None;
+            }
+            TcpFlags(0)
+        }
+        _ => return None,
+    };
+    // (source port, destination port) in one load; the key is packed
+    // here once, as the table stores it.
+    let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
+    let words = ConnKey::words_of_wire(addrs, ports, proto);
+    let svc_idx = snap.service_of_words_memo(&words, &ctx.last_service)?;
+    // The table the connection is looked up in first: on a NAT
+    // director the shared one (`Flow::hash`).
+    out.hash = match nat {
+        Some(t) => {
+            let h = t.hash_words(&words);
+            t.prefetch(h);
+            h
+        }
+        _ => {
+            let h = table.hash_words(&words);
+            table.prefetch(h);
+            h
+        }
+    };
+    out.words = words;
+    out.svc_idx = svc_idx as u16;
+    out.l4 = l4 as u16;
+    out.l4_end = (ETH + total) as u16;
+    out.flags = flags;
+    Some(Kind::Service)
 }
 
 /// The full classifier's NAT-reply case, for a frame that passed the
@@ -294,14 +310,13 @@ fn parse(
 fn reply(
     snap: &Snapshot,
     nat: Option<&SharedConnTable>,
-    frame: &[u8],
-    ip: &[u8],
+    head: &[u8; MIN_FAST],
     addrs: u64,
     total: usize,
     out: &mut Flow,
 ) -> Option<Kind> {
     let (src_ip, dst_ip) = ((addrs >> 32) as u32, addrs as u32);
-    let proto = ip[9];
+    let proto = head[ETH + 9];
     if !snap.has_nat
         || (proto != ipv4::PROTO_TCP && proto != ipv4::PROTO_UDP)
         || super::bad_source(src_ip)
@@ -310,7 +325,7 @@ fn reply(
         return None;
     }
     let l4 = ETH + ipv4::HEADER_LEN;
-    let ports = u32::from_be_bytes([frame[l4], frame[l4 + 1], frame[l4 + 2], frame[l4 + 3]]);
+    let ports = u32::from_be_bytes([head[l4], head[l4 + 1], head[l4 + 2], head[l4 + 3]]);
     let words = ConnKey::words_of_wire(addrs, ports, proto);
     // The reply key (the packet's 5-tuple, marked) hashed and its bucket
     // prefetched here, so stage 2's lookup finds it in cache. Without a

@@ -344,7 +344,7 @@ impl Worker {
         let fwd = match insert_request() {
             Ok(i) => i,
             // SYN-flood defence: a half-open connection makes room.
-            Err(_) if flags.syn() && self.nat_evict_embryonic(table, kh, now) => {
+            Err(_) if flags.syn() && self.nat_evict_embryonic(table, kh, None, now) => {
                 match insert_request() {
                     Ok(i) => i,
                     Err(_) => return Verdict::Drop(Counter::DropConnTableFull).into(),
@@ -368,7 +368,10 @@ impl Worker {
             )
         };
         let reply = insert_reply().or_else(|e| {
-            if flags.syn() && self.nat_evict_embryonic(table, rh, now) {
+            // Never the request entry just inserted (half-open too, and in
+            // this window when both keys' windows meet): the SYN would go
+            // out with a reply entry and no connection.
+            if flags.syn() && self.nat_evict_embryonic(table, rh, Some(fwd), now) {
                 insert_reply()
             } else {
                 Err(e)
@@ -401,17 +404,27 @@ impl Worker {
     /// While the SYN-flood defence is engaged: evict the half-open NAT
     /// connection (request entry in SYN_RECV: a client SYN, never ACKed)
     /// with the earliest deadline in the window of `hash`, and its reply
-    /// entry. Established connections, replies' entries and persistence
-    /// templates are never chosen. Returns whether one was evicted.
+    /// entry. Established connections, replies' entries, persistence
+    /// templates and the entry at index `keep` are never chosen. Returns
+    /// whether one was evicted.
     #[cold]
-    fn nat_evict_embryonic(&self, table: &SharedConnTable, hash: u64, now: Tick) -> bool {
+    fn nat_evict_embryonic(
+        &self,
+        table: &SharedConnTable,
+        hash: u64,
+        keep: Option<usize>,
+        now: Tick,
+    ) -> bool {
         if !self.flood.engaged() {
             return false;
         }
         let syn_recv = ConnState::SynRecv as u8;
         let not_request = EntryFlags::REPLY | EntryFlags::TEMPLATE;
         let half_open = |e: &Entry| {
-            !e.flags.intersects(not_request) && e.state == syn_recv && !e.is_expired(now)
+            !e.flags.intersects(not_request)
+                && e.state == syn_recv
+                && !e.is_expired(now)
+                && Some(e.index) != keep
         };
         // Its window first (frees a slot there); else the buckets after it
         // (frees capacity, when that was what ran out).

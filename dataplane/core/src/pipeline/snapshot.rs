@@ -9,6 +9,7 @@
 //! (service, real server) keeps its id across snapshots, so per-worker
 //! counters and the connections that point at it survive a reload.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -401,6 +402,11 @@ pub struct Snapshot {
     /// address is almost never ours, and two compares say so before the
     /// scan of `own` (the test runs on every service packet and NAT reply).
     own_range: (u32, u32),
+    /// The smallest range holding every VIP and port address, as (lowest,
+    /// highest − lowest): a client's address lies outside it, and one
+    /// compare says so before the VIP and own-address tests (stage 1's
+    /// source test). (0, 0), holding 0.0.0.0 only, when there are neither.
+    vip_own_hull: (u32, u32),
     /// Outer source addresses for tunnelled flows; `None`: the egress port's.
     pub tunnel_pool: Option<SourcePool>,
     /// Some IPv4 real server forwards by NAT: replies must be looked for.
@@ -752,6 +758,7 @@ impl Snapshot {
                 (Some(&lo), Some(&hi)) => (lo, hi),
                 _ => (1, 0),
             },
+            vip_own_hull: hull(vips.iter().chain(&own).copied()),
             vips,
             own_range: range_of(own.iter().copied()),
             own,
@@ -776,6 +783,21 @@ impl Snapshot {
         self.service_map
             .get(service_key_of_words(w, true))
             .map(|i| i as usize)
+    }
+
+    /// [`service_of_words`](Self::service_of_words) through a one-entry
+    /// memo of the last answer (`last`, see [`LastService`]): a repeat of
+    /// the last (protocol, VIP, port) costs one compare, not a map probe.
+    #[inline(always)]
+    pub(crate) fn service_of_words_memo(&self, w: &[u64; 2], last: &LastService) -> Option<usize> {
+        let key = service_key_of_words(w, false);
+        let (k, i) = last.0.get();
+        if k == key {
+            return Some(i as usize);
+        }
+        let i = self.service_of_words(w)?;
+        last.0.set((key, i as u16));
+        Some(i)
     }
 
     /// The service index for a packet's (protocol, destination, port): the
@@ -857,6 +879,15 @@ impl Snapshot {
         } else {
             self.vips.binary_search(&ip).is_ok()
         }
+    }
+
+    /// `is_vip_source(ip) || is_own(ip)`: one compare for an address
+    /// outside the range of both lists (a client's), the lists' own tests
+    /// inside it.
+    #[inline(always)]
+    pub fn is_vip_or_own(&self, ip: u32) -> bool {
+        let (lo, span) = self.vip_own_hull;
+        ip.wrapping_sub(lo) <= span && (self.is_vip_source(ip) || self.is_own(ip))
     }
 
     /// Index of the port that owns address `ip`, if any.
@@ -1039,6 +1070,15 @@ fn listed_in_range(list: &[u32], range: (u32, u32), ip: u32) -> bool {
     ip >= range.0 && ip <= range.1 && list.contains(&ip)
 }
 
+/// The lowest of `addrs` and the distance to the highest, (0, 0) when
+/// there are none (see `Snapshot::vip_own_hull`).
+fn hull(addrs: impl Iterator<Item = u32>) -> (u32, u32) {
+    match range_of(addrs) {
+        (lo, hi) if lo <= hi => (lo, hi - lo),
+        _ => (0, 0),
+    }
+}
+
 /// The lowest and highest of `addrs`; (1, 0), which contains nothing, when
 /// there are none.
 fn range_of(addrs: impl Iterator<Item = u32>) -> (u32, u32) {
@@ -1049,6 +1089,23 @@ fn range_of(addrs: impl Iterator<Item = u32>) -> (u32, u32) {
             (lo.min(a), hi.max(a))
         }
     })
+}
+
+/// The last service [`Snapshot::service_of_words_memo`] found, by its
+/// exact service key (the packet's port, before any fall-back to port 0):
+/// the frames of a burst mostly go to one service. Only answers found are
+/// kept (a miss goes to the full classifier anyway). It must not outlive
+/// the snapshot it was filled from: stage 1 keeps one per burst
+/// (`flow::BurstCtx`, made from the snapshot the burst is classified
+/// against), and snapshots are swapped only between bursts.
+#[derive(Debug, Clone)]
+pub(crate) struct LastService(Cell<(u64, u16)>);
+
+impl LastService {
+    /// Empty: key 0 matches nothing (every service key has bit 0 set).
+    pub(crate) const fn new() -> LastService {
+        LastService(Cell::new((0, 0)))
+    }
 }
 
 /// The service map's key: (VIP, port, protocol) laid out as in an IPv4
@@ -1191,6 +1248,31 @@ mod tests {
     }
 
     #[test]
+    fn vip_or_own_test_is_the_two_tests() {
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        let neigh = NeighTable::new(16);
+        let mut far = lab_config();
+        far.services[0].vip = "198.19.200.7".parse().unwrap();
+        let mut none = lab_config();
+        none.services.clear();
+        let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
+        for cfg in [lab_config(), far, none] {
+            let s = Snapshot::build(&cfg, &macs, &mut Registry::default(), &neigh, 1).unwrap();
+            let edges = [
+                0,
+                1,
+                base - 1,
+                u32::MAX,
+                u32::from(Ipv4Addr::new(198, 19, 200, 7)),
+            ];
+            for ip in (0..1024).map(|i| base + i).chain(edges) {
+                let two = s.is_vip_source(ip) || s.is_own(ip);
+                assert_eq!(s.is_vip_or_own(ip), two, "{:?} {ip:x}", s.vips);
+            }
+        }
+    }
+
+    #[test]
     fn own_address_test_is_the_scan() {
         let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
         for own in [
@@ -1205,6 +1287,8 @@ mod tests {
             }
         }
         assert_eq!(range_of([5u32, 3, 9].into_iter()), (3, 9));
+        assert_eq!(hull([5u32, 3, 9].into_iter()), (3, 6));
+        assert_eq!(hull(core::iter::empty()), (0, 0));
         assert!(range_of(core::iter::empty()).0 > range_of(core::iter::empty()).1);
     }
 
@@ -1496,6 +1580,35 @@ mod tests {
         );
         assert_eq!(g.name(), "fwmark 3");
         assert_eq!(s.services[0].name(), "198.18.0.100:80/tcp");
+
+        // The burst's memo answers as the map does, over a pseudo-random
+        // sequence of (protocol, VIP, port) with repeats, misses, group
+        // ports and the all-ports fall-back; a memo filled from this
+        // snapshot is not taken to another (a fresh one per burst).
+        let last = LastService::new();
+        let mut x = 0x1234_5678u32;
+        for _ in 0..4000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let proto = if x & 1 == 0 { 6 } else { 17 };
+            let vip = a(99 + (x >> 1) as u8 % 6);
+            let port = [80, 443, 444, 8000, 8099, 8100, 0][(x >> 8) as usize % 7];
+            let w = crate::conntrack::ConnKey {
+                proto,
+                client_ip: x,
+                client_port: (x >> 16) as u16,
+                vip,
+                vport: port,
+            };
+            let w = crate::conntrack::TableKey::words(&w);
+            assert_eq!(
+                s.service_of_words_memo(&w, &last),
+                s.service_of_words(&w),
+                "{proto} {vip:x} {port}"
+            );
+            assert_eq!(s.service_of_words(&w), s.service(proto, vip, port));
+        }
     }
 
     #[test]

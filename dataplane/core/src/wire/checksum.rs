@@ -78,6 +78,35 @@ pub fn checksum(data: &[u8]) -> u16 {
     !fold(sum(data, 0))
 }
 
+/// Whether an option-free IPv4 header's checksum verifies:
+/// `fold(sum(header, 0)) == 0xffff`, in fewer instructions (the fast
+/// classifier's check on every packet).
+///
+/// Why it is the same test: let `T` be the plain sum of the header's
+/// big-endian 16-bit words; folding gives 0xffff exactly when `T` is a
+/// non-zero multiple of 0xffff. Here the header is summed as two
+/// little-endian `u64` words and a `u32` with end-around carry (no byte
+/// swaps, no fold): that sum `S` is `256·T` modulo 0xffff (2^64 and 2^16
+/// are ≡ 1, and a little-endian 16-bit word is its big-endian value times
+/// 256), and 256 is prime to 0xffff, so `S` is a multiple of 0xffff
+/// exactly when `T` is; `S` is zero exactly when every byte is (an
+/// end-around carry never leaves zero), as is `T`. "A non-zero multiple of
+/// the odd 0xffff" is one multiply by its inverse modulo 2^64 and one
+/// compare: the multiples are exactly the `x` with `x·inverse` at most
+/// `u64::MAX / 0xffff`, and zero is the one with product zero.
+#[inline(always)]
+pub fn ipv4_header_ok(h: &[u8; 20]) -> bool {
+    const INVERSE: u64 = 0xfffe_fffe_fffe_ffff; // 0xffff × INVERSE ≡ 1 (mod 2^64)
+    const _: () = assert!(0xffffu64.wrapping_mul(INVERSE) == 1);
+    let a = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let b = u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
+    let c = u64::from(u32::from_le_bytes([h[16], h[17], h[18], h[19]]));
+    let (s, carry) = a.overflowing_add(b);
+    let (s, carry2) = (s + u64::from(carry)).overflowing_add(c);
+    let s = s + u64::from(carry2);
+    s.wrapping_mul(INVERSE).wrapping_sub(1) < u64::MAX / 0xffff
+}
+
 /// The (unfolded) sum of the IPv4 pseudo-header used by TCP and UDP:
 /// source, destination, zero byte + protocol, and the transport length
 /// (header + payload, in bytes).
@@ -216,6 +245,71 @@ mod tests {
         // RFC 1624 section 4: HC = 0xdd2f, m = 0x5555 -> m' = 0x3285,
         // expected HC' = 0x0000.
         assert_eq!(incremental_update16(0xdd2f, 0x5555, 0x3285), 0x0000);
+    }
+
+    /// A header with its checksum filled in, then `flip` xor'd into byte
+    /// `at` (0: none).
+    fn header(bytes: [u8; 20], at: usize, flip: u8) -> [u8; 20] {
+        let mut h = bytes;
+        h[10] = 0;
+        h[11] = 0;
+        let c = checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h[at] ^= flip;
+        h
+    }
+
+    #[test]
+    fn ipv4_header_ok_edges() {
+        let ok = |h: &[u8; 20]| fold(sum(h, 0)) == 0xffff;
+        // All zero: the sum is zero, not 0xffff.
+        assert!(!ipv4_header_ok(&[0; 20]) && !ok(&[0; 20]));
+        // All 0xff: ten words of 0xffff.
+        assert!(ipv4_header_ok(&[0xff; 20]) && ok(&[0xff; 20]));
+        // A checksum of 0x0000 against one of 0xffff (both verify when the
+        // rest sums to 0xffff).
+        let mut h = [0u8; 20];
+        h[0] = 0xff;
+        h[1] = 0xff;
+        assert_eq!(ipv4_header_ok(&h), ok(&h));
+        h[10] = 0xff;
+        h[11] = 0xff;
+        assert_eq!(ipv4_header_ok(&h), ok(&h));
+        let known = header(
+            [
+                0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0,
+                0xc7,
+            ],
+            0,
+            0,
+        );
+        assert!(ipv4_header_ok(&known));
+        for at in 0..20 {
+            for bit in 0..8 {
+                let bad = header(known, at, 1 << bit);
+                assert_eq!(ipv4_header_ok(&bad), ok(&bad), "byte {at} bit {bit}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        /// The same verdict as the folded sum on any header: random ones
+        /// (almost all fail), valid ones, and valid ones with a byte
+        /// changed.
+        #[test]
+        fn ipv4_header_ok_is_the_folded_sum(
+            bytes in proptest::array::uniform20(any::<u8>()),
+            at in 0usize..20,
+            flip in any::<u8>(),
+        ) {
+            let ok = |h: &[u8; 20]| fold(sum(h, 0)) == 0xffff;
+            prop_assert_eq!(ipv4_header_ok(&bytes), ok(&bytes));
+            let valid = header(bytes, 0, 0);
+            prop_assert!(ipv4_header_ok(&valid));
+            let changed = header(bytes, at, flip);
+            prop_assert_eq!(ipv4_header_ok(&changed), ok(&changed));
+        }
     }
 
     proptest! {

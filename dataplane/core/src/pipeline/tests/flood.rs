@@ -310,9 +310,16 @@ mod nat {
         let evicted = l.w.stats().get(Counter::ConnEmbryonicEvicted);
         assert!(evicted >= 10, "evicted {evicted}");
         // More flood: the ten established connections are never chosen.
+        let full_before = l.w.stats().get(Counter::DropConnTableFull);
         for j in 0..500 {
             l.w.process(&mut flood_syn(1000 + j), 0, 2);
         }
+        // A flood SYN is refused only when a window of its own holds
+        // neither a free slot nor a half-open connection: where that
+        // happens depends on the table's (seeded) placement, and at this
+        // fill (20 established entries in 64) it is rare.
+        let refused = l.w.stats().get(Counter::DropConnTableFull) - full_before;
+        assert!(refused <= 10, "{refused} of 500 flood SYNs refused");
         for p in 0..10u16 {
             let mut a = seg_from(LEGIT, 50000 + p, 0x10);
             assert_eq!(
@@ -321,7 +328,10 @@ mod nat {
                 "established NAT connection {p} still forwarded"
             );
         }
-        assert_eq!(l.w.stats().get(Counter::ConnCreated) - i as u64, 10 + 500);
+        assert_eq!(
+            l.w.stats().get(Counter::ConnCreated) - i as u64,
+            10 + 500 - refused
+        );
     }
 
     #[test]
