@@ -257,9 +257,7 @@ fn read_nr() -> std::io::Result<u64> {
 }
 
 fn mount_hugetlbfs(at: &Path) -> std::io::Result<()> {
-    let cstr = |s: &[u8]| {
-        std::ffi::CString::new(s).map_err(|e| std::io::Error::new(std::io::ErrorKind::Other, e))
-    };
+    let cstr = |s: &[u8]| std::ffi::CString::new(s).map_err(std::io::Error::other);
     let target = cstr(at.as_os_str().as_encoded_bytes())?;
     let fstype = cstr(b"hugetlbfs")?;
     let source = cstr(b"nodev")?;
