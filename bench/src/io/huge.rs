@@ -198,7 +198,9 @@ impl Hugepages {
         std::fs::write(NR_HUGEPAGES, (nr + pages).to_string()).map_err(HugeError::Reserve)?;
         // What the kernel actually added: it gives fewer when it cannot find
         // enough contiguous 2 MiB blocks.
-        guard.added = read_nr().map_err(HugeError::Reserve)?.saturating_sub(nr);
+        // If it cannot be read back, assume all: the guard then takes back
+        // what we asked for rather than leaving it reserved.
+        guard.added = read_nr().map_or(pages, |now| now.saturating_sub(nr));
         let now = PoolState::now();
         if guard.added < pages || now.free < before.free + pages {
             return Err(HugeError::TooFew {
