@@ -6,6 +6,7 @@
 //! bench all [--repeat 3] [--json]
 //! bench scale --workload established --flows 1000000 --threads 1,2
 //! bench io --duts testpmd-io,lbd --flows 10000 --repeat 3
+//! bench io --duts testpmd-io,lbd --memory huge,no-huge --repeat 5
 //! ```
 
 use std::process::ExitCode;

@@ -1,8 +1,10 @@
 //! `bench io` still works: a short run (about a second per DUT) against
 //! dpdk-testpmd (io) and lbd, each of which must return packets, with
-//! well-formed JSON; and a short run of lbd alone on two memif queues, in
-//! which both of lbd's workers must handle traffic. No timing is asserted:
-//! CI machines are shared.
+//! well-formed JSON; a short run of lbd alone on two memif queues, in
+//! which both of lbd's workers must handle traffic; and a short run on
+//! real hugepages against `--no-huge`, in which the DUTs on hugepages must
+//! map some and return packets, and the pages must be given back. No timing
+//! is asserted: CI machines are shared.
 //!
 //! Like lbd's end-to-end tests this needs root (DPDK, memif) and FAILS
 //! without it, unless `LBD_SKIP_E2E=1` is set, in which case it says so
@@ -210,4 +212,68 @@ fn io_bench_spreads_two_queues_over_two_lbd_workers() {
         );
     }
     assert_eq!(r["dut_report"]["dropped"].as_u64(), Some(0), "{r}");
+}
+
+#[test]
+fn io_bench_on_hugepages_uses_them_and_gives_them_back() {
+    if !may_run("bench io --memory huge,no-huge") {
+        return;
+    }
+    let lbd = lbd_bin();
+    let nr = || -> u64 {
+        std::fs::read_to_string("/proc/sys/vm/nr_hugepages")
+            .expect("nr_hugepages")
+            .trim()
+            .parse()
+            .expect("a number")
+    };
+    let before = nr();
+    // bench io reserves the pages itself and fails, saying why, if the
+    // kernel cannot find them.
+    let v = bench_io(
+        &[
+            "--duts",
+            "testpmd-io,lbd",
+            "--memory",
+            "huge,no-huge",
+            "--flows",
+            "2000",
+            "--seconds",
+            "1",
+            "--packets",
+            "1000000",
+        ],
+        &lbd,
+    );
+    assert_eq!(v["gen_memory"], "huge", "{v}");
+    let h = &v["hugepages"];
+    let pages = h["pages"].as_u64().expect("pages reserved");
+    assert!(pages > 0, "{h}");
+    assert!(
+        h["pool_reserved"]["free"].as_u64().unwrap()
+            >= h["pool_before"]["free"].as_u64().unwrap() + pages,
+        "HugePages_Free did not rise by the reservation: {h}"
+    );
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 4, "{v}");
+    for r in runs {
+        let m = &r["measured"];
+        assert!(m["received"].as_u64().unwrap() > 0, "returned nothing: {r}");
+        let mapped = r["hugepages"]["dut_kib"].as_u64().expect("dut_kib");
+        match r["memory"].as_str() {
+            Some("huge") => assert!(mapped > 0, "on hugepages but maps none: {r}"),
+            Some("no-huge") => assert_eq!(mapped, 0, "{r}"),
+            m => panic!("memory {m:?}: {r}"),
+        }
+    }
+    // Given back: the pool and the mount are as before.
+    assert_eq!(nr(), before, "nr_hugepages not restored");
+    let mount = h["mount"].as_str().expect("mount");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !mounts
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(mount)),
+        "{mount} is still mounted:\n{mounts}"
+    );
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::cmdline::Layout;
+use super::cmdline::{Layout, MemoryKind};
 use super::frame::addr;
 
 /// Which device is under test.
@@ -23,6 +23,11 @@ use super::frame::addr;
 #[serde(rename_all = "kebab-case")]
 pub enum DutKind {
     Lbd,
+    /// lbd whose large heap allocations (the connection table among them)
+    /// are madvised for transparent huge pages: glibc does it with
+    /// `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (glibc ≥ 2.35; THP mode
+    /// `madvise` or `always`). EAL memory is what `--memory` says.
+    LbdThp,
     TestpmdIo,
     TestpmdMacswap,
 }
@@ -31,10 +36,11 @@ impl DutKind {
     pub fn parse(s: &str) -> Result<DutKind, String> {
         match s.trim() {
             "lbd" => Ok(DutKind::Lbd),
+            "lbd-thp" => Ok(DutKind::LbdThp),
             "testpmd-io" | "io" => Ok(DutKind::TestpmdIo),
             "testpmd-macswap" | "macswap" => Ok(DutKind::TestpmdMacswap),
             o => Err(format!(
-                "unknown DUT {o:?}: use lbd, testpmd-io or testpmd-macswap"
+                "unknown DUT {o:?}: use lbd, lbd-thp, testpmd-io or testpmd-macswap"
             )),
         }
     }
@@ -42,13 +48,18 @@ impl DutKind {
     pub fn name(self) -> &'static str {
         match self {
             DutKind::Lbd => "lbd",
+            DutKind::LbdThp => "lbd-thp",
             DutKind::TestpmdIo => "testpmd-io",
             DutKind::TestpmdMacswap => "testpmd-macswap",
         }
     }
 
     pub fn is_testpmd(self) -> bool {
-        self != DutKind::Lbd
+        !self.is_lbd()
+    }
+
+    pub fn is_lbd(self) -> bool {
+        matches!(self, DutKind::Lbd | DutKind::LbdThp)
     }
 }
 
@@ -104,9 +115,18 @@ pub struct Programs {
     pub stdbuf: bool,
 }
 
+/// lbd's service and table (testpmd ignores them).
+#[derive(Debug, Clone, Copy)]
+pub struct LbdSetup<'a> {
+    pub reals: usize,
+    pub scheduler: &'a str,
+    pub capacity: u64,
+}
+
 /// A running DUT.
 pub struct Dut {
     pub kind: DutKind,
+    pub memory: MemoryKind,
     child: Option<Child>,
     stdin: Option<ChildStdin>,
     out: Arc<Mutex<Vec<String>>>,
@@ -122,25 +142,29 @@ fn collect(stream: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<Stri
 }
 
 impl Dut {
-    /// Start `kind`; for lbd, its config is written into `dir`.
+    /// Start `kind` with its EAL on `memory`; for lbd, its config is
+    /// written into `dir`.
     pub fn start(
         kind: DutKind,
+        memory: MemoryKind,
         progs: &Programs,
         layout: &Layout,
         dir: &Path,
-        reals: usize,
-        scheduler: &str,
-        capacity: u64,
+        lbd: LbdSetup,
     ) -> Result<Dut, String> {
         let mut cmd = match kind {
-            DutKind::Lbd => {
+            DutKind::Lbd | DutKind::LbdThp => {
                 let path = dir.join("lbd.ron");
-                std::fs::write(&path, layout.lbd_config(reals, scheduler, capacity, dir))
+                let cfg = layout.lbd_config(lbd.reals, lbd.scheduler, lbd.capacity, dir, memory);
+                std::fs::write(&path, cfg)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 let mut c = Command::new(&progs.lbd);
                 c.arg("--config").arg(&path);
                 // The generator parses lbd's log lines; keep them plain.
                 c.env("LBD_LOG", "info");
+                if kind == DutKind::LbdThp {
+                    c.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
+                }
                 c
             }
             DutKind::TestpmdIo | DutKind::TestpmdMacswap => {
@@ -159,12 +183,12 @@ impl Dut {
                 } else {
                     Command::new(&progs.testpmd)
                 };
-                c.args(layout.testpmd_args(mode));
+                c.args(layout.testpmd_args(mode, memory));
                 c
             }
         };
         let prog = match kind {
-            DutKind::Lbd => &progs.lbd,
+            DutKind::Lbd | DutKind::LbdThp => &progs.lbd,
             _ => &progs.testpmd,
         };
         let mut child = cmd
@@ -178,7 +202,7 @@ impl Dut {
                     kind.name(),
                     prog.display(),
                     match kind {
-                        DutKind::Lbd =>
+                        DutKind::Lbd | DutKind::LbdThp =>
                             "; build it with `cargo build --release -p lbd` or pass --lbd PATH",
                         _ => "; install it (Debian: apt-get install dpdk) or pass --testpmd PATH",
                     }
@@ -191,6 +215,7 @@ impl Dut {
         let stdin = child.stdin.take();
         Ok(Dut {
             kind,
+            memory,
             child: Some(child),
             stdin,
             out,
@@ -210,7 +235,7 @@ impl Dut {
     /// resolved the first `reals` real servers; testpmd started its port.
     pub fn ready(&self, reals: usize) -> bool {
         match self.kind {
-            DutKind::Lbd => {
+            DutKind::Lbd | DutKind::LbdThp => {
                 Dut::any_line(&self.out, |l| l.starts_with("lbd: ready"))
                     && resolved(&self.err.lock().unwrap_or_else(|e| e.into_inner()), reals) >= reals
             }
@@ -228,6 +253,11 @@ impl Dut {
         out.iter()
             .find(|l| bad.iter().any(|b| l.contains(b)))
             .cloned()
+    }
+
+    /// The child's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// `Some(status)` once the child has exited.
@@ -259,7 +289,7 @@ impl Dut {
             return Err("DUT already stopped".into());
         };
         match self.kind {
-            DutKind::Lbd => {
+            DutKind::Lbd | DutKind::LbdThp => {
                 // SAFETY: kill(2) with a pid we own (our child, not yet
                 // reaped, so the pid cannot have been reused) and SIGTERM.
                 unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
@@ -297,7 +327,7 @@ impl Dut {
         }
         let out = self.out.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Ok(match self.kind {
-            DutKind::Lbd => parse_lbd_report(&out),
+            DutKind::Lbd | DutKind::LbdThp => parse_lbd_report(&out),
             _ => parse_testpmd_report(&out),
         })
     }

@@ -208,6 +208,7 @@ impl<'a> Gen<'a> {
             self.rx_once(&mut rxb, |_, _, _, _, _| {});
             let now = Instant::now();
             if now >= next_check {
+                super::interrupt::check()?;
                 if ready(self.link)? {
                     return Ok(());
                 }
@@ -284,6 +285,7 @@ impl<'a> Gen<'a> {
                     w.sent
                 ));
             }
+            super::interrupt::check()?;
             let now = tsc();
             let seq = &mut seqs[q];
             self.top_up(&mut pending[q], burst, TAG_WARMUP, now, || {
@@ -330,8 +332,14 @@ impl<'a> Gen<'a> {
 
     /// The measurement: send `mix` at `load` for `load.seconds` (or
     /// `load.max_packets`), count and time what returns, then drain.
-    /// `mixes` has one sequence per queue (`Mix::split`).
-    pub fn measure(&mut self, mixes: &mut [Mix], load: &Load) -> Result<Measured, String> {
+    /// `mixes` has one sequence per queue (`Mix::split`). `at_window_end`
+    /// runs once, right after the last send and before the drain.
+    pub fn measure(
+        &mut self,
+        mixes: &mut [Mix],
+        load: &Load,
+        mut at_window_end: impl FnMut(),
+    ) -> Result<Measured, String> {
         let queues = self.link.tx.len();
         if mixes.len() != queues {
             return Err(format!("{} sequences for {queues} queues", mixes.len()));
@@ -362,7 +370,7 @@ impl<'a> Gen<'a> {
                 full_ticks += now.wrapping_sub(prev);
             }
             prev = now;
-            if now >= deadline || m.sent >= load.max_packets {
+            if now >= deadline || m.sent >= load.max_packets || super::interrupt::interrupted() {
                 t_end = t_end.max(now);
                 break;
             }
@@ -399,6 +407,11 @@ impl<'a> Gen<'a> {
                     hist.saturating_record(ns.max(1));
                 }
             });
+        }
+        at_window_end();
+        if super::interrupt::interrupted() {
+            pending.iter_mut().for_each(MbufBurst::free_all);
+            super::interrupt::check()?;
         }
         m.seconds = (t_end - t0) as f64 / hz;
         m.ring_full_seconds = full_ticks as f64 / hz;

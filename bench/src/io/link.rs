@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dpdk::{Eal, Mempool, Port, PortSetup, RxQueue, TxQueue, DEFAULT_DATA_ROOM, SOCKET_ID_ANY};
 
-use super::cmdline::Layout;
+use super::cmdline::{Layout, GEN_MBUFS};
 
 /// The generator's DPDK resources. Fields drop in order: queues first, then
 /// the pool, then EAL (which closes the port).
@@ -38,7 +38,7 @@ impl Link {
         })?;
         // Enough for a TX burst, an RX burst and the driver's refills; memif
         // copies into its shared rings, so no mbuf stays in flight.
-        let pool = Mempool::new("gen_pkts", 8191, 256, DEFAULT_DATA_ROOM, SOCKET_ID_ANY)
+        let pool = Mempool::new("gen_pkts", GEN_MBUFS, 256, DEFAULT_DATA_ROOM, SOCKET_ID_ANY)
             .map_err(|e| format!("generator mbuf pool: {e}"))?;
         let port = Port::by_name("net_memif0").map_err(|e| format!("memif port: {e}"))?;
         let setup = PortSetup {

@@ -14,15 +14,24 @@
 //! plus `--syn-percent` SYNs of new flows, at full speed or `--rate`);
 //! drain; stop the DUT and read its own counters.
 //!
-//! Files: `cmdline` (how each process is started and placed), `link` (the
+//! With `--memory huge` (or `huge,no-huge`) the EALs run on real 2 MiB
+//! hugepages, reserved and mounted for the run and given back after it;
+//! with both kinds every DUT runs on each in every repeat, alternating.
+//!
+//! Files: `cmdline` (how each process is started and placed, on which
+//! memory), `cpu` (the CPU time each side got), `huge` (hugepages reserved, mounted, watched, restored),
+//! `interrupt` (Ctrl-C as an error, so the guards run), `link` (the
 //! generator's EAL and memif port), `frame` (frames built and read back),
 //! `traffic` (which packet is next), `gen` (the send/receive loops), `dut`
 //! (the child process), `report` (table and JSON).
 
 pub mod cmdline;
+pub mod cpu;
 pub mod dut;
 pub mod frame;
 pub mod gen;
+pub mod huge;
+pub mod interrupt;
 pub mod link;
 pub mod report;
 pub mod traffic;
@@ -30,9 +39,10 @@ pub mod traffic;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cmdline::Layout;
-use dut::{Dut, DutKind, Programs};
+use cmdline::{Layout, MemoryKind};
+use dut::{Dut, DutKind, LbdSetup, Programs};
 use gen::{Gen, Load};
+use huge::{HugeSetup, HugeUse, Hugepages};
 use link::Link;
 use report::{IoReport, RunResult};
 use traffic::Mix;
@@ -40,7 +50,10 @@ use traffic::Mix;
 /// Options of `bench io`.
 #[derive(clap::Args, Debug, Clone, serde::Serialize)]
 pub struct IoArgs {
-    /// DUTs to run, in this order, once per repeat.
+    /// DUTs to run, in this order, once per repeat: testpmd-io,
+    /// testpmd-macswap, lbd, and lbd-thp (lbd with its large heap
+    /// allocations, the connection table among them, on transparent huge
+    /// pages).
     #[arg(long, default_value = "testpmd-io,testpmd-macswap,lbd")]
     pub duts: String,
     /// Established flows (a SYN each in the warm-up, then ACKs).
@@ -83,9 +96,26 @@ pub struct IoArgs {
     /// forwarding lcores share --dut-cpu.
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
-    /// Runs of every DUT; medians and spreads are reported.
+    /// Runs of every DUT (on every --memory kind); medians and spreads are
+    /// reported.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Memory of the DUTs' EALs: `no-huge` (ordinary pages, `--no-huge
+    /// -m 512`), `huge` (real 2 MiB hugepages, reserved for the run on a
+    /// private hugetlbfs and given back afterwards; needs root), or
+    /// `huge,no-huge`: every DUT runs on both in each repeat, the order
+    /// alternating between repeats.
+    #[arg(long, default_value = "no-huge")]
+    pub memory: String,
+    /// Memory of the generator's EAL, fixed for the run (default: `huge`
+    /// if --memory has `huge`, else `no-huge`).
+    #[arg(long)]
+    pub gen_memory: Option<String>,
+    /// DUTs on hugepages open their memif client in zero-copy mode
+    /// (`zero-copy=yes`, `--single-file-segments`); the generator, the
+    /// server, copies as before. Needs --memory huge.
+    #[arg(long)]
+    pub zero_copy: bool,
     /// Seed of the flow order.
     #[arg(long, default_value_t = 0x1bd_5eed)]
     pub seed: u64,
@@ -106,15 +136,68 @@ pub struct IoArgs {
 /// Largest connection table lbd accepts.
 const MAX_CAPACITY: u64 = 67_108_864;
 
+/// What a `bench io` run does, from its checked options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub duts: Vec<DutKind>,
+    /// The DUTs' memory kinds, in the order of the first repeat.
+    pub memories: Vec<MemoryKind>,
+    pub gen_memory: MemoryKind,
+}
+
+impl Plan {
+    /// The runs of repeat `rep`, in order: each memory kind in turn (the
+    /// order reversed on odd repeats, so neither kind always runs first
+    /// after a start-up or always last when the machine got busier), every
+    /// DUT on it.
+    pub fn runs(&self, rep: usize) -> Vec<(MemoryKind, DutKind)> {
+        let mut mems = self.memories.clone();
+        if rep % 2 == 1 {
+            mems.reverse();
+        }
+        mems.iter()
+            .flat_map(|&m| self.duts.iter().map(move |&d| (m, d)))
+            .collect()
+    }
+
+    /// Whether any EAL of the run uses hugepages.
+    pub fn uses_hugepages(&self) -> bool {
+        self.gen_memory == MemoryKind::Huge || self.memories.contains(&MemoryKind::Huge)
+    }
+}
+
+/// `--memory`: a comma-separated list of memory kinds, each at most once.
+fn parse_memories(s: &str) -> Result<Vec<MemoryKind>, String> {
+    let mut v: Vec<MemoryKind> = Vec::new();
+    for x in s.split(',') {
+        let x = MemoryKind::parse(x)?;
+        if v.contains(&x) {
+            return Err(format!("--memory names {} twice", x.name()));
+        }
+        v.push(x);
+    }
+    Ok(v)
+}
+
 impl IoArgs {
-    fn check(&self) -> Result<Vec<DutKind>, String> {
+    fn check(&self) -> Result<Plan, String> {
         let duts: Vec<DutKind> = self
             .duts
             .split(',')
             .map(DutKind::parse)
             .collect::<Result<_, _>>()?;
-        if duts.is_empty() {
-            return Err("--duts is empty".into());
+        let memories = parse_memories(&self.memory)?;
+        let gen_memory = match &self.gen_memory {
+            Some(m) => MemoryKind::parse(m)?,
+            None if memories.contains(&MemoryKind::Huge) => MemoryKind::Huge,
+            None => MemoryKind::NoHuge,
+        };
+        if self.zero_copy && memories != [MemoryKind::Huge] {
+            return Err(
+                "--zero-copy needs --memory huge alone (memif zero-copy passed no traffic on \
+                 --no-huge)"
+                    .into(),
+            );
         }
         frame::Template::new(self.size, [0; 6], [0; 6])?;
         if self.flows == 0 || self.flows > MAX_CAPACITY {
@@ -145,14 +228,18 @@ impl IoArgs {
         if self.gen_cpu == self.dut_cpu {
             return Err("--gen-cpu and --dut-cpu must differ: each needs a CPU of its own".into());
         }
-        if duts.contains(&DutKind::Lbd) && self.capacity() > MAX_CAPACITY {
+        if duts.iter().any(|d| d.is_lbd()) && self.capacity() > MAX_CAPACITY {
             return Err(format!(
                 "lbd would need a table of {} connections (flows + new SYNs); lower --flows, \
                  --syn-percent or --packets",
                 self.capacity()
             ));
         }
-        Ok(duts)
+        Ok(Plan {
+            duts,
+            memories,
+            gen_memory,
+        })
     }
 
     /// lbd's table: every flow plus every new SYN the measurement can send,
@@ -216,7 +303,8 @@ fn cpu_allowed(cpu: usize) -> bool {
 
 /// Run `bench io` and print its report.
 pub fn run(args: &IoArgs) -> Result<(), String> {
-    let duts = args.check()?;
+    let plan = args.check()?;
+    let duts = &plan.duts;
     for cpu in [args.gen_cpu, args.dut_cpu] {
         if !cpu_allowed(cpu) {
             return Err(format!(
@@ -225,21 +313,53 @@ pub fn run(args: &IoArgs) -> Result<(), String> {
         }
     }
     let progs = args.programs()?;
-    if duts.contains(&DutKind::Lbd) && !progs.lbd.exists() {
+    if duts.iter().any(|d| d.is_lbd()) && !progs.lbd.exists() {
         return Err(format!(
             "lbd not found at {}: build it (`cargo build --release -p lbd`) or pass --lbd PATH",
             progs.lbd.display()
         ));
     }
+    interrupt::install();
     let dir = TempDir::new()?;
     let layout = Layout::new(args.gen_cpu, args.dut_cpu, args.queues, &dir.0);
-    let result = measure_all(args, &duts, &progs, &layout, &dir.0);
+    // Declared after `dir`, so dropped before it: the mount is inside it.
+    let mut hugepages = None;
+    let mut huge_setup = None;
+    let layout = if plan.uses_hugepages() {
+        let mount = dir.0.join("huge");
+        let wanted = layout
+            .clone()
+            .with_memory(plan.gen_memory, Some(&mount), args.zero_copy);
+        let (gen_mb, dut_mb) = wanted.huge_mb(&plan.memories);
+        let pages = huge::pages_for(gen_mb, dut_mb);
+        let h = Hugepages::reserve(pages, &mount).map_err(|e| e.to_string())?;
+        huge_setup = Some(HugeSetup {
+            pages,
+            mount: mount.display().to_string(),
+            gen_mb,
+            dut_mb,
+            pool_before: h.before,
+            pool_reserved: h.reserved,
+            pool_after: None,
+        });
+        hugepages = Some(h);
+        wanted
+    } else {
+        layout.with_memory(plan.gen_memory, None, false)
+    };
+    let result = measure_all(args, &plan, &progs, &layout, &dir.0, hugepages.as_ref());
     // After EAL's cleanup (Link dropped in measure_all) and every DUT's exit.
     for d in layout.runtime_dirs() {
         let _ = std::fs::remove_dir_all(d);
     }
+    drop(hugepages);
+    if let Some(h) = &mut huge_setup {
+        h.pool_after = Some(huge::PoolState::now());
+    }
     let (runs, hz) = result?;
-    let rep = IoReport::new(args.clone(), &layout, hz, runs);
+    let mut rep = IoReport::new(args.clone(), &layout, hz, runs);
+    rep.gen_memory = plan.gen_memory;
+    rep.hugepages = huge_setup;
     let json = serde_json::to_string(&rep).map_err(|e| format!("JSON: {e}"))?;
     if let Some(path) = &args.json_file {
         std::fs::write(path, format!("{json}\n"))
@@ -253,19 +373,33 @@ pub fn run(args: &IoArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Every repeat of every DUT; the runs and the TSC frequency.
+/// Every repeat of every DUT on every memory kind; the runs and the TSC
+/// frequency.
 fn measure_all(
     args: &IoArgs,
-    duts: &[DutKind],
+    plan: &Plan,
     progs: &Programs,
     layout: &Layout,
     dir: &Path,
+    hugepages: Option<&Hugepages>,
 ) -> Result<(Vec<RunResult>, u64), String> {
     let mut link = Link::open(layout)?;
+    let gen_kib = huge::process_hugetlb_kib(std::process::id()).unwrap_or(0);
+    if layout.gen_memory == MemoryKind::Huge && gen_kib == 0 {
+        return Err("the generator's EAL was started on hugepages but maps none".into());
+    }
     let mut runs = Vec::new();
     for rep in 0..args.repeat.max(1) {
-        for &kind in duts {
-            let r = run_one(kind, rep, args, progs, layout, dir, &mut link)?;
+        for (memory, kind) in plan.runs(rep) {
+            let r = run_one(kind, memory, rep, args, progs, layout, dir, &mut link);
+            // A DUT that stopped leaves its hugepage files (and their
+            // pages) behind; the next DUT needs those pages.
+            if let Some(h) = hugepages {
+                let who = if kind.is_testpmd() { "testpmd" } else { "lbd" };
+                h.remove_files(&layout.file_prefix(who));
+            }
+            let mut r = r?;
+            r.hugepages.gen_kib = gen_kib;
             if !args.json {
                 eprintln!("  {}", report::progress_line(&r, args.repeat.max(1)));
             }
@@ -275,9 +409,11 @@ fn measure_all(
     Ok((runs, link.hz))
 }
 
-/// One DUT, start to stop.
+/// One DUT on one memory kind, start to stop.
+#[allow(clippy::too_many_arguments)]
 fn run_one(
     kind: DutKind,
+    memory: MemoryKind,
     rep: usize,
     args: &IoArgs,
     progs: &Programs,
@@ -285,15 +421,12 @@ fn run_one(
     dir: &Path,
     link: &mut Link,
 ) -> Result<RunResult, String> {
-    let mut dut = Dut::start(
-        kind,
-        progs,
-        layout,
-        dir,
-        args.real_servers,
-        &args.scheduler,
-        args.capacity(),
-    )?;
+    let lbd = LbdSetup {
+        reals: args.real_servers,
+        scheduler: &args.scheduler,
+        capacity: args.capacity(),
+    };
+    let mut dut = Dut::start(kind, memory, progs, layout, dir, lbd)?;
     let reals = args.real_servers;
     let mut g = Gen::new(link, args.size, reals)?;
     // testpmd waits for the link itself; lbd resolves its real servers
@@ -352,19 +485,95 @@ fn run_one(
         seconds: args.seconds,
         max_packets: args.packets,
     };
-    let measured = g.measure(&mut mixes, &load)?;
+    let pid = dut.pid();
+    let (dut_t0, gen_t0) = (cpu::Threads::of(pid), cpu::this_thread_ns());
+    let mut at_end = (cpu::Threads::default(), gen_t0);
+    let measured = g.measure(&mut mixes, &load, || {
+        at_end = (cpu::Threads::of(pid), cpu::this_thread_ns());
+    })?;
+    let cpu_use = cpu::CpuUse::new(
+        at_end.0.busiest_since(&dut_t0),
+        at_end.1.saturating_sub(gen_t0),
+        measured.seconds,
+    );
+    // While the DUT still runs: the hugepages it maps, and the pool.
+    let use_ = HugeUse::of(dut.pid());
+    use_.check(kind.name(), memory)
+        .map_err(|e| format!("{e}\n{}", dut.tail(30)))?;
     let (arp_replies, other) = (g.arp_replies, g.other);
     drop(g);
     let dut_report = dut.stop(Duration::from_secs(30))?;
     // The next DUT's "link up" must be its own.
     link.wait_down(Duration::from_secs(5));
-    Ok(RunResult::new(
-        kind,
-        rep,
-        warm,
-        measured,
-        arp_replies,
-        other,
-        dut_report,
-    ))
+    Ok(
+        RunResult::new(kind, rep, warm, measured, arp_replies, other, dut_report)
+            .on(memory, use_)
+            .with_cpu(cpu_use),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        io: IoArgs,
+    }
+
+    fn plan(args: &[&str]) -> Result<Plan, String> {
+        let cli = Cli::try_parse_from(std::iter::once("io").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.io.check()
+    }
+
+    #[test]
+    fn default_is_no_huge_everywhere() {
+        let p = plan(&[]).unwrap();
+        assert_eq!(p.memories, [MemoryKind::NoHuge]);
+        assert_eq!(p.gen_memory, MemoryKind::NoHuge);
+        assert!(!p.uses_hugepages());
+    }
+
+    #[test]
+    fn both_memory_kinds_alternate_between_repeats() {
+        let p = plan(&["--duts", "testpmd-io,lbd", "--memory", "huge,no-huge"]).unwrap();
+        assert_eq!(p.gen_memory, MemoryKind::Huge);
+        assert!(p.uses_hugepages());
+        use DutKind::*;
+        use MemoryKind::*;
+        assert_eq!(
+            p.runs(0),
+            [
+                (Huge, TestpmdIo),
+                (Huge, Lbd),
+                (NoHuge, TestpmdIo),
+                (NoHuge, Lbd)
+            ]
+        );
+        assert_eq!(
+            p.runs(1),
+            [
+                (NoHuge, TestpmdIo),
+                (NoHuge, Lbd),
+                (Huge, TestpmdIo),
+                (Huge, Lbd)
+            ]
+        );
+        let p = plan(&["--memory", "huge", "--gen-memory", "no-huge"]).unwrap();
+        assert_eq!(p.gen_memory, NoHuge);
+        assert!(p.uses_hugepages());
+    }
+
+    #[test]
+    fn bad_memory_options_are_refused() {
+        assert!(plan(&["--memory", "huge,huge"]).is_err());
+        assert!(plan(&["--memory", "1G"]).is_err());
+        assert!(plan(&["--gen-memory", "x"]).is_err());
+        assert!(plan(&["--zero-copy"]).is_err(), "zero-copy on --no-huge");
+        assert!(plan(&["--zero-copy", "--memory", "huge,no-huge"]).is_err());
+        assert!(plan(&["--zero-copy", "--memory", "huge"]).is_ok());
+    }
 }
