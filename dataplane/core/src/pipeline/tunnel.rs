@@ -176,7 +176,8 @@ fn outer_headers(e: &Encap, tos: u8, df: bool, ident: u16, summed: bool) -> [u8;
     h[0..6].copy_from_slice(&e.dst_mac.0);
     h[6..12].copy_from_slice(&e.src_mac.0);
     let a = (u64::from(ETHERTYPE_IPV4) << 48) | (u64::from(w0) << 16) | u64::from(ident);
-    let b = (u64::from(frag) << 48) | (u64::from(w2 | u32::from(csum)) << 16) | u64::from(src >> 16);
+    let b =
+        (u64::from(frag) << 48) | (u64::from(w2 | u32::from(csum)) << 16) | u64::from(src >> 16);
     h[12..20].copy_from_slice(&a.to_be_bytes());
     h[20..28].copy_from_slice(&b.to_be_bytes());
     h[28..30].copy_from_slice(&(src as u16).to_be_bytes());
