@@ -100,6 +100,11 @@ fn rewrite(
     port: u16,
     nic_ipv4: bool,
 ) {
+    // Every field and checksum is read and written in the machine's byte
+    // order ("raw"), not swapped to numbers: the one's-complement sum does
+    // not depend on byte order (RFC 1071 §2(B)), so patching the raw words
+    // gives the raw checksum, with no byte swap per field.
+    let ip_raw = u32::from_ne_bytes(ip.to_be_bytes());
     let old_ip = {
         // The fixed header as an array: every field below at a constant
         // offset, behind this one bounds check.
@@ -107,38 +112,41 @@ fn rewrite(
             .try_into()
             .expect("20 bytes");
         let at = if dst { 16 } else { 12 };
-        let old = u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let old = u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
         let (ttl, protocol) = (h[8], h[9]);
-        let old_word = u16::from_be_bytes([ttl, protocol]);
-        let new_word = u16::from_be_bytes([ttl - 1, protocol]);
+        let old_word = u16::from_ne_bytes([ttl, protocol]);
+        let new_word = u16::from_ne_bytes([ttl - 1, protocol]);
         h[8] = ttl - 1;
-        h[at..at + 4].copy_from_slice(&ip.to_be_bytes());
+        h[at..at + 4].copy_from_slice(&ip_raw.to_ne_bytes());
         if !nic_ipv4 {
             let c = patch(
-                u16::from_be_bytes([h[10], h[11]]),
-                change32(old, ip) + change16(old_word, new_word),
+                u16::from_ne_bytes([h[10], h[11]]),
+                change32(old, ip_raw) + change16(old_word, new_word),
             );
-            h[10..12].copy_from_slice(&c.to_be_bytes());
+            h[10..12].copy_from_slice(&c.to_ne_bytes());
         }
         old
     };
     let seg = &mut frame[l4..l4_end];
     let port_at = if dst { 2 } else { 0 };
+    let port_raw = u16::from_ne_bytes(port.to_be_bytes());
     // The L4 header up to its checksum as an array (TCP's 18 bytes, UDP's
     // 8): the fields at constant offsets behind one length check.
     if proto == ipv4::PROTO_TCP {
         let h = seg.first_chunk_mut::<18>().expect("a validated TCP header");
-        patch_l4(h, port_at, 16, false, change32(old_ip, ip), port);
+        patch_l4(h, port_at, 16, false, change32(old_ip, ip_raw), port_raw);
     } else {
         let h = seg.first_chunk_mut::<8>().expect("a validated UDP header");
-        patch_l4(h, port_at, 6, true, change32(old_ip, ip), port);
+        patch_l4(h, port_at, 6, true, change32(old_ip, ip_raw), port_raw);
     }
 }
 
 /// Write `port` at `port_at` of the L4 header `h` and update its checksum
 /// at `csum_at` for that change and the address change `ip_change` (a
 /// [`change32`] term); a UDP checksum (`udp`) that is absent (0) stays
-/// absent, and one that comes out 0 is sent as 0xffff.
+/// absent, and one that comes out 0 is sent as 0xffff. `port`, the
+/// checksum and `ip_change` are all in the machine's byte order, as
+/// `rewrite` reads them (0 and 0xffff are the same in either order).
 #[inline(always)]
 fn patch_l4<const N: usize>(
     h: &mut [u8; N],
@@ -148,9 +156,9 @@ fn patch_l4<const N: usize>(
     ip_change: u32,
     port: u16,
 ) {
-    let old_port = u16::from_be_bytes([h[port_at], h[port_at + 1]]);
-    h[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
-    let old_csum = u16::from_be_bytes([h[csum_at], h[csum_at + 1]]);
+    let old_port = u16::from_ne_bytes([h[port_at], h[port_at + 1]]);
+    h[port_at..port_at + 2].copy_from_slice(&port.to_ne_bytes());
+    let old_csum = u16::from_ne_bytes([h[csum_at], h[csum_at + 1]]);
     if udp && old_csum == 0 {
         return; // no UDP checksum: stays absent
     }
@@ -158,7 +166,7 @@ fn patch_l4<const N: usize>(
     if udp && c == 0 {
         c = 0xffff;
     }
-    h[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+    h[csum_at..csum_at + 2].copy_from_slice(&c.to_ne_bytes());
 }
 
 /// RFC 1624's incremental update (`checksum::incremental_update16`) for
@@ -726,6 +734,29 @@ mod tests {
             };
             let one_by_one = incremental_update16(incremental_update32(c, old_ip, ip), old_w, new_w);
             proptest::prop_assert_eq!(patch(c, change32(old_ip, ip) + change16(old_w, new_w)), one_by_one);
+        }
+
+        /// `rewrite` patches the words as they lie in memory: on the
+        /// byte-swapped words, the patch is the byte-swapped checksum.
+        #[test]
+        fn the_patch_of_swapped_words_is_the_swapped_patch(
+            c: u16, old_ip: u32, ip: u32, old_w: u16, new_w: u16, edge in 0u8..4,
+        ) {
+            let (c, ip, new_w) = match edge {
+                0 => (c, old_ip, old_w),
+                1 => (0, ip, new_w),
+                2 => (0xffff, ip, new_w),
+                _ => (c, ip, new_w),
+            };
+            let be = patch(c, change32(old_ip, ip) + change16(old_w, new_w));
+            // A 32-bit field read in the other byte order: all four bytes
+            // reversed (each half swapped, and the halves exchanged).
+            let sw = u32::swap_bytes;
+            let swapped = patch(
+                c.swap_bytes(),
+                change32(sw(old_ip), sw(ip)) + change16(old_w.swap_bytes(), new_w.swap_bytes()),
+            );
+            proptest::prop_assert_eq!(swapped, be.swap_bytes());
         }
     }
 
