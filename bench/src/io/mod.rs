@@ -512,21 +512,28 @@ fn run_one(
     )
 }
 
+/// `bench io ARGS` parsed as the command line parses it (for tests).
+#[cfg(test)]
+impl IoArgs {
+    pub(crate) fn parse_for_test(args: &[&str]) -> Result<IoArgs, String> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            io: IoArgs,
+        }
+        let cli = Cli::try_parse_from(std::iter::once("io").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        Ok(cli.io)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        io: IoArgs,
-    }
 
     fn plan(args: &[&str]) -> Result<Plan, String> {
-        let cli = Cli::try_parse_from(std::iter::once("io").chain(args.iter().copied()))
-            .map_err(|e| e.to_string())?;
-        cli.io.check()
+        IoArgs::parse_for_test(args)?.check()
     }
 
     #[test]

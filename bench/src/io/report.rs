@@ -141,11 +141,26 @@ pub struct Ratio {
     pub dut: DutKind,
     pub against: DutKind,
     pub memory: MemoryKind,
-    /// Per repeat, then median (min–max).
+    #[serde(flatten)]
+    pub pair: PairedRatio,
+}
+
+/// One DUT on hugepages ÷ the same DUT on `--no-huge`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryRatio {
+    pub dut: DutKind,
+    #[serde(flatten)]
+    pub pair: PairedRatio,
+}
+
+/// Ratios of one pairing of runs (`num ÷ den`) over the repeats.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairedRatio {
+    /// Per repeat (the two runs of the same repeat), then median (min–max).
     pub ratio: Stat,
     pub per_repeat: Vec<f64>,
-    /// lbd's best run ÷ the testpmd mode's best run: on a shared machine
-    /// the fastest run of each is the least disturbed one.
+    /// The best `num` run ÷ the best `den` run: on a shared machine the
+    /// fastest run of each is the least disturbed one.
     pub ratio_of_best: f64,
     /// Per repeat on frames per DUT on-CPU second, median (min–max).
     pub ratio_per_dut_cpu_second: Stat,
@@ -155,17 +170,22 @@ pub struct Ratio {
     pub undisturbed_pairs: usize,
 }
 
-/// One DUT on hugepages ÷ the same DUT on `--no-huge`.
-#[derive(Debug, Clone, Serialize)]
-pub struct MemoryRatio {
-    pub dut: DutKind,
-    /// Per repeat (the two runs of the same repeat), then median (min–max).
-    pub ratio: Stat,
-    pub per_repeat: Vec<f64>,
-    pub ratio_of_best: f64,
-    pub ratio_per_dut_cpu_second: Stat,
-    pub ratio_undisturbed: Option<Stat>,
-    pub undisturbed_pairs: usize,
+impl PairedRatio {
+    /// The table cells every ratio table shares: per repeat, best ÷ best,
+    /// per DUT CPU-second, undisturbed pairs.
+    fn cells(&self) -> String {
+        let undisturbed = match &self.ratio_undisturbed {
+            Some(s) => format!("{}: {}", self.undisturbed_pairs, s.show(1.0, 3)),
+            None => "0".into(),
+        };
+        format!(
+            "{} | {:.3} | {} | {}",
+            self.ratio.show(1.0, 3),
+            self.ratio_of_best,
+            self.ratio_per_dut_cpu_second.show(1.0, 3),
+            undisturbed
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -201,24 +221,13 @@ impl RunResult {
     }
 }
 
-/// Ratios of one pairing over the repeats.
-struct Paired {
-    ratio: Stat,
-    per_repeat: Vec<f64>,
-    ratio_of_best: f64,
-    per_cpu: Stat,
-    /// Over the pairs whose two runs were both undisturbed, and how many.
-    undisturbed: Option<Stat>,
-    undisturbed_pairs: usize,
-}
-
 /// Paired ratios `num ÷ den` over the repeats: per repeat, the first run of
 /// each matching `num` and `den` in that repeat.
 fn paired(
     runs: &[RunResult],
     num: impl Fn(&RunResult) -> bool,
     den: impl Fn(&RunResult) -> bool,
-) -> Option<Paired> {
+) -> Option<PairedRatio> {
     let pairs: Vec<(&RunResult, &RunResult)> = runs
         .iter()
         .filter(|r| num(r))
@@ -247,13 +256,13 @@ fn paired(
             .map(|r| r.mpps_per_core)
             .fold(0.0, f64::max)
     };
-    Some(Paired {
+    Some(PairedRatio {
         ratio: Stat::of(per_repeat.iter().copied()),
         ratio_of_best: best(&num) / best(&den),
         per_repeat,
-        per_cpu: Stat::of(per_cpu.into_iter()),
+        ratio_per_dut_cpu_second: Stat::of(per_cpu.into_iter()),
         undisturbed_pairs: clean.len(),
-        undisturbed: (!clean.is_empty()).then(|| Stat::of(clean.into_iter())),
+        ratio_undisturbed: (!clean.is_empty()).then(|| Stat::of(clean.into_iter())),
     })
 }
 
@@ -313,17 +322,12 @@ impl IoReport {
             for &dut in kinds.iter().filter(|k| k.is_lbd()) {
                 for &base in kinds.iter().filter(|k| k.is_testpmd()) {
                     let on = |k: DutKind| move |r: &RunResult| r.dut == k && r.memory == mem;
-                    if let Some(p) = paired(&runs, on(dut), on(base)) {
+                    if let Some(pair) = paired(&runs, on(dut), on(base)) {
                         ratios.push(Ratio {
                             dut,
                             against: base,
                             memory: mem,
-                            ratio: p.ratio,
-                            per_repeat: p.per_repeat,
-                            ratio_of_best: p.ratio_of_best,
-                            ratio_per_dut_cpu_second: p.per_cpu,
-                            ratio_undisturbed: p.undisturbed,
-                            undisturbed_pairs: p.undisturbed_pairs,
+                            pair,
                         });
                     }
                 }
@@ -332,16 +336,8 @@ impl IoReport {
         let mut memory_ratios = Vec::new();
         for &k in &kinds {
             let on = |m: MemoryKind| move |r: &RunResult| r.dut == k && r.memory == m;
-            if let Some(p) = paired(&runs, on(MemoryKind::Huge), on(MemoryKind::NoHuge)) {
-                memory_ratios.push(MemoryRatio {
-                    dut: k,
-                    ratio: p.ratio,
-                    per_repeat: p.per_repeat,
-                    ratio_of_best: p.ratio_of_best,
-                    ratio_per_dut_cpu_second: p.per_cpu,
-                    ratio_undisturbed: p.undisturbed,
-                    undisturbed_pairs: p.undisturbed_pairs,
-                });
+            if let Some(pair) = paired(&runs, on(MemoryKind::Huge), on(MemoryKind::NoHuge)) {
+                memory_ratios.push(MemoryRatio { dut: k, pair });
             }
         }
         IoReport {
@@ -438,14 +434,11 @@ impl IoReport {
             for r in &self.ratios {
                 let _ = writeln!(
                     s,
-                    "| {} / {} | {} | {} | {:.3} | {} | {} | ≥ 0.80 |",
+                    "| {} / {} | {} | {} | ≥ 0.80 |",
                     r.dut.name(),
                     r.against.name(),
                     r.memory.name(),
-                    r.ratio.show(1.0, 3),
-                    r.ratio_of_best,
-                    r.ratio_per_dut_cpu_second.show(1.0, 3),
-                    undisturbed(r.undisturbed_pairs, r.ratio_undisturbed),
+                    r.pair.cells(),
                 );
             }
         }
@@ -457,26 +450,10 @@ impl IoReport {
             );
             let _ = writeln!(s, "|---|---:|---:|---:|---:|");
             for r in &self.memory_ratios {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {:.3} | {} | {} |",
-                    r.dut.name(),
-                    r.ratio.show(1.0, 3),
-                    r.ratio_of_best,
-                    r.ratio_per_dut_cpu_second.show(1.0, 3),
-                    undisturbed(r.undisturbed_pairs, r.ratio_undisturbed),
-                );
+                let _ = writeln!(s, "| {} | {} |", r.dut.name(), r.pair.cells());
             }
         }
         s
-    }
-}
-
-/// "n: median (min–max)" of the undisturbed pairs, or "0".
-fn undisturbed(n: usize, s: Option<Stat>) -> String {
-    match s {
-        Some(s) => format!("{n}: {}", s.show(1.0, 3)),
-        None => "0".into(),
     }
 }
 
@@ -553,13 +530,6 @@ pub fn per_queue(r: &RunResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        io: IoArgs,
-    }
 
     /// A run of `dut` on `memory` in repeat `rep` that received `mpps` × 1M
     /// frames in one second.
@@ -599,7 +569,7 @@ mod tests {
             run(TestpmdIo, Huge, 1, 10.0),
             run(Lbd, Huge, 1, 7.0),
         ];
-        let args = Cli::parse_from(["io"]).io;
+        let args = IoArgs::parse_for_test(&[]).unwrap();
         let layout = Layout::new(0, 1, 1, &std::env::temp_dir());
         let rep = IoReport::new(args, &layout, 1, runs);
         assert_eq!(rep.summary.len(), 4);
@@ -614,7 +584,7 @@ mod tests {
             rep.ratios
                 .iter()
                 .find(|r| r.memory == mem)
-                .map(|r| r.per_repeat.clone())
+                .map(|r| r.pair.per_repeat.clone())
                 .unwrap()
         };
         assert_eq!(ratio(Huge), [0.75, 0.7]);
@@ -622,18 +592,18 @@ mod tests {
         let m: Vec<(DutKind, Vec<f64>)> = rep
             .memory_ratios
             .iter()
-            .map(|r| (r.dut, r.per_repeat.clone()))
+            .map(|r| (r.dut, r.pair.per_repeat.clone()))
             .collect();
         assert_eq!(m, [(TestpmdIo, vec![1.0, 2.0]), (Lbd, vec![1.5, 1.75])]);
-        assert_eq!(rep.memory_ratios[1].ratio_of_best, 7.0 / 4.0);
+        assert_eq!(rep.memory_ratios[1].pair.ratio_of_best, 7.0 / 4.0);
         // Undisturbed pairs leave out repeat 1's no-huge lbd.
         let no_huge = rep.ratios.iter().find(|r| r.memory == NoHuge).unwrap();
-        assert_eq!(no_huge.undisturbed_pairs, 1);
-        assert_eq!(no_huge.ratio_undisturbed.unwrap().median, 0.5);
-        assert_eq!(rep.memory_ratios[1].undisturbed_pairs, 1);
+        assert_eq!(no_huge.pair.undisturbed_pairs, 1);
+        assert_eq!(no_huge.pair.ratio_undisturbed.unwrap().median, 0.5);
+        assert_eq!(rep.memory_ratios[1].pair.undisturbed_pairs, 1);
         // Per DUT CPU-second, the disturbed run counts its half second.
-        assert_eq!(no_huge.per_repeat[1], 0.8);
-        assert_eq!(no_huge.ratio_per_dut_cpu_second.max, 1.6);
+        assert_eq!(no_huge.pair.per_repeat[1], 0.8);
+        assert_eq!(no_huge.pair.ratio_per_dut_cpu_second.max, 1.6);
         let table = rep.table();
         assert!(table.contains("| lbd / testpmd-io | huge |"), "{table}");
         assert!(table.contains("huge ÷ no-huge"), "{table}");
