@@ -59,36 +59,6 @@ fn serve_port(lab: &Lab, rs: usize, port: u16) {
     });
 }
 
-/// Runs `line` with a shell whose `ipvsadm`, `ipvsadm-save` and
-/// `ipvsadm-restore` are lbctl talking to the lab's lbd; its stdout.
-fn ipvsadm(lab: &Lab, line: &str) -> String {
-    let bin = lab.dir().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for name in ["ipvsadm", "ipvsadm-save", "ipvsadm-restore"] {
-        let link = bin.join(name);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(lbctl_bin(), &link).unwrap();
-    }
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = Command::new("sh")
-        .args(["-c", line])
-        .current_dir(lab.dir())
-        .env("PATH", path)
-        .env("LBCTL_SOCKET", lab.socket_path())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "`{line}` failed:\n{stdout}\n{stderr}");
-    stdout
-}
-
 /// One connection to the VIP on each port in turn, `rounds` times: the
 /// real servers that answered, in order.
 fn across_ports(lab: &Lab, rounds: usize) -> Vec<String> {
@@ -129,33 +99,30 @@ fn a_persistent_group_sends_a_clients_80_and_443_to_one_real_server() {
     );
     // The group as ipvsadm lists a fwmark service: one persistence
     // template for the client, whichever port.
-    let listing = ipvsadm(&lab, "ipvsadm -Ln");
+    let listing = lab.ipvsadm_ok("ipvsadm -Ln");
     assert!(
         listing.contains("\nFWM  3 rr persistent 300\n  -> 198.18.0.11:0 "),
         "{listing}"
     );
-    let conns = ipvsadm(&lab, "ipvsadm -Lnc");
+    let conns = lab.ipvsadm_ok("ipvsadm -Lnc");
     let templates: Vec<&str> = conns.lines().filter(|l| l.contains(" NONE ")).collect();
     assert_eq!(templates.len(), 1, "{conns}");
 
     // Saved, cleared and restored: the same rules, and a group that still
     // takes both ports (what carries its mark is not a rule: -C leaves it).
-    let saved = ipvsadm(&lab, "ipvsadm-save -n");
+    let saved = lab.ipvsadm_ok("ipvsadm-save -n");
     assert_eq!(
         saved,
         "-A -f 3 -s rr -p 300\n\
          -a -f 3 -r 198.18.0.11:0 -g -w 1\n\
          -a -f 3 -r 198.18.0.12:0 -g -w 1\n"
     );
-    ipvsadm(
-        &lab,
-        "ipvsadm-save -n > rules && ipvsadm -C && ipvsadm-restore < rules",
-    );
-    assert_eq!(ipvsadm(&lab, "ipvsadm-save -n"), saved);
+    lab.ipvsadm_ok("ipvsadm-save -n > rules && ipvsadm -C && ipvsadm-restore < rules");
+    assert_eq!(lab.ipvsadm_ok("ipvsadm-save -n"), saved);
 
     // Without persistence the group's rr alternates over the client's
     // connections, whichever port they go to.
-    ipvsadm(&lab, "ipvsadm -E -f 3 -s rr");
+    lab.ipvsadm_ok("ipvsadm -E -f 3 -s rr");
     let scheduled = across_ports(&lab, 3);
     eprintln!("not persistent: {scheduled:?}");
     assert!(

@@ -102,36 +102,6 @@ fn serve_port6(lab: &Lab, rs: usize, port: u16) {
     });
 }
 
-/// Runs `line` with a shell whose `ipvsadm` and `ipvsadm-save` are lbctl
-/// talking to the lab's lbd; its stdout.
-fn ipvsadm(lab: &Lab, line: &str) -> String {
-    let bin = lab.dir().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for name in ["ipvsadm", "ipvsadm-save"] {
-        let link = bin.join(name);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(lbctl_bin(), &link).unwrap();
-    }
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = Command::new("sh")
-        .args(["-c", line])
-        .current_dir(lab.dir())
-        .env("PATH", path)
-        .env("LBCTL_SOCKET", lab.socket_path())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "`{line}` failed:\n{stdout}\n{stderr}");
-    stdout
-}
-
 /// One connection to each port in turn, `rounds` times: who answered.
 fn across_ports(lab: &Lab, rounds: usize) -> Vec<String> {
     (0..rounds)
@@ -165,16 +135,16 @@ fn ipv6_persistent_group_sends_a_clients_80_and_443_to_one_real_server() {
         sticky.iter().all(|a| *a == sticky[0]) && ["rs1", "rs2"].contains(&sticky[0].as_str()),
         "one client, one real server on both ports: {sticky:?}"
     );
-    let listing = ipvsadm(&lab, "ipvsadm -Ln");
+    let listing = lab.ipvsadm_ok("ipvsadm -Ln");
     assert!(
         listing.contains("\nFWM  3 IPv6 rr persistent 300 mask 64\n  -> [2001:db8::11]:0 "),
         "{listing}"
     );
     // One persistence template for the client, whichever port.
-    let conns = ipvsadm(&lab, "ipvsadm -Lnc");
+    let conns = lab.ipvsadm_ok("ipvsadm -Lnc");
     let templates: Vec<&str> = conns.lines().filter(|l| l.contains(" NONE ")).collect();
     assert_eq!(templates.len(), 1, "{conns}");
-    let saved = ipvsadm(&lab, "ipvsadm-save -n");
+    let saved = lab.ipvsadm_ok("ipvsadm-save -n");
     assert!(saved.contains("-A -f 3 -6 -s rr -p 300 -M 64\n"), "{saved}");
     assert!(
         saved.contains("-a -f 3 -6 -r [2001:db8::11]:0 -g -w 1\n"),
@@ -182,7 +152,7 @@ fn ipv6_persistent_group_sends_a_clients_80_and_443_to_one_real_server() {
     );
     // Without persistence the same client alternates: the sameness above
     // was persistence's.
-    ipvsadm(&lab, "ipvsadm -E -f 3 -6 -s rr");
+    lab.ipvsadm_ok("ipvsadm -E -f 3 -6 -s rr");
     let free = across_ports(&lab, 3);
     eprintln!("not persistent: {free:?}");
     assert!(

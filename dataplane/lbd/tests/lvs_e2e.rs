@@ -40,45 +40,6 @@ fn wait(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
-/// A directory of symlinks to lbctl named as ipvsadm's programs.
-fn ipvsadm_bin(lab: &Lab) -> PathBuf {
-    let bin = lab.dir().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for name in ["ipvsadm", "ipvsadm-save", "ipvsadm-restore"] {
-        let link = bin.join(name);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(lbctl_bin(), &link).unwrap();
-    }
-    bin
-}
-
-/// Runs a document's command line with a shell, ipvsadm being lbctl
-/// talking to this lab's lbd; (exit code, stdout, stderr).
-fn shell(lab: &Lab, bin: &Path, line: &str) -> (i32, String, String) {
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = Command::new("sh")
-        .args(["-c", line])
-        .env("PATH", path)
-        .env("LBCTL_SOCKET", lab.socket_path())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn shell_ok(lab: &Lab, bin: &Path, line: &str) -> String {
-    let (code, out, err) = shell(lab, bin, line);
-    assert_eq!(code, 0, "`{line}` failed ({code}):\n{out}\n{err}");
-    out
-}
-
 /// The fields of each line, as a script reading the listing (awk, `read`)
 /// sees them: the rewritten addresses are shorter than the document's, so
 /// the padding differs.
@@ -116,7 +77,6 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
     }
     let lab = Lab::up("lvadm", 2);
     let lbd = lab.start_lbd("");
-    let bin = ipvsadm_bin(&lab);
     let header = "IP Virtual Server version 1.2.1 (size=65536)\n\
                   Prot LocalAddress:Port Scheduler Flags\n  \
                   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
@@ -129,10 +89,10 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
     let lines: Vec<&str> = s001.lines().collect();
     assert_eq!(lines[0], "ipvsadm \u{2013}C");
     for line in &lines[..4] {
-        shell_ok(&lab, &bin, line);
+        lab.ipvsadm_ok(line);
     }
     assert_eq!(lines[4], "ipvsadm -Ln");
-    let listing = shell_ok(&lab, &bin, lines[4]);
+    let listing = lab.ipvsadm_ok(lines[4]);
     assert_eq!(
         listing,
         format!(
@@ -157,7 +117,7 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
         .replace("192.168.200.60", "198.18.0.11")
         .replace("192.168.200.70", "198.18.0.12");
     for line in s002.lines().filter(|l| !l.contains("-ln")) {
-        shell_ok(&lab, &bin, line);
+        lab.ipvsadm_ok(line);
     }
     // What `ipvsadm-save > /etc/sysconfig/ipvsadm` wrote: seed 001's table.
     assert_eq!(
@@ -168,7 +128,7 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
              -a -t {VIP}:80 -r 198.18.0.12:80 -g -w 1\n"
         )
     );
-    let listing = shell_ok(&lab, &bin, "ipvsadm -ln");
+    let listing = lab.ipvsadm_ok("ipvsadm -ln");
     assert!(
         listing.starts_with(&format!("{header}TCP  {VIP}:80 rr\n")),
         "{listing}"
@@ -179,28 +139,18 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
     // ipvsadm-save's rules round-trip: save, clear, restore, save again.
     let f1 = lab.dir().join("rules.1");
     let f2 = lab.dir().join("rules.2");
-    shell_ok(
-        &lab,
-        &bin,
-        &format!("ipvsadm -E -t {VIP}:80 -s rr -p 600 -M 255.255.255.0"),
-    );
-    shell_ok(
-        &lab,
-        &bin,
-        &format!("ipvsadm -e -t {VIP}:80 -r 198.18.0.12 -w 3"),
-    );
-    shell_ok(&lab, &bin, "ipvsadm -A -u 198.18.0.100:53 -s sh");
-    shell_ok(
-        &lab,
-        &bin,
-        "ipvsadm -a -u 198.18.0.100:53 -r 198.18.0.11 -w 0",
-    );
-    shell_ok(&lab, &bin, &format!("ipvsadm-save -n > {}", f1.display()));
-    let before = shell_ok(&lab, &bin, "ipvsadm -Ln");
-    shell_ok(&lab, &bin, "ipvsadm -C");
-    assert_eq!(shell_ok(&lab, &bin, "ipvsadm -Ln"), header);
-    shell_ok(&lab, &bin, &format!("ipvsadm-restore < {}", f1.display()));
-    shell_ok(&lab, &bin, &format!("ipvsadm --save > {}", f2.display()));
+    lab.ipvsadm_ok(&format!(
+        "ipvsadm -E -t {VIP}:80 -s rr -p 600 -M 255.255.255.0"
+    ));
+    lab.ipvsadm_ok(&format!("ipvsadm -e -t {VIP}:80 -r 198.18.0.12 -w 3"));
+    lab.ipvsadm_ok("ipvsadm -A -u 198.18.0.100:53 -s sh");
+    lab.ipvsadm_ok("ipvsadm -a -u 198.18.0.100:53 -r 198.18.0.11 -w 0");
+    lab.ipvsadm_ok(&format!("ipvsadm-save -n > {}", f1.display()));
+    let before = lab.ipvsadm_ok("ipvsadm -Ln");
+    lab.ipvsadm_ok("ipvsadm -C");
+    assert_eq!(lab.ipvsadm_ok("ipvsadm -Ln"), header);
+    lab.ipvsadm_ok(&format!("ipvsadm-restore < {}", f1.display()));
+    lab.ipvsadm_ok(&format!("ipvsadm --save > {}", f2.display()));
     let (r1, r2) = (
         std::fs::read_to_string(&f1).unwrap(),
         std::fs::read_to_string(&f2).unwrap(),
@@ -216,20 +166,20 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
         )
     );
     assert_eq!(r1, r2, "save, restore, save: the same rules");
-    assert_eq!(shape(&shell_ok(&lab, &bin, "ipvsadm -Ln")), shape(&before));
+    assert_eq!(shape(&lab.ipvsadm_ok("ipvsadm -Ln")), shape(&before));
     // A restore that fails on a line changes nothing.
-    let (code, _, err) = shell(&lab, &bin, &format!("ipvsadm -R < {}", f1.display()));
+    let (code, _, err) = lab.ipvsadm_shell(&format!("ipvsadm -R < {}", f1.display()));
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("line 1: service"), "{err}");
-    assert_eq!(shape(&shell_ok(&lab, &bin, "ipvsadm -Ln")), shape(&before));
+    assert_eq!(shape(&lab.ipvsadm_ok("ipvsadm -Ln")), shape(&before));
     // What lbd has not: refused, by name, nothing changed.
-    let (code, _, err) = shell(&lab, &bin, &format!("ipvsadm -A -u {VIP}:5353 -o"));
+    let (code, _, err) = lab.ipvsadm_shell(&format!("ipvsadm -A -u {VIP}:5353 -o"));
     assert_eq!(code, 64);
     assert!(err.contains("`-o` is not supported"), "{err}");
-    assert_eq!(shape(&shell_ok(&lab, &bin, "ipvsadm -Ln")), shape(&before));
+    assert_eq!(shape(&lab.ipvsadm_ok("ipvsadm -Ln")), shape(&before));
 
     // Seed 004 on a cleared table: the listing the document prints.
-    shell_ok(&lab, &bin, "ipvsadm -C");
+    lab.ipvsadm_ok("ipvsadm -C");
     let rewrite = |t: &str| {
         t.replace("192.168.214.140", VIP)
             .replace("192.168.214.143", "198.18.0.11")
@@ -238,9 +188,9 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
     let s004 = rewrite(&seed("004-ipvsadm.sh"));
     let lines: Vec<&str> = s004.lines().collect();
     for line in &lines[..3] {
-        shell_ok(&lab, &bin, line);
+        lab.ipvsadm_ok(line);
     }
-    let listing = shell_ok(&lab, &bin, lines[3]);
+    let listing = lab.ipvsadm_ok(lines[3]);
     let want = rewrite(&seed("004-ipvsadm-Ln.txt")).replace("size=4096", "size=65536");
     assert_eq!(fields(&listing), fields(&want));
     let a = answers(&lab, 10);
@@ -250,7 +200,7 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
     let mut client = KeepAlive::open(&lab);
     let first = client.ask();
     assert!(first == "rs1" || first == "rs2", "{first}");
-    let conns = shell_ok(&lab, &bin, "ipvsadm -Lnc");
+    let conns = lab.ipvsadm_ok("ipvsadm -Lnc");
     assert!(
         conns.starts_with("IPVS connection entries\npro expire state"),
         "{conns}"
@@ -263,13 +213,13 @@ fn seed_ipvsadm_lines_run_verbatim_and_save_round_trips() {
     assert_eq!(established[0].split_whitespace().count(), 6, "{conns}");
     drop(client);
     assert_eq!(
-        shell_ok(&lab, &bin, "ipvsadm -L --timeout"),
+        lab.ipvsadm_ok("ipvsadm -L --timeout"),
         "Timeout (tcp tcpfin udp): 900 120 300\n"
     );
     // --stats: the service's Conns column counts the curls (the counters
     // are gathered from the workers, so wait for them).
     wait("11 connections counted", || {
-        let stats = shell_ok(&lab, &bin, "ipvsadm -Ln --stats");
+        let stats = lab.ipvsadm_ok("ipvsadm -Ln --stats");
         stats
             .lines()
             .find(|l| l.starts_with("TCP  "))
@@ -584,8 +534,7 @@ fn keepalived_fwmark_seed_imports_to_a_service_group() {
     // The group serves the assumed member: rr (persistence_timeout 0).
     let r = answers(&lab, 6);
     assert!(alternates(&r), "lb_algo rr: {r:?}");
-    let bin = ipvsadm_bin(&lab);
-    let listing = shell_ok(&lab, &bin, "ipvsadm -Ln");
+    let listing = lab.ipvsadm_ok("ipvsadm -Ln");
     assert!(listing.contains("\nFWM  3 rr\n"), "{listing}");
     let r = lbd.stop();
     assert_eq!(r.get("conn_created"), 6);

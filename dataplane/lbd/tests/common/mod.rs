@@ -361,6 +361,46 @@ impl Lab {
         assert_eq!(code, 0, "lbctl {args:?} failed ({code}):\n{out}\n{err}");
         out
     }
+
+    /// Runs `line` with `sh -c` in this lab's directory, as a document's
+    /// command line: `ipvsadm`, `ipvsadm-save` and `ipvsadm-restore` on
+    /// its PATH are lbctl (links to it) talking to this lab's lbd;
+    /// (exit code, stdout, stderr).
+    pub fn ipvsadm_shell(&self, line: &str) -> (i32, String, String) {
+        let bin = self.dir().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for name in ["ipvsadm", "ipvsadm-save", "ipvsadm-restore"] {
+            let link = bin.join(name);
+            if std::fs::read_link(&link).ok() != Some(lbctl_bin()) {
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink(lbctl_bin(), &link).unwrap();
+            }
+        }
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new("sh")
+            .args(["-c", line])
+            .current_dir(self.dir())
+            .env("PATH", path)
+            .env("LBCTL_SOCKET", self.socket_path())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// [`ipvsadm_shell`](Self::ipvsadm_shell) that must succeed; its stdout.
+    pub fn ipvsadm_ok(&self, line: &str) -> String {
+        let (code, out, err) = self.ipvsadm_shell(line);
+        assert_eq!(code, 0, "`{line}` failed ({code}):\n{out}\n{err}");
+        out
+    }
 }
 
 impl Drop for Lab {
