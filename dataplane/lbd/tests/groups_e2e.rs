@@ -16,18 +16,8 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
-
-/// Wait (at most 60 s) for `cond`.
-fn wait(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Start a second HTTP server, on `port`, on real server `rs` (answering
 /// with the same name, "rsN"), and wait until it listens. The lab takes

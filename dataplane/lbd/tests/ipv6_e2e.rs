@@ -42,15 +42,6 @@ fn get6(lab: &Lab) -> String {
     out.trim().to_string()
 }
 
-/// Wait (at most 30 s) for `cond`, polling every 50 ms.
-fn wait(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Start lbd in the IPv6 lab with `services` and extra `sections`, and wait
 /// until both IPv6 real servers are resolved (by Neighbour Solicitation).
 fn start6(lab: &Lab, services: &str, sections: &str) -> Lbd {
@@ -211,24 +202,6 @@ fn ipv4_and_ipv6_services_side_by_side() {
 
 // ---- VRRPv3 over IPv6 ------------------------------------------------------
 
-/// The VRRP state lbd in `role` reports (`lbctl --json status`: the first
-/// instance, `vrrp` if configured, else `vrrp6`), and the master it knows.
-fn vrrp_status(lab: &Lab, role: &str) -> (String, String) {
-    let (code, out, _) = lab.lbctl_in(role, &["--json", "status"]);
-    if code != 0 {
-        return (String::new(), String::new());
-    }
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-    (
-        v["vrrp"]["state"].as_str().unwrap_or("").to_string(),
-        v["vrrp"]["master"].as_str().unwrap_or("").to_string(),
-    )
-}
-
-fn vrrp_state(lab: &Lab, role: &str) -> String {
-    vrrp_status(lab, role).0
-}
-
 /// The MAC address the client's neighbour table holds for `ip`.
 fn client_mac_for(lab: &Lab, ip: &str) -> String {
     let (_, out, _) = lab.exec("client", &["ip", "neigh", "show", ip, "dev", "eth0"]);
@@ -325,7 +298,7 @@ fn vrrp6_dual_stack_failover_between_two_lbd() {
     wait_vrrp6(&a, "MASTER");
     wait_vrrp6(&b, "BACKUP");
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     let r = get6(&lab);
     assert!(r == "rs1" || r == "rs2", "{r}");
@@ -342,7 +315,7 @@ fn vrrp6_dual_stack_failover_between_two_lbd() {
     // announces the VIPs; the client's entries move without it asking.
     drop(a);
     wait_vrrp6(&b, "MASTER");
-    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    wait("B master", || lab.vrrp_state("dir2") == "MASTER");
     wait("the client's IPv6 neighbour entry moved to B", || {
         client_mac_for(&lab, VIP6) == mac_b
     });
@@ -364,7 +337,7 @@ fn vrrp6_dual_stack_failover_between_two_lbd() {
     let a = start("dir", 150);
     wait_vrrp6(&a, "MASTER");
     wait("A master again, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     wait_vrrp6(&b, "BACKUP");
     wait("the client's IPv6 neighbour entry back to A", || {
@@ -411,38 +384,12 @@ fn vrrp6_lbd_and_keepalived_elect_one_master() {
             .1
             .contains(ka_ll)
     });
-    let ka_dir = lab.dir().join("keepalived6");
-    std::fs::create_dir_all(&ka_dir).unwrap();
-    let conf = ka_dir.join("keepalived.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "global_defs {{\n  vrrp_version 3\n  router_id lab_ka6\n}}\n\
-             vrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
-             priority 100\n  advert_int 1\n  virtual_ipaddress {{\n    \
-             {VIP6}/128 dev eth0\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-    let start_ka = || {
-        let st = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lab.ns("dir2"),
-                "keepalived",
-                "--vrrp",
-                "-f",
-            ])
-            .arg(&conf)
-            .arg("-p")
-            .arg(ka_dir.join("keepalived.pid"))
-            .arg("-r")
-            .arg(ka_dir.join("vrrp.pid"))
-            .status()
-            .expect("keepalived");
-        assert!(st.success(), "keepalived failed to start");
-    };
+    let ka_conf = format!(
+        "global_defs {{\n  vrrp_version 3\n  router_id lab_ka6\n}}\n\
+         vrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+         priority 100\n  advert_int 1\n  virtual_ipaddress {{\n    \
+         {VIP6}/128 dev eth0\n  }}\n}}\n"
+    );
     let ka_has_vip = || {
         lab.exec("dir2", &["ip", "-6", "-br", "addr", "show", "dev", "eth0"])
             .1
@@ -456,12 +403,12 @@ fn vrrp6_lbd_and_keepalived_elect_one_master() {
                vrrp6: Some((port: "lan0", vrid: 51, priority: {prio})),"#
         )
     };
-    start_ka();
+    let _ka = Keepalived::start(&lab, "dir2", "keepalived6", &ka_conf);
     let lbd = lab.start_lbd_with(&svc, &lbd_sections(150));
     lbd.wait_resolved(&[RS1_6, RS2_6]);
     // lbd (150) wins; keepalived stays (or goes back to) backup.
     wait("lbd master, keepalived without the VIP", || {
-        vrrp_state(&lab, "dir") == "MASTER" && !ka_has_vip()
+        lab.vrrp_state("dir") == "MASTER" && !ka_has_vip()
     });
     let r = get6(&lab);
     assert!(r == "rs1" || r == "rs2", "{r}");
@@ -476,7 +423,7 @@ fn vrrp6_lbd_and_keepalived_elect_one_master() {
     // its link-local address): it stays backup and knows the master.
     let low = lab.start_lbd_with(&svc, &lbd_sections(50));
     wait("lbd backup of keepalived", || {
-        vrrp_status(&lab, "dir") == ("BACKUP".to_string(), ka_ll.to_string())
+        lab.vrrp_status("dir") == ("BACKUP".to_string(), ka_ll.to_string())
     });
     assert!(ka_has_vip());
     let r = low.stop();
@@ -486,7 +433,7 @@ fn vrrp6_lbd_and_keepalived_elect_one_master() {
     // unsolicited Neighbour Advertisement moves the client's entry.
     let lbd = lab.start_lbd_with(&svc, &lbd_sections(150));
     wait("lbd master again, keepalived backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && !ka_has_vip()
+        lab.vrrp_state("dir") == "MASTER" && !ka_has_vip()
     });
     wait("the client's neighbour entry points at lbd", || {
         client_mac_for(&lab, VIP6) == lab.env["LAB_DIR_MAC"]
@@ -494,9 +441,6 @@ fn vrrp6_lbd_and_keepalived_elect_one_master() {
     let r = get6(&lab);
     assert!(r == "rs1" || r == "rs2", "{r}");
     lbd.stop();
-    if let Ok(pid) = std::fs::read_to_string(ka_dir.join("keepalived.pid")) {
-        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
-    }
 }
 
 /// A status counter of the lbd in `role` (0 when absent).
@@ -535,7 +479,7 @@ fn synced_ipv6_connections_survive_a_failover() {
     a.wait_resolved(&[RS1_6, RS2_6]);
     b.wait_resolved(&[RS1_6, RS2_6]);
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     let mut client = KeepAlive::open_to(&lab, VIP6);
     let first = client.ask();
@@ -558,7 +502,7 @@ fn synced_ipv6_connections_survive_a_failover() {
         assert_eq!(client.ask(), first);
     }
     assert!(counter(&lab, "dir2", "sync_adopted") >= 1);
-    assert_eq!(vrrp_state(&lab, "dir2"), "MASTER");
+    assert_eq!(lab.vrrp_state("dir2"), "MASTER");
     let r = b.stop();
     assert_eq!(r.get("drop_tcp_no_conn"), 0, "no segment of it was refused");
 }
@@ -930,7 +874,7 @@ fn nat66_connections_survive_a_failover() {
     a.wait_resolved(&[rs1, rs2]);
     b.wait_resolved(&[rs1, rs2]);
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     let (a_int, b_int) = (mac_of(&lab, "dir", "eth1"), mac_of(&lab, "dir2", "eth1"));
     assert!(!a_int.is_empty() && a_int != b_int, "{a_int} {b_int}");
@@ -964,7 +908,7 @@ fn nat66_connections_survive_a_failover() {
     for _ in 0..3 {
         assert_eq!(client.ask(), first);
     }
-    assert_eq!(vrrp_state(&lab, "dir2"), "MASTER");
+    assert_eq!(lab.vrrp_state("dir2"), "MASTER");
     // B announced the gateway: the real server's entry for it is B's.
     wait("the real server's gateway is B", || {
         rs_mac_for(&lab, &first, NAT_GW6) == b_int

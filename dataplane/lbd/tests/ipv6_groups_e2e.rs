@@ -19,7 +19,6 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -30,15 +29,6 @@ const RS2_6: &str = "2001:db8::12";
 /// The director's port with its IPv6 address.
 const PORTS6: &str = r#"ports: [(name: "lan0", device: "net_af_packet0,iface=eth0",
     address: "198.18.0.2/24", address6: Some("2001:db8::2/64"))],"#;
-
-/// Wait (at most 60 s) for `cond`, polling every 100 ms.
-fn wait(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Start lbd in the IPv6 lab with `services` and extra `sections`, and wait
 /// until both IPv6 real servers are resolved.

@@ -23,21 +23,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
 fn seed(file: &str) -> String {
     std::fs::read_to_string(repo().join("ctl/tests/data/seeds").join(file)).unwrap()
-}
-
-/// Wait (at most 60 s) for `cond`.
-fn wait(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The fields of each line, as a script reading the listing (awk, `read`)
@@ -275,16 +265,6 @@ fn import(format: &str, input: &Path, base: &Path) -> PathBuf {
     path
 }
 
-/// The VRRP state lbd in `role` reports.
-fn vrrp_state(lab: &Lab, role: &str) -> String {
-    let (code, out, _) = lab.lbctl_in(role, &["--json", "status"]);
-    if code != 0 {
-        return String::new();
-    }
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-    v["vrrp"]["state"].as_str().unwrap_or("").to_string()
-}
-
 /// (address, up by its check and applied, weight, fallback) per member of
 /// the first service, from lbd in `role`.
 fn members(lab: &Lab, role: &str) -> Vec<(String, Option<bool>, u64, bool)> {
@@ -391,7 +371,7 @@ fn keepalived_seed_imported_for_two_directors() {
     let a = lab.start_lbd_from("dir", a_ron.to_str().unwrap(), &[]);
     let b = lab.start_lbd_from("dir2", b_ron.to_str().unwrap(), &[]);
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     wait("A sees both servers up", || {
         let m = members(&lab, "dir");
@@ -409,7 +389,7 @@ fn keepalived_seed_imported_for_two_directors() {
 
     // The master dies: the backup takes the VIP and serves it.
     drop(a);
-    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    wait("B master", || lab.vrrp_state("dir2") == "MASTER");
     wait("B takes rs1 out", || {
         up(&members(&lab, "dir2"), "198.18.0.11") == Some(false)
     });
@@ -526,7 +506,7 @@ fn keepalived_fwmark_seed_imports_to_a_service_group() {
         "the assumed members are said at the top:\n{text}"
     );
     let lbd = lab.start_lbd_from("dir", ron.to_str().unwrap(), &[]);
-    wait("master", || vrrp_state(&lab, "dir") == "MASTER");
+    wait("master", || lab.vrrp_state("dir") == "MASTER");
     wait("both servers up", || {
         let m = members(&lab, "dir");
         up(&m, "198.18.0.11") == Some(true) && up(&m, "198.18.0.12") == Some(true)

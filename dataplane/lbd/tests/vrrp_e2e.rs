@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 
@@ -25,25 +25,6 @@ fn sections(addr: &str, prio: u8, notes: &std::path::Path) -> String {
                        notify_backup: Some("echo BACKUP >> {n}"))),"#,
         n = notes.display()
     )
-}
-
-/// The VRRP state lbd in `role` reports (`lbctl --json status`).
-fn vrrp_state(lab: &Lab, role: &str) -> String {
-    let (code, out, _) = lab.lbctl_in(role, &["--json", "status"]);
-    if code != 0 {
-        return String::new();
-    }
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-    v["vrrp"]["state"].as_str().unwrap_or("").to_string()
-}
-
-/// Wait (at most 60 s) for `cond`.
-fn wait(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The MAC address the client's neighbour table holds for the VIP.
@@ -73,7 +54,7 @@ fn the_backup_takes_over_and_the_master_takes_back() {
     a.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
     b.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     let first = lab.curl(&format!("http://{VIP}/"));
     assert!(first == "rs1" || first == "rs2");
@@ -89,7 +70,7 @@ fn the_backup_takes_over_and_the_master_takes_back() {
     // VIP by gratuitous ARP — the client's table changes without the
     // client asking.
     drop(a);
-    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    wait("B master", || lab.vrrp_state("dir2") == "MASTER");
     wait("the client's neighbour entry moved to B", || {
         client_mac_for_vip(&lab) == mac_b
     });
@@ -104,7 +85,7 @@ fn the_backup_takes_over_and_the_master_takes_back() {
     // A returns with the higher priority and preempts.
     let a = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 150, &notes_a));
     wait("A master again, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     wait("the client's neighbour entry back to A", || {
         client_mac_for_vip(&lab) == mac_a
@@ -168,50 +149,24 @@ fn keepalived_interop(prefix: &str, ka_global: &str, ka_instance: &str, lbd_vrrp
         &["ip", "addr", "add", "198.18.0.3/24", "dev", "eth0"],
     );
     assert!(ok, "{err}");
-    let ka_dir = lab.dir().join("keepalived");
-    std::fs::create_dir_all(&ka_dir).unwrap();
-    let conf = ka_dir.join("keepalived.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "global_defs {{\n{ka_global}  router_id lab_ka\n}}\n\
-             vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
-             priority 100\n  advert_int 1\n{ka_instance}  virtual_ipaddress {{\n    \
-             198.18.0.100/32 dev eth0\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-    let start_ka = || {
-        let st = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lab.ns("dir2"),
-                "keepalived",
-                "--vrrp",
-                "-f",
-            ])
-            .arg(&conf)
-            .arg("-p")
-            .arg(ka_dir.join("keepalived.pid"))
-            .arg("-r")
-            .arg(ka_dir.join("vrrp.pid"))
-            .status()
-            .expect("keepalived");
-        assert!(st.success(), "keepalived failed to start");
-    };
+    let ka_conf = format!(
+        "global_defs {{\n{ka_global}  router_id lab_ka\n}}\n\
+         vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+         priority 100\n  advert_int 1\n{ka_instance}  virtual_ipaddress {{\n    \
+         198.18.0.100/32 dev eth0\n  }}\n}}\n"
+    );
     let ka_has_vip = || {
         lab.exec("dir2", &["ip", "-br", "addr", "show", "eth0"])
             .1
             .contains("198.18.0.100")
     };
-    start_ka();
+    let _ka = Keepalived::start(&lab, "dir2", "keepalived", &ka_conf);
     let notes = lab.dir().join("notes");
     let lbd = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 150, &notes));
     lbd.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
     // lbd (150) wins; keepalived stays (or goes back to) backup.
     wait("lbd master, keepalived without the VIP", || {
-        vrrp_state(&lab, "dir") == "MASTER" && !ka_has_vip()
+        lab.vrrp_state("dir") == "MASTER" && !ka_has_vip()
     });
     let r = lab.curl(&format!("http://{VIP}/"));
     assert!(r == "rs1" || r == "rs2", "{r}");
@@ -226,9 +181,7 @@ fn keepalived_interop(prefix: &str, ka_global: &str, ka_instance: &str, lbd_vrrp
     // stays backup and knows who the master is.
     let low = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 50, &notes));
     wait("lbd backup of keepalived's 198.18.0.3", || {
-        let (_, out, _) = lab.lbctl_in("dir", &["--json", "status"]);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-        v["vrrp"]["state"] == "BACKUP" && v["vrrp"]["master"] == "198.18.0.3"
+        lab.vrrp_status("dir") == ("BACKUP".to_string(), "198.18.0.3".to_string())
     });
     assert!(ka_has_vip());
     let r = low.stop();
@@ -237,7 +190,7 @@ fn keepalived_interop(prefix: &str, ka_global: &str, ka_instance: &str, lbd_vrrp
     // lbd returns with the higher priority and preempts keepalived.
     let lbd = lab.start_lbd_in("dir", SERVICES, &sections("198.18.0.2", 150, &notes));
     wait("lbd master again, keepalived backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && !ka_has_vip()
+        lab.vrrp_state("dir") == "MASTER" && !ka_has_vip()
     });
     wait("the client's neighbour entry points at lbd", || {
         client_mac_for_vip(&lab) == lab.env["LAB_DIR_MAC"]
@@ -245,9 +198,6 @@ fn keepalived_interop(prefix: &str, ka_global: &str, ka_instance: &str, lbd_vrrp
     let r = lab.curl(&format!("http://{VIP}/"));
     assert!(r == "rs1" || r == "rs2", "{r}");
     lbd.stop();
-    if let Ok(pid) = std::fs::read_to_string(ka_dir.join("keepalived.pid")) {
-        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
-    }
 }
 
 /// Serve HTTP as `name` on this director namespace's own stack, with the
@@ -331,7 +281,7 @@ fn two_boxes_each_director_and_real_server() {
         &[fast[0], fast[1], ("/run/lbd/two-box-b.sock", "SOCK")],
     );
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     // Wait until each box's workers may schedule both servers. `health.up`
     // is the checker's verdict, applied to the workers' snapshot only at
@@ -377,7 +327,7 @@ fn two_boxes_each_director_and_real_server() {
     // A dies: B takes the VIP, its check takes A out, B serves alone.
     drop(a);
     let _ = web_a.kill();
-    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    wait("B master", || lab.vrrp_state("dir2") == "MASTER");
     wait("B sees A down", || {
         let (_, out, _) = lab.lbctl_in("dir2", &["--json", "list"]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
@@ -461,11 +411,11 @@ fn synced_connections_survive_a_failover() {
     a.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
     b.wait_resolved(&["198.18.0.11", "198.18.0.12"]);
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     keepalive_survives_failover(&lab, a, "DR");
     assert!(counter(&lab, "dir2", "sync_adopted") >= 1);
-    assert_eq!(vrrp_state(&lab, "dir2"), "MASTER");
+    assert_eq!(lab.vrrp_state("dir2"), "MASTER");
     let r = b.stop();
     assert_eq!(r.get("drop_tcp_no_conn"), 0, "no segment of it was refused");
 }
@@ -496,19 +446,19 @@ fn a_director_whose_servers_are_all_down_gives_way() {
     let a = lab.start_lbd_in("dir", &services_a, &sections_a);
     let b = lab.start_lbd_in("dir2", SERVICES, &sections("198.18.0.3", 100, &notes));
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     for ip in ["198.18.0.11", "198.18.0.12"] {
         std::fs::write(flags.join(format!("down-{ip}")), "").unwrap();
     }
     wait("A faulty, B master", || {
-        vrrp_state(&lab, "dir") == "FAULT" && vrrp_state(&lab, "dir2") == "MASTER"
+        lab.vrrp_state("dir") == "FAULT" && lab.vrrp_state("dir2") == "MASTER"
     });
     let r = lab.curl(&format!("http://{VIP}/"));
     assert!(r == "rs1" || r == "rs2", "B serves: {r}");
     std::fs::remove_file(flags.join("down-198.18.0.11")).unwrap();
     wait("A master again", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     b.stop();
     a.stop();
@@ -533,12 +483,12 @@ fn unicast_peers_elect_a_master() {
     wait("A master, B backup of 198.18.0.2", || {
         let (_, out, _) = lab.lbctl_in("dir2", &["--json", "status"]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-        vrrp_state(&lab, "dir") == "MASTER"
+        lab.vrrp_state("dir") == "MASTER"
             && v["vrrp"]["state"] == "BACKUP"
             && v["vrrp"]["master"] == "198.18.0.2"
     });
     drop(a);
-    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    wait("B master", || lab.vrrp_state("dir2") == "MASTER");
     let r = lab.curl(&format!("http://{VIP}/"));
     assert!(r == "rs1" || r == "rs2", "{r}");
     b.stop();
@@ -573,7 +523,7 @@ fn nat_connections_survive_a_failover() {
     a.wait_resolved(&["198.19.0.11", "198.19.0.12"]);
     b.wait_resolved(&["198.19.0.11", "198.19.0.12"]);
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     keepalive_survives_failover(&lab, a, "NAT");
     // New connections work through B too.
@@ -719,7 +669,7 @@ fn a_synced_ipv6_template_keeps_its_client_after_a_failover() {
     b.wait_resolved(&[rs1, rs2]);
     // With only `vrrp6`, `vrrp` in the status is that instance.
     wait("A master, B backup", || {
-        vrrp_state(&lab, "dir") == "MASTER" && vrrp_state(&lab, "dir2") == "BACKUP"
+        lab.vrrp_state("dir") == "MASTER" && lab.vrrp_state("dir2") == "BACKUP"
     });
     let get6 = || {
         let (ok, out, err) = lab.curl_args(&["-g", "-6"], "http://[2001:db8::100]/");
@@ -734,7 +684,7 @@ fn a_synced_ipv6_template_keeps_its_client_after_a_failover() {
         counter(&lab, "dir2", "sync_received") >= 2
     });
     drop(a);
-    wait("B master", || vrrp_state(&lab, "dir2") == "MASTER");
+    wait("B master", || lab.vrrp_state("dir2") == "MASTER");
     for _ in 0..3 {
         assert_eq!(get6(), first, "the client stays with A's choice");
     }

@@ -318,6 +318,54 @@ fn has_section(sections: &str, name: &str) -> bool {
     })
 }
 
+/// Waits until `cond` holds, polling, at most a minute (then fails,
+/// naming `what`).
+pub fn wait(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// keepalived (`--vrrp`) running in one of a lab's namespaces on a
+/// configuration the test wrote; killed on drop.
+pub struct Keepalived {
+    pid_file: PathBuf,
+}
+
+impl Keepalived {
+    /// Writes `conf` to `<lab dir>/<dir>/keepalived.conf` and starts
+    /// keepalived on it in namespace `role` (it daemonises: started once
+    /// it returns).
+    pub fn start(lab: &Lab, role: &str, dir: &str, conf: &str) -> Keepalived {
+        let dir = lab.dir().join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("keepalived.conf");
+        std::fs::write(&file, conf).unwrap();
+        let pid_file = dir.join("keepalived.pid");
+        let st = Command::new("ip")
+            .args(["netns", "exec", &lab.ns(role), "keepalived", "--vrrp", "-f"])
+            .arg(&file)
+            .arg("-p")
+            .arg(&pid_file)
+            .arg("-r")
+            .arg(dir.join("vrrp.pid"))
+            .status()
+            .expect("keepalived");
+        assert!(st.success(), "keepalived failed to start");
+        Keepalived { pid_file }
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
 /// The lbctl binary (built on demand when only lbd's tests were built).
 pub fn lbctl_bin() -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_lbd")).with_file_name("lbctl");
@@ -360,6 +408,25 @@ impl Lab {
         let (code, out, err) = self.lbctl(args);
         assert_eq!(code, 0, "lbctl {args:?} failed ({code}):\n{out}\n{err}");
         out
+    }
+
+    /// The VRRP state and master of the lbd in `role` (`lbctl status`),
+    /// empty while it does not answer.
+    pub fn vrrp_status(&self, role: &str) -> (String, String) {
+        let (code, out, _) = self.lbctl_in(role, &["--json", "status"]);
+        if code != 0 {
+            return (String::new(), String::new());
+        }
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        (
+            v["vrrp"]["state"].as_str().unwrap_or("").to_string(),
+            v["vrrp"]["master"].as_str().unwrap_or("").to_string(),
+        )
+    }
+
+    /// The VRRP state of the lbd in `role` ("" while it does not answer).
+    pub fn vrrp_state(&self, role: &str) -> String {
+        self.vrrp_status(role).0
     }
 
     /// Runs `line` with `sh -c` in this lab's directory, as a document's
