@@ -20,6 +20,7 @@ mod dr;
 mod ecmp;
 mod fabric;
 mod flood;
+mod frames6;
 mod fuzz;
 mod health;
 mod hostile;

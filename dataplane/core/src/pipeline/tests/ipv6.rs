@@ -4,6 +4,7 @@
 //! implementation) or by the wire builders, and checked by etherparse.
 
 use super::accounting::{check_frame, Counts};
+use super::frames6::*;
 use super::*;
 use crate::wire::ipv6::solicited_node;
 use crate::wire::ndp;
@@ -70,25 +71,6 @@ fn lab6(sched: &str, resolve: bool) -> Lab {
     let stats = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
     let w = Worker::new(snap, ConnTable::new(1024, 5), stats, neigh.clone());
     Lab { w, neigh, reg }
-}
-
-fn tcp6(client: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, syn: bool) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)
-        .ipv6(client.octets(), dst.octets(), 64)
-        .tcp(sport, dport, 1000, 65535);
-    b = if syn { b.syn() } else { b.ack(1) };
-    let mut out = Vec::new();
-    b.write(&mut out, b"GET / HTTP/1.0\r\n\r\n").unwrap();
-    out
-}
-
-fn udp6(client: Ipv6Addr, sport: u16, dport: u16) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)
-        .ipv6(client.octets(), VIP6.octets(), 64)
-        .udp(sport, dport);
-    let mut out = Vec::new();
-    b.write(&mut out, b"query").unwrap();
-    out
 }
 
 fn echo6(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
@@ -160,7 +142,7 @@ fn ipv6_unknown_segments_udp_and_port_zero() {
         run(&mut l.w, &mut f, 1),
         Verdict::Drop(Counter::DropNoService)
     );
-    let mut u = udp6(CLIENT6, 5353, 53);
+    let mut u = udp6(CLIENT6, VIP6, 5353, 53);
     assert_eq!(run(&mut l.w, &mut u, 1), Verdict::Tx(0));
     assert_eq!(dst_mac(&u), RS1_MAC);
     // A service on all ports of 2001:db8::101 takes any port, each flow
@@ -665,22 +647,7 @@ fn icmpv6_errors_about_a_connection_go_to_its_real_server() {
     let mut s2 = tcp6(CLIENT6, VIP6, 40001, 80, true);
     run(&mut l.w, &mut s2, 1);
     // What RS2 sent back, from the VIP to the client's port 40001.
-    let reply = {
-        let b = PacketBuilder::ip(etherparse::IpHeaders::Ipv6(
-            etherparse::Ipv6Header {
-                source: VIP6.octets(),
-                destination: CLIENT6.octets(),
-                hop_limit: 64,
-                ..Default::default()
-            },
-            Default::default(),
-        ))
-        .tcp(80, 40001, 5000, 65535)
-        .ack(1);
-        let mut out = Vec::new();
-        b.write(&mut out, &[0u8; 1400]).unwrap();
-        out
-    };
+    let reply = ip6_tcp(VIP6, CLIENT6, 80, 40001, 1400);
     let mut f = icmp6_error(
         router,
         Icmpv6Type::PacketTooBig { mtu: 1280 },
@@ -971,22 +938,7 @@ fn ipv6_tunnel_adds_an_outer_ipv6_header() {
     assert_eq!(count(&w, Counter::FwdTunnel), 2);
     // An ICMPv6 error about the first connection is tunnelled to its
     // real server too.
-    let reply = {
-        let b = PacketBuilder::ip(etherparse::IpHeaders::Ipv6(
-            etherparse::Ipv6Header {
-                source: VIP6.octets(),
-                destination: CLIENT6.octets(),
-                hop_limit: 64,
-                ..Default::default()
-            },
-            Default::default(),
-        ))
-        .tcp(443, 1000, 5000, 65535)
-        .ack(1);
-        let mut out = Vec::new();
-        b.write(&mut out, &[0u8; 100]).unwrap();
-        out
-    };
+    let reply = ip6_tcp(VIP6, CLIENT6, 443, 1000, 100);
     let router = Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 1);
     let orig = icmp6_error(router, Icmpv6Type::PacketTooBig { mtu: 1280 }, &reply);
     let mut f = orig.clone();

@@ -4,6 +4,7 @@
 //! forwarding by consistent hash, refusal with the defence off).
 
 use super::accounting::{check_frame, Counts};
+use super::frames6::*;
 use super::*;
 use crate::config::FloodMode;
 use std::net::Ipv6Addr;
@@ -58,26 +59,6 @@ fn lab(cfg: Config, capacity: usize) -> Lab {
     let stats = Arc::new(WorkerStats::new(MAX_REAL_SERVERS, MAX_SERVICES));
     let w = Worker::new(snap, ConnTable::new(capacity, 5), stats, neigh.clone());
     Lab { w, neigh, reg }
-}
-
-/// A TCP segment from `client`:`sport` to `vip`:`dport`: a SYN, or an ACK.
-fn tcp6(client: Ipv6Addr, vip: Ipv6Addr, sport: u16, dport: u16, syn: bool) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)
-        .ipv6(client.octets(), vip.octets(), 64)
-        .tcp(sport, dport, 1000, 65535);
-    b = if syn { b.syn() } else { b.ack(1) };
-    let mut out = Vec::new();
-    b.write(&mut out, b"GET / HTTP/1.0\r\n\r\n").unwrap();
-    out
-}
-
-fn udp6(client: Ipv6Addr, vip: Ipv6Addr, sport: u16, dport: u16) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)
-        .ipv6(client.octets(), vip.octets(), 64)
-        .udp(sport, dport);
-    let mut out = Vec::new();
-    b.write(&mut out, b"query").unwrap();
-    out
 }
 
 /// Process `frame` and check its accounting (exactly one outcome).

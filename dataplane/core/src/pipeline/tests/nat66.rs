@@ -4,6 +4,7 @@
 //! expiry, ICMPv6 errors translated both ways, and what is dropped.
 
 use super::accounting::{check_frame, Counts};
+use super::frames6::*;
 use super::*;
 use crate::conntrack::{ConnKey6, ConnState};
 use crate::pipeline::nat::REFRESH_SLACK_MS;
@@ -368,30 +369,6 @@ fn icmp6_err(
     out
 }
 
-/// An IPv6 packet (no Ethernet) from `src`:`sport` to `dst`:`dport`, UDP
-/// or TCP, with a valid checksum.
-fn ip6_packet(udp: bool, src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16) -> Vec<u8> {
-    let b = PacketBuilder::ip(etherparse::IpHeaders::Ipv6(
-        etherparse::Ipv6Header {
-            source: src.octets(),
-            destination: dst.octets(),
-            hop_limit: 64,
-            ..Default::default()
-        },
-        Default::default(),
-    ));
-    let mut out = Vec::new();
-    if udp {
-        b.udp(sport, dport).write(&mut out, b"query").unwrap();
-    } else {
-        b.tcp(sport, dport, 5000, 65535)
-            .ack(1)
-            .write(&mut out, &[0u8; 1300])
-            .unwrap();
-    }
-    out
-}
-
 /// The outer addresses of an ICMPv6 error frame and its quoted packet,
 /// with the ICMPv6 checksum checked against etherparse's.
 fn icmp6_parts(f: &[u8]) -> (Ipv6Addr, Ipv6Addr, u8, Vec<u8>) {
@@ -428,7 +405,7 @@ fn nat66_icmpv6_errors_are_translated_both_ways() {
     // A router on the client's side: the translated reply (VIP:80 →
     // client) was too big. The error goes to the real server, about what
     // it sent (RS:8080 → client).
-    let reply = ip6_packet(false, VIP6, CLIENT6, 80, 40000);
+    let reply = ip6_tcp(VIP6, CLIENT6, 80, 40000, 1300);
     let mut f = icmp6_err(
         false,
         ROUTER6,
@@ -440,13 +417,13 @@ fn nat66_icmpv6_errors_are_translated_both_ways() {
     assert_eq!(dst_mac(&f), RS_MAC);
     let (src, dst, hop, quoted) = icmp6_parts(&f);
     assert_eq!((src, dst, hop), (ROUTER6, RS6, 63));
-    let sent = ip6_packet(false, RS6, CLIENT6, 8080, 40000);
+    let sent = ip6_tcp(RS6, CLIENT6, 8080, 40000, 1300);
     assert_eq!(&quoted[..], &sent[..1232], "the quote is what the RS sent");
     assert_eq!(l.ext.stats().get(Counter::IcmpErrorNatForwarded), 1);
 
     // The real server's "port unreachable" for the client's datagram: to
     // the client, from the VIP, about what the client sent (→ VIP:53).
-    let translated = ip6_packet(true, CLIENT6, RS6, 5353, 53);
+    let translated = ip6_udp(CLIENT6, RS6, 5353, 53);
     let mut f = icmp6_err(
         true,
         RS6,
@@ -458,12 +435,12 @@ fn nat66_icmpv6_errors_are_translated_both_ways() {
     assert_eq!(dst_mac(&f), CLIENT_MAC);
     let (src, dst, hop, quoted) = icmp6_parts(&f);
     assert_eq!((src, dst, hop), (VIP6, CLIENT6, 63));
-    let original = ip6_packet(true, CLIENT6, VIP6, 5353, 53);
+    let original = ip6_udp(CLIENT6, VIP6, 5353, 53);
     assert_eq!(quoted, original, "the quote is what the client sent");
     assert_eq!(l.int.stats().get(Counter::IcmpErrorNatReply), 1);
 
     // About no connection, with a bad checksum, or quoting too little.
-    let other = ip6_packet(true, CLIENT6, RS6, 5354, 53);
+    let other = ip6_udp(CLIENT6, RS6, 5354, 53);
     let unreach =
         || Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port);
     let mut f = icmp6_err(true, RS6, CLIENT6, unreach(), &other);
@@ -484,7 +461,7 @@ fn nat66_icmpv6_errors_are_translated_both_ways() {
         Verdict::Drop(Counter::DropIcmpErrorMalformed)
     );
     // Quoting a packet another client sent: not this client's error.
-    let stranger = ip6_packet(true, ROUTER6, RS6, 5353, 53);
+    let stranger = ip6_udp(ROUTER6, RS6, 5353, 53);
     let mut f = icmp6_err(true, RS6, CLIENT6, unreach(), &stranger);
     assert_eq!(
         go(&mut l.int, &mut f, 1, 3),
