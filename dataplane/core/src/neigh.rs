@@ -18,7 +18,10 @@
 //! never move, so a snapshot can name them by index.
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 use crate::conntrack::{tick_reached, Tick};
 use crate::wire::MacAddr;
@@ -44,6 +47,10 @@ pub struct NeighTable {
     /// hot path reads: a slot stays 24 bytes, as it was with IPv4
     /// addresses only.
     addrs: Box<[[AtomicU64; 2]]>,
+    /// Bumped after every change of a slot's MAC (learned, expired,
+    /// assigned, released): workers keep per-server forward plans made
+    /// from the MACs and drop them when it moves (`pipeline::fwd_cache`).
+    generation: AtomicU64,
 }
 
 /// What the control thread should do for one neighbour at a tick: ask for
@@ -118,7 +125,25 @@ impl NeighTable {
         let addrs = (0..capacity)
             .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
             .collect();
-        NeighTable { slots, addrs }
+        NeighTable {
+            slots,
+            addrs,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The generation of the slots' MACs: it moves after every change of
+    /// one (read between bursts: a worker's forward plans are valid while
+    /// it stays).
+    #[inline(always)]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Acquire)
+    }
+
+    /// A slot's MAC changed: readers of [`generation`](Self::generation)
+    /// that see the new value see the new MAC.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Release);
     }
 
     pub fn capacity(&self) -> usize {
@@ -144,6 +169,7 @@ impl NeighTable {
         s.wanted.store(true, Relaxed);
         self.addrs[slot][0].store((bits >> 64) as u64, Relaxed);
         self.addrs[slot][1].store(bits as u64, Relaxed);
+        self.changed();
     }
 
     /// Control plane: free a slot.
@@ -153,6 +179,7 @@ impl NeighTable {
         self.addrs[slot][1].store(0, Relaxed);
         s.mac.store(0, Relaxed);
         s.wanted.store(false, Relaxed);
+        self.changed();
     }
 
     /// Hot path: the resolved MAC of a neighbour, if any.
@@ -183,6 +210,7 @@ impl NeighTable {
         let v = pack(mac);
         if s.mac.load(Relaxed) != v {
             s.mac.store(v, Relaxed);
+            self.changed();
         }
         s.confirmed.store(now, Relaxed);
         if s.wanted.load(Relaxed) {
@@ -212,6 +240,7 @@ impl NeighTable {
             let confirmed = s.confirmed.load(Relaxed);
             if resolved && tick_reached(now, confirmed.wrapping_add(expire_ms)) {
                 s.mac.store(0, Relaxed);
+                self.changed();
             }
             let resolved = s.mac.load(Relaxed) & VALID != 0;
             let due = !resolved

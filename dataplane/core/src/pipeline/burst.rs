@@ -88,6 +88,7 @@ impl Worker {
         out: &mut [Verdict],
     ) {
         let rx_port = self.plan.rx_port;
+        self.check_neigh();
         let taken = self.plan.take_frames();
         // Every planned frame is processed below, exactly once.
         let valid = std::mem::take(&mut self.plan.valid);
@@ -108,6 +109,7 @@ impl Worker {
     /// [`begin_burst`](Self::begin_burst) — the same frame, unchanged since.
     #[inline]
     pub fn process_in_burst<B: PacketBuf>(&mut self, i: usize, pkt: &mut B, now: Tick) -> Verdict {
+        self.check_neigh();
         let taken = self.plan.take_frames();
         let (valid, reply) = (self.plan.valid, self.plan.reply);
         if i < MAX_BURST {
@@ -174,7 +176,11 @@ impl Worker {
     /// path above stays small (measured with callgrind).
     #[inline(never)]
     fn run_unplanned<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
-        self.run(pkt, rx_port, now)
+        let v = self.run(pkt, rx_port, now);
+        // An ARP frame may have taught this worker a new MAC: the next
+        // frame's forward plans must not predate it.
+        self.check_neigh();
+        v
     }
 
     /// Process a burst of frames that arrived on `rx_port`, writing each

@@ -26,6 +26,7 @@ mod encap;
 mod fabric;
 mod flood;
 mod flow;
+mod fwd_cache;
 mod nat_state;
 mod parsed;
 mod plan;
@@ -193,6 +194,9 @@ pub struct Worker {
     /// The burst's per-service counts, added to `stats` when it ends (see
     /// [`tally`]).
     tally: tally::Tally,
+    /// Per real server reached by DR: the header its packets get and their
+    /// egress port (see [`fwd_cache`]).
+    fwd: fwd_cache::FwdCache,
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -209,6 +213,7 @@ impl Worker {
     ) -> Worker {
         let timeouts = snap.timeouts;
         let mut least = LeastIndex::new(MAX_REAL_SERVERS, MAX_SERVICES);
+        let fwd = fwd_cache::FwdCache::new(neigh.generation());
         conn_counts::build_index(&mut least, &snap, &stats);
         let mut w = Worker {
             snap,
@@ -233,6 +238,7 @@ impl Worker {
             nat6: None,
             encap: encap::Encap::NONE,
             tally: tally::Tally::new(),
+            fwd,
         };
         w.make_v6_tables();
         w
@@ -304,6 +310,7 @@ impl Worker {
     ) -> Verdict {
         let keep = self.handoff_on_miss;
         self.handoff_on_miss = keep && hops + 1 < self.workers;
+        self.check_neigh();
         let v = self.run(pkt, rx_port, now);
         self.handoff_on_miss = keep;
         self.flush_tally();
@@ -320,6 +327,8 @@ impl Worker {
         // The tally's service indices are the old snapshot's.
         self.flush_tally();
         self.snap = snap;
+        // The forward plans were made from the old snapshot's routes.
+        self.fwd.invalidate();
         // A burst planned under the old snapshot (its service indices, and
         // which table its hashes are for) is not continued: any frame of
         // it still to come takes the full path.
@@ -371,6 +380,7 @@ impl Worker {
     #[inline]
     pub fn process_buf<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
         self.stats.count(Counter::RxFrames);
+        self.check_neigh();
         let v = self.run(pkt, rx_port, now);
         self.flush_tally();
         v
@@ -384,6 +394,14 @@ impl Worker {
         if !self.tally.is_empty() {
             self.tally.flush(&self.stats, &self.snap);
         }
+    }
+
+    /// Drop the forward plans if a neighbour's MAC changed since they were
+    /// made: at each entry point that processes frames, and after each
+    /// frame of a burst that took the full path (it may have learned one).
+    #[inline(always)]
+    fn check_neigh(&mut self) {
+        self.fwd.check_neigh(self.neigh.generation());
     }
 
     /// The packet path proper, for [`process_buf`](Self::process_buf) and
@@ -916,11 +934,36 @@ impl Worker {
     /// Send to real server `rs` by its forwarding method.
     #[inline(always)]
     fn forward(&mut self, frame: &mut [u8], rs: u32, svc_idx: usize, words: &[u64; 2]) -> Action {
+        // A DR server's plan: its header written, no route or neighbour
+        // looked up (see `fwd_cache`).
+        if let Some(port) = self.fwd.apply(rs, frame) {
+            return self
+                .dr_sent(frame.len(), rs, svc_idx, port, Counter::FwdDr)
+                .into();
+        }
+        self.forward_unplanned(frame, rs, svc_idx, words)
+    }
+
+    /// [`forward`](Self::forward) to a server without a valid plan: by its
+    /// route, making a plan if it is reached by DR.
+    #[inline(never)]
+    fn forward_unplanned(
+        &mut self,
+        frame: &mut [u8],
+        rs: u32,
+        svc_idx: usize,
+        words: &[u64; 2],
+    ) -> Action {
         let Some(route) = self.snap.route_ref(rs) else {
             return Verdict::Drop(Counter::DropRealServerGone).into();
         };
         if route.forward == Forward::Dr && !route.local {
-            return self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr).into();
+            let v = self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr);
+            if let (Verdict::Tx(port), Some(h)) = (v, frame.first_chunk::<12>()) {
+                // The header just written is the plan.
+                self.fwd.record(rs, *h, port);
+            }
+            return v.into();
         }
         if route.local {
             let port = route.port;
@@ -983,11 +1026,17 @@ impl Worker {
             h[..6].copy_from_slice(&mac.0);
             h[6..].copy_from_slice(&out_mac.0);
         }
-        self.count_rs_in(rs, frame.len());
-        self.tally
-            .service_in(&self.stats, snap, svc_idx, frame.len());
+        self.dr_sent(frame.len(), rs, svc_idx, route.port, outcome)
+    }
+
+    /// A DR frame of `len` bytes to real server `rs` goes out of `port`:
+    /// counted, with `outcome`.
+    #[inline(always)]
+    fn dr_sent(&self, len: usize, rs: u32, svc_idx: usize, port: u16, outcome: Counter) -> Verdict {
+        self.count_rs_in(rs, len);
+        self.tally.service_in(&self.stats, &self.snap, svc_idx, len);
         self.stats.count(outcome);
-        Verdict::Tx(route.port)
+        Verdict::Tx(port)
     }
 }
 
