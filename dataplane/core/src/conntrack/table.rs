@@ -266,7 +266,13 @@ impl<K: TableKey> ConnTable<K> {
         }
         // Per window: first free entry, first expired entry, free count.
         let mut place = [(None::<usize>, None::<usize>, 0usize); 2];
-        for (w, home) in self.homes(hash).into_iter().enumerate() {
+        // The second window first: the home window holds no live entry for
+        // the key (`find_live`), so a hit here is in the second, found
+        // without scanning the home window again. A key has one entry at
+        // most, so the order changes nothing else.
+        let homes = self.homes(hash);
+        for w in [1, 0] {
+            let home = homes[w];
             for i in 0..PROBE_BUCKETS {
                 let b = (home + i) & self.mask;
                 for s in 0..SLOTS_PER_BUCKET {

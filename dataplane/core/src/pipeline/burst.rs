@@ -145,8 +145,10 @@ impl Worker {
                 if reply & bit != 0 {
                     return self.nat_reply_planned(pkt, &p.flow, rx_port, now);
                 }
-                let action = self.service_flow(pkt.data_mut(), &p.flow, rx_port, now);
-                return self.complete(pkt, action, rx_port);
+                return match self.service_flow_dr(pkt.data_mut(), &p.flow, rx_port, now) {
+                    Ok(port) => Verdict::Tx(port),
+                    Err(action) => self.complete(pkt, action, rx_port),
+                };
             }
         }
         self.run_unplanned(pkt, rx_port, now)
