@@ -178,11 +178,7 @@ impl Worker {
     /// path above stays small (measured with callgrind).
     #[inline(never)]
     fn run_unplanned<B: PacketBuf>(&mut self, pkt: &mut B, rx_port: u16, now: Tick) -> Verdict {
-        let v = self.run(pkt, rx_port, now);
-        // An ARP frame may have taught this worker a new MAC: the next
-        // frame's forward plans must not predate it.
-        self.check_neigh();
-        v
+        self.run(pkt, rx_port, now)
     }
 
     /// Process a burst of frames that arrived on `rx_port`, writing each

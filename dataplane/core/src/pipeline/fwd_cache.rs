@@ -13,10 +13,9 @@
 //! - the worker switches snapshots (`Worker::set_snapshot`), and
 //! - the neighbour table's generation moved: every change of a slot's MAC
 //!   (learned, expired, assigned, released) bumps it. The worker compares
-//!   it at each entry point that processes frames, and after every frame
-//!   of a burst that took the full path (an ARP frame the worker learns a
-//!   MAC from in the middle of a burst drops the plans before the next
-//!   frame). A change made by another thread (the control thread's expiry,
+//!   it at each entry point that processes frames, and right after it
+//!   learns a MAC itself from ARP or NDP (in the middle of a burst too:
+//!   the plans are dropped before the next frame). A change made by another thread (the control thread's expiry,
 //!   another worker's learn) is seen from the worker's next burst on: what
 //!   the burst's frames would have seen had the change come a few
 //!   microseconds later, as the per-packet read never promised more.

@@ -405,8 +405,8 @@ impl Worker {
     }
 
     /// Drop the forward plans if a neighbour's MAC changed since they were
-    /// made: at each entry point that processes frames, and after each
-    /// frame of a burst that took the full path (it may have learned one).
+    /// made: at each entry point that processes frames (and where this
+    /// worker learns a MAC: `arp`, `ndp`).
     #[inline(always)]
     fn check_neigh(&mut self) {
         self.fwd.check_neigh(self.neigh.generation());
@@ -509,6 +509,9 @@ impl Worker {
         let mut learned = false;
         if let Some(&slot) = snap.neighbours.get(&u32::from(spa)) {
             self.neigh.learn(slot as usize, spa, sha, now);
+            // A new MAC drops the forward plans before the next frame (of
+            // this burst too).
+            self.fwd.check_neigh(self.neigh.generation());
             self.stats.count(Counter::ArpLearned);
             learned = true;
         }
@@ -779,31 +782,33 @@ impl Worker {
             }
             hash = self.table.hash_words(&words);
         }
-        let rs = match self.table.probe_words(words, hash, now) {
-            Probe::Hit(slot) => {
-                let c = self.table.get_mut(slot);
-                // The common packet, in one predictable branch: an
-                // ESTABLISHED connection's segment with none of FIN, SYN,
-                // RST, under a snapshot where no server's connections
-                // expire with it and no service has persistence. Of what
-                // `hit_other` does, only the deadline moves for it (no
-                // transition, no reuse by SYN, no dead server, no template
-                // to touch).
+        let probe = match self.table.probe_words_mut(words, hash, now) {
+            // The common packet, in one predictable branch: an ESTABLISHED
+            // connection's segment with none of FIN, SYN, RST, under a
+            // snapshot where no server's connections expire with it and no
+            // service has persistence. Of what `hit_other` does, only the
+            // deadline moves for it (no transition, no reuse by SYN, no
+            // dead server, no template to touch).
+            Ok((_, c))
                 if c.state == ConnState::Established as u8
                     && !flags.intersects(TRANSITIONS)
-                    && self.hit_plain
-                {
-                    c.expires =
-                        now.wrapping_add(self.timeouts.by_state[ConnState::Established as usize]);
-                    c.rs
-                } else {
-                    match self.hit_other(frame, flow, slot, rx_port, now) {
-                        Ok(rs) => rs,
-                        Err(a) => return Err(a),
-                    }
-                }
+                    && self.hit_plain =>
+            {
+                c.expires =
+                    now.wrapping_add(self.timeouts.by_state[ConnState::Established as usize]);
+                Err(c.rs)
             }
-            Probe::Vacant { slot, evicted } => {
+            Ok((slot, _)) => Ok(Probe::Hit(slot)),
+            Err(probe) => Ok(probe),
+        };
+        // `Err`: the server of a plain segment (above).
+        let rs = match probe {
+            Err(rs) => rs,
+            Ok(Probe::Hit(slot)) => match self.hit_other(frame, flow, slot, rx_port, now) {
+                Ok(rs) => rs,
+                Err(a) => return Err(a),
+            },
+            Ok(Probe::Vacant { slot, evicted }) => {
                 let is_tcp = flow.is_tcp();
                 if let Some(old) = evicted {
                     forget(self.counts(), &old);
@@ -836,7 +841,7 @@ impl Worker {
                 }
                 return Err(self.create_and_forward(frame, &flow.key(), svc_idx, slot, &pkt, now));
             }
-            Probe::Full => {
+            Ok(Probe::Full) => {
                 let pkt = NewPacket {
                     l4: flow.l4 as usize,
                     l4_end: flow.l4_end as usize,
@@ -1014,8 +1019,9 @@ impl Worker {
     }
 
     /// [`forward`](Self::forward) to a server without a valid plan: by its
-    /// route, making a plan if it is reached by DR.
-    #[inline(never)]
+    /// route, making a plan if it is reached by DR. (Inlined: out of line,
+    /// the tunnel path paid the call, +15 per packet.)
+    #[inline(always)]
     fn forward_unplanned(
         &mut self,
         frame: &mut [u8],
