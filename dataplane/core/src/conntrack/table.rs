@@ -249,7 +249,7 @@ impl<K: TableKey> ConnTable<K> {
     #[inline(always)]
     pub fn probe_words_mut(
         &mut self,
-        k: K::Words,
+        k: &K::Words,
         hash: u64,
         now: Tick,
     ) -> Result<(usize, &mut Conn<K>), Probe<K>> {
@@ -259,7 +259,7 @@ impl<K: TableKey> ConnTable<K> {
                 let idx = b * SLOTS_PER_BUCKET + s;
                 Ok((idx, &mut self.buckets[b].slots[s]))
             }
-            None => Err(self.probe_slow(k, hash, now)),
+            None => Err(self.probe_slow(*k, hash, now)),
         }
     }
 
@@ -267,19 +267,19 @@ impl<K: TableKey> ConnTable<K> {
     /// `home`.
     #[inline(always)]
     fn find_live(&self, home: usize, k: K::Words, now: Tick) -> Option<usize> {
-        self.find_live_at(home, k, now)
+        self.find_live_at(home, &k, now)
             .map(|(b, s)| b * SLOTS_PER_BUCKET + s)
     }
 
     /// [`find_live`](Self::find_live)'s entry as bucket and slot in it.
     #[inline(always)]
-    fn find_live_at(&self, home: usize, k: K::Words, now: Tick) -> Option<(usize, usize)> {
+    fn find_live_at(&self, home: usize, k: &K::Words, now: Tick) -> Option<(usize, usize)> {
         for i in 0..PROBE_BUCKETS {
             let b = (home + i) & self.mask;
             let bucket = &self.buckets[b];
             for s in 0..SLOTS_PER_BUCKET {
                 let c = &bucket.slots[s];
-                if c.k.same(&k) && !c.is_expired(now) {
+                if c.k.same(k) && !c.is_expired(now) {
                     return Some((b, s));
                 }
             }

@@ -758,9 +758,10 @@ impl Worker {
     ) -> Result<u16, Action> {
         // The key's fields (`flow.key()`) are unpacked only where a path
         // needs them: the hit path reads the packed words alone.
-        let Flow {
-            words, hash, flags, ..
-        } = *flow;
+        // The key's words are read in place (in the burst's plan), not
+        // copied (measured with callgrind).
+        let Flow { hash, flags, .. } = *flow;
+        let words = &flow.words;
         // The L4 offsets are read where a path needs them (not loaded and
         // kept for the whole function: the hit path does not).
         let svc_idx = flow.svc_idx as usize;
@@ -770,7 +771,7 @@ impl Worker {
             if let Some(a) = self.nat_request(
                 frame,
                 &flow.key(),
-                &words,
+                words,
                 hash,
                 svc_idx,
                 flow.l4 as usize,
@@ -780,7 +781,7 @@ impl Worker {
             ) {
                 return Err(a);
             }
-            hash = self.table.hash_words(&words);
+            hash = self.table.hash_words(words);
         }
         let probe = match self.table.probe_words_mut(words, hash, now) {
             // The common packet, in one predictable branch: an ESTABLISHED
@@ -821,7 +822,7 @@ impl Worker {
                 };
                 if let Some(rs) = adopted {
                     self.update_conn(slot, is_tcp, flags, now);
-                    return Err(self.forward(frame, rs, svc_idx, &words));
+                    return Err(self.forward(frame, rs, svc_idx, words));
                 }
                 let pkt = NewPacket {
                     l4: flow.l4 as usize,
@@ -856,7 +857,7 @@ impl Worker {
             self.dr_sent(frame.len(), rs, svc_idx, port, Counter::FwdDr);
             return Ok(port);
         }
-        Err(self.forward_unplanned(frame, rs, svc_idx, &words))
+        Err(self.forward_unplanned(frame, rs, svc_idx, words))
     }
 
     /// A live entry at `slot` for `flow`, other than an established
