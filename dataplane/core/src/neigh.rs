@@ -320,6 +320,39 @@ mod tests {
     }
 
     #[test]
+    fn the_generation_moves_with_every_mac_change_and_only_then() {
+        let t = NeighTable::new(2);
+        let g0 = t.generation();
+        t.assign(0, IP);
+        let g1 = t.generation();
+        assert_ne!(g1, g0, "assigned");
+        t.learn(0, IP, MAC, 1);
+        let g2 = t.generation();
+        assert_ne!(g2, g1, "learned");
+        // The same MAC again, another address, a bad MAC: no change.
+        t.learn(0, IP, MAC, 2);
+        t.learn(
+            0,
+            Ipv4Addr::new(198, 18, 0, 12),
+            MacAddr([2, 0, 0, 0, 0, 0x12]),
+            2,
+        );
+        t.learn(0, IP, MacAddr::BROADCAST, 2);
+        assert_eq!(t.generation(), g2);
+        t.learn(0, IP, MacAddr([2, 0, 0, 0, 0, 0x13]), 3);
+        let g3 = t.generation();
+        assert_ne!(g3, g2, "a new MAC");
+        // A refresh that expires nothing: no change; expiry: a change.
+        t.tick(4, 1000, 30_000, 90_000, &mut Vec::new());
+        assert_eq!(t.generation(), g3);
+        t.tick(100_000, 1000, 30_000, 90_000, &mut Vec::new());
+        let g4 = t.generation();
+        assert_ne!(g4, g3, "expired");
+        t.release(0);
+        assert_ne!(t.generation(), g4, "released");
+    }
+
+    #[test]
     fn learn_ignores_other_addresses_and_bad_macs() {
         let t = NeighTable::new(2);
         t.assign(0, IP);

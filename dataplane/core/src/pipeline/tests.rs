@@ -21,6 +21,7 @@ mod ecmp;
 mod fabric;
 mod flood;
 mod fuzz;
+mod fwd_plan;
 mod health;
 mod hostile;
 mod icmp_error;
