@@ -791,8 +791,8 @@ impl Worker {
             // deadline moves for it (no transition, no reuse by SYN, no
             // dead server, no template to touch).
             Ok((_, c))
-                if c.state == ConnState::Established as u8
-                    && !flags.intersects(TRANSITIONS)
+                if !flow.flags.intersects(TRANSITIONS)
+                    && c.state == ConnState::Established as u8
                     && self.hit_plain =>
             {
                 c.expires =
@@ -854,7 +854,7 @@ impl Worker {
         };
         // `forward`, spelled out for the `Ok`.
         if let Some(port) = self.fwd.apply(rs, frame) {
-            self.dr_sent(frame.len(), rs, svc_idx, port, Counter::FwdDr);
+            self.dr_sent(frame.len(), rs, flow.svc_idx as usize, port, Counter::FwdDr);
             return Ok(port);
         }
         Err(self.forward_unplanned(frame, rs, svc_idx, words))
