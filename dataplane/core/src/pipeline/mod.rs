@@ -802,13 +802,11 @@ impl Worker {
             Ok((slot, _)) => Ok(Probe::Hit(slot)),
             Err(probe) => Ok(probe),
         };
-        // `Err`: the server of a plain segment (above).
+        // `Err`: the server of a plain segment (above), already updated;
+        // `Ok`: the probe's answer, for the general paths below.
         let rs = match probe {
             Err(rs) => rs,
-            Ok(Probe::Hit(slot)) => match self.hit_other(frame, flow, slot, rx_port, now) {
-                Ok(rs) => rs,
-                Err(a) => return Err(a),
-            },
+            Ok(Probe::Hit(slot)) => self.hit_other(frame, flow, slot, rx_port, now)?,
             Ok(Probe::Vacant { slot, evicted }) => {
                 let is_tcp = flow.is_tcp();
                 if let Some(old) = evicted {
