@@ -82,8 +82,8 @@ impl Plan {
 }
 
 /// The planned frames (`valid`) split into service packets and candidate
-/// NAT replies (`reply`; its bits outside `valid` are stale: frames
-/// already processed one by one).
+/// NAT replies (`reply`'s bits outside `valid` are stale: frames already
+/// processed one by one).
 #[inline(always)]
 pub(super) fn split(valid: u64, reply: u64) -> (u64, u64) {
     (valid & !reply, valid & reply)
