@@ -143,10 +143,10 @@ impl Worker {
     }
 
     /// Frame `i` of the burst: its planned flow in `frames` if `planned`
-    /// says it has one (a candidate NAT reply if it says so), the full path
-    /// otherwise. The verdict goes to `out`,
-    /// written by each path (a DR plan's `Tx` as it is, not merged with the
-    /// other paths' verdicts first: measured with callgrind).
+    /// says it has one (a service packet or a candidate NAT reply), the
+    /// full path otherwise. Each path writes its verdict to `out` (a DR
+    /// plan's `Tx` as it is, not merged with the other paths' verdicts
+    /// first: measured with callgrind).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn planned_frame<B: PacketBuf>(
