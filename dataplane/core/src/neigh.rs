@@ -18,7 +18,10 @@
 //! never move, so a snapshot can name them by index.
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 use crate::conntrack::{tick_reached, Tick};
 use crate::wire::MacAddr;
@@ -44,6 +47,10 @@ pub struct NeighTable {
     /// hot path reads: a slot stays 24 bytes, as it was with IPv4
     /// addresses only.
     addrs: Box<[[AtomicU64; 2]]>,
+    /// Bumped after every change of a slot's MAC (learned, expired,
+    /// assigned, released): workers keep per-server forward plans made
+    /// from the MACs and drop them when it moves (`pipeline::fwd_cache`).
+    generation: AtomicU64,
 }
 
 /// What the control thread should do for one neighbour at a tick: ask for
@@ -118,7 +125,25 @@ impl NeighTable {
         let addrs = (0..capacity)
             .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
             .collect();
-        NeighTable { slots, addrs }
+        NeighTable {
+            slots,
+            addrs,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The generation of the slots' MACs: it moves after every change of
+    /// one (read between bursts: a worker's forward plans are valid while
+    /// it stays).
+    #[inline(always)]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Acquire)
+    }
+
+    /// A slot's MAC changed: readers of [`generation`](Self::generation)
+    /// that see the new value see the new MAC.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Release);
     }
 
     pub fn capacity(&self) -> usize {
@@ -144,6 +169,7 @@ impl NeighTable {
         s.wanted.store(true, Relaxed);
         self.addrs[slot][0].store((bits >> 64) as u64, Relaxed);
         self.addrs[slot][1].store(bits as u64, Relaxed);
+        self.changed();
     }
 
     /// Control plane: free a slot.
@@ -153,6 +179,7 @@ impl NeighTable {
         self.addrs[slot][1].store(0, Relaxed);
         s.mac.store(0, Relaxed);
         s.wanted.store(false, Relaxed);
+        self.changed();
     }
 
     /// Hot path: the resolved MAC of a neighbour, if any.
@@ -183,6 +210,7 @@ impl NeighTable {
         let v = pack(mac);
         if s.mac.load(Relaxed) != v {
             s.mac.store(v, Relaxed);
+            self.changed();
         }
         s.confirmed.store(now, Relaxed);
         if s.wanted.load(Relaxed) {
@@ -212,6 +240,7 @@ impl NeighTable {
             let confirmed = s.confirmed.load(Relaxed);
             if resolved && tick_reached(now, confirmed.wrapping_add(expire_ms)) {
                 s.mac.store(0, Relaxed);
+                self.changed();
             }
             let resolved = s.mac.load(Relaxed) & VALID != 0;
             let due = !resolved
@@ -288,6 +317,39 @@ mod tests {
         t.tick(91_600, 1000, 30_000, 90_000, &mut out);
         assert_eq!(t.mac(1), None);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn the_generation_moves_with_every_mac_change_and_only_then() {
+        let t = NeighTable::new(2);
+        let g0 = t.generation();
+        t.assign(0, IP);
+        let g1 = t.generation();
+        assert_ne!(g1, g0, "assigned");
+        t.learn(0, IP, MAC, 1);
+        let g2 = t.generation();
+        assert_ne!(g2, g1, "learned");
+        // The same MAC again, another address, a bad MAC: no change.
+        t.learn(0, IP, MAC, 2);
+        t.learn(
+            0,
+            Ipv4Addr::new(198, 18, 0, 12),
+            MacAddr([2, 0, 0, 0, 0, 0x12]),
+            2,
+        );
+        t.learn(0, IP, MacAddr::BROADCAST, 2);
+        assert_eq!(t.generation(), g2);
+        t.learn(0, IP, MacAddr([2, 0, 0, 0, 0, 0x13]), 3);
+        let g3 = t.generation();
+        assert_ne!(g3, g2, "a new MAC");
+        // A refresh that expires nothing: no change; expiry: a change.
+        t.tick(4, 1000, 30_000, 90_000, &mut Vec::new());
+        assert_eq!(t.generation(), g3);
+        t.tick(100_000, 1000, 30_000, 90_000, &mut Vec::new());
+        let g4 = t.generation();
+        assert_ne!(g4, g3, "expired");
+        t.release(0);
+        assert_ne!(t.generation(), g4, "released");
     }
 
     #[test]

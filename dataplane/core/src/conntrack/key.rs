@@ -60,8 +60,11 @@ impl<const N: usize> KeyWords for [u64; N] {
         // as it was before the tables were generic: an iterator here was
         // left un-unrolled in the out-of-line miss path); a plain loop for
         // longer keys.
+        // The last word first: it holds the ports, which tell apart flows
+        // that the first word's addresses do not (a client's connections
+        // share its address), so another key's slot costs one compare.
         if N == 2 {
-            return self[0] == other[0] && self[N - 1] == other[N - 1];
+            return self[N - 1] == other[N - 1] && self[0] == other[0];
         }
         let mut i = 0;
         while i < N {

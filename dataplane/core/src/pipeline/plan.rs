@@ -81,6 +81,14 @@ impl Plan {
     }
 }
 
+/// The planned frames (`valid`) split into service packets and candidate
+/// NAT replies (`reply`'s bits outside `valid` are stale: frames already
+/// processed one by one).
+#[inline(always)]
+pub(super) fn split(valid: u64, reply: u64) -> (u64, u64) {
+    (valid & !reply, valid & reply)
+}
+
 /// The frames `taken` holds, or none.
 #[inline(always)]
 pub(super) fn frames_of(taken: &Option<Box<[Planned; MAX_BURST]>>) -> &[Planned; MAX_BURST] {

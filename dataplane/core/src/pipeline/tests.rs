@@ -22,6 +22,7 @@ mod fabric;
 mod flood;
 mod frames6;
 mod fuzz;
+mod fwd_plan;
 mod health;
 mod hostile;
 mod icmp_error;
