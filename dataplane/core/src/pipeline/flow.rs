@@ -211,18 +211,20 @@ fn parse(
         return None;
     }
     let ip: &[u8; ipv4::HEADER_LEN] = head[ETH..ETH + ipv4::HEADER_LEN].try_into().ok()?;
+    // The header as the checksum reads it (bytes 0..8 and 8..16 as
+    // little-endian words, 16..20), so that fixed fields are tested in
+    // those words by masked compares.
+    let (w0, w1) = (le_u64(ip, 0), le_u64(ip, 8));
     let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
     // The header checksum; version 4 with a 20-byte header (options: the
-    // full path); neither MF nor a fragment offset (DF may be set): bits
-    // 0x3fff of bytes 6..8, read little-endian (one test of the two
-    // bytes); a total length covering the header and L4 ports, inside the
-    // frame; TTL > 0.
-    if !checksum::ipv4_header_ok(ip)
-        || ip[0] != 0x45
-        || u16::from_le_bytes([ip[6], ip[7]]) & 0xff3f != 0
+    // full path) and neither MF nor a fragment offset (DF may be set), one
+    // masked compare of `w0`; a total length covering the header and L4
+    // ports, inside the frame; TTL > 0 (`w1`'s low byte).
+    if !checksum::ipv4_header_words_ok(w0, w1, le_u32(ip, 16))
+        || !version_ihl_unfragmented(w0)
         || total < ipv4::HEADER_LEN + 8
         || ETH + total > frame.len()
-        || ip[8] == 0
+        || w1 as u8 == 0
     {
         return None;
     }
@@ -240,8 +242,7 @@ fn parse(
         // Not a VIP: perhaps a real server's reply to a NAT connection.
         return reply(snap, nat, head, addrs, total, out);
     }
-    if !ctx.services || super::bad_source(src_ip) || src_ip == dst_ip || snap.is_vip_or_own(src_ip)
-    {
+    if !ctx.services || src_ip == dst_ip || snap.is_suspect_source(src_ip) {
         return None;
     }
     let proto = ip[9];
@@ -340,8 +341,88 @@ fn reply(
     Some(Kind::NatReply)
 }
 
+/// Bytes 0..8 of an IPv4 header (a little-endian word, as the checksum
+/// reads it): version 4 with a 20-byte header (byte 0 is 0x45), and
+/// neither MF nor a fragment offset (bits 0x3fff of bytes 6..8; DF and the
+/// reserved bit may be set). One masked compare for what is, field by
+/// field, `h[0] == 0x45 && u16::from_be_bytes([h[6], h[7]]) & 0x3fff == 0`.
+#[inline(always)]
+fn version_ihl_unfragmented(w0: u64) -> bool {
+    // Byte 0 whole; byte 6 (the flags and the offset's high bits) but for
+    // DF and the reserved bit; byte 7 (the offset's low bits) whole.
+    const MASK: u64 = 0xff3f_0000_0000_00ff;
+    w0 & MASK == 0x45
+}
+
+/// Bytes `at..at + 8` of `b` as a little-endian word.
+#[inline(always)]
+fn le_u64(b: &[u8; ipv4::HEADER_LEN], at: usize) -> u64 {
+    let w: [u8; 8] = b[at..at + 8].try_into().expect("8 bytes");
+    u64::from_le_bytes(w)
+}
+
+/// Bytes `at..at + 4` of `b` as a little-endian `u32`.
+#[inline(always)]
+fn le_u32(b: &[u8; ipv4::HEADER_LEN], at: usize) -> u32 {
+    let w: [u8; 4] = b[at..at + 4].try_into().expect("4 bytes");
+    u32::from_le_bytes(w)
+}
+
 /// The source MAC's octets (for the rare multi-port check).
 #[inline]
 fn src_bytes(frame: &[u8]) -> [u8; 6] {
     [frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        /// The masked compare of the first word says what the field tests
+        /// say, on random headers and on ones near the accepted value.
+        #[test]
+        fn version_ihl_unfragmented_is_the_field_tests(
+            mut h in proptest::array::uniform20(any::<u8>()),
+            near in any::<bool>(),
+            flags in any::<u8>(),
+        ) {
+            if near {
+                h[0] = 0x45;
+                h[6] = flags;
+                h[7] = if flags & 1 == 0 { 0 } else { h[7] };
+            }
+            let fields = h[0] == 0x45 && u16::from_be_bytes([h[6], h[7]]) & 0x3fff == 0;
+            prop_assert_eq!(version_ihl_unfragmented(le_u64(&h, 0)), fields);
+            prop_assert_eq!(le_u64(&h, 8) as u8 == 0, h[8] == 0);
+        }
+    }
+
+    #[test]
+    fn version_ihl_unfragmented_edges() {
+        let mut h = [0u8; 20];
+        h[0] = 0x45;
+        assert!(version_ihl_unfragmented(le_u64(&h, 0)));
+        for (b6, b7, ok) in [
+            (0x40, 0, true),  // DF
+            (0x80, 0, true),  // the reserved bit (the full path decides)
+            (0xc0, 0, true),
+            (0x20, 0, false), // MF
+            (0x01, 0, false), // offset, high bits
+            (0, 0x01, false), // offset, low bits
+            (0x1f, 0xff, false),
+        ] {
+            h[6] = b6;
+            h[7] = b7;
+            assert_eq!(version_ihl_unfragmented(le_u64(&h, 0)), ok, "{b6:x} {b7:x}");
+        }
+        h[6] = 0;
+        h[7] = 0;
+        for v in [0x44, 0x46, 0x4f, 0x55, 0x65, 0x05, 0x00] {
+            h[0] = v;
+            assert!(!version_ihl_unfragmented(le_u64(&h, 0)), "{v:x}");
+        }
+    }
 }

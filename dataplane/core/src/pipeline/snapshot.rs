@@ -407,6 +407,11 @@ pub struct Snapshot {
     /// compare says so before the VIP and own-address tests (stage 1's
     /// source test). (0, 0), holding 0.0.0.0 only, when there are neither.
     vip_own_hull: (u32, u32),
+    /// By an IPv4 address's first octet: whether an address with that
+    /// octet may be a bad source (0/8, 127/8, 224/3), a VIP or one of our
+    /// addresses ([`Snapshot::is_suspect_source`]). A client's octet is
+    /// almost never one: one byte read answers for it.
+    suspect_octet: [bool; 256],
     /// Outer source addresses for tunnelled flows; `None`: the egress port's.
     pub tunnel_pool: Option<SourcePool>,
     /// Some IPv4 real server forwards by NAT: replies must be looked for.
@@ -759,6 +764,7 @@ impl Snapshot {
                 _ => (1, 0),
             },
             vip_own_hull: hull(vips.iter().chain(&own).copied()),
+            suspect_octet: suspect_octets(vips.iter().chain(&own).copied()),
             vips,
             own_range: range_of(own.iter().copied()),
             own,
@@ -888,6 +894,16 @@ impl Snapshot {
     pub fn is_vip_or_own(&self, ip: u32) -> bool {
         let (lo, span) = self.vip_own_hull;
         ip.wrapping_sub(lo) <= span && (self.is_vip_source(ip) || self.is_own(ip))
+    }
+
+    /// Whether `ip` cannot be a service packet's source: a bad source
+    /// (0/8, 127/8, 224/3), a VIP or one of our addresses. For a client's
+    /// address, one table byte by its first octet says no; the three tests
+    /// answer for the addresses that share a first octet with one of those.
+    #[inline(always)]
+    pub fn is_suspect_source(&self, ip: u32) -> bool {
+        self.suspect_octet[(ip >> 24) as usize]
+            && (super::bad_source(ip) || self.is_vip_or_own(ip))
     }
 
     /// Index of the port that owns address `ip`, if any.
@@ -1068,6 +1084,16 @@ fn tables_for(scheduler: Scheduler, reals: &[RealServer]) -> crate::sched::Table
 #[inline(always)]
 fn listed_in_range(list: &[u32], range: (u32, u32), ip: u32) -> bool {
     ip >= range.0 && ip <= range.1 && list.contains(&ip)
+}
+
+/// `Snapshot::suspect_octet`: the first octets of bad sources and of
+/// `addrs` (the VIPs and our addresses).
+fn suspect_octets(addrs: impl Iterator<Item = u32>) -> [bool; 256] {
+    let mut t: [bool; 256] = core::array::from_fn(|o| super::bad_source((o as u32) << 24));
+    for a in addrs {
+        t[(a >> 24) as usize] = true;
+    }
+    t
 }
 
 /// The lowest of `addrs` and the distance to the highest, (0, 0) when
@@ -1268,6 +1294,37 @@ mod tests {
             for ip in (0..1024).map(|i| base + i).chain(edges) {
                 let two = s.is_vip_source(ip) || s.is_own(ip);
                 assert_eq!(s.is_vip_or_own(ip), two, "{:?} {ip:x}", s.vips);
+            }
+        }
+    }
+
+    #[test]
+    fn suspect_source_test_is_the_three_tests() {
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        let neigh = NeighTable::new(16);
+        let mut far = lab_config();
+        far.services[0].vip = "100.64.0.7".parse().unwrap();
+        let mut none = lab_config();
+        none.services.clear();
+        for cfg in [lab_config(), far, none] {
+            let s = Snapshot::build(&cfg, &macs, &mut Registry::default(), &neigh, 1).unwrap();
+            let listed = s.vips.iter().chain(&s.own).copied();
+            // Every first octet, at its edges and a few addresses inside;
+            // every VIP and own address and its neighbours; random ones.
+            let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+            let random = (0..20_000).map(move |_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng >> 32) as u32
+            });
+            let ips = (0..=255u32)
+                .flat_map(|o| [0, 1, 0x12_3456, 0xff_ffff].map(|low| (o << 24) | low))
+                .chain(listed.flat_map(|a| [a.wrapping_sub(1), a, a.wrapping_add(1)]))
+                .chain(random);
+            for ip in ips {
+                let three = super::super::bad_source(ip) || s.is_vip_source(ip) || s.is_own(ip);
+                assert_eq!(s.is_suspect_source(ip), three, "{:?} {ip:x}", s.vips);
             }
         }
     }
