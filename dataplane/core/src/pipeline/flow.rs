@@ -219,11 +219,12 @@ fn parse(
     // The header checksum; version 4 with a 20-byte header (options: the
     // full path) and neither MF nor a fragment offset (DF may be set), one
     // masked compare of `w0`; a total length covering the header and L4
-    // ports, inside the frame; TTL > 0 (`w1`'s low byte).
+    // ports, inside the frame (one compare: the frame holds `MIN_FAST`
+    // bytes, and a total below the least wraps to a huge number); TTL > 0
+    // (`w1`'s low byte).
     if !checksum::ipv4_header_words_ok(w0, w1, le_u32(ip, 16))
         || !version_ihl_unfragmented(w0)
-        || total < ipv4::HEADER_LEN + 8
-        || ETH + total > frame.len()
+        || total.wrapping_sub(ipv4::HEADER_LEN + 8) > frame.len() - MIN_FAST
         || w1 as u8 == 0
     {
         return None;

@@ -394,7 +394,9 @@ pub struct Snapshot {
     service_map6: FlatMap6,
     /// VIPs (sorted, host order) for ARP and ICMP echo.
     vips: Vec<u32>,
-    /// The lowest and highest VIP ((1, 0): none).
+    /// The lowest VIP and the distance to the highest (one compare
+    /// tests a range so kept); (0, 0), holding 0.0.0.0 only, when there
+    /// are none (no VIP, so `is_vip` says no for it).
     vip_range: (u32, u32),
     /// Port addresses (host order), by port index.
     own: Vec<u32>,
@@ -759,10 +761,7 @@ impl Snapshot {
             rs_addr6,
             service_map,
             service_map6,
-            vip_range: match (vips.first(), vips.last()) {
-                (Some(&lo), Some(&hi)) => (lo, hi),
-                _ => (1, 0),
-            },
+            vip_range: hull(vips.iter().copied()),
             vip_own_hull: hull(vips.iter().chain(&own).copied()),
             suspect_octet: suspect_octets(vips.iter().chain(&own).copied()),
             vips,
@@ -796,13 +795,15 @@ impl Snapshot {
     /// the last (protocol, VIP, port) costs one compare, not a map probe.
     #[inline(always)]
     pub(crate) fn service_of_words_memo(&self, w: &[u64; 2], last: &LastService) -> Option<usize> {
-        let key = service_key_of_words(w, false);
-        let (k, i) = last.0.get();
-        if k == key {
+        // The VIP and (VIP port, protocol, occupied bit) as they are in
+        // the words: two 32-bit compares, no key built.
+        let (vip, tail) = (w[0] as u32, w[1] as u32);
+        let (v, t, i) = last.0.get();
+        if v == vip && t == tail {
             return Some(i as usize);
         }
         let i = self.service_of_words(w)?;
-        last.0.set((key, i as u16));
+        last.0.set((vip, tail, i as u16));
         Some(i)
     }
 
@@ -871,10 +872,12 @@ impl Snapshot {
     }
 
     /// Whether `ip` lies between the lowest and the highest VIP (a
-    /// necessary condition of being one, in two compares).
+    /// necessary condition of being one, in one compare; with no VIP, only
+    /// 0.0.0.0 does).
     #[inline(always)]
     pub fn in_vip_range(&self, ip: u32) -> bool {
-        ip >= self.vip_range.0 && ip <= self.vip_range.1
+        let (lo, span) = self.vip_range;
+        ip.wrapping_sub(lo) <= span
     }
 
     #[inline(always)]
@@ -1117,20 +1120,23 @@ fn range_of(addrs: impl Iterator<Item = u32>) -> (u32, u32) {
     })
 }
 
-/// The last service [`Snapshot::service_of_words_memo`] found, by its
-/// exact service key (the packet's port, before any fall-back to port 0):
+/// The last service [`Snapshot::service_of_words_memo`] found, by the
+/// words' VIP and low 32 bits of the second word (the packet's port,
+/// before any fall-back to port 0, the protocol and the occupied bit; the
+/// service key is a function of them):
 /// the frames of a burst mostly go to one service. Only answers found are
 /// kept (a miss goes to the full classifier anyway). It must not outlive
 /// the snapshot it was filled from: stage 1 keeps one per burst
 /// (`flow::BurstCtx`, made from the snapshot the burst is classified
 /// against), and snapshots are swapped only between bursts.
 #[derive(Debug, Clone)]
-pub(crate) struct LastService(Cell<(u64, u16)>);
+pub(crate) struct LastService(Cell<(u32, u32, u16)>);
 
 impl LastService {
-    /// Empty: key 0 matches nothing (every service key has bit 0 set).
+    /// Empty: a second word of 0 matches nothing (every key's words have
+    /// the occupied bit set).
     pub(crate) const fn new() -> LastService {
-        LastService(Cell::new((0, 0)))
+        LastService(Cell::new((0, 0, 0)))
     }
 }
 
@@ -1323,6 +1329,12 @@ mod tests {
                 .chain(listed.flat_map(|a| [a.wrapping_sub(1), a, a.wrapping_add(1)]))
                 .chain(random);
             for ip in ips {
+                // The VIP range as (lowest, span): the lowest to the highest.
+                let between = match (s.vips.first(), s.vips.last()) {
+                    (Some(&lo), Some(&hi)) => ip >= lo && ip <= hi,
+                    _ => ip == 0,
+                };
+                assert_eq!(s.in_vip_range(ip), between, "{:?} {ip:x}", s.vips);
                 let three = super::super::bad_source(ip) || s.is_vip_source(ip) || s.is_own(ip);
                 assert_eq!(s.is_suspect_source(ip), three, "{:?} {ip:x}", s.vips);
             }
