@@ -457,8 +457,8 @@ mod tests {
         h[0] = 0x45;
         assert!(version_ihl_unfragmented(le_u64(&h, 0)));
         for (b6, b7, ok) in [
-            (0x40, 0, true),  // DF
-            (0x80, 0, true),  // the reserved bit (the full path decides)
+            (0x40, 0, true), // DF
+            (0x80, 0, true), // the reserved bit (the full path decides)
             (0xc0, 0, true),
             (0x20, 0, false), // MF
             (0x01, 0, false), // offset, high bits

@@ -905,8 +905,7 @@ impl Snapshot {
     /// answer for the addresses that share a first octet with one of those.
     #[inline(always)]
     pub fn is_suspect_source(&self, ip: u32) -> bool {
-        self.suspect_octet[(ip >> 24) as usize]
-            && (super::bad_source(ip) || self.is_vip_or_own(ip))
+        self.suspect_octet[(ip >> 24) as usize] && (super::bad_source(ip) || self.is_vip_or_own(ip))
     }
 
     /// Index of the port that owns address `ip`, if any.
