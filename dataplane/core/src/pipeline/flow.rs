@@ -76,7 +76,7 @@ impl Worker {
 /// What stage 1's checks read of the snapshot and the worker that is the
 /// same for every frame of a burst: read once per burst, not per frame.
 #[derive(Debug, Clone)]
-pub(crate) struct BurstCtx {
+pub(crate) struct BurstCtx<'a> {
     /// The receiving port's MAC, as [`mac_at`] reads one.
     mine: u64,
     rx_port: u16,
@@ -91,15 +91,19 @@ pub(crate) struct BurstCtx {
     /// Service packets may take the fast path: the director is neither in
     /// VRRP standby nor one of a two-box pair.
     services: bool,
+    /// The snapshot's suspect first octets of a source
+    /// ([`Snapshot::is_suspect_source`]); every octet when `services` is
+    /// false, so that the one table read stands for that test too.
+    suspect: &'a [bool; 256],
     /// The burst's last service lookup (made for this burst's snapshot).
     last_service: LastService,
 }
 
-impl BurstCtx {
+impl<'a> BurstCtx<'a> {
     /// The context of a burst received on `rx_port`; None when the port
     /// does not exist (the full classifier drops its frames).
     #[inline(always)]
-    pub(crate) fn new(snap: &Snapshot, standby: bool, rx_port: u16) -> Option<BurstCtx> {
+    pub(crate) fn new(snap: &'a Snapshot, standby: bool, rx_port: u16) -> Option<BurstCtx<'a>> {
         let port = snap.ports.get(rx_port as usize)?;
         let mine = port.mac.to_u64();
         let (mut others, mut n) = ([mine; 2], 0);
@@ -112,13 +116,19 @@ impl BurstCtx {
                 n += 1;
             }
         }
+        let services = !standby && snap.peer_directors.is_empty();
         Some(BurstCtx {
             mine,
             rx_port,
             others,
             scan_others: n > others.len(),
             multi_port: snap.phys_ports > 1,
-            services: !standby && snap.peer_directors.is_empty(),
+            services,
+            suspect: if services {
+                snap.suspect_octets()
+            } else {
+                &[true; 256]
+            },
             last_service: LastService::new(),
         })
     }
@@ -233,7 +243,12 @@ fn parse(
         // Not a VIP: perhaps a real server's reply to a NAT connection.
         return reply(snap, nat, head, addrs, total, out);
     }
-    if !ctx.services || src_ip == dst_ip || snap.is_suspect_source(src_ip) {
+    // (`!ctx.services` and `snap.is_suspect_source(src_ip)`, with the
+    // first octet's table read first for both.)
+    if src_ip == dst_ip
+        || (ctx.suspect[(src_ip >> 24) as usize]
+            && (!ctx.services || snap.is_suspect_source(src_ip)))
+    {
         return None;
     }
     let l4 = ETH + ipv4::HEADER_LEN;

@@ -908,6 +908,13 @@ impl Snapshot {
         self.suspect_octet[(ip >> 24) as usize] && (super::bad_source(ip) || self.is_vip_or_own(ip))
     }
 
+    /// The table of [`is_suspect_source`](Self::is_suspect_source)'s
+    /// first test, by first octet.
+    #[inline(always)]
+    pub(crate) fn suspect_octets(&self) -> &[bool; 256] {
+        &self.suspect_octet
+    }
+
     /// Index of the port that owns address `ip`, if any.
     #[inline]
     pub fn own_port(&self, ip: u32) -> Option<usize> {
