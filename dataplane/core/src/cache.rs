@@ -23,3 +23,21 @@ pub fn prefetch<T>(value: &T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
 }
+
+/// [`prefetch`] of element `i` of `slice`, without a bounds check: the
+/// address is only computed (`wrapping_add`), never read by the program,
+/// and a prefetch of any address (even past the end) is a hint that cannot
+/// fault. The callers' index is a hash masked to the slice's length.
+#[inline(always)]
+#[allow(unsafe_code)]
+pub fn prefetch_at<T>(slice: &[T], i: usize) {
+    let p = slice.as_ptr().wrapping_add(i);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: _mm_prefetch is a hint with no memory effect and cannot
+    // fault, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(p as *const i8, core::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

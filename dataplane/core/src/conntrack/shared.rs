@@ -268,7 +268,7 @@ impl<K: TableKey> SharedConnTable<K> {
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
         let home = hash as usize & self.bucket_mask;
-        crate::cache::prefetch(&self.slots[home * SLOTS_PER_BUCKET]);
+        crate::cache::prefetch_at(&self.slots, home * SLOTS_PER_BUCKET);
     }
 
     /// [`lookup`](Self::lookup) by packed words alone (the entry's key is

@@ -199,7 +199,7 @@ impl<K: TableKey> ConnTable<K> {
     /// Hint the CPU to load the key's home bucket (call a few packets ahead).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        crate::cache::prefetch(&self.buckets[(hash as usize) & self.mask]);
+        crate::cache::prefetch_at(&self.buckets, (hash as usize) & self.mask);
     }
 
     /// The key's two home buckets: its entry lives in the window of the

@@ -76,7 +76,7 @@ impl Worker {
 /// What stage 1's checks read of the snapshot and the worker that is the
 /// same for every frame of a burst: read once per burst, not per frame.
 #[derive(Debug, Clone)]
-pub(crate) struct BurstCtx {
+pub(crate) struct BurstCtx<'a> {
     /// The receiving port's MAC, as [`mac_at`] reads one.
     mine: u64,
     rx_port: u16,
@@ -91,15 +91,19 @@ pub(crate) struct BurstCtx {
     /// Service packets may take the fast path: the director is neither in
     /// VRRP standby nor one of a two-box pair.
     services: bool,
+    /// The snapshot's suspect first octets of a source
+    /// ([`Snapshot::is_suspect_source`]); every octet when `services` is
+    /// false, so that the one table read stands for that test too.
+    suspect: &'a [bool; 256],
     /// The burst's last service lookup (made for this burst's snapshot).
     last_service: LastService,
 }
 
-impl BurstCtx {
+impl<'a> BurstCtx<'a> {
     /// The context of a burst received on `rx_port`; None when the port
     /// does not exist (the full classifier drops its frames).
     #[inline(always)]
-    pub(crate) fn new(snap: &Snapshot, standby: bool, rx_port: u16) -> Option<BurstCtx> {
+    pub(crate) fn new(snap: &'a Snapshot, standby: bool, rx_port: u16) -> Option<BurstCtx<'a>> {
         let port = snap.ports.get(rx_port as usize)?;
         let mine = port.mac.to_u64();
         let (mut others, mut n) = ([mine; 2], 0);
@@ -112,13 +116,19 @@ impl BurstCtx {
                 n += 1;
             }
         }
+        let services = !standby && snap.peer_directors.is_empty();
         Some(BurstCtx {
             mine,
             rx_port,
             others,
             scan_others: n > others.len(),
             multi_port: snap.phys_ports > 1,
-            services: !standby && snap.peer_directors.is_empty(),
+            services,
+            suspect: if services {
+                snap.suspect_octets()
+            } else {
+                &[true; 256]
+            },
             last_service: LastService::new(),
         })
     }
@@ -194,35 +204,28 @@ fn parse(
     }
     // The one length check: every read below is at a constant offset.
     let head: &[u8; MIN_FAST] = frame.get(..MIN_FAST)?.try_into().ok()?;
-    // Both MACs by one 8-byte load each.
-    let (dst, src) = (mac_at(head, 0), mac_at(head, 6));
-    let mine = ctx.mine;
-    // EtherType IPv4; the destination is this port's MAC; the source is
-    // not ours, not a group or zero address, not another port's. (Any
-    // frame failing one goes to the full classifier, so the order is only
-    // the compiler's concern.)
-    if head[12..14] != ethernet::ETHERTYPE_IPV4.to_be_bytes()
-        || dst != mine
-        || src == mine
-        || src & 1 != 0 // group bit
-        || src == 0
-        || ctx.is_other_port_mac(snap, frame, src)
-    {
+    // The Ethernet header's tests, then the source against the other
+    // ports' MACs. (Any frame failing one goes to the full classifier, so
+    // the order is only the compiler's concern.)
+    if ethernet_refused(head, ctx.mine) || ctx.is_other_port_mac(snap, frame, mac_at(head, 6)) {
         return None;
     }
     let ip: &[u8; ipv4::HEADER_LEN] = head[ETH..ETH + ipv4::HEADER_LEN].try_into().ok()?;
+    // The header as the checksum reads it (bytes 0..8 and 8..16 as
+    // little-endian words, 16..20), so that fixed fields are tested in
+    // those words by masked compares.
+    let (w0, w1) = (le_u64(ip, 0), le_u64(ip, 8));
     let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
     // The header checksum; version 4 with a 20-byte header (options: the
-    // full path); neither MF nor a fragment offset (DF may be set): bits
-    // 0x3fff of bytes 6..8, read little-endian (one test of the two
-    // bytes); a total length covering the header and L4 ports, inside the
-    // frame; TTL > 0.
-    if !checksum::ipv4_header_ok(ip)
-        || ip[0] != 0x45
-        || u16::from_le_bytes([ip[6], ip[7]]) & 0xff3f != 0
-        || total < ipv4::HEADER_LEN + 8
-        || ETH + total > frame.len()
-        || ip[8] == 0
+    // full path) and neither MF nor a fragment offset (DF may be set), one
+    // masked compare of `w0`; a total length covering the header and L4
+    // ports, inside the frame (one compare: the frame holds `MIN_FAST`
+    // bytes, and a total below the least wraps to a huge number); TTL > 0
+    // (`w1`'s low byte).
+    if !checksum::ipv4_header_words_ok(w0, w1, le_u32(ip, 16))
+        || !version_ihl_unfragmented(w0)
+        || total.wrapping_sub(ipv4::HEADER_LEN + 8) > frame.len() - MIN_FAST
+        || w1 as u8 == 0
     {
         return None;
     }
@@ -240,12 +243,24 @@ fn parse(
         // Not a VIP: perhaps a real server's reply to a NAT connection.
         return reply(snap, nat, head, addrs, total, out);
     }
-    if !ctx.services || super::bad_source(src_ip) || src_ip == dst_ip || snap.is_vip_or_own(src_ip)
+    // (`!ctx.services` and `snap.is_suspect_source(src_ip)`, with the
+    // first octet's table read first for both.)
+    if src_ip == dst_ip
+        || (ctx.suspect[(src_ip >> 24) as usize]
+            && (!ctx.services || snap.is_suspect_source(src_ip)))
     {
         return None;
     }
-    let proto = ip[9];
     let l4 = ETH + ipv4::HEADER_LEN;
+    // The flow's fields are written as soon as they are known, not kept
+    // for the end: the slot's stores take the place of the compiler's
+    // spills in this large loop body (measured). A frame that fails a test
+    // below leaves them in a slot stage 2 does not read (nor does
+    // anyone read `out` when the answer is None).
+    out.words[0] = addrs;
+    out.l4 = l4 as u16;
+    out.l4_end = (ETH + total) as u16;
+    let proto = ip[9];
     let seg: &[u8; 8] = head[l4..].try_into().ok()?;
     // The L4 header's bytes in the frame (at least 8: `total` above).
     let seg_len = total - ipv4::HEADER_LEN;
@@ -271,6 +286,7 @@ fn parse(
         }
         _ => return None,
     };
+    out.flags = flags;
     // (source port, destination port) in one load; the key is packed
     // here once, as the table stores it.
     let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
@@ -290,11 +306,8 @@ fn parse(
             h
         }
     };
-    out.words = words;
+    out.words[1] = words[1];
     out.svc_idx = svc_idx as u16;
-    out.l4 = l4 as u16;
-    out.l4_end = (ETH + total) as u16;
-    out.flags = flags;
     Some(Kind::Service)
 }
 
@@ -340,8 +353,142 @@ fn reply(
     Some(Kind::NatReply)
 }
 
+/// Whether the Ethernet header of a frame beginning with `head` fails a
+/// test: the EtherType is IPv4; the destination is `mine` (this port's
+/// MAC, as [`mac_at`] reads one); the source is not ours, not a group (bit
+/// 0 of its first byte) or zero address. Both MACs by one 8-byte load each
+/// (`d`: the destination and two bytes of the source; `s`: the source and
+/// the EtherType), each compared shifted left by 16 bits, which drops what
+/// is not its MAC: no mask to keep in a register.
+#[inline(always)]
+fn ethernet_refused(head: &[u8; MIN_FAST], mine: u64) -> bool {
+    let (d, s) = (le_u64(head, 0), le_u64(head, 6));
+    let (dst, src, mine) = (d << 16, s << 16, mine << 16);
+    // 0x0800 read little-endian.
+    s >> 48 != u64::from(ethernet::ETHERTYPE_IPV4.swap_bytes())
+        || dst != mine
+        || src == mine
+        || s & 1 != 0 // group bit
+        || src == 0
+}
+
+/// Bytes 0..8 of an IPv4 header (a little-endian word, as the checksum
+/// reads it): version 4 with a 20-byte header (byte 0 is 0x45), and
+/// neither MF nor a fragment offset (bits 0x3fff of bytes 6..8; DF and the
+/// reserved bit may be set). One masked compare for what is, field by
+/// field, `h[0] == 0x45 && u16::from_be_bytes([h[6], h[7]]) & 0x3fff == 0`.
+#[inline(always)]
+fn version_ihl_unfragmented(w0: u64) -> bool {
+    // Byte 0 whole; byte 6 (the flags and the offset's high bits) but for
+    // DF and the reserved bit; byte 7 (the offset's low bits) whole.
+    const MASK: u64 = 0xff3f_0000_0000_00ff;
+    w0 & MASK == 0x45
+}
+
+/// Bytes `at..at + 8` of `b` as a little-endian word.
+#[inline(always)]
+fn le_u64<const N: usize>(b: &[u8; N], at: usize) -> u64 {
+    let w: [u8; 8] = b[at..at + 8].try_into().expect("8 bytes");
+    u64::from_le_bytes(w)
+}
+
+/// Bytes `at..at + 4` of `b` as a little-endian `u32`.
+#[inline(always)]
+fn le_u32(b: &[u8; ipv4::HEADER_LEN], at: usize) -> u32 {
+    let w: [u8; 4] = b[at..at + 4].try_into().expect("4 bytes");
+    u32::from_le_bytes(w)
+}
+
 /// The source MAC's octets (for the rare multi-port check).
 #[inline]
 fn src_bytes(frame: &[u8]) -> [u8; 6] {
     [frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        /// The masked compare of the first word says what the field tests
+        /// say, on random headers and on ones near the accepted value.
+        #[test]
+        fn version_ihl_unfragmented_is_the_field_tests(
+            mut h in proptest::array::uniform20(any::<u8>()),
+            near in any::<bool>(),
+            flags in any::<u8>(),
+        ) {
+            if near {
+                h[0] = 0x45;
+                h[6] = flags;
+                h[7] = if flags & 1 == 0 { 0 } else { h[7] };
+            }
+            let fields = h[0] == 0x45 && u16::from_be_bytes([h[6], h[7]]) & 0x3fff == 0;
+            prop_assert_eq!(version_ihl_unfragmented(le_u64(&h, 0)), fields);
+            prop_assert_eq!(le_u64(&h, 8) as u8 == 0, h[8] == 0);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        /// The shifted compares say what the field tests say, on random
+        /// headers and on ones near the accepted value (the destination
+        /// ours, the EtherType IPv4, the source ours, zero or a group).
+        #[test]
+        fn ethernet_refused_is_the_field_tests(
+            bytes in proptest::collection::vec(any::<u8>(), MIN_FAST),
+            mine in proptest::array::uniform6(any::<u8>()),
+            near in 0u8..8,
+        ) {
+            let mut head: [u8; MIN_FAST] = bytes.try_into().unwrap();
+            if near & 1 != 0 {
+                head[..6].copy_from_slice(&mine);
+            }
+            if near & 2 != 0 {
+                head[12..14].copy_from_slice(&ethernet::ETHERTYPE_IPV4.to_be_bytes());
+            }
+            match near >> 2 {
+                1 => head[6..12].copy_from_slice(&mine),
+                2 => head[6..12].fill(0),
+                3 => head[6] |= 1,
+                _ => {}
+            }
+            let mine = MacAddr(mine).to_u64();
+            let (dst, src) = (mac_at(&head, 0), mac_at(&head, 6));
+            let fields = head[12..14] == ethernet::ETHERTYPE_IPV4.to_be_bytes()
+                && dst == mine
+                && src != mine
+                && src & 1 == 0
+                && src != 0;
+            prop_assert_eq!(ethernet_refused(&head, mine), !fields);
+        }
+    }
+
+    #[test]
+    fn version_ihl_unfragmented_edges() {
+        let mut h = [0u8; 20];
+        h[0] = 0x45;
+        assert!(version_ihl_unfragmented(le_u64(&h, 0)));
+        for (b6, b7, ok) in [
+            (0x40, 0, true), // DF
+            (0x80, 0, true), // the reserved bit (the full path decides)
+            (0xc0, 0, true),
+            (0x20, 0, false), // MF
+            (0x01, 0, false), // offset, high bits
+            (0, 0x01, false), // offset, low bits
+            (0x1f, 0xff, false),
+        ] {
+            h[6] = b6;
+            h[7] = b7;
+            assert_eq!(version_ihl_unfragmented(le_u64(&h, 0)), ok, "{b6:x} {b7:x}");
+        }
+        h[6] = 0;
+        h[7] = 0;
+        for v in [0x44, 0x46, 0x4f, 0x55, 0x65, 0x05, 0x00] {
+            h[0] = v;
+            assert!(!version_ihl_unfragmented(le_u64(&h, 0)), "{v:x}");
+        }
+    }
 }

@@ -394,7 +394,9 @@ pub struct Snapshot {
     service_map6: FlatMap6,
     /// VIPs (sorted, host order) for ARP and ICMP echo.
     vips: Vec<u32>,
-    /// The lowest and highest VIP ((1, 0): none).
+    /// The lowest VIP and the distance to the highest (one compare
+    /// tests a range so kept); (0, 0), holding 0.0.0.0 only, when there
+    /// are none (no VIP, so `is_vip` says no for it).
     vip_range: (u32, u32),
     /// Port addresses (host order), by port index.
     own: Vec<u32>,
@@ -407,6 +409,11 @@ pub struct Snapshot {
     /// compare says so before the VIP and own-address tests (stage 1's
     /// source test). (0, 0), holding 0.0.0.0 only, when there are neither.
     vip_own_hull: (u32, u32),
+    /// By an IPv4 address's first octet: whether an address with that
+    /// octet may be a bad source (0/8, 127/8, 224/3), a VIP or one of our
+    /// addresses ([`Snapshot::is_suspect_source`]). A client's octet is
+    /// almost never one: one byte read answers for it.
+    suspect_octet: [bool; 256],
     /// Outer source addresses for tunnelled flows; `None`: the egress port's.
     pub tunnel_pool: Option<SourcePool>,
     /// Some IPv4 real server forwards by NAT: replies must be looked for.
@@ -754,11 +761,9 @@ impl Snapshot {
             rs_addr6,
             service_map,
             service_map6,
-            vip_range: match (vips.first(), vips.last()) {
-                (Some(&lo), Some(&hi)) => (lo, hi),
-                _ => (1, 0),
-            },
+            vip_range: hull(vips.iter().copied()),
             vip_own_hull: hull(vips.iter().chain(&own).copied()),
+            suspect_octet: suspect_octets(vips.iter().chain(&own).copied()),
             vips,
             own_range: range_of(own.iter().copied()),
             own,
@@ -790,13 +795,15 @@ impl Snapshot {
     /// the last (protocol, VIP, port) costs one compare, not a map probe.
     #[inline(always)]
     pub(crate) fn service_of_words_memo(&self, w: &[u64; 2], last: &LastService) -> Option<usize> {
-        let key = service_key_of_words(w, false);
-        let (k, i) = last.0.get();
-        if k == key {
+        // The VIP and (VIP port, protocol, occupied bit) as they are in
+        // the words: two 32-bit compares, no key built.
+        let (vip, tail) = (w[0] as u32, w[1] as u32);
+        let (v, t, i) = last.0.get();
+        if v == vip && t == tail {
             return Some(i as usize);
         }
         let i = self.service_of_words(w)?;
-        last.0.set((key, i as u16));
+        last.0.set((vip, tail, i as u16));
         Some(i)
     }
 
@@ -865,10 +872,12 @@ impl Snapshot {
     }
 
     /// Whether `ip` lies between the lowest and the highest VIP (a
-    /// necessary condition of being one, in two compares).
+    /// necessary condition of being one, in one compare; with no VIP, only
+    /// 0.0.0.0 does).
     #[inline(always)]
     pub fn in_vip_range(&self, ip: u32) -> bool {
-        ip >= self.vip_range.0 && ip <= self.vip_range.1
+        let (lo, span) = self.vip_range;
+        ip.wrapping_sub(lo) <= span
     }
 
     #[inline(always)]
@@ -888,6 +897,22 @@ impl Snapshot {
     pub fn is_vip_or_own(&self, ip: u32) -> bool {
         let (lo, span) = self.vip_own_hull;
         ip.wrapping_sub(lo) <= span && (self.is_vip_source(ip) || self.is_own(ip))
+    }
+
+    /// Whether `ip` cannot be a service packet's source: a bad source
+    /// (0/8, 127/8, 224/3), a VIP or one of our addresses. For a client's
+    /// address, one table byte by its first octet says no; the three tests
+    /// answer for the addresses that share a first octet with one of those.
+    #[inline(always)]
+    pub fn is_suspect_source(&self, ip: u32) -> bool {
+        self.suspect_octet[(ip >> 24) as usize] && (super::bad_source(ip) || self.is_vip_or_own(ip))
+    }
+
+    /// The table of [`is_suspect_source`](Self::is_suspect_source)'s
+    /// first test, by first octet.
+    #[inline(always)]
+    pub(crate) fn suspect_octets(&self) -> &[bool; 256] {
+        &self.suspect_octet
     }
 
     /// Index of the port that owns address `ip`, if any.
@@ -1070,6 +1095,16 @@ fn listed_in_range(list: &[u32], range: (u32, u32), ip: u32) -> bool {
     ip >= range.0 && ip <= range.1 && list.contains(&ip)
 }
 
+/// `Snapshot::suspect_octet`: the first octets of bad sources and of
+/// `addrs` (the VIPs and our addresses).
+fn suspect_octets(addrs: impl Iterator<Item = u32>) -> [bool; 256] {
+    let mut t: [bool; 256] = core::array::from_fn(|o| super::bad_source((o as u32) << 24));
+    for a in addrs {
+        t[(a >> 24) as usize] = true;
+    }
+    t
+}
+
 /// The lowest of `addrs` and the distance to the highest, (0, 0) when
 /// there are none (see `Snapshot::vip_own_hull`).
 fn hull(addrs: impl Iterator<Item = u32>) -> (u32, u32) {
@@ -1091,20 +1126,23 @@ fn range_of(addrs: impl Iterator<Item = u32>) -> (u32, u32) {
     })
 }
 
-/// The last service [`Snapshot::service_of_words_memo`] found, by its
-/// exact service key (the packet's port, before any fall-back to port 0):
+/// The last service [`Snapshot::service_of_words_memo`] found, by the
+/// words' VIP and low 32 bits of the second word (the packet's port,
+/// before any fall-back to port 0, the protocol and the occupied bit; the
+/// service key is a function of them):
 /// the frames of a burst mostly go to one service. Only answers found are
 /// kept (a miss goes to the full classifier anyway). It must not outlive
 /// the snapshot it was filled from: stage 1 keeps one per burst
 /// (`flow::BurstCtx`, made from the snapshot the burst is classified
 /// against), and snapshots are swapped only between bursts.
 #[derive(Debug, Clone)]
-pub(crate) struct LastService(Cell<(u64, u16)>);
+pub(crate) struct LastService(Cell<(u32, u32, u16)>);
 
 impl LastService {
-    /// Empty: key 0 matches nothing (every service key has bit 0 set).
+    /// Empty: a second word of 0 matches nothing (every key's words have
+    /// the occupied bit set).
     pub(crate) const fn new() -> LastService {
-        LastService(Cell::new((0, 0)))
+        LastService(Cell::new((0, 0, 0)))
     }
 }
 
@@ -1268,6 +1306,43 @@ mod tests {
             for ip in (0..1024).map(|i| base + i).chain(edges) {
                 let two = s.is_vip_source(ip) || s.is_own(ip);
                 assert_eq!(s.is_vip_or_own(ip), two, "{:?} {ip:x}", s.vips);
+            }
+        }
+    }
+
+    #[test]
+    fn suspect_source_test_is_the_three_tests() {
+        let macs = [MacAddr([2, 0, 0, 0, 0, 2])];
+        let neigh = NeighTable::new(16);
+        let mut far = lab_config();
+        far.services[0].vip = "100.64.0.7".parse().unwrap();
+        let mut none = lab_config();
+        none.services.clear();
+        for cfg in [lab_config(), far, none] {
+            let s = Snapshot::build(&cfg, &macs, &mut Registry::default(), &neigh, 1).unwrap();
+            let listed = s.vips.iter().chain(&s.own).copied();
+            // Every first octet, at its edges and a few addresses inside;
+            // every VIP and own address and its neighbours; random ones.
+            let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+            let random = (0..20_000).map(move |_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng >> 32) as u32
+            });
+            let ips = (0..=255u32)
+                .flat_map(|o| [0, 1, 0x12_3456, 0xff_ffff].map(|low| (o << 24) | low))
+                .chain(listed.flat_map(|a| [a.wrapping_sub(1), a, a.wrapping_add(1)]))
+                .chain(random);
+            for ip in ips {
+                // The VIP range as (lowest, span): the lowest to the highest.
+                let between = match (s.vips.first(), s.vips.last()) {
+                    (Some(&lo), Some(&hi)) => ip >= lo && ip <= hi,
+                    _ => ip == 0,
+                };
+                assert_eq!(s.in_vip_range(ip), between, "{:?} {ip:x}", s.vips);
+                let three = super::super::bad_source(ip) || s.is_vip_source(ip) || s.is_own(ip);
+                assert_eq!(s.is_suspect_source(ip), three, "{:?} {ip:x}", s.vips);
             }
         }
     }

@@ -96,11 +96,20 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// `u64::MAX / 0xffff`, and zero is the one with product zero.
 #[inline(always)]
 pub fn ipv4_header_ok(h: &[u8; 20]) -> bool {
-    const INVERSE: u64 = 0xfffe_fffe_fffe_ffff; // 0xffff × INVERSE ≡ 1 (mod 2^64)
-    const _: () = assert!(0xffffu64.wrapping_mul(INVERSE) == 1);
     let a = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
     let b = u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
-    let c = u64::from(u32::from_le_bytes([h[16], h[17], h[18], h[19]]));
+    let c = u32::from_le_bytes([h[16], h[17], h[18], h[19]]);
+    ipv4_header_words_ok(a, b, c)
+}
+
+/// [`ipv4_header_ok`] of the header read as its bytes 0..8 and 8..16
+/// (little-endian `u64`s) and 16..20 (a little-endian `u32`): for a caller
+/// that tests other fields in the same words.
+#[inline(always)]
+pub fn ipv4_header_words_ok(a: u64, b: u64, c: u32) -> bool {
+    const INVERSE: u64 = 0xfffe_fffe_fffe_ffff; // 0xffff × INVERSE ≡ 1 (mod 2^64)
+    const _: () = assert!(0xffffu64.wrapping_mul(INVERSE) == 1);
+    let c = u64::from(c);
     let (s, carry) = a.overflowing_add(b);
     let (s, carry2) = (s + u64::from(carry)).overflowing_add(c);
     let s = s + u64::from(carry2);

@@ -403,6 +403,24 @@ fn the_fast_classifier_takes_plain_service_packets_and_nat_replies_only() {
 }
 
 #[test]
+fn in_standby_the_fast_classifier_leaves_service_packets_to_the_full_path() {
+    let mut w = mixed_worker();
+    let (plain, _) = seed_frame(&Seed::Tcp(1000, 0, 80, 0x10));
+    assert!(w.fast_flow(&plain, 0).is_some());
+    w.set_standby(true);
+    assert_eq!(
+        w.fast_flow(&plain, 0),
+        None,
+        "standby: the full path decides"
+    );
+    // A NAT real server's reply is not a service packet: still planned.
+    let (reply, _) = seed_frame(&Seed::NatReply(1000, 0x10));
+    assert!(w.fast_kind(&reply, 1).is_some());
+    w.set_standby(false);
+    assert!(w.fast_flow(&plain, 0).is_some());
+}
+
+#[test]
 fn a_burst_counts_its_frames_once_and_forwards_like_frames() {
     let mut w = mixed_worker();
     let mut frames: Vec<Vec<u8>> = (0..MAX_BURST as u16 + 3)
