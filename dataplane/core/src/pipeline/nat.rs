@@ -363,13 +363,14 @@ impl Worker {
         // The reply entry outlives the request entry by a little, so a late
         // reply still finds its way while the connection closes.
         let reply_expires = expires.wrapping_add(REFRESH_SLACK_MS * 2);
+        // Linked to the request entry's slot: a reply reads it directly.
         let insert_reply = || {
-            table.insert(
+            table.insert_linked(
                 &rk,
                 rh,
                 svc_id,
                 reply_expires,
-                0,
+                fwd,
                 EntryFlags::REPLY,
                 now,
                 forget,
@@ -547,7 +548,14 @@ impl Worker {
             vport,
         };
         let kw = key.words();
-        let Some(e) = table.lookup_packed(&key, &kw, table.hash_words(&kw), now) else {
+        // The request entry from the slot the reply entry links to; looked
+        // up by its key when that slot no longer holds it (the entry was
+        // removed and made again elsewhere, or the reply entry has no link:
+        // made by the sync peer, or in a table too large for one).
+        let request = table
+            .linked(&re, &key, &kw, now)
+            .or_else(|| table.lookup_packed(&key, &kw, table.hash_words(&kw), now));
+        let Some(e) = request else {
             return Verdict::Drop(Counter::DropNatNoConn).into();
         };
         let (mac, port) = match self.client_hop(clients, dst) {
@@ -586,6 +594,7 @@ impl Worker {
     /// (`reply_entry` gives the reply entry, called only then: about once a
     /// second per busy flow).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn nat_advance(
         &self,
         table: &SharedConnTable,
@@ -596,26 +605,20 @@ impl Worker {
         flags: TcpFlags,
         now: Tick,
     ) {
-        let mut new_state = ConnState::from_u8(e.state);
-        if is_tcp {
-            if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {
-                let ns = tcp_nat(ConnState::from_u8(st), dir, flags);
-                (ns as u8, fl.with(EntryFlags::ACTIVE, ns.is_active()))
-            }) {
-                new_state = ConnState::from_u8(st);
-                if new_state as u8 != e.state {
-                    self.sync_nat(&e.key, e.rs, new_state);
-                }
-                // A connection synced from the peer is not counted.
-                let active = new_flags.contains(EntryFlags::ACTIVE);
-                if old_flags.contains(EntryFlags::ACTIVE) != active
-                    && !old_flags.contains(EntryFlags::SYNCED)
-                {
-                    let d = if active { 1 } else { -1 };
-                    self.conn_counts(e.rs, d, -d);
-                }
-            }
-        }
+        // The common packet, a segment of an established (and counted
+        // active) connection without SYN, FIN or RST, moves nothing in
+        // either direction (`tcp_nat`'s table; tested below): it needs no
+        // state machine and no write to the entry. Everything else goes
+        // out of line.
+        let new_state = if !is_tcp
+            || (e.state == ConnState::Established as u8
+                && flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) == 0
+                && e.flags.contains(EntryFlags::ACTIVE))
+        {
+            ConnState::from_u8(e.state)
+        } else {
+            self.nat_transition(table, e, dir, flags)
+        };
         let target = now.wrapping_add(new_state.timeout_ms(&self.timeouts));
         let moves = target.wrapping_sub(e.expires);
         // Refresh when the deadline would move later by more than the slack,
@@ -626,6 +629,40 @@ impl Worker {
                 table.set_expires(&re, target.wrapping_add(REFRESH_SLACK_MS * 2));
             }
         }
+    }
+
+    /// A TCP packet's transition of the connection whose request entry is
+    /// `e`, written to the entry (state and the ACTIVE flag, by
+    /// compare-and-swap against the other direction's worker), with
+    /// ActiveConn/InActConn and the sync peer told of a change. Returns the
+    /// state the deadline follows.
+    #[inline(never)]
+    fn nat_transition(
+        &self,
+        table: &SharedConnTable,
+        e: &Entry,
+        dir: Dir,
+        flags: TcpFlags,
+    ) -> ConnState {
+        let mut new_state = ConnState::from_u8(e.state);
+        if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {
+            let ns = tcp_nat(ConnState::from_u8(st), dir, flags);
+            (ns as u8, fl.with(EntryFlags::ACTIVE, ns.is_active()))
+        }) {
+            new_state = ConnState::from_u8(st);
+            if new_state as u8 != e.state {
+                self.sync_nat(&e.key, e.rs, new_state);
+            }
+            // A connection synced from the peer is not counted.
+            let active = new_flags.contains(EntryFlags::ACTIVE);
+            if old_flags.contains(EntryFlags::ACTIVE) != active
+                && !old_flags.contains(EntryFlags::SYNCED)
+            {
+                let d = if active { 1 } else { -1 };
+                self.conn_counts(e.rs, d, -d);
+            }
+        }
+        new_state
     }
 
     /// Rewrite a client packet to real server `rs` (whose route the caller
@@ -758,6 +795,22 @@ mod tests {
             );
             proptest::prop_assert_eq!(swapped, be.swap_bytes());
         }
+    }
+
+    /// `nat_advance`'s shortcut: in either direction, a segment without
+    /// SYN, FIN or RST leaves an established connection established (and
+    /// active), whatever else it carries; each of the three may move it.
+    #[test]
+    fn established_stays_without_syn_fin_rst_both_ways() {
+        let es = ConnState::Established;
+        for dir in [Dir::Input, Dir::Output] {
+            for f in (0..=255u8).filter(|f| f & 0x07 == 0) {
+                assert_eq!(tcp_nat(es, dir, TcpFlags(f)), es, "{dir:?} {f:#x}");
+            }
+            assert_ne!(tcp_nat(es, dir, TcpFlags::FIN), es);
+            assert_ne!(tcp_nat(es, dir, TcpFlags::RST), es);
+        }
+        assert!(es.is_active());
     }
 
     #[test]
