@@ -681,6 +681,40 @@ mod tests {
         assert_eq!(t.len(), 1);
     }
 
+    /// A linked entry reads its target's slot only while that slot holds
+    /// the key asked for: freed or reused, the link gives None (and the
+    /// caller looks the key up). A slot beyond the link's 23 bits is not
+    /// linked.
+    #[test]
+    fn a_link_finds_its_entry_and_detects_a_reused_slot() {
+        let t = SharedConnTable::<ConnKey>::new(1024, 3);
+        let (a, b) = (ConnKey::key(0, 1), ConnKey::key(0, 2));
+        let h = t.hash(&a);
+        let ia = t.insert(&a, h, 5, 100, 2, EntryFlags::ACTIVE, 0, |_| {}).unwrap();
+        let r = ConnKey::key(1, 1);
+        t.insert_linked(&r, t.hash(&r), 9, 200, ia, EntryFlags::REPLY, 0, |_| {})
+            .unwrap();
+        let re = t.lookup(&r, t.hash(&r), 0).unwrap();
+        assert_eq!((re.link(), re.rs, re.expires), (Some(ia), 9, 200));
+        let got = t.linked(&re, &a, &a.words(), 0).unwrap();
+        assert_eq!(got, t.lookup(&a, h, 0).unwrap(), "the entry a lookup gives");
+        assert!(t.linked(&re, &a, &a.words(), 100).is_none(), "expired");
+        assert!(t.linked(&re, &b, &b.words(), 0).is_none(), "another key");
+        // Freed, then reused by another key: stale.
+        assert!(t.remove(&got));
+        assert!(t.linked(&re, &a, &a.words(), 0).is_none());
+        assert_eq!(t.insert(&b, h, 6, 100, 2, EntryFlags::NONE, 0, |_| {}), Ok(ia));
+        assert!(t.linked(&re, &a, &a.words(), 0).is_none());
+        // Unlinked entries (plain inserts with state 0, as from the sync
+        // peer) and slots past the field's range have no link.
+        assert_eq!(link_aux((1 << AUX_BITS) - 2), (1 << AUX_BITS) - 1);
+        assert_eq!(link_aux((1 << AUX_BITS) - 1), 0);
+        let u = ConnKey::key(2, 1);
+        t.insert(&u, t.hash(&u), 9, 200, 0, EntryFlags::REPLY, 0, |_| {})
+            .unwrap();
+        assert_eq!(t.lookup(&u, t.hash(&u), 0).unwrap().link(), None);
+    }
+
     fn capacity_is_enforced<K: Sample>() {
         let t = SharedConnTable::<K>::new(100, 1);
         let mut ok = 0;

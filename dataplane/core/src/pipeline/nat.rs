@@ -113,15 +113,12 @@ fn rewrite(
             .expect("20 bytes");
         let at = if dst { 16 } else { 12 };
         let old = u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-        let (ttl, protocol) = (h[8], h[9]);
-        let old_word = u16::from_ne_bytes([ttl, protocol]);
-        let new_word = u16::from_ne_bytes([ttl - 1, protocol]);
-        h[8] = ttl - 1;
+        h[8] -= 1;
         h[at..at + 4].copy_from_slice(&ip_raw.to_ne_bytes());
         if !nic_ipv4 {
             let c = patch(
                 u16::from_ne_bytes([h[10], h[11]]),
-                change32(old, ip_raw) + change16(old_word, new_word),
+                change32(old, ip_raw) + TTL_DECREMENT,
             );
             h[10..12].copy_from_slice(&c.to_ne_bytes());
         }
@@ -168,6 +165,13 @@ fn patch_l4<const N: usize>(
     }
     h[csum_at..csum_at + 2].copy_from_slice(&c.to_ne_bytes());
 }
+
+/// The [`change16`] term of the (TTL, protocol) word when the TTL (at
+/// least 1: the callers drop packets whose TTL would expire) goes down by
+/// one: the word read raw goes from `w` to `w - d`, where `d` is the TTL
+/// byte's weight in the machine's order, so the term `!w + (w - d)` is
+/// `0xffff - d` whatever the TTL and protocol (tested against the words).
+const TTL_DECREMENT: u32 = 0xffff - u16::from_ne_bytes([1, 0]) as u32;
 
 /// RFC 1624's incremental update (`checksum::incremental_update16`) for
 /// several changed words at once: `changes` is the sum of their
@@ -295,7 +299,10 @@ impl Worker {
         };
         self.nat_advance(table, &e, reply_entry, Dir::Input, is_tcp, flags, now);
         self.persist_touch(words, svc_idx, now);
-        Some(self.nat_forward_request(frame, e.rs, route, svc_idx, l4, l4_end, key.proto))
+        // The key is the frame's (the flow's words): its VIP port is the
+        // frame's destination port, not read again.
+        let (rs, proto, vport) = (e.rs, key.proto, key.vport);
+        Some(self.nat_forward_request(frame, rs, route, svc_idx, l4, l4_end, proto, vport))
     }
 
     /// Create a NAT connection to real server `rs` (already scheduled) for
@@ -407,7 +414,8 @@ impl Worker {
         bump(&self.stats.services[svc_id as usize].conns, 1);
         self.stats.count(Counter::ConnCreated);
         self.sync_nat(key, rs, state);
-        self.nat_forward_request(frame, rs, &route, svc_idx, l4, l4_end, key.proto)
+        let vport = u16::from_be_bytes([frame[l4 + 2], frame[l4 + 3]]);
+        self.nat_forward_request(frame, rs, &route, svc_idx, l4, l4_end, key.proto, vport)
     }
 
     /// While the SYN-flood defence is engaged: evict the half-open NAT
@@ -666,7 +674,8 @@ impl Worker {
     }
 
     /// Rewrite a client packet to real server `rs` (whose route the caller
-    /// has looked up: `route`) and choose its way out.
+    /// has looked up: `route`) and choose its way out; `vport` is the
+    /// packet's destination port.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn nat_forward_request(
@@ -678,6 +687,7 @@ impl Worker {
         l4: usize,
         l4_end: usize,
         proto: u8,
+        vport: u16,
     ) -> Action {
         let Some(mac) = self.neigh.mac(route.neigh as usize) else {
             self.neigh.want(route.neigh as usize);
@@ -686,7 +696,6 @@ impl Worker {
         if frame[ETH + 8] <= 1 {
             return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
         }
-        let vport = u16::from_be_bytes([frame[l4 + 2], frame[l4 + 3]]);
         let nic_ipv4 = self.nic_checksums(route.port).contains(TxChecksums::IPV4);
         rewrite(
             frame,
@@ -811,6 +820,19 @@ mod tests {
             assert_ne!(tcp_nat(es, dir, TcpFlags::RST), es);
         }
         assert!(es.is_active());
+    }
+
+    /// [`TTL_DECREMENT`] is the change term of every (TTL, protocol)
+    /// word whose TTL goes down by one.
+    #[test]
+    fn the_ttl_decrement_term_is_the_words_change() {
+        for ttl in 1..=255u8 {
+            for protocol in 0..=255u8 {
+                let old = u16::from_ne_bytes([ttl, protocol]);
+                let new = u16::from_ne_bytes([ttl - 1, protocol]);
+                assert_eq!(change16(old, new), TTL_DECREMENT, "{ttl} {protocol}");
+            }
+        }
     }
 
     #[test]
