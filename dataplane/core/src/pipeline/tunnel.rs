@@ -275,7 +275,7 @@ impl From<&RsRoute> for TunnelHop {
 impl Worker {
     /// Decide how to tunnel a packet of a flow to real server `rs`: the
     /// path-MTU check, the neighbour, the outer addresses.
-    #[inline]
+    #[inline(always)]
     pub(super) fn forward_tunnel(
         &mut self,
         frame: &[u8],
