@@ -560,11 +560,12 @@ impl Worker {
         // up by its key when that slot no longer holds it (the entry was
         // removed and made again elsewhere, or the reply entry has no link:
         // made by the sync peer, or in a table too large for one).
-        let request = table
-            .linked(&re, &key, &kw, now)
-            .or_else(|| table.lookup_packed(&key, &kw, table.hash_words(&kw), now));
-        let Some(e) = request else {
-            return Verdict::Drop(Counter::DropNatNoConn).into();
+        let e = match table.linked(&re, &key, &kw, now) {
+            Some(e) => e,
+            None => match table.lookup_packed(&key, &kw, table.hash_words(&kw), now) {
+                Some(e) => e,
+                None => return Verdict::Drop(Counter::DropNatNoConn).into(),
+            },
         };
         let (mac, port) = match self.client_hop(clients, dst) {
             Ok(hop) => hop,
