@@ -264,23 +264,7 @@ impl Worker {
             && !flags.ack()
             && (ConnState::from_u8(e.state).reusable_by_syn() || self.snap.unavailable(e.rs))
         {
-            // A client reusing its port, or a SYN for a real server that is
-            // out of service: end the old connection here.
-            if table.remove(&e) {
-                forget_entry(self.counts(), &e);
-            }
-            if let Some(r) = route {
-                let rk = reply_key(
-                    key.proto,
-                    u32::from(r.addr),
-                    rs_port(r.rport, key.vport),
-                    key.client_ip,
-                    key.client_port,
-                );
-                if let Some(re) = table.lookup(&rk, table.hash(&rk), now) {
-                    table.remove(&re);
-                }
-            }
+            self.nat_end_for_syn(table, &e, key, now);
             return None;
         }
         let Some(route) = route else {
@@ -303,6 +287,29 @@ impl Worker {
         // frame's destination port, not read again.
         let (rs, proto, vport) = (e.rs, key.proto, key.vport);
         Some(self.nat_forward_request(frame, rs, route, svc_idx, l4, l4_end, proto, vport))
+    }
+
+    /// A client reusing its port, or a SYN for a real server that is out
+    /// of service: end the old connection `e` (for `key`) here, both its
+    /// entries. Out of line: the hit path stays small.
+    #[cold]
+    #[inline(never)]
+    fn nat_end_for_syn(&self, table: &SharedConnTable, e: &Entry, key: &ConnKey, now: Tick) {
+        if table.remove(e) {
+            forget_entry(self.counts(), e);
+        }
+        if let Some(r) = self.snap.route_ref(e.rs) {
+            let rk = reply_key(
+                key.proto,
+                u32::from(r.addr),
+                rs_port(r.rport, key.vport),
+                key.client_ip,
+                key.client_port,
+            );
+            if let Some(re) = table.lookup(&rk, table.hash(&rk), now) {
+                table.remove(&re);
+            }
+        }
     }
 
     /// Create a NAT connection to real server `rs` (already scheduled) for
