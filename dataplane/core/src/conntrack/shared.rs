@@ -465,10 +465,8 @@ impl<K: TableKey> SharedConnTable<K> {
                 let version = (claimed + 1) & VERSION_MASK;
                 K::Words::store(&s.key, k);
                 s.val.store(pack_val(version, rs, expires), Relaxed);
-                let published = version
-                    | OCCUPIED
-                    | aux << AUX_SHIFT
-                    | (flags.bits() as u64) << FLAGS_SHIFT;
+                let published =
+                    version | OCCUPIED | aux << AUX_SHIFT | (flags.bits() as u64) << FLAGS_SHIFT;
                 s.meta.store(published, Release);
                 self.len.fetch_add(1, Relaxed);
                 return Ok(i);
@@ -690,7 +688,9 @@ mod tests {
         let t = SharedConnTable::<ConnKey>::new(1024, 3);
         let (a, b) = (ConnKey::key(0, 1), ConnKey::key(0, 2));
         let h = t.hash(&a);
-        let ia = t.insert(&a, h, 5, 100, 2, EntryFlags::ACTIVE, 0, |_| {}).unwrap();
+        let ia = t
+            .insert(&a, h, 5, 100, 2, EntryFlags::ACTIVE, 0, |_| {})
+            .unwrap();
         let r = ConnKey::key(1, 1);
         t.insert_linked(&r, t.hash(&r), 9, 200, ia, EntryFlags::REPLY, 0, |_| {})
             .unwrap();
@@ -703,7 +703,10 @@ mod tests {
         // Freed, then reused by another key: stale.
         assert!(t.remove(&got));
         assert!(t.linked(&re, &a, &a.words(), 0).is_none());
-        assert_eq!(t.insert(&b, h, 6, 100, 2, EntryFlags::NONE, 0, |_| {}), Ok(ia));
+        assert_eq!(
+            t.insert(&b, h, 6, 100, 2, EntryFlags::NONE, 0, |_| {}),
+            Ok(ia)
+        );
         assert!(t.linked(&re, &a, &a.words(), 0).is_none());
         // Unlinked entries (plain inserts with state 0, as from the sync
         // peer) and slots past the field's range have no link.

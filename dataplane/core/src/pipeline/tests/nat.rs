@@ -267,7 +267,10 @@ fn a_reply_finds_its_request_entry_moved_to_another_slot() {
         } else {
             (server_tcp(f), &mut int, 1)
         };
-        assert_ne!(w.process(&mut fr, port, now), Verdict::Drop(Counter::DropNatNoConn));
+        assert_ne!(
+            w.process(&mut fr, port, now),
+            Verdict::Drop(Counter::DropNatNoConn)
+        );
     }
     let key = ConnKey {
         proto: 6,
@@ -279,15 +282,23 @@ fn a_reply_finds_its_request_entry_moved_to_another_slot() {
     let rk = crate::pipeline::nat::reply_key(6, u32::from_be_bytes(RS), 8080, key.client_ip, 40000);
     let h = table.hash(&key);
     let e = table.lookup(&key, h, 3).expect("the request entry");
-    let re = table.lookup(&rk, table.hash(&rk), 3).expect("the reply entry");
+    let re = table
+        .lookup(&rk, table.hash(&rk), 3)
+        .expect("the reply entry");
     assert_eq!(re.link(), Some(e.index), "linked at creation");
-    assert_eq!(table.linked(&re, &key, &key.words(), 3).map(|l| l.index), Some(e.index));
+    assert_eq!(
+        table.linked(&re, &key, &key.words(), 3).map(|l| l.index),
+        Some(e.index)
+    );
     // Move the request entry: free its slot, fill it with another key of
     // the same window, and insert the request entry again (elsewhere).
     assert!(table.remove(&e));
     let mut fillers = Vec::new();
     for port in 1..=8u16 {
-        let k = ConnKey { client_port: port, ..key };
+        let k = ConnKey {
+            client_port: port,
+            ..key
+        };
         let i = table
             .insert(&k, h, 0, 1_000_000, 2, EntryFlags::NONE, 3, |_| {})
             .expect("room in the window");
