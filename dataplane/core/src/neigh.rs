@@ -451,8 +451,9 @@ impl ClientMacs {
         &self.slots[h as usize & self.mask]
     }
 
-    /// The (MAC, port) replies to `ip` should use.
-    #[inline]
+    /// The (MAC, port) replies to `ip` should use. Inlined: a call cost
+    /// about ten instructions on every NAT reply.
+    #[inline(always)]
     pub fn get(&self, ip: u32) -> Option<(MacAddr, u16)> {
         let s = self.slot(ip);
         let v1 = s.version.load(std::sync::atomic::Ordering::Acquire);

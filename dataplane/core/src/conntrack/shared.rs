@@ -39,11 +39,18 @@ pub const PROBE_BUCKETS: usize = 4;
 const READ_RETRIES: usize = 16;
 
 // meta word layout: version in bits 0..32 (odd = being written),
-// occupied flag in bit 32, state in bits 40..48, flags in bits 48..56.
+// occupied flag in bit 32, flags in bits 33..41, and in bits 41..64 the
+// entry's "aux" field: its state in the low byte (bits 41..49), or for an
+// entry inserted with a link ([`SharedConnTable::insert_linked`]: a NAT
+// reply entry, which has no state of its own) the linked entry's slot.
 const VERSION_MASK: u64 = 0xffff_ffff;
 const OCCUPIED: u64 = 1 << 32;
-const STATE_SHIFT: u32 = 40;
-const FLAGS_SHIFT: u32 = 48;
+const FLAGS_SHIFT: u32 = 33;
+const AUX_SHIFT: u32 = 41;
+/// Bits of the aux field.
+const AUX_BITS: u32 = 64 - AUX_SHIFT;
+/// The aux field's bits above the state byte: kept by a state change.
+const AUX_HIGH: u64 = !0 << (AUX_SHIFT + 8);
 
 #[inline]
 fn is_writing(meta: u64) -> bool {
@@ -52,7 +59,7 @@ fn is_writing(meta: u64) -> bool {
 
 #[inline]
 fn state_of(meta: u64) -> u8 {
-    (meta >> STATE_SHIFT) as u8
+    (meta >> AUX_SHIFT) as u8
 }
 
 #[inline]
@@ -62,9 +69,22 @@ fn flags_of(meta: u64) -> EntryFlags {
 
 #[inline]
 fn with_state(meta: u64, state: u8, flags: EntryFlags) -> u64 {
-    (meta & (VERSION_MASK | OCCUPIED))
-        | (state as u64) << STATE_SHIFT
+    (meta & (VERSION_MASK | OCCUPIED | AUX_HIGH))
+        | (state as u64) << AUX_SHIFT
         | (flags.bits() as u64) << FLAGS_SHIFT
+}
+
+/// The aux field of a linked entry: the slot `index` plus one (0: no
+/// link), or 0 when the slot does not fit (tables of more than 2^23 - 1
+/// slots link only their lower slots; the others are found by lookup).
+#[inline]
+fn link_aux(index: usize) -> u64 {
+    let l = index as u64 + 1;
+    if l >> AUX_BITS == 0 {
+        l
+    } else {
+        0
+    }
 }
 
 #[repr(C, align(32))]
@@ -120,6 +140,14 @@ pub struct Entry<K: TableKey = ConnKey> {
 impl<K: TableKey> Entry<K> {
     pub fn is_expired(&self, now: Tick) -> bool {
         tick_reached(now, self.expires)
+    }
+
+    /// The slot this entry links to ([`SharedConnTable::insert_linked`]),
+    /// if it was inserted with one. Only a hint: the slot may since hold
+    /// another entry, which [`SharedConnTable::linked`] detects.
+    #[inline]
+    pub fn link(&self) -> Option<usize> {
+        ((self.meta >> AUX_SHIFT) as usize).checked_sub(1)
     }
 
     /// Whether this is a connection's request entry, counted in
@@ -350,6 +378,57 @@ impl<K: TableKey> SharedConnTable<K> {
         flags: EntryFlags,
         now: Tick,
         keep: impl Fn(&Entry<K>) -> bool,
+        evicted: impl FnMut(&Entry<K>),
+    ) -> Result<usize, InsertError> {
+        let aux = u64::from(state);
+        self.insert_aux(key, hash, rs, expires, aux, flags, now, keep, evicted)
+    }
+
+    /// [`insert`](Self::insert) of an entry without a state of its own (a
+    /// NAT reply entry) that links to the entry in slot `link` (its
+    /// request entry, just inserted): [`linked`](Self::linked) then reads
+    /// that slot directly instead of looking its key up.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_linked(
+        &self,
+        key: &K,
+        hash: u64,
+        rs: u32,
+        expires: Tick,
+        link: usize,
+        flags: EntryFlags,
+        now: Tick,
+        evicted: impl FnMut(&Entry<K>),
+    ) -> Result<usize, InsertError> {
+        let aux = link_aux(link);
+        self.insert_aux(key, hash, rs, expires, aux, flags, now, |_| false, evicted)
+    }
+
+    /// The live entry for `key` (packed: `k`) in the slot `from` links
+    /// to, if that slot still holds it; None if `from` has no link or the
+    /// slot has since been freed or reused (the caller then looks the key
+    /// up). Reads one slot: no hash, no probe.
+    #[inline(always)]
+    pub fn linked(&self, from: &Entry<K>, key: &K, k: &K::Words, now: Tick) -> Option<Entry<K>> {
+        let i = from.link()?;
+        if i >= self.slots.len() {
+            return None;
+        }
+        self.read_key(i, key, k).filter(|e| !e.is_expired(now))
+    }
+
+    /// The insert, with the entry's aux field (its state, or a link).
+    #[allow(clippy::too_many_arguments)]
+    fn insert_aux(
+        &self,
+        key: &K,
+        hash: u64,
+        rs: u32,
+        expires: Tick,
+        aux: u64,
+        flags: EntryFlags,
+        now: Tick,
+        keep: impl Fn(&Entry<K>) -> bool,
         mut evicted: impl FnMut(&Entry<K>),
     ) -> Result<usize, InsertError> {
         let k = key.words();
@@ -386,7 +465,8 @@ impl<K: TableKey> SharedConnTable<K> {
                 let version = (claimed + 1) & VERSION_MASK;
                 K::Words::store(&s.key, k);
                 s.val.store(pack_val(version, rs, expires), Relaxed);
-                let published = with_state(version | OCCUPIED, state, flags);
+                let published =
+                    version | OCCUPIED | aux << AUX_SHIFT | (flags.bits() as u64) << FLAGS_SHIFT;
                 s.meta.store(published, Release);
                 self.len.fetch_add(1, Relaxed);
                 return Ok(i);
@@ -597,6 +677,45 @@ mod tests {
         assert_eq!(ev, 1);
         assert_eq!(t.lookup(&k, h, 30).unwrap().rs, 2);
         assert_eq!(t.len(), 1);
+    }
+
+    /// A linked entry reads its target's slot only while that slot holds
+    /// the key asked for: freed or reused, the link gives None (and the
+    /// caller looks the key up). A slot beyond the link's 23 bits is not
+    /// linked.
+    #[test]
+    fn a_link_finds_its_entry_and_detects_a_reused_slot() {
+        let t = SharedConnTable::<ConnKey>::new(1024, 3);
+        let (a, b) = (ConnKey::key(0, 1), ConnKey::key(0, 2));
+        let h = t.hash(&a);
+        let ia = t
+            .insert(&a, h, 5, 100, 2, EntryFlags::ACTIVE, 0, |_| {})
+            .unwrap();
+        let r = ConnKey::key(1, 1);
+        t.insert_linked(&r, t.hash(&r), 9, 200, ia, EntryFlags::REPLY, 0, |_| {})
+            .unwrap();
+        let re = t.lookup(&r, t.hash(&r), 0).unwrap();
+        assert_eq!((re.link(), re.rs, re.expires), (Some(ia), 9, 200));
+        let got = t.linked(&re, &a, &a.words(), 0).unwrap();
+        assert_eq!(got, t.lookup(&a, h, 0).unwrap(), "the entry a lookup gives");
+        assert!(t.linked(&re, &a, &a.words(), 100).is_none(), "expired");
+        assert!(t.linked(&re, &b, &b.words(), 0).is_none(), "another key");
+        // Freed, then reused by another key: stale.
+        assert!(t.remove(&got));
+        assert!(t.linked(&re, &a, &a.words(), 0).is_none());
+        assert_eq!(
+            t.insert(&b, h, 6, 100, 2, EntryFlags::NONE, 0, |_| {}),
+            Ok(ia)
+        );
+        assert!(t.linked(&re, &a, &a.words(), 0).is_none());
+        // Unlinked entries (plain inserts with state 0, as from the sync
+        // peer) and slots past the field's range have no link.
+        assert_eq!(link_aux((1 << AUX_BITS) - 2), (1 << AUX_BITS) - 1);
+        assert_eq!(link_aux((1 << AUX_BITS) - 1), 0);
+        let u = ConnKey::key(2, 1);
+        t.insert(&u, t.hash(&u), 9, 200, 0, EntryFlags::REPLY, 0, |_| {})
+            .unwrap();
+        assert_eq!(t.lookup(&u, t.hash(&u), 0).unwrap().link(), None);
     }
 
     fn capacity_is_enforced<K: Sample>() {

@@ -113,15 +113,12 @@ fn rewrite(
             .expect("20 bytes");
         let at = if dst { 16 } else { 12 };
         let old = u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-        let (ttl, protocol) = (h[8], h[9]);
-        let old_word = u16::from_ne_bytes([ttl, protocol]);
-        let new_word = u16::from_ne_bytes([ttl - 1, protocol]);
-        h[8] = ttl - 1;
+        h[8] -= 1;
         h[at..at + 4].copy_from_slice(&ip_raw.to_ne_bytes());
         if !nic_ipv4 {
             let c = patch(
                 u16::from_ne_bytes([h[10], h[11]]),
-                change32(old, ip_raw) + change16(old_word, new_word),
+                change32(old, ip_raw) + TTL_DECREMENT,
             );
             h[10..12].copy_from_slice(&c.to_ne_bytes());
         }
@@ -168,6 +165,13 @@ fn patch_l4<const N: usize>(
     }
     h[csum_at..csum_at + 2].copy_from_slice(&c.to_ne_bytes());
 }
+
+/// The [`change16`] term of the (TTL, protocol) word when the TTL (at
+/// least 1: the callers drop packets whose TTL would expire) goes down by
+/// one: the word read raw goes from `w` to `w - d`, where `d` is the TTL
+/// byte's weight in the machine's order, so the term `!w + (w - d)` is
+/// `0xffff - d` whatever the TTL and protocol (tested against the words).
+const TTL_DECREMENT: u32 = 0xffff - u16::from_ne_bytes([1, 0]) as u32;
 
 /// RFC 1624's incremental update (`checksum::incremental_update16`) for
 /// several changed words at once: `changes` is the sum of their
@@ -260,23 +264,7 @@ impl Worker {
             && !flags.ack()
             && (ConnState::from_u8(e.state).reusable_by_syn() || self.snap.unavailable(e.rs))
         {
-            // A client reusing its port, or a SYN for a real server that is
-            // out of service: end the old connection here.
-            if table.remove(&e) {
-                forget_entry(self.counts(), &e);
-            }
-            if let Some(r) = route {
-                let rk = reply_key(
-                    key.proto,
-                    u32::from(r.addr),
-                    rs_port(r.rport, key.vport),
-                    key.client_ip,
-                    key.client_port,
-                );
-                if let Some(re) = table.lookup(&rk, table.hash(&rk), now) {
-                    table.remove(&re);
-                }
-            }
+            self.nat_end_for_syn(table, &e, key, now);
             return None;
         }
         let Some(route) = route else {
@@ -295,7 +283,33 @@ impl Worker {
         };
         self.nat_advance(table, &e, reply_entry, Dir::Input, is_tcp, flags, now);
         self.persist_touch(words, svc_idx, now);
-        Some(self.nat_forward_request(frame, e.rs, route, svc_idx, l4, l4_end, key.proto))
+        // The key is the frame's (the flow's words): its VIP port is the
+        // frame's destination port, not read again.
+        let (rs, proto, vport) = (e.rs, key.proto, key.vport);
+        Some(self.nat_forward_request(frame, rs, route, svc_idx, l4, l4_end, proto, vport))
+    }
+
+    /// A client reusing its port, or a SYN for a real server that is out
+    /// of service: end the old connection `e` (for `key`) here, both its
+    /// entries. Out of line: the hit path stays small.
+    #[cold]
+    #[inline(never)]
+    fn nat_end_for_syn(&self, table: &SharedConnTable, e: &Entry, key: &ConnKey, now: Tick) {
+        if table.remove(e) {
+            forget_entry(self.counts(), e);
+        }
+        if let Some(r) = self.snap.route_ref(e.rs) {
+            let rk = reply_key(
+                key.proto,
+                u32::from(r.addr),
+                rs_port(r.rport, key.vport),
+                key.client_ip,
+                key.client_port,
+            );
+            if let Some(re) = table.lookup(&rk, table.hash(&rk), now) {
+                table.remove(&re);
+            }
+        }
     }
 
     /// Create a NAT connection to real server `rs` (already scheduled) for
@@ -363,13 +377,14 @@ impl Worker {
         // The reply entry outlives the request entry by a little, so a late
         // reply still finds its way while the connection closes.
         let reply_expires = expires.wrapping_add(REFRESH_SLACK_MS * 2);
+        // Linked to the request entry's slot: a reply reads it directly.
         let insert_reply = || {
-            table.insert(
+            table.insert_linked(
                 &rk,
                 rh,
                 svc_id,
                 reply_expires,
-                0,
+                fwd,
                 EntryFlags::REPLY,
                 now,
                 forget,
@@ -406,7 +421,8 @@ impl Worker {
         bump(&self.stats.services[svc_id as usize].conns, 1);
         self.stats.count(Counter::ConnCreated);
         self.sync_nat(key, rs, state);
-        self.nat_forward_request(frame, rs, &route, svc_idx, l4, l4_end, key.proto)
+        let vport = u16::from_be_bytes([frame[l4 + 2], frame[l4 + 3]]);
+        self.nat_forward_request(frame, rs, &route, svc_idx, l4, l4_end, key.proto, vport)
     }
 
     /// While the SYN-flood defence is engaged: evict the half-open NAT
@@ -547,8 +563,16 @@ impl Worker {
             vport,
         };
         let kw = key.words();
-        let Some(e) = table.lookup_packed(&key, &kw, table.hash_words(&kw), now) else {
-            return Verdict::Drop(Counter::DropNatNoConn).into();
+        // The request entry from the slot the reply entry links to; looked
+        // up by its key when that slot no longer holds it (the entry was
+        // removed and made again elsewhere, or the reply entry has no link:
+        // made by the sync peer, or in a table too large for one).
+        let e = match table.linked(&re, &key, &kw, now) {
+            Some(e) => e,
+            None => match table.lookup_packed(&key, &kw, table.hash_words(&kw), now) {
+                Some(e) => e,
+                None => return Verdict::Drop(Counter::DropNatNoConn).into(),
+            },
         };
         let (mac, port) = match self.client_hop(clients, dst) {
             Ok(hop) => hop,
@@ -586,6 +610,7 @@ impl Worker {
     /// (`reply_entry` gives the reply entry, called only then: about once a
     /// second per busy flow).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn nat_advance(
         &self,
         table: &SharedConnTable,
@@ -596,26 +621,20 @@ impl Worker {
         flags: TcpFlags,
         now: Tick,
     ) {
-        let mut new_state = ConnState::from_u8(e.state);
-        if is_tcp {
-            if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {
-                let ns = tcp_nat(ConnState::from_u8(st), dir, flags);
-                (ns as u8, fl.with(EntryFlags::ACTIVE, ns.is_active()))
-            }) {
-                new_state = ConnState::from_u8(st);
-                if new_state as u8 != e.state {
-                    self.sync_nat(&e.key, e.rs, new_state);
-                }
-                // A connection synced from the peer is not counted.
-                let active = new_flags.contains(EntryFlags::ACTIVE);
-                if old_flags.contains(EntryFlags::ACTIVE) != active
-                    && !old_flags.contains(EntryFlags::SYNCED)
-                {
-                    let d = if active { 1 } else { -1 };
-                    self.conn_counts(e.rs, d, -d);
-                }
-            }
-        }
+        // The common packet, a segment of an established (and counted
+        // active) connection without SYN, FIN or RST, moves nothing in
+        // either direction (`tcp_nat`'s table; tested below): it needs no
+        // state machine and no write to the entry. Everything else goes
+        // out of line.
+        let new_state = if !is_tcp
+            || (e.state == ConnState::Established as u8
+                && flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) == 0
+                && e.flags.contains(EntryFlags::ACTIVE))
+        {
+            ConnState::from_u8(e.state)
+        } else {
+            self.nat_transition(table, e, dir, flags)
+        };
         let target = now.wrapping_add(new_state.timeout_ms(&self.timeouts));
         let moves = target.wrapping_sub(e.expires);
         // Refresh when the deadline would move later by more than the slack,
@@ -628,8 +647,43 @@ impl Worker {
         }
     }
 
+    /// A TCP packet's transition of the connection whose request entry is
+    /// `e`, written to the entry (state and the ACTIVE flag, by
+    /// compare-and-swap against the other direction's worker), with
+    /// ActiveConn/InActConn and the sync peer told of a change. Returns the
+    /// state the deadline follows.
+    #[inline(never)]
+    fn nat_transition(
+        &self,
+        table: &SharedConnTable,
+        e: &Entry,
+        dir: Dir,
+        flags: TcpFlags,
+    ) -> ConnState {
+        let mut new_state = ConnState::from_u8(e.state);
+        if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {
+            let ns = tcp_nat(ConnState::from_u8(st), dir, flags);
+            (ns as u8, fl.with(EntryFlags::ACTIVE, ns.is_active()))
+        }) {
+            new_state = ConnState::from_u8(st);
+            if new_state as u8 != e.state {
+                self.sync_nat(&e.key, e.rs, new_state);
+            }
+            // A connection synced from the peer is not counted.
+            let active = new_flags.contains(EntryFlags::ACTIVE);
+            if old_flags.contains(EntryFlags::ACTIVE) != active
+                && !old_flags.contains(EntryFlags::SYNCED)
+            {
+                let d = if active { 1 } else { -1 };
+                self.conn_counts(e.rs, d, -d);
+            }
+        }
+        new_state
+    }
+
     /// Rewrite a client packet to real server `rs` (whose route the caller
-    /// has looked up: `route`) and choose its way out.
+    /// has looked up: `route`) and choose its way out; `vport` is the
+    /// packet's destination port.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn nat_forward_request(
@@ -641,6 +695,7 @@ impl Worker {
         l4: usize,
         l4_end: usize,
         proto: u8,
+        vport: u16,
     ) -> Action {
         let Some(mac) = self.neigh.mac(route.neigh as usize) else {
             self.neigh.want(route.neigh as usize);
@@ -649,7 +704,6 @@ impl Worker {
         if frame[ETH + 8] <= 1 {
             return Verdict::Drop(Counter::DropIpv4TtlExpired).into();
         }
-        let vport = u16::from_be_bytes([frame[l4 + 2], frame[l4 + 3]]);
         let nic_ipv4 = self.nic_checksums(route.port).contains(TxChecksums::IPV4);
         rewrite(
             frame,
@@ -757,6 +811,35 @@ mod tests {
                 change32(sw(old_ip), sw(ip)) + change16(old_w.swap_bytes(), new_w.swap_bytes()),
             );
             proptest::prop_assert_eq!(swapped, be.swap_bytes());
+        }
+    }
+
+    /// `nat_advance`'s shortcut: in either direction, a segment without
+    /// SYN, FIN or RST leaves an established connection established (and
+    /// active), whatever else it carries; each of the three may move it.
+    #[test]
+    fn established_stays_without_syn_fin_rst_both_ways() {
+        let es = ConnState::Established;
+        for dir in [Dir::Input, Dir::Output] {
+            for f in (0..=255u8).filter(|f| f & 0x07 == 0) {
+                assert_eq!(tcp_nat(es, dir, TcpFlags(f)), es, "{dir:?} {f:#x}");
+            }
+            assert_ne!(tcp_nat(es, dir, TcpFlags::FIN), es);
+            assert_ne!(tcp_nat(es, dir, TcpFlags::RST), es);
+        }
+        assert!(es.is_active());
+    }
+
+    /// [`TTL_DECREMENT`] is the change term of every (TTL, protocol)
+    /// word whose TTL goes down by one.
+    #[test]
+    fn the_ttl_decrement_term_is_the_words_change() {
+        for ttl in 1..=255u8 {
+            for protocol in 0..=255u8 {
+                let old = u16::from_ne_bytes([ttl, protocol]);
+                let new = u16::from_ne_bytes([ttl - 1, protocol]);
+                assert_eq!(change16(old, new), TTL_DECREMENT, "{ttl} {protocol}");
+            }
         }
     }
 

@@ -128,9 +128,10 @@ pub fn encap_frame<B: PacketBuf + ?Sized>(
         return Err(Counter::DropTunnelNoHeadroom);
     }
     // [20 new][14 old Ethernet][inner] becomes [14 Ethernet][20 outer][inner]:
-    // both headers built in registers and written in one copy.
+    // both headers written in place, from words built in registers.
     let nic_ipv4 = nic.contains(TxChecksums::IPV4);
-    pkt.data_mut()[..ETH + OVERHEAD].copy_from_slice(&outer_headers(e, tos, df, ident, !nic_ipv4));
+    let h = pkt.data_mut().first_chunk_mut().expect("prepended");
+    write_outer_headers(h, e, tos, df, ident, !nic_ipv4);
     if nic_ipv4 {
         pkt.offload_checksums(ETH, ipv4::HEADER_LEN, TxChecksums::IPV4);
     }
@@ -150,8 +151,24 @@ pub fn encap_frame<B: PacketBuf + ?Sized>(
 /// in those words, and so is their sum. The 16-bit words are summed as
 /// pairs in one 64-bit add each (a pair's sum is the same modulo 0xffff as
 /// its halves' sum), then folded once.
-#[inline(always)]
+#[cfg(test)]
 fn outer_headers(e: &Encap, tos: u8, df: bool, ident: u16, summed: bool) -> [u8; ETH + OVERHEAD] {
+    let mut h = [0u8; ETH + OVERHEAD];
+    write_outer_headers(&mut h, e, tos, df, ident, summed);
+    h
+}
+
+/// [`outer_headers`] written straight into the frame's first bytes `h`
+/// (every byte of them), not built aside and copied.
+#[inline(always)]
+fn write_outer_headers(
+    h: &mut [u8; ETH + OVERHEAD],
+    e: &Encap,
+    tos: u8,
+    df: bool,
+    ident: u16,
+    summed: bool,
+) {
     let total = (ipv4::HEADER_LEN as u16).saturating_add(e.inner_len);
     let frag = if df { ipv4::FLAG_DF } else { 0 };
     let (src, dst) = (u32::from(e.src), u32::from(e.dst));
@@ -172,7 +189,6 @@ fn outer_headers(e: &Encap, tos: u8, df: bool, ident: u16, summed: bool) -> [u8;
     } else {
         0
     };
-    let mut h = [0u8; ETH + OVERHEAD];
     h[0..6].copy_from_slice(&e.dst_mac.0);
     h[6..12].copy_from_slice(&e.src_mac.0);
     let a = (u64::from(ETHERTYPE_IPV4) << 48) | (u64::from(w0) << 16) | u64::from(ident);
@@ -182,7 +198,6 @@ fn outer_headers(e: &Encap, tos: u8, df: bool, ident: u16, summed: bool) -> [u8;
     h[20..28].copy_from_slice(&b.to_be_bytes());
     h[28..30].copy_from_slice(&(src as u16).to_be_bytes());
     h[30..34].copy_from_slice(&dst.to_be_bytes());
-    h
 }
 
 /// Turn the frame (a validated IPv4 packet from a client) into ICMP
@@ -275,7 +290,7 @@ impl From<&RsRoute> for TunnelHop {
 impl Worker {
     /// Decide how to tunnel a packet of a flow to real server `rs`: the
     /// path-MTU check, the neighbour, the outer addresses.
-    #[inline]
+    #[inline(always)]
     pub(super) fn forward_tunnel(
         &mut self,
         frame: &[u8],

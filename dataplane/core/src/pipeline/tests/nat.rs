@@ -249,3 +249,85 @@ fn nat_leaves_the_ipv4_checksum_to_a_nic_that_offers_it() {
         check(&soft);
     }
 }
+
+/// A reply reads its request entry from the slot its reply entry links
+/// to; when that slot holds another entry (the request entry was removed
+/// and made again elsewhere), the link is detected as stale and the reply
+/// finds the request entry by its key, and drives its state as before.
+#[test]
+fn a_reply_finds_its_request_entry_moved_to_another_slot() {
+    use crate::conntrack::keyspace::EntryFlags;
+    let mut lab = two_armed_nat();
+    let table = lab.table.clone();
+    let mut int = lab.workers.pop().unwrap();
+    let mut ext = lab.workers.pop().unwrap();
+    for (f, on_ext, now) in [("S", true, 0), ("SA", false, 1), ("A", true, 2)] {
+        let (mut fr, w, port) = if on_ext {
+            (client_tcp(f), &mut ext, 0)
+        } else {
+            (server_tcp(f), &mut int, 1)
+        };
+        assert_ne!(
+            w.process(&mut fr, port, now),
+            Verdict::Drop(Counter::DropNatNoConn)
+        );
+    }
+    let key = ConnKey {
+        proto: 6,
+        client_ip: u32::from_be_bytes(CLIENT),
+        client_port: 40000,
+        vip: u32::from_be_bytes(VIP),
+        vport: 80,
+    };
+    let rk = crate::pipeline::nat::reply_key(6, u32::from_be_bytes(RS), 8080, key.client_ip, 40000);
+    let h = table.hash(&key);
+    let e = table.lookup(&key, h, 3).expect("the request entry");
+    let re = table
+        .lookup(&rk, table.hash(&rk), 3)
+        .expect("the reply entry");
+    assert_eq!(re.link(), Some(e.index), "linked at creation");
+    assert_eq!(
+        table.linked(&re, &key, &key.words(), 3).map(|l| l.index),
+        Some(e.index)
+    );
+    // Move the request entry: free its slot, fill it with another key of
+    // the same window, and insert the request entry again (elsewhere).
+    assert!(table.remove(&e));
+    let mut fillers = Vec::new();
+    for port in 1..=8u16 {
+        let k = ConnKey {
+            client_port: port,
+            ..key
+        };
+        let i = table
+            .insert(&k, h, 0, 1_000_000, 2, EntryFlags::NONE, 3, |_| {})
+            .expect("room in the window");
+        fillers.push((k, i));
+        if i == e.index {
+            break;
+        }
+    }
+    for (k, i) in &fillers {
+        if *i != e.index {
+            let f = table.lookup(k, h, 3).unwrap();
+            assert!(table.remove(&f));
+        }
+    }
+    let moved = table
+        .insert(&key, h, e.rs, e.expires, e.state, e.flags, 3, |_| {})
+        .expect("room in the window");
+    assert_ne!(moved, e.index);
+    assert!(
+        table.linked(&re, &key, &key.words(), 3).is_none(),
+        "the stale link is detected"
+    );
+    // The reply still goes back from the VIP, and its FIN moves the moved
+    // entry's state (ESTABLISHED, server closes: FIN_WAIT).
+    let mut f = server_tcp("FA");
+    assert_eq!(int.process(&mut f, 1, 4), Verdict::Tx(0));
+    assert_eq!(check(&f), (VIP, 80, CLIENT, 40000, 63));
+    let now = table.lookup(&key, h, 4).unwrap();
+    assert_eq!(now.index, moved);
+    assert_eq!(ConnState::from_u8(now.state), ConnState::FinWait);
+    assert_eq!(int.stats().get(Counter::FwdNatReply), 2);
+}

@@ -439,7 +439,13 @@ impl Worker {
         };
         let table = &*nat.table;
         let mut new_state = ConnState::from_u8(e.state);
-        if is_tcp {
+        // As NAT's (`nat::Worker::nat_advance`): a segment of an
+        // established, counted-active connection without SYN, FIN or RST
+        // moves nothing in either direction, so it writes nothing.
+        let moves_nothing = e.state == ConnState::Established as u8
+            && flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) == 0
+            && e.flags.contains(EntryFlags::ACTIVE);
+        if is_tcp && !moves_nothing {
             if let Some(((_, old_flags), (st, new_flags))) = table.update_state(e, |st, fl| {
                 let ns = tcp_nat(ConnState::from_u8(st), dir, flags);
                 (ns as u8, fl.with(EntryFlags::ACTIVE, ns.is_active()))
