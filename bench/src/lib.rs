@@ -640,13 +640,14 @@ fn time_loop<T: TraceFrame>(
             }
         } else {
             // What lbd's worker does: both stages of the burst pipeline.
-            w.begin_burst(head.iter().chain(tail.iter()).map(|f| f.frame()), rx_port);
             let out = &mut verdicts[..n];
             if tail.is_empty() {
                 // The common burst, not wrapping the trace: one slice (as
                 // lbd's burst is), without the chained iterator's tests.
+                w.begin_burst(head.iter().map(|f| f.frame()), rx_port);
                 w.process_planned(head.iter_mut().map(|f| f.buf()), now, out);
             } else {
+                w.begin_burst(head.iter().chain(tail.iter()).map(|f| f.frame()), rx_port);
                 let bufs = head.iter_mut().chain(tail.iter_mut()).map(|f| f.buf());
                 w.process_planned(bufs, now, out);
             }
