@@ -741,7 +741,7 @@ impl Worker {
     /// and forward it by its real server's method.
     #[inline(always)]
     fn service_flow(&mut self, frame: &mut [u8], flow: &Flow, rx_port: u16, now: Tick) -> Action {
-        match self.service_flow_dr(frame, flow, rx_port, now) {
+        match self.service_flow_dr::<true>(frame, flow, rx_port, now) {
             Ok(port) => Verdict::Tx(port).into(),
             Err(a) => a,
         }
@@ -752,7 +752,7 @@ impl Worker {
     /// returns that verdict as it is, rather than through an [`Action`]
     /// merged with every other path's (measured with callgrind).
     #[inline(always)]
-    fn service_flow_dr(
+    fn service_flow_dr<const MAY_NAT: bool>(
         &mut self,
         frame: &mut [u8],
         flow: &Flow,
@@ -769,7 +769,8 @@ impl Worker {
         // kept for the whole function: the hit path does not).
         let svc_idx = flow.svc_idx as usize;
         let mut hash = hash;
-        if self.nat_table().is_some() {
+        // `MAY_NAT` false: the caller knows there is no NAT table.
+        if MAY_NAT && self.nat_table().is_some() {
             // `hash` is the shared table's (`Flow::hash`).
             if let Some(a) = self.nat_request(
                 frame,

@@ -238,7 +238,10 @@ impl Worker {
     /// A packet to a VIP whose connection is a NAT one: forward it.
     /// Returns None when there is no live NAT connection for `key` (or the
     /// old one was closing and this SYN starts a new one).
+    /// In line: stage 2 runs a loop of its own for a NAT director (see
+    /// `process_planned`), so this does not weigh on the DR director's.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn nat_request(
         &self,
         frame: &mut [u8],
