@@ -46,7 +46,7 @@ impl Worker {
     #[inline(never)]
     pub fn begin_burst<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>, rx_port: u16) {
         let mut n = 0usize;
-        let (mut valid, mut reply) = (0u64, 0u64);
+        let mut valid = 0u64;
         // `Worker::nat_table`, spelled out: the plan is borrowed mutably.
         let nat = match &self.nat {
             Some(n) if self.snap.has_nat => Some(&*n.table),
@@ -55,7 +55,8 @@ impl Worker {
         let (snap, table) = (&*self.snap, &self.table);
         // A port that does not exist (or no storage for the flows, see
         // `Plan::take_frames`): every frame takes the full path.
-        let mut burst = BurstCtx::new(snap, self.standby, rx_port).zip(self.plan.frames_mut());
+        let (frames_mut, reply) = self.plan.frames_and_reply();
+        let mut burst = BurstCtx::new(snap, self.standby, rx_port).zip(frames_mut);
         for f in frames {
             if let (true, Some((ctx, slots))) = (n < MAX_BURST, &mut burst) {
                 let slot = &mut slots[n];
@@ -67,7 +68,7 @@ impl Worker {
                     Some(Kind::NatReply) => {
                         slot.len = f.len() as u16;
                         valid |= 1 << n;
-                        reply |= 1 << n;
+                        *reply |= 1 << n;
                     }
                     None => {}
                 }
@@ -75,7 +76,6 @@ impl Worker {
             n += 1;
         }
         self.plan.valid = valid;
-        self.plan.reply = reply;
         self.plan.rx_port = rx_port;
         self.stats.add(Counter::RxFrames, n as u64);
     }
