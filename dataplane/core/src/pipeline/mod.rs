@@ -825,12 +825,7 @@ impl Worker {
                     self.update_conn(slot, is_tcp, flags, now);
                     return Err(self.forward(frame, rs, svc_idx, words));
                 }
-                let pkt = NewPacket {
-                    l4: flow.l4 as usize,
-                    l4_end: flow.l4_end as usize,
-                    flags,
-                    rx_port,
-                };
+                let pkt = NewPacket::of(flow, rx_port);
                 if is_tcp && !flags.syn() {
                     return Err(self.untracked_segment(
                         frame,
@@ -844,12 +839,7 @@ impl Worker {
                 return Err(self.create_and_forward(frame, &flow.key(), svc_idx, slot, &pkt, now));
             }
             Ok(Probe::Full) => {
-                let pkt = NewPacket {
-                    l4: flow.l4 as usize,
-                    l4_end: flow.l4_end as usize,
-                    flags,
-                    rx_port,
-                };
+                let pkt = NewPacket::of(flow, rx_port);
                 return Err(self.no_room(frame, &flow.key(), hash, svc_idx, &pkt, now));
             }
         };
@@ -893,12 +883,7 @@ impl Worker {
             if dead && is_tcp && !syn {
                 return Err(Verdict::Drop(Counter::DropRealServerDown).into());
             }
-            let pkt = NewPacket {
-                l4: flow.l4 as usize,
-                l4_end: flow.l4_end as usize,
-                flags,
-                rx_port,
-            };
+            let pkt = NewPacket::of(flow, rx_port);
             return Err(self.create_and_forward(frame, &flow.key(), svc_idx, slot, &pkt, now));
         }
         self.update_conn(slot, is_tcp, flags, now);

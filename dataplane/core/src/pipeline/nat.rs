@@ -301,7 +301,13 @@ impl Worker {
         if table.remove(e) {
             forget_entry(self.counts(), e);
         }
-        if let Some(r) = self.snap.route_ref(e.rs) {
+        self.remove_reply_entry(table, e.rs, key, now);
+    }
+
+    /// Remove the reply entry of the NAT connection `key` to real server
+    /// `rs`, if it is still there (its request entry is being removed).
+    fn remove_reply_entry(&self, table: &SharedConnTable, rs: u32, key: &ConnKey, now: Tick) {
+        if let Some(r) = self.snap.route_ref(rs) {
             let rk = reply_key(
                 key.proto,
                 u32::from(r.addr),
@@ -469,19 +475,7 @@ impl Worker {
         }
         forget_entry(self.counts(), &victim);
         self.stats.count(Counter::ConnEmbryonicEvicted);
-        if let Some(r) = self.snap.route(victim.rs) {
-            let k = &victim.key;
-            let rk = reply_key(
-                k.proto,
-                u32::from(r.addr),
-                rs_port(r.rport, k.vport),
-                k.client_ip,
-                k.client_port,
-            );
-            if let Some(re) = table.lookup(&rk, table.hash(&rk), now) {
-                table.remove(&re);
-            }
-        }
+        self.remove_reply_entry(table, victim.rs, &victim.key, now);
         true
     }
 

@@ -89,3 +89,16 @@ pub(crate) struct NewPacket {
     pub flags: TcpFlags,
     pub rx_port: u16,
 }
+
+impl NewPacket {
+    /// A parsed flow's, received on `rx_port`.
+    #[inline(always)]
+    pub fn of(flow: &Flow, rx_port: u16) -> NewPacket {
+        NewPacket {
+            l4: flow.l4 as usize,
+            l4_end: flow.l4_end as usize,
+            flags: flow.flags,
+            rx_port,
+        }
+    }
+}
