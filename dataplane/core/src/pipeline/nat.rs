@@ -768,6 +768,25 @@ mod tests {
         f
     }
 
+    /// The checksum, new address and new word of a patch property case:
+    /// as drawn, or (by `edge`) one of the edges — no change at all, and
+    /// checksums 0 and 0xffff.
+    fn with_edge(
+        edge: u8,
+        c: u16,
+        old_ip: u32,
+        ip: u32,
+        old_w: u16,
+        new_w: u16,
+    ) -> (u16, u32, u16) {
+        match edge {
+            0 => (c, old_ip, old_w),
+            1 => (0, ip, new_w),
+            2 => (0xffff, ip, new_w),
+            _ => (c, ip, new_w),
+        }
+    }
+
     proptest::proptest! {
         /// One fold for all the changed words gives exactly the checksum of
         /// updating them one by one (the representation of zero included).
@@ -776,13 +795,7 @@ mod tests {
             c: u16, old_ip: u32, ip: u32, old_w: u16, new_w: u16, edge in 0u8..4,
         ) {
             use crate::wire::checksum::{incremental_update16, incremental_update32};
-            // Also the edges: no change at all, and checksums 0 and 0xffff.
-            let (c, ip, new_w) = match edge {
-                0 => (c, old_ip, old_w),
-                1 => (0, ip, new_w),
-                2 => (0xffff, ip, new_w),
-                _ => (c, ip, new_w),
-            };
+            let (c, ip, new_w) = with_edge(edge, c, old_ip, ip, old_w, new_w);
             let one_by_one = incremental_update16(incremental_update32(c, old_ip, ip), old_w, new_w);
             proptest::prop_assert_eq!(patch(c, change32(old_ip, ip) + change16(old_w, new_w)), one_by_one);
         }
@@ -793,12 +806,7 @@ mod tests {
         fn the_patch_of_swapped_words_is_the_swapped_patch(
             c: u16, old_ip: u32, ip: u32, old_w: u16, new_w: u16, edge in 0u8..4,
         ) {
-            let (c, ip, new_w) = match edge {
-                0 => (c, old_ip, old_w),
-                1 => (0, ip, new_w),
-                2 => (0xffff, ip, new_w),
-                _ => (c, ip, new_w),
-            };
+            let (c, ip, new_w) = with_edge(edge, c, old_ip, ip, old_w, new_w);
             let be = patch(c, change32(old_ip, ip) + change16(old_w, new_w));
             // A 32-bit field read in the other byte order: all four bytes
             // reversed (each half swapped, and the halves exchanged).
