@@ -38,6 +38,7 @@
 //! a NIC recomputing it from scratch would give a segment damaged on the
 //! way in a valid checksum.
 
+use crate::config::Forward;
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
 use crate::conntrack::{tcp_nat, ConnKey, ConnState, Dir, TableKey, Tick};
@@ -243,7 +244,7 @@ impl Worker {
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(super) fn nat_request(
-        &self,
+        &mut self,
         frame: &mut [u8],
         key: &ConnKey,
         words: &[u64; 2],
@@ -289,7 +290,59 @@ impl Worker {
         // The key is the frame's (the flow's words): its VIP port is the
         // frame's destination port, not read again.
         let (rs, proto, vport) = (e.rs, key.proto, key.vport);
-        Some(self.nat_forward_request(frame, rs, route, svc_idx, l4, l4_end, proto, vport))
+        // The server's forward plan (`fwd_cache`): the MACs and the egress
+        // port the full path would find. A plan exists only for a resolved
+        // neighbour of a server in this snapshot, so the full path's
+        // neighbour check would pass; its TTL check, which comes next,
+        // runs here first (a frame about to be dropped is left untouched).
+        if frame[ETH + 8] > 1 {
+            if let Some(port) = self.fwd.apply(rs, frame) {
+                let nic_ipv4 = self.nic_checksums(port).contains(TxChecksums::IPV4);
+                let (ip, port_to) = (u32::from(route.addr), rs_port(route.rport, vport));
+                rewrite(frame, l4, l4_end, proto, true, ip, port_to, nic_ipv4);
+                return Some(self.nat_sent(frame.len(), rs, svc_idx, port, nic_ipv4));
+            }
+        }
+        Some(self.nat_forward_planning(frame, rs, svc_idx, l4, l4_end, proto, vport))
+    }
+
+    /// [`nat_forward_request`](Self::nat_forward_request) for a server
+    /// without a valid plan (the first packet after the plans were
+    /// dropped): by its route, recording the plan when the frame is sent.
+    /// Out of line: once per server and plan epoch.
+    #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
+    fn nat_forward_planning(
+        &mut self,
+        frame: &mut [u8],
+        rs: u32,
+        svc_idx: usize,
+        l4: usize,
+        l4_end: usize,
+        proto: u8,
+        vport: u16,
+    ) -> Action {
+        let Some(route) = self.snap.route(rs) else {
+            return Verdict::Drop(Counter::DropRealServerGone).into();
+        };
+        let a = self.nat_forward_request(frame, rs, &route, svc_idx, l4, l4_end, proto, vport);
+        let sent = matches!(
+            a,
+            Action::Done(Verdict::Tx(_)) | Action::Buf(BufOp::TxIpv4Offload(_))
+        );
+        // The header just written is the plan: the same bytes and port as
+        // a DR server's (`Worker::dr_to`), which the DR path also sends a
+        // NAT server's entry with. Never for a local or a tunnel server:
+        // the DR path applies any plan it finds, and their frames take
+        // other ways (kept for a connection made before a reload changed
+        // the server's method).
+        if sent && !route.local && route.forward != Forward::Tunnel {
+            if let Some(h) = frame.first_chunk::<12>() {
+                self.fwd.record(rs, *h, route.port);
+            }
+        }
+        a
     }
 
     /// A client reusing its port, or a SYN for a real server that is out
@@ -716,11 +769,17 @@ impl Worker {
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         eth.set_dst(mac);
         eth.set_src(out_mac);
-        self.count_rs_in(rs, frame.len());
-        self.tally
-            .service_in(&self.stats, &self.snap, svc_idx, frame.len());
+        self.nat_sent(frame.len(), rs, svc_idx, route.port, nic_ipv4)
+    }
+
+    /// A rewritten client frame of `len` bytes to real server `rs` goes
+    /// out of `port`: counted, and sent.
+    #[inline(always)]
+    fn nat_sent(&self, len: usize, rs: u32, svc_idx: usize, port: u16, nic_ipv4: bool) -> Action {
+        self.count_rs_in(rs, len);
+        self.tally.service_in(&self.stats, &self.snap, svc_idx, len);
         self.stats.count(Counter::FwdNat);
-        send(route.port, nic_ipv4)
+        send(port, nic_ipv4)
     }
 }
 
