@@ -772,7 +772,7 @@ impl Worker {
         // `MAY_NAT` false: the caller knows there is no NAT table.
         if MAY_NAT && self.nat_table().is_some() {
             // `hash` is the shared table's (`Flow::hash`).
-            if let Some(a) = self.nat_request(
+            if let Some(sent) = self.nat_request(
                 frame,
                 &flow.key(),
                 words,
@@ -783,7 +783,7 @@ impl Worker {
                 flags,
                 now,
             ) {
-                return Err(a);
+                return sent;
             }
             hash = self.table.hash_words(words);
         }
