@@ -239,8 +239,10 @@ impl Worker {
         let proto = ConnKey::proto_of_words(&f.words);
         let (l4, l4_end) = (f.l4 as usize, f.l4_end as usize);
         let frame = pkt.data_mut();
-        let action = self.nat_reply_hashed(frame, proto, addrs, l4, l4_end, Some(f.hash), now);
-        self.complete(pkt, action, rx_port)
+        match self.nat_reply_hashed(frame, proto, addrs, l4, l4_end, Some(f.hash), now) {
+            Ok(port) => Verdict::Tx(port),
+            Err(action) => self.complete(pkt, action, rx_port),
+        }
     }
 
     /// The full path for a frame stage 1 did not plan (ARP, ICMP, tagged
