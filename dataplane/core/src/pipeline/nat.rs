@@ -594,7 +594,8 @@ impl Worker {
                 Counter::DropTcpMalformed
             } else {
                 Counter::DropUdpMalformed
-            }).into());
+            })
+            .into());
         }
         let ports = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]);
         let (sport, dport) = ((ports >> 16) as u16, ports as u16);

@@ -32,6 +32,7 @@ mod kernel_path;
 mod least_index;
 mod nat;
 mod nat66;
+mod nat_plan;
 mod sched;
 mod sync;
 mod tunnel;
