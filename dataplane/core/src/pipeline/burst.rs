@@ -217,7 +217,11 @@ impl Worker {
         }
         if planned.reply != 0 {
             if let Some(p) = frames.get(i).filter(|p| p.len as usize == len) {
-                *out = self.nat_reply_planned(pkt, &p.flow, rx_port, now);
+                *out = if MAY_NAT {
+                    self.nat_reply_in_line(pkt, &p.flow, rx_port, now)
+                } else {
+                    self.nat_reply_planned(pkt, &p.flow, rx_port, now)
+                };
                 return;
             }
         }
@@ -229,6 +233,19 @@ impl Worker {
     /// service packets' path stays small).
     #[inline(never)]
     fn nat_reply_planned<B: PacketBuf>(
+        &mut self,
+        pkt: &mut B,
+        f: &Flow,
+        rx_port: u16,
+        now: Tick,
+    ) -> Verdict {
+        self.nat_reply_in_line(pkt, f, rx_port, now)
+    }
+
+    /// [`nat_reply_planned`](Self::nat_reply_planned), in line in a NAT
+    /// director's loop.
+    #[inline(always)]
+    fn nat_reply_in_line<B: PacketBuf>(
         &mut self,
         pkt: &mut B,
         f: &Flow,
