@@ -229,8 +229,12 @@ impl Worker {
     }
 
     /// A candidate NAT reply stage 1 planned: what the full classifier
-    /// would do with it, without classifying it again (out of line: the
-    /// service packets' path stays small).
+    /// would do with it, without classifying it again. Out of line for the
+    /// DR director's loop (its service packets' path stays small); a NAT
+    /// director's loop has it in line ([`nat_reply_in_line`]: the reply
+    /// 20 instructions fewer, the request about 4 more, by callgrind).
+    ///
+    /// [`nat_reply_in_line`]: Self::nat_reply_in_line
     #[inline(never)]
     fn nat_reply_planned<B: PacketBuf>(
         &mut self,
