@@ -219,6 +219,18 @@ impl<K: TableKey> SharedConnTable<K> {
         K::hash_words(words, &self.keys)
     }
 
+    /// This table's hash and home-bucket address, for the burst's first
+    /// stage ([`HomeHint`](super::home::HomeHint)).
+    #[inline(always)]
+    pub fn home_hint(&self) -> super::home::HomeHint<'_, K> {
+        super::home::HomeHint::new(
+            self.keys,
+            self.bucket_mask,
+            &self.slots,
+            SLOTS_PER_BUCKET * core::mem::size_of::<Slot<K>>(),
+        )
+    }
+
     #[inline]
     fn window(&self, hash: u64) -> impl Iterator<Item = usize> {
         let home = hash as usize & self.bucket_mask;

@@ -196,6 +196,18 @@ impl<K: TableKey> ConnTable<K> {
         K::hash_words(words, &self.keys)
     }
 
+    /// This table's hash and home-bucket address, for the burst's first
+    /// stage ([`HomeHint`](super::home::HomeHint)).
+    #[inline(always)]
+    pub fn home_hint(&self) -> super::home::HomeHint<'_, K> {
+        super::home::HomeHint::new(
+            self.keys,
+            self.mask,
+            &self.buckets,
+            core::mem::size_of::<Bucket<K>>(),
+        )
+    }
+
     /// Hint the CPU to load the key's home bucket (call a few packets ahead).
     #[inline]
     pub fn prefetch(&self, hash: u64) {

@@ -52,15 +52,16 @@ impl Worker {
             Some(n) if self.snap.has_nat => Some(&*n.table),
             _ => None,
         };
-        let (snap, table) = (&*self.snap, &self.table);
+        let snap = &*self.snap;
         // A port that does not exist (or no storage for the flows, see
         // `Plan::take_frames`): every frame takes the full path.
         let (frames_mut, reply) = self.plan.frames_and_reply();
-        let mut burst = BurstCtx::new(snap, self.standby, rx_port).zip(frames_mut);
+        let mut burst =
+            BurstCtx::new(snap, &self.table, nat, self.standby, rx_port).zip(frames_mut);
         for f in frames {
             if let (true, Some((ctx, slots))) = (n < MAX_BURST, &mut burst) {
                 let slot = &mut slots[n];
-                match flow::parse_into(snap, table, nat, ctx, f, &mut slot.flow) {
+                match flow::parse_into(snap, ctx, f, &mut slot.flow) {
                     Some(Kind::Service) => {
                         slot.len = f.len() as u16;
                         valid |= 1 << n;
