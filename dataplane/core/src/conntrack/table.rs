@@ -595,6 +595,20 @@ mod tests {
         }
     }
 
+    /// Stage 1's hint hashes as the table does and prefetches the home
+    /// bucket the table looks the key up in first.
+    fn the_home_hint_is_the_tables_hash_and_home_bucket<K: Sample>() {
+        let t = ConnTable::<K>::new(4096, 11);
+        let hint = t.home_hint();
+        for i in 0..2000 {
+            let w = K::spread(i).words();
+            let h = hint.hash_and_prefetch(&w);
+            assert_eq!(h, t.hash_words(&w));
+            let home: *const Bucket<K> = &t.buckets[t.homes(h)[0]];
+            assert_eq!(hint.home_addr(h), home.cast::<u8>());
+        }
+    }
+
     /// Instantiate each generic test for the IPv4 and the IPv6 key.
     macro_rules! both {
         ($($name:ident),* $(,)?) => {
@@ -608,6 +622,7 @@ mod tests {
     }
 
     both!(
+        the_home_hint_is_the_tables_hash_and_home_bucket,
         an_empty_table_answers_as_the_scan_would,
         key_round_trips_through_entry,
         read_only_lookup_sees_live_entries_only,
