@@ -9,8 +9,6 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use crate::pipeline::MAX_REAL_SERVERS;
-
 macro_rules! counters {
     ($( $(#[$doc:meta])* $name:ident = $text:literal, )*) => {
         /// Every outcome a packet can have, and the other events a worker counts.
@@ -460,10 +458,8 @@ pub struct ServiceStats {
 #[repr(align(64))]
 pub struct WorkerStats {
     counters: [AtomicU64; Counter::COUNT],
-    /// Indexed by stable real-server id: one entry per id a snapshot can
-    /// give, so that an id the forward plans bounded needs no other check
-    /// (measured with callgrind).
-    pub rs: Box<[RsStats; MAX_REAL_SERVERS]>,
+    /// Indexed by stable real-server id.
+    pub rs: Box<[RsStats]>,
     /// Indexed by stable service id.
     pub services: Box<[ServiceStats]>,
     /// Polls that returned packets / returned none (busy ratio).
@@ -481,7 +477,7 @@ impl WorkerStats {
     pub fn new(max_real_servers: usize, max_services: usize) -> WorkerStats {
         WorkerStats {
             counters: std::array::from_fn(|_| AtomicU64::new(0)),
-            rs: rs_stats(max_real_servers),
+            rs: (0..max_real_servers).map(|_| RsStats::default()).collect(),
             services: (0..max_services).map(|_| ServiceStats::default()).collect(),
             busy_polls: AtomicU64::new(0),
             idle_polls: AtomicU64::new(0),
@@ -503,17 +499,6 @@ impl WorkerStats {
 
     pub fn get(&self, c: Counter) -> u64 {
         self.counters[c as usize].load(Relaxed)
-    }
-}
-
-/// The per-real-server statistics of a worker: `MAX_REAL_SERVERS`
-/// entries (`max` may not exceed it), made on the heap.
-fn rs_stats(max: usize) -> Box<[RsStats; MAX_REAL_SERVERS]> {
-    assert!(max <= MAX_REAL_SERVERS, "at most {MAX_REAL_SERVERS} real servers");
-    let all: Box<[RsStats]> = (0..MAX_REAL_SERVERS).map(|_| RsStats::default()).collect();
-    match all.try_into() {
-        Ok(a) => a,
-        Err(_) => unreachable!("MAX_REAL_SERVERS entries made"),
     }
 }
 
