@@ -34,9 +34,9 @@ use crate::wire::{mac_at, MacAddr, TcpFlags};
 use super::parsed::Flow;
 use super::snapshot::LastService;
 use super::{Snapshot, Worker};
+use crate::conntrack::home::HomeHint;
 use crate::conntrack::keyspace::EntryKind;
 use crate::conntrack::shared::SharedConnTable;
-use crate::conntrack::home::HomeHint;
 use crate::conntrack::ConnTable;
 
 const ETH: usize = ethernet::HEADER_LEN;
@@ -206,12 +206,7 @@ pub(crate) enum Kind {
 }
 
 #[inline(always)]
-fn parse(
-    snap: &Snapshot,
-    ctx: &BurstCtx,
-    frame: &[u8],
-    out: &mut Flow,
-) -> Option<Kind> {
+fn parse(snap: &Snapshot, ctx: &BurstCtx, frame: &[u8], out: &mut Flow) -> Option<Kind> {
     if frame.len() > u16::MAX as usize {
         return None;
     }
@@ -346,7 +341,9 @@ fn reply(
     // prefetched here, so stage 2's lookup finds it in cache. Without a
     // NAT table stage 2 drops the frame before any lookup.
     if ctx.nat {
-        out.hash = ctx.home.hash_and_prefetch(&EntryKind::Reply.mark_words(words));
+        out.hash = ctx
+            .home
+            .hash_and_prefetch(&EntryKind::Reply.mark_words(words));
     }
     out.words = words;
     out.l4 = l4 as u16;
