@@ -41,3 +41,19 @@ pub fn prefetch_at<T>(slice: &[T], i: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// [`prefetch`] of the cache line holding address `p`, computed by the
+/// caller and never read by the program (a hint that cannot fault,
+/// whatever the address).
+#[inline(always)]
+#[allow(unsafe_code)]
+pub fn prefetch_addr(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: _mm_prefetch is a hint with no memory effect and cannot
+    // fault, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(p as *const i8, core::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

@@ -11,6 +11,7 @@
 //! described in `docs/ARCHITECTURE.md`.
 
 pub mod flood;
+pub mod home;
 pub mod key;
 pub mod keyhash;
 pub mod keyspace;

@@ -219,6 +219,18 @@ impl<K: TableKey> SharedConnTable<K> {
         K::hash_words(words, &self.keys)
     }
 
+    /// This table's hash and home-bucket address, for the burst's first
+    /// stage ([`HomeHint`](super::home::HomeHint)).
+    #[inline(always)]
+    pub fn home_hint(&self) -> super::home::HomeHint<'_, K> {
+        super::home::HomeHint::new(
+            self.keys,
+            self.bucket_mask,
+            &self.slots,
+            SLOTS_PER_BUCKET * core::mem::size_of::<Slot<K>>(),
+        )
+    }
+
     #[inline]
     fn window(&self, hash: u64) -> impl Iterator<Item = usize> {
         let home = hash as usize & self.bucket_mask;
@@ -638,10 +650,26 @@ mod tests {
     }
 
     both!(
+        the_home_hint_is_the_tables_hash_and_home_bucket,
         insert_lookup_update_remove,
         capacity_is_enforced,
         stress_many_threads_no_entry_lost_or_duplicated,
     );
+
+    /// Stage 1's hint hashes as the table does and prefetches the bucket
+    /// `prefetch` and the lookup's window start at.
+    fn the_home_hint_is_the_tables_hash_and_home_bucket<K: Sample>() {
+        let t = SharedConnTable::<K>::new(4096, 13);
+        let hint = t.home_hint();
+        for i in 0..2000 {
+            let w = K::key(i % 7, i).words();
+            let h = hint.hash_and_prefetch(&w);
+            assert_eq!(h, t.hash_words(&w));
+            let first = t.window(h).next().unwrap();
+            let home: *const Slot<K> = &t.slots[first];
+            assert_eq!(hint.home_addr(h), home.cast::<u8>());
+        }
+    }
 
     fn insert_lookup_update_remove<K: Sample>() {
         let t = SharedConnTable::<K>::new(1024, 7);

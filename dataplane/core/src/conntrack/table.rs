@@ -196,6 +196,18 @@ impl<K: TableKey> ConnTable<K> {
         K::hash_words(words, &self.keys)
     }
 
+    /// This table's hash and home-bucket address, for the burst's first
+    /// stage ([`HomeHint`](super::home::HomeHint)).
+    #[inline(always)]
+    pub fn home_hint(&self) -> super::home::HomeHint<'_, K> {
+        super::home::HomeHint::new(
+            self.keys,
+            self.mask,
+            &self.buckets,
+            core::mem::size_of::<Bucket<K>>(),
+        )
+    }
+
     /// Hint the CPU to load the key's home bucket (call a few packets ahead).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
@@ -583,6 +595,20 @@ mod tests {
         }
     }
 
+    /// Stage 1's hint hashes as the table does and prefetches the home
+    /// bucket the table looks the key up in first.
+    fn the_home_hint_is_the_tables_hash_and_home_bucket<K: Sample>() {
+        let t = ConnTable::<K>::new(4096, 11);
+        let hint = t.home_hint();
+        for i in 0..2000 {
+            let w = K::spread(i).words();
+            let h = hint.hash_and_prefetch(&w);
+            assert_eq!(h, t.hash_words(&w));
+            let home: *const Bucket<K> = &t.buckets[t.homes(h)[0]];
+            assert_eq!(hint.home_addr(h), home.cast::<u8>());
+        }
+    }
+
     /// Instantiate each generic test for the IPv4 and the IPv6 key.
     macro_rules! both {
         ($($name:ident),* $(,)?) => {
@@ -596,6 +622,7 @@ mod tests {
     }
 
     both!(
+        the_home_hint_is_the_tables_hash_and_home_bucket,
         an_empty_table_answers_as_the_scan_would,
         key_round_trips_through_entry,
         read_only_lookup_sees_live_entries_only,

@@ -34,6 +34,7 @@ use crate::wire::{mac_at, MacAddr, TcpFlags};
 use super::parsed::Flow;
 use super::snapshot::LastService;
 use super::{Snapshot, Worker};
+use crate::conntrack::home::HomeHint;
 use crate::conntrack::keyspace::EntryKind;
 use crate::conntrack::shared::SharedConnTable;
 use crate::conntrack::ConnTable;
@@ -60,15 +61,14 @@ impl Worker {
     #[cfg(test)]
     pub(crate) fn fast_kind(&self, frame: &[u8], rx_port: u16) -> Option<(Kind, Flow)> {
         let mut flow = Flow::EMPTY;
-        let ctx = BurstCtx::new(&self.snap, self.standby, rx_port)?;
-        let k = parse_into(
+        let ctx = BurstCtx::new(
             &self.snap,
             &self.table,
             self.nat_table(),
-            &ctx,
-            frame,
-            &mut flow,
+            self.standby,
+            rx_port,
         )?;
+        let k = parse_into(&self.snap, &ctx, frame, &mut flow)?;
         Some((k, flow))
     }
 }
@@ -97,13 +97,25 @@ pub(crate) struct BurstCtx<'a> {
     suspect: &'a [bool; 256],
     /// The burst's last service lookup (made for this burst's snapshot).
     last_service: LastService,
+    /// The table a service packet's connection is looked up in first: on
+    /// a NAT director the shared one (`Flow::hash`), else the worker's.
+    home: HomeHint<'a, ConnKey>,
+    /// A NAT director: the shared table is `home`, and a candidate reply's
+    /// key is hashed and prefetched in it too.
+    nat: bool,
 }
 
 impl<'a> BurstCtx<'a> {
     /// The context of a burst received on `rx_port`; None when the port
     /// does not exist (the full classifier drops its frames).
     #[inline(always)]
-    pub(crate) fn new(snap: &'a Snapshot, standby: bool, rx_port: u16) -> Option<BurstCtx<'a>> {
+    pub(crate) fn new(
+        snap: &'a Snapshot,
+        table: &'a ConnTable,
+        nat: Option<&'a SharedConnTable>,
+        standby: bool,
+        rx_port: u16,
+    ) -> Option<BurstCtx<'a>> {
         let port = snap.ports.get(rx_port as usize)?;
         let mine = port.mac.to_u64();
         let (mut others, mut n) = ([mine; 2], 0);
@@ -130,6 +142,11 @@ impl<'a> BurstCtx<'a> {
                 &[true; 256]
             },
             last_service: LastService::new(),
+            home: match nat {
+                Some(t) => t.home_hint(),
+                None => table.home_hint(),
+            },
+            nat: nat.is_some(),
         })
     }
 
@@ -147,9 +164,9 @@ impl<'a> BurstCtx<'a> {
     }
 }
 
-/// Classify a frame that arrived on `ctx.rx_port` without side effects (`nat`:
-/// [`Worker::nat_table`], the shared table a NAT director looks flows up in
-/// first; only its bucket is prefetched): write
+/// Classify a frame that arrived on `ctx.rx_port` without side effects
+/// (only the bucket of the table it is looked up in first, `ctx`'s, is
+/// prefetched): write
 /// its [`Flow`] into `out` (a burst's slot, so nothing is copied) and return
 /// [`Kind::Service`] if it is a plain service packet, [`Kind::NatReply`]
 /// for a plain packet that the full classifier would hand to the NAT reply
@@ -168,13 +185,11 @@ impl<'a> BurstCtx<'a> {
 #[inline(always)]
 pub(crate) fn parse_into(
     snap: &Snapshot,
-    table: &ConnTable,
-    nat: Option<&SharedConnTable>,
     ctx: &BurstCtx,
     frame: &[u8],
     out: &mut Flow,
 ) -> Option<Kind> {
-    parse(snap, table, nat, ctx, frame, out)
+    parse(snap, ctx, frame, out)
 }
 
 /// What stage 1 found a frame to be (when not "the full classifier
@@ -191,14 +206,7 @@ pub(crate) enum Kind {
 }
 
 #[inline(always)]
-fn parse(
-    snap: &Snapshot,
-    table: &ConnTable,
-    nat: Option<&SharedConnTable>,
-    ctx: &BurstCtx,
-    frame: &[u8],
-    out: &mut Flow,
-) -> Option<Kind> {
+fn parse(snap: &Snapshot, ctx: &BurstCtx, frame: &[u8], out: &mut Flow) -> Option<Kind> {
     if frame.len() > u16::MAX as usize {
         return None;
     }
@@ -241,7 +249,7 @@ fn parse(
     // the full classifier early.
     if !snap.in_vip_range(dst_ip) {
         // Not a VIP: perhaps a real server's reply to a NAT connection.
-        return reply(snap, nat, head, addrs, total, out);
+        return reply(snap, ctx, head, addrs, total, out);
     }
     // (`!ctx.services` and `snap.is_suspect_source(src_ip)`, with the
     // first octet's table read first for both.)
@@ -293,19 +301,8 @@ fn parse(
     let words = ConnKey::words_of_wire(addrs, ports, proto);
     let svc_idx = snap.service_of_words_memo(&words, &ctx.last_service)?;
     // The table the connection is looked up in first: on a NAT
-    // director the shared one (`Flow::hash`).
-    out.hash = match nat {
-        Some(t) => {
-            let h = t.hash_words(&words);
-            t.prefetch(h);
-            h
-        }
-        _ => {
-            let h = table.hash_words(&words);
-            table.prefetch(h);
-            h
-        }
-    };
+    // director the shared one (`Flow::hash`), chosen for the burst.
+    out.hash = ctx.home.hash_and_prefetch(&words);
     out.words[1] = words[1];
     out.svc_idx = svc_idx as u16;
     Some(Kind::Service)
@@ -322,7 +319,7 @@ fn parse(
 #[inline(always)]
 fn reply(
     snap: &Snapshot,
-    nat: Option<&SharedConnTable>,
+    ctx: &BurstCtx,
     head: &[u8; MIN_FAST],
     addrs: u64,
     total: usize,
@@ -343,9 +340,10 @@ fn reply(
     // The reply key (the packet's 5-tuple, marked) hashed and its bucket
     // prefetched here, so stage 2's lookup finds it in cache. Without a
     // NAT table stage 2 drops the frame before any lookup.
-    if let Some(t) = nat {
-        out.hash = t.hash_words(&EntryKind::Reply.mark_words(words));
-        t.prefetch(out.hash);
+    if ctx.nat {
+        out.hash = ctx
+            .home
+            .hash_and_prefetch(&EntryKind::Reply.mark_words(words));
     }
     out.words = words;
     out.l4 = l4 as u16;
