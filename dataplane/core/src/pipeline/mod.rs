@@ -452,7 +452,10 @@ impl Worker {
             Action::Tunnel => self.encapsulate(pkt),
             Action::Buf(BufOp::FragNeeded(mtu)) => self.frag_needed(pkt, mtu, rx_port),
             Action::Buf(BufOp::TxIpv4Offload(port)) => offload_ipv4(pkt, port),
-            Action::Buf(BufOp::TunnelPlanned) => self.encapsulate_planned(pkt),
+            Action::Buf(BufOp::TunnelPlanned) => match self.encapsulate_planned(pkt) {
+                Ok(port) => Verdict::Tx(port),
+                Err(c) => Verdict::Drop(c),
+            },
         };
         if let Verdict::Drop(c) = v {
             self.stats.count(c);

@@ -369,21 +369,21 @@ impl Worker {
     }
 
     /// Carry out the planned encapsulation [`tunnel_planned`](Self::tunnel_planned)
-    /// decided and count it, as [`encapsulate`](Self::encapsulate) does.
+    /// decided and count it, as [`encapsulate`](Self::encapsulate) does:
+    /// the egress port, or the reason of a drop (for the caller to count).
     #[inline(always)]
-    pub(super) fn encapsulate_planned<B: PacketBuf + ?Sized>(&mut self, pkt: &mut B) -> Verdict {
+    pub(super) fn encapsulate_planned<B: PacketBuf + ?Sized>(
+        &mut self,
+        pkt: &mut B,
+    ) -> Result<u16, Counter> {
         let hit = self.tun_hit;
         let ident = self.next_ident();
-        match self.tun.encap(pkt, hit, ident) {
-            Ok(port) => {
-                let len = pkt.data().len();
-                self.count_rs_in(hit.rs, len);
-                self.tally.service_in(&self.stats, &self.snap, hit.svc_idx, len);
-                self.stats.count(Counter::FwdTunnel);
-                Verdict::Tx(port)
-            }
-            Err(c) => Verdict::Drop(c),
-        }
+        let port = self.tun.encap(pkt, hit, ident)?;
+        let len = pkt.data().len();
+        self.count_rs_in(hit.rs, len);
+        self.tally.service_in(&self.stats, &self.snap, hit.svc_idx, len);
+        self.stats.count(Counter::FwdTunnel);
+        Ok(port)
     }
 
     /// Carry out the encapsulation [`Action::Tunnel`] asked for (in
