@@ -49,7 +49,7 @@ use std::net::Ipv4Addr;
 
 pub use super::encap::Encap;
 use super::snapshot::{RsRoute, SourcePool};
-use super::tunnel_plan::{self, TunnelHit};
+use super::tunnel_plan;
 use super::{Action, BufOp, PacketBuf, TxChecksums, Verdict, Worker, ETH};
 use crate::conntrack::{ConnKey, TableKey};
 use crate::counters::Counter;
@@ -356,15 +356,7 @@ impl Worker {
     /// valid plan or the packet's length is not one it takes.
     #[inline(always)]
     pub(super) fn tunnel_planned(&mut self, frame: &[u8], rs: u32, svc_idx: usize) -> Option<Action> {
-        let inner_len = tunnel_plan::inner_len(frame);
-        if !self.tun.takes(rs, inner_len) {
-            return None;
-        }
-        self.tun_hit = TunnelHit {
-            rs,
-            svc_idx,
-            inner_len,
-        };
+        self.tun_hit = self.tun.hit(rs, svc_idx, tunnel_plan::inner_len(frame))?;
         Some(Action::Buf(BufOp::TunnelPlanned))
     }
 
@@ -380,8 +372,8 @@ impl Worker {
         let ident = self.next_ident();
         let port = self.tun.encap(pkt, hit, ident)?;
         let len = pkt.data().len();
-        self.count_rs_in(hit.rs, len);
-        self.tally.service_in(&self.stats, &self.snap, hit.svc_idx, len);
+        self.count_rs_in(hit.rs(), len);
+        self.tally.service_in(&self.stats, &self.snap, hit.svc_idx(), len);
         self.stats.count(Counter::FwdTunnel);
         Ok(port)
     }

@@ -36,7 +36,6 @@ use super::snapshot::MAX_REAL_SERVERS;
 use super::tunnel::{self, OVERHEAD};
 use super::{PacketBuf, TxChecksums, ETH};
 use crate::counters::Counter;
-use crate::wire::checksum::fold;
 use crate::wire::ipv4;
 
 /// One real server's plan: one cache line.
@@ -63,6 +62,15 @@ struct Plan {
 /// Never the plans' epoch: the mark of a plan never made.
 const NEVER: u32 = 0;
 
+/// [`fold`](crate::wire::checksum::fold) of a sum under 2^32 in four instructions: the high half of
+/// `sum` plus `sum` turned by 16 bits is the sum of its halves with the
+/// end-around carry of their low halves' sum (what `fold`'s two steps
+/// compute), modulo 2^16.
+#[inline(always)]
+fn fold_small(sum: u32) -> u16 {
+    (sum.wrapping_add(sum.rotate_left(16)) >> 16) as u16
+}
+
 /// The total length of the IPv4 packet in `frame` (0 if the frame is
 /// too short to say).
 #[inline(always)]
@@ -74,18 +82,29 @@ pub(crate) fn inner_len(frame: &[u8]) -> u16 {
 }
 
 /// What a tunnel hit found out before the buffer is at hand: carried by
-/// the worker from the decision to the encapsulation (two registers'
-/// worth, written once).
+/// the worker from the decision to the encapsulation. Made only by
+/// [`TunnelPlans::hit`]: its real server is one with a plan.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TunnelHit {
-    /// The real server (its plan, its counters).
-    pub rs: u32,
+    /// The real server (its plan, its counters): below
+    /// [`MAX_REAL_SERVERS`].
+    rs: u32,
     /// The service's index in the snapshot (its tally; as wide as the
     /// index the path holds: one register spill, not two, measured with
     /// callgrind on the DR path).
-    pub svc_idx: usize,
+    svc_idx: usize,
     /// The inner packet's total length.
-    pub inner_len: u16,
+    inner_len: u16,
+}
+
+impl TunnelHit {
+    pub fn rs(&self) -> u32 {
+        self.rs
+    }
+
+    pub fn svc_idx(&self) -> usize {
+        self.svc_idx
+    }
 }
 
 /// The tunnel plans of one worker, by real server id.
@@ -145,18 +164,20 @@ impl TunnelPlans {
         self.invalidate();
     }
 
-    /// Whether real server `rs` has a valid plan that takes an inner packet
-    /// of `inner_len` bytes (an IPv4 header at least, within the port's
-    /// MTU): a packet it does not take goes the full path.
+    /// Real server `rs`'s hit for a packet of service `svc_idx` whose
+    /// inner packet is `inner_len` bytes long, if `rs` has a valid plan
+    /// and the plan takes that length (an IPv4 header at least, within the
+    /// port's MTU): a packet it does not take goes the full path.
     #[inline(always)]
-    pub fn takes(&self, rs: u32, inner_len: u16) -> bool {
-        match self.plans.get(rs as usize) {
-            Some(p) => {
-                p.epoch == self.epoch
-                    && inner_len.wrapping_sub(ipv4::HEADER_LEN as u16) <= p.span
-            }
-            None => false,
-        }
+    pub fn hit(&self, rs: u32, svc_idx: usize, inner_len: u16) -> Option<TunnelHit> {
+        let p = self.plans.get(rs as usize)?;
+        let takes = p.epoch == self.epoch
+            && inner_len.wrapping_sub(ipv4::HEADER_LEN as u16) <= p.span;
+        takes.then_some(TunnelHit {
+            rs,
+            svc_idx,
+            inner_len,
+        })
     }
 
     /// Record the plan of the encapsulation `e` (of the packet a full path
@@ -176,8 +197,10 @@ impl TunnelPlans {
             ..*e
         };
         tunnel::write_outer_headers(&mut hdr, &blank, 0, false, 0, false);
-        // The template's variable fields are zero: its words' sum is that
-        // of the fixed ones (version/IHL, TTL/protocol, addresses).
+        // The total length too is the packet's own (the header's alone
+        // here): zero, so that the template's words' sum is that of the
+        // fixed ones (version/IHL, TTL/protocol, addresses).
+        hdr[ETH + 2..ETH + 4].fill(0);
         let sum = hdr[ETH..]
             .chunks_exact(2)
             .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
@@ -192,8 +215,8 @@ impl TunnelPlans {
         };
     }
 
-    /// Encapsulate the frame in `pkt` as the plan of `hit.rs` says (one
-    /// [`takes`](Self::takes) said yes to), with outer ident `ident`: the
+    /// Encapsulate the frame in `pkt` as the plan of `hit`'s real server
+    /// says, with outer ident `ident`: the
     /// egress port, or the reason of a drop. On error the frame may have
     /// lost its Ethernet padding, nothing else.
     #[inline(always)]
@@ -203,9 +226,8 @@ impl TunnelPlans {
         hit: TunnelHit,
         ident: u16,
     ) -> Result<u16, Counter> {
-        let Some(p) = self.plans.get(hit.rs as usize) else {
-            return Err(Counter::DropRealServerGone);
-        };
+        // In range (`hit`'s maker checked): no second bounds check.
+        let p = &self.plans[hit.rs as usize % MAX_REAL_SERVERS];
         let inner = usize::from(hit.inner_len);
         // The outer total length covers exactly the inner packet: drop
         // padding (and refuse a frame shorter than its IPv4 header said).
@@ -234,7 +256,7 @@ impl TunnelPlans {
         h[ETH + 6] = flags;
         if !p.nic_ipv4 {
             let own = u32::from(tos) + u32::from(total) + u32::from(ident) + (u32::from(flags) << 8);
-            h[ETH + 10..ETH + 12].copy_from_slice(&(!fold(p.sum + own)).to_be_bytes());
+            h[ETH + 10..ETH + 12].copy_from_slice(&(!fold_small(p.sum + own)).to_be_bytes());
         }
         if p.nic_ipv4 {
             pkt.offload_checksums(ETH, ipv4::HEADER_LEN, TxChecksums::IPV4);
@@ -265,11 +287,9 @@ mod tests {
         }
     }
 
-    fn hit(rs: u32, inner_len: u16) -> TunnelHit {
-        TunnelHit {
-            rs,
-            svc_idx: 0,
-            inner_len,
+    impl TunnelPlans {
+        fn takes(&self, rs: u32, inner_len: u16) -> bool {
+            self.hit(rs, 0, inner_len).is_some()
         }
     }
 
@@ -279,7 +299,8 @@ mod tests {
         let mut f = vec![fill; ETH + usize::from(inner_len) + pad];
         f[12..14].copy_from_slice(&[0x08, 0x00]);
         let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..]);
-        ip.set_version_and_ihl(4, 5);
+        ip.set_version(4);
+        ip.set_header_len(20);
         ip.set_total_len(inner_len);
         ip.set_dscp_ecn(tos);
         ip.set_dont_frag(df);
@@ -339,11 +360,6 @@ mod tests {
             TxChecksums::NONE,
         );
         assert!(!c.takes(MAX_REAL_SERVERS as u32, 100));
-        let mut f = frame(100, 0, true, 0, 0);
-        assert_eq!(
-            c.encap(&mut f, hit(MAX_REAL_SERVERS as u32, 100), 1),
-            Err(Counter::DropRealServerGone)
-        );
     }
 
     #[test]
@@ -353,12 +369,18 @@ mod tests {
         let mut f = frame(100, 0, true, 0, 0);
         let mut s = crate::pipeline::SliceBuf(&mut f);
         assert_eq!(
-            c.encap(&mut s, hit(3, 100), 1),
+            c.encap(&mut s, c.hit(3, 0, 100).unwrap(), 1),
             Err(Counter::DropTunnelNoHeadroom)
         );
     }
 
     proptest::proptest! {
+        /// `fold_small` is `fold` for every sum it is given (under 2^32).
+        #[test]
+        fn fold_small_is_fold(sum: u32) {
+            proptest::prop_assert_eq!(fold_small(sum), crate::wire::checksum::fold(sum));
+        }
+
         /// A planned encapsulation leaves exactly the frame (and checksum
         /// requests) the full path's `encap_frame` does, whatever the
         /// inner packet, its DSCP/ECN, DF, length and padding, the ident,
@@ -389,9 +411,10 @@ mod tests {
             tunnel::encap_frame(&mut want, &e, ident, nic).unwrap();
             let mut c = TunnelPlans::new(0);
             c.record(&e, 1500, nic);
-            proptest::prop_assert!(c.takes(9, inner_len));
+            let hit = c.hit(9, 0, inner_len);
+            proptest::prop_assert!(hit.is_some());
             let mut got = NicBuf::new(orig);
-            proptest::prop_assert_eq!(c.encap(&mut got, hit(9, inner_len), ident), Ok(port));
+            proptest::prop_assert_eq!(c.encap(&mut got, hit.unwrap(), ident), Ok(port));
             proptest::prop_assert_eq!(&got.requests, &want.requests);
             proptest::prop_assert_eq!(&got.frame, &want.frame);
             proptest::prop_assert_eq!(got.transmit(), want.transmit());
