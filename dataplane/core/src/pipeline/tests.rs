@@ -35,6 +35,7 @@ mod nat66;
 mod sched;
 mod sync;
 mod tunnel;
+mod tunnel_plan;
 
 const DIR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);

@@ -355,7 +355,12 @@ impl Worker {
     /// the worker, and the action that calls it; None when there is no
     /// valid plan or the packet's length is not one it takes.
     #[inline(always)]
-    pub(super) fn tunnel_planned(&mut self, frame: &[u8], rs: u32, svc_idx: usize) -> Option<Action> {
+    pub(super) fn tunnel_planned(
+        &mut self,
+        frame: &[u8],
+        rs: u32,
+        svc_idx: usize,
+    ) -> Option<Action> {
         self.tun_hit = self.tun.hit(rs, svc_idx, tunnel_plan::inner_len(frame))?;
         Some(Action::Buf(BufOp::TunnelPlanned))
     }
@@ -373,7 +378,8 @@ impl Worker {
         let port = self.tun.encap(pkt, hit, ident)?;
         let len = pkt.data().len();
         self.count_rs_in(hit.rs(), len);
-        self.tally.service_in(&self.stats, &self.snap, hit.svc_idx(), len);
+        self.tally
+            .service_in(&self.stats, &self.snap, hit.svc_idx(), len);
         self.stats.count(Counter::FwdTunnel);
         Ok(port)
     }

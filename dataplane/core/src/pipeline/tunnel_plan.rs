@@ -129,7 +129,9 @@ impl TunnelPlans {
         // Made on the heap (256 KiB: not through the stack).
         let plans = vec![empty; MAX_REAL_SERVERS].into_boxed_slice();
         TunnelPlans {
-            plans: plans.try_into().unwrap_or_else(|_| unreachable!("MAX_REAL_SERVERS plans")),
+            plans: plans
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("MAX_REAL_SERVERS plans")),
             epoch: NEVER + 1,
             neigh_gen,
         }
@@ -171,8 +173,8 @@ impl TunnelPlans {
     #[inline(always)]
     pub fn hit(&self, rs: u32, svc_idx: usize, inner_len: u16) -> Option<TunnelHit> {
         let p = self.plans.get(rs as usize)?;
-        let takes = p.epoch == self.epoch
-            && inner_len.wrapping_sub(ipv4::HEADER_LEN as u16) <= p.span;
+        let takes =
+            p.epoch == self.epoch && inner_len.wrapping_sub(ipv4::HEADER_LEN as u16) <= p.span;
         takes.then_some(TunnelHit {
             rs,
             svc_idx,
@@ -192,10 +194,7 @@ impl TunnelPlans {
             return;
         }
         let mut hdr = [0u8; ETH + OVERHEAD];
-        let blank = Encap {
-            inner_len: 0,
-            ..*e
-        };
+        let blank = Encap { inner_len: 0, ..*e };
         tunnel::write_outer_headers(&mut hdr, &blank, 0, false, 0, false);
         // The total length too is the packet's own (the header's alone
         // here): zero, so that the template's words' sum is that of the
@@ -255,7 +254,8 @@ impl TunnelPlans {
         h[ETH + 4..ETH + 6].copy_from_slice(&ident.to_be_bytes());
         h[ETH + 6] = flags;
         if !p.nic_ipv4 {
-            let own = u32::from(tos) + u32::from(total) + u32::from(ident) + (u32::from(flags) << 8);
+            let own =
+                u32::from(tos) + u32::from(total) + u32::from(ident) + (u32::from(flags) << 8);
             h[ETH + 10..ETH + 12].copy_from_slice(&(!fold_small(p.sum + own)).to_be_bytes());
         }
         if p.nic_ipv4 {
@@ -360,6 +360,23 @@ mod tests {
             TxChecksums::NONE,
         );
         assert!(!c.takes(MAX_REAL_SERVERS as u32, 100));
+    }
+
+    #[test]
+    fn the_epoch_wrapping_round_never_revives_a_plan() {
+        let mut c = TunnelPlans::new(0);
+        c.record(&encap(3, 100), 1500, TxChecksums::NONE);
+        // The epoch comes round to the first plan's after 2^32 − 1
+        // invalidations: started near the end, the wrap must clear it.
+        let first = c.epoch;
+        c.epoch = u32::MAX;
+        c.record(&encap(4, 100), 1500, TxChecksums::NONE);
+        c.invalidate();
+        assert_eq!(c.epoch, first);
+        assert!(!c.takes(3, 100), "a plan of the epoch come round");
+        assert!(!c.takes(4, 100));
+        c.record(&encap(5, 100), 1500, TxChecksums::NONE);
+        assert!(c.takes(5, 100));
     }
 
     #[test]
