@@ -27,7 +27,7 @@ use crate::conntrack::ConnKey;
 use super::flow::{self, BurstCtx, Kind};
 use super::parsed::Flow;
 use super::plan::{self, Planned, MAX_BURST};
-use super::{Action, BufOp, PacketBuf, Verdict, Worker};
+use super::{PacketBuf, Verdict, Worker};
 
 /// Frame i's bits of the burst's masks, nonzero if set: planned as a
 /// service packet, planned as a candidate NAT reply.
@@ -210,16 +210,7 @@ impl Worker {
             if let Some(p) = frames.get(i).filter(|p| p.len as usize == len) {
                 match self.service_flow_dr::<MAY_NAT>(pkt.data_mut(), &p.flow, rx_port, now) {
                     Ok(port) => *out = Verdict::Tx(port),
-                    // A tunnel plan's verdict written as it is too (not
-                    // merged with `complete`'s: measured with callgrind).
-                    Err(Action::Buf(BufOp::TunnelPlanned)) => match self.encapsulate_planned(pkt) {
-                        Ok(port) => *out = Verdict::Tx(port),
-                        Err(c) => {
-                            self.stats.count(c);
-                            *out = Verdict::Drop(c);
-                        }
-                    },
-                    Err(action) => *out = self.complete(pkt, action, rx_port),
+                    Err(action) => self.complete_into(pkt, action, rx_port, out),
                 }
                 return;
             }
