@@ -429,6 +429,18 @@ impl Worker {
     #[inline(always)]
     fn check_neigh(&mut self) {
         let gen = self.neigh.generation();
+        // Both kinds of plan take every generation together (here, and
+        // where this worker learns a MAC): one compare tells both
+        // (measured with callgrind: a second cost DR per burst).
+        if self.tun.is_stale(gen) {
+            self.neigh_changed(gen);
+        }
+    }
+
+    /// A neighbour's MAC changed: drop the plans made before.
+    #[cold]
+    #[inline(never)]
+    fn neigh_changed(&mut self, gen: u64) {
         self.fwd.check_neigh(gen);
         self.tun.check_neigh(gen);
     }

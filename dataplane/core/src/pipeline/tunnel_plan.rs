@@ -167,6 +167,12 @@ impl TunnelPlans {
         }
     }
 
+    /// Whether the neighbour table's generation `gen` is not the plans'.
+    #[inline(always)]
+    pub fn is_stale(&self, gen: u64) -> bool {
+        gen != self.neigh_gen
+    }
+
     #[cold]
     #[inline(never)]
     fn neigh_changed(&mut self, gen: u64) {
