@@ -119,7 +119,7 @@ pub(crate) enum Action {
 pub(crate) enum BufOp {
     /// Encapsulate in IPIP by the real server's tunnel plan, as
     /// [`Worker::tun_hit`] says (see [`tunnel_plan`]). (First: the tunnel
-    /// path's match is the shortest, measured with callgrind.)
+    /// path's match tests the fewest tags.)
     TunnelPlanned,
     /// Answer the client with ICMP "fragmentation needed" announcing this
     /// next-hop MTU (the frame shrinks to the ICMP message).
@@ -1102,7 +1102,7 @@ impl Worker {
             self.forward_local(frame.len(), rs, svc_idx, port)
         } else if route.forward == Forward::Tunnel {
             let hop = tunnel::TunnelHop::from(route);
-            self.forward_tunnel(frame, rs, hop, svc_idx, words)
+            self.forward_tunnel(frame, rs, hop, svc_idx, words, true)
         } else {
             self.dr_to(frame, route, rs, svc_idx, Counter::FwdDr).into()
         }

@@ -290,7 +290,10 @@ impl From<&RsRoute> for TunnelHop {
 
 impl Worker {
     /// Decide how to tunnel a packet of a flow to real server `rs`: the
-    /// path-MTU check, the neighbour, the outer addresses.
+    /// path-MTU check, the neighbour, the outer addresses. With
+    /// `make_plan` (a service packet to a server the snapshot tunnels to,
+    /// not a local one), the encapsulation decided becomes `rs`'s plan
+    /// (see [`tunnel_plan`]).
     #[inline(always)]
     pub(super) fn forward_tunnel(
         &mut self,
@@ -299,6 +302,7 @@ impl Worker {
         route: TunnelHop,
         svc_idx: usize,
         words: &[u64; 2],
+        make_plan: bool,
     ) -> Action {
         let snap = &*self.snap;
         let out = &snap.ports[route.port as usize];
@@ -317,7 +321,7 @@ impl Worker {
             self.neigh.want(route.neigh as usize);
             return Verdict::Drop(Counter::DropNeighUnresolved).into();
         };
-        let (plan, mtu) = (snap.tunnel_pool.is_none(), out.mtu);
+        let (plan, mtu) = (make_plan && snap.tunnel_pool.is_none(), out.mtu);
         self.encap = Encap {
             port: route.port,
             dst_mac: mac,
