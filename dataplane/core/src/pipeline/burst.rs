@@ -215,7 +215,7 @@ impl Worker {
                     Ok(port) => *out = Verdict::Tx(port),
                     Err(action) => {
                         let mut pkt = pkt;
-                        *out = self.complete(&mut pkt, action, rx_port)
+                        self.complete_into(&mut pkt, action, rx_port, out)
                     }
                 }
                 return;

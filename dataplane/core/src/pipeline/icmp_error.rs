@@ -244,7 +244,8 @@ impl Worker {
         match self.snap.route(rs) {
             Some(route) if route.forward == Forward::Tunnel => {
                 let hop = super::tunnel::TunnelHop::from(&route);
-                match self.forward_tunnel(frame, rs, hop, svc_idx, &key.words()) {
+                // No plan made here: this path does not tell local servers.
+                match self.forward_tunnel(frame, rs, hop, svc_idx, &key.words(), false) {
                     Action::Tunnel => {
                         self.encap.outcome = Counter::IcmpErrorForwarded;
                         Action::Tunnel

@@ -36,6 +36,7 @@ mod nat_plan;
 mod sched;
 mod sync;
 mod tunnel;
+mod tunnel_plan;
 
 const DIR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);

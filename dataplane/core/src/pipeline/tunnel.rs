@@ -49,6 +49,7 @@ use std::net::Ipv4Addr;
 
 pub use super::encap::Encap;
 use super::snapshot::{RsRoute, SourcePool};
+use super::tunnel_plan;
 use super::{Action, BufOp, PacketBuf, TxChecksums, Verdict, Worker, ETH};
 use crate::conntrack::{ConnKey, TableKey};
 use crate::counters::Counter;
@@ -161,7 +162,7 @@ fn outer_headers(e: &Encap, tos: u8, df: bool, ident: u16, summed: bool) -> [u8;
 /// [`outer_headers`] written straight into the frame's first bytes `h`
 /// (every byte of them), not built aside and copied.
 #[inline(always)]
-fn write_outer_headers(
+pub(super) fn write_outer_headers(
     h: &mut [u8; ETH + OVERHEAD],
     e: &Encap,
     tos: u8,
@@ -289,7 +290,10 @@ impl From<&RsRoute> for TunnelHop {
 
 impl Worker {
     /// Decide how to tunnel a packet of a flow to real server `rs`: the
-    /// path-MTU check, the neighbour, the outer addresses.
+    /// path-MTU check, the neighbour, the outer addresses. With
+    /// `make_plan` (a service packet to a server the snapshot tunnels to,
+    /// not a local one), the encapsulation decided becomes `rs`'s plan
+    /// (see [`tunnel_plan`]).
     #[inline(always)]
     pub(super) fn forward_tunnel(
         &mut self,
@@ -298,6 +302,7 @@ impl Worker {
         route: TunnelHop,
         svc_idx: usize,
         words: &[u64; 2],
+        make_plan: bool,
     ) -> Action {
         let snap = &*self.snap;
         let out = &snap.ports[route.port as usize];
@@ -316,6 +321,7 @@ impl Worker {
             self.neigh.want(route.neigh as usize);
             return Verdict::Drop(Counter::DropNeighUnresolved).into();
         };
+        let (plan, mtu) = (make_plan && snap.tunnel_pool.is_none(), out.mtu);
         self.encap = Encap {
             port: route.port,
             dst_mac: mac,
@@ -331,7 +337,55 @@ impl Worker {
             svc: snap.services[svc_idx].id,
             outcome: Counter::FwdTunnel,
         };
+        if plan {
+            // Without a source pool, every packet to `rs` gets this
+            // encapsulation but for its own fields: the server's plan.
+            self.record_tunnel_plan(mtu);
+        }
         Action::Tunnel
+    }
+
+    /// Record the plan of the encapsulation just decided (out of line: the
+    /// full path runs once per server and plan).
+    #[inline(never)]
+    fn record_tunnel_plan(&mut self, mtu: u16) {
+        let nic = self.nic_checksums(self.encap.port);
+        self.tun.record(&self.encap, mtu, nic);
+    }
+
+    /// An established packet to real server `rs` of service `svc_idx`
+    /// that `rs`'s tunnel plan takes (see [`tunnel_plan`]): what
+    /// [`encapsulate_planned`](Self::encapsulate_planned) needs, kept in
+    /// the worker, and the action that calls it; None when there is no
+    /// valid plan or the packet's length is not one it takes.
+    #[inline(always)]
+    pub(super) fn tunnel_planned(
+        &mut self,
+        frame: &[u8],
+        rs: u32,
+        svc_idx: usize,
+    ) -> Option<Action> {
+        self.tun_hit = self.tun.hit(rs, svc_idx, tunnel_plan::inner_len(frame))?;
+        Some(Action::Buf(BufOp::TunnelPlanned))
+    }
+
+    /// Carry out the planned encapsulation [`tunnel_planned`](Self::tunnel_planned)
+    /// decided and count it, as [`encapsulate`](Self::encapsulate) does:
+    /// the egress port, or the reason of a drop (for the caller to count).
+    #[inline(always)]
+    pub(super) fn encapsulate_planned<B: PacketBuf + ?Sized>(
+        &mut self,
+        pkt: &mut B,
+    ) -> Result<u16, Counter> {
+        let hit = self.tun_hit;
+        let ident = self.next_ident();
+        let port = self.tun.encap(pkt, hit, ident)?;
+        let len = pkt.data().len();
+        self.count_rs_in(hit.rs(), len);
+        self.tally
+            .service_in(&self.stats, &self.snap, hit.svc_idx(), len);
+        self.stats.count(Counter::FwdTunnel);
+        Ok(port)
     }
 
     /// Carry out the encapsulation [`Action::Tunnel`] asked for (in

@@ -64,7 +64,7 @@ impl Worker {
             (Some(mac), Some(&slot)) if !about.is_unspecified() => {
                 self.neigh.learn(slot as usize, about, mac, now);
                 // A new MAC drops the forward plans before the next frame.
-                self.fwd.check_neigh(self.neigh.generation());
+                self.check_neigh();
                 self.stats.count(Counter::NdpLearned);
                 true
             }
