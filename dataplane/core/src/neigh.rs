@@ -528,6 +528,36 @@ mod client_tests {
     }
 
     #[test]
+    fn the_tag_tells_addresses_apart_in_every_bit() {
+        // The address shares its word with the version: an empty slot
+        // answers for no one (address 0 included), and addresses that
+        // differ only in their top or bottom bit stay apart.
+        let a = MacAddr([2, 0, 0, 0, 0, 1]);
+        assert_eq!(ClientMacs::new(16).get(0), None);
+        for ip in [0, 1, 0x8000_0000, 0xffff_ffff, 0xffff_fffe] {
+            let c = ClientMacs::new(16);
+            c.learn(ip, a, 3);
+            assert_eq!(c.get(ip), Some((a, 3)));
+            assert_eq!(c.get(ip ^ 1), None);
+            assert_eq!(c.get(ip ^ 0x8000_0000), None);
+        }
+    }
+
+    #[test]
+    fn a_slot_held_by_a_writer_answers_nothing() {
+        let c = ClientMacs::new(16);
+        let a = MacAddr([2, 0, 0, 0, 0, 1]);
+        c.learn(9, a, 1);
+        let s = c.slot(9);
+        let t = s.tag.load(Relaxed);
+        s.tag.store(t + 1, Relaxed); // a writer's claim, not yet published
+        assert_eq!(c.get(9), None);
+        c.learn(9, MacAddr([2, 0, 0, 0, 0, 2]), 2); // gives way to it
+        s.tag.store(t, Relaxed);
+        assert_eq!(c.get(9), Some((a, 1)));
+    }
+
+    #[test]
     fn concurrent_learners_never_give_a_wrong_answer() {
         let c = std::sync::Arc::new(ClientMacs::new(64));
         let hs: Vec<_> = (0..4u32)
