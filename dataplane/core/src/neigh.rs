@@ -418,11 +418,11 @@ mod tests {
 /// connected segment or behind a router; either way the reply belongs where
 /// the request came from. Workers remember (client address → source MAC,
 /// receiving port) when they create a NAT connection and look it up for
-/// each reply. Direct-mapped and lock-free: each slot is a version word, the
-/// address and the (MAC, port) word; a writer claims the slot by CAS on the
-/// version, readers re-check it. Writes happen only when a client's entry
-/// is missing or changed. Two clients hashing to one slot evict each other;
-/// the next request refreshes it.
+/// each reply. Direct-mapped and lock-free: each slot is a tag word (the
+/// address and a version) and the (MAC, port) word; a writer claims the
+/// slot by CAS on the tag, readers re-check it. Writes happen only when a
+/// client's entry is missing or changed. Two clients hashing to one slot
+/// evict each other; the next request refreshes it.
 pub struct ClientMacs {
     slots: Box<[ClientSlot]>,
     mask: usize,
@@ -430,11 +430,18 @@ pub struct ClientMacs {
 
 #[derive(Default)]
 struct ClientSlot {
-    version: AtomicU32,
-    ip: AtomicU32,
+    /// The client's address in bits 32..64, the version in bits 0..32
+    /// (odd while a writer holds the slot). One word, so that a reader
+    /// checks address, version and consistency with one compare each way
+    /// (a separate address word cost a load and a compare per NAT reply).
+    tag: AtomicU64,
     /// MAC in bits 0..48, port in bits 48..64.
     hop: AtomicU64,
 }
+
+/// The bits of a slot's tag a reader wants equal to (client address, an
+/// even version): the address and the version's writing bit.
+const TAG_ADDR_AND_WRITING: u64 = 0xffff_ffff_0000_0001;
 
 impl ClientMacs {
     pub fn new(slots: usize) -> ClientMacs {
@@ -456,15 +463,13 @@ impl ClientMacs {
     #[inline(always)]
     pub fn get(&self, ip: u32) -> Option<(MacAddr, u16)> {
         let s = self.slot(ip);
-        let v1 = s.version.load(std::sync::atomic::Ordering::Acquire);
-        if v1 & 1 == 1 {
-            return None;
-        }
-        let a = s.ip.load(Relaxed);
+        let t1 = s.tag.load(std::sync::atomic::Ordering::Acquire);
         let h = s.hop.load(Relaxed);
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-        let v2 = s.version.load(Relaxed);
-        (v1 == v2 && a == ip && h != 0).then(|| (unpack(h), (h >> 48) as u16))
+        let t2 = s.tag.load(Relaxed);
+        // This client's address, no writer, and no write between the reads.
+        let ours = (t1 ^ (u64::from(ip) << 32)) & TAG_ADDR_AND_WRITING == 0;
+        (ours && t1 == t2 && h != 0).then(|| (unpack(h), (h >> 48) as u16))
     }
 
     /// Remember that `ip`'s packets arrive from `mac` on `port`.
@@ -479,24 +484,23 @@ impl ClientMacs {
             return;
         }
         let s = self.slot(ip);
-        let v = s.version.load(Relaxed);
-        if v & 1 == 1
-            || s.version
-                .compare_exchange(
-                    v,
-                    v.wrapping_add(1),
-                    std::sync::atomic::Ordering::Acquire,
-                    Relaxed,
-                )
+        let t = s.tag.load(Relaxed);
+        // An even version below 2^32 - 1: adding one never carries into
+        // the address bits.
+        if t & 1 == 1
+            || s.tag
+                .compare_exchange(t, t + 1, std::sync::atomic::Ordering::Acquire, Relaxed)
                 .is_err()
         {
             return; // someone else is writing this slot; the next packet retries
         }
         std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
-        s.ip.store(ip, Relaxed);
         s.hop.store(hop, Relaxed);
-        s.version
-            .store(v.wrapping_add(2), std::sync::atomic::Ordering::Release);
+        let version = (t as u32).wrapping_add(2);
+        s.tag.store(
+            u64::from(ip) << 32 | u64::from(version),
+            std::sync::atomic::Ordering::Release,
+        );
     }
 }
 
@@ -521,6 +525,36 @@ mod client_tests {
         }
         let hits = (0..1000u32).filter(|ip| c.get(*ip).is_some()).count();
         assert!(hits <= 16);
+    }
+
+    #[test]
+    fn the_tag_tells_addresses_apart_in_every_bit() {
+        // The address shares its word with the version: an empty slot
+        // answers for no one (address 0 included), and addresses that
+        // differ only in their top or bottom bit stay apart.
+        let a = MacAddr([2, 0, 0, 0, 0, 1]);
+        assert_eq!(ClientMacs::new(16).get(0), None);
+        for ip in [0, 1, 0x8000_0000, 0xffff_ffff, 0xffff_fffe] {
+            let c = ClientMacs::new(16);
+            c.learn(ip, a, 3);
+            assert_eq!(c.get(ip), Some((a, 3)));
+            assert_eq!(c.get(ip ^ 1), None);
+            assert_eq!(c.get(ip ^ 0x8000_0000), None);
+        }
+    }
+
+    #[test]
+    fn a_slot_held_by_a_writer_answers_nothing() {
+        let c = ClientMacs::new(16);
+        let a = MacAddr([2, 0, 0, 0, 0, 1]);
+        c.learn(9, a, 1);
+        let s = c.slot(9);
+        let t = s.tag.load(Relaxed);
+        s.tag.store(t + 1, Relaxed); // a writer's claim, not yet published
+        assert_eq!(c.get(9), None);
+        c.learn(9, MacAddr([2, 0, 0, 0, 0, 2]), 2); // gives way to it
+        s.tag.store(t, Relaxed);
+        assert_eq!(c.get(9), Some((a, 1)));
     }
 
     #[test]
