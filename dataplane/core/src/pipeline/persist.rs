@@ -61,35 +61,15 @@ use crate::sched::{self, Candidate};
 use super::nat::REFRESH_SLACK_MS;
 use super::snapshot::Service;
 use super::Worker;
-
-/// The network mask of an IPv4 prefix length (`-M`): 0 → 0.0.0.0,
-/// 24 → 255.255.255.0, 32 or more → every bit.
-#[inline]
-pub fn prefix_mask_v4(prefix: u8) -> u32 {
-    match prefix {
-        0 => 0,
-        n if n >= 32 => u32::MAX,
-        n => u32::MAX << (32 - n as u32),
-    }
-}
-
-/// The network mask of an IPv6 prefix length (0..=128; more is 128).
-#[inline]
-pub fn prefix_mask_v6(prefix: u8) -> u128 {
-    match prefix {
-        0 => 0,
-        n if n >= 128 => u128::MAX,
-        n => u128::MAX << (128 - n as u32),
-    }
-}
+use crate::wire::{ipv4, ipv6};
 
 /// A client's affinity network: its address masked to `prefix`, a prefix
 /// length of the address's family (persistence's unit: clients of one
 /// network share a real server).
 pub fn client_network(client: IpAddr, prefix: u8) -> IpAddr {
     match client {
-        IpAddr::V4(a) => Ipv4Addr::from(u32::from(a) & prefix_mask_v4(prefix)).into(),
-        IpAddr::V6(a) => Ipv6Addr::from(u128::from(a) & prefix_mask_v6(prefix)).into(),
+        IpAddr::V4(a) => Ipv4Addr::from(u32::from(a) & ipv4::prefix_mask(prefix)).into(),
+        IpAddr::V6(a) => Ipv6Addr::from(u128::from(a) & ipv6::prefix_mask(prefix)).into(),
     }
 }
 
@@ -99,7 +79,7 @@ pub fn client_network(client: IpAddr, prefix: u8) -> IpAddr {
 pub fn template_key(proto: u8, client_ip: u32, prefix: u8, vip: u32, vport: u16) -> ConnKey {
     EntryKind::Template.mark(ConnKey {
         proto,
-        client_ip: client_ip & prefix_mask_v4(prefix),
+        client_ip: client_ip & ipv4::prefix_mask(prefix),
         client_port: 0,
         vip,
         vport,
@@ -510,13 +490,13 @@ mod tests {
     fn prefix_lengths_mask_either_family() {
         for n in 0..=40u8 {
             let netmask = crate::config::Persistence::v4(300, n).mask();
-            assert_eq!(prefix_mask_v4(n), netmask, "/{n}");
+            assert_eq!(ipv4::prefix_mask(n), netmask, "/{n}");
         }
-        assert_eq!(prefix_mask_v4(24), 0xffff_ff00);
-        assert_eq!(prefix_mask_v6(0), 0);
-        assert_eq!(prefix_mask_v6(64), !0u128 << 64);
-        assert_eq!(prefix_mask_v6(128), u128::MAX);
-        assert_eq!(prefix_mask_v6(200), u128::MAX);
+        assert_eq!(ipv4::prefix_mask(24), 0xffff_ff00);
+        assert_eq!(ipv6::prefix_mask(0), 0);
+        assert_eq!(ipv6::prefix_mask(64), !0u128 << 64);
+        assert_eq!(ipv6::prefix_mask(128), u128::MAX);
+        assert_eq!(ipv6::prefix_mask(200), u128::MAX);
         let c4: IpAddr = "198.18.7.200".parse().unwrap();
         assert_eq!(
             client_network(c4, 24),

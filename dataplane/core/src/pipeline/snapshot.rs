@@ -93,7 +93,7 @@ impl PortInfo {
     /// Whether `ip` is on the interface's IPv6 subnet (`address6`).
     pub fn subnet6_contains(&self, ip: Ipv6Addr) -> bool {
         self.addr6.is_some_and(|a| {
-            let m = super::persist::prefix_mask_v6(self.prefix6);
+            let m = crate::wire::ipv6::prefix_mask(self.prefix6);
             (u128::from(ip) & m) == (u128::from(a) & m)
         })
     }

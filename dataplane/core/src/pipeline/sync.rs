@@ -26,6 +26,7 @@ use super::nat::{reply_key, rs_port};
 use super::persist::service_template_key;
 use super::snapshot::Snapshot;
 use super::sync_store;
+pub use super::sync_store::ApplyError;
 use super::Worker;
 use crate::conntrack::keyspace::{EntryFlags, EntryKind};
 use crate::conntrack::shared::SharedConnTable;
@@ -40,23 +41,6 @@ use crate::wire::MacAddr;
 #[inline]
 pub fn sync_key(key: &ConnKey) -> ConnKey {
     EntryKind::Synced.mark(*key)
-}
-
-/// Why a received record was not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ApplyError {
-    #[error("no such service here")]
-    NoService,
-    #[error("no such real server in the service here")]
-    NoRealServer,
-    #[error("shared table full")]
-    Full,
-    /// A NAT record for a real server this director forwards to by DR or
-    /// tunnel, or the reverse (the two directors' configurations differ):
-    /// storing it would translate traffic that must not be, or not
-    /// translate traffic that must.
-    #[error("the record's kind does not match the real server's forwarding method here")]
-    KindMismatch,
 }
 
 /// Store a received record in the shared table (the receiver's side).

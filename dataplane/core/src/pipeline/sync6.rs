@@ -42,8 +42,8 @@ use std::sync::Arc;
 
 use super::nat::rs_port;
 use super::snapshot::Snapshot;
-use super::sync::ApplyError;
 use super::sync_store;
+use super::sync_store::ApplyError;
 use super::v6::{reply_key6, ClientMacs6};
 use super::Worker;
 use crate::config::Forward;

@@ -9,12 +9,28 @@
 //! only the worker that counts an entry can undo its accounting.
 
 use super::nat::REFRESH_SLACK_MS;
-use super::sync::ApplyError;
 use crate::conntrack::keyspace::EntryFlags;
 use crate::conntrack::shared::{Entry, SharedConnTable, PROBE_BUCKETS};
 use crate::conntrack::sync::SyncRecordOf;
 use crate::conntrack::{ConnState, TableKey, Tick};
 use crate::wire::MacAddr;
+
+/// Why a received record was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("no such service here")]
+    NoService,
+    #[error("no such real server in the service here")]
+    NoRealServer,
+    #[error("shared table full")]
+    Full,
+    /// A NAT record for a real server this director forwards to by DR or
+    /// tunnel, or the reverse (the two directors' configurations differ):
+    /// storing it would translate traffic that must not be, or not
+    /// translate traffic that must.
+    #[error("the record's kind does not match the real server's forwarding method here")]
+    KindMismatch,
+}
 
 /// Store `key` → `rs` for `timeout_ms` with `state` and `flags`, replacing
 /// a live entry for the same key.

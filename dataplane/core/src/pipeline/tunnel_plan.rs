@@ -10,7 +10,7 @@
 //! path), DSCP/ECN and DF copied from the inner header; the outer checksum
 //! is the template's precomputed partial sum plus those fields, folded
 //! once, or left to the NIC when the egress port offloads it. The bytes are
-//! exactly [`tunnel::encap_frame`]'s (property-tested below).
+//! exactly [`tunnel::encap_frame`](super::tunnel::encap_frame)'s (property-tested below).
 //!
 //! **What a plan depends on, and when it is dropped.** A plan is made by
 //! the full path ([`Worker::forward_tunnel`](super::Worker)) from the
@@ -29,14 +29,15 @@
 //! the port's MTU (or shorter than an IPv4 header) is left to the full
 //! path, which answers "fragmentation needed" or drops it; padding is
 //! removed and a buffer without headroom is a counted drop, as in
-//! [`tunnel::encap_frame`].
+//! [`tunnel::encap_frame`](super::tunnel::encap_frame).
 
-use super::encap::Encap;
+use super::buf::{PacketBuf, TxChecksums};
+use super::encap::{write_outer_headers, Encap, OVERHEAD};
 use super::snapshot::MAX_REAL_SERVERS;
-use super::tunnel::{self, OVERHEAD};
-use super::{PacketBuf, TxChecksums, ETH};
 use crate::counters::Counter;
-use crate::wire::ipv4;
+use crate::wire::{ethernet, ipv4};
+
+const ETH: usize = ethernet::HEADER_LEN;
 
 /// One real server's plan: one cache line.
 #[derive(Clone, Copy)]
@@ -209,7 +210,7 @@ impl TunnelPlans {
         }
         let mut hdr = [0u8; ETH + OVERHEAD];
         let blank = Encap { inner_len: 0, ..*e };
-        tunnel::write_outer_headers(&mut hdr, &blank, 0, false, 0, false);
+        write_outer_headers(&mut hdr, &blank, 0, false, 0, false);
         // The total length too is the packet's own (the header's alone
         // here): zero, so that the template's words' sum is that of the
         // fixed ones (version/IHL, TTL/protocol, addresses).
@@ -283,6 +284,7 @@ impl TunnelPlans {
 mod tests {
     use super::*;
     use crate::pipeline::buf::NicBuf;
+    use crate::pipeline::tunnel;
     use crate::wire::ipv4::Ipv4Packet;
     use crate::wire::MacAddr;
     use std::net::Ipv4Addr;

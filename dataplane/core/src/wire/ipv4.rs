@@ -513,6 +513,17 @@ pub fn emit_header_unsummed(
     HEADER_LEN
 }
 
+/// The network mask of an IPv4 prefix length (`-M`): 0 → 0.0.0.0,
+/// 24 → 255.255.255.0, 32 or more → every bit.
+#[inline]
+pub fn prefix_mask(prefix: u8) -> u32 {
+    match prefix {
+        0 => 0,
+        n if n >= 32 => u32::MAX,
+        n => u32::MAX << (32 - n as u32),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -345,6 +345,16 @@ pub fn emit_header(
     HEADER_LEN
 }
 
+/// The network mask of an IPv6 prefix length (0..=128; more is 128).
+#[inline]
+pub fn prefix_mask(prefix: u8) -> u128 {
+    match prefix {
+        0 => 0,
+        n if n >= 128 => u128::MAX,
+        n => u128::MAX << (128 - n as u32),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,6 @@ use crate::wire::tcp::TcpSegment;
 use crate::wire::udp::UdpDatagram;
 use crate::wire::TcpFlags;
 
-use super::super::persist::prefix_mask_v6;
 use super::super::snapshot::Service;
 use super::super::{forget, Action, Verdict, Worker};
 use super::entry::Packet6;
@@ -391,7 +390,7 @@ fn nat_state(flags: TcpFlags, is_tcp: bool) -> ConnState {
 /// connections to every member (ports, VIPs, TCP and UDP) share one real
 /// server.
 fn template_key6(key: &ConnKey6, svc: &Service) -> ConnKey6 {
-    let client_ip = key.client_ip & prefix_mask_v6(svc.persist_prefix);
+    let client_ip = key.client_ip & crate::wire::ipv6::prefix_mask(svc.persist_prefix);
     match svc.fwmark {
         Some(mark) => ConnKey6 {
             proto: 0,
