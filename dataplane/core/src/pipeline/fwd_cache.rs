@@ -23,6 +23,7 @@
 //! Only resolved neighbours get a plan: an unresolved one takes the full
 //! path, which asks for it (`NeighTable::want`) and drops the packet.
 
+use super::plan_epoch::{PlanEpoch, NEVER};
 use super::snapshot::MAX_REAL_SERVERS;
 
 /// One real server's plan: 16 bytes, so that a lookup is one shift.
@@ -37,16 +38,11 @@ struct Plan {
     epoch: u16,
 }
 
-/// Never a cache's epoch: the mark of a plan never made.
-const NEVER: u16 = 0;
-
 /// The forward plans of one worker, by real server id.
 pub(crate) struct FwdCache {
     plans: Box<[Plan; MAX_REAL_SERVERS]>,
     /// The plans made since the last invalidation carry it.
-    epoch: u16,
-    /// The neighbour table's generation the plans were made under.
-    neigh_gen: u64,
+    epoch: PlanEpoch,
 }
 
 impl FwdCache {
@@ -58,38 +54,25 @@ impl FwdCache {
         };
         FwdCache {
             plans: Box::new([empty; MAX_REAL_SERVERS]),
-            epoch: NEVER + 1,
-            neigh_gen,
+            epoch: PlanEpoch::new(neigh_gen),
         }
     }
 
     /// Drop every plan.
     pub fn invalidate(&mut self) {
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == NEVER {
-            // Once every 65 535 invalidations: plans of the epoch about to
-            // come round again are marked never made.
+        if self.epoch.advance() {
             for p in self.plans.iter_mut() {
                 p.epoch = NEVER;
             }
-            self.epoch = NEVER + 1;
         }
     }
 
     /// Drop every plan if the neighbour table's generation is no longer
     /// `gen`'s (between frames, never per packet on the planned path).
-    #[inline(always)]
     pub fn check_neigh(&mut self, gen: u64) {
-        if gen != self.neigh_gen {
-            self.neigh_changed(gen);
+        if self.epoch.take_neigh_gen(gen) {
+            self.invalidate();
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn neigh_changed(&mut self, gen: u64) {
-        self.neigh_gen = gen;
-        self.invalidate();
     }
 
     /// Real server `rs`'s plan, if one is valid: writes its 12 bytes at
@@ -99,7 +82,7 @@ impl FwdCache {
     #[inline(always)]
     pub fn apply(&self, rs: u32, frame: &mut [u8]) -> Option<u16> {
         let p = self.plans.get(rs as usize)?;
-        if p.epoch != self.epoch {
+        if p.epoch != self.epoch.current() {
             return None;
         }
         if let Some(h) = frame.first_chunk_mut::<12>() {
@@ -115,7 +98,7 @@ impl FwdCache {
             *p = Plan {
                 hdr,
                 port,
-                epoch: self.epoch,
+                epoch: self.epoch.current(),
             };
         }
     }

@@ -30,6 +30,7 @@ mod fwd_cache;
 mod nat_state;
 mod parsed;
 mod plan;
+mod plan_epoch;
 mod tally;
 use parsed::{Flow, NewPacket};
 pub mod icmp_error;

@@ -127,6 +127,22 @@ fn dst_mac(f: &[u8]) -> MacAddr {
     MacAddr(f[0..6].try_into().unwrap())
 }
 
+/// An ARP reply to the director: `ip` is at `mac`.
+fn arp_reply_to_dir(mac: MacAddr, ip: Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    arp::build_arp(
+        &mut f,
+        arp::ARP_REPLY,
+        mac,
+        DIR_MAC,
+        mac,
+        ip,
+        DIR_MAC,
+        Ipv4Addr::from(DIR),
+    );
+    f
+}
+
 /// A SYN to VIP:80 from another client address.
 fn syn_from(client: [u8; 4], sport: u16) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)

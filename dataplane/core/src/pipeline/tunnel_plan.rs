@@ -33,6 +33,7 @@
 
 use super::buf::{PacketBuf, TxChecksums};
 use super::encap::{write_outer_headers, Encap, OVERHEAD};
+use super::plan_epoch::{PlanEpoch, NEVER};
 use super::snapshot::MAX_REAL_SERVERS;
 use crate::counters::Counter;
 use crate::wire::{ethernet, ipv4};
@@ -57,11 +58,8 @@ struct Plan {
     /// Whether the egress port's NIC computes the outer checksum.
     nic_ipv4: bool,
     /// Valid while equal to the plans' epoch.
-    epoch: u32,
+    epoch: u16,
 }
-
-/// Never the plans' epoch: the mark of a plan never made.
-const NEVER: u32 = 0;
 
 /// [`fold`](crate::wire::checksum::fold) of a sum under 2^32 in four instructions: the high half of
 /// `sum` plus `sum` turned by 16 bits is the sum of its halves with the
@@ -120,9 +118,7 @@ impl TunnelHit {
 pub(crate) struct TunnelPlans {
     plans: Box<[Plan; MAX_REAL_SERVERS]>,
     /// The plans made since the last invalidation carry it.
-    epoch: u32,
-    /// The neighbour table's generation the plans were made under.
-    neigh_gen: u64,
+    epoch: PlanEpoch,
 }
 
 impl TunnelPlans {
@@ -141,44 +137,31 @@ impl TunnelPlans {
             plans: plans
                 .try_into()
                 .unwrap_or_else(|_| unreachable!("MAX_REAL_SERVERS plans")),
-            epoch: NEVER + 1,
-            neigh_gen,
+            epoch: PlanEpoch::new(neigh_gen),
         }
     }
 
     /// Drop every plan.
     pub fn invalidate(&mut self) {
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == NEVER {
-            // Once every 2^32 − 1 invalidations: plans of the epoch about
-            // to come round again are marked never made.
+        if self.epoch.advance() {
             for p in self.plans.iter_mut() {
                 p.epoch = NEVER;
             }
-            self.epoch = NEVER + 1;
         }
     }
 
     /// Drop every plan if the neighbour table's generation is no longer
     /// `gen`'s (between frames, never per packet on the planned path).
-    #[inline(always)]
     pub fn check_neigh(&mut self, gen: u64) {
-        if gen != self.neigh_gen {
-            self.neigh_changed(gen);
+        if self.epoch.take_neigh_gen(gen) {
+            self.invalidate();
         }
     }
 
     /// Whether the neighbour table's generation `gen` is not the plans'.
     #[inline(always)]
     pub fn is_stale(&self, gen: u64) -> bool {
-        gen != self.neigh_gen
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn neigh_changed(&mut self, gen: u64) {
-        self.neigh_gen = gen;
-        self.invalidate();
+        self.epoch.is_stale(gen)
     }
 
     /// Real server `rs`'s hit for a packet of service `svc_idx` whose
@@ -188,8 +171,8 @@ impl TunnelPlans {
     #[inline(always)]
     pub fn hit(&self, rs: u32, svc_idx: usize, inner_len: u16) -> Option<TunnelHit> {
         let p = self.plans.get(rs as usize)?;
-        let takes =
-            p.epoch == self.epoch && inner_len.wrapping_sub(ipv4::HEADER_LEN as u16) <= p.span;
+        let takes = p.epoch == self.epoch.current()
+            && inner_len.wrapping_sub(ipv4::HEADER_LEN as u16) <= p.span;
         takes.then_some(TunnelHit {
             rs,
             svc_idx,
@@ -225,7 +208,7 @@ impl TunnelPlans {
             sum,
             span: mtu - (OVERHEAD + ipv4::HEADER_LEN) as u16,
             nic_ipv4: nic.contains(TxChecksums::IPV4),
-            epoch: self.epoch,
+            epoch: self.epoch.current(),
         };
     }
 
@@ -382,15 +365,12 @@ mod tests {
     fn the_epoch_wrapping_round_never_revives_a_plan() {
         let mut c = TunnelPlans::new(0);
         c.record(&encap(3, 100), 1500, TxChecksums::NONE);
-        // The epoch comes round to the first plan's after 2^32 − 1
-        // invalidations: started near the end, the wrap must clear it.
-        let first = c.epoch;
-        c.epoch = u32::MAX;
-        c.record(&encap(4, 100), 1500, TxChecksums::NONE);
-        c.invalidate();
-        assert_eq!(c.epoch, first);
-        assert!(!c.takes(3, 100), "a plan of the epoch come round");
-        assert!(!c.takes(4, 100));
+        // The epoch comes round to the first plan's after 65 535
+        // invalidations: the wrap must clear it.
+        for _ in 0..u16::MAX as usize + 2 {
+            c.invalidate();
+            assert!(!c.takes(3, 100), "a plan of the epoch come round");
+        }
         c.record(&encap(5, 100), 1500, TxChecksums::NONE);
         assert!(c.takes(5, 100));
     }

@@ -43,17 +43,7 @@ fn answers_arp_for_vip_and_own_address_only() {
 fn learns_real_server_mac_from_arp_reply() {
     let mut l = lab("Rr", (1, 1), false);
     let rs1 = Ipv4Addr::new(198, 18, 0, 11);
-    let mut f = vec![0u8; 60];
-    arp::build_arp(
-        &mut f,
-        arp::ARP_REPLY,
-        RS1_MAC,
-        DIR_MAC,
-        RS1_MAC,
-        rs1,
-        DIR_MAC,
-        Ipv4Addr::from(DIR),
-    );
+    let mut f = arp_reply_to_dir(RS1_MAC, rs1);
     assert_eq!(l.w.process(&mut f, 0, 5), Verdict::Consumed);
     let slot = l
         .neigh

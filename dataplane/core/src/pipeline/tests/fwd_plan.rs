@@ -72,18 +72,7 @@ fn a_new_neighbour_mac_drops_the_plan() {
 #[test]
 fn an_arp_reply_in_the_same_burst_drops_the_plan_for_the_next_frame() {
     let mut l = established();
-    let mut arp_reply = vec![0u8; 60];
-    arp::build_arp(
-        &mut arp_reply,
-        arp::ARP_REPLY,
-        NEW_MAC,
-        DIR_MAC,
-        NEW_MAC,
-        RS1,
-        DIR_MAC,
-        Ipv4Addr::from(DIR),
-    );
-    let mut frames = vec![ack(40000), arp_reply, ack(40000)];
+    let mut frames = vec![ack(40000), arp_reply_to_dir(NEW_MAC, RS1), ack(40000)];
     let mut v = [Verdict::Consumed; 3];
     l.w.process_burst(&mut frames, 0, 2, &mut v);
     assert_eq!(v, [Verdict::Tx(0), Verdict::Consumed, Verdict::Tx(0)]);
