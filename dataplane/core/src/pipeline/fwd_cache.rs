@@ -38,6 +38,13 @@ struct Plan {
     epoch: u16,
 }
 
+impl Plan {
+    /// Mark the plan never made.
+    fn unmake(&mut self) {
+        self.epoch = NEVER;
+    }
+}
+
 /// The forward plans of one worker, by real server id.
 pub(crate) struct FwdCache {
     plans: Box<[Plan; MAX_REAL_SERVERS]>,
@@ -60,19 +67,14 @@ impl FwdCache {
 
     /// Drop every plan.
     pub fn invalidate(&mut self) {
-        if self.epoch.advance() {
-            for p in self.plans.iter_mut() {
-                p.epoch = NEVER;
-            }
-        }
+        self.epoch.advance(&mut self.plans[..], Plan::unmake);
     }
 
     /// Drop every plan if the neighbour table's generation is no longer
-    /// `gen`'s (between frames, never per packet on the planned path).
+    /// `gen`'s.
     pub fn check_neigh(&mut self, gen: u64) {
-        if self.epoch.take_neigh_gen(gen) {
-            self.invalidate();
-        }
+        self.epoch
+            .check_neigh(gen, &mut self.plans[..], Plan::unmake);
     }
 
     /// Real server `rs`'s plan, if one is valid: writes its 12 bytes at

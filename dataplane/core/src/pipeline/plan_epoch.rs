@@ -28,33 +28,32 @@ impl PlanEpoch {
         self.current
     }
 
-    /// Move to a new epoch (every plan made before is dropped). True once
-    /// every 65 535 calls, when the counter comes round: the caller must
-    /// then mark every plan [`NEVER`], or the plans of the epoch about to
-    /// come round again would come back to life.
-    #[must_use]
-    pub fn advance(&mut self) -> bool {
+    /// Move to a new epoch: every plan made before is dropped. Once every
+    /// 65 535 calls the counter comes round, and then every plan of
+    /// `plans` is marked never made by `unmake`, or the plans of the epoch
+    /// about to come round again would come back to life.
+    pub fn advance<P>(&mut self, plans: &mut [P], unmake: fn(&mut P)) {
         self.current = self.current.wrapping_add(1);
         if self.current == NEVER {
+            plans.iter_mut().for_each(unmake);
             self.current = NEVER + 1;
-            return true;
         }
-        false
+    }
+
+    /// [`advance`](Self::advance) if the neighbour table's generation is
+    /// no longer `gen`'s (between frames, never per packet on the planned
+    /// path).
+    pub fn check_neigh<P>(&mut self, gen: u64, plans: &mut [P], unmake: fn(&mut P)) {
+        if self.is_stale(gen) {
+            self.neigh_gen = gen;
+            self.advance(plans, unmake);
+        }
     }
 
     /// Whether the neighbour table's generation `gen` is not the plans'.
     #[inline(always)]
     pub fn is_stale(&self, gen: u64) -> bool {
         gen != self.neigh_gen
-    }
-
-    /// Take the neighbour table's generation `gen`: true when it moved
-    /// since the plans were made (the caller then drops them).
-    #[must_use]
-    pub fn take_neigh_gen(&mut self, gen: u64) -> bool {
-        let moved = self.is_stale(gen);
-        self.neigh_gen = gen;
-        moved
     }
 }
 
@@ -66,22 +65,28 @@ mod tests {
     fn the_counter_comes_round_once_every_65535_epochs_never_at_never() {
         let mut e = PlanEpoch::new(0);
         let first = e.current();
-        let mut rounds = 0;
-        for _ in 0..u16::MAX as usize {
-            rounds += usize::from(e.advance());
+        let mut plans = [first];
+        for i in 1..=u16::MAX as usize {
+            e.advance(&mut plans, |p| *p = NEVER);
             assert_ne!(e.current(), NEVER);
+            // Marked never made exactly when the counter came round.
+            assert_eq!(plans[0] == NEVER, i == u16::MAX as usize, "after {i}");
         }
-        assert_eq!(rounds, 1);
         assert_eq!(e.current(), first);
     }
 
     #[test]
-    fn a_generation_moved_is_told_once() {
+    fn a_generation_moved_drops_the_plans_once() {
         let mut e = PlanEpoch::new(7);
+        let first = e.current();
         assert!(!e.is_stale(7));
-        assert!(!e.take_neigh_gen(7));
+        e.check_neigh(7, &mut [0u8; 0], |_| {});
+        assert_eq!(e.current(), first);
         assert!(e.is_stale(8));
-        assert!(e.take_neigh_gen(8));
-        assert!(!e.take_neigh_gen(8));
+        e.check_neigh(8, &mut [0u8; 0], |_| {});
+        assert_eq!(e.current(), first + 1);
+        assert!(!e.is_stale(8));
+        e.check_neigh(8, &mut [0u8; 0], |_| {});
+        assert_eq!(e.current(), first + 1);
     }
 }

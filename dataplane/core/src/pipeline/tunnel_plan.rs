@@ -61,6 +61,13 @@ struct Plan {
     epoch: u16,
 }
 
+impl Plan {
+    /// Mark the plan never made.
+    fn unmake(&mut self) {
+        self.epoch = NEVER;
+    }
+}
+
 /// [`fold`](crate::wire::checksum::fold) of a sum under 2^32 in four instructions: the high half of
 /// `sum` plus `sum` turned by 16 bits is the sum of its halves with the
 /// end-around carry of their low halves' sum (what `fold`'s two steps
@@ -143,19 +150,14 @@ impl TunnelPlans {
 
     /// Drop every plan.
     pub fn invalidate(&mut self) {
-        if self.epoch.advance() {
-            for p in self.plans.iter_mut() {
-                p.epoch = NEVER;
-            }
-        }
+        self.epoch.advance(&mut self.plans[..], Plan::unmake);
     }
 
     /// Drop every plan if the neighbour table's generation is no longer
-    /// `gen`'s (between frames, never per packet on the planned path).
+    /// `gen`'s.
     pub fn check_neigh(&mut self, gen: u64) {
-        if self.epoch.take_neigh_gen(gen) {
-            self.invalidate();
-        }
+        self.epoch
+            .check_neigh(gen, &mut self.plans[..], Plan::unmake);
     }
 
     /// Whether the neighbour table's generation `gen` is not the plans'.
