@@ -143,6 +143,60 @@ fn arp_reply_to_dir(mac: MacAddr, ip: Ipv4Addr) -> Vec<u8> {
     f
 }
 
+/// rs1 of [`lab`] and [`tunnel_lab`], and a MAC it moves to in the plan
+/// tests (`fwd_plan`, `tunnel_plan`).
+const RS1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
+const NEW_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x31]);
+
+/// rs1's neighbour slot.
+fn rs1_slot(l: &Lab) -> usize {
+    l.neigh
+        .entries()
+        .iter()
+        .find(|e| e.ip == std::net::IpAddr::from(RS1))
+        .unwrap()
+        .slot
+}
+
+/// An ACK of the flow from port 40000 through the burst path: its verdict
+/// and frame.
+fn burst_ack(w: &mut Worker, now: Tick) -> (Verdict, Vec<u8>) {
+    let mut frames = vec![ack(40000)];
+    let mut v = [Verdict::Consumed];
+    w.process_burst(&mut frames, 0, now, &mut v);
+    (v[0], frames.pop().unwrap())
+}
+
+/// The one-frame entry point a plan test checks alongside the burst path.
+type OneFrame = fn(&mut Worker, &mut Vec<u8>, Tick) -> Verdict;
+
+/// A plan test's case, for either kind of plan: `l` has an established
+/// flow from port 40000 to rs1 with its plan made. rs1's MAC changing
+/// drops the plan, in the burst path and in `one_frame`.
+fn a_new_neighbour_mac_drops_the_plan_of(mut l: Lab, one_frame: OneFrame) {
+    let slot = rs1_slot(&l);
+    l.neigh.learn(slot, RS1, NEW_MAC, 2);
+    let (v, f) = burst_ack(&mut l.w, 2);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(dst_mac(&f), NEW_MAC);
+    // The one-frame path too.
+    l.neigh.learn(slot, RS1, RS1_MAC, 3);
+    let mut f = ack(40000);
+    assert_eq!(one_frame(&mut l.w, &mut f, 3), Verdict::Tx(0));
+    assert_eq!(dst_mac(&f), RS1_MAC);
+}
+
+/// The same, rs1's new MAC learned from an ARP reply between two frames
+/// of one burst: the plan is dropped for the next frame.
+fn an_arp_reply_in_the_same_burst_drops_the_plan_of(mut l: Lab) {
+    let mut frames = vec![ack(40000), arp_reply_to_dir(NEW_MAC, RS1), ack(40000)];
+    let mut v = [Verdict::Consumed; 3];
+    l.w.process_burst(&mut frames, 0, 2, &mut v);
+    assert_eq!(v, [Verdict::Tx(0), Verdict::Consumed, Verdict::Tx(0)]);
+    assert_eq!(dst_mac(&frames[0]), RS1_MAC);
+    assert_eq!(dst_mac(&frames[2]), NEW_MAC);
+}
+
 /// A SYN to VIP:80 from another client address.
 fn syn_from(client: [u8; 4], sport: u16) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(CLIENT_MAC.0, DIR_MAC.0)

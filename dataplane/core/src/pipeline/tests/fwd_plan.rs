@@ -7,9 +7,6 @@
 use super::*;
 use std::sync::atomic::Ordering::Relaxed;
 
-const RS1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
-const NEW_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x31]);
-
 /// A lab whose HTTP service has rs1 alone, with an established
 /// connection from port 40000 (its plan made by the ACK).
 fn established() -> Lab {
@@ -17,25 +14,6 @@ fn established() -> Lab {
     assert_eq!(l.w.process(&mut syn(40000), 0, 0), Verdict::Tx(0));
     assert_eq!(l.w.process(&mut ack(40000), 0, 1), Verdict::Tx(0));
     l
-}
-
-/// rs1's neighbour slot.
-fn rs1_slot(l: &Lab) -> usize {
-    l.neigh
-        .entries()
-        .iter()
-        .find(|e| e.ip == std::net::IpAddr::from(RS1))
-        .unwrap()
-        .slot
-}
-
-/// An ACK of the established flow through the burst path: its verdict
-/// and frame.
-fn burst_ack(w: &mut Worker, now: Tick) -> (Verdict, Vec<u8>) {
-    let mut frames = vec![ack(40000)];
-    let mut v = [Verdict::Consumed];
-    w.process_burst(&mut frames, 0, now, &mut v);
-    (v[0], frames.pop().unwrap())
 }
 
 #[test]
@@ -56,28 +34,12 @@ fn a_plan_sends_like_the_route_it_was_made_from() {
 
 #[test]
 fn a_new_neighbour_mac_drops_the_plan() {
-    let mut l = established();
-    let slot = rs1_slot(&l);
-    l.neigh.learn(slot, RS1, NEW_MAC, 2);
-    let (v, f) = burst_ack(&mut l.w, 2);
-    assert_eq!(v, Verdict::Tx(0));
-    assert_eq!(dst_mac(&f), NEW_MAC);
-    // The one-frame path too.
-    l.neigh.learn(slot, RS1, RS1_MAC, 3);
-    let mut f = ack(40000);
-    assert_eq!(l.w.process(&mut f, 0, 3), Verdict::Tx(0));
-    assert_eq!(dst_mac(&f), RS1_MAC);
+    a_new_neighbour_mac_drops_the_plan_of(established(), |w, f, now| w.process(f, 0, now));
 }
 
 #[test]
 fn an_arp_reply_in_the_same_burst_drops_the_plan_for_the_next_frame() {
-    let mut l = established();
-    let mut frames = vec![ack(40000), arp_reply_to_dir(NEW_MAC, RS1), ack(40000)];
-    let mut v = [Verdict::Consumed; 3];
-    l.w.process_burst(&mut frames, 0, 2, &mut v);
-    assert_eq!(v, [Verdict::Tx(0), Verdict::Consumed, Verdict::Tx(0)]);
-    assert_eq!(dst_mac(&frames[0]), RS1_MAC);
-    assert_eq!(dst_mac(&frames[2]), NEW_MAC);
+    an_arp_reply_in_the_same_burst_drops_the_plan_of(established());
 }
 
 #[test]

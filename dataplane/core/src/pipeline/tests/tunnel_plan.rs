@@ -9,9 +9,6 @@ use crate::pipeline::buf::NicBuf;
 use proptest::prelude::*;
 use std::sync::atomic::Ordering::Relaxed;
 
-const RS1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
-const NEW_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x31]);
-
 /// A TCP segment client → VIP:80 from `sport`: an ACK with `payload`
 /// bytes, DSCP/ECN `tos`, DF as given, `pad` bytes of Ethernet padding.
 fn segment(sport: u16, payload: usize, tos: u8, df: bool, pad: usize) -> Vec<u8> {
@@ -38,16 +35,6 @@ fn established(mtu: u16) -> Lab {
     l
 }
 
-/// rs1's neighbour slot.
-fn rs1_slot(l: &Lab) -> usize {
-    l.neigh
-        .entries()
-        .iter()
-        .find(|e| e.ip == std::net::IpAddr::from(RS1))
-        .unwrap()
-        .slot
-}
-
 /// A frame of the established flow through the burst path: its verdict
 /// and frame.
 fn burst_one(w: &mut Worker, f: Vec<u8>, now: Tick) -> (Verdict, Vec<u8>) {
@@ -55,10 +42,6 @@ fn burst_one(w: &mut Worker, f: Vec<u8>, now: Tick) -> (Verdict, Vec<u8>) {
     let mut v = [Verdict::Consumed];
     w.process_burst(&mut frames, 0, now, &mut v);
     (v[0], frames.pop().unwrap())
-}
-
-fn burst_ack(w: &mut Worker, now: Tick) -> (Verdict, Vec<u8>) {
-    burst_one(w, ack(40000), now)
 }
 
 /// A snapshot of `cfg` for `l`'s worker, with port MAC `mac`.
@@ -105,28 +88,12 @@ fn a_plan_sends_like_the_route_it_was_made_from() {
 
 #[test]
 fn a_new_neighbour_mac_drops_the_plan() {
-    let mut l = established(1500);
-    let slot = rs1_slot(&l);
-    l.neigh.learn(slot, RS1, NEW_MAC, 2);
-    let (v, f) = burst_ack(&mut l.w, 2);
-    assert_eq!(v, Verdict::Tx(0));
-    assert_eq!(dst_mac(&f), NEW_MAC);
-    // The one-frame path too.
-    l.neigh.learn(slot, RS1, RS1_MAC, 3);
-    let mut f = ack(40000);
-    assert_eq!(l.w.process_buf(&mut f, 0, 3), Verdict::Tx(0));
-    assert_eq!(dst_mac(&f), RS1_MAC);
+    a_new_neighbour_mac_drops_the_plan_of(established(1500), |w, f, now| w.process_buf(f, 0, now));
 }
 
 #[test]
 fn an_arp_reply_in_the_same_burst_drops_the_plan_for_the_next_frame() {
-    let mut l = established(1500);
-    let mut frames = vec![ack(40000), arp_reply_to_dir(NEW_MAC, RS1), ack(40000)];
-    let mut v = [Verdict::Consumed; 3];
-    l.w.process_burst(&mut frames, 0, 2, &mut v);
-    assert_eq!(v, [Verdict::Tx(0), Verdict::Consumed, Verdict::Tx(0)]);
-    assert_eq!(dst_mac(&frames[0]), RS1_MAC);
-    assert_eq!(dst_mac(&frames[2]), NEW_MAC);
+    an_arp_reply_in_the_same_burst_drops_the_plan_of(established(1500));
 }
 
 #[test]
